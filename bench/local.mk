@@ -1,0 +1,1 @@
+# bench/ -- benchmarks: JSON lines, timerd beside its peers in one run.
