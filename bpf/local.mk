@@ -1,0 +1,1 @@
+# bpf/ -- BPF programs attached to probes, and their user-side loader.

@@ -1,0 +1,231 @@
+/*
+ * engine.h -- the timer engine: arm, re-arm, cancel and look up timers from
+ * any thread; one dispatcher thread fires them, never early.
+ *
+ * Usage:
+ *
+ *	struct engine_config cfg = { .on_fire = deliver, .fire_arg = srv };
+ *	struct engine *e;
+ *	engine_create(&cfg, &e);
+ *	engine_start(e);                      dispatcher + delivery threads
+ *	...
+ *	struct engine_arm a = { .key = "job-7", .keylen = 5,
+ *	                        .when = ENGINE_AFTER, .time = 250 * MS,
+ *	                        .topic = "jobs", .topiclen = 4 };
+ *	struct engine_arm_result r;
+ *	if (engine_arm(e, &a, &r) == 0)       create-or-replace by key
+ *		...r.id, r.deadline...
+ *	engine_cancel(e, r.id, NULL, 0);
+ *	...
+ *	engine_destroy(e);
+ *
+ * Fires: cfg.on_fire runs on one of cfg.workers delivery threads (or on
+ * the dispatcher when workers == 0) with a snapshot valid for the call.
+ * One-shot timers are gone once fired; periodic ones are re-armed at their
+ * next period (fixed rate: periods that passed while late are skipped and
+ * counted in engine_fire.missed).
+ *
+ * What may run concurrently:
+ *
+ *	                 arm/cancel  get/list  stats  dispatch  destroy
+ *	arm/cancel       yes         yes       yes    yes       no
+ *	get/list         yes         yes       yes    yes       no
+ *	stats            yes         yes       yes    yes       no
+ *	dispatch         yes         yes       yes    no(*)     no
+ *
+ *	(*) engine_dispatch() is for manual engines; one caller at a time.
+ *
+ * Guarantees: an arm, re-arm or cancel that returned is visible to every
+ * later engine_get() (read your writes), and is applied by the dispatcher
+ * before any later-armed deadline fires. A timer never fires before its
+ * deadline on its clock. Concurrent writers of one timer linearise in some
+ * order; a writer that overlapped another gets coalesced = true: its state
+ * was superseded by the other's. No other ordering is implied.
+ */
+#ifndef TIMERD_ENGINE_H
+#define TIMERD_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "hazptr.h"
+
+#define ENGINE_NS_PER_US 1000LL
+#define ENGINE_NS_PER_MS 1000000LL
+#define ENGINE_NS_PER_S	 1000000000LL
+
+/* Largest deadline accepted, in ns on its clock (about 146 years). */
+#define ENGINE_MAX_DEADLINE (INT64_C(1) << 62)
+/* Smallest period accepted. */
+#define ENGINE_MIN_PERIOD ENGINE_NS_PER_US
+
+struct engine;
+
+/* Where engine_arm.time points. */
+enum engine_when {
+	ENGINE_AFTER = 0,	/* a delay from now, CLOCK_MONOTONIC */
+	ENGINE_AT_MONO = 1,	/* an absolute CLOCK_MONOTONIC time */
+	ENGINE_AT_REAL = 2,	/* an absolute CLOCK_REALTIME (unix) time; follows clock jumps */
+};
+
+/* An injectable clock: both in ns. NULL members use the system clocks. */
+struct engine_clock {
+	int64_t (*mono)(void *arg);
+	int64_t (*real)(void *arg);
+	void *arg;
+};
+
+/* What a fire delivers; valid only during the callback. */
+struct engine_fire {
+	uint64_t id;
+	const char *key;	/* NULL if the timer has no key */
+	uint32_t keylen;
+	const char *topic;	/* "" if none */
+	uint32_t topiclen;
+	const void *payload;
+	uint32_t payloadlen;
+	uint64_t owner;		/* as armed */
+	uint32_t flags;		/* as armed */
+	bool realtime;		/* armed with ENGINE_AT_REAL */
+	bool final;		/* one-shot: the timer no longer exists */
+	int64_t deadline;	/* CLOCK_MONOTONIC ns it was due */
+	int64_t fired_at;	/* CLOCK_MONOTONIC ns the dispatcher fired it */
+	int64_t period;		/* 0 for one-shot */
+	uint64_t missed;	/* periods skipped before this fire */
+	uint64_t seq;		/* fires of this timer so far, this one included */
+};
+
+typedef void (*engine_fire_fn)(void *arg, const struct engine_fire *f);
+
+struct engine_config {
+	const struct engine_clock *clock;	/* NULL: system clocks */
+	bool manual;		/* no threads: the caller runs engine_dispatch() */
+	unsigned workers;	/* delivery threads; 0: on_fire runs on the dispatcher */
+	int64_t precision_ns;	/* wake this early and spin to the deadline; 0: off */
+	uint64_t max_timers;	/* 0: 16 Mi */
+	uint32_t max_key;	/* bytes; 0: 256 (at most 65535) */
+	uint32_t max_topic;	/* bytes; 0: 128 */
+	uint32_t max_payload;	/* bytes; 0: 64 KiB */
+	uint32_t max_inflight;	/* undelivered periodic fires before more are
+				 * counted as missed; 0: 1 Mi */
+	engine_fire_fn on_fire;
+	void *fire_arg;
+	enum hazptr_fence hazptr_fence;
+	bool hazptr_scanner;
+};
+
+/* An arm request; everything is copied. */
+struct engine_arm {
+	uint64_t id;		/* re-arm this timer; 0 (and no key): create one */
+	const char *key;	/* create-or-replace by key (NULL: none) */
+	uint32_t keylen;
+	enum engine_when when;
+	int64_t time;		/* ns, as `when` says */
+	int64_t period;		/* ns; 0: one-shot */
+	const char *topic;
+	uint32_t topiclen;
+	const void *payload;
+	uint32_t payloadlen;
+	uint64_t owner;		/* opaque, delivered with fires */
+	uint32_t flags;		/* opaque, delivered with fires */
+};
+
+struct engine_arm_result {
+	uint64_t id;
+	int64_t deadline;	/* CLOCK_MONOTONIC ns of the first fire */
+	bool created;		/* a new timer, not a re-arm */
+	bool coalesced;		/* superseded by an overlapping writer */
+};
+
+/* A copied-out snapshot of one timer (engine_get, engine_list). */
+struct engine_timer {
+	uint64_t id;
+	int64_t deadline;	/* next fire, CLOCK_MONOTONIC ns */
+	int64_t wall_deadline;	/* next fire, CLOCK_REALTIME ns if realtime, else 0 */
+	int64_t period;
+	bool realtime;
+	uint64_t owner;
+	uint32_t flags;
+	uint32_t keylen, topiclen, payloadlen;
+	const char *key;	/* NULL if none */
+	const char *topic;
+	const void *payload;
+};
+
+/* Counters merged from every thread; lateness from the dispatcher. */
+struct engine_stats {
+	uint64_t arms;		/* arm requests accepted (created + re-armed) */
+	uint64_t created;	/* timers created */
+	uint64_t rearms;	/* arms of an existing timer */
+	uint64_t cancels;	/* cancels accepted */
+	uint64_t fires;		/* fires delivered to on_fire */
+	uint64_t missed;	/* periods skipped (late, or delivery backlog) */
+	uint64_t coalesced;	/* writes superseded before the dispatcher applied them */
+	uint64_t lost_races;	/* writers that overlapped another writer of the cell */
+	uint64_t cell_retries;	/* cell read retries */
+	uint64_t errors;	/* requests rejected with an error */
+	uint64_t intake_hwm;	/* most records taken from the intake in one pass */
+	uint64_t passes;	/* dispatcher passes */
+	uint64_t clock_jumps;	/* CLOCK_REALTIME set events handled */
+	uint64_t pending;	/* timers that exist now */
+	uint64_t inflight;	/* fires handed to delivery, not yet delivered */
+	uint64_t hp_retired, hp_reclaimed, hp_pending;
+	uint64_t late_count;	/* fires measured */
+	int64_t late_p50, late_p90, late_p99, late_p999, late_max;	/* ns */
+};
+
+/* Creates an engine; 0 or a TD_* error. */
+int engine_create(const struct engine_config *cfg, struct engine **out);
+
+/* Starts the dispatcher and delivery threads (nothing for manual engines). */
+int engine_start(struct engine *e);
+
+/* Stops the threads and frees everything; pending timers are dropped. */
+void engine_destroy(struct engine *e);
+
+/* Arms (creates or re-arms) a timer; 0 or a TD_* error, nothing half-applied. */
+int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_result *r);
+
+/* Cancels a timer by id or by key; 0, TD_ENOENT or another TD_* error. */
+int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keylen);
+
+/* Copies out a timer by id or key (free with engine_timer_free); 0 or TD_*. */
+int engine_get(struct engine *e, uint64_t id, const char *key, uint32_t keylen,
+	       struct engine_timer **out);
+
+void engine_timer_free(struct engine_timer *t);
+
+/* Called per listed timer; return false to stop early. */
+typedef bool (*engine_list_fn)(void *arg, const struct engine_timer *t);
+
+/*
+ * Lists up to limit timers (of one topic if topic is not NULL), continuing
+ * from *cursor (0 to start); sets *cursor to 0 once the listing is complete.
+ * Every timer that exists throughout a listing is returned exactly once.
+ * Returns the number listed or a TD_* error.
+ */
+int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t *cursor,
+		uint32_t limit, engine_list_fn fn, void *arg);
+
+/* Fills st with merged counters and lateness percentiles. */
+void engine_stats(struct engine *e, struct engine_stats *st);
+
+/* Waits until the dispatcher has applied every request made before the call. */
+void engine_sync(struct engine *e);
+
+/* Manual engines: one dispatcher pass at the clock's now; returns fires. */
+int engine_dispatch(struct engine *e);
+
+/* Manual engines: the next CLOCK_MONOTONIC time a pass has work, or INT64_MAX. */
+int64_t engine_next_wakeup(struct engine *e);
+
+/* Tells the engine CLOCK_REALTIME was set (the dispatcher thread sees it itself). */
+void engine_clock_changed(struct engine *e);
+
+/* The engine's CLOCK_MONOTONIC and CLOCK_REALTIME now, in ns. */
+int64_t engine_now(struct engine *e);
+int64_t engine_now_real(struct engine *e);
+
+#endif /* TIMERD_ENGINE_H */

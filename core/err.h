@@ -1,0 +1,37 @@
+/*
+ * err.h -- the error codes core/ returns (negative), one table for all.
+ *
+ * The daemon boundary turns them into log lines or wire errors
+ * (proto/timerd.proto ErrorCode uses the same numbers, positive).
+ */
+#ifndef TIMERD_ERR_H
+#define TIMERD_ERR_H
+
+#define TD_ERRORS(X)								\
+	X(TD_OK,            0, "ok")						\
+	X(TD_EINVAL,        1, "invalid argument")				\
+	X(TD_EDEADLINE,     2, "invalid deadline: negative or out of range") \
+	X(TD_EOVERFLOW,     3, "deadline overflows the clock range (more than 292 years)") \
+	X(TD_EPERIOD,       4, "invalid period: must be positive and at least 1 microsecond") \
+	X(TD_EKEYLEN,       5, "key too long")					\
+	X(TD_ETOPICLEN,     6, "topic too long")					\
+	X(TD_EPAYLOAD,      7, "payload too large")				\
+	X(TD_EFULL,         8, "too many pending timers (max_timers reached)")	\
+	X(TD_ENOENT,        9, "no such timer")					\
+	X(TD_ENOMEM,       10, "out of memory")					\
+	X(TD_ESYS,         11, "system call failed")				\
+	X(TD_EBUSY,        12, "resource busy")					\
+	X(TD_EKEYID,       13, "give a key or an id, not both")			\
+	X(TD_ERANGE_END,   14, "")
+
+#define TD_ERR_ENUM(name, num, msg) name = -(num),
+enum td_err { TD_ERRORS(TD_ERR_ENUM) };
+#undef TD_ERR_ENUM
+
+/* Human message for a TD_* code (negative or positive); never NULL. */
+const char *td_strerror(int err);
+
+/* Symbolic name ("TD_ENOENT") for a TD_* code; never NULL. */
+const char *td_errname(int err);
+
+#endif /* TIMERD_ERR_H */

@@ -1,0 +1,1 @@
+# proto/ -- the wire contract (timerd.proto) and its generated C code.
