@@ -1,0 +1,1 @@
+# bench/engine.mk -- bench-engine.

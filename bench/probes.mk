@@ -1,0 +1,1 @@
+# bench/probes.mk -- bench-probes.

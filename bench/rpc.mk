@@ -1,0 +1,1 @@
+# bench/rpc.mk -- timerd-bench and compare-peers.

@@ -1,0 +1,1 @@
+# tests/engine.mk -- engine tests: wheel model, dispatcher, torture.

@@ -1,0 +1,1 @@
+# tests/probe.mk -- BPF probe tests.

@@ -1,0 +1,1 @@
+# tests/rpc.mk -- daemon, protocol, client and regress tests.
