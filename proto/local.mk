@@ -20,8 +20,12 @@ proto/timerd.pb-c.h: proto/timerd.pb-c.c
 
 noinst_LTLIBRARIES += proto/libproto.la
 proto_libproto_la_SOURCES = \
+	proto/addr.c \
+	proto/addr.h \
 	proto/arena.c \
 	proto/arena.h \
+	proto/flat.c \
+	proto/flat.h \
 	proto/frame.h \
 	proto/units.c \
 	proto/units.h

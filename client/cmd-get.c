@@ -1,0 +1,87 @@
+/*
+ * cmd-get.c -- timerctl get: show one timer.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+
+#include "client/timerctl.h"
+#include "proto/units.h"
+
+static int cmd_get_exec(struct ctl *ctl, int argc, char **argv);
+
+const struct cmd_entry cmd_get_entry = {
+	.name = "get",
+	.usage = "KEY | --id ID",
+	.help = "show a timer (exit code 4 if there is none)",
+	.options = "  --id ID     the timer's id instead of its key\n",
+	.exec = cmd_get_exec,
+};
+
+/* Prints a timer as JSON. */
+static void cmd_get_json(const struct timerd_timer *t)
+{
+	printf("{\"timer_id\":%" PRIu64 ",\"key\":", t->timer_id);
+	ctl_json_str(stdout, t->key);
+	printf(",\"topic\":");
+	ctl_json_str(stdout, t->topic);
+	printf(",\"deadline_mono_ns\":%" PRId64 ",\"deadline_unix_ns\":%" PRId64 ",\"left_ns\":%" PRId64
+	       ",\"period_ns\":%" PRId64 ",\"realtime\":%s,\"notify\":%s,\"payload_size\":%u,",
+	       t->deadline_mono_ns, t->deadline_unix_ns, t->deadline_mono_ns - ctl_mono(), t->period_ns,
+	       t->realtime ? "true" : "false", t->notify ? "true" : "false", t->payload_size);
+	ctl_json_payload(stdout, t->payload, t->payload_len);
+	printf("}\n");
+}
+
+/* Prints a timer for humans, one field per line. */
+static void cmd_get_human(const struct timerd_timer *t)
+{
+	char b[UNITS_BUFSZ];
+
+	printf("id:       %" PRIu64 "\n", t->timer_id);
+	printf("key:      %s\n", *t->key ? t->key : "-");
+	printf("topic:    %s\n", *t->topic ? t->topic : "-");
+	printf("next:     %s%s\n", units_time_format(t->deadline_unix_ns, false, b, sizeof(b)),
+	       t->realtime ? " (wall clock)" : "");
+	printf("left:     %s\n", units_duration_format(t->deadline_mono_ns - ctl_mono(), b, sizeof(b)));
+	printf("period:   %s\n", t->period_ns ? units_duration_format(t->period_ns, b, sizeof(b)) : "-");
+	printf("notify:   %s\n", t->notify ? "yes" : "no");
+	printf("payload:  ");
+	ctl_human_payload(stdout, t->payload, t->payload_len);
+	printf("\n");
+}
+
+/* timerctl get. */
+static int cmd_get_exec(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = { CTL_GLOBAL_LONGOPTS, { "id", required_argument, NULL, 'I' },
+					      { NULL, 0, NULL, 0 } };
+	struct timerd_timer *t;
+	const char *key = NULL;
+	uint64_t id = 0;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'I') {
+			if (!ctl_u64(ctl, "--id", optarg, &id))
+				return CTL_EXIT_USAGE;
+		} else if (ctl_global_opt(ctl, &cmd_get_entry, c, optarg, &rc)) {
+			return rc;
+		}
+	}
+	if (optind < argc)
+		key = argv[optind++];
+	if (optind < argc || !key == !id)
+		return ctl_usage(ctl, &cmd_get_entry, "give one KEY or --id ID");
+	if ((rc = ctl_connect(ctl)) != CTL_EXIT_OK)
+		return rc;
+	if ((rc = timerd_get(ctl->t, id, key, &t)) != TIMERD_OK)
+		return ctl_fail_call(ctl, rc, "get");
+	if (ctl->json)
+		cmd_get_json(t);
+	else
+		cmd_get_human(t);
+	timerd_timer_free(t);
+	return CTL_EXIT_OK;
+}

@@ -1,0 +1,517 @@
+/*
+ * sync.c -- libtimerd's blocking API: one request at a time on a blocking
+ * socket with poll() deadlines; events that arrive meanwhile are queued.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/internal.h"
+#include "proto/addr.h"
+#include "proto/arena.h"
+#include "proto/frame.h"
+
+struct timerd {
+	int fd;
+	int timeout_ms;
+	uint64_t next_id;		/* last request id used */
+	bool broken;			/* a read or write failed: only close is left */
+	uint8_t *in;			/* received bytes not yet consumed */
+	size_t in_len, in_cap;
+	struct arena arena;		/* decoded replies, reset per frame */
+	struct timerd_event **ev;	/* queued events, a ring */
+	size_t ev_head, ev_n, ev_cap, ev_max;
+	uint64_t ev_dropped;		/* events dropped since the last notice */
+	char err[512];
+};
+
+/* Records a failure on t; returns code. */
+__attribute__((format(printf, 3, 4)))
+static int sync_fail(struct timerd *t, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->err, sizeof(t->err), fmt, ap);
+	va_end(ap);
+	if (code == TIMERD_EIO || code == TIMERD_ECLOSED || code == TIMERD_EPROTO)
+		t->broken = true;
+	return code;
+}
+
+/* Milliseconds left until deadline (CLOCK_MONOTONIC ns; < 0: none). */
+static int sync_left(int64_t deadline)
+{
+	int64_t left;
+
+	if (deadline < 0)
+		return -1;
+	left = (deadline - codec_now()) / TIMERD_MS;
+	return left < 0 ? 0 : left > 1000000000 ? 1000000000 : (int)left;
+}
+
+/* Absolute deadline for a timeout in ms (< 0: none). */
+static int64_t sync_deadline(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : codec_now() + (int64_t)timeout_ms * TIMERD_MS;
+}
+
+/* Waits for events on fd until deadline; 1 ready, 0 timed out, -1 error. */
+static int sync_poll(struct timerd *t, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = t->fd, .events = events };
+	int rc;
+
+	do
+		rc = poll(&p, 1, sync_left(deadline));
+	while (rc < 0 && errno == EINTR);
+	return rc;
+}
+
+/* Writes all of buf before deadline. */
+static int sync_write(struct timerd *t, const uint8_t *buf, size_t n, int64_t deadline)
+{
+	while (n) {
+		ssize_t w = send(t->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w > 0) {
+			buf += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return sync_fail(t, TIMERD_EIO, "cannot send to timerd: %s (reconnect)", strerror(errno));
+		if (sync_poll(t, POLLOUT, deadline) == 0)
+			return sync_fail(t, TIMERD_ETIMEDOUT, "timerd did not accept the request in time (is it overloaded?)");
+	}
+	return TIMERD_OK;
+}
+
+/* Reads more bytes into the input buffer before deadline. */
+static int sync_fill(struct timerd *t, int64_t deadline)
+{
+	ssize_t r;
+
+	if (t->in_cap - t->in_len < 4096) {
+		size_t cap = t->in_cap ? t->in_cap * 2 : 65536;
+		uint8_t *p = realloc(t->in, cap);
+
+		if (!p)
+			return sync_fail(t, TIMERD_ENOMEM, "out of memory reading from timerd");
+		t->in = p;
+		t->in_cap = cap;
+	}
+	for (;;) {
+		r = recv(t->fd, t->in + t->in_len, t->in_cap - t->in_len, MSG_DONTWAIT);
+		if (r > 0) {
+			t->in_len += (size_t)r;
+			return TIMERD_OK;
+		}
+		if (r == 0)
+			return sync_fail(t, TIMERD_ECLOSED, "timerd closed the connection (was it stopped?)");
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return sync_fail(t, TIMERD_EIO, "cannot read from timerd: %s", strerror(errno));
+		if (sync_poll(t, POLLIN, deadline) == 0)
+			return sync_fail(t, TIMERD_ETIMEDOUT, "no answer from timerd in time");
+	}
+}
+
+/* Reads and decodes one frame (into the arena) before deadline. */
+static int sync_read_frame(struct timerd *t, int64_t deadline, Timerd__Response **out)
+{
+	uint32_t n;
+	int rc;
+
+	while (t->in_len < FRAME_HDR)
+		if ((rc = sync_fill(t, deadline)) != TIMERD_OK)
+			return rc;
+	n = frame_len(t->in);
+	if (n > FRAME_LIMIT_MAX)
+		return sync_fail(t, TIMERD_EPROTO, "timerd sent a %u-byte frame: this is not a timerd server", n);
+	while (t->in_len < FRAME_HDR + (size_t)n)
+		if ((rc = sync_fill(t, deadline)) != TIMERD_OK)
+			return rc;
+	arena_reset(&t->arena);
+	*out = timerd__response__unpack(arena_pbc(&t->arena), n, t->in + FRAME_HDR);
+	t->in_len -= FRAME_HDR + (size_t)n;
+	memmove(t->in, t->in + FRAME_HDR + n, t->in_len);
+	if (!*out)
+		return sync_fail(t, TIMERD_EPROTO, "cannot decode a frame from timerd: is this a timerd server?");
+	return TIMERD_OK;
+}
+
+/* Appends an event to the queue, dropping (and counting) it when full. */
+static void sync_queue_event(struct timerd *t, const Timerd__Response *m)
+{
+	struct timerd_event *ev;
+
+	if (t->ev_n == t->ev_max || !(ev = codec_event_copy(m))) {
+		t->ev_dropped++;
+		return;
+	}
+	if (t->ev_n == t->ev_cap) {
+		size_t cap = t->ev_cap ? t->ev_cap * 2 : 64;
+		struct timerd_event **v = malloc(cap * sizeof(*v));
+
+		if (!v) {
+			free(ev);
+			t->ev_dropped++;
+			return;
+		}
+		for (size_t i = 0; i < t->ev_n; i++)
+			v[i] = t->ev[(t->ev_head + i) % t->ev_cap];
+		free(t->ev);
+		t->ev = v;
+		t->ev_cap = cap;
+		t->ev_head = 0;
+	}
+	t->ev[(t->ev_head + t->ev_n++) % t->ev_cap] = ev;
+}
+
+/* A connection-level error from the server: it closes the connection next. */
+static int sync_server_gone(struct timerd *t, const Timerd__Response *m)
+{
+	int code = m->error->code ? (int)m->error->code : TIMERD_EPROTO;
+
+	sync_fail(t, code, "%s", m->error->message && *m->error->message ? m->error->message : timerd_strerror(code));
+	t->broken = true;
+	return code;
+}
+
+/* Sends q and reads frames until its reply; *reply lives in the arena. */
+static int sync_call(struct timerd *t, struct codec_req *q, Timerd__Response **reply)
+{
+	int64_t deadline = sync_deadline(t->timeout_ms);
+	uint8_t stack[512], *buf = stack;
+	size_t n;
+	int rc;
+
+	if (t->broken)
+		return sync_fail(t, TIMERD_ECLOSED, "the connection to timerd is broken: reconnect");
+	q->r.id = ++t->next_id;
+	n = codec_size(q);
+	if (n > sizeof(stack) && !(buf = malloc(n)))
+		return sync_fail(t, TIMERD_ENOMEM, "out of memory encoding a request");
+	codec_pack(q, buf);
+	rc = sync_write(t, buf, n, deadline);
+	if (buf != stack)
+		free(buf);
+	while (rc == TIMERD_OK) {
+		if ((rc = sync_read_frame(t, deadline, reply)) != TIMERD_OK)
+			break;
+		if ((*reply)->event && (*reply)->body_case == TIMERD__RESPONSE__BODY_ERROR)
+			return sync_server_gone(t, *reply);
+		if ((*reply)->event)
+			sync_queue_event(t, *reply);
+		else if ((*reply)->id == q->r.id)
+			return codec_check(*reply, q->r.body_case, t->err, sizeof(t->err));
+		else if ((*reply)->id > q->r.id)
+			return sync_fail(t, TIMERD_EPROTO, "timerd answered request %llu, which was never sent",
+					 (unsigned long long)(*reply)->id);
+		/* else: the late reply of an earlier request that timed out */
+	}
+	return rc;
+}
+
+/* Exchanges Hello. */
+static int sync_hello(struct timerd *t, const char *name)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	codec_hello(&q, name);
+	rc = sync_call(t, &q, &m);
+	if (rc == TIMERD_OK && m->hello->version != TIMERD_PROTOCOL_VERSION)
+		return sync_fail(t, TIMERD_EVERSION, "timerd speaks protocol version %u, this library %d: upgrade one of them",
+				 m->hello->version, TIMERD_PROTOCOL_VERSION);
+	return rc;
+}
+
+/* Sets up a connection object around a connected fd. */
+static struct timerd *sync_new(int fd, const struct timerd_options *opt)
+{
+	struct timerd *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->fd = fd;
+	t->timeout_ms = opt && opt->timeout_ms ? opt->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
+	t->ev_max = opt && opt->max_queued_events ? opt->max_queued_events : CLIENT_DEFAULT_MAX_EVENTS;
+	arena_init(&t->arena);
+	return t;
+}
+
+/* Connects, exchanges Hello; *out NULL on failure. */
+int timerd_connect(const char *addr, const struct timerd_options *opt, struct timerd **out,
+		   struct timerd_error *err)
+{
+	struct timerd_error local;
+	char def[256];
+	struct addr a;
+	int fd, rc;
+
+	err = err ? err : &local;
+	*out = NULL;
+	if (!addr || !*addr) {
+		timerd_default_address(def, sizeof(def));
+		addr = def;
+	}
+	if (addr_parse(addr, &a, err->message, sizeof(err->message)) < 0)
+		return err->code = TIMERD_ECONNECT;
+	fd = addr_connect(&a, opt && opt->timeout_ms ? opt->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS,
+			  err->message, sizeof(err->message));
+	if (fd < 0)
+		return err->code = TIMERD_ECONNECT;
+	if (!(*out = sync_new(fd, opt))) {
+		close(fd);
+		codec_msg(err->message, sizeof(err->message), "out of memory");
+		return err->code = TIMERD_ENOMEM;
+	}
+	if ((rc = sync_hello(*out, opt ? opt->client_name : NULL)) != TIMERD_OK) {
+		codec_msg(err->message, sizeof(err->message), "%s", (*out)->err);
+		timerd_close(*out);
+		*out = NULL;
+		return err->code = rc;
+	}
+	err->code = TIMERD_OK;
+	err->message[0] = '\0';
+	return TIMERD_OK;
+}
+
+/* Closes the connection and frees everything. */
+void timerd_close(struct timerd *t)
+{
+	if (!t)
+		return;
+	close(t->fd);
+	for (size_t i = 0; i < t->ev_n; i++)
+		free(t->ev[(t->ev_head + i) % t->ev_cap]);
+	free(t->ev);
+	free(t->in);
+	arena_destroy(&t->arena);
+	free(t);
+}
+
+/* The message of the last failure. */
+const char *timerd_errmsg(const struct timerd *t)
+{
+	return t ? t->err : "no connection";
+}
+
+/* The socket's fd. */
+int timerd_fd(const struct timerd *t)
+{
+	return t->fd;
+}
+
+/* Arms a timer. */
+int timerd_arm(struct timerd *t, const struct timerd_arm *a, struct timerd_arm_result *r)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	if (codec_arm(&q, a) != TIMERD_OK)
+		return sync_fail(t, TIMERD_EARG, "timerd_arm: `when` must be TIMERD_AFTER, TIMERD_AT_MONO or TIMERD_AT_UNIX");
+	if ((rc = sync_call(t, &q, &m)) == TIMERD_OK && r)
+		codec_arm_result(m->arm, r);
+	return rc;
+}
+
+/* Cancels a timer by id or key. */
+int timerd_cancel(struct timerd *t, uint64_t timer_id, const char *key)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+
+	codec_cancel(&q, timer_id, key);
+	return sync_call(t, &q, &m);
+}
+
+/* Copies a timer out. */
+int timerd_get(struct timerd *t, uint64_t timer_id, const char *key, struct timerd_timer **out)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	*out = NULL;
+	codec_get(&q, timer_id, key);
+	if ((rc = sync_call(t, &q, &m)) != TIMERD_OK)
+		return rc;
+	if (!m->get->timer)
+		return sync_fail(t, TIMERD_EPROTO, "timerd sent an empty Get reply");
+	if (!(*out = codec_timer_copy(m->get->timer)))
+		return sync_fail(t, TIMERD_ENOMEM, "out of memory");
+	return TIMERD_OK;
+}
+
+/* Lists one page of timers. */
+int timerd_list(struct timerd *t, const char *topic, uint64_t cursor, uint32_t limit,
+		bool with_payload, struct timerd_list **out)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	*out = NULL;
+	codec_list(&q, topic, cursor, limit, with_payload);
+	if ((rc = sync_call(t, &q, &m)) != TIMERD_OK)
+		return rc;
+	if (!(*out = codec_list_copy(m->list)))
+		return sync_fail(t, TIMERD_ENOMEM, "out of memory");
+	return TIMERD_OK;
+}
+
+/* Watches a topic (NULL: all). */
+int timerd_watch(struct timerd *t, const char *topic)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+
+	codec_watch(&q, topic, false);
+	return sync_call(t, &q, &m);
+}
+
+/* Stops watching a topic (NULL: the all-topics watch). */
+int timerd_unwatch(struct timerd *t, const char *topic)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+
+	codec_watch(&q, topic, true);
+	return sync_call(t, &q, &m);
+}
+
+/* Measures one round trip. */
+int timerd_ping(struct timerd *t, int64_t *rtt_ns)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	codec_ping(&q);
+	rc = sync_call(t, &q, &m);
+	if (rc == TIMERD_OK && rtt_ns)
+		*rtt_ns = codec_now() - q.sent_ns;
+	return rc;
+}
+
+/* Fetches the server's counters. */
+int timerd_stats(struct timerd *t, struct timerd_stats **out)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	*out = NULL;
+	codec_stats(&q);
+	if ((rc = sync_call(t, &q, &m)) != TIMERD_OK)
+		return rc;
+	if (!(*out = codec_stats_copy(m->stats)))
+		return sync_fail(t, TIMERD_ENOMEM, "out of memory");
+	return TIMERD_OK;
+}
+
+/* Attaches a BPF probe. */
+int timerd_probe_attach(struct timerd *t, const char *spec, uint32_t *probe_id)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	codec_probe_attach(&q, spec);
+	if ((rc = sync_call(t, &q, &m)) == TIMERD_OK && probe_id)
+		*probe_id = m->probe_attach->probe_id;
+	return rc;
+}
+
+/* Detaches a BPF probe. */
+int timerd_probe_detach(struct timerd *t, uint32_t probe_id)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+
+	codec_probe_detach(&q, probe_id);
+	return sync_call(t, &q, &m);
+}
+
+/* Lists attached probes. */
+int timerd_probe_list(struct timerd *t, struct timerd_probes **out)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	*out = NULL;
+	codec_probe_list(&q);
+	if ((rc = sync_call(t, &q, &m)) != TIMERD_OK)
+		return rc;
+	if (!(*out = codec_probes_copy(m->probe_list)))
+		return sync_fail(t, TIMERD_ENOMEM, "out of memory");
+	return TIMERD_OK;
+}
+
+/* Makes a notice event telling how many events the queue dropped. */
+static struct timerd_event *sync_drop_notice(struct timerd *t)
+{
+	Timerd__Response m = TIMERD__RESPONSE__INIT;
+	Timerd__Notice n = TIMERD__NOTICE__INIT;
+	char msg[160];
+
+	codec_msg(msg, sizeof(msg), "libtimerd dropped %llu events: call timerd_next_event() more often",
+		  (unsigned long long)t->ev_dropped);
+	n.kind = TIMERD__NOTICE__KIND__FIRES_DROPPED;
+	n.count = t->ev_dropped;
+	n.message = msg;
+	m.event = true;
+	m.body_case = TIMERD__RESPONSE__BODY_NOTICE;
+	m.notice = &n;
+	t->ev_dropped = 0;
+	return codec_event_copy(&m);
+}
+
+/* Pops the oldest queued event, or a notice of local drops first. */
+static struct timerd_event *sync_pop_event(struct timerd *t)
+{
+	struct timerd_event *ev;
+
+	if (t->ev_dropped && (ev = sync_drop_notice(t)))
+		return ev;
+	if (!t->ev_n)
+		return NULL;
+	ev = t->ev[t->ev_head];
+	t->ev_head = (t->ev_head + 1) % t->ev_cap;
+	t->ev_n--;
+	return ev;
+}
+
+/* Waits for a pushed event. */
+int timerd_next_event(struct timerd *t, int timeout_ms, struct timerd_event **out)
+{
+	int64_t deadline = sync_deadline(timeout_ms);
+	Timerd__Response *m;
+	int rc;
+
+	while (!(*out = sync_pop_event(t))) {
+		if (t->broken)
+			return sync_fail(t, TIMERD_ECLOSED, "the connection to timerd is broken: reconnect");
+		if ((rc = sync_read_frame(t, deadline, &m)) != TIMERD_OK)
+			return rc;
+		if (m->event)
+			sync_queue_event(t, m);
+		/* else a late reply of a request that timed out: skip it */
+	}
+	return TIMERD_OK;
+}
