@@ -19,6 +19,13 @@
  * thread-safe. Timers armed by probes carry PROBE_TIMER_FLAG in their
  * engine flags and a struct probe_origin as their payload, so the fire
  * event can report pid, tid, comm and the probe that armed them.
+ *
+ * Engine keys of probe timers are "probe:<topic>:<value>" (value: the tid,
+ * pid, argument or constant in decimal; "<pid>:<tid>" for key=pid:tid), so
+ * an entry probe and a return probe with the same topic and key source
+ * meet on the same timer; an RPC client can cancel one by that key.
+ * probe_mgr_create() routes libbpf's messages into the errors it returns
+ * (libbpf_set_print is process-wide). The spec grammar: doc/probes.md.
  */
 #ifndef TIMERD_PROBE_H
 #define TIMERD_PROBE_H
@@ -44,10 +51,15 @@ struct probe_origin {
 
 struct probe_counters {
 	uint64_t hits;		/* probe hits seen in the kernel */
-	uint64_t arms;		/* arms applied */
+	uint64_t arms;		/* arms (and re-arms) applied */
 	uint64_t cancels;	/* cancels applied */
 	uint64_t ring_drops;	/* ring buffer reservations that failed */
-	uint64_t errors;	/* records the engine rejected */
+	uint64_t errors;	/* records the engine rejected or that could not be read */
+	uint64_t misses;	/* cancels and re-arms that found no timer (it had
+				 * fired or was never armed) */
+	uint64_t coalesced;	/* arms (counted in arms) cancelled before their
+				 * deadline within one consumer batch: applied as
+				 * the cancel alone */
 };
 
 struct probe_info {
@@ -70,6 +82,9 @@ int probe_detach(struct probe_mgr *m, uint32_t id);
 
 /* Copies up to max attached probes into out; returns how many exist. */
 size_t probe_list(struct probe_mgr *m, struct probe_info *out, size_t max);
+
+/* Applies every record the ring buffer holds now; returns once the engine has them. */
+void probe_sync(struct probe_mgr *m);
 
 /* Sums the counters of every probe, attached now or before. */
 void probe_totals(struct probe_mgr *m, struct probe_counters *c);
