@@ -3,7 +3,21 @@ noinst_LTLIBRARIES += core/libcore.la
 core_libcore_la_SOURCES = \
 	core/cell.h \
 	core/compiler.h \
+	core/dispatch.c \
+	core/engine.c \
+	core/engine.h \
+	core/engine_int.h \
 	core/err.c \
 	core/err.h \
+	core/hash.c \
+	core/hash.h \
 	core/hazptr.c \
-	core/hazptr.h
+	core/hazptr.h \
+	core/hist.c \
+	core/hist.h \
+	core/llist.h \
+	core/table.c \
+	core/table.h \
+	core/timer.h \
+	core/wheel.c \
+	core/wheel.h

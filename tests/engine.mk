@@ -1,1 +1,27 @@
-# tests/engine.mk -- engine tests: wheel model, dispatcher, torture.
+# tests/engine.mk -- engine tests: wheel model, engine API, dispatcher, torture.
+check_PROGRAMS += \
+	tests/unit/test-wheel \
+	tests/unit/test-engine \
+	tests/unit/test-dispatch \
+	tests/stress/stress-engine
+
+tests_unit_test_wheel_SOURCES = tests/unit/test-wheel.c
+tests_unit_test_wheel_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_wheel_LDADD = $(TEST_LIBS)
+
+tests_unit_test_engine_SOURCES = tests/unit/test-engine.c
+tests_unit_test_engine_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_engine_LDADD = $(TEST_LIBS)
+
+tests_unit_test_dispatch_SOURCES = tests/unit/test-dispatch.c
+tests_unit_test_dispatch_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_dispatch_LDADD = $(TEST_LIBS)
+
+tests_stress_stress_engine_SOURCES = tests/stress/stress-engine.c tests/stress/stress.h
+tests_stress_stress_engine_LDADD = core/libcore.la
+
+TESTS += \
+	tests/unit/test-wheel \
+	tests/unit/test-engine \
+	tests/unit/test-dispatch \
+	tests/stress/stress-engine

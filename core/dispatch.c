@@ -1,0 +1,648 @@
+/*
+ * dispatch.c -- the dispatcher thread and the delivery threads.
+ *
+ * The dispatcher is the only thread that touches the wheel, applies cell
+ * states, removes timers from the tables and retires them. One pass:
+ *
+ *	1. take the whole intake list; for each record clear QUEUED, then
+ *	   read its cell and apply the newest generation exactly once;
+ *	2. advance the wheel to now and fire every due timer in deadline
+ *	   order (never early); periodic timers go back in at their next
+ *	   period, one-shot timers leave the tables and are retired;
+ *	3. arm the CLOCK_MONOTONIC timerfd at the next deadline (in precision
+ *	   mode: a window early, then spin to the deadline).
+ *
+ * It sleeps in epoll on that timerfd, the intake eventfd and a
+ * CLOCK_REALTIME timerfd armed with TFD_TIMER_CANCEL_ON_SET, which wakes it
+ * when the wall clock is set so CLOCK_REALTIME timers are re-evaluated.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+
+/* epoll tags. */
+enum { DISP_EV_INTAKE = 1, DISP_EV_MONO, DISP_EV_REAL };
+
+/* Reads and discards an eventfd/timerfd counter; returns read()'s result. */
+static ssize_t disp_drain(int fd)
+{
+	uint64_t v;
+
+	return read(fd, &v, sizeof(v));
+}
+
+/* Retires a record that left the tables (its attributes go with it). */
+static void disp_retire(struct engine *e, struct timer_rec *r)
+{
+	hazptr_retire(e->dhp, &r->hp, engine_rec_free);
+}
+
+/* Locks the shards that hold r (key table first, then id table). */
+static void disp_lock_rec(struct engine *e, struct timer_rec *r, uint64_t *hkey, uint64_t *hid)
+{
+	*hid = hash_id(r->id);
+	if (r->keylen) {
+		*hkey = hash_bytes(&e->hk, r->key, r->keylen);
+		table_lock(&e->keys, *hkey);
+	}
+	table_lock(&e->ids, *hid);
+}
+
+/* Unlocks what disp_lock_rec locked. */
+static void disp_unlock_rec(struct engine *e, struct timer_rec *r, uint64_t hkey, uint64_t hid)
+{
+	table_unlock(&e->ids, hid);
+	if (r->keylen)
+		table_unlock(&e->keys, hkey);
+}
+
+/*
+ * Removes r (out of the wheel) from the tables and retires it, unless a
+ * newer generation was written meanwhile: then r stays and will be applied
+ * again (its writer queued it, or retries once we unlock). True if removed.
+ */
+static bool disp_kill(struct engine *e, struct timer_rec *r)
+{
+	uint64_t hkey = 0, hid;
+	uint32_t old;
+
+	disp_lock_rec(e, r, &hkey, &hid);
+	/* acq_rel: ordered with producers' fetch_or(QUEUED) on the same word. */
+	old = atomic_fetch_or_explicit(&r->flags, TIMER_DEAD, memory_order_acq_rel);
+	if (cell_mpmc_gen(&r->cell) != atomic_load_explicit(&r->last, memory_order_relaxed)) {
+		/* acq_rel: as above. */
+		uint32_t now = atomic_fetch_and_explicit(&r->flags, ~TIMER_DEAD, memory_order_acq_rel);
+
+		disp_unlock_rec(e, r, hkey, hid);
+		/*
+		 * A writer that set QUEUED while DEAD was up saw DEAD and will
+		 * not push r (it retries and finds r queued): push it here.
+		 */
+		if (!(old & TIMER_QUEUED) && (now & TIMER_QUEUED) && llist_add(&r->qn, &e->intake))
+			engine_kick(e);
+		return false;
+	}
+	table_remove_locked(&e->ids, e->dhp, hid, r);
+	if (r->keylen)
+		table_remove_locked(&e->keys, e->dhp, hkey, r);
+	disp_unlock_rec(e, r, hkey, hid);
+	atomic_fetch_sub_explicit(&e->ntimers, 1, memory_order_relaxed);
+	/* Queued before DEAD was set: the intake pass retires it when it pops it. */
+	if (!(old & TIMER_QUEUED))
+		disp_retire(e, r);
+	return true;
+}
+
+/*
+ * Reads r's newest state into w with a reference on its attributes (the
+ * dispatcher owns r, so only the attributes need a hazard). Returns the
+ * generation, or 0 if it was already applied.
+ */
+static uint64_t disp_read_state(struct engine *e, struct timer_rec *r, uint64_t *w)
+{
+	unsigned retries = 0;
+	uint64_t gen;
+
+	for (;;) {
+		struct timer_attrs *at;
+
+		gen = cell_mpmc_read(&r->cell, r->buf, TIMER_WORDS, w, &retries);
+		if (gen <= atomic_load_explicit(&r->last, memory_order_relaxed)) {
+			gen = 0;
+			break;
+		}
+		at = engine_attrs_of(w[1]);
+		if (!at)
+			break;
+		hazptr_publish(e->dhp, &e->dhp->slot[HP_SLOT_ATTRS], at);
+		if (cell_mpmc_gen(&r->cell) == gen && engine_attrs_tryget(at))
+			break;
+		retries++;
+	}
+	hazptr_release(e->dhp, HP_SLOT_ATTRS);
+	if (retries)
+		engine_count(&e->ds.cell_retries, retries);
+	return gen;
+}
+
+/* Publishes generation gen as applied (readers then trust expires). */
+static void disp_consume(struct engine *e, struct timer_rec *r, uint64_t gen)
+{
+	uint64_t last = atomic_load_explicit(&r->last, memory_order_relaxed);
+
+	if (gen > last + 1)
+		engine_count(&e->ds.coalesced, gen - last - 1);
+	cell_consume(&r->last, gen);
+}
+
+/* CLOCK_REALTIME - CLOCK_MONOTONIC now. */
+static int64_t disp_offset(struct engine *e)
+{
+	int64_t m = engine_mono(e);
+
+	return engine_real(e) - m;
+}
+
+/* Applies r's newest cell state to the wheel and tables. */
+static void disp_apply(struct engine *e, struct timer_rec *r)
+{
+	uint64_t w[TIMER_WORDS], gen = disp_read_state(e, r, w);
+	struct timer_attrs *at = engine_attrs_of(w[1]);
+	int64_t expires = (int64_t)w[0];
+
+	if (!gen)
+		return;
+	if (wheel_pending(&r->wn))
+		wheel_del(&e->wheel, &r->wn);
+	engine_attrs_put(e->dhp, r->applied);
+	r->applied = at;
+	if (w[1] & TIMER_OP_CANCEL) {
+		disp_consume(e, r, gen);
+		engine_count(&e->ds.cancels_applied, 1);
+		disp_kill(e, r);
+		return;
+	}
+	r->dflags = 0;
+	if (w[1] & TIMER_OP_REALTIME) {
+		r->dflags = TIMER_D_REALTIME;
+		atomic_store_explicit(&at->wall_next, expires, memory_order_relaxed);
+		expires -= disp_offset(e);
+	}
+	wheel_set_expires(&r->wn, expires < 0 ? 0 : expires);
+	disp_consume(e, r, gen);	/* release: expires is set first */
+	wheel_add(&e->wheel, &r->wn);
+}
+
+/* Step 1: takes the whole intake and applies each record once. */
+static void disp_intake(struct engine *e)
+{
+	struct llist_node *n = llist_reverse(llist_del_all(&e->intake)), *next;
+	uint64_t count = 0;
+
+	for (; n; n = next, count++) {
+		struct timer_rec *r = container_of(n, struct timer_rec, qn);
+		uint32_t old;
+
+		next = n->next;		/* before r can be queued again */
+		/* acq_rel: a producer that sets QUEUED after this re-queues r;
+		 * one that set it before has its cell write visible below. */
+		old = atomic_fetch_and_explicit(&r->flags, ~TIMER_QUEUED, memory_order_acq_rel);
+		if (old & TIMER_DEAD)
+			disp_retire(e, r);	/* killed while queued */
+		else
+			disp_apply(e, r);
+	}
+	if (count > atomic_load_explicit(&e->ds.intake_hwm, memory_order_relaxed))
+		atomic_store_explicit(&e->ds.intake_hwm, count, memory_order_relaxed);
+}
+
+/* Runs on_fire for one fire (on this thread) and drops the item's reference. */
+static void disp_deliver(struct engine *e, struct hazptr_thread *hp, struct engine_fire_item *it)
+{
+	if (e->cfg.on_fire)
+		e->cfg.on_fire(e->cfg.fire_arg, &it->f);
+	engine_attrs_put(hp, it->attrs);
+	free(it);
+	atomic_fetch_sub_explicit(&e->inflight, 1, memory_order_relaxed);
+}
+
+/* Hands a fire to the delivery thread of its timer (keeps per-timer order). */
+static void disp_hand_over(struct engine *e, struct engine_fire_item *it)
+{
+	struct engine_worker *w = &e->workers[hash_id(it->f.id) % e->cfg.workers];
+	uint64_t one = 1;
+
+	atomic_fetch_add_explicit(&e->inflight, 1, memory_order_relaxed);
+	if (llist_add(&it->ln, &w->q) && write(w->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		abort();
+}
+
+/* Builds the fire of r due at deadline (NULL if out of memory). */
+static struct engine_fire_item *disp_fire_item(struct timer_rec *r, int64_t deadline,
+					       int64_t now, uint64_t missed)
+{
+	struct timer_attrs *at = r->applied;
+	struct engine_fire_item *it = malloc(sizeof(*it) + r->keylen);
+
+	if (!it)
+		return NULL;
+	memset(&it->f, 0, sizeof(it->f));
+	it->attrs = at;
+	it->f.id = r->id;
+	it->f.keylen = r->keylen;
+	it->f.key = r->keylen ? memcpy(it->key, r->key, r->keylen) : NULL;
+	it->f.topic = "";
+	if (at) {
+		atomic_fetch_add_explicit(&at->refs, 1, memory_order_relaxed);
+		it->f.topic = at->data;
+		it->f.topiclen = at->topiclen;
+		it->f.payload = at->data + at->topiclen;
+		it->f.payloadlen = at->payloadlen;
+		it->f.owner = at->owner;
+		it->f.flags = at->flags;
+		it->f.period = at->period;
+		it->f.seq = atomic_load_explicit(&at->fires, memory_order_relaxed);
+	} else {
+		it->f.seq = 1;
+	}
+	it->f.realtime = r->dflags & TIMER_D_REALTIME;
+	it->f.final = !at || !at->period;
+	it->f.deadline = deadline;
+	it->f.fired_at = now;
+	it->f.missed = missed;
+	return it;
+}
+
+/* Re-inserts periodic r at its next period after deadline; returns periods missed. */
+static uint64_t disp_rearm_periodic(struct engine *e, struct timer_rec *r, int64_t deadline,
+				    int64_t now)
+{
+	struct timer_attrs *at = r->applied;
+	uint64_t missed = 0;
+	int64_t next = deadline + at->period;
+
+	if (next <= now) {
+		/* Fixed rate: skip the periods that already passed, keep the phase. */
+		missed = (uint64_t)((now - deadline) / at->period);
+		next = deadline + (int64_t)(missed + 1) * at->period;
+	}
+	if (r->dflags & TIMER_D_REALTIME)
+		atomic_fetch_add_explicit(&at->wall_next, (int64_t)(missed + 1) * at->period,
+					  memory_order_relaxed);
+	wheel_set_expires(&r->wn, next);
+	wheel_add(&e->wheel, &r->wn);
+	return missed;
+}
+
+/*
+ * A CLOCK_REALTIME timer whose wall deadline is not reached (the wall
+ * clock was slewed): put back at the remaining wall time. True if so.
+ */
+static bool disp_wall_early(struct engine *e, struct timer_rec *r, int64_t now)
+{
+	int64_t wall, real;
+
+	if (!(r->dflags & TIMER_D_REALTIME))
+		return false;
+	wall = atomic_load_explicit(&r->applied->wall_next, memory_order_relaxed);
+	real = engine_real(e);
+	if (real >= wall)
+		return false;
+	wheel_set_expires(&r->wn, now + (wall - real));
+	wheel_add(&e->wheel, &r->wn);
+	return true;
+}
+
+/* Fires one due timer; false if it turned out not to be due on the wall clock. */
+static bool disp_fire(struct engine *e, struct timer_rec *r)
+{
+	int64_t deadline = wheel_expires(&r->wn), now = engine_mono(e);
+	struct timer_attrs *at = r->applied;
+	bool periodic = at && at->period;
+	struct engine_fire_item *it;
+	uint64_t missed = 0;
+
+	if (disp_wall_early(e, r, now))
+		return false;
+	hist_record(&e->late, now - deadline);
+	if (at)
+		engine_count(&at->fires, 1);
+	if (periodic)
+		missed = disp_rearm_periodic(e, r, deadline, now);
+	if (periodic && e->cfg.workers &&
+	    atomic_load_explicit(&e->inflight, memory_order_relaxed) >= e->cfg.max_inflight) {
+		engine_count(&e->ds.missed, missed + 1);	/* delivery backlog: skip */
+		return true;
+	}
+	engine_count(&e->ds.missed, missed);
+	it = disp_fire_item(r, deadline, now, missed);
+	if (!it) {
+		engine_count(&e->ds.missed, 1);
+	} else if (e->cfg.workers) {
+		disp_hand_over(e, it);
+	} else {
+		atomic_fetch_add_explicit(&e->inflight, 1, memory_order_relaxed);
+		disp_deliver(e, e->dhp, it);
+	}
+	engine_count(&e->ds.fires, 1);
+	if (!periodic)
+		disp_kill(e, r);
+	return true;
+}
+
+/* Collects CLOCK_REALTIME timers (wheel_for_each callback). */
+static void disp_collect_real(void *arg, struct wheel_node *n)
+{
+	struct timer_rec *r = container_of(n, struct timer_rec, wn);
+	struct timer_rec ***v = arg;
+
+	if (r->dflags & TIMER_D_REALTIME)
+		*(*v)++ = r;
+}
+
+/* The wall clock was set: re-place every CLOCK_REALTIME timer. */
+static void disp_clock_jump(struct engine *e)
+{
+	size_t cap = e->wheel.count;
+	struct timer_rec **v = malloc((cap ? cap : 1) * sizeof(*v)), **end = v;
+	int64_t off = disp_offset(e);
+
+	engine_count(&e->ds.clock_jumps, 1);
+	if (!v)
+		return;		/* out of memory: the fire-time wall check still holds */
+	wheel_for_each(&e->wheel, disp_collect_real, &end);
+	for (struct timer_rec **p = v; p < end; p++) {
+		struct timer_rec *r = *p;
+		int64_t t = atomic_load_explicit(&r->applied->wall_next, memory_order_relaxed) - off;
+
+		wheel_del(&e->wheel, &r->wn);
+		wheel_set_expires(&r->wn, t < 0 ? 0 : t);
+		wheel_add(&e->wheel, &r->wn);
+	}
+	free(v);
+}
+
+/* Tells engine_sync() waiters everything queued before their ticket was applied. */
+static void disp_sync_done(struct engine *e, uint64_t ticket)
+{
+	if (ticket == e->sync_done)
+		return;
+	pthread_mutex_lock(&e->sync_mu);
+	e->sync_done = ticket;
+	pthread_cond_broadcast(&e->sync_cv);
+	pthread_mutex_unlock(&e->sync_mu);
+}
+
+/* One pass: intake, fire what is due, report sync. Returns the fires. */
+static int disp_pass(struct engine *e)
+{
+	/* seq_cst: read before the intake exchange, pairs with engine_sync(). */
+	uint64_t ticket = atomic_load(&e->sync_req);
+	struct wheel_node *due, *next;
+	int64_t now;
+	int fired = 0;
+
+	if (atomic_exchange_explicit(&e->clock_changed, false, memory_order_acq_rel))
+		disp_clock_jump(e);
+	/*
+	 * Read the clock before taking the intake: a re-arm or cancel that
+	 * returned before a deadline was pushed before this read, so it is
+	 * applied before that deadline can fire.
+	 */
+	now = engine_mono(e);
+	disp_intake(e);
+	due = wheel_advance(&e->wheel, now);
+	for (; due; due = next) {
+		next = due->next;
+		fired += disp_fire(e, container_of(due, struct timer_rec, wn));
+	}
+	engine_count(&e->ds.passes, 1);
+	disp_sync_done(e, ticket);
+	return fired;
+}
+
+int engine_dispatch(struct engine *e)
+{
+	if (!e->dhp)
+		e->dhp = hazptr_thread_self(&e->hpd);
+	return disp_pass(e);
+}
+
+int64_t engine_next_wakeup(struct engine *e)
+{
+	if (!llist_empty(&e->intake) || atomic_load(&e->clock_changed))
+		return engine_mono(e);
+	return wheel_next(&e->wheel);
+}
+
+void engine_clock_changed(struct engine *e)
+{
+	atomic_store_explicit(&e->clock_changed, true, memory_order_release);
+	engine_kick(e);
+}
+
+void engine_sync(struct engine *e)
+{
+	uint64_t ticket;
+
+	if (e->cfg.manual) {
+		engine_dispatch(e);
+		return;
+	}
+	/* seq_cst: after this thread's pushes, before the dispatcher's ticket read. */
+	ticket = atomic_fetch_add(&e->sync_req, 1) + 1;
+	engine_kick(e);
+	pthread_mutex_lock(&e->sync_mu);
+	while (e->sync_done < ticket)
+		pthread_cond_wait(&e->sync_cv, &e->sync_mu);
+	pthread_mutex_unlock(&e->sync_mu);
+}
+
+/* Arms the monotonic timerfd at t (absolute ns); INT64_MAX disarms. */
+static void disp_arm_timerfd(struct engine *e, int64_t t)
+{
+	struct itimerspec its = { 0 };
+
+	if (t == e->armed_at)
+		return;
+	e->armed_at = t;
+	if (t != INT64_MAX) {
+		if (t < 1)
+			t = 1;	/* zero would disarm */
+		its.it_value.tv_sec = t / ENGINE_NS_PER_S;
+		its.it_value.tv_nsec = t % ENGINE_NS_PER_S;
+	}
+	if (timerfd_settime(e->tfd_mono, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		abort();	/* cannot fail with valid arguments */
+}
+
+/* Arms the realtime timerfd far ahead, to be told when the wall clock is set. */
+static void disp_arm_realfd(struct engine *e)
+{
+	struct itimerspec its = { 0 };
+
+	its.it_value.tv_sec = (engine_real(e) / ENGINE_NS_PER_S) + 10 * 365 * 86400LL;
+	timerfd_settime(e->tfd_real, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
+}
+
+/* Handles one epoll event. */
+static void disp_event(struct engine *e, uint32_t tag)
+{
+	switch (tag) {
+	case DISP_EV_INTAKE:
+		disp_drain(e->intake_efd);
+		break;
+	case DISP_EV_MONO:
+		disp_drain(e->tfd_mono);
+		e->armed_at = 0;	/* expired: must be re-armed */
+		break;
+	case DISP_EV_REAL:
+		if (disp_drain(e->tfd_real) < 0 && errno == ECANCELED)
+			atomic_store_explicit(&e->clock_changed, true, memory_order_relaxed);
+		disp_arm_realfd(e);
+		break;
+	}
+}
+
+/*
+ * Precision mode: if the next deadline is within the window, spin until it
+ * (or until new intake arrives). True if the caller should pass again now.
+ */
+static bool disp_spin(struct engine *e, int64_t next)
+{
+	if (!e->cfg.precision_ns || next == INT64_MAX ||
+	    next - engine_mono(e) > e->cfg.precision_ns)
+		return false;
+	while (engine_mono(e) < next && llist_empty(&e->intake) &&
+	       !atomic_load_explicit(&e->stop, memory_order_relaxed))
+		cpu_relax();
+	return true;
+}
+
+/* The dispatcher thread. */
+static void *disp_main(void *arg)
+{
+	struct engine *e = arg;
+
+	e->dhp = hazptr_thread_self(&e->hpd);
+	disp_arm_realfd(e);
+	while (!atomic_load_explicit(&e->stop, memory_order_acquire)) {
+		struct epoll_event ev[4];
+		int64_t next;
+		int n;
+
+		disp_pass(e);
+		next = wheel_next(&e->wheel);
+		if (disp_spin(e, next))
+			continue;
+		disp_arm_timerfd(e, next == INT64_MAX ? next : next - e->cfg.precision_ns);
+		n = epoll_wait(e->epfd, ev, 4, -1);
+		for (int i = 0; i < n; i++)
+			disp_event(e, ev[i].data.u32);
+	}
+	return NULL;
+}
+
+/* A delivery thread: runs on_fire for each handed-over fire. */
+static void *disp_worker_main(void *arg)
+{
+	struct engine_worker *w = arg;
+	struct engine *e = w->e;
+	struct hazptr_thread *hp = hazptr_thread_self(&e->hpd);
+
+	for (;;) {
+		struct llist_node *n = llist_reverse(llist_del_all(&w->q)), *next;
+
+		if (!n) {
+			if (atomic_load_explicit(&e->stop, memory_order_acquire) &&
+			    llist_empty(&w->q))
+				break;
+			disp_drain(w->efd);	/* blocks until a fire or stop arrives */
+			continue;
+		}
+		for (; n; n = next) {
+			next = n->next;
+			disp_deliver(e, hp, container_of(n, struct engine_fire_item, ln));
+		}
+	}
+	return NULL;
+}
+
+/* Adds fd to the dispatcher's epoll set with a tag. */
+static int disp_watch(struct engine *e, int fd, uint32_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+
+	return epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int engine_dispatch_init(struct engine *e)
+{
+	e->epfd = e->tfd_mono = e->tfd_real = -1;
+	e->intake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e->intake_efd < 0)
+		return TD_ESYS;
+	wheel_init(&e->wheel, engine_mono(e));
+	pthread_mutex_init(&e->sync_mu, NULL);
+	pthread_cond_init(&e->sync_cv, NULL);
+	if (e->cfg.manual)
+		return 0;
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	e->tfd_mono = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	e->tfd_real = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (e->epfd < 0 || e->tfd_mono < 0 || e->tfd_real < 0 ||
+	    disp_watch(e, e->intake_efd, DISP_EV_INTAKE) || disp_watch(e, e->tfd_mono, DISP_EV_MONO) ||
+	    disp_watch(e, e->tfd_real, DISP_EV_REAL))
+		return TD_ESYS;
+	e->workers = aligned_alloc(CACHELINE, (e->cfg.workers ? e->cfg.workers : 1) *
+					   sizeof(*e->workers));
+	if (!e->workers)
+		return TD_ENOMEM;
+	memset(e->workers, 0, (e->cfg.workers ? e->cfg.workers : 1) * sizeof(*e->workers));
+	for (unsigned i = 0; i < e->cfg.workers; i++) {
+		e->workers[i].e = e;
+		e->workers[i].efd = eventfd(0, EFD_CLOEXEC);
+		if (e->workers[i].efd < 0)
+			return TD_ESYS;
+	}
+	return 0;
+}
+
+int engine_dispatch_start(struct engine *e)
+{
+	if (e->cfg.manual || e->disp_started)
+		return 0;
+	for (unsigned i = 0; i < e->cfg.workers; i++) {
+		if (pthread_create(&e->workers[i].tid, NULL, disp_worker_main, &e->workers[i]))
+			return TD_ESYS;
+		e->workers[i].started = true;
+	}
+	if (pthread_create(&e->disp_tid, NULL, disp_main, e))
+		return TD_ESYS;
+	e->disp_started = true;
+	return 0;
+}
+
+void engine_dispatch_stop(struct engine *e)
+{
+	uint64_t one = 1;
+
+	atomic_store_explicit(&e->stop, true, memory_order_release);
+	if (e->disp_started) {
+		engine_kick(e);
+		pthread_join(e->disp_tid, NULL);
+		e->disp_started = false;
+	}
+	for (unsigned i = 0; e->workers && i < e->cfg.workers; i++) {
+		if (!e->workers[i].started)
+			continue;
+		if (write(e->workers[i].efd, &one, sizeof(one)) < 0)
+			abort();
+		pthread_join(e->workers[i].tid, NULL);
+		e->workers[i].started = false;
+	}
+}
+
+void engine_dispatch_fini(struct engine *e)
+{
+	int fds[] = { e->intake_efd, e->epfd, e->tfd_mono, e->tfd_real };
+
+	for (unsigned i = 0; e->workers && i < e->cfg.workers; i++)
+		if (e->workers[i].efd >= 0)
+			close(e->workers[i].efd);
+	free(e->workers);
+	for (unsigned i = 0; i < ARRAY_SIZE(fds); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	pthread_mutex_destroy(&e->sync_mu);
+	pthread_cond_destroy(&e->sync_cv);
+}

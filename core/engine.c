@@ -1,0 +1,891 @@
+/*
+ * engine.c -- the producer side of the engine: arm, cancel, get, list and
+ * stats, callable from any thread. The dispatcher is in dispatch.c.
+ *
+ * The arm path: validate; look the timer up (hazard pointer, no lock);
+ * write the new state into its cell; queue it for the dispatcher unless it
+ * is already queued. A new timer is created, its cell written, inserted in
+ * the tables under a shard lock and queued. The QUEUED and DEAD flags live
+ * in one word, so a producer's fetch_or(QUEUED) and the dispatcher's
+ * fetch_or(DEAD) are totally ordered: either the producer sees DEAD (and
+ * retries on a live timer) or the dispatcher sees the producer's newer
+ * generation (and keeps the timer). See doc/architecture.md.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+
+#define ENGINE_DEFAULT_MAX_TIMERS (UINT64_C(16) << 20)
+#define ENGINE_DEFAULT_MAX_KEY	  256
+#define ENGINE_DEFAULT_MAX_TOPIC  128
+#define ENGINE_DEFAULT_MAX_PAYLOAD (64u << 10)
+#define ENGINE_DEFAULT_MAX_INFLIGHT (1u << 20)
+#define ENGINE_ID_BLOCK 256
+
+static _Atomic uint64_t engine_uids = 1;
+
+static __thread struct {
+	struct engine *e;
+	uint64_t uid;
+	struct engine_tctx ctx;
+} engine_tls;
+
+/* System CLOCK_MONOTONIC in ns. */
+static int64_t engine_sys_mono(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * ENGINE_NS_PER_S + ts.tv_nsec;
+}
+
+/* System CLOCK_REALTIME in ns. */
+static int64_t engine_sys_real(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * ENGINE_NS_PER_S + ts.tv_nsec;
+}
+
+int64_t engine_mono(struct engine *e)
+{
+	return e->clock.mono(e->clock.arg);
+}
+
+int64_t engine_real(struct engine *e)
+{
+	return e->clock.real(e->clock.arg);
+}
+
+int64_t engine_now(struct engine *e)
+{
+	return engine_mono(e);
+}
+
+int64_t engine_now_real(struct engine *e)
+{
+	return engine_real(e);
+}
+
+/* Claims a counters block left by an exited thread, or allocates one. */
+static struct engine_counters *engine_counters_claim(struct engine *e)
+{
+	struct engine_counters *c, *head;
+
+	for (c = atomic_load_explicit(&e->counters, memory_order_acquire); c; c = c->next) {
+		int idle = 0;
+
+		if (atomic_compare_exchange_strong_explicit(&c->active, &idle, 1,
+							    memory_order_acquire,
+							    memory_order_relaxed))
+			return c;
+	}
+	c = aligned_alloc(CACHELINE, sizeof(*c));
+	if (!c)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	atomic_store_explicit(&c->active, 1, memory_order_relaxed);
+	head = atomic_load_explicit(&e->counters, memory_order_relaxed);
+	do {
+		c->next = head;
+		/* release: the zeroed block is visible before stats readers reach it. */
+	} while (!atomic_compare_exchange_weak_explicit(&e->counters, &head, c,
+							memory_order_release,
+							memory_order_relaxed));
+	return c;
+}
+
+/* Key destructor: the thread exits; its counters stay counted, the block is reusable. */
+static void engine_counters_release(void *arg)
+{
+	struct engine_counters *c = arg;
+
+	/* release: the final counts are visible to the next owner. */
+	atomic_store_explicit(&c->active, 0, memory_order_release);
+}
+
+struct engine_tctx *engine_tctx(struct engine *e)
+{
+	struct engine_counters *c;
+	struct hazptr_thread *hp;
+
+	if (likely(engine_tls.e == e && engine_tls.uid == e->uid))
+		return &engine_tls.ctx;
+	hp = hazptr_thread_self(&e->hpd);
+	if (!hp)
+		return NULL;
+	c = pthread_getspecific(e->tkey);
+	if (!c) {
+		c = engine_counters_claim(e);
+		if (!c)
+			return NULL;
+		pthread_setspecific(e->tkey, c);
+	}
+	engine_tls.e = e;
+	engine_tls.uid = e->uid;
+	engine_tls.ctx = (struct engine_tctx){ .hp = hp, .c = c };
+	return &engine_tls.ctx;
+}
+
+/* Takes the next id from this thread's block (blocks avoid a shared atomic per timer). */
+static uint64_t engine_new_id(struct engine *e, struct engine_tctx *t)
+{
+	if (t->id_next == t->id_end) {
+		t->id_next = atomic_fetch_add_explicit(&e->next_id, ENGINE_ID_BLOCK,
+						       memory_order_relaxed);
+		t->id_end = t->id_next + ENGINE_ID_BLOCK;
+	}
+	return t->id_next++;
+}
+
+/* Frees attributes once no reader holds them. */
+static void engine_attrs_free(struct hazptr_node *n)
+{
+	free(n);
+}
+
+void engine_attrs_put(struct hazptr_thread *hp, struct timer_attrs *a)
+{
+	/* acq_rel: the last owner's uses happen before the free. */
+	if (a && atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1)
+		hazptr_retire(hp, &a->hp, engine_attrs_free);
+}
+
+bool engine_attrs_tryget(struct timer_attrs *a)
+{
+	uint32_t r = atomic_load_explicit(&a->refs, memory_order_relaxed);
+
+	while (r) {
+		/* relaxed: the caller holds a hazard pointer on a; only the count matters. */
+		if (atomic_compare_exchange_weak_explicit(&a->refs, &r, r + 1,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return true;
+	}
+	return false;
+}
+
+/* Drops a reference held by a record being freed (no reader can reach it). */
+static void engine_attrs_put_final(struct timer_attrs *a)
+{
+	if (a && atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1)
+		free(a);
+}
+
+void engine_rec_free(struct hazptr_node *n)
+{
+	struct timer_rec *r = (struct timer_rec *)n;
+
+	for (unsigned i = 0; i < 2; i++)
+		engine_attrs_put_final(engine_attrs_of(atomic_load_explicit(
+			&r->buf[i * TIMER_WORDS + 1], memory_order_relaxed)));
+	engine_attrs_put_final(r->applied);
+	free(r);
+}
+
+void engine_kick(struct engine *e)
+{
+	uint64_t one = 1;
+
+	if (write(e->intake_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		abort();	/* an eventfd write cannot fail otherwise */
+}
+
+/* Checks an arm request against the limits; 0 or the TD_* error. */
+static int engine_arm_check(struct engine *e, const struct engine_arm *a, int64_t now)
+{
+	int64_t t = a->time;
+
+	if ((a->keylen && !a->key) || (a->topiclen && !a->topic) ||
+	    (a->payloadlen && !a->payload))
+		return TD_EINVAL;
+	if (a->keylen && a->id)
+		return TD_EKEYID;
+	if (a->when != ENGINE_AFTER && a->when != ENGINE_AT_MONO && a->when != ENGINE_AT_REAL)
+		return TD_EINVAL;
+	if (t < 0)
+		return TD_EDEADLINE;
+	if (t > ENGINE_MAX_DEADLINE || (a->when == ENGINE_AFTER && t > ENGINE_MAX_DEADLINE - now))
+		return TD_EOVERFLOW;
+	if (a->period < 0 || (a->period && a->period < ENGINE_MIN_PERIOD) ||
+	    a->period > ENGINE_MAX_DEADLINE)
+		return TD_EPERIOD;
+	if (a->keylen > e->cfg.max_key)
+		return TD_EKEYLEN;
+	if (a->topiclen > e->cfg.max_topic)
+		return TD_ETOPICLEN;
+	if (a->payloadlen > e->cfg.max_payload)
+		return TD_EPAYLOAD;
+	return 0;
+}
+
+/* Builds the attributes of an arm, or NULL when it has none (plain timer). */
+static int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs,
+			    struct timer_attrs **out)
+{
+	struct timer_attrs *at;
+
+	*out = NULL;
+	if (!a->topiclen && !a->payloadlen && !a->period && !a->owner && !a->flags && !realtime)
+		return 0;
+	at = malloc(sizeof(*at) + a->topiclen + a->payloadlen);
+	if (!at)
+		return TD_ENOMEM;
+	atomic_init(&at->refs, refs);
+	at->flags = a->flags;
+	at->period = a->period;
+	at->owner = a->owner;
+	atomic_init(&at->wall_next, a->time);
+	atomic_init(&at->fires, 0);
+	at->topiclen = a->topiclen;
+	at->payloadlen = a->payloadlen;
+	if (a->topiclen)
+		memcpy(at->data, a->topic, a->topiclen);
+	if (a->payloadlen)
+		memcpy(at->data + a->topiclen, a->payload, a->payloadlen);
+	*out = at;
+	return 0;
+}
+
+/*
+ * Writes w into r's cell (mpmc variant); the copy overwritten loses its
+ * reference to its old attributes. CELL_LOST if another writer was active.
+ */
+static enum cell_result engine_rec_write(struct engine_tctx *t, struct timer_rec *r,
+					 const uint64_t *w)
+{
+	int idx = cell_mpmc_write_begin(&r->cell);
+	_Atomic uint64_t *copy;
+	struct timer_attrs *old;
+
+	if (unlikely(idx < 0))
+		return CELL_LOST;
+	copy = r->buf + (size_t)idx * TIMER_WORDS;
+	/* relaxed: this writer owns the copy until commit. */
+	old = engine_attrs_of(atomic_load_explicit(&copy[1], memory_order_relaxed));
+	cell_copy_in(copy, w, TIMER_WORDS);
+	cell_mpmc_write_commit(&r->cell);
+	/* Readers that took old from this copy validate against a newer generation. */
+	engine_attrs_put(t->hp, old);
+	return CELL_OK;
+}
+
+/* Hash of a lookup: key hash for key tables, id mix for the id table. */
+static uint64_t engine_hash(struct engine *e, uint64_t id, const char *key, uint32_t keylen)
+{
+	return keylen ? hash_bytes(&e->hk, key, keylen) : hash_id(id);
+}
+
+/*
+ * Finds a live timer by key or id, protected in HP_SLOT_REC, or NULL. A
+ * timer flagged DEAD is being removed or revived: the shard lock settles it.
+ */
+static struct timer_rec *engine_lookup(struct engine *e, struct engine_tctx *t, uint64_t id,
+				       const char *key, uint32_t keylen)
+{
+	struct table *tb = keylen ? &e->keys : &e->ids;
+	uint64_t h = engine_hash(e, id, key, keylen);
+	struct timer_rec *r = table_find(tb, t->hp, h, id, key, keylen);
+
+	if (!r || !(atomic_load_explicit(&r->flags, memory_order_acquire) & TIMER_DEAD))
+		return r;
+	table_lock(tb, h);
+	r = table_find_locked(tb, h, id, key, keylen);
+	/* Under the lock r cannot be removed: publishing now protects it. */
+	if (r)
+		hazptr_publish(t->hp, &t->hp->slot[HP_SLOT_REC], r);
+	else
+		hazptr_release(t->hp, HP_SLOT_REC);
+	table_unlock(tb, h);
+	return r;
+}
+
+/* Pushes r on the intake list, waking the dispatcher if the list was empty. */
+static void engine_enqueue(struct engine *e, struct timer_rec *r)
+{
+	if (llist_add(&r->qn, &e->intake))
+		engine_kick(e);
+}
+
+/* Allocates a record holding state w, not yet visible. */
+static struct timer_rec *engine_rec_new(struct engine *e, struct engine_tctx *t,
+					const char *key, uint32_t keylen, const uint64_t *w)
+{
+	struct timer_rec *r = malloc(sizeof(*r) + keylen);
+
+	if (!r)
+		return NULL;
+	memset(r, 0, sizeof(*r));
+	r->id = engine_new_id(e, t);
+	r->keylen = (uint16_t)keylen;
+	if (keylen)
+		memcpy(r->key, key, keylen);
+	atomic_init(&r->flags, TIMER_QUEUED);	/* queued by its creator below */
+	cell_mpmc_write(&r->cell, r->buf, TIMER_WORDS, w);
+	return r;
+}
+
+/* Inserts a new record in both tables (key shard lock held by the caller if keyed). */
+static int engine_rec_insert(struct engine *e, struct engine_tctx *t, struct timer_rec *r,
+			     uint64_t hkey)
+{
+	uint64_t hid = hash_id(r->id);
+	int err;
+
+	table_lock(&e->ids, hid);
+	err = table_insert_locked(&e->ids, t->hp, hid, r);
+	table_unlock(&e->ids, hid);
+	if (err || !r->keylen)
+		return err;
+	err = table_insert_locked(&e->keys, t->hp, hkey, r);
+	if (err) {
+		table_lock(&e->ids, hid);
+		table_remove_locked(&e->ids, t->hp, hid, r);
+		table_unlock(&e->ids, hid);
+	}
+	return err;
+}
+
+/*
+ * Creates a timer with state w. If the key exists meanwhile, returns that
+ * timer protected instead (*created false). 0 or a TD_* error.
+ */
+static int engine_create_timer(struct engine *e, struct engine_tctx *t, const char *key,
+			       uint32_t keylen, const uint64_t *w, struct timer_rec **out,
+			       bool *created)
+{
+	uint64_t hkey = keylen ? hash_bytes(&e->hk, key, keylen) : 0;
+	struct timer_rec *r;
+	int err = 0;
+
+	*created = false;
+	if (keylen) {
+		table_lock(&e->keys, hkey);
+		r = table_find_locked(&e->keys, hkey, 0, key, keylen);
+		if (r) {
+			hazptr_publish(t->hp, &t->hp->slot[HP_SLOT_REC], r);
+			table_unlock(&e->keys, hkey);
+			*out = r;
+			return 0;
+		}
+	}
+	if (atomic_fetch_add_explicit(&e->ntimers, 1, memory_order_relaxed) >= e->cfg.max_timers) {
+		err = TD_EFULL;
+		goto fail_count;
+	}
+	r = engine_rec_new(e, t, key, keylen, w);
+	if (!r) {
+		err = TD_ENOMEM;
+		goto fail_count;
+	}
+	err = engine_rec_insert(e, t, r, hkey);
+	if (err)
+		goto fail_rec;
+	if (keylen)
+		table_unlock(&e->keys, hkey);
+	*out = r;
+	*created = true;
+	return 0;
+
+fail_rec:
+	/* The caller still owns the attributes: forget them before freeing. */
+	free(r);
+fail_count:
+	atomic_fetch_sub_explicit(&e->ntimers, 1, memory_order_relaxed);
+	if (keylen)
+		table_unlock(&e->keys, hkey);
+	return err;
+}
+
+/*
+ * Writes w into live timer r and queues it. Returns 1 if r died meanwhile
+ * (the caller retries), else 0; *lost if another writer superseded w.
+ */
+static int engine_write_queue(struct engine *e, struct engine_tctx *t, struct timer_rec *r,
+			      const uint64_t *w, bool *lost)
+{
+	uint32_t old;
+
+	*lost = engine_rec_write(t, r, w) == CELL_LOST;
+	if (*lost)
+		return 0;
+	/* acq_rel: totally ordered with the dispatcher's fetch_or(DEAD) on the same word. */
+	old = atomic_fetch_or_explicit(&r->flags, TIMER_QUEUED, memory_order_acq_rel);
+	if (old & TIMER_DEAD)
+		return 1;
+	if (!(old & TIMER_QUEUED))
+		engine_enqueue(e, r);
+	return 0;
+}
+
+/* Deadline of an arm on CLOCK_MONOTONIC (realtime: converted at this moment). */
+static int64_t engine_arm_deadline(struct engine *e, const struct engine_arm *a, int64_t now)
+{
+	switch (a->when) {
+	case ENGINE_AFTER:
+		return now + a->time;
+	case ENGINE_AT_REAL:
+		return a->time - (engine_real(e) - now);
+	default:
+		return a->time;
+	}
+}
+
+/* Counts a rejected request and returns its error. */
+static int engine_reject(struct engine_tctx *t, int err)
+{
+	if (t)
+		engine_count(&t->c->errors, 1);
+	return err;
+}
+
+int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_result *res)
+{
+	struct engine_tctx *t = engine_tctx(e);
+	bool realtime = a->when == ENGINE_AT_REAL, created = false, lost = false;
+	uint32_t keylen = a->key ? a->keylen : 0;
+	int64_t now = engine_mono(e);
+	struct timer_attrs *at;
+	struct timer_rec *r;
+	uint64_t w[TIMER_WORDS];
+	int err;
+
+	if (!t)
+		return TD_ENOMEM;
+	err = engine_arm_check(e, a, now);
+	if (err)
+		return engine_reject(t, err);
+	w[0] = (uint64_t)(a->when == ENGINE_AFTER ? now + a->time : a->time);
+	for (;;) {
+		err = engine_attrs_new(a, realtime, 1, &at);
+		if (err)
+			return engine_reject(t, err);
+		w[1] = (uint64_t)(uintptr_t)at | (realtime ? TIMER_OP_REALTIME : 0);
+		r = keylen || a->id ? engine_lookup(e, t, a->id, a->key, keylen) : NULL;
+		if (!r && a->id) {
+			free(at);
+			return engine_reject(t, TD_ENOENT);
+		}
+		if (!r) {
+			err = engine_create_timer(e, t, a->key, keylen, w, &r, &created);
+			if (err) {
+				free(at);
+				return engine_reject(t, err);
+			}
+			if (created)
+				break;
+		}
+		/* r is protected in HP_SLOT_REC: write into it. */
+		if (!engine_write_queue(e, t, r, w, &lost))
+			break;
+		hazptr_release(t->hp, HP_SLOT_REC);	/* died: the dead cell owns at */
+	}
+	res->id = r->id;
+	res->created = created;
+	res->coalesced = lost;
+	res->deadline = engine_arm_deadline(e, a, now);
+	if (created)
+		engine_enqueue(e, r);	/* r may be applied and freed from here on */
+	else
+		hazptr_release(t->hp, HP_SLOT_REC);
+	if (lost) {
+		free(at);		/* never published */
+		engine_count(&t->c->lost_races, 1);
+	}
+	engine_count(&t->c->arms, 1);
+	engine_count(created ? &t->c->created : &t->c->rearms, 1);
+	return 0;
+}
+
+int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keylen)
+{
+	struct engine_tctx *t = engine_tctx(e);
+	const uint64_t w[TIMER_WORDS] = { 0, TIMER_OP_CANCEL };
+	struct timer_rec *r;
+	bool lost;
+	int died;
+
+	if (!t)
+		return TD_ENOMEM;
+	keylen = key ? keylen : 0;
+	if (keylen && id)
+		return engine_reject(t, TD_EKEYID);
+	if (keylen > e->cfg.max_key)
+		return engine_reject(t, TD_EKEYLEN);
+	do {
+		r = engine_lookup(e, t, id, key, keylen);
+		if (!r)
+			return engine_reject(t, TD_ENOENT);
+		died = engine_write_queue(e, t, r, w, &lost);
+		hazptr_release(t->hp, HP_SLOT_REC);
+	} while (died);
+	if (lost)
+		engine_count(&t->c->lost_races, 1);
+	engine_count(&t->c->cancels, 1);
+	return 0;
+}
+
+/* Reads r's state and protects its attributes in HP_SLOT_ATTRS; the generation read. */
+static uint64_t engine_read_state(struct engine_tctx *t, struct timer_rec *r, uint64_t *w)
+{
+	unsigned retries = 0;
+	uint64_t gen;
+
+	for (;;) {
+		struct timer_attrs *at;
+
+		gen = cell_mpmc_read(&r->cell, r->buf, TIMER_WORDS, w, &retries);
+		at = engine_attrs_of(w[1]);
+		if (!at)
+			break;
+		hazptr_publish(t->hp, &t->hp->slot[HP_SLOT_ATTRS], at);
+		/* Still this generation: the copy still holds its reference to at. */
+		if (cell_mpmc_gen(&r->cell) == gen)
+			break;
+		retries++;
+	}
+	if (retries)
+		engine_count(&t->c->cell_retries, retries);
+	return gen;
+}
+
+/* Copies timer r (protected) into a new snapshot; NULL if it is cancelled. */
+static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer_rec *r,
+			   struct engine_timer **out)
+{
+	uint64_t w[TIMER_WORDS], gen = engine_read_state(t, r, w);
+	struct timer_attrs *at = engine_attrs_of(w[1]);
+	struct engine_timer *s;
+	uint32_t tl = at ? at->topiclen : 0, pl = at ? at->payloadlen : 0;
+	/* acquire: pairs with the dispatcher's consume; expires is then current. */
+	bool applied = atomic_load_explicit(&r->last, memory_order_acquire) == gen;
+	char *p;
+
+	*out = NULL;
+	if (w[1] & TIMER_OP_CANCEL)
+		return TD_ENOENT;
+	s = malloc(sizeof(*s) + r->keylen + tl + pl + 1);
+	if (!s)
+		return TD_ENOMEM;
+	memset(s, 0, sizeof(*s));
+	s->id = r->id;
+	s->realtime = w[1] & TIMER_OP_REALTIME;
+	if (s->realtime) {
+		s->wall_deadline = applied ? atomic_load_explicit(&at->wall_next, memory_order_relaxed)
+					   : (int64_t)w[0];
+		s->deadline = s->wall_deadline - (engine_real(e) - engine_mono(e));
+	} else {
+		s->deadline = applied ? wheel_expires(&r->wn) : (int64_t)w[0];
+	}
+	p = (char *)(s + 1);
+	s->keylen = r->keylen;
+	s->key = r->keylen ? memcpy(p, r->key, r->keylen) : NULL;
+	p += r->keylen;
+	if (at) {
+		s->period = at->period;
+		s->owner = at->owner;
+		s->flags = at->flags;
+		s->topiclen = tl;
+		s->payloadlen = pl;
+		memcpy(p, at->data, tl + pl);
+	}
+	p[tl + pl] = '\0';
+	s->topic = p;
+	s->payload = p + tl;
+	*out = s;
+	return 0;
+}
+
+int engine_get(struct engine *e, uint64_t id, const char *key, uint32_t keylen,
+	       struct engine_timer **out)
+{
+	struct engine_tctx *t = engine_tctx(e);
+	struct timer_rec *r;
+	int err;
+
+	*out = NULL;
+	if (!t)
+		return TD_ENOMEM;
+	keylen = key ? keylen : 0;
+	if (keylen && id)
+		return TD_EKEYID;
+	if (keylen > e->cfg.max_key)
+		return TD_EKEYLEN;
+	r = engine_lookup(e, t, id, key, keylen);
+	if (!r)
+		return TD_ENOENT;
+	err = engine_snapshot(e, t, r, out);
+	hazptr_release(t->hp, HP_SLOT_ATTRS);
+	hazptr_release(t->hp, HP_SLOT_REC);
+	return err;
+}
+
+void engine_timer_free(struct engine_timer *t)
+{
+	free(t);
+}
+
+static int engine_id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Lists shard s from min_id in id order; returns how many fn accepted, sets *more. */
+static int engine_list_shard(struct engine *e, struct engine_tctx *t, unsigned s,
+			     uint64_t *min_id, const char *topic, uint32_t topiclen,
+			     uint32_t limit, engine_list_fn fn, void *arg, bool *stop)
+{
+	struct table_ids v = { 0 };
+	int n = 0, err = table_shard_ids(&e->ids, t->hp, s, *min_id, &v);
+
+	if (err)
+		return err;
+	if (v.n)
+		qsort(v.ids, v.n, sizeof(v.ids[0]), engine_id_cmp);
+	for (size_t i = 0; i < v.n && !*stop; i++) {
+		struct engine_timer *tm;
+
+		*min_id = v.ids[i] + 1;
+		if (engine_get(e, v.ids[i], NULL, 0, &tm))
+			continue;	/* gone meanwhile */
+		if (!topic || (tm->topiclen == topiclen && !memcmp(tm->topic, topic, topiclen))) {
+			n++;
+			if (!fn(arg, tm) || (uint32_t)n == limit)
+				*stop = true;
+		}
+		engine_timer_free(tm);
+	}
+	free(v.ids);
+	return n;
+}
+
+/* Cursor layout: shard in the top byte, the next id to visit below. */
+#define ENGINE_CURSOR_SHIFT 56
+
+int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t *cursor,
+		uint32_t limit, engine_list_fn fn, void *arg)
+{
+	struct engine_tctx *t = engine_tctx(e);
+	unsigned s = (unsigned)(*cursor >> ENGINE_CURSOR_SHIFT);
+	uint64_t min_id = *cursor & ((UINT64_C(1) << ENGINE_CURSOR_SHIFT) - 1);
+	bool stop = false;
+	int total = 0;
+
+	if (!t)
+		return TD_ENOMEM;
+	if (!limit)
+		return TD_EINVAL;
+	for (; s < TABLE_SHARDS && !stop; s++, min_id = 0) {
+		int n = engine_list_shard(e, t, s, &min_id, topic, topiclen,
+					  limit - (uint32_t)total, fn, arg, &stop);
+
+		if (n < 0)
+			return n;
+		total += n;
+		if (stop)
+			break;
+	}
+	*cursor = s >= TABLE_SHARDS ? 0 : ((uint64_t)s << ENGINE_CURSOR_SHIFT) | min_id;
+	return total;
+}
+
+/* Sums the per-thread producer counters into st. */
+static void engine_stats_producers(struct engine *e, struct engine_stats *st)
+{
+	for (struct engine_counters *c = atomic_load_explicit(&e->counters, memory_order_acquire);
+	     c; c = c->next) {
+		st->arms += atomic_load_explicit(&c->arms, memory_order_relaxed);
+		st->created += atomic_load_explicit(&c->created, memory_order_relaxed);
+		st->rearms += atomic_load_explicit(&c->rearms, memory_order_relaxed);
+		st->cancels += atomic_load_explicit(&c->cancels, memory_order_relaxed);
+		st->lost_races += atomic_load_explicit(&c->lost_races, memory_order_relaxed);
+		st->cell_retries += atomic_load_explicit(&c->cell_retries, memory_order_relaxed);
+		st->errors += atomic_load_explicit(&c->errors, memory_order_relaxed);
+	}
+}
+
+void engine_stats(struct engine *e, struct engine_stats *st)
+{
+	struct hazptr_stats hs;
+	struct hist_snap *hsnap = malloc(sizeof(*hsnap));
+
+	memset(st, 0, sizeof(*st));
+	engine_stats_producers(e, st);
+	st->fires = atomic_load_explicit(&e->ds.fires, memory_order_relaxed);
+	st->missed = atomic_load_explicit(&e->ds.missed, memory_order_relaxed);
+	st->coalesced = atomic_load_explicit(&e->ds.coalesced, memory_order_relaxed);
+	st->cell_retries += atomic_load_explicit(&e->ds.cell_retries, memory_order_relaxed);
+	st->intake_hwm = atomic_load_explicit(&e->ds.intake_hwm, memory_order_relaxed);
+	st->passes = atomic_load_explicit(&e->ds.passes, memory_order_relaxed);
+	st->clock_jumps = atomic_load_explicit(&e->ds.clock_jumps, memory_order_relaxed);
+	st->pending = atomic_load_explicit(&e->ntimers, memory_order_relaxed);
+	st->inflight = atomic_load_explicit(&e->inflight, memory_order_relaxed);
+	hazptr_stats(&e->hpd, &hs);
+	st->hp_retired = hs.retired;
+	st->hp_reclaimed = hs.reclaimed;
+	st->hp_pending = hs.pending;
+	if (!hsnap)
+		return;
+	hist_snapshot(&e->late, hsnap);
+	st->late_count = hsnap->count;
+	st->late_p50 = (int64_t)hist_percentile(hsnap, 50);
+	st->late_p90 = (int64_t)hist_percentile(hsnap, 90);
+	st->late_p99 = (int64_t)hist_percentile(hsnap, 99);
+	st->late_p999 = (int64_t)hist_percentile(hsnap, 99.9);
+	st->late_max = (int64_t)hsnap->max;
+	free(hsnap);
+}
+
+/* Fills unset limits with defaults; TD_EINVAL for impossible ones. */
+static int engine_config_defaults(struct engine_config *c)
+{
+	if (!c->max_timers)
+		c->max_timers = ENGINE_DEFAULT_MAX_TIMERS;
+	if (!c->max_key)
+		c->max_key = ENGINE_DEFAULT_MAX_KEY;
+	if (!c->max_topic)
+		c->max_topic = ENGINE_DEFAULT_MAX_TOPIC;
+	if (!c->max_payload)
+		c->max_payload = ENGINE_DEFAULT_MAX_PAYLOAD;
+	if (!c->max_inflight)
+		c->max_inflight = ENGINE_DEFAULT_MAX_INFLIGHT;
+	if (c->max_key > UINT16_MAX || c->precision_ns < 0 || c->workers > 256)
+		return TD_EINVAL;
+	if (c->manual)
+		c->workers = 0;
+	return 0;
+}
+
+/* Sets up the clock from the configuration. */
+static void engine_clock_init(struct engine *e)
+{
+	if (e->cfg.clock)
+		e->clock = *e->cfg.clock;
+	if (!e->clock.mono)
+		e->clock.mono = engine_sys_mono;
+	if (!e->clock.real)
+		e->clock.real = engine_sys_real;
+	e->cfg.clock = NULL;
+}
+
+int engine_create(const struct engine_config *cfg, struct engine **out)
+{
+	struct hazptr_config hc = { 0 };
+	struct engine *e;
+	int err;
+
+	*out = NULL;
+	e = aligned_alloc(CACHELINE, (sizeof(*e) + CACHELINE - 1) / CACHELINE * CACHELINE);
+	if (!e)
+		return TD_ENOMEM;
+	memset(e, 0, sizeof(*e));
+	e->cfg = *cfg;
+	err = engine_config_defaults(&e->cfg);
+	if (err)
+		goto fail;
+	engine_clock_init(e);
+	e->uid = atomic_fetch_add(&engine_uids, 1);
+	atomic_init(&e->next_id, 1);
+	hash_key_init(&e->hk);
+	hc.fence = cfg->hazptr_fence;
+	hc.scanner_thread = cfg->hazptr_scanner;
+	err = TD_ESYS;
+	if (hazptr_domain_init(&e->hpd, &hc))
+		goto fail;
+	if (pthread_key_create(&e->tkey, engine_counters_release))
+		goto fail_hp;
+	err = table_init(&e->ids, NULL);
+	if (err)
+		goto fail_key;
+	err = table_init(&e->keys, &e->hk);
+	if (err)
+		goto fail_ids;
+	err = engine_dispatch_init(e);
+	if (err)
+		goto fail_keys;
+	*out = e;
+	return 0;
+
+fail_keys:
+	table_destroy(&e->keys);
+fail_ids:
+	table_destroy(&e->ids);
+fail_key:
+	pthread_key_delete(e->tkey);
+fail_hp:
+	hazptr_domain_destroy(&e->hpd);
+fail:
+	free(e);
+	return err;
+}
+
+int engine_start(struct engine *e)
+{
+	return engine_dispatch_start(e);
+}
+
+/* Frees every record still in the id table (all threads are stopped). */
+static void engine_free_records(struct engine *e)
+{
+	for (unsigned s = 0; s < TABLE_SHARDS; s++) {
+		struct table_array *a = atomic_load_explicit(&e->ids.shard[s].arr,
+							     memory_order_relaxed);
+
+		for (size_t i = 0; i <= a->mask; i++) {
+			struct timer_rec *r = atomic_load_explicit(&a->slot[i],
+								   memory_order_relaxed);
+
+			if (r && (uintptr_t)r != 1)
+				engine_rec_free(&r->hp);
+		}
+	}
+}
+
+/* Frees the records that died while queued and are still on the intake list. */
+static void engine_free_dead_queued(struct engine *e)
+{
+	struct llist_node *n = llist_del_all(&e->intake), *next;
+
+	for (; n; n = next) {
+		struct timer_rec *r = container_of(n, struct timer_rec, qn);
+
+		next = n->next;
+		if (atomic_load_explicit(&r->flags, memory_order_relaxed) & TIMER_DEAD)
+			engine_rec_free(&r->hp);
+	}
+}
+
+void engine_destroy(struct engine *e)
+{
+	struct engine_counters *c, *next;
+
+	if (!e)
+		return;
+	engine_dispatch_stop(e);
+	engine_free_dead_queued(e);
+	engine_free_records(e);
+	engine_dispatch_fini(e);
+	table_destroy(&e->keys);
+	table_destroy(&e->ids);
+	pthread_key_delete(e->tkey);
+	hazptr_domain_destroy(&e->hpd);
+	for (c = atomic_load(&e->counters); c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	if (engine_tls.e == e)
+		engine_tls.e = NULL;
+	free(e);
+}

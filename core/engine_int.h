@@ -1,0 +1,138 @@
+/*
+ * engine_int.h -- what engine.c (producers, queries) and dispatch.c (the
+ * dispatcher and delivery threads) share. Internal to core/.
+ */
+#ifndef TIMERD_ENGINE_INT_H
+#define TIMERD_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "engine.h"
+#include "hash.h"
+#include "hazptr.h"
+#include "hist.h"
+#include "llist.h"
+#include "table.h"
+#include "timer.h"
+#include "wheel.h"
+
+/* Per-thread producer counters; the owner adds with relaxed load + store. */
+struct engine_counters {
+	_Atomic uint64_t arms, created, rearms, cancels, lost_races, cell_retries, errors;
+	struct engine_counters *next;	/* engine list, never unlinked */
+	_Atomic int active;		/* owned by a live thread */
+} cacheline_aligned;
+
+/* A thread's view of an engine, cached in TLS. */
+struct engine_tctx {
+	struct hazptr_thread *hp;
+	struct engine_counters *c;
+	uint64_t id_next, id_end;	/* this thread's block of ids */
+};
+
+/* A fire on its way to a delivery thread. */
+struct engine_fire_item {
+	struct llist_node ln;
+	struct timer_attrs *attrs;	/* a reference, or NULL */
+	struct engine_fire f;
+	char key[];
+};
+
+struct engine_worker {
+	struct engine *e;
+	pthread_t tid;
+	struct llist_head q;
+	int efd;			/* wake-up when q goes non-empty */
+	bool started;
+} cacheline_aligned;
+
+/* Dispatcher counters: one writer (the dispatcher), any reader. */
+struct engine_dstats {
+	_Atomic uint64_t fires, missed, coalesced, cell_retries, intake_hwm, passes, clock_jumps;
+	_Atomic uint64_t cancels_applied;
+};
+
+struct engine {
+	struct engine_config cfg;
+	struct engine_clock clock;
+	uint64_t uid;			/* unique per engine (TLS cache key) */
+	struct hash_key hk;
+	struct hazptr_domain hpd;
+	struct table ids, keys;
+	pthread_key_t tkey;
+	_Atomic(struct engine_counters *) counters;
+
+	/* Producers -> dispatcher. */
+	struct llist_head intake cacheline_aligned;
+	int intake_efd;
+	_Atomic uint64_t next_id cacheline_aligned;
+	_Atomic uint64_t ntimers cacheline_aligned;
+	_Atomic uint64_t inflight;
+
+	/* Dispatcher-owned. */
+	struct wheel wheel cacheline_aligned;
+	struct hazptr_thread *dhp;
+	int64_t real_offset;		/* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	int epfd, tfd_mono, tfd_real;
+	int64_t armed_at;		/* value the monotonic timerfd holds */
+	unsigned rr;
+	struct engine_dstats ds;
+	struct hist late;
+	_Atomic bool clock_changed;
+
+	/* Threads. */
+	pthread_t disp_tid;
+	bool disp_started;
+	_Atomic bool stop;
+	struct engine_worker *workers;
+
+	/* engine_sync(). */
+	pthread_mutex_t sync_mu;
+	pthread_cond_t sync_cv;
+	_Atomic uint64_t sync_req;
+	uint64_t sync_done;
+};
+
+/* Clock reads through the injected clock. */
+int64_t engine_mono(struct engine *e);
+int64_t engine_real(struct engine *e);
+
+/* The calling thread's context (registers it on first use); NULL if out of memory. */
+struct engine_tctx *engine_tctx(struct engine *e);
+
+/* Attributes pointer of cell word 1. */
+static inline struct timer_attrs *engine_attrs_of(uint64_t w1)
+{
+	return (struct timer_attrs *)(uintptr_t)(w1 & ~TIMER_OP_MASK);
+}
+
+/* Drops a reference; the last one retires the attributes through hp. */
+void engine_attrs_put(struct hazptr_thread *hp, struct timer_attrs *a);
+
+/* Takes a reference unless the count already reached zero. */
+bool engine_attrs_tryget(struct timer_attrs *a);
+
+/* Frees a retired record and the references it holds. */
+void engine_rec_free(struct hazptr_node *n);
+
+/* Wakes the dispatcher. */
+void engine_kick(struct engine *e);
+
+/* dispatch.c: threads, one pass, manual-mode helpers. */
+int engine_dispatch_start(struct engine *e);
+void engine_dispatch_stop(struct engine *e);
+int engine_dispatch_init(struct engine *e);
+void engine_dispatch_fini(struct engine *e);
+
+/* Adds n to a counter with a single writer. */
+static inline void engine_count(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+#endif /* TIMERD_ENGINE_INT_H */

@@ -1,0 +1,297 @@
+/*
+ * table.c -- sharded open-addressing maps with hazard-pointer readers.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "table.h"
+
+#define TABLE_MIN_CAP 16
+#define TABLE_TOMB ((struct timer_rec *)(uintptr_t)1)
+
+/* Shard of a hash: its top bits (the low bits pick the slot). */
+static struct table_shard *table_shard_of(struct table *t, uint64_t hash)
+{
+	return &t->shard[hash >> (64 - TABLE_SHARD_BITS)];
+}
+
+uint64_t table_hash_rec(const struct table *t, const struct timer_rec *r)
+{
+	return t->by_key ? hash_bytes(t->hk, r->key, r->keylen) : hash_id(r->id);
+}
+
+/* True if r is the record for (id, key) in table t. */
+static bool table_match(const struct table *t, const struct timer_rec *r, uint64_t id,
+			const char *key, uint32_t keylen)
+{
+	if (!t->by_key)
+		return r->id == id;
+	return r->keylen == keylen && memcmp(r->key, key, keylen) == 0;
+}
+
+/* Allocates an empty array of cap (a power of two) slots. */
+static struct table_array *table_array_new(size_t cap)
+{
+	struct table_array *a = calloc(1, sizeof(*a) + cap * sizeof(a->slot[0]));
+
+	if (a)
+		a->mask = cap - 1;
+	return a;
+}
+
+/* Frees an array once no reader holds it. */
+static void table_array_free(struct hazptr_node *n)
+{
+	free(n);
+}
+
+int table_init(struct table *t, const struct hash_key *hk)
+{
+	t->by_key = hk != NULL;
+	t->hk = hk;
+	t->shard = aligned_alloc(CACHELINE, sizeof(*t->shard) * TABLE_SHARDS);
+	if (!t->shard)
+		return TD_ENOMEM;
+	memset(t->shard, 0, sizeof(*t->shard) * TABLE_SHARDS);
+	for (unsigned i = 0; i < TABLE_SHARDS; i++) {
+		struct table_array *a = table_array_new(TABLE_MIN_CAP);
+
+		if (!a) {
+			t->shard[i].arr = NULL;
+			table_destroy(t);
+			return TD_ENOMEM;
+		}
+		pthread_mutex_init(&t->shard[i].mu, NULL);
+		atomic_init(&t->shard[i].arr, a);
+	}
+	return 0;
+}
+
+void table_destroy(struct table *t)
+{
+	if (!t->shard)
+		return;
+	for (unsigned i = 0; i < TABLE_SHARDS; i++) {
+		free(atomic_load_explicit(&t->shard[i].arr, memory_order_relaxed));
+		pthread_mutex_destroy(&t->shard[i].mu);
+	}
+	free(t->shard);
+	t->shard = NULL;
+}
+
+/*
+ * Publishes r in HP_SLOT_REC and checks it is still in slot *s of the
+ * shard's current array a: then r was reachable after the publication and
+ * cannot be freed until the slot is released.
+ */
+static bool table_protect(struct hazptr_thread *hp, struct table_shard *sh,
+			  struct table_array *a, _Atomic(struct timer_rec *) *s,
+			  struct timer_rec *r)
+{
+	hazptr_publish(hp, &hp->slot[HP_SLOT_REC], r);
+	/* acquire: pairs with the insert's release store; r's fields are initialised. */
+	return atomic_load_explicit(s, memory_order_acquire) == r &&
+	       atomic_load_explicit(&sh->arr, memory_order_acquire) == a;
+}
+
+struct timer_rec *table_find(struct table *t, struct hazptr_thread *hp, uint64_t hash,
+			     uint64_t id, const char *key, uint32_t keylen)
+{
+	struct table_shard *sh = table_shard_of(t, hash);
+	struct table_array *a;
+	struct timer_rec *r;
+
+retry:
+	a = hazptr_protect(hp, HP_SLOT_ARR, (void *_Atomic *)&sh->arr);
+	for (size_t i = hash & a->mask;; i = (i + 1) & a->mask) {
+		/* relaxed: the record is only used after table_protect's acquire re-load. */
+		r = atomic_load_explicit(&a->slot[i], memory_order_relaxed);
+		if (!r)
+			break;
+		if (r == TABLE_TOMB)
+			continue;
+		if (!table_protect(hp, sh, a, &a->slot[i], r))
+			goto retry;
+		if (table_match(t, r, id, key, keylen)) {
+			hazptr_release(hp, HP_SLOT_ARR);
+			return r;
+		}
+	}
+	hazptr_release(hp, HP_SLOT_REC);
+	hazptr_release(hp, HP_SLOT_ARR);
+	return NULL;
+}
+
+void table_lock(struct table *t, uint64_t hash)
+{
+	pthread_mutex_lock(&table_shard_of(t, hash)->mu);
+}
+
+void table_unlock(struct table *t, uint64_t hash)
+{
+	pthread_mutex_unlock(&table_shard_of(t, hash)->mu);
+}
+
+struct timer_rec *table_find_locked(struct table *t, uint64_t hash, uint64_t id,
+				    const char *key, uint32_t keylen)
+{
+	struct table_array *a = atomic_load_explicit(&table_shard_of(t, hash)->arr,
+						     memory_order_relaxed);
+
+	for (size_t i = hash & a->mask;; i = (i + 1) & a->mask) {
+		struct timer_rec *r = atomic_load_explicit(&a->slot[i], memory_order_relaxed);
+
+		if (!r)
+			return NULL;
+		if (r != TABLE_TOMB && table_match(t, r, id, key, keylen))
+			return r;
+	}
+}
+
+/* Puts r in the first free or tombstone slot of its probe sequence in a. */
+static bool table_place(struct table_array *a, uint64_t hash, struct timer_rec *r)
+{
+	for (size_t i = hash & a->mask;; i = (i + 1) & a->mask) {
+		struct timer_rec *cur = atomic_load_explicit(&a->slot[i], memory_order_relaxed);
+
+		if (!cur || cur == TABLE_TOMB) {
+			/* release: r's fields are visible to readers that load it. */
+			atomic_store_explicit(&a->slot[i], r, memory_order_release);
+			return cur == TABLE_TOMB;
+		}
+	}
+}
+
+/* Replaces the shard's array with one of cap slots holding the live records. */
+static int table_resize(struct table *t, struct hazptr_thread *hp, struct table_shard *sh,
+			size_t cap)
+{
+	struct table_array *old = atomic_load_explicit(&sh->arr, memory_order_relaxed);
+	struct table_array *a = table_array_new(cap);
+
+	if (!a)
+		return TD_ENOMEM;
+	for (size_t i = 0; i <= old->mask; i++) {
+		struct timer_rec *r = atomic_load_explicit(&old->slot[i], memory_order_relaxed);
+
+		if (r && r != TABLE_TOMB)
+			table_place(a, table_hash_rec(t, r), r);
+	}
+	/* release: the filled array is visible before readers can load it. */
+	atomic_store_explicit(&sh->arr, a, memory_order_release);
+	sh->tombs = 0;
+	hazptr_retire(hp, &old->hp, table_array_free);
+	return 0;
+}
+
+/* Capacity for n live records: load at most 3/8 right after a resize. */
+static size_t table_cap_for(size_t n)
+{
+	size_t cap = TABLE_MIN_CAP;
+
+	while (cap * 3 < n * 8)
+		cap *= 2;
+	return cap;
+}
+
+int table_insert_locked(struct table *t, struct hazptr_thread *hp, uint64_t hash,
+			struct timer_rec *r)
+{
+	struct table_shard *sh = table_shard_of(t, hash);
+	struct table_array *a = atomic_load_explicit(&sh->arr, memory_order_relaxed);
+
+	/* Keep at least a quarter of the slots NULL so probes terminate quickly. */
+	if ((sh->live + sh->tombs + 1) * 4 > (a->mask + 1) * 3) {
+		int err = table_resize(t, hp, sh, table_cap_for(sh->live + 1));
+
+		if (err)
+			return err;
+		a = atomic_load_explicit(&sh->arr, memory_order_relaxed);
+	}
+	if (table_place(a, hash, r))
+		sh->tombs--;
+	sh->live++;
+	return 0;
+}
+
+void table_remove_locked(struct table *t, struct hazptr_thread *hp, uint64_t hash,
+			 struct timer_rec *r)
+{
+	struct table_shard *sh = table_shard_of(t, hash);
+	struct table_array *a = atomic_load_explicit(&sh->arr, memory_order_relaxed);
+
+	for (size_t i = hash & a->mask;; i = (i + 1) & a->mask) {
+		struct timer_rec *cur = atomic_load_explicit(&a->slot[i], memory_order_relaxed);
+
+		if (!cur)
+			return;	/* not present: nothing to do */
+		if (cur == r) {
+			/* release: orders the record's last updates before its removal. */
+			atomic_store_explicit(&a->slot[i], TABLE_TOMB, memory_order_release);
+			break;
+		}
+	}
+	sh->live--;
+	sh->tombs++;
+	/* Give memory back after mass removals (failure to shrink is harmless). */
+	if (a->mask + 1 > TABLE_MIN_CAP && sh->live * 8 < a->mask + 1)
+		table_resize(t, hp, sh, table_cap_for(sh->live));
+}
+
+/* Appends id to a growable array; false if out of memory. */
+static bool table_push_id(struct table_ids *v, uint64_t id)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 256;
+		uint64_t *ids = realloc(v->ids, cap * sizeof(*ids));
+
+		if (!ids)
+			return false;
+		v->ids = ids;
+		v->cap = cap;
+	}
+	v->ids[v->n++] = id;
+	return true;
+}
+
+int table_shard_ids(struct table *t, struct hazptr_thread *hp, unsigned s, uint64_t min_id,
+		    struct table_ids *v)
+{
+	struct table_shard *sh = &t->shard[s];
+	struct table_array *a;
+
+restart:
+	v->n = 0;
+	a = hazptr_protect(hp, HP_SLOT_ARR, (void *_Atomic *)&sh->arr);
+	for (size_t i = 0; i <= a->mask; i++) {
+		struct timer_rec *r = atomic_load_explicit(&a->slot[i], memory_order_relaxed);
+
+		if (!r || r == TABLE_TOMB)
+			continue;
+		if (!table_protect(hp, sh, a, &a->slot[i], r)) {
+			if (atomic_load_explicit(&sh->arr, memory_order_acquire) != a)
+				goto restart;	/* resized: the new array has everything */
+			continue;		/* removed meanwhile */
+		}
+		if (r->id >= min_id && !table_push_id(v, r->id)) {
+			hazptr_release(hp, HP_SLOT_REC);
+			hazptr_release(hp, HP_SLOT_ARR);
+			return TD_ENOMEM;
+		}
+	}
+	hazptr_release(hp, HP_SLOT_REC);
+	hazptr_release(hp, HP_SLOT_ARR);
+	return 0;
+}
+
+size_t table_capacity(struct table *t)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < TABLE_SHARDS; i++)
+		n += atomic_load_explicit(&t->shard[i].arr, memory_order_relaxed)->mask + 1;
+	return n;
+}

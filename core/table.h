@@ -1,0 +1,126 @@
+/*
+ * table.h -- id -> timer and key -> timer maps with lock-free readers.
+ *
+ * Usage:
+ *
+ *	reader (any thread):
+ *		r = table_find(t, hp, h, id, key, keylen);   r protected in HP_SLOT_REC
+ *		if (r) use(r);
+ *		hazptr_release(hp, HP_SLOT_REC);
+ *
+ *	writer:
+ *		table_lock(t, h);
+ *		if (!table_find_locked(t, h, id, key, keylen))
+ *			table_insert_locked(t, hp, h, r);
+ *		table_unlock(t, h);
+ *
+ * Layout: 256 shards picked by the hash's top byte, each an open-addressing
+ * array (linear probing) of record pointers, resized (doubled, halved or
+ * rehashed to drop tombstones) under the shard's mutex. A resize publishes
+ * the new array and retires the old one through hazard pointers, so
+ * readers never stop.
+ *
+ * Why writers lock: the brief has the dispatcher as the table's only
+ * writer, but an arm that creates a timer must be visible to the next
+ * request at once (read your writes: arm then cancel from two connections),
+ * which the dispatcher's asynchronous apply cannot give. So producers insert
+ * and the dispatcher removes, each under the shard mutex for a few
+ * nanoseconds; lookups, which are most operations, take no lock.
+ *
+ * What may run concurrently:
+ *
+ *	                 find     find_locked/insert/remove
+ *	find             yes      yes
+ *	insert/remove    yes      same shard: under the shard lock only
+ *
+ * Guarantees: table_find returns a record that was in the table at some
+ * moment during the call, or NULL if the key was absent at some moment;
+ * the returned record cannot be freed until the caller releases the slot.
+ * A record's slot goes NULL -> record -> tombstone and is never reused for
+ * the same record.
+ */
+#ifndef TIMERD_TABLE_H
+#define TIMERD_TABLE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compiler.h"
+#include "hash.h"
+#include "hazptr.h"
+#include "timer.h"
+
+/* Hazard slot roles shared by core/ (fast slots of struct hazptr_thread). */
+#define HP_SLOT_REC   0		/* a timer record */
+#define HP_SLOT_ARR   1		/* a table array */
+#define HP_SLOT_ATTRS 2		/* a record's attributes */
+
+#define TABLE_SHARD_BITS 8
+#define TABLE_SHARDS (1u << TABLE_SHARD_BITS)
+
+struct table_array {
+	struct hazptr_node hp;		/* first: retired through hazard pointers */
+	size_t mask;			/* capacity - 1 (a power of two) */
+	_Atomic(struct timer_rec *) slot[];
+};
+
+struct table_shard {
+	pthread_mutex_t mu;
+	_Atomic(struct table_array *) arr;
+	size_t live, tombs;		/* under mu */
+} cacheline_aligned;
+
+struct table {
+	bool by_key;			/* compare keys (else ids) */
+	const struct hash_key *hk;	/* key tables: the SipHash key */
+	struct table_shard *shard;
+};
+
+/* Creates an empty table (hk: NULL for an id table); 0 or TD_ENOMEM. */
+int table_init(struct table *t, const struct hash_key *hk);
+
+/* The hash a record is filed under in table t. */
+uint64_t table_hash_rec(const struct table *t, const struct timer_rec *r);
+
+/* Frees the arrays (not the records); no other thread may use the table. */
+void table_destroy(struct table *t);
+
+/* Finds the record with this id (id table) or key (key table), protected. */
+struct timer_rec *table_find(struct table *t, struct hazptr_thread *hp, uint64_t hash,
+			     uint64_t id, const char *key, uint32_t keylen);
+
+/* Locks / unlocks the shard of hash. */
+void table_lock(struct table *t, uint64_t hash);
+void table_unlock(struct table *t, uint64_t hash);
+
+/* Finds under the shard lock (no hazard needed while it is held). */
+struct timer_rec *table_find_locked(struct table *t, uint64_t hash, uint64_t id,
+				    const char *key, uint32_t keylen);
+
+/* Inserts r (absent) under the shard lock; 0 or TD_ENOMEM. */
+int table_insert_locked(struct table *t, struct hazptr_thread *hp, uint64_t hash,
+			struct timer_rec *r);
+
+/* Removes r under the shard lock (it must be present). */
+void table_remove_locked(struct table *t, struct hazptr_thread *hp, uint64_t hash,
+			 struct timer_rec *r);
+
+/* A growable array of ids. */
+struct table_ids {
+	uint64_t *ids;
+	size_t n, cap;
+};
+
+/*
+ * Collects the ids >= min_id of every record in shard s (id tables), in
+ * slot order; lock-free. A record present throughout the call is included
+ * exactly once. 0 or TD_ENOMEM.
+ */
+int table_shard_ids(struct table *t, struct hazptr_thread *hp, unsigned s, uint64_t min_id,
+		    struct table_ids *v);
+
+/* Number of slots allocated across shards (for memory accounting). */
+size_t table_capacity(struct table *t);
+
+#endif /* TIMERD_TABLE_H */

@@ -1,0 +1,210 @@
+/*
+ * test-dispatch.c -- the real dispatcher thread on the real clock:
+ * timers never fire early, fire in deadline order, a cancel before the
+ * deadline prevents the fire, a re-arm moves it, periodic timers keep
+ * their phase; in default mode, precision mode and with two delivery
+ * threads. Each case runs well under a second.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+#define MS ENGINE_NS_PER_MS
+#define MAXF 1024
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint64_t id;
+	int64_t deadline, seen, fired_at;
+	uint64_t missed, seq;
+} F[MAXF];
+static int nf;
+
+static int64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * ENGINE_NS_PER_S + ts.tv_nsec;
+}
+
+/* Records a fire with the time the callback saw. */
+static void on_fire(void *arg, const struct engine_fire *f)
+{
+	int64_t seen = mono_now();
+
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	if (nf < MAXF)
+		F[nf++] = (typeof(F[0])){ f->id, f->deadline, seen, f->fired_at, f->missed, f->seq };
+	pthread_mutex_unlock(&mu);
+}
+
+static int fires(void)
+{
+	int n;
+
+	pthread_mutex_lock(&mu);
+	n = nf;
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
+/* Waits until n fires were seen or timeout ms passed. */
+static void wait_fires(int n, int timeout_ms)
+{
+	for (int i = 0; i < timeout_ms && fires() < n; i++)
+		usleep(1000);
+}
+
+static struct engine *start(unsigned workers, int64_t precision)
+{
+	struct engine_config cfg = { .on_fire = on_fire, .workers = workers,
+				     .precision_ns = precision };
+	struct engine *e;
+
+	nf = 0;
+	ck_assert_int_eq(engine_create(&cfg, &e), 0);
+	ck_assert_int_eq(engine_start(e), 0);
+	return e;
+}
+
+static uint64_t arm(struct engine *e, uint64_t id, int64_t at, int64_t period)
+{
+	struct engine_arm a = { .id = id, .when = ENGINE_AT_MONO, .time = at, .period = period };
+	struct engine_arm_result r;
+
+	ck_assert_int_eq(engine_arm(e, &a, &r), 0);
+	return r.id;
+}
+
+/* Arms 300 timers over 100 ms; checks never early and order; cancels and moves some. */
+static void run_basic(unsigned workers, int64_t precision)
+{
+	struct engine *e = start(workers, precision);
+	int64_t t0 = mono_now() + 20 * MS;
+	uint64_t ids[300];
+	unsigned long long s = 88172645463325252ULL;
+	int expect = 0;
+
+	for (int i = 0; i < 300; i++) {
+		s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+		ids[i] = arm(e, 0, t0 + (int64_t)(s % (100 * MS)), 0);
+	}
+	for (int i = 0; i < 300; i += 10)
+		ck_assert_int_eq(engine_cancel(e, ids[i], NULL, 0), 0);
+	for (int i = 5; i < 300; i += 10)
+		arm(e, ids[i], t0 + 110 * MS, 0);	/* moved later */
+	expect = 300 - 30;
+	wait_fires(expect, 2000);
+	usleep(20000);		/* nothing else may arrive */
+	ck_assert_int_eq(fires(), expect);
+	for (int i = 0; i < nf; i++) {
+		ck_assert_msg(F[i].fired_at >= F[i].deadline, "fired early by %lld ns",
+			      (long long)(F[i].deadline - F[i].fired_at));
+		ck_assert_msg(F[i].seen >= F[i].deadline, "callback before the deadline");
+		for (int j = 0; j < 300; j += 10)
+			ck_assert_uint_ne(F[i].id, ids[j]);	/* cancelled */
+		if (workers <= 1 && i)
+			ck_assert_int_le(F[i - 1].deadline, F[i].deadline);
+	}
+	for (int i = 5; i < 300; i += 10)
+		for (int j = 0; j < nf; j++)
+			if (F[j].id == ids[i])
+				ck_assert_int_eq(F[j].deadline, t0 + 110 * MS);
+	engine_destroy(e);
+}
+
+START_TEST(test_inline_delivery)
+{
+	run_basic(0, 0);
+}
+END_TEST
+
+START_TEST(test_one_worker)
+{
+	run_basic(1, 0);
+}
+END_TEST
+
+START_TEST(test_two_workers)
+{
+	run_basic(2, 0);
+}
+END_TEST
+
+START_TEST(test_precision_mode)
+{
+	run_basic(1, 200 * ENGINE_NS_PER_US);
+}
+END_TEST
+
+START_TEST(test_periodic_phase)
+{
+	struct engine *e = start(1, 0);
+	int64_t t0 = mono_now() + 10 * MS;
+	uint64_t id = arm(e, 0, t0, 7 * MS);
+
+	wait_fires(20, 2000);
+	ck_assert_int_eq(engine_cancel(e, id, NULL, 0), 0);
+	engine_sync(e);
+	ck_assert_int_ge(fires(), 20);
+	for (int i = 0; i < nf; i++) {
+		ck_assert_int_eq((F[i].deadline - t0) % (7 * MS), 0);	/* phase kept */
+		ck_assert_int_ge(F[i].fired_at, F[i].deadline);
+		if (i)
+			ck_assert_int_eq(F[i].deadline,
+					 F[i - 1].deadline + (int64_t)(F[i].missed + 1) * 7 * MS);
+	}
+	engine_destroy(e);
+}
+END_TEST
+
+START_TEST(test_sync_and_destroy_with_pending)
+{
+	struct engine *e = start(1, 0);
+	struct engine_stats st;
+
+	for (int i = 0; i < 1000; i++)
+		arm(e, 0, mono_now() + 3600 * ENGINE_NS_PER_S, 0);
+	engine_sync(e);
+	engine_stats(e, &st);
+	ck_assert_uint_eq(st.pending, 1000);
+	ck_assert_uint_ge(st.passes, 1);
+	engine_destroy(e);	/* pending timers are dropped, nothing leaks (ASan) */
+}
+END_TEST
+
+static Suite *dispatch_suite(void)
+{
+	Suite *s = suite_create("dispatch");
+	TCase *tc = tcase_create("realclock");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_inline_delivery);
+	tcase_add_test(tc, test_one_worker);
+	tcase_add_test(tc, test_two_workers);
+	tcase_add_test(tc, test_precision_mode);
+	tcase_add_test(tc, test_periodic_phase);
+	tcase_add_test(tc, test_sync_and_destroy_with_pending);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(dispatch_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
