@@ -146,6 +146,18 @@ static inline enum cell_result cell_mpmc_write(struct cell_mpmc *c, _Atomic uint
 }
 
 /*
+ * Initialises an mpmc cell that no other thread can see yet with src as
+ * generation 1: no locked instruction. Publishing the cell (with release)
+ * makes it readable.
+ */
+static inline void cell_mpmc_init(struct cell_mpmc *c, _Atomic uint64_t *buf, size_t n,
+				  const uint64_t *src)
+{
+	cell_copy_in(buf + n, src, n);		/* generation 1 reads copy 1 */
+	atomic_store_explicit(&c->seq, 2, memory_order_relaxed);
+}
+
+/*
  * Reads a consistent snapshot of an mpmc cell into dst and returns its
  * generation (0 = never written). *retries, if not NULL, is incremented per retry.
  */

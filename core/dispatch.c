@@ -87,8 +87,8 @@ static bool disp_kill(struct engine *e, struct timer_rec *r)
 		 * A writer that set QUEUED while DEAD was up saw DEAD and will
 		 * not push r (it retries and finds r queued): push it here.
 		 */
-		if (!(old & TIMER_QUEUED) && (now & TIMER_QUEUED) && llist_add(&r->qn, &e->intake))
-			engine_kick(e);
+		if (!(old & TIMER_QUEUED) && (now & TIMER_QUEUED))
+			engine_push(e, r);
 		return false;
 	}
 	table_remove_locked(&e->ids, e->dhp, hid, r);
@@ -219,11 +219,27 @@ static void disp_deliver(struct engine *e, struct hazptr_thread *hp, struct engi
 static void disp_hand_over(struct engine *e, struct engine_fire_item *it)
 {
 	struct engine_worker *w = &e->workers[hash_id(it->f.id) % e->cfg.workers];
-	uint64_t one = 1;
 
 	atomic_fetch_add_explicit(&e->inflight, 1, memory_order_relaxed);
-	if (llist_add(&it->ln, &w->q) && write(w->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		abort();
+	llist_add(&it->ln, &w->q);
+	e->wake_worker[w - e->workers] = true;	/* woken once, at the end of the pass */
+}
+
+/* Wakes the delivery threads that received fires in this pass and sleep. */
+static void disp_wake_workers(struct engine *e)
+{
+	uint64_t one = 1;
+
+	for (unsigned i = 0; i < e->cfg.workers; i++) {
+		struct engine_worker *w = &e->workers[i];
+
+		if (!e->wake_worker[i])
+			continue;
+		e->wake_worker[i] = false;
+		if (llist_wake_needed(&w->idle) && write(w->efd, &one, sizeof(one)) < 0 &&
+		    errno != EAGAIN)
+			abort();
+	}
 }
 
 /* Builds the fire of r due at deadline (NULL if out of memory). */
@@ -399,12 +415,15 @@ static int disp_pass(struct engine *e)
 	 * applied before that deadline can fire.
 	 */
 	now = engine_mono(e);
+	atomic_store_explicit(&e->last_pass, now, memory_order_relaxed);
 	disp_intake(e);
 	due = wheel_advance(&e->wheel, now);
 	for (; due; due = next) {
 		next = due->next;
 		fired += disp_fire(e, container_of(due, struct timer_rec, wn));
 	}
+	if (e->cfg.workers)
+		disp_wake_workers(e);
 	engine_count(&e->ds.passes, 1);
 	disp_sync_done(e, ticket);
 	return fired;
@@ -524,8 +543,17 @@ static void *disp_main(void *arg)
 		next = wheel_next(&e->wheel);
 		if (disp_spin(e, next))
 			continue;
-		disp_arm_timerfd(e, next == INT64_MAX ? next : next - e->cfg.precision_ns);
+		next = next == INT64_MAX ? next : next - e->cfg.precision_ns;
+		disp_arm_timerfd(e, next);
+		/* Producers wake us only for deadlines earlier than this (engine_wake). */
+		atomic_store_explicit(&e->wake_at, next, memory_order_relaxed);
+		llist_consumer_idle(&e->idle);
+		if (!llist_empty_sc(&e->intake)) {
+			llist_consumer_busy(&e->idle);
+			continue;
+		}
 		n = epoll_wait(e->epfd, ev, 4, -1);
+		llist_consumer_busy(&e->idle);
 		for (int i = 0; i < n; i++)
 			disp_event(e, ev[i].data.u32);
 	}
@@ -546,7 +574,11 @@ static void *disp_worker_main(void *arg)
 			if (atomic_load_explicit(&e->stop, memory_order_acquire) &&
 			    llist_empty(&w->q))
 				break;
-			disp_drain(w->efd);	/* blocks until a fire or stop arrives */
+			llist_consumer_idle(&w->idle);
+			if (llist_empty_sc(&w->q) &&
+			    !atomic_load_explicit(&e->stop, memory_order_acquire))
+				disp_drain(w->efd);	/* blocks until a fire or stop arrives */
+			llist_consumer_busy(&w->idle);
 			continue;
 		}
 		for (; n; n = next) {
@@ -585,7 +617,8 @@ int engine_dispatch_init(struct engine *e)
 		return TD_ESYS;
 	e->workers = aligned_alloc(CACHELINE, (e->cfg.workers ? e->cfg.workers : 1) *
 					   sizeof(*e->workers));
-	if (!e->workers)
+	e->wake_worker = calloc(e->cfg.workers ? e->cfg.workers : 1, sizeof(bool));
+	if (!e->workers || !e->wake_worker)
 		return TD_ENOMEM;
 	memset(e->workers, 0, (e->cfg.workers ? e->cfg.workers : 1) * sizeof(*e->workers));
 	for (unsigned i = 0; i < e->cfg.workers; i++) {
@@ -640,6 +673,7 @@ void engine_dispatch_fini(struct engine *e)
 		if (e->workers[i].efd >= 0)
 			close(e->workers[i].efd);
 	free(e->workers);
+	free(e->wake_worker);
 	for (unsigned i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

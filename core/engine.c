@@ -310,10 +310,26 @@ static struct timer_rec *engine_lookup(struct engine *e, struct engine_tctx *t, 
 	return r;
 }
 
-/* Pushes r on the intake list, waking the dispatcher if the list was empty. */
-static void engine_enqueue(struct engine *e, struct timer_rec *r)
+void engine_push(struct engine *e, struct timer_rec *r)
 {
-	if (llist_add(&r->qn, &e->intake))
+	llist_add(&r->qn, &e->intake);
+}
+
+/*
+ * Wakes a sleeping dispatcher only when it must act before it would wake
+ * anyway: the new deadline is earlier than its timerfd, or requests have
+ * waited longer than ENGINE_INTAKE_DELAY (so cancelled timers are freed
+ * promptly). Otherwise the request waits on the intake: no system call.
+ */
+static void engine_wake(struct engine *e, int64_t deadline, int64_t now)
+{
+	/* seq_cst: after our push; pairs with the dispatcher's idle store and intake check. */
+	if (!atomic_load_explicit(&e->idle, memory_order_seq_cst))
+		return;
+	if (deadline >= atomic_load_explicit(&e->wake_at, memory_order_relaxed) &&
+	    now - atomic_load_explicit(&e->last_pass, memory_order_relaxed) < ENGINE_INTAKE_DELAY)
+		return;
+	if (atomic_exchange_explicit(&e->idle, 0, memory_order_relaxed))
 		engine_kick(e);
 }
 
@@ -331,7 +347,7 @@ static struct timer_rec *engine_rec_new(struct engine *e, struct engine_tctx *t,
 	if (keylen)
 		memcpy(r->key, key, keylen);
 	atomic_init(&r->flags, TIMER_QUEUED);	/* queued by its creator below */
-	cell_mpmc_write(&r->cell, r->buf, TIMER_WORDS, w);
+	cell_mpmc_init(&r->cell, r->buf, TIMER_WORDS, w);
 	return r;
 }
 
@@ -424,7 +440,7 @@ static int engine_write_queue(struct engine *e, struct engine_tctx *t, struct ti
 	if (old & TIMER_DEAD)
 		return 1;
 	if (!(old & TIMER_QUEUED))
-		engine_enqueue(e, r);
+		engine_push(e, r);
 	return 0;
 }
 
@@ -466,6 +482,7 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 	if (err)
 		return engine_reject(t, err);
 	w[0] = (uint64_t)(a->when == ENGINE_AFTER ? now + a->time : a->time);
+	res->deadline = engine_arm_deadline(e, a, now);
 	for (;;) {
 		err = engine_attrs_new(a, realtime, 1, &at);
 		if (err)
@@ -493,11 +510,11 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 	res->id = r->id;
 	res->created = created;
 	res->coalesced = lost;
-	res->deadline = engine_arm_deadline(e, a, now);
 	if (created)
-		engine_enqueue(e, r);	/* r may be applied and freed from here on */
+		engine_push(e, r);	/* r may be applied and freed from here on */
 	else
 		hazptr_release(t->hp, HP_SLOT_REC);
+	engine_wake(e, res->deadline, now);
 	if (lost) {
 		free(at);		/* never published */
 		engine_count(&t->c->lost_races, 1);
@@ -529,6 +546,7 @@ int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keyle
 		died = engine_write_queue(e, t, r, w, &lost);
 		hazptr_release(t->hp, HP_SLOT_REC);
 	} while (died);
+	engine_wake(e, INT64_MAX, engine_mono(e));
 	if (lost)
 		engine_count(&t->c->lost_races, 1);
 	engine_count(&t->c->cancels, 1);

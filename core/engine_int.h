@@ -46,6 +46,7 @@ struct engine_worker {
 	struct engine *e;
 	pthread_t tid;
 	struct llist_head q;
+	_Atomic int idle;		/* asleep on efd */
 	int efd;			/* wake-up when q goes non-empty */
 	bool started;
 } cacheline_aligned;
@@ -68,6 +69,9 @@ struct engine {
 
 	/* Producers -> dispatcher. */
 	struct llist_head intake cacheline_aligned;
+	_Atomic int idle;		/* the dispatcher is (about to be) asleep */
+	_Atomic int64_t wake_at;	/* when its timerfd wakes it (INT64_MAX: never) */
+	_Atomic int64_t last_pass;	/* CLOCK_MONOTONIC time its last pass started */
 	int intake_efd;
 	_Atomic uint64_t next_id cacheline_aligned;
 	_Atomic uint64_t ntimers cacheline_aligned;
@@ -89,6 +93,7 @@ struct engine {
 	bool disp_started;
 	_Atomic bool stop;
 	struct engine_worker *workers;
+	bool *wake_worker;		/* dispatcher: worker got fires this pass */
 
 	/* engine_sync(). */
 	pthread_mutex_t sync_mu;
@@ -121,6 +126,12 @@ void engine_rec_free(struct hazptr_node *n);
 
 /* Wakes the dispatcher. */
 void engine_kick(struct engine *e);
+
+/* Pushes r on the intake (the caller decides whether to wake the dispatcher). */
+void engine_push(struct engine *e, struct timer_rec *r);
+
+/* Longest a request waits on the intake while the dispatcher sleeps. */
+#define ENGINE_INTAKE_DELAY ENGINE_NS_PER_MS
 
 /* dispatch.c: threads, one pass, manual-mode helpers. */
 int engine_dispatch_start(struct engine *e);

@@ -42,9 +42,14 @@ static inline bool llist_add(struct llist_node *n, struct llist_head *h)
 
 	do {
 		n->next = first;
-		/* release: n's contents (and n->next) are visible to the consumer's acquire. */
+		/*
+		 * seq_cst: n's contents are visible to the consumer's acquire, and
+		 * the push is ordered before the caller's next seq_cst load (the
+		 * wake-up protocol of llist_wake_needed()). Same instruction as
+		 * release on x86.
+		 */
 	} while (!atomic_compare_exchange_weak_explicit(&h->first, &first, n,
-							memory_order_release,
+							memory_order_seq_cst,
 							memory_order_relaxed));
 	return first == NULL;
 }
@@ -57,6 +62,43 @@ static inline struct llist_node *llist_del_all(struct llist_head *h)
 		return NULL;
 	/* acquire: pairs with llist_add's release; the nodes are fully visible. */
 	return atomic_exchange_explicit(&h->first, NULL, memory_order_acquire);
+}
+
+/*
+ * Wake-up protocol between producers and a consumer that sleeps:
+ *
+ *	consumer:  llist_consumer_idle(&idle);       before sleeping
+ *	           if (!llist_empty_sc(&h)) { llist_consumer_busy(&idle); continue; }
+ *	           sleep on its fd;  llist_consumer_busy(&idle);
+ *	producer:  llist_add(n, &h);
+ *	           if (llist_wake_needed(&idle)) write the consumer's fd;
+ *
+ * The consumer's store of idle and its load of the list, and the producer's
+ * push and its load of idle, are seq_cst: at least one side sees the other,
+ * so a push is never left asleep, and producers make no system call while
+ * the consumer is running.
+ */
+static inline void llist_consumer_idle(_Atomic int *idle)
+{
+	atomic_store_explicit(idle, 1, memory_order_seq_cst);
+}
+
+static inline void llist_consumer_busy(_Atomic int *idle)
+{
+	atomic_store_explicit(idle, 0, memory_order_relaxed);
+}
+
+/* True for exactly one producer after the consumer went idle. */
+static inline bool llist_wake_needed(_Atomic int *idle)
+{
+	return atomic_load_explicit(idle, memory_order_seq_cst) &&
+	       atomic_exchange_explicit(idle, 0, memory_order_relaxed);
+}
+
+/* The consumer's seq_cst emptiness check of the protocol above. */
+static inline bool llist_empty_sc(struct llist_head *h)
+{
+	return atomic_load_explicit(&h->first, memory_order_seq_cst) == NULL;
 }
 
 /* True if the list looks empty (a hint: it may change at once). */

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,7 +65,6 @@ int table_init(struct table *t, const struct hash_key *hk)
 			table_destroy(t);
 			return TD_ENOMEM;
 		}
-		pthread_mutex_init(&t->shard[i].mu, NULL);
 		atomic_init(&t->shard[i].arr, a);
 	}
 	return 0;
@@ -76,7 +76,6 @@ void table_destroy(struct table *t)
 		return;
 	for (unsigned i = 0; i < TABLE_SHARDS; i++) {
 		free(atomic_load_explicit(&t->shard[i].arr, memory_order_relaxed));
-		pthread_mutex_destroy(&t->shard[i].mu);
 	}
 	free(t->shard);
 	t->shard = NULL;
@@ -127,12 +126,24 @@ retry:
 
 void table_lock(struct table *t, uint64_t hash)
 {
-	pthread_mutex_lock(&table_shard_of(t, hash)->mu);
+	_Atomic int *l = &table_shard_of(t, hash)->lock;
+
+	for (unsigned spins = 0;; spins++) {
+		/* acquire: the previous holder's table updates are visible. */
+		if (!atomic_load_explicit(l, memory_order_relaxed) &&
+		    !atomic_exchange_explicit(l, 1, memory_order_acquire))
+			return;
+		if (spins < 256)
+			cpu_relax();
+		else
+			sched_yield();	/* the holder is resizing, or was preempted */
+	}
 }
 
 void table_unlock(struct table *t, uint64_t hash)
 {
-	pthread_mutex_unlock(&table_shard_of(t, hash)->mu);
+	/* release: this holder's table updates are visible to the next one. */
+	atomic_store_explicit(&table_shard_of(t, hash)->lock, 0, memory_order_release);
 }
 
 struct timer_rec *table_find_locked(struct table *t, uint64_t hash, uint64_t id,
@@ -187,12 +198,15 @@ static int table_resize(struct table *t, struct hazptr_thread *hp, struct table_
 	return 0;
 }
 
-/* Capacity for n live records: load at most 3/8 right after a resize. */
+/*
+ * Capacity for n live records: load at most 1/2 right after a resize, so
+ * between resizes it stays in [3/8, 3/4] (about 14 bytes per timer).
+ */
 static size_t table_cap_for(size_t n)
 {
 	size_t cap = TABLE_MIN_CAP;
 
-	while (cap * 3 < n * 8)
+	while (cap < n * 2)
 		cap *= 2;
 	return cap;
 }

@@ -16,7 +16,7 @@
  *
  * Layout: 256 shards picked by the hash's top byte, each an open-addressing
  * array (linear probing) of record pointers, resized (doubled, halved or
- * rehashed to drop tombstones) under the shard's mutex. A resize publishes
+ * rehashed to drop tombstones) under the shard's spinlock. A resize publishes
  * the new array and retires the old one through hazard pointers, so
  * readers never stop.
  *
@@ -24,7 +24,7 @@
  * writer, but an arm that creates a timer must be visible to the next
  * request at once (read your writes: arm then cancel from two connections),
  * which the dispatcher's asynchronous apply cannot give. So producers insert
- * and the dispatcher removes, each under the shard mutex for a few
+ * and the dispatcher removes, each under the shard lock for a few
  * nanoseconds; lookups, which are most operations, take no lock.
  *
  * What may run concurrently:
@@ -42,7 +42,6 @@
 #ifndef TIMERD_TABLE_H
 #define TIMERD_TABLE_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -66,9 +65,9 @@ struct table_array {
 };
 
 struct table_shard {
-	pthread_mutex_t mu;
+	_Atomic int lock;		/* spinlock: held for a few nanoseconds */
 	_Atomic(struct table_array *) arr;
-	size_t live, tombs;		/* under mu */
+	size_t live, tombs;		/* under lock */
 } cacheline_aligned;
 
 struct table {
