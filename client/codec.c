@@ -504,7 +504,8 @@ static struct timerd_probes *codec_probes_lay(struct codec_blk *b, const Timerd_
 		if (v)
 			v[i] = (struct timerd_probe){ .probe_id = pi->probe_id, .spec = spec, .hits = pi->hits,
 						      .arms = pi->arms, .cancels = pi->cancels,
-						      .ring_drops = pi->ring_drops, .errors = pi->errors };
+						      .ring_drops = pi->ring_drops, .errors = pi->errors,
+						      .misses = pi->misses, .coalesced = pi->coalesced };
 	}
 	if (p) {
 		p->n = m->n_probes;

@@ -225,6 +225,8 @@ struct timerd_probe {
 	uint32_t probe_id;
 	const char *spec;
 	uint64_t hits, arms, cancels, ring_drops, errors;
+	uint64_t misses;		/* cancels and re-arms that found no timer */
+	uint64_t coalesced;		/* arms cancelled within one consumer batch */
 };
 
 struct timerd_probes {

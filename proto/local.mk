@@ -27,6 +27,7 @@ proto_libproto_la_SOURCES = \
 	proto/flat.c \
 	proto/flat.h \
 	proto/frame.h \
+	proto/text.h \
 	proto/units.c \
 	proto/units.h
 nodist_proto_libproto_la_SOURCES = $(PROTO_GEN)

@@ -1,1 +1,35 @@
 # server/ -- the timerd daemon.
+#
+# libserver.la: everything but main(), so tests can run a server in-process.
+# timerd links it with the probe manager (server/libprobe.la, bpf/local.mk),
+# the engine (core/) and the protocol code (proto/).
+
+noinst_LTLIBRARIES += server/libserver.la
+server_libserver_la_SOURCES = \
+	server/conn.c \
+	server/fire.c \
+	server/hmap.c \
+	server/hmap.h \
+	server/log.c \
+	server/log.h \
+	server/loop.c \
+	server/probes.c \
+	server/rpc.c \
+	server/settings.c \
+	server/settings.h \
+	server/srv.c \
+	server/srv.h \
+	server/stats.c \
+	server/statsdb.c \
+	server/statsdb.h \
+	server/watch.c
+server_libserver_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(PROTOBUF_C_CFLAGS) $(SQLITE3_CFLAGS)
+
+# What a program embedding the server links, in order.
+SERVER_LIBS = server/libserver.la server/libprobe.la core/libcore.la proto/libproto.la \
+	$(LIBEVENT_LIBS) $(SQLITE3_LIBS) $(PROTOBUF_C_LIBS) $(LIBBPF_LIBS)
+
+sbin_PROGRAMS += server/timerd
+server_timerd_SOURCES = server/main.c
+server_timerd_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
+server_timerd_LDADD = $(SERVER_LIBS)

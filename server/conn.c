@@ -1,0 +1,374 @@
+/*
+ * conn.c -- one client connection on its loop thread: framing, the
+ * in-flight and output bounds, fire events, closing.
+ *
+ * Backpressure, as documented in doc/timerd.md:
+ *   - a frame longer than max-frame: an Error event, then the connection
+ *     closes (the stream cannot be resynchronised);
+ *   - replies are never dropped: when the output holds more than
+ *     max-output bytes the connection stops being read until the output
+ *     drains below half of it (TCP pushes back on the client);
+ *   - more than max-inflight replies not yet written to the socket: further
+ *     requests are answered TOO_MANY_INFLIGHT without being executed;
+ *   - fire events to a connection whose output is over max-output are
+ *     dropped and counted; once the output drains below half, the client
+ *     gets a Notice FIRES_DROPPED with the number dropped;
+ *   - a partial frame that stalls for frame-timeout: an Error event, close.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "proto/frame.h"
+#include "server/log.h"
+#include "server/srv.h"
+
+/* How long a closing connection may take to flush its output. */
+#define CONN_FLUSH_TIMEOUT_S 5
+/* Bytes read per read(2) at most. */
+#define CONN_READ_CHUNK (64 * 1024)
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* The server's settings. */
+static const struct srv_config *conn_cfg(const struct conn *c)
+{
+	return c->loop->srv->cfg;
+}
+
+/* Creates a connection for an accepted fd on loop l (loop thread). */
+void conn_open(struct loop *l, const struct loop_msg *m)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c)
+		c->bev = bufferevent_socket_new(l->base, m->fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c || !c->bev || loop_conn_add(l, c) < 0) {
+		log_warn_rl("out of memory: dropping the connection from %s", m->peer);
+		if (c && c->bev)
+			bufferevent_free(c->bev);
+		else
+			close(m->fd);
+		free(c);
+		/* relaxed: a gauge */
+		atomic_fetch_sub_explicit(&l->srv->conns, 1, memory_order_relaxed);
+		return;
+	}
+	c->loop = l;
+	c->is_unix = m->is_unix;
+	c->uid = m->uid;
+	c->pid = m->pid;
+	c->peer_root = m->is_unix && m->peer_cred && m->uid == 0;
+	snprintf(c->peer, sizeof(c->peer), "%s", m->peer);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, conn_cfg(c)->max_output / 2, 0);
+	bufferevent_set_max_single_read(c->bev, CONN_READ_CHUNK);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	log_debug("connection %llx from %s", (unsigned long long)c->handle, c->peer);
+}
+
+/* Frees c now: its watches, its slot, its socket. */
+void conn_free(struct conn *c)
+{
+	struct loop *l = c->loop;
+
+	watch_drop_all(c);
+	loop_conn_del(l, c);
+	bufferevent_free(c->bev);
+	free(c->reply_end);
+	free(c->watches);
+	free(c);
+	/* relaxed: a gauge read by stats and the acceptor's limit check */
+	atomic_fetch_sub_explicit(&l->srv->conns, 1, memory_order_relaxed);
+	if (l->stopping && !atomic_load_explicit(&l->nconns, memory_order_relaxed))
+		event_base_loopexit(l->base, NULL);
+}
+
+/* Starts closing c: no more reading or fires; freed once its output is flushed. */
+static void conn_close_flush(struct conn *c)
+{
+	struct timeval tv = { CONN_FLUSH_TIMEOUT_S, 0 };
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	watch_drop_all(c);
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+}
+
+/* Frees c if it is closing and everything was written; true if freed. */
+static bool conn_reap(struct conn *c)
+{
+	if (!c->closing || evbuffer_get_length(bufferevent_get_output(c->bev)))
+		return false;
+	conn_free(c);
+	return true;
+}
+
+/* Bytes of c's output already handed to the kernel. */
+static uint64_t conn_drained(struct conn *c)
+{
+	return c->out_total - evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+/* True if c may take another request. */
+bool conn_inflight_ok(struct conn *c)
+{
+	uint64_t drained = conn_drained(c);
+
+	while (c->rn && c->reply_end[c->rhead] <= drained) {
+		c->rhead = (c->rhead + 1) % c->rcap;
+		c->rn--;
+	}
+	return c->rn < conn_cfg(c)->max_inflight;
+}
+
+/* Remembers where a reply ends in the output; false if out of memory. */
+static bool conn_track_reply(struct conn *c)
+{
+	if (c->rn == c->rcap) {
+		uint32_t cap = c->rcap ? c->rcap * 2 : 16;
+		uint64_t *v = malloc(cap * sizeof(*v));
+
+		if (!v)
+			return false;
+		for (uint32_t i = 0; i < c->rn; i++)
+			v[i] = c->reply_end[(c->rhead + i) % c->rcap];
+		free(c->reply_end);
+		c->reply_end = v;
+		c->rcap = cap;
+		c->rhead = 0;
+	}
+	c->reply_end[(c->rhead + c->rn++) % c->rcap] = c->out_total;
+	return true;
+}
+
+/* Writes a Response to c. */
+void conn_send(struct conn *c, const Timerd__Response *rs, bool reply)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t n = timerd__response__get_packed_size(rs);
+	struct evbuffer_iovec v;
+
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(FRAME_HDR + n), &v, 1) < 1 || v.iov_len < FRAME_HDR + n) {
+		log_warn_rl("out of memory replying to %s: closing it", c->peer);
+		conn_close_flush(c);
+		return;
+	}
+	frame_put_len(v.iov_base, (uint32_t)timerd__response__pack(rs, (uint8_t *)v.iov_base + FRAME_HDR));
+	v.iov_len = FRAME_HDR + n;
+	evbuffer_commit_space(out, &v, 1);
+	c->out_total += FRAME_HDR + n;
+	srv_ctr_add(&c->loop->ctr.bytes_out, FRAME_HDR + n);
+	if (reply && c->rn < conn_cfg(c)->max_inflight && !conn_track_reply(c))
+		log_warn_rl("out of memory tracking replies to %s", c->peer);
+}
+
+/* Sends an Error event, then closes c once flushed. */
+void conn_fatal(struct conn *c, Timerd__ErrorCode code, const char *fmt, ...)
+{
+	Timerd__Response rs = TIMERD__RESPONSE__INIT;
+	Timerd__Error e = TIMERD__ERROR__INIT;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_info_rl("closing connection from %s: %s", c->peer, msg);
+	e.code = code;
+	e.message = msg;
+	rs.event = true;
+	rs.body_case = TIMERD__RESPONSE__BODY_ERROR;
+	rs.error = &e;
+	conn_send(c, &rs, false);
+	conn_close_flush(c);
+}
+
+/* Refuses a frame longer than max-frame; says so plainly if it looks like text. */
+static void conn_too_large(struct conn *c, const uint8_t *h, uint32_t n)
+{
+	struct loop *l = c->loop;
+
+	srv_ctr_add(&l->ctr.errors, 1);
+	srv_ctr_add(&l->ctr.err_frame_too_large, 1);
+	if (frame_looks_like_text(h))
+		conn_fatal(c, TIMERD__ERROR_CODE__FRAME_TOO_LARGE,
+			   "this is timerd's socket: it speaks length-prefixed protobuf frames (doc/protocol.md), "
+			   "and the data looks like text (\"%.4s\"); use timerctl or libtimerd", (const char *)h);
+	else
+		conn_fatal(c, TIMERD__ERROR_CODE__FRAME_TOO_LARGE,
+			   "frame of %u bytes is over the limit of %u (max-frame): split the request or raise max-frame",
+			   n, conn_cfg(c)->max_frame);
+}
+
+/* Stops reading c until its output drains (replies are never dropped). */
+static void conn_pause(struct conn *c)
+{
+	c->read_paused = true;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+/* Arms or disarms the stall timeout depending on whether a partial frame waits. */
+static void conn_stall_update(struct conn *c)
+{
+	bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 && !c->read_paused;
+	struct timeval tv;
+
+	if (partial == c->stall_armed || c->closing)
+		return;
+	c->stall_armed = partial;
+	tv.tv_sec = conn_cfg(c)->frame_timeout_ns / 1000000000;
+	tv.tv_usec = conn_cfg(c)->frame_timeout_ns % 1000000000 / 1000;
+	bufferevent_set_timeouts(c->bev, partial ? &tv : NULL, NULL);
+}
+
+/* Handles every complete frame in c's input; returns false if c was freed. */
+static bool conn_process(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev), *out = bufferevent_get_output(c->bev);
+	uint64_t frames = 0, bytes = 0;
+	uint8_t h[FRAME_HDR];
+	size_t len;
+	uint32_t n;
+
+	while (!c->closing && !c->read_paused && (len = evbuffer_get_length(in)) >= FRAME_HDR) {
+		evbuffer_copyout(in, h, FRAME_HDR);
+		if ((n = frame_len(h)) > conn_cfg(c)->max_frame) {
+			conn_too_large(c, h, n);
+			break;
+		}
+		if (len - FRAME_HDR < n)
+			break;
+		rpc_handle(c, evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR + n)) + FRAME_HDR, n);
+		evbuffer_drain(in, FRAME_HDR + (size_t)n);
+		frames++;
+		bytes += FRAME_HDR + (size_t)n;
+		if (evbuffer_get_length(out) > conn_cfg(c)->max_output)
+			conn_pause(c);
+	}
+	srv_ctr_add(&c->loop->ctr.frames_in, frames);
+	srv_ctr_add(&c->loop->ctr.bytes_in, bytes);
+	conn_stall_update(c);
+	return !conn_reap(c);
+}
+
+/* bufferevent read callback. */
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_process(arg);
+}
+
+/* Tells c how many fire events it lost while its output was full. */
+static void conn_send_drop_notice(struct conn *c)
+{
+	Timerd__Response rs = TIMERD__RESPONSE__INIT;
+	Timerd__Notice nt = TIMERD__NOTICE__INIT;
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "%llu fire events were dropped: this connection read them more slowly than "
+		 "they came and its output passed max-output (%llu bytes)", (unsigned long long)c->dropped,
+		 (unsigned long long)conn_cfg(c)->max_output);
+	nt.kind = TIMERD__NOTICE__KIND__FIRES_DROPPED;
+	nt.count = c->dropped;
+	nt.message = msg;
+	rs.event = true;
+	rs.body_case = TIMERD__RESPONSE__BODY_NOTICE;
+	rs.notice = &nt;
+	c->dropped = 0;
+	conn_send(c, &rs, false);
+}
+
+/* bufferevent write callback: output drained to half of max-output (or empty when closing). */
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (conn_reap(c))
+		return;
+	if (c->closing)
+		return;
+	if (c->dropped)
+		conn_send_drop_notice(c);
+	if (c->read_paused && evbuffer_get_length(bufferevent_get_output(c->bev)) <= conn_cfg(c)->max_output / 2) {
+		c->read_paused = false;
+		bufferevent_enable(c->bev, EV_READ);
+		conn_process(c);	/* frames that arrived while paused are already buffered */
+	}
+}
+
+/* bufferevent event callback: EOF, errors, timeouts. */
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	size_t left = evbuffer_get_length(bufferevent_get_input(bev));
+
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && !c->closing) {
+		srv_ctr_add(&c->loop->ctr.slow_closes, 1);
+		conn_fatal(c, TIMERD__ERROR_CODE__TIMEOUT, "an incomplete frame (%zu bytes) stalled for frame-timeout: "
+			   "send whole frames", left);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		log_info_rl("connection from %s did not read its last %zu bytes in %ds: closed", c->peer,
+			    evbuffer_get_length(bufferevent_get_output(bev)), CONN_FLUSH_TIMEOUT_S);
+	else if (left && !c->closing)
+		log_info_rl("connection from %s closed in the middle of a frame (%zu bytes unread)", c->peer, left);
+	else if (what & BEV_EVENT_ERROR && !c->closing)
+		log_debug("connection from %s failed: %s", c->peer, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	conn_free(c);
+}
+
+/* Queues a framed event to c, dropping it if c's output is full. */
+void conn_push_event(struct conn *c, const uint8_t *frame, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (c->closing)
+		return;
+	if (evbuffer_get_length(out) > conn_cfg(c)->max_output) {
+		c->dropped++;
+		srv_ctr_add(&c->loop->ctr.fires_dropped, 1);
+		return;
+	}
+	if (evbuffer_add(out, frame, len) < 0) {
+		c->dropped++;
+		srv_ctr_add(&c->loop->ctr.fires_dropped, 1);
+		return;
+	}
+	c->out_total += len;
+	srv_ctr_add(&c->loop->ctr.bytes_out, len);
+	srv_ctr_add(&c->loop->ctr.fires_sent, 1);
+}
+
+/* Stops reading, says goodbye, flushes, then closes c. */
+void conn_shutdown(struct conn *c)
+{
+	Timerd__Response rs = TIMERD__RESPONSE__INIT;
+	Timerd__Notice nt = TIMERD__NOTICE__INIT;
+
+	if (c->closing)
+		return;
+	nt.kind = TIMERD__NOTICE__KIND__SHUTDOWN;
+	nt.message = (char *)"timerd is shutting down: reconnect once it is back";
+	rs.event = true;
+	rs.body_case = TIMERD__RESPONSE__BODY_NOTICE;
+	rs.notice = &nt;
+	conn_send(c, &rs, false);
+	conn_close_flush(c);
+	conn_reap(c);
+}

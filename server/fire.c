@@ -1,0 +1,161 @@
+/*
+ * fire.c -- from the engine's on_fire callback to the connections that want
+ * the fire: the event is encoded once on the engine thread, queued to each
+ * loop thread that owns a subscriber, and written there by that thread.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "probe.h"
+#include "proto/frame.h"
+#include "server/log.h"
+#include "server/srv.h"
+
+/* Drops const for protobuf-c string fields that are only read. */
+#define FIRE_STR(p) ((char *)(uintptr_t)(p))
+
+/* Fills the Fire message (strings point into f; origin into o). */
+static void fire_fill(const struct engine_fire *f, int64_t mono_to_unix, Timerd__Fire *m, Timerd__ProbeOrigin *om,
+		      struct probe_origin *o, char *comm, char *key, char *topic)
+{
+	memcpy(key, f->key ? f->key : "", f->key ? f->keylen : 0);
+	key[f->key ? f->keylen : 0] = '\0';
+	memcpy(topic, f->topic, f->topiclen);
+	topic[f->topiclen] = '\0';
+	m->timer_id = f->id;
+	m->key = key;
+	m->topic = topic;
+	m->deadline_mono_ns = f->deadline;
+	m->fired_mono_ns = f->fired_at;
+	m->deadline_unix_ns = f->deadline + mono_to_unix;
+	m->period_ns = f->period;
+	m->seq = f->seq;
+	m->missed = f->missed;
+	m->final = f->final;
+	if ((f->flags & PROBE_TIMER_FLAG) && f->payloadlen == sizeof(*o)) {
+		memcpy(o, f->payload, sizeof(*o));
+		memcpy(comm, o->comm, sizeof(o->comm));
+		comm[sizeof(o->comm)] = '\0';
+		om->probe_id = o->probe_id;
+		om->pid = o->pid;
+		om->tid = o->tid;
+		om->comm = comm;
+		om->hit_mono_ns = (int64_t)o->hit_ns;
+		m->origin = om;
+	} else {
+		m->payload.data = (uint8_t *)(uintptr_t)f->payload;
+		m->payload.len = f->payloadlen;
+	}
+}
+
+/* Encodes the fire event once: a fire_msg with room for k loop nodes; NULL if out of memory. */
+static struct fire_msg *fire_encode(struct srv *s, const struct engine_fire *f, unsigned k)
+{
+	Timerd__Response rs = TIMERD__RESPONSE__INIT;
+	Timerd__Fire fm = TIMERD__FIRE__INIT;
+	Timerd__ProbeOrigin om = TIMERD__PROBE_ORIGIN__INIT;
+	struct probe_origin o;
+	char comm[sizeof(o.comm) + 1], kbuf[320], tbuf[192];
+	uint32_t keylen = f->key ? f->keylen : 0;
+	char *key = keylen < sizeof(kbuf) ? kbuf : malloc(keylen + 1);
+	char *topic = f->topiclen < sizeof(tbuf) ? tbuf : malloc(f->topiclen + 1);
+	struct fire_msg *m = NULL;
+	size_t n, head;
+
+	if (key && topic) {
+		fire_fill(f, engine_now_real(s->engine) - engine_now(s->engine), &fm, &om, &o, comm, key, topic);
+		rs.event = true;
+		rs.body_case = TIMERD__RESPONSE__BODY_FIRE;
+		rs.fire = &fm;
+		n = timerd__response__get_packed_size(&rs);
+		head = sizeof(*m) + k * sizeof(m->nodes[0]);
+		m = malloc(head + f->topiclen + FRAME_HDR + n);
+	}
+	if (m) {
+		uint8_t *frame = (uint8_t *)m + head + f->topiclen;
+
+		memcpy((char *)m + head, f->topic, f->topiclen);
+		frame_put_len(frame, (uint32_t)timerd__response__pack(&rs, frame + FRAME_HDR));
+		m->topic = (char *)m + head;
+		m->topiclen = f->topiclen;
+		m->frame = frame;
+		m->framelen = (uint32_t)(FRAME_HDR + n);
+	}
+	if (key != kbuf)
+		free(key);
+	if (topic != tbuf)
+		free(topic);
+	return m;
+}
+
+/* The engine's on_fire callback. */
+void fire_deliver(void *arg, const struct engine_fire *f)
+{
+	struct srv *s = arg;
+	bool notify = f->flags & SRV_FLAG_NOTIFY;
+	uint64_t mask = watch_reg_targets(&s->watch, f->topic, f->topiclen);
+	unsigned owner = (unsigned)(f->owner >> SRV_HANDLE_LOOP_SHIFT), k = 0;
+	struct fire_msg *m;
+
+	if (notify && owner < s->nloops)
+		mask |= UINT64_C(1) << owner;
+	if (!mask)
+		return;
+	if (!(m = fire_encode(s, f, (unsigned)__builtin_popcountll(mask)))) {
+		atomic_fetch_add_explicit(&s->queue_drops, 1, memory_order_relaxed);
+		log_warn_rl("out of memory encoding a fire of timer %llu: dropped", (unsigned long long)f->id);
+		return;
+	}
+	m->notify = notify;
+	m->owner = f->owner;
+	m->deadline = f->deadline;
+	/* relaxed: each loop's llist_add (release) publishes the whole message */
+	atomic_store_explicit(&m->refs, (uint32_t)__builtin_popcountll(mask), memory_order_relaxed);
+	for (unsigned i = 0; mask; i++, mask >>= 1) {
+		if (!(mask & 1))
+			continue;
+		m->nodes[k].msg = m;
+		loop_post_fire(&s->loops[i], &m->nodes[k++]);
+	}
+}
+
+/* Drops one loop's reference; frees m after the last. */
+void fire_discard(struct fire_msg *m)
+{
+	/* acq_rel: the last dropper sees every other loop's reads of m done before freeing it */
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+		free(m);
+}
+
+/* Writes the event to c unless c already got this fire. */
+static void fire_to(struct loop *l, struct conn *c, const struct fire_msg *m)
+{
+	if (c->stamp == l->stamp)
+		return;
+	c->stamp = l->stamp;
+	conn_push_event(c, m->frame, m->framelen);
+}
+
+/* Delivers a queued fire on loop l to the arming connection and the watchers. */
+void fire_run(struct loop *l, struct fire_msg *m)
+{
+	struct watch_list *wl;
+	struct conn *c;
+
+	l->stamp++;
+	if (m->notify && (m->owner >> SRV_HANDLE_LOOP_SHIFT) == l->idx) {
+		if ((c = loop_conn(l, m->owner)) != NULL)
+			fire_to(l, c, m);
+		else
+			srv_ctr_add(&l->ctr.fires_orphaned, 1);
+	}
+	if ((wl = watch_loop_list(l, m->topic, m->topiclen)) != NULL)
+		for (uint32_t i = 0; i < wl->n; i++)
+			fire_to(l, wl->v[i], m);
+	for (uint32_t i = 0; i < l->all.n; i++)
+		fire_to(l, l->all.v[i], m);
+	hist_record(&l->late, srv_now() - m->deadline);
+	fire_discard(m);
+}

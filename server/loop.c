@@ -1,0 +1,296 @@
+/*
+ * loop.c -- the event loop threads: each owns an event_base, its
+ * connections (a slot table that gives every connection a handle), and two
+ * inboxes other threads post to: control messages from the acceptor and
+ * fires from the engine. Posting is a lock-free llist push; the poster
+ * writes the loop's eventfd only when the inbox was empty.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "server/log.h"
+#include "server/srv.h"
+
+/* How long a stopping loop waits for its connections to flush. */
+#define LOOP_STOP_GRACE_S 2
+
+/* Wakes the loop thread. */
+static void loop_wake(struct loop *l)
+{
+	uint64_t one = 1;
+
+	while (write(l->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;	/* EAGAIN: the counter is already non-zero, the loop will wake */
+}
+
+/* Queues a control message to l and wakes it. */
+void loop_post(struct loop *l, struct loop_msg *m)
+{
+	if (llist_add(&m->node, &l->msgs))
+		loop_wake(l);
+}
+
+/* Queues a fire node to l and wakes it; drops it if l's queue is full. */
+void loop_post_fire(struct loop *l, struct fire_node *n)
+{
+	struct srv *s = l->srv;
+
+	/* relaxed: a bound, not a synchronisation; llist_add orders the node itself */
+	if (atomic_fetch_add_explicit(&l->fires_queued, 1, memory_order_relaxed) >= s->cfg->max_fire_queue) {
+		atomic_fetch_sub_explicit(&l->fires_queued, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->queue_drops, 1, memory_order_relaxed);
+		fire_discard(n->msg);
+		return;
+	}
+	if (llist_add(&n->node, &l->fires))
+		loop_wake(l);
+}
+
+/* Grows the slot table; 0 or -1. */
+static int loop_slots_grow(struct loop *l)
+{
+	uint32_t n = l->nslots ? l->nslots * 2 : 64;
+	struct conn **slots;
+	uint32_t *gens, *fs;
+
+	if (n > SRV_HANDLE_SLOT_MASK + 1)
+		return -1;
+	slots = realloc(l->slots, n * sizeof(*slots));
+	if (slots)
+		l->slots = slots;
+	gens = slots ? realloc(l->gens, n * sizeof(*gens)) : NULL;
+	if (gens)
+		l->gens = gens;
+	fs = gens ? realloc(l->free_stack, n * sizeof(*fs)) : NULL;
+	if (!fs)
+		return -1;
+	l->free_stack = fs;
+	for (uint32_t i = n; i-- > l->nslots;) {
+		l->slots[i] = NULL;
+		l->gens[i] = 1;
+		l->free_stack[l->nfree++] = i;
+	}
+	l->nslots = n;
+	return 0;
+}
+
+/* Registers c in a free slot; sets c->handle. */
+int loop_conn_add(struct loop *l, struct conn *c)
+{
+	uint32_t slot;
+
+	if (!l->nfree && loop_slots_grow(l) < 0)
+		return -1;
+	slot = l->free_stack[--l->nfree];
+	l->slots[slot] = c;
+	c->slot = slot;
+	c->handle = (uint64_t)l->idx << SRV_HANDLE_LOOP_SHIFT | (uint64_t)l->gens[slot] << SRV_HANDLE_GEN_SHIFT | slot;
+	/* relaxed: a load hint for the acceptor */
+	atomic_fetch_add_explicit(&l->nconns, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* Frees c's slot. */
+void loop_conn_del(struct loop *l, struct conn *c)
+{
+	l->slots[c->slot] = NULL;
+	l->gens[c->slot] = l->gens[c->slot] + 1 ? l->gens[c->slot] + 1 : 1;	/* 0 is never a generation */
+	l->free_stack[l->nfree++] = c->slot;
+	atomic_fetch_sub_explicit(&l->nconns, 1, memory_order_relaxed);
+}
+
+/* The connection a handle names in this loop, or NULL. */
+struct conn *loop_conn(struct loop *l, uint64_t handle)
+{
+	uint32_t slot = handle & SRV_HANDLE_SLOT_MASK;
+	uint32_t gen = (uint32_t)(handle >> SRV_HANDLE_GEN_SHIFT);
+
+	if ((handle >> SRV_HANDLE_LOOP_SHIFT) != l->idx || slot >= l->nslots || l->gens[slot] != gen)
+		return NULL;
+	return l->slots[slot];
+}
+
+/* Deadline of a stopping loop: exit whatever is left. */
+static void loop_stop_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct loop *l = arg;
+
+	(void)fd;
+	(void)what;
+	if (atomic_load_explicit(&l->nconns, memory_order_relaxed))
+		log_notice("loop %u: %u connections did not flush in %ds; closing them", l->idx,
+			   atomic_load_explicit(&l->nconns, memory_order_relaxed), LOOP_STOP_GRACE_S);
+	event_base_loopexit(l->base, NULL);
+}
+
+/* Starts stopping: every connection flushes and closes, then the loop exits. */
+static void loop_stop(struct loop *l)
+{
+	struct timeval tv = { LOOP_STOP_GRACE_S, 0 };
+
+	l->stopping = true;
+	for (uint32_t i = 0; i < l->nslots; i++)
+		if (l->slots[i])
+			conn_shutdown(l->slots[i]);
+	if (!atomic_load_explicit(&l->nconns, memory_order_relaxed)) {
+		event_base_loopexit(l->base, NULL);
+		return;
+	}
+	l->stop_ev = evtimer_new(l->base, loop_stop_deadline, l);
+	if (!l->stop_ev || evtimer_add(l->stop_ev, &tv) < 0)
+		event_base_loopexit(l->base, NULL);
+}
+
+/* Handles the control messages posted since the last wake-up, oldest first. */
+static void loop_run_msgs(struct loop *l)
+{
+	struct llist_node *n = llist_reverse(llist_del_all(&l->msgs)), *next;
+
+	for (; n; n = next) {
+		struct loop_msg *m = container_of(n, struct loop_msg, node);
+
+		next = n->next;
+		if (m->type == LOOP_MSG_STOP) {
+			loop_stop(l);
+			continue;	/* embedded in the loop */
+		}
+		if (l->stopping) {
+			close(m->fd);
+			atomic_fetch_sub_explicit(&l->srv->conns, 1, memory_order_relaxed);
+		} else {
+			conn_open(l, m);
+		}
+		free(m);
+	}
+}
+
+/* Delivers the fires posted since the last wake-up, oldest first. */
+static void loop_run_fires(struct loop *l)
+{
+	struct llist_node *n = llist_reverse(llist_del_all(&l->fires)), *next;
+	uint64_t k = 0;
+
+	for (; n; n = next, k++) {
+		next = n->next;
+		fire_run(l, container_of(n, struct fire_node, node)->msg);
+	}
+	if (k)
+		atomic_fetch_sub_explicit(&l->fires_queued, k, memory_order_relaxed);
+}
+
+/* eventfd callback: drains both inboxes. */
+static void loop_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct loop *l = arg;
+	uint64_t v;
+
+	(void)what;
+	/* read before taking the lists: a post after the take writes the fd again */
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn_rl("loop %u: reading its eventfd: %s", l->idx, strerror(errno));
+	loop_run_msgs(l);
+	loop_run_fires(l);
+}
+
+/* The thread: runs the event_base until the loop stops. */
+static void *loop_main(void *arg)
+{
+	struct loop *l = arg;
+
+	if (event_base_dispatch(l->base) < 0)
+		log_err("loop %u: event_base_dispatch failed", l->idx);
+	return NULL;
+}
+
+/* Starts loop thread idx; 0 or -1 with err. */
+int loop_start(struct srv *s, struct loop *l, unsigned idx, char *err, size_t errlen)
+{
+	int rc;
+
+	l->srv = s;
+	l->idx = idx;
+	l->wake_fd = -1;
+	l->stop_msg.type = LOOP_MSG_STOP;
+	hmap_init(&l->watchers);
+	arena_init(&l->arena);
+	arena_init(&l->reply_arena);
+	if (!(l->base = event_base_new()) || (l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	    !(l->wake_ev = event_new(l->base, l->wake_fd, EV_READ | EV_PERSIST, loop_wake_cb, l)) ||
+	    event_add(l->wake_ev, NULL) < 0) {
+		snprintf(err, errlen, "cannot set up event loop %u: %s", idx, strerror(errno));
+		return -1;
+	}
+	if ((rc = pthread_create(&l->thread, NULL, loop_main, l)) != 0) {
+		snprintf(err, errlen, "cannot start loop thread %u: %s", idx, strerror(rc));
+		return -1;
+	}
+	l->started = true;
+	return 0;
+}
+
+/* Frees every connection and queued item left (the thread has exited). */
+static void loop_drain(struct loop *l)
+{
+	for (uint32_t i = 0; i < l->nslots; i++)
+		if (l->slots[i])
+			conn_free(l->slots[i]);
+	for (struct llist_node *n = llist_del_all(&l->fires), *next; n; n = next) {
+		next = n->next;
+		fire_discard(container_of(n, struct fire_node, node)->msg);
+	}
+	for (struct llist_node *n = llist_del_all(&l->msgs), *next; n; n = next) {
+		struct loop_msg *m = container_of(n, struct loop_msg, node);
+
+		next = n->next;
+		if (m->type == LOOP_MSG_STOP)
+			continue;
+		close(m->fd);
+		atomic_fetch_sub_explicit(&l->srv->conns, 1, memory_order_relaxed);
+		free(m);
+	}
+}
+
+/* Waits for the thread to exit. */
+void loop_join(struct loop *l)
+{
+	if (!l->started)
+		return;
+	pthread_join(l->thread, NULL);
+	l->started = false;
+}
+
+/* Joins the thread and frees the loop. */
+void loop_destroy(struct loop *l)
+{
+	if (!l->srv)
+		return;
+	loop_join(l);
+	l->stopping = false;	/* conn_free must not ask the dead base to exit */
+	if (l->base)
+		loop_drain(l);
+	hmap_destroy(&l->watchers, NULL);
+	free(l->all.v);
+	if (l->stop_ev)
+		event_free(l->stop_ev);
+	if (l->wake_ev)
+		event_free(l->wake_ev);
+	if (l->base)
+		event_base_free(l->base);
+	if (l->wake_fd >= 0)
+		close(l->wake_fd);
+	arena_destroy(&l->arena);
+	arena_destroy(&l->reply_arena);
+	free(l->slots);
+	free(l->gens);
+	free(l->free_stack);
+	l->srv = NULL;
+}

@@ -1,0 +1,623 @@
+/*
+ * rpc.c -- requests: decode, validate, call the engine, reply. One handler
+ * per operation, in a table indexed by the Request body; each fills the
+ * Response or an Error, and rpc_handle() writes it (in request order).
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/frame.h"
+#include "proto/text.h"
+#include "server/log.h"
+#include "server/srv.h"
+
+/* Bytes a Ping may carry. */
+#define RPC_MAX_PING 1024
+/* Default List page size. */
+#define RPC_LIST_DEFAULT 100
+
+#define RPC_STR(p) ((char *)(uintptr_t)(p))
+
+/* Everything one request needs, on the loop thread's stack. */
+struct rpc_ctx {
+	struct conn *c;
+	struct loop *l;
+	struct srv *s;
+	const Timerd__Request *rq;
+	Timerd__Response rs;
+	union {
+		Timerd__HelloReply hello;
+		Timerd__ArmReply arm;
+		Timerd__CancelReply cancel;
+		Timerd__GetReply get;
+		Timerd__ListReply list;
+		Timerd__WatchReply watch;
+		Timerd__UnwatchReply unwatch;
+		Timerd__Pong pong;
+		Timerd__ProbeAttachReply probe_attach;
+		Timerd__ProbeDetachReply probe_detach;
+		Timerd__ProbeListReply probe_list;
+	} u;
+	Timerd__Limits limits;
+	Timerd__Error err;
+	char msg[512];
+	char version[32];
+	struct stats_bufs *stats;
+};
+
+struct rpc_op {
+	const char *name;
+	size_t ctr;			/* offsetof(struct loop_counters, req_*) */
+	void (*fn)(struct rpc_ctx *x);
+};
+
+/* Counts an error reply under its code's counter. */
+static void rpc_count_error(struct loop *l, Timerd__ErrorCode code)
+{
+	_Atomic uint64_t *c;
+
+	switch (code) {
+	case TIMERD__ERROR_CODE__NOT_FOUND: c = &l->ctr.err_not_found; break;
+	case TIMERD__ERROR_CODE__FULL: c = &l->ctr.err_full; break;
+	case TIMERD__ERROR_CODE__MALFORMED: c = &l->ctr.err_malformed; break;
+	case TIMERD__ERROR_CODE__UNKNOWN_OP: c = &l->ctr.err_unknown_op; break;
+	case TIMERD__ERROR_CODE__PAYLOAD_TOO_LARGE: c = &l->ctr.err_payload_too_large; break;
+	case TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT: c = &l->ctr.err_too_many_inflight; break;
+	case TIMERD__ERROR_CODE__PERMISSION: c = &l->ctr.err_permission; break;
+	default:
+		c = code <= TIMERD__ERROR_CODE__KEY_AND_ID ? &l->ctr.err_invalid : &l->ctr.err_other;
+	}
+	srv_ctr_add(&l->ctr.errors, 1);
+	srv_ctr_add(c, 1);
+}
+
+/* Answers with an Error. */
+__attribute__((format(printf, 3, 4)))
+static void rpc_error(struct rpc_ctx *x, Timerd__ErrorCode code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(x->msg, sizeof(x->msg), fmt, ap);
+	va_end(ap);
+	timerd__error__init(&x->err);
+	x->err.code = code;
+	x->err.message = x->msg;
+	x->rs.body_case = TIMERD__RESPONSE__BODY_ERROR;
+	x->rs.error = &x->err;
+	rpc_count_error(x->l, code);
+}
+
+/* Answers an engine error (a TD_* code) about `what`. */
+static void rpc_engine_error(struct rpc_ctx *x, int rc, const char *what)
+{
+	const struct srv_config *cfg = x->s->cfg;
+
+	if (rc == TD_EFULL)
+		rpc_error(x, TIMERD__ERROR_CODE__FULL, "timerd holds max-timers (%" PRIu64 ") timers: "
+			  "cancel some or raise max-timers", cfg->max_timers);
+	else if (rc == TD_ENOENT)
+		rpc_error(x, TIMERD__ERROR_CODE__NOT_FOUND, "no such timer (it fired, was cancelled or never existed)");
+	else if (rc == TD_ENOMEM)
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "%s: timerd is out of memory", what);
+	else
+		rpc_error(x, (Timerd__ErrorCode)-rc, "%s", td_strerror(rc));
+}
+
+/* Sets the reply body. */
+static void rpc_reply(struct rpc_ctx *x, Timerd__Response__BodyCase body, void *msg)
+{
+	x->rs.body_case = body;
+	switch (body) {
+	case TIMERD__RESPONSE__BODY_HELLO: x->rs.hello = msg; break;
+	case TIMERD__RESPONSE__BODY_ARM: x->rs.arm = msg; break;
+	case TIMERD__RESPONSE__BODY_CANCEL: x->rs.cancel = msg; break;
+	case TIMERD__RESPONSE__BODY_GET: x->rs.get = msg; break;
+	case TIMERD__RESPONSE__BODY_LIST: x->rs.list = msg; break;
+	case TIMERD__RESPONSE__BODY_WATCH: x->rs.watch = msg; break;
+	case TIMERD__RESPONSE__BODY_UNWATCH: x->rs.unwatch = msg; break;
+	case TIMERD__RESPONSE__BODY_STATS: x->rs.stats = msg; break;
+	case TIMERD__RESPONSE__BODY_PONG: x->rs.pong = msg; break;
+	case TIMERD__RESPONSE__BODY_PROBE_ATTACH: x->rs.probe_attach = msg; break;
+	case TIMERD__RESPONSE__BODY_PROBE_DETACH: x->rs.probe_detach = msg; break;
+	case TIMERD__RESPONSE__BODY_PROBE_LIST: x->rs.probe_list = msg; break;
+	default: break;
+	}
+}
+
+/* Checks a client string (key, topic) against its limit; false after answering an error. */
+static bool rpc_check_text(struct rpc_ctx *x, const char *what, const char *s, uint32_t max,
+			   Timerd__ErrorCode toolong, uint32_t *len)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n > max) {
+		rpc_error(x, toolong, "%s is %zu bytes; the limit is %u (max-%s)", what, n, max, what);
+		return false;
+	}
+	if (!text_ok(s, n)) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "%s is not valid UTF-8 text (control characters are not allowed)",
+			  what);
+		return false;
+	}
+	*len = (uint32_t)n;
+	return true;
+}
+
+/* Hello: version check and limits. */
+static void rpc_hello(struct rpc_ctx *x)
+{
+	const Timerd__Hello *h = x->rq->hello;
+	const struct srv_config *cfg = x->s->cfg;
+
+	if (h->version != FRAME_VERSION) {
+		rpc_error(x, TIMERD__ERROR_CODE__VERSION, "this timerd (%s) speaks protocol version %d; the client asked for %u: "
+			  "use a client for version %d, or upgrade timerd", PACKAGE_VERSION, FRAME_VERSION, h->version,
+			  FRAME_VERSION);
+		return;
+	}
+	snprintf(x->c->client, sizeof(x->c->client), "%s", h->client ? h->client : "");
+	snprintf(x->version, sizeof(x->version), "timerd %s", PACKAGE_VERSION);
+	timerd__limits__init(&x->limits);
+	x->limits = (Timerd__Limits){ .base = x->limits.base, .max_frame = cfg->max_frame, .max_payload = cfg->max_payload,
+				      .max_key = cfg->max_key, .max_topic = cfg->max_topic,
+				      .max_inflight = cfg->max_inflight, .max_watches = cfg->max_watches,
+				      .max_list = cfg->max_list };
+	timerd__hello_reply__init(&x->u.hello);
+	x->u.hello.version = FRAME_VERSION;
+	x->u.hello.server = x->version;
+	x->u.hello.limits = &x->limits;
+	rpc_reply(x, TIMERD__RESPONSE__BODY_HELLO, &x->u.hello);
+}
+
+/* Validates an Arm's time fields into ea; false after answering an error. */
+static bool rpc_arm_when(struct rpc_ctx *x, const Timerd__Arm *a, struct engine_arm *ea)
+{
+	switch (a->when_case) {
+	case TIMERD__ARM__WHEN_AFTER_NS:
+		ea->when = ENGINE_AFTER;
+		ea->time = a->after_ns;
+		break;
+	case TIMERD__ARM__WHEN_AT_MONO_NS:
+		ea->when = ENGINE_AT_MONO;
+		ea->time = a->at_mono_ns;
+		break;
+	case TIMERD__ARM__WHEN_AT_UNIX_NS:
+		ea->when = ENGINE_AT_REAL;
+		ea->time = a->at_unix_ns;
+		break;
+	default:
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "arm needs a time: set after_ns, at_mono_ns or at_unix_ns");
+		return false;
+	}
+	if (ea->time < 0) {
+		rpc_error(x, TIMERD__ERROR_CODE__DEADLINE, "arm: the time is negative (%" PRId64 "): give a delay or time >= 0",
+			  ea->time);
+		return false;
+	}
+	if (a->period_ns < 0 || (a->period_ns > 0 && a->period_ns < ENGINE_MIN_PERIOD)) {
+		rpc_error(x, TIMERD__ERROR_CODE__PERIOD, "arm: period_ns %" PRId64 " is invalid: give 0 (one-shot) or "
+			  "at least %lld", a->period_ns, (long long)ENGINE_MIN_PERIOD);
+		return false;
+	}
+	ea->period = a->period_ns;
+	return true;
+}
+
+/* Validates an Arm into ea; false after answering an error. */
+static bool rpc_arm_check(struct rpc_ctx *x, const Timerd__Arm *a, struct engine_arm *ea)
+{
+	const struct srv_config *cfg = x->s->cfg;
+
+	if (!rpc_arm_when(x, a, ea) ||
+	    !rpc_check_text(x, "key", a->key, cfg->max_key, TIMERD__ERROR_CODE__KEY_TOO_LONG, &ea->keylen) ||
+	    !rpc_check_text(x, "topic", a->topic, cfg->max_topic, TIMERD__ERROR_CODE__TOPIC_TOO_LONG, &ea->topiclen))
+		return false;
+	if (ea->keylen && a->timer_id) {
+		rpc_error(x, TIMERD__ERROR_CODE__KEY_AND_ID, "arm: give a key or a timer_id, not both");
+		return false;
+	}
+	if (a->payload.len > cfg->max_payload) {
+		rpc_error(x, TIMERD__ERROR_CODE__PAYLOAD_TOO_LARGE, "payload is %zu bytes; the limit is %u (max-payload)",
+			  a->payload.len, cfg->max_payload);
+		return false;
+	}
+	ea->id = a->timer_id;
+	ea->key = ea->keylen ? a->key : NULL;
+	ea->topic = a->topic ? a->topic : "";
+	ea->payload = a->payload.data;
+	ea->payloadlen = (uint32_t)a->payload.len;
+	ea->owner = a->notify ? x->c->handle : 0;
+	ea->flags = a->notify ? SRV_FLAG_NOTIFY : 0;
+	return true;
+}
+
+/* Arm: create or re-arm. */
+static void rpc_arm(struct rpc_ctx *x)
+{
+	const Timerd__Arm *a = x->rq->arm;
+	struct engine_arm ea = { 0 };
+	struct engine_arm_result r;
+	int64_t real, mono;
+	int rc;
+
+	if (!rpc_arm_check(x, a, &ea))
+		return;
+	if ((rc = engine_arm(x->s->engine, &ea, &r)) < 0) {
+		rpc_engine_error(x, rc, "arm");
+		return;
+	}
+	mono = engine_now(x->s->engine);
+	real = engine_now_real(x->s->engine);
+	timerd__arm_reply__init(&x->u.arm);
+	x->u.arm.timer_id = r.id;
+	x->u.arm.deadline_mono_ns = r.deadline;
+	x->u.arm.deadline_unix_ns = ea.when == ENGINE_AT_REAL && ea.time > real ? ea.time : r.deadline + real - mono;
+	x->u.arm.created = r.created;
+	x->u.arm.coalesced = r.coalesced;
+	rpc_reply(x, TIMERD__RESPONSE__BODY_ARM, &x->u.arm);
+}
+
+/* Reads the id-or-key of Cancel and Get; false after answering an error. */
+static bool rpc_id_or_key(struct rpc_ctx *x, const char *what, uint64_t id, const char *key, uint32_t *keylen)
+{
+	if (!rpc_check_text(x, "key", key, x->s->cfg->max_key, TIMERD__ERROR_CODE__KEY_TOO_LONG, keylen))
+		return false;
+	if (*keylen && id) {
+		rpc_error(x, TIMERD__ERROR_CODE__KEY_AND_ID, "%s: give a key or a timer_id, not both", what);
+		return false;
+	}
+	if (!*keylen && !id) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "%s: give a key or a timer_id", what);
+		return false;
+	}
+	return true;
+}
+
+/* Cancel. */
+static void rpc_cancel(struct rpc_ctx *x)
+{
+	const Timerd__Cancel *m = x->rq->cancel;
+	uint32_t keylen;
+	int rc;
+
+	if (!rpc_id_or_key(x, "cancel", m->timer_id, m->key, &keylen))
+		return;
+	if ((rc = engine_cancel(x->s->engine, m->timer_id, keylen ? m->key : NULL, keylen)) < 0) {
+		rpc_engine_error(x, rc, "cancel");
+		return;
+	}
+	timerd__cancel_reply__init(&x->u.cancel);
+	rpc_reply(x, TIMERD__RESPONSE__BODY_CANCEL, &x->u.cancel);
+}
+
+/* Copies n bytes into the reply arena (NUL-terminated); NULL if out of memory. */
+static void *rpc_copy(struct rpc_ctx *x, const void *p, size_t n)
+{
+	char *d = arena_alloc(&x->l->reply_arena, n + 1);
+
+	if (d) {
+		if (n)
+			memcpy(d, p, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* Builds a Timer message (in the reply arena) from an engine snapshot; NULL if out of memory. */
+static Timerd__Timer *rpc_timer(struct rpc_ctx *x, const struct engine_timer *t, bool payload, int64_t mono_to_unix)
+{
+	Timerd__Timer *m = arena_alloc(&x->l->reply_arena, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	timerd__timer__init(m);
+	m->timer_id = t->id;
+	m->key = rpc_copy(x, t->key ? t->key : "", t->key ? t->keylen : 0);
+	m->topic = rpc_copy(x, t->topic ? t->topic : "", t->topic ? t->topiclen : 0);
+	if (payload && t->payloadlen) {
+		m->payload.data = rpc_copy(x, t->payload, t->payloadlen);
+		m->payload.len = t->payloadlen;
+	}
+	m->payload_len = t->payloadlen;
+	m->deadline_mono_ns = t->deadline;
+	m->deadline_unix_ns = t->realtime ? t->wall_deadline : t->deadline + mono_to_unix;
+	m->period_ns = t->period;
+	m->realtime = t->realtime;
+	m->notify = t->flags & SRV_FLAG_NOTIFY;
+	if (!m->key || !m->topic || (payload && t->payloadlen && !m->payload.data))
+		return NULL;
+	return m;
+}
+
+/* Get. */
+static void rpc_get(struct rpc_ctx *x)
+{
+	const Timerd__Get *m = x->rq->get;
+	struct engine_timer *t;
+	uint32_t keylen;
+	int rc;
+
+	if (!rpc_id_or_key(x, "get", m->timer_id, m->key, &keylen))
+		return;
+	if ((rc = engine_get(x->s->engine, m->timer_id, keylen ? m->key : NULL, keylen, &t)) < 0) {
+		rpc_engine_error(x, rc, "get");
+		return;
+	}
+	timerd__get_reply__init(&x->u.get);
+	x->u.get.timer = rpc_timer(x, t, true, engine_now_real(x->s->engine) - engine_now(x->s->engine));
+	engine_timer_free(t);
+	if (!x->u.get.timer) {
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "get: out of memory");
+		return;
+	}
+	rpc_reply(x, TIMERD__RESPONSE__BODY_GET, &x->u.get);
+}
+
+struct rpc_list_acc {
+	struct rpc_ctx *x;
+	Timerd__Timer **v;
+	size_t n;
+	bool payload, oom;
+	int64_t mono_to_unix;
+};
+
+/* engine_list callback: appends one timer. */
+static bool rpc_list_one(void *arg, const struct engine_timer *t)
+{
+	struct rpc_list_acc *acc = arg;
+	Timerd__Timer *m = rpc_timer(acc->x, t, acc->payload, acc->mono_to_unix);
+
+	if (!m) {
+		acc->oom = true;
+		return false;
+	}
+	acc->v[acc->n++] = m;
+	return true;
+}
+
+/* The page size for a List: asked (or default), within max-list and what fits in one frame. */
+static uint32_t rpc_list_limit(const struct srv_config *cfg, const Timerd__List *m)
+{
+	uint64_t per = (uint64_t)cfg->max_key + cfg->max_topic + 96 + (m->with_payload ? cfg->max_payload : 0);
+	uint64_t fit = (cfg->max_frame - 256) / per, lim = m->limit ? m->limit : RPC_LIST_DEFAULT;
+
+	lim = lim < cfg->max_list ? lim : cfg->max_list;
+	lim = lim < fit ? lim : fit;
+	return lim ? (uint32_t)lim : 1;
+}
+
+/* List: one page. */
+static void rpc_list(struct rpc_ctx *x)
+{
+	const Timerd__List *m = x->rq->list;
+	uint32_t limit = rpc_list_limit(x->s->cfg, m), topiclen = 0;
+	struct rpc_list_acc acc = { .x = x, .payload = m->with_payload };
+	bool by_topic = m->filter_case == TIMERD__LIST__FILTER_TOPIC;
+	uint64_t cursor = m->cursor;
+	int rc;
+
+	if (by_topic && !rpc_check_text(x, "topic", m->topic, x->s->cfg->max_topic, TIMERD__ERROR_CODE__TOPIC_TOO_LONG,
+					&topiclen))
+		return;
+	if (!(acc.v = arena_alloc(&x->l->reply_arena, limit * sizeof(*acc.v)))) {
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "list: out of memory");
+		return;
+	}
+	acc.mono_to_unix = engine_now_real(x->s->engine) - engine_now(x->s->engine);
+	rc = engine_list(x->s->engine, by_topic ? m->topic : NULL, topiclen, &cursor, limit, rpc_list_one, &acc);
+	if (rc < 0 || acc.oom) {
+		rpc_engine_error(x, acc.oom ? TD_ENOMEM : rc, "list");
+		return;
+	}
+	timerd__list_reply__init(&x->u.list);
+	x->u.list.timers = acc.v;
+	x->u.list.n_timers = acc.n;
+	x->u.list.next_cursor = cursor;
+	rpc_reply(x, TIMERD__RESPONSE__BODY_LIST, &x->u.list);
+}
+
+/* Watch and Unwatch. */
+static void rpc_watch_common(struct rpc_ctx *x, const char *topic, bool all, bool unwatch)
+{
+	uint32_t len = 0;
+	int rc;
+
+	if (!all && !rpc_check_text(x, "topic", topic, x->s->cfg->max_topic, TIMERD__ERROR_CODE__TOPIC_TOO_LONG, &len))
+		return;
+	rc = unwatch ? watch_del(x->c, all ? NULL : topic ? topic : "", len)
+		     : watch_add(x->c, all ? NULL : topic ? topic : "", len);
+	if (rc == -TIMERD__ERROR_CODE__TOO_MANY_WATCHES) {
+		rpc_error(x, TIMERD__ERROR_CODE__TOO_MANY_WATCHES, "this connection already watches %u topics (max-watches): "
+			  "watch every topic instead, or use another connection", x->s->cfg->max_watches);
+	} else if (rc == TD_ENOENT) {
+		rpc_error(x, TIMERD__ERROR_CODE__NOT_FOUND, "unwatch: this connection does not watch %s%s%s",
+			  all ? "every topic" : "topic '", all ? "" : topic, all ? "" : "'");
+	} else if (rc < 0) {
+		rpc_engine_error(x, rc, unwatch ? "unwatch" : "watch");
+	} else if (unwatch) {
+		timerd__unwatch_reply__init(&x->u.unwatch);
+		rpc_reply(x, TIMERD__RESPONSE__BODY_UNWATCH, &x->u.unwatch);
+	} else {
+		timerd__watch_reply__init(&x->u.watch);
+		rpc_reply(x, TIMERD__RESPONSE__BODY_WATCH, &x->u.watch);
+	}
+}
+
+/* Watch. */
+static void rpc_watch(struct rpc_ctx *x)
+{
+	rpc_watch_common(x, x->rq->watch->topic, x->rq->watch->all, false);
+}
+
+/* Unwatch. */
+static void rpc_unwatch(struct rpc_ctx *x)
+{
+	rpc_watch_common(x, x->rq->unwatch->topic, x->rq->unwatch->all, true);
+}
+
+/* Stats. */
+static void rpc_stats(struct rpc_ctx *x)
+{
+	stats_collect(x->s, x->stats);
+	rpc_reply(x, TIMERD__RESPONSE__BODY_STATS, &x->stats->reply);
+}
+
+/* Ping. */
+static void rpc_ping(struct rpc_ctx *x)
+{
+	const Timerd__Ping *p = x->rq->ping;
+
+	if (p->data.len > RPC_MAX_PING) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "ping data is %zu bytes; the limit is %d", p->data.len, RPC_MAX_PING);
+		return;
+	}
+	timerd__pong__init(&x->u.pong);
+	x->u.pong.data = p->data;
+	x->u.pong.now_mono_ns = engine_now(x->s->engine);
+	x->u.pong.now_unix_ns = engine_now_real(x->s->engine);
+	rpc_reply(x, TIMERD__RESPONSE__BODY_PONG, &x->u.pong);
+}
+
+/* True if the peer may manage probes; answers PERMISSION or UNAVAILABLE otherwise. */
+static bool rpc_probe_allowed(struct rpc_ctx *x)
+{
+	if (!x->c->is_unix) {
+		rpc_error(x, TIMERD__ERROR_CODE__PERMISSION, "probes can only be managed over the Unix socket (as root), "
+			  "not over TCP");
+		return false;
+	}
+	if (!x->c->peer_root) {
+		rpc_error(x, TIMERD__ERROR_CODE__PERMISSION, "probes need root: run timerctl as root (peer uid %u)",
+			  (unsigned)x->c->uid);
+		return false;
+	}
+	if (!x->s->probes) {
+		rpc_error(x, TIMERD__ERROR_CODE__UNAVAILABLE, "BPF probes are not available in this timerd: %s",
+			  x->s->probe_err);
+		return false;
+	}
+	return true;
+}
+
+/* ProbeAttach. */
+static void rpc_probe_attach(struct rpc_ctx *x)
+{
+	uint32_t id;
+	int code;
+
+	if (!rpc_probe_allowed(x))
+		return;
+	if ((code = probes_attach(x->s, x->rq->probe_attach->spec, &id, x->msg, sizeof(x->msg))) != 0) {
+		char why[sizeof(x->msg)];
+
+		memcpy(why, x->msg, sizeof(why));
+		rpc_error(x, (Timerd__ErrorCode)code, "%s", why);
+		return;
+	}
+	log_notice("probe %u attached by %s: %s", id, x->c->peer, x->rq->probe_attach->spec);
+	timerd__probe_attach_reply__init(&x->u.probe_attach);
+	x->u.probe_attach.probe_id = id;
+	rpc_reply(x, TIMERD__RESPONSE__BODY_PROBE_ATTACH, &x->u.probe_attach);
+}
+
+/* ProbeDetach. */
+static void rpc_probe_detach(struct rpc_ctx *x)
+{
+	uint32_t id = x->rq->probe_detach->probe_id;
+
+	if (!rpc_probe_allowed(x))
+		return;
+	if (probes_detach(x->s, id) != 0) {
+		rpc_error(x, TIMERD__ERROR_CODE__NOT_FOUND, "no probe %u is attached (timerctl probe list shows them)", id);
+		return;
+	}
+	log_notice("probe %u detached by %s", id, x->c->peer);
+	timerd__probe_detach_reply__init(&x->u.probe_detach);
+	rpc_reply(x, TIMERD__RESPONSE__BODY_PROBE_DETACH, &x->u.probe_detach);
+}
+
+/* ProbeList. */
+static void rpc_probe_list(struct rpc_ctx *x)
+{
+	if (!rpc_probe_allowed(x))
+		return;
+	timerd__probe_list_reply__init(&x->u.probe_list);
+	if (probes_list(x->s, &x->u.probe_list, &x->l->reply_arena) < 0) {
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "probe list: out of memory");
+		return;
+	}
+	rpc_reply(x, TIMERD__RESPONSE__BODY_PROBE_LIST, &x->u.probe_list);
+}
+
+#define RPC_CTR(n) offsetof(struct loop_counters, n)
+
+/* Every operation, by Request body number. */
+static const struct rpc_op rpc_ops[] = {
+	[TIMERD__REQUEST__BODY_HELLO] = { .name = "hello", .ctr = RPC_CTR(req_hello), .fn = rpc_hello },
+	[TIMERD__REQUEST__BODY_ARM] = { .name = "arm", .ctr = RPC_CTR(req_arm), .fn = rpc_arm },
+	[TIMERD__REQUEST__BODY_CANCEL] = { .name = "cancel", .ctr = RPC_CTR(req_cancel), .fn = rpc_cancel },
+	[TIMERD__REQUEST__BODY_GET] = { .name = "get", .ctr = RPC_CTR(req_get), .fn = rpc_get },
+	[TIMERD__REQUEST__BODY_LIST] = { .name = "list", .ctr = RPC_CTR(req_list), .fn = rpc_list },
+	[TIMERD__REQUEST__BODY_WATCH] = { .name = "watch", .ctr = RPC_CTR(req_watch), .fn = rpc_watch },
+	[TIMERD__REQUEST__BODY_UNWATCH] = { .name = "unwatch", .ctr = RPC_CTR(req_unwatch), .fn = rpc_unwatch },
+	[TIMERD__REQUEST__BODY_STATS] = { .name = "stats", .ctr = RPC_CTR(req_stats), .fn = rpc_stats },
+	[TIMERD__REQUEST__BODY_PING] = { .name = "ping", .ctr = RPC_CTR(req_ping), .fn = rpc_ping },
+	[TIMERD__REQUEST__BODY_PROBE_ATTACH] = { .name = "probe_attach", .ctr = RPC_CTR(req_probe), .fn = rpc_probe_attach },
+	[TIMERD__REQUEST__BODY_PROBE_DETACH] = { .name = "probe_detach", .ctr = RPC_CTR(req_probe), .fn = rpc_probe_detach },
+	[TIMERD__REQUEST__BODY_PROBE_LIST] = { .name = "probe_list", .ctr = RPC_CTR(req_probe), .fn = rpc_probe_list },
+};
+
+/* Answers a Request whose body this server does not know. */
+static void rpc_unknown(struct rpc_ctx *x)
+{
+	const Timerd__Request *rq = x->rq;
+
+	if (rq->base.n_unknown_fields)
+		rpc_error(x, TIMERD__ERROR_CODE__UNKNOWN_OP, "unknown operation (Request field %u): this timerd %s speaks "
+			  "protocol version %d; upgrade timerd", rq->base.unknown_fields[0].tag, PACKAGE_VERSION,
+			  FRAME_VERSION);
+	else
+		rpc_error(x, TIMERD__ERROR_CODE__UNKNOWN_OP, "empty request: set one operation in Request.body");
+}
+
+/* Runs the decoded request in x. */
+static void rpc_dispatch(struct rpc_ctx *x)
+{
+	unsigned op = (unsigned)x->rq->body_case;
+
+	x->rs.id = x->rq->id;
+	if (!conn_inflight_ok(x->c)) {
+		rpc_error(x, TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT, "more than %u requests are unanswered on this "
+			  "connection: read replies before sending more (max-inflight)", x->s->cfg->max_inflight);
+		return;
+	}
+	if (op >= sizeof(rpc_ops) / sizeof(rpc_ops[0]) || !rpc_ops[op].fn) {
+		rpc_unknown(x);
+		return;
+	}
+	srv_ctr_add((_Atomic uint64_t *)((char *)&x->l->ctr + rpc_ops[op].ctr), 1);
+	rpc_ops[op].fn(x);
+}
+
+/* Handles one request frame of n bytes from c. */
+void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
+{
+	struct stats_bufs stats;
+	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv, .stats = &stats };
+
+	timerd__response__init(&x.rs);
+	x.rq = timerd__request__unpack(arena_pbc(&x.l->arena), n, p);
+	if (!x.rq)
+		rpc_error(&x, TIMERD__ERROR_CODE__MALFORMED, "cannot decode a %u-byte frame as a timerd Request: "
+			  "check the framing (4-byte big-endian length) and the client's timerd.proto", n);
+	else
+		rpc_dispatch(&x);
+	conn_send(c, &x.rs, true);
+	arena_reset(&x.l->arena);
+	arena_reset(&x.l->reply_arena);
+}

@@ -1,0 +1,509 @@
+/*
+ * settings.c -- defaults, config file and flags, from one table (see settings.h).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/addr.h"
+#include "proto/frame.h"
+#include "proto/units.h"
+#include "server/settings.h"
+
+enum settings_kind {
+	CK_STR,		/* char * */
+	CK_BOOL,	/* --name / --no-name; name = yes|no */
+	CK_U32,		/* a count */
+	CK_SIZE,	/* bytes with an optional K/M/G suffix, stored as uint32 or uint64 */
+	CK_SIZE64,
+	CK_U64,
+	CK_UINT,	/* unsigned */
+	CK_DUR,		/* a duration, int64 ns */
+	CK_LEVEL,	/* log level */
+	CK_MODE,	/* octal permissions */
+	CK_PROBE,	/* appended to probes[] */
+	CK_CONFIG,	/* --config: handled first */
+	CK_HELP,
+	CK_VERSION,
+};
+
+struct settings_opt {
+	const char *name;
+	char short_name;
+	enum settings_kind kind;
+	size_t off;
+	uint64_t min, max;
+	const char *arg;	/* argument placeholder in --help */
+	const char *help;
+};
+
+#define O(field) offsetof(struct srv_config, field)
+
+/* Every setting; --help prints them in this order. */
+static const struct settings_opt settings_opts[] = {
+	{ "socket", 0, CK_STR, O(socket), 0, 0, "PATH", "Unix socket to listen on (\"\" for none)" },
+	{ "listen", 0, CK_STR, O(listen), 0, 0, "HOST:PORT", "also listen on TCP (loopback unless --allow-remote)" },
+	{ "allow-remote", 0, CK_BOOL, O(allow_remote), 0, 0, NULL, "let --listen use a non-loopback address (no authentication!)" },
+	{ "socket-mode", 0, CK_MODE, O(socket_mode), 0, 0777, "MODE", "permissions of the Unix socket (default 0660)" },
+	{ "socket-group", 0, CK_STR, O(socket_group), 0, 0, "GROUP", "group that owns the Unix socket" },
+	{ "state-dir", 0, CK_STR, O(state_dir), 0, 0, "DIR", "directory for stats.db" },
+	{ "pid-file", 0, CK_STR, O(pid_file), 0, 0, "PATH", "write the pid here (default as a daemon: beside the socket)" },
+	{ "config", 'c', CK_CONFIG, O(config_file), 0, 0, "FILE", "read settings from FILE (flags override it)" },
+	{ "foreground", 'f', CK_BOOL, O(foreground), 0, 0, NULL, "stay in the foreground (default: become a daemon)" },
+	{ "check-config", 0, CK_BOOL, O(check_config), 0, 0, NULL, "validate the settings and exit" },
+	{ "log", 0, CK_STR, O(log), 0, 0, "TARGET", "stderr, syslog or a file path (default: stderr; syslog as a daemon)" },
+	{ "log-level", 0, CK_LEVEL, O(log_level), 0, 0, "LEVEL", "error, warning, notice, info (default) or debug" },
+	{ "threads", 0, CK_UINT, O(threads), 0, SETTINGS_MAX_THREADS, "N", "event loop threads (default: one per core)" },
+	{ "engine-workers", 0, CK_UINT, O(engine_workers), 0, 16, "N", "fire delivery threads in the engine (default 1)" },
+	{ "precision", 0, CK_DUR, O(precision_ns), 0, 0, "DURATION", "wake this early and spin to each deadline (default 0: off)" },
+	{ "max-connections", 0, CK_U32, O(max_connections), 1, 1000000, "N", "open connections (default 4096)" },
+	{ "max-frame", 0, CK_SIZE, O(max_frame), 1024, FRAME_LIMIT_MAX, "SIZE", "bytes in one frame (default 1MiB)" },
+	{ "max-inflight", 0, CK_U32, O(max_inflight), 1, 1000000, "N", "unanswered requests per connection (default 4096)" },
+	{ "max-payload", 0, CK_SIZE, O(max_payload), 0, FRAME_LIMIT_MAX, "SIZE", "bytes of payload per timer (default 64KiB)" },
+	{ "max-key", 0, CK_SIZE, O(max_key), 1, 65535, "SIZE", "bytes in a key (default 256)" },
+	{ "max-topic", 0, CK_SIZE, O(max_topic), 1, 65535, "SIZE", "bytes in a topic (default 128)" },
+	{ "max-watches", 0, CK_U32, O(max_watches), 1, 1000000, "N", "watched topics per connection (default 1024)" },
+	{ "max-list", 0, CK_U32, O(max_list), 1, 100000, "N", "timers per List page (default 1000)" },
+	{ "max-output", 0, CK_SIZE64, O(max_output), 4096, (uint64_t)1 << 40, "SIZE", "bytes queued to a connection before its fire events drop (default 1MiB)" },
+	{ "max-fire-queue", 0, CK_U64, O(max_fire_queue), 1, (uint64_t)1 << 40, "N", "fires queued to one loop thread before they drop (default 1048576)" },
+	{ "max-timers", 0, CK_U64, O(max_timers), 1, (uint64_t)1 << 40, "N", "pending timers (default 16777216)" },
+	{ "frame-timeout", 0, CK_DUR, O(frame_timeout_ns), 1000000, 0, "DURATION", "close a connection whose partial frame stalls this long (default 30s)" },
+	{ "stats", 0, CK_BOOL, O(stats), 0, 0, NULL, "write stats.db (default yes; --no-stats to disable)" },
+	{ "stats-interval", 0, CK_DUR, O(stats_interval_ns), 10000000, 0, "DURATION", "one stats.db row per DURATION (default 1s)" },
+	{ "stats-retention", 0, CK_DUR, O(stats_retention_ns), 1000000000, 0, "DURATION", "keep stats.db rows this long (default 1d)" },
+	{ "probe", 0, CK_PROBE, 0, 0, 0, "SPEC", "attach a BPF probe at start (repeatable; doc/probes.md)" },
+	{ "help", 'h', CK_HELP, 0, 0, 0, NULL, "print this help and exit" },
+	{ "version", 'V', CK_VERSION, 0, 0, 0, NULL, "print the version and exit" },
+};
+
+#define SETTINGS_NOPTS (sizeof(settings_opts) / sizeof(settings_opts[0]))
+
+/* Writes a message into err; returns -1. */
+__attribute__((format(printf, 3, 4)))
+static int settings_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* strdup that dies on out of memory (at startup, nothing to save). */
+static char *settings_strdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p) {
+		fputs("timerd: out of memory reading the configuration\n", stderr);
+		exit(1);
+	}
+	return p;
+}
+
+/* Replaces a string setting. */
+static void settings_set_str(char **slot, const char *v)
+{
+	free(*slot);
+	*slot = settings_strdup(v);
+}
+
+/* Fills the built-in defaults. */
+void settings_init(struct srv_config *c)
+{
+	char buf[PATH_MAX];
+
+	memset(c, 0, sizeof(*c));
+	addr_default_socket(buf, sizeof(buf));
+	c->socket = settings_strdup(buf);
+	addr_default_state_dir(buf, sizeof(buf));
+	c->state_dir = settings_strdup(buf);
+	c->socket_mode = 0660;
+	c->log_level = LOG_LVL_INFO;
+	c->engine_workers = 1;
+	c->max_connections = 4096;
+	c->max_frame = FRAME_DEFAULT_MAX;
+	c->max_inflight = 4096;
+	c->max_payload = 64 * 1024;
+	c->max_key = 256;
+	c->max_topic = 128;
+	c->max_watches = 1024;
+	c->max_list = 1000;
+	c->max_output = 1024 * 1024;
+	c->max_fire_queue = 1024 * 1024;
+	c->max_timers = 16 * 1024 * 1024;
+	c->frame_timeout_ns = 30 * 1000000000LL;
+	c->stats = true;
+	c->stats_interval_ns = 1000000000LL;
+	c->stats_retention_ns = 86400 * 1000000000LL;
+}
+
+/* Parses a size: digits with an optional K, M, G (KiB, MiB, GiB; powers of 1024). */
+static int settings_size(const char *s, uint64_t *v)
+{
+	static const struct { const char *sfx; uint64_t mul; } sfx[] = {
+		{ "", 1 }, { "B", 1 }, { "K", 1024 }, { "KB", 1024 }, { "KiB", 1024 }, { "k", 1024 },
+		{ "M", 1 << 20 }, { "MB", 1 << 20 }, { "MiB", 1 << 20 }, { "G", 1 << 30 }, { "GB", 1 << 30 },
+		{ "GiB", 1 << 30 },
+	};
+	char *end;
+	uint64_t n;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		if (strcmp(end, sfx[i].sfx) == 0) {
+			if (n > UINT64_MAX / sfx[i].mul)
+				return -1;
+			*v = n * sfx[i].mul;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Parses a boolean word. */
+static int settings_bool(const char *s, bool *v)
+{
+	if (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "on") || !strcmp(s, "1"))
+		*v = true;
+	else if (!strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "off") || !strcmp(s, "0"))
+		*v = false;
+	else
+		return -1;
+	return 0;
+}
+
+/* Parses an unsigned number within [min, max] (max 0: no limit). */
+static int settings_number(const struct settings_opt *o, const char *s, uint64_t *v, char *err, size_t errlen)
+{
+	char *end;
+
+	if (o->kind == CK_SIZE || o->kind == CK_SIZE64) {
+		if (settings_size(s, v) < 0)
+			return settings_fail(err, errlen, "%s: '%s' is not a size: give bytes, e.g. 65536, 64KiB or 1MiB",
+					   o->name, s);
+	} else {
+		errno = 0;
+		*v = strtoull(s, &end, o->kind == CK_MODE ? 8 : 10);
+		if (!isdigit((unsigned char)*s) || *end || errno)
+			return settings_fail(err, errlen, "%s: '%s' is not %s", o->name, s,
+					   o->kind == CK_MODE ? "an octal mode like 0660" : "a number");
+	}
+	if (*v < o->min || (o->max && *v > o->max))
+		return settings_fail(err, errlen, "%s: %s is out of range: give %llu to %llu", o->name, s,
+				   (unsigned long long)o->min, (unsigned long long)o->max);
+	return 0;
+}
+
+/* Parses a duration setting. */
+static int settings_duration(const struct settings_opt *o, const char *s, int64_t *v, char *err, size_t errlen)
+{
+	char why[256];
+
+	if (units_duration_parse(s, v, why, sizeof(why)) < 0)
+		return settings_fail(err, errlen, "%s: %s", o->name, why);
+	if (*v < (int64_t)o->min)
+		return settings_fail(err, errlen, "%s: %s is too short: give at least %lldns", o->name, s,
+				   (long long)o->min);
+	return 0;
+}
+
+/* Stores a numeric value into the field o describes. */
+static void settings_store(struct srv_config *c, const struct settings_opt *o, uint64_t v)
+{
+	char *p = (char *)c + o->off;
+
+	if (o->kind == CK_SIZE64 || o->kind == CK_U64) {
+		memcpy(p, &v, sizeof(v));
+	} else {
+		uint32_t x = (uint32_t)v;
+
+		_Static_assert(sizeof(unsigned) == sizeof(uint32_t), "unsigned is 32 bits");
+		memcpy(p, &x, sizeof(x));
+	}
+}
+
+/* Sets option o from text v; 0 or -1 with err. */
+static int settings_apply(struct srv_config *c, const struct settings_opt *o, const char *v, char *err, size_t errlen)
+{
+	char *p = (char *)c + o->off;
+	uint64_t n = 0;
+	bool b;
+
+	switch (o->kind) {
+	case CK_STR:
+	case CK_CONFIG:
+		settings_set_str((char **)(void *)p, v);
+		return 0;
+	case CK_BOOL:
+		if (settings_bool(v, &b) < 0)
+			return settings_fail(err, errlen, "%s: '%s' is not yes or no", o->name, v);
+		*(bool *)p = b;
+		return 0;
+	case CK_LEVEL:
+		if (log_level_parse(v, (enum log_level *)(void *)p) < 0)
+			return settings_fail(err, errlen, "%s: '%s' is not error, warning, notice, info or debug", o->name, v);
+		return 0;
+	case CK_DUR:
+		return settings_duration(o, v, (int64_t *)(void *)p, err, errlen);
+	case CK_PROBE:
+		if (c->nprobes == SETTINGS_MAX_PROBES)
+			return settings_fail(err, errlen, "probe: more than %d probes", SETTINGS_MAX_PROBES);
+		c->probes[c->nprobes++] = settings_strdup(v);
+		return 0;
+	case CK_HELP:
+	case CK_VERSION:
+		return settings_fail(err, errlen, "%s is a command-line flag, not a setting", o->name);
+	default:
+		if (settings_number(o, v, &n, err, errlen) < 0)
+			return -1;
+		settings_store(c, o, n);
+		return 0;
+	}
+}
+
+/* Finds an option by long name (len bytes of name). */
+static const struct settings_opt *settings_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < SETTINGS_NOPTS; i++)
+		if (strlen(settings_opts[i].name) == len && strncmp(settings_opts[i].name, name, len) == 0)
+			return &settings_opts[i];
+	return NULL;
+}
+
+/* Finds an option by short letter. */
+static const struct settings_opt *settings_find_short(char ch)
+{
+	for (size_t i = 0; i < SETTINGS_NOPTS; i++)
+		if (ch && settings_opts[i].short_name == ch)
+			return &settings_opts[i];
+	return NULL;
+}
+
+/* Strips leading and trailing blanks in place. */
+static char *settings_trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Applies one "name = value" line. */
+static int settings_line(struct srv_config *c, char *line, char *err, size_t errlen)
+{
+	char *eq = strchr(line, '='), *name, *val;
+	const struct settings_opt *o;
+
+	if (!eq)
+		return settings_fail(err, errlen, "expected 'name = value'");
+	*eq = '\0';
+	name = settings_trim(line);
+	val = settings_trim(eq + 1);
+	if (strlen(val) >= 2 && (val[0] == '"' || val[0] == '\'') && val[strlen(val) - 1] == val[0]) {
+		val[strlen(val) - 1] = '\0';
+		val++;
+	}
+	if (!(o = settings_find(name, strlen(name))) || o->kind == CK_CONFIG)
+		return settings_fail(err, errlen, "unknown setting '%s' (timerd --help lists them)", name);
+	return settings_apply(c, o, val, err, errlen);
+}
+
+/* Reads one config file into c. */
+int settings_load_file(struct srv_config *c, const char *path, char *err, size_t errlen)
+{
+	char line[8192], why[512];
+	FILE *f = fopen(path, "r");
+	int lineno = 0, rc = 0;
+
+	if (!f)
+		return settings_fail(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+	while (rc == 0 && fgets(line, sizeof(line), f)) {
+		char *s = settings_trim(line), *hash;
+
+		lineno++;
+		if (*s == '#' || !*s)
+			continue;
+		if ((hash = strstr(s, " #")) != NULL)
+			*hash = '\0';
+		if (settings_line(c, s, why, sizeof(why)) < 0)
+			rc = settings_fail(err, errlen, "%s:%d: %s", path, lineno, why);
+	}
+	fclose(f);
+	return rc;
+}
+
+/* Splits argv[*i] into an option and its value (consuming argv[*i+1] if needed). */
+static int settings_flag(int argc, char **argv, int *i, const struct settings_opt **o, const char **val, bool *neg,
+		       char *err, size_t errlen)
+{
+	const char *a = argv[*i], *eq;
+	size_t len;
+
+	*val = NULL;
+	*neg = false;
+	if (a[0] == '-' && a[1] && a[1] != '-' && !a[2]) {
+		if (!(*o = settings_find_short(a[1])))
+			return settings_fail(err, errlen, "unknown flag '%s' (timerd --help lists them)", a);
+	} else if (strncmp(a, "--", 2) == 0 && a[2]) {
+		a += 2;
+		eq = strchr(a, '=');
+		len = eq ? (size_t)(eq - a) : strlen(a);
+		*o = settings_find(a, len);
+		if (!*o && len > 3 && strncmp(a, "no-", 3) == 0) {
+			*o = settings_find(a + 3, len - 3);
+			if (*o && (*o)->kind != CK_BOOL)
+				*o = NULL;
+			*neg = *o != NULL;
+		}
+		if (!*o)
+			return settings_fail(err, errlen, "unknown flag '%s' (timerd --help lists them)", argv[*i]);
+		if (eq)
+			*val = eq + 1;
+	} else {
+		return settings_fail(err, errlen, "unexpected argument '%s' (timerd --help lists the flags)", a);
+	}
+	if (*val || (*o)->kind == CK_BOOL || (*o)->kind == CK_HELP || (*o)->kind == CK_VERSION)
+		return 0;
+	if (*i + 1 >= argc)
+		return settings_fail(err, errlen, "%s needs a value (%s)", argv[*i], (*o)->arg ? (*o)->arg : "a value");
+	*val = argv[++*i];
+	return 0;
+}
+
+/* First pass over argv: --help, --version, --config. */
+static enum settings_result settings_prescan(struct srv_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	const struct settings_opt *o;
+	const char *val;
+	bool neg;
+
+	for (int i = 1; i < argc; i++) {
+		if (settings_flag(argc, argv, &i, &o, &val, &neg, err, errlen) < 0)
+			return SETTINGS_FAIL;
+		if (o->kind == CK_HELP) {
+			settings_usage(stdout);
+			return SETTINGS_EXIT;
+		}
+		if (o->kind == CK_VERSION) {
+			printf("timerd %s (protocol version %d)\n", PACKAGE_VERSION, FRAME_VERSION);
+			return SETTINGS_EXIT;
+		}
+		if (o->kind == CK_CONFIG)
+			settings_set_str(&c->config_file, val);
+	}
+	return SETTINGS_RUN;
+}
+
+/* Applies the config file named by --config, then the flags. */
+enum settings_result settings_parse(struct srv_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	enum settings_result r = settings_prescan(c, argc, argv, err, errlen);
+	const struct settings_opt *o;
+	const char *val;
+	bool neg;
+
+	if (r != SETTINGS_RUN)
+		return r;
+	if (c->config_file && settings_load_file(c, c->config_file, err, errlen) < 0)
+		return SETTINGS_FAIL;
+	for (int i = 1; i < argc; i++) {
+		if (settings_flag(argc, argv, &i, &o, &val, &neg, err, errlen) < 0)
+			return SETTINGS_FAIL;
+		if (o->kind == CK_CONFIG)
+			continue;
+		if (o->kind == CK_BOOL && neg && val) {
+			settings_fail(err, errlen, "--no-%s takes no value", o->name);
+			return SETTINGS_FAIL;
+		}
+		if (o->kind == CK_BOOL && !val)
+			val = neg ? "no" : "yes";
+		if (settings_apply(c, o, val, err, errlen) < 0)
+			return SETTINGS_FAIL;
+	}
+	return settings_check(c, err, errlen) < 0 ? SETTINGS_FAIL : SETTINGS_RUN;
+}
+
+/* Checks the settings against each other. */
+int settings_check(const struct srv_config *c, char *err, size_t errlen)
+{
+	struct addr a;
+	char why[256];
+
+	if (!*c->socket && !c->listen)
+		return settings_fail(err, errlen, "nothing to listen on: give --socket PATH or --listen HOST:PORT");
+	if (c->listen) {
+		if (addr_parse(c->listen, &a, why, sizeof(why)) < 0 || a.kind != ADDR_TCP)
+			return settings_fail(err, errlen, "listen: %s", a.kind != ADDR_TCP && !why[0] ? "give HOST:PORT" : why);
+		if (!addr_is_loopback(a.host) && !c->allow_remote)
+			return settings_fail(err, errlen, "refusing to listen on %s: the protocol has no authentication; "
+					   "use a loopback address (127.0.0.1:PORT) or add --allow-remote", c->listen);
+	}
+	if (c->max_payload + c->max_key + c->max_topic + 256 > c->max_frame)
+		return settings_fail(err, errlen, "max-frame (%u) must exceed max-payload + max-key + max-topic + 256 (%u): "
+				   "raise max-frame or lower the others", c->max_frame,
+				   c->max_payload + c->max_key + c->max_topic + 256);
+	if (c->max_output < c->max_frame)
+		return settings_fail(err, errlen, "max-output (%llu) must be at least max-frame (%u)",
+				   (unsigned long long)c->max_output, c->max_frame);
+	return 0;
+}
+
+/* Prints --help. */
+void settings_usage(FILE *f)
+{
+	fprintf(f, "usage: timerd [FLAGS]\n\n"
+		   "timerd fires timers at the right time, never early, and pushes the fires to\n"
+		   "the connections that watch them (timerctl, libtimerd).\n\nFlags (also settings in the --config file as NAME = VALUE):\n");
+	for (size_t i = 0; i < SETTINGS_NOPTS; i++) {
+		const struct settings_opt *o = &settings_opts[i];
+		char left[64];
+
+		snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->short_name ? "-" : "", o->short_name ? o->short_name : ' ',
+			 o->short_name ? ", " : " ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(f, "  %-30s %s\n", o->short_name ? left : left + 2, o->help);
+	}
+	fprintf(f, "\nSignals: SIGTERM/SIGINT stop gracefully, SIGHUP reopens the log file.\n"
+		   "Durations: 250ms, 5s, 1h30m, 1d. Sizes: 65536, 64KiB, 1MiB. See doc/timerd.md.\n");
+}
+
+/* Logs the effective settings. */
+void settings_log(const struct srv_config *c)
+{
+	log_info("socket=%s listen=%s threads=%u state-dir=%s stats=%s", *c->socket ? c->socket : "(none)",
+		 c->listen ? c->listen : "(none)", c->threads, c->state_dir, c->stats ? "yes" : "no");
+	log_info("limits: connections=%u frame=%u inflight=%u payload=%u output=%llu watches=%u timers=%llu",
+		 c->max_connections, c->max_frame, c->max_inflight, c->max_payload,
+		 (unsigned long long)c->max_output, c->max_watches, (unsigned long long)c->max_timers);
+}
+
+/* Frees the strings. */
+void settings_free(struct srv_config *c)
+{
+	free(c->socket);
+	free(c->listen);
+	free(c->socket_group);
+	free(c->state_dir);
+	free(c->pid_file);
+	free(c->config_file);
+	free(c->log);
+	for (size_t i = 0; i < c->nprobes; i++)
+		free(c->probes[i]);
+	memset(c, 0, sizeof(*c));
+}

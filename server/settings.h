@@ -1,0 +1,101 @@
+/*
+ * settings.h -- timerd's settings: built-in defaults, then the config file
+ * (--config FILE), then command-line flags, each overriding the one before.
+ *
+ * Every setting has one name used both ways: `--max-frame 2MiB` on the
+ * command line is `max-frame = 2MiB` in the file. doc/timerd.md lists them.
+ *
+ * Usage:
+ *
+ *	struct srv_config cfg;
+ *	char err[512];
+ *	settings_init(&cfg);
+ *	switch (settings_parse(&cfg, argc, argv, err, sizeof(err))) {
+ *	case SETTINGS_RUN:  break;
+ *	case SETTINGS_EXIT: exit(0);              --help, --version
+ *	case SETTINGS_FAIL: fprintf(stderr, "timerd: %s\n", err); exit(2);
+ *	}
+ *	...
+ *	settings_free(&cfg);
+ */
+#ifndef TIMERD_SETTINGS_H
+#define TIMERD_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "server/log.h"
+
+#define SETTINGS_MAX_THREADS 64
+#define SETTINGS_MAX_PROBES 64
+
+struct srv_config {
+	/* where */
+	char *socket;			/* Unix socket path ("" = none) */
+	char *listen;			/* TCP HOST:PORT (NULL = none) */
+	bool allow_remote;		/* --listen may use a non-loopback address */
+	unsigned socket_mode;		/* permissions of the Unix socket */
+	char *socket_group;		/* group owning the Unix socket (NULL = ours) */
+	char *state_dir;		/* stats.db lives here */
+	char *pid_file;			/* NULL: none in the foreground, default when daemonised */
+	char *config_file;
+	/* how */
+	bool foreground;
+	bool check_config;		/* parse, validate, exit */
+	char *log;			/* stderr | syslog | FILE (NULL: stderr, or syslog as a daemon) */
+	enum log_level log_level;
+	unsigned threads;		/* loop threads; 0: one per core */
+	unsigned engine_workers;	/* fire delivery threads in the engine */
+	int64_t precision_ns;		/* engine precision window */
+	/* limits */
+	uint32_t max_connections;
+	uint32_t max_frame;
+	uint32_t max_inflight;
+	uint32_t max_payload;
+	uint32_t max_key;
+	uint32_t max_topic;
+	uint32_t max_watches;
+	uint32_t max_list;
+	uint64_t max_output;		/* bytes queued to one connection before fires drop */
+	uint64_t max_fire_queue;	/* fires queued to one loop thread before they drop */
+	uint64_t max_timers;
+	int64_t frame_timeout_ns;	/* an incomplete frame may stall this long */
+	/* stats */
+	bool stats;			/* write stats.db */
+	int64_t stats_interval_ns;
+	int64_t stats_retention_ns;
+	/* probes */
+	char *probes[SETTINGS_MAX_PROBES];
+	size_t nprobes;
+};
+
+enum settings_result {
+	SETTINGS_RUN,			/* start the daemon */
+	SETTINGS_EXIT,			/* done (help or version printed) */
+	SETTINGS_FAIL,			/* err says what is wrong */
+};
+
+/* Fills the built-in defaults (socket and state dir depend on the user). */
+void settings_init(struct srv_config *c);
+
+/* Applies the config file named by --config (if any), then the flags. */
+enum settings_result settings_parse(struct srv_config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* Reads one config file into c; 0 or -1 with "FILE:LINE: problem" in err. */
+int settings_load_file(struct srv_config *c, const char *path, char *err, size_t errlen);
+
+/* Checks the settings against each other; 0 or -1 with err. */
+int settings_check(const struct srv_config *c, char *err, size_t errlen);
+
+/* Prints --help. */
+void settings_usage(FILE *f);
+
+/* Logs the effective settings at info level. */
+void settings_log(const struct srv_config *c);
+
+/* Frees the strings. */
+void settings_free(struct srv_config *c);
+
+#endif /* TIMERD_SETTINGS_H */

@@ -1,0 +1,349 @@
+/*
+ * srv.h -- the timerd daemon's insides: the server, its loop threads and
+ * their connections. Shared by the server's .c files only.
+ *
+ * Threads and what they own:
+ *
+ *	main       the listeners (accept), signals; hands each new connection
+ *	           to the loop thread with the fewest (srv_accept)
+ *	loop i     an event_base and its connections: reads frames, calls the
+ *	           engine, writes replies; delivers fires queued to it
+ *	engine     dispatcher + delivery workers; a fire runs fire_deliver(),
+ *	           which encodes the event once and queues it to each loop that
+ *	           has a subscriber (per-loop llist + eventfd wake-up)
+ *	stats      merges counters, writes stats.db
+ *
+ * A bufferevent is only ever touched by the loop thread that owns it.
+ *
+ * Startup:   srv_create() -> srv_run() (returns on SIGTERM/SIGINT) -> srv_destroy()
+ */
+#ifndef TIMERD_SRV_H
+#define TIMERD_SRV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "compiler.h"
+#include "engine.h"
+#include "hist.h"
+#include "llist.h"
+#include "proto/arena.h"
+#include "proto/timerd.pb-c.h"
+#include "server/settings.h"
+#include "server/hmap.h"
+
+struct bufferevent;
+struct event;
+struct event_base;
+struct evconnlistener;
+struct probe_mgr;
+struct stats_thread;
+
+/* Engine flag: push the fires to the arming connection (engine owner = its handle). */
+#define SRV_FLAG_NOTIFY 0x1u
+
+/*
+ * Connection handles (engine owner values): loop index (8 bits), slot
+ * generation (32 bits), slot (24 bits). A handle whose connection closed
+ * never matches again (the generation moved on).
+ */
+#define SRV_HANDLE_LOOP_SHIFT 56
+#define SRV_HANDLE_GEN_SHIFT 24
+#define SRV_HANDLE_SLOT_MASK ((1u << SRV_HANDLE_GEN_SHIFT) - 1)
+
+/*
+ * Counters a loop thread bumps (single writer: relaxed load + store) and the
+ * stats path reads (relaxed loads). Names match ServerStats fields.
+ */
+#define SRV_LOOP_COUNTERS(X)						\
+	X(bytes_in) X(bytes_out) X(frames_in)				\
+	X(req_hello) X(req_arm) X(req_cancel) X(req_get) X(req_list)	\
+	X(req_watch) X(req_unwatch) X(req_stats) X(req_ping) X(req_probe) \
+	X(errors) X(err_invalid) X(err_not_found) X(err_full)		\
+	X(err_malformed) X(err_unknown_op) X(err_frame_too_large)	\
+	X(err_payload_too_large) X(err_too_many_inflight)		\
+	X(err_permission) X(err_other)					\
+	X(fires_sent) X(fires_dropped) X(fires_orphaned) X(slow_closes)
+
+struct loop_counters {
+#define SRV_CTR_FIELD(n) _Atomic uint64_t n;
+	SRV_LOOP_COUNTERS(SRV_CTR_FIELD)
+#undef SRV_CTR_FIELD
+};
+
+/* Adds n to a single-writer counter. */
+static inline void srv_ctr_add(_Atomic uint64_t *c, uint64_t n)
+{
+	/* relaxed: one writer; readers want a recent value, not an ordering */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+/* A fire encoded once and queued to every loop with a subscriber. */
+struct fire_msg {
+	_Atomic uint32_t refs;		/* loops that still have to deliver it */
+	uint32_t topiclen;
+	uint32_t framelen;
+	bool notify;			/* the arming connection asked for it */
+	uint64_t owner;			/* its handle */
+	int64_t deadline;		/* CLOCK_MONOTONIC ns */
+	const char *topic;		/* points into data */
+	const uint8_t *frame;		/* length prefix + Response, into data */
+	struct fire_node {
+		struct llist_node node;
+		struct fire_msg *msg;
+	} nodes[];			/* one per target loop, then data */
+};
+
+/* A control message to a loop thread. */
+struct loop_msg {
+	struct llist_node node;
+	enum { LOOP_MSG_CONN, LOOP_MSG_STOP } type;
+	int fd;
+	bool is_unix;
+	bool peer_cred;			/* uid/pid valid (SO_PEERCRED) */
+	uid_t uid;
+	pid_t pid;
+	char peer[64];			/* for logs */
+};
+
+/* Connections watching one topic in one loop. */
+struct watch_list {
+	struct conn **v;
+	uint32_t n, cap;
+};
+
+struct loop {
+	struct srv *srv;
+	unsigned idx;
+	pthread_t thread;
+	bool started;			/* thread is running (join it) */
+	struct event_base *base;
+	int wake_fd;			/* eventfd: producers write when a list went non-empty */
+	struct event *wake_ev;
+	struct event *stop_ev;		/* shutdown deadline */
+	struct loop_msg stop_msg;	/* posted once by srv_run; not freed */
+	/* producers: the main thread (msgs), engine workers (fires) */
+	struct llist_head msgs cacheline_aligned;
+	struct llist_head fires;
+	_Atomic uint64_t fires_queued;	/* for the max-fire-queue bound */
+	_Atomic uint32_t nconns cacheline_aligned;	/* read by the acceptor */
+	/* owned by the loop thread */
+	struct conn **slots cacheline_aligned;	/* NULL: free */
+	uint32_t *gens;			/* bumped when a slot is freed */
+	uint32_t *free_stack;		/* free slot numbers */
+	uint32_t nslots, nfree;
+	struct hmap watchers;		/* topic -> struct watch_list */
+	struct watch_list all;		/* connections watching every topic */
+	uint64_t stamp;			/* per fire: dedups delivery to a connection */
+	bool stopping;
+	struct arena arena;		/* request decoding */
+	struct arena reply_arena;	/* reply building */
+	struct loop_counters ctr cacheline_aligned;
+	struct hist late;		/* deadline -> fire event queued to a connection */
+};
+
+/* Topic registry shared by all loops: which loops have watchers of a topic. */
+struct watch_reg {
+	pthread_rwlock_t lock;
+	struct hmap topics;		/* topic -> struct watch_topic */
+	uint32_t all[SETTINGS_MAX_THREADS]; /* all-topic watchers per loop (under lock) */
+	_Atomic uint64_t all_mask;	/* loops with all-topic watchers */
+	_Atomic uint64_t total;		/* watches of any kind; 0 = skip the lock */
+};
+
+/* One client connection; owned by its loop thread. */
+struct conn {
+	struct loop *loop;
+	struct bufferevent *bev;
+	uint64_t handle;		/* engine owner value for notify timers */
+	uint32_t slot;
+	bool is_unix;
+	bool peer_root;			/* Unix peer with uid 0 (SO_PEERCRED) */
+	bool closing;			/* flushing its output, then freed */
+	bool read_paused;		/* output over max-output: not reading */
+	bool stall_armed;		/* the read timeout watches a partial frame */
+	bool watch_all;
+	uid_t uid;
+	pid_t pid;
+	uint64_t out_total;		/* bytes ever queued to the output */
+	uint64_t *reply_end;		/* ring: out_total at the end of each unsent reply */
+	uint32_t rhead, rn, rcap;
+	uint64_t dropped;		/* fire events dropped since the last notice */
+	uint64_t stamp;			/* the loop's fire stamp last delivered */
+	char **watches;			/* topics watched */
+	uint32_t nwatches, wcap;
+	char peer[64];			/* "pid 123 uid 0" or "127.0.0.1:5555" */
+	char client[48];		/* Hello.client */
+};
+
+struct srv {
+	struct srv_config *cfg;
+	struct engine *engine;
+	struct loop *loops;
+	unsigned nloops;
+	struct event_base *base;	/* main thread */
+	struct evconnlistener *unix_l, *tcp_l;
+	struct event *sig_term, *sig_int, *sig_hup, *accept_retry;
+	struct watch_reg watch;
+	struct stats_thread *stats;
+	char stats_path[4096];		/* "" if stats are off; set before any thread starts */
+	struct probe_mgr *probes;	/* NULL: probes unavailable (probe_err says why) */
+	char probe_err[512];
+	pthread_mutex_t probe_lock;	/* serialises probe attach/detach across loops */
+	int64_t start_ns;
+	char *socket_path;		/* bound by us, unlinked at exit */
+	_Atomic bool stopping;
+	_Atomic uint64_t conns;		/* open now */
+	_Atomic uint64_t conns_accepted, conns_rejected, queue_drops;
+	_Atomic uint64_t db_writes, db_errors;
+	_Atomic uint64_t watchers;
+	void (*ready)(void *arg);	/* called once listening (daemon start-up handshake) */
+	void *ready_arg;
+};
+
+/* --- srv.c --- */
+
+/* Creates the engine, loop threads and listeners; 0 or -1 with err. */
+int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errlen);
+
+/* Runs the main thread's loop until SIGTERM/SIGINT, then shuts down gracefully. */
+int srv_run(struct srv *s);
+
+/* Frees everything (after srv_run returned, or after a failed start). */
+void srv_destroy(struct srv *s);
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME now, ns. */
+int64_t srv_now(void);
+int64_t srv_now_real(void);
+
+/* --- loop.c --- */
+
+/* Starts loop thread i; 0 or -1 with err. */
+int loop_start(struct srv *s, struct loop *l, unsigned idx, char *err, size_t errlen);
+
+/* Queues a control message to l and wakes it. */
+void loop_post(struct loop *l, struct loop_msg *m);
+
+/* Queues a fire node to l and wakes it (called from engine threads). */
+void loop_post_fire(struct loop *l, struct fire_node *n);
+
+/* Waits for the thread to exit (after a stop message). */
+void loop_join(struct loop *l);
+
+/* Joins the thread and frees the loop (its connections and queued fires). */
+void loop_destroy(struct loop *l);
+
+/* The connection a handle names in this loop, or NULL if it is gone. */
+struct conn *loop_conn(struct loop *l, uint64_t handle);
+
+/* Registers c in a free slot; sets c->handle. 0 or -1. */
+int loop_conn_add(struct loop *l, struct conn *c);
+
+/* Frees c's slot (its handle becomes stale). */
+void loop_conn_del(struct loop *l, struct conn *c);
+
+/* --- conn.c --- */
+
+/* Creates a connection for an accepted fd on loop l (loop thread). */
+void conn_open(struct loop *l, const struct loop_msg *m);
+
+/* Queues a framed event (fire) to c, dropping it if c's output is full. */
+void conn_push_event(struct conn *c, const uint8_t *frame, size_t len);
+
+/* Writes a Response to c; replies (not events) count as in flight until sent. */
+void conn_send(struct conn *c, const Timerd__Response *rs, bool reply);
+
+/* True if c may take another request (fewer than max-inflight replies unsent). */
+bool conn_inflight_ok(struct conn *c);
+
+/* Sends an Error event, then closes c once it is flushed (reason is logged). */
+void conn_fatal(struct conn *c, Timerd__ErrorCode code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Stops reading, flushes c's output, then closes it (shutdown). */
+void conn_shutdown(struct conn *c);
+
+/* Frees c now. */
+void conn_free(struct conn *c);
+
+/* --- rpc.c --- */
+
+/* Handles one request frame of n bytes from c. */
+void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n);
+
+/* --- watch.c --- */
+
+int watch_reg_init(struct watch_reg *r);
+void watch_reg_destroy(struct watch_reg *r);
+
+/* Bitmask of loops that have watchers of topic or of every topic. */
+uint64_t watch_reg_targets(struct watch_reg *r, const char *topic, uint32_t len);
+
+/* c watches topic (NULL: every topic); 0, TD_ENOMEM or -TIMERD__ERROR_CODE__TOO_MANY_WATCHES. */
+int watch_add(struct conn *c, const char *topic, uint32_t len);
+
+/* c stops watching topic (NULL: every topic); 0 or TD_ENOENT. */
+int watch_del(struct conn *c, const char *topic, uint32_t len);
+
+/* Drops every watch of c (it is closing). */
+void watch_drop_all(struct conn *c);
+
+/* The watchers of topic in loop l, or NULL. */
+struct watch_list *watch_loop_list(struct loop *l, const char *topic, uint32_t len);
+
+/* --- fire.c --- */
+
+/* The engine's on_fire callback (arg: struct srv). */
+void fire_deliver(void *arg, const struct engine_fire *f);
+
+/* Delivers a queued fire on loop l (loop thread); frees it when the last loop is done. */
+void fire_run(struct loop *l, struct fire_msg *m);
+
+/* Frees a queued fire without delivering it (shutdown). */
+void fire_discard(struct fire_msg *m);
+
+/* --- stats.c --- */
+
+/* Fills a StatsReply (sub-messages in *bufs) from the engine, loops and probes. */
+struct stats_bufs {
+	Timerd__StatsReply reply;
+	Timerd__EngineStats engine;
+	Timerd__ServerStats server;
+	Timerd__ProbeStats probes;
+	struct hist_snap late;		/* merged delivery lateness, cumulative */
+	char version[32];
+};
+void stats_collect(struct srv *s, struct stats_bufs *b);
+
+/* Starts the stats thread (stats.db writer); 0 or -1 with err (fatal only for bad settings). */
+int stats_start(struct srv *s, char *err, size_t errlen);
+
+/* Writes a final row, closes stats.db, joins the thread. */
+void stats_stop(struct srv *s);
+
+/* The path stats.db is written to ("" if stats are off). */
+const char *stats_db_path(struct srv *s);
+
+/* --- probes.c --- */
+
+/* Starts the probe manager and attaches --probe specs; -1 (err set) only for a bad spec. */
+int probes_start(struct srv *s, char *err, size_t errlen);
+
+/* Detaches everything. */
+void probes_stop(struct srv *s);
+
+/* Fills ProbeStats (available = false without a probe manager). */
+void probes_stats(struct srv *s, Timerd__ProbeStats *ps);
+
+/* Attaches a spec; 0, or an ErrorCode (INVALID, SYSTEM, ...) with a precise err. */
+int probes_attach(struct srv *s, const char *spec, uint32_t *id, char *err, size_t errlen);
+
+/* Detaches probe id; 0 or -1 if there is none. */
+int probes_detach(struct srv *s, uint32_t id);
+
+/* Fills a ProbeListReply (allocated in a); 0 or -1 if out of memory. */
+int probes_list(struct srv *s, Timerd__ProbeListReply *r, struct arena *a);
+
+#endif /* TIMERD_SRV_H */
