@@ -7,7 +7,7 @@
 # ring buffer consumer) that the daemon, the probe tests and bench-probes link.
 
 BPF_GEN = bpf/gen
-BPF_CFLAGS = -target bpf -mcpu=v3 -g -O2 -Wall -Wno-unused-function \
+BPF_CFLAGS = -target bpf -mcpu=v3 -g -O2 -Wall -Werror -Wno-unused-function \
 	-I$(BPF_GEN) -I$(srcdir)/bpf -I$(srcdir)
 
 EXTRA_DIST += bpf/probes.bpf.c bpf/probes.h bpf/vmlinux.h

@@ -9,7 +9,9 @@
  * which applies it to the engine (see bpf/probes.h and doc/probes.md).
  *
  * Nothing here waits: a full ring buffer makes the reservation fail, and
- * the failure is counted in the slot's per-CPU counters. The counters are
+ * the failure is counted in the slot's per-CPU counters. Wake-ups of the
+ * consumer are throttled (probes_wake_flags): in a VM each one costs the
+ * probed thread microseconds. The counters are
  * per CPU, but a perf event interrupt can nest inside a uprobe program on
  * the same CPU, so they are incremented with atomic adds.
  */
@@ -50,6 +52,32 @@ struct {
 	__uint(max_entries, PROBES_RING_BYTES);
 } probes_ring SEC(".maps");
 
+/* CLOCK_MONOTONIC ns of the last record that woke the consumer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} probes_wake SEC(".maps");
+
+/*
+ * Submit flags for a record written at now: wake the consumer if no record
+ * did for PROBES_WAKE_NS, else let its next poll find the record. Racing
+ * CPUs may both wake it; that costs a wake-up, nothing else.
+ */
+static __always_inline __u64 probes_wake_flags(__u64 now)
+{
+	__u32 zero = 0;
+	__u64 *last = bpf_map_lookup_elem(&probes_wake, &zero);
+
+	if (!last)
+		return 0;
+	if (now - *last < PROBES_WAKE_NS)
+		return BPF_RB_NO_WAKEUP;
+	*last = now;
+	return BPF_RB_FORCE_WAKEUP;
+}
+
 /*
  * Reads argument n (0-based) of a function from its entry registers. All
  * six are loaded at constant offsets first (barrier_var stops clang from
@@ -83,14 +111,20 @@ static __always_inline int probes_regs_arg(struct pt_regs *ctx, __u8 n, __u64 *o
 	return -1;
 }
 
-/* Fetches a PROBES_KEY_ARG key for the program kind; 0 or -1. */
-static __always_inline int probes_arg(void *ctx, const struct probes_slot *s, __u64 *out)
+/*
+ * Fetches a PROBES_KEY_ARG key; 0 or -1. prog is a constant in each
+ * program, so the tracepoint and perf programs carry no pt_regs reads: the
+ * kernel refuses to attach a tracepoint program whose context accesses go
+ * beyond the tracepoint's record (EACCES).
+ */
+static __always_inline int probes_arg(void *ctx, const struct probes_slot *s, __u64 *out,
+				      const int prog)
 {
 	long v = 0;
 
-	if (s->prog == PROBES_PROG_UPROBE)
+	if (prog == PROBES_PROG_UPROBE)
 		return probes_regs_arg(ctx, s->key_arg, out);
-	if (s->prog == PROBES_PROG_USDT) {
+	if (prog == PROBES_PROG_USDT) {
 		if (bpf_usdt_arg(ctx, s->key_arg, &v))
 			return -1;
 		*out = (__u64)v;
@@ -101,7 +135,7 @@ static __always_inline int probes_arg(void *ctx, const struct probes_slot *s, __
 
 /* Derives the key of a hit from the slot's key source; 0 or -1. */
 static __always_inline int probes_key(void *ctx, const struct probes_slot *s,
-				      __u64 pid_tgid, __u64 *out)
+				      __u64 pid_tgid, __u64 *out, const int prog)
 {
 	switch (s->key_src) {
 	case PROBES_KEY_TID:
@@ -117,19 +151,19 @@ static __always_inline int probes_key(void *ctx, const struct probes_slot *s,
 		*out = s->key_const;
 		return 0;
 	case PROBES_KEY_ARG:
-		return probes_arg(ctx, s, out);
+		return probes_arg(ctx, s, out, prog);
 	}
 	return -1;
 }
 
-/* Handles one hit of the attachment whose slot is `cookie`. */
-static __always_inline int probes_hit(void *ctx, __u64 cookie)
+/* Handles one hit of the attachment whose slot is `cookie`; prog: the calling program. */
+static __always_inline int probes_hit(void *ctx, __u64 cookie, const int prog)
 {
 	__u32 slot = (__u32)cookie;
 	struct probes_slot *s = bpf_map_lookup_elem(&probes_cfg, &slot);
 	struct probes_count *c = bpf_map_lookup_elem(&probes_counts, &slot);
 	struct probes_event *ev;
-	__u64 pid_tgid, key;
+	__u64 pid_tgid, key, now;
 
 	if (!s || !c || !s->probe_id)
 		return 0;
@@ -137,7 +171,7 @@ static __always_inline int probes_hit(void *ctx, __u64 cookie)
 	if (s->pid && s->pid != (__u32)(pid_tgid >> 32))
 		return 0;
 	__sync_fetch_and_add(&c->hits, 1);
-	if (probes_key(ctx, s, pid_tgid, &key)) {
+	if (probes_key(ctx, s, pid_tgid, &key, prog)) {
 		__sync_fetch_and_add(&c->bad_args, 1);
 		return 0;
 	}
@@ -146,14 +180,15 @@ static __always_inline int probes_hit(void *ctx, __u64 cookie)
 		__sync_fetch_and_add(&c->drops, 1);
 		return 0;
 	}
-	ev->hit_ns = bpf_ktime_get_ns();
+	now = bpf_ktime_get_ns();
+	ev->hit_ns = now;
 	ev->key = key;
 	ev->probe_id = s->probe_id;
 	ev->pid = pid_tgid >> 32;
 	ev->tid = (__u32)pid_tgid;
 	ev->slot = slot;
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	bpf_ringbuf_submit(ev, 0);	/* wakes the consumer only if it caught up */
+	bpf_ringbuf_submit(ev, probes_wake_flags(now));
 	return 0;
 }
 
@@ -161,28 +196,41 @@ static __always_inline int probes_hit(void *ctx, __u64 cookie)
 SEC("uprobe")
 int td_uprobe(struct pt_regs *ctx)
 {
-	return probes_hit(ctx, bpf_get_attach_cookie(ctx));
+	return probes_hit(ctx, bpf_get_attach_cookie(ctx), PROBES_PROG_UPROBE);
 }
 
 /* USDT attachments: libbpf keeps the real cookie for its argument specs. */
 SEC("usdt")
 int td_usdt(struct pt_regs *ctx)
 {
-	return probes_hit(ctx, (__u64)bpf_usdt_cookie(ctx));
+	return probes_hit(ctx, (__u64)bpf_usdt_cookie(ctx), PROBES_PROG_USDT);
 }
 
-/* Tracepoint attachments (perf-event based, so cookies work from 5.15). */
-SEC("tracepoint")
-int td_tracepoint(void *ctx)
-{
-	return probes_hit(ctx, bpf_get_attach_cookie(ctx));
-}
+/*
+ * Tracepoint attachments (perf-event based, so cookies work from 5.15). A
+ * tracepoint holds each program at most once (EEXIST), so there are
+ * PROBES_TP_COPIES identical programs: one per probe on the same tracepoint.
+ */
+#define PROBES_TP_PROG(n)							\
+	SEC("tracepoint")							\
+	int td_tracepoint##n(void *ctx)						\
+	{									\
+		return probes_hit(ctx, bpf_get_attach_cookie(ctx), PROBES_PROG_TRACEPOINT); \
+	}
+PROBES_TP_PROG(0)
+PROBES_TP_PROG(1)
+PROBES_TP_PROG(2)
+PROBES_TP_PROG(3)
+PROBES_TP_PROG(4)
+PROBES_TP_PROG(5)
+PROBES_TP_PROG(6)
+PROBES_TP_PROG(7)
 
 /* perf event attachments (software events such as cpu-clock). */
 SEC("perf_event")
 int td_perf(struct bpf_perf_event_data *ctx)
 {
-	return probes_hit(ctx, bpf_get_attach_cookie(ctx));
+	return probes_hit(ctx, bpf_get_attach_cookie(ctx), PROBES_PROG_PERF);
 }
 
 /* Does nothing: the baseline cost of a uprobe hit (bench-probes). */

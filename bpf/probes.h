@@ -24,6 +24,18 @@
 /* Slots in the configuration and counter maps: probes attached at once. */
 #define PROBES_MAX_SLOTS 1024
 
+/* Copies of the tracepoint program: probes on one tracepoint at once. */
+#define PROBES_TP_COPIES 8
+
+/*
+ * Wake-up throttle: a record wakes the consumer only if no record did in
+ * the last PROBES_WAKE_NS; the consumer, after a pass that found records,
+ * looks again within PROBES_POLL_MS (> PROBES_WAKE_NS), so a record that
+ * did not wake it waits at most about that long.
+ */
+#define PROBES_WAKE_NS 200000ull
+#define PROBES_POLL_MS 1
+
 /* Default ring buffer size in bytes (a power of two, a multiple of the page size). */
 #define PROBES_RING_BYTES (4u << 20)
 
@@ -36,7 +48,7 @@ enum probes_key_src {
 	PROBES_KEY_CONST = 4,	/* key_const */
 };
 
-/* Which program reads the slot; decides how PROBES_KEY_ARG is fetched. */
+/* The program kinds (a constant in each program: how PROBES_KEY_ARG is fetched). */
 enum probes_prog {
 	PROBES_PROG_UPROBE = 0,	/* uprobe and uretprobe: pt_regs argument registers */
 	PROBES_PROG_USDT = 1,	/* USDT: the probe's argument specs */
@@ -50,8 +62,7 @@ struct probes_slot {
 	__u32 pid;		/* only hits of this process (tgid); 0: any */
 	__u8 key_src;		/* enum probes_key_src */
 	__u8 key_arg;		/* argument index for PROBES_KEY_ARG (0-based) */
-	__u8 prog;		/* enum probes_prog */
-	__u8 pad[5];
+	__u8 pad[6];
 	__u64 key_const;	/* key for PROBES_KEY_CONST */
 };
 

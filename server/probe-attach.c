@@ -9,7 +9,7 @@
  * name the missing thing; a kernel refusal is then reported with errno and
  * libbpf's last warning. On error nothing stays attached.
  */
-#include <config.h>	/* not server/config.h */
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,10 +68,11 @@ static int probe_attach_error(int e, const char *what, const struct probe_spec *
 {
 	const char *lib = probe_libbpf_last();
 
-	if (e == EPERM || e == EACCES)
+	if (e == EPERM)
 		return probe_fail(-e, err, errlen,
-				  "attaching %s needs root (CAP_BPF and CAP_PERFMON): %s; run timerd "
-				  "as root", what, strerror(e));
+				  "attaching %s was not permitted (%s): it needs root (CAP_SYS_ADMIN, "
+				  "or CAP_BPF and CAP_PERFMON) and a kernel not locked down against "
+				  "BPF tracing", what, strerror(e));
 	if (e == ESRCH && s->pid)
 		return probe_fail(-e, err, errlen, "attaching %s: no process %u", what, s->pid);
 	return probe_fail(-e, err, errlen, "attaching %s failed: %s%s%s", what, strerror(e),
@@ -204,20 +205,26 @@ static int probe_attach_pfd(struct bpf_program *prog, int pfd, uint32_t slot,
 
 /* tracepoint: a perf event of type TRACEPOINT (cpu 0 covers every CPU for BPF). */
 static int probe_attach_tracepoint(struct probes_bpf *skel, const struct probe_spec *s,
-				   uint32_t slot, struct probe_links *l, char *err, size_t errlen)
+				   uint32_t slot, unsigned copy, struct probe_links *l, char *err,
+				   size_t errlen)
 {
 	struct perf_event_attr a = { .type = PERF_TYPE_TRACEPOINT, .size = sizeof(a),
 				     .sample_period = 1, .wakeup_events = 1 };
-	char what[2 * PROBE_NAME_MAX + 32];
+	char what[2 * PROBE_NAME_MAX + 32], name[32];
+	struct bpf_program *prog;
 	int pfd, rc = probe_tracepoint_id(s, &a.config, err, errlen);
 
 	if (rc)
 		return rc;
+	snprintf(name, sizeof(name), "td_tracepoint%u", copy);
+	prog = bpf_object__find_program_by_name(skel->obj, name);
+	if (!prog)
+		return probe_fail(-ENOENT, err, errlen, "the BPF object has no program %s", name);
 	snprintf(what, sizeof(what), "tracepoint %s:%s", s->a, s->b);
 	pfd = probe_perf_open(&a, -1, 0);
 	if (pfd < 0)
 		return probe_attach_error(errno, what, s, err, errlen);
-	rc = probe_attach_pfd(skel->progs.td_tracepoint, pfd, slot, l);
+	rc = probe_attach_pfd(prog, pfd, slot, l);
 	return rc ? probe_attach_error(-rc, what, s, err, errlen) : 0;
 }
 
@@ -246,7 +253,10 @@ static int probe_perf_error(int e, const struct probe_spec *s, int cpu, char *er
 				  "lower it or raise the sysctl", (unsigned long long)s->perf_sample,
 				  max);
 	if (e == EACCES || e == EPERM)
-		return probe_attach_error(e, "perf:cpu-clock", s, err, errlen);
+		return probe_fail(-e, err, errlen,
+				  "opening perf:cpu-clock on CPU %d was refused (%s): it needs root "
+				  "or CAP_PERFMON, or a lower kernel.perf_event_paranoid", cpu,
+				  strerror(e));
 	return probe_fail(-e, err, errlen, "opening perf:cpu-clock on CPU %d failed: %s", cpu,
 			  strerror(e));
 }
@@ -321,7 +331,7 @@ static int probe_attach_perf(struct probes_bpf *skel, const struct probe_spec *s
 }
 
 int probe_links_attach(struct probes_bpf *skel, const struct probe_spec *s, uint32_t slot,
-		       struct probe_links *l, char *err, size_t errlen)
+		       unsigned tp_copy, struct probe_links *l, char *err, size_t errlen)
 {
 	size_t before = l->n;
 	int rc = -EINVAL;
@@ -336,7 +346,7 @@ int probe_links_attach(struct probes_bpf *skel, const struct probe_spec *s, uint
 		rc = probe_attach_usdt(skel, s, slot, l, err, errlen);
 		break;
 	case PROBE_KIND_TRACEPOINT:
-		rc = probe_attach_tracepoint(skel, s, slot, l, err, errlen);
+		rc = probe_attach_tracepoint(skel, s, slot, tp_copy, l, err, errlen);
 		break;
 	case PROBE_KIND_PERF:
 		rc = probe_attach_perf(skel, s, slot, l, err, errlen);

@@ -5,7 +5,9 @@
  * Loop: epoll on { ring buffer, stop eventfd }; take m->lock; copy up to
  * PROBE_BATCH records out of the ring (each copy releases its ring space
  * at once, so the kernel side never waits for the engine); apply the batch;
- * repeat until the ring is empty; release the lock; wait again.
+ * repeat until the ring is empty; release the lock; wait again, at most
+ * PROBES_POLL_MS if records came (the BPF side wakes us at most once per
+ * PROBES_WAKE_NS; records in between are found by that poll).
  *
  * Within a batch, records are applied in ring order (the order of the
  * reservations, which is the order of the hits of one thread), with one
@@ -19,7 +21,7 @@
  * one-shot timer, the cancel is dropped: the call overran and the timer
  * must fire even though both records arrived together.
  */
-#include <config.h>	/* not server/config.h */
+#include "config.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -257,14 +259,17 @@ static int probe_consume_record(void *ctx, void *data, size_t size)
 	return b->n == PROBE_BATCH ? PROBE_BATCH_FULL : 0;
 }
 
-void probe_consume_drain(struct probe_mgr *m)
+size_t probe_consume_drain(struct probe_mgr *m)
 {
+	size_t total = 0;
 	int rc;
 
 	do {
 		rc = ring_buffer__consume(m->rb);
+		total += m->batch->n;
 		probe_batch_apply(m, m->batch);
 	} while (rc == PROBE_BATCH_FULL);
+	return total;
 }
 
 /* The consumer thread: waits for records and drains them until told to stop. */
@@ -274,15 +279,18 @@ static void *probe_consume_main(void *arg)
 	struct epoll_event ev[2];
 	bool stop = false;
 
+	int timeout = -1;
+
 	while (!stop) {
-		int n = epoll_wait(m->epfd, ev, 2, -1);
+		int n = epoll_wait(m->epfd, ev, 2, timeout);
 
 		if (n < 0 && errno != EINTR)
 			break;	/* EBADF/EINVAL: cannot happen while the manager lives */
 		for (int i = 0; i < n; i++)
 			stop |= ev[i].data.u32 == PROBE_EPOLL_STOP;
 		pthread_mutex_lock(&m->lock);
-		probe_consume_drain(m);
+		/* Records came: look again soon, for those that did not wake us. */
+		timeout = probe_consume_drain(m) ? PROBES_POLL_MS : -1;
 		pthread_mutex_unlock(&m->lock);
 	}
 	return NULL;

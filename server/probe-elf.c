@@ -8,7 +8,7 @@
  * against its size: a malformed binary gives an error, never a crash.
  * 64-bit ELF in the host's byte order only (what uprobes on this host run).
  */
-#include <config.h>	/* not server/config.h */
+#include "config.h"
 
 #include <elf.h>
 #include <errno.h>

@@ -81,6 +81,7 @@ struct probe {
 	char text[PROBE_SPEC_MAX + 1];
 	size_t topiclen;
 	struct probe_links links;
+	unsigned tp_copy;		/* tracepoint: which copy of the program it uses */
 	bool ready;			/* attached and enabled; false while (de)attaching */
 	struct probe_counters c;	/* user-side counts (hits, ring_drops: from the kernel) */
 };
@@ -127,11 +128,12 @@ int probe_elf_usdt(const char *path, const char *provider, const char *name, cha
 		   size_t errlen);
 
 /*
- * Attaches the program for spec s with cookie slot, appending to l; 0 or
- * -errno with err naming the problem. On error l is as it was before.
+ * Attaches the program for spec s with cookie slot (tracepoints: program
+ * copy tp_copy), appending to l; 0 or -errno with err naming the problem.
+ * On error l is as it was before.
  */
 int probe_links_attach(struct probes_bpf *skel, const struct probe_spec *s, uint32_t slot,
-		       struct probe_links *l, char *err, size_t errlen);
+		       unsigned tp_copy, struct probe_links *l, char *err, size_t errlen);
 
 /* Destroys every link of l (the kernel stops calling the programs). */
 void probe_links_destroy(struct probe_links *l);
@@ -142,8 +144,8 @@ int probe_consume_start(struct probe_mgr *m, char *err, size_t errlen);
 /* Stops the consumer thread after a last drain. */
 void probe_consume_stop(struct probe_mgr *m);
 
-/* Applies every record in the ring buffer now (lock held). */
-void probe_consume_drain(struct probe_mgr *m);
+/* Applies every record in the ring buffer now (lock held); returns how many. */
+size_t probe_consume_drain(struct probe_mgr *m);
 
 /* The last warning libbpf printed on this thread ("" if none). */
 const char *probe_libbpf_last(void);

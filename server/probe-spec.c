@@ -13,7 +13,7 @@
  * tracepoint exists is checked when attaching. Every error names the
  * offending text and says what is expected.
  */
-#include <config.h>	/* not server/config.h */
+#include "config.h"
 
 #include <errno.h>
 #include <stdarg.h>

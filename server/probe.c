@@ -12,7 +12,7 @@
  * the probe's last records are applied, fold its counters into `retired`,
  * free the slot.
  */
-#include <config.h>	/* not server/config.h */
+#include "config.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -67,21 +67,6 @@ static int probe_slot_write(struct probe_mgr *m, const struct probe *p, uint32_t
 	};
 	uint32_t k = p->slot;
 
-	switch (p->spec.kind) {
-	case PROBE_KIND_UPROBE:
-	case PROBE_KIND_URETPROBE:
-		v.prog = PROBES_PROG_UPROBE;
-		break;
-	case PROBE_KIND_USDT:
-		v.prog = PROBES_PROG_USDT;
-		break;
-	case PROBE_KIND_TRACEPOINT:
-		v.prog = PROBES_PROG_TRACEPOINT;
-		break;
-	case PROBE_KIND_PERF:
-		v.prog = PROBES_PROG_PERF;
-		break;
-	}
 	return bpf_map__update_elem(m->skel->maps.probes_cfg, &k, sizeof(k), &v, sizeof(v), 0);
 }
 
@@ -262,12 +247,42 @@ static int probe_slot_take(struct probe_mgr *m, struct probe *p)
 	return -ENOSPC;
 }
 
+/* True if q is attached (or attaching) to the same tracepoint as s. */
+static bool probe_same_tracepoint(const struct probe *q, const struct probe_spec *s)
+{
+	return q->spec.kind == PROBE_KIND_TRACEPOINT && strcmp(q->spec.a, s->a) == 0 &&
+	       strcmp(q->spec.b, s->b) == 0;
+}
+
+/* Picks a tracepoint program copy no other probe of p's tracepoint uses (lock held). */
+static int probe_tp_copy_take(struct probe_mgr *m, struct probe *p, char *err, size_t errlen)
+{
+	unsigned used = 0;
+
+	if (p->spec.kind != PROBE_KIND_TRACEPOINT)
+		return 0;
+	for (uint32_t i = 0; i < PROBES_MAX_SLOTS; i++)
+		if (m->slots[i] && probe_same_tracepoint(m->slots[i], &p->spec))
+			used |= 1u << m->slots[i]->tp_copy;
+	for (p->tp_copy = 0; p->tp_copy < PROBES_TP_COPIES; p->tp_copy++)
+		if (!(used & 1u << p->tp_copy))
+			return 0;
+	return probe_fail(-EBUSY, err, errlen,
+			  "tracepoint %s:%s already has %d probes (the most one tracepoint takes): "
+			  "detach one first", p->spec.a, p->spec.b, PROBES_TP_COPIES);
+}
+
 /* Reserves a slot for p, disabled, with zeroed counters; 0 or -errno with err. */
 static int probe_reserve(struct probe_mgr *m, struct probe *p, char *err, size_t errlen)
 {
 	int rc;
 
 	pthread_mutex_lock(&m->lock);
+	rc = probe_tp_copy_take(m, p, err, errlen);
+	if (rc) {
+		pthread_mutex_unlock(&m->lock);
+		return rc;
+	}
 	rc = probe_slot_take(m, p);
 	if (rc) {
 		pthread_mutex_unlock(&m->lock);
@@ -301,7 +316,7 @@ int probe_attach(struct probe_mgr *m, const char *spec, uint32_t *id, char *err,
 	}
 	snprintf(p->text, sizeof(p->text), "%s", spec);
 	p->topiclen = strlen(p->spec.topic);
-	rc = probe_links_attach(m->skel, &p->spec, p->slot, &p->links, err, errlen);
+	rc = probe_links_attach(m->skel, &p->spec, p->slot, p->tp_copy, &p->links, err, errlen);
 	pthread_mutex_lock(&m->lock);
 	if (!rc && (rc = probe_slot_write(m, p, p->id)))
 		probe_fail(rc, err, errlen, "cannot enable the probe's BPF slot: %s", strerror(-rc));
