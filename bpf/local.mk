@@ -53,3 +53,5 @@ server_libprobe_la_SOURCES = \
 nodist_server_libprobe_la_SOURCES = bpf/probes.skel.h
 server_libprobe_la_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
 server_libprobe_la_LIBADD = $(LIBBPF_LIBS)
+# The skeleton before the objects, also when a target is built on its own.
+$(server_libprobe_la_OBJECTS): bpf/probes.skel.h
