@@ -160,7 +160,8 @@ static void async_on_reply(struct timerd_async *c, const Timerd__Response *m)
 	struct timerd_reply r = { .message = "" };
 	struct async_pending p;
 
-	if (!c->n || c->q[c->head].id != m->id) {
+	/* id 0 with an error: a frame the server could not decode (it answers in order) */
+	if (!c->n || (c->q[c->head].id != m->id && (m->id || m->body_case != TIMERD__RESPONSE__BODY_ERROR))) {
 		codec_msg(c->err, sizeof(c->err), "timerd answered request %llu out of order: "
 			  "client and server disagree on the protocol", (unsigned long long)m->id);
 		async_close(c, TIMERD_EPROTO, c->err);

@@ -178,6 +178,15 @@ static void sync_queue_event(struct timerd *t, const Timerd__Response *m)
 	t->ev[(t->ev_head + t->ev_n++) % t->ev_cap] = ev;
 }
 
+/*
+ * True for the answer to a frame the server could not decode: it could not
+ * read the id either, so it answers with id 0 (in order, like any reply).
+ */
+static bool sync_unreadable(const Timerd__Response *m)
+{
+	return !m->id && m->body_case == TIMERD__RESPONSE__BODY_ERROR;
+}
+
 /* A connection-level error from the server: it closes the connection next. */
 static int sync_server_gone(struct timerd *t, const Timerd__Response *m)
 {
@@ -213,7 +222,7 @@ static int sync_call(struct timerd *t, struct codec_req *q, Timerd__Response **r
 			return sync_server_gone(t, *reply);
 		if ((*reply)->event)
 			sync_queue_event(t, *reply);
-		else if ((*reply)->id == q->r.id)
+		else if ((*reply)->id == q->r.id || sync_unreadable(*reply))
 			return codec_check(*reply, q->r.body_case, t->err, sizeof(t->err));
 		else if ((*reply)->id > q->r.id)
 			return sync_fail(t, TIMERD_EPROTO, "timerd answered request %llu, which was never sent",

@@ -39,6 +39,7 @@
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_finish(struct conn *c);
 
 /* The server's settings. */
 static const struct srv_config *conn_cfg(const struct conn *c)
@@ -306,9 +307,24 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 		conn_send_drop_notice(c);
 	if (c->read_paused && evbuffer_get_length(bufferevent_get_output(c->bev)) <= conn_cfg(c)->max_output / 2) {
 		c->read_paused = false;
-		bufferevent_enable(c->bev, EV_READ);
-		conn_process(c);	/* frames that arrived while paused are already buffered */
+		if (!c->peer_eof)
+			bufferevent_enable(c->bev, EV_READ);
+		if (conn_process(c) && c->peer_eof)	/* frames that arrived while paused are buffered */
+			conn_finish(c);
 	}
+}
+
+/* The peer sent everything it will: close once the rest is answered and flushed. */
+static void conn_finish(struct conn *c)
+{
+	size_t left = evbuffer_get_length(bufferevent_get_input(c->bev));
+
+	if (c->read_paused)
+		return;		/* conn_write_cb finishes once the output drains */
+	if (left)
+		log_info_rl("connection from %s closed in the middle of a frame (%zu bytes unread)", c->peer, left);
+	conn_close_flush(c);
+	conn_reap(c);
 }
 
 /* bufferevent event callback: EOF, errors, timeouts. */
@@ -321,6 +337,12 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		srv_ctr_add(&c->loop->ctr.slow_closes, 1);
 		conn_fatal(c, TIMERD__ERROR_CODE__TIMEOUT, "an incomplete frame (%zu bytes) stalled for frame-timeout: "
 			   "send whole frames", left);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && !c->closing && !c->peer_eof) {
+		c->peer_eof = true;	/* half-closed: requests already sent still get replies */
+		if (conn_process(c))
+			conn_finish(c);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)

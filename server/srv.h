@@ -165,6 +165,7 @@ struct conn {
 	bool closing;			/* flushing its output, then freed */
 	bool read_paused;		/* output over max-output: not reading */
 	bool stall_armed;		/* the read timeout watches a partial frame */
+	bool peer_eof;			/* the peer shut down its side: answer what it sent, then close */
 	bool watch_all;
 	uid_t uid;
 	pid_t pid;

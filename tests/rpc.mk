@@ -1,8 +1,41 @@
 # tests/rpc.mk -- daemon, protocol, client and regress tests.
+#
+# The C tests that need a daemon start the built server/timerd on a private
+# socket (tests/unit/test-server-util.h); the shell tests in tests/regress
+# drive it with timerctl (tests/regress/lib.sh).
 
-check_PROGRAMS += tests/unit/test-proto
-TESTS += tests/unit/test-proto
+RPC_TEST_CFLAGS = $(TEST_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBEVENT_CFLAGS) -I$(top_srcdir)/tests/unit
+
+check_PROGRAMS += \
+	tests/unit/test-client \
+	tests/unit/test-client-async \
+	tests/unit/test-proto \
+	tests/unit/test-server-badinput \
+	tests/unit/test-server-units
+
+TESTS += \
+	tests/unit/test-proto \
+	tests/unit/test-server-units \
+	tests/unit/test-client \
+	tests/unit/test-client-async \
+	tests/unit/test-server-badinput
 
 tests_unit_test_proto_SOURCES = tests/unit/test-proto.c
-tests_unit_test_proto_CFLAGS = $(TEST_CFLAGS) $(PROTOBUF_C_CFLAGS)
+tests_unit_test_proto_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_proto_LDADD = proto/libproto.la $(CHECK_LIBS)
+
+tests_unit_test_client_SOURCES = tests/unit/test-client.c tests/unit/test-server-util.h
+tests_unit_test_client_CFLAGS = $(RPC_TEST_CFLAGS)
+tests_unit_test_client_LDADD = client/libtimerd.la $(CHECK_LIBS)
+
+tests_unit_test_client_async_SOURCES = tests/unit/test-client-async.c tests/unit/test-server-util.h
+tests_unit_test_client_async_CFLAGS = $(RPC_TEST_CFLAGS)
+tests_unit_test_client_async_LDADD = client/libtimerd.la $(LIBEVENT_LIBS) $(CHECK_LIBS)
+
+tests_unit_test_server_badinput_SOURCES = tests/unit/test-server-badinput.c tests/unit/test-server-util.h
+tests_unit_test_server_badinput_CFLAGS = $(RPC_TEST_CFLAGS)
+tests_unit_test_server_badinput_LDADD = client/libtimerd.la proto/libproto.la $(PROTOBUF_C_LIBS) $(CHECK_LIBS)
+
+tests_unit_test_server_units_SOURCES = tests/unit/test-server-units.c
+tests_unit_test_server_units_CFLAGS = $(RPC_TEST_CFLAGS) $(SQLITE3_CFLAGS)
+tests_unit_test_server_units_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)

@@ -1,0 +1,499 @@
+/*
+ * test-server-badinput.c -- what a client can throw at timerd: garbage,
+ * text, truncated frames, a 4 GiB length prefix, invalid fields, unknown
+ * operations, oversized payloads, clients that vanish mid-frame, stall, or
+ * never read, too many connections and requests. Each gets an error or a
+ * closed connection; after each the daemon still serves; at the end it
+ * exits cleanly (under ASan: without leaks).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/timerd.h"
+#include "proto/frame.h"
+#include "proto/timerd.pb-c.h"
+#include "test-server-util.h"
+
+static struct tsd daemon_;
+
+/* A raw connection to the daemon's Unix socket. */
+static int raw_connect(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", daemon_.sock);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+/* Writes all n bytes. */
+static void raw_send(int fd, const void *p, size_t n)
+{
+	ck_assert_int_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* Sends a framed request. */
+static void send_request(int fd, const Timerd__Request *r)
+{
+	uint8_t buf[65536];
+	size_t n = timerd__request__pack(r, buf + FRAME_HDR);
+
+	frame_put_len(buf, (uint32_t)n);
+	raw_send(fd, buf, FRAME_HDR + n);
+}
+
+/* Reads exactly n bytes within ms; false on EOF or timeout. */
+static bool raw_read(int fd, uint8_t *p, size_t n, int ms)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+
+	while (n) {
+		ssize_t r;
+
+		if (poll(&pf, 1, ms) <= 0)
+			return false;
+		if ((r = read(fd, p, n)) <= 0)
+			return false;
+		p += r;
+		n -= (size_t)r;
+	}
+	return true;
+}
+
+/* Reads one Response (free with timerd__response__free_unpacked); NULL on EOF or timeout. */
+static Timerd__Response *read_response(int fd, int ms)
+{
+	uint8_t h[FRAME_HDR], *body;
+	Timerd__Response *m;
+	uint32_t n;
+
+	if (!raw_read(fd, h, FRAME_HDR, ms))
+		return NULL;
+	n = frame_len(h);
+	ck_assert_uint_le(n, FRAME_LIMIT_MAX);
+	body = malloc(n ? n : 1);
+	ck_assert(raw_read(fd, body, n, ms));
+	m = timerd__response__unpack(NULL, n, body);
+	free(body);
+	ck_assert_ptr_nonnull(m);
+	return m;
+}
+
+/* Reads the next reply and checks it is an Error with code; returns its message (static copy). */
+static const char *expect_error(int fd, Timerd__ErrorCode code, uint64_t id)
+{
+	static char msg[512];
+	Timerd__Response *m = read_response(fd, 5000);
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_ERROR);
+	ck_assert_int_eq(m->error->code, code);
+	ck_assert_uint_eq(m->id, id);
+	snprintf(msg, sizeof(msg), "%s", m->error->message);
+	timerd__response__free_unpacked(m, NULL);
+	return msg;
+}
+
+/* The connection is closed by the daemon within 5 s (nothing more to read). */
+static void expect_closed(int fd)
+{
+	Timerd__Response *m = read_response(fd, 5000);
+
+	ck_assert_ptr_null(m);
+	close(fd);
+}
+
+/* The daemon still answers a fresh client. */
+static void expect_serving(void)
+{
+	struct timerd *t;
+	struct timerd_error e;
+
+	ck_assert_msg(timerd_connect(daemon_.sock, NULL, &t, &e) == TIMERD_OK, "%s", e.message);
+	ck_assert_int_eq(timerd_ping(t, NULL), TIMERD_OK);
+	timerd_close(t);
+}
+
+/* A Ping request with an id. */
+static void send_ping(int fd, uint64_t id)
+{
+	Timerd__Request r = TIMERD__REQUEST__INIT;
+	Timerd__Ping p = TIMERD__PING__INIT;
+
+	r.id = id;
+	r.body_case = TIMERD__REQUEST__BODY_PING;
+	r.ping = &p;
+	send_request(fd, &r);
+}
+
+START_TEST(test_text)
+{
+	int fd = raw_connect();
+	const char *msg;
+
+	raw_send(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
+	msg = expect_error(fd, TIMERD__ERROR_CODE__FRAME_TOO_LARGE, 0);
+	ck_assert_msg(strstr(msg, "looks like text"), "%s", msg);
+	expect_closed(fd);
+	expect_serving();
+}
+END_TEST
+
+START_TEST(test_4gib_prefix)
+{
+	int fd = raw_connect();
+	const uint8_t h[] = { 0xff, 0xff, 0xff, 0xff, 0x01, 0x02 };
+	const char *msg;
+
+	raw_send(fd, h, sizeof(h));
+	msg = expect_error(fd, TIMERD__ERROR_CODE__FRAME_TOO_LARGE, 0);
+	ck_assert_msg(strstr(msg, "4294967295") && strstr(msg, "max-frame"), "%s", msg);
+	expect_closed(fd);
+	expect_serving();
+}
+END_TEST
+
+START_TEST(test_garbage_frame_keeps_connection)
+{
+	int fd = raw_connect();
+	uint8_t buf[FRAME_HDR + 64];
+	Timerd__Response *m;
+
+	frame_put_len(buf, 64);
+	for (int i = 0; i < 64; i++)
+		buf[FRAME_HDR + i] = 0xff;	/* a varint that never ends */
+	raw_send(fd, buf, sizeof(buf));
+	expect_error(fd, TIMERD__ERROR_CODE__MALFORMED, 0);
+	send_ping(fd, 9);		/* the stream is still in sync */
+	m = read_response(fd, 5000);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_PONG);
+	ck_assert_uint_eq(m->id, 9);
+	timerd__response__free_unpacked(m, NULL);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_random_frames)
+{
+	int fd = raw_connect();
+	uint8_t buf[FRAME_HDR + 200];
+	Timerd__Response *m;
+
+	srandom(42);
+	for (int i = 0; i < 500; i++) {
+		uint32_t n = (uint32_t)(random() % 200);
+
+		frame_put_len(buf, n);
+		for (uint32_t j = 0; j < n; j++)
+			buf[FRAME_HDR + j] = (uint8_t)random();
+		raw_send(fd, buf, FRAME_HDR + n);
+		m = read_response(fd, 5000);	/* every frame gets exactly one answer */
+		ck_assert_ptr_nonnull(m);
+		ck_assert(!m->event);
+		timerd__response__free_unpacked(m, NULL);
+	}
+	close(fd);
+	expect_serving();
+}
+END_TEST
+
+START_TEST(test_truncated_then_gone)
+{
+	int fd = raw_connect();
+	uint8_t buf[FRAME_HDR + 10] = { 0 };
+
+	frame_put_len(buf, 100);
+	raw_send(fd, buf, sizeof(buf));
+	close(fd);		/* vanished in the middle of a frame */
+	expect_serving();
+}
+END_TEST
+
+START_TEST(test_stalled_frame)
+{
+	int fd = raw_connect();
+	uint8_t buf[FRAME_HDR + 3] = { 0 };
+	int64_t t0 = tsd_now();
+	const char *msg;
+
+	frame_put_len(buf, 50);
+	raw_send(fd, buf, sizeof(buf));
+	msg = expect_error(fd, TIMERD__ERROR_CODE__TIMEOUT, 0);	/* --frame-timeout 300ms */
+	ck_assert_msg(strstr(msg, "stalled"), "%s", msg);
+	ck_assert_int_ge(tsd_now() - t0, 250000000);
+	expect_closed(fd);
+	expect_serving();
+}
+END_TEST
+
+START_TEST(test_invalid_fields)
+{
+	int fd = raw_connect();
+	Timerd__Request r = TIMERD__REQUEST__INIT;
+	Timerd__Arm a = TIMERD__ARM__INIT;
+	Timerd__Hello h = TIMERD__HELLO__INIT;
+	Timerd__Ping p = TIMERD__PING__INIT;
+	static uint8_t big[32768];
+
+	r.body_case = TIMERD__REQUEST__BODY_ARM;
+	r.arm = &a;
+	r.id = 1;
+	send_request(fd, &r);	/* no time at all */
+	ck_assert(strstr(expect_error(fd, TIMERD__ERROR_CODE__INVALID, 1), "after_ns"));
+	a.when_case = TIMERD__ARM__WHEN_AT_MONO_NS;
+	a.at_mono_ns = -5;
+	r.id = 2;
+	send_request(fd, &r);
+	expect_error(fd, TIMERD__ERROR_CODE__DEADLINE, 2);
+	a.at_mono_ns = 1;
+	a.period_ns = -1;
+	r.id = 3;
+	send_request(fd, &r);
+	expect_error(fd, TIMERD__ERROR_CODE__PERIOD, 3);
+	a.period_ns = 0;
+	a.payload.data = big;
+	a.payload.len = 20000;	/* over --max-payload 16KiB */
+	r.id = 4;
+	send_request(fd, &r);
+	ck_assert(strstr(expect_error(fd, TIMERD__ERROR_CODE__PAYLOAD_TOO_LARGE, 4), "max-payload"));
+	a.payload.len = 0;
+	a.topic = (char *)"bad\x01topic";
+	r.id = 5;
+	send_request(fd, &r);
+	expect_error(fd, TIMERD__ERROR_CODE__INVALID, 5);
+	h.version = 99;
+	r.body_case = TIMERD__REQUEST__BODY_HELLO;
+	r.hello = &h;
+	r.id = 6;
+	send_request(fd, &r);
+	ck_assert(strstr(expect_error(fd, TIMERD__ERROR_CODE__VERSION, 6), "version 1"));
+	p.data.data = big;
+	p.data.len = 4000;
+	r.body_case = TIMERD__REQUEST__BODY_PING;
+	r.ping = &p;
+	r.id = 7;
+	send_request(fd, &r);
+	expect_error(fd, TIMERD__ERROR_CODE__INVALID, 7);
+	close(fd);
+	expect_serving();
+}
+END_TEST
+
+START_TEST(test_unknown_op)
+{
+	int fd = raw_connect();
+	/* id 7, then field 99 (varint 5): an operation from a future version */
+	const uint8_t frame[] = { 0, 0, 0, 5, 0x08, 0x07, 0x98, 0x06, 0x05 };
+	const uint8_t empty[] = { 0, 0, 0, 0 };
+	const char *msg;
+
+	raw_send(fd, frame, sizeof(frame));
+	msg = expect_error(fd, TIMERD__ERROR_CODE__UNKNOWN_OP, 7);
+	ck_assert_msg(strstr(msg, "field 99") && strstr(msg, "upgrade"), "%s", msg);
+	raw_send(fd, empty, sizeof(empty));
+	ck_assert(strstr(expect_error(fd, TIMERD__ERROR_CODE__UNKNOWN_OP, 0), "empty request"));
+	close(fd);
+	expect_serving();
+}
+END_TEST
+
+START_TEST(test_oversized_frame)
+{
+	int fd = raw_connect();
+	uint8_t h[FRAME_HDR];
+
+	frame_put_len(h, 70000);	/* over --max-frame 64KiB */
+	raw_send(fd, h, sizeof(h));
+	ck_assert(strstr(expect_error(fd, TIMERD__ERROR_CODE__FRAME_TOO_LARGE, 0), "70000"));
+	expect_closed(fd);
+	expect_serving();
+}
+END_TEST
+
+/* Reads a counter from the daemon. */
+static int64_t stat_of(const char *name)
+{
+	struct timerd_stats *s;
+	struct timerd *t;
+	int64_t v = -1;
+
+	ck_assert_int_eq(timerd_connect(daemon_.sock, NULL, &t, NULL), TIMERD_OK);
+	ck_assert_int_eq(timerd_stats(t, &s), TIMERD_OK);
+	ck_assert(timerd_stats_get(s, name, &v));
+	timerd_stats_free(s);
+	timerd_close(t);
+	return v;
+}
+
+START_TEST(test_never_reads_fires)
+{
+	int fd = raw_connect(), small = 4096;
+	Timerd__Request r = TIMERD__REQUEST__INIT;
+	Timerd__Watch w = TIMERD__WATCH__INIT;
+	Timerd__Response *m;
+	struct timerd *a;
+	int64_t dropped0 = stat_of("server.fires_dropped");
+	uint64_t notices = 0, fires = 0, lost = 0;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	w.topic = (char *)"flood";
+	r.id = 1;
+	r.body_case = TIMERD__REQUEST__BODY_WATCH;
+	r.watch = &w;
+	send_request(fd, &r);
+	m = read_response(fd, 5000);
+	ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_WATCH);
+	timerd__response__free_unpacked(m, NULL);
+	ck_assert_int_eq(timerd_connect(daemon_.sock, NULL, &a, NULL), TIMERD_OK);
+	for (int i = 0; i < 5000; i++) {
+		struct timerd_arm arm = { .when = TIMERD_AFTER, .time_ns = TIMERD_MS, .topic = "flood" };
+
+		ck_assert_int_eq(timerd_arm(a, &arm, NULL), TIMERD_OK);
+	}
+	usleep(500000);		/* the watcher reads nothing meanwhile */
+	ck_assert_int_eq(timerd_ping(a, NULL), TIMERD_OK);	/* others are served */
+	timerd_close(a);
+	ck_assert_int_gt(stat_of("server.fires_dropped"), dropped0);
+	while ((m = read_response(fd, 1000)) != NULL) {	/* now read: a notice says how many were lost */
+		if (m->body_case == TIMERD__RESPONSE__BODY_NOTICE) {
+			ck_assert_int_eq(m->notice->kind, TIMERD__NOTICE__KIND__FIRES_DROPPED);
+			notices++;
+			lost += m->notice->count;
+		}
+		fires += m->body_case == TIMERD__RESPONSE__BODY_FIRE;
+		timerd__response__free_unpacked(m, NULL);
+	}
+	ck_assert_uint_ge(notices, 1);
+	ck_assert_uint_eq(fires + lost, 5000);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_never_reads_replies)
+{
+	int fd = raw_connect(), small = 4096, flags;
+	uint8_t frame[FRAME_HDR + 16];
+	uint64_t sent = 0, pongs = 0, refused = 0;
+	Timerd__Request r = TIMERD__REQUEST__INIT;
+	Timerd__Ping p = TIMERD__PING__INIT;
+	Timerd__Response *m;
+	size_t n;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	r.body_case = TIMERD__REQUEST__BODY_PING;
+	r.ping = &p;
+	r.id = 1;
+	n = timerd__request__pack(&r, frame + FRAME_HDR);
+	frame_put_len(frame, (uint32_t)n);
+	flags = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	for (int stalls = 0; stalls < 20 && sent < 2000000;) {	/* pipeline until the daemon stops reading */
+		if (send(fd, frame, FRAME_HDR + n, MSG_NOSIGNAL) == (ssize_t)(FRAME_HDR + n)) {
+			sent++;
+			continue;
+		}
+		stalls++;
+		usleep(20000);
+	}
+	ck_assert_uint_lt(sent, 2000000);	/* it did stop reading: memory stays bounded */
+	expect_serving();
+	fcntl(fd, F_SETFL, flags);
+	shutdown(fd, SHUT_WR);
+	while (pongs + refused < sent && (m = read_response(fd, 5000)) != NULL) {
+		pongs += m->body_case == TIMERD__RESPONSE__BODY_PONG;
+		refused += m->body_case == TIMERD__RESPONSE__BODY_ERROR &&
+			   m->error->code == TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT;
+		timerd__response__free_unpacked(m, NULL);
+	}
+	ck_assert_uint_eq(pongs + refused, sent);	/* every request answered, in order */
+	ck_assert_uint_gt(refused, 0);			/* over --max-inflight 64 */
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_too_many_connections)
+{
+	int fds[80], refused = 0;
+
+	for (int i = 0; i < 80; i++)
+		fds[i] = raw_connect();
+	usleep(300000);		/* refused ones are told at once */
+	for (int i = 0; i < 80; i++) {
+		Timerd__Response *m = read_response(fds[i], 0);
+
+		if (m) {
+			ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_ERROR);
+			ck_assert_int_eq(m->error->code, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS);
+			ck_assert(m->event && strstr(m->error->message, "max-connections"));
+			timerd__response__free_unpacked(m, NULL);
+			expect_closed(fds[i]);
+			fds[i] = -1;
+			refused++;
+			continue;
+		}
+		send_ping(fds[i], 1);
+		ck_assert_ptr_nonnull(m = read_response(fds[i], 5000));
+		ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_PONG);
+		timerd__response__free_unpacked(m, NULL);
+	}
+	ck_assert_int_ge(refused, 80 - 64);	/* --max-connections 64 */
+	for (int i = 0; i < 80; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	usleep(200000);
+	expect_serving();
+}
+END_TEST
+
+/* Builds the suite. */
+static Suite *badinput_suite(void)
+{
+	Suite *s = suite_create("badinput");
+	TCase *tc = tcase_create("daemon");
+
+	tcase_set_timeout(tc, 40);
+	tcase_add_test(tc, test_text);
+	tcase_add_test(tc, test_4gib_prefix);
+	tcase_add_test(tc, test_garbage_frame_keeps_connection);
+	tcase_add_test(tc, test_random_frames);
+	tcase_add_test(tc, test_truncated_then_gone);
+	tcase_add_test(tc, test_stalled_frame);
+	tcase_add_test(tc, test_invalid_fields);
+	tcase_add_test(tc, test_unknown_op);
+	tcase_add_test(tc, test_oversized_frame);
+	tcase_add_test(tc, test_never_reads_fires);
+	tcase_add_test(tc, test_never_reads_replies);
+	tcase_add_test(tc, test_too_many_connections);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	tsd_start(&daemon_, (const char *[]){ "--threads", "2", "--max-frame", "64KiB", "--max-payload", "16KiB",
+					      "--max-output", "64KiB", "--max-inflight", "64", "--max-connections", "64",
+					      "--frame-timeout", "300ms", NULL });
+	sr = srunner_create(badinput_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (tsd_stop(&daemon_) != 0) {
+		fprintf(stderr, "timerd did not exit cleanly\n");
+		failed++;
+	}
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
