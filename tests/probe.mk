@@ -2,7 +2,8 @@
 #
 # test-probe-spec needs nothing special; the others attach real probes to
 # tests/probe/probe-target and exit 77 when not root or when BPF probes
-# cannot be loaded. Each is bounded to a few seconds.
+# cannot be loaded. Each is bounded to a few seconds. test-probe-daemon.sh
+# runs the same watchdog through server/timerd --probe and client/timerctl.
 PROBE_TEST_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
 PROBE_TEST_LIBS = server/libprobe.la core/libcore.la $(LIBBPF_LIBS)
 PROBE_TEST_HELPERS = tests/probe/probe-test.c tests/probe/probe-test.h
@@ -49,4 +50,7 @@ TESTS += \
 	tests/probe/test-probe-usdt \
 	tests/probe/test-probe-tracepoint \
 	tests/probe/test-probe-perf \
-	tests/probe/test-probe-errors
+	tests/probe/test-probe-errors \
+	tests/probe/test-probe-daemon.sh
+
+EXTRA_DIST += tests/probe/test-probe-daemon.sh
