@@ -486,8 +486,8 @@ void settings_usage(FILE *f)
 /* Logs the effective settings. */
 void settings_log(const struct srv_config *c)
 {
-	log_info("socket=%s listen=%s threads=%u state-dir=%s stats=%s", *c->socket ? c->socket : "(none)",
-		 c->listen ? c->listen : "(none)", c->threads, c->state_dir, c->stats ? "yes" : "no");
+	log_info("socket=%s listen=%s state-dir=%s stats=%s", *c->socket ? c->socket : "(none)",
+		 c->listen ? c->listen : "(none)", c->state_dir, c->stats ? "yes" : "no");
 	log_info("limits: connections=%u frame=%u inflight=%u payload=%u output=%llu watches=%u timers=%llu",
 		 c->max_connections, c->max_frame, c->max_inflight, c->max_payload,
 		 (unsigned long long)c->max_output, c->max_watches, (unsigned long long)c->max_timers);

@@ -100,6 +100,7 @@ static int srv_loops(struct srv *s, char *err, size_t errlen)
 	for (unsigned i = 0; i < s->nloops; i++)
 		if (loop_start(s, &s->loops[i], i, err, errlen) < 0)
 			return -1;
+	log_info("%u event loop threads", s->nloops);
 	return 0;
 }
 

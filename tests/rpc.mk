@@ -39,3 +39,19 @@ tests_unit_test_server_badinput_LDADD = client/libtimerd.la proto/libproto.la $(
 tests_unit_test_server_units_SOURCES = tests/unit/test-server-units.c
 tests_unit_test_server_units_CFLAGS = $(RPC_TEST_CFLAGS) $(SQLITE3_CFLAGS)
 tests_unit_test_server_units_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)
+
+# Shell tests: a real timerd driven by timerctl.
+REGRESS_TESTS = \
+	tests/regress/cancel.sh \
+	tests/regress/cli.sh \
+	tests/regress/daemon.sh \
+	tests/regress/fire.sh \
+	tests/regress/list.sh \
+	tests/regress/periodic.sh \
+	tests/regress/probes.sh \
+	tests/regress/rearm.sh \
+	tests/regress/sigterm.sh \
+	tests/regress/stats-history.sh \
+	tests/regress/tcp.sh
+TESTS += $(REGRESS_TESTS)
+EXTRA_DIST += $(REGRESS_TESTS) tests/regress/lib.sh
