@@ -9,11 +9,13 @@
  * which applies it to the engine (see bpf/probes.h and doc/probes.md).
  *
  * Nothing here waits: a full ring buffer makes the reservation fail, and
- * the failure is counted in the slot's per-CPU counters. Wake-ups of the
- * consumer are throttled (probes_wake_flags): in a VM each one costs the
- * probed thread microseconds. The counters are
- * per CPU, but a perf event interrupt can nest inside a uprobe program on
- * the same CPU, so they are incremented with atomic adds.
+ * the failure is counted in the slot's per-CPU counters. The counters are
+ * plain increments: tracing programs run with preemption disabled and never
+ * nest on one CPU (the kernel's bpf_prog_active guard skips a program that
+ * would run inside another, and counts that in the program's
+ * recursion_misses). Wake-ups of the consumer are throttled
+ * (probes_wake_flags): in a VM each one costs the probed thread
+ * microseconds.
  */
 /*
  * Only the UAPI-stable pt_regs layout is read, so no CO-RE relocations are
@@ -170,14 +172,14 @@ static __always_inline int probes_hit(void *ctx, __u64 cookie, const int prog)
 	pid_tgid = bpf_get_current_pid_tgid();
 	if (s->pid && s->pid != (__u32)(pid_tgid >> 32))
 		return 0;
-	__sync_fetch_and_add(&c->hits, 1);
+	c->hits++;
 	if (probes_key(ctx, s, pid_tgid, &key, prog)) {
-		__sync_fetch_and_add(&c->bad_args, 1);
+		c->bad_args++;
 		return 0;
 	}
 	ev = bpf_ringbuf_reserve(&probes_ring, sizeof(*ev), 0);
 	if (!ev) {
-		__sync_fetch_and_add(&c->drops, 1);
+		c->drops++;
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
@@ -187,7 +189,10 @@ static __always_inline int probes_hit(void *ctx, __u64 cookie, const int prog)
 	ev->pid = pid_tgid >> 32;
 	ev->tid = (__u32)pid_tgid;
 	ev->slot = slot;
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	if (s->flags & PROBES_SLOT_COMM)	/* arms carry it to the fire; cancels need not */
+		bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	else
+		ev->comm[0] = '\0';
 	bpf_ringbuf_submit(ev, probes_wake_flags(now));
 	return 0;
 }
@@ -233,9 +238,15 @@ int td_perf(struct bpf_perf_event_data *ctx)
 	return probes_hit(ctx, bpf_get_attach_cookie(ctx), PROBES_PROG_PERF);
 }
 
-/* Does nothing: the baseline cost of a uprobe hit (bench-probes). */
+/* Do nothing: the baseline cost of a uprobe or tracepoint hit (bench-probes). */
 SEC("uprobe")
 int td_empty(struct pt_regs *ctx)
+{
+	return 0;
+}
+
+SEC("tracepoint")
+int td_empty_tp(void *ctx)
 {
 	return 0;
 }

@@ -56,13 +56,17 @@ enum probes_prog {
 	PROBES_PROG_PERF = 3,
 };
 
+/* struct probes_slot.flags */
+#define PROBES_SLOT_COMM 0x01	/* copy the task's comm into records (arms) */
+
 /* Configuration of one attachment (value of probes_cfg, indexed by cookie). */
 struct probes_slot {
 	__u32 probe_id;		/* owning probe; 0: slot unused, hits ignored */
 	__u32 pid;		/* only hits of this process (tgid); 0: any */
 	__u8 key_src;		/* enum probes_key_src */
 	__u8 key_arg;		/* argument index for PROBES_KEY_ARG (0-based) */
-	__u8 pad[6];
+	__u8 flags;		/* PROBES_SLOT_* */
+	__u8 pad[5];
 	__u64 key_const;	/* key for PROBES_KEY_CONST */
 };
 

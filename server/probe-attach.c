@@ -129,8 +129,7 @@ static bool probe_tracefs_at(const char *dir)
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Finds tracefs, mounting it at /sys/kernel/tracing if it is not; 0 or -errno. */
-static int probe_tracefs(const char **dir, char *err, size_t errlen)
+int probe_tracefs(const char **dir, char *err, size_t errlen)
 {
 	if (probe_tracefs_at(PROBE_TRACEFS)) {
 		*dir = PROBE_TRACEFS;

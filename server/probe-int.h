@@ -135,6 +135,12 @@ int probe_elf_usdt(const char *path, const char *provider, const char *name, cha
 int probe_links_attach(struct probes_bpf *skel, const struct probe_spec *s, uint32_t slot,
 		       unsigned tp_copy, struct probe_links *l, char *err, size_t errlen);
 
+/*
+ * Finds tracefs (/sys/kernel/tracing, or debugfs's tracing), mounting it at
+ * /sys/kernel/tracing if it is mounted nowhere; 0 or -errno with err.
+ */
+int probe_tracefs(const char **dir, char *err, size_t errlen);
+
 /* Destroys every link of l (the kernel stops calling the programs). */
 void probe_links_destroy(struct probe_links *l);
 

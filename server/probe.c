@@ -64,6 +64,7 @@ static int probe_slot_write(struct probe_mgr *m, const struct probe *p, uint32_t
 	struct probes_slot v = {
 		.probe_id = probe_id, .pid = p->spec.pid, .key_src = (uint8_t)p->spec.key_src,
 		.key_arg = p->spec.key_arg, .key_const = p->spec.key_const,
+		.flags = p->spec.op == PROBE_OP_CANCEL ? 0 : PROBES_SLOT_COMM,
 	};
 	uint32_t k = p->slot;
 
