@@ -18,6 +18,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 dir=$(mktemp -d)
 pid=
+# A private copy: uprobes attach to a file, and other tests run the original.
+cp "$target" "$dir/probe-target"
+target=$dir/probe-target
 
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
