@@ -1,1 +1,15 @@
 # bench/rpc.mk -- timerd-bench and compare-peers.
+#
+# bench/timerd-bench: timerd's RPC figures through libtimerd (rpc.arm,
+# rpc.rtt, e2e.lateness). bench/bench-beanstalkd: the same figures for
+# beanstalkd's put with a delay. bench/compare-peers runs both beside
+# redis-benchmark against private servers and prints medians and goals.
+
+noinst_PROGRAMS += bench/timerd-bench bench/bench-beanstalkd
+dist_noinst_SCRIPTS += bench/compare-peers
+
+bench_timerd_bench_SOURCES = bench/timerd-bench.c
+bench_timerd_bench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+bench_timerd_bench_LDADD = client/libtimerd.la $(LIBEVENT_LIBS)
+
+bench_bench_beanstalkd_SOURCES = bench/bench-beanstalkd.c
