@@ -1,9 +1,10 @@
 /*
  * test-probe-errors.c -- what attaching reports when it cannot attach, that
  * nothing stays half-attached, that detach stops the hits, and that a
- * process without privilege gets the documented error. Also attaches to
- * real binaries of the system when they are installed (python3.11's USDT
- * probes, redis-server's `call`).
+ * process without privilege gets the documented error; re-arm moves an
+ * existing timer and creates none. Also attaches to real binaries of the
+ * system when they are installed (python3.11's USDT probes, redis-server's
+ * `call`).
  */
 #include "config.h"
 
@@ -138,6 +139,62 @@ static void pe_detach_stops_hits(struct pt_ctx *c)
 	PT_CHECK(engine_cancel(c->e, 0, key, (uint32_t)klen) == 0, "cancel %s", key);
 }
 
+/*
+ * rearm= moves a timer armed elsewhere (here on the engine, as an RPC
+ * client would, under the key a key=pid:tid probe computes) to hit + 5 s
+ * and makes it carry the probe's origin; a rearm probe whose key has no
+ * timer creates nothing and counts misses.
+ */
+static void pe_rearm(struct pt_ctx *c)
+{
+	struct probe_counters moved, none;
+	struct engine_arm_result res;
+	struct probe_origin o;
+	struct engine_timer *t;
+	struct pt_child ch;
+	uint32_t id, id_none;
+	char key[64];
+	int klen;
+
+	pt_spawn(&ch, c->target, (const char *[]){ "loop", "100", "1000", NULL });
+	klen = snprintf(key, sizeof(key), "probe:re:%d:%d", (int)ch.pid, (int)ch.pid);
+	struct engine_arm a = { .key = key, .keylen = (uint32_t)klen, .when = ENGINE_AFTER,
+				.time = 30 * ENGINE_NS_PER_S, .topic = "re", .topiclen = 2 };
+	PT_CHECK(engine_arm(c->e, &a, &res) == 0, "engine_arm %s", key);
+	id = pt_attach(c, "uprobe:%s:probe_target_work rearm=5s key=pid:tid topic=re pid=%d",
+		       c->target, (int)ch.pid);
+	id_none = pt_attach(c, "uprobe:%s:probe_target_work rearm=5s key=tid topic=nothing pid=%d",
+			    c->target, (int)ch.pid);
+	pt_release(&ch);
+	free(pt_collect(&ch));
+	probe_sync(c->m);
+	moved = pt_counters(c, id);
+	none = pt_counters(c, id_none);
+	PT_CHECK(moved.hits > 10 && moved.arms == moved.hits && moved.misses == 0,
+		 "rearm: hits %llu arms %llu misses %llu", (unsigned long long)moved.hits,
+		 (unsigned long long)moved.arms, (unsigned long long)moved.misses);
+	PT_CHECK(none.hits > 10 && none.arms == 0 && none.misses == none.hits,
+		 "rearm without a timer: hits %llu arms %llu misses %llu",
+		 (unsigned long long)none.hits, (unsigned long long)none.arms,
+		 (unsigned long long)none.misses);
+	PT_CHECK(engine_get(c->e, 0, key, (uint32_t)klen, &t) == 0, "timer %s is gone", key);
+	PT_CHECK(t->id == res.id && t->payloadlen == sizeof(o) && t->flags == PROBE_TIMER_FLAG,
+		 "timer %s: id %llu payload %u flags %x", key, (unsigned long long)t->id,
+		 t->payloadlen, t->flags);
+	memcpy(&o, t->payload, sizeof(o));
+	PT_CHECK(o.pid == (uint32_t)ch.pid && o.probe_id == id &&
+		 t->deadline == (int64_t)o.hit_ns + 5 * ENGINE_NS_PER_S,
+		 "timer %s: origin pid %u probe %u, deadline - hit %lld ns", key, o.pid,
+		 o.probe_id, (long long)(t->deadline - (int64_t)o.hit_ns));
+	engine_timer_free(t);
+	klen = snprintf(key, sizeof(key), "probe:nothing:%d", (int)ch.pid);
+	PT_CHECK(engine_get(c->e, 0, key, (uint32_t)klen, &t) == TD_ENOENT, "rearm created %s",
+		 key);
+	PT_CHECK(probe_detach(c->m, id) == 0 && probe_detach(c->m, id_none) == 0, "detach");
+	klen = snprintf(key, sizeof(key), "probe:re:%d:%d", (int)ch.pid, (int)ch.pid);
+	PT_CHECK(engine_cancel(c->e, 0, key, (uint32_t)klen) == 0, "cancel %s", key);
+}
+
 /* Attaches to binaries of the system when present: they exercise real ELF files. */
 static void pe_system_binaries(struct pt_ctx *c)
 {
@@ -175,6 +232,7 @@ int main(void)
 	pt_init(&c, "test-probe-errors");
 	pe_attach_errors(&c);
 	pe_detach_stops_hits(&c);
+	pe_rearm(&c);
 	pe_system_binaries(&c);
 	PT_CHECK(probe_list(c.m, NULL, 0) == 0, "probes left");
 	pt_fini(&c);
