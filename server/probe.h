@@ -11,8 +11,12 @@
  *	if (probe_attach(m, "uprobe:/usr/bin/app:handle arm=50ms key=tid topic=slow",
  *			 &id, err, sizeof(err)) < 0)
  *		report err to the user: nothing was attached;
+ *	probe_list(m, infos, n);              per-probe counters
+ *	probe_totals(m, &c);                  sums, detached probes included
+ *	probe_detach(m, id);
  *	...
- *	probe_mgr_destroy(m);
+ *	probe_mgr_destroy(m);                 before engine_destroy(): it
+ *	                                      applies the ring's last records
  *
  * The manager consumes the BPF ring buffer on a thread of its own and turns
  * each record into engine_arm()/engine_cancel(). All functions are
@@ -25,7 +29,12 @@
  * an entry probe and a return probe with the same topic and key source
  * meet on the same timer; an RPC client can cancel one by that key.
  * probe_mgr_create() routes libbpf's messages into the errors it returns
- * (libbpf_set_print is process-wide). The spec grammar: doc/probes.md.
+ * (libbpf_set_print is process-wide). Errors are -errno: -EINVAL a spec
+ * that does not parse; -ENOENT a missing binary, function, USDT probe or
+ * tracepoint; -ENOEXEC a file that is not a usable ELF binary; -ERANGE an
+ * offset beyond its function; -ENOTUNIQ an ambiguous symbol; -ESRCH no
+ * such pid; -EPERM no privilege; -EBUSY/-ENOSPC a tracepoint or the probe
+ * table full; others from the kernel. The spec grammar: doc/probes.md.
  */
 #ifndef TIMERD_PROBE_H
 #define TIMERD_PROBE_H
