@@ -63,6 +63,7 @@
 #define TIMERD_CELL_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,10 +86,15 @@ struct cell_mpmc {
 	_Atomic uint64_t seq;
 };
 
-/* latch variant: a writer flag and a seqcount. */
+/*
+ * latch variant: a seqcount and a one-byte writer flag. The functions
+ * below take the two separately (the *_at forms), so an object can keep
+ * the flag in a spare byte beside its other fields; struct cell_latch
+ * keeps them together.
+ */
 struct cell_latch {
-	_Atomic uint32_t busy;
 	_Atomic uint64_t seq;
+	_Atomic uint8_t busy;
 };
 
 /* Stores n payload words into one copy; relaxed: ordered by the callers' fences. */
@@ -188,50 +194,88 @@ static inline uint64_t cell_mpmc_gen(struct cell_mpmc *c)
 }
 
 /* Bumps the latch seqcount; the fences order it between the two copy fills. */
-static inline void cell_latch_bump(struct cell_latch *c)
+static inline void cell_latch_bump(_Atomic uint64_t *seq)
 {
-	uint64_t s = atomic_load_explicit(&c->seq, memory_order_relaxed);
+	uint64_t s = atomic_load_explicit(seq, memory_order_relaxed);
 
 	/* Orders the previous copy's stores before the new seq value. */
 	atomic_thread_fence(memory_order_release);
-	atomic_store_explicit(&c->seq, s + 1, memory_order_relaxed);
+	atomic_store_explicit(seq, s + 1, memory_order_relaxed);
 	/* Orders the new seq value before the next copy's stores (Boehm). */
 	atomic_thread_fence(memory_order_release);
+}
+
+/* Takes the writer flag with one cmpxchg; false if another writer holds it. */
+static inline bool cell_latch_claim(_Atomic uint8_t *busy)
+{
+	uint8_t idle = 0;
+
+	/* acquire: sees the previous writer's completed copies (pairs with the release below). */
+	return atomic_compare_exchange_strong_explicit(busy, &idle, 1, memory_order_acquire,
+						       memory_order_relaxed);
+}
+
+/* Releases the writer flag with a plain store. */
+static inline void cell_latch_unclaim(_Atomic uint8_t *busy)
+{
+	/* release: both copies are complete before the next writer claims the cell. */
+	atomic_store_explicit(busy, 0, memory_order_release);
+}
+
+/* With the flag held: fills both copies through the latch (a new generation). */
+static inline void cell_latch_fill(_Atomic uint64_t *seq, _Atomic uint64_t *buf, size_t n,
+				   const uint64_t *src)
+{
+	cell_latch_bump(seq);		/* odd: readers use copy 1 */
+	cell_copy_in(buf, src, n);
+	cell_latch_bump(seq);		/* even: readers use copy 0 */
+	cell_copy_in(buf + n, src, n);
+}
+
+/* Writes n words into a latch cell whose flag is *busy; CELL_OK or CELL_LOST. */
+static inline enum cell_result cell_latch_write_at(_Atomic uint8_t *busy, _Atomic uint64_t *seq,
+						   _Atomic uint64_t *buf, size_t n,
+						   const uint64_t *src)
+{
+	if (unlikely(!cell_latch_claim(busy)))
+		return CELL_LOST;
+	cell_latch_fill(seq, buf, n, src);
+	cell_latch_unclaim(busy);
+	return CELL_OK;
 }
 
 /* Writes n words into a latch cell; CELL_OK or CELL_LOST. */
 static inline enum cell_result cell_latch_write(struct cell_latch *c, _Atomic uint64_t *buf,
 						size_t n, const uint64_t *src)
 {
-	uint32_t idle = 0;
+	return cell_latch_write_at(&c->busy, &c->seq, buf, n, src);
+}
 
-	/* acquire: sees the previous writer's completed copies (pairs with the release below). */
-	if (unlikely(!atomic_compare_exchange_strong_explicit(&c->busy, &idle, 1,
-							      memory_order_acquire,
-							      memory_order_relaxed)))
-		return CELL_LOST;
-	cell_latch_bump(c);		/* odd: readers use copy 1 */
+/*
+ * Initialises a latch cell no other thread can see yet with src as
+ * generation 1 (no locked instruction); publishing it makes it readable.
+ */
+static inline void cell_latch_init_at(_Atomic uint64_t *seq, _Atomic uint64_t *buf, size_t n,
+				      const uint64_t *src)
+{
 	cell_copy_in(buf, src, n);
-	cell_latch_bump(c);		/* even: readers use copy 0 */
 	cell_copy_in(buf + n, src, n);
-	/* release: both copies are complete before the next writer claims the cell. */
-	atomic_store_explicit(&c->busy, 0, memory_order_release);
-	return CELL_OK;
+	atomic_store_explicit(seq, 2, memory_order_relaxed);
 }
 
 /* Reads a consistent snapshot of a latch cell; returns its generation. */
-static inline uint64_t cell_latch_read(struct cell_latch *c, _Atomic uint64_t *buf, size_t n,
-				       uint64_t *dst, unsigned *retries)
+static inline uint64_t cell_latch_read_at(_Atomic uint64_t *seq, _Atomic uint64_t *buf,
+					  size_t n, uint64_t *dst, unsigned *retries)
 {
 	uint64_t s1, s2;
 
 	for (;;) {
 		/* acquire: pairs with the release fence before the seq store. */
-		s1 = atomic_load_explicit(&c->seq, memory_order_acquire);
+		s1 = atomic_load_explicit(seq, memory_order_acquire);
 		cell_copy_out(dst, buf + (s1 & 1) * n, n);
 		/* Orders the payload loads above before the seq re-load below. */
 		atomic_thread_fence(memory_order_acquire);
-		s2 = atomic_load_explicit(&c->seq, memory_order_relaxed);
+		s2 = atomic_load_explicit(seq, memory_order_relaxed);
 		if (likely(s1 == s2))
 			return s1 >> 1;	/* odd: copy 1 still holds generation (s1-1)/2 */
 		if (retries)
@@ -239,10 +283,22 @@ static inline uint64_t cell_latch_read(struct cell_latch *c, _Atomic uint64_t *b
 	}
 }
 
-/* Returns the generation last committed (or being committed) to a latch cell. */
+/* Reads a consistent snapshot of a latch cell; returns its generation. */
+static inline uint64_t cell_latch_read(struct cell_latch *c, _Atomic uint64_t *buf, size_t n,
+				       uint64_t *dst, unsigned *retries)
+{
+	return cell_latch_read_at(&c->seq, buf, n, dst, retries);
+}
+
+/* The generation last completed (a write in progress does not count yet). */
+static inline uint64_t cell_latch_gen_at(_Atomic uint64_t *seq)
+{
+	return atomic_load_explicit(seq, memory_order_acquire) >> 1;
+}
+
 static inline uint64_t cell_latch_gen(struct cell_latch *c)
 {
-	return atomic_load_explicit(&c->seq, memory_order_acquire) >> 1;
+	return cell_latch_gen_at(&c->seq);
 }
 
 /*
@@ -267,11 +323,14 @@ static inline enum cell_consume_result cell_consume(_Atomic uint64_t *last, uint
 
 /*
  * The default variant, chosen from bench/bench-primitives figures
- * (doc/benchmarks.md, "cell").
+ * (doc/benchmarks.md, "Primitives"): latch. Its write is one locked
+ * instruction instead of two and was cheaper in every measured mix (one
+ * writer, two writers on one cell, a writer beside a reader); its readers
+ * retried less beside a writer. timerd's records use it (core/timer.h).
  */
-#define cell_default		cell_mpmc
-#define cell_default_write	cell_mpmc_write
-#define cell_default_read	cell_mpmc_read
-#define cell_default_gen	cell_mpmc_gen
+#define cell_default		cell_latch
+#define cell_default_write	cell_latch_write
+#define cell_default_read	cell_latch_read
+#define cell_default_gen	cell_latch_gen
 
 #endif /* TIMERD_CELL_H */

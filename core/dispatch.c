@@ -78,7 +78,7 @@ static bool disp_kill(struct engine *e, struct timer_rec *r)
 	disp_lock_rec(e, r, &hkey, &hid);
 	/* acq_rel: ordered with producers' fetch_or(QUEUED) on the same word. */
 	old = atomic_fetch_or_explicit(&r->flags, TIMER_DEAD, memory_order_acq_rel);
-	if (cell_mpmc_gen(&r->cell) != atomic_load_explicit(&r->last, memory_order_relaxed)) {
+	if (cell_latch_gen_at(&r->seq) != atomic_load_explicit(&r->last, memory_order_relaxed)) {
 		/* acq_rel: as above. */
 		uint32_t now = atomic_fetch_and_explicit(&r->flags, ~TIMER_DEAD, memory_order_acq_rel);
 
@@ -115,7 +115,7 @@ static uint64_t disp_read_state(struct engine *e, struct timer_rec *r, uint64_t 
 	for (;;) {
 		struct timer_attrs *at;
 
-		gen = cell_mpmc_read(&r->cell, r->buf, TIMER_WORDS, w, &retries);
+		gen = cell_latch_read_at(&r->seq, r->buf, TIMER_WORDS, w, &retries);
 		if (gen <= atomic_load_explicit(&r->last, memory_order_relaxed)) {
 			gen = 0;
 			break;
@@ -124,7 +124,7 @@ static uint64_t disp_read_state(struct engine *e, struct timer_rec *r, uint64_t 
 		if (!at)
 			break;
 		hazptr_publish(e->dhp, &e->dhp->slot[HP_SLOT_ATTRS], at);
-		if (cell_mpmc_gen(&r->cell) == gen && engine_attrs_tryget(at))
+		if (cell_latch_gen_at(&r->seq) == gen && engine_attrs_tryget(at))
 			break;
 		retries++;
 	}

@@ -154,11 +154,16 @@ static void engine_attrs_free(struct hazptr_node *n)
 	free(n);
 }
 
-void engine_attrs_put(struct hazptr_thread *hp, struct timer_attrs *a)
+void engine_attrs_put_n(struct hazptr_thread *hp, struct timer_attrs *a, uint32_t n)
 {
 	/* acq_rel: the last owner's uses happen before the free. */
-	if (a && atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1)
+	if (a && atomic_fetch_sub_explicit(&a->refs, n, memory_order_acq_rel) == n)
 		hazptr_retire(hp, &a->hp, engine_attrs_free);
+}
+
+void engine_attrs_put(struct hazptr_thread *hp, struct timer_attrs *a)
+{
+	engine_attrs_put_n(hp, a, 1);
 }
 
 bool engine_attrs_tryget(struct timer_attrs *a)
@@ -258,25 +263,22 @@ static int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t 
 }
 
 /*
- * Writes w into r's cell (mpmc variant); the copy overwritten loses its
- * reference to its old attributes. CELL_LOST if another writer was active.
+ * Writes w into r's cell (latch variant); both copies drop their references
+ * to the old attributes. CELL_LOST if another writer holds the cell.
  */
 static enum cell_result engine_rec_write(struct engine_tctx *t, struct timer_rec *r,
 					 const uint64_t *w)
 {
-	int idx = cell_mpmc_write_begin(&r->cell);
-	_Atomic uint64_t *copy;
 	struct timer_attrs *old;
 
-	if (unlikely(idx < 0))
+	if (unlikely(!cell_latch_claim(&r->wbusy)))
 		return CELL_LOST;
-	copy = r->buf + (size_t)idx * TIMER_WORDS;
-	/* relaxed: this writer owns the copy until commit. */
-	old = engine_attrs_of(atomic_load_explicit(&copy[1], memory_order_relaxed));
-	cell_copy_in(copy, w, TIMER_WORDS);
-	cell_mpmc_write_commit(&r->cell);
-	/* Readers that took old from this copy validate against a newer generation. */
-	engine_attrs_put(t->hp, old);
+	/* relaxed: only the flag holder writes the copies; both hold the same state. */
+	old = engine_attrs_of(atomic_load_explicit(&r->buf[1], memory_order_relaxed));
+	cell_latch_fill(&r->seq, r->buf, TIMER_WORDS, w);
+	cell_latch_unclaim(&r->wbusy);
+	/* Readers that took old from a copy validate against a newer sequence. */
+	engine_attrs_put_n(t->hp, old, 2);
 	return CELL_OK;
 }
 
@@ -347,7 +349,7 @@ static struct timer_rec *engine_rec_new(struct engine *e, struct engine_tctx *t,
 	if (keylen)
 		memcpy(r->key, key, keylen);
 	atomic_init(&r->flags, TIMER_QUEUED);	/* queued by its creator below */
-	cell_mpmc_init(&r->cell, r->buf, TIMER_WORDS, w);
+	cell_latch_init_at(&r->seq, r->buf, TIMER_WORDS, w);
 	return r;
 }
 
@@ -484,7 +486,7 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 	w[0] = (uint64_t)(a->when == ENGINE_AFTER ? now + a->time : a->time);
 	res->deadline = engine_arm_deadline(e, a, now);
 	for (;;) {
-		err = engine_attrs_new(a, realtime, 1, &at);
+		err = engine_attrs_new(a, realtime, 2, &at);	/* one per cell copy */
 		if (err)
 			return engine_reject(t, err);
 		w[1] = (uint64_t)(uintptr_t)at | (realtime ? TIMER_OP_REALTIME : 0);
@@ -562,13 +564,13 @@ static uint64_t engine_read_state(struct engine_tctx *t, struct timer_rec *r, ui
 	for (;;) {
 		struct timer_attrs *at;
 
-		gen = cell_mpmc_read(&r->cell, r->buf, TIMER_WORDS, w, &retries);
+		gen = cell_latch_read_at(&r->seq, r->buf, TIMER_WORDS, w, &retries);
 		at = engine_attrs_of(w[1]);
 		if (!at)
 			break;
 		hazptr_publish(t->hp, &t->hp->slot[HP_SLOT_ATTRS], at);
-		/* Still this generation: the copy still holds its reference to at. */
-		if (cell_mpmc_gen(&r->cell) == gen)
+		/* Still this generation: the copies still hold their references to at. */
+		if (cell_latch_gen_at(&r->seq) == gen)
 			break;
 		retries++;
 	}

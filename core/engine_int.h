@@ -115,8 +115,9 @@ static inline struct timer_attrs *engine_attrs_of(uint64_t w1)
 	return (struct timer_attrs *)(uintptr_t)(w1 & ~TIMER_OP_MASK);
 }
 
-/* Drops a reference; the last one retires the attributes through hp. */
+/* Drops a reference (or n); the last one retires the attributes through hp. */
 void engine_attrs_put(struct hazptr_thread *hp, struct timer_attrs *a);
+void engine_attrs_put_n(struct hazptr_thread *hp, struct timer_attrs *a, uint32_t n);
 
 /* Takes a reference unless the count already reached zero. */
 bool engine_attrs_tryget(struct timer_attrs *a);
