@@ -35,8 +35,12 @@ static int cmd_watch_subscribe(struct ctl *ctl, int n, char **topics)
 	for (int i = 0; i < n; i++)
 		if ((rc = timerd_watch(ctl->t, topics[i])) != TIMERD_OK)
 			return ctl_fail_call(ctl, rc, "watch");
-	if (!ctl->json)
-		fprintf(stderr, "watching %s%s (Ctrl-C to stop)\n", n ? "topic " : "every topic", n ? topics[0] : "");
+	if (ctl->json)
+		return CTL_EXIT_OK;
+	fprintf(stderr, "watching %s", n ? (n == 1 ? "topic" : "topics") : "every topic");
+	for (int i = 0; i < n; i++)
+		fprintf(stderr, " %s", topics[i]);
+	fprintf(stderr, " (Ctrl-C to stop)\n");
 	return CTL_EXIT_OK;
 }
 

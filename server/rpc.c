@@ -161,6 +161,7 @@ static void rpc_hello(struct rpc_ctx *x)
 		return;
 	}
 	snprintf(x->c->client, sizeof(x->c->client), "%s", h->client ? h->client : "");
+	log_debug("connection from %s is %s", x->c->peer, x->c->client);
 	snprintf(x->version, sizeof(x->version), "timerd %s", PACKAGE_VERSION);
 	timerd__limits__init(&x->limits);
 	x->limits = (Timerd__Limits){ .base = x->limits.base, .max_frame = cfg->max_frame, .max_payload = cfg->max_payload,

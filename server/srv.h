@@ -276,7 +276,10 @@ void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n);
 
 /* --- watch.c --- */
 
+/* Initialises an empty registry; 0 or -1. */
 int watch_reg_init(struct watch_reg *r);
+
+/* Frees the registry (no thread uses it any more). */
 void watch_reg_destroy(struct watch_reg *r);
 
 /* Bitmask of loops that have watchers of topic or of every topic. */

@@ -21,6 +21,7 @@ struct watch_topic {
 	uint64_t mask;			/* loops with count > 0 */
 };
 
+/* Initialises an empty registry; 0 or -1. */
 int watch_reg_init(struct watch_reg *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -28,6 +29,7 @@ int watch_reg_init(struct watch_reg *r)
 	return pthread_rwlock_init(&r->lock, NULL) ? -1 : 0;
 }
 
+/* Frees the registry (no thread uses it any more). */
 void watch_reg_destroy(struct watch_reg *r)
 {
 	hmap_destroy(&r->topics, free);

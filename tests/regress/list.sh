@@ -17,4 +17,12 @@ grep -E "^[0-9-]+T[0-9:.]+.* 29m5[0-9]s  *-  *b  *soon" "$tmp/list.txt" >/dev/nu
 ctl get soon > "$tmp/get.txt" || fail "get failed"
 grep -q "payload:  x y" "$tmp/get.txt" || fail "get: $(cat "$tmp/get.txt")"
 [ "$(ctl --json get soon | json_str topic)" = b ] || fail "get --json"
+# a wall-clock time, and a binary payload read from stdin
+at=$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ)
+ctl arm wall --at "$at" >/dev/null || fail "arm --at $at"
+ctl get wall | grep -q "(wall clock)" || fail "get does not mark a wall-clock timer: $(ctl get wall)"
+[ "$(ctl --json get wall | json_int deadline_unix_ns)" = "$(( $(date -u -d "$at" +%s) * 1000000000 ))" ] ||
+	fail "wall deadline: $(ctl --json get wall)"
+printf '\000\001\377' | ctl arm bin --in 1h --payload-file - >/dev/null || fail "arm --payload-file -"
+[ "$(ctl --json get bin | json_str payload_hex)" = 0001ff ] || fail "binary payload: $(ctl --json get bin)"
 stop_timerd
