@@ -3,10 +3,10 @@
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
 start_timerd
-ctl --json watch c --for 1500ms > "$tmp/watch.json" &
+ctl --json watch c --for 2500ms > "$tmp/watch.json" &
 watcher=$!
 sleep 0.3
-ctl arm doomed --in 500ms --topic c >/dev/null || fail "arm failed"
+ctl arm doomed --in 1s --topic c >/dev/null || fail "arm failed"
 ctl cancel doomed >/dev/null || fail "cancel failed"
 ctl get doomed >/dev/null 2>"$tmp/err"
 [ $? -eq 4 ] || fail "get of a cancelled timer should exit 4"

@@ -265,7 +265,7 @@ START_TEST(test_event_queue_bound)
 	ck_assert_int_eq(timerd_watch(w, "qb"), TIMERD_OK);
 	for (int i = 0; i < 20; i++)
 		arm_ok(a, NULL, 1, "qb", false);
-	usleep(300000);
+	usleep(500000);
 	ck_assert_int_eq(timerd_ping(w, NULL), TIMERD_OK);	/* reads (and queues) the fires */
 	ck_assert_int_eq(timerd_next_event(w, 1000, &ev), TIMERD_OK);
 	ck_assert_int_eq(ev->kind, TIMERD_EVENT_NOTICE);
