@@ -151,6 +151,16 @@ static int srv_socket_perms(const struct srv_config *c, const char *path, char *
 	return 0;
 }
 
+/* Binds a Unix socket that nobody but us can connect to until srv_socket_perms opens it. */
+static int srv_bind_private(int fd, const struct sockaddr_un *sun)
+{
+	mode_t old = umask(0177);	/* process-wide: no other thread creates files during start-up */
+	int rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+
+	umask(old);
+	return rc;
+}
+
 static void srv_accept_unix(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg);
 static void srv_accept_tcp(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg);
 static void srv_accept_error(struct evconnlistener *l, void *arg);
@@ -174,7 +184,7 @@ static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
 		return srv_fail(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
 	strcpy(sun.sun_path, path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
-	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, SOMAXCONN) < 0) {
+	    srv_bind_private(fd, &sun) < 0 || listen(fd, SOMAXCONN) < 0) {
 		srv_fail(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -328,6 +338,7 @@ static void srv_accept_tcp(struct evconnlistener *l, evutil_socket_t fd, struct 
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));	/* a vanished host's connections end */
 	getnameinfo(sa, (socklen_t)len, host, sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
 	m->fd = fd;
 	snprintf(m->peer, sizeof(m->peer), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
