@@ -190,6 +190,28 @@ static int addr_connect_fd(int fd, const struct sockaddr *sa, socklen_t salen, i
 	return rc;
 }
 
+/*
+ * Connects a Unix socket, waiting at most timeout_ms while the listener's
+ * backlog is full (a non-blocking connect would fail with EAGAIN and not
+ * go on in the background, unlike TCP); 0 or an errno.
+ */
+static int addr_connect_unix_fd(int fd, const struct sockaddr_un *sun, int timeout_ms)
+{
+	struct timeval tv = { timeout_ms > 0 ? timeout_ms / 1000 : 0, timeout_ms > 0 ? timeout_ms % 1000 * 1000 : 0 };
+	struct timeval none = { 0, 0 };
+	int rc = 0;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) < 0) {
+		if (errno == EINTR)
+			continue;
+		rc = errno == EAGAIN || errno == EINPROGRESS ? ETIMEDOUT : errno;
+		break;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+	return rc;
+}
+
 /* Connects to a Unix socket; fd or -1. */
 static int addr_connect_unix(const struct addr *a, int timeout_ms, char *err, size_t errlen)
 {
@@ -199,7 +221,7 @@ static int addr_connect_unix(const struct addr *a, int timeout_ms, char *err, si
 	if (fd < 0)
 		return addr_fail(err, errlen, "cannot create a socket: %s", strerror(errno));
 	memcpy(sun.sun_path, a->path, sizeof(sun.sun_path));
-	rc = addr_connect_fd(fd, (struct sockaddr *)&sun, sizeof(sun), timeout_ms);
+	rc = addr_connect_unix_fd(fd, &sun, timeout_ms);
 	if (!rc)
 		return fd;
 	close(fd);
@@ -211,6 +233,9 @@ static int addr_connect_unix(const struct addr *a, int timeout_ms, char *err, si
 		return addr_fail(err, errlen,
 				 "no permission to connect to %s: run as root or as a member of the socket's group",
 				 a->path);
+	if (rc == ETIMEDOUT)
+		return addr_fail(err, errlen, "timerd at %s accepts no connections (its backlog stayed full): "
+				 "is it overloaded or stopped in a debugger?", a->path);
 	return addr_fail(err, errlen, "cannot connect to timerd at %s: %s", a->path, strerror(rc));
 }
 
