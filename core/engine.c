@@ -335,6 +335,15 @@ static void engine_wake(struct engine *e, int64_t deadline, int64_t now)
 		engine_kick(e);
 }
 
+/* True if r's newest state is a cancel the dispatcher has not applied yet. */
+static bool engine_rec_cancelled(struct timer_rec *r)
+{
+	uint64_t w[TIMER_WORDS];
+
+	cell_latch_read_at(&r->seq, r->buf, TIMER_WORDS, w, NULL);
+	return w[1] & TIMER_OP_CANCEL;
+}
+
 /* Allocates a record holding state w, not yet visible. */
 static struct timer_rec *engine_rec_new(struct engine *e, struct engine_tctx *t,
 					const char *key, uint32_t keylen, const uint64_t *w)
@@ -491,6 +500,10 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 			return engine_reject(t, err);
 		w[1] = (uint64_t)(uintptr_t)at | (realtime ? TIMER_OP_REALTIME : 0);
 		r = keylen || a->id ? engine_lookup(e, t, a->id, a->key, keylen) : NULL;
+		if (r && a->id && engine_rec_cancelled(r)) {
+			hazptr_release(t->hp, HP_SLOT_REC);	/* cancelled: gone for ids */
+			r = NULL;
+		}
 		if (!r && a->id) {
 			free(at);
 			return engine_reject(t, TD_ENOENT);
@@ -543,6 +556,10 @@ int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keyle
 		return engine_reject(t, TD_EKEYLEN);
 	do {
 		r = engine_lookup(e, t, id, key, keylen);
+		if (r && engine_rec_cancelled(r)) {
+			hazptr_release(t->hp, HP_SLOT_REC);	/* already cancelled: read your writes */
+			r = NULL;
+		}
 		if (!r)
 			return engine_reject(t, TD_ENOENT);
 		died = engine_write_queue(e, t, r, w, &lost);

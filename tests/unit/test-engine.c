@@ -162,6 +162,14 @@ START_TEST(test_cancel_prevents_fire_and_is_visible)
 	/* Read your writes: the cancel shows before the dispatcher applies it. */
 	ck_assert_int_eq(engine_get(E, id, NULL, 0, &t), TD_ENOENT);
 	ck_assert_int_eq(engine_get(E, 0, "a", 1, &t), TD_ENOENT);
+	ck_assert_int_eq(engine_cancel(E, 0, "a", 1), TD_ENOENT);
+	ck_assert_int_eq(engine_cancel(E, id2, NULL, 0), TD_ENOENT);
+	{
+		struct engine_arm a = { .id = id2, .when = ENGINE_AFTER, .time = MS };
+		struct engine_arm_result r;
+
+		ck_assert_int_eq(engine_arm(E, &a, &r), TD_ENOENT);
+	}
 	ck_assert_int_eq(step(20 * MS), 0);
 	ck_assert_int_eq(engine_cancel(E, 0, "a", 1), TD_ENOENT);
 	ck_assert_int_eq(engine_cancel(E, 424242, NULL, 0), TD_ENOENT);
