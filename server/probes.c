@@ -58,6 +58,9 @@ static int probes_code(int rc)
 	case ENOENT:
 	case ESRCH:
 	case E2BIG:
+	case ENOEXEC:		/* not an ELF file */
+	case ERANGE:		/* offset past the function */
+	case ENOTUNIQ:		/* ambiguous symbol */
 		return TIMERD__ERROR_CODE__INVALID;
 	case EPERM:
 	case EACCES:
