@@ -71,7 +71,7 @@ void urcu_qsbr_barrier(void);
 
 #define PROG		"bench-primitives"
 #define PC_WORDS	4	/* payload words: 32 bytes */
-#define RD_MAXT		4	/* worker threads per run, at most */
+#define PRIM_MAXT	4	/* worker threads per run, at most */
 #define RD_LIST		10	/* nodes in the hazptr.list10 list */
 #define RD_THRESHOLD	128	/* ck_hp reclaim threshold (timerd's default R) */
 #define RD_LIVE		0x11fe11fe11fe11feull
@@ -291,7 +291,7 @@ struct pc_result {
 static void pc_attempts(struct bench_opts *o, const struct pc_desc *d, unsigned writers,
 			unsigned n, struct pc_result *res, struct bench_thread *best)
 {
-	struct bench_thread t[RD_MAXT];
+	struct bench_thread t[PRIM_MAXT];
 	double best_frac = -1;
 
 	for (unsigned a = 0;; a++) {
@@ -322,7 +322,7 @@ static void pc_attempts(struct bench_opts *o, const struct pc_desc *d, unsigned 
 static void pc_run(struct bench_opts *o, const struct pc_desc *d, unsigned writers,
 		   unsigned readers, struct pc_result *res, unsigned rep)
 {
-	struct bench_thread t[RD_MAXT];
+	struct bench_thread t[PRIM_MAXT];
 	unsigned n = writers + readers;
 	double wops = 0, lost = 0, rops = 0, retries = 0;
 
@@ -431,12 +431,12 @@ static struct {
 	_Atomic uint64_t freed;		/* written by one freeing thread at a time */
 #ifdef HAVE_CK
 	ck_hp_t ckhp;
-	ck_hp_record_t ckhp_rec[RD_MAXT];
+	ck_hp_record_t ckhp_rec[PRIM_MAXT];
 	struct rd_ckhp_slots {
 		void *ptr[2];	/* a thread's ck_hp slots, alone on their line */
-	} cacheline_aligned ckhp_slots[RD_MAXT];
+	} cacheline_aligned ckhp_slots[PRIM_MAXT];
 	ck_epoch_t cke;
-	ck_epoch_record_t cke_rec[RD_MAXT];
+	ck_epoch_record_t cke_rec[PRIM_MAXT];
 #endif
 } rd;
 
@@ -545,7 +545,7 @@ static void rd_teardown(enum rd_impl impl)
 }
 
 /*
- * Registers the calling worker (id < RD_MAXT) with the implementation. The
+ * Registers the calling worker (id < PRIM_MAXT) with the implementation. The
  * handle is returned by value so that it lives in registers, as a caller's
  * local `t = hazptr_thread_self(dom)` would.
  */
@@ -924,7 +924,7 @@ struct rd_result {
 static void rd_attempts(struct bench_opts *o, const struct rd_desc *d, enum rd_kind kind,
 			unsigned n, struct rd_result *res, struct bench_thread *best)
 {
-	struct bench_thread t[RD_MAXT];
+	struct bench_thread t[PRIM_MAXT];
 	double best_frac = -1;
 
 	for (unsigned a = 0;; a++) {
@@ -961,7 +961,7 @@ static void rd_attempts(struct bench_opts *o, const struct rd_desc *d, enum rd_k
 static void rd_run(struct bench_opts *o, const struct rd_desc *d, enum rd_kind kind,
 		   unsigned threads, struct rd_result *res, unsigned rep)
 {
-	struct bench_thread t[RD_MAXT];
+	struct bench_thread t[PRIM_MAXT];
 	unsigned n = kind == RD_RETIRE ? 2 : threads;
 
 	rd_attempts(o, d, kind, n, res, t);

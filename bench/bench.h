@@ -560,13 +560,19 @@ static inline void bench_json_end(struct bench_json *j)
 	fflush(stdout);
 }
 
-/* Prints the meta line: program, compiler, flags, CPUs and run parameters. */
+/* Prints the meta line: program, start time, compiler, flags, CPUs and run parameters. */
 static inline void bench_meta(const struct bench_opts *o, const char *prog)
 {
 	struct bench_json j = { .len = 0 };
+	char date[32] = "";
+	time_t now = time(NULL);
+	struct tm tm;
 
+	if (gmtime_r(&now, &tm))
+		strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", &tm);
 	bench_json_str(&j, "bench", "meta");
 	bench_json_str(&j, "program", prog);
+	bench_json_str(&j, "date", date);
 #ifdef __VERSION__
 	bench_json_str(&j, "compiler", __VERSION__);
 #endif
