@@ -192,9 +192,9 @@ void hazptr_slot_put(struct hazptr_thread *t, struct hazptr_slot *s);
 void hazptr_stats(struct hazptr_domain *d, struct hazptr_stats *st);
 
 /* Orders a slot publication before the caller's next load of the source. */
-static inline void hazptr_reader_fence(const struct hazptr_thread *t)
+static inline void hazptr_reader_fence(bool full_fence)
 {
-	if (unlikely(t->full_fence))
+	if (unlikely(full_fence))
 		atomic_thread_fence(memory_order_seq_cst);
 	else
 		compiler_barrier();	/* the scan's membarrier supplies the fence */
@@ -206,9 +206,12 @@ static inline void hazptr_reader_fence(const struct hazptr_thread *t)
  */
 static inline void hazptr_publish(struct hazptr_thread *t, _Atomic(void *) *slot, void *p)
 {
+	/* Read the mode first: after the barrier it would be re-loaded from memory. */
+	bool full = t->full_fence;
+
 	/* relaxed: ordered against the re-load by hazptr_reader_fence(). */
 	atomic_store_explicit(slot, p, memory_order_relaxed);
-	hazptr_reader_fence(t);
+	hazptr_reader_fence(full);
 }
 
 /* Protects *src in slot and returns it (or NULL); safe to dereference until released. */
@@ -217,9 +220,12 @@ static inline void *hazptr_protect_slot(struct hazptr_thread *t, _Atomic(void *)
 {
 	/* relaxed: the pointer is only used once the acquire re-load confirms it. */
 	void *p = atomic_load_explicit(src, memory_order_relaxed), *q;
+	bool full = t->full_fence;
 
 	for (;;) {
-		hazptr_publish(t, slot, p);
+		/* relaxed: ordered against the re-load by hazptr_reader_fence(). */
+		atomic_store_explicit(slot, p, memory_order_relaxed);
+		hazptr_reader_fence(full);
 		/* acquire: pairs with the publisher's release; o's fields are initialised. */
 		q = atomic_load_explicit(src, memory_order_acquire);
 		if (likely(q == p))
