@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "spin.h"
 
 /* epoll tags. */
 enum { DISP_EV_INTAKE = 1, DISP_EV_MONO, DISP_EV_REAL };
@@ -46,21 +47,20 @@ static void disp_retire(struct engine *e, struct timer_rec *r)
 	hazptr_retire(e->dhp, &r->hp, engine_rec_free);
 }
 
-/* Locks the shards that hold r (key table first, then id table). */
-static void disp_lock_rec(struct engine *e, struct timer_rec *r, uint64_t *hkey, uint64_t *hid)
+/* Locks what orders lookups of r against its removal: key shard, then id stripe. */
+static void disp_lock_rec(struct engine *e, struct timer_rec *r, uint64_t *hkey)
 {
-	*hid = hash_id(r->id);
 	if (r->keylen) {
 		*hkey = hash_bytes(&e->hk, r->key, r->keylen);
 		table_lock(&e->keys, *hkey);
 	}
-	table_lock(&e->ids, *hid);
+	spin_lock(engine_idlock(e, r->id));
 }
 
 /* Unlocks what disp_lock_rec locked. */
-static void disp_unlock_rec(struct engine *e, struct timer_rec *r, uint64_t hkey, uint64_t hid)
+static void disp_unlock_rec(struct engine *e, struct timer_rec *r, uint64_t hkey)
 {
-	table_unlock(&e->ids, hid);
+	spin_unlock(engine_idlock(e, r->id));
 	if (r->keylen)
 		table_unlock(&e->keys, hkey);
 }
@@ -72,17 +72,17 @@ static void disp_unlock_rec(struct engine *e, struct timer_rec *r, uint64_t hkey
  */
 static bool disp_kill(struct engine *e, struct timer_rec *r)
 {
-	uint64_t hkey = 0, hid;
+	uint64_t hkey = 0;
 	uint32_t old;
 
-	disp_lock_rec(e, r, &hkey, &hid);
+	disp_lock_rec(e, r, &hkey);
 	/* acq_rel: ordered with producers' fetch_or(QUEUED) on the same word. */
 	old = atomic_fetch_or_explicit(&r->flags, TIMER_DEAD, memory_order_acq_rel);
 	if (cell_latch_gen_at(&r->seq) != atomic_load_explicit(&r->last, memory_order_relaxed)) {
 		/* acq_rel: as above. */
 		uint32_t now = atomic_fetch_and_explicit(&r->flags, ~TIMER_DEAD, memory_order_acq_rel);
 
-		disp_unlock_rec(e, r, hkey, hid);
+		disp_unlock_rec(e, r, hkey);
 		/*
 		 * A writer that set QUEUED while DEAD was up saw DEAD and will
 		 * not push r (it retries and finds r queued): push it here.
@@ -91,10 +91,10 @@ static bool disp_kill(struct engine *e, struct timer_rec *r)
 			engine_push(e, r);
 		return false;
 	}
-	table_remove_locked(&e->ids, e->dhp, hid, r);
+	idmap_remove(&e->ids, &e->dcache, r);
 	if (r->keylen)
 		table_remove_locked(&e->keys, e->dhp, hkey, r);
-	disp_unlock_rec(e, r, hkey, hid);
+	disp_unlock_rec(e, r, hkey);
 	atomic_fetch_sub_explicit(&e->ntimers, 1, memory_order_relaxed);
 	/* Queued before DEAD was set: the intake pass retires it when it pops it. */
 	if (!(old & TIMER_QUEUED))

@@ -21,13 +21,13 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "spin.h"
 
 #define ENGINE_DEFAULT_MAX_TIMERS (UINT64_C(16) << 20)
 #define ENGINE_DEFAULT_MAX_KEY	  256
 #define ENGINE_DEFAULT_MAX_TOPIC  128
 #define ENGINE_DEFAULT_MAX_PAYLOAD (64u << 10)
 #define ENGINE_DEFAULT_MAX_INFLIGHT (1u << 20)
-#define ENGINE_ID_BLOCK 256
 #define ENGINE_RETIRE_BATCH 1024
 
 static _Atomic uint64_t engine_uids = 1;
@@ -136,17 +136,6 @@ struct engine_tctx *engine_tctx(struct engine *e)
 	engine_tls.uid = e->uid;
 	engine_tls.ctx = (struct engine_tctx){ .hp = hp, .c = c };
 	return &engine_tls.ctx;
-}
-
-/* Takes the next id from this thread's block (blocks avoid a shared atomic per timer). */
-static uint64_t engine_new_id(struct engine *e, struct engine_tctx *t)
-{
-	if (t->id_next == t->id_end) {
-		t->id_next = atomic_fetch_add_explicit(&e->next_id, ENGINE_ID_BLOCK,
-						       memory_order_relaxed);
-		t->id_end = t->id_next + ENGINE_ID_BLOCK;
-	}
-	return t->id_next++;
 }
 
 /* Frees attributes once no reader holds them. */
@@ -283,33 +272,36 @@ static enum cell_result engine_rec_write(struct engine_tctx *t, struct timer_rec
 	return CELL_OK;
 }
 
-/* Hash of a lookup: key hash for key tables, id mix for the id table. */
-static uint64_t engine_hash(struct engine *e, uint64_t id, const char *key, uint32_t keylen)
-{
-	return keylen ? hash_bytes(&e->hk, key, keylen) : hash_id(id);
-}
-
 /*
  * Finds a live timer by key or id, protected in HP_SLOT_REC, or NULL. A
- * timer flagged DEAD is being removed or revived: the shard lock settles it.
+ * timer flagged DEAD is being removed or revived: the lock the dispatcher
+ * holds while it decides (key shard or id stripe) settles it.
  */
 static struct timer_rec *engine_lookup(struct engine *e, struct engine_tctx *t, uint64_t id,
 				       const char *key, uint32_t keylen)
 {
-	struct table *tb = keylen ? &e->keys : &e->ids;
-	uint64_t h = engine_hash(e, id, key, keylen);
-	struct timer_rec *r = table_find(tb, t->hp, h, id, key, keylen);
+	uint64_t h = keylen ? hash_bytes(&e->hk, key, keylen) : 0;
+	struct timer_rec *r = keylen ? table_find(&e->keys, t->hp, h, key, keylen)
+				     : idmap_find(&e->ids, t->hp, id);
 
 	if (!r || !(atomic_load_explicit(&r->flags, memory_order_acquire) & TIMER_DEAD))
 		return r;
-	table_lock(tb, h);
-	r = table_find_locked(tb, h, id, key, keylen);
+	if (keylen) {
+		table_lock(&e->keys, h);
+		r = table_find_locked(&e->keys, h, key, keylen);
+	} else {
+		spin_lock(engine_idlock(e, id));
+		r = idmap_peek(&e->ids, id);
+	}
 	/* Under the lock r cannot be removed: publishing now protects it. */
 	if (r)
 		hazptr_publish(t->hp, &t->hp->slot[HP_SLOT_REC], r);
 	else
 		hazptr_release(t->hp, HP_SLOT_REC);
-	table_unlock(tb, h);
+	if (keylen)
+		table_unlock(&e->keys, h);
+	else
+		spin_unlock(engine_idlock(e, id));
 	return r;
 }
 
@@ -347,7 +339,7 @@ static bool engine_rec_cancelled(struct timer_rec *r)
 	return w[1] & TIMER_OP_CANCEL;
 }
 
-/* Allocates a record holding state w, not yet visible. */
+/* Allocates a record holding state w, not yet visible; NULL if out of memory or ids. */
 static struct timer_rec *engine_rec_new(struct engine *e, struct engine_tctx *t,
 					const char *key, uint32_t keylen, const uint64_t *w)
 {
@@ -356,7 +348,11 @@ static struct timer_rec *engine_rec_new(struct engine *e, struct engine_tctx *t,
 	if (!r)
 		return NULL;
 	memset(r, 0, sizeof(*r));
-	r->id = engine_new_id(e, t);
+	r->id = idmap_alloc(&e->ids, &t->c->idc);
+	if (!r->id) {
+		free(r);
+		return NULL;
+	}
 	r->keylen = (uint16_t)keylen;
 	if (keylen)
 		memcpy(r->key, key, keylen);
@@ -365,25 +361,20 @@ static struct timer_rec *engine_rec_new(struct engine *e, struct engine_tctx *t,
 	return r;
 }
 
-/* Inserts a new record in both tables (key shard lock held by the caller if keyed). */
+/* Makes a new record findable: key table (shard lock held by the caller), then id. */
 static int engine_rec_insert(struct engine *e, struct engine_tctx *t, struct timer_rec *r,
 			     uint64_t hkey)
 {
-	uint64_t hid = hash_id(r->id);
-	int err;
+	if (r->keylen) {
+		int err = table_insert_locked(&e->keys, t->hp, hkey, r);
 
-	table_lock(&e->ids, hid);
-	err = table_insert_locked(&e->ids, t->hp, hid, r);
-	table_unlock(&e->ids, hid);
-	if (err || !r->keylen)
-		return err;
-	err = table_insert_locked(&e->keys, t->hp, hkey, r);
-	if (err) {
-		table_lock(&e->ids, hid);
-		table_remove_locked(&e->ids, t->hp, hid, r);
-		table_unlock(&e->ids, hid);
+		if (err) {
+			idmap_unalloc(&e->ids, &t->c->idc, r->id);
+			return err;
+		}
 	}
-	return err;
+	idmap_set(&e->ids, r->id, r);
+	return 0;
 }
 
 /*
@@ -401,7 +392,7 @@ static int engine_create_timer(struct engine *e, struct engine_tctx *t, const ch
 	*created = false;
 	if (keylen) {
 		table_lock(&e->keys, hkey);
-		r = table_find_locked(&e->keys, hkey, 0, key, keylen);
+		r = table_find_locked(&e->keys, hkey, key, keylen);
 		if (r) {
 			hazptr_publish(t->hp, &t->hp->slot[HP_SLOT_REC], r);
 			table_unlock(&e->keys, hkey);
@@ -675,70 +666,52 @@ void engine_timer_free(struct engine_timer *t)
 	free(t);
 }
 
-static int engine_id_cmp(const void *a, const void *b)
+/* True if timer t is of topic (any topic if NULL). */
+static bool engine_topic_is(const struct engine_timer *t, const char *topic, uint32_t topiclen)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
+	return !topic || (t->topiclen == topiclen && !memcmp(t->topic, topic, topiclen));
 }
-
-/* Lists shard s from min_id in id order; returns how many fn accepted, sets *more. */
-static int engine_list_shard(struct engine *e, struct engine_tctx *t, unsigned s,
-			     uint64_t *min_id, const char *topic, uint32_t topiclen,
-			     uint32_t limit, engine_list_fn fn, void *arg, bool *stop)
-{
-	struct table_ids v = { 0 };
-	int n = 0, err = table_shard_ids(&e->ids, t->hp, s, *min_id, &v);
-
-	if (err)
-		return err;
-	if (v.n)
-		qsort(v.ids, v.n, sizeof(v.ids[0]), engine_id_cmp);
-	for (size_t i = 0; i < v.n && !*stop; i++) {
-		struct engine_timer *tm;
-
-		*min_id = v.ids[i] + 1;
-		if (engine_get(e, v.ids[i], NULL, 0, &tm))
-			continue;	/* gone meanwhile */
-		if (!topic || (tm->topiclen == topiclen && !memcmp(tm->topic, topic, topiclen))) {
-			n++;
-			if (!fn(arg, tm) || (uint32_t)n == limit)
-				*stop = true;
-		}
-		engine_timer_free(tm);
-	}
-	free(v.ids);
-	return n;
-}
-
-/* Cursor layout: shard in the top byte, the next id to visit below. */
-#define ENGINE_CURSOR_SHIFT 56
 
 int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t *cursor,
 		uint32_t limit, engine_list_fn fn, void *arg)
 {
 	struct engine_tctx *t = engine_tctx(e);
-	unsigned s = (unsigned)(*cursor >> ENGINE_CURSOR_SHIFT);
-	uint64_t min_id = *cursor & ((UINT64_C(1) << ENGINE_CURSOR_SHIFT) - 1);
-	bool stop = false;
-	int total = 0;
+	uint32_t end = idmap_limit(&e->ids), n = 0;
+	uint64_t i;
 
 	if (!t)
 		return TD_ENOMEM;
 	if (!limit)
 		return TD_EINVAL;
-	for (; s < TABLE_SHARDS && !stop; s++, min_id = 0) {
-		int n = engine_list_shard(e, t, s, &min_id, topic, topiclen,
-					  limit - (uint32_t)total, fn, arg, &stop);
+	/* The cursor is the next slot index to visit: records never move. */
+	for (i = *cursor; i < end; i++) {
+		struct timer_rec *r = idmap_at(&e->ids, t->hp, (uint32_t)i);
+		struct engine_timer *tm;
+		int err;
 
-		if (n < 0)
-			return n;
-		total += n;
-		if (stop)
-			break;
+		if (!r)
+			continue;
+		err = engine_snapshot(e, t, r, &tm);
+		hazptr_release(t->hp, HP_SLOT_ATTRS);
+		hazptr_release(t->hp, HP_SLOT_REC);
+		if (err == TD_ENOMEM)
+			return err;
+		if (err)
+			continue;	/* cancelled meanwhile */
+		if (engine_topic_is(tm, topic, topiclen)) {
+			bool more = fn(arg, tm);
+
+			n++;
+			if (!more || n == limit) {
+				engine_timer_free(tm);
+				*cursor = i + 1;
+				return (int)n;
+			}
+		}
+		engine_timer_free(tm);
 	}
-	*cursor = s >= TABLE_SHARDS ? 0 : ((uint64_t)s << ENGINE_CURSOR_SHIFT) | min_id;
-	return total;
+	*cursor = 0;
+	return (int)n;
 }
 
 /* Sums the per-thread producer counters into st. */
@@ -801,7 +774,8 @@ static int engine_config_defaults(struct engine_config *c)
 		c->max_payload = ENGINE_DEFAULT_MAX_PAYLOAD;
 	if (!c->max_inflight)
 		c->max_inflight = ENGINE_DEFAULT_MAX_INFLIGHT;
-	if (c->max_key > UINT16_MAX || c->precision_ns < 0 || c->workers > 256)
+	if (c->max_key > UINT16_MAX || c->precision_ns < 0 || c->workers > 256 ||
+	    c->max_timers > IDMAP_MAX_SLOTS / 2)
 		return TD_EINVAL;
 	if (c->manual)
 		c->workers = 0;
@@ -837,7 +811,6 @@ int engine_create(const struct engine_config *cfg, struct engine **out)
 		goto fail;
 	engine_clock_init(e);
 	e->uid = atomic_fetch_add(&engine_uids, 1);
-	atomic_init(&e->next_id, 1);
 	hash_key_init(&e->hk);
 	hc.fence = cfg->hazptr_fence;
 	hc.scanner_thread = cfg->hazptr_scanner;
@@ -852,9 +825,7 @@ int engine_create(const struct engine_config *cfg, struct engine **out)
 		goto fail;
 	if (pthread_key_create(&e->tkey, engine_counters_release))
 		goto fail_hp;
-	err = table_init(&e->ids, NULL);
-	if (err)
-		goto fail_key;
+	idmap_init(&e->ids);
 	err = table_init(&e->keys, &e->hk);
 	if (err)
 		goto fail_ids;
@@ -867,8 +838,7 @@ int engine_create(const struct engine_config *cfg, struct engine **out)
 fail_keys:
 	table_destroy(&e->keys);
 fail_ids:
-	table_destroy(&e->ids);
-fail_key:
+	idmap_destroy(&e->ids);
 	pthread_key_delete(e->tkey);
 fail_hp:
 	hazptr_domain_destroy(&e->hpd);
@@ -882,21 +852,25 @@ int engine_start(struct engine *e)
 	return engine_dispatch_start(e);
 }
 
-/* Frees every record still in the id table (all threads are stopped). */
+/* Frees every record still in the id map (all threads are stopped). */
 static void engine_free_records(struct engine *e)
 {
-	for (unsigned s = 0; s < TABLE_SHARDS; s++) {
-		struct table_array *a = atomic_load_explicit(&e->ids.shard[s].arr,
-							     memory_order_relaxed);
+	uint32_t end = idmap_limit(&e->ids);
 
-		for (size_t i = 0; i <= a->mask; i++) {
-			struct timer_rec *r = atomic_load_explicit(&a->slot[i],
-								   memory_order_relaxed);
+	for (uint32_t i = 0; i < end; i++) {
+		struct timer_rec *r = idmap_at_unsafe(&e->ids, i);
 
-			if (r && (uintptr_t)r != 1)
-				engine_rec_free(&r->hp);
-		}
+		if (r)
+			engine_rec_free(&r->hp);
 	}
+}
+
+/* Frees the id batches a cache holds. */
+static void engine_cache_free(struct idmap_cache *c)
+{
+	free(c->take);
+	free(c->give);
+	c->take = c->give = NULL;
 }
 
 /* Frees the records that died while queued and are still on the intake list. */
@@ -924,11 +898,13 @@ void engine_destroy(struct engine *e)
 	engine_free_records(e);
 	engine_dispatch_fini(e);
 	table_destroy(&e->keys);
-	table_destroy(&e->ids);
+	idmap_destroy(&e->ids);
+	engine_cache_free(&e->dcache);
 	pthread_key_delete(e->tkey);
 	hazptr_domain_destroy(&e->hpd);
 	for (c = atomic_load(&e->counters); c; c = next) {
 		next = c->next;
+		engine_cache_free(&c->idc);
 		free(c);
 	}
 	if (engine_tls.e == e)

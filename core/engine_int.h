@@ -15,14 +15,19 @@
 #include "hash.h"
 #include "hazptr.h"
 #include "hist.h"
+#include "idmap.h"
 #include "llist.h"
 #include "table.h"
 #include "timer.h"
 #include "wheel.h"
 
+/* Stripe locks ordering id lookups of dying timers against their removal. */
+#define ENGINE_ID_LOCKS 256
+
 /* Per-thread producer counters; the owner adds with relaxed load + store. */
 struct engine_counters {
 	_Atomic uint64_t arms, created, rearms, cancels, lost_races, cell_retries, errors;
+	struct idmap_cache idc;		/* the owner's supply of ids */
 	struct engine_counters *next;	/* engine list, never unlinked */
 	_Atomic int active;		/* owned by a live thread */
 } cacheline_aligned;
@@ -31,7 +36,6 @@ struct engine_counters {
 struct engine_tctx {
 	struct hazptr_thread *hp;
 	struct engine_counters *c;
-	uint64_t id_next, id_end;	/* this thread's block of ids */
 };
 
 /* A fire on its way to a delivery thread. */
@@ -63,7 +67,10 @@ struct engine {
 	uint64_t uid;			/* unique per engine (TLS cache key) */
 	struct hash_key hk;
 	struct hazptr_domain hpd;
-	struct table ids, keys;
+	struct idmap ids;		/* id -> record */
+	struct table keys;		/* key -> record */
+	_Atomic int idlock[ENGINE_ID_LOCKS];	/* settle DEAD records found by id */
+	struct idmap_cache dcache;	/* the dispatcher's freed ids */
 	pthread_key_t tkey;
 	_Atomic(struct engine_counters *) counters;
 
@@ -73,7 +80,6 @@ struct engine {
 	_Atomic int64_t wake_at;	/* when its timerfd wakes it (INT64_MAX: never) */
 	_Atomic int64_t last_pass;	/* CLOCK_MONOTONIC time its last pass started */
 	int intake_efd;
-	_Atomic uint64_t next_id cacheline_aligned;
 	_Atomic uint64_t ntimers cacheline_aligned;
 	_Atomic uint64_t inflight;
 
@@ -124,6 +130,12 @@ bool engine_attrs_tryget(struct timer_attrs *a);
 
 /* Frees a retired record and the references it holds. */
 void engine_rec_free(struct hazptr_node *n);
+
+/* The stripe lock of an id. */
+static inline _Atomic int *engine_idlock(struct engine *e, uint64_t id)
+{
+	return &e->idlock[hash_id(id) & (ENGINE_ID_LOCKS - 1)];
+}
 
 /* Wakes the dispatcher. */
 void engine_kick(struct engine *e);

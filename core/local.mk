@@ -15,7 +15,10 @@ core_libcore_la_SOURCES = \
 	core/hazptr.h \
 	core/hist.c \
 	core/hist.h \
+	core/idmap.c \
+	core/idmap.h \
 	core/llist.h \
+	core/spin.h \
 	core/table.c \
 	core/table.h \
 	core/timer.h \

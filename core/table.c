@@ -3,11 +3,11 @@
  */
 #include "config.h"
 
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
+#include "spin.h"
 #include "table.h"
 
 #define TABLE_MIN_CAP 16
@@ -21,15 +21,12 @@ static struct table_shard *table_shard_of(struct table *t, uint64_t hash)
 
 uint64_t table_hash_rec(const struct table *t, const struct timer_rec *r)
 {
-	return t->by_key ? hash_bytes(t->hk, r->key, r->keylen) : hash_id(r->id);
+	return hash_bytes(t->hk, r->key, r->keylen);
 }
 
-/* True if r is the record for (id, key) in table t. */
-static bool table_match(const struct table *t, const struct timer_rec *r, uint64_t id,
-			const char *key, uint32_t keylen)
+/* True if r is the record of key. */
+static bool table_match(const struct timer_rec *r, const char *key, uint32_t keylen)
 {
-	if (!t->by_key)
-		return r->id == id;
 	return r->keylen == keylen && memcmp(r->key, key, keylen) == 0;
 }
 
@@ -51,7 +48,6 @@ static void table_array_free(struct hazptr_node *n)
 
 int table_init(struct table *t, const struct hash_key *hk)
 {
-	t->by_key = hk != NULL;
 	t->hk = hk;
 	t->shard = aligned_alloc(CACHELINE, sizeof(*t->shard) * TABLE_SHARDS);
 	if (!t->shard)
@@ -97,7 +93,7 @@ static bool table_protect(struct hazptr_thread *hp, struct table_shard *sh,
 }
 
 struct timer_rec *table_find(struct table *t, struct hazptr_thread *hp, uint64_t hash,
-			     uint64_t id, const char *key, uint32_t keylen)
+			     const char *key, uint32_t keylen)
 {
 	struct table_shard *sh = table_shard_of(t, hash);
 	struct table_array *a;
@@ -114,7 +110,7 @@ retry:
 			continue;
 		if (!table_protect(hp, sh, a, &a->slot[i], r))
 			goto retry;
-		if (table_match(t, r, id, key, keylen)) {
+		if (table_match(r, key, keylen)) {
 			hazptr_release(hp, HP_SLOT_ARR);
 			return r;
 		}
@@ -126,28 +122,16 @@ retry:
 
 void table_lock(struct table *t, uint64_t hash)
 {
-	_Atomic int *l = &table_shard_of(t, hash)->lock;
-
-	for (unsigned spins = 0;; spins++) {
-		/* acquire: the previous holder's table updates are visible. */
-		if (!atomic_load_explicit(l, memory_order_relaxed) &&
-		    !atomic_exchange_explicit(l, 1, memory_order_acquire))
-			return;
-		if (spins < 256)
-			cpu_relax();
-		else
-			sched_yield();	/* the holder is resizing, or was preempted */
-	}
+	spin_lock(&table_shard_of(t, hash)->lock);
 }
 
 void table_unlock(struct table *t, uint64_t hash)
 {
-	/* release: this holder's table updates are visible to the next one. */
-	atomic_store_explicit(&table_shard_of(t, hash)->lock, 0, memory_order_release);
+	spin_unlock(&table_shard_of(t, hash)->lock);
 }
 
-struct timer_rec *table_find_locked(struct table *t, uint64_t hash, uint64_t id,
-				    const char *key, uint32_t keylen)
+struct timer_rec *table_find_locked(struct table *t, uint64_t hash, const char *key,
+				    uint32_t keylen)
 {
 	struct table_array *a = atomic_load_explicit(&table_shard_of(t, hash)->arr,
 						     memory_order_relaxed);
@@ -157,7 +141,7 @@ struct timer_rec *table_find_locked(struct table *t, uint64_t hash, uint64_t id,
 
 		if (!r)
 			return NULL;
-		if (r != TABLE_TOMB && table_match(t, r, id, key, keylen))
+		if (r != TABLE_TOMB && table_match(r, key, keylen))
 			return r;
 	}
 }
@@ -253,52 +237,6 @@ void table_remove_locked(struct table *t, struct hazptr_thread *hp, uint64_t has
 	/* Give memory back after mass removals (failure to shrink is harmless). */
 	if (a->mask + 1 > TABLE_MIN_CAP && sh->live * 8 < a->mask + 1)
 		table_resize(t, hp, sh, table_cap_for(sh->live));
-}
-
-/* Appends id to a growable array; false if out of memory. */
-static bool table_push_id(struct table_ids *v, uint64_t id)
-{
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 256;
-		uint64_t *ids = realloc(v->ids, cap * sizeof(*ids));
-
-		if (!ids)
-			return false;
-		v->ids = ids;
-		v->cap = cap;
-	}
-	v->ids[v->n++] = id;
-	return true;
-}
-
-int table_shard_ids(struct table *t, struct hazptr_thread *hp, unsigned s, uint64_t min_id,
-		    struct table_ids *v)
-{
-	struct table_shard *sh = &t->shard[s];
-	struct table_array *a;
-
-restart:
-	v->n = 0;
-	a = hazptr_protect(hp, HP_SLOT_ARR, (void *_Atomic *)&sh->arr);
-	for (size_t i = 0; i <= a->mask; i++) {
-		struct timer_rec *r = atomic_load_explicit(&a->slot[i], memory_order_relaxed);
-
-		if (!r || r == TABLE_TOMB)
-			continue;
-		if (!table_protect(hp, sh, a, &a->slot[i], r)) {
-			if (atomic_load_explicit(&sh->arr, memory_order_acquire) != a)
-				goto restart;	/* resized: the new array has everything */
-			continue;		/* removed meanwhile */
-		}
-		if (r->id >= min_id && !table_push_id(v, r->id)) {
-			hazptr_release(hp, HP_SLOT_REC);
-			hazptr_release(hp, HP_SLOT_ARR);
-			return TD_ENOMEM;
-		}
-	}
-	hazptr_release(hp, HP_SLOT_REC);
-	hazptr_release(hp, HP_SLOT_ARR);
-	return 0;
 }
 
 size_t table_capacity(struct table *t)

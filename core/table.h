@@ -1,20 +1,21 @@
 /*
- * table.h -- id -> timer and key -> timer maps with lock-free readers.
+ * table.h -- the key -> timer map, with lock-free readers.
  *
  * Usage:
  *
  *	reader (any thread):
- *		r = table_find(t, hp, h, id, key, keylen);   r protected in HP_SLOT_REC
+ *		r = table_find(t, hp, h, key, keylen);   r protected in HP_SLOT_REC
  *		if (r) use(r);
  *		hazptr_release(hp, HP_SLOT_REC);
  *
  *	writer:
  *		table_lock(t, h);
- *		if (!table_find_locked(t, h, id, key, keylen))
+ *		if (!table_find_locked(t, h, key, keylen))
  *			table_insert_locked(t, hp, h, r);
  *		table_unlock(t, h);
  *
- * Layout: 256 shards picked by the hash's top byte, each an open-addressing
+ * Keys are hashed with SipHash-1-3 (hash.h). Ids have their own slot map
+ * (idmap.h). Layout: 256 shards picked by the hash's top byte, each an open-addressing
  * array (linear probing) of record pointers, resized (doubled, halved or
  * rehashed to drop tombstones) under the shard's spinlock. A resize publishes
  * the new array and retires the old one through hazard pointers, so
@@ -71,12 +72,11 @@ struct table_shard {
 } cacheline_aligned;
 
 struct table {
-	bool by_key;			/* compare keys (else ids) */
-	const struct hash_key *hk;	/* key tables: the SipHash key */
+	const struct hash_key *hk;	/* the SipHash key */
 	struct table_shard *shard;
 };
 
-/* Creates an empty table (hk: NULL for an id table); 0 or TD_ENOMEM. */
+/* Creates an empty table hashing keys under hk; 0 or TD_ENOMEM. */
 int table_init(struct table *t, const struct hash_key *hk);
 
 /* The hash a record is filed under in table t. */
@@ -85,17 +85,17 @@ uint64_t table_hash_rec(const struct table *t, const struct timer_rec *r);
 /* Frees the arrays (not the records); no other thread may use the table. */
 void table_destroy(struct table *t);
 
-/* Finds the record with this id (id table) or key (key table), protected. */
+/* Finds the record with this key, protected. */
 struct timer_rec *table_find(struct table *t, struct hazptr_thread *hp, uint64_t hash,
-			     uint64_t id, const char *key, uint32_t keylen);
+			     const char *key, uint32_t keylen);
 
 /* Locks / unlocks the shard of hash. */
 void table_lock(struct table *t, uint64_t hash);
 void table_unlock(struct table *t, uint64_t hash);
 
 /* Finds under the shard lock (no hazard needed while it is held). */
-struct timer_rec *table_find_locked(struct table *t, uint64_t hash, uint64_t id,
-				    const char *key, uint32_t keylen);
+struct timer_rec *table_find_locked(struct table *t, uint64_t hash, const char *key,
+				    uint32_t keylen);
 
 /* Inserts r (absent) under the shard lock; 0 or TD_ENOMEM. */
 int table_insert_locked(struct table *t, struct hazptr_thread *hp, uint64_t hash,
@@ -104,20 +104,6 @@ int table_insert_locked(struct table *t, struct hazptr_thread *hp, uint64_t hash
 /* Removes r under the shard lock (it must be present). */
 void table_remove_locked(struct table *t, struct hazptr_thread *hp, uint64_t hash,
 			 struct timer_rec *r);
-
-/* A growable array of ids. */
-struct table_ids {
-	uint64_t *ids;
-	size_t n, cap;
-};
-
-/*
- * Collects the ids >= min_id of every record in shard s (id tables), in
- * slot order; lock-free. A record present throughout the call is included
- * exactly once. 0 or TD_ENOMEM.
- */
-int table_shard_ids(struct table *t, struct hazptr_thread *hp, unsigned s, uint64_t min_id,
-		    struct table_ids *v);
 
 /* Number of slots allocated across shards (for memory accounting). */
 size_t table_capacity(struct table *t);

@@ -9,9 +9,10 @@
  *  - an arm superseded (re-armed or cancelled) by an operation that
  *    returned before its deadline never fires;
  *  - the last arm of a key, if not cancelled, fires exactly once.
- * Contended keys: two extra threads hammer the same few keys (cell races,
- * coalescing, kill/revive) and finally cancel them all; afterwards no
- * timer may remain and every fire must be on time.
+ * Contended timers: two extra threads hammer the same few keys and the same
+ * few numeric ids (cell races, coalescing, kill/revive, ids reused after
+ * removal) and finally cancel them all; afterwards no timer may remain and
+ * every fire must be on time.
  */
 #include "config.h"
 
@@ -46,6 +47,7 @@ static struct {
 	pthread_mutex_t mu;
 	_Atomic bool stop;
 	_Atomic uint64_t cfires, early;
+	_Atomic uint64_t nids[CKEYS];	/* numeric timers the contenders share */
 	int64_t max_deadline;
 } S;
 
@@ -66,11 +68,12 @@ static void on_fire(void *arg, const struct engine_fire *f)
 	(void)arg;
 	if (f->fired_at < f->deadline)
 		atomic_fetch_add(&S.early, 1);
-	if (f->keylen >= sizeof(key))
+	if (f->keylen >= sizeof(key) || (f->keylen && !f->key))
 		STRESS_FAIL("fire with an unexpected key length %u", f->keylen);
-	memcpy(key, f->key, f->keylen);
+	if (f->keylen)
+		memcpy(key, f->key, f->keylen);
 	key[f->keylen] = '\0';
-	if (key[0] == 'c') {
+	if (!f->keylen || key[0] == 'c') {
 		atomic_fetch_add(&S.cfires, 1);
 		return;
 	}
@@ -121,12 +124,41 @@ static void *producer(void *arg)
 	return NULL;
 }
 
+/* Creates, re-arms or cancels a numeric timer of a shared set, by id. */
+static void contend_by_id(unsigned long long *rnd)
+{
+	_Atomic uint64_t *slot = &S.nids[stress_rand(rnd) % CKEYS];
+	uint64_t id = atomic_load(slot);
+	struct engine_arm a = { .id = id, .when = ENGINE_AFTER,
+				.time = (int64_t)(stress_rand(rnd) % (2 * MS)) };
+	struct engine_arm_result r;
+	int err;
+
+	if (!id || stress_rand(rnd) % 8 == 0) {
+		a.id = 0;
+		STRESS_CHECK(engine_arm(S.e, &a, &r) == 0, "arm by id failed");
+		id = atomic_exchange(slot, r.id);
+		if (id)
+			engine_cancel(S.e, id, NULL, 0);	/* forget the old one */
+	} else if (stress_rand(rnd) % 3 == 0) {
+		err = engine_cancel(S.e, id, NULL, 0);
+		STRESS_CHECK(err == 0 || err == TD_ENOENT, "cancel by id: %s", td_strerror(err));
+	} else {
+		err = engine_arm(S.e, &a, &r);
+		STRESS_CHECK(err == 0 || err == TD_ENOENT, "re-arm by id: %s", td_strerror(err));
+	}
+}
+
 static void *contender(void *arg)
 {
 	unsigned long long rnd = 0xDEADBEEFULL * (unsigned long long)((uintptr_t)arg + 1);
 	char key[16];
 
 	while (!atomic_load_explicit(&S.stop, memory_order_relaxed)) {
+		if (stress_rand(&rnd) % 2) {
+			contend_by_id(&rnd);
+			continue;
+		}
 		snprintf(key, sizeof(key), "c%d", (int)(stress_rand(&rnd) % CKEYS));
 		if (stress_rand(&rnd) % 3 == 0)
 			engine_cancel(S.e, 0, key, (uint32_t)strlen(key));
@@ -207,6 +239,7 @@ int main(void)
 	for (int i = 0; i < CKEYS; i++) {
 		snprintf(key, sizeof(key), "c%d", i);
 		engine_cancel(S.e, 0, key, (uint32_t)strlen(key));
+		engine_cancel(S.e, atomic_load(&S.nids[i]), NULL, 0);
 	}
 	usleep(60 * 1000);	/* every deadline (< 8 ms after its arm) has passed */
 	engine_sync(S.e);

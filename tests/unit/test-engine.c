@@ -391,8 +391,10 @@ static bool list_cb(void *arg, const struct engine_timer *t)
 {
 	struct list_ctx *c = arg;
 
-	ck_assert_uint_lt(t->id, sizeof(c->seen));
-	ck_assert_int_eq(c->seen[t->id]++, 0);	/* exactly once */
+	uint32_t index = (uint32_t)t->id;	/* ids are (generation << 32) | slot */
+
+	ck_assert_uint_lt(index, sizeof(c->seen));
+	ck_assert_int_eq(c->seen[index]++, 0);	/* exactly once */
 	c->n++;
 	return true;
 }
