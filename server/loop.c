@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "server/log.h"
@@ -223,7 +224,8 @@ int loop_start(struct srv *s, struct loop *l, unsigned idx, char *err, size_t er
 	hmap_init(&l->watchers);
 	arena_init(&l->arena);
 	arena_init(&l->reply_arena);
-	if (!(l->base = event_base_new()) || (l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	if (!(l->base = event_base_new()) || !(l->batch = evbuffer_new()) ||
+	    (l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    !(l->wake_ev = event_new(l->base, l->wake_fd, EV_READ | EV_PERSIST, loop_wake_cb, l)) ||
 	    event_add(l->wake_ev, NULL) < 0) {
 		snprintf(err, errlen, "cannot set up event loop %u: %s", idx, strerror(errno));
@@ -283,6 +285,8 @@ void loop_destroy(struct loop *l)
 		event_free(l->stop_ev);
 	if (l->wake_ev)
 		event_free(l->wake_ev);
+	if (l->batch)
+		evbuffer_free(l->batch);
 	if (l->base)
 		event_base_free(l->base);
 	if (l->wake_fd >= 0)

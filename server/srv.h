@@ -141,6 +141,7 @@ struct loop {
 	bool stopping;
 	struct arena arena;		/* request decoding */
 	struct arena reply_arena;	/* reply building */
+	struct evbuffer *batch;		/* replies to the frames conn_process is handling */
 	struct loop_counters ctr cacheline_aligned;
 	struct hist late;		/* deadline -> fire event queued to a connection */
 };
@@ -167,6 +168,7 @@ struct conn {
 	bool stall_armed;		/* the read timeout watches a partial frame */
 	bool peer_eof;			/* the peer shut down its side: answer what it sent, then close */
 	bool watch_all;
+	bool batching;			/* replies go to loop->batch (conn_process) */
 	uid_t uid;
 	pid_t pid;
 	uint64_t out_total;		/* bytes ever queued to the output */
