@@ -212,11 +212,9 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-/* Starts loop thread idx; 0 or -1 with err. */
-int loop_start(struct srv *s, struct loop *l, unsigned idx, char *err, size_t errlen)
+/* Sets up loop idx (event base, inboxes) without starting its thread; 0 or -1 with err. */
+int loop_init(struct srv *s, struct loop *l, unsigned idx, char *err, size_t errlen)
 {
-	int rc;
-
 	l->srv = s;
 	l->idx = idx;
 	l->wake_fd = -1;
@@ -231,6 +229,16 @@ int loop_start(struct srv *s, struct loop *l, unsigned idx, char *err, size_t er
 		snprintf(err, errlen, "cannot set up event loop %u: %s", idx, strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+/* Starts loop thread idx; 0 or -1 with err. */
+int loop_start(struct srv *s, struct loop *l, unsigned idx, char *err, size_t errlen)
+{
+	int rc;
+
+	if (loop_init(s, l, idx, err, errlen) < 0)
+		return -1;
 	if ((rc = pthread_create(&l->thread, NULL, loop_main, l)) != 0) {
 		snprintf(err, errlen, "cannot start loop thread %u: %s", idx, strerror(rc));
 		return -1;

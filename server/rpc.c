@@ -601,7 +601,7 @@ static void rpc_dispatch(struct rpc_ctx *x)
 		rpc_unknown(x);
 		return;
 	}
-	srv_ctr_add((_Atomic uint64_t *)((char *)&x->l->ctr + rpc_ops[op].ctr), 1);
+	srv_ctr_add((_Atomic uint64_t *)(void *)((char *)&x->l->ctr + rpc_ops[op].ctr), 1);
 	rpc_ops[op].fn(x);
 }
 

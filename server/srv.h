@@ -224,6 +224,9 @@ int64_t srv_now_real(void);
 
 /* --- loop.c --- */
 
+/* Sets up loop i without its thread (loop_start, or a caller that runs l->base itself); 0 or -1 with err. */
+int loop_init(struct srv *s, struct loop *l, unsigned idx, char *err, size_t errlen);
+
 /* Starts loop thread i; 0 or -1 with err. */
 int loop_start(struct srv *s, struct loop *l, unsigned idx, char *err, size_t errlen);
 
