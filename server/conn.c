@@ -265,6 +265,23 @@ static void conn_flush_batch(struct conn *c)
 	}
 }
 
+/*
+ * Reads c again if it is paused and its output drained to half of
+ * max-output; true if it did. The output drains in conn_write_cb, or at
+ * once when conn_flush_batch wrote the replies straight to the socket (no
+ * write callback follows that).
+ */
+static bool conn_unpause(struct conn *c)
+{
+	if (!c->read_paused || c->closing ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > conn_cfg(c)->max_output / 2)
+		return false;
+	c->read_paused = false;
+	if (!c->peer_eof)
+		bufferevent_enable(c->bev, EV_READ);
+	return true;
+}
+
 /* Handles every complete frame in c's input; returns false if c was freed. */
 static bool conn_process(struct conn *c)
 {
@@ -274,23 +291,25 @@ static bool conn_process(struct conn *c)
 	size_t len;
 	uint32_t n;
 
-	c->batching = true;
-	while (!c->closing && !c->read_paused && (len = evbuffer_get_length(in)) >= FRAME_HDR) {
-		evbuffer_copyout(in, h, FRAME_HDR);
-		if ((n = frame_len(h)) > conn_cfg(c)->max_frame) {
-			conn_too_large(c, h, n);
-			break;
+	do {
+		c->batching = true;
+		while (!c->closing && !c->read_paused && (len = evbuffer_get_length(in)) >= FRAME_HDR) {
+			evbuffer_copyout(in, h, FRAME_HDR);
+			if ((n = frame_len(h)) > conn_cfg(c)->max_frame) {
+				conn_too_large(c, h, n);
+				break;
+			}
+			if (len - FRAME_HDR < n)
+				break;
+			rpc_handle(c, evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR + n)) + FRAME_HDR, n);
+			evbuffer_drain(in, FRAME_HDR + (size_t)n);
+			frames++;
+			bytes += FRAME_HDR + (size_t)n;
+			if (conn_unsent(c) > conn_cfg(c)->max_output)
+				conn_pause(c);
 		}
-		if (len - FRAME_HDR < n)
-			break;
-		rpc_handle(c, evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR + n)) + FRAME_HDR, n);
-		evbuffer_drain(in, FRAME_HDR + (size_t)n);
-		frames++;
-		bytes += FRAME_HDR + (size_t)n;
-		if (conn_unsent(c) > conn_cfg(c)->max_output)
-			conn_pause(c);
-	}
-	conn_flush_batch(c);
+		conn_flush_batch(c);
+	} while (conn_unpause(c));
 	srv_ctr_add(&c->loop->ctr.frames_in, frames);
 	srv_ctr_add(&c->loop->ctr.bytes_in, bytes);
 	conn_stall_update(c);
@@ -336,13 +355,8 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 		return;
 	if (c->dropped)
 		conn_send_drop_notice(c);
-	if (c->read_paused && evbuffer_get_length(bufferevent_get_output(c->bev)) <= conn_cfg(c)->max_output / 2) {
-		c->read_paused = false;
-		if (!c->peer_eof)
-			bufferevent_enable(c->bev, EV_READ);
-		if (conn_process(c) && c->peer_eof)	/* frames that arrived while paused are buffered */
-			conn_finish(c);
-	}
+	if (conn_unpause(c) && conn_process(c) && c->peer_eof)	/* frames that arrived while paused are buffered */
+		conn_finish(c);
 }
 
 /* The peer sent everything it will: close once the rest is answered and flushed. */
