@@ -115,10 +115,9 @@ int units_duration_parse(const char *s, int64_t *ns, char *err, size_t errlen)
 		if (!u)
 			return units_fail(err, errlen, "duration '%s' needs a unit (ns, us, ms, s, m, h, d): e.g. 5s or 250ms", s);
 		p += ulen;
-		if (whole > INT64_MAX / u->ns)
-			return units_fail(err, errlen, "duration '%s' is too large", s);
-		term = whole * u->ns + (int64_t)((__int128)frac * u->ns / NS_PER_S);
-		if (term < 0 || total > INT64_MAX - term)
+		if (whole > INT64_MAX / u->ns ||
+		    __builtin_add_overflow(whole * u->ns, (int64_t)((__int128)frac * u->ns / NS_PER_S), &term) ||
+		    total > INT64_MAX - term)
 			return units_fail(err, errlen, "duration '%s' is too large", s);
 		total += term;
 	}
@@ -313,8 +312,9 @@ int units_time_parse(const char *s, int64_t *unix_ns, char *err, size_t errlen)
 /* Formats unix ns as RFC 3339 with milliseconds, in UTC or local time; returns buf. */
 char *units_time_format(int64_t unix_ns, bool utc, char *buf, size_t len)
 {
-	time_t t = (time_t)(unix_ns >= 0 ? unix_ns / NS_PER_S : (unix_ns + 1) / NS_PER_S - 1);
-	int64_t ms = (unix_ns - (int64_t)t * NS_PER_S) / 1000000;
+	int64_t rem = unix_ns % NS_PER_S;	/* floor division without t * NS_PER_S, which overflows near INT64_MIN */
+	time_t t = (time_t)(unix_ns / NS_PER_S - (rem < 0));
+	int64_t ms = (rem < 0 ? rem + NS_PER_S : rem) / 1000000;
 	struct tm tm;
 	char zone[16] = "Z";
 	long gmtoff, a;
