@@ -38,7 +38,7 @@ static void spec_check(const struct probe_spec *s)
 		fuzz_fail("parsed an unknown kind %d", (int)s->kind);
 	if (s->op == PROBE_OP_NONE)
 		fuzz_fail("parsed a spec that does nothing");
-	if ((s->op == PROBE_OP_ARM || s->op == PROBE_OP_REARM) && (s->delay <= 0 || s->delay > ENGINE_MAX_DEADLINE))
+	if ((s->op == PROBE_OP_ARM || s->op == PROBE_OP_REARM) && (s->delay < 0 || s->delay > ENGINE_MAX_DEADLINE))
 		fuzz_fail("parsed a delay of %lld ns", (long long)s->delay);
 	if (s->period < 0 || (s->period && s->period < ENGINE_MIN_PERIOD))
 		fuzz_fail("parsed a period of %lld ns", (long long)s->period);
