@@ -5,8 +5,9 @@
  * operations" (v3, Jan 2026): many producers publish the newest requested
  * state of one object; one consumer (timerd's dispatcher) applies each
  * published state at most once. Two variants are kept side by side because
- * the RFC's review never settled which is cheaper; bench/bench-primitives
- * measures both and CELL_DEFAULT_* below records the choice.
+ * the RFC's review never settled which is cheaper, plus a third that keeps
+ * the better of both (claim); bench/bench-primitives measures them and
+ * cell_default below records the choice.
  *
  * Usage (writer; never blocks, never waits):
  *
@@ -41,13 +42,15 @@
  *
  *	(*) one of two overlapping writers wins; the other gets CELL_LOST.
  *
- * Guarantees: writers never block and never retry; a reader never returns
+ * Guarantees: writers never block and never wait for another writer (a
+ * claim writer retries its cmpxchg only when another write completed
+ * meanwhile); a reader never returns
  * a torn snapshot (it retries while a write overlaps the copy it reads);
  * generations increase by one per committed write; cell_consume() returns
  * CELL_APPLY for a generation at most once and never for a generation
  * older than one already applied. No other ordering is implied.
  *
- * The two variants:
+ * The variants:
  *  mpmc  -- as posted in the RFC. seq bit 0 = a writer is active; bits 1..
  *           = generation; (seq >> 1) & 1 selects the readable copy and the
  *           writer fills the other one. Two locked instructions per write
@@ -57,7 +60,11 @@
  *           cmpxchg, then the kernel's seqcount latch (seq++, fill copy 0,
  *           seq++, fill copy 1) and a plain release of the flag. One locked
  *           instruction per write, two payload copies; readers overlapping
- *           a write retry.
+ *           a write retry. Its flag is released after the write is
+ *           readable: see claim.
+ *  claim -- mpmc's layout with the latch's single locked instruction:
+ *           claim bit 0 with one cmpxchg, fill one copy, publish and free
+ *           with one plain store.
  */
 #ifndef TIMERD_CELL_H
 #define TIMERD_CELL_H
@@ -83,6 +90,22 @@ enum cell_consume_result {
 
 /* mpmc variant: one word of state. */
 struct cell_mpmc {
+	_Atomic uint64_t seq;
+};
+
+/*
+ * claim variant: the mpmc layout (one word: bit 0 = writer active,
+ * generation above it, (seq >> 1) & 1 = readable copy) with the latch's
+ * single locked instruction. A writer claims bit 0 with one cmpxchg from a
+ * value without it (failing at once if a writer is active), fills the other
+ * copy and publishes with one plain release store of s + 2, which clears
+ * bit 0 and flips the readable copy together: only the claim holder writes
+ * seq (failed cmpxchgs write nothing). So a write is readable exactly when
+ * the cell is free again, and a writer that loses can always be ordered
+ * before the winner, which the latch cannot promise (its flag is released
+ * after its write became readable). Readers are the mpmc readers.
+ */
+struct cell_claim {
 	_Atomic uint64_t seq;
 };
 
@@ -191,6 +214,70 @@ static inline uint64_t cell_mpmc_read(struct cell_mpmc *c, _Atomic uint64_t *buf
 static inline uint64_t cell_mpmc_gen(struct cell_mpmc *c)
 {
 	return atomic_load_explicit(&c->seq, memory_order_acquire) >> 1;
+}
+
+/*
+ * Claims a claim cell; returns the copy index to fill and the seq seen in
+ * *sp, or -1 when a writer is active (the caller returns CELL_LOST).
+ */
+static inline int cell_claim_write_begin(struct cell_claim *c, uint64_t *sp)
+{
+	/* relaxed: only a hint for the cmpxchg, which re-checks it. */
+	uint64_t s = atomic_load_explicit(&c->seq, memory_order_relaxed);
+
+	/* A failed cmpxchg that saw no writer active means a write completed: try again. */
+	do {
+		if (s & 1)
+			return -1;
+		/* acquire: this writer sees the previous writer's completed copy. */
+	} while (!atomic_compare_exchange_weak_explicit(&c->seq, &s, s | 1, memory_order_acquire,
+							memory_order_relaxed));
+	/* Orders the bit-0 store above before the payload stores (Boehm's writer fence). */
+	atomic_thread_fence(memory_order_release);
+	*sp = s;
+	return (int)(((s >> 1) + 1) & 1);
+}
+
+/* Publishes the filled copy and frees the cell in one store; returns the new generation. */
+static inline uint64_t cell_claim_write_commit(struct cell_claim *c, uint64_t s)
+{
+	/* release: the payload is visible before the new generation; only the holder writes seq. */
+	atomic_store_explicit(&c->seq, s + 2, memory_order_release);
+	return (s >> 1) + 1;
+}
+
+/* Writes n words into a claim cell; CELL_OK or CELL_LOST. */
+static inline enum cell_result cell_claim_write(struct cell_claim *c, _Atomic uint64_t *buf,
+						size_t n, const uint64_t *src)
+{
+	uint64_t s;
+	int idx = cell_claim_write_begin(c, &s);
+
+	if (unlikely(idx < 0))
+		return CELL_LOST;
+	cell_copy_in(buf + (size_t)idx * n, src, n);
+	cell_claim_write_commit(c, s);
+	return CELL_OK;
+}
+
+/* Reads a consistent snapshot of a claim cell; returns its generation. */
+static inline uint64_t cell_claim_read(struct cell_claim *c, _Atomic uint64_t *buf, size_t n,
+				       uint64_t *dst, unsigned *retries)
+{
+	return cell_mpmc_read((struct cell_mpmc *)c, buf, n, dst, retries);
+}
+
+/* Returns the generation last committed to a claim cell. */
+static inline uint64_t cell_claim_gen(struct cell_claim *c)
+{
+	return atomic_load_explicit(&c->seq, memory_order_acquire) >> 1;
+}
+
+/* Initialises a claim cell no other thread can see yet (generation 1). */
+static inline void cell_claim_init(struct cell_claim *c, _Atomic uint64_t *buf, size_t n,
+				   const uint64_t *src)
+{
+	cell_mpmc_init((struct cell_mpmc *)c, buf, n, src);
 }
 
 /* Bumps the latch seqcount; the fences order it between the two copy fills. */
@@ -322,15 +409,17 @@ static inline enum cell_consume_result cell_consume(_Atomic uint64_t *last, uint
 }
 
 /*
- * The default variant, chosen from bench/bench-primitives figures
- * (doc/benchmarks.md, "Primitives"): latch. Its write is one locked
- * instruction instead of two and was cheaper in every measured mix (one
- * writer, two writers on one cell, a writer beside a reader); its readers
- * retried less beside a writer. timerd's records use it (core/timer.h).
+ * The default variant: claim. bench/bench-primitives measured the latch's
+ * write cheaper than mpmc's (one locked instruction instead of two), but
+ * the latch releases its writer flag after its write is readable, so a
+ * writer failing in that gap cannot be ordered before the winner (a cancel
+ * issued after seeing a re-arm could be lost). claim keeps one locked
+ * instruction and publishes and frees the cell in one store; its figures
+ * are in doc/benchmarks.md ("Primitives"). timerd's records use it.
  */
-#define cell_default		cell_latch
-#define cell_default_write	cell_latch_write
-#define cell_default_read	cell_latch_read
-#define cell_default_gen	cell_latch_gen
+#define cell_default		cell_claim
+#define cell_default_write	cell_claim_write
+#define cell_default_read	cell_claim_read
+#define cell_default_gen	cell_claim_gen
 
 #endif /* TIMERD_CELL_H */

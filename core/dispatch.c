@@ -78,7 +78,7 @@ static bool disp_kill(struct engine *e, struct timer_rec *r)
 	disp_lock_rec(e, r, &hkey);
 	/* acq_rel: ordered with producers' fetch_or(QUEUED) on the same word. */
 	old = atomic_fetch_or_explicit(&r->flags, TIMER_DEAD, memory_order_acq_rel);
-	if (cell_latch_gen_at(&r->seq) != atomic_load_explicit(&r->last, memory_order_relaxed)) {
+	if (cell_claim_gen(&r->cell) != atomic_load_explicit(&r->last, memory_order_relaxed)) {
 		/* acq_rel: as above. */
 		uint32_t now = atomic_fetch_and_explicit(&r->flags, ~TIMER_DEAD, memory_order_acq_rel);
 
@@ -115,7 +115,7 @@ static uint64_t disp_read_state(struct engine *e, struct timer_rec *r, uint64_t 
 	for (;;) {
 		struct timer_attrs *at;
 
-		gen = cell_latch_read_at(&r->seq, r->buf, TIMER_WORDS, w, &retries);
+		gen = cell_claim_read(&r->cell, r->buf, TIMER_WORDS, w, &retries);
 		if (gen <= atomic_load_explicit(&r->last, memory_order_relaxed)) {
 			gen = 0;
 			break;
@@ -124,7 +124,7 @@ static uint64_t disp_read_state(struct engine *e, struct timer_rec *r, uint64_t 
 		if (!at)
 			break;
 		hazptr_publish(e->dhp, &e->dhp->slot[HP_SLOT_ATTRS], at);
-		if (cell_latch_gen_at(&r->seq) == gen && engine_attrs_tryget(at))
+		if (cell_claim_gen(&r->cell) == gen && engine_attrs_tryget(at))
 			break;
 		retries++;
 	}
@@ -201,6 +201,7 @@ static void disp_intake(struct engine *e)
 		else
 			disp_apply(e, r);
 	}
+	e->pass_intake = count;
 	if (count > atomic_load_explicit(&e->ds.intake_hwm, memory_order_relaxed))
 		atomic_store_explicit(&e->ds.intake_hwm, count, memory_order_relaxed);
 }
@@ -318,40 +319,89 @@ static bool disp_wall_early(struct engine *e, struct timer_rec *r, int64_t now)
 	return true;
 }
 
-/* Fires one due timer; false if it turned out not to be due on the wall clock. */
-static bool disp_fire(struct engine *e, struct timer_rec *r)
+/* Hands a fire to delivery: a delivery thread, or on_fire right here. */
+static void disp_deliver_fire(struct engine *e, struct engine_fire_item *it)
 {
-	int64_t deadline = wheel_expires(&r->wn), now = engine_mono(e);
-	struct timer_attrs *at = r->applied;
-	bool periodic = at && at->period;
-	struct engine_fire_item *it;
-	uint64_t missed = 0;
-
-	if (disp_wall_early(e, r, now))
-		return false;
-	hist_record(&e->late, now - deadline);
-	if (at)
-		engine_count(&at->fires, 1);
-	if (periodic)
-		missed = disp_rearm_periodic(e, r, deadline, now);
-	if (periodic && e->cfg.workers &&
-	    atomic_load_explicit(&e->inflight, memory_order_relaxed) >= e->cfg.max_inflight) {
-		engine_count(&e->ds.missed, missed + 1);	/* delivery backlog: skip */
-		return true;
-	}
-	engine_count(&e->ds.missed, missed);
-	it = disp_fire_item(r, deadline, now, missed);
-	if (!it) {
-		engine_count(&e->ds.missed, 1);
-	} else if (e->cfg.workers) {
+	if (e->cfg.workers) {
 		disp_hand_over(e, it);
 	} else {
 		atomic_fetch_add_explicit(&e->inflight, 1, memory_order_relaxed);
 		disp_deliver(e, e->dhp, it);
 	}
 	engine_count(&e->ds.fires, 1);
-	if (!periodic)
-		disp_kill(e, r);
+}
+
+/* Drops a fire that was built but will not be delivered. */
+static void disp_drop_item(struct engine *e, struct engine_fire_item *it)
+{
+	engine_attrs_put(e->dhp, it->attrs);
+	free(it);
+}
+
+/* Fires a due periodic timer and puts it back at its next period. */
+static void disp_fire_periodic(struct engine *e, struct timer_rec *r, int64_t deadline,
+			       int64_t now)
+{
+	uint64_t missed = disp_rearm_periodic(e, r, deadline, now);
+	struct engine_fire_item *it;
+
+	if (e->cfg.workers &&
+	    atomic_load_explicit(&e->inflight, memory_order_relaxed) >= e->cfg.max_inflight) {
+		engine_count(&e->ds.missed, missed + 1);	/* delivery backlog: skip */
+		return;
+	}
+	engine_count(&e->ds.missed, missed);
+	it = disp_fire_item(r, deadline, now, missed);
+	if (it)
+		disp_deliver_fire(e, it);
+	else
+		engine_count(&e->ds.missed, 1);
+}
+
+/*
+ * Fires a due one-shot timer. The fire is built first (r may be freed by
+ * the kill) and delivered only if the kill removed r: if a newer state was
+ * written meanwhile, r stays and that state takes effect instead.
+ */
+static void disp_fire_once(struct engine *e, struct timer_rec *r, int64_t deadline, int64_t now)
+{
+	struct engine_fire_item *it = disp_fire_item(r, deadline, now, 0);
+
+	if (!disp_kill(e, r)) {
+		if (it)
+			disp_drop_item(e, it);
+		engine_count(&e->ds.coalesced, 1);
+		return;
+	}
+	if (it)
+		disp_deliver_fire(e, it);
+	else
+		engine_count(&e->ds.missed, 1);
+}
+
+/*
+ * Fires one due timer; false if it did not fire: not due on the wall clock,
+ * or a newer state (a re-arm or cancel that returned after this pass took
+ * the intake) was written, which is applied instead.
+ */
+static bool disp_fire(struct engine *e, struct timer_rec *r)
+{
+	int64_t deadline = wheel_expires(&r->wn), now = engine_mono(e);
+	struct timer_attrs *at = r->applied;
+
+	if (cell_claim_gen(&r->cell) != atomic_load_explicit(&r->last, memory_order_relaxed)) {
+		disp_apply(e, r);	/* if still due, it fires in the next pass */
+		return false;
+	}
+	if (disp_wall_early(e, r, now))
+		return false;
+	hist_record(&e->late, now - deadline);
+	if (at)
+		engine_count(&at->fires, 1);
+	if (at && at->period)
+		disp_fire_periodic(e, r, deadline, now);
+	else
+		disp_fire_once(e, r, deadline, now);
 	return true;
 }
 
@@ -415,7 +465,6 @@ static int disp_pass(struct engine *e)
 	 * applied before that deadline can fire.
 	 */
 	now = engine_mono(e);
-	atomic_store_explicit(&e->last_pass, now, memory_order_relaxed);
 	disp_intake(e);
 	due = wheel_advance(&e->wheel, now);
 	for (; due; due = next) {
@@ -431,8 +480,7 @@ static int disp_pass(struct engine *e)
 
 int engine_dispatch(struct engine *e)
 {
-	if (!e->dhp)
-		e->dhp = hazptr_thread_self(&e->hpd);
+	e->dhp = hazptr_thread_self(&e->hpd);	/* the calling thread's own record */
 	return disp_pass(e);
 }
 
@@ -544,6 +592,9 @@ static void *disp_main(void *arg)
 		if (disp_spin(e, next))
 			continue;
 		next = next == INT64_MAX ? next : next - e->cfg.precision_ns;
+		/* Requests came: look again within the delay for those that did not wake us. */
+		if (e->pass_intake && next - engine_mono(e) > ENGINE_INTAKE_DELAY)
+			next = engine_mono(e) + ENGINE_INTAKE_DELAY;
 		disp_arm_timerfd(e, next);
 		/* Producers wake us only for deadlines earlier than this (engine_wake). */
 		atomic_store_explicit(&e->wake_at, next, memory_order_relaxed);
@@ -571,12 +622,12 @@ static void *disp_worker_main(void *arg)
 		struct llist_node *n = llist_reverse(llist_del_all(&w->q)), *next;
 
 		if (!n) {
-			if (atomic_load_explicit(&e->stop, memory_order_acquire) &&
+			if (atomic_load_explicit(&e->wstop, memory_order_acquire) &&
 			    llist_empty(&w->q))
 				break;
 			llist_consumer_idle(&w->idle);
 			if (llist_empty_sc(&w->q) &&
-			    !atomic_load_explicit(&e->stop, memory_order_acquire))
+			    !atomic_load_explicit(&e->wstop, memory_order_acquire))
 				disp_drain(w->efd);	/* blocks until a fire or stop arrives */
 			llist_consumer_busy(&w->idle);
 			continue;
@@ -655,6 +706,8 @@ void engine_dispatch_stop(struct engine *e)
 		pthread_join(e->disp_tid, NULL);
 		e->disp_started = false;
 	}
+	/* Only now: the dispatcher's last pass may still have handed over fires. */
+	atomic_store_explicit(&e->wstop, true, memory_order_release);
 	for (unsigned i = 0; e->workers && i < e->cfg.workers; i++) {
 		if (!e->workers[i].started)
 			continue;

@@ -253,22 +253,27 @@ static int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t 
 }
 
 /*
- * Writes w into r's cell (latch variant); both copies drop their references
- * to the old attributes. CELL_LOST if another writer holds the cell.
+ * Writes w into r's cell (claim variant) and returns the new generation in
+ * *gen; the copy overwritten drops its reference to its old attributes.
+ * CELL_LOST if another writer holds the cell.
  */
 static enum cell_result engine_rec_write(struct engine_tctx *t, struct timer_rec *r,
-					 const uint64_t *w)
+					 const uint64_t *w, uint64_t *gen)
 {
+	_Atomic uint64_t *copy;
 	struct timer_attrs *old;
+	uint64_t s;
+	int idx = cell_claim_write_begin(&r->cell, &s);
 
-	if (unlikely(!cell_latch_claim(&r->wbusy)))
+	if (unlikely(idx < 0))
 		return CELL_LOST;
-	/* relaxed: only the flag holder writes the copies; both hold the same state. */
-	old = engine_attrs_of(atomic_load_explicit(&r->buf[1], memory_order_relaxed));
-	cell_latch_fill(&r->seq, r->buf, TIMER_WORDS, w);
-	cell_latch_unclaim(&r->wbusy);
-	/* Readers that took old from a copy validate against a newer sequence. */
-	engine_attrs_put_n(t->hp, old, 2);
+	copy = r->buf + (size_t)idx * TIMER_WORDS;
+	/* relaxed: this writer owns the copy until commit. */
+	old = engine_attrs_of(atomic_load_explicit(&copy[1], memory_order_relaxed));
+	cell_copy_in(copy, w, TIMER_WORDS);
+	*gen = cell_claim_write_commit(&r->cell, s);
+	/* Readers that took old from this copy validate against a newer generation. */
+	engine_attrs_put(t->hp, old);
 	return CELL_OK;
 }
 
@@ -286,22 +291,21 @@ static struct timer_rec *engine_lookup(struct engine *e, struct engine_tctx *t, 
 
 	if (!r || !(atomic_load_explicit(&r->flags, memory_order_acquire) & TIMER_DEAD))
 		return r;
-	if (keylen) {
-		table_lock(&e->keys, h);
-		r = table_find_locked(&e->keys, h, key, keylen);
-	} else {
+	if (!keylen) {
+		/* Under the stripe lock the dispatcher has decided; find again, protected. */
 		spin_lock(engine_idlock(e, id));
-		r = idmap_peek(&e->ids, id);
+		r = idmap_find(&e->ids, t->hp, id);
+		spin_unlock(engine_idlock(e, id));
+		return r;
 	}
-	/* Under the lock r cannot be removed: publishing now protects it. */
+	table_lock(&e->keys, h);
+	r = table_find_locked(&e->keys, h, key, keylen);
+	/* Under the shard lock r cannot be removed: publishing now protects it. */
 	if (r)
 		hazptr_publish(t->hp, &t->hp->slot[HP_SLOT_REC], r);
 	else
 		hazptr_release(t->hp, HP_SLOT_REC);
-	if (keylen)
-		table_unlock(&e->keys, h);
-	else
-		spin_unlock(engine_idlock(e, id));
+	table_unlock(&e->keys, h);
 	return r;
 }
 
@@ -312,20 +316,28 @@ void engine_push(struct engine *e, struct timer_rec *r)
 
 /*
  * Wakes a sleeping dispatcher only when it must act before it would wake
- * anyway: the new deadline is earlier than its timerfd, or requests have
- * waited longer than ENGINE_INTAKE_DELAY (so cancelled timers are freed
- * promptly). Otherwise the request waits on the intake: no system call.
+ * anyway: the new deadline is earlier than its timerfd, or its timerfd is
+ * more than ENGINE_INTAKE_DELAY away (so a cancel or re-arm is applied, and
+ * a cancelled timer freed, within that delay). Otherwise the request waits
+ * on the intake: no system call. After a pass that took requests, the
+ * dispatcher wakes again within the delay, so a stream of requests costs
+ * at most one wake-up per ENGINE_INTAKE_DELAY.
  */
 static void engine_wake(struct engine *e, int64_t deadline, int64_t now)
 {
+	int64_t wake_at;
+
 	/* seq_cst: after our push; pairs with the dispatcher's idle store and intake check. */
 	if (!atomic_load_explicit(&e->idle, memory_order_seq_cst))
 		return;
-	if (!now)
-		now = engine_mono(e);	/* read only when the dispatcher sleeps */
-	if (deadline >= atomic_load_explicit(&e->wake_at, memory_order_relaxed) &&
-	    now - atomic_load_explicit(&e->last_pass, memory_order_relaxed) < ENGINE_INTAKE_DELAY)
-		return;
+	/* relaxed: published before idle (seq_cst store), which we just read. */
+	wake_at = atomic_load_explicit(&e->wake_at, memory_order_relaxed);
+	if (deadline >= wake_at) {
+		if (!now)
+			now = engine_mono(e);	/* read only when the dispatcher sleeps */
+		if (wake_at - now <= ENGINE_INTAKE_DELAY)
+			return;
+	}
 	if (atomic_exchange_explicit(&e->idle, 0, memory_order_relaxed))
 		engine_kick(e);
 }
@@ -335,7 +347,7 @@ static bool engine_rec_cancelled(struct timer_rec *r)
 {
 	uint64_t w[TIMER_WORDS];
 
-	cell_latch_read_at(&r->seq, r->buf, TIMER_WORDS, w, NULL);
+	cell_claim_read(&r->cell, r->buf, TIMER_WORDS, w, NULL);
 	return w[1] & TIMER_OP_CANCEL;
 }
 
@@ -357,7 +369,7 @@ static struct timer_rec *engine_rec_new(struct engine *e, struct engine_tctx *t,
 	if (keylen)
 		memcpy(r->key, key, keylen);
 	atomic_init(&r->flags, TIMER_QUEUED);	/* queued by its creator below */
-	cell_latch_init_at(&r->seq, r->buf, TIMER_WORDS, w);
+	cell_claim_init(&r->cell, r->buf, TIMER_WORDS, w);
 	return r;
 }
 
@@ -428,24 +440,80 @@ fail_count:
 	return err;
 }
 
+/* The CLOCK_MONOTONIC deadline of cell state w (INT64_MAX for a cancel). */
+static int64_t engine_state_deadline(struct engine *e, const uint64_t *w)
+{
+	if (w[1] & TIMER_OP_CANCEL)
+		return INT64_MAX;
+	if (w[1] & TIMER_OP_REALTIME)
+		return (int64_t)w[0] - (engine_real(e) - engine_mono(e));
+	return (int64_t)w[0];
+}
+
 /*
- * Writes w into live timer r and queues it. Returns 1 if r died meanwhile
- * (the caller retries), else 0; *lost if another writer superseded w.
+ * Pushes r (protected by the caller) and wakes the dispatcher if it must
+ * act before it would wake anyway. A writer that found r already queued
+ * left the wake-up to the pusher (or checks itself after a fence, below):
+ * so the pusher re-reads r's newest state after its push and wakes for the
+ * earlier of the two deadlines. With the fences, either this read sees the
+ * other write, or that writer's own wake check comes after this push.
+ */
+static void engine_push_wake(struct engine *e, struct timer_rec *r, int64_t deadline, int64_t now)
+{
+	uint64_t w[TIMER_WORDS];
+	int64_t d;
+
+	engine_push(e, r);
+	/* Orders the push before the cell re-read (pairs with engine_write_queue's fence). */
+	atomic_thread_fence(memory_order_seq_cst);
+	cell_claim_read(&r->cell, r->buf, TIMER_WORDS, w, NULL);
+	d = engine_state_deadline(e, w);
+	engine_wake(e, d < deadline ? d : deadline, now);
+}
+
+/*
+ * r was flagged DEAD after this thread wrote generation gen into it. Under
+ * the lock the dispatcher decides with, tells whether the write took
+ * effect: r was kept (revived: the write is queued), or gen was applied
+ * before r was removed. Returns 1 if the write was lost with r (retry).
+ */
+static int engine_write_settle(struct engine *e, struct timer_rec *r, uint64_t gen)
+{
+	int lost;
+
+	spin_lock(engine_idlock(e, r->id));
+	/* acquire (both): the dispatcher's decision and its consume are visible under the lock. */
+	lost = (atomic_load_explicit(&r->flags, memory_order_acquire) & TIMER_DEAD) &&
+	       atomic_load_explicit(&r->last, memory_order_acquire) < gen;
+	spin_unlock(engine_idlock(e, r->id));
+	return lost;
+}
+
+/*
+ * Writes w (deadline: its monotonic deadline) into live timer r, protected
+ * by the caller, and queues it. Returns 1 if r died before the write took
+ * effect (the caller retries), else 0; *lost if another writer superseded w.
  */
 static int engine_write_queue(struct engine *e, struct engine_tctx *t, struct timer_rec *r,
-			      const uint64_t *w, bool *lost)
+			      const uint64_t *w, int64_t deadline, int64_t now, bool *lost)
 {
+	uint64_t gen;
 	uint32_t old;
 
-	*lost = engine_rec_write(t, r, w) == CELL_LOST;
+	*lost = engine_rec_write(t, r, w, &gen) == CELL_LOST;
 	if (*lost)
 		return 0;
 	/* acq_rel: totally ordered with the dispatcher's fetch_or(DEAD) on the same word. */
 	old = atomic_fetch_or_explicit(&r->flags, TIMER_QUEUED, memory_order_acq_rel);
 	if (old & TIMER_DEAD)
-		return 1;
-	if (!(old & TIMER_QUEUED))
-		engine_push(e, r);
+		return engine_write_settle(e, r, gen);
+	if (!(old & TIMER_QUEUED)) {
+		engine_push_wake(e, r, deadline, now);
+		return 0;
+	}
+	/* Queued by another writer: order our write before our wake check (see engine_push_wake). */
+	atomic_thread_fence(memory_order_seq_cst);
+	engine_wake(e, deadline, now);
 	return 0;
 }
 
@@ -489,7 +557,7 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 	w[0] = (uint64_t)(a->when == ENGINE_AFTER ? now + a->time : a->time);
 	res->deadline = engine_arm_deadline(e, a, now);
 	for (;;) {
-		err = engine_attrs_new(a, realtime, 2, &at);	/* one per cell copy */
+		err = engine_attrs_new(a, realtime, 1, &at);	/* the cell copy's reference */
 		if (err)
 			return engine_reject(t, err);
 		w[1] = (uint64_t)(uintptr_t)at | (realtime ? TIMER_OP_REALTIME : 0);
@@ -512,18 +580,19 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 				break;
 		}
 		/* r is protected in HP_SLOT_REC: write into it. */
-		if (!engine_write_queue(e, t, r, w, &lost))
+		if (!engine_write_queue(e, t, r, w, res->deadline, now, &lost))
 			break;
 		hazptr_release(t->hp, HP_SLOT_REC);	/* died: the dead cell owns at */
 	}
 	res->id = r->id;
 	res->created = created;
 	res->coalesced = lost;
-	if (created)
-		engine_push(e, r);	/* r may be applied and freed from here on */
-	else
-		hazptr_release(t->hp, HP_SLOT_REC);
-	engine_wake(e, res->deadline, now);
+	if (created) {
+		/* r is in the tables: protecting it now keeps it while we push and look. */
+		hazptr_publish(t->hp, &t->hp->slot[HP_SLOT_REC], r);
+		engine_push_wake(e, r, res->deadline, now);
+	}
+	hazptr_release(t->hp, HP_SLOT_REC);
 	if (lost) {
 		free(at);		/* never published */
 		engine_count(&t->c->lost_races, 1);
@@ -556,10 +625,9 @@ int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keyle
 		}
 		if (!r)
 			return engine_reject(t, TD_ENOENT);
-		died = engine_write_queue(e, t, r, w, &lost);
+		died = engine_write_queue(e, t, r, w, INT64_MAX, 0, &lost);
 		hazptr_release(t->hp, HP_SLOT_REC);
 	} while (died);
-	engine_wake(e, INT64_MAX, 0);
 	if (lost)
 		engine_count(&t->c->lost_races, 1);
 	engine_count(&t->c->cancels, 1);
@@ -575,13 +643,13 @@ static uint64_t engine_read_state(struct engine_tctx *t, struct timer_rec *r, ui
 	for (;;) {
 		struct timer_attrs *at;
 
-		gen = cell_latch_read_at(&r->seq, r->buf, TIMER_WORDS, w, &retries);
+		gen = cell_claim_read(&r->cell, r->buf, TIMER_WORDS, w, &retries);
 		at = engine_attrs_of(w[1]);
 		if (!at)
 			break;
 		hazptr_publish(t->hp, &t->hp->slot[HP_SLOT_ATTRS], at);
 		/* Still this generation: the copies still hold their references to at. */
-		if (cell_latch_gen_at(&r->seq) == gen)
+		if (cell_claim_gen(&r->cell) == gen)
 			break;
 		retries++;
 	}

@@ -78,7 +78,6 @@ struct engine {
 	struct llist_head intake cacheline_aligned;
 	_Atomic int idle;		/* the dispatcher is (about to be) asleep */
 	_Atomic int64_t wake_at;	/* when its timerfd wakes it (INT64_MAX: never) */
-	_Atomic int64_t last_pass;	/* CLOCK_MONOTONIC time its last pass started */
 	int intake_efd;
 	_Atomic uint64_t ntimers cacheline_aligned;
 	_Atomic uint64_t inflight;
@@ -89,6 +88,7 @@ struct engine {
 	int64_t real_offset;		/* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	int epfd, tfd_mono, tfd_real;
 	int64_t armed_at;		/* value the monotonic timerfd holds */
+	uint64_t pass_intake;		/* requests the last pass took */
 	unsigned rr;
 	struct engine_dstats ds;
 	struct hist late;
@@ -97,7 +97,8 @@ struct engine {
 	/* Threads. */
 	pthread_t disp_tid;
 	bool disp_started;
-	_Atomic bool stop;
+	_Atomic bool stop;		/* the dispatcher stops */
+	_Atomic bool wstop;		/* then the delivery threads stop */
 	struct engine_worker *workers;
 	bool *wake_worker;		/* dispatcher: worker got fires this pass */
 
@@ -143,7 +144,7 @@ void engine_kick(struct engine *e);
 /* Pushes r on the intake (the caller decides whether to wake the dispatcher). */
 void engine_push(struct engine *e, struct timer_rec *r);
 
-/* Longest a request waits on the intake while the dispatcher sleeps. */
+/* Longest a request waits on the intake before the dispatcher applies it. */
 #define ENGINE_INTAKE_DELAY ENGINE_NS_PER_MS
 
 /* dispatch.c: threads, one pass, manual-mode helpers. */

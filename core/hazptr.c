@@ -95,10 +95,11 @@ static size_t hazptr_collect(struct hazptr_domain *d, void ***hz, size_t *cap, b
 
 	for (struct hazptr_thread *t = atomic_load_explicit(&d->threads, memory_order_acquire);
 	     t; t = t->next) {
+		/* One load of the head for both walks: the owner may prepend a block meanwhile. */
+		struct hazptr_block *blocks = atomic_load_explicit(&t->blocks, memory_order_acquire);
 		size_t need = n + HAZPTR_SLOTS;
 
-		for (struct hazptr_block *b = atomic_load_explicit(&t->blocks, memory_order_acquire);
-		     b; b = b->next)
+		for (struct hazptr_block *b = blocks; b; b = b->next)
 			need += HAZPTR_EXTRA_BLOCK;
 		if (need > *cap) {
 			size_t ncap = need * 2;
@@ -122,8 +123,7 @@ static size_t hazptr_collect(struct hazptr_domain *d, void ***hz, size_t *cap, b
 			if (p)
 				(*hz)[n++] = p;
 		}
-		for (struct hazptr_block *b = atomic_load_explicit(&t->blocks, memory_order_acquire);
-		     b; b = b->next)
+		for (struct hazptr_block *b = blocks; b; b = b->next)
 			for (unsigned i = 0; i < HAZPTR_EXTRA_BLOCK; i++) {
 				void *p = atomic_load_explicit(&b->slot[i].ptr,
 							       memory_order_acquire);

@@ -66,21 +66,6 @@ static void idmap_share(struct idmap *m, struct idmap_batch *b)
 	spin_unlock(&m->lock);
 }
 
-void idmap_cache_flush(struct idmap *m, struct idmap_cache *c)
-{
-	idmap_share(m, c->take);
-	idmap_share(m, c->give);
-	c->take = c->give = NULL;
-	/* Unused fresh indices: free slots of generation 1, shared like freed ones. */
-	while (c->bump_next < c->bump_end) {
-		uint64_t id = ((uint64_t)1 << 32) | c->bump_next++;
-
-		idmap_unalloc(m, c, id);
-	}
-	idmap_share(m, c->give);
-	c->give = NULL;
-}
-
 /* Makes sure the chunks holding [from, to) exist; false if out of memory. */
 static bool idmap_grow(struct idmap *m, uint32_t from, uint32_t to)
 {
@@ -104,6 +89,24 @@ static bool idmap_grow(struct idmap *m, uint32_t from, uint32_t to)
 	return true;
 }
 
+/*
+ * Reserves IDMAP_BUMP fresh indices from the high-water mark; false if the
+ * map is full. A CAS loop: the mark never moves past the map's size.
+ */
+static bool idmap_reserve(struct idmap *m, uint32_t *first)
+{
+	uint32_t h = atomic_load_explicit(&m->hwm, memory_order_relaxed);
+
+	do {
+		if ((uint64_t)h + IDMAP_BUMP > IDMAP_MAX_SLOTS)
+			return false;
+		/* relaxed: the chunk pointers, not the mark, publish the slots. */
+	} while (!atomic_compare_exchange_weak_explicit(&m->hwm, &h, h + IDMAP_BUMP,
+							memory_order_relaxed, memory_order_relaxed));
+	*first = h;
+	return true;
+}
+
 /* Refills an empty cache: a shared batch of freed indices, else fresh ones. */
 static bool idmap_refill(struct idmap *m, struct idmap_cache *c)
 {
@@ -119,9 +122,8 @@ static bool idmap_refill(struct idmap *m, struct idmap_cache *c)
 	spin_unlock(&m->lock);
 	if (c->take)
 		return true;
-	first = atomic_fetch_add_explicit(&m->hwm, IDMAP_BUMP, memory_order_relaxed);
-	if ((uint64_t)first + IDMAP_BUMP > IDMAP_MAX_SLOTS || !idmap_grow(m, first, first + IDMAP_BUMP))
-		return false;	/* those indices stay unused: the map is full anyway */
+	if (!idmap_reserve(m, &first))
+		return false;
 	c->bump_next = first;
 	c->bump_end = first + IDMAP_BUMP;
 	return true;
@@ -138,6 +140,9 @@ uint64_t idmap_alloc(struct idmap *m, struct idmap_cache *c)
 			break;
 		}
 		if (c->bump_next < c->bump_end) {
+			/* A fresh index keeps its reservation if its chunk cannot be made yet. */
+			if (!idmap_grow(m, c->bump_next, c->bump_next + 1))
+				return 0;
 			index = c->bump_next++;
 			break;
 		}
@@ -223,15 +228,6 @@ struct timer_rec *idmap_find(struct idmap *m, struct hazptr_thread *hp, uint64_t
 		r = NULL;
 	}
 	return r;
-}
-
-struct timer_rec *idmap_peek(struct idmap *m, uint64_t id)
-{
-	_Atomic uintptr_t *s = idmap_slot(m, idmap_index(id));
-	uintptr_t v = s ? atomic_load_explicit(s, memory_order_acquire) : 0;
-	struct timer_rec *r = (!v || (v & 1)) ? NULL : (struct timer_rec *)v;
-
-	return r && r->id == id ? r : NULL;
 }
 
 struct timer_rec *idmap_at(struct idmap *m, struct hazptr_thread *hp, uint32_t index)

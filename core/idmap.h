@@ -82,9 +82,6 @@ void idmap_init(struct idmap *m);
 /* Frees the chunks and batches (not the records). */
 void idmap_destroy(struct idmap *m);
 
-/* Gives a cache's indices back to the map (a thread is done with it). */
-void idmap_cache_flush(struct idmap *m, struct idmap_cache *c);
-
 /* A new unused id, or 0 if the map is full or memory ran out. */
 uint64_t idmap_alloc(struct idmap *m, struct idmap_cache *c);
 
@@ -96,9 +93,6 @@ void idmap_set(struct idmap *m, uint64_t id, struct timer_rec *r);
 
 /* Finds the record of id, protected in HP_SLOT_REC, or NULL. */
 struct timer_rec *idmap_find(struct idmap *m, struct hazptr_thread *hp, uint64_t id);
-
-/* The record of id with no protection (the caller keeps it from being freed). */
-struct timer_rec *idmap_peek(struct idmap *m, uint64_t id);
 
 /* Frees r's slot; its id never finds anything again. */
 void idmap_remove(struct idmap *m, struct idmap_cache *c, struct timer_rec *r);

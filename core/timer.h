@@ -13,13 +13,12 @@
  *	qn               producer that sets QUEUED       dispatcher
  *	flags            producers (QUEUED), dispatcher  any
  *	applied          dispatcher                      dispatcher
- *	wbusy, seq, buf  producers (cell protocol)       any (cell protocol)
+ *	cell, buf        producers (cell protocol)       any (cell protocol)
  *	last             dispatcher (cell_consume)       any
  *
- * The cell is core/cell.h's latch variant (the measured default): seq,
- * both copies in buf, and the writer flag wbusy in a spare byte. Both
- * copies hold the same state between writes, so each holds a reference to
- * the state's attributes. Its payload is TIMER_WORDS words:
+ * The cell is core/cell.h's claim variant (the default): one word, two
+ * copies in buf; each copy holds a reference to its state's attributes.
+ * Its payload is TIMER_WORDS words:
  *	word 0: deadline in ns (CLOCK_MONOTONIC, or CLOCK_REALTIME if TIMER_OP_REALTIME)
  *	word 1: struct timer_attrs pointer | TIMER_OP_* bits (attrs are 8-aligned)
  */
@@ -76,10 +75,9 @@ struct timer_rec {
 	struct llist_node qn;		/* intake link */
 	_Atomic uint32_t flags;
 	uint16_t keylen;
-	uint8_t dflags;
-	_Atomic uint8_t wbusy;		/* the cell's writer flag (latch variant) */
+	uint16_t dflags;
 	struct timer_attrs *applied;	/* the state the wheel holds */
-	_Atomic uint64_t seq;		/* the cell's seqcount (latch variant) */
+	struct cell_claim cell;		/* the cell's word (claim variant) */
 	_Atomic uint64_t last;		/* generation last applied */
 	_Atomic uint64_t buf[2 * TIMER_WORDS];
 	char key[];

@@ -1,7 +1,7 @@
 /*
  * stress-cell.c -- concurrent writers, readers and consumers on one cell.
  *
- * Invariants checked, for both variants:
+ * Invariants checked, for every variant:
  *  - a snapshot is never torn: every word derives from the same (writer, count);
  *  - each reader sees generations in non-decreasing order;
  *  - cell_consume() grants each generation at most once, across consumers;
@@ -24,12 +24,13 @@
 #define CONSUMERS 2
 #define MAX_GEN	  (1u << 26)
 
-enum variant { MPMC, LATCH };
+enum variant { MPMC, LATCH, CLAIM };
 
 static struct {
 	enum variant v;
 	struct cell_mpmc m;
 	struct cell_latch l;
+	struct cell_claim k;
 	_Atomic uint64_t buf[2 * WORDS];
 	_Atomic uint64_t last;
 	_Atomic bool stop;
@@ -47,14 +48,17 @@ static enum cell_result do_write(const uint64_t *w)
 {
 	if (S.v == MPMC)
 		return cell_mpmc_write(&S.m, S.buf, WORDS, w);
+	if (S.v == CLAIM)
+		return cell_claim_write(&S.k, S.buf, WORDS, w);
 	return cell_latch_write(&S.l, S.buf, WORDS, w);
 }
 
 /* Reads a snapshot and checks it is not torn; returns its generation. */
 static uint64_t do_read(uint64_t *w, unsigned *retries)
 {
-	uint64_t gen = S.v == MPMC ? cell_mpmc_read(&S.m, S.buf, WORDS, w, retries)
-				   : cell_latch_read(&S.l, S.buf, WORDS, w, retries);
+	uint64_t gen = S.v == MPMC  ? cell_mpmc_read(&S.m, S.buf, WORDS, w, retries)
+		     : S.v == CLAIM ? cell_claim_read(&S.k, S.buf, WORDS, w, retries)
+				    : cell_latch_read(&S.l, S.buf, WORDS, w, retries);
 
 	if (gen == 0)
 		return 0;
@@ -149,7 +153,7 @@ static void run(enum variant v, double secs)
 		     (unsigned long long)gen, (unsigned long long)atomic_load(&S.ok));
 	STRESS_CHECK(atomic_load(&S.applied) <= gen, "more applications than generations");
 	printf("%s: writes ok=%llu lost=%llu (%.3f%%) reads=%llu retries=%llu applied=%llu\n",
-	       v == MPMC ? "mpmc" : "latch", (unsigned long long)S.ok,
+	       v == MPMC ? "mpmc" : v == CLAIM ? "claim" : "latch", (unsigned long long)S.ok,
 	       (unsigned long long)S.lost,
 	       100.0 * (double)S.lost / (double)(S.ok + S.lost + 1),
 	       (unsigned long long)S.reads, (unsigned long long)S.retries,
@@ -163,5 +167,6 @@ int main(void)
 
 	run(MPMC, secs);
 	run(LATCH, secs);
+	run(CLAIM, secs);
 	return 0;
 }

@@ -126,6 +126,36 @@ START_TEST(test_latch_odd_seq_reads_previous_copy)
 }
 END_TEST
 
+START_TEST(test_claim_write_read_and_lose)
+{
+	struct cell_claim c = { 0 };
+	_Atomic uint64_t buf[2 * N] = { 0 };
+	uint64_t in[N], out[N], s;
+	int idx;
+
+	ck_assert_uint_eq(cell_claim_read(&c, buf, N, out, NULL), 0);
+	for (uint64_t g = 1; g <= 3; g++) {
+		fill(in, g * 1000);
+		ck_assert_int_eq(cell_claim_write(&c, buf, N, in), CELL_OK);
+		ck_assert_uint_eq(cell_claim_read(&c, buf, N, out, NULL), g);
+		ck_assert_uint_eq(out[0], g * 1000);
+	}
+	/* A writer is mid-write: its state is not readable and others lose. */
+	idx = cell_claim_write_begin(&c, &s);
+	ck_assert_int_ge(idx, 0);
+	fill(in, 77);
+	ck_assert_int_eq(cell_claim_write(&c, buf, N, in), CELL_LOST);
+	cell_copy_in(buf + (size_t)idx * N, in, N);
+	ck_assert_uint_eq(cell_claim_read(&c, buf, N, out, NULL), 3);	/* not yet */
+	/* One store publishes the write and frees the cell together. */
+	ck_assert_uint_eq(cell_claim_write_commit(&c, s), 4);
+	ck_assert_uint_eq(cell_claim_read(&c, buf, N, out, NULL), 4);
+	ck_assert_uint_eq(out[0], 77);
+	ck_assert_int_eq(cell_claim_write(&c, buf, N, in), CELL_OK);
+	ck_assert_uint_eq(cell_claim_gen(&c), 5);
+}
+END_TEST
+
 START_TEST(test_consume_once)
 {
 	_Atomic uint64_t last = 0;
@@ -150,6 +180,7 @@ static Suite *cell_suite(void)
 	tcase_add_test(tc, test_latch_write_read_generations);
 	tcase_add_test(tc, test_latch_busy_writer_loses);
 	tcase_add_test(tc, test_latch_odd_seq_reads_previous_copy);
+	tcase_add_test(tc, test_claim_write_read_and_lose);
 	tcase_add_test(tc, test_consume_once);
 	suite_add_tcase(s, tc);
 	return s;
