@@ -83,7 +83,7 @@ static int prim_status;		/* exit status: 1 once an invariant failed */
 
 /* ------------------------------------------------------------------ cell */
 
-enum pc_impl { PC_MPMC, PC_LATCH, PC_MUTEX, PC_CKSEQ };
+enum pc_impl { PC_MPMC, PC_LATCH, PC_CLAIM, PC_MUTEX, PC_CKSEQ };
 
 /* One cell of the kind under test; a run uses one member. */
 union pc_obj {
@@ -95,6 +95,10 @@ union pc_obj {
 		struct cell_latch c;
 		_Atomic uint64_t buf[2 * PC_WORDS];
 	} latch;
+	struct {
+		struct cell_claim c;
+		_Atomic uint64_t buf[2 * PC_WORDS];
+	} claim;
 	struct {
 		pthread_mutex_t mu;
 		uint64_t w[PC_WORDS];
@@ -118,6 +122,8 @@ static always_inline unsigned pc_write(enum pc_impl impl, union pc_obj *o, const
 		return cell_mpmc_write(&o->mpmc.c, o->mpmc.buf, PC_WORDS, src) == CELL_LOST;
 	case PC_LATCH:
 		return cell_latch_write(&o->latch.c, o->latch.buf, PC_WORDS, src) == CELL_LOST;
+	case PC_CLAIM:
+		return cell_claim_write(&o->claim.c, o->claim.buf, PC_WORDS, src) == CELL_LOST;
 	case PC_MUTEX:
 		pthread_mutex_lock(&o->mutex.mu);
 		memcpy(o->mutex.w, src, sizeof(o->mutex.w));
@@ -147,6 +153,9 @@ static always_inline unsigned pc_read(enum pc_impl impl, union pc_obj *o, uint64
 		break;
 	case PC_LATCH:
 		cell_latch_read(&o->latch.c, o->latch.buf, PC_WORDS, dst, &r);
+		break;
+	case PC_CLAIM:
+		cell_claim_read(&o->claim.c, o->claim.buf, PC_WORDS, dst, &r);
 		break;
 	case PC_MUTEX:
 		pthread_mutex_lock(&o->mutex.mu);
@@ -252,6 +261,7 @@ static void pc_fini(enum pc_impl impl, union pc_obj *o)
 
 PC_ENTRIES(mpmc, PC_MPMC)
 PC_ENTRIES(latch, PC_LATCH)
+PC_ENTRIES(claim, PC_CLAIM)
 PC_ENTRIES(mutex, PC_MUTEX)
 #ifdef HAVE_CK
 PC_ENTRIES(ckseq, PC_CKSEQ)
@@ -266,6 +276,7 @@ static const struct pc_desc {
 } pc_descs[] = {
 	{ "mpmc", PC_MPMC, pc_writer_mpmc, pc_reader_mpmc, pc_init_mpmc },
 	{ "latch", PC_LATCH, pc_writer_latch, pc_reader_latch, pc_init_latch },
+	{ "claim", PC_CLAIM, pc_writer_claim, pc_reader_claim, pc_init_claim },
 	{ "mutex", PC_MUTEX, pc_writer_mutex, pc_reader_mutex, pc_init_mutex },
 #ifdef HAVE_CK
 	{ "ck_sequence", PC_CKSEQ, pc_writer_ckseq, pc_reader_ckseq, pc_init_ckseq },
