@@ -21,6 +21,8 @@
  *
  * Fires: cfg.on_fire runs on one of cfg.workers delivery threads (or on
  * the dispatcher when workers == 0) with a snapshot valid for the call.
+ * on_fire may arm, cancel, get and list; with workers == 0 it must not call
+ * engine_sync() or engine_destroy() (they wait for the dispatcher it runs on).
  * One-shot timers are gone once fired; periodic ones are re-armed at their
  * next period (fixed rate: periods that passed while late are skipped and
  * counted in engine_fire.missed).
@@ -37,7 +39,9 @@
  *
  * Guarantees: an arm, re-arm or cancel that returned is visible to every
  * later engine_get() (read your writes), and is applied by the dispatcher
- * before any later-armed deadline fires. A timer never fires before its
+ * within ENGINE_INTAKE_DELAY (1 ms) or before its deadline, whichever is
+ * first; a cancel or re-arm that returned before a fire was decided
+ * prevents that fire. A timer never fires before its
  * deadline on its clock. Concurrent writers of one timer linearise in some
  * order; a writer that overlapped another gets coalesced = true: its state
  * was superseded by the other's. No other ordering is implied.
