@@ -142,15 +142,21 @@ void addr_client_default(char *buf, size_t len)
 		addr_default_socket(buf, len);
 }
 
-/* Formats an address for messages. */
+/* True if "HOST:PORT" would read back as something else (a Unix path, a tcp: or unix: prefix). */
+static bool addr_host_ambiguous(const char *host)
+{
+	return host[0] == '/' || host[0] == '.' || strcmp(host, "tcp") == 0 || strcmp(host, "unix") == 0;
+}
+
+/* Formats an address for messages, in a form addr_parse() reads back. */
 const char *addr_format(const struct addr *a, char *buf, size_t len)
 {
 	if (a->kind == ADDR_UNIX)
-		snprintf(buf, len, "%s", a->path);
-	else if (strchr(a->host, ':'))
+		snprintf(buf, len, "%s%s", a->path[0] == '/' || a->path[0] == '.' ? "" : "unix:", a->path);
+	else if (strchr(a->host, ':') || a->host[0] == '[')
 		snprintf(buf, len, "[%s]:%s", a->host, a->port);
 	else
-		snprintf(buf, len, "%s:%s", a->host, a->port);
+		snprintf(buf, len, "%s%s:%s", addr_host_ambiguous(a->host) ? "tcp:" : "", a->host, a->port);
 	return buf;
 }
 

@@ -50,7 +50,7 @@ void addr_client_default(char *buf, size_t len);
  */
 void addr_default_state_dir(char *buf, size_t len);
 
-/* Formats an address for messages ("/run/timerd/timerd.sock", "127.0.0.1:7000"). */
+/* Formats an address for messages ("/run/timerd/timerd.sock", "127.0.0.1:7000") so that addr_parse() reads it back. */
 const char *addr_format(const struct addr *a, char *buf, size_t len);
 
 /*
