@@ -84,16 +84,16 @@ void wheel_del(struct wheel *w, struct wheel_node *n)
 	wheel_note_empty(w, pprev);
 }
 
-/* Moves every node of slot (l, s) onto *todo and empties the slot. */
-static void wheel_take_slot(struct wheel *w, unsigned l, unsigned s, struct wheel_node **todo)
+/* Moves every node of slot (l, s) onto *moved and empties the slot. */
+static void wheel_take_slot(struct wheel *w, unsigned l, unsigned s, struct wheel_node **moved)
 {
 	struct wheel_node *n = w->slot[l][s], *next;
 
 	for (; n; n = next) {
 		next = n->next;
 		n->pprev = NULL;
-		n->next = *todo;
-		*todo = n;
+		n->next = *moved;
+		*moved = n;
 		w->count--;
 	}
 	w->slot[l][s] = NULL;
@@ -160,7 +160,7 @@ static struct wheel_node *wheel_sort(struct wheel_node *list)
 
 struct wheel_node *wheel_advance(struct wheel *w, int64_t now)
 {
-	struct wheel_node *todo = NULL, *due = NULL, *n, *next;
+	struct wheel_node *moved = NULL, *due = NULL, *n, *next;
 	int64_t old = w->now;
 
 	if (now < old)
@@ -172,12 +172,12 @@ struct wheel_node *wheel_advance(struct wheel *w, int64_t now)
 			break;	/* higher levels did not move either */
 		mask = wheel_reached(l, old, now) & w->occupied[l];
 		while (mask) {
-			wheel_take_slot(w, l, (unsigned)__builtin_ctzll(mask), &todo);
+			wheel_take_slot(w, l, (unsigned)__builtin_ctzll(mask), &moved);
 			mask &= mask - 1;
 		}
 	}
 	w->now = now;
-	for (n = todo; n; n = next) {
+	for (n = moved; n; n = next) {
 		next = n->next;
 		if (wheel_expires(n) <= now) {
 			n->next = due;
