@@ -299,22 +299,12 @@ int timerd_async_connect(struct event_base *base, const char *addr, const struct
 	struct timerd_error local;
 	struct timerd_async *c;
 	struct codec_req q;
-	char def[256];
-	struct addr a;
 	int fd;
 
 	err = err ? err : &local;
 	*out = NULL;
-	if (!addr || !*addr) {
-		timerd_default_address(def, sizeof(def));
-		addr = def;
-	}
-	if (addr_parse(addr, &a, err->message, sizeof(err->message)) < 0)
-		return err->code = TIMERD_ECONNECT;
-	fd = addr_connect(&a, opt && opt->timeout_ms ? opt->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS,
-			  err->message, sizeof(err->message));
-	if (fd < 0)
-		return err->code = TIMERD_ECONNECT;
+	if ((fd = codec_open(addr, opt, err)) < 0)
+		return err->code;
 	c = calloc(1, sizeof(*c));
 	if (!c || evutil_make_socket_nonblocking(fd) < 0 ||
 	    !(c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE))) {

@@ -21,24 +21,12 @@ const struct cmd_entry cmd_cancel_entry = {
 /* timerctl cancel. */
 static int cmd_cancel_exec(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = { CTL_GLOBAL_LONGOPTS, { "id", required_argument, NULL, 'I' },
-					      { NULL, 0, NULL, 0 } };
-	const char *key = NULL;
-	uint64_t id = 0;
-	int c, rc;
+	const char *key;
+	uint64_t id;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'I') {
-			if (!ctl_u64(ctl, "--id", optarg, &id))
-				return CTL_EXIT_USAGE;
-		} else if (ctl_global_opt(ctl, &cmd_cancel_entry, c, optarg, &rc)) {
-			return rc;
-		}
-	}
-	if (optind < argc)
-		key = argv[optind++];
-	if (optind < argc || !key == !id)
-		return ctl_usage(ctl, &cmd_cancel_entry, "give one KEY or --id ID");
+	if ((rc = ctl_key_or_id(ctl, &cmd_cancel_entry, argc, argv, &key, &id)) != CTL_EXIT_OK)
+		return rc;
 	if ((rc = ctl_connect(ctl)) != CTL_EXIT_OK)
 		return rc;
 	if ((rc = timerd_cancel(ctl->t, id, key)) != TIMERD_OK)

@@ -55,25 +55,13 @@ static void cmd_get_human(const struct timerd_timer *t)
 /* timerctl get. */
 static int cmd_get_exec(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = { CTL_GLOBAL_LONGOPTS, { "id", required_argument, NULL, 'I' },
-					      { NULL, 0, NULL, 0 } };
 	struct timerd_timer *t;
-	const char *key = NULL;
-	uint64_t id = 0;
-	int c, rc;
+	const char *key;
+	uint64_t id;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'I') {
-			if (!ctl_u64(ctl, "--id", optarg, &id))
-				return CTL_EXIT_USAGE;
-		} else if (ctl_global_opt(ctl, &cmd_get_entry, c, optarg, &rc)) {
-			return rc;
-		}
-	}
-	if (optind < argc)
-		key = argv[optind++];
-	if (optind < argc || !key == !id)
-		return ctl_usage(ctl, &cmd_get_entry, "give one KEY or --id ID");
+	if ((rc = ctl_key_or_id(ctl, &cmd_get_entry, argc, argv, &key, &id)) != CTL_EXIT_OK)
+		return rc;
 	if ((rc = ctl_connect(ctl)) != CTL_EXIT_OK)
 		return rc;
 	if ((rc = timerd_get(ctl->t, id, key, &t)) != TIMERD_OK)

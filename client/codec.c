@@ -656,3 +656,24 @@ void timerd_probes_free(struct timerd_probes *p)
 {
 	free(p);
 }
+
+int codec_open(const char *addr, const struct timerd_options *opt, struct timerd_error *err)
+{
+	char def[256];
+	struct addr a;
+	int fd;
+
+	if (!addr || !*addr) {
+		timerd_default_address(def, sizeof(def));
+		addr = def;
+	}
+	if (addr_parse(addr, &a, err->message, sizeof(err->message)) < 0) {
+		err->code = TIMERD_ECONNECT;
+		return -1;
+	}
+	fd = addr_connect(&a, opt && opt->timeout_ms ? opt->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS,
+			  err->message, sizeof(err->message));
+	if (fd < 0)
+		err->code = TIMERD_ECONNECT;
+	return fd;
+}

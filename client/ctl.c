@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -340,4 +341,28 @@ void ctl_print_notice(struct ctl *ctl, const struct timerd_event *ev)
 		printf("notice: %s\n", ev->notice.message);
 	}
 	fflush(stdout);
+}
+
+int ctl_key_or_id(struct ctl *ctl, const struct cmd_entry *cmd, int argc, char **argv,
+		  const char **key, uint64_t *id)
+{
+	static const struct option opts[] = { CTL_GLOBAL_LONGOPTS, { "id", required_argument, NULL, 'I' },
+					      { NULL, 0, NULL, 0 } };
+	int c, rc;
+
+	*key = NULL;
+	*id = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'I') {
+			if (!ctl_u64(ctl, "--id", optarg, id))
+				return CTL_EXIT_USAGE;
+		} else if (ctl_global_opt(ctl, cmd, c, optarg, &rc)) {
+			return rc;
+		}
+	}
+	if (optind < argc)
+		*key = argv[optind++];
+	if (optind < argc || !*key == !*id)
+		return ctl_usage(ctl, cmd, "give one KEY or --id ID");
+	return CTL_EXIT_OK;
 }

@@ -85,4 +85,13 @@ void codec_msg(char *buf, size_t len, const char *fmt, ...) __attribute__((forma
 /* CLOCK_MONOTONIC now, ns. */
 int64_t codec_now(void);
 
+struct timerd_options;
+struct timerd_error;
+
+/*
+ * Opens a socket to addr (NULL or "": the default address) within the
+ * options' timeout; the fd, or -1 with err filled (TIMERD_ECONNECT).
+ */
+int codec_open(const char *addr, const struct timerd_options *opt, struct timerd_error *err);
+
 #endif /* TIMERD_CLIENT_INTERNAL_H */

@@ -266,22 +266,12 @@ int timerd_connect(const char *addr, const struct timerd_options *opt, struct ti
 		   struct timerd_error *err)
 {
 	struct timerd_error local;
-	char def[256];
-	struct addr a;
 	int fd, rc;
 
 	err = err ? err : &local;
 	*out = NULL;
-	if (!addr || !*addr) {
-		timerd_default_address(def, sizeof(def));
-		addr = def;
-	}
-	if (addr_parse(addr, &a, err->message, sizeof(err->message)) < 0)
-		return err->code = TIMERD_ECONNECT;
-	fd = addr_connect(&a, opt && opt->timeout_ms ? opt->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS,
-			  err->message, sizeof(err->message));
-	if (fd < 0)
-		return err->code = TIMERD_ECONNECT;
+	if ((fd = codec_open(addr, opt, err)) < 0)
+		return err->code;
 	if (!(*out = sync_new(fd, opt))) {
 		close(fd);
 		codec_msg(err->message, sizeof(err->message), "out of memory");

@@ -98,6 +98,10 @@ bool ctl_duration(struct ctl *ctl, const char *opt, const char *s, int64_t *ns);
 /* Parses an unsigned integer option; false (message printed) if bad. */
 bool ctl_u64(struct ctl *ctl, const char *opt, const char *s, uint64_t *v);
 
+/* Parses `CMD KEY | --id ID` with the global options; CTL_EXIT_OK or the exit code. */
+int ctl_key_or_id(struct ctl *ctl, const struct cmd_entry *cmd, int argc, char **argv,
+		  const char **key, uint64_t *id);
+
 /* Reads a whole file (at most max bytes) for --payload-file; NULL (message printed) on failure. */
 char *ctl_read_file(struct ctl *ctl, const char *path, size_t max, size_t *len);
 
