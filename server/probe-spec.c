@@ -468,7 +468,12 @@ static int probe_parse_option(struct probe_spec *s, struct probe_seen *seen, str
 		return probe_parse_op(s, seen, o, err, errlen);
 	if (probe_tok_skip(&v, "every=")) {
 		rc = probe_once(&seen->every, "every=", err, errlen);
-		return rc ? rc : probe_parse_duration("every=", v, &s->period, err, errlen);
+		if (!rc)
+			rc = probe_parse_duration("every=", v, &s->period, err, errlen);
+		if (!rc && s->period < ENGINE_MIN_PERIOD)
+			rc = probe_fail(-EINVAL, err, errlen,
+					"every= must be at least 1us (drop it for a one-shot timer)");
+		return rc;
 	}
 	if (probe_tok_skip(&v, "key=")) {
 		rc = probe_once(&seen->key, "key=", err, errlen);
@@ -497,8 +502,6 @@ static int probe_spec_check(struct probe_spec *s, char *err, size_t errlen)
 	if (s->period && s->op == PROBE_OP_CANCEL)
 		return probe_fail(-EINVAL, err, errlen,
 				  "every= needs arm= or rearm= (a cancel has no period)");
-	if (s->period && s->period < ENGINE_MIN_PERIOD)
-		return probe_fail(-EINVAL, err, errlen, "every= must be at least 1us");
 	if (!s->topic[0])
 		strcpy(s->topic, "probe");
 	return 0;

@@ -160,6 +160,8 @@ START_TEST(spec_option_errors)
 	BAD("cancel cancel", "given twice");
 	BAD("cancel every=1s", "every= needs arm= or rearm=");
 	BAD("arm=1ms every=10ns", "every= must be at least 1us");
+	BAD("arm=1ms every=0ms", "every= must be at least 1us");
+	BAD("arm=1ms every=0s", "drop it for a one-shot timer");
 	BAD("arm=1ms every=1s every=2s", "every= given twice");
 	BAD("arm=1ms key=cpu", "bad key 'key=cpu': expected tid, pid, pid:tid, argN or const:N");
 	BAD("arm=1ms key=arg6", "a uprobe probe has arguments arg0 to arg5");
