@@ -47,9 +47,16 @@
 #define BP_PACED_MS   1000
 #define BP_MAX_THREADS 64
 
+/* The probed function keeps its symbol: no inlining, and no gcc clone (clang has no noclone). */
+#ifdef __clang__
+#define PROBED_FN __attribute__((noinline))
+#else
+#define PROBED_FN __attribute__((noinline, noclone))
+#endif
+
 /* The instrumented function: cheap, never inlined, a real call and return. */
-__attribute__((noinline, noclone)) unsigned long bench_probe_work(unsigned long x);
-__attribute__((noinline, noclone)) unsigned long bench_probe_work(unsigned long x)
+PROBED_FN unsigned long bench_probe_work(unsigned long x);
+PROBED_FN unsigned long bench_probe_work(unsigned long x)
 {
 	__asm__ __volatile__("" : "+r"(x));
 	return x + 1;

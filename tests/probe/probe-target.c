@@ -44,9 +44,16 @@ static void target_sleep_ms(unsigned ms)
 		;
 }
 
+/* The probed function keeps its symbol: no inlining, and no gcc clone (clang has no noclone). */
+#ifdef __clang__
+#define PROBED_FN __attribute__((noinline))
+#else
+#define PROBED_FN __attribute__((noinline, noclone))
+#endif
+
 /* The instrumented function: takes ms milliseconds for request req. */
-__attribute__((noinline, noclone)) int probe_target_work(unsigned long req, unsigned ms);
-__attribute__((noinline, noclone)) int probe_target_work(unsigned long req, unsigned ms)
+PROBED_FN int probe_target_work(unsigned long req, unsigned ms);
+PROBED_FN int probe_target_work(unsigned long req, unsigned ms)
 {
 	DTRACE_PROBE1(timerd_test, work_begin, req);
 	if (ms)
@@ -110,11 +117,13 @@ static int64_t target_cpu_ns(void)
 static int target_spin(unsigned ms)
 {
 	int64_t start = target_cpu_ns(), now;
-	volatile uint64_t x = 0;
+	uint64_t x = 0;
 
 	do {
-		for (int i = 0; i < 10000; i++)
+		for (int i = 0; i < 10000; i++) {
 			x += (uint64_t)i;
+			__asm__ __volatile__("" : "+r"(x));	/* keeps the loop: the work is the point */
+		}
 		now = target_cpu_ns();
 	} while (now - start < (int64_t)ms * 1000000LL);
 	printf("cpu_ns %lld\n", (long long)(now - start));
