@@ -6,13 +6,14 @@
 # --enable-fuzz (CC=clang) also builds tests/fuzz/fuzz-NAME with libFuzzer;
 # `make fuzz-run` runs each for FUZZ_TIME seconds. doc/timerd.md, "Fuzzing".
 
-FUZZ_NAMES = rpc stream spec units addr
+FUZZ_NAMES = rpc stream spec units addr config
 FUZZ_SRV_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(PROTOBUF_C_CFLAGS)
 FUZZ_WORLD = tests/fuzz/world.c tests/fuzz/world.h tests/fuzz/fuzz.h
 
 check_PROGRAMS += \
 	tests/fuzz/mkcorpus \
 	tests/fuzz/replay-addr \
+	tests/fuzz/replay-config \
 	tests/fuzz/replay-rpc \
 	tests/fuzz/replay-spec \
 	tests/fuzz/replay-stream \
@@ -20,6 +21,7 @@ check_PROGRAMS += \
 
 TESTS += \
 	tests/fuzz/replay-addr \
+	tests/fuzz/replay-config \
 	tests/fuzz/replay-rpc \
 	tests/fuzz/replay-spec \
 	tests/fuzz/replay-stream \
@@ -51,6 +53,10 @@ tests_fuzz_replay_addr_SOURCES = tests/fuzz/fuzz-addr.c tests/fuzz/replay.c test
 tests_fuzz_replay_addr_CFLAGS = $(AM_CFLAGS) -DFUZZ_NAME='"addr"'
 tests_fuzz_replay_addr_LDADD = proto/libproto.la
 
+tests_fuzz_replay_config_SOURCES = tests/fuzz/fuzz-config.c tests/fuzz/replay.c tests/fuzz/fuzz.h
+tests_fuzz_replay_config_CFLAGS = $(FUZZ_SRV_CFLAGS) -DFUZZ_NAME='"config"'
+tests_fuzz_replay_config_LDADD = $(SERVER_LIBS)
+
 # Rewrites the rpc and stream seeds with the client's encoder.
 fuzz-seeds: tests/fuzz/mkcorpus
 	$(MKDIR_P) $(srcdir)/tests/fuzz/corpus && tests/fuzz/mkcorpus $(srcdir)/tests/fuzz/corpus
@@ -63,6 +69,7 @@ FUZZER_LINK = $(AM_LDFLAGS) -fsanitize=fuzzer
 
 noinst_PROGRAMS += \
 	tests/fuzz/fuzz-addr \
+	tests/fuzz/fuzz-config \
 	tests/fuzz/fuzz-rpc \
 	tests/fuzz/fuzz-spec \
 	tests/fuzz/fuzz-stream \
@@ -92,6 +99,11 @@ tests_fuzz_fuzz_addr_SOURCES = tests/fuzz/fuzz-addr.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_addr_CFLAGS = $(AM_CFLAGS)
 tests_fuzz_fuzz_addr_LDFLAGS = $(FUZZER_LINK)
 tests_fuzz_fuzz_addr_LDADD = proto/libproto.la
+
+tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz-config.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_config_CFLAGS = $(FUZZ_SRV_CFLAGS)
+tests_fuzz_fuzz_config_LDFLAGS = $(FUZZER_LINK)
+tests_fuzz_fuzz_config_LDADD = $(SERVER_LIBS)
 
 # Runs every fuzzer for FUZZ_TIME seconds (each), new inputs into fuzz-corpus/NAME,
 # crashes into fuzz-crashes/; under 2 GB of memory each, a 10 s limit per input.
