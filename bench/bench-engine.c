@@ -6,6 +6,8 @@
  *	engine.memory                               bytes_per_timer (RSS growth / N)
  *	engine.lateness                             fire lateness percentiles
  *	engine.storm                                2 threads re-arming 1000 timers
+ *	mem.latency                                 ns per dependent load (the floor
+ *	                                            of any op on a random timer)
  *
  * timerd's figures are throughput with the dispatcher's work included: the
  * clock stops when engine_sync() reports every request applied to the
@@ -631,6 +633,59 @@ static void bench_storm(void)
 	bench_json_end(&j);
 }
 
+/*
+ * mem.latency: ns per dependent load over a random cyclic permutation of
+ * cache lines in `mb` MiB. An arm, re-arm or cancel of a random timer among
+ * many touches its record and its id slot, which are not in cache: this is
+ * the floor each such access costs on this machine.
+ */
+static double memlat_once(size_t mb)
+{
+	size_t n = mb * 1024 * 1024 / CACHELINE, iters = O.quick ? 2000000 : 10000000, p = 0;
+	uint64_t *a = aligned_alloc(CACHELINE, n * CACHELINE), t0, ns;
+	size_t *perm = malloc(n * sizeof(*perm));
+
+	if (!a || !perm)
+		bench_die("bench-engine: out of memory");
+	for (size_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = rnd() % (i + 1), t = perm[i];
+
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	for (size_t i = 0; i < n; i++)
+		a[perm[i] * (CACHELINE / 8)] = perm[(i + 1) % n] * (CACHELINE / 8);
+	free(perm);
+	t0 = bench_now_ns();
+	for (size_t i = 0; i < iters; i++)
+		p = a[p];
+	ns = bench_now_ns() - t0;
+	bench_sink(p);
+	free(a);
+	return (double)ns / (double)iters;
+}
+
+/* mem.latency at 2 MiB (cache), 32 MiB (past the last-level cache) and 256 MiB. */
+static void bench_memlat(void)
+{
+	static const size_t sizes[] = { 2, 32, 256 };
+	double ns[BENCH_MAX_REPS];
+	struct bench_json j;
+
+	if (!bench_selected(&O, "mem.latency"))
+		return;
+	for (size_t k = 0; k < ARRAY_SIZE(sizes); k++) {
+		for (unsigned r = 0; r < O.reps; r++)
+			ns[r] = memlat_once(sizes[k]);
+		bench_json_begin(&j, "mem.latency", "dependent-load", 1);
+		bench_json_uint(&j, "mib", sizes[k]);
+		bench_json_ns(&j, ns, O.reps);
+		bench_json_end(&j);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	bench_opts_parse(&O, argc, argv, "bench-engine");
@@ -639,5 +694,6 @@ int main(int argc, char **argv)
 	bench_ops();
 	bench_lateness();
 	bench_storm();
+	bench_memlat();
 	return 0;
 }
