@@ -30,13 +30,15 @@ static bool table_match(const struct timer_rec *r, const char *key, uint32_t key
 	return r->keylen == keylen && memcmp(r->key, key, keylen) == 0;
 }
 
-/* Allocates an empty array of cap (a power of two) slots. */
+/* Allocates an empty array of cap (a power of two) slots and their hash bits. */
 static struct table_array *table_array_new(size_t cap)
 {
-	struct table_array *a = calloc(1, sizeof(*a) + cap * sizeof(a->slot[0]));
+	struct table_array *a = calloc(1, sizeof(*a) + cap * (sizeof(a->slot[0]) + sizeof(uint32_t)));
 
-	if (a)
+	if (a) {
 		a->mask = cap - 1;
+		a->hlo = (uint32_t *)(void *)&a->slot[cap];
+	}
 	return a;
 }
 
@@ -141,7 +143,8 @@ struct timer_rec *table_find_locked(struct table *t, uint64_t hash, const char *
 
 		if (!r)
 			return NULL;
-		if (r != TABLE_TOMB && table_match(r, key, keylen))
+		/* The hash bits spare a cache miss on each other key's record. */
+		if (r != TABLE_TOMB && a->hlo[i] == (uint32_t)hash && table_match(r, key, keylen))
 			return r;
 	}
 }
@@ -153,6 +156,7 @@ static bool table_place(struct table_array *a, uint64_t hash, struct timer_rec *
 		struct timer_rec *cur = atomic_load_explicit(&a->slot[i], memory_order_relaxed);
 
 		if (!cur || cur == TABLE_TOMB) {
+			a->hlo[i] = (uint32_t)hash;
 			/* release: r's fields are visible to readers that load it. */
 			atomic_store_explicit(&a->slot[i], r, memory_order_release);
 			return cur == TABLE_TOMB;
@@ -172,8 +176,9 @@ static int table_resize(struct table *t, struct hazptr_thread *hp, struct table_
 	for (size_t i = 0; i <= old->mask; i++) {
 		struct timer_rec *r = atomic_load_explicit(&old->slot[i], memory_order_relaxed);
 
+		/* The slot index needs only the low bits while cap <= 2^32. */
 		if (r && r != TABLE_TOMB)
-			table_place(a, table_hash_rec(t, r), r);
+			table_place(a, cap <= ((size_t)1 << 32) ? old->hlo[i] : table_hash_rec(t, r), r);
 	}
 	/* release: the filled array is visible before readers can load it. */
 	atomic_store_explicit(&sh->arr, a, memory_order_release);
@@ -184,7 +189,7 @@ static int table_resize(struct table *t, struct hazptr_thread *hp, struct table_
 
 /*
  * Capacity for n live records: load at most 1/2 right after a resize, so
- * between resizes it stays in [3/8, 3/4] (about 14 bytes per timer).
+ * between resizes it stays in [3/8, 3/4] (12 bytes a slot: about 21 bytes per key).
  */
 static size_t table_cap_for(size_t n)
 {

@@ -17,16 +17,20 @@
  * Keys are hashed with SipHash-1-3 (hash.h). Ids have their own slot map
  * (idmap.h). Layout: 256 shards picked by the hash's top byte, each an open-addressing
  * array (linear probing) of record pointers, resized (doubled, halved or
- * rehashed to drop tombstones) under the shard's spinlock. A resize publishes
- * the new array and retires the old one through hazard pointers, so
- * readers never stop.
+ * rehashed to drop tombstones) under the shard's spinlock. Beside the slots,
+ * writers keep each slot's low 32 hash bits, so a resize reads no record
+ * (one random cache miss per key, milliseconds at millions of keys) and
+ * holds the lock for a sequential pass only. A resize publishes the new
+ * array and retires the old one through hazard pointers, so readers never
+ * stop.
  *
  * Why writers lock: the brief has the dispatcher as the table's only
  * writer, but an arm that creates a timer must be visible to the next
  * request at once (read your writes: arm then cancel from two connections),
  * which the dispatcher's asynchronous apply cannot give. So producers insert
  * and the dispatcher removes, each under the shard lock for a few
- * nanoseconds; lookups, which are most operations, take no lock.
+ * nanoseconds (a resize: a pass over the shard's arrays); lookups, which
+ * are most operations, take no lock.
  *
  * What may run concurrently:
  *
@@ -62,6 +66,7 @@
 struct table_array {
 	struct hazptr_node hp;		/* first: retired through hazard pointers */
 	size_t mask;			/* capacity - 1 (a power of two) */
+	uint32_t *hlo;			/* low 32 hash bits of each slot (writers only, under the lock) */
 	_Atomic(struct timer_rec *) slot[];
 };
 

@@ -3,7 +3,8 @@ check_PROGRAMS += \
 	tests/unit/test-wheel \
 	tests/unit/test-engine \
 	tests/unit/test-dispatch \
-	tests/stress/stress-engine
+	tests/stress/stress-engine \
+	tests/stress/stress-table
 
 tests_unit_test_wheel_SOURCES = tests/unit/test-wheel.c
 tests_unit_test_wheel_CFLAGS = $(TEST_CFLAGS)
@@ -20,8 +21,12 @@ tests_unit_test_dispatch_LDADD = $(TEST_LIBS)
 tests_stress_stress_engine_SOURCES = tests/stress/stress-engine.c tests/stress/stress.h
 tests_stress_stress_engine_LDADD = core/libcore.la
 
+tests_stress_stress_table_SOURCES = tests/stress/stress-table.c tests/stress/stress.h
+tests_stress_stress_table_LDADD = core/libcore.la
+
 TESTS += \
 	tests/unit/test-wheel \
 	tests/unit/test-engine \
 	tests/unit/test-dispatch \
-	tests/stress/stress-engine
+	tests/stress/stress-engine \
+	tests/stress/stress-table
