@@ -6,6 +6,8 @@
  *	engine.memory                               bytes_per_timer (RSS growth / N)
  *	engine.lateness                             fire lateness percentiles
  *	engine.storm                                2 threads re-arming 1000 timers
+ *	engine.keyed                                creating N keyed timers: throughput
+ *	                                            and the per-arm tail (table resizes)
  *	mem.latency                                 ns per dependent load (the floor
  *	                                            of any op on a random timer)
  *
@@ -634,6 +636,62 @@ static void bench_storm(void)
 }
 
 /*
+ * engine.keyed: one thread creates N timers with 16-byte keys in a fresh
+ * engine. Every shard of the key table doubles many times meanwhile; each
+ * arm is timed, so a resize that holds a shard's lock shows in the tail.
+ */
+static void bench_keyed(void)
+{
+	uint64_t n = O.quick ? 200000 : 2000000;
+	unsigned reps = O.reps < 3 ? O.reps : 3;
+	double tput[BENCH_MAX_REPS], p99[BENCH_MAX_REPS], p999[BENCH_MAX_REPS], max = 0;
+	struct bench_json j;
+
+	if (!bench_selected(&O, "engine.keyed"))
+		return;
+	for (unsigned r = 0; r < reps; r++) {
+		struct engine_config cfg = { .max_timers = n + 1024 };
+		struct late_ctx *c = calloc(1, sizeof(*c));
+		struct late_fig f;
+		struct engine *e;
+		uint64_t t0;
+		char key[32];
+
+		if (!c || engine_create(&cfg, &e) || engine_start(e))
+			bench_die("bench-engine: engine setup failed");
+		t0 = bench_now_ns();
+		for (uint64_t i = 0; i < n; i++) {
+			struct engine_arm a = { .key = key, .when = ENGINE_AFTER, .time = far_delay() };
+			struct engine_arm_result res;
+			int64_t t1;
+
+			a.keylen = (uint32_t)snprintf(key, sizeof(key), "key-%012llu", (unsigned long long)i);
+			t1 = now_ns();
+			if (engine_arm(e, &a, &res))
+				bench_die("bench-engine: keyed arm failed");
+			hist_record(&c->h, now_ns() - t1);
+		}
+		engine_sync(e);
+		tput[r] = (double)(bench_now_ns() - t0) / (double)n;
+		f = late_figures(&c->h);
+		p99[r] = f.p99;
+		p999[r] = f.p999;
+		max = f.max > max ? f.max : max;
+		engine_destroy(e);
+		free(c);
+	}
+	bench_json_begin(&j, "engine.keyed", "timerd", 1);
+	bench_json_uint(&j, "timers", n);
+	bench_json_uint(&j, "key_bytes", 16);
+	bench_json_median(&j, "ns_per_op", tput, reps);
+	bench_json_median(&j, "p99_ns", p99, reps);
+	bench_json_median(&j, "p999_ns", p999, reps);
+	bench_json_num(&j, "max_ns", max);
+	bench_json_uint(&j, "reps", reps);
+	bench_json_end(&j);
+}
+
+/*
  * mem.latency: ns per dependent load over a random cyclic permutation of
  * cache lines in `mb` MiB. An arm, re-arm or cancel of a random timer among
  * many touches its record and its id slot, which are not in cache: this is
@@ -694,6 +752,7 @@ int main(int argc, char **argv)
 	bench_ops();
 	bench_lateness();
 	bench_storm();
+	bench_keyed();
 	bench_memlat();
 	return 0;
 }
