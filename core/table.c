@@ -37,7 +37,7 @@ static struct table_array *table_array_new(size_t cap)
 
 	if (a) {
 		a->mask = cap - 1;
-		a->hlo = (uint32_t *)(void *)&a->slot[cap];
+		a->hlo = (_Atomic uint32_t *)(void *)&a->slot[cap];
 	}
 	return a;
 }
@@ -104,11 +104,13 @@ struct timer_rec *table_find(struct table *t, struct hazptr_thread *hp, uint64_t
 retry:
 	a = hazptr_protect(hp, HP_SLOT_ARR, (void *_Atomic *)&sh->arr);
 	for (size_t i = hash & a->mask;; i = (i + 1) & a->mask) {
-		/* relaxed: the record is only used after table_protect's acquire re-load. */
-		r = atomic_load_explicit(&a->slot[i], memory_order_relaxed);
+		/* acquire: pairs with table_place's release; r's hash bits are visible. */
+		r = atomic_load_explicit(&a->slot[i], memory_order_acquire);
 		if (!r)
 			break;
-		if (r == TABLE_TOMB)
+		/* relaxed: other bits than r's mean r left the table meanwhile (table.h). */
+		if (r == TABLE_TOMB ||
+		    atomic_load_explicit(&a->hlo[i], memory_order_relaxed) != (uint32_t)hash)
 			continue;
 		if (!table_protect(hp, sh, a, &a->slot[i], r))
 			goto retry;
@@ -143,8 +145,10 @@ struct timer_rec *table_find_locked(struct table *t, uint64_t hash, const char *
 
 		if (!r)
 			return NULL;
-		/* The hash bits spare a cache miss on each other key's record. */
-		if (r != TABLE_TOMB && a->hlo[i] == (uint32_t)hash && table_match(r, key, keylen))
+		/* relaxed: under the lock; the bits spare a miss on each other key's record. */
+		if (r != TABLE_TOMB &&
+		    atomic_load_explicit(&a->hlo[i], memory_order_relaxed) == (uint32_t)hash &&
+		    table_match(r, key, keylen))
 			return r;
 	}
 }
@@ -156,8 +160,9 @@ static bool table_place(struct table_array *a, uint64_t hash, struct timer_rec *
 		struct timer_rec *cur = atomic_load_explicit(&a->slot[i], memory_order_relaxed);
 
 		if (!cur || cur == TABLE_TOMB) {
-			a->hlo[i] = (uint32_t)hash;
-			/* release: r's fields are visible to readers that load it. */
+			/* relaxed: published by the release store of r just below. */
+			atomic_store_explicit(&a->hlo[i], (uint32_t)hash, memory_order_relaxed);
+			/* release: r's fields and hash bits are visible to readers that load it. */
 			atomic_store_explicit(&a->slot[i], r, memory_order_release);
 			return cur == TABLE_TOMB;
 		}
@@ -178,7 +183,9 @@ static int table_resize(struct table *t, struct hazptr_thread *hp, struct table_
 
 		/* The slot index needs only the low bits while cap <= 2^32. */
 		if (r && r != TABLE_TOMB)
-			table_place(a, cap <= ((size_t)1 << 32) ? old->hlo[i] : table_hash_rec(t, r), r);
+			table_place(a, cap <= ((size_t)1 << 32) ?
+					       atomic_load_explicit(&old->hlo[i], memory_order_relaxed) :
+					       table_hash_rec(t, r), r);
 	}
 	/* release: the filled array is visible before readers can load it. */
 	atomic_store_explicit(&sh->arr, a, memory_order_release);

@@ -17,12 +17,12 @@
  * Keys are hashed with SipHash-1-3 (hash.h). Ids have their own slot map
  * (idmap.h). Layout: 256 shards picked by the hash's top byte, each an open-addressing
  * array (linear probing) of record pointers, resized (doubled, halved or
- * rehashed to drop tombstones) under the shard's spinlock. Beside the slots,
- * writers keep each slot's low 32 hash bits, so a resize reads no record
- * (one random cache miss per key, milliseconds at millions of keys) and
- * holds the lock for a sequential pass only. A resize publishes the new
- * array and retires the old one through hazard pointers, so readers never
- * stop.
+ * rehashed to drop tombstones) under the shard's spinlock. Beside the slots
+ * the array keeps each slot's low 32 hash bits: lookups skip other keys'
+ * records without reading them (a cache miss each), and a resize places
+ * records by those bits, so it is a sequential pass that reads no record.
+ * A resize publishes the new array and retires the old one through hazard
+ * pointers, so readers never stop.
  *
  * Why writers lock: the brief has the dispatcher as the table's only
  * writer, but an arm that creates a timer must be visible to the next
@@ -43,6 +43,13 @@
  * the returned record cannot be freed until the caller releases the slot.
  * A record's slot goes NULL -> record -> tombstone and is never reused for
  * the same record.
+ *
+ * Why a reader may trust the hash bits: a writer stores a slot's bits
+ * before its record (release), so a reader that loads the record (acquire)
+ * reads that record's bits or bits written later; later bits are written
+ * only after the slot was tombstoned, i.e. after the record left the table
+ * during the lookup. So a record skipped for its bits was absent at some
+ * moment of the call, and a present record is never skipped.
  */
 #ifndef TIMERD_TABLE_H
 #define TIMERD_TABLE_H
@@ -66,7 +73,7 @@
 struct table_array {
 	struct hazptr_node hp;		/* first: retired through hazard pointers */
 	size_t mask;			/* capacity - 1 (a power of two) */
-	uint32_t *hlo;			/* low 32 hash bits of each slot (writers only, under the lock) */
+	_Atomic uint32_t *hlo;		/* low 32 hash bits of each slot's record */
 	_Atomic(struct timer_rec *) slot[];
 };
 
