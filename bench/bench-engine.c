@@ -638,13 +638,16 @@ static void bench_storm(void)
 /*
  * engine.keyed: one thread creates N timers with 16-byte keys in a fresh
  * engine. Every shard of the key table doubles many times meanwhile; each
- * arm is timed, so a resize that holds a shard's lock shows in the tail.
+ * arm is timed, so a resize that holds a shard's lock shows in the tail:
+ * slow_arms counts the arms over KEYED_SLOW_NS, slow_ms sums their time.
  */
+#define KEYED_SLOW_NS 100000
 static void bench_keyed(void)
 {
 	uint64_t n = O.quick ? 200000 : 2000000;
 	unsigned reps = O.reps < 3 ? O.reps : 3;
 	double tput[BENCH_MAX_REPS], p99[BENCH_MAX_REPS], p999[BENCH_MAX_REPS], max = 0;
+	double slow[BENCH_MAX_REPS], slow_ms[BENCH_MAX_REPS];
 	struct bench_json j;
 
 	if (!bench_selected(&O, "engine.keyed"))
@@ -659,6 +662,7 @@ static void bench_keyed(void)
 
 		if (!c || engine_create(&cfg, &e) || engine_start(e))
 			bench_die("bench-engine: engine setup failed");
+		slow[r] = slow_ms[r] = 0;
 		t0 = bench_now_ns();
 		for (uint64_t i = 0; i < n; i++) {
 			struct engine_arm a = { .key = key, .when = ENGINE_AFTER, .time = far_delay() };
@@ -669,7 +673,12 @@ static void bench_keyed(void)
 			t1 = now_ns();
 			if (engine_arm(e, &a, &res))
 				bench_die("bench-engine: keyed arm failed");
-			hist_record(&c->h, now_ns() - t1);
+			t1 = now_ns() - t1;
+			hist_record(&c->h, t1);
+			if (t1 > KEYED_SLOW_NS) {
+				slow[r]++;
+				slow_ms[r] += (double)t1 / 1e6;
+			}
 		}
 		engine_sync(e);
 		tput[r] = (double)(bench_now_ns() - t0) / (double)n;
@@ -687,6 +696,8 @@ static void bench_keyed(void)
 	bench_json_median(&j, "p99_ns", p99, reps);
 	bench_json_median(&j, "p999_ns", p999, reps);
 	bench_json_num(&j, "max_ns", max);
+	bench_json_median(&j, "slow_arms", slow, reps);
+	bench_json_median(&j, "slow_ms", slow_ms, reps);
 	bench_json_uint(&j, "reps", reps);
 	bench_json_end(&j);
 }
