@@ -181,9 +181,9 @@ static int table_resize(struct table *t, struct hazptr_thread *hp, struct table_
 	for (size_t i = 0; i <= old->mask; i++) {
 		struct timer_rec *r = atomic_load_explicit(&old->slot[i], memory_order_relaxed);
 
-		/* The slot index needs only the low bits while cap <= 2^32. */
+		/* The slot index needs only the low bits while cap <= 2^32 (mask fits 32 bits). */
 		if (r && r != TABLE_TOMB)
-			table_place(a, cap <= ((size_t)1 << 32) ?
+			table_place(a, cap - 1 <= UINT32_MAX ?
 					       atomic_load_explicit(&old->hlo[i], memory_order_relaxed) :
 					       table_hash_rec(t, r), r);
 	}
