@@ -130,7 +130,7 @@ static uint64_t disp_read_state(struct engine *e, struct timer_rec *r, uint64_t 
 	}
 	hazptr_release(e->dhp, HP_SLOT_ATTRS);
 	if (retries)
-		engine_count(&e->ds.cell_retries, retries);
+		ctr_add(&e->ds.ctr.cell_retries, retries);
 	return gen;
 }
 
@@ -140,16 +140,8 @@ static void disp_consume(struct engine *e, struct timer_rec *r, uint64_t gen)
 	uint64_t last = atomic_load_explicit(&r->last, memory_order_relaxed);
 
 	if (gen > last + 1)
-		engine_count(&e->ds.coalesced, gen - last - 1);
+		ctr_add(&e->ds.ctr.coalesced, gen - last - 1);
 	cell_consume(&r->last, gen);
-}
-
-/* CLOCK_REALTIME - CLOCK_MONOTONIC now. */
-static int64_t disp_offset(struct engine *e)
-{
-	int64_t m = engine_mono(e);
-
-	return engine_real(e) - m;
 }
 
 /* Applies r's newest cell state to the wheel and tables. */
@@ -167,7 +159,7 @@ static void disp_apply(struct engine *e, struct timer_rec *r)
 	r->applied = at;
 	if (w[1] & TIMER_OP_CANCEL) {
 		disp_consume(e, r, gen);
-		engine_count(&e->ds.cancels_applied, 1);
+		ctr_add(&e->ds.cancels_applied, 1);
 		disp_kill(e, r);
 		return;
 	}
@@ -175,7 +167,7 @@ static void disp_apply(struct engine *e, struct timer_rec *r)
 	if (w[1] & TIMER_OP_REALTIME) {
 		r->dflags = TIMER_D_REALTIME;
 		atomic_store_explicit(&at->wall_next, expires, memory_order_relaxed);
-		expires -= disp_offset(e);
+		expires -= engine_mono_to_unix(e);
 	}
 	wheel_set_expires(&r->wn, expires < 0 ? 0 : expires);
 	disp_consume(e, r, gen);	/* release: expires is set first */
@@ -202,8 +194,7 @@ static void disp_intake(struct engine *e)
 			disp_apply(e, r);
 	}
 	e->pass_intake = count;
-	if (count > atomic_load_explicit(&e->ds.intake_hwm, memory_order_relaxed))
-		atomic_store_explicit(&e->ds.intake_hwm, count, memory_order_relaxed);
+	ctr_max(&e->ds.ctr.intake_hwm, count);
 }
 
 /* Runs on_fire for one fire (on this thread) and drops the item's reference. */
@@ -311,7 +302,7 @@ static bool disp_wall_early(struct engine *e, struct timer_rec *r, int64_t now)
 	if (!(r->dflags & TIMER_D_REALTIME))
 		return false;
 	wall = atomic_load_explicit(&r->applied->wall_next, memory_order_relaxed);
-	real = engine_real(e);
+	real = engine_now_real(e);
 	if (real >= wall)
 		return false;
 	wheel_set_expires(&r->wn, now + (wall - real));
@@ -328,7 +319,7 @@ static void disp_deliver_fire(struct engine *e, struct engine_fire_item *it)
 		atomic_fetch_add_explicit(&e->inflight, 1, memory_order_relaxed);
 		disp_deliver(e, e->dhp, it);
 	}
-	engine_count(&e->ds.fires, 1);
+	ctr_add(&e->ds.ctr.fires, 1);
 }
 
 /* Drops a fire that was built but will not be delivered. */
@@ -347,15 +338,15 @@ static void disp_fire_periodic(struct engine *e, struct timer_rec *r, int64_t de
 
 	if (e->cfg.workers &&
 	    atomic_load_explicit(&e->inflight, memory_order_relaxed) >= e->cfg.max_inflight) {
-		engine_count(&e->ds.missed, missed + 1);	/* delivery backlog: skip */
+		ctr_add(&e->ds.ctr.missed, missed + 1);	/* delivery backlog: skip */
 		return;
 	}
-	engine_count(&e->ds.missed, missed);
+	ctr_add(&e->ds.ctr.missed, missed);
 	it = disp_fire_item(r, deadline, now, missed);
 	if (it)
 		disp_deliver_fire(e, it);
 	else
-		engine_count(&e->ds.missed, 1);
+		ctr_add(&e->ds.ctr.missed, 1);
 }
 
 /*
@@ -370,13 +361,13 @@ static void disp_fire_once(struct engine *e, struct timer_rec *r, int64_t deadli
 	if (!disp_kill(e, r)) {
 		if (it)
 			disp_drop_item(e, it);
-		engine_count(&e->ds.coalesced, 1);
+		ctr_add(&e->ds.ctr.coalesced, 1);
 		return;
 	}
 	if (it)
 		disp_deliver_fire(e, it);
 	else
-		engine_count(&e->ds.missed, 1);
+		ctr_add(&e->ds.ctr.missed, 1);
 }
 
 /*
@@ -386,7 +377,7 @@ static void disp_fire_once(struct engine *e, struct timer_rec *r, int64_t deadli
  */
 static bool disp_fire(struct engine *e, struct timer_rec *r)
 {
-	int64_t deadline = wheel_expires(&r->wn), now = engine_mono(e);
+	int64_t deadline = wheel_expires(&r->wn), now = engine_now(e);
 	struct timer_attrs *at = r->applied;
 
 	if (cell_claim_gen(&r->cell) != atomic_load_explicit(&r->last, memory_order_relaxed)) {
@@ -397,7 +388,7 @@ static bool disp_fire(struct engine *e, struct timer_rec *r)
 		return false;
 	hist_record(&e->late, now - deadline);
 	if (at)
-		engine_count(&at->fires, 1);
+		ctr_add(&at->fires, 1);
 	if (at && at->period)
 		disp_fire_periodic(e, r, deadline, now);
 	else
@@ -420,9 +411,9 @@ static void disp_clock_jump(struct engine *e)
 {
 	size_t cap = e->wheel.count;
 	struct timer_rec **v = malloc((cap ? cap : 1) * sizeof(*v)), **end = v;
-	int64_t off = disp_offset(e);
+	int64_t off = engine_mono_to_unix(e);
 
-	engine_count(&e->ds.clock_jumps, 1);
+	ctr_add(&e->ds.ctr.clock_jumps, 1);
 	if (!v)
 		return;		/* out of memory: the fire-time wall check still holds */
 	wheel_for_each(&e->wheel, disp_collect_real, &end);
@@ -451,8 +442,8 @@ static void disp_sync_done(struct engine *e, uint64_t ticket)
 /* One pass: intake, fire what is due, report sync. Returns the fires. */
 static int disp_pass(struct engine *e)
 {
-	/* seq_cst: read before the intake exchange, pairs with engine_sync(). */
-	uint64_t ticket = atomic_load(&e->sync_req);
+	/* seq_cst: read before the intake exchange, pairs with engine_sync()'s fetch_add. */
+	uint64_t ticket = atomic_load_explicit(&e->sync_req, memory_order_seq_cst);
 	struct wheel_node *due, *next;
 	int64_t now;
 	int fired = 0;
@@ -464,7 +455,7 @@ static int disp_pass(struct engine *e)
 	 * returned before a deadline was pushed before this read, so it is
 	 * applied before that deadline can fire.
 	 */
-	now = engine_mono(e);
+	now = engine_now(e);
 	disp_intake(e);
 	due = wheel_advance(&e->wheel, now);
 	for (; due; due = next) {
@@ -473,7 +464,7 @@ static int disp_pass(struct engine *e)
 	}
 	if (e->cfg.workers)
 		disp_wake_workers(e);
-	engine_count(&e->ds.passes, 1);
+	ctr_add(&e->ds.ctr.passes, 1);
 	disp_sync_done(e, ticket);
 	return fired;
 }
@@ -486,8 +477,9 @@ int engine_dispatch(struct engine *e)
 
 int64_t engine_next_wakeup(struct engine *e)
 {
-	if (!llist_empty(&e->intake) || atomic_load(&e->clock_changed))
-		return engine_mono(e);
+	/* relaxed: a hint for when to pass; the pass itself takes the flag with acq_rel. */
+	if (!llist_empty(&e->intake) || atomic_load_explicit(&e->clock_changed, memory_order_relaxed))
+		return engine_now(e);
 	return wheel_next(&e->wheel);
 }
 
@@ -506,7 +498,7 @@ void engine_sync(struct engine *e)
 		return;
 	}
 	/* seq_cst: after this thread's pushes, before the dispatcher's ticket read. */
-	ticket = atomic_fetch_add(&e->sync_req, 1) + 1;
+	ticket = atomic_fetch_add_explicit(&e->sync_req, 1, memory_order_seq_cst) + 1;
 	engine_kick(e);
 	pthread_mutex_lock(&e->sync_mu);
 	while (e->sync_done < ticket)
@@ -537,7 +529,7 @@ static void disp_arm_realfd(struct engine *e)
 {
 	struct itimerspec its = { 0 };
 
-	its.it_value.tv_sec = (engine_real(e) / ENGINE_NS_PER_S) + 10 * 365 * 86400LL;
+	its.it_value.tv_sec = (engine_now_real(e) / ENGINE_NS_PER_S) + 10 * 365 * 86400LL;
 	timerfd_settime(e->tfd_real, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
 }
 
@@ -567,9 +559,9 @@ static void disp_event(struct engine *e, uint32_t tag)
 static bool disp_spin(struct engine *e, int64_t next)
 {
 	if (!e->cfg.precision_ns || next == INT64_MAX ||
-	    next - engine_mono(e) > e->cfg.precision_ns)
+	    next - engine_now(e) > e->cfg.precision_ns)
 		return false;
-	while (engine_mono(e) < next && llist_empty(&e->intake) &&
+	while (engine_now(e) < next && llist_empty(&e->intake) &&
 	       !atomic_load_explicit(&e->stop, memory_order_relaxed))
 		cpu_relax();
 	return true;
@@ -593,8 +585,8 @@ static void *disp_main(void *arg)
 			continue;
 		next = next == INT64_MAX ? next : next - e->cfg.precision_ns;
 		/* Requests came: look again within the delay for those that did not wake us. */
-		if (e->pass_intake && next - engine_mono(e) > ENGINE_INTAKE_DELAY)
-			next = engine_mono(e) + ENGINE_INTAKE_DELAY;
+		if (e->pass_intake && next - engine_now(e) > ENGINE_INTAKE_DELAY)
+			next = engine_now(e) + ENGINE_INTAKE_DELAY;
 		disp_arm_timerfd(e, next);
 		/* Producers wake us only for deadlines earlier than this (engine_wake). */
 		atomic_store_explicit(&e->wake_at, next, memory_order_relaxed);
@@ -654,7 +646,7 @@ int engine_dispatch_init(struct engine *e)
 	e->intake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (e->intake_efd < 0)
 		return TD_ESYS;
-	wheel_init(&e->wheel, engine_mono(e));
+	wheel_init(&e->wheel, engine_now(e));
 	pthread_mutex_init(&e->sync_mu, NULL);
 	pthread_cond_init(&e->sync_cv, NULL);
 	if (e->cfg.manual)

@@ -58,24 +58,21 @@ static int64_t engine_sys_real(void *arg)
 	return (int64_t)ts.tv_sec * ENGINE_NS_PER_S + ts.tv_nsec;
 }
 
-int64_t engine_mono(struct engine *e)
+int64_t engine_now(struct engine *e)
 {
 	return e->clock.mono(e->clock.arg);
 }
 
-int64_t engine_real(struct engine *e)
+int64_t engine_now_real(struct engine *e)
 {
 	return e->clock.real(e->clock.arg);
 }
 
-int64_t engine_now(struct engine *e)
+int64_t engine_mono_to_unix(struct engine *e)
 {
-	return engine_mono(e);
-}
+	int64_t mono = engine_now(e);
 
-int64_t engine_now_real(struct engine *e)
-{
-	return engine_real(e);
+	return engine_now_real(e) - mono;
 }
 
 /* Claims a counters block left by an exited thread, or allocates one. */
@@ -334,7 +331,7 @@ static void engine_wake(struct engine *e, int64_t deadline, int64_t now)
 	wake_at = atomic_load_explicit(&e->wake_at, memory_order_relaxed);
 	if (deadline >= wake_at) {
 		if (!now)
-			now = engine_mono(e);	/* read only when the dispatcher sleeps */
+			now = engine_now(e);	/* read only when the dispatcher sleeps */
 		if (wake_at - now <= ENGINE_INTAKE_DELAY)
 			return;
 	}
@@ -446,7 +443,7 @@ static int64_t engine_state_deadline(struct engine *e, const uint64_t *w)
 	if (w[1] & TIMER_OP_CANCEL)
 		return INT64_MAX;
 	if (w[1] & TIMER_OP_REALTIME)
-		return (int64_t)w[0] - (engine_real(e) - engine_mono(e));
+		return (int64_t)w[0] - engine_mono_to_unix(e);
 	return (int64_t)w[0];
 }
 
@@ -524,7 +521,7 @@ static int64_t engine_arm_deadline(struct engine *e, const struct engine_arm *a,
 	case ENGINE_AFTER:
 		return now + a->time;
 	case ENGINE_AT_REAL:
-		return a->time - (engine_real(e) - now);
+		return a->time - (engine_now_real(e) - now);
 	default:
 		return a->time;
 	}
@@ -534,7 +531,7 @@ static int64_t engine_arm_deadline(struct engine *e, const struct engine_arm *a,
 static int engine_reject(struct engine_tctx *t, int err)
 {
 	if (t)
-		engine_count(&t->c->errors, 1);
+		ctr_add(&t->c->ctr.errors, 1);
 	return err;
 }
 
@@ -543,7 +540,7 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 	struct engine_tctx *t = engine_tctx(e);
 	bool realtime = a->when == ENGINE_AT_REAL, created = false, lost = false;
 	uint32_t keylen = a->key ? a->keylen : 0;
-	int64_t now = engine_mono(e);
+	int64_t now = engine_now(e);
 	struct timer_attrs *at;
 	struct timer_rec *r;
 	uint64_t w[TIMER_WORDS];
@@ -595,10 +592,10 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 	hazptr_release(t->hp, HP_SLOT_REC);
 	if (lost) {
 		free(at);		/* never published */
-		engine_count(&t->c->lost_races, 1);
+		ctr_add(&t->c->ctr.lost_races, 1);
 	}
-	engine_count(&t->c->arms, 1);
-	engine_count(created ? &t->c->created : &t->c->rearms, 1);
+	ctr_add(&t->c->ctr.arms, 1);
+	ctr_add(created ? &t->c->ctr.created : &t->c->ctr.rearms, 1);
 	return 0;
 }
 
@@ -629,8 +626,8 @@ int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keyle
 		hazptr_release(t->hp, HP_SLOT_REC);
 	} while (died);
 	if (lost)
-		engine_count(&t->c->lost_races, 1);
-	engine_count(&t->c->cancels, 1);
+		ctr_add(&t->c->ctr.lost_races, 1);
+	ctr_add(&t->c->ctr.cancels, 1);
 	return 0;
 }
 
@@ -654,7 +651,7 @@ static uint64_t engine_read_state(struct engine_tctx *t, struct timer_rec *r, ui
 		retries++;
 	}
 	if (retries)
-		engine_count(&t->c->cell_retries, retries);
+		ctr_add(&t->c->ctr.cell_retries, retries);
 	return gen;
 }
 
@@ -682,7 +679,7 @@ static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer
 	if (s->realtime) {
 		s->wall_deadline = applied ? atomic_load_explicit(&at->wall_next, memory_order_relaxed)
 					   : (int64_t)w[0];
-		s->deadline = s->wall_deadline - (engine_real(e) - engine_mono(e));
+		s->deadline = s->wall_deadline - engine_mono_to_unix(e);
 	} else {
 		s->deadline = applied ? wheel_expires(&r->wn) : (int64_t)w[0];
 	}
@@ -782,19 +779,13 @@ int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t
 	return (int)n;
 }
 
-/* Sums the per-thread producer counters into st. */
-static void engine_stats_producers(struct engine *e, struct engine_stats *st)
+/* Adds one thread's counter block into st. */
+static void engine_stats_add(struct engine_stats *st, struct engine_ctrs *c)
 {
-	for (struct engine_counters *c = atomic_load_explicit(&e->counters, memory_order_acquire);
-	     c; c = c->next) {
-		st->arms += atomic_load_explicit(&c->arms, memory_order_relaxed);
-		st->created += atomic_load_explicit(&c->created, memory_order_relaxed);
-		st->rearms += atomic_load_explicit(&c->rearms, memory_order_relaxed);
-		st->cancels += atomic_load_explicit(&c->cancels, memory_order_relaxed);
-		st->lost_races += atomic_load_explicit(&c->lost_races, memory_order_relaxed);
-		st->cell_retries += atomic_load_explicit(&c->cell_retries, memory_order_relaxed);
-		st->errors += atomic_load_explicit(&c->errors, memory_order_relaxed);
-	}
+	/* relaxed: counters are independent; the sum need not be one snapshot. */
+#define ENGINE_STATS_SUM(n) st->n += atomic_load_explicit(&c->n, memory_order_relaxed);
+	ENGINE_COUNTERS(ENGINE_STATS_SUM)
+#undef ENGINE_STATS_SUM
 }
 
 void engine_stats(struct engine *e, struct engine_stats *st)
@@ -803,14 +794,10 @@ void engine_stats(struct engine *e, struct engine_stats *st)
 	struct hist_snap *hsnap = malloc(sizeof(*hsnap));
 
 	memset(st, 0, sizeof(*st));
-	engine_stats_producers(e, st);
-	st->fires = atomic_load_explicit(&e->ds.fires, memory_order_relaxed);
-	st->missed = atomic_load_explicit(&e->ds.missed, memory_order_relaxed);
-	st->coalesced = atomic_load_explicit(&e->ds.coalesced, memory_order_relaxed);
-	st->cell_retries += atomic_load_explicit(&e->ds.cell_retries, memory_order_relaxed);
-	st->intake_hwm = atomic_load_explicit(&e->ds.intake_hwm, memory_order_relaxed);
-	st->passes = atomic_load_explicit(&e->ds.passes, memory_order_relaxed);
-	st->clock_jumps = atomic_load_explicit(&e->ds.clock_jumps, memory_order_relaxed);
+	for (struct engine_counters *c = atomic_load_explicit(&e->counters, memory_order_acquire);
+	     c; c = c->next)
+		engine_stats_add(st, &c->ctr);
+	engine_stats_add(st, &e->ds.ctr);
 	st->pending = atomic_load_explicit(&e->ntimers, memory_order_relaxed);
 	st->inflight = atomic_load_explicit(&e->inflight, memory_order_relaxed);
 	hazptr_stats(&e->hpd, &hs);
@@ -821,10 +808,9 @@ void engine_stats(struct engine *e, struct engine_stats *st)
 		return;
 	hist_snapshot(&e->late, hsnap);
 	st->late_count = hsnap->count;
-	st->late_p50 = (int64_t)hist_percentile(hsnap, 50);
-	st->late_p90 = (int64_t)hist_percentile(hsnap, 90);
-	st->late_p99 = (int64_t)hist_percentile(hsnap, 99);
-	st->late_p999 = (int64_t)hist_percentile(hsnap, 99.9);
+#define ENGINE_STATS_PCT(n, proto, pct) st->n = (int64_t)hist_percentile(hsnap, pct);
+	ENGINE_LATENESS(ENGINE_STATS_PCT)
+#undef ENGINE_STATS_PCT
 	st->late_max = (int64_t)hsnap->max;
 	free(hsnap);
 }
@@ -878,7 +864,8 @@ int engine_create(const struct engine_config *cfg, struct engine **out)
 	if (err)
 		goto fail;
 	engine_clock_init(e);
-	e->uid = atomic_fetch_add(&engine_uids, 1);
+	/* relaxed: only uniqueness matters, nothing is published with the uid. */
+	e->uid = atomic_fetch_add_explicit(&engine_uids, 1, memory_order_relaxed);
 	hash_key_init(&e->hk);
 	hc.fence = cfg->hazptr_fence;
 	hc.scanner_thread = cfg->hazptr_scanner;
@@ -970,7 +957,8 @@ void engine_destroy(struct engine *e)
 	engine_cache_free(&e->dcache);
 	pthread_key_delete(e->tkey);
 	hazptr_domain_destroy(&e->hpd);
-	for (c = atomic_load(&e->counters); c; c = next) {
+	/* acquire: pairs with engine_counters_claim's release; every block is complete. */
+	for (c = atomic_load_explicit(&e->counters, memory_order_acquire); c; c = next) {
 		next = c->next;
 		engine_cache_free(&c->idc);
 		free(c);

@@ -158,26 +158,55 @@ struct engine_timer {
 	const void *payload;
 };
 
+/*
+ * The engine's counters, each listed once; names match the EngineStats
+ * fields of proto/timerd.proto. Every thread that writes counters (each
+ * producer, the dispatcher) owns a block of all of them and adds to its own
+ * block alone (ctr_add); engine_stats sums the blocks. A counter one thread
+ * keeps as a maximum (intake_hwm) is 0 in every other block. Adding a
+ * counter: one line here, its increments, and the proto field.
+ */
+#define ENGINE_COUNTERS(X)						\
+	X(arms)		/* arm requests accepted (created + re-armed) */ \
+	X(created)	/* timers created */				\
+	X(rearms)	/* arms of an existing timer */			\
+	X(cancels)	/* cancels accepted */				\
+	X(fires)	/* fires delivered to on_fire */		\
+	X(missed)	/* periods skipped (late, or delivery backlog) */ \
+	X(coalesced)	/* writes superseded before the dispatcher applied them */ \
+	X(lost_races)	/* writers that overlapped another writer of the cell */ \
+	X(cell_retries)	/* cell read retries */				\
+	X(errors)	/* requests rejected with an error */		\
+	X(intake_hwm)	/* most records taken from the intake in one pass */ \
+	X(passes)	/* dispatcher passes */				\
+	X(clock_jumps)	/* CLOCK_REALTIME set events handled */
+
+/* Values engine_stats reads at the moment (not sums of counter blocks). */
+#define ENGINE_GAUGES(X)						\
+	X(pending)	/* timers that exist now */			\
+	X(inflight)	/* fires handed to delivery, not yet delivered */ \
+	X(hp_retired)	/* hazard-pointer retirements */		\
+	X(hp_reclaimed)	/* retired objects freed */			\
+	X(hp_pending)	/* retired objects not yet freed */		\
+	X(late_count)	/* fires measured for lateness */
+
+/* Lateness percentiles, ns: X(field, proto field, percentile). */
+#define ENGINE_LATENESS(X)						\
+	X(late_p50, late_p50_ns, 50)					\
+	X(late_p90, late_p90_ns, 90)					\
+	X(late_p99, late_p99_ns, 99)					\
+	X(late_p999, late_p999_ns, 99.9)
+
 /* Counters merged from every thread; lateness from the dispatcher. */
 struct engine_stats {
-	uint64_t arms;		/* arm requests accepted (created + re-armed) */
-	uint64_t created;	/* timers created */
-	uint64_t rearms;	/* arms of an existing timer */
-	uint64_t cancels;	/* cancels accepted */
-	uint64_t fires;		/* fires delivered to on_fire */
-	uint64_t missed;	/* periods skipped (late, or delivery backlog) */
-	uint64_t coalesced;	/* writes superseded before the dispatcher applied them */
-	uint64_t lost_races;	/* writers that overlapped another writer of the cell */
-	uint64_t cell_retries;	/* cell read retries */
-	uint64_t errors;	/* requests rejected with an error */
-	uint64_t intake_hwm;	/* most records taken from the intake in one pass */
-	uint64_t passes;	/* dispatcher passes */
-	uint64_t clock_jumps;	/* CLOCK_REALTIME set events handled */
-	uint64_t pending;	/* timers that exist now */
-	uint64_t inflight;	/* fires handed to delivery, not yet delivered */
-	uint64_t hp_retired, hp_reclaimed, hp_pending;
-	uint64_t late_count;	/* fires measured */
-	int64_t late_p50, late_p90, late_p99, late_p999, late_max;	/* ns */
+#define ENGINE_STATS_U64(n) uint64_t n;
+	ENGINE_COUNTERS(ENGINE_STATS_U64)
+	ENGINE_GAUGES(ENGINE_STATS_U64)
+#undef ENGINE_STATS_U64
+#define ENGINE_STATS_LATE(n, proto, pct) int64_t n;
+	ENGINE_LATENESS(ENGINE_STATS_LATE)
+#undef ENGINE_STATS_LATE
+	int64_t late_max;	/* ns */
 };
 
 /* Creates an engine; 0 or a TD_* error. */
@@ -228,8 +257,14 @@ int64_t engine_next_wakeup(struct engine *e);
 /* Tells the engine CLOCK_REALTIME was set (the dispatcher thread sees it itself). */
 void engine_clock_changed(struct engine *e);
 
-/* The engine's CLOCK_MONOTONIC and CLOCK_REALTIME now, in ns. */
+/*
+ * The engine's CLOCK_MONOTONIC and CLOCK_REALTIME now, in ns, through the
+ * injected clock (engine_config.clock): the one clock of the process.
+ */
 int64_t engine_now(struct engine *e);
 int64_t engine_now_real(struct engine *e);
+
+/* CLOCK_REALTIME - CLOCK_MONOTONIC now: add it to a monotonic time to get unix ns. */
+int64_t engine_mono_to_unix(struct engine *e);
 
 #endif /* TIMERD_ENGINE_H */

@@ -11,10 +11,12 @@
 #include <stdint.h>
 
 #include "compiler.h"
+#include "ctr.h"
 #include "engine.h"
 #include "hash.h"
 #include "hazptr.h"
 #include "hist.h"
+#include "hpslots.h"
 #include "idmap.h"
 #include "llist.h"
 #include "table.h"
@@ -24,9 +26,16 @@
 /* Stripe locks ordering id lookups of dying timers against their removal. */
 #define ENGINE_ID_LOCKS 256
 
-/* Per-thread producer counters; the owner adds with relaxed load + store. */
+/* One thread's block of ENGINE_COUNTERS; only that thread adds (ctr_add). */
+struct engine_ctrs {
+#define ENGINE_CTR_FIELD(n) _Atomic uint64_t n;
+	ENGINE_COUNTERS(ENGINE_CTR_FIELD)
+#undef ENGINE_CTR_FIELD
+};
+
+/* A producer thread's counters and id supply. */
 struct engine_counters {
-	_Atomic uint64_t arms, created, rearms, cancels, lost_races, cell_retries, errors;
+	struct engine_ctrs ctr;
 	struct idmap_cache idc;		/* the owner's supply of ids */
 	struct engine_counters *next;	/* engine list, never unlinked */
 	_Atomic int active;		/* owned by a live thread */
@@ -57,8 +66,8 @@ struct engine_worker {
 
 /* Dispatcher counters: one writer (the dispatcher), any reader. */
 struct engine_dstats {
-	_Atomic uint64_t fires, missed, coalesced, cell_retries, intake_hwm, passes, clock_jumps;
-	_Atomic uint64_t cancels_applied;
+	struct engine_ctrs ctr;		/* summed into engine_stats */
+	_Atomic uint64_t cancels_applied;	/* internal, not reported */
 };
 
 struct engine {
@@ -85,7 +94,6 @@ struct engine {
 	/* Dispatcher-owned. */
 	struct wheel wheel cacheline_aligned;
 	struct hazptr_thread *dhp;
-	int64_t real_offset;		/* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	int epfd, tfd_mono, tfd_real;
 	int64_t armed_at;		/* value the monotonic timerfd holds */
 	uint64_t pass_intake;		/* requests the last pass took */
@@ -108,10 +116,6 @@ struct engine {
 	_Atomic uint64_t sync_req;
 	uint64_t sync_done;
 };
-
-/* Clock reads through the injected clock. */
-int64_t engine_mono(struct engine *e);
-int64_t engine_real(struct engine *e);
 
 /* The calling thread's context (registers it on first use); NULL if out of memory. */
 struct engine_tctx *engine_tctx(struct engine *e);
@@ -152,12 +156,5 @@ int engine_dispatch_start(struct engine *e);
 void engine_dispatch_stop(struct engine *e);
 int engine_dispatch_init(struct engine *e);
 void engine_dispatch_fini(struct engine *e);
-
-/* Adds n to a counter with a single writer. */
-static inline void engine_count(_Atomic uint64_t *c, uint64_t n)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-			      memory_order_relaxed);
-}
 
 #endif /* TIMERD_ENGINE_INT_H */

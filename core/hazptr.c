@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ctr.h"
 #include "hazptr.h"
 
 #define HAZPTR_DEFAULT_THRESHOLD 128
@@ -57,13 +58,6 @@ static void hazptr_scan_fence(struct hazptr_domain *d)
 		abort();
 	}
 	atomic_fetch_add_explicit(&d->membarriers, 1, memory_order_relaxed);
-}
-
-/* Adds n to a counter that only its owner writes (no locked instruction). */
-static void hazptr_count(_Atomic uint64_t *c, uint64_t n)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-			      memory_order_relaxed);
 }
 
 /* Current retire threshold R = max(configured, 2*H). */
@@ -250,7 +244,7 @@ void hazptr_scan(struct hazptr_thread *t)
 		atomic_fetch_add_explicit(&d->orphan_reclaimed, freed - own, memory_order_relaxed);
 		freed = own;
 	}
-	hazptr_count(&t->pub_reclaimed, freed);
+	ctr_add(&t->pub_reclaimed, freed);
 }
 
 /* Hands the thread's batch to the scanner thread and wakes it. */
@@ -280,7 +274,7 @@ void hazptr_retire(struct hazptr_thread *t, struct hazptr_node *obj,
 	obj->next = t->retired;
 	t->retired = obj;
 	t->nretired++;
-	hazptr_count(&t->pub_retired, 1);
+	ctr_add(&t->pub_retired, 1);
 	r = hazptr_threshold(d);
 	if (t->nretired < r)
 		return;
@@ -388,10 +382,14 @@ void hazptr_domain_destroy(struct hazptr_domain *d)
 		pthread_cond_destroy(&d->scanner_cv);
 	}
 	pthread_key_delete(d->self_key);
-	hazptr_free_all(atomic_exchange(&d->pending, NULL));
-	hazptr_free_all(atomic_exchange(&d->orphans, NULL));
-	for (t = atomic_load(&d->threads); t; t = next) {
-		struct hazptr_block *b = atomic_load(&t->blocks), *bn;
+	/*
+	 * acquire (all four): no thread uses the domain any more; these pair
+	 * with the release that published each list, so its nodes are complete.
+	 */
+	hazptr_free_all(atomic_exchange_explicit(&d->pending, NULL, memory_order_acquire));
+	hazptr_free_all(atomic_exchange_explicit(&d->orphans, NULL, memory_order_acquire));
+	for (t = atomic_load_explicit(&d->threads, memory_order_acquire); t; t = next) {
+		struct hazptr_block *b = atomic_load_explicit(&t->blocks, memory_order_acquire), *bn;
 
 		next = t->next;
 		hazptr_free_all(t->retired);

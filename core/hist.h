@@ -19,6 +19,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "ctr.h"
+
 #define HIST_SUB_BITS 5
 #define HIST_SUB (1u << HIST_SUB_BITS)
 #define HIST_BUCKETS ((64 - HIST_SUB_BITS) * HIST_SUB)
@@ -48,23 +50,15 @@ static inline unsigned hist_index(uint64_t v)
 	return ((shift + 1) << HIST_SUB_BITS) + (unsigned)((v >> shift) & (HIST_SUB - 1));
 }
 
-/* Adds relaxed without a locked instruction: only for a single writer. */
-static inline void hist_bump(_Atomic uint64_t *c, uint64_t n)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-			      memory_order_relaxed);
-}
-
 /* Records v (negative counts as 0); the histogram has one writer. */
 static inline void hist_record(struct hist *h, int64_t v)
 {
 	uint64_t u = v < 0 ? 0 : (uint64_t)v;
 
-	hist_bump(&h->bucket[hist_index(u)], 1);
-	hist_bump(&h->count, 1);
-	hist_bump(&h->sum, u);
-	if (u > atomic_load_explicit(&h->max, memory_order_relaxed))
-		atomic_store_explicit(&h->max, u, memory_order_relaxed);
+	ctr_add(&h->bucket[hist_index(u)], 1);
+	ctr_add(&h->count, 1);
+	ctr_add(&h->sum, u);
+	ctr_max(&h->max, u);
 }
 
 /* Records v from any thread. */

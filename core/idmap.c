@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hpslots.h"
 #include "idmap.h"
 #include "spin.h"
-#include "table.h"
 
 /* Index and generation of an id. */
 static uint32_t idmap_index(uint64_t id)

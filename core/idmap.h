@@ -42,6 +42,7 @@
 
 #include "compiler.h"
 #include "hazptr.h"
+#include "hpslots.h"
 #include "timer.h"
 
 #define IDMAP_CHUNK_BITS 16

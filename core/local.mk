@@ -3,6 +3,7 @@ noinst_LTLIBRARIES += core/libcore.la
 core_libcore_la_SOURCES = \
 	core/cell.h \
 	core/compiler.h \
+	core/ctr.h \
 	core/dispatch.c \
 	core/engine.c \
 	core/engine.h \
@@ -15,6 +16,7 @@ core_libcore_la_SOURCES = \
 	core/hazptr.h \
 	core/hist.c \
 	core/hist.h \
+	core/hpslots.h \
 	core/idmap.c \
 	core/idmap.h \
 	core/llist.h \

@@ -60,12 +60,8 @@
 #include "compiler.h"
 #include "hash.h"
 #include "hazptr.h"
+#include "hpslots.h"
 #include "timer.h"
-
-/* Hazard slot roles shared by core/ (fast slots of struct hazptr_thread). */
-#define HP_SLOT_REC   0		/* a timer record */
-#define HP_SLOT_ARR   1		/* a table array */
-#define HP_SLOT_ATTRS 2		/* a record's attributes */
 
 #define TABLE_SHARD_BITS 8
 #define TABLE_SHARDS (1u << TABLE_SHARD_BITS)

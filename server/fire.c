@@ -65,7 +65,7 @@ static struct fire_msg *fire_encode(struct srv *s, const struct engine_fire *f, 
 	size_t n, head;
 
 	if (key && topic) {
-		fire_fill(f, engine_now_real(s->engine) - engine_now(s->engine), &fm, &om, &o, comm, key, topic);
+		fire_fill(f, engine_mono_to_unix(s->engine), &fm, &om, &o, comm, key, topic);
 		rs.event = true;
 		rs.body_case = TIMERD__RESPONSE__BODY_FIRE;
 		rs.fire = &fm;

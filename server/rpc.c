@@ -350,7 +350,7 @@ static void rpc_get(struct rpc_ctx *x)
 		return;
 	}
 	timerd__get_reply__init(&x->u.get);
-	x->u.get.timer = rpc_timer(x, t, true, engine_now_real(x->s->engine) - engine_now(x->s->engine));
+	x->u.get.timer = rpc_timer(x, t, true, engine_mono_to_unix(x->s->engine));
 	engine_timer_free(t);
 	if (!x->u.get.timer) {
 		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "get: out of memory");
@@ -409,7 +409,7 @@ static void rpc_list(struct rpc_ctx *x)
 		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "list: out of memory");
 		return;
 	}
-	acc.mono_to_unix = engine_now_real(x->s->engine) - engine_now(x->s->engine);
+	acc.mono_to_unix = engine_mono_to_unix(x->s->engine);
 	rc = engine_list(x->s->engine, by_topic ? m->topic : NULL, topiclen, &cursor, limit, rpc_list_one, &acc);
 	if (rc < 0 || acc.oom) {
 		rpc_engine_error(x, acc.oom ? TD_ENOMEM : rc, "list");

@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "compiler.h"
+#include "ctr.h"
 #include "engine.h"
 #include "hist.h"
 #include "llist.h"
@@ -74,12 +75,8 @@ struct loop_counters {
 #undef SRV_CTR_FIELD
 };
 
-/* Adds n to a single-writer counter. */
-static inline void srv_ctr_add(_Atomic uint64_t *c, uint64_t n)
-{
-	/* relaxed: one writer; readers want a recent value, not an ordering */
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n, memory_order_relaxed);
-}
+/* Old name of ctr_add (core/ctr.h), kept until conn.c, fire.c and rpc.c use ctr_add. */
+#define srv_ctr_add(c, n) ctr_add(c, n)
 
 /* A fire encoded once and queued to every loop with a subscriber. */
 struct fire_msg {

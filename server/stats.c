@@ -42,15 +42,12 @@ static void stats_engine(struct srv *s, Timerd__EngineStats *m)
 	engine_stats(s->engine, &st);
 	timerd__engine_stats__init(m);
 #define STATS_E(f) m->f = st.f;
-	STATS_E(arms) STATS_E(created) STATS_E(rearms) STATS_E(cancels) STATS_E(fires) STATS_E(missed)
-	STATS_E(coalesced) STATS_E(lost_races) STATS_E(cell_retries) STATS_E(errors) STATS_E(intake_hwm)
-	STATS_E(passes) STATS_E(clock_jumps) STATS_E(pending) STATS_E(inflight) STATS_E(hp_retired)
-	STATS_E(hp_reclaimed) STATS_E(hp_pending) STATS_E(late_count)
+	ENGINE_COUNTERS(STATS_E)
+	ENGINE_GAUGES(STATS_E)
 #undef STATS_E
-	m->late_p50_ns = st.late_p50;
-	m->late_p90_ns = st.late_p90;
-	m->late_p99_ns = st.late_p99;
-	m->late_p999_ns = st.late_p999;
+#define STATS_L(f, proto, pct) m->proto = st.f;
+	ENGINE_LATENESS(STATS_L)
+#undef STATS_L
 	m->late_max_ns = st.late_max;
 }
 
