@@ -640,15 +640,36 @@ static int disp_watch(struct engine *e, int fd, uint32_t tag)
 	return epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-int engine_dispatch_init(struct engine *e)
+/* Allocates the delivery threads' records, each with its wake-up eventfd. */
+static int disp_workers_init(struct engine *e)
 {
-	e->epfd = e->tfd_mono = e->tfd_real = -1;
+	size_t n = e->cfg.workers ? e->cfg.workers : 1;
+
+	e->workers = aligned_alloc(CACHELINE, n * sizeof(*e->workers));
+	if (!e->workers)
+		return TD_ENOMEM;
+	memset(e->workers, 0, n * sizeof(*e->workers));
+	for (unsigned i = 0; i < e->cfg.workers; i++)
+		e->workers[i].efd = -1;		/* engine_dispatch_fini closes only opened ones */
+	e->wake_worker = calloc(n, sizeof(bool));
+	if (!e->wake_worker)
+		return TD_ENOMEM;
+	for (unsigned i = 0; i < e->cfg.workers; i++) {
+		e->workers[i].e = e;
+		e->workers[i].efd = eventfd(0, EFD_CLOEXEC);
+		if (e->workers[i].efd < 0)
+			return TD_ESYS;
+	}
+	return 0;
+}
+
+/* Sets up the dispatcher's fds and the workers; on error the caller runs engine_dispatch_fini. */
+static int disp_init(struct engine *e)
+{
 	e->intake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (e->intake_efd < 0)
 		return TD_ESYS;
 	wheel_init(&e->wheel, engine_now(e));
-	pthread_mutex_init(&e->sync_mu, NULL);
-	pthread_cond_init(&e->sync_cv, NULL);
 	if (e->cfg.manual)
 		return 0;
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -658,19 +679,20 @@ int engine_dispatch_init(struct engine *e)
 	    disp_watch(e, e->intake_efd, DISP_EV_INTAKE) || disp_watch(e, e->tfd_mono, DISP_EV_MONO) ||
 	    disp_watch(e, e->tfd_real, DISP_EV_REAL))
 		return TD_ESYS;
-	e->workers = aligned_alloc(CACHELINE, (e->cfg.workers ? e->cfg.workers : 1) *
-					   sizeof(*e->workers));
-	e->wake_worker = calloc(e->cfg.workers ? e->cfg.workers : 1, sizeof(bool));
-	if (!e->workers || !e->wake_worker)
-		return TD_ENOMEM;
-	memset(e->workers, 0, (e->cfg.workers ? e->cfg.workers : 1) * sizeof(*e->workers));
-	for (unsigned i = 0; i < e->cfg.workers; i++) {
-		e->workers[i].e = e;
-		e->workers[i].efd = eventfd(0, EFD_CLOEXEC);
-		if (e->workers[i].efd < 0)
-			return TD_ESYS;
-	}
-	return 0;
+	return disp_workers_init(e);
+}
+
+int engine_dispatch_init(struct engine *e)
+{
+	int err;
+
+	e->intake_efd = e->epfd = e->tfd_mono = e->tfd_real = -1;
+	pthread_mutex_init(&e->sync_mu, NULL);
+	pthread_cond_init(&e->sync_cv, NULL);
+	err = disp_init(e);
+	if (err)
+		engine_dispatch_fini(e);	/* closes what was opened: no fd leaks */
+	return err;
 }
 
 int engine_dispatch_start(struct engine *e)
