@@ -30,6 +30,14 @@
 #include "engine_int.h"
 #include "spin.h"
 
+/*
+ * How far ahead the CLOCK_REALTIME timerfd is armed (10 years): it only has
+ * to be pending to report clock sets; if it ever expires it is re-armed.
+ */
+#define DISP_REALFD_AHEAD_S (INT64_C(10) * 365 * 86400)
+_Static_assert(ENGINE_MAX_DEADLINE / ENGINE_NS_PER_S + DISP_REALFD_AHEAD_S <= INT64_MAX / 2,
+	       "a realtime timerfd expiry far ahead still fits in time_t seconds");
+
 /* epoll tags. */
 enum { DISP_EV_INTAKE = 1, DISP_EV_MONO, DISP_EV_REAL };
 
@@ -529,7 +537,7 @@ static void disp_arm_realfd(struct engine *e)
 {
 	struct itimerspec its = { 0 };
 
-	its.it_value.tv_sec = (engine_now_real(e) / ENGINE_NS_PER_S) + 10 * 365 * 86400LL;
+	its.it_value.tv_sec = (engine_now_real(e) / ENGINE_NS_PER_S) + DISP_REALFD_AHEAD_S;
 	timerfd_settime(e->tfd_real, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL);
 }
 

@@ -29,6 +29,14 @@
 #define ENGINE_DEFAULT_MAX_PAYLOAD (64u << 10)
 #define ENGINE_DEFAULT_MAX_INFLIGHT (1u << 20)
 #define ENGINE_RETIRE_BATCH 1024
+/* Most timers: half the id slots, so ids held in thread caches and freed batches never run out first. */
+#define ENGINE_MAX_TIMERS (IDMAP_MAX_SLOTS / 2)
+
+_Static_assert(ENGINE_MAX_KEY <= UINT16_MAX, "timer_rec.keylen (16 bits) holds every key length");
+_Static_assert(sizeof(((struct timer_rec *)0)->keylen) == sizeof(uint16_t),
+	       "ENGINE_MAX_KEY assumes a 16-bit timer_rec.keylen");
+_Static_assert(ENGINE_DEFAULT_MAX_KEY <= ENGINE_MAX_KEY, "default key limit within the maximum");
+_Static_assert(ENGINE_DEFAULT_MAX_TIMERS <= ENGINE_MAX_TIMERS, "default timer limit within the id map");
 
 static _Atomic uint64_t engine_uids = 1;
 
@@ -828,8 +836,8 @@ static int engine_config_defaults(struct engine_config *c)
 		c->max_payload = ENGINE_DEFAULT_MAX_PAYLOAD;
 	if (!c->max_inflight)
 		c->max_inflight = ENGINE_DEFAULT_MAX_INFLIGHT;
-	if (c->max_key > UINT16_MAX || c->precision_ns < 0 || c->workers > 256 ||
-	    c->max_timers > IDMAP_MAX_SLOTS / 2)
+	if (c->max_key > ENGINE_MAX_KEY || c->precision_ns < 0 || c->workers > ENGINE_MAX_WORKERS ||
+	    c->max_timers > ENGINE_MAX_TIMERS)
 		return TD_EINVAL;
 	if (c->manual)
 		c->workers = 0;

@@ -64,6 +64,10 @@
 #define ENGINE_MAX_DEADLINE (INT64_C(1) << 62)
 /* Smallest period accepted. */
 #define ENGINE_MIN_PERIOD ENGINE_NS_PER_US
+/* Most delivery threads (engine_config.workers). */
+#define ENGINE_MAX_WORKERS 256
+/* Largest engine_config.max_key: a record keeps its key length in 16 bits. */
+#define ENGINE_MAX_KEY 65535u
 
 struct engine;
 
@@ -106,10 +110,11 @@ typedef void (*engine_fire_fn)(void *arg, const struct engine_fire *f);
 struct engine_config {
 	const struct engine_clock *clock;	/* NULL: system clocks */
 	bool manual;		/* no threads: the caller runs engine_dispatch() */
-	unsigned workers;	/* delivery threads; 0: on_fire runs on the dispatcher */
+	unsigned workers;	/* delivery threads (at most ENGINE_MAX_WORKERS);
+				 * 0: on_fire runs on the dispatcher */
 	int64_t precision_ns;	/* wake this early and spin to the deadline; 0: off */
 	uint64_t max_timers;	/* 0: 16 Mi */
-	uint32_t max_key;	/* bytes; 0: 256 (at most 65535) */
+	uint32_t max_key;	/* bytes; 0: 256 (at most ENGINE_MAX_KEY) */
 	uint32_t max_topic;	/* bytes; 0: 128 */
 	uint32_t max_payload;	/* bytes; 0: 64 KiB */
 	uint32_t max_inflight;	/* undelivered periodic fires before more are

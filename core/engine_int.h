@@ -25,6 +25,7 @@
 
 /* Stripe locks ordering id lookups of dying timers against their removal. */
 #define ENGINE_ID_LOCKS 256
+_Static_assert((ENGINE_ID_LOCKS & (ENGINE_ID_LOCKS - 1)) == 0, "engine_idlock masks: a power of two");
 
 /* One thread's block of ENGINE_COUNTERS; only that thread adds (ctr_add). */
 struct engine_ctrs {

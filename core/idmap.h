@@ -51,6 +51,7 @@
 #define IDMAP_MAX_SLOTS	 ((uint64_t)IDMAP_MAX_CHUNKS * IDMAP_CHUNK)
 #define IDMAP_BATCH	 512			/* freed indices moved at a time */
 #define IDMAP_BUMP	 256			/* fresh indices taken at a time */
+_Static_assert(IDMAP_MAX_SLOTS <= (UINT64_C(1) << 32), "an id's index is its low 32 bits");
 
 struct idmap_chunk {
 	_Atomic uintptr_t slot[IDMAP_CHUNK];

@@ -65,6 +65,7 @@
 
 #define TABLE_SHARD_BITS 8
 #define TABLE_SHARDS (1u << TABLE_SHARD_BITS)
+_Static_assert(TABLE_SHARD_BITS > 0 && TABLE_SHARD_BITS < 64, "the shard is the hash's top bits");
 
 struct table_array {
 	struct hazptr_node hp;		/* first: retired through hazard pointers */
