@@ -543,67 +543,122 @@ static int engine_reject(struct engine_tctx *t, int err)
 	return err;
 }
 
+/* An arm in progress: the state it writes and where that state went. */
+struct engine_arm_op {
+	const struct engine_arm *a;
+	uint32_t keylen;
+	int64_t now;			/* CLOCK_MONOTONIC when the arm began */
+	int64_t deadline;		/* its monotonic deadline */
+	uint64_t w[TIMER_WORDS];	/* the cell state written */
+	struct timer_attrs *at;		/* w's attributes, with the cell copy's reference */
+	struct timer_rec *r;		/* the timer, protected in HP_SLOT_REC */
+	bool created;			/* r is new */
+	bool lost;			/* another writer superseded w: at was never published */
+};
+
+/* engine_arm_try's answer when the timer died under the write. */
+#define ENGINE_ARM_RETRY 1
+
+/*
+ * The existing timer an arm writes into, protected in HP_SLOT_REC: by key,
+ * or by id unless it is cancelled. NULL if none.
+ */
+static struct timer_rec *engine_arm_target(struct engine *e, struct engine_tctx *t,
+					   const struct engine_arm_op *op)
+{
+	struct timer_rec *r;
+
+	if (!op->keylen && !op->a->id)
+		return NULL;
+	r = engine_lookup(e, t, op->a->id, op->a->key, op->keylen);
+	if (r && op->a->id && engine_rec_cancelled(r)) {
+		hazptr_release(t->hp, HP_SLOT_REC);	/* cancelled: gone for ids */
+		r = NULL;
+	}
+	return r;
+}
+
+/*
+ * Hands op->at to the existing timer op->r by writing op->w into its cell
+ * and queueing it. 0: r's cell owns at (or, op->lost, at was never
+ * published and stays the caller's); ENGINE_ARM_RETRY: r died first, its
+ * dead cell owns at and r is released.
+ */
+static int engine_arm_hand_over(struct engine *e, struct engine_tctx *t, struct engine_arm_op *op)
+{
+	if (!engine_write_queue(e, t, op->r, op->w, op->deadline, op->now, &op->lost))
+		return 0;
+	hazptr_release(t->hp, HP_SLOT_REC);
+	return ENGINE_ARM_RETRY;
+}
+
+/*
+ * One attempt: fresh attributes, then a new timer holding them (a created
+ * record owns them from its first state) or a hand-over to the existing
+ * one. 0, ENGINE_ARM_RETRY or a TD_* error (at freed).
+ */
+static int engine_arm_try(struct engine *e, struct engine_tctx *t, struct engine_arm_op *op)
+{
+	bool realtime = op->a->when == ENGINE_AT_REAL;
+	int err = engine_attrs_new(op->a, realtime, 1, &op->at);
+
+	if (err)
+		return err;
+	op->w[1] = (uint64_t)(uintptr_t)op->at | (realtime ? TIMER_OP_REALTIME : 0);
+	op->r = engine_arm_target(e, t, op);
+	if (!op->r && op->a->id)
+		err = TD_ENOENT;
+	else if (!op->r)
+		err = engine_create_timer(e, t, op->a->key, op->keylen, op->w, &op->r, &op->created);
+	if (err) {
+		free(op->at);
+		return err;
+	}
+	if (op->created)
+		return 0;
+	return engine_arm_hand_over(e, t, op);	/* r is protected: write into it */
+}
+
+/* Queues a created timer, drops the protection and a lost write's attributes, counts. */
+static void engine_arm_finish(struct engine *e, struct engine_tctx *t, struct engine_arm_op *op)
+{
+	if (op->created) {
+		/* r is in the tables: protecting it now keeps it while we push and look. */
+		hazptr_publish(t->hp, &t->hp->slot[HP_SLOT_REC], op->r);
+		engine_push_wake(e, op->r, op->deadline, op->now);
+	}
+	hazptr_release(t->hp, HP_SLOT_REC);
+	if (op->lost) {
+		free(op->at);		/* never published */
+		ctr_add(&t->c->ctr.lost_races, 1);
+	}
+	ctr_add(&t->c->ctr.arms, 1);
+	ctr_add(op->created ? &t->c->ctr.created : &t->c->ctr.rearms, 1);
+}
+
 int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_result *res)
 {
 	struct engine_tctx *t = engine_tctx(e);
-	bool realtime = a->when == ENGINE_AT_REAL, created = false, lost = false;
-	uint32_t keylen = a->key ? a->keylen : 0;
-	int64_t now = engine_now(e);
-	struct timer_attrs *at;
-	struct timer_rec *r;
-	uint64_t w[TIMER_WORDS];
+	struct engine_arm_op op = { .a = a, .keylen = a->key ? a->keylen : 0 };
 	int err;
 
 	if (!t)
 		return TD_ENOMEM;
-	err = engine_arm_check(e, a, now);
+	op.now = engine_now(e);
+	err = engine_arm_check(e, a, op.now);
 	if (err)
 		return engine_reject(t, err);
-	w[0] = (uint64_t)(a->when == ENGINE_AFTER ? now + a->time : a->time);
-	res->deadline = engine_arm_deadline(e, a, now);
-	for (;;) {
-		err = engine_attrs_new(a, realtime, 1, &at);	/* the cell copy's reference */
-		if (err)
-			return engine_reject(t, err);
-		w[1] = (uint64_t)(uintptr_t)at | (realtime ? TIMER_OP_REALTIME : 0);
-		r = keylen || a->id ? engine_lookup(e, t, a->id, a->key, keylen) : NULL;
-		if (r && a->id && engine_rec_cancelled(r)) {
-			hazptr_release(t->hp, HP_SLOT_REC);	/* cancelled: gone for ids */
-			r = NULL;
-		}
-		if (!r && a->id) {
-			free(at);
-			return engine_reject(t, TD_ENOENT);
-		}
-		if (!r) {
-			err = engine_create_timer(e, t, a->key, keylen, w, &r, &created);
-			if (err) {
-				free(at);
-				return engine_reject(t, err);
-			}
-			if (created)
-				break;
-		}
-		/* r is protected in HP_SLOT_REC: write into it. */
-		if (!engine_write_queue(e, t, r, w, res->deadline, now, &lost))
-			break;
-		hazptr_release(t->hp, HP_SLOT_REC);	/* died: the dead cell owns at */
-	}
-	res->id = r->id;
-	res->created = created;
-	res->coalesced = lost;
-	if (created) {
-		/* r is in the tables: protecting it now keeps it while we push and look. */
-		hazptr_publish(t->hp, &t->hp->slot[HP_SLOT_REC], r);
-		engine_push_wake(e, r, res->deadline, now);
-	}
-	hazptr_release(t->hp, HP_SLOT_REC);
-	if (lost) {
-		free(at);		/* never published */
-		ctr_add(&t->c->ctr.lost_races, 1);
-	}
-	ctr_add(&t->c->ctr.arms, 1);
-	ctr_add(created ? &t->c->ctr.created : &t->c->ctr.rearms, 1);
+	op.w[0] = (uint64_t)(a->when == ENGINE_AFTER ? op.now + a->time : a->time);
+	op.deadline = engine_arm_deadline(e, a, op.now);
+	while ((err = engine_arm_try(e, t, &op)) == ENGINE_ARM_RETRY)
+		;	/* the timer died under the write: again, on a live one */
+	if (err)
+		return engine_reject(t, err);
+	res->id = op.r->id;
+	res->deadline = op.deadline;
+	res->created = op.created;
+	res->coalesced = op.lost;
+	engine_arm_finish(e, t, &op);
 	return 0;
 }
 
