@@ -221,6 +221,7 @@ static void disp_hand_over(struct engine *e, struct engine_fire_item *it)
 	struct engine_worker *w = &e->workers[hash_id(it->f.id) % e->cfg.workers];
 
 	atomic_fetch_add_explicit(&e->inflight, 1, memory_order_relaxed);
+	ctr_add(&w->handed, 1);		/* before the push: engine_drain waits for it */
 	llist_add(&it->ln, &w->q);
 	e->wake_worker[w - e->workers] = true;	/* woken once, at the end of the pass */
 }
@@ -514,6 +515,32 @@ void engine_sync(struct engine *e)
 	pthread_mutex_unlock(&e->sync_mu);
 }
 
+/* Waits under sync_mu until worker w delivered every fire handed to it so far. */
+static void disp_drain_worker(struct engine *e, struct engine_worker *w)
+{
+	/* relaxed: sync_mu orders this after the hand-overs of the pass engine_sync waited for. */
+	uint64_t want = atomic_load_explicit(&w->handed, memory_order_relaxed);
+
+	/* seq_cst: pairs with disp_delivered (see there); acquires the on_fire calls. */
+	while (atomic_load_explicit(&w->delivered, memory_order_seq_cst) < want)
+		pthread_cond_wait(&e->drain_cv, &e->sync_mu);
+}
+
+void engine_drain(struct engine *e)
+{
+	engine_sync(e);
+	if (!e->cfg.workers)
+		return;		/* on_fire ran on the dispatcher, within the pass */
+	/* seq_cst: before the count checks, pairs with disp_delivered. */
+	atomic_fetch_add_explicit(&e->drain_waiters, 1, memory_order_seq_cst);
+	pthread_mutex_lock(&e->sync_mu);
+	for (unsigned i = 0; i < e->cfg.workers; i++)
+		disp_drain_worker(e, &e->workers[i]);
+	pthread_mutex_unlock(&e->sync_mu);
+	/* relaxed: only tells workers whether to wake anyone. */
+	atomic_fetch_sub_explicit(&e->drain_waiters, 1, memory_order_relaxed);
+}
+
 /* Arms the monotonic timerfd at t (absolute ns); INT64_MAX disarms. */
 static void disp_arm_timerfd(struct engine *e, int64_t t)
 {
@@ -611,6 +638,25 @@ static void *disp_main(void *arg)
 	return NULL;
 }
 
+/* Counts n fires a worker delivered and wakes engine_drain() waiters. */
+static void disp_delivered(struct engine *e, struct engine_worker *w, uint64_t n)
+{
+	/*
+	 * seq_cst (store and load): the count is stored before the waiter
+	 * check, engine_drain adds itself before its count check; so either
+	 * it sees the count or we see it and wake it. The store also releases
+	 * the on_fire calls to the waiter.
+	 */
+	atomic_store_explicit(&w->delivered,
+			      atomic_load_explicit(&w->delivered, memory_order_relaxed) + n,
+			      memory_order_seq_cst);
+	if (!atomic_load_explicit(&e->drain_waiters, memory_order_seq_cst))
+		return;
+	pthread_mutex_lock(&e->sync_mu);
+	pthread_cond_broadcast(&e->drain_cv);
+	pthread_mutex_unlock(&e->sync_mu);
+}
+
 /* A delivery thread: runs on_fire for each handed-over fire. */
 static void *disp_worker_main(void *arg)
 {
@@ -632,10 +678,13 @@ static void *disp_worker_main(void *arg)
 			llist_consumer_busy(&w->idle);
 			continue;
 		}
-		for (; n; n = next) {
+		uint64_t count = 0;
+
+		for (; n; n = next, count++) {
 			next = n->next;
 			disp_deliver(e, hp, container_of(n, struct engine_fire_item, ln));
 		}
+		disp_delivered(e, w, count);
 	}
 	return NULL;
 }
@@ -697,6 +746,7 @@ int engine_dispatch_init(struct engine *e)
 	e->intake_efd = e->epfd = e->tfd_mono = e->tfd_real = -1;
 	pthread_mutex_init(&e->sync_mu, NULL);
 	pthread_cond_init(&e->sync_cv, NULL);
+	pthread_cond_init(&e->drain_cv, NULL);
 	err = disp_init(e);
 	if (err)
 		engine_dispatch_fini(e);	/* closes what was opened: no fd leaks */
@@ -754,4 +804,5 @@ void engine_dispatch_fini(struct engine *e)
 			close(fds[i]);
 	pthread_mutex_destroy(&e->sync_mu);
 	pthread_cond_destroy(&e->sync_cv);
+	pthread_cond_destroy(&e->drain_cv);
 }

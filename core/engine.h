@@ -21,8 +21,9 @@
  *
  * Fires: cfg.on_fire runs on one of cfg.workers delivery threads (or on
  * the dispatcher when workers == 0) with a snapshot valid for the call.
- * on_fire may arm, cancel, get and list; with workers == 0 it must not call
- * engine_sync() or engine_destroy() (they wait for the dispatcher it runs on).
+ * on_fire may arm, cancel, get and list; it must not call engine_drain(),
+ * nor with workers == 0 engine_sync() or engine_destroy() (they wait for the
+ * thread it runs on).
  * One-shot timers are gone once fired; periodic ones are re-armed at their
  * next period (fixed rate: periods that passed while late are skipped and
  * counted in engine_fire.missed).
@@ -250,8 +251,21 @@ int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t
 /* Fills st with merged counters and lateness percentiles. */
 void engine_stats(struct engine *e, struct engine_stats *st);
 
-/* Waits until the dispatcher has applied every request made before the call. */
+/*
+ * Waits until the dispatcher has applied every request made before the
+ * call. Fires it handed to delivery threads may still be running: see
+ * engine_drain.
+ */
 void engine_sync(struct engine *e);
+
+/*
+ * engine_sync, then waits until every fire decided by then (handed to a
+ * delivery thread, or run on the dispatcher) has had its on_fire return;
+ * their effects are visible to the caller afterwards. Fires decided later
+ * are not waited for, so it returns even while timers keep firing. Must
+ * not be called from on_fire (it would wait for itself).
+ */
+void engine_drain(struct engine *e);
 
 /* Manual engines: one dispatcher pass at the clock's now; returns fires. */
 int engine_dispatch(struct engine *e);

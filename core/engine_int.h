@@ -63,6 +63,8 @@ struct engine_worker {
 	_Atomic int idle;		/* asleep on efd */
 	int efd;			/* wake-up when q goes non-empty */
 	bool started;
+	_Atomic uint64_t handed;	/* fires put on q (the dispatcher writes) */
+	_Atomic uint64_t delivered;	/* fires whose on_fire returned (the worker writes) */
 } cacheline_aligned;
 
 /* Dispatcher counters: one writer (the dispatcher), any reader. */
@@ -111,11 +113,13 @@ struct engine {
 	struct engine_worker *workers;
 	bool *wake_worker;		/* dispatcher: worker got fires this pass */
 
-	/* engine_sync(). */
+	/* engine_sync() and engine_drain(). */
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
 	_Atomic uint64_t sync_req;
 	uint64_t sync_done;
+	pthread_cond_t drain_cv;	/* a worker's delivered count grew (under sync_mu) */
+	_Atomic unsigned drain_waiters;	/* threads in engine_drain() */
 };
 
 /* The calling thread's context (registers it on first use); NULL if out of memory. */

@@ -32,6 +32,7 @@
 #define CONTENDERS 2
 #define CKEYS 16
 #define MS ENGINE_NS_PER_MS
+#define QUIET_SECONDS 20	/* bound on the wait for the last fires (TSan is slow) */
 
 struct op {
 	char type;		/* 'a' arm, 'c' cancel */
@@ -217,6 +218,24 @@ static void check_key(int t, int k)
 	}
 }
 
+/*
+ * Waits until no timer is left (each fired or was cancelled), then until
+ * their deliveries returned (engine_drain); fails loudly after a while.
+ */
+static void wait_quiet(struct engine_stats *st)
+{
+	double end = stress_now() + QUIET_SECONDS;
+
+	for (engine_stats(S.e, st); st->pending; engine_stats(S.e, st)) {
+		STRESS_CHECK(stress_now() < end, "%llu timers still pending %d s after the last "
+			     "request (fires %llu)", (unsigned long long)st->pending, QUIET_SECONDS,
+			     (unsigned long long)st->fires);
+		usleep(1000);
+	}
+	engine_drain(S.e);
+	engine_stats(S.e, st);
+}
+
 int main(void)
 {
 	struct engine_config cfg = { .on_fire = on_fire, .workers = 1 };
@@ -241,10 +260,7 @@ int main(void)
 		engine_cancel(S.e, 0, key, (uint32_t)strlen(key));
 		engine_cancel(S.e, atomic_load(&S.nids[i]), NULL, 0);
 	}
-	usleep(60 * 1000);	/* every deadline (< 8 ms after its arm) has passed */
-	engine_sync(S.e);
-	usleep(20 * 1000);	/* deliveries finish */
-	engine_stats(S.e, &st);
+	wait_quiet(&st);
 	pthread_mutex_lock(&S.mu);
 	for (int t = 0; t < PRODUCERS; t++)
 		for (int k = 0; k < KEYS; k++) {
