@@ -36,7 +36,7 @@
  */
 #define DISP_REALFD_AHEAD_S (INT64_C(10) * 365 * 86400)
 _Static_assert(ENGINE_MAX_DEADLINE / ENGINE_NS_PER_S + DISP_REALFD_AHEAD_S <= INT64_MAX / 2,
-	       "a realtime timerfd expiry far ahead still fits in time_t seconds");
+	       "the realtime timerfd expiry (now + DISP_REALFD_AHEAD_S) fits in 64-bit seconds");
 
 /* epoll tags. */
 enum { DISP_EV_INTAKE = 1, DISP_EV_MONO, DISP_EV_REAL };
