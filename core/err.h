@@ -7,6 +7,8 @@
 #ifndef TIMERD_ERR_H
 #define TIMERD_ERR_H
 
+#include <stddef.h>
+
 #define TD_ERRORS(X)								\
 	X(TD_OK,            0, "ok")						\
 	X(TD_EINVAL,        1, "invalid argument")				\
@@ -33,5 +35,8 @@ const char *td_strerror(int err);
 
 /* Symbolic name ("TD_ENOENT") for a TD_* code; never NULL. */
 const char *td_errname(int err);
+
+/* Writes a printf-style message into err (if err and errlen); returns -1. */
+int td_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif /* TIMERD_ERR_H */

@@ -55,18 +55,6 @@ int64_t srv_now_real(void)
 	return srv_clock(CLOCK_REALTIME);
 }
 
-/* Writes a message into err; returns -1. */
-__attribute__((format(printf, 3, 4)))
-static int srv_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* Creates and starts the engine. */
 static int srv_engine(struct srv *s, char *err, size_t errlen)
 {
@@ -84,7 +72,7 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 	int rc = engine_create(&ec, &s->engine);
 
 	if (rc < 0 || (rc = engine_start(s->engine)) < 0)
-		return srv_fail(err, errlen, "cannot start the timer engine: %s", td_strerror(rc));
+		return td_errf(err, errlen, "cannot start the timer engine: %s", td_strerror(rc));
 	return 0;
 }
 
@@ -96,7 +84,7 @@ static int srv_loops(struct srv *s, char *err, size_t errlen)
 
 	s->nloops = n > SETTINGS_MAX_THREADS ? SETTINGS_MAX_THREADS : n;
 	if (!(s->loops = calloc(s->nloops, sizeof(*s->loops))))
-		return srv_fail(err, errlen, "out of memory");
+		return td_errf(err, errlen, "out of memory");
 	for (unsigned i = 0; i < s->nloops; i++)
 		if (loop_start(s, &s->loops[i], i, err, errlen) < 0)
 			return -1;
@@ -141,13 +129,13 @@ static int srv_socket_perms(const struct srv_config *c, const char *path, char *
 	char buf[4096];
 
 	if (chmod(path, c->socket_mode) < 0)
-		return srv_fail(err, errlen, "cannot chmod %s: %s", path, strerror(errno));
+		return td_errf(err, errlen, "cannot chmod %s: %s", path, strerror(errno));
 	if (!c->socket_group)
 		return 0;
 	if (getgrnam_r(c->socket_group, &gr, buf, sizeof(buf), &g) != 0 || !g)
-		return srv_fail(err, errlen, "socket-group: no group named '%s'", c->socket_group);
+		return td_errf(err, errlen, "socket-group: no group named '%s'", c->socket_group);
 	if (chown(path, (uid_t)-1, g->gr_gid) < 0)
-		return srv_fail(err, errlen, "cannot give %s to group %s: %s", path, c->socket_group, strerror(errno));
+		return td_errf(err, errlen, "cannot give %s to group %s: %s", path, c->socket_group, strerror(errno));
 	return 0;
 }
 
@@ -175,17 +163,17 @@ static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
 	if (!*path)
 		return 0;
 	if (strlen(path) >= sizeof(sun.sun_path))
-		return srv_fail(err, errlen, "socket path %s is too long (at most %zu bytes)", path, sizeof(sun.sun_path) - 1);
+		return td_errf(err, errlen, "socket path %s is too long (at most %zu bytes)", path, sizeof(sun.sun_path) - 1);
 	srv_mkdirs(path);
 	if (srv_socket_alive(path))
-		return srv_fail(err, errlen, "another timerd is already listening on %s (timerctl --socket %s ping): "
+		return td_errf(err, errlen, "another timerd is already listening on %s (timerctl --socket %s ping): "
 				"stop it first, or pass --socket PATH", path, path);
 	if (unlink(path) < 0 && errno != ENOENT)
-		return srv_fail(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
+		return td_errf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
 	strcpy(sun.sun_path, path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
 	    srv_bind_private(fd, &sun) < 0 || listen(fd, SOMAXCONN) < 0) {
-		srv_fail(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+		td_errf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -197,7 +185,7 @@ static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
 	s->unix_l = evconnlistener_new(s->base, srv_accept_unix, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (!s->unix_l) {
 		close(fd);
-		return srv_fail(err, errlen, "cannot watch %s for connections", path);
+		return td_errf(err, errlen, "cannot watch %s for connections", path);
 	}
 	evconnlistener_set_error_cb(s->unix_l, srv_accept_error);
 	return 0;
@@ -231,16 +219,16 @@ static int srv_listen_tcp(struct srv *s, char *err, size_t errlen)
 	if (addr_parse(s->cfg->listen, &a, err, errlen) < 0)
 		return -1;
 	if ((rc = getaddrinfo(a.host, a.port, &hints, &res)) != 0)
-		return srv_fail(err, errlen, "listen %s: %s", s->cfg->listen, gai_strerror(rc));
+		return td_errf(err, errlen, "listen %s: %s", s->cfg->listen, gai_strerror(rc));
 	fd = srv_bind_tcp(res);
 	freeaddrinfo(res);
 	if (fd < 0)
-		return srv_fail(err, errlen, "cannot listen on %s: %s%s", s->cfg->listen, strerror(errno),
+		return td_errf(err, errlen, "cannot listen on %s: %s%s", s->cfg->listen, strerror(errno),
 				errno == EADDRINUSE ? " (another program has the port: pick another)" : "");
 	s->tcp_l = evconnlistener_new(s->base, srv_accept_tcp, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (!s->tcp_l) {
 		close(fd);
-		return srv_fail(err, errlen, "cannot watch %s for connections", s->cfg->listen);
+		return td_errf(err, errlen, "cannot watch %s for connections", s->cfg->listen);
 	}
 	evconnlistener_set_error_cb(s->tcp_l, srv_accept_error);
 	return 0;
@@ -406,7 +394,7 @@ static int srv_main_loop(struct srv *s, char *err, size_t errlen)
 	    !(s->accept_retry = evtimer_new(s->base, srv_accept_resume, s)) ||
 	    evsignal_add(s->sig_term, NULL) < 0 || evsignal_add(s->sig_int, NULL) < 0 ||
 	    evsignal_add(s->sig_hup, NULL) < 0)
-		return srv_fail(err, errlen, "cannot set up the main event loop");
+		return td_errf(err, errlen, "cannot set up the main event loop");
 	return srv_listen_unix(s, err, errlen) < 0 || srv_listen_tcp(s, err, errlen) < 0 ? -1 : 0;
 }
 
@@ -414,7 +402,7 @@ static int srv_main_loop(struct srv *s, char *err, size_t errlen)
 static int srv_start(struct srv *s, char *err, size_t errlen)
 {
 	if (watch_reg_init(&s->watch) < 0)
-		return srv_fail(err, errlen, "out of memory");
+		return td_errf(err, errlen, "out of memory");
 	if (srv_engine(s, err, errlen) < 0 || probes_start(s, err, errlen) < 0 || srv_loops(s, err, errlen) < 0 ||
 	    srv_main_loop(s, err, errlen) < 0 || stats_start(s, err, errlen) < 0)
 		return -1;
@@ -430,7 +418,7 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 
 	*out = NULL;
 	if (!s)
-		return srv_fail(err, errlen, "out of memory");
+		return td_errf(err, errlen, "out of memory");
 	s->cfg = cfg;
 	s->start_ns = srv_now();
 	if (cfg->stats)
