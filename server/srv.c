@@ -92,20 +92,35 @@ static int srv_loops(struct srv *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* Creates the directories above path (0755) if missing. */
-static void srv_mkdirs(const char *path)
+/* Creates directory dir (mode) and its missing parents (0755); 0 or -1 with errno. */
+int srv_mkdirs(const char *dir, mode_t mode)
 {
 	char buf[PATH_MAX];
 
-	snprintf(buf, sizeof(buf), "%s", path);
+	snprintf(buf, sizeof(buf), "%s", dir);
 	for (char *p = buf + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)	/* go on: the last mkdir decides */
 			log_debug("mkdir %s: %s", buf, strerror(errno));
 		*p = '/';
 	}
+	return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Creates the directories above the socket path if missing (bind says what failed). */
+static void srv_mkdirs_above(const char *path)
+{
+	char buf[PATH_MAX];
+	char *slash;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	if ((slash = strrchr(buf, '/')) == NULL || slash == buf)
+		return;
+	*slash = '\0';
+	if (srv_mkdirs(buf, 0755) < 0)
+		log_debug("mkdir %s: %s", buf, strerror(errno));
 }
 
 /* True if something answers on the Unix socket at path. */
@@ -164,7 +179,7 @@ static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
 		return 0;
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return td_errf(err, errlen, "socket path %s is too long (at most %zu bytes)", path, sizeof(sun.sun_path) - 1);
-	srv_mkdirs(path);
+	srv_mkdirs_above(path);
 	if (srv_socket_alive(path))
 		return td_errf(err, errlen, "another timerd is already listening on %s (timerctl --socket %s ping): "
 				"stop it first, or pass --socket PATH", path, path);

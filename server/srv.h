@@ -222,6 +222,9 @@ void srv_destroy(struct srv *s);
 int64_t srv_now(void);
 int64_t srv_now_real(void);
 
+/* Creates directory dir (mode) and its missing parents (0755); 0 or -1 with errno. */
+int srv_mkdirs(const char *dir, mode_t mode);
+
 /* --- loop.c --- */
 
 /* Sets up loop i without its thread (loop_start, or a caller that runs l->base itself); 0 or -1 with err. */

@@ -7,11 +7,9 @@
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "server/log.h"
@@ -116,23 +114,6 @@ const char *stats_db_path(struct srv *s)
 	return s->stats_path;
 }
 
-/* Creates the state directory (and parents) if missing; 0 or -1. */
-static int stats_mkdirs(const char *dir)
-{
-	char buf[PATH_MAX];
-
-	snprintf(buf, sizeof(buf), "%s", dir);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0750) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* Opens stats.db if it is closed and it is time to try; true if open. */
 static bool stats_open(struct stats_thread *t)
 {
@@ -143,7 +124,7 @@ static bool stats_open(struct stats_thread *t)
 	if (srv_now() < t->next_open)
 		return false;
 	t->next_open = srv_now() + STATS_REOPEN_NS;
-	if (stats_mkdirs(t->s->cfg->state_dir) < 0) {
+	if (srv_mkdirs(t->s->cfg->state_dir, 0750) < 0) {
 		log_err("cannot create the state directory %s: %s; stats.db is off until it can (retrying every 30s)",
 			t->s->cfg->state_dir, strerror(errno));
 		return false;
