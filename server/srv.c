@@ -19,7 +19,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -33,27 +32,6 @@
 
 /* How long accepting pauses after running out of file descriptors. */
 #define SRV_ACCEPT_BACKOFF_MS 100
-
-/* Reads a clock in ns. */
-static int64_t srv_clock(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* CLOCK_MONOTONIC now. */
-int64_t srv_now(void)
-{
-	return srv_clock(CLOCK_MONOTONIC);
-}
-
-/* CLOCK_REALTIME now. */
-int64_t srv_now_real(void)
-{
-	return srv_clock(CLOCK_REALTIME);
-}
 
 /* Creates and starts the engine. */
 static int srv_engine(struct srv *s, char *err, size_t errlen)
@@ -71,7 +49,10 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 	};
 	int rc = engine_create(&ec, &s->engine);
 
-	if (rc < 0 || (rc = engine_start(s->engine)) < 0)
+	if (rc < 0)
+		return td_errf(err, errlen, "cannot start the timer engine: %s", td_strerror(rc));
+	s->start_ns = engine_now(s->engine);	/* the one clock of the process: the engine's */
+	if ((rc = engine_start(s->engine)) < 0)
 		return td_errf(err, errlen, "cannot start the timer engine: %s", td_strerror(rc));
 	return 0;
 }
@@ -435,7 +416,6 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 	if (!s)
 		return td_errf(err, errlen, "out of memory");
 	s->cfg = cfg;
-	s->start_ns = srv_now();
 	if (cfg->stats)
 		snprintf(s->stats_path, sizeof(s->stats_path), "%s/stats.db", cfg->state_dir);
 	sigemptyset(&block);

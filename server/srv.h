@@ -218,10 +218,6 @@ int srv_run(struct srv *s);
 /* Frees everything (after srv_run returned, or after a failed start). */
 void srv_destroy(struct srv *s);
 
-/* CLOCK_MONOTONIC and CLOCK_REALTIME now, ns. */
-int64_t srv_now(void);
-int64_t srv_now_real(void);
-
 /* Creates directory dir (mode) and its missing parents (0755); 0 or -1 with errno. */
 int srv_mkdirs(const char *dir, mode_t mode);
 
