@@ -1,8 +1,10 @@
 /*
  * err.h -- the error codes core/ returns (negative), one table for all.
  *
- * The daemon boundary turns them into log lines or wire errors
- * (proto/timerd.proto ErrorCode uses the same numbers, positive).
+ * The daemon boundary turns them into log lines or wire errors. The numbers
+ * are core's own: server/errmap.c maps each TD_* to a proto ErrorCode by
+ * name (a unit test walks every value), so codes here may be added or
+ * renumbered without touching the wire.
  */
 #ifndef TIMERD_ERR_H
 #define TIMERD_ERR_H
@@ -24,7 +26,8 @@
 	X(TD_ESYS,         11, "system call failed")				\
 	X(TD_EBUSY,        12, "resource busy")					\
 	X(TD_EKEYID,       13, "give a key or an id, not both")			\
-	X(TD_ERANGE_END,   14, "")
+	X(TD_ETOOMANY,     14, "too many: a per-connection limit is reached")	\
+	X(TD_ERANGE_END,   15, "")
 
 #define TD_ERR_ENUM(name, num, msg) name = -(num),
 enum td_err { TD_ERRORS(TD_ERR_ENUM) };

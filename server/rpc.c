@@ -105,7 +105,7 @@ static void rpc_engine_error(struct rpc_ctx *x, int rc, const char *what)
 	else if (rc == TD_ENOMEM)
 		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "%s: timerd is out of memory", what);
 	else
-		rpc_error(x, (Timerd__ErrorCode)-rc, "%s", td_strerror(rc));
+		rpc_error(x, errmap_wire(rc), "%s", td_strerror(rc));
 }
 
 /* Sets the reply body. */
@@ -432,7 +432,7 @@ static void rpc_watch_common(struct rpc_ctx *x, const char *topic, bool all, boo
 		return;
 	rc = unwatch ? watch_del(x->c, all ? NULL : topic ? topic : "", len)
 		     : watch_add(x->c, all ? NULL : topic ? topic : "", len);
-	if (rc == -TIMERD__ERROR_CODE__TOO_MANY_WATCHES) {
+	if (rc == TD_ETOOMANY) {
 		rpc_error(x, TIMERD__ERROR_CODE__TOO_MANY_WATCHES, "this connection already watches %u topics (max-watches): "
 			  "watch every topic instead, or use another connection", x->s->cfg->max_watches);
 	} else if (rc == TD_ENOENT) {

@@ -273,6 +273,11 @@ void conn_shutdown(struct conn *c);
 /* Frees c now. */
 void conn_free(struct conn *c);
 
+/* --- errmap.c --- */
+
+/* The wire code for a TD_* code (TD_OK: OK); SYSTEM for a value outside the table. */
+Timerd__ErrorCode errmap_wire(int td);
+
 /* --- rpc.c --- */
 
 /* Handles one request frame of n bytes from c. */
@@ -289,7 +294,7 @@ void watch_reg_destroy(struct watch_reg *r);
 /* Bitmask of loops that have watchers of topic or of every topic. */
 uint64_t watch_reg_targets(struct watch_reg *r, const char *topic, uint32_t len);
 
-/* c watches topic (NULL: every topic); 0, TD_ENOMEM or -TIMERD__ERROR_CODE__TOO_MANY_WATCHES. */
+/* c watches topic (NULL: every topic); 0, TD_ENOMEM or TD_ETOOMANY (max-watches). */
 int watch_add(struct conn *c, const char *topic, uint32_t len);
 
 /* c stops watching topic (NULL: every topic); 0 or TD_ENOENT. */

@@ -220,7 +220,7 @@ int watch_add(struct conn *c, const char *topic, uint32_t len)
 	if (watch_find(c, topic, len) >= 0)
 		return 0;
 	if (c->nwatches >= l->srv->cfg->max_watches)
-		return -TIMERD__ERROR_CODE__TOO_MANY_WATCHES;
+		return TD_ETOOMANY;
 	if (watch_conn_add(c, topic, len) < 0)
 		return TD_ENOMEM;
 	if (watch_loop_add(l, c, topic, len) < 0) {
