@@ -58,21 +58,8 @@ struct rpc_op {
 /* Counts an error reply under its code's counter. */
 static void rpc_count_error(struct loop *l, Timerd__ErrorCode code)
 {
-	_Atomic uint64_t *c;
-
-	switch (code) {
-	case TIMERD__ERROR_CODE__NOT_FOUND: c = &l->ctr.err_not_found; break;
-	case TIMERD__ERROR_CODE__FULL: c = &l->ctr.err_full; break;
-	case TIMERD__ERROR_CODE__MALFORMED: c = &l->ctr.err_malformed; break;
-	case TIMERD__ERROR_CODE__UNKNOWN_OP: c = &l->ctr.err_unknown_op; break;
-	case TIMERD__ERROR_CODE__PAYLOAD_TOO_LARGE: c = &l->ctr.err_payload_too_large; break;
-	case TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT: c = &l->ctr.err_too_many_inflight; break;
-	case TIMERD__ERROR_CODE__PERMISSION: c = &l->ctr.err_permission; break;
-	default:
-		c = code <= TIMERD__ERROR_CODE__KEY_AND_ID ? &l->ctr.err_invalid : &l->ctr.err_other;
-	}
 	srv_ctr_add(&l->ctr.errors, 1);
-	srv_ctr_add(c, 1);
+	srv_ctr_add(errmap_counter(&l->ctr, code), 1);
 }
 
 /* Answers with an Error. */

@@ -65,7 +65,8 @@ struct stats_thread;
 	X(errors) X(err_invalid) X(err_not_found) X(err_full)		\
 	X(err_malformed) X(err_unknown_op) X(err_frame_too_large)	\
 	X(err_payload_too_large) X(err_too_many_inflight)		\
-	X(err_permission) X(err_other)					\
+	X(err_permission) X(err_no_memory) X(err_system) X(err_busy)	\
+	X(err_other)							\
 	X(fires_sent) X(fires_dropped) X(fires_orphaned) X(slow_closes)
 
 struct loop_counters {
@@ -277,6 +278,9 @@ void conn_free(struct conn *c);
 
 /* The wire code for a TD_* code (TD_OK: OK); SYSTEM for a value outside the table. */
 Timerd__ErrorCode errmap_wire(int td);
+
+/* The counter of ctr that counts an error reply with this wire code. */
+_Atomic uint64_t *errmap_counter(struct loop_counters *ctr, Timerd__ErrorCode code);
 
 /* --- rpc.c --- */
 
