@@ -22,7 +22,7 @@
 
 #define RPC_STR(p) ((char *)(uintptr_t)(p))
 
-/* Everything one request needs, on the loop thread's stack. */
+/* Everything one request needs, on the loop thread's stack (keep it small: big replies use the reply arena). */
 struct rpc_ctx {
 	struct conn *c;
 	struct loop *l;
@@ -46,7 +46,6 @@ struct rpc_ctx {
 	Timerd__Error err;
 	char msg[512];
 	char version[32];
-	struct stats_bufs *stats;
 };
 
 struct rpc_op {
@@ -448,11 +447,17 @@ static void rpc_unwatch(struct rpc_ctx *x)
 	rpc_watch_common(x, x->rq->unwatch->topic, x->rq->unwatch->all, true);
 }
 
-/* Stats. */
+/* Stats: its ~15 KB of buffers live in the reply arena, not on every request's stack. */
 static void rpc_stats(struct rpc_ctx *x)
 {
-	stats_collect(x->s, x->stats);
-	rpc_reply(x, TIMERD__RESPONSE__BODY_STATS, &x->stats->reply);
+	struct stats_bufs *b = arena_alloc(&x->l->reply_arena, sizeof(*b));
+
+	if (!b) {
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "stats: out of memory");
+		return;
+	}
+	stats_collect(x->s, b);
+	rpc_reply(x, TIMERD__RESPONSE__BODY_STATS, &b->reply);
 }
 
 /* Ping. */
@@ -595,8 +600,7 @@ static void rpc_dispatch(struct rpc_ctx *x)
 /* Handles one request frame of n bytes from c. */
 void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 {
-	struct stats_bufs stats;
-	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv, .stats = &stats };
+	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv };
 
 	timerd__response__init(&x.rs);
 	x.rq = timerd__request__unpack(arena_pbc(&x.l->arena), n, p);
