@@ -13,6 +13,10 @@
 #include "server/log.h"
 #include "server/srv.h"
 
+/* Key and topic bytes encoded from the stack (longer ones are copied to the heap): the default limits and a NUL. */
+#define FIRE_KEY_STACK (SETTINGS_DEFAULT_MAX_KEY + 1)
+#define FIRE_TOPIC_STACK (SETTINGS_DEFAULT_MAX_TOPIC + 1)
+
 /* Drops const for protobuf-c string fields that are only read. */
 #define FIRE_STR(p) ((char *)(uintptr_t)(p))
 
@@ -57,7 +61,7 @@ static struct fire_msg *fire_encode(struct srv *s, const struct engine_fire *f, 
 	Timerd__Fire fm = TIMERD__FIRE__INIT;
 	Timerd__ProbeOrigin om = TIMERD__PROBE_ORIGIN__INIT;
 	struct probe_origin o;
-	char comm[sizeof(o.comm) + 1], kbuf[320], tbuf[192];
+	char comm[sizeof(o.comm) + 1], kbuf[FIRE_KEY_STACK], tbuf[FIRE_TOPIC_STACK];
 	uint32_t keylen = f->key ? f->keylen : 0;
 	char *key = keylen < sizeof(kbuf) ? kbuf : malloc(keylen + 1);
 	char *topic = f->topiclen < sizeof(tbuf) ? tbuf : malloc(f->topiclen + 1);

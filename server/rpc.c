@@ -19,6 +19,19 @@
 #define RPC_MAX_PING 1024
 /* Default List page size. */
 #define RPC_LIST_DEFAULT 100
+/* Bytes a List entry may take beyond its key, topic and payload (its other fields, tags and lengths). */
+#define RPC_LIST_ENTRY_RESERVE 96
+/*
+ * Largest encoding of those: the entry's tag and length (1 + 5), four
+ * 64-bit varints (id, two deadlines, period: 1 + 10 each), the key, topic
+ * and payload lengths and payload_len (1 + 5 each), two bools (1 + 1).
+ */
+#define RPC_LIST_ENTRY_FIXED_MAX (6 + 4 * 11 + 4 * 6 + 2 * 2)
+/* Largest encoding of a List reply around its entries: Response id, body tag and length, next_cursor. */
+#define RPC_LIST_ENVELOPE_MAX (11 + 6 + 11)
+
+_Static_assert(RPC_LIST_ENTRY_RESERVE >= RPC_LIST_ENTRY_FIXED_MAX, "a List page fits its frame");
+_Static_assert(SETTINGS_FRAME_RESERVE >= RPC_LIST_ENVELOPE_MAX, "a List page fits its frame");
 
 #define RPC_STR(p) ((char *)(uintptr_t)(p))
 
@@ -370,8 +383,9 @@ static bool rpc_list_one(void *arg, const struct engine_timer *t)
 /* The page size for a List: asked (or default), within max-list and what fits in one frame. */
 static uint32_t rpc_list_limit(const struct srv_config *cfg, const Timerd__List *m)
 {
-	uint64_t per = (uint64_t)cfg->max_key + cfg->max_topic + 96 + (m->with_payload ? cfg->max_payload : 0);
-	uint64_t fit = (cfg->max_frame - 256) / per, lim = m->limit ? m->limit : RPC_LIST_DEFAULT;
+	uint64_t per = (uint64_t)cfg->max_key + cfg->max_topic + RPC_LIST_ENTRY_RESERVE +
+		       (m->with_payload ? cfg->max_payload : 0);
+	uint64_t fit = (cfg->max_frame - SETTINGS_FRAME_RESERVE) / per, lim = m->limit ? m->limit : RPC_LIST_DEFAULT;
 
 	lim = lim < cfg->max_list ? lim : cfg->max_list;
 	lim = lim < fit ? lim : fit;

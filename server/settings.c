@@ -16,6 +16,8 @@
 #include "proto/units.h"
 #include "server/settings.h"
 
+_Static_assert(SETTINGS_TEXT_LIMIT <= UINT16_MAX, "engine_create refuses a max_key over UINT16_MAX");
+
 enum settings_kind {
 	CK_STR,		/* char * */
 	CK_BOOL,	/* --name / --no-name; name = yes|no */
@@ -66,8 +68,8 @@ static const struct settings_opt settings_opts[] = {
 	{ "max-frame", 0, CK_SIZE, O(max_frame), 1024, FRAME_LIMIT_MAX, "SIZE", "bytes in one frame (default 1MiB)" },
 	{ "max-inflight", 0, CK_U32, O(max_inflight), 1, 1000000, "N", "unanswered requests per connection (default 4096)" },
 	{ "max-payload", 0, CK_SIZE, O(max_payload), 0, FRAME_LIMIT_MAX, "SIZE", "bytes of payload per timer (default 64KiB)" },
-	{ "max-key", 0, CK_SIZE, O(max_key), 1, 65535, "SIZE", "bytes in a key (default 256)" },
-	{ "max-topic", 0, CK_SIZE, O(max_topic), 1, 65535, "SIZE", "bytes in a topic (default 128)" },
+	{ "max-key", 0, CK_SIZE, O(max_key), 1, SETTINGS_TEXT_LIMIT, "SIZE", "bytes in a key (default 256)" },
+	{ "max-topic", 0, CK_SIZE, O(max_topic), 1, SETTINGS_TEXT_LIMIT, "SIZE", "bytes in a topic (default 128)" },
 	{ "max-watches", 0, CK_U32, O(max_watches), 1, 1000000, "N", "watched topics per connection (default 1024)" },
 	{ "max-list", 0, CK_U32, O(max_list), 1, 100000, "N", "timers per List page (default 1000)" },
 	{ "max-output", 0, CK_SIZE64, O(max_output), 4096, (uint64_t)1 << 40, "SIZE", "bytes queued to a connection before its fire events drop (default 1MiB)" },
@@ -120,8 +122,8 @@ void settings_init(struct srv_config *c)
 	c->max_frame = FRAME_DEFAULT_MAX;
 	c->max_inflight = 4096;
 	c->max_payload = 64 * 1024;
-	c->max_key = 256;
-	c->max_topic = 128;
+	c->max_key = SETTINGS_DEFAULT_MAX_KEY;
+	c->max_topic = SETTINGS_DEFAULT_MAX_TOPIC;
 	c->max_watches = 1024;
 	c->max_list = 1000;
 	c->max_output = 1024 * 1024;
@@ -443,10 +445,10 @@ int settings_check(const struct srv_config *c, char *err, size_t errlen)
 			return td_errf(err, errlen, "refusing to listen on %s: the protocol has no authentication; "
 					   "use a loopback address (127.0.0.1:PORT) or add --allow-remote", c->listen);
 	}
-	if (c->max_payload + c->max_key + c->max_topic + 256 > c->max_frame)
-		return td_errf(err, errlen, "max-frame (%u) must exceed max-payload + max-key + max-topic + 256 (%u): "
-				   "raise max-frame or lower the others", c->max_frame,
-				   c->max_payload + c->max_key + c->max_topic + 256);
+	if (c->max_payload + c->max_key + c->max_topic + SETTINGS_FRAME_RESERVE > c->max_frame)
+		return td_errf(err, errlen, "max-frame (%u) must exceed max-payload + max-key + max-topic + %d (%u): "
+				   "raise max-frame or lower the others", c->max_frame, SETTINGS_FRAME_RESERVE,
+				   c->max_payload + c->max_key + c->max_topic + SETTINGS_FRAME_RESERVE);
 	if (c->max_output < c->max_frame)
 		return td_errf(err, errlen, "max-output (%llu) must be at least max-frame (%u)",
 				   (unsigned long long)c->max_output, c->max_frame);

@@ -32,6 +32,8 @@
 
 /* How long accepting pauses after running out of file descriptors. */
 #define SRV_ACCEPT_BACKOFF_MS 100
+/* How long start-up waits for another timerd to answer on the socket path. */
+#define SRV_ALIVE_TIMEOUT_MS 1000
 
 /* Creates and starts the engine. */
 static int srv_engine(struct srv *s, char *err, size_t errlen)
@@ -56,6 +58,11 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 		return td_errf(err, errlen, "cannot start the timer engine: %s", td_strerror(rc));
 	return 0;
 }
+
+/* A connection handle keeps its loop's index in the bits above SRV_HANDLE_LOOP_SHIFT. */
+_Static_assert(SETTINGS_MAX_THREADS <= UINT64_C(1) << (64 - SRV_HANDLE_LOOP_SHIFT),
+	       "every loop index fits a handle's loop field");
+_Static_assert(SRV_HANDLE_LOOP_SHIFT >= SRV_HANDLE_GEN_SHIFT + 32, "the loop field is above the 32-bit generation");
 
 /* Starts one loop thread per configured thread (default: one per core). */
 static int srv_loops(struct srv *s, char *err, size_t errlen)
@@ -112,7 +119,7 @@ static bool srv_socket_alive(const char *path)
 	int fd;
 
 	snprintf(a.path, sizeof(a.path), "%s", path);
-	if ((fd = addr_connect(&a, 1000, err, sizeof(err))) < 0)
+	if ((fd = addr_connect(&a, SRV_ALIVE_TIMEOUT_MS, err, sizeof(err))) < 0)
 		return false;
 	close(fd);
 	return true;

@@ -10,16 +10,24 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/srv.h"
+
+/* Each loop is one bit of the registry's uint64_t loop masks. */
+_Static_assert(SETTINGS_MAX_THREADS <= sizeof(((struct watch_reg *)0)->all_mask) * CHAR_BIT,
+	       "a loop mask has a bit per loop thread");
 
 /* A topic's watchers per loop, in the registry. */
 struct watch_topic {
 	uint32_t count[SETTINGS_MAX_THREADS];
 	uint64_t mask;			/* loops with count > 0 */
 };
+
+_Static_assert(sizeof(((struct watch_topic *)0)->mask) == sizeof(((struct watch_reg *)0)->all_mask),
+	       "topic and all-topic masks are merged in watch_reg_targets");
 
 /* Initialises an empty registry; 0 or -1. */
 int watch_reg_init(struct watch_reg *r)
