@@ -3,6 +3,9 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "err.h"
 
 #define TD_ERR_MSG(name, num, msg) [num] = msg,
@@ -35,4 +38,17 @@ const char *td_errname(int err)
 	int i = td_err_index(err);
 
 	return i < 0 ? "TD_EUNKNOWN" : td_names[i];
+}
+
+/* Writes a printf-style message into err (if err and errlen); returns -1. */
+int td_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
 }

@@ -1,11 +1,15 @@
 /*
  * err.h -- the error codes core/ returns (negative), one table for all.
  *
- * The daemon boundary turns them into log lines or wire errors
- * (proto/timerd.proto ErrorCode uses the same numbers, positive).
+ * The daemon boundary turns them into log lines or wire errors. The numbers
+ * are core's own: server/errmap.c maps each TD_* to a proto ErrorCode by
+ * name (a unit test walks every value), so codes here may be added or
+ * renumbered without touching the wire.
  */
 #ifndef TIMERD_ERR_H
 #define TIMERD_ERR_H
+
+#include <stddef.h>
 
 #define TD_ERRORS(X)								\
 	X(TD_OK,            0, "ok")						\
@@ -22,7 +26,8 @@
 	X(TD_ESYS,         11, "system call failed")				\
 	X(TD_EBUSY,        12, "resource busy")					\
 	X(TD_EKEYID,       13, "give a key or an id, not both")			\
-	X(TD_ERANGE_END,   14, "")
+	X(TD_ETOOMANY,     14, "too many: a per-connection limit is reached")	\
+	X(TD_ERANGE_END,   15, "")
 
 #define TD_ERR_ENUM(name, num, msg) name = -(num),
 enum td_err { TD_ERRORS(TD_ERR_ENUM) };
@@ -33,5 +38,8 @@ const char *td_strerror(int err);
 
 /* Symbolic name ("TD_ENOENT") for a TD_* code; never NULL. */
 const char *td_errname(int err);
+
+/* Writes a printf-style message into err (if err and errlen); returns -1. */
+int td_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif /* TIMERD_ERR_H */

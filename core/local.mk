@@ -1,5 +1,14 @@
 # core/ -- the engine library: no sockets, only timerfd/eventfd.
+#
+# liberr.la: the TD_* codes and td_errf, alone, so that proto/ (and through
+# it the client) links them without the engine.
+noinst_LTLIBRARIES += core/liberr.la
+core_liberr_la_SOURCES = \
+	core/err.c \
+	core/err.h
+
 noinst_LTLIBRARIES += core/libcore.la
+core_libcore_la_LIBADD = core/liberr.la
 core_libcore_la_SOURCES = \
 	core/cell.h \
 	core/compiler.h \
@@ -8,8 +17,6 @@ core_libcore_la_SOURCES = \
 	core/engine.c \
 	core/engine.h \
 	core/engine_int.h \
-	core/err.c \
-	core/err.h \
 	core/hash.c \
 	core/hash.h \
 	core/hazptr.c \

@@ -10,36 +10,22 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/err.h"
 #include "proto/addr.h"
-
-/* Writes a message for the user; returns -1. */
-__attribute__((format(printf, 3, 4)))
-static int addr_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* Parses a Unix socket path. */
 static int addr_parse_unix(const char *path, struct addr *a, char *err, size_t errlen)
 {
 	if (!*path)
-		return addr_fail(err, errlen, "empty socket path: give e.g. unix:/run/timerd/timerd.sock");
+		return td_errf(err, errlen, "empty socket path: give e.g. unix:/run/timerd/timerd.sock");
 	if (strlen(path) >= sizeof(a->path))
-		return addr_fail(err, errlen, "socket path '%s' is longer than %zu bytes: use a shorter path",
+		return td_errf(err, errlen, "socket path '%s' is longer than %zu bytes: use a shorter path",
 				 path, sizeof(a->path) - 1);
 	a->kind = ADDR_UNIX;
 	strcpy(a->path, path);
@@ -78,9 +64,9 @@ static int addr_parse_tcp(const char *s, struct addr *a, char *err, size_t errle
 		}
 	}
 	if (!addr_port_ok(port))
-		return addr_fail(err, errlen, "bad address '%s': give HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:7070", s);
+		return td_errf(err, errlen, "bad address '%s': give HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:7070", s);
 	if (!hlen || hlen >= sizeof(a->host))
-		return addr_fail(err, errlen, "bad address '%s': give HOST:PORT, e.g. 127.0.0.1:7070", s);
+		return td_errf(err, errlen, "bad address '%s': give HOST:PORT, e.g. 127.0.0.1:7070", s);
 	a->kind = ADDR_TCP;
 	memcpy(a->host, host, hlen);
 	a->host[hlen] = '\0';
@@ -93,7 +79,7 @@ int addr_parse(const char *s, struct addr *a, char *err, size_t errlen)
 {
 	memset(a, 0, sizeof(*a));
 	if (!s || !*s)
-		return addr_fail(err, errlen, "empty address: give a socket path or HOST:PORT");
+		return td_errf(err, errlen, "empty address: give a socket path or HOST:PORT");
 	if (strncmp(s, "unix:", 5) == 0)
 		return addr_parse_unix(s + 5, a, err, errlen);
 	if (s[0] == '/' || s[0] == '.')
@@ -225,24 +211,24 @@ static int addr_connect_unix(const struct addr *a, int timeout_ms, char *err, si
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), rc;
 
 	if (fd < 0)
-		return addr_fail(err, errlen, "cannot create a socket: %s", strerror(errno));
+		return td_errf(err, errlen, "cannot create a socket: %s", strerror(errno));
 	memcpy(sun.sun_path, a->path, sizeof(sun.sun_path));
 	rc = addr_connect_unix_fd(fd, &sun, timeout_ms);
 	if (!rc)
 		return fd;
 	close(fd);
 	if (rc == ENOENT || rc == ECONNREFUSED)
-		return addr_fail(err, errlen,
+		return td_errf(err, errlen,
 				 "timerd is not running at %s (%s): start it with `timerd`, or pass --socket PATH",
 				 a->path, strerror(rc));
 	if (rc == EACCES || rc == EPERM)
-		return addr_fail(err, errlen,
+		return td_errf(err, errlen,
 				 "no permission to connect to %s: run as root or as a member of the socket's group",
 				 a->path);
 	if (rc == ETIMEDOUT)
-		return addr_fail(err, errlen, "timerd at %s accepts no connections (its backlog stayed full): "
+		return td_errf(err, errlen, "timerd at %s accepts no connections (its backlog stayed full): "
 				 "is it overloaded or stopped in a debugger?", a->path);
-	return addr_fail(err, errlen, "cannot connect to timerd at %s: %s", a->path, strerror(rc));
+	return td_errf(err, errlen, "cannot connect to timerd at %s: %s", a->path, strerror(rc));
 }
 
 /* Connects to host:port, trying each resolved address; fd or -1. */
@@ -252,7 +238,7 @@ static int addr_connect_tcp(const struct addr *a, int timeout_ms, char *err, siz
 	int gai = getaddrinfo(a->host, a->port, &hints, &res), fd = -1, rc = 0, one = 1;
 
 	if (gai)
-		return addr_fail(err, errlen, "cannot resolve '%s': %s", a->host, gai_strerror(gai));
+		return td_errf(err, errlen, "cannot resolve '%s': %s", a->host, gai_strerror(gai));
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0) {
@@ -271,10 +257,10 @@ static int addr_connect_tcp(const struct addr *a, int timeout_ms, char *err, siz
 		return fd;
 	}
 	if (rc == ECONNREFUSED)
-		return addr_fail(err, errlen,
+		return td_errf(err, errlen,
 				 "timerd is not listening on %s:%s: start it with `timerd --listen %s:%s`, or pass --connect HOST:PORT",
 				 a->host, a->port, a->host, a->port);
-	return addr_fail(err, errlen, "cannot connect to timerd at %s:%s: %s", a->host, a->port, strerror(rc));
+	return td_errf(err, errlen, "cannot connect to timerd at %s:%s: %s", a->host, a->port, strerror(rc));
 }
 
 /* Connects a blocking stream socket within timeout_ms; the fd or -1 with err. */

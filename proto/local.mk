@@ -3,7 +3,8 @@
 # protoc-c writes proto/timerd.pb-c.{c,h} into the build directory (never the
 # source tree), so `make distcheck` works from a read-only source tree.
 # libproto.la: the generated code, framing helpers, a decode arena, units
-# parsing; server/ and client/ both link it.
+# parsing, and core's error helpers (core/liberr.la); server/ and client/
+# both link it.
 
 EXTRA_DIST += proto/timerd.proto
 
@@ -32,4 +33,4 @@ proto_libproto_la_SOURCES = \
 	proto/units.h
 nodist_proto_libproto_la_SOURCES = $(PROTO_GEN)
 proto_libproto_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
-proto_libproto_la_LIBADD = $(PROTOBUF_C_LIBS)
+proto_libproto_la_LIBADD = core/liberr.la $(PROTOBUF_C_LIBS)

@@ -5,11 +5,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/err.h"
 #include "proto/units.h"
 
 #define NS_PER_S 1000000000LL
@@ -49,20 +49,6 @@ static const struct units_unit *units_find(const char *s, size_t *len)
 	return best;
 }
 
-/* Writes a parse error for the user; returns -1. */
-__attribute__((format(printf, 3, 4)))
-static int units_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 /* Parses digits (and a fraction) at *p into whole and frac (frac in 1e-9 units). */
 static int units_number(const char **p, int64_t *whole, int64_t *frac)
 {
@@ -96,7 +82,7 @@ int units_duration_parse(const char *s, int64_t *ns, char *err, size_t errlen)
 	int64_t total = 0;
 
 	if (!s || !*s)
-		return units_fail(err, errlen, "empty duration: give e.g. 250ms, 5s or 1h30m");
+		return td_errf(err, errlen, "empty duration: give e.g. 250ms, 5s or 1h30m");
 	if (strcmp(s, "0") == 0) {
 		*ns = 0;
 		return 0;
@@ -108,17 +94,17 @@ int units_duration_parse(const char *s, int64_t *ns, char *err, size_t errlen)
 		int rc = units_number(&p, &whole, &frac);
 
 		if (rc == -2)
-			return units_fail(err, errlen, "duration '%s' is too large", s);
+			return td_errf(err, errlen, "duration '%s' is too large", s);
 		if (rc < 0)
-			return units_fail(err, errlen, "cannot read duration '%s': give e.g. 250ms, 5s, 1.5s or 1h30m", s);
+			return td_errf(err, errlen, "cannot read duration '%s': give e.g. 250ms, 5s, 1.5s or 1h30m", s);
 		u = units_find(p, &ulen);
 		if (!u)
-			return units_fail(err, errlen, "duration '%s' needs a unit (ns, us, ms, s, m, h, d): e.g. 5s or 250ms", s);
+			return td_errf(err, errlen, "duration '%s' needs a unit (ns, us, ms, s, m, h, d): e.g. 5s or 250ms", s);
 		p += ulen;
 		if (whole > INT64_MAX / u->ns ||
 		    __builtin_add_overflow(whole * u->ns, (int64_t)((__int128)frac * u->ns / NS_PER_S), &term) ||
 		    total > INT64_MAX - term)
-			return units_fail(err, errlen, "duration '%s' is too large", s);
+			return td_errf(err, errlen, "duration '%s' is too large", s);
 		total += term;
 	}
 	*ns = total;
@@ -299,12 +285,12 @@ int units_time_parse(const char *s, int64_t *unix_ns, char *err, size_t errlen)
 	    !units_digits(&p, 2, &h) || !units_lit(&p, ':', ':') || !units_digits(&p, 2, &mi) ||
 	    !units_lit(&p, ':', ':') || !units_digits(&p, 2, &sec) || !units_fraction(&p, &frac) ||
 	    !units_offset(&p, &off) || *p)
-		return units_fail(err, errlen, "cannot read time '%s': give RFC 3339, e.g. 2030-01-02T15:04:05Z or 2030-01-02T15:04:05.5+01:00", s ? s : "");
+		return td_errf(err, errlen, "cannot read time '%s': give RFC 3339, e.g. 2030-01-02T15:04:05Z or 2030-01-02T15:04:05.5+01:00", s ? s : "");
 	if (mo < 1 || mo > 12 || d < 1 || d > units_mdays(y, mo) || h > 23 || mi > 59 || sec > 60)
-		return units_fail(err, errlen, "time '%s' has a field out of range (month, day, hour, minute or second)", s);
+		return td_errf(err, errlen, "time '%s' has a field out of range (month, day, hour, minute or second)", s);
 	secs = units_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;	/* second 60: the next second */
 	if (secs < 0 || secs > INT64_MAX / NS_PER_S - 1)
-		return units_fail(err, errlen, "time '%s' is before 1970 or too far ahead", s);
+		return td_errf(err, errlen, "time '%s' is before 1970 or too far ahead", s);
 	*unix_ns = secs * NS_PER_S + frac;
 	return 0;
 }

@@ -13,6 +13,10 @@
 #include "server/log.h"
 #include "server/srv.h"
 
+/* Key and topic bytes encoded from the stack (longer ones are copied to the heap): the default limits and a NUL. */
+#define FIRE_KEY_STACK (SETTINGS_DEFAULT_MAX_KEY + 1)
+#define FIRE_TOPIC_STACK (SETTINGS_DEFAULT_MAX_TOPIC + 1)
+
 /* Drops const for protobuf-c string fields that are only read. */
 #define FIRE_STR(p) ((char *)(uintptr_t)(p))
 
@@ -57,7 +61,7 @@ static struct fire_msg *fire_encode(struct srv *s, const struct engine_fire *f, 
 	Timerd__Fire fm = TIMERD__FIRE__INIT;
 	Timerd__ProbeOrigin om = TIMERD__PROBE_ORIGIN__INIT;
 	struct probe_origin o;
-	char comm[sizeof(o.comm) + 1], kbuf[320], tbuf[192];
+	char comm[sizeof(o.comm) + 1], kbuf[FIRE_KEY_STACK], tbuf[FIRE_TOPIC_STACK];
 	uint32_t keylen = f->key ? f->keylen : 0;
 	char *key = keylen < sizeof(kbuf) ? kbuf : malloc(keylen + 1);
 	char *topic = f->topiclen < sizeof(tbuf) ? tbuf : malloc(f->topiclen + 1);
@@ -156,6 +160,6 @@ void fire_run(struct loop *l, struct fire_msg *m)
 			fire_to(l, wl->v[i], m);
 	for (uint32_t i = 0; i < l->all.n; i++)
 		fire_to(l, l->all.v[i], m);
-	hist_record(&l->late, srv_now() - m->deadline);
+	hist_record(&l->late, engine_now(l->srv->engine) - m->deadline);	/* the deadline's clock */
 	fire_discard(m);
 }

@@ -7,6 +7,7 @@
 noinst_LTLIBRARIES += server/libserver.la
 server_libserver_la_SOURCES = \
 	server/conn.c \
+	server/errmap.c \
 	server/fire.c \
 	server/hmap.c \
 	server/hmap.h \

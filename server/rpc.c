@@ -19,10 +19,23 @@
 #define RPC_MAX_PING 1024
 /* Default List page size. */
 #define RPC_LIST_DEFAULT 100
+/* Bytes a List entry may take beyond its key, topic and payload (its other fields, tags and lengths). */
+#define RPC_LIST_ENTRY_RESERVE 96
+/*
+ * Largest encoding of those: the entry's tag and length (1 + 5), four
+ * 64-bit varints (id, two deadlines, period: 1 + 10 each), the key, topic
+ * and payload lengths and payload_len (1 + 5 each), two bools (1 + 1).
+ */
+#define RPC_LIST_ENTRY_FIXED_MAX (6 + 4 * 11 + 4 * 6 + 2 * 2)
+/* Largest encoding of a List reply around its entries: Response id, body tag and length, next_cursor. */
+#define RPC_LIST_ENVELOPE_MAX (11 + 6 + 11)
+
+_Static_assert(RPC_LIST_ENTRY_RESERVE >= RPC_LIST_ENTRY_FIXED_MAX, "a List page fits its frame");
+_Static_assert(SETTINGS_FRAME_RESERVE >= RPC_LIST_ENVELOPE_MAX, "a List page fits its frame");
 
 #define RPC_STR(p) ((char *)(uintptr_t)(p))
 
-/* Everything one request needs, on the loop thread's stack. */
+/* Everything one request needs, on the loop thread's stack (keep it small: big replies use the reply arena). */
 struct rpc_ctx {
 	struct conn *c;
 	struct loop *l;
@@ -46,7 +59,6 @@ struct rpc_ctx {
 	Timerd__Error err;
 	char msg[512];
 	char version[32];
-	struct stats_bufs *stats;
 };
 
 struct rpc_op {
@@ -58,21 +70,8 @@ struct rpc_op {
 /* Counts an error reply under its code's counter. */
 static void rpc_count_error(struct loop *l, Timerd__ErrorCode code)
 {
-	_Atomic uint64_t *c;
-
-	switch (code) {
-	case TIMERD__ERROR_CODE__NOT_FOUND: c = &l->ctr.err_not_found; break;
-	case TIMERD__ERROR_CODE__FULL: c = &l->ctr.err_full; break;
-	case TIMERD__ERROR_CODE__MALFORMED: c = &l->ctr.err_malformed; break;
-	case TIMERD__ERROR_CODE__UNKNOWN_OP: c = &l->ctr.err_unknown_op; break;
-	case TIMERD__ERROR_CODE__PAYLOAD_TOO_LARGE: c = &l->ctr.err_payload_too_large; break;
-	case TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT: c = &l->ctr.err_too_many_inflight; break;
-	case TIMERD__ERROR_CODE__PERMISSION: c = &l->ctr.err_permission; break;
-	default:
-		c = code <= TIMERD__ERROR_CODE__KEY_AND_ID ? &l->ctr.err_invalid : &l->ctr.err_other;
-	}
 	srv_ctr_add(&l->ctr.errors, 1);
-	srv_ctr_add(c, 1);
+	srv_ctr_add(errmap_counter(&l->ctr, code), 1);
 }
 
 /* Answers with an Error. */
@@ -105,7 +104,7 @@ static void rpc_engine_error(struct rpc_ctx *x, int rc, const char *what)
 	else if (rc == TD_ENOMEM)
 		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "%s: timerd is out of memory", what);
 	else
-		rpc_error(x, (Timerd__ErrorCode)-rc, "%s", td_strerror(rc));
+		rpc_error(x, errmap_wire(rc), "%s", td_strerror(rc));
 }
 
 /* Sets the reply body. */
@@ -384,8 +383,9 @@ static bool rpc_list_one(void *arg, const struct engine_timer *t)
 /* The page size for a List: asked (or default), within max-list and what fits in one frame. */
 static uint32_t rpc_list_limit(const struct srv_config *cfg, const Timerd__List *m)
 {
-	uint64_t per = (uint64_t)cfg->max_key + cfg->max_topic + 96 + (m->with_payload ? cfg->max_payload : 0);
-	uint64_t fit = (cfg->max_frame - 256) / per, lim = m->limit ? m->limit : RPC_LIST_DEFAULT;
+	uint64_t per = (uint64_t)cfg->max_key + cfg->max_topic + RPC_LIST_ENTRY_RESERVE +
+		       (m->with_payload ? cfg->max_payload : 0);
+	uint64_t fit = (cfg->max_frame - SETTINGS_FRAME_RESERVE) / per, lim = m->limit ? m->limit : RPC_LIST_DEFAULT;
 
 	lim = lim < cfg->max_list ? lim : cfg->max_list;
 	lim = lim < fit ? lim : fit;
@@ -432,7 +432,7 @@ static void rpc_watch_common(struct rpc_ctx *x, const char *topic, bool all, boo
 		return;
 	rc = unwatch ? watch_del(x->c, all ? NULL : topic ? topic : "", len)
 		     : watch_add(x->c, all ? NULL : topic ? topic : "", len);
-	if (rc == -TIMERD__ERROR_CODE__TOO_MANY_WATCHES) {
+	if (rc == TD_ETOOMANY) {
 		rpc_error(x, TIMERD__ERROR_CODE__TOO_MANY_WATCHES, "this connection already watches %u topics (max-watches): "
 			  "watch every topic instead, or use another connection", x->s->cfg->max_watches);
 	} else if (rc == TD_ENOENT) {
@@ -461,11 +461,17 @@ static void rpc_unwatch(struct rpc_ctx *x)
 	rpc_watch_common(x, x->rq->unwatch->topic, x->rq->unwatch->all, true);
 }
 
-/* Stats. */
+/* Stats: its ~15 KB of buffers live in the reply arena, not on every request's stack. */
 static void rpc_stats(struct rpc_ctx *x)
 {
-	stats_collect(x->s, x->stats);
-	rpc_reply(x, TIMERD__RESPONSE__BODY_STATS, &x->stats->reply);
+	struct stats_bufs *b = arena_alloc(&x->l->reply_arena, sizeof(*b));
+
+	if (!b) {
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "stats: out of memory");
+		return;
+	}
+	stats_collect(x->s, b);
+	rpc_reply(x, TIMERD__RESPONSE__BODY_STATS, &b->reply);
 }
 
 /* Ping. */
@@ -608,8 +614,7 @@ static void rpc_dispatch(struct rpc_ctx *x)
 /* Handles one request frame of n bytes from c. */
 void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 {
-	struct stats_bufs stats;
-	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv, .stats = &stats };
+	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv };
 
 	timerd__response__init(&x.rs);
 	x.rq = timerd__request__unpack(arena_pbc(&x.l->arena), n, p);

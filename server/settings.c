@@ -6,15 +6,17 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/err.h"
 #include "proto/addr.h"
 #include "proto/frame.h"
 #include "proto/units.h"
 #include "server/settings.h"
+
+_Static_assert(SETTINGS_TEXT_LIMIT <= UINT16_MAX, "engine_create refuses a max_key over UINT16_MAX");
 
 enum settings_kind {
 	CK_STR,		/* char * */
@@ -66,8 +68,8 @@ static const struct settings_opt settings_opts[] = {
 	{ "max-frame", 0, CK_SIZE, O(max_frame), 1024, FRAME_LIMIT_MAX, "SIZE", "bytes in one frame (default 1MiB)" },
 	{ "max-inflight", 0, CK_U32, O(max_inflight), 1, 1000000, "N", "unanswered requests per connection (default 4096)" },
 	{ "max-payload", 0, CK_SIZE, O(max_payload), 0, FRAME_LIMIT_MAX, "SIZE", "bytes of payload per timer (default 64KiB)" },
-	{ "max-key", 0, CK_SIZE, O(max_key), 1, 65535, "SIZE", "bytes in a key (default 256)" },
-	{ "max-topic", 0, CK_SIZE, O(max_topic), 1, 65535, "SIZE", "bytes in a topic (default 128)" },
+	{ "max-key", 0, CK_SIZE, O(max_key), 1, SETTINGS_TEXT_LIMIT, "SIZE", "bytes in a key (default 256)" },
+	{ "max-topic", 0, CK_SIZE, O(max_topic), 1, SETTINGS_TEXT_LIMIT, "SIZE", "bytes in a topic (default 128)" },
 	{ "max-watches", 0, CK_U32, O(max_watches), 1, 1000000, "N", "watched topics per connection (default 1024)" },
 	{ "max-list", 0, CK_U32, O(max_list), 1, 100000, "N", "timers per List page (default 1000)" },
 	{ "max-output", 0, CK_SIZE64, O(max_output), 4096, (uint64_t)1 << 40, "SIZE", "bytes queued to a connection before its fire events drop (default 1MiB)" },
@@ -83,18 +85,6 @@ static const struct settings_opt settings_opts[] = {
 };
 
 #define SETTINGS_NOPTS (sizeof(settings_opts) / sizeof(settings_opts[0]))
-
-/* Writes a message into err; returns -1. */
-__attribute__((format(printf, 3, 4)))
-static int settings_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* strdup that dies on out of memory (at startup, nothing to save). */
 static char *settings_strdup(const char *s)
@@ -132,8 +122,8 @@ void settings_init(struct srv_config *c)
 	c->max_frame = FRAME_DEFAULT_MAX;
 	c->max_inflight = 4096;
 	c->max_payload = 64 * 1024;
-	c->max_key = 256;
-	c->max_topic = 128;
+	c->max_key = SETTINGS_DEFAULT_MAX_KEY;
+	c->max_topic = SETTINGS_DEFAULT_MAX_TOPIC;
 	c->max_watches = 1024;
 	c->max_list = 1000;
 	c->max_output = 1024 * 1024;
@@ -192,17 +182,17 @@ static int settings_number(const struct settings_opt *o, const char *s, uint64_t
 
 	if (o->kind == CK_SIZE || o->kind == CK_SIZE64) {
 		if (settings_size(s, v) < 0)
-			return settings_fail(err, errlen, "%s: '%s' is not a size: give bytes, e.g. 65536, 64KiB or 1MiB",
+			return td_errf(err, errlen, "%s: '%s' is not a size: give bytes, e.g. 65536, 64KiB or 1MiB",
 					   o->name, s);
 	} else {
 		errno = 0;
 		*v = strtoull(s, &end, o->kind == CK_MODE ? 8 : 10);
 		if (!isdigit((unsigned char)*s) || *end || errno)
-			return settings_fail(err, errlen, "%s: '%s' is not %s", o->name, s,
+			return td_errf(err, errlen, "%s: '%s' is not %s", o->name, s,
 					   o->kind == CK_MODE ? "an octal mode like 0660" : "a number");
 	}
 	if (*v < o->min || (o->max && *v > o->max))
-		return settings_fail(err, errlen, "%s: %s is out of range: give %llu to %llu", o->name, s,
+		return td_errf(err, errlen, "%s: %s is out of range: give %llu to %llu", o->name, s,
 				   (unsigned long long)o->min, (unsigned long long)o->max);
 	return 0;
 }
@@ -213,9 +203,9 @@ static int settings_duration(const struct settings_opt *o, const char *s, int64_
 	char why[256];
 
 	if (units_duration_parse(s, v, why, sizeof(why)) < 0)
-		return settings_fail(err, errlen, "%s: %s", o->name, why);
+		return td_errf(err, errlen, "%s: %s", o->name, why);
 	if (*v < (int64_t)o->min)
-		return settings_fail(err, errlen, "%s: %s is too short: give at least %lldns", o->name, s,
+		return td_errf(err, errlen, "%s: %s is too short: give at least %lldns", o->name, s,
 				   (long long)o->min);
 	return 0;
 }
@@ -249,23 +239,23 @@ static int settings_apply(struct srv_config *c, const struct settings_opt *o, co
 		return 0;
 	case CK_BOOL:
 		if (settings_bool(v, &b) < 0)
-			return settings_fail(err, errlen, "%s: '%s' is not yes or no", o->name, v);
+			return td_errf(err, errlen, "%s: '%s' is not yes or no", o->name, v);
 		*(bool *)p = b;
 		return 0;
 	case CK_LEVEL:
 		if (log_level_parse(v, (enum log_level *)(void *)p) < 0)
-			return settings_fail(err, errlen, "%s: '%s' is not error, warning, notice, info or debug", o->name, v);
+			return td_errf(err, errlen, "%s: '%s' is not error, warning, notice, info or debug", o->name, v);
 		return 0;
 	case CK_DUR:
 		return settings_duration(o, v, (int64_t *)(void *)p, err, errlen);
 	case CK_PROBE:
 		if (c->nprobes == SETTINGS_MAX_PROBES)
-			return settings_fail(err, errlen, "probe: more than %d probes", SETTINGS_MAX_PROBES);
+			return td_errf(err, errlen, "probe: more than %d probes", SETTINGS_MAX_PROBES);
 		c->probes[c->nprobes++] = settings_strdup(v);
 		return 0;
 	case CK_HELP:
 	case CK_VERSION:
-		return settings_fail(err, errlen, "%s is a command-line flag, not a setting", o->name);
+		return td_errf(err, errlen, "%s is a command-line flag, not a setting", o->name);
 	default:
 		if (settings_number(o, v, &n, err, errlen) < 0)
 			return -1;
@@ -312,7 +302,7 @@ static int settings_line(struct srv_config *c, char *line, char *err, size_t err
 	const struct settings_opt *o;
 
 	if (!eq)
-		return settings_fail(err, errlen, "expected 'name = value'");
+		return td_errf(err, errlen, "expected 'name = value'");
 	*eq = '\0';
 	name = settings_trim(line);
 	val = settings_trim(eq + 1);
@@ -321,7 +311,7 @@ static int settings_line(struct srv_config *c, char *line, char *err, size_t err
 		val++;
 	}
 	if (!(o = settings_find(name, strlen(name))) || o->kind == CK_CONFIG)
-		return settings_fail(err, errlen, "unknown setting '%s' (timerd --help lists them)", name);
+		return td_errf(err, errlen, "unknown setting '%s' (timerd --help lists them)", name);
 	return settings_apply(c, o, val, err, errlen);
 }
 
@@ -333,7 +323,7 @@ int settings_load_file(struct srv_config *c, const char *path, char *err, size_t
 	int lineno = 0, rc = 0;
 
 	if (!f)
-		return settings_fail(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+		return td_errf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
 	while (rc == 0 && fgets(line, sizeof(line), f)) {
 		char *s = settings_trim(line), *hash;
 
@@ -343,7 +333,7 @@ int settings_load_file(struct srv_config *c, const char *path, char *err, size_t
 		if ((hash = strstr(s, " #")) != NULL)
 			*hash = '\0';
 		if (settings_line(c, s, why, sizeof(why)) < 0)
-			rc = settings_fail(err, errlen, "%s:%d: %s", path, lineno, why);
+			rc = td_errf(err, errlen, "%s:%d: %s", path, lineno, why);
 	}
 	fclose(f);
 	return rc;
@@ -360,7 +350,7 @@ static int settings_flag(int argc, char **argv, int *i, const struct settings_op
 	*neg = false;
 	if (a[0] == '-' && a[1] && a[1] != '-' && !a[2]) {
 		if (!(*o = settings_find_short(a[1])))
-			return settings_fail(err, errlen, "unknown flag '%s' (timerd --help lists them)", a);
+			return td_errf(err, errlen, "unknown flag '%s' (timerd --help lists them)", a);
 	} else if (strncmp(a, "--", 2) == 0 && a[2]) {
 		a += 2;
 		eq = strchr(a, '=');
@@ -373,16 +363,16 @@ static int settings_flag(int argc, char **argv, int *i, const struct settings_op
 			*neg = *o != NULL;
 		}
 		if (!*o)
-			return settings_fail(err, errlen, "unknown flag '%s' (timerd --help lists them)", argv[*i]);
+			return td_errf(err, errlen, "unknown flag '%s' (timerd --help lists them)", argv[*i]);
 		if (eq)
 			*val = eq + 1;
 	} else {
-		return settings_fail(err, errlen, "unexpected argument '%s' (timerd --help lists the flags)", a);
+		return td_errf(err, errlen, "unexpected argument '%s' (timerd --help lists the flags)", a);
 	}
 	if (*val || (*o)->kind == CK_BOOL || (*o)->kind == CK_HELP || (*o)->kind == CK_VERSION)
 		return 0;
 	if (*i + 1 >= argc)
-		return settings_fail(err, errlen, "%s needs a value (%s)", argv[*i], (*o)->arg ? (*o)->arg : "a value");
+		return td_errf(err, errlen, "%s needs a value (%s)", argv[*i], (*o)->arg ? (*o)->arg : "a value");
 	*val = argv[++*i];
 	return 0;
 }
@@ -429,7 +419,7 @@ enum settings_result settings_parse(struct srv_config *c, int argc, char **argv,
 		if (o->kind == CK_CONFIG)
 			continue;
 		if (o->kind == CK_BOOL && neg && val) {
-			settings_fail(err, errlen, "--no-%s takes no value", o->name);
+			td_errf(err, errlen, "--no-%s takes no value", o->name);
 			return SETTINGS_FAIL;
 		}
 		if (o->kind == CK_BOOL && !val)
@@ -447,20 +437,20 @@ int settings_check(const struct srv_config *c, char *err, size_t errlen)
 	char why[256];
 
 	if (!*c->socket && !c->listen)
-		return settings_fail(err, errlen, "nothing to listen on: give --socket PATH or --listen HOST:PORT");
+		return td_errf(err, errlen, "nothing to listen on: give --socket PATH or --listen HOST:PORT");
 	if (c->listen) {
 		if (addr_parse(c->listen, &a, why, sizeof(why)) < 0 || a.kind != ADDR_TCP)
-			return settings_fail(err, errlen, "listen: %s", a.kind != ADDR_TCP && !why[0] ? "give HOST:PORT" : why);
+			return td_errf(err, errlen, "listen: %s", a.kind != ADDR_TCP && !why[0] ? "give HOST:PORT" : why);
 		if (!addr_is_loopback(a.host) && !c->allow_remote)
-			return settings_fail(err, errlen, "refusing to listen on %s: the protocol has no authentication; "
+			return td_errf(err, errlen, "refusing to listen on %s: the protocol has no authentication; "
 					   "use a loopback address (127.0.0.1:PORT) or add --allow-remote", c->listen);
 	}
-	if (c->max_payload + c->max_key + c->max_topic + 256 > c->max_frame)
-		return settings_fail(err, errlen, "max-frame (%u) must exceed max-payload + max-key + max-topic + 256 (%u): "
-				   "raise max-frame or lower the others", c->max_frame,
-				   c->max_payload + c->max_key + c->max_topic + 256);
+	if (c->max_payload + c->max_key + c->max_topic + SETTINGS_FRAME_RESERVE > c->max_frame)
+		return td_errf(err, errlen, "max-frame (%u) must exceed max-payload + max-key + max-topic + %d (%u): "
+				   "raise max-frame or lower the others", c->max_frame, SETTINGS_FRAME_RESERVE,
+				   c->max_payload + c->max_key + c->max_topic + SETTINGS_FRAME_RESERVE);
 	if (c->max_output < c->max_frame)
-		return settings_fail(err, errlen, "max-output (%llu) must be at least max-frame (%u)",
+		return td_errf(err, errlen, "max-output (%llu) must be at least max-frame (%u)",
 				   (unsigned long long)c->max_output, c->max_frame);
 	return 0;
 }

@@ -28,8 +28,21 @@
 
 #include "server/log.h"
 
+/*
+ * Loop threads: each is a bit of a uint64_t loop mask (struct watch_reg,
+ * watch_reg_targets) and fits the 8-bit loop field of a connection handle
+ * (SRV_HANDLE_LOOP_SHIFT); watch.c and srv.c assert both.
+ */
 #define SETTINGS_MAX_THREADS 64
 #define SETTINGS_MAX_PROBES 64
+
+/* Defaults of max-key and max-topic (fire.c keeps keys and topics this long on the stack). */
+#define SETTINGS_DEFAULT_MAX_KEY 256
+#define SETTINGS_DEFAULT_MAX_TOPIC 128
+/* Largest max-key and max-topic: the engine keeps a key's length in 16 bits. */
+#define SETTINGS_TEXT_LIMIT 65535
+/* Bytes a frame needs beyond max-payload + max-key + max-topic: the message's other fields and envelope. */
+#define SETTINGS_FRAME_RESERVE 256
 
 struct srv_config {
 	/* where */

@@ -19,7 +19,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -33,39 +32,8 @@
 
 /* How long accepting pauses after running out of file descriptors. */
 #define SRV_ACCEPT_BACKOFF_MS 100
-
-/* Reads a clock in ns. */
-static int64_t srv_clock(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* CLOCK_MONOTONIC now. */
-int64_t srv_now(void)
-{
-	return srv_clock(CLOCK_MONOTONIC);
-}
-
-/* CLOCK_REALTIME now. */
-int64_t srv_now_real(void)
-{
-	return srv_clock(CLOCK_REALTIME);
-}
-
-/* Writes a message into err; returns -1. */
-__attribute__((format(printf, 3, 4)))
-static int srv_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
+/* How long start-up waits for another timerd to answer on the socket path. */
+#define SRV_ALIVE_TIMEOUT_MS 1000
 
 /* Creates and starts the engine. */
 static int srv_engine(struct srv *s, char *err, size_t errlen)
@@ -83,10 +51,18 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 	};
 	int rc = engine_create(&ec, &s->engine);
 
-	if (rc < 0 || (rc = engine_start(s->engine)) < 0)
-		return srv_fail(err, errlen, "cannot start the timer engine: %s", td_strerror(rc));
+	if (rc < 0)
+		return td_errf(err, errlen, "cannot start the timer engine: %s", td_strerror(rc));
+	s->start_ns = engine_now(s->engine);	/* the one clock of the process: the engine's */
+	if ((rc = engine_start(s->engine)) < 0)
+		return td_errf(err, errlen, "cannot start the timer engine: %s", td_strerror(rc));
 	return 0;
 }
+
+/* A connection handle keeps its loop's index in the bits above SRV_HANDLE_LOOP_SHIFT. */
+_Static_assert(SETTINGS_MAX_THREADS <= UINT64_C(1) << (64 - SRV_HANDLE_LOOP_SHIFT),
+	       "every loop index fits a handle's loop field");
+_Static_assert(SRV_HANDLE_LOOP_SHIFT >= SRV_HANDLE_GEN_SHIFT + 32, "the loop field is above the 32-bit generation");
 
 /* Starts one loop thread per configured thread (default: one per core). */
 static int srv_loops(struct srv *s, char *err, size_t errlen)
@@ -96,7 +72,7 @@ static int srv_loops(struct srv *s, char *err, size_t errlen)
 
 	s->nloops = n > SETTINGS_MAX_THREADS ? SETTINGS_MAX_THREADS : n;
 	if (!(s->loops = calloc(s->nloops, sizeof(*s->loops))))
-		return srv_fail(err, errlen, "out of memory");
+		return td_errf(err, errlen, "out of memory");
 	for (unsigned i = 0; i < s->nloops; i++)
 		if (loop_start(s, &s->loops[i], i, err, errlen) < 0)
 			return -1;
@@ -104,20 +80,35 @@ static int srv_loops(struct srv *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* Creates the directories above path (0755) if missing. */
-static void srv_mkdirs(const char *path)
+/* Creates directory dir (mode) and its missing parents (0755); 0 or -1 with errno. */
+int srv_mkdirs(const char *dir, mode_t mode)
 {
 	char buf[PATH_MAX];
 
-	snprintf(buf, sizeof(buf), "%s", path);
+	snprintf(buf, sizeof(buf), "%s", dir);
 	for (char *p = buf + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)	/* go on: the last mkdir decides */
 			log_debug("mkdir %s: %s", buf, strerror(errno));
 		*p = '/';
 	}
+	return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Creates the directories above the socket path if missing (bind says what failed). */
+static void srv_mkdirs_above(const char *path)
+{
+	char buf[PATH_MAX];
+	char *slash;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	if ((slash = strrchr(buf, '/')) == NULL || slash == buf)
+		return;
+	*slash = '\0';
+	if (srv_mkdirs(buf, 0755) < 0)
+		log_debug("mkdir %s: %s", buf, strerror(errno));
 }
 
 /* True if something answers on the Unix socket at path. */
@@ -128,7 +119,7 @@ static bool srv_socket_alive(const char *path)
 	int fd;
 
 	snprintf(a.path, sizeof(a.path), "%s", path);
-	if ((fd = addr_connect(&a, 1000, err, sizeof(err))) < 0)
+	if ((fd = addr_connect(&a, SRV_ALIVE_TIMEOUT_MS, err, sizeof(err))) < 0)
 		return false;
 	close(fd);
 	return true;
@@ -141,13 +132,13 @@ static int srv_socket_perms(const struct srv_config *c, const char *path, char *
 	char buf[4096];
 
 	if (chmod(path, c->socket_mode) < 0)
-		return srv_fail(err, errlen, "cannot chmod %s: %s", path, strerror(errno));
+		return td_errf(err, errlen, "cannot chmod %s: %s", path, strerror(errno));
 	if (!c->socket_group)
 		return 0;
 	if (getgrnam_r(c->socket_group, &gr, buf, sizeof(buf), &g) != 0 || !g)
-		return srv_fail(err, errlen, "socket-group: no group named '%s'", c->socket_group);
+		return td_errf(err, errlen, "socket-group: no group named '%s'", c->socket_group);
 	if (chown(path, (uid_t)-1, g->gr_gid) < 0)
-		return srv_fail(err, errlen, "cannot give %s to group %s: %s", path, c->socket_group, strerror(errno));
+		return td_errf(err, errlen, "cannot give %s to group %s: %s", path, c->socket_group, strerror(errno));
 	return 0;
 }
 
@@ -175,17 +166,17 @@ static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
 	if (!*path)
 		return 0;
 	if (strlen(path) >= sizeof(sun.sun_path))
-		return srv_fail(err, errlen, "socket path %s is too long (at most %zu bytes)", path, sizeof(sun.sun_path) - 1);
-	srv_mkdirs(path);
+		return td_errf(err, errlen, "socket path %s is too long (at most %zu bytes)", path, sizeof(sun.sun_path) - 1);
+	srv_mkdirs_above(path);
 	if (srv_socket_alive(path))
-		return srv_fail(err, errlen, "another timerd is already listening on %s (timerctl --socket %s ping): "
+		return td_errf(err, errlen, "another timerd is already listening on %s (timerctl --socket %s ping): "
 				"stop it first, or pass --socket PATH", path, path);
 	if (unlink(path) < 0 && errno != ENOENT)
-		return srv_fail(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
+		return td_errf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
 	strcpy(sun.sun_path, path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
 	    srv_bind_private(fd, &sun) < 0 || listen(fd, SOMAXCONN) < 0) {
-		srv_fail(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+		td_errf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -197,7 +188,7 @@ static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
 	s->unix_l = evconnlistener_new(s->base, srv_accept_unix, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (!s->unix_l) {
 		close(fd);
-		return srv_fail(err, errlen, "cannot watch %s for connections", path);
+		return td_errf(err, errlen, "cannot watch %s for connections", path);
 	}
 	evconnlistener_set_error_cb(s->unix_l, srv_accept_error);
 	return 0;
@@ -231,16 +222,16 @@ static int srv_listen_tcp(struct srv *s, char *err, size_t errlen)
 	if (addr_parse(s->cfg->listen, &a, err, errlen) < 0)
 		return -1;
 	if ((rc = getaddrinfo(a.host, a.port, &hints, &res)) != 0)
-		return srv_fail(err, errlen, "listen %s: %s", s->cfg->listen, gai_strerror(rc));
+		return td_errf(err, errlen, "listen %s: %s", s->cfg->listen, gai_strerror(rc));
 	fd = srv_bind_tcp(res);
 	freeaddrinfo(res);
 	if (fd < 0)
-		return srv_fail(err, errlen, "cannot listen on %s: %s%s", s->cfg->listen, strerror(errno),
+		return td_errf(err, errlen, "cannot listen on %s: %s%s", s->cfg->listen, strerror(errno),
 				errno == EADDRINUSE ? " (another program has the port: pick another)" : "");
 	s->tcp_l = evconnlistener_new(s->base, srv_accept_tcp, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (!s->tcp_l) {
 		close(fd);
-		return srv_fail(err, errlen, "cannot watch %s for connections", s->cfg->listen);
+		return td_errf(err, errlen, "cannot watch %s for connections", s->cfg->listen);
 	}
 	evconnlistener_set_error_cb(s->tcp_l, srv_accept_error);
 	return 0;
@@ -406,7 +397,7 @@ static int srv_main_loop(struct srv *s, char *err, size_t errlen)
 	    !(s->accept_retry = evtimer_new(s->base, srv_accept_resume, s)) ||
 	    evsignal_add(s->sig_term, NULL) < 0 || evsignal_add(s->sig_int, NULL) < 0 ||
 	    evsignal_add(s->sig_hup, NULL) < 0)
-		return srv_fail(err, errlen, "cannot set up the main event loop");
+		return td_errf(err, errlen, "cannot set up the main event loop");
 	return srv_listen_unix(s, err, errlen) < 0 || srv_listen_tcp(s, err, errlen) < 0 ? -1 : 0;
 }
 
@@ -414,7 +405,7 @@ static int srv_main_loop(struct srv *s, char *err, size_t errlen)
 static int srv_start(struct srv *s, char *err, size_t errlen)
 {
 	if (watch_reg_init(&s->watch) < 0)
-		return srv_fail(err, errlen, "out of memory");
+		return td_errf(err, errlen, "out of memory");
 	if (srv_engine(s, err, errlen) < 0 || probes_start(s, err, errlen) < 0 || srv_loops(s, err, errlen) < 0 ||
 	    srv_main_loop(s, err, errlen) < 0 || stats_start(s, err, errlen) < 0)
 		return -1;
@@ -430,9 +421,8 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 
 	*out = NULL;
 	if (!s)
-		return srv_fail(err, errlen, "out of memory");
+		return td_errf(err, errlen, "out of memory");
 	s->cfg = cfg;
-	s->start_ns = srv_now();
 	if (cfg->stats)
 		snprintf(s->stats_path, sizeof(s->stats_path), "%s/stats.db", cfg->state_dir);
 	sigemptyset(&block);

@@ -66,7 +66,8 @@ struct stats_thread;
 	X(errors) X(err_invalid) X(err_not_found) X(err_full)		\
 	X(err_malformed) X(err_unknown_op) X(err_frame_too_large)	\
 	X(err_payload_too_large) X(err_too_many_inflight)		\
-	X(err_permission) X(err_other)					\
+	X(err_permission) X(err_no_memory) X(err_system) X(err_busy)	\
+	X(err_other)							\
 	X(fires_sent) X(fires_dropped) X(fires_orphaned) X(slow_closes)
 
 struct loop_counters {
@@ -215,9 +216,8 @@ int srv_run(struct srv *s);
 /* Frees everything (after srv_run returned, or after a failed start). */
 void srv_destroy(struct srv *s);
 
-/* CLOCK_MONOTONIC and CLOCK_REALTIME now, ns. */
-int64_t srv_now(void);
-int64_t srv_now_real(void);
+/* Creates directory dir (mode) and its missing parents (0755); 0 or -1 with errno. */
+int srv_mkdirs(const char *dir, mode_t mode);
 
 /* --- loop.c --- */
 
@@ -271,6 +271,14 @@ void conn_shutdown(struct conn *c);
 /* Frees c now. */
 void conn_free(struct conn *c);
 
+/* --- errmap.c --- */
+
+/* The wire code for a TD_* code (TD_OK: OK); SYSTEM for a value outside the table. */
+Timerd__ErrorCode errmap_wire(int td);
+
+/* The counter of ctr that counts an error reply with this wire code. */
+_Atomic uint64_t *errmap_counter(struct loop_counters *ctr, Timerd__ErrorCode code);
+
 /* --- rpc.c --- */
 
 /* Handles one request frame of n bytes from c. */
@@ -287,7 +295,7 @@ void watch_reg_destroy(struct watch_reg *r);
 /* Bitmask of loops that have watchers of topic or of every topic. */
 uint64_t watch_reg_targets(struct watch_reg *r, const char *topic, uint32_t len);
 
-/* c watches topic (NULL: every topic); 0, TD_ENOMEM or -TIMERD__ERROR_CODE__TOO_MANY_WATCHES. */
+/* c watches topic (NULL: every topic); 0, TD_ENOMEM or TD_ETOOMANY (max-watches). */
 int watch_add(struct conn *c, const char *topic, uint32_t len);
 
 /* c stops watching topic (NULL: every topic); 0 or TD_ENOENT. */

@@ -7,11 +7,9 @@
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "server/log.h"
@@ -28,7 +26,7 @@ struct stats_thread {
 	pthread_cond_t cond;		/* CLOCK_MONOTONIC; signalled to stop */
 	bool stop;
 	struct statsdb *db;
-	int64_t next_open;		/* CLOCK_MONOTONIC ns of the next open attempt */
+	int64_t next_open;		/* engine_now ns of the next open attempt */
 	struct hist_snap prev;		/* lateness at the previous row */
 	int64_t prev_ns;
 	const char *path;		/* s->stats_path */
@@ -68,7 +66,7 @@ static void stats_server(struct srv *s, Timerd__ServerStats *m, struct hist_snap
 		hist_snapshot(&l->late, &one);
 		hist_merge(late, &one);
 	}
-	m->uptime_ns = (uint64_t)(srv_now() - s->start_ns);
+	m->uptime_ns = (uint64_t)(engine_now(s->engine) - s->start_ns);
 	m->threads = s->nloops;
 	m->conns = atomic_load_explicit(&s->conns, memory_order_relaxed);
 	m->conns_accepted = atomic_load_explicit(&s->conns_accepted, memory_order_relaxed);
@@ -103,31 +101,14 @@ void stats_collect(struct srv *s, struct stats_bufs *b)
 	b->reply.probes = &b->probes;
 	b->reply.version = b->version;
 	b->reply.stats_db = (char *)(uintptr_t)stats_db_path(s);
-	b->reply.now_mono_ns = srv_now();
-	b->reply.now_unix_ns = srv_now_real();
+	b->reply.now_mono_ns = engine_now(s->engine);
+	b->reply.now_unix_ns = engine_now_real(s->engine);
 }
 
 /* The path stats.db is written to. */
 const char *stats_db_path(struct srv *s)
 {
 	return s->stats_path;
-}
-
-/* Creates the state directory (and parents) if missing; 0 or -1. */
-static int stats_mkdirs(const char *dir)
-{
-	char buf[PATH_MAX];
-
-	snprintf(buf, sizeof(buf), "%s", dir);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(buf, 0750) < 0 && errno != EEXIST ? -1 : 0;
 }
 
 /* Opens stats.db if it is closed and it is time to try; true if open. */
@@ -137,10 +118,10 @@ static bool stats_open(struct stats_thread *t)
 
 	if (t->db)
 		return true;
-	if (srv_now() < t->next_open)
+	if (engine_now(t->s->engine) < t->next_open)
 		return false;
-	t->next_open = srv_now() + STATS_REOPEN_NS;
-	if (stats_mkdirs(t->s->cfg->state_dir) < 0) {
+	t->next_open = engine_now(t->s->engine) + STATS_REOPEN_NS;
+	if (srv_mkdirs(t->s->cfg->state_dir, 0750) < 0) {
 		log_err("cannot create the state directory %s: %s; stats.db is off until it can (retrying every 30s)",
 			t->s->cfg->state_dir, strerror(errno));
 		return false;
@@ -159,7 +140,7 @@ static void stats_write(struct stats_thread *t)
 	struct stats_bufs *b = malloc(sizeof(*b));
 	struct hist_snap d;
 	char err[512];
-	int64_t now = srv_now();
+	int64_t now = engine_now(t->s->engine);
 
 	if (!b || !stats_open(t)) {
 		atomic_fetch_add_explicit(&t->s->db_errors, 1, memory_order_relaxed);
@@ -174,7 +155,7 @@ static void stats_write(struct stats_thread *t)
 	d.sum -= t->prev.sum;
 	stats_late(&b->server, &d);
 	b->server.late_max_ns = (int64_t)hist_percentile(&d, 100.0);
-	if (statsdb_write(t->db, &b->reply, srv_now_real() / 1000000, (now - t->prev_ns) / 1000000, err, sizeof(err)) < 0) {
+	if (statsdb_write(t->db, &b->reply, engine_now_real(t->s->engine) / 1000000, (now - t->prev_ns) / 1000000, err, sizeof(err)) < 0) {
 		atomic_fetch_add_explicit(&t->s->db_errors, 1, memory_order_relaxed);
 		log_warn_rl("stats.db: %s (timerd keeps serving; the row is lost)", err);
 	} else {
@@ -185,7 +166,11 @@ static void stats_write(struct stats_thread *t)
 	free(b);
 }
 
-/* Waits until deadline (CLOCK_MONOTONIC ns) or a stop; true if stopping. */
+/*
+ * Waits until deadline (engine_now ns) or a stop; true if stopping. The
+ * condition variable waits on CLOCK_MONOTONIC: the daemon's engine runs on
+ * the system clocks (srv_engine injects none), so the two agree.
+ */
 static bool stats_wait(struct stats_thread *t, int64_t deadline)
 {
 	struct timespec ts = { deadline / 1000000000, deadline % 1000000000 };
@@ -203,14 +188,15 @@ static bool stats_wait(struct stats_thread *t, int64_t deadline)
 static void *stats_main(void *arg)
 {
 	struct stats_thread *t = arg;
-	int64_t next = srv_now() + t->s->cfg->stats_interval_ns;
+	struct engine *e = t->s->engine;
+	int64_t next = engine_now(e) + t->s->cfg->stats_interval_ns;
 
-	t->prev_ns = srv_now();
+	t->prev_ns = engine_now(e);
 	while (!stats_wait(t, next)) {
 		stats_write(t);
 		next += t->s->cfg->stats_interval_ns;
-		if (next < srv_now())	/* fell behind (a slow disk): skip, do not burst */
-			next = srv_now() + t->s->cfg->stats_interval_ns;
+		if (next < engine_now(e))	/* fell behind (a slow disk): skip, do not burst */
+			next = engine_now(e) + t->s->cfg->stats_interval_ns;
 	}
 	stats_write(t);		/* the final row */
 	return NULL;

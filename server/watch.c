@@ -10,16 +10,24 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/srv.h"
+
+/* Each loop is one bit of the registry's uint64_t loop masks. */
+_Static_assert(SETTINGS_MAX_THREADS <= sizeof(((struct watch_reg *)0)->all_mask) * CHAR_BIT,
+	       "a loop mask has a bit per loop thread");
 
 /* A topic's watchers per loop, in the registry. */
 struct watch_topic {
 	uint32_t count[SETTINGS_MAX_THREADS];
 	uint64_t mask;			/* loops with count > 0 */
 };
+
+_Static_assert(sizeof(((struct watch_topic *)0)->mask) == sizeof(((struct watch_reg *)0)->all_mask),
+	       "topic and all-topic masks are merged in watch_reg_targets");
 
 /* Initialises an empty registry; 0 or -1. */
 int watch_reg_init(struct watch_reg *r)
@@ -220,7 +228,7 @@ int watch_add(struct conn *c, const char *topic, uint32_t len)
 	if (watch_find(c, topic, len) >= 0)
 		return 0;
 	if (c->nwatches >= l->srv->cfg->max_watches)
-		return -TIMERD__ERROR_CODE__TOO_MANY_WATCHES;
+		return TD_ETOOMANY;
 	if (watch_conn_add(c, topic, len) < 0)
 		return TD_ENOMEM;
 	if (watch_loop_add(l, c, topic, len) < 0) {

@@ -11,11 +11,13 @@ check_PROGRAMS += \
 	tests/unit/test-client-async \
 	tests/unit/test-proto \
 	tests/unit/test-server-badinput \
+	tests/unit/test-server-errors \
 	tests/unit/test-server-units
 
 TESTS += \
 	tests/unit/test-proto \
 	tests/unit/test-server-units \
+	tests/unit/test-server-errors \
 	tests/unit/test-client \
 	tests/unit/test-client-async \
 	tests/unit/test-server-badinput
@@ -39,6 +41,10 @@ tests_unit_test_server_badinput_LDADD = client/libtimerd.la proto/libproto.la $(
 tests_unit_test_server_units_SOURCES = tests/unit/test-server-units.c
 tests_unit_test_server_units_CFLAGS = $(RPC_TEST_CFLAGS) $(SQLITE3_CFLAGS)
 tests_unit_test_server_units_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)
+
+tests_unit_test_server_errors_SOURCES = tests/unit/test-server-errors.c
+tests_unit_test_server_errors_CFLAGS = $(RPC_TEST_CFLAGS)
+tests_unit_test_server_errors_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)
 
 # Shell tests: a real timerd driven by timerctl.
 REGRESS_TESTS = \

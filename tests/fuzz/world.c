@@ -129,11 +129,11 @@ void fuzz_world_open(struct fuzz_world *w, const struct fuzz_world_opts *o)
 	if (!(w->srv = calloc(1, sizeof(*w->srv))))
 		fuzz_fail("out of memory");
 	w->srv->cfg = &w->cfg;
-	w->srv->start_ns = srv_now();
 	snprintf(w->srv->probe_err, sizeof(w->srv->probe_err), "this server runs inside a fuzzer: it attaches no probes");
 	if (watch_reg_init(&w->srv->watch) < 0)
 		fuzz_fail("watch_reg_init");
 	world_engine(w);
+	w->srv->start_ns = engine_now(w->srv->engine);
 	w->srv->nloops = 1;
 	if (!(w->srv->loops = calloc(1, sizeof(*w->srv->loops))))
 		fuzz_fail("out of memory");
