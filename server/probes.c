@@ -1,5 +1,5 @@
 /*
- * probes.c -- the daemon's side of BPF probes (server/probe.h): start the
+ * probes.c -- the daemon's side of BPF probes (probe/probe.h): start the
  * probe manager, attach --probe specs, serve ProbeAttach/Detach/List and
  * the probe counters. Without a probe manager (not root, no BPF) timerd
  * runs on and the probe operations answer UNAVAILABLE with the reason.
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "probe.h"
+#include "probe/probe.h"
 #include "server/log.h"
 #include "server/srv.h"
 

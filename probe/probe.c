@@ -28,7 +28,7 @@
 
 #include "bpf/probes.skel.h"
 #include "engine.h"
-#include "server/probe-int.h"
+#include "probe/probe-int.h"
 
 /* The last libbpf warning printed on this thread. */
 static __thread char probe_libbpf_msg[256];

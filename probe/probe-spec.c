@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "engine.h"
-#include "server/probe-int.h"
+#include "probe/probe-int.h"
 
 #define PROBE_DURATION_MAX (1000 * 24 * 3600 * ENGINE_NS_PER_S)	/* 1000 days */
 #define PROBE_PID_MAX	   4194304				/* PID_MAX_LIMIT */

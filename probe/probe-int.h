@@ -1,5 +1,5 @@
 /*
- * probe-int.h -- internals of the probe manager shared by server/probe*.c
+ * probe-int.h -- internals of the probe manager shared by probe/probe*.c
  * and its tests: the parsed spec, the ELF lookups, the attachers.
  *
  *	probe-spec.c     text -> struct probe_spec (no I/O)
@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "bpf/probes.h"
-#include "server/probe.h"
+#include "probe/probe.h"
 
 struct bpf_link;
 struct engine;
