@@ -13,10 +13,10 @@ server_libserver_la_SOURCES = \
 	server/log.c \
 	server/log.h \
 	server/loop.c \
-	server/probes.c \
 	server/rpc.c \
 	server/settings.c \
 	server/settings.h \
+	server/srv-probes.c \
 	server/srv.c \
 	server/srv.h \
 	server/stats.c \
