@@ -40,8 +40,8 @@
 #include "bench/bench.h"
 #include "bpf/probes.skel.h"
 #include "engine.h"
-#include "server/probe-int.h"
-#include "server/probe.h"
+#include "probe/probe-int.h"
+#include "probe/probe.h"
 
 #define BP_PACED_RATE 200000	/* calls per second asked of the paced runs */
 #define BP_PACED_MS   1000

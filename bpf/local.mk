@@ -3,8 +3,8 @@
 # bpf/probes.bpf.c -> bpf/probes.bpf.o (clang -target bpf) -> bpf/probes.skel.h
 # (bpftool gen skeleton), all in the build directory. vmlinux.h comes from the
 # running kernel's BTF when it has one, else from the checked-in bpf/vmlinux.h.
-# server/libprobe.la is the probe manager (spec parser, ELF lookups, loader,
-# ring buffer consumer) that the daemon, the probe tests and bench-probes link.
+# The user side that loads the skeleton is probe/libprobe.la (probe/local.mk);
+# bench-probes includes the skeleton too, for its empty programs.
 
 BPF_GEN = bpf/gen
 BPF_CFLAGS = -target bpf -mcpu=v3 -g -O2 -Wall -Werror -Wno-unused-function \
@@ -40,18 +40,3 @@ bpf/probes.bpf.o: $(srcdir)/bpf/probes.bpf.c $(srcdir)/bpf/probes.h $(BPF_GEN)/v
 # The libbpf skeleton the loader includes.
 bpf/probes.skel.h: bpf/probes.bpf.o
 	$(AM_V_GEN)$(BPFTOOL) gen skeleton bpf/probes.bpf.o name probes_bpf > $@.tmp && mv -f $@.tmp $@
-
-noinst_LTLIBRARIES += server/libprobe.la
-server_libprobe_la_SOURCES = \
-	server/probe-attach.c \
-	server/probe-consume.c \
-	server/probe-elf.c \
-	server/probe-int.h \
-	server/probe-spec.c \
-	server/probe.c \
-	server/probe.h
-nodist_server_libprobe_la_SOURCES = bpf/probes.skel.h
-server_libprobe_la_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
-server_libprobe_la_LIBADD = $(LIBBPF_LIBS)
-# The skeleton before the objects, also when a target is built on its own.
-$(server_libprobe_la_OBJECTS): bpf/probes.skel.h

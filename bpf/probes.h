@@ -1,6 +1,6 @@
 /*
  * probes.h -- what the BPF programs (bpf/probes.bpf.c) and the probe
- * manager (server/probe*.c) both read: the per-attachment configuration,
+ * manager (probe/probe*.c) both read: the per-attachment configuration,
  * the per-CPU counters and the ring buffer record.
  *
  * Every attachment carries a BPF cookie: the index of its slot in the

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "probe.h"
+#include "probe/probe.h"
 #include "proto/frame.h"
 #include "server/log.h"
 #include "server/srv.h"

@@ -1,7 +1,7 @@
 # server/ -- the timerd daemon.
 #
 # libserver.la: everything but main(), so tests can run a server in-process.
-# timerd links it with the probe manager (server/libprobe.la, bpf/local.mk),
+# timerd links it with the probe library (probe/libprobe.la, probe/local.mk),
 # the engine (core/) and the protocol code (proto/).
 
 noinst_LTLIBRARIES += server/libserver.la
@@ -14,10 +14,10 @@ server_libserver_la_SOURCES = \
 	server/log.c \
 	server/log.h \
 	server/loop.c \
-	server/probes.c \
 	server/rpc.c \
 	server/settings.c \
 	server/settings.h \
+	server/srv-probes.c \
 	server/srv.c \
 	server/srv.h \
 	server/stats.c \
@@ -27,7 +27,7 @@ server_libserver_la_SOURCES = \
 server_libserver_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(PROTOBUF_C_CFLAGS) $(SQLITE3_CFLAGS)
 
 # What a program embedding the server links, in order.
-SERVER_LIBS = server/libserver.la server/libprobe.la core/libcore.la proto/libproto.la \
+SERVER_LIBS = server/libserver.la probe/libprobe.la core/libcore.la proto/libproto.la \
 	$(LIBEVENT_LIBS) $(SQLITE3_LIBS) $(PROTOBUF_C_LIBS) $(LIBBPF_LIBS)
 
 sbin_PROGRAMS += server/timerd

@@ -519,7 +519,7 @@ static void rpc_probe_attach(struct rpc_ctx *x)
 
 	if (!rpc_probe_allowed(x))
 		return;
-	if ((code = probes_attach(x->s, x->rq->probe_attach->spec, &id, x->msg, sizeof(x->msg))) != 0) {
+	if ((code = srv_probes_attach(x->s, x->rq->probe_attach->spec, &id, x->msg, sizeof(x->msg))) != 0) {
 		char why[sizeof(x->msg)];
 
 		memcpy(why, x->msg, sizeof(why));
@@ -539,7 +539,7 @@ static void rpc_probe_detach(struct rpc_ctx *x)
 
 	if (!rpc_probe_allowed(x))
 		return;
-	if (probes_detach(x->s, id) != 0) {
+	if (srv_probes_detach(x->s, id) != 0) {
 		rpc_error(x, TIMERD__ERROR_CODE__NOT_FOUND, "no probe %u is attached (timerctl probe list shows them)", id);
 		return;
 	}
@@ -554,7 +554,7 @@ static void rpc_probe_list(struct rpc_ctx *x)
 	if (!rpc_probe_allowed(x))
 		return;
 	timerd__probe_list_reply__init(&x->u.probe_list);
-	if (probes_list(x->s, &x->u.probe_list, &x->l->reply_arena) < 0) {
+	if (srv_probes_list(x->s, &x->u.probe_list, &x->l->reply_arena) < 0) {
 		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "probe list: out of memory");
 		return;
 	}

@@ -406,7 +406,7 @@ static int srv_start(struct srv *s, char *err, size_t errlen)
 {
 	if (watch_reg_init(&s->watch) < 0)
 		return td_errf(err, errlen, "out of memory");
-	if (srv_engine(s, err, errlen) < 0 || probes_start(s, err, errlen) < 0 || srv_loops(s, err, errlen) < 0 ||
+	if (srv_engine(s, err, errlen) < 0 || srv_probes_start(s, err, errlen) < 0 || srv_loops(s, err, errlen) < 0 ||
 	    srv_main_loop(s, err, errlen) < 0 || stats_start(s, err, errlen) < 0)
 		return -1;
 	return 0;
@@ -484,7 +484,7 @@ void srv_destroy(struct srv *s)
 	if (s->loops)
 		srv_stop_loops(s);
 	stats_stop(s);
-	probes_stop(s);
+	srv_probes_stop(s);
 	if (s->engine) {
 		engine_stats(s->engine, &st);
 		if (st.pending)

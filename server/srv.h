@@ -340,24 +340,24 @@ void stats_stop(struct srv *s);
 /* The path stats.db is written to ("" if stats are off). */
 const char *stats_db_path(struct srv *s);
 
-/* --- probes.c --- */
+/* --- srv-probes.c --- */
 
 /* Starts the probe manager and attaches --probe specs; -1 (err set) only for a bad spec. */
-int probes_start(struct srv *s, char *err, size_t errlen);
+int srv_probes_start(struct srv *s, char *err, size_t errlen);
 
 /* Detaches everything. */
-void probes_stop(struct srv *s);
+void srv_probes_stop(struct srv *s);
 
 /* Fills ProbeStats (available = false without a probe manager). */
-void probes_stats(struct srv *s, Timerd__ProbeStats *ps);
+void srv_probes_stats(struct srv *s, Timerd__ProbeStats *ps);
 
 /* Attaches a spec; 0, or an ErrorCode (INVALID, SYSTEM, ...) with a precise err. */
-int probes_attach(struct srv *s, const char *spec, uint32_t *id, char *err, size_t errlen);
+int srv_probes_attach(struct srv *s, const char *spec, uint32_t *id, char *err, size_t errlen);
 
 /* Detaches probe id; 0 or -1 if there is none. */
-int probes_detach(struct srv *s, uint32_t id);
+int srv_probes_detach(struct srv *s, uint32_t id);
 
 /* Fills a ProbeListReply (allocated in a); 0 or -1 if out of memory. */
-int probes_list(struct srv *s, Timerd__ProbeListReply *r, struct arena *a);
+int srv_probes_list(struct srv *s, Timerd__ProbeListReply *r, struct arena *a);
 
 #endif /* TIMERD_SRV_H */

@@ -94,7 +94,7 @@ void stats_collect(struct srv *s, struct stats_bufs *b)
 	stats_server(s, &b->server, &b->late);
 	stats_late(&b->server, &b->late);
 	timerd__probe_stats__init(&b->probes);
-	probes_stats(s, &b->probes);
+	srv_probes_stats(s, &b->probes);
 	snprintf(b->version, sizeof(b->version), "timerd %s", PACKAGE_VERSION);
 	b->reply.engine = &b->engine;
 	b->reply.server = &b->server;

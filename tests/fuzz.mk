@@ -43,7 +43,7 @@ tests_fuzz_replay_stream_LDADD = $(SERVER_LIBS)
 
 tests_fuzz_replay_spec_SOURCES = tests/fuzz/fuzz-spec.c tests/fuzz/replay.c tests/fuzz/fuzz.h
 tests_fuzz_replay_spec_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS) -DFUZZ_NAME='"spec"'
-tests_fuzz_replay_spec_LDADD = server/libprobe.la $(LIBBPF_LIBS)
+tests_fuzz_replay_spec_LDADD = probe/libprobe.la $(LIBBPF_LIBS)
 
 tests_fuzz_replay_units_SOURCES = tests/fuzz/fuzz-units.c tests/fuzz/replay.c tests/fuzz/fuzz.h
 tests_fuzz_replay_units_CFLAGS = $(AM_CFLAGS) -DFUZZ_NAME='"units"'
@@ -88,7 +88,7 @@ tests_fuzz_fuzz_stream_LDADD = $(SERVER_LIBS)
 tests_fuzz_fuzz_spec_SOURCES = tests/fuzz/fuzz-spec.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_spec_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
 tests_fuzz_fuzz_spec_LDFLAGS = $(FUZZER_LINK)
-tests_fuzz_fuzz_spec_LDADD = server/libprobe.la $(LIBBPF_LIBS)
+tests_fuzz_fuzz_spec_LDADD = probe/libprobe.la $(LIBBPF_LIBS)
 
 tests_fuzz_fuzz_units_SOURCES = tests/fuzz/fuzz-units.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_units_CFLAGS = $(AM_CFLAGS)

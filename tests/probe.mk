@@ -5,7 +5,7 @@
 # cannot be loaded. Each is bounded to a few seconds. test-probe-daemon.sh
 # runs the same watchdog through server/timerd --probe and client/timerctl.
 PROBE_TEST_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
-PROBE_TEST_LIBS = server/libprobe.la core/libcore.la $(LIBBPF_LIBS)
+PROBE_TEST_LIBS = probe/libprobe.la core/libcore.la $(LIBBPF_LIBS)
 PROBE_TEST_HELPERS = tests/probe/probe-test.c tests/probe/probe-test.h
 
 check_PROGRAMS += \
@@ -22,7 +22,7 @@ tests_probe_probe_target_CFLAGS = $(AM_CFLAGS)
 
 tests_probe_test_probe_spec_SOURCES = tests/probe/test-probe-spec.c
 tests_probe_test_probe_spec_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_probe_test_probe_spec_LDADD = server/libprobe.la $(CHECK_LIBS)
+tests_probe_test_probe_spec_LDADD = probe/libprobe.la $(CHECK_LIBS)
 
 tests_probe_test_probe_uprobe_SOURCES = tests/probe/test-probe-watchdog.c $(PROBE_TEST_HELPERS)
 tests_probe_test_probe_uprobe_CFLAGS = $(PROBE_TEST_CFLAGS)

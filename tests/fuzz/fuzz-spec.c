@@ -1,5 +1,5 @@
 /*
- * fuzz-spec.c -- the probe spec parser (server/probe-spec.c), as it sees a
+ * fuzz-spec.c -- the probe spec parser (probe/probe-spec.c), as it sees a
  * --probe flag or a ProbeAttach from a client: parse only, never attach.
  *
  * Checks: the parser returns 0 or -EINVAL; an error has a message; a
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "engine.h"
-#include "server/probe-int.h"
+#include "probe/probe-int.h"
 #include "tests/fuzz/fuzz.h"
 
 /* Checks a field is NUL-terminated within its array and at most max bytes long. */

@@ -29,7 +29,7 @@
 #include <sys/types.h>
 
 #include "engine.h"
-#include "server/probe.h"
+#include "probe/probe.h"
 
 #define PT_MAX_FIRES 4096
 

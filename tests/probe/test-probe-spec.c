@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "engine.h"
-#include "server/probe-int.h"
+#include "probe/probe-int.h"
 
 static char target[PATH_MAX];	/* tests/probe/probe-target, beside this program */
 

@@ -15,7 +15,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,35 +27,7 @@
 
 #include "bpf/probes.skel.h"
 #include "engine.h"
-#include "server/probe-int.h"
-
-/* The last libbpf warning printed on this thread. */
-static __thread char probe_libbpf_msg[256];
-
-/* libbpf print callback: keeps warnings for error messages, drops debug output. */
-__attribute__((format(printf, 2, 0)))
-static int probe_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	size_t n;
-
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	vsnprintf(probe_libbpf_msg, sizeof(probe_libbpf_msg), fmt, ap);
-	n = strlen(probe_libbpf_msg);
-	while (n && (probe_libbpf_msg[n - 1] == '\n' || probe_libbpf_msg[n - 1] == ' '))
-		probe_libbpf_msg[--n] = '\0';
-	return 0;
-}
-
-const char *probe_libbpf_last(void)
-{
-	return probe_libbpf_msg;
-}
-
-void probe_libbpf_clear(void)
-{
-	probe_libbpf_msg[0] = '\0';
-}
+#include "probe/probe-int.h"
 
 /* Writes slot's configuration for p with the given probe id (0: disabled). */
 static int probe_slot_write(struct probe_mgr *m, const struct probe *p, uint32_t probe_id)
@@ -194,8 +165,7 @@ int probe_mgr_create(struct engine *e, struct probe_mgr **out, char *err, size_t
 	m->e = e;
 	m->epfd = m->stopfd = -1;
 	pthread_mutex_init(&m->lock, NULL);
-	libbpf_set_print(probe_libbpf_print);
-	probe_libbpf_clear();
+	probe_libbpf_route();
 	rc = probe_mgr_load(m, err, errlen);
 	if (!rc)
 		rc = probe_consume_start(m, err, errlen);

@@ -1,12 +1,18 @@
 /*
- * probe-int.h -- internals of the probe manager shared by server/probe*.c
+ * probe-int.h -- internals of the probe manager shared by probe/probe*.c
  * and its tests: the parsed spec, the ELF lookups, the attachers.
  *
- *	probe-spec.c     text -> struct probe_spec (no I/O)
+ *	probe-spec.c     text -> struct probe_spec (no I/O); probe_fail
  *	probe-elf.c      symbol -> file offset, USDT note lookup (reads the file)
+ *	probe-libbpf.c   libbpf's last warning per thread, for error messages
  *	probe-attach.c   struct probe_spec -> BPF links (uprobe, USDT, tracepoint, perf)
- *	probe.c          the manager: slots, attach/detach/list, counters
  *	probe-consume.c  the ring buffer consumer thread -> engine_arm/engine_cancel
+ *	probe.c          the manager: slots, attach/detach/list, counters
+ *
+ * Calls go down this list, never up: probe.c uses the others; probe-attach.c
+ * uses probe-elf.c, probe-libbpf.c and probe-spec.c and gets from the manager
+ * only what it passes (the skeleton, the spec, the slot, the links to fill);
+ * probe-consume.c and probe-elf.c use probe-spec.c.
  */
 #ifndef TIMERD_PROBE_INT_H
 #define TIMERD_PROBE_INT_H
@@ -17,7 +23,7 @@
 #include <stdint.h>
 
 #include "bpf/probes.h"
-#include "server/probe.h"
+#include "probe/probe.h"
 
 struct bpf_link;
 struct engine;
@@ -28,8 +34,6 @@ struct ring_buffer;
 #define PROBE_TOPIC_MAX	  64	/* longest topic= */
 #define PROBE_PATH_MAX	  400	/* longest binary path */
 #define PROBE_NAME_MAX	  128	/* longest symbol, provider, category or name */
-#define PROBE_UPROBE_ARGS 6	/* argN available in a uprobe (x86-64 / arm64 registers) */
-#define PROBE_USDT_ARGS	  12	/* argN available in a USDT probe (libbpf's limit) */
 #define PROBE_PERF_FREQ	  99	/* perf:cpu-clock default sampling frequency, Hz */
 #define PROBE_KEY_MAX	  (6 + PROBE_TOPIC_MAX + 1 + 41)	/* "probe:" topic ":" value */
 
@@ -152,6 +156,9 @@ void probe_consume_stop(struct probe_mgr *m);
 
 /* Applies every record in the ring buffer now (lock held); returns how many. */
 size_t probe_consume_drain(struct probe_mgr *m);
+
+/* Routes libbpf's messages here (process-wide) and clears this thread's. */
+void probe_libbpf_route(void);
 
 /* The last warning libbpf printed on this thread ("" if none). */
 const char *probe_libbpf_last(void);

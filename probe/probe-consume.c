@@ -35,7 +35,7 @@
 
 #include "bpf/probes.skel.h"
 #include "engine.h"
-#include "server/probe-int.h"
+#include "probe/probe-int.h"
 
 #define PROBE_BATCH	   256		/* records applied per pass */
 #define PROBE_BUCKETS	   512		/* pending-arm hash buckets (> 2 x PROBE_BATCH) */

@@ -1,6 +1,6 @@
 /*
  * probe.h -- BPF probes that arm and cancel timers (interface between the
- * daemon and the probe manager; implemented in server/probe.c).
+ * daemon and the probe manager; implemented in probe/probe.c).
  *
  * Usage:
  *

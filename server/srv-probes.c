@@ -1,5 +1,5 @@
 /*
- * probes.c -- the daemon's side of BPF probes (server/probe.h): start the
+ * srv-probes.c -- the daemon's side of BPF probes (probe/probe.h): start the
  * probe manager, attach --probe specs, serve ProbeAttach/Detach/List and
  * the probe counters. Without a probe manager (not root, no BPF) timerd
  * runs on and the probe operations answer UNAVAILABLE with the reason.
@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "probe.h"
+#include "probe/probe.h"
 #include "server/log.h"
 #include "server/srv.h"
 
 /* Starts the probe manager and attaches the --probe specs. */
-int probes_start(struct srv *s, char *err, size_t errlen)
+int srv_probes_start(struct srv *s, char *err, size_t errlen)
 {
 	char why[480];
 	uint32_t id;
@@ -43,7 +43,7 @@ int probes_start(struct srv *s, char *err, size_t errlen)
 }
 
 /* Detaches everything. */
-void probes_stop(struct srv *s)
+void srv_probes_stop(struct srv *s)
 {
 	if (s->probes)
 		probe_mgr_destroy(s->probes);
@@ -51,7 +51,7 @@ void probes_stop(struct srv *s)
 }
 
 /* Maps probe_attach's -errno to a wire error code. */
-static int probes_code(int rc)
+static int srv_probes_code(int rc)
 {
 	switch (-rc) {
 	case EINVAL:
@@ -76,7 +76,7 @@ static int probes_code(int rc)
 }
 
 /* Attaches a spec. */
-int probes_attach(struct srv *s, const char *spec, uint32_t *id, char *err, size_t errlen)
+int srv_probes_attach(struct srv *s, const char *spec, uint32_t *id, char *err, size_t errlen)
 {
 	int rc;
 
@@ -85,17 +85,17 @@ int probes_attach(struct srv *s, const char *spec, uint32_t *id, char *err, size
 		return TIMERD__ERROR_CODE__INVALID;
 	}
 	rc = probe_attach(s->probes, spec, id, err, errlen);
-	return rc < 0 ? probes_code(rc) : 0;
+	return rc < 0 ? srv_probes_code(rc) : 0;
 }
 
 /* Detaches probe id. */
-int probes_detach(struct srv *s, uint32_t id)
+int srv_probes_detach(struct srv *s, uint32_t id)
 {
 	return probe_detach(s->probes, id) < 0 ? -1 : 0;
 }
 
 /* Copies the attached probes into a ProbeListReply. */
-int probes_list(struct srv *s, Timerd__ProbeListReply *r, struct arena *a)
+int srv_probes_list(struct srv *s, Timerd__ProbeListReply *r, struct arena *a)
 {
 	size_t n = probe_list(s->probes, NULL, 0), got;
 	struct probe_info *v = n ? calloc(n, sizeof(*v)) : NULL;
@@ -129,7 +129,7 @@ int probes_list(struct srv *s, Timerd__ProbeListReply *r, struct arena *a)
 }
 
 /* Fills ProbeStats. */
-void probes_stats(struct srv *s, Timerd__ProbeStats *ps)
+void srv_probes_stats(struct srv *s, Timerd__ProbeStats *ps)
 {
 	struct probe_counters c;
 

@@ -21,11 +21,13 @@
 #include <string.h>
 
 #include "engine.h"
-#include "server/probe-int.h"
+#include "probe/probe-int.h"
 
 #define PROBE_DURATION_MAX (1000 * 24 * 3600 * ENGINE_NS_PER_S)	/* 1000 days */
 #define PROBE_PID_MAX	   4194304				/* PID_MAX_LIMIT */
 #define PROBE_WS	   " \t\r\n"
+#define PROBE_UPROBE_ARGS  6					/* argN in a uprobe (x86-64 / arm64 registers) */
+#define PROBE_USDT_ARGS	   12					/* argN in a USDT probe (libbpf's limit) */
 
 /* A piece of the spec text: not NUL-terminated. */
 struct probe_tok {

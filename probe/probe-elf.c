@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/probe-int.h"
+#include "probe/probe-int.h"
 
 #define PROBE_STAPSDT_TYPE 3	/* NT_STAPSDT: a USDT probe note */
 

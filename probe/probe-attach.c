@@ -25,7 +25,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/probes.skel.h"
-#include "server/probe-int.h"
+#include "probe/probe-int.h"
 
 #define PROBE_TRACEFS "/sys/kernel/tracing"
 #define PROBE_DEBUGFS_TRACING "/sys/kernel/debug/tracing"
