@@ -168,15 +168,16 @@ struct watch_reg {
  *	CONN_PEER_EOF   CONN_CLOSING    everything it sent is answered, or as CONN_OPEN
  *	CONN_PEER_EOF   CONN_DEAD       as CONN_OPEN
  *	CONN_CLOSING    CONN_DEAD       its output is flushed, the flush timed out, as CONN_OPEN
- *	CONN_DEAD       (none)          freed by the loop's reaper (loop_reap), at the end of a loop turn
+ *	CONN_DEAD       (none)          freed by the loop's reap event once the running callback returns
  *
- * Reading happens in CONN_OPEN only (CONN_PEER_EOF handles what is already
- * buffered); fire events reach CONN_OPEN and CONN_PEER_EOF; from
- * CONN_CLOSING on the connection has no watches. Marking a connection
- * CONN_DEAD (conn_kill) turns off its bufferevent's callbacks and
- * events, drops its watches and queues it on loop->dead; loop_conn() no
- * longer finds it. Only the reaper frees it, from its own event callback,
- * so no callback ever holds a pointer to a freed connection.
+ * Reading happens in CONN_OPEN only (CONN_PEER_EOF handles what is
+ * already buffered); requests are handled and fire events written in
+ * CONN_OPEN and CONN_PEER_EOF only (entering CONN_CLOSING drops the
+ * watches). Marking a connection CONN_DEAD (conn_kill) turns off its
+ * bufferevent's callbacks and events, drops its watches and queues it on
+ * loop->dead; loop_conn() no longer finds it. Only the reaper frees it,
+ * from its own event callback, so no callback ever holds a pointer to a
+ * freed connection.
  */
 enum conn_state {
 	CONN_OPEN,
