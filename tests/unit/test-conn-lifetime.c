@@ -66,6 +66,7 @@ static int64_t lt_mono(void *arg)
 	return W.mono;
 }
 
+/* The fake wall clock. */
 static int64_t lt_real(void *arg)
 {
 	(void)arg;
@@ -349,11 +350,13 @@ static void lt_hangup(struct lt_peer *p)
 	p->reading = false;
 }
 
+/* True once the loop holds no connection. */
 static bool lt_none_left(void)
 {
 	return lt_nconns() == 0;
 }
 
+/* True once the loop holds one connection (the test's long-lived one). */
 static bool lt_none_left_but_one(void)
 {
 	return lt_nconns() == 1;
@@ -610,7 +613,7 @@ START_TEST(test_shutdown_deadline)
 }
 END_TEST
 
-/* A Unix stream connection to the daemon; nonblocking if asked. */
+/* A blocking Unix stream connection to the daemon. */
 static int lt_dial(const struct tsd *d)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -701,6 +704,7 @@ static Suite *lt_suite(void)
 	return s;
 }
 
+/* Runs the suite; non-zero if a test failed. */
 int main(void)
 {
 	SRunner *sr = srunner_create(lt_suite());
