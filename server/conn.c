@@ -2,6 +2,11 @@
  * conn.c -- one client connection on its loop thread: framing, the
  * in-flight and output bounds, fire events, closing.
  *
+ * Lifetime: the states and their transitions are in srv.h (enum
+ * conn_state). A callback that ends a connection marks it CONN_DEAD
+ * (conn_kill); only the loop's reaper frees it, so every function here may
+ * go on using c after anything it calls, and none reports "freed".
+ *
  * Backpressure, as documented in doc/timerd.md:
  *   - a frame longer than max-frame: an Error event, then the connection
  *     closes (the stream cannot be resynchronised);
@@ -78,12 +83,39 @@ void conn_open(struct loop *l, const struct loop_msg *m)
 	log_debug("connection %llx from %s", (unsigned long long)c->handle, c->peer);
 }
 
-/* Frees c now: its watches, its slot, its socket. */
+/* The states each state may move to (the table in srv.h). */
+static const unsigned conn_next[] = {
+	[CONN_OPEN] = 1u << CONN_PEER_EOF | 1u << CONN_CLOSING | 1u << CONN_DEAD,
+	[CONN_PEER_EOF] = 1u << CONN_CLOSING | 1u << CONN_DEAD,
+	[CONN_CLOSING] = 1u << CONN_DEAD,
+	[CONN_DEAD] = 0,
+};
+
+/* Moves c to state s; aborts on a transition the table does not allow. */
+static void conn_set_state(struct conn *c, enum conn_state s)
+{
+	if (!(conn_next[c->state] & 1u << s)) {
+		log_err("connection from %s: illegal state change %d -> %d", c->peer, (int)c->state, (int)s);
+		abort();
+	}
+	c->state = s;
+}
+
+/* True while c handles requests (open or half-closed). */
+static bool conn_serving(const struct conn *c)
+{
+	return c->state == CONN_OPEN || c->state == CONN_PEER_EOF;
+}
+
+/* Frees a dead c: its slot, its socket (the reaper's job, nobody else's). */
 void conn_free(struct conn *c)
 {
 	struct loop *l = c->loop;
 
-	watch_drop_all(c);
+	if (c->state != CONN_DEAD || c->nwatches || c->watch_all) {
+		log_err("connection from %s freed in state %d with %u watches", c->peer, (int)c->state, c->nwatches);
+		abort();
+	}
 	loop_conn_del(l, c);
 	bufferevent_free(c->bev);
 	free(c->reply_end);
@@ -91,31 +123,40 @@ void conn_free(struct conn *c)
 	free(c);
 	/* relaxed: a gauge read by stats and the acceptor's limit check */
 	atomic_fetch_sub_explicit(&l->srv->conns, 1, memory_order_relaxed);
-	if (l->stopping && !atomic_load_explicit(&l->nconns, memory_order_relaxed))
-		event_base_loopexit(l->base, NULL);
 }
 
-/* Starts closing c: no more reading or fires; freed once its output is flushed. */
+/* Marks c dead: no event, callback or fire reaches it; the loop's reaper frees it. */
+void conn_kill(struct conn *c)
+{
+	if (c->state == CONN_DEAD)
+		return;
+	conn_set_state(c, CONN_DEAD);
+	watch_drop_all(c);
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	loop_defer_free(c->loop, c);
+}
+
+/* Starts closing c: no more reading or fires; dead once its output is flushed. */
 static void conn_close_flush(struct conn *c)
 {
 	struct timeval tv = { CONN_FLUSH_TIMEOUT_S, 0 };
 
-	if (c->closing)
+	if (!conn_serving(c))
 		return;
-	c->closing = true;
+	conn_set_state(c, CONN_CLOSING);
 	watch_drop_all(c);
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
 }
 
-/* Frees c if it is closing and everything was written; true if freed. */
-static bool conn_reap(struct conn *c)
+/* Kills c if it is closing and everything was written. */
+static void conn_kill_if_flushed(struct conn *c)
 {
-	if (!c->closing || evbuffer_get_length(bufferevent_get_output(c->bev)))
-		return false;
-	conn_free(c);
-	return true;
+	if (c->state == CONN_CLOSING && !evbuffer_get_length(bufferevent_get_output(c->bev)))
+		conn_kill(c);
 }
 
 /* Bytes c has queued and not yet handed to the kernel (its batch included). */
@@ -235,7 +276,7 @@ static void conn_stall_update(struct conn *c)
 	bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 && !c->read_paused;
 	struct timeval tv;
 
-	if (partial == c->stall_armed || c->closing)
+	if (partial == c->stall_armed || !conn_serving(c))
 		return;
 	c->stall_armed = partial;
 	tv.tv_sec = conn_cfg(c)->frame_timeout_ns / 1000000000;
@@ -273,17 +314,17 @@ static void conn_flush_batch(struct conn *c)
  */
 static bool conn_unpause(struct conn *c)
 {
-	if (!c->read_paused || c->closing ||
+	if (!c->read_paused || !conn_serving(c) ||
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > conn_cfg(c)->max_output / 2)
 		return false;
 	c->read_paused = false;
-	if (!c->peer_eof)
+	if (c->state == CONN_OPEN)
 		bufferevent_enable(c->bev, EV_READ);
 	return true;
 }
 
-/* Handles every complete frame in c's input; returns false if c was freed. */
-static bool conn_process(struct conn *c)
+/* Handles every complete frame in c's input; c may be closing or dead afterwards, never freed. */
+static void conn_process(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	uint64_t frames = 0, bytes = 0;
@@ -293,7 +334,7 @@ static bool conn_process(struct conn *c)
 
 	do {
 		c->batching = true;
-		while (!c->closing && !c->read_paused && (len = evbuffer_get_length(in)) >= FRAME_HDR) {
+		while (conn_serving(c) && !c->read_paused && (len = evbuffer_get_length(in)) >= FRAME_HDR) {
 			evbuffer_copyout(in, h, FRAME_HDR);
 			if ((n = frame_len(h)) > conn_cfg(c)->max_frame) {
 				conn_too_large(c, h, n);
@@ -313,7 +354,7 @@ static bool conn_process(struct conn *c)
 	srv_ctr_add(&c->loop->ctr.frames_in, frames);
 	srv_ctr_add(&c->loop->ctr.bytes_in, bytes);
 	conn_stall_update(c);
-	return !conn_reap(c);
+	conn_kill_if_flushed(c);
 }
 
 /* bufferevent read callback. */
@@ -349,13 +390,15 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 
 	(void)bev;
-	if (conn_reap(c))
-		return;
-	if (c->closing)
+	conn_kill_if_flushed(c);
+	if (!conn_serving(c))
 		return;
 	if (c->dropped)
 		conn_send_drop_notice(c);
-	if (conn_unpause(c) && conn_process(c) && c->peer_eof)	/* frames that arrived while paused are buffered */
+	if (!conn_unpause(c))
+		return;
+	conn_process(c);	/* frames that arrived while paused are buffered */
+	if (c->state == CONN_PEER_EOF)
 		conn_finish(c);
 }
 
@@ -369,7 +412,7 @@ static void conn_finish(struct conn *c)
 	if (left)
 		log_info_rl("connection from %s closed in the middle of a frame (%zu bytes unread)", c->peer, left);
 	conn_close_flush(c);
-	conn_reap(c);
+	conn_kill_if_flushed(c);
 }
 
 /* bufferevent event callback: EOF, errors, timeouts. */
@@ -378,26 +421,27 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 	size_t left = evbuffer_get_length(bufferevent_get_input(bev));
 
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && !c->closing) {
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && conn_serving(c)) {
 		srv_ctr_add(&c->loop->ctr.slow_closes, 1);
 		conn_fatal(c, TIMERD__ERROR_CODE__TIMEOUT, "an incomplete frame (%zu bytes) stalled for frame-timeout: "
 			   "send whole frames", left);
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) && !c->closing && !c->peer_eof) {
-		c->peer_eof = true;	/* half-closed: requests already sent still get replies */
-		if (conn_process(c))
+	if ((what & BEV_EVENT_EOF) && c->state == CONN_OPEN) {
+		conn_set_state(c, CONN_PEER_EOF);	/* requests already sent still get replies */
+		conn_process(c);
+		if (c->state == CONN_PEER_EOF)
 			conn_finish(c);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
 		log_info_rl("connection from %s did not read its last %zu bytes in %ds: closed", c->peer,
 			    evbuffer_get_length(bufferevent_get_output(bev)), CONN_FLUSH_TIMEOUT_S);
-	else if (left && !c->closing)
+	else if (left && conn_serving(c))
 		log_info_rl("connection from %s closed in the middle of a frame (%zu bytes unread)", c->peer, left);
-	else if (what & BEV_EVENT_ERROR && !c->closing)
+	else if (what & BEV_EVENT_ERROR && conn_serving(c))
 		log_debug("connection from %s failed: %s", c->peer, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	conn_free(c);
+	conn_kill(c);
 }
 
 /* Queues a framed event to c, dropping it if c's output is full. */
@@ -405,7 +449,7 @@ void conn_push_event(struct conn *c, const uint8_t *frame, size_t len)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 
-	if (c->closing)
+	if (!conn_serving(c))
 		return;
 	if (evbuffer_get_length(out) > conn_cfg(c)->max_output) {
 		c->dropped++;
@@ -428,7 +472,7 @@ void conn_shutdown(struct conn *c)
 	Timerd__Response rs = TIMERD__RESPONSE__INIT;
 	Timerd__Notice nt = TIMERD__NOTICE__INIT;
 
-	if (c->closing)
+	if (!conn_serving(c))
 		return;
 	nt.kind = TIMERD__NOTICE__KIND__SHUTDOWN;
 	nt.message = (char *)"timerd is shutting down: reconnect once it is back";
@@ -437,5 +481,5 @@ void conn_shutdown(struct conn *c)
 	rs.notice = &nt;
 	conn_send(c, &rs, false);
 	conn_close_flush(c);
-	conn_reap(c);
+	conn_kill_if_flushed(c);
 }

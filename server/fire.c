@@ -133,9 +133,13 @@ void fire_discard(struct fire_msg *m)
 		free(m);
 }
 
-/* Writes the event to c unless c already got this fire. */
+/* Writes the event to c unless c already got this fire (a dead c has no watches and no handle). */
 static void fire_to(struct loop *l, struct conn *c, const struct fire_msg *m)
 {
+	if (c->state == CONN_DEAD) {
+		log_err("a fire reached a dead connection from %s", c->peer);
+		abort();
+	}
 	if (c->stamp == l->stamp)
 		return;
 	c->stamp = l->stamp;

@@ -4,6 +4,12 @@
  * inboxes other threads post to: control messages from the acceptor and
  * fires from the engine. Posting is a lock-free llist push; the poster
  * writes the loop's eventfd only when the inbox was empty.
+ *
+ * Connections are freed in one place: a connection that must go is marked
+ * CONN_DEAD where that is decided (conn_kill) and queued on l->dead; the
+ * loop's reap event, activated by the first queued connection, frees the
+ * list from its own callback, after the callbacks already active in this
+ * turn. A stopping loop exits when the reaper frees its last connection.
  */
 #include "config.h"
 
@@ -109,15 +115,48 @@ void loop_conn_del(struct loop *l, struct conn *c)
 	atomic_fetch_sub_explicit(&l->nconns, 1, memory_order_relaxed);
 }
 
-/* The connection a handle names in this loop, or NULL. */
+/* The connection a handle names in this loop, or NULL (gone, or dead and waiting for the reaper). */
 struct conn *loop_conn(struct loop *l, uint64_t handle)
 {
 	uint32_t slot = handle & SRV_HANDLE_SLOT_MASK;
 	uint32_t gen = (uint32_t)(handle >> SRV_HANDLE_GEN_SHIFT);
+	struct conn *c;
 
 	if ((handle >> SRV_HANDLE_LOOP_SHIFT) != l->idx || slot >= l->nslots || l->gens[slot] != gen)
 		return NULL;
-	return l->slots[slot];
+	c = l->slots[slot];
+	return c && c->state != CONN_DEAD ? c : NULL;
+}
+
+/* Queues a dead c for the reaper and makes sure the reaper runs. */
+void loop_defer_free(struct loop *l, struct conn *c)
+{
+	c->next_dead = l->dead;
+	l->dead = c;
+	event_active(l->reap_ev, EV_TIMEOUT, 0);	/* no-op if already active */
+}
+
+/* Frees every connection on l->dead. */
+static void loop_reap(struct loop *l)
+{
+	struct conn *c;
+
+	while ((c = l->dead) != NULL) {
+		l->dead = c->next_dead;
+		conn_free(c);
+	}
+}
+
+/* The reap event: frees the dead connections; a stopping loop with none left exits. */
+static void loop_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct loop *l = arg;
+
+	(void)fd;
+	(void)what;
+	loop_reap(l);
+	if (l->stopping && !atomic_load_explicit(&l->nconns, memory_order_relaxed))
+		event_base_loopexit(l->base, NULL);
 }
 
 /* Deadline of a stopping loop: exit whatever is left. */
@@ -141,7 +180,7 @@ static void loop_stop(struct loop *l)
 	l->stopping = true;
 	for (uint32_t i = 0; i < l->nslots; i++)
 		if (l->slots[i])
-			conn_shutdown(l->slots[i]);
+			conn_shutdown(l->slots[i]);	/* no-op unless open or half-closed */
 	if (!atomic_load_explicit(&l->nconns, memory_order_relaxed)) {
 		event_base_loopexit(l->base, NULL);
 		return;
@@ -225,6 +264,7 @@ int loop_init(struct srv *s, struct loop *l, unsigned idx, char *err, size_t err
 	if (!(l->base = event_base_new()) || !(l->batch = evbuffer_new()) ||
 	    (l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    !(l->wake_ev = event_new(l->base, l->wake_fd, EV_READ | EV_PERSIST, loop_wake_cb, l)) ||
+	    !(l->reap_ev = event_new(l->base, -1, 0, loop_reap_cb, l)) ||
 	    event_add(l->wake_ev, NULL) < 0) {
 		snprintf(err, errlen, "cannot set up event loop %u: %s", idx, strerror(errno));
 		return -1;
@@ -252,7 +292,8 @@ static void loop_drain(struct loop *l)
 {
 	for (uint32_t i = 0; i < l->nslots; i++)
 		if (l->slots[i])
-			conn_free(l->slots[i]);
+			conn_kill(l->slots[i]);
+	loop_reap(l);
 	for (struct llist_node *n = llist_del_all(&l->fires), *next; n; n = next) {
 		next = n->next;
 		fire_discard(container_of(n, struct fire_node, node)->msg);
@@ -284,7 +325,6 @@ void loop_destroy(struct loop *l)
 	if (!l->srv)
 		return;
 	loop_join(l);
-	l->stopping = false;	/* conn_free must not ask the dead base to exit */
 	if (l->base)
 		loop_drain(l);
 	hmap_destroy(&l->watchers, NULL);
@@ -293,6 +333,8 @@ void loop_destroy(struct loop *l)
 		event_free(l->stop_ev);
 	if (l->wake_ev)
 		event_free(l->wake_ev);
+	if (l->reap_ev)
+		event_free(l->reap_ev);
 	if (l->batch)
 		evbuffer_free(l->batch);
 	if (l->base)

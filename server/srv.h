@@ -136,7 +136,9 @@ struct loop {
 	struct hmap watchers;		/* topic -> struct watch_list */
 	struct watch_list all;		/* connections watching every topic */
 	uint64_t stamp;			/* per fire: dedups delivery to a connection */
-	bool stopping;
+	bool stopping;			/* exits once its last connection is freed */
+	struct conn *dead;		/* CONN_DEAD connections, freed by reap_ev */
+	struct event *reap_ev;		/* activated when dead becomes non-empty */
 	struct arena arena;		/* request decoding */
 	struct arena reply_arena;	/* reply building */
 	struct evbuffer *batch;		/* replies to the frames conn_process is handling */
@@ -153,20 +155,56 @@ struct watch_reg {
 	_Atomic uint64_t total;		/* watches of any kind; 0 = skip the lock */
 };
 
-/* One client connection; owned by its loop thread. */
+/*
+ * A connection's lifecycle. Every change goes through conn_set_state(),
+ * which aborts on a transition not in this table:
+ *
+ *	from            to              when
+ *	CONN_OPEN       CONN_PEER_EOF   the peer shut down its side (EOF read)
+ *	CONN_OPEN       CONN_CLOSING    a fatal error (Error event sent), out of memory, shutdown
+ *	CONN_OPEN       CONN_DEAD       a socket error; the loop is torn down (loop_destroy)
+ *	CONN_PEER_EOF   CONN_CLOSING    everything it sent is answered, or as CONN_OPEN
+ *	CONN_PEER_EOF   CONN_DEAD       as CONN_OPEN
+ *	CONN_CLOSING    CONN_DEAD       its output is flushed, the flush timed out, as CONN_OPEN
+ *	CONN_DEAD       (none)          freed by the loop's reap event once the running callback returns
+ *
+ * Reading happens in CONN_OPEN only (CONN_PEER_EOF handles what is
+ * already buffered); requests are handled and fire events written in
+ * CONN_OPEN and CONN_PEER_EOF only (entering CONN_CLOSING drops the
+ * watches). Marking a connection CONN_DEAD (conn_kill) turns off its
+ * bufferevent's callbacks and events, drops its watches and queues it on
+ * loop->dead; loop_conn() no longer finds it. Only the reaper frees it,
+ * from its own event callback, so no callback ever holds a pointer to a
+ * freed connection.
+ */
+enum conn_state {
+	CONN_OPEN,
+	CONN_PEER_EOF,		/* half-closed: answer what was sent, then close */
+	CONN_CLOSING,		/* not reading, no fires: flushing its output */
+	CONN_DEAD,		/* queued for free; nothing reaches it any more */
+};
+
+/*
+ * One client connection; owned by its loop thread. Besides its state it
+ * keeps three flags that are not lifecycle: read_paused (backpressure,
+ * set and cleared in CONN_OPEN and CONN_PEER_EOF alike), stall_armed
+ * (whether the read timeout is set now, so it is not re-armed per read)
+ * and batching (replies go to loop->batch for the length of one
+ * conn_process call); and watch_all, which is a watch (watch.c), not a
+ * state.
+ */
 struct conn {
 	struct loop *loop;
 	struct bufferevent *bev;
 	uint64_t handle;		/* engine owner value for notify timers */
 	uint32_t slot;
+	enum conn_state state;
 	bool is_unix;
 	bool peer_root;			/* Unix peer with uid 0 (SO_PEERCRED) */
-	bool closing;			/* flushing its output, then freed */
 	bool read_paused;		/* output over max-output: not reading */
 	bool stall_armed;		/* the read timeout watches a partial frame */
-	bool peer_eof;			/* the peer shut down its side: answer what it sent, then close */
-	bool watch_all;
 	bool batching;			/* replies go to loop->batch (conn_process) */
+	bool watch_all;
 	uid_t uid;
 	pid_t pid;
 	uint64_t out_total;		/* bytes ever queued to the output */
@@ -176,6 +214,7 @@ struct conn {
 	uint64_t stamp;			/* the loop's fire stamp last delivered */
 	char **watches;			/* topics watched */
 	uint32_t nwatches, wcap;
+	struct conn *next_dead;		/* loop->dead list (CONN_DEAD) */
 	char peer[64];			/* "pid 123 uid 0" or "127.0.0.1:5555" */
 	char client[48];		/* Hello.client */
 };
@@ -239,7 +278,7 @@ void loop_join(struct loop *l);
 /* Joins the thread and frees the loop (its connections and queued fires). */
 void loop_destroy(struct loop *l);
 
-/* The connection a handle names in this loop, or NULL if it is gone. */
+/* The connection a handle names in this loop, or NULL if it is gone or CONN_DEAD. */
 struct conn *loop_conn(struct loop *l, uint64_t handle);
 
 /* Registers c in a free slot; sets c->handle. 0 or -1. */
@@ -247,6 +286,9 @@ int loop_conn_add(struct loop *l, struct conn *c);
 
 /* Frees c's slot (its handle becomes stale). */
 void loop_conn_del(struct loop *l, struct conn *c);
+
+/* Queues c (CONN_DEAD) to be freed by the reaper once the running callback returns. */
+void loop_defer_free(struct loop *l, struct conn *c);
 
 /* --- conn.c --- */
 
@@ -265,10 +307,13 @@ bool conn_inflight_ok(struct conn *c);
 /* Sends an Error event, then closes c once it is flushed (reason is logged). */
 void conn_fatal(struct conn *c, Timerd__ErrorCode code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Stops reading, flushes c's output, then closes it (shutdown). */
+/* Sends a Notice SHUTDOWN, stops reading, flushes c's output, then closes it. */
 void conn_shutdown(struct conn *c);
 
-/* Frees c now. */
+/* Marks c CONN_DEAD: no callback or fire reaches it any more; the loop's reaper frees it. */
+void conn_kill(struct conn *c);
+
+/* Frees a CONN_DEAD connection; only the loop's reaper calls it. */
 void conn_free(struct conn *c);
 
 /* --- errmap.c --- */

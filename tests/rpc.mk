@@ -9,6 +9,7 @@ RPC_TEST_CFLAGS = $(TEST_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBEVENT_CFLAGS) -I$(top
 check_PROGRAMS += \
 	tests/unit/test-client \
 	tests/unit/test-client-async \
+	tests/unit/test-conn-lifetime \
 	tests/unit/test-proto \
 	tests/unit/test-server-badinput \
 	tests/unit/test-server-errors \
@@ -20,7 +21,8 @@ TESTS += \
 	tests/unit/test-server-errors \
 	tests/unit/test-client \
 	tests/unit/test-client-async \
-	tests/unit/test-server-badinput
+	tests/unit/test-server-badinput \
+	tests/unit/test-conn-lifetime
 
 tests_unit_test_proto_SOURCES = tests/unit/test-proto.c
 tests_unit_test_proto_CFLAGS = $(RPC_TEST_CFLAGS)
@@ -37,6 +39,10 @@ tests_unit_test_client_async_LDADD = client/libtimerd.la $(LIBEVENT_LIBS) $(CHEC
 tests_unit_test_server_badinput_SOURCES = tests/unit/test-server-badinput.c tests/unit/test-server-util.h
 tests_unit_test_server_badinput_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_server_badinput_LDADD = client/libtimerd.la proto/libproto.la $(PROTOBUF_C_LIBS) $(CHECK_LIBS)
+
+tests_unit_test_conn_lifetime_SOURCES = tests/unit/test-conn-lifetime.c tests/unit/test-server-util.h
+tests_unit_test_conn_lifetime_CFLAGS = $(RPC_TEST_CFLAGS)
+tests_unit_test_conn_lifetime_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)
 
 tests_unit_test_server_units_SOURCES = tests/unit/test-server-units.c
 tests_unit_test_server_units_CFLAGS = $(RPC_TEST_CFLAGS) $(SQLITE3_CFLAGS)

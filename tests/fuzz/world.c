@@ -269,7 +269,7 @@ static bool world_idle(struct fuzz_world *w)
 		return false;	/* freed: its EOF is still to be read */
 	if (evbuffer_get_length(bufferevent_get_output(w->conn->bev)))
 		return false;
-	if (w->conn->closing || w->conn->read_paused)
+	if (w->conn->state == CONN_CLOSING || w->conn->read_paused)
 		return !w->conn->read_paused;
 	return ioctl(w->peer, SIOCOUTQ, &queued) < 0 || queued == 0;
 }
@@ -282,9 +282,9 @@ static void world_stuck(struct fuzz_world *w, const char *what)
 	ioctl(w->peer, SIOCOUTQ, &queued);
 	if (!w->conn)
 		fuzz_fail("%s in %d loop turns (connection freed, EOF not seen)", what, WORLD_MAX_TURNS);
-	fuzz_fail("%s in %d loop turns: closing %d, read_paused %d, peer_eof %d, output %zu bytes, "
-		  "input %zu bytes, %d bytes unread in the socket", what, WORLD_MAX_TURNS, w->conn->closing,
-		  w->conn->read_paused, w->conn->peer_eof, evbuffer_get_length(bufferevent_get_output(w->conn->bev)),
+	fuzz_fail("%s in %d loop turns: state %d, read_paused %d, output %zu bytes, "
+		  "input %zu bytes, %d bytes unread in the socket", what, WORLD_MAX_TURNS, (int)w->conn->state,
+		  w->conn->read_paused, evbuffer_get_length(bufferevent_get_output(w->conn->bev)),
 		  evbuffer_get_length(bufferevent_get_input(w->conn->bev)), queued);
 }
 
