@@ -220,7 +220,7 @@ void conn_send(struct conn *c, const Timerd__Response *rs, bool reply)
 	v.iov_len = FRAME_HDR + n;
 	evbuffer_commit_space(out, &v, 1);
 	c->out_total += FRAME_HDR + n;
-	srv_ctr_add(&c->loop->ctr.bytes_out, FRAME_HDR + n);
+	ctr_add(&c->loop->ctr.bytes_out, FRAME_HDR + n);
 	if (reply && c->rn < conn_cfg(c)->max_inflight && !conn_track_reply(c))
 		log_warn_rl("out of memory tracking replies to %s", c->peer);
 }
@@ -251,8 +251,8 @@ static void conn_too_large(struct conn *c, const uint8_t *h, uint32_t n)
 {
 	struct loop *l = c->loop;
 
-	srv_ctr_add(&l->ctr.errors, 1);
-	srv_ctr_add(&l->ctr.err_frame_too_large, 1);
+	ctr_add(&l->ctr.errors, 1);
+	ctr_add(&l->ctr.err_frame_too_large, 1);
 	if (frame_looks_like_text(h))
 		conn_fatal(c, TIMERD__ERROR_CODE__FRAME_TOO_LARGE,
 			   "this is timerd's socket: it speaks length-prefixed protobuf frames (doc/protocol.md), "
@@ -351,8 +351,8 @@ static void conn_process(struct conn *c)
 		}
 		conn_flush_batch(c);
 	} while (conn_unpause(c));
-	srv_ctr_add(&c->loop->ctr.frames_in, frames);
-	srv_ctr_add(&c->loop->ctr.bytes_in, bytes);
+	ctr_add(&c->loop->ctr.frames_in, frames);
+	ctr_add(&c->loop->ctr.bytes_in, bytes);
 	conn_stall_update(c);
 	conn_kill_if_flushed(c);
 }
@@ -422,7 +422,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	size_t left = evbuffer_get_length(bufferevent_get_input(bev));
 
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && conn_serving(c)) {
-		srv_ctr_add(&c->loop->ctr.slow_closes, 1);
+		ctr_add(&c->loop->ctr.slow_closes, 1);
 		conn_fatal(c, TIMERD__ERROR_CODE__TIMEOUT, "an incomplete frame (%zu bytes) stalled for frame-timeout: "
 			   "send whole frames", left);
 		return;
@@ -453,17 +453,17 @@ void conn_push_event(struct conn *c, const uint8_t *frame, size_t len)
 		return;
 	if (evbuffer_get_length(out) > conn_cfg(c)->max_output) {
 		c->dropped++;
-		srv_ctr_add(&c->loop->ctr.fires_dropped, 1);
+		ctr_add(&c->loop->ctr.fires_dropped, 1);
 		return;
 	}
 	if (evbuffer_add(out, frame, len) < 0) {
 		c->dropped++;
-		srv_ctr_add(&c->loop->ctr.fires_dropped, 1);
+		ctr_add(&c->loop->ctr.fires_dropped, 1);
 		return;
 	}
 	c->out_total += len;
-	srv_ctr_add(&c->loop->ctr.bytes_out, len);
-	srv_ctr_add(&c->loop->ctr.fires_sent, 1);
+	ctr_add(&c->loop->ctr.bytes_out, len);
+	ctr_add(&c->loop->ctr.fires_sent, 1);
 }
 
 /* Stops reading, says goodbye, flushes, then closes c. */

@@ -157,7 +157,7 @@ void fire_run(struct loop *l, struct fire_msg *m)
 		if ((c = loop_conn(l, m->owner)) != NULL)
 			fire_to(l, c, m);
 		else
-			srv_ctr_add(&l->ctr.fires_orphaned, 1);
+			ctr_add(&l->ctr.fires_orphaned, 1);
 	}
 	if ((wl = watch_loop_list(l, m->topic, m->topiclen)) != NULL)
 		for (uint32_t i = 0; i < wl->n; i++)

@@ -70,8 +70,8 @@ struct rpc_op {
 /* Counts an error reply under its code's counter. */
 static void rpc_count_error(struct loop *l, Timerd__ErrorCode code)
 {
-	srv_ctr_add(&l->ctr.errors, 1);
-	srv_ctr_add(errmap_counter(&l->ctr, code), 1);
+	ctr_add(&l->ctr.errors, 1);
+	ctr_add(errmap_counter(&l->ctr, code), 1);
 }
 
 /* Answers with an Error. */
@@ -607,7 +607,7 @@ static void rpc_dispatch(struct rpc_ctx *x)
 		rpc_unknown(x);
 		return;
 	}
-	srv_ctr_add((_Atomic uint64_t *)(void *)((char *)&x->l->ctr + rpc_ops[op].ctr), 1);
+	ctr_add((_Atomic uint64_t *)(void *)((char *)&x->l->ctr + rpc_ops[op].ctr), 1);
 	rpc_ops[op].fn(x);
 }
 

@@ -76,9 +76,6 @@ struct loop_counters {
 #undef SRV_CTR_FIELD
 };
 
-/* Old name of ctr_add (core/ctr.h), kept until conn.c, fire.c and rpc.c use ctr_add. */
-#define srv_ctr_add(c, n) ctr_add(c, n)
-
 /* A fire encoded once and queued to every loop with a subscriber. */
 struct fire_msg {
 	_Atomic uint32_t refs;		/* loops that still have to deliver it */
