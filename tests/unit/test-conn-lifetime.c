@@ -97,7 +97,6 @@ static void lt_open(uint64_t max_output)
 	W.real = INT64_C(1700000000) * ENGINE_NS_PER_S;
 	ck_assert_ptr_nonnull(W.srv = calloc(1, sizeof(*W.srv)));
 	W.srv->cfg = &W.cfg;
-	W.srv->start_ns = srv_now();
 	ck_assert_int_eq(watch_reg_init(&W.srv->watch), 0);
 	ec.max_timers = W.cfg.max_timers;
 	ec.max_key = W.cfg.max_key;
@@ -106,6 +105,7 @@ static void lt_open(uint64_t max_output)
 	ec.on_fire = fire_deliver;
 	ec.fire_arg = W.srv;
 	ck_assert_int_eq(engine_create(&ec, &W.srv->engine), 0);
+	W.srv->start_ns = engine_now(W.srv->engine);
 	ck_assert_int_eq(engine_start(W.srv->engine), 0);
 	W.srv->nloops = 1;
 	ck_assert_ptr_nonnull(W.srv->loops = calloc(1, sizeof(*W.srv->loops)));
