@@ -30,3 +30,10 @@ TESTS += \
 	tests/unit/test-dispatch \
 	tests/stress/stress-engine \
 	tests/stress/stress-table
+
+# The durable store on its own (store/).
+check_PROGRAMS += tests/unit/test-store
+tests_unit_test_store_SOURCES = tests/unit/test-store.c
+tests_unit_test_store_CFLAGS = $(TEST_CFLAGS) $(SQLITE3_CFLAGS)
+tests_unit_test_store_LDADD = store/libstore.la $(SQLITE3_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/test-store

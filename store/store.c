@@ -1,0 +1,494 @@
+/*
+ * store.c -- the durable timer store on SQLite (see store.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* Columns after the key column, shared by journal and snap, in bind order. */
+#define STORE_COLS "id, boot, clock, deadline, wall, period, misfire, flags, key, topic, payload"
+#define STORE_NCOLS 11
+
+/* Where the boot id is (and its length as text). */
+#define STORE_BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
+
+static const char store_schema[] =
+	"CREATE TABLE journal(lsn INTEGER PRIMARY KEY, op INTEGER NOT NULL, id INTEGER NOT NULL,"
+	" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
+	" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
+	" key BLOB, topic BLOB, payload BLOB);"
+	"CREATE TABLE snap(slot INTEGER PRIMARY KEY, id INTEGER NOT NULL,"
+	" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
+	" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
+	" key BLOB, topic BLOB, payload BLOB);"
+	"CREATE TABLE meta(k TEXT PRIMARY KEY, v);"
+	"INSERT INTO meta VALUES('snap_lsn', 0);";
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *begin, *commit, *rollback, *append, *snap_put, *snap_clear;
+	sqlite3_stmt *meta_set, *journal_trim, *count_journal;
+	bool synchronous_full;		/* PRAGMA synchronous as last set */
+	bool snap_running;
+	uint64_t snap_lsn;		/* the running pass's lsn */
+	uint64_t journal_rows;
+};
+
+/* Writes "path: what: sqlite's message" into err; returns -1. */
+static int store_fail(struct store *st, char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "%s: %s: %s", st->path, what, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+	return -1;
+}
+
+/* Runs SQL without results; 0 or -1 with err. */
+static int store_exec(struct store *st, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return 0;
+	snprintf(err, errlen, "%s: %s: %s", st->path, sql, msg ? msg : sqlite3_errmsg(st->db));
+	sqlite3_free(msg);
+	return -1;
+}
+
+/* Runs a prepared statement that returns no rows, then resets it; SQLite's code. */
+static int store_step(sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+}
+
+/* Reads one integer from a query; 0 or -1. */
+static int store_int(struct store *st, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(s);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* FNV-1a of the boot id text. */
+uint64_t store_boot_hash(void)
+{
+	char buf[64];
+	uint64_t h = 0xcbf29ce484222325ULL;
+	ssize_t n;
+	int fd = open(STORE_BOOT_ID_PATH, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	for (ssize_t i = 0; i < n && buf[i] != '\n'; i++)
+		h = (h ^ (uint8_t)buf[i]) * 0x100000001b3ULL;
+	return n > 0 ? h : 0;
+}
+
+/* Prepares every statement the store runs; 0 or -1. */
+static int store_prepare(struct store *st, char *err, size_t errlen)
+{
+	static const struct {
+		size_t off;
+		const char *sql;
+	} q[] = {
+		{ offsetof(struct store, begin), "BEGIN IMMEDIATE" },
+		{ offsetof(struct store, commit), "COMMIT" },
+		{ offsetof(struct store, rollback), "ROLLBACK" },
+		{ offsetof(struct store, append), "INSERT INTO journal(lsn, op, " STORE_COLS ")"
+						  " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+		{ offsetof(struct store, snap_put), "INSERT OR REPLACE INTO snap(slot, " STORE_COLS ")"
+						    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)" },
+		{ offsetof(struct store, snap_clear), "DELETE FROM snap WHERE slot >= ? AND slot < ?" },
+		{ offsetof(struct store, meta_set), "INSERT OR REPLACE INTO meta VALUES(?, ?)" },
+		{ offsetof(struct store, journal_trim), "DELETE FROM journal WHERE lsn <= ?" },
+		{ offsetof(struct store, count_journal), "SELECT count(*) FROM journal" },
+	};
+
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
+		if (sqlite3_prepare_v3(st->db, q[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
+				       (sqlite3_stmt **)((char *)st + q[i].off), NULL) != SQLITE_OK)
+			return store_fail(st, err, errlen, q[i].sql);
+	return 0;
+}
+
+/* Creates the schema in an empty database, or checks the one there; 0 or -1. */
+static int store_schema_check(struct store *st, bool create, char *err, size_t errlen)
+{
+	int64_t version, tables;
+
+	if (store_int(st, "PRAGMA user_version", &version) < 0 ||
+	    store_int(st, "SELECT count(*) FROM sqlite_master", &tables) < 0) {
+		snprintf(err, errlen, "%s cannot be read as a timerd store (%s); if it is damaged, recover what "
+			 "SQLite can with: sqlite3 %s .recover | sqlite3 recovered.db, then move recovered.db "
+			 "in its place", st->path, sqlite3_errmsg(st->db), st->path);
+		return -1;
+	}
+	if (version == STORE_VERSION)
+		return 0;
+	if (version != 0 || tables != 0) {
+		snprintf(err, errlen, "%s is not a timerd store of format %d (user_version %lld, %lld tables): "
+			 "move it away or point state-dir elsewhere", st->path, STORE_VERSION,
+			 (long long)version, (long long)tables);
+		return -1;
+	}
+	if (!create) {
+		snprintf(err, errlen, "%s holds no timerd store", st->path);
+		return -1;
+	}
+	char sql[sizeof(store_schema) + 64];
+
+	snprintf(sql, sizeof(sql), "BEGIN; %s PRAGMA user_version = %d; COMMIT;", store_schema, STORE_VERSION);
+	return store_exec(st, sql, err, errlen);
+}
+
+/* Opens the store; 0 or -1 with err. */
+int store_open(const char *path, const struct store_opts *o, struct store **out, char *err, size_t errlen)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	int64_t rows;
+
+	*out = NULL;
+	if (!st || !(st->path = strdup(path))) {
+		free(st);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | (o->create ? SQLITE_OPEN_CREATE : 0) |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, (int)(o->busy_ms > 0 ? o->busy_ms : 1000));
+	sqlite3_extended_result_codes(st->db, 1);
+	if (store_schema_check(st, o->create, err, errlen) < 0 ||
+	    store_exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
+		       err, errlen) < 0 ||
+	    store_prepare(st, err, errlen) < 0)
+		goto fail;
+	if (store_int(st, "SELECT count(*) FROM journal", &rows) < 0) {
+		store_fail(st, err, errlen, "counting the journal");
+		goto fail;
+	}
+	st->journal_rows = (uint64_t)rows;
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return -1;
+}
+
+/* Closes the store. */
+void store_close(struct store *st)
+{
+	sqlite3_stmt *v[] = { st->begin, st->commit, st->rollback, st->append, st->snap_put,
+			      st->snap_clear, st->meta_set, st->journal_trim, st->count_journal };
+
+	if (!st)
+		return;
+	if (st->db && !sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		sqlite3_finalize(v[i]);
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+/* Fills r from the columns of a row whose STORE_COLS start at column c. */
+static void store_row(sqlite3_stmt *s, int c, struct store_rec *r)
+{
+	r->id = (uint64_t)sqlite3_column_int64(s, c);
+	r->boot = (uint64_t)sqlite3_column_int64(s, c + 1);
+	r->clock = (uint8_t)sqlite3_column_int(s, c + 2);
+	r->deadline = sqlite3_column_int64(s, c + 3);
+	r->wall = sqlite3_column_int64(s, c + 4);
+	r->period = sqlite3_column_int64(s, c + 5);
+	r->misfire = (uint8_t)sqlite3_column_int(s, c + 6);
+	r->flags = (uint32_t)sqlite3_column_int64(s, c + 7);
+	r->key = sqlite3_column_blob(s, c + 8);
+	r->keylen = (uint32_t)sqlite3_column_bytes(s, c + 8);
+	r->topic = sqlite3_column_blob(s, c + 9);
+	r->topiclen = (uint32_t)sqlite3_column_bytes(s, c + 9);
+	r->payload = sqlite3_column_blob(s, c + 10);
+	r->payloadlen = (uint32_t)sqlite3_column_bytes(s, c + 10);
+	if (sqlite3_column_type(s, c + 8) == SQLITE_NULL)
+		r->key = NULL;
+}
+
+/* Streams one query's rows into fn; rows counted in *n; 0, fn's code, or -1. */
+static int store_scan(struct store *st, const char *sql, int64_t arg, uint8_t op_col, store_load_fn fn,
+		      void *fnarg, uint64_t *n, uint64_t *max_lsn, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int rc, frc = 0;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return store_fail(st, err, errlen, sql);
+	sqlite3_bind_int64(s, 1, arg);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_rec r = { 0 };
+
+		if (op_col) {
+			r.lsn = (uint64_t)sqlite3_column_int64(s, 0);
+			r.op = (uint8_t)sqlite3_column_int(s, 1);
+			store_row(s, 2, &r);
+			if (r.lsn > *max_lsn)
+				*max_lsn = r.lsn;
+		} else {
+			r.op = STORE_PUT;
+			store_row(s, 1, &r);
+		}
+		(*n)++;
+		if ((frc = fn(fnarg, &r)) < 0)
+			break;
+	}
+	if (frc >= 0 && rc != SQLITE_DONE) {
+		store_fail(st, err, errlen, "reading the store");
+		frc = -1;
+	}
+	sqlite3_finalize(s);
+	return frc < 0 ? frc : 0;
+}
+
+/* Reads the snapshot, then the journal after it; 0 or -1 (or fn's code) with err. */
+int store_load(struct store *st, store_load_fn fn, void *arg, struct store_load_stats *ls, char *err,
+	       size_t errlen)
+{
+	int64_t snap_lsn;
+	uint64_t max_lsn = 0;
+	int rc;
+
+	memset(ls, 0, sizeof(*ls));
+	if (store_int(st, "SELECT v FROM meta WHERE k = 'snap_lsn'", &snap_lsn) < 0)
+		return store_fail(st, err, errlen, "reading meta.snap_lsn");
+	ls->snap_lsn = (uint64_t)snap_lsn;
+	if (store_exec(st, "BEGIN", err, errlen) < 0)
+		return -1;
+	rc = store_scan(st, "SELECT slot, " STORE_COLS " FROM snap WHERE slot >= ?1 ORDER BY slot", 0, 0, fn, arg,
+			&ls->snap_rows, &max_lsn, err, errlen);
+	if (rc == 0)
+		rc = store_scan(st, "SELECT lsn, op, " STORE_COLS " FROM journal WHERE lsn > ?1 ORDER BY lsn",
+				snap_lsn, 1, fn, arg, &ls->journal_rows, &max_lsn, err, errlen);
+	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	ls->next_lsn = (max_lsn > ls->snap_lsn ? max_lsn : ls->snap_lsn) + 1;
+	return rc;
+}
+
+/* Sets PRAGMA synchronous (FULL: the commit syncs the log); 0 or -1. */
+static int store_synchronous(struct store *st, bool full, char *err, size_t errlen)
+{
+	if (st->synchronous_full == full)
+		return 0;
+	if (store_exec(st, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", err, errlen) < 0)
+		return -1;
+	st->synchronous_full = full;
+	return 0;
+}
+
+/* Starts a transaction whose commit syncs the log or not. */
+int store_begin(struct store *st, bool sync, char *err, size_t errlen)
+{
+	if (store_synchronous(st, sync, err, errlen) < 0)
+		return -1;
+	if (store_step(st->begin) != SQLITE_DONE)
+		return store_fail(st, err, errlen, "BEGIN");
+	return 0;
+}
+
+/* Binds the shared columns of r starting at parameter p. */
+static void store_bind(sqlite3_stmt *s, int p, const struct store_rec *r)
+{
+	sqlite3_bind_int64(s, p, (int64_t)r->id);
+	sqlite3_bind_int64(s, p + 1, (int64_t)r->boot);
+	sqlite3_bind_int(s, p + 2, r->clock);
+	sqlite3_bind_int64(s, p + 3, r->deadline);
+	sqlite3_bind_int64(s, p + 4, r->wall);
+	sqlite3_bind_int64(s, p + 5, r->period);
+	sqlite3_bind_int(s, p + 6, r->misfire);
+	sqlite3_bind_int64(s, p + 7, r->flags);
+	if (r->key)
+		sqlite3_bind_blob(s, p + 8, r->key, (int)r->keylen, SQLITE_STATIC);
+	sqlite3_bind_blob(s, p + 9, r->topiclen ? r->topic : "", (int)r->topiclen, SQLITE_STATIC);
+	sqlite3_bind_blob(s, p + 10, r->payloadlen ? r->payload : "", (int)r->payloadlen, SQLITE_STATIC);
+}
+
+/* Adds a journal row. */
+int store_append(struct store *st, const struct store_rec *r, char *err, size_t errlen)
+{
+	sqlite3_bind_int64(st->append, 1, (int64_t)r->lsn);
+	sqlite3_bind_int(st->append, 2, r->op);
+	store_bind(st->append, 3, r);
+	if (store_step(st->append) != SQLITE_DONE)
+		return store_fail(st, err, errlen, "appending to the journal");
+	st->journal_rows++;
+	return 0;
+}
+
+/* Rolls back an open transaction. */
+void store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		store_step(st->rollback);
+	if (sqlite3_get_autocommit(st->db)) {
+		int64_t rows;
+
+		if (store_int(st, "SELECT count(*) FROM journal", &rows) == 0)
+			st->journal_rows = (uint64_t)rows;
+	}
+}
+
+/* Commits, synced as store_begin asked. */
+int store_commit(struct store *st, char *err, size_t errlen)
+{
+	if (store_step(st->commit) != SQLITE_DONE) {
+		store_fail(st, err, errlen, "COMMIT");
+		store_rollback(st);
+		return -1;
+	}
+	return 0;
+}
+
+/* Makes every earlier commit durable: a small synchronous commit syncs the log up to it. */
+int store_sync(struct store *st, char *err, size_t errlen)
+{
+	if (store_begin(st, true, err, errlen) < 0)
+		return -1;
+	sqlite3_bind_text(st->meta_set, 1, "last_sync", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st->meta_set, 2, (int64_t)time(NULL));
+	if (store_step(st->meta_set) != SQLITE_DONE) {
+		store_fail(st, err, errlen, "writing meta.last_sync");
+		store_rollback(st);
+		return -1;
+	}
+	return store_commit(st, err, errlen);
+}
+
+/* Starts a snapshot pass at lsn. */
+void store_snap_begin(struct store *st, uint64_t lsn)
+{
+	st->snap_running = true;
+	st->snap_lsn = lsn;
+}
+
+/* Writes one live timer into the snapshot. */
+int store_snap_put(struct store *st, uint64_t slot, const struct store_rec *r, char *err, size_t errlen)
+{
+	sqlite3_bind_int64(st->snap_put, 1, (int64_t)slot);
+	store_bind(st->snap_put, 2, r);
+	if (store_step(st->snap_put) != SQLITE_DONE)
+		return store_fail(st, err, errlen, "writing the snapshot");
+	return 0;
+}
+
+/* Removes snapshot slots from..to-1. */
+int store_snap_clear(struct store *st, uint64_t from, uint64_t to, char *err, size_t errlen)
+{
+	if (from >= to)
+		return 0;
+	sqlite3_bind_int64(st->snap_clear, 1, (int64_t)from);
+	sqlite3_bind_int64(st->snap_clear, 2, (int64_t)(to > INT64_MAX ? INT64_MAX : to));
+	if (store_step(st->snap_clear) != SQLITE_DONE)
+		return store_fail(st, err, errlen, "clearing snapshot slots");
+	return 0;
+}
+
+/* Ends the pass: the snapshot stands at its lsn; older journal rows go. */
+int store_snap_end(struct store *st, char *err, size_t errlen)
+{
+	sqlite3_bind_text(st->meta_set, 1, "snap_lsn", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st->meta_set, 2, (int64_t)st->snap_lsn);
+	if (store_step(st->meta_set) != SQLITE_DONE)
+		return store_fail(st, err, errlen, "writing meta.snap_lsn");
+	sqlite3_bind_int64(st->journal_trim, 1, (int64_t)st->snap_lsn);
+	if (store_step(st->journal_trim) != SQLITE_DONE)
+		return store_fail(st, err, errlen, "trimming the journal");
+	st->journal_rows -= (uint64_t)sqlite3_changes(st->db) < st->journal_rows ?
+			    (uint64_t)sqlite3_changes(st->db) : st->journal_rows;
+	st->snap_running = false;
+	return 0;
+}
+
+/* Journal rows in the file. */
+uint64_t store_journal_rows(const struct store *st)
+{
+	return st->journal_rows;
+}
+
+/* Size of one file, or 0. */
+static uint64_t store_size(const char *path, const char *suffix)
+{
+	char p[4200];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	return stat(p, &sb) == 0 ? (uint64_t)sb.st_blocks * 512 : 0;
+}
+
+/* Bytes on disk: the database and its WAL. */
+uint64_t store_file_bytes(const struct store *st)
+{
+	return store_size(st->path, "") + store_size(st->path, "-wal");
+}
+
+/* Integrity check plus counts. */
+int store_check(struct store *st, struct store_load_stats *ls, char *report, size_t reportlen)
+{
+	sqlite3_stmt *s;
+	int64_t snap_rows = 0, journal_rows = 0, snap_lsn = 0, max_lsn = 0;
+	const unsigned char *res = NULL;
+	int rc = -1;
+
+	memset(ls, 0, sizeof(*ls));
+	if (sqlite3_prepare_v2(st->db, "PRAGMA integrity_check(1)", -1, &s, NULL) != SQLITE_OK) {
+		snprintf(report, reportlen, "%s: integrity check: %s", st->path, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	if (sqlite3_step(s) == SQLITE_ROW)
+		res = sqlite3_column_text(s, 0);
+	if (!res || strcmp((const char *)res, "ok") != 0)
+		snprintf(report, reportlen, "%s: integrity check failed: %s; recover with: sqlite3 %s .recover | "
+			 "sqlite3 recovered.db", st->path, res ? (const char *)res : sqlite3_errmsg(st->db), st->path);
+	else
+		rc = 0;
+	sqlite3_finalize(s);
+	if (rc < 0)
+		return -1;
+	if (store_int(st, "SELECT count(*) FROM snap", &snap_rows) < 0 ||
+	    store_int(st, "SELECT count(*) FROM journal", &journal_rows) < 0 ||
+	    store_int(st, "SELECT v FROM meta WHERE k = 'snap_lsn'", &snap_lsn) < 0 ||
+	    store_int(st, "SELECT coalesce(max(lsn), 0) FROM journal", &max_lsn) < 0) {
+		snprintf(report, reportlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	ls->snap_rows = (uint64_t)snap_rows;
+	ls->journal_rows = (uint64_t)journal_rows;
+	ls->snap_lsn = (uint64_t)snap_lsn;
+	ls->next_lsn = (uint64_t)(max_lsn > snap_lsn ? max_lsn : snap_lsn) + 1;
+	snprintf(report, reportlen, "%s: ok, format %d; snapshot: %lld timers at LSN %lld; journal: %lld changes "
+		 "after it, up to LSN %lld; %llu bytes on disk", st->path, STORE_VERSION, (long long)snap_rows,
+		 (long long)snap_lsn, (long long)journal_rows, (long long)max_lsn,
+		 (unsigned long long)store_file_bytes(st));
+	return 0;
+}

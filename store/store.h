@@ -1,0 +1,161 @@
+/*
+ * store.h -- the durable timer store: a journal of changes and a snapshot
+ * of live timers, in one SQLite database (state-dir/timers.db).
+ *
+ * Usage (one thread owns a store; nothing here is thread-safe):
+ *
+ *	store_open(path, &opt, &st, err, sizeof(err));
+ *	store_load(st, apply, arg, &ls);          snapshot, then journal after it
+ *	loop:
+ *		store_begin(st, sync);                one transaction per group commit
+ *		store_append(st, &rec) ...;           journal rows, LSN order
+ *		store_snap_put / store_snap_clear ... a slice of a running snapshot
+ *		store_commit(st);                     sync: fdatasync before returning
+ *	store_snap_begin(st, lsn) ... store_snap_end(st) (inside transactions)
+ *	store_close(st);
+ *
+ * File format (PRAGMA user_version = STORE_VERSION; WAL mode):
+ *
+ *	journal(lsn INTEGER PRIMARY KEY, op, id, boot, clock, deadline, wall,
+ *	        period, misfire, flags, key, topic, payload)
+ *	        append-only; op 1 = put (the timer's whole state), 2 = delete
+ *	snap(slot INTEGER PRIMARY KEY, id, boot, clock, ...)
+ *	        every live timer at some moment after meta.snap_lsn was the last
+ *	        LSN handed out; slot is the id's index (id & 0xffffffff)
+ *	meta(k TEXT PRIMARY KEY, v)   snap_lsn, created_ns, last_sync_ns
+ *
+ * What a reader may assume after a crash (SQLite's commit is atomic):
+ * every committed journal row is there, whole; the state of the timers is
+ * the snapshot with the journal rows after snap_lsn applied in LSN order.
+ * The snapshot may be a mix of two passes (a pass interrupted by a crash);
+ * that is still correct because each row holds a timer's whole state, and a
+ * change made after snap_lsn was handed out has a journal row after it
+ * (replaying it over a snapshot row that already has it is harmless).
+ *
+ * Deadlines: `deadline` is on `clock` (0 CLOCK_MONOTONIC, 1 CLOCK_REALTIME);
+ * `wall` is the same instant on CLOCK_REALTIME when the row was written and
+ * `boot` a hash of the boot id then, so a loader in another boot maps
+ * monotonic deadlines through the wall clock.
+ */
+#ifndef TIMERD_STORE_H
+#define TIMERD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The schema version in PRAGMA user_version. */
+#define STORE_VERSION 1
+
+enum store_op {
+	STORE_PUT = 1,		/* create or replace timer id with this state */
+	STORE_DEL = 2,		/* timer id is gone (cancelled or fired) */
+};
+
+enum store_clock {
+	STORE_MONO = 0,
+	STORE_REAL = 1,
+};
+
+/* One timer's state (or its removal), as the journal and snapshot hold it. */
+struct store_rec {
+	uint64_t lsn;		/* journal position; 0 for snapshot rows */
+	uint8_t op;		/* enum store_op */
+	uint8_t clock;		/* enum store_clock */
+	uint8_t misfire;	/* what to do when found late (the caller's codes) */
+	uint32_t flags;		/* the caller's timer flags */
+	uint64_t id;
+	uint64_t boot;		/* store_boot_hash() of the boot it was written in */
+	int64_t deadline;	/* next fire on clock, ns */
+	int64_t wall;		/* deadline on CLOCK_REALTIME when written, ns */
+	int64_t period;		/* 0: one-shot */
+	const void *key;	/* NULL: no key */
+	uint32_t keylen;
+	uint32_t topiclen;
+	uint32_t payloadlen;
+	const void *topic;
+	const void *payload;
+};
+
+/* What store_load found. */
+struct store_load_stats {
+	uint64_t snap_rows;	/* rows read from the snapshot */
+	uint64_t journal_rows;	/* journal rows replayed */
+	uint64_t snap_lsn;	/* where the snapshot stands */
+	uint64_t next_lsn;	/* the first LSN a writer may use */
+};
+
+struct store_opts {
+	bool create;		/* create the file if it does not exist */
+	int64_t busy_ms;	/* wait this long for a lock held by a reader (sqlite3 CLI) */
+};
+
+struct store;
+
+/* Called per loaded row, in order; a negative return stops the load with it. */
+typedef int (*store_load_fn)(void *arg, const struct store_rec *r);
+
+/* The boot id of this boot as a 64-bit hash (0 if it cannot be read). */
+uint64_t store_boot_hash(void);
+
+/*
+ * Opens (or creates) the store at path; 0 or -1 with err naming the file
+ * and what to do. A file that is not a timerd store, or is corrupt, is
+ * refused: never silently replaced.
+ */
+int store_open(const char *path, const struct store_opts *o, struct store **out, char *err, size_t errlen);
+
+/* Closes the store (a transaction still open is rolled back). */
+void store_close(struct store *st);
+
+/* Reads the snapshot then the journal after it into fn; 0 or -1 with err. */
+int store_load(struct store *st, store_load_fn fn, void *arg, struct store_load_stats *ls, char *err,
+	       size_t errlen);
+
+/*
+ * Starts a transaction; with sync, its commit is on stable storage when
+ * store_commit returns (fdatasync of the log), else written to the OS
+ * only. 0 or -1 with err.
+ */
+int store_begin(struct store *st, bool sync, char *err, size_t errlen);
+
+/* Adds a journal row (r->lsn above every earlier one); 0 or -1 with err. */
+int store_append(struct store *st, const struct store_rec *r, char *err, size_t errlen);
+
+/*
+ * Commits the transaction, synced as store_begin asked. 0 or -1 with err;
+ * on failure the transaction is rolled back and nothing of it is kept.
+ */
+int store_commit(struct store *st, char *err, size_t errlen);
+
+/* Rolls back an open transaction (after a failed append). */
+void store_rollback(struct store *st);
+
+/* Makes every earlier commit durable (an fdatasync of the log); 0 or -1. */
+int store_sync(struct store *st, char *err, size_t errlen);
+
+/* Starts a snapshot pass: lsn is the last LSN handed out before the pass began. */
+void store_snap_begin(struct store *st, uint64_t lsn);
+
+/* Writes timer r into the snapshot at slot (inside a transaction); 0 or -1. */
+int store_snap_put(struct store *st, uint64_t slot, const struct store_rec *r, char *err, size_t errlen);
+
+/* Removes snapshot slots from..to-1 (timers gone); 0 or -1. */
+int store_snap_clear(struct store *st, uint64_t from, uint64_t to, char *err, size_t errlen);
+
+/*
+ * Ends the pass (inside a transaction): the snapshot now stands at the
+ * pass's lsn and journal rows up to it are deleted. 0 or -1 with err.
+ */
+int store_snap_end(struct store *st, char *err, size_t errlen);
+
+/* Journal rows now in the file (kept up to date by append and snap_end). */
+uint64_t store_journal_rows(const struct store *st);
+
+/* Bytes the database file and its log use on disk now. */
+uint64_t store_file_bytes(const struct store *st);
+
+/* Runs SQLite's integrity check and counts what the store holds; 0 or -1. */
+int store_check(struct store *st, struct store_load_stats *ls, char *report, size_t reportlen);
+
+#endif /* TIMERD_STORE_H */

@@ -1,0 +1,361 @@
+/*
+ * test-store.c -- the durable store on its own: rows survive close and
+ * reopen whole and in order, a snapshot pass trims the journal, an
+ * interrupted pass still loads the right state, a failed transaction keeps
+ * nothing, and files that are not a store are refused with a way out.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+#define MODEL_IDS 64
+
+static char dir[64], path[128];
+
+/* A model of the timers a load rebuilds: id -> deadline (0: absent). */
+struct model {
+	int64_t deadline[MODEL_IDS];
+	char topic[MODEL_IDS][16];
+	uint64_t rows;
+};
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/test-store.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/timers.db", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct store *open_store(void)
+{
+	struct store_opts o = { .create = true };
+	struct store *st;
+	char err[512];
+
+	ck_assert_msg(store_open(path, &o, &st, err, sizeof(err)) == 0, "%s", err);
+	return st;
+}
+
+/* A put of timer id (index id) with deadline d and a topic naming both. */
+static struct store_rec put(uint64_t lsn, uint64_t id, int64_t d, char *topic)
+{
+	struct store_rec r = { .lsn = lsn, .op = STORE_PUT, .id = id, .deadline = d, .wall = d + 7,
+			       .period = (int64_t)id % 3, .flags = 5, .misfire = 1, .boot = 42 };
+
+	snprintf(topic, 16, "t%llu-%lld", (unsigned long long)id, (long long)d);
+	r.topic = topic;
+	r.topiclen = (uint32_t)strlen(topic);
+	r.key = id % 2 ? topic : NULL;
+	r.keylen = id % 2 ? r.topiclen : 0;
+	r.payload = "\0payload";
+	r.payloadlen = 8;
+	return r;
+}
+
+/* Applies a loaded row to the model, checking what the row carries. */
+static int apply(void *arg, const struct store_rec *r)
+{
+	struct model *m = arg;
+
+	ck_assert_uint_lt(r->id, MODEL_IDS);
+	m->rows++;
+	if (r->op == STORE_DEL) {
+		m->deadline[r->id] = 0;
+		return 0;
+	}
+	ck_assert_int_eq(r->op, STORE_PUT);
+	ck_assert_int_eq(r->wall, r->deadline + 7);
+	ck_assert_int_eq(r->period, (int64_t)r->id % 3);
+	ck_assert_uint_eq(r->flags, 5);
+	ck_assert_uint_eq(r->misfire, 1);
+	ck_assert_uint_eq(r->boot, 42);
+	ck_assert_uint_eq(r->payloadlen, 8);
+	ck_assert(memcmp(r->payload, "\0payload", 8) == 0);
+	ck_assert_uint_lt(r->topiclen, 16);
+	memcpy(m->topic[r->id], r->topic, r->topiclen);
+	m->topic[r->id][r->topiclen] = 0;
+	if (r->id % 2)
+		ck_assert(r->key && r->keylen == r->topiclen && memcmp(r->key, r->topic, r->keylen) == 0);
+	else
+		ck_assert_ptr_null(r->key);
+	m->deadline[r->id] = r->deadline;
+	return 0;
+}
+
+static void load(struct store *st, struct model *m, struct store_load_stats *ls)
+{
+	char err[512];
+
+	memset(m, 0, sizeof(*m));
+	ck_assert_msg(store_load(st, apply, m, ls, err, sizeof(err)) == 0, "%s", err);
+}
+
+static void commit_rows(struct store *st, const struct store_rec *v, int n)
+{
+	char err[512];
+
+	ck_assert_msg(store_begin(st, (n & 1) == 0, err, sizeof(err)) == 0, "%s", err);
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(store_append(st, &v[i], err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(store_commit(st, err, sizeof(err)) == 0, "%s", err);
+}
+
+START_TEST(test_journal_roundtrip)
+{
+	char topics[8][16];
+	struct store_rec v[8];
+	struct store_load_stats ls;
+	struct model m;
+	struct store *st = open_store();
+
+	for (int i = 0; i < 6; i++)
+		v[i] = put((uint64_t)i + 1, (uint64_t)i, 1000 + i, topics[i]);
+	v[6] = (struct store_rec){ .lsn = 7, .op = STORE_DEL, .id = 2 };
+	v[7] = put(8, 3, 5000, topics[7]);	/* re-arm */
+	commit_rows(st, v, 8);
+	store_close(st);
+
+	st = open_store();
+	load(st, &m, &ls);
+	ck_assert_uint_eq(ls.snap_rows, 0);
+	ck_assert_uint_eq(ls.journal_rows, 8);
+	ck_assert_uint_eq(ls.next_lsn, 9);
+	ck_assert_int_eq(m.deadline[0], 1000);
+	ck_assert_int_eq(m.deadline[2], 0);
+	ck_assert_int_eq(m.deadline[3], 5000);
+	ck_assert_str_eq(m.topic[3], "t3-5000");
+	ck_assert_uint_eq(store_journal_rows(st), 8);
+	store_close(st);
+}
+END_TEST
+
+/* Writes a whole snapshot pass of the live timers of the model at lsn. */
+static void snapshot(struct store *st, const int64_t *deadline, uint64_t lsn)
+{
+	char err[512], topic[16];
+	uint64_t prev = 0;
+
+	store_snap_begin(st, lsn);
+	ck_assert(store_begin(st, true, err, sizeof(err)) == 0);
+	for (uint64_t id = 0; id < MODEL_IDS; id++) {
+		struct store_rec r;
+
+		if (!deadline[id])
+			continue;
+		r = put(0, id, deadline[id], topic);
+		ck_assert_msg(store_snap_clear(st, prev, id, err, sizeof(err)) == 0, "%s", err);
+		ck_assert_msg(store_snap_put(st, id, &r, err, sizeof(err)) == 0, "%s", err);
+		prev = id + 1;
+	}
+	ck_assert(store_snap_clear(st, prev, UINT64_MAX, err, sizeof(err)) == 0);
+	ck_assert_msg(store_snap_end(st, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(store_commit(st, err, sizeof(err)) == 0);
+}
+
+START_TEST(test_snapshot_trims)
+{
+	char topics[20][16];
+	struct store_rec v[20];
+	struct store_load_stats ls;
+	struct model m;
+	struct store *st = open_store();
+
+	for (int i = 0; i < 10; i++)
+		v[i] = put((uint64_t)i + 1, (uint64_t)i, 100 + i, topics[i]);
+	commit_rows(st, v, 10);
+	load(st, &m, &ls);
+	v[0] = (struct store_rec){ .lsn = 11, .op = STORE_DEL, .id = 4 };
+	commit_rows(st, v, 1);
+	m.deadline[4] = 0;
+	snapshot(st, m.deadline, 11);
+	ck_assert_uint_eq(store_journal_rows(st), 0);
+	/* changes after the pass */
+	v[0] = put(12, 20, 999, topics[0]);
+	v[1] = (struct store_rec){ .lsn = 13, .op = STORE_DEL, .id = 0 };
+	commit_rows(st, v, 2);
+	store_close(st);
+
+	st = open_store();
+	load(st, &m, &ls);
+	ck_assert_uint_eq(ls.snap_rows, 9);
+	ck_assert_uint_eq(ls.journal_rows, 2);
+	ck_assert_uint_eq(ls.snap_lsn, 11);
+	ck_assert_uint_eq(ls.next_lsn, 14);
+	ck_assert_int_eq(m.deadline[0], 0);
+	ck_assert_int_eq(m.deadline[4], 0);
+	ck_assert_int_eq(m.deadline[5], 105);
+	ck_assert_int_eq(m.deadline[20], 999);
+	store_close(st);
+}
+END_TEST
+
+/*
+ * A pass cut off half-way (no snap_end: a crash) leaves a snapshot that
+ * mixes two passes; with the journal after the old snap_lsn it still loads
+ * the state the journal describes.
+ */
+START_TEST(test_snapshot_interrupted)
+{
+	char topics[40][16], err[512], topic[16];
+	struct store_rec v[40];
+	struct store_load_stats ls;
+	struct model m, want;
+	struct store *st = open_store();
+	int n = 0;
+
+	for (int i = 0; i < 30; i++, n++)
+		v[n] = put((uint64_t)n + 1, (uint64_t)i, 100 + i, topics[n]);
+	commit_rows(st, v, n);
+	load(st, &want, &ls);
+	snapshot(st, want.deadline, 30);
+	/* after the pass: delete 3, re-arm 7, delete 25 */
+	n = 0;
+	v[n++] = (struct store_rec){ .lsn = 31, .op = STORE_DEL, .id = 3 };
+	v[n++] = put(32, 7, 777, topics[0]);
+	v[n++] = (struct store_rec){ .lsn = 33, .op = STORE_DEL, .id = 25 };
+	commit_rows(st, v, n);
+	load(st, &want, &ls);
+	/* a second pass starts at 33, writes slots 0..9 (3 removed, 7 new), then "crashes" */
+	store_snap_begin(st, 33);
+	ck_assert(store_begin(st, true, err, sizeof(err)) == 0);
+	for (uint64_t id = 0; id < 10; id++) {
+		struct store_rec r = put(0, id, want.deadline[id], topic);
+
+		if (!want.deadline[id])
+			ck_assert(store_snap_clear(st, id, id + 1, err, sizeof(err)) == 0);
+		else
+			ck_assert(store_snap_put(st, id, &r, err, sizeof(err)) == 0);
+	}
+	ck_assert(store_commit(st, err, sizeof(err)) == 0);
+	/* and a change after the second pass began */
+	v[0] = put(34, 8, 888, topics[1]);
+	commit_rows(st, v, 1);
+	want.deadline[8] = 888;
+	store_close(st);
+
+	st = open_store();
+	load(st, &m, &ls);
+	ck_assert_uint_eq(ls.snap_lsn, 30);
+	for (int id = 0; id < MODEL_IDS; id++)
+		ck_assert_msg(m.deadline[id] == want.deadline[id], "id %d: loaded %lld, want %lld", id,
+			      (long long)m.deadline[id], (long long)want.deadline[id]);
+	store_close(st);
+}
+END_TEST
+
+/* A transaction that fails keeps nothing; the store goes on. */
+START_TEST(test_failed_transaction)
+{
+	char topics[4][16], err[512];
+	struct store_rec v[4];
+	struct store_load_stats ls;
+	struct model m;
+	struct store *st = open_store();
+
+	v[0] = put(1, 1, 10, topics[0]);
+	commit_rows(st, v, 1);
+	ck_assert(store_begin(st, true, err, sizeof(err)) == 0);
+	v[1] = put(2, 2, 20, topics[1]);
+	ck_assert(store_append(st, &v[1], err, sizeof(err)) == 0);
+	ck_assert_int_eq(store_append(st, &v[0], err, sizeof(err)), -1);	/* LSN 1 again */
+	ck_assert_msg(strstr(err, path) != NULL, "%s", err);
+	store_rollback(st);
+	ck_assert_uint_eq(store_journal_rows(st), 1);
+	v[2] = put(2, 3, 30, topics[2]);
+	commit_rows(st, &v[2], 1);
+	load(st, &m, &ls);
+	ck_assert_int_eq(m.deadline[1], 10);
+	ck_assert_int_eq(m.deadline[2], 0);
+	ck_assert_int_eq(m.deadline[3], 30);
+	ck_assert_msg(store_sync(st, err, sizeof(err)) == 0, "%s", err);
+	store_close(st);
+}
+END_TEST
+
+/* Writes text to path. */
+static void write_file(const char *p, const char *text)
+{
+	FILE *f = fopen(p, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+START_TEST(test_refuses_foreign_files)
+{
+	struct store_opts o = { .create = true };
+	struct store *st;
+	char err[1024], cmd[256];
+
+	write_file(path, "this is not a database, and it is long enough to have a header of its own......\n");
+	ck_assert_int_eq(store_open(path, &o, &st, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, path) && strstr(err, ".recover"), "%s", err);
+	unlink(path);
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s 'CREATE TABLE other(x)'", path);
+	if (system(cmd) == 0) {
+		ck_assert_int_eq(store_open(path, &o, &st, err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, "not a timerd store"), "%s", err);
+	}
+	unlink(path);
+	o.create = false;
+	ck_assert_int_eq(store_open(path, &o, &st, err, sizeof(err)), -1);
+}
+END_TEST
+
+START_TEST(test_check)
+{
+	char topics[2][16], report[1024];
+	struct store_rec v[2];
+	struct store_load_stats ls;
+	struct store *st = open_store();
+
+	v[0] = put(1, 1, 10, topics[0]);
+	v[1] = put(2, 2, 20, topics[1]);
+	commit_rows(st, v, 2);
+	ck_assert_msg(store_check(st, &ls, report, sizeof(report)) == 0, "%s", report);
+	ck_assert_uint_eq(ls.journal_rows, 2);
+	ck_assert_uint_eq(ls.next_lsn, 3);
+	ck_assert_msg(strstr(report, "ok"), "%s", report);
+	ck_assert_uint_gt(store_file_bytes(st), 0);
+	store_close(st);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_journal_roundtrip);
+	tcase_add_test(tc, test_snapshot_trims);
+	tcase_add_test(tc, test_snapshot_interrupted);
+	tcase_add_test(tc, test_failed_transaction);
+	tcase_add_test(tc, test_refuses_foreign_files);
+	tcase_add_test(tc, test_check);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
