@@ -202,7 +202,7 @@ void engine_kick(struct engine *e)
 }
 
 /* Checks an arm request against the limits; 0 or the TD_* error. */
-static int engine_arm_check(struct engine *e, const struct engine_arm *a, int64_t now)
+int engine_arm_check(struct engine *e, const struct engine_arm *a, int64_t now)
 {
 	int64_t t = a->time;
 
@@ -230,8 +230,8 @@ static int engine_arm_check(struct engine *e, const struct engine_arm *a, int64_
 }
 
 /* Builds the attributes of an arm, or NULL when it has none (plain timer). */
-static int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs,
-			    struct timer_attrs **out)
+int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs,
+		     struct timer_attrs **out)
 {
 	struct timer_attrs *at;
 

@@ -138,6 +138,12 @@ void engine_attrs_put_n(struct hazptr_thread *hp, struct timer_attrs *a, uint32_
 /* Takes a reference unless the count already reached zero. */
 bool engine_attrs_tryget(struct timer_attrs *a);
 
+/* Checks an arm request against the limits; 0 or the TD_* error. */
+int engine_arm_check(struct engine *e, const struct engine_arm *a, int64_t now);
+
+/* Builds the attributes of an arm with refs references (NULL: a plain timer); 0 or TD_ENOMEM. */
+int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs, struct timer_attrs **out);
+
 /* Frees a retired record and the references it holds. */
 void engine_rec_free(struct hazptr_node *n);
 

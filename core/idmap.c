@@ -152,7 +152,7 @@ uint64_t idmap_alloc(struct idmap *m, struct idmap_cache *c)
 	/* relaxed: this thread owns the free slot; its generation was written by the remover
 	 * before the index reached this cache through the lock or the bump. */
 	v = atomic_load_explicit(idmap_slot(m, index), memory_order_relaxed);
-	gen = v ? (uint32_t)(v >> 1) : 1;
+	gen = v ? (uint32_t)(v >> 1) : m->gen_base ? m->gen_base : 1;
 	return ((uint64_t)gen << 32) | index;
 }
 
@@ -243,4 +243,44 @@ struct timer_rec *idmap_at_unsafe(struct idmap *m, uint32_t index)
 	uintptr_t v = s ? atomic_load_explicit(s, memory_order_relaxed) : 0;
 
 	return (!v || (v & 1)) ? NULL : (struct timer_rec *)v;
+}
+
+/* Publishes r at exactly its id (restore, single-threaded). */
+bool idmap_restore_set(struct idmap *m, struct timer_rec *r)
+{
+	uint32_t index = idmap_index(r->id);
+
+	if (index >= IDMAP_MAX_SLOTS - IDMAP_BUMP || !idmap_grow(m, index, index + 1))
+		return false;
+	/* relaxed: no other thread runs during a restore. */
+	if (atomic_load_explicit(&m->hwm, memory_order_relaxed) <= index)
+		atomic_store_explicit(&m->hwm, index + 1, memory_order_relaxed);
+	idmap_set(m, r->id, r);
+	return true;
+}
+
+/* Frees the slot of a restored id again (restore, single-threaded). */
+void idmap_restore_clear(struct idmap *m, uint64_t id)
+{
+	atomic_store_explicit(idmap_slot(m, idmap_index(id)), 0, memory_order_relaxed);
+}
+
+/* Ends a restore: free indices below the mark go to c; generations start at gen. */
+void idmap_restore_finish(struct idmap *m, struct idmap_cache *c, uint32_t gen)
+{
+	uint32_t end = atomic_load_explicit(&m->hwm, memory_order_relaxed);
+
+	m->gen_base = gen ? gen : 1;
+	for (uint32_t i = 0; i < end; i++) {
+		_Atomic uintptr_t *s = idmap_slot(m, i);
+
+		if (atomic_load_explicit(s, memory_order_relaxed))
+			continue;
+		atomic_store_explicit(s, ((uintptr_t)m->gen_base << 1) | 1, memory_order_relaxed);
+		idmap_give(m, c, i);
+	}
+	idmap_share(m, c->give);
+	c->give = NULL;
+	/* release: the slots written above are visible to whoever takes the batches. */
+	atomic_thread_fence(memory_order_release);
 }

@@ -74,6 +74,7 @@ struct idmap_cache {
 struct idmap {
 	_Atomic(struct idmap_chunk *) dir[IDMAP_MAX_CHUNKS];
 	_Atomic uint32_t hwm cacheline_aligned;	/* indices below were handed out */
+	uint32_t gen_base;			/* generation of a never-used slot (0: 1) */
 	_Atomic int lock cacheline_aligned;		/* free batches, chunk growth */
 	struct idmap_batch *free;
 };
@@ -98,6 +99,18 @@ struct timer_rec *idmap_find(struct idmap *m, struct hazptr_thread *hp, uint64_t
 
 /* Frees r's slot; its id never finds anything again. */
 void idmap_remove(struct idmap *m, struct idmap_cache *c, struct timer_rec *r);
+
+/*
+ * Restoring ids saved before a restart: single-threaded, before any
+ * idmap_alloc. idmap_restore_set publishes r at exactly r->id (false if
+ * out of memory or the index is out of range); idmap_restore_clear frees
+ * it again. idmap_restore_finish hands every free index below the highest
+ * restored one out again, and makes every id handed out from now on use a
+ * generation of at least gen, so no id given before the restart is reused.
+ */
+bool idmap_restore_set(struct idmap *m, struct timer_rec *r);
+void idmap_restore_clear(struct idmap *m, uint64_t id);
+void idmap_restore_finish(struct idmap *m, struct idmap_cache *c, uint32_t gen);
 
 /* Number of slots that may be in use: indices are below this. */
 static inline uint32_t idmap_limit(struct idmap *m)

@@ -27,6 +27,7 @@ core_libcore_la_SOURCES = \
 	core/idmap.c \
 	core/idmap.h \
 	core/llist.h \
+	core/restore.c \
 	core/spin.h \
 	core/table.c \
 	core/table.h \

@@ -37,3 +37,10 @@ tests_unit_test_store_SOURCES = tests/unit/test-store.c
 tests_unit_test_store_CFLAGS = $(TEST_CFLAGS) $(SQLITE3_CFLAGS)
 tests_unit_test_store_LDADD = store/libstore.la $(SQLITE3_LIBS) $(CHECK_LIBS)
 TESTS += tests/unit/test-store
+
+# Saved timers put back before the engine starts.
+check_PROGRAMS += tests/unit/test-restore
+tests_unit_test_restore_SOURCES = tests/unit/test-restore.c
+tests_unit_test_restore_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_restore_LDADD = $(TEST_LIBS)
+TESTS += tests/unit/test-restore

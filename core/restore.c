@@ -1,0 +1,162 @@
+/*
+ * restore.c -- putting saved timers back into an engine before it starts:
+ * exact ids, keys, deadlines and attributes, with no dispatcher running.
+ *
+ * Single-threaded by contract (engine.h): nothing else touches the engine
+ * until engine_restore_done(), so records go straight into the id map and
+ * the key table, and a replaced or deleted one is freed at once. Only
+ * engine_restore_done() queues the survivors for the dispatcher, which
+ * applies them like any new timer when it starts.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+
+/* Index of an id in the id map. */
+static uint32_t restore_index(uint64_t id)
+{
+	return (uint32_t)id;
+}
+
+/* Frees restored record r at once: out of the tables, then memory. */
+static void restore_remove(struct engine *e, struct engine_tctx *t, struct timer_rec *r)
+{
+	if (r->keylen) {
+		uint64_t hkey = hash_bytes(&e->hk, r->key, r->keylen);
+
+		table_lock(&e->keys, hkey);
+		table_remove_locked(&e->keys, t->hp, hkey, r);
+		table_unlock(&e->keys, hkey);
+	}
+	idmap_restore_clear(&e->ids, r->id);
+	atomic_fetch_sub_explicit(&e->ntimers, 1, memory_order_relaxed);
+	engine_rec_free(&r->hp);	/* no reader exists yet: no grace period */
+}
+
+/* Frees whatever holds id's index or a's key, so the restored timer can take both. */
+static void restore_make_room(struct engine *e, struct engine_tctx *t, uint64_t id, const struct engine_arm *a)
+{
+	struct timer_rec *r = idmap_at_unsafe(&e->ids, restore_index(id));
+
+	if (r)
+		restore_remove(e, t, r);
+	if (a && a->keylen) {
+		uint64_t hkey = hash_bytes(&e->hk, a->key, a->keylen);
+
+		table_lock(&e->keys, hkey);
+		r = table_find_locked(&e->keys, hkey, a->key, a->keylen);
+		table_unlock(&e->keys, hkey);
+		if (r)
+			restore_remove(e, t, r);
+	}
+}
+
+/* A record for id holding state w, not yet in any table; NULL if out of memory. */
+static struct timer_rec *restore_rec_new(uint64_t id, const struct engine_arm *a, const uint64_t *w)
+{
+	struct timer_rec *r = malloc(sizeof(*r) + a->keylen);
+
+	if (!r)
+		return NULL;
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+	r->keylen = (uint16_t)a->keylen;
+	if (a->keylen)
+		memcpy(r->key, a->key, a->keylen);
+	atomic_init(&r->flags, 0);	/* queued by engine_restore_done */
+	cell_claim_init(&r->cell, r->buf, TIMER_WORDS, w);
+	return r;
+}
+
+/* Puts r into the key table and the id map; 0 or a TD_* error (r not inserted). */
+static int restore_insert(struct engine *e, struct engine_tctx *t, struct timer_rec *r)
+{
+	if (r->keylen) {
+		uint64_t hkey = hash_bytes(&e->hk, r->key, r->keylen);
+		int err;
+
+		table_lock(&e->keys, hkey);
+		err = table_insert_locked(&e->keys, t->hp, hkey, r);
+		table_unlock(&e->keys, hkey);
+		if (err)
+			return err;
+	}
+	if (!idmap_restore_set(&e->ids, r)) {
+		if (r->keylen) {
+			uint64_t hkey = hash_bytes(&e->hk, r->key, r->keylen);
+
+			table_lock(&e->keys, hkey);
+			table_remove_locked(&e->keys, t->hp, hkey, r);
+			table_unlock(&e->keys, hkey);
+		}
+		return TD_ENOMEM;
+	}
+	atomic_fetch_add_explicit(&e->ntimers, 1, memory_order_relaxed);
+	return 0;
+}
+
+int engine_restore_put(struct engine *e, uint64_t id, const struct engine_arm *a)
+{
+	struct engine_tctx *t = engine_tctx(e);
+	bool realtime = a->when == ENGINE_AT_REAL;
+	struct timer_attrs *at;
+	struct timer_rec *r;
+	uint64_t w[TIMER_WORDS];
+	int err;
+
+	if (!t)
+		return TD_ENOMEM;
+	if (a->when == ENGINE_AFTER || a->id || !id)
+		return TD_EINVAL;
+	if ((err = engine_arm_check(e, a, 0)) != 0)
+		return err;
+	restore_make_room(e, t, id, a);
+	if ((uint64_t)atomic_load_explicit(&e->ntimers, memory_order_relaxed) >= e->cfg.max_timers)
+		return TD_EFULL;
+	if ((err = engine_attrs_new(a, realtime, 1, &at)) != 0)
+		return err;
+	w[0] = (uint64_t)a->time;
+	w[1] = (uint64_t)(uintptr_t)at | (realtime ? TIMER_OP_REALTIME : 0);
+	if (!(r = restore_rec_new(id, a, w))) {
+		free(at);
+		return TD_ENOMEM;
+	}
+	if ((err = restore_insert(e, t, r)) != 0)
+		engine_rec_free(&r->hp);
+	return err;
+}
+
+int engine_restore_del(struct engine *e, uint64_t id)
+{
+	struct engine_tctx *t = engine_tctx(e);
+	struct timer_rec *r = idmap_at_unsafe(&e->ids, restore_index(id));
+
+	if (!t)
+		return TD_ENOMEM;
+	if (!r || r->id != id)
+		return TD_ENOENT;
+	restore_remove(e, t, r);
+	return 0;
+}
+
+uint64_t engine_restore_done(struct engine *e, uint32_t gen)
+{
+	uint32_t end = idmap_limit(&e->ids);
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < end; i++) {
+		struct timer_rec *r = idmap_at_unsafe(&e->ids, i);
+
+		if (!r)
+			continue;
+		/* relaxed: the dispatcher has not started; engine_start publishes everything. */
+		atomic_store_explicit(&r->flags, TIMER_QUEUED, memory_order_relaxed);
+		engine_push(e, r);
+		n++;
+	}
+	idmap_restore_finish(&e->ids, &e->dcache, gen);
+	return n;
+}
