@@ -28,6 +28,7 @@ Timerd__ErrorCode errmap_wire(int td)
 	case TD_EBUSY: return TIMERD__ERROR_CODE__BUSY;
 	case TD_EKEYID: return TIMERD__ERROR_CODE__KEY_AND_ID;
 	case TD_ETOOMANY: return TIMERD__ERROR_CODE__TOO_MANY_WATCHES;
+	case TD_ESTORAGE: return TIMERD__ERROR_CODE__STORAGE;
 	case TD_ERANGE_END: break;	/* the table's end, not a code */
 	}
 	return TIMERD__ERROR_CODE__SYSTEM;
@@ -55,6 +56,7 @@ _Atomic uint64_t *errmap_counter(struct loop_counters *ctr, Timerd__ErrorCode co
 	case TIMERD__ERROR_CODE__FRAME_TOO_LARGE: return &ctr->err_frame_too_large;
 	case TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT: return &ctr->err_too_many_inflight;
 	case TIMERD__ERROR_CODE__PERMISSION: return &ctr->err_permission;
+	case TIMERD__ERROR_CODE__STORAGE: return &ctr->err_storage;
 	case TIMERD__ERROR_CODE__OK:
 	case TIMERD__ERROR_CODE__VERSION:
 	case TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS:

@@ -66,7 +66,7 @@ struct stats_thread;
 	X(errors) X(err_invalid) X(err_not_found) X(err_full)		\
 	X(err_malformed) X(err_unknown_op) X(err_frame_too_large)	\
 	X(err_payload_too_large) X(err_too_many_inflight)		\
-	X(err_permission) X(err_no_memory) X(err_system) X(err_busy)	\
+	X(err_permission) X(err_no_memory) X(err_system) X(err_busy) X(err_storage)	\
 	X(err_other)							\
 	X(fires_sent) X(fires_dropped) X(fires_orphaned) X(slow_closes)
 

@@ -43,6 +43,7 @@ static const struct { const char *code, *counter; } err_want[] = {
 	{ "NO_MEMORY", "err_no_memory" },
 	{ "SYSTEM", "err_system" },
 	{ "BUSY", "err_busy" },
+	{ "STORAGE", "err_storage" },
 	{ "KEY_AND_ID", "err_invalid" },
 	{ "VERSION", "err_other" },
 	{ "MALFORMED", "err_malformed" },
