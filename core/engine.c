@@ -664,6 +664,11 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 
 int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keylen)
 {
+	return engine_cancel_id(e, id, key, keylen, NULL);
+}
+
+int engine_cancel_id(struct engine *e, uint64_t id, const char *key, uint32_t keylen, uint64_t *cancelled)
+{
 	struct engine_tctx *t = engine_tctx(e);
 	const uint64_t w[TIMER_WORDS] = { 0, TIMER_OP_CANCEL };
 	struct timer_rec *r;
@@ -686,6 +691,8 @@ int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keyle
 		if (!r)
 			return engine_reject(t, TD_ENOENT);
 		died = engine_write_queue(e, t, r, w, INT64_MAX, 0, &lost);
+		if (cancelled)
+			*cancelled = r->id;	/* immutable, and r is still protected */
 		hazptr_release(t->hp, HP_SLOT_REC);
 	} while (died);
 	if (lost)

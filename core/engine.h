@@ -230,6 +230,9 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 /* Cancels a timer by id or by key; 0, TD_ENOENT or another TD_* error. */
 int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keylen);
 
+/* engine_cancel that also says which timer it cancelled (*cancelled, when it returns 0). */
+int engine_cancel_id(struct engine *e, uint64_t id, const char *key, uint32_t keylen, uint64_t *cancelled);
+
 /* Copies out a timer by id or key (free with engine_timer_free); 0 or TD_*. */
 int engine_get(struct engine *e, uint64_t id, const char *key, uint32_t keylen,
 	       struct engine_timer **out);

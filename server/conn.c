@@ -19,6 +19,14 @@
  *     dropped and counted; once the output drains below half, the client
  *     gets a Notice FIRES_DROPPED with the number dropped;
  *   - a partial frame that stalls for frame-timeout: an Error event, close.
+ *
+ * Durability (journal.h): a reply that must wait for a journal commit
+ * (conn_hold) and everything queued after it go to c->held instead of the
+ * output, in order; conn_release_durable moves what the journal committed
+ * on, so replies still leave in request order. Held bytes count against
+ * max-output (reads pause past it), not max-inflight (a client pipelining
+ * up to its window must not be refused because the disk is slower than the
+ * network), and a closing connection waits for them.
  */
 #include "config.h"
 
@@ -33,6 +41,7 @@
 #include <event2/event.h>
 
 #include "proto/frame.h"
+#include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
 
@@ -107,6 +116,40 @@ static bool conn_serving(const struct conn *c)
 	return c->state == CONN_OPEN || c->state == CONN_PEER_EOF;
 }
 
+/* Takes c off its loop's list of connections with held output. */
+static void conn_holders_unlink(struct conn *c)
+{
+	if (!c->holding)
+		return;
+	if (c->hold_prev)
+		c->hold_prev->hold_next = c->hold_next;
+	else
+		c->loop->holders = c->hold_next;
+	if (c->hold_next)
+		c->hold_next->hold_prev = c->hold_prev;
+	c->hold_prev = c->hold_next = NULL;
+	c->holding = false;
+}
+
+/* Puts c on its loop's list of connections with held output. */
+static void conn_holders_link(struct conn *c)
+{
+	if (c->holding)
+		return;
+	c->hold_prev = NULL;
+	c->hold_next = c->loop->holders;
+	if (c->hold_next)
+		c->hold_next->hold_prev = c;
+	c->loop->holders = c;
+	c->holding = true;
+}
+
+/* Bytes held for the journal. */
+static size_t conn_held(const struct conn *c)
+{
+	return c->held ? evbuffer_get_length(c->held) : 0;
+}
+
 /* Frees a dead c: its slot, its socket (the reaper's job, nobody else's). */
 void conn_free(struct conn *c)
 {
@@ -116,6 +159,10 @@ void conn_free(struct conn *c)
 		log_err("connection from %s freed in state %d with %u watches", c->peer, (int)c->state, c->nwatches);
 		abort();
 	}
+	conn_holders_unlink(c);
+	if (c->held)
+		evbuffer_free(c->held);
+	free(c->holds);
 	loop_conn_del(l, c);
 	bufferevent_free(c->bev);
 	free(c->reply_end);
@@ -152,18 +199,53 @@ static void conn_close_flush(struct conn *c)
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
 }
 
-/* Kills c if it is closing and everything was written. */
+/* Kills c if it is closing and everything was written (held output included). */
 static void conn_kill_if_flushed(struct conn *c)
 {
-	if (c->state == CONN_CLOSING && !evbuffer_get_length(bufferevent_get_output(c->bev)))
+	if (c->state == CONN_CLOSING && !evbuffer_get_length(bufferevent_get_output(c->bev)) && !conn_held(c))
 		conn_kill(c);
 }
 
-/* Bytes c has queued and not yet handed to the kernel (its batch included). */
+/* Bytes c has queued and not yet handed to the kernel (its batch and held output included). */
 static size_t conn_unsent(struct conn *c)
 {
 	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
-	       (c->batching ? evbuffer_get_length(c->loop->batch) : 0);
+	       (c->batching ? evbuffer_get_length(c->loop->batch) : 0) + conn_held(c);
+}
+
+/* Where c's next bytes go: held output while anything waits, else the batch or the output. */
+static struct evbuffer *conn_out(struct conn *c)
+{
+	if (c->holding)
+		return c->held;
+	return c->batching ? c->loop->batch : bufferevent_get_output(c->bev);
+}
+
+void conn_hold(struct conn *c, uint64_t seq)
+{
+	if (!c->held && !(c->held = evbuffer_new())) {
+		log_warn_rl("out of memory holding a reply to %s for the journal: closing it", c->peer);
+		conn_close_flush(c);
+		return;
+	}
+	if (c->hn == c->hcap) {
+		uint32_t cap = c->hcap ? c->hcap * 2 : 16;
+		struct conn_hold *v = malloc(cap * sizeof(*v));
+
+		if (!v) {
+			log_warn_rl("out of memory holding a reply to %s for the journal: closing it", c->peer);
+			conn_close_flush(c);
+			return;
+		}
+		for (uint32_t i = 0; i < c->hn; i++)
+			v[i] = c->holds[(c->hhead + i) % c->hcap];
+		free(c->holds);
+		c->holds = v;
+		c->hcap = cap;
+		c->hhead = 0;
+	}
+	c->holds[(c->hhead + c->hn++) % c->hcap] = (struct conn_hold){ c->held_base + conn_held(c), seq };
+	conn_holders_link(c);
 }
 
 /* Bytes of c's output already handed to the kernel. */
@@ -207,7 +289,7 @@ static bool conn_track_reply(struct conn *c)
 /* Writes a Response to c. */
 void conn_send(struct conn *c, const Timerd__Response *rs, bool reply)
 {
-	struct evbuffer *out = c->batching ? c->loop->batch : bufferevent_get_output(c->bev);
+	struct evbuffer *out = conn_out(c);
 	size_t n = timerd__response__get_packed_size(rs);
 	struct evbuffer_iovec v;
 
@@ -221,7 +303,8 @@ void conn_send(struct conn *c, const Timerd__Response *rs, bool reply)
 	evbuffer_commit_space(out, &v, 1);
 	c->out_total += FRAME_HDR + n;
 	ctr_add(&c->loop->ctr.bytes_out, FRAME_HDR + n);
-	if (reply && c->rn < conn_cfg(c)->max_inflight && !conn_track_reply(c))
+	/* A reply held for the journal is not counted: max-output bounds held bytes (reads pause). */
+	if (reply && !c->holding && c->rn < conn_cfg(c)->max_inflight && !conn_track_reply(c))
 		log_warn_rl("out of memory tracking replies to %s", c->peer);
 }
 
@@ -351,6 +434,7 @@ static void conn_process(struct conn *c)
 		}
 		conn_flush_batch(c);
 	} while (conn_unpause(c));
+	journal_flush(c->loop);	/* the changes of these requests go to the journal thread together */
 	ctr_add(&c->loop->ctr.frames_in, frames);
 	ctr_add(&c->loop->ctr.bytes_in, bytes);
 	conn_stall_update(c);
@@ -447,11 +531,11 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 /* Queues a framed event to c, dropping it if c's output is full. */
 void conn_push_event(struct conn *c, const uint8_t *frame, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = c->holding ? c->held : bufferevent_get_output(c->bev);
 
 	if (!conn_serving(c))
 		return;
-	if (evbuffer_get_length(out) > conn_cfg(c)->max_output) {
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) > conn_cfg(c)->max_output) {
 		c->dropped++;
 		ctr_add(&c->loop->ctr.fires_dropped, 1);
 		return;
@@ -482,4 +566,53 @@ void conn_shutdown(struct conn *c)
 	conn_send(c, &rs, false);
 	conn_close_flush(c);
 	conn_kill_if_flushed(c);
+}
+
+/* What the output does after bytes left it or were added: close, unpause, read on. */
+static void conn_output_moved(struct conn *c)
+{
+	conn_kill_if_flushed(c);
+	if (!conn_serving(c) || !conn_unpause(c))
+		return;
+	conn_process(c);	/* frames that arrived while paused are buffered */
+	if (c->state == CONN_PEER_EOF)
+		conn_finish(c);
+}
+
+/* Sends c's held output up to the first reply still waiting for a batch after durable. */
+static void conn_release(struct conn *c, uint64_t durable)
+{
+	uint64_t upto;
+
+	while (c->hn && c->holds[c->hhead].seq <= durable) {
+		c->hhead = (c->hhead + 1) % c->hcap;
+		c->hn--;
+	}
+	upto = c->hn ? c->holds[c->hhead].off : c->held_base + conn_held(c);
+	if (upto > c->held_base) {
+		size_t n = (size_t)(upto - c->held_base);
+
+		/* through the loop's batch buffer: written at once if nothing else waits */
+		evbuffer_remove_buffer(c->held, c->loop->batch, n);
+		c->held_base = upto;
+		conn_flush_batch(c);
+	}
+	if (!c->hn)
+		conn_holders_unlink(c);	/* nothing waits: new output goes straight out again */
+	conn_output_moved(c);
+}
+
+void conn_release_durable(struct loop *l)
+{
+	uint64_t durable;
+	struct conn *c, *next;
+
+	if (!l->holders)
+		return;
+	durable = journal_durable(l);
+	for (c = l->holders; c; c = next) {
+		next = c->hold_next;
+		if (c->state != CONN_DEAD && (!c->hn || c->holds[c->hhead].seq <= durable))
+			conn_release(c, durable);
+	}
 }

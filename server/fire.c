@@ -10,6 +10,7 @@
 
 #include "probe/probe.h"
 #include "proto/frame.h"
+#include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
 
@@ -38,6 +39,7 @@ static void fire_fill(const struct engine_fire *f, int64_t mono_to_unix, Timerd_
 	m->seq = f->seq;
 	m->missed = f->missed;
 	m->final = f->final;
+	m->recovered = (f->flags & JOURNAL_FLAG_RECOVERED) && f->seq == 1;
 	if ((f->flags & PROBE_TIMER_FLAG) && f->payloadlen == sizeof(*o)) {
 		memcpy(o, f->payload, sizeof(*o));
 		memcpy(comm, o->comm, sizeof(o->comm));
@@ -103,6 +105,8 @@ void fire_deliver(void *arg, const struct engine_fire *f)
 	unsigned owner = (unsigned)(f->owner >> SRV_HANDLE_LOOP_SHIFT), k = 0;
 	struct fire_msg *m;
 
+	if (f->final && s->journal && journal_keeps(f->flags))
+		journal_put_fire(s, f->id);	/* the one-shot is gone: so it is in the journal */
 	if (notify && owner < s->nloops)
 		mask |= UINT64_C(1) << owner;
 	if (!mask)

@@ -11,6 +11,8 @@ server_libserver_la_SOURCES = \
 	server/fire.c \
 	server/hmap.c \
 	server/hmap.h \
+	server/journal.c \
+	server/journal.h \
 	server/log.c \
 	server/log.h \
 	server/loop.c \
@@ -27,7 +29,7 @@ server_libserver_la_SOURCES = \
 server_libserver_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(PROTOBUF_C_CFLAGS) $(SQLITE3_CFLAGS)
 
 # What a program embedding the server links, in order.
-SERVER_LIBS = server/libserver.la probe/libprobe.la core/libcore.la proto/libproto.la \
+SERVER_LIBS = server/libserver.la probe/libprobe.la store/libstore.la core/libcore.la proto/libproto.la \
 	$(LIBEVENT_LIBS) $(SQLITE3_LIBS) $(PROTOBUF_C_LIBS) $(LIBBPF_LIBS)
 
 sbin_PROGRAMS += server/timerd

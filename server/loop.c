@@ -46,6 +46,12 @@ void loop_post(struct loop *l, struct loop_msg *m)
 		loop_wake(l);
 }
 
+/* Wakes l for the replies a journal commit released. */
+void loop_wake_journal(struct loop *l)
+{
+	loop_wake(l);
+}
+
 /* Queues a fire node to l and wakes it; drops it if l's queue is full. */
 void loop_post_fire(struct loop *l, struct fire_node *n)
 {
@@ -239,6 +245,7 @@ static void loop_wake_cb(evutil_socket_t fd, short what, void *arg)
 		log_warn_rl("loop %u: reading its eventfd: %s", l->idx, strerror(errno));
 	loop_run_msgs(l);
 	loop_run_fires(l);
+	conn_release_durable(l);
 }
 
 /* The thread: runs the event_base until the loop stops. */

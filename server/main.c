@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "proto/frame.h"
+#include "server/journal.h"
 #include "server/settings.h"
 #include "server/log.h"
 #include "server/srv.h"
@@ -244,6 +245,11 @@ int main(int argc, char **argv)
 		printf("timerd: configuration OK\n");
 		settings_free(&cfg);
 		return 0;
+	}
+	if (cfg.check_store) {
+		rc = journal_check_store(cfg.state_dir, stdout);
+		settings_free(&cfg);
+		return rc;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if ((!cfg.foreground && main_daemonize(&m) < 0) || main_log(&cfg) < 0)

@@ -12,6 +12,7 @@
 
 #include "proto/frame.h"
 #include "proto/text.h"
+#include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
 
@@ -231,9 +232,63 @@ static bool rpc_arm_check(struct rpc_ctx *x, const Timerd__Arm *a, struct engine
 	ea->topic = a->topic ? a->topic : "";
 	ea->payload = a->payload.data;
 	ea->payloadlen = (uint32_t)a->payload.len;
+	if (a->misfire != TIMERD__MISFIRE__MISFIRE_FIRE && a->misfire != TIMERD__MISFIRE__MISFIRE_SKIP) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "misfire %d is not MISFIRE_FIRE (0) or MISFIRE_SKIP (1)",
+			  (int)a->misfire);
+		return false;
+	}
 	ea->owner = a->notify ? x->c->handle : 0;
-	ea->flags = a->notify ? SRV_FLAG_NOTIFY : 0;
+	ea->flags = (a->notify ? SRV_FLAG_NOTIFY : 0) | (a->ephemeral ? JOURNAL_FLAG_EPHEMERAL : 0) |
+		    (a->misfire == TIMERD__MISFIRE__MISFIRE_SKIP ? JOURNAL_FLAG_SKIP : 0);
 	return true;
+}
+
+/*
+ * Refuses a durable request while the store cannot be written, before it
+ * touches the engine; false after answering STORAGE.
+ */
+static bool rpc_journal_ready(struct rpc_ctx *x, bool durable)
+{
+	if (!durable || journal_writable(x->s))
+		return true;
+	rpc_error(x, TIMERD__ERROR_CODE__STORAGE, "the timer store %s cannot be written (see timerctl stats): "
+		  "nothing was changed; timerd retries by itself, retry this request later (or arm it ephemeral)",
+		  x->s->store_path);
+	return false;
+}
+
+/* Journals a change and holds this request's reply until it is committed. */
+static void rpc_journal(struct rpc_ctx *x, const struct store_rec *r)
+{
+	uint64_t seq = journal_put(x->l, r);
+
+	if (!seq) {
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "out of memory journaling the change: it is made in "
+			  "memory but may be lost on a restart; retry it");
+		return;
+	}
+	conn_hold(x->c, seq);
+}
+
+/* The journal record of an arm that was applied as r. */
+static void rpc_arm_rec(struct rpc_ctx *x, const struct engine_arm *ea, const struct engine_arm_result *r,
+			int64_t mono_to_unix, struct store_rec *rec)
+{
+	bool realtime = ea->when == ENGINE_AT_REAL;
+
+	*rec = (struct store_rec){
+		.op = STORE_PUT, .id = r->id, .boot = x->s->boot,
+		.clock = realtime ? STORE_REAL : STORE_MONO,
+		.deadline = realtime ? ea->time : r->deadline,
+		.wall = realtime ? ea->time : r->deadline + mono_to_unix,
+		.period = ea->period, .flags = ea->flags & JOURNAL_FLAGS_KEPT,
+		.misfire = (ea->flags & JOURNAL_FLAG_SKIP) ? 1 : 0,
+		.key = ea->key, .keylen = ea->key ? ea->keylen : 0,
+		.topic = ea->topic, .topiclen = ea->topiclen,
+		.payload = ea->payload, .payloadlen = ea->payloadlen,
+	};
+	if (!journal_keeps(ea->flags))
+		*rec = (struct store_rec){ .op = STORE_DEL, .id = r->id };	/* now ephemeral: not restored */
 }
 
 /* Arm: create or re-arm. */
@@ -245,7 +300,7 @@ static void rpc_arm(struct rpc_ctx *x)
 	int64_t real, mono;
 	int rc;
 
-	if (!rpc_arm_check(x, a, &ea))
+	if (!rpc_arm_check(x, a, &ea) || !rpc_journal_ready(x, journal_enabled(x->s) && journal_keeps(ea.flags)))
 		return;
 	if ((rc = engine_arm(x->s->engine, &ea, &r)) < 0) {
 		rpc_engine_error(x, rc, "arm");
@@ -253,6 +308,14 @@ static void rpc_arm(struct rpc_ctx *x)
 	}
 	mono = engine_now(x->s->engine);
 	real = engine_now_real(x->s->engine);
+	if (journal_enabled(x->s) && !r.coalesced && (journal_keeps(ea.flags) || !r.created)) {
+		struct store_rec rec;
+
+		rpc_arm_rec(x, &ea, &r, real - mono, &rec);
+		rpc_journal(x, &rec);	/* a superseded (coalesced) arm leaves the journal to its winner */
+		if (x->rs.body_case == TIMERD__RESPONSE__BODY_ERROR)
+			return;
+	}
 	timerd__arm_reply__init(&x->u.arm);
 	x->u.arm.timer_id = r.id;
 	x->u.arm.deadline_mono_ns = r.deadline;
@@ -282,14 +345,22 @@ static bool rpc_id_or_key(struct rpc_ctx *x, const char *what, uint64_t id, cons
 static void rpc_cancel(struct rpc_ctx *x)
 {
 	const Timerd__Cancel *m = x->rq->cancel;
+	uint64_t id;
 	uint32_t keylen;
 	int rc;
 
-	if (!rpc_id_or_key(x, "cancel", m->timer_id, m->key, &keylen))
+	if (!rpc_id_or_key(x, "cancel", m->timer_id, m->key, &keylen) || !rpc_journal_ready(x, journal_enabled(x->s)))
 		return;
-	if ((rc = engine_cancel(x->s->engine, m->timer_id, keylen ? m->key : NULL, keylen)) < 0) {
+	if ((rc = engine_cancel_id(x->s->engine, m->timer_id, keylen ? m->key : NULL, keylen, &id)) < 0) {
 		rpc_engine_error(x, rc, "cancel");
 		return;
+	}
+	if (journal_enabled(x->s)) {
+		struct store_rec rec = { .op = STORE_DEL, .id = id };
+
+		rpc_journal(x, &rec);
+		if (x->rs.body_case == TIMERD__RESPONSE__BODY_ERROR)
+			return;
 	}
 	timerd__cancel_reply__init(&x->u.cancel);
 	rpc_reply(x, TIMERD__RESPONSE__BODY_CANCEL, &x->u.cancel);
@@ -329,6 +400,8 @@ static Timerd__Timer *rpc_timer(struct rpc_ctx *x, const struct engine_timer *t,
 	m->period_ns = t->period;
 	m->realtime = t->realtime;
 	m->notify = t->flags & SRV_FLAG_NOTIFY;
+	m->ephemeral = !journal_keeps(t->flags) || !journal_enabled(x->s);
+	m->misfire = (t->flags & JOURNAL_FLAG_SKIP) ? TIMERD__MISFIRE__MISFIRE_SKIP : TIMERD__MISFIRE__MISFIRE_FIRE;
 	if (!m->key || !m->topic || (payload && t->payloadlen && !m->payload.data))
 		return NULL;
 	return m;

@@ -14,6 +14,7 @@
 #include "proto/addr.h"
 #include "proto/frame.h"
 #include "proto/units.h"
+#include "server/journal.h"
 #include "server/settings.h"
 
 _Static_assert(SETTINGS_TEXT_LIMIT <= UINT16_MAX, "engine_create refuses a max_key over UINT16_MAX");
@@ -30,6 +31,7 @@ enum settings_kind {
 	CK_LEVEL,	/* log level */
 	CK_MODE,	/* octal permissions */
 	CK_PROBE,	/* appended to probes[] */
+	CK_FSYNC,	/* always | never | DURATION */
 	CK_CONFIG,	/* --config: handled first */
 	CK_HELP,
 	CK_VERSION,
@@ -54,7 +56,7 @@ static const struct settings_opt settings_opts[] = {
 	{ "allow-remote", 0, CK_BOOL, O(allow_remote), 0, 0, NULL, "let --listen use a non-loopback address (no authentication!)" },
 	{ "socket-mode", 0, CK_MODE, O(socket_mode), 0, 0777, "MODE", "permissions of the Unix socket (default 0660)" },
 	{ "socket-group", 0, CK_STR, O(socket_group), 0, 0, "GROUP", "group that owns the Unix socket" },
-	{ "state-dir", 0, CK_STR, O(state_dir), 0, 0, "DIR", "directory for stats.db" },
+	{ "state-dir", 0, CK_STR, O(state_dir), 0, 0, "DIR", "directory for timers.db and stats.db" },
 	{ "pid-file", 0, CK_STR, O(pid_file), 0, 0, "PATH", "write the pid here (default as a daemon: beside the socket)" },
 	{ "config", 'c', CK_CONFIG, O(config_file), 0, 0, "FILE", "read settings from FILE (flags override it)" },
 	{ "foreground", 'f', CK_BOOL, O(foreground), 0, 0, NULL, "stay in the foreground (default: become a daemon)" },
@@ -76,6 +78,10 @@ static const struct settings_opt settings_opts[] = {
 	{ "max-fire-queue", 0, CK_U64, O(max_fire_queue), 1, (uint64_t)1 << 40, "N", "fires queued to one loop thread before they drop (default 1048576)" },
 	{ "max-timers", 0, CK_U64, O(max_timers), 1, (uint64_t)1 << 40, "N", "pending timers (default 16777216)" },
 	{ "frame-timeout", 0, CK_DUR, O(frame_timeout_ns), 1000000, 0, "DURATION", "close a connection whose partial frame stalls this long (default 30s)" },
+	{ "fsync", 0, CK_FSYNC, O(fsync), 0, 0, "always|never|DURATION", "when a change is synced to disk: before its reply (default), by the OS, or at least every DURATION" },
+	{ "memory-only", 0, CK_BOOL, O(memory_only), 0, 0, NULL, "keep timers in memory only: no timers.db, lost on restart" },
+	{ "recovery-grace", 0, CK_DUR, O(recovery_grace_ns), 0, 0, "DURATION", "timers that came due while timerd was down fire this long after start, once clients could reconnect (default 1s)" },
+	{ "check-store", 0, CK_BOOL, O(check_store), 0, 0, NULL, "check state-dir/timers.db, report what it holds, and exit" },
 	{ "stats", 0, CK_BOOL, O(stats), 0, 0, NULL, "write stats.db (default yes; --no-stats to disable)" },
 	{ "stats-interval", 0, CK_DUR, O(stats_interval_ns), 10000000, 0, "DURATION", "one stats.db row per DURATION (default 1s)" },
 	{ "stats-retention", 0, CK_DUR, O(stats_retention_ns), 1000000000, 0, "DURATION", "keep stats.db rows this long (default 1d)" },
@@ -130,9 +136,32 @@ void settings_init(struct srv_config *c)
 	c->max_fire_queue = 1024 * 1024;
 	c->max_timers = 16 * 1024 * 1024;
 	c->frame_timeout_ns = 30 * 1000000000LL;
+	c->fsync = JOURNAL_FSYNC_ALWAYS;
+	c->recovery_grace_ns = 1000000000LL;
 	c->stats = true;
 	c->stats_interval_ns = 1000000000LL;
 	c->stats_retention_ns = 86400 * 1000000000LL;
+}
+
+/* Parses --fsync: always, never, or a positive duration. */
+static int settings_fsync(struct srv_config *c, const struct settings_opt *o, const char *v, char *err, size_t errlen)
+{
+	int64_t ns;
+
+	if (!strcmp(v, "always")) {
+		c->fsync = JOURNAL_FSYNC_ALWAYS;
+	c->recovery_grace_ns = 1000000000LL;
+		return 0;
+	}
+	if (!strcmp(v, "never")) {
+		c->fsync = JOURNAL_FSYNC_NEVER;
+		return 0;
+	}
+	if (units_duration_parse(v, &ns, err, errlen) < 0 || ns <= 0)
+		return td_errf(err, errlen, "%s: '%s' is not always, never or a positive duration such as 10ms", o->name, v);
+	c->fsync = JOURNAL_FSYNC_INTERVAL;
+	c->fsync_interval_ns = ns;
+	return 0;
 }
 
 /* Parses a size: digits with an optional K, M, G (KiB, MiB, GiB; powers of 1024). */
@@ -248,6 +277,8 @@ static int settings_apply(struct srv_config *c, const struct settings_opt *o, co
 		return 0;
 	case CK_DUR:
 		return settings_duration(o, v, (int64_t *)(void *)p, err, errlen);
+	case CK_FSYNC:
+		return settings_fsync(c, o, v, err, errlen);
 	case CK_PROBE:
 		if (c->nprobes == SETTINGS_MAX_PROBES)
 			return td_errf(err, errlen, "probe: more than %d probes", SETTINGS_MAX_PROBES);
@@ -476,11 +507,15 @@ void settings_usage(FILE *f)
 /* Logs the effective settings. */
 void settings_log(const struct srv_config *c)
 {
+	char buf[32];
+
 	log_info("socket=%s listen=%s state-dir=%s stats=%s", *c->socket ? c->socket : "(none)",
 		 c->listen ? c->listen : "(none)", c->state_dir, c->stats ? "yes" : "no");
 	log_info("limits: connections=%u frame=%u inflight=%u payload=%u output=%llu watches=%u timers=%llu",
 		 c->max_connections, c->max_frame, c->max_inflight, c->max_payload,
 		 (unsigned long long)c->max_output, c->max_watches, (unsigned long long)c->max_timers);
+	log_info("durability: %s", c->memory_only ? "memory-only (timers are lost on restart)" :
+		 journal_fsync_name((enum journal_fsync)c->fsync, c->fsync_interval_ns, buf, sizeof(buf)));
 }
 
 /* Frees the strings. */

@@ -75,6 +75,12 @@ struct srv_config {
 	uint64_t max_fire_queue;	/* fires queued to one loop thread before they drop */
 	uint64_t max_timers;
 	int64_t frame_timeout_ns;	/* an incomplete frame may stall this long */
+	/* durability */
+	bool memory_only;		/* no journal: timers live in memory only */
+	int fsync;			/* enum journal_fsync */
+	int64_t fsync_interval_ns;	/* JOURNAL_FSYNC_INTERVAL: sync at least this often */
+	bool check_store;		/* --check-store: report on timers.db, exit */
+	int64_t recovery_grace_ns;	/* late restored timers fire this long after start */
 	/* stats */
 	bool stats;			/* write stats.db */
 	int64_t stats_interval_ns;

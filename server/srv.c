@@ -27,6 +27,7 @@
 
 #include "proto/addr.h"
 #include "proto/frame.h"
+#include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
 
@@ -54,9 +55,17 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 	if (rc < 0)
 		return td_errf(err, errlen, "cannot start the timer engine: %s", td_strerror(rc));
 	s->start_ns = engine_now(s->engine);	/* the one clock of the process: the engine's */
-	if ((rc = engine_start(s->engine)) < 0)
+	if (journal_open(s, err, errlen) < 0)	/* restores the saved timers first */
+		return -1;
+	if (journal_late(s) && s->cfg->recovery_grace_ns > 0) {
+		s->engine_deferred = true;	/* srv_main_loop starts it after the grace */
+		log_notice("%llu restored timers came due while timerd was down: they fire in %.3fs, once clients "
+			   "could reconnect (recovery-grace)", (unsigned long long)journal_late(s),
+			   (double)s->cfg->recovery_grace_ns / ENGINE_NS_PER_S);
+	} else if ((rc = engine_start(s->engine)) < 0) {
 		return td_errf(err, errlen, "cannot start the timer engine: %s", td_strerror(rc));
-	return 0;
+	}
+	return journal_start(s, err, errlen);
 }
 
 /* A connection handle keeps its loop's index in the bits above SRV_HANDLE_LOOP_SHIFT. */
@@ -387,6 +396,41 @@ static void srv_on_hup(evutil_socket_t sig, short what, void *arg)
 	log_reopen();
 }
 
+/* The recovery grace is over: the dispatcher starts firing (late restored timers first). */
+static void srv_engine_go(evutil_socket_t fd, short what, void *arg)
+{
+	struct srv *s = arg;
+	sigset_t block, old;
+	int rc;
+
+	(void)fd;
+	(void)what;
+	sigfillset(&block);
+	pthread_sigmask(SIG_BLOCK, &block, &old);	/* the engine's threads take no signals */
+	rc = engine_start(s->engine);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc < 0) {
+		log_err("cannot start the timer engine: %s; stopping", td_strerror(rc));
+		event_base_loopexit(s->base, NULL);
+		return;
+	}
+	s->engine_deferred = false;
+	log_info("recovery grace over: firing");
+}
+
+/* Arms the start of a deferred engine once the listeners are open; 0 or -1. */
+static int srv_engine_defer(struct srv *s)
+{
+	struct timeval tv = { (time_t)(s->cfg->recovery_grace_ns / ENGINE_NS_PER_S),
+			      (suseconds_t)(s->cfg->recovery_grace_ns % ENGINE_NS_PER_S / 1000) };
+
+	if (!s->engine_deferred)
+		return 0;
+	if (!(s->engine_go = evtimer_new(s->base, srv_engine_go, s)))
+		return -1;
+	return evtimer_add(s->engine_go, &tv);
+}
+
 /* Creates the main event base, signal events and listeners. */
 static int srv_main_loop(struct srv *s, char *err, size_t errlen)
 {
@@ -398,7 +442,11 @@ static int srv_main_loop(struct srv *s, char *err, size_t errlen)
 	    evsignal_add(s->sig_term, NULL) < 0 || evsignal_add(s->sig_int, NULL) < 0 ||
 	    evsignal_add(s->sig_hup, NULL) < 0)
 		return td_errf(err, errlen, "cannot set up the main event loop");
-	return srv_listen_unix(s, err, errlen) < 0 || srv_listen_tcp(s, err, errlen) < 0 ? -1 : 0;
+	if (srv_listen_unix(s, err, errlen) < 0 || srv_listen_tcp(s, err, errlen) < 0)
+		return -1;
+	if (srv_engine_defer(s) < 0)
+		return td_errf(err, errlen, "cannot set up the recovery grace timer");
+	return 0;
 }
 
 /* Starts everything in dependency order; threads start with signals blocked. */
@@ -487,10 +535,14 @@ void srv_destroy(struct srv *s)
 	srv_probes_stop(s);
 	if (s->engine) {
 		engine_stats(s->engine, &st);
-		if (st.pending)
+		if (st.pending && !s->journal)
 			log_notice("%llu pending timers dropped (timers live in memory only)", (unsigned long long)st.pending);
+		else if (st.pending)
+			log_notice("%llu pending timers are in %s for the next start", (unsigned long long)st.pending,
+				   s->store_path);
 		engine_destroy(s->engine);
 	}
+	journal_stop(s);	/* after the engine: its delivery threads journal fires until they stop */
 	for (unsigned i = 0; s->loops && i < s->nloops; i++)
 		loop_destroy(&s->loops[i]);
 	free(s->loops);
@@ -502,6 +554,8 @@ void srv_destroy(struct srv *s)
 		event_free(s->sig_hup);
 	if (s->accept_retry)
 		event_free(s->accept_retry);
+	if (s->engine_go)
+		event_free(s->engine_go);
 	if (s->base)
 		event_base_free(s->base);
 	watch_reg_destroy(&s->watch);

@@ -33,6 +33,7 @@
 #include "llist.h"
 #include "proto/arena.h"
 #include "proto/timerd.pb-c.h"
+#include "server/journal.h"
 #include "server/settings.h"
 #include "server/hmap.h"
 
@@ -40,6 +41,8 @@ struct bufferevent;
 struct event;
 struct event_base;
 struct evconnlistener;
+struct journal;
+struct journal_batch;
 struct probe_mgr;
 struct stats_thread;
 
@@ -139,6 +142,11 @@ struct loop {
 	struct arena arena;		/* request decoding */
 	struct arena reply_arena;	/* reply building */
 	struct evbuffer *batch;		/* replies to the frames conn_process is handling */
+	/* durability (server/journal.c) */
+	struct journal_batch *jbatch;	/* changes of the requests being handled */
+	struct conn *holders;		/* connections with output held for the journal */
+	uint64_t jseq;			/* batches posted so far */
+	_Atomic uint64_t jdurable cacheline_aligned;	/* newest batch committed (journal thread) */
 	struct loop_counters ctr cacheline_aligned;
 	struct hist late;		/* deadline -> fire event queued to a connection */
 };
@@ -212,6 +220,16 @@ struct conn {
 	char **watches;			/* topics watched */
 	uint32_t nwatches, wcap;
 	struct conn *next_dead;		/* loop->dead list (CONN_DEAD) */
+	/* durability: output held until the journal commits (journal.h) */
+	struct evbuffer *held;		/* bytes after the first reply still waiting; NULL until needed */
+	uint64_t held_base;		/* held-stream offset of held's first byte */
+	struct conn_hold {
+		uint64_t off;		/* held-stream offset where the waiting reply starts */
+		uint64_t seq;		/* journal batch it waits for */
+	} *holds;			/* ring of replies waiting, oldest first */
+	uint32_t hhead, hn, hcap;
+	struct conn *hold_prev, *hold_next;	/* loop->holders while hn > 0 or held is not empty */
+	bool holding;			/* on loop->holders */
 	char peer[64];			/* "pid 123 uid 0" or "127.0.0.1:5555" */
 	char client[48];		/* Hello.client */
 };
@@ -224,8 +242,13 @@ struct srv {
 	struct event_base *base;	/* main thread */
 	struct evconnlistener *unix_l, *tcp_l;
 	struct event *sig_term, *sig_int, *sig_hup, *accept_retry;
+	struct event *engine_go;	/* starts a deferred engine (recovery grace) */
+	bool engine_deferred;		/* restored timers were late: the engine starts after the grace */
 	struct watch_reg watch;
 	struct stats_thread *stats;
+	struct journal *journal;	/* NULL: --memory-only */
+	uint64_t boot;			/* store_boot_hash() of this boot */
+	char store_path[4096];		/* state-dir/timers.db ("" if memory-only) */
 	char stats_path[4096];		/* "" if stats are off; set before any thread starts */
 	struct probe_mgr *probes;	/* NULL: probes unavailable (probe_err says why) */
 	char probe_err[512];
@@ -266,6 +289,9 @@ int loop_start(struct srv *s, struct loop *l, unsigned idx, char *err, size_t er
 /* Queues a control message to l and wakes it. */
 void loop_post(struct loop *l, struct loop_msg *m);
 
+/* Wakes l because the journal committed a batch of it (journal thread). */
+void loop_wake_journal(struct loop *l);
+
 /* Queues a fire node to l and wakes it (called from engine threads). */
 void loop_post_fire(struct loop *l, struct fire_node *n);
 
@@ -297,6 +323,16 @@ void conn_push_event(struct conn *c, const uint8_t *frame, size_t len);
 
 /* Writes a Response to c; replies (not events) count as in flight until sent. */
 void conn_send(struct conn *c, const Timerd__Response *rs, bool reply);
+
+/*
+ * Holds c's output from the next reply on until journal batch seq is
+ * committed: that reply and everything queued to c after it (replies,
+ * events) wait, in order; what was queued before leaves as usual.
+ */
+void conn_hold(struct conn *c, uint64_t seq);
+
+/* Sends the held output of l's connections that the journal committed (loop thread). */
+void conn_release_durable(struct loop *l);
 
 /* True if c may take another request (fewer than max-inflight replies unsent). */
 bool conn_inflight_ok(struct conn *c);
@@ -368,6 +404,9 @@ struct stats_bufs {
 	Timerd__EngineStats engine;
 	Timerd__ServerStats server;
 	Timerd__ProbeStats probes;
+	Timerd__StoreStats store;
+	char fsync[32];
+	char store_error[JOURNAL_ERR_LEN];
 	struct hist_snap late;		/* merged delivery lateness, cumulative */
 	char version[32];
 };

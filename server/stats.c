@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
 #include "server/statsdb.h"
@@ -87,6 +88,43 @@ static void stats_late(Timerd__ServerStats *m, const struct hist_snap *h)
 }
 
 /* Fills a StatsReply from the engine, loops and probes. */
+/* Fills StoreStats from the journal (durable = false under --memory-only). */
+static void stats_store(struct srv *s, struct stats_bufs *b)
+{
+	Timerd__StoreStats *m = &b->store;
+	struct journal_stats js;
+
+	timerd__store_stats__init(m);
+	journal_stats(s, &js);
+	m->durable = js.durable;
+	m->fsync = (char *)(uintptr_t)(js.durable ? journal_fsync_name(js.fsync, js.fsync_interval_ns, b->fsync,
+								       sizeof(b->fsync)) : "memory-only");
+	m->path = s->store_path;
+	m->failing = js.failing;
+	m->commits = js.commits;
+	m->rows = js.rows;
+	m->syncs = js.syncs;
+	m->commit_errors = js.commit_errors;
+	m->fire_rows_dropped = js.fire_rows_dropped;
+	m->snapshots = js.snapshots;
+	m->snapshot_rows = js.snapshot_rows;
+	m->last_snapshot_ns = js.last_snapshot_ns;
+	m->journal_rows = js.journal_rows;
+	m->file_bytes = js.file_bytes;
+	m->loaded = js.loaded;
+	m->load_snap_rows = js.load_snap_rows;
+	m->load_journal_rows = js.load_journal_rows;
+	m->load_ns = js.load_ns;
+	m->commit_p50_ns = js.commit_p50_ns;
+	m->commit_p99_ns = js.commit_p99_ns;
+	m->batch_rows_max = js.batch_rows_max;
+	m->recovered_late = js.recovered_late;
+	m->skipped_late = js.skipped_late;
+	m->recovered_late_max_ns = js.recovered_late_max_ns;
+	snprintf(b->store_error, sizeof(b->store_error), "%s", js.last_error);
+	m->last_error = b->store_error;
+}
+
 void stats_collect(struct srv *s, struct stats_bufs *b)
 {
 	timerd__stats_reply__init(&b->reply);
@@ -99,6 +137,8 @@ void stats_collect(struct srv *s, struct stats_bufs *b)
 	b->reply.engine = &b->engine;
 	b->reply.server = &b->server;
 	b->reply.probes = &b->probes;
+	stats_store(s, b);
+	b->reply.store = &b->store;
 	b->reply.version = b->version;
 	b->reply.stats_db = (char *)(uintptr_t)stats_db_path(s);
 	b->reply.now_mono_ns = engine_now(s->engine);

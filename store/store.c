@@ -44,6 +44,7 @@ struct store {
 	bool snap_running;
 	uint64_t snap_lsn;		/* the running pass's lsn */
 	uint64_t journal_rows;
+	uint64_t max_gen;		/* highest id generation appended or loaded */
 };
 
 /* Writes "path: what: sqlite's message" into err; returns -1. */
@@ -261,6 +262,8 @@ static int store_scan(struct store *st, const char *sql, int64_t arg, uint8_t op
 			store_row(s, 1, &r);
 		}
 		(*n)++;
+		if (r.id >> 32 > st->max_gen)
+			st->max_gen = r.id >> 32;
 		if ((frc = fn(fnarg, &r)) < 0)
 			break;
 	}
@@ -276,13 +279,16 @@ static int store_scan(struct store *st, const char *sql, int64_t arg, uint8_t op
 int store_load(struct store *st, store_load_fn fn, void *arg, struct store_load_stats *ls, char *err,
 	       size_t errlen)
 {
-	int64_t snap_lsn;
+	int64_t snap_lsn, max_gen;
 	uint64_t max_lsn = 0;
 	int rc;
 
 	memset(ls, 0, sizeof(*ls));
-	if (store_int(st, "SELECT v FROM meta WHERE k = 'snap_lsn'", &snap_lsn) < 0)
-		return store_fail(st, err, errlen, "reading meta.snap_lsn");
+	if (store_int(st, "SELECT v FROM meta WHERE k = 'snap_lsn'", &snap_lsn) < 0 ||
+	    store_int(st, "SELECT coalesce((SELECT v FROM meta WHERE k = 'max_gen'), 0)", &max_gen) < 0)
+		return store_fail(st, err, errlen, "reading meta");
+	if ((uint64_t)max_gen > st->max_gen)
+		st->max_gen = (uint64_t)max_gen;
 	ls->snap_lsn = (uint64_t)snap_lsn;
 	if (store_exec(st, "BEGIN", err, errlen) < 0)
 		return -1;
@@ -293,6 +299,7 @@ int store_load(struct store *st, store_load_fn fn, void *arg, struct store_load_
 				snap_lsn, 1, fn, arg, &ls->journal_rows, &max_lsn, err, errlen);
 	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	ls->next_lsn = (max_lsn > ls->snap_lsn ? max_lsn : ls->snap_lsn) + 1;
+	ls->max_gen = st->max_gen;
 	return rc;
 }
 
@@ -343,6 +350,8 @@ int store_append(struct store *st, const struct store_rec *r, char *err, size_t 
 	if (store_step(st->append) != SQLITE_DONE)
 		return store_fail(st, err, errlen, "appending to the journal");
 	st->journal_rows++;
+	if (r->id >> 32 > st->max_gen)
+		st->max_gen = r->id >> 32;
 	return 0;
 }
 
@@ -421,6 +430,10 @@ int store_snap_end(struct store *st, char *err, size_t errlen)
 	sqlite3_bind_int64(st->meta_set, 2, (int64_t)st->snap_lsn);
 	if (store_step(st->meta_set) != SQLITE_DONE)
 		return store_fail(st, err, errlen, "writing meta.snap_lsn");
+	sqlite3_bind_text(st->meta_set, 1, "max_gen", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st->meta_set, 2, (int64_t)st->max_gen);
+	if (store_step(st->meta_set) != SQLITE_DONE)
+		return store_fail(st, err, errlen, "writing meta.max_gen");
 	sqlite3_bind_int64(st->journal_trim, 1, (int64_t)st->snap_lsn);
 	if (store_step(st->journal_trim) != SQLITE_DONE)
 		return store_fail(st, err, errlen, "trimming the journal");

@@ -22,7 +22,8 @@
  *	snap(slot INTEGER PRIMARY KEY, id, boot, clock, ...)
  *	        every live timer at some moment after meta.snap_lsn was the last
  *	        LSN handed out; slot is the id's index (id & 0xffffffff)
- *	meta(k TEXT PRIMARY KEY, v)   snap_lsn, created_ns, last_sync_ns
+ *	meta(k TEXT PRIMARY KEY, v)   snap_lsn; max_gen (the highest id generation
+ *	        of any row a snapshot trimmed); last_sync
  *
  * What a reader may assume after a crash (SQLite's commit is atomic):
  * every committed journal row is there, whole; the state of the timers is
@@ -83,6 +84,7 @@ struct store_load_stats {
 	uint64_t journal_rows;	/* journal rows replayed */
 	uint64_t snap_lsn;	/* where the snapshot stands */
 	uint64_t next_lsn;	/* the first LSN a writer may use */
+	uint64_t max_gen;	/* highest id generation (id >> 32) ever written */
 };
 
 struct store_opts {

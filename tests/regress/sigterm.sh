@@ -13,7 +13,8 @@ wait $watcher
 rc=$?
 [ $rc -eq 3 ] || fail "watch should exit 3 (unreachable) when timerd stops, exited $rc"
 grep -q '"kind":2' "$tmp/watch.json" || fail "no shutdown notice: $(cat "$tmp/watch.json")"
-grep -q "pending timers dropped" "$tmp/timerd.log" || fail "the log does not say pending timers were dropped"
+grep -q "pending timers are in .*timers.db for the next start" "$tmp/timerd.log" ||
+	fail "the log does not say the pending timer is kept in timers.db"
 grep -q "timerd stopped" "$tmp/timerd.log" || fail "no 'timerd stopped' in the log"
 ctl ping >/dev/null 2>&1
 [ $? -eq 3 ] || fail "ping after shutdown should exit 3"

@@ -1,0 +1,959 @@
+/*
+ * journal.c -- the journal thread: group commit of the loops' batches,
+ * background snapshots that keep timers.db small, and recovery at start
+ * (see journal.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "hist.h"
+#include "probe/probe.h"
+#include "server/journal.h"
+#include "server/log.h"
+#include "server/srv.h"
+
+/* Rows a snapshot pass writes per transaction (bounds the latency it adds to a commit). */
+#define JOURNAL_SNAP_SLICE 2000
+/* A snapshot starts when the journal holds more rows than the live timers and this slack. */
+#define JOURNAL_SNAP_SLACK 65536
+/* Fire removals kept while commits fail; past it they are dropped (a fired timer may fire again after a restart). */
+#define JOURNAL_MAX_FIRE_ROWS (1u << 20)
+/* Retry delays of a failing commit. */
+#define JOURNAL_RETRY_MIN_MS 50
+#define JOURNAL_RETRY_MAX_MS 1000
+/* Ids deleted during a load: the set's load factor limit (percent). */
+#define JOURNAL_DELSET_LOAD 50
+
+/* A batch of rows from one loop (or the delivery workers: loop NULL). */
+struct journal_batch {
+	struct llist_node node;
+	struct loop *loop;
+	uint64_t seq;			/* the loop's batch number */
+	uint32_t n, cap;
+	struct store_rec *rows;		/* key/topic/payload: offsets into buf until fixed */
+	char *buf;
+	size_t len, bcap;
+};
+
+struct journal {
+	struct srv *s;
+	struct store *st;
+	pthread_t thread;
+	bool started;
+	int efd;			/* wakes the thread */
+	_Atomic bool stop;
+	_Atomic uint64_t next_lsn;	/* the next LSN to hand out */
+	_Atomic bool failing;
+	struct llist_head in;		/* batches posted by loops */
+	pthread_mutex_t fire_mu;	/* the workers' batch of fire removals */
+	struct journal_batch *fires;
+	/* owned by the thread */
+	struct journal_batch **pending;	/* taken, not yet committed */
+	size_t npending, cap_pending;
+	int64_t last_sync, interval;
+	bool unsynced;
+	bool snap_running;
+	uint64_t snap_cursor, snap_prev, snap_rows, snap_live;
+	int64_t snap_started;
+	struct hist commit_ns;
+	/* stats: the thread writes (ctr_add), any thread reads */
+	_Atomic uint64_t commits, rows, syncs, commit_errors, fire_rows_dropped, snapshots, snapshot_rows;
+	_Atomic uint64_t journal_rows, file_bytes, batch_rows_max;
+	_Atomic int64_t last_snapshot_ns;
+	pthread_mutex_t err_mu;
+	char last_error[JOURNAL_ERR_LEN];
+	/* recovery */
+	uint64_t loaded, load_snap_rows, load_journal_rows, recovered_late, skipped_late;
+	int64_t load_ns, recovered_late_max_ns;
+};
+
+/* --- batches --- */
+
+/* A new empty batch; NULL if out of memory. */
+static struct journal_batch *journal_batch_new(struct loop *l)
+{
+	struct journal_batch *b = calloc(1, sizeof(*b));
+
+	if (b)
+		b->loop = l;
+	return b;
+}
+
+static void journal_batch_free(struct journal_batch *b)
+{
+	if (!b)
+		return;
+	free(b->rows);
+	free(b->buf);
+	free(b);
+}
+
+/* Copies n bytes into b's buffer; their offset, or SIZE_MAX if out of memory. */
+static size_t journal_batch_copy(struct journal_batch *b, const void *p, size_t n)
+{
+	size_t off = b->len;
+
+	if (b->len + n > b->bcap) {
+		size_t cap = b->bcap ? b->bcap * 2 : 4096;
+		char *v;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		if (!(v = realloc(b->buf, cap)))
+			return SIZE_MAX;
+		b->buf = v;
+		b->bcap = cap;
+	}
+	if (n)
+		memcpy(b->buf + off, p, n);
+	b->len += n;
+	return off;
+}
+
+/* Offsets stand in for pointers until the batch is fixed (1 + offset; 0 is NULL). */
+static const void *journal_off(size_t off)
+{
+	return (const void *)(uintptr_t)(off + 1);
+}
+
+/* Appends r to b with copies of its bytes; false if out of memory. */
+static bool journal_batch_add(struct journal_batch *b, const struct store_rec *r)
+{
+	struct store_rec c = *r;
+	size_t k = 0, t, p;
+
+	if (b->n == b->cap) {
+		uint32_t cap = b->cap ? b->cap * 2 : 64;
+		struct store_rec *v = realloc(b->rows, cap * sizeof(*v));
+
+		if (!v)
+			return false;
+		b->rows = v;
+		b->cap = cap;
+	}
+	if ((r->key && (k = journal_batch_copy(b, r->key, r->keylen)) == SIZE_MAX) ||
+	    (t = journal_batch_copy(b, r->topic, r->topiclen)) == SIZE_MAX ||
+	    (p = journal_batch_copy(b, r->payload, r->payloadlen)) == SIZE_MAX)
+		return false;
+	c.key = r->key ? journal_off(k) : NULL;
+	c.topic = journal_off(t);
+	c.payload = journal_off(p);
+	b->rows[b->n++] = c;
+	return true;
+}
+
+/* Turns b's offsets back into pointers into its buffer (the buffer no longer moves). */
+static void journal_batch_fix(struct journal_batch *b)
+{
+	for (uint32_t i = 0; i < b->n; i++) {
+		struct store_rec *r = &b->rows[i];
+
+		if (r->key)
+			r->key = b->buf + ((uintptr_t)r->key - 1);
+		r->topic = b->buf + ((uintptr_t)r->topic - 1);
+		r->payload = b->buf + ((uintptr_t)r->payload - 1);
+	}
+}
+
+/* --- the loop side --- */
+
+bool journal_keeps(uint32_t flags)
+{
+	return !(flags & (JOURNAL_FLAG_EPHEMERAL | PROBE_TIMER_FLAG));
+}
+
+uint64_t journal_late(const struct srv *s)
+{
+	return s->journal ? s->journal->recovered_late : 0;
+}
+
+bool journal_enabled(const struct srv *s)
+{
+	return s->journal != NULL;
+}
+
+bool journal_writable(const struct srv *s)
+{
+	/* relaxed: a hint; a commit that fails after this check keeps and retries its rows. */
+	return !s->journal || !atomic_load_explicit(&s->journal->failing, memory_order_relaxed);
+}
+
+/* Hands out the next LSN, ordered after the engine call it describes. */
+static uint64_t journal_lsn(struct journal *j)
+{
+	/* acq_rel: the engine call before it happens-before a snapshot pass that reads a later value. */
+	return atomic_fetch_add_explicit(&j->next_lsn, 1, memory_order_acq_rel);
+}
+
+uint64_t journal_put(struct loop *l, const struct store_rec *r)
+{
+	struct journal *j = l->srv->journal;
+	struct store_rec c = *r;
+
+	if (!l->jbatch && !(l->jbatch = journal_batch_new(l)))
+		return 0;
+	c.lsn = journal_lsn(j);
+	if (!journal_batch_add(l->jbatch, &c))
+		return 0;	/* the LSN stays unused: a gap is harmless */
+	return l->jseq + 1;
+}
+
+/* Wakes the journal thread. */
+static void journal_wake(struct journal *j)
+{
+	uint64_t one = 1;
+
+	while (write(j->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;	/* EAGAIN: already awake-pending */
+}
+
+void journal_flush(struct loop *l)
+{
+	struct journal_batch *b = l->jbatch;
+
+	if (!b || !b->n)
+		return;
+	l->jbatch = NULL;
+	b->seq = ++l->jseq;
+	if (llist_add(&b->node, &l->srv->journal->in))
+		journal_wake(l->srv->journal);
+}
+
+uint64_t journal_durable(struct loop *l)
+{
+	/* acquire: pairs with the journal thread's release after its commit. */
+	return atomic_load_explicit(&l->jdurable, memory_order_acquire);
+}
+
+void journal_put_fire(struct srv *s, uint64_t id)
+{
+	struct journal *j = s->journal;
+	struct store_rec r = { .op = STORE_DEL, .id = id, .boot = 0 };
+	bool first;
+
+	pthread_mutex_lock(&j->fire_mu);
+	if (!j->fires)
+		j->fires = journal_batch_new(NULL);
+	if (!j->fires || j->fires->n >= JOURNAL_MAX_FIRE_ROWS) {
+		pthread_mutex_unlock(&j->fire_mu);
+		ctr_add(&j->fire_rows_dropped, 1);	/* under no lock: approximate across workers */
+		return;
+	}
+	r.lsn = journal_lsn(j);
+	first = j->fires->n == 0;
+	if (!journal_batch_add(j->fires, &r))
+		ctr_add(&j->fire_rows_dropped, 1);
+	pthread_mutex_unlock(&j->fire_mu);
+	if (first)
+		journal_wake(j);
+}
+
+/* --- records --- */
+
+/* The record of engine timer t as a put (pointers into t). */
+void journal_rec_of(struct srv *s, const struct engine_timer *t, struct store_rec *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->op = STORE_PUT;
+	r->id = t->id;
+	r->boot = s->boot;
+	r->clock = t->realtime ? STORE_REAL : STORE_MONO;
+	r->deadline = t->realtime ? t->wall_deadline : t->deadline;
+	r->wall = t->realtime ? t->wall_deadline : t->deadline + engine_mono_to_unix(s->engine);
+	r->period = t->period;
+	r->flags = t->flags & JOURNAL_FLAGS_KEPT;
+	r->misfire = (t->flags & JOURNAL_FLAG_SKIP) ? 1 : 0;
+	r->key = t->key;
+	r->keylen = t->key ? t->keylen : 0;
+	r->topic = t->topic;
+	r->topiclen = t->topiclen;
+	r->payload = t->payload;
+	r->payloadlen = t->payloadlen;
+}
+
+const char *journal_fsync_name(enum journal_fsync f, int64_t interval_ns, char *buf, size_t len)
+{
+	switch (f) {
+	case JOURNAL_FSYNC_ALWAYS:
+		return "always";
+	case JOURNAL_FSYNC_NEVER:
+		return "never";
+	default:
+		snprintf(buf, len, "%lldms", (long long)(interval_ns / ENGINE_NS_PER_MS));
+		return buf;
+	}
+}
+
+/* --- the thread --- */
+
+/* Remembers what went wrong last (for stats and logs). */
+static void journal_set_error(struct journal *j, const char *msg)
+{
+	pthread_mutex_lock(&j->err_mu);
+	snprintf(j->last_error, sizeof(j->last_error), "%s", msg);
+	pthread_mutex_unlock(&j->err_mu);
+}
+
+/* Moves everything posted since the last take to the pending list; true if any. */
+static bool journal_take(struct journal *j)
+{
+	struct llist_node *n = llist_reverse(llist_del_all(&j->in)), *next;
+	struct journal_batch *fb;
+	bool any = false;
+
+	pthread_mutex_lock(&j->fire_mu);
+	fb = j->fires && j->fires->n ? j->fires : NULL;
+	if (fb)
+		j->fires = NULL;
+	pthread_mutex_unlock(&j->fire_mu);
+	for (; n || fb; n = next) {
+		struct journal_batch *b;
+
+		if (n) {
+			next = n->next;
+			b = container_of(n, struct journal_batch, node);
+		} else {
+			next = NULL;
+			b = fb;
+			fb = NULL;
+		}
+		if (j->npending == j->cap_pending) {
+			size_t cap = j->cap_pending ? j->cap_pending * 2 : 64;
+			struct journal_batch **v = realloc(j->pending, cap * sizeof(*v));
+
+			if (!v) {
+				log_err("journal: out of memory queueing a batch: its %u changes wait for the next commit",
+					b->n);
+				if (b->loop)	/* put it back: the next take retries */
+					llist_add(&b->node, &j->in);
+				else
+					journal_batch_free(b);
+				continue;
+			}
+			j->pending = v;
+			j->cap_pending = cap;
+		}
+		journal_batch_fix(b);
+		j->pending[j->npending++] = b;
+		any = true;
+	}
+	return any;
+}
+
+/* True if this commit must be synced under the policy. */
+static bool journal_sync_due(struct journal *j, int64_t now)
+{
+	switch (j->s->cfg->fsync) {
+	case JOURNAL_FSYNC_ALWAYS:
+		return true;
+	case JOURNAL_FSYNC_INTERVAL:
+		return now - j->last_sync >= j->interval;
+	default:
+		return false;
+	}
+}
+
+/* engine_list callback of a snapshot slice: writes one timer (ephemeral ones are skipped). */
+static bool journal_snap_one(void *arg, const struct engine_timer *t)
+{
+	struct journal *j = arg;
+	uint64_t slot = (uint32_t)t->id;
+	struct store_rec r;
+	char err[JOURNAL_ERR_LEN];
+
+	if (!journal_keeps(t->flags))
+		return true;
+	journal_rec_of(j->s, t, &r);
+	if (store_snap_clear(j->st, j->snap_prev, slot, err, sizeof(err)) < 0 ||
+	    store_snap_put(j->st, slot, &r, err, sizeof(err)) < 0) {
+		journal_set_error(j, err);
+		return false;
+	}
+	j->snap_prev = slot + 1;
+	j->snap_rows++;
+	return true;
+}
+
+/* Starts a snapshot pass when the journal outgrew the live timers. */
+static void journal_snap_maybe_start(struct journal *j)
+{
+	uint64_t rows = store_journal_rows(j->st);
+
+	if (j->snap_running || rows <= JOURNAL_SNAP_SLACK || rows <= j->snap_live)
+		return;
+	/* acquire: pairs with journal_lsn's acq_rel; every change with an LSN below is visible to the pass. */
+	store_snap_begin(j->st, atomic_load_explicit(&j->next_lsn, memory_order_acquire) - 1);
+	j->snap_running = true;
+	j->snap_cursor = j->snap_prev = j->snap_rows = 0;
+	j->snap_started = engine_now(j->s->engine);
+	log_info("journal: %llu changes in the journal: writing a snapshot of the live timers",
+		 (unsigned long long)rows);
+}
+
+/* Writes the next slice of a running pass into the open transaction; -1 on a store error. */
+static int journal_snap_slice(struct journal *j, bool *done)
+{
+	char err[JOURNAL_ERR_LEN];
+	int n;
+
+	*done = false;
+	n = engine_list(j->s->engine, NULL, 0, &j->snap_cursor, JOURNAL_SNAP_SLICE, journal_snap_one, j);
+	if (n < 0)
+		return 0;	/* out of memory: try again next time */
+	if (j->snap_cursor)
+		return 0;
+	if (store_snap_clear(j->st, j->snap_prev, UINT64_MAX, err, sizeof(err)) < 0 ||
+	    store_snap_end(j->st, err, sizeof(err)) < 0) {
+		journal_set_error(j, err);
+		return -1;
+	}
+	*done = true;
+	return 0;
+}
+
+/* A pass was committed whole: the snapshot stands at its LSN. */
+static void journal_snap_finish(struct journal *j)
+{
+	int64_t took = engine_now(j->s->engine) - j->snap_started;
+
+	j->snap_running = false;
+	j->snap_live = j->snap_rows;
+	ctr_add(&j->snapshots, 1);
+	ctr_add(&j->snapshot_rows, j->snap_rows);
+	atomic_store_explicit(&j->last_snapshot_ns, took, memory_order_relaxed);
+	log_info("journal: snapshot of %llu timers written in %.1f ms; the journal before it is gone",
+		 (unsigned long long)j->snap_rows, (double)took / ENGINE_NS_PER_MS);
+}
+
+/* Publishes the committed batches to their loops, wakes them, frees the batches. */
+static void journal_publish(struct journal *j)
+{
+	uint64_t rows = 0;
+
+	for (size_t i = 0; i < j->npending; i++) {
+		struct journal_batch *b = j->pending[i];
+
+		rows += b->n;
+		if (b->loop) {
+			/* release: the commit happens-before the loop's acquire in journal_durable. */
+			atomic_store_explicit(&b->loop->jdurable, b->seq, memory_order_release);
+			loop_wake_journal(b->loop);
+		}
+		journal_batch_free(b);
+	}
+	ctr_add(&j->rows, rows);
+	ctr_max(&j->batch_rows_max, rows);
+	j->npending = 0;
+}
+
+/* One group commit of everything pending (plus a snapshot slice); 0 or -1 (rows kept). */
+static int journal_commit(struct journal *j)
+{
+	int64_t t0 = engine_now(j->s->engine);
+	bool sync = journal_sync_due(j, t0), snap_done = false;
+	char err[JOURNAL_ERR_LEN];
+
+	if (store_begin(j->st, sync, err, sizeof(err)) < 0)
+		goto fail;
+	for (size_t i = 0; i < j->npending; i++)
+		for (uint32_t k = 0; k < j->pending[i]->n; k++)
+			if (store_append(j->st, &j->pending[i]->rows[k], err, sizeof(err)) < 0)
+				goto fail_tx;
+	if (j->snap_running && journal_snap_slice(j, &snap_done) < 0) {
+		snprintf(err, sizeof(err), "%s", j->last_error);
+		goto fail_tx;
+	}
+	if (store_commit(j->st, err, sizeof(err)) < 0)
+		goto fail;
+	hist_record(&j->commit_ns, engine_now(j->s->engine) - t0);
+	ctr_add(&j->commits, 1);
+	if (sync) {
+		j->last_sync = t0;
+		j->unsynced = false;
+		ctr_add(&j->syncs, 1);
+	} else {
+		j->unsynced = true;
+	}
+	if (snap_done)
+		journal_snap_finish(j);
+	journal_publish(j);
+	return 0;
+fail_tx:
+	store_rollback(j->st);
+fail:
+	journal_set_error(j, err);
+	if (j->snap_running)
+		j->snap_cursor = 0, j->snap_running = false;	/* start the pass again later */
+	return -1;
+}
+
+/* Updates the gauges stats read. */
+static void journal_gauges(struct journal *j)
+{
+	/* relaxed: gauges */
+	atomic_store_explicit(&j->journal_rows, store_journal_rows(j->st), memory_order_relaxed);
+	atomic_store_explicit(&j->file_bytes, store_file_bytes(j->st), memory_order_relaxed);
+}
+
+/* Waits for work: posted batches, a due interval sync, or the retry delay (ms; -1: none). */
+static void journal_wait(struct journal *j, int timeout_ms)
+{
+	struct pollfd p = { .fd = j->efd, .events = POLLIN };
+	uint64_t v;
+
+	if (poll(&p, 1, timeout_ms) > 0 && read(j->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn_rl("journal: reading its eventfd: %s", strerror(errno));
+}
+
+/* How long the thread may sleep: until the interval sync is due, or forever. */
+static int journal_timeout(struct journal *j)
+{
+	int64_t left;
+
+	if (j->snap_running)
+		return 0;
+	if (!j->unsynced || j->s->cfg->fsync != JOURNAL_FSYNC_INTERVAL)
+		return -1;
+	left = j->last_sync + j->interval - engine_now(j->s->engine);
+	return left <= 0 ? 0 : (int)(left / ENGINE_NS_PER_MS) + 1;
+}
+
+/* A commit failed: say so once, refuse new writes, back off. */
+static void journal_failed(struct journal *j, int *retry_ms)
+{
+	char msg[JOURNAL_ERR_LEN];
+
+	ctr_add(&j->commit_errors, 1);
+	pthread_mutex_lock(&j->err_mu);
+	snprintf(msg, sizeof(msg), "%s", j->last_error);
+	pthread_mutex_unlock(&j->err_mu);
+	if (!atomic_exchange_explicit(&j->failing, true, memory_order_relaxed))
+		log_err("journal: cannot commit to the timer store: %s; arms and cancels are refused (STORAGE) "
+			"until it works again; timers still fire; retrying", msg);
+	*retry_ms = *retry_ms ? (*retry_ms * 2 > JOURNAL_RETRY_MAX_MS ? JOURNAL_RETRY_MAX_MS : *retry_ms * 2)
+			      : JOURNAL_RETRY_MIN_MS;
+}
+
+/* A commit worked after failures: writes are taken again. */
+static void journal_recovered(struct journal *j, int *retry_ms)
+{
+	*retry_ms = 0;
+	if (atomic_exchange_explicit(&j->failing, false, memory_order_relaxed))
+		log_notice("journal: the timer store is writable again; arms and cancels are taken");
+}
+
+/* The thread: take, commit, publish; interval syncs; snapshots. */
+static void *journal_main(void *arg)
+{
+	struct journal *j = arg;
+	int retry_ms = 0;
+	char err[JOURNAL_ERR_LEN];
+
+	for (;;) {
+		bool stopping = atomic_load_explicit(&j->stop, memory_order_acquire);
+		bool work = journal_take(j) || j->npending;
+
+		if (work || j->snap_running) {
+			if (journal_commit(j) < 0) {
+				journal_failed(j, &retry_ms);
+				if (stopping && retry_ms >= JOURNAL_RETRY_MAX_MS)
+					break;	/* stopping on a store that keeps failing: give up */
+				journal_wait(j, retry_ms);
+				continue;
+			}
+			journal_recovered(j, &retry_ms);
+			journal_snap_maybe_start(j);
+			journal_gauges(j);
+			continue;
+		}
+		if (j->unsynced && j->s->cfg->fsync == JOURNAL_FSYNC_INTERVAL &&
+		    engine_now(j->s->engine) - j->last_sync >= j->interval) {
+			if (store_sync(j->st, err, sizeof(err)) == 0) {
+				j->unsynced = false;
+				j->last_sync = engine_now(j->s->engine);
+				ctr_add(&j->syncs, 1);
+			} else {
+				journal_set_error(j, err);
+				log_warn_rl("journal: %s", err);
+			}
+			continue;
+		}
+		if (stopping)
+			break;
+		journal_wait(j, journal_timeout(j));
+	}
+	if (j->npending)
+		log_err("journal: %zu batches could not be committed at shutdown", j->npending);
+	return NULL;
+}
+
+/* --- recovery --- */
+
+/* Ids deleted by the journal during a load: an id deleted is gone for good. */
+struct journal_delset {
+	uint64_t *v;
+	size_t cap, n;
+};
+
+/* Mixes an id into a set index. */
+static size_t journal_delset_hash(uint64_t id, size_t cap)
+{
+	id ^= id >> 33;
+	id *= 0xff51afd7ed558ccdULL;
+	id ^= id >> 33;
+	return (size_t)id & (cap - 1);
+}
+
+/* True if id is in the set. */
+static bool journal_delset_has(const struct journal_delset *d, uint64_t id)
+{
+	if (!d->cap)
+		return false;
+	for (size_t i = journal_delset_hash(id, d->cap);; i = (i + 1) & (d->cap - 1)) {
+		if (d->v[i] == id)
+			return true;
+		if (!d->v[i])
+			return false;
+	}
+}
+
+/* Adds id; false if out of memory. */
+static bool journal_delset_add(struct journal_delset *d, uint64_t id)
+{
+	if ((d->n + 1) * 100 > d->cap * JOURNAL_DELSET_LOAD) {
+		struct journal_delset g = { .cap = d->cap ? d->cap * 2 : 1024 };
+
+		if (!(g.v = calloc(g.cap, sizeof(*g.v))))
+			return false;
+		for (size_t i = 0; i < d->cap; i++)
+			if (d->v[i])
+				journal_delset_add(&g, d->v[i]);
+		free(d->v);
+		*d = g;
+	}
+	for (size_t i = journal_delset_hash(id, d->cap);; i = (i + 1) & (d->cap - 1)) {
+		if (d->v[i] == id)
+			return true;
+		if (!d->v[i]) {
+			d->v[i] = id;
+			d->n++;
+			return true;
+		}
+	}
+}
+
+/* What a load needs as it goes. */
+struct journal_load {
+	struct journal *j;
+	struct journal_delset del;
+	int64_t now_mono, now_real;
+	uint32_t max_gen;
+	uint64_t skipped;	/* late one-shots dropped (misfire skip) */
+	int64_t late_max;
+	char *err;
+	size_t errlen;
+};
+
+/* The monotonic deadline of a saved timer in this boot. */
+static int64_t journal_load_deadline(struct journal_load *ld, const struct store_rec *r)
+{
+	if (r->boot == ld->j->s->boot && r->boot)
+		return r->deadline;
+	return r->wall - (ld->now_real - ld->now_mono);	/* another boot: through the wall clock */
+}
+
+/* The first period of p after now, keeping the phase of deadline d. */
+static int64_t journal_next_period(int64_t d, int64_t p, int64_t now)
+{
+	return d + ((now - d) / p + 1) * p;
+}
+
+/* Restores one saved put; 0, 1 if it was skipped (misfire skip), or a TD_* error. */
+static int journal_load_put(struct journal_load *ld, const struct store_rec *r)
+{
+	struct engine_arm a = { .key = r->key, .keylen = r->key ? r->keylen : 0, .topic = r->topic,
+				.topiclen = r->topiclen, .payload = r->payload, .payloadlen = r->payloadlen,
+				.period = r->period, .flags = r->flags & JOURNAL_FLAGS_KEPT };
+	bool late;
+
+	if (r->clock == STORE_REAL) {
+		a.when = ENGINE_AT_REAL;
+		a.time = r->deadline;
+		late = r->deadline <= ld->now_real;
+	} else {
+		a.when = ENGINE_AT_MONO;
+		a.time = journal_load_deadline(ld, r);
+		late = a.time <= ld->now_mono;
+		if (a.time < 0)
+			a.time = 0;
+	}
+	if (late && (r->flags & JOURNAL_FLAG_SKIP)) {
+		if (!r->period) {
+			engine_restore_del(ld->j->s->engine, r->id);
+			ld->skipped++;
+			return 1;
+		}
+		a.time = journal_next_period(a.time, r->period, a.when == ENGINE_AT_REAL ? ld->now_real : ld->now_mono);
+		late = false;
+	}
+	if (late) {
+		int64_t by = (a.when == ENGINE_AT_REAL ? ld->now_real : ld->now_mono) - a.time;
+
+		a.flags |= JOURNAL_FLAG_RECOVERED;
+		if (by > ld->late_max)
+			ld->late_max = by;
+	}
+	return engine_restore_put(ld->j->s->engine, r->id, &a);
+}
+
+/* store_load callback: applies one row to the engine. */
+static int journal_load_row(void *arg, const struct store_rec *r)
+{
+	struct journal_load *ld = arg;
+	int rc;
+
+	if ((uint32_t)(r->id >> 32) > ld->max_gen)
+		ld->max_gen = (uint32_t)(r->id >> 32);
+	if (r->op == STORE_DEL) {
+		engine_restore_del(ld->j->s->engine, r->id);
+		if (!journal_delset_add(&ld->del, r->id)) {
+			snprintf(ld->err, ld->errlen, "out of memory loading the timer store");
+			return -1;
+		}
+		return 0;
+	}
+	if (r->lsn && journal_delset_has(&ld->del, r->id))
+		return 0;	/* put after its own removal (a fire raced the arm's journaling): gone */
+	rc = journal_load_put(ld, r);
+	if (rc < 0) {
+		snprintf(ld->err, ld->errlen, "restoring timer %llx from the store: %s", (unsigned long long)r->id,
+			 td_strerror(rc));
+		return rc == TD_ENOMEM || rc == TD_EFULL ? -1 : 0;	/* a row the limits refuse is skipped */
+	}
+	return 0;
+}
+
+/* engine_list callback: counts the restored timers that fire as recovered. */
+static bool journal_late_one(void *arg, const struct engine_timer *t)
+{
+	if (t->flags & JOURNAL_FLAG_RECOVERED)
+		(*(uint64_t *)arg)++;
+	return true;
+}
+
+/* Restored timers that are late (a pass over the engine: the rows replayed may have replaced some). */
+static uint64_t journal_count_late(struct journal *j)
+{
+	uint64_t n = 0, cursor = 0;
+
+	do {
+		if (engine_list(j->s->engine, NULL, 0, &cursor, 65536, journal_late_one, &n) < 0)
+			break;
+	} while (cursor);
+	return n;
+}
+
+/* Loads the store into the engine; 0 or -1 with err. */
+static int journal_load(struct journal *j, char *err, size_t errlen)
+{
+	struct journal_load ld = { .j = j, .err = err, .errlen = errlen };
+	struct store_load_stats ls;
+	int64_t t0 = engine_now(j->s->engine);
+	int rc;
+
+	ld.now_mono = t0;
+	ld.now_real = engine_now_real(j->s->engine);
+	err[0] = 0;
+	rc = store_load(j->st, journal_load_row, &ld, &ls, err, errlen);
+	free(ld.del.v);
+	if (rc < 0)
+		return -1;
+	if (err[0])
+		log_warn("journal: %s (skipped)", err);
+	if (ls.max_gen > ld.max_gen)
+		ld.max_gen = (uint32_t)ls.max_gen;
+	j->loaded = engine_restore_done(j->s->engine, ld.max_gen + 1);
+	atomic_store_explicit(&j->next_lsn, ls.next_lsn, memory_order_relaxed);
+	j->load_ns = engine_now(j->s->engine) - t0;
+	j->load_snap_rows = ls.snap_rows;
+	j->load_journal_rows = ls.journal_rows;
+	j->snap_live = ls.snap_rows;
+	j->skipped_late = ld.skipped;
+	j->recovered_late_max_ns = ld.late_max;
+	j->recovered_late = journal_count_late(j);
+	log_notice("journal: %llu timers restored from %s in %.1f ms (%llu snapshot rows, %llu journal rows); "
+		   "%llu came due while timerd was down (the latest by %.3fs), %llu skipped (misfire skip)",
+		   (unsigned long long)j->loaded, j->s->store_path, (double)j->load_ns / ENGINE_NS_PER_MS,
+		   (unsigned long long)ls.snap_rows, (unsigned long long)ls.journal_rows,
+		   (unsigned long long)j->recovered_late, (double)j->recovered_late_max_ns / ENGINE_NS_PER_S,
+		   (unsigned long long)j->skipped_late);
+	return 0;
+}
+
+/* Frees a journal that is not running. */
+static void journal_free(struct journal *j)
+{
+	if (!j)
+		return;
+	for (size_t i = 0; i < j->npending; i++)
+		journal_batch_free(j->pending[i]);
+	free(j->pending);
+	journal_batch_free(j->fires);
+	for (struct llist_node *n = llist_del_all(&j->in), *next; n; n = next) {
+		next = n->next;
+		journal_batch_free(container_of(n, struct journal_batch, node));
+	}
+	if (j->st)
+		store_close(j->st);
+	if (j->efd >= 0)
+		close(j->efd);
+	pthread_mutex_destroy(&j->fire_mu);
+	pthread_mutex_destroy(&j->err_mu);
+	free(j);
+}
+
+int journal_open(struct srv *s, char *err, size_t errlen)
+{
+	struct store_opts o = { .create = true };
+	struct journal *j;
+
+	if (s->cfg->memory_only)
+		return 0;
+	if (srv_mkdirs(s->cfg->state_dir, 0700) < 0)
+		return td_errf(err, errlen, "cannot create %s for timers.db: %s (set state-dir, or run with "
+			       "--memory-only)", s->cfg->state_dir, strerror(errno));
+	snprintf(s->store_path, sizeof(s->store_path), "%s/timers.db", s->cfg->state_dir);
+	if (!(j = calloc(1, sizeof(*j))))
+		return td_errf(err, errlen, "out of memory");
+	j->s = s;
+	j->efd = -1;
+	j->interval = s->cfg->fsync_interval_ns;
+	pthread_mutex_init(&j->fire_mu, NULL);
+	pthread_mutex_init(&j->err_mu, NULL);
+	atomic_init(&j->next_lsn, 1);
+	if ((j->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		td_errf(err, errlen, "cannot create the journal's eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	s->boot = store_boot_hash();
+	if (store_open(s->store_path, &o, &j->st, err, errlen) < 0 || journal_load(j, err, errlen) < 0)
+		goto fail;
+	j->last_sync = engine_now(s->engine);
+	journal_gauges(j);
+	s->journal = j;
+	return 0;
+fail:
+	journal_free(j);
+	return -1;
+}
+
+int journal_start(struct srv *s, char *err, size_t errlen)
+{
+	struct journal *j = s->journal;
+	int rc;
+
+	if (!j)
+		return 0;
+	if ((rc = pthread_create(&j->thread, NULL, journal_main, j)) != 0)
+		return td_errf(err, errlen, "cannot start the journal thread: %s", strerror(rc));
+	j->started = true;
+	return 0;
+}
+
+void journal_stop(struct srv *s)
+{
+	struct journal *j = s->journal;
+
+	if (!j)
+		return;
+	if (j->started) {
+		/* release: everything posted before is taken by the thread's last round. */
+		atomic_store_explicit(&j->stop, true, memory_order_release);
+		journal_wake(j);
+		pthread_join(j->thread, NULL);
+	}
+	s->journal = NULL;
+	journal_free(j);
+}
+
+void journal_stats(struct srv *s, struct journal_stats *st)
+{
+	struct journal *j = s->journal;
+	struct hist_snap h;
+
+	memset(st, 0, sizeof(*st));
+	st->durable = j != NULL;
+	st->fsync = s->cfg->fsync;
+	st->fsync_interval_ns = s->cfg->fsync_interval_ns;
+	if (!j)
+		return;
+	/* relaxed (all): counters and gauges */
+	st->failing = atomic_load_explicit(&j->failing, memory_order_relaxed);
+	st->commits = atomic_load_explicit(&j->commits, memory_order_relaxed);
+	st->rows = atomic_load_explicit(&j->rows, memory_order_relaxed);
+	st->syncs = atomic_load_explicit(&j->syncs, memory_order_relaxed);
+	st->commit_errors = atomic_load_explicit(&j->commit_errors, memory_order_relaxed);
+	st->fire_rows_dropped = atomic_load_explicit(&j->fire_rows_dropped, memory_order_relaxed);
+	st->snapshots = atomic_load_explicit(&j->snapshots, memory_order_relaxed);
+	st->snapshot_rows = atomic_load_explicit(&j->snapshot_rows, memory_order_relaxed);
+	st->last_snapshot_ns = atomic_load_explicit(&j->last_snapshot_ns, memory_order_relaxed);
+	st->journal_rows = atomic_load_explicit(&j->journal_rows, memory_order_relaxed);
+	st->file_bytes = atomic_load_explicit(&j->file_bytes, memory_order_relaxed);
+	st->batch_rows_max = atomic_load_explicit(&j->batch_rows_max, memory_order_relaxed);
+	st->loaded = j->loaded;
+	st->load_snap_rows = j->load_snap_rows;
+	st->load_journal_rows = j->load_journal_rows;
+	st->load_ns = j->load_ns;
+	st->recovered_late = j->recovered_late;
+	st->skipped_late = j->skipped_late;
+	st->recovered_late_max_ns = j->recovered_late_max_ns;
+	hist_snapshot(&j->commit_ns, &h);
+	st->commit_p50_ns = hist_percentile(&h, 50.0);
+	st->commit_p99_ns = hist_percentile(&h, 99.0);
+	pthread_mutex_lock(&j->err_mu);
+	snprintf(st->last_error, sizeof(st->last_error), "%s", j->last_error);
+	pthread_mutex_unlock(&j->err_mu);
+}
+
+/* Counts rows for --check-store. */
+static int journal_check_row(void *arg, const struct store_rec *r)
+{
+	uint64_t *n = arg;
+
+	n[r->op == STORE_DEL]++;
+	return 0;
+}
+
+int journal_check_store(const char *state_dir, FILE *out)
+{
+	struct store_opts o = { .create = false };
+	struct store_load_stats ls;
+	struct store *st;
+	char path[4200], report[1024];
+	uint64_t n[2] = { 0, 0 };
+
+	snprintf(path, sizeof(path), "%s/timers.db", state_dir);
+	if (store_open(path, &o, &st, report, sizeof(report)) < 0) {
+		fprintf(out, "timerd: %s\n", report);
+		return 1;
+	}
+	if (store_check(st, &ls, report, sizeof(report)) < 0 ||
+	    store_load(st, journal_check_row, n, &ls, report, sizeof(report)) < 0) {
+		fprintf(out, "timerd: %s\n", report);
+		store_close(st);
+		return 1;
+	}
+	fprintf(out, "%s\n", report);
+	fprintf(out, "replay: %llu puts, %llu removals\n", (unsigned long long)n[0], (unsigned long long)n[1]);
+	store_close(st);
+	return 0;
+}
