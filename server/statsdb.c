@@ -218,6 +218,20 @@ static bool statsdb_step(sqlite3_stmt *st)
 	return rc == SQLITE_DONE;
 }
 
+/*
+ * After a failed write (a full disk), deletes the expired rows in a
+ * transaction of their own: the pages they free make room for the next
+ * rows, so a stats.db that filled the disk does not stay stuck.
+ */
+static void statsdb_expire_alone(struct statsdb *d, int64_t ts_ms)
+{
+	sqlite3_bind_int64(d->expire, 1, ts_ms - d->retention_ms);
+	if (!statsdb_step(d->begin))
+		return;
+	if (!statsdb_step(d->expire) || !statsdb_step(d->commit))
+		statsdb_step(d->rollback);
+}
+
 /* Writes one row and drops expired ones, in one transaction. */
 int statsdb_write(struct statsdb *d, const Timerd__StatsReply *r, int64_t ts_ms, int64_t interval_ms,
 		  char *err, size_t errlen)
@@ -233,6 +247,7 @@ int statsdb_write(struct statsdb *d, const Timerd__StatsReply *r, int64_t ts_ms,
 	if (!statsdb_step(d->insert) || !statsdb_step(d->expire) || !statsdb_step(d->commit)) {
 		statsdb_fail(d, err, errlen, "writing a row");
 		statsdb_step(d->rollback);
+		statsdb_expire_alone(d, ts_ms);
 		return -1;
 	}
 	return 0;

@@ -90,18 +90,23 @@ static int store_int(struct store *st, const char *sql, int64_t *v)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* FNV-1a of the boot id text. */
-uint64_t store_boot_hash(void)
+/* FNV-1a of the boot id text (or of text). */
+uint64_t store_boot_hash(const char *text)
 {
 	char buf[64];
 	uint64_t h = 0xcbf29ce484222325ULL;
 	ssize_t n;
-	int fd = open(STORE_BOOT_ID_PATH, O_RDONLY | O_CLOEXEC);
+	int fd;
 
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
+	if (text) {
+		n = (ssize_t)snprintf(buf, sizeof(buf), "%s", text);
+		n = n < (ssize_t)sizeof(buf) ? n : (ssize_t)sizeof(buf) - 1;
+	} else {
+		if ((fd = open(STORE_BOOT_ID_PATH, O_RDONLY | O_CLOEXEC)) < 0)
+			return 0;
+		n = read(fd, buf, sizeof(buf));
+		close(fd);
+	}
 	for (ssize_t i = 0; i < n && buf[i] != '\n'; i++)
 		h = (h ^ (uint8_t)buf[i]) * 0x100000001b3ULL;
 	return n > 0 ? h : 0;

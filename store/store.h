@@ -97,8 +97,11 @@ struct store;
 /* Called per loaded row, in order; a negative return stops the load with it. */
 typedef int (*store_load_fn)(void *arg, const struct store_rec *r);
 
-/* The boot id of this boot as a 64-bit hash (0 if it cannot be read). */
-uint64_t store_boot_hash(void);
+/*
+ * The boot id of this boot as a 64-bit hash (0 if it cannot be read);
+ * with text, the hash of that text instead (tests inject a new boot).
+ */
+uint64_t store_boot_hash(const char *text);
 
 /*
  * Opens (or creates) the store at path; 0 or -1 with err naming the file

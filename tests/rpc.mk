@@ -57,6 +57,8 @@ REGRESS_TESTS = \
 	tests/regress/cancel.sh \
 	tests/regress/cli.sh \
 	tests/regress/daemon.sh \
+	tests/regress/diskfull.sh \
+	tests/regress/durable.sh \
 	tests/regress/fire.sh \
 	tests/regress/list.sh \
 	tests/regress/periodic.sh \
