@@ -189,7 +189,8 @@ int store_open(const char *path, const struct store_opts *o, struct store **out,
 	sqlite3_busy_timeout(st->db, (int)(o->busy_ms > 0 ? o->busy_ms : 1000));
 	sqlite3_extended_result_codes(st->db, 1);
 	if (store_schema_check(st, o->create, err, errlen) < 0 ||
-	    store_exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
+	    store_exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; "
+		       "PRAGMA journal_size_limit = 8388608;",
 		       err, errlen) < 0 ||
 	    store_prepare(st, err, errlen) < 0)
 		goto fail;
