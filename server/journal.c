@@ -562,7 +562,7 @@ static void *journal_main(void *arg)
 		bool stopping = atomic_load_explicit(&j->stop, memory_order_acquire);
 		bool work = journal_take(j) || j->npending;
 
-		if (work || j->snap_running) {
+		if (work || (j->snap_running && !stopping)) {	/* a pass is dropped at shutdown */
 			if (journal_commit(j) < 0) {
 				journal_failed(j, &retry_ms);
 				if (stopping && retry_ms >= JOURNAL_RETRY_MAX_MS)
