@@ -283,19 +283,22 @@ void engine_clock_changed(struct engine *e);
  * Restoring saved timers (core/restore.c): between engine_create() and
  * engine_start(), from one thread, with no other engine call running.
  *
+ *	engine_restore_reserve(e, n);         optional: room for about n keyed timers
  *	engine_restore_put(e, id, &a) ...     create or replace timer id exactly
  *	engine_restore_del(e, id) ...         it is gone
- *	engine_restore_done(e, gen);          queue them all; then engine_start()
+ *	engine_restore_done(e, gen, f, &k);   queue them all; then engine_start()
  *
  * put takes a.when ENGINE_AT_MONO or ENGINE_AT_REAL (a deadline that has
  * passed fires as soon as the engine starts) and a.id 0; whatever held id's
  * slot or a's key is replaced. 0 or a TD_* error. del: 0 or TD_ENOENT.
- * done returns the number of timers restored; ids made from now on have a
- * generation of at least gen (pass one above every generation ever saved).
+ * done returns the number of timers restored and, in *k, how many of them
+ * carry any of the arm flags f; ids made from now on have a generation of
+ * at least gen (pass one above every generation ever saved).
  */
+int engine_restore_reserve(struct engine *e, uint64_t n);
 int engine_restore_put(struct engine *e, uint64_t id, const struct engine_arm *a);
 int engine_restore_del(struct engine *e, uint64_t id);
-uint64_t engine_restore_done(struct engine *e, uint32_t gen);
+uint64_t engine_restore_done(struct engine *e, uint32_t gen, uint32_t f, uint64_t *k);
 
 /*
  * The engine's CLOCK_MONOTONIC and CLOCK_REALTIME now, in ns, through the

@@ -142,16 +142,40 @@ int engine_restore_del(struct engine *e, uint64_t id)
 	return 0;
 }
 
-uint64_t engine_restore_done(struct engine *e, uint32_t gen)
+int engine_restore_reserve(struct engine *e, uint64_t n)
+{
+	struct engine_tctx *t = engine_tctx(e);
+
+	if (!t)
+		return TD_ENOMEM;
+	return table_reserve(&e->keys, t->hp, n > e->cfg.max_timers ? e->cfg.max_timers : n);
+}
+
+/* The arm flags of restored record r (no other thread runs). */
+static uint32_t restore_flags(struct timer_rec *r)
+{
+	uint64_t w[TIMER_WORDS];
+	struct timer_attrs *at;
+
+	cell_claim_read(&r->cell, r->buf, TIMER_WORDS, w, NULL);
+	at = engine_attrs_of(w[1]);
+	return at ? at->flags : 0;
+}
+
+uint64_t engine_restore_done(struct engine *e, uint32_t gen, uint32_t flags, uint64_t *flagged)
 {
 	uint32_t end = idmap_limit(&e->ids);
 	uint64_t n = 0;
 
+	if (flagged)
+		*flagged = 0;
 	for (uint32_t i = 0; i < end; i++) {
 		struct timer_rec *r = idmap_at_unsafe(&e->ids, i);
 
 		if (!r)
 			continue;
+		if (flagged && (restore_flags(r) & flags))
+			(*flagged)++;
 		/* relaxed: the dispatcher has not started; engine_start publishes everything. */
 		atomic_store_explicit(&r->flags, TIMER_QUEUED, memory_order_relaxed);
 		engine_push(e, r);

@@ -259,3 +259,22 @@ size_t table_capacity(struct table *t)
 		n += atomic_load_explicit(&t->shard[i].arr, memory_order_relaxed)->mask + 1;
 	return n;
 }
+
+/* Grows every shard to hold n keys in all without a resize (restore, before readers). */
+int table_reserve(struct table *t, struct hazptr_thread *hp, size_t n)
+{
+	size_t cap = table_cap_for(n / TABLE_SHARDS + 1);
+
+	for (unsigned i = 0; i < TABLE_SHARDS; i++) {
+		struct table_shard *sh = &t->shard[i];
+		int err = 0;
+
+		spin_lock(&sh->lock);
+		if (atomic_load_explicit(&sh->arr, memory_order_relaxed)->mask + 1 < cap)
+			err = table_resize(t, hp, sh, cap);
+		spin_unlock(&sh->lock);
+		if (err)
+			return err;
+	}
+	return 0;
+}

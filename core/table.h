@@ -117,4 +117,7 @@ void table_remove_locked(struct table *t, struct hazptr_thread *hp, uint64_t has
 /* Number of slots allocated across shards (for memory accounting). */
 size_t table_capacity(struct table *t);
 
+/* Makes room for n keys in all, so inserting them resizes nothing; 0 or TD_ENOMEM. */
+int table_reserve(struct table *t, struct hazptr_thread *hp, size_t n);
+
 #endif /* TIMERD_TABLE_H */

@@ -742,26 +742,6 @@ static int journal_load_row(void *arg, const struct store_rec *r)
 	return 0;
 }
 
-/* engine_list callback: counts the restored timers that fire as recovered. */
-static bool journal_late_one(void *arg, const struct engine_timer *t)
-{
-	if (t->flags & JOURNAL_FLAG_RECOVERED)
-		(*(uint64_t *)arg)++;
-	return true;
-}
-
-/* Restored timers that are late (a pass over the engine: the rows replayed may have replaced some). */
-static uint64_t journal_count_late(struct journal *j)
-{
-	uint64_t n = 0, cursor = 0;
-
-	do {
-		if (engine_list(j->s->engine, NULL, 0, &cursor, 65536, journal_late_one, &n) < 0)
-			break;
-	} while (cursor);
-	return n;
-}
-
 /* Loads the store into the engine; 0 or -1 with err. */
 static int journal_load(struct journal *j, char *err, size_t errlen)
 {
@@ -773,6 +753,8 @@ static int journal_load(struct journal *j, char *err, size_t errlen)
 	ld.now_mono = t0;
 	ld.now_real = engine_now_real(j->s->engine);
 	err[0] = 0;
+	if (engine_restore_reserve(j->s->engine, store_expected_keys(j->st)) < 0)
+		return td_errf(err, errlen, "out of memory sizing the key table for %s", j->s->store_path);
 	rc = store_load(j->st, journal_load_row, &ld, &ls, err, errlen);
 	free(ld.del.v);
 	if (rc < 0)
@@ -781,7 +763,7 @@ static int journal_load(struct journal *j, char *err, size_t errlen)
 		log_warn("journal: %s (skipped)", err);
 	if (ls.max_gen > ld.max_gen)
 		ld.max_gen = (uint32_t)ls.max_gen;
-	j->loaded = engine_restore_done(j->s->engine, ld.max_gen + 1);
+	j->loaded = engine_restore_done(j->s->engine, ld.max_gen + 1, JOURNAL_FLAG_RECOVERED, &j->recovered_late);
 	atomic_store_explicit(&j->next_lsn, ls.next_lsn, memory_order_relaxed);
 	j->load_ns = engine_now(j->s->engine) - t0;
 	j->load_snap_rows = ls.snap_rows;
@@ -789,7 +771,6 @@ static int journal_load(struct journal *j, char *err, size_t errlen)
 	j->snap_live = ls.snap_rows;
 	j->skipped_late = ld.skipped;
 	j->recovered_late_max_ns = ld.late_max;
-	j->recovered_late = journal_count_late(j);
 	log_notice("journal: %llu timers restored from %s in %.1f ms (%llu snapshot rows, %llu journal rows); "
 		   "%llu came due while timerd was down (the latest by %.3fs), %llu skipped (misfire skip)",
 		   (unsigned long long)j->loaded, j->s->store_path, (double)j->load_ns / ENGINE_NS_PER_MS,

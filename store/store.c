@@ -45,6 +45,7 @@ struct store {
 	uint64_t snap_lsn;		/* the running pass's lsn */
 	uint64_t journal_rows;
 	uint64_t max_gen;		/* highest id generation appended or loaded */
+	uint64_t snap_count, snap_keyed;	/* timers the running pass wrote, and those with keys */
 };
 
 /* Writes "path: what: sqlite's message" into err; returns -1. */
@@ -90,6 +91,20 @@ static int store_int(struct store *st, const char *sql, int64_t *v)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+/*
+ * Rows in the journal, from its first and last LSN: O(log n), where
+ * count(*) reads every page. LSNs handed out but never written make it an
+ * overestimate by those few; it only decides when to compact.
+ */
+static int store_journal_span(struct store *st, int64_t *rows)
+{
+	int rc = sqlite3_step(st->count_journal);
+
+	*rows = rc == SQLITE_ROW ? sqlite3_column_int64(st->count_journal, 0) : 0;
+	sqlite3_reset(st->count_journal);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
 /* FNV-1a of the boot id text (or of text). */
 uint64_t store_boot_hash(const char *text)
 {
@@ -129,7 +144,8 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
 		{ offsetof(struct store, snap_clear), "DELETE FROM snap WHERE slot >= ? AND slot < ?" },
 		{ offsetof(struct store, meta_set), "INSERT OR REPLACE INTO meta VALUES(?, ?)" },
 		{ offsetof(struct store, journal_trim), "DELETE FROM journal WHERE lsn <= ?" },
-		{ offsetof(struct store, count_journal), "SELECT count(*) FROM journal" },
+		{ offsetof(struct store, count_journal),
+		  "SELECT coalesce(max(lsn) - min(lsn) + 1, 0) FROM journal" },
 	};
 
 	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
@@ -194,8 +210,8 @@ int store_open(const char *path, const struct store_opts *o, struct store **out,
 		       err, errlen) < 0 ||
 	    store_prepare(st, err, errlen) < 0)
 		goto fail;
-	if (store_int(st, "SELECT count(*) FROM journal", &rows) < 0) {
-		store_fail(st, err, errlen, "counting the journal");
+	if (store_journal_span(st, &rows) < 0) {
+		store_fail(st, err, errlen, "reading the journal's extent");
 		goto fail;
 	}
 	st->journal_rows = (uint64_t)rows;
@@ -282,6 +298,15 @@ static int store_scan(struct store *st, const char *sql, int64_t arg, uint8_t op
 }
 
 /* Reads the snapshot, then the journal after it; 0 or -1 (or fn's code) with err. */
+/* Keyed timers the last snapshot holds (for sizing the key table before a load). */
+uint64_t store_expected_keys(struct store *st)
+{
+	int64_t n = 0;
+
+	store_int(st, "SELECT coalesce((SELECT v FROM meta WHERE k = 'snap_keyed'), 0)", &n);
+	return (uint64_t)n;
+}
+
 int store_load(struct store *st, store_load_fn fn, void *arg, struct store_load_stats *ls, char *err,
 	       size_t errlen)
 {
@@ -369,7 +394,7 @@ void store_rollback(struct store *st)
 	if (sqlite3_get_autocommit(st->db)) {
 		int64_t rows;
 
-		if (store_int(st, "SELECT count(*) FROM journal", &rows) == 0)
+		if (store_journal_span(st, &rows) == 0)
 			st->journal_rows = (uint64_t)rows;
 	}
 }
@@ -403,6 +428,7 @@ int store_sync(struct store *st, char *err, size_t errlen)
 /* Starts a snapshot pass at lsn. */
 void store_snap_begin(struct store *st, uint64_t lsn)
 {
+	st->snap_count = st->snap_keyed = 0;
 	st->snap_running = true;
 	st->snap_lsn = lsn;
 }
@@ -414,6 +440,8 @@ int store_snap_put(struct store *st, uint64_t slot, const struct store_rec *r, c
 	store_bind(st->snap_put, 2, r);
 	if (store_step(st->snap_put) != SQLITE_DONE)
 		return store_fail(st, err, errlen, "writing the snapshot");
+	st->snap_count++;
+	st->snap_keyed += r->key != NULL;
 	return 0;
 }
 
@@ -436,6 +464,14 @@ int store_snap_end(struct store *st, char *err, size_t errlen)
 	sqlite3_bind_int64(st->meta_set, 2, (int64_t)st->snap_lsn);
 	if (store_step(st->meta_set) != SQLITE_DONE)
 		return store_fail(st, err, errlen, "writing meta.snap_lsn");
+	sqlite3_bind_text(st->meta_set, 1, "snap_rows", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st->meta_set, 2, (int64_t)st->snap_count);
+	if (store_step(st->meta_set) != SQLITE_DONE)
+		return store_fail(st, err, errlen, "writing meta.snap_rows");
+	sqlite3_bind_text(st->meta_set, 1, "snap_keyed", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st->meta_set, 2, (int64_t)st->snap_keyed);
+	if (store_step(st->meta_set) != SQLITE_DONE)
+		return store_fail(st, err, errlen, "writing meta.snap_keyed");
 	sqlite3_bind_text(st->meta_set, 1, "max_gen", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st->meta_set, 2, (int64_t)st->max_gen);
 	if (store_step(st->meta_set) != SQLITE_DONE)

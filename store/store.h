@@ -22,8 +22,8 @@
  *	snap(slot INTEGER PRIMARY KEY, id, boot, clock, ...)
  *	        every live timer at some moment after meta.snap_lsn was the last
  *	        LSN handed out; slot is the id's index (id & 0xffffffff)
- *	meta(k TEXT PRIMARY KEY, v)   snap_lsn; max_gen (the highest id generation
- *	        of any row a snapshot trimmed); last_sync
+ *	meta(k TEXT PRIMARY KEY, v)   snap_lsn; snap_rows, snap_keyed (timers in the snapshot, with keys);
+ *	        max_gen (the highest id generation of any row a snapshot trimmed); last_sync
  *
  * What a reader may assume after a crash (SQLite's commit is atomic):
  * every committed journal row is there, whole; the state of the timers is
@@ -112,6 +112,9 @@ int store_open(const char *path, const struct store_opts *o, struct store **out,
 
 /* Closes the store (a transaction still open is rolled back). */
 void store_close(struct store *st);
+
+/* Keyed timers in the last snapshot: what a load's key table will hold, at least. */
+uint64_t store_expected_keys(struct store *st);
 
 /* Reads the snapshot then the journal after it into fn; 0 or -1 with err. */
 int store_load(struct store *st, store_load_fn fn, void *arg, struct store_load_stats *ls, char *err,

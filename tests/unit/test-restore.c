@@ -73,7 +73,7 @@ START_TEST(test_exact_ids_and_keys)
 	ck_assert_int_eq(put(ID(7, 3), "job-a", 5000 * MS, "jobs"), 0);
 	ck_assert_int_eq(put(ID(2, 100000), NULL, 2000 * MS, "anon"), 0);
 	ck_assert_int_eq(put(ID(9, 4), "job-b", 500 * MS, "late"), 0);	/* passed */
-	ck_assert_uint_eq(engine_restore_done(E, 10), 3);
+	ck_assert_uint_eq(engine_restore_done(E, 10, 0, NULL), 3);
 	ck_assert_int_eq(engine_get(E, 0, "job-a", 5, &t), 0);
 	ck_assert_uint_eq(t->id, ID(7, 3));
 	ck_assert_int_eq(t->deadline, 5000 * MS);
@@ -102,7 +102,7 @@ START_TEST(test_replace_and_delete)
 	ck_assert_int_eq(engine_restore_del(E, ID(1, 6)), TD_ENOENT);
 	ck_assert_int_eq(put(ID(2, 6), "k", 6000 * MS, "c"), 0);	/* the key moved to a new id */
 	ck_assert_int_eq(engine_restore_del(E, ID(1, 5)), TD_ENOENT);	/* already replaced */
-	ck_assert_uint_eq(engine_restore_done(E, 3), 1);
+	ck_assert_uint_eq(engine_restore_done(E, 3, 0, NULL), 1);
 	ck_assert_int_eq(engine_get(E, 0, "k", 1, &t), 0);
 	ck_assert_uint_eq(t->id, ID(2, 6));
 	ck_assert_int_eq(t->deadline, 6000 * MS);
@@ -124,7 +124,7 @@ START_TEST(test_new_ids_after_restore)
 	ck_assert_int_eq(put(ID(4, 0), "a", 3000 * MS, "t"), 0);
 	ck_assert_int_eq(put(ID(4, 2), "b", 3000 * MS, "t"), 0);
 	ck_assert_int_eq(put(ID(4, 300), "c", 3000 * MS, "t"), 0);
-	engine_restore_done(E, 5);
+	engine_restore_done(E, 5, 0, NULL);
 	for (int i = 0; i < 600; i++) {
 		ck_assert_int_eq(engine_arm(E, &a, &r), 0);
 		ck_assert_uint_ge(r.id >> 32, 5);
@@ -145,7 +145,7 @@ START_TEST(test_bad_restores)
 	ck_assert_int_eq(engine_restore_put(E, 0, &a), TD_EINVAL);
 	a.period = 1;	/* below the minimum */
 	ck_assert_int_eq(engine_restore_put(E, ID(1, 1), &a), TD_EPERIOD);
-	engine_restore_done(E, 1);
+	engine_restore_done(E, 1, 0, NULL);
 }
 END_TEST
 
