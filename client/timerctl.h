@@ -28,6 +28,8 @@ enum ctl_exit {
 	CTL_EXIT_UNREACHABLE = 3,	/* cannot reach timerd, or the connection broke */
 	CTL_EXIT_NOTFOUND = 4,		/* no such timer (get, cancel) */
 	CTL_EXIT_TIMEOUT = 5,		/* --wait or watch --timeout ran out */
+	CTL_EXIT_TEMPORARY = 6,		/* nothing was done, retry later (STORAGE: timerd
+					   cannot write its store) */
 };
 
 /* Global state: options given before or after the subcommand. */
@@ -120,6 +122,9 @@ void ctl_human_payload(FILE *f, const void *p, size_t n);
 
 /* Prints a fire event as a line (human or JSON). */
 void ctl_print_fire(struct ctl *ctl, const struct timerd_fire *f);
+
+/* The name of a misfire policy ("fire", "skip"); a number for one this timerctl does not know. */
+const char *ctl_misfire_name(enum timerd_misfire m, char buf[16]);
 
 /* Prints a notice event as a line (human or JSON). */
 void ctl_print_notice(struct ctl *ctl, const struct timerd_event *ev);
