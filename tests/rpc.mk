@@ -57,6 +57,7 @@ REGRESS_TESTS = \
 	tests/regress/cancel.sh \
 	tests/regress/cli.sh \
 	tests/regress/daemon.sh \
+	tests/regress/durable-cli.sh \
 	tests/regress/fire.sh \
 	tests/regress/list.sh \
 	tests/regress/periodic.sh \
