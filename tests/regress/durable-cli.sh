@@ -2,7 +2,8 @@
 # durable-cli.sh -- durable timers through timerctl: arm --ephemeral and
 # --misfire skip show in list; after a SIGTERM restart the ephemeral timer is
 # gone and the stored one is back with its id; stats shows the store; a timer
-# that came due while timerd was down (kill -9) fires marked recovered.
+# that came due while timerd was down (kill -9) fires marked recovered; as
+# root, a full tmpfs makes arm exit 6 (STORAGE: retry later) until space returns.
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
 # Prints the JSON line of `list` whose key is $1 (empty if none).
@@ -67,4 +68,41 @@ start_timerd --recovery-grace 2s
 ctl --json watch late --for 20s --count 1 > "$tmp/watch.json" 2>"$tmp/watch.err" &
 wait_match "$tmp/watch.json" '"event":"fire".*"key":"late".*"recovered":true'
 grep '"key":"late"' "$tmp/watch.json" | grep -q '"final":true' || fail "the recovered fire is not final: $(cat "$tmp/watch.json")"
+stop_timerd
+
+# --- a full disk: STORAGE is exit code 6, and writes resume -----------------
+# Needs root for a small tmpfs as the state directory; the rest ran already.
+[ "$(id -u)" -eq 0 ] || exit 0
+rm -rf "$tmp/state" && mkdir "$tmp/state"
+mount -t tmpfs -o size=2m tmpfs "$tmp/state" 2>/dev/null || exit 0
+# Stops what uses the tmpfs, unmounts it, then the usual cleanup.
+storage_cleanup() {
+	if [ -n "$daemon_pid" ]; then
+		kill -KILL "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null
+	fi
+	umount "$tmp/state" 2>/dev/null
+	cleanup
+}
+trap storage_cleanup EXIT
+start_timerd
+dd if=/dev/zero of="$tmp/state/fill" bs=4k 2>/dev/null	# fills it: dd stops at ENOSPC
+head -c 30000 /dev/urandom | base64 -w0 > "$tmp/payload"
+# This arm is in the commit that fails: its reply waits until the store works again.
+ctl --timeout 60s arm caught --in 1h --payload-file "$tmp/payload" > "$tmp/caught.out" 2>&1 &
+caught=$!
+for _ in $(seq 1 500); do
+	ctl --json stats | grep -q '"failing":1' && break
+	sleep 0.02
+done
+ctl --json stats | grep -q '"failing":1' || fail "the store is not failing on a full disk: $(ctl --json stats)"
+ctl --json stats | grep -q '"last_error":"[^"]' || fail "a failing store has no last_error: $(ctl --json stats)"
+ctl arm refused --in 1h > /dev/null 2> "$tmp/refused.err"
+rc=$?
+[ $rc -eq 6 ] || fail "arm on a failing store should exit 6 (retry later), exited $rc: $(cat "$tmp/refused.err")"
+grep -q "retry" "$tmp/refused.err" || fail "the STORAGE message does not say to retry: $(cat "$tmp/refused.err")"
+rm -f "$tmp/state/fill"
+wait $caught || fail "the arm caught in the failed commit did not succeed once space returned: $(cat "$tmp/caught.out")"
+ctl arm refused --in 1h > /dev/null || fail "arm after space returned"
+[ -n "$(list_key caught)" ] && [ -n "$(list_key refused)" ] || fail "timers missing after recovery: $(ctl --json list)"
 stop_timerd
