@@ -108,7 +108,7 @@ static void cmd_list_json(const struct timerd_timer *t, int64_t now, bool payloa
 
 /* Column widths of the human table. */
 struct cmd_list_w {
-	int next, left, period, topic, key, flags;
+	int next, left, period, topic, key, id, flags;
 };
 
 /* Longest FLAGS cell: "ephemeral,misfire=" and a policy name. */
@@ -143,13 +143,15 @@ static void cmd_list_widths(const struct cmd_list_rows *rows, int64_t now, struc
 {
 	char next[UNITS_BUFSZ], left[UNITS_BUFSZ], period[UNITS_BUFSZ], flags[CMD_LIST_FLAGS_SZ];
 
-	*w = (struct cmd_list_w){ 4, 4, 6, 5, 3, 5 };
+	*w = (struct cmd_list_w){ 4, 4, 6, 5, 3, 2, 5 };
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct timerd_timer *t = rows->rows[i];
 		int tl = (int)strlen(t->topic), kl = (int)strlen(t->key);
+		int il = snprintf(NULL, 0, "%" PRIu64, t->timer_id);
 
 		cmd_list_cells(t, now, next, left, period);
 		cmd_list_flags(t, flags);
+		w->id = il > w->id ? il : w->id;
 		w->flags = (int)strlen(flags) > w->flags ? (int)strlen(flags) : w->flags;
 		w->next = (int)strlen(next) > w->next ? (int)strlen(next) : w->next;
 		w->left = (int)strlen(left) > w->left ? (int)strlen(left) : w->left;
@@ -164,18 +166,20 @@ static void cmd_list_human(const struct cmd_list_rows *rows, int64_t now, bool p
 {
 	char next[UNITS_BUFSZ], left[UNITS_BUFSZ], period[UNITS_BUFSZ], flags[CMD_LIST_FLAGS_SZ];
 	struct cmd_list_w w;
+	int fw;
 
 	cmd_list_widths(rows, now, &w);
-	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s%s\n", w.next, "NEXT", w.left, "LEFT", w.period, "PERIOD",
-	       w.topic, "TOPIC", w.key, "KEY", w.flags, "FLAGS", "ID", payload ? "  PAYLOAD" : "");
+	fw = payload ? w.flags : 0;	/* the last column unless payloads follow: no trailing blanks */
+	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s%s\n", w.next, "NEXT", w.left, "LEFT", w.period, "PERIOD",
+	       w.topic, "TOPIC", w.key, "KEY", w.id, "ID", fw, "FLAGS", payload ? "  PAYLOAD" : "");
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct timerd_timer *t = rows->rows[i];
 
 		cmd_list_cells(t, now, next, left, period);
 		cmd_list_flags(t, flags);
-		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %" PRIu64, w.next, next, w.left, left, w.period, period,
-		       w.topic, *t->topic ? t->topic : "-", w.key, *t->key ? t->key : "-", w.flags, flags,
-		       t->timer_id);
+		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*" PRIu64 "  %-*s", w.next, next, w.left, left, w.period,
+		       period, w.topic, *t->topic ? t->topic : "-", w.key, *t->key ? t->key : "-", w.id, t->timer_id,
+		       fw, flags);
 		if (payload) {
 			printf("  ");
 			ctl_human_payload(stdout, t->payload, t->payload_len);
