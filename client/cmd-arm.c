@@ -61,7 +61,7 @@ static bool cmd_arm_misfire(struct ctl *ctl, const char *s, enum timerd_misfire 
 	return false;
 }
 
-/* Parses the options into o; CTL_EXIT_OK or an exit code. */
+/* Parses the options into o; CTL_EXIT_OK, CTL_DONE (--help) or an exit code. */
 static int cmd_arm_parse(struct ctl *ctl, int argc, char **argv, struct cmd_arm_opts *o)
 {
 	static const struct option opts[] = {
@@ -141,7 +141,7 @@ static int cmd_arm_parse(struct ctl *ctl, int argc, char **argv, struct cmd_arm_
 			break;
 		default:
 			if (ctl_global_opt(ctl, &cmd_arm_entry, c, optarg, &rc))
-				return rc;
+				return rc == CTL_EXIT_OK ? CTL_DONE : rc;
 		}
 	}
 	return CTL_EXIT_OK;
@@ -245,5 +245,5 @@ static int cmd_arm_exec(struct ctl *ctl, int argc, char **argv)
 	rc = o.wait ? cmd_arm_wait(ctl, &o, r.timer_id) : CTL_EXIT_OK;
 out:
 	free(o.payload_buf);
-	return rc;
+	return rc == CTL_DONE ? CTL_EXIT_OK : rc;
 }

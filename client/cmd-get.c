@@ -66,7 +66,7 @@ static int cmd_get_exec(struct ctl *ctl, int argc, char **argv)
 	int rc;
 
 	if ((rc = ctl_key_or_id(ctl, &cmd_get_entry, argc, argv, &key, &id)) != CTL_EXIT_OK)
-		return rc;
+		return rc == CTL_DONE ? CTL_EXIT_OK : rc;
 	if ((rc = ctl_connect(ctl)) != CTL_EXIT_OK)
 		return rc;
 	if ((rc = timerd_get(ctl->t, id, key, &t)) != TIMERD_OK)

@@ -376,7 +376,7 @@ int ctl_key_or_id(struct ctl *ctl, const struct cmd_entry *cmd, int argc, char *
 			if (!ctl_u64(ctl, "--id", optarg, id))
 				return CTL_EXIT_USAGE;
 		} else if (ctl_global_opt(ctl, cmd, c, optarg, &rc)) {
-			return rc;
+			return rc == CTL_EXIT_OK ? CTL_DONE : rc;
 		}
 	}
 	if (optind < argc)

@@ -32,6 +32,9 @@ enum ctl_exit {
 					   cannot write its store) */
 };
 
+/* Not an exit code: a parser's "stop now, all is done" (after --help); the command exits CTL_EXIT_OK. */
+#define CTL_DONE (-1)
+
 /* Global state: options given before or after the subcommand. */
 struct ctl {
 	const char *prog;		/* argv[0] basename */
@@ -100,7 +103,7 @@ bool ctl_duration(struct ctl *ctl, const char *opt, const char *s, int64_t *ns);
 /* Parses an unsigned integer option; false (message printed) if bad. */
 bool ctl_u64(struct ctl *ctl, const char *opt, const char *s, uint64_t *v);
 
-/* Parses `CMD KEY | --id ID` with the global options; CTL_EXIT_OK or the exit code. */
+/* Parses `CMD KEY | --id ID` with the global options; CTL_EXIT_OK, CTL_DONE (--help) or the exit code. */
 int ctl_key_or_id(struct ctl *ctl, const struct cmd_entry *cmd, int argc, char **argv,
 		  const char **key, uint64_t *id);
 

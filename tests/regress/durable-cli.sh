@@ -21,6 +21,9 @@ wait_match() {
 }
 
 # --- ephemeral and misfire skip, across a clean restart ---------------------
+ctl arm --help > "$tmp/help.txt" || fail "arm --help exited $?"
+grep -q -- "--ephemeral" "$tmp/help.txt" && grep -q -- "--misfire fire|skip" "$tmp/help.txt" ||
+	fail "arm --help does not describe --ephemeral and --misfire: $(cat "$tmp/help.txt")"
 start_timerd
 ctl arm mem --in 1h --ephemeral >/dev/null || fail "arm --ephemeral"
 ctl arm kept --in 1h --misfire skip --topic t >/dev/null || fail "arm --misfire skip"
