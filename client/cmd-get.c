@@ -19,7 +19,7 @@ const struct cmd_entry cmd_get_entry = {
 	.exec = cmd_get_exec,
 };
 
-/* Prints a timer as JSON. */
+/* Prints a timer as JSON (members are only added after the old ones: scripts match them in order). */
 static void cmd_get_json(const struct timerd_timer *t)
 {
 	char mf[16];
@@ -29,10 +29,10 @@ static void cmd_get_json(const struct timerd_timer *t)
 	printf(",\"topic\":");
 	ctl_json_str(stdout, t->topic);
 	printf(",\"deadline_mono_ns\":%" PRId64 ",\"deadline_unix_ns\":%" PRId64 ",\"left_ns\":%" PRId64
-	       ",\"period_ns\":%" PRId64 ",\"realtime\":%s,\"notify\":%s,\"ephemeral\":%s,\"misfire\":\"%s\""
-	       ",\"payload_size\":%u,", t->deadline_mono_ns, t->deadline_unix_ns, t->deadline_mono_ns - ctl_mono(),
-	       t->period_ns, t->realtime ? "true" : "false", t->notify ? "true" : "false",
-	       t->ephemeral ? "true" : "false", ctl_misfire_name(t->misfire, mf), t->payload_size);
+	       ",\"period_ns\":%" PRId64 ",\"realtime\":%s,\"notify\":%s,\"payload_size\":%u,\"ephemeral\":%s"
+	       ",\"misfire\":\"%s\",", t->deadline_mono_ns, t->deadline_unix_ns, t->deadline_mono_ns - ctl_mono(),
+	       t->period_ns, t->realtime ? "true" : "false", t->notify ? "true" : "false", t->payload_size,
+	       t->ephemeral ? "true" : "false", ctl_misfire_name(t->misfire, mf));
 	ctl_json_payload(stdout, t->payload, t->payload_len);
 	printf("}\n");
 }

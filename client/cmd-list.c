@@ -85,7 +85,7 @@ static bool cmd_list_sort(struct cmd_list_rows *rows)
 	return true;
 }
 
-/* Prints one timer as a JSON line. */
+/* Prints one timer as a JSON line (members are only added after the old ones: scripts match them in order). */
 static void cmd_list_json(const struct timerd_timer *t, int64_t now, bool payload)
 {
 	char mf[16];
@@ -95,10 +95,10 @@ static void cmd_list_json(const struct timerd_timer *t, int64_t now, bool payloa
 	printf(",\"topic\":");
 	ctl_json_str(stdout, t->topic);
 	printf(",\"deadline_mono_ns\":%" PRId64 ",\"deadline_unix_ns\":%" PRId64 ",\"left_ns\":%" PRId64
-	       ",\"period_ns\":%" PRId64 ",\"realtime\":%s,\"ephemeral\":%s,\"misfire\":\"%s\",\"payload_size\":%u",
+	       ",\"period_ns\":%" PRId64 ",\"realtime\":%s,\"payload_size\":%u,\"ephemeral\":%s,\"misfire\":\"%s\"",
 	       t->deadline_mono_ns, t->deadline_unix_ns, t->deadline_mono_ns - now, t->period_ns,
-	       t->realtime ? "true" : "false", t->ephemeral ? "true" : "false", ctl_misfire_name(t->misfire, mf),
-	       t->payload_size);
+	       t->realtime ? "true" : "false", t->payload_size, t->ephemeral ? "true" : "false",
+	       ctl_misfire_name(t->misfire, mf));
 	if (payload) {
 		putchar(',');
 		ctl_json_payload(stdout, t->payload, t->payload_len);
