@@ -18,7 +18,7 @@ static int cmd_arm_exec(struct ctl *ctl, int argc, char **argv);
 
 const struct cmd_entry cmd_arm_entry = {
 	.name = "arm",
-	.usage = "[KEY] (--in DURATION | --at TIME | --every DURATION) [OPTIONS]",
+	.usage = "[KEY] (--in DURATION | --at TIME | --every DURATION) [--ephemeral] [--misfire fire|skip] [OPTIONS]",
 	.help = "create a timer, or re-arm the one with this key",
 	.options =
 		"  --in DURATION         fire after this long (250ms, 5s, 1h30m)\n"
@@ -29,6 +29,9 @@ const struct cmd_entry cmd_arm_entry = {
 		"  --topic TOPIC         watchers of TOPIC receive the fires\n"
 		"  --payload TEXT        bytes delivered with every fire\n"
 		"  --payload-file FILE   read the payload from FILE ('-': stdin)\n"
+		"  --ephemeral           keep the timer in memory only: not stored, lost on restart\n"
+		"  --misfire fire|skip   if it came due while timerd was down: fire it once, late\n"
+		"                        (default), or skip it (a periodic timer goes on at its next period)\n"
 		"  --wait                block until the timer fires and print the fire\n"
 		"  --count N             with --wait: wait for N fires (periodic timers; default 1)\n"
 		"  --wait-timeout DUR    with --wait: give up after DUR (exit code 5)\n",
@@ -43,7 +46,22 @@ struct cmd_arm_opts {
 	char *payload_buf;
 };
 
-/* Parses the options into o; CTL_EXIT_OK or an exit code. */
+/* Parses --misfire; false (message printed) if it is not one of the policies. */
+static bool cmd_arm_misfire(struct ctl *ctl, const char *s, enum timerd_misfire *m)
+{
+	if (strcmp(s, "fire") == 0) {
+		*m = TIMERD_MISFIRE_FIRE;
+		return true;
+	}
+	if (strcmp(s, "skip") == 0) {
+		*m = TIMERD_MISFIRE_SKIP;
+		return true;
+	}
+	ctl_usage(ctl, &cmd_arm_entry, "--misfire: '%s' is not a policy: give fire or skip", s);
+	return false;
+}
+
+/* Parses the options into o; CTL_EXIT_OK, CTL_DONE (--help) or an exit code. */
 static int cmd_arm_parse(struct ctl *ctl, int argc, char **argv, struct cmd_arm_opts *o)
 {
 	static const struct option opts[] = {
@@ -53,7 +71,8 @@ static int cmd_arm_parse(struct ctl *ctl, int argc, char **argv, struct cmd_arm_
 		{ "id", required_argument, NULL, 'I' }, { "topic", required_argument, NULL, 't' },
 		{ "payload", required_argument, NULL, 'p' }, { "payload-file", required_argument, NULL, 'f' },
 		{ "wait", no_argument, NULL, 'w' }, { "count", required_argument, NULL, 'c' },
-		{ "wait-timeout", required_argument, NULL, 'W' }, { NULL, 0, NULL, 0 },
+		{ "wait-timeout", required_argument, NULL, 'W' }, { "ephemeral", no_argument, NULL, 'E' },
+		{ "misfire", required_argument, NULL, 'M' }, { NULL, 0, NULL, 0 },
 	};
 	char err[256];
 	int c, rc;
@@ -113,9 +132,16 @@ static int cmd_arm_parse(struct ctl *ctl, int argc, char **argv, struct cmd_arm_
 			if (!ctl_duration(ctl, "--wait-timeout", optarg, &o->wait_timeout))
 				return CTL_EXIT_USAGE;
 			break;
+		case 'E':
+			o->a.ephemeral = true;
+			break;
+		case 'M':
+			if (!cmd_arm_misfire(ctl, optarg, &o->a.misfire))
+				return CTL_EXIT_USAGE;
+			break;
 		default:
 			if (ctl_global_opt(ctl, &cmd_arm_entry, c, optarg, &rc))
-				return rc;
+				return rc == CTL_EXIT_OK ? CTL_DONE : rc;
 		}
 	}
 	return CTL_EXIT_OK;
@@ -148,14 +174,15 @@ static int cmd_arm_check(struct ctl *ctl, int argc, char **argv, struct cmd_arm_
 /* Prints the arm result. */
 static void cmd_arm_print(struct ctl *ctl, const struct cmd_arm_opts *o, const struct timerd_arm_result *r)
 {
-	char when[UNITS_BUFSZ], in[UNITS_BUFSZ], every[UNITS_BUFSZ];
+	char when[UNITS_BUFSZ], in[UNITS_BUFSZ], every[UNITS_BUFSZ], mf[16];
 
 	if (ctl->json) {
 		printf("{\"timer_id\":%" PRIu64 ",\"key\":", r->timer_id);
 		ctl_json_str(stdout, o->a.key);
 		printf(",\"created\":%s,\"coalesced\":%s,\"deadline_mono_ns\":%" PRId64 ",\"deadline_unix_ns\":%" PRId64
-		       ",\"period_ns\":%" PRId64 "}\n", r->created ? "true" : "false", r->coalesced ? "true" : "false",
-		       r->deadline_mono_ns, r->deadline_unix_ns, o->a.period_ns);
+		       ",\"period_ns\":%" PRId64 ",\"ephemeral\":%s,\"misfire\":\"%s\"}\n", r->created ? "true" : "false",
+		       r->coalesced ? "true" : "false", r->deadline_mono_ns, r->deadline_unix_ns, o->a.period_ns,
+		       o->a.ephemeral ? "true" : "false", ctl_misfire_name(o->a.misfire, mf));
 	} else {
 		printf("%s %s%s(id %" PRIu64 "): fires %s (in %s)", r->created ? "armed" : "re-armed",
 		       o->a.key ? o->a.key : "", o->a.key ? " " : "", r->timer_id,
@@ -163,6 +190,10 @@ static void cmd_arm_print(struct ctl *ctl, const struct cmd_arm_opts *o, const s
 		       units_duration_format(r->deadline_mono_ns - ctl_mono(), in, sizeof(in)));
 		if (o->a.period_ns)
 			printf(", then every %s", units_duration_format(o->a.period_ns, every, sizeof(every)));
+		if (o->a.ephemeral)
+			printf("; ephemeral (lost on restart)");
+		if (o->a.misfire != TIMERD_MISFIRE_FIRE)
+			printf("; misfire %s", ctl_misfire_name(o->a.misfire, mf));
 		printf("\n");
 	}
 	fflush(stdout);
@@ -214,5 +245,5 @@ static int cmd_arm_exec(struct ctl *ctl, int argc, char **argv)
 	rc = o.wait ? cmd_arm_wait(ctl, &o, r.timer_id) : CTL_EXIT_OK;
 out:
 	free(o.payload_buf);
-	return rc;
+	return rc == CTL_DONE ? CTL_EXIT_OK : rc;
 }

@@ -26,7 +26,7 @@ static int cmd_cancel_exec(struct ctl *ctl, int argc, char **argv)
 	int rc;
 
 	if ((rc = ctl_key_or_id(ctl, &cmd_cancel_entry, argc, argv, &key, &id)) != CTL_EXIT_OK)
-		return rc;
+		return rc == CTL_DONE ? CTL_EXIT_OK : rc;
 	if ((rc = ctl_connect(ctl)) != CTL_EXIT_OK)
 		return rc;
 	if ((rc = timerd_cancel(ctl->t, id, key)) != TIMERD_OK)

@@ -19,17 +19,20 @@ const struct cmd_entry cmd_get_entry = {
 	.exec = cmd_get_exec,
 };
 
-/* Prints a timer as JSON. */
+/* Prints a timer as JSON (members are only added after the old ones: scripts match them in order). */
 static void cmd_get_json(const struct timerd_timer *t)
 {
+	char mf[16];
+
 	printf("{\"timer_id\":%" PRIu64 ",\"key\":", t->timer_id);
 	ctl_json_str(stdout, t->key);
 	printf(",\"topic\":");
 	ctl_json_str(stdout, t->topic);
 	printf(",\"deadline_mono_ns\":%" PRId64 ",\"deadline_unix_ns\":%" PRId64 ",\"left_ns\":%" PRId64
-	       ",\"period_ns\":%" PRId64 ",\"realtime\":%s,\"notify\":%s,\"payload_size\":%u,",
-	       t->deadline_mono_ns, t->deadline_unix_ns, t->deadline_mono_ns - ctl_mono(), t->period_ns,
-	       t->realtime ? "true" : "false", t->notify ? "true" : "false", t->payload_size);
+	       ",\"period_ns\":%" PRId64 ",\"realtime\":%s,\"notify\":%s,\"payload_size\":%u,\"ephemeral\":%s"
+	       ",\"misfire\":\"%s\",", t->deadline_mono_ns, t->deadline_unix_ns, t->deadline_mono_ns - ctl_mono(),
+	       t->period_ns, t->realtime ? "true" : "false", t->notify ? "true" : "false", t->payload_size,
+	       t->ephemeral ? "true" : "false", ctl_misfire_name(t->misfire, mf));
 	ctl_json_payload(stdout, t->payload, t->payload_len);
 	printf("}\n");
 }
@@ -37,7 +40,7 @@ static void cmd_get_json(const struct timerd_timer *t)
 /* Prints a timer for humans, one field per line. */
 static void cmd_get_human(const struct timerd_timer *t)
 {
-	char b[UNITS_BUFSZ];
+	char b[UNITS_BUFSZ], mf[16];
 
 	printf("id:       %" PRIu64 "\n", t->timer_id);
 	printf("key:      %s\n", *t->key ? t->key : "-");
@@ -47,6 +50,8 @@ static void cmd_get_human(const struct timerd_timer *t)
 	printf("left:     %s\n", units_duration_format(t->deadline_mono_ns - ctl_mono(), b, sizeof(b)));
 	printf("period:   %s\n", t->period_ns ? units_duration_format(t->period_ns, b, sizeof(b)) : "-");
 	printf("notify:   %s\n", t->notify ? "yes" : "no");
+	printf("stored:   %s\n", t->ephemeral ? "no (ephemeral: lost on restart)" : "yes (timers.db)");
+	printf("misfire:  %s\n", ctl_misfire_name(t->misfire, mf));
 	printf("payload:  ");
 	ctl_human_payload(stdout, t->payload, t->payload_len);
 	printf("\n");
@@ -61,7 +66,7 @@ static int cmd_get_exec(struct ctl *ctl, int argc, char **argv)
 	int rc;
 
 	if ((rc = ctl_key_or_id(ctl, &cmd_get_entry, argc, argv, &key, &id)) != CTL_EXIT_OK)
-		return rc;
+		return rc == CTL_DONE ? CTL_EXIT_OK : rc;
 	if ((rc = ctl_connect(ctl)) != CTL_EXIT_OK)
 		return rc;
 	if ((rc = timerd_get(ctl->t, id, key, &t)) != TIMERD_OK)

@@ -1,6 +1,6 @@
 /*
  * cmd-list.c -- timerctl list: pending timers as a table (next fire, time
- * left, period, topic, key), like systemctl list-timers.
+ * left, period, topic, key, flags), like systemctl list-timers.
  */
 #include "config.h"
 
@@ -85,17 +85,20 @@ static bool cmd_list_sort(struct cmd_list_rows *rows)
 	return true;
 }
 
-/* Prints one timer as a JSON line. */
+/* Prints one timer as a JSON line (members are only added after the old ones: scripts match them in order). */
 static void cmd_list_json(const struct timerd_timer *t, int64_t now, bool payload)
 {
+	char mf[16];
+
 	printf("{\"timer_id\":%" PRIu64 ",\"key\":", t->timer_id);
 	ctl_json_str(stdout, t->key);
 	printf(",\"topic\":");
 	ctl_json_str(stdout, t->topic);
 	printf(",\"deadline_mono_ns\":%" PRId64 ",\"deadline_unix_ns\":%" PRId64 ",\"left_ns\":%" PRId64
-	       ",\"period_ns\":%" PRId64 ",\"realtime\":%s,\"payload_size\":%u", t->deadline_mono_ns,
-	       t->deadline_unix_ns, t->deadline_mono_ns - now, t->period_ns, t->realtime ? "true" : "false",
-	       t->payload_size);
+	       ",\"period_ns\":%" PRId64 ",\"realtime\":%s,\"payload_size\":%u,\"ephemeral\":%s,\"misfire\":\"%s\"",
+	       t->deadline_mono_ns, t->deadline_unix_ns, t->deadline_mono_ns - now, t->period_ns,
+	       t->realtime ? "true" : "false", t->payload_size, t->ephemeral ? "true" : "false",
+	       ctl_misfire_name(t->misfire, mf));
 	if (payload) {
 		putchar(',');
 		ctl_json_payload(stdout, t->payload, t->payload_len);
@@ -105,8 +108,23 @@ static void cmd_list_json(const struct timerd_timer *t, int64_t now, bool payloa
 
 /* Column widths of the human table. */
 struct cmd_list_w {
-	int next, left, period, topic, key;
+	int next, left, period, topic, key, id, flags;
 };
+
+/* Longest FLAGS cell: "ephemeral,misfire=" and a policy name. */
+#define CMD_LIST_FLAGS_SZ 48
+
+/* Formats the FLAGS cell: "ephemeral" and a misfire policy other than fire, or "-". */
+static void cmd_list_flags(const struct timerd_timer *t, char flags[CMD_LIST_FLAGS_SZ])
+{
+	char mf[16];
+
+	if (t->misfire != TIMERD_MISFIRE_FIRE)
+		snprintf(flags, CMD_LIST_FLAGS_SZ, "%smisfire=%s", t->ephemeral ? "ephemeral," : "",
+			 ctl_misfire_name(t->misfire, mf));
+	else
+		snprintf(flags, CMD_LIST_FLAGS_SZ, "%s", t->ephemeral ? "ephemeral" : "-");
+}
 
 /* Formats the cells of one row. */
 static void cmd_list_cells(const struct timerd_timer *t, int64_t now, char next[UNITS_BUFSZ],
@@ -123,14 +141,18 @@ static void cmd_list_cells(const struct timerd_timer *t, int64_t now, char next[
 /* Widens w to fit every row. */
 static void cmd_list_widths(const struct cmd_list_rows *rows, int64_t now, struct cmd_list_w *w)
 {
-	char next[UNITS_BUFSZ], left[UNITS_BUFSZ], period[UNITS_BUFSZ];
+	char next[UNITS_BUFSZ], left[UNITS_BUFSZ], period[UNITS_BUFSZ], flags[CMD_LIST_FLAGS_SZ];
 
-	*w = (struct cmd_list_w){ 4, 4, 6, 5, 3 };
+	*w = (struct cmd_list_w){ 4, 4, 6, 5, 3, 2, 5 };
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct timerd_timer *t = rows->rows[i];
 		int tl = (int)strlen(t->topic), kl = (int)strlen(t->key);
+		int il = snprintf(NULL, 0, "%" PRIu64, t->timer_id);
 
 		cmd_list_cells(t, now, next, left, period);
+		cmd_list_flags(t, flags);
+		w->id = il > w->id ? il : w->id;
+		w->flags = (int)strlen(flags) > w->flags ? (int)strlen(flags) : w->flags;
 		w->next = (int)strlen(next) > w->next ? (int)strlen(next) : w->next;
 		w->left = (int)strlen(left) > w->left ? (int)strlen(left) : w->left;
 		w->period = (int)strlen(period) > w->period ? (int)strlen(period) : w->period;
@@ -142,18 +164,22 @@ static void cmd_list_widths(const struct cmd_list_rows *rows, int64_t now, struc
 /* Prints the table for humans. */
 static void cmd_list_human(const struct cmd_list_rows *rows, int64_t now, bool payload)
 {
-	char next[UNITS_BUFSZ], left[UNITS_BUFSZ], period[UNITS_BUFSZ];
+	char next[UNITS_BUFSZ], left[UNITS_BUFSZ], period[UNITS_BUFSZ], flags[CMD_LIST_FLAGS_SZ];
 	struct cmd_list_w w;
+	int fw;
 
 	cmd_list_widths(rows, now, &w);
-	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s%s\n", w.next, "NEXT", w.left, "LEFT", w.period, "PERIOD",
-	       w.topic, "TOPIC", w.key, "KEY", "ID", payload ? "  PAYLOAD" : "");
+	fw = payload ? w.flags : 0;	/* the last column unless payloads follow: no trailing blanks */
+	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s%s\n", w.next, "NEXT", w.left, "LEFT", w.period, "PERIOD",
+	       w.topic, "TOPIC", w.key, "KEY", w.id, "ID", fw, "FLAGS", payload ? "  PAYLOAD" : "");
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct timerd_timer *t = rows->rows[i];
 
 		cmd_list_cells(t, now, next, left, period);
-		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %" PRIu64, w.next, next, w.left, left, w.period, period,
-		       w.topic, *t->topic ? t->topic : "-", w.key, *t->key ? t->key : "-", t->timer_id);
+		cmd_list_flags(t, flags);
+		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*" PRIu64 "  %-*s", w.next, next, w.left, left, w.period,
+		       period, w.topic, *t->topic ? t->topic : "-", w.key, *t->key ? t->key : "-", w.id, t->timer_id,
+		       fw, flags);
 		if (payload) {
 			printf("  ");
 			ctl_human_payload(stdout, t->payload, t->payload_len);

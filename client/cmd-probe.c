@@ -118,6 +118,12 @@ static int cmd_probe_exec(struct ctl *ctl, int argc, char **argv)
 	if (optind >= argc)
 		return ctl_usage(ctl, &cmd_probe_entry, "say attach, list or detach");
 	sub = argv[optind++];
+	for (int i = optind; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {	/* after the subcommand */
+			ctl_cmd_help(ctl, &cmd_probe_entry, stdout);
+			return CTL_EXIT_OK;
+		}
+	}
 	want = strcmp(sub, "list") == 0 ? 0 : 1;
 	if (strcmp(sub, "attach") && strcmp(sub, "detach") && want)
 		return ctl_usage(ctl, &cmd_probe_entry, "say attach SPEC, list or detach ID");

@@ -36,6 +36,30 @@ static bool cmd_stats_is_ns(const char *name)
 	return n > 3 && strcmp(name + n - 3, "_ns") == 0;
 }
 
+/* Prints the string fields of a group (flat_walk gives only numbers) for humans. */
+static void cmd_stats_strings_human(const struct timerd_stats *s, const char *group)
+{
+	if (strcmp(group, "store") != 0)
+		return;
+	printf("  %-24s %s\n", "fsync", *s->store_fsync ? s->store_fsync : "-");
+	printf("  %-24s %s\n", "path", *s->store_path ? s->store_path : "-");
+	printf("  %-24s %s\n", "last_error", *s->store_last_error ? s->store_last_error : "-");
+}
+
+/* Prints the string fields of a group as JSON members, each followed by a comma. */
+static void cmd_stats_strings_json(const struct timerd_stats *s, const char *group)
+{
+	if (strcmp(group, "store") != 0)
+		return;
+	printf("\"fsync\":");
+	ctl_json_str(stdout, s->store_fsync);
+	printf(",\"path\":");
+	ctl_json_str(stdout, s->store_path);
+	printf(",\"last_error\":");
+	ctl_json_str(stdout, s->store_last_error);
+	putchar(',');
+}
+
 /* Prints live counters, grouped, for humans. */
 static void cmd_stats_human(const struct timerd_stats *s)
 {
@@ -49,6 +73,7 @@ static void cmd_stats_human(const struct timerd_stats *s)
 		if (gl && (strlen(group) != gl || strncmp(group, s->v[i].name, gl) != 0)) {
 			snprintf(group, sizeof(group), "%.*s", (int)gl, s->v[i].name);
 			printf("%s:\n", group);
+			cmd_stats_strings_human(s, group);
 		}
 		if (cmd_stats_is_ns(s->v[i].name))
 			printf("  %-24s %s\n", dot ? dot + 1 : s->v[i].name,
@@ -75,6 +100,7 @@ static void cmd_stats_json(const struct timerd_stats *s)
 		if (strlen(group) != gl || strncmp(group, s->v[i].name, gl) != 0) {
 			printf("%s,\"%.*s\":{", *group ? "}" : "", (int)gl, s->v[i].name);
 			snprintf(group, sizeof(group), "%.*s", (int)gl, s->v[i].name);
+			cmd_stats_strings_json(s, group);
 		} else {
 			putchar(',');
 		}

@@ -41,6 +41,7 @@ static const struct codec_err codec_errs[] = {
 	{ TIMERD_ESYSTEM, "SYSTEM", "a system call failed in timerd" },
 	{ TIMERD_EBUSY, "BUSY", "resource busy" },
 	{ TIMERD_EKEYID, "KEY_AND_ID", "give a key or an id, not both" },
+	{ TIMERD_ESTORAGE, "STORAGE", "timerd cannot write its timer store: nothing was changed, retry later" },
 	{ TIMERD_EVERSION, "VERSION", "protocol version not supported" },
 	{ TIMERD_EMALFORMED, "MALFORMED", "timerd could not decode the request" },
 	{ TIMERD_EUNKNOWNOP, "UNKNOWN_OP", "timerd does not know this operation" },
@@ -133,7 +134,7 @@ void codec_hello(struct codec_req *q, const char *client_name)
 	q->r.hello = &q->u.hello;
 }
 
-/* Fills an Arm; TIMERD_EARG if `when` is not one of the enum. */
+/* Fills an Arm; TIMERD_EARG if `when` or `misfire` is not one of its enum. */
 int codec_arm(struct codec_req *q, const struct timerd_arm *a)
 {
 	Timerd__Arm *m = &q->u.arm;
@@ -163,6 +164,17 @@ int codec_arm(struct codec_req *q, const struct timerd_arm *a)
 	m->payload.data = (uint8_t *)(uintptr_t)a->payload;
 	m->payload.len = a->payload ? a->payload_len : 0;
 	m->notify = a->notify;
+	m->ephemeral = a->ephemeral;
+	switch (a->misfire) {
+	case TIMERD_MISFIRE_FIRE:
+		m->misfire = TIMERD__MISFIRE__MISFIRE_FIRE;
+		break;
+	case TIMERD_MISFIRE_SKIP:
+		m->misfire = TIMERD__MISFIRE__MISFIRE_SKIP;
+		break;
+	default:
+		return TIMERD_EARG;
+	}
 	q->r.arm = m;
 	return TIMERD_OK;
 }
@@ -356,6 +368,19 @@ static const void *codec_blk_mem(struct codec_blk *b, const void *s, size_t n)
 	return p;
 }
 
+/* The public misfire policy of a wire one; a value this library does not know passes through. */
+static enum timerd_misfire codec_misfire(Timerd__Misfire m)
+{
+	switch (m) {
+	case TIMERD__MISFIRE__MISFIRE_FIRE:
+		return TIMERD_MISFIRE_FIRE;
+	case TIMERD__MISFIRE__MISFIRE_SKIP:
+		return TIMERD_MISFIRE_SKIP;
+	default:
+		return (enum timerd_misfire)m;
+	}
+}
+
 /* Fills a public timer from a Timer message, strings in the block. */
 static void codec_timer_fill(struct codec_blk *b, struct timerd_timer *t, const Timerd__Timer *m)
 {
@@ -375,6 +400,8 @@ static void codec_timer_fill(struct codec_blk *b, struct timerd_timer *t, const 
 	t->period_ns = m->period_ns;
 	t->realtime = m->realtime;
 	t->notify = m->notify;
+	t->ephemeral = m->ephemeral;
+	t->misfire = codec_misfire(m->misfire);
 }
 
 /* Lays out one timer in the block. */
@@ -466,10 +493,16 @@ static struct timerd_stats *codec_stats_lay(struct codec_blk *b, const Timerd__S
 	}
 	{
 		const char *version = codec_blk_str(b, m->version), *db = codec_blk_str(b, m->stats_db);
+		const char *fsync = codec_blk_str(b, m->store ? m->store->fsync : NULL);
+		const char *path = codec_blk_str(b, m->store ? m->store->path : NULL);
+		const char *last_error = codec_blk_str(b, m->store ? m->store->last_error : NULL);
 
 		if (s) {
 			s->version = version;
 			s->stats_db = db;
+			s->store_fsync = fsync;
+			s->store_path = path;
+			s->store_last_error = last_error;
 		}
 	}
 	return s;
@@ -543,6 +576,7 @@ static void codec_fire_view(const Timerd__Fire *m, struct timerd_fire *f)
 	f->seq = m->seq;
 	f->missed = m->missed;
 	f->final = m->final;
+	f->recovered = m->recovered;
 	if (m->origin) {
 		f->has_origin = true;
 		f->origin.probe_id = m->origin->probe_id;

@@ -35,6 +35,8 @@ static int ctl_exit_for(int rc)
 		return CTL_EXIT_OK;
 	case TIMERD_ENOTFOUND:
 		return CTL_EXIT_NOTFOUND;
+	case TIMERD_ESTORAGE:
+		return CTL_EXIT_TEMPORARY;
 	case TIMERD_ECONNECT:
 	case TIMERD_EIO:
 	case TIMERD_ECLOSED:
@@ -280,9 +282,10 @@ static void ctl_fire_json(const struct timerd_fire *f)
 	ctl_json_str(stdout, f->topic);
 	printf(",\"deadline_mono_ns\":%" PRId64 ",\"fired_mono_ns\":%" PRId64 ",\"deadline_unix_ns\":%" PRId64
 	       ",\"late_ns\":%" PRId64 ",\"received_late_ns\":%" PRId64 ",\"period_ns\":%" PRId64
-	       ",\"seq\":%" PRIu64 ",\"missed\":%" PRIu64 ",\"final\":%s,",
+	       ",\"seq\":%" PRIu64 ",\"missed\":%" PRIu64 ",\"final\":%s,\"recovered\":%s,",
 	       f->deadline_mono_ns, f->fired_mono_ns, f->deadline_unix_ns, f->fired_mono_ns - f->deadline_mono_ns,
-	       ctl_mono() - f->deadline_mono_ns, f->period_ns, f->seq, f->missed, f->final ? "true" : "false");
+	       ctl_mono() - f->deadline_mono_ns, f->period_ns, f->seq, f->missed, f->final ? "true" : "false",
+	       f->recovered ? "true" : "false");
 	ctl_json_payload(stdout, f->payload, f->payload_len);
 	if (f->has_origin) {
 		printf(",\"origin\":{\"probe_id\":%u,\"pid\":%u,\"tid\":%u,\"hit_mono_ns\":%" PRId64 ",\"comm\":",
@@ -309,6 +312,8 @@ static void ctl_fire_human(const struct timerd_fire *f)
 		printf(" seq=%" PRIu64, f->seq);
 	if (f->missed)
 		printf(" missed=%" PRIu64, f->missed);
+	if (f->recovered)
+		printf(" recovered");
 	if (f->has_origin)
 		printf(" pid=%u tid=%u comm=%s probe=%u", f->origin.pid, f->origin.tid, f->origin.comm,
 		       f->origin.probe_id);
@@ -327,6 +332,20 @@ void ctl_print_fire(struct ctl *ctl, const struct timerd_fire *f)
 	else
 		ctl_fire_human(f);
 	fflush(stdout);
+}
+
+/* The name of a misfire policy. */
+const char *ctl_misfire_name(enum timerd_misfire m, char buf[16])
+{
+	switch (m) {
+	case TIMERD_MISFIRE_FIRE:
+		return "fire";
+	case TIMERD_MISFIRE_SKIP:
+		return "skip";
+	default:
+		snprintf(buf, 16, "%d", (int)m);
+		return buf;
+	}
 }
 
 /* Prints a notice event as a line. */
@@ -357,7 +376,7 @@ int ctl_key_or_id(struct ctl *ctl, const struct cmd_entry *cmd, int argc, char *
 			if (!ctl_u64(ctl, "--id", optarg, id))
 				return CTL_EXIT_USAGE;
 		} else if (ctl_global_opt(ctl, cmd, c, optarg, &rc)) {
-			return rc;
+			return rc == CTL_EXIT_OK ? CTL_DONE : rc;
 		}
 	}
 	if (optind < argc)

@@ -44,7 +44,9 @@ static void ctl_help(struct ctl *ctl, FILE *f)
 		   "\n`%s COMMAND --help` describes a command's options.\n"
 		   "Durations: 250ms, 5s, 1.5s, 1h30m, 2d. Times: RFC 3339, e.g. 2030-01-02T15:04:05Z.\n"
 		   "\nExit codes: 0 ok, 1 timerd refused the request, 2 bad command line,\n"
-		   "3 timerd unreachable, 4 no such timer, 5 timed out waiting.\n", def, ctl->prog);
+		   "3 timerd unreachable, 4 no such timer, 5 timed out waiting,\n"
+		   "6 temporary failure: nothing was done, retry later (timerd cannot write its store).\n",
+		def, ctl->prog);
 }
 
 /* Finds a subcommand by name (or unique prefix). */

@@ -28,7 +28,12 @@ enum ctl_exit {
 	CTL_EXIT_UNREACHABLE = 3,	/* cannot reach timerd, or the connection broke */
 	CTL_EXIT_NOTFOUND = 4,		/* no such timer (get, cancel) */
 	CTL_EXIT_TIMEOUT = 5,		/* --wait or watch --timeout ran out */
+	CTL_EXIT_TEMPORARY = 6,		/* nothing was done, retry later (STORAGE: timerd
+					   cannot write its store) */
 };
+
+/* Not an exit code: a parser's "stop now, all is done" (after --help); the command exits CTL_EXIT_OK. */
+#define CTL_DONE (-1)
 
 /* Global state: options given before or after the subcommand. */
 struct ctl {
@@ -98,7 +103,7 @@ bool ctl_duration(struct ctl *ctl, const char *opt, const char *s, int64_t *ns);
 /* Parses an unsigned integer option; false (message printed) if bad. */
 bool ctl_u64(struct ctl *ctl, const char *opt, const char *s, uint64_t *v);
 
-/* Parses `CMD KEY | --id ID` with the global options; CTL_EXIT_OK or the exit code. */
+/* Parses `CMD KEY | --id ID` with the global options; CTL_EXIT_OK, CTL_DONE (--help) or the exit code. */
 int ctl_key_or_id(struct ctl *ctl, const struct cmd_entry *cmd, int argc, char **argv,
 		  const char **key, uint64_t *id);
 
@@ -120,6 +125,9 @@ void ctl_human_payload(FILE *f, const void *p, size_t n);
 
 /* Prints a fire event as a line (human or JSON). */
 void ctl_print_fire(struct ctl *ctl, const struct timerd_fire *f);
+
+/* The name of a misfire policy ("fire", "skip"); a number for one this timerctl does not know. */
+const char *ctl_misfire_name(enum timerd_misfire m, char buf[16]);
 
 /* Prints a notice event as a line (human or JSON). */
 void ctl_print_notice(struct ctl *ctl, const struct timerd_event *ev);

@@ -77,6 +77,8 @@ enum timerd_code {
 	TIMERD_ESYSTEM = 11,		/* a system call failed in the server */
 	TIMERD_EBUSY = 12,
 	TIMERD_EKEYID = 13,		/* give a key or an id, not both */
+	TIMERD_ESTORAGE = 14,		/* the timer store cannot be written (disk full, I/O
+					   error): nothing was changed; retry later */
 	TIMERD_EVERSION = 100,		/* protocol version not supported */
 	TIMERD_EMALFORMED = 101,	/* the server could not decode a request */
 	TIMERD_EUNKNOWNOP = 102,	/* the server does not know the operation */
@@ -123,6 +125,13 @@ enum timerd_when {
 	TIMERD_AT_UNIX = 2,		/* a wall-clock time; follows clock jumps */
 };
 
+/* What a restart does with a timer that came due while timerd was down. */
+enum timerd_misfire {
+	TIMERD_MISFIRE_FIRE = 0,	/* fire it once, late (fire.recovered); periodic:
+					   once, missed counts the skipped periods */
+	TIMERD_MISFIRE_SKIP = 1,	/* one-shot: drop it; periodic: go on at its next period */
+};
+
 struct timerd_arm {
 	enum timerd_when when;
 	int64_t time_ns;
@@ -133,6 +142,8 @@ struct timerd_arm {
 	const void *payload;
 	size_t payload_len;
 	bool notify;			/* push the fires to this connection */
+	bool ephemeral;			/* memory only: not journaled, lost on restart */
+	enum timerd_misfire misfire;	/* 0 (TIMERD_MISFIRE_FIRE) by default */
 };
 
 struct timerd_arm_result {
@@ -155,6 +166,9 @@ struct timerd_timer {
 	int64_t period_ns;
 	bool realtime;
 	bool notify;
+	bool ephemeral;			/* memory only (armed ephemeral, by a probe, or
+					   the server runs --memory-only) */
+	enum timerd_misfire misfire;
 };
 
 struct timerd_list {
@@ -184,6 +198,8 @@ struct timerd_fire {
 	bool final;			/* one-shot: the timer is gone */
 	bool has_origin;		/* armed by a BPF probe: origin is set */
 	struct timerd_origin origin;
+	bool recovered;			/* restored at start after it came due while
+					   timerd was down (fired late, misfire fire) */
 };
 
 enum timerd_notice_kind {
@@ -219,6 +235,10 @@ struct timerd_stats {
 	const char *version;		/* "timerd 0.1.0" */
 	const char *stats_db;		/* path of stats.db; "" if stats are off */
 	int64_t now_mono_ns, now_unix_ns;
+	/* The store (timers.db); its counters are "store.*" in v. */
+	const char *store_fsync;	/* "always", "never", "10ms", "memory-only"; "" if not reported */
+	const char *store_path;		/* timers.db; "" if none */
+	const char *store_last_error;	/* the last commit's failure; "" if none */
 };
 
 struct timerd_probe {

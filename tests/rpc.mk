@@ -24,9 +24,10 @@ TESTS += \
 	tests/unit/test-server-badinput \
 	tests/unit/test-conn-lifetime
 
-tests_unit_test_proto_SOURCES = tests/unit/test-proto.c
+# libtimerd's codec is built in: its internals are not exported by libtimerd.la.
+tests_unit_test_proto_SOURCES = tests/unit/test-proto.c client/codec.c client/internal.h
 tests_unit_test_proto_CFLAGS = $(RPC_TEST_CFLAGS)
-tests_unit_test_proto_LDADD = proto/libproto.la $(CHECK_LIBS)
+tests_unit_test_proto_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS) $(CHECK_LIBS)
 
 tests_unit_test_client_SOURCES = tests/unit/test-client.c tests/unit/test-server-util.h
 tests_unit_test_client_CFLAGS = $(RPC_TEST_CFLAGS)
@@ -58,6 +59,7 @@ REGRESS_TESTS = \
 	tests/regress/cli.sh \
 	tests/regress/daemon.sh \
 	tests/regress/diskfull.sh \
+	tests/regress/durable-cli.sh \
 	tests/regress/durable.sh \
 	tests/regress/fire.sh \
 	tests/regress/list.sh \

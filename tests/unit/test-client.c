@@ -303,6 +303,51 @@ START_TEST(test_wall_clock_arm)
 }
 END_TEST
 
+START_TEST(test_durable_fields)
+{
+	struct timerd *t = connect_ok(false);
+	struct timerd_arm a = { .when = TIMERD_AFTER, .time_ns = 600 * TIMERD_S, .key = "dur-mem",
+				.ephemeral = true };
+	struct timerd_arm_result r;
+	struct timerd_timer *tm;
+	struct timerd_list *l;
+	struct timerd_stats *s;
+	int64_t v;
+	int seen = 0;
+
+	ck_assert_int_eq(timerd_arm(t, &a, &r), TIMERD_OK);
+	a = (struct timerd_arm){ .when = TIMERD_AFTER, .time_ns = 600 * TIMERD_S, .key = "dur-skip",
+				 .topic = "dur", .misfire = TIMERD_MISFIRE_SKIP };
+	ck_assert_int_eq(timerd_arm(t, &a, &r), TIMERD_OK);
+	ck_assert_int_eq(timerd_get(t, 0, "dur-mem", &tm), TIMERD_OK);
+	ck_assert(tm->ephemeral);
+	ck_assert_int_eq(tm->misfire, TIMERD_MISFIRE_FIRE);
+	timerd_timer_free(tm);
+	ck_assert_int_eq(timerd_get(t, r.timer_id, NULL, &tm), TIMERD_OK);
+	ck_assert(!tm->ephemeral);			/* durable by default */
+	ck_assert_int_eq(tm->misfire, TIMERD_MISFIRE_SKIP);
+	timerd_timer_free(tm);
+	ck_assert_int_eq(timerd_list(t, "dur", 0, 0, false, &l), TIMERD_OK);
+	for (size_t i = 0; i < l->n; i++, seen++)
+		ck_assert(!l->timers[i].ephemeral && l->timers[i].misfire == TIMERD_MISFIRE_SKIP);
+	ck_assert_int_eq(seen, 1);
+	timerd_list_free(l);
+	a.misfire = (enum timerd_misfire)9;
+	ck_assert_int_eq(timerd_arm(t, &a, &r), TIMERD_EARG);
+	ck_assert_int_eq(timerd_stats(t, &s), TIMERD_OK);
+	ck_assert(timerd_stats_get(s, "store.durable", &v) && v == 1);
+	ck_assert(timerd_stats_get(s, "store.rows", &v) && v >= 1);
+	ck_assert_str_eq(s->store_fsync, "always");
+	ck_assert_msg(strstr(s->store_path, "timers.db"), "%s", s->store_path);
+	ck_assert_str_eq(s->store_last_error, "");
+	timerd_stats_free(s);
+	ck_assert_int_eq(timerd_cancel(t, 0, "dur-mem"), TIMERD_OK);
+	ck_assert_int_eq(timerd_cancel(t, 0, "dur-skip"), TIMERD_OK);
+	ck_assert_str_eq(timerd_errname(TIMERD_ESTORAGE), "STORAGE");
+	timerd_close(t);
+}
+END_TEST
+
 /* Finds a free TCP port on loopback. */
 static int free_port(void)
 {
@@ -335,6 +380,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_probe_permissions);
 	tcase_add_test(tc, test_event_queue_bound);
 	tcase_add_test(tc, test_wall_clock_arm);
+	tcase_add_test(tc, test_durable_fields);
 	suite_add_tcase(s, tc);
 	return s;
 }

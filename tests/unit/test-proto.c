@@ -1,6 +1,8 @@
 /*
  * test-proto.c -- the wire contract: framing, decoding with the arena,
- * unknown operations, garbage; duration and RFC 3339 parsing.
+ * unknown operations, garbage; duration and RFC 3339 parsing; libtimerd's
+ * codec (client/codec.c, built in) both ways: requests it packs, replies
+ * and events it copies into the public structs, its error table.
  */
 #include "config.h"
 
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/internal.h"
 #include "proto/arena.h"
 #include "proto/frame.h"
 #include "proto/timerd.pb-c.h"
@@ -209,6 +212,196 @@ START_TEST(test_time_parse)
 }
 END_TEST
 
+/* Packs q with libtimerd's encoder and decodes it back (free with timerd__request__free_unpacked). */
+static Timerd__Request *codec_roundtrip(const struct codec_req *q)
+{
+	size_t n = codec_size(q);
+	uint8_t *buf = malloc(n);
+	Timerd__Request *d;
+
+	ck_assert_ptr_nonnull(buf);
+	codec_pack(q, buf);
+	ck_assert_uint_eq(frame_len(buf), n - FRAME_HDR);
+	d = timerd__request__unpack(NULL, n - FRAME_HDR, buf + FRAME_HDR);
+	ck_assert_ptr_nonnull(d);
+	free(buf);
+	return d;
+}
+
+/* Packs a response and decodes it back, as a client reads it. */
+static Timerd__Response *response_roundtrip(const Timerd__Response *m)
+{
+	size_t n = timerd__response__get_packed_size(m);
+	uint8_t *buf = malloc(n ? n : 1);
+	Timerd__Response *d;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(timerd__response__pack(m, buf), n);
+	d = timerd__response__unpack(NULL, n, buf);
+	ck_assert_ptr_nonnull(d);
+	free(buf);
+	return d;
+}
+
+START_TEST(test_codec_arm_durable)
+{
+	struct timerd_arm a = { .when = TIMERD_AFTER, .time_ns = 5 * S, .key = "k", .ephemeral = true,
+				.misfire = TIMERD_MISFIRE_SKIP };
+	struct codec_req q;
+	Timerd__Request *d;
+
+	ck_assert_int_eq(codec_arm(&q, &a), TIMERD_OK);
+	d = codec_roundtrip(&q);
+	ck_assert_int_eq(d->body_case, TIMERD__REQUEST__BODY_ARM);
+	ck_assert(d->arm->ephemeral);
+	ck_assert_int_eq(d->arm->misfire, TIMERD__MISFIRE__MISFIRE_SKIP);
+	ck_assert_int_eq(d->arm->after_ns, 5 * S);
+	timerd__request__free_unpacked(d, NULL);
+	/* the defaults: durable, misfire fire */
+	a = (struct timerd_arm){ .when = TIMERD_AFTER, .time_ns = S };
+	ck_assert_int_eq(codec_arm(&q, &a), TIMERD_OK);
+	d = codec_roundtrip(&q);
+	ck_assert(!d->arm->ephemeral);
+	ck_assert_int_eq(d->arm->misfire, TIMERD__MISFIRE__MISFIRE_FIRE);
+	timerd__request__free_unpacked(d, NULL);
+	a.misfire = (enum timerd_misfire)7;
+	ck_assert_int_eq(codec_arm(&q, &a), TIMERD_EARG);
+}
+END_TEST
+
+START_TEST(test_codec_timer_durable)
+{
+	Timerd__Timer m = TIMERD__TIMER__INIT, m2 = TIMERD__TIMER__INIT, *v[2] = { &m, &m2 };
+	Timerd__ListReply lr = TIMERD__LIST_REPLY__INIT;
+	struct timerd_timer *t;
+	struct timerd_list *l;
+
+	m.timer_id = 9;
+	m.key = (char *)"k";
+	m.ephemeral = true;
+	m.misfire = TIMERD__MISFIRE__MISFIRE_SKIP;
+	t = codec_timer_copy(&m);
+	ck_assert_ptr_nonnull(t);
+	ck_assert(t->ephemeral);
+	ck_assert_int_eq(t->misfire, TIMERD_MISFIRE_SKIP);
+	ck_assert_str_eq(t->key, "k");
+	timerd_timer_free(t);
+	m2.timer_id = 10;
+	m2.misfire = (Timerd__Misfire)5;	/* a newer server's policy passes through */
+	lr.n_timers = 2;
+	lr.timers = v;
+	l = codec_list_copy(&lr);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_uint_eq(l->n, 2);
+	ck_assert(l->timers[0].ephemeral && l->timers[0].misfire == TIMERD_MISFIRE_SKIP);
+	ck_assert(!l->timers[1].ephemeral);
+	ck_assert_int_eq(l->timers[1].misfire, 5);
+	timerd_list_free(l);
+}
+END_TEST
+
+START_TEST(test_codec_fire_recovered)
+{
+	Timerd__Response r = TIMERD__RESPONSE__INIT, *d;
+	Timerd__Fire f = TIMERD__FIRE__INIT;
+	struct timerd_event *ev;
+
+	f.timer_id = 3;
+	f.key = (char *)"late";
+	f.final = true;
+	f.recovered = true;
+	r.body_case = TIMERD__RESPONSE__BODY_FIRE;
+	r.fire = &f;
+	d = response_roundtrip(&r);
+	ev = codec_event_copy(d);
+	timerd__response__free_unpacked(d, NULL);
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_int_eq(ev->kind, TIMERD_EVENT_FIRE);
+	ck_assert(ev->fire.recovered);
+	ck_assert(ev->fire.final);
+	ck_assert_str_eq(ev->fire.key, "late");
+	timerd_event_free(ev);
+	f.recovered = false;
+	d = response_roundtrip(&r);
+	ev = codec_event_copy(d);
+	timerd__response__free_unpacked(d, NULL);
+	ck_assert(!ev->fire.recovered);
+	timerd_event_free(ev);
+}
+END_TEST
+
+START_TEST(test_codec_store_stats)
+{
+	Timerd__Response r = TIMERD__RESPONSE__INIT, *d;
+	Timerd__StatsReply sr = TIMERD__STATS_REPLY__INIT;
+	Timerd__StoreStats st = TIMERD__STORE_STATS__INIT;
+	struct timerd_stats *s;
+	int64_t v;
+
+	st.durable = true;
+	st.fsync = (char *)"10ms";
+	st.path = (char *)"/var/lib/timerd/timers.db";
+	st.last_error = (char *)"database or disk is full";
+	st.loaded = 3;
+	st.load_ns = 1234;
+	sr.version = (char *)"timerd test";
+	sr.store = &st;
+	r.body_case = TIMERD__RESPONSE__BODY_STATS;
+	r.stats = &sr;
+	d = response_roundtrip(&r);
+	s = codec_stats_copy(d->stats);
+	timerd__response__free_unpacked(d, NULL);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s->store_fsync, "10ms");
+	ck_assert_str_eq(s->store_path, "/var/lib/timerd/timers.db");
+	ck_assert_str_eq(s->store_last_error, "database or disk is full");
+	ck_assert(timerd_stats_get(s, "store.durable", &v) && v == 1);
+	ck_assert(timerd_stats_get(s, "store.loaded", &v) && v == 3);
+	ck_assert(timerd_stats_get(s, "store.load_ns", &v) && v == 1234);
+	ck_assert_str_eq(s->version, "timerd test");
+	timerd_stats_free(s);
+	/* a server that sends no store section: empty strings, zero counters */
+	sr.store = NULL;
+	s = codec_stats_copy(&sr);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(s->store_fsync, "");
+	ck_assert_str_eq(s->store_path, "");
+	ck_assert_str_eq(s->store_last_error, "");
+	ck_assert(timerd_stats_get(s, "store.durable", &v) && v == 0);
+	timerd_stats_free(s);
+}
+END_TEST
+
+START_TEST(test_codec_errors)
+{
+	const ProtobufCEnumDescriptor *e = &timerd__error_code__descriptor;
+	Timerd__Response r = TIMERD__RESPONSE__INIT;
+	Timerd__Error err = TIMERD__ERROR__INIT;
+	char msg[256];
+
+	/* every wire ErrorCode has a name (the protocol's) and a text in libtimerd's table */
+	for (unsigned i = 0; i < e->n_values; i++) {
+		ck_assert_msg(strcmp(timerd_errname(e->values[i].value), e->values[i].name) == 0,
+			      "code %d: libtimerd names it %s, timerd.proto %s", e->values[i].value,
+			      timerd_errname(e->values[i].value), e->values[i].name);
+		ck_assert_msg(strcmp(timerd_strerror(e->values[i].value), "unknown error") != 0,
+			      "code %s has no text", e->values[i].name);
+	}
+	ck_assert_int_eq(TIMERD_ESTORAGE, TIMERD__ERROR_CODE__STORAGE);
+	ck_assert(strstr(timerd_strerror(TIMERD_ESTORAGE), "retry"));
+	/* a STORAGE error reply reaches the caller as TIMERD_ESTORAGE with the server's words */
+	err.code = TIMERD__ERROR_CODE__STORAGE;
+	err.message = (char *)"cannot write timers.db: disk full; retry later";
+	r.body_case = TIMERD__RESPONSE__BODY_ERROR;
+	r.error = &err;
+	ck_assert_int_eq(codec_check(&r, TIMERD__REQUEST__BODY_ARM, msg, sizeof(msg)), TIMERD_ESTORAGE);
+	ck_assert_str_eq(msg, err.message);
+	err.message = (char *)"";
+	ck_assert_int_eq(codec_check(&r, TIMERD__REQUEST__BODY_CANCEL, msg, sizeof(msg)), TIMERD_ESTORAGE);
+	ck_assert_str_eq(msg, timerd_strerror(TIMERD_ESTORAGE));
+}
+END_TEST
+
 /* Builds the suite. */
 static Suite *proto_suite(void)
 {
@@ -223,6 +416,13 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_duration_parse);
 	tcase_add_test(tc, test_duration_format);
 	tcase_add_test(tc, test_time_parse);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("codec");
+	tcase_add_test(tc, test_codec_arm_durable);
+	tcase_add_test(tc, test_codec_timer_durable);
+	tcase_add_test(tc, test_codec_fire_recovered);
+	tcase_add_test(tc, test_codec_store_stats);
+	tcase_add_test(tc, test_codec_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }
