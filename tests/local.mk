@@ -12,7 +12,7 @@ tests_unit_test_cell_SOURCES = tests/unit/test-cell.c
 tests_unit_test_cell_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_cell_LDADD = $(TEST_LIBS)
 
-tests_unit_test_hazptr_SOURCES = tests/unit/test-hazptr.c
+tests_unit_test_hazptr_SOURCES = tests/unit/test-hazptr.c tests/wait.h
 tests_unit_test_hazptr_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_hazptr_LDADD = $(TEST_LIBS)
 

@@ -9,6 +9,9 @@
  *	tsd_start(&d, (const char *[]){ "--max-payload", "1KiB", NULL });
  *	...connect to d.sock...
  *	ck_assert_int_eq(tsd_stop(&d), 0);
+ *
+ * tsd_stat() reads one counter (by its timerd_stats_get name) over a fresh
+ * connection, for tests that wait for the daemon to have done something.
  */
 #ifndef TIMERD_TEST_SERVER_UTIL_H
 #define TIMERD_TEST_SERVER_UTIL_H
@@ -24,6 +27,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "client/timerd.h"
 
 struct tsd {
 	pid_t pid;
@@ -135,6 +140,24 @@ static inline int tsd_stop(struct tsd *d)
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", d->dir);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The daemon's counter name (e.g. "server.fires_sent") read over a new connection; -1 if unreadable. */
+static inline int64_t tsd_stat(const struct tsd *d, const char *name)
+{
+	struct timerd_stats *s;
+	struct timerd *t;
+	int64_t v = -1;
+
+	if (timerd_connect(d->sock, NULL, &t, NULL) != TIMERD_OK)
+		return -1;
+	if (timerd_stats(t, &s) == TIMERD_OK) {
+		if (!timerd_stats_get(s, name, &v))
+			v = -1;
+		timerd_stats_free(s);
+	}
+	timerd_close(t);
+	return v;
 }
 
 /* CLOCK_MONOTONIC now, ns. */
