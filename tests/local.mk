@@ -19,7 +19,7 @@ tests_unit_test_hazptr_LDADD = $(TEST_LIBS)
 tests_stress_stress_cell_SOURCES = tests/stress/stress-cell.c tests/stress/stress.h
 tests_stress_stress_cell_LDADD = core/libcore.la
 
-tests_stress_stress_hazptr_SOURCES = tests/stress/stress-hazptr.c tests/stress/stress.h
+tests_stress_stress_hazptr_SOURCES = tests/stress/stress-hazptr.c tests/stress/stress.h tests/wait.h
 tests_stress_stress_hazptr_LDADD = core/libcore.la
 
 TESTS += \
