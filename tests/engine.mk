@@ -1,4 +1,4 @@
-# tests/engine.mk -- engine tests: wheel model, engine API, dispatcher, torture.
+# tests/engine.mk -- engine tests: wheel model and edges, engine API, dispatcher, torture.
 check_PROGRAMS += \
 	tests/unit/test-wheel \
 	tests/unit/test-engine \
