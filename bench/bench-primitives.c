@@ -44,7 +44,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "cell.h"
+#include "bench/cell-variants.h"
 #include "hazptr.h"
 
 #include "bench/bench.h"
