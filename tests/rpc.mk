@@ -28,7 +28,7 @@ tests_unit_test_client_SOURCES = tests/unit/test-client.c tests/unit/test-server
 tests_unit_test_client_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_client_LDADD = client/libtimerd.la $(CHECK_LIBS)
 
-tests_unit_test_client_async_SOURCES = tests/unit/test-client-async.c tests/unit/test-server-util.h
+tests_unit_test_client_async_SOURCES = tests/unit/test-client-async.c tests/unit/test-server-util.h tests/wait.h
 tests_unit_test_client_async_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_client_async_LDADD = client/libtimerd.la $(LIBEVENT_LIBS) $(CHECK_LIBS)
 
