@@ -2,17 +2,29 @@
 # `make bench` runs them all (bench/run-all) and rewrites their sections of
 # doc/benchmarks.md; BENCH_ARGS passes options, e.g. make bench BENCH_ARGS=--quick.
 
-noinst_PROGRAMS += bench/bench-primitives
-bench_bench_primitives_SOURCES = bench/bench-primitives.c bench/bench.h
-# The compile flags that matter for speed are printed in the benchmark's meta line.
-bench_bench_primitives_CPPFLAGS = $(AM_CPPFLAGS) -DBENCH_CFLAGS='"$(CFLAGS) $(SAN_CFLAGS)"'
-bench_bench_primitives_CFLAGS = $(AM_CFLAGS) $(URCU_CFLAGS)
-bench_bench_primitives_LDADD = core/libcore.la
+# The helpers every benchmark links (bench/bench.h). The compile flags that
+# matter for speed are printed in each benchmark's meta line.
+noinst_LTLIBRARIES += bench/libbench.la
+bench_libbench_la_SOURCES = bench/bench.c bench/bench.h
+bench_libbench_la_CPPFLAGS = $(AM_CPPFLAGS) -DBENCH_CFLAGS='"$(CFLAGS) $(SAN_CFLAGS)"'
+
+# The "primitives" section of doc/benchmarks.md: the cell and hazard pointers beside their peers.
+noinst_PROGRAMS += bench/bench-cell bench/bench-hazptr
+
+bench_bench_cell_SOURCES = bench/bench-cell.c bench/cell-variants.h
+bench_bench_cell_LDADD = bench/libbench.la core/libcore.la
+if HAVE_CK
+bench_bench_cell_LDADD += $(CK_LIBS)
+endif
+
+bench_bench_hazptr_SOURCES = bench/bench-hazptr.c
+bench_bench_hazptr_CFLAGS = $(AM_CFLAGS) $(URCU_CFLAGS)
+bench_bench_hazptr_LDADD = bench/libbench.la core/libcore.la
 if HAVE_URCU
-bench_bench_primitives_LDADD += $(URCU_LIBS)
+bench_bench_hazptr_LDADD += $(URCU_LIBS)
 endif
 if HAVE_CK
-bench_bench_primitives_LDADD += $(CK_LIBS)
+bench_bench_hazptr_LDADD += $(CK_LIBS)
 endif
 
 dist_noinst_SCRIPTS += bench/run-all

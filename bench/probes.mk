@@ -7,3 +7,4 @@ bench_bench_probes_CPPFLAGS = $(AM_CPPFLAGS) -DBENCH_CFLAGS='"$(CFLAGS) $(SAN_CF
 bench_bench_probes_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
 bench_bench_probes_LDADD = probe/libprobe.la core/libcore.la $(LIBBPF_LIBS)
 $(bench_bench_probes_OBJECTS): bpf/probes.skel.h
+bench_bench_probes_LDADD += bench/libbench.la

@@ -1,4 +1,4 @@
-# tests/engine.mk -- engine tests: wheel model, engine API, dispatcher, torture.
+# tests/engine.mk -- engine tests: wheel model and edges, engine API, dispatcher, torture.
 check_PROGRAMS += \
 	tests/unit/test-wheel \
 	tests/unit/test-engine \
@@ -14,7 +14,7 @@ tests_unit_test_engine_SOURCES = tests/unit/test-engine.c
 tests_unit_test_engine_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_engine_LDADD = $(TEST_LIBS)
 
-tests_unit_test_dispatch_SOURCES = tests/unit/test-dispatch.c
+tests_unit_test_dispatch_SOURCES = tests/unit/test-dispatch.c tests/wait.h
 tests_unit_test_dispatch_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_dispatch_LDADD = $(TEST_LIBS)
 

@@ -8,18 +8,18 @@ check_PROGRAMS += \
 	tests/stress/stress-cell \
 	tests/stress/stress-hazptr
 
-tests_unit_test_cell_SOURCES = tests/unit/test-cell.c
+tests_unit_test_cell_SOURCES = tests/unit/test-cell.c bench/cell-variants.h
 tests_unit_test_cell_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_cell_LDADD = $(TEST_LIBS)
 
-tests_unit_test_hazptr_SOURCES = tests/unit/test-hazptr.c
+tests_unit_test_hazptr_SOURCES = tests/unit/test-hazptr.c tests/wait.h
 tests_unit_test_hazptr_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_hazptr_LDADD = $(TEST_LIBS)
 
-tests_stress_stress_cell_SOURCES = tests/stress/stress-cell.c tests/stress/stress.h
+tests_stress_stress_cell_SOURCES = tests/stress/stress-cell.c tests/stress/stress.h bench/cell-variants.h
 tests_stress_stress_cell_LDADD = core/libcore.la
 
-tests_stress_stress_hazptr_SOURCES = tests/stress/stress-hazptr.c tests/stress/stress.h
+tests_stress_stress_hazptr_SOURCES = tests/stress/stress-hazptr.c tests/stress/stress.h tests/wait.h
 tests_stress_stress_hazptr_LDADD = core/libcore.la
 
 TESTS += \

@@ -29,15 +29,15 @@ tests_unit_test_proto_SOURCES = tests/unit/test-proto.c client/codec.c client/in
 tests_unit_test_proto_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_proto_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS) $(CHECK_LIBS)
 
-tests_unit_test_client_SOURCES = tests/unit/test-client.c tests/unit/test-server-util.h
+tests_unit_test_client_SOURCES = tests/unit/test-client.c tests/unit/test-server-util.h tests/wait.h
 tests_unit_test_client_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_client_LDADD = client/libtimerd.la $(CHECK_LIBS)
 
-tests_unit_test_client_async_SOURCES = tests/unit/test-client-async.c tests/unit/test-server-util.h
+tests_unit_test_client_async_SOURCES = tests/unit/test-client-async.c tests/unit/test-server-util.h tests/wait.h
 tests_unit_test_client_async_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_client_async_LDADD = client/libtimerd.la $(LIBEVENT_LIBS) $(CHECK_LIBS)
 
-tests_unit_test_server_badinput_SOURCES = tests/unit/test-server-badinput.c tests/unit/test-server-util.h
+tests_unit_test_server_badinput_SOURCES = tests/unit/test-server-badinput.c tests/unit/test-server-util.h tests/wait.h
 tests_unit_test_server_badinput_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_server_badinput_LDADD = client/libtimerd.la proto/libproto.la $(PROTOBUF_C_LIBS) $(CHECK_LIBS)
 

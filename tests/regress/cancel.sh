@@ -5,7 +5,7 @@
 start_timerd
 ctl --json watch c --for 2500ms > "$tmp/watch.json" &
 watcher=$!
-sleep 0.3
+wait_for watching 1	# the watch is in place
 ctl arm doomed --in 1s --topic c >/dev/null || fail "arm failed"
 ctl cancel doomed >/dev/null || fail "cancel failed"
 ctl get doomed >/dev/null 2>"$tmp/err"

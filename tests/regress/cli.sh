@@ -33,7 +33,7 @@ expect 0 "configuration OK" "$TIMERD" --check-config
 printf 'socket = %s\nstate-dir = %s/state\nthreads = 1\nlog = %s/timerd.log\n' "$sock" "$tmp" "$tmp" > "$tmp/timerd.conf"
 "$TIMERD" -f -c "$tmp/timerd.conf" &
 daemon_pid=$!
-for _ in $(seq 1 500); do ctl ping >/dev/null 2>&1 && break; sleep 0.02; done
+wait_for ctl ping
 ctl --json stats | grep -q '"threads":1' || fail "config file settings not applied"
 stop_timerd
 printf 'threads = 2\nmax-frame = huge\n' > "$tmp/bad.conf"

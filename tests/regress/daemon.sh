@@ -15,8 +15,7 @@ out=$("$TIMERD" --socket "$tmp/other.sock" --state-dir "$tmp/state2" --log "$tmp
 [ $? -eq 1 ] || fail "a second timerd with the same pid file should exit 1"
 echo "$out" | grep -q "another timerd (pid $daemon_pid)" || fail "pid file clash said: $out"
 kill -TERM "$daemon_pid"
-for _ in $(seq 1 500); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.02; done
-kill -0 "$daemon_pid" 2>/dev/null && fail "daemon still running after SIGTERM"
+wait_for gone "$daemon_pid"
 daemon_pid=
 [ ! -e "$tmp/timerd.pid" ] || fail "pid file left behind"
 [ ! -e "$sock" ] || fail "socket left behind"

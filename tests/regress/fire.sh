@@ -6,7 +6,7 @@
 start_timerd --threads 2
 ctl --json watch jobs --count 1 --for 10s > "$tmp/watch.json" &
 watcher=$!
-sleep 0.3	# the watch is in place
+wait_for watching 1	# the watch is in place
 armed=$(ctl --json arm job-7 --in 400ms --topic jobs --payload hello) || fail "arm failed"
 [ "$(echo "$armed" | json_str key)" = job-7 ] || fail "arm printed: $armed"
 wait $watcher || fail "watch exited with $?"

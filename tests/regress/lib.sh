@@ -56,16 +56,35 @@ start_timerd() {
 stop_timerd() {
 	local rc
 	kill -TERM "$daemon_pid"
-	for _ in $(seq 1 500); do
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill -0 "$daemon_pid" 2>/dev/null && fail "timerd still running 10s after SIGTERM"
+	wait_for gone "$daemon_pid"
 	wait "$daemon_pid"
 	rc=$?
 	daemon_pid=
 	[ "$rc" -eq 0 ] || fail "timerd exited with status $rc after SIGTERM"
 	[ ! -e "$sock" ] || fail "timerd left its socket behind"
+}
+
+# Runs CMD... every 20ms until it succeeds; fails with its last output if it has not within 10s.
+# Tests wait for the event they need with it, never sleep for it.
+wait_for() {
+	local out
+	for _ in $(seq 1 500); do
+		out=$("$@" 2>&1) && return 0
+		sleep 0.02
+	done
+	fail "timed out after 10s waiting for: $* (last output: $out)"
+}
+
+# True once process PID has exited.
+gone() {
+	! kill -0 "$1" 2>/dev/null
+}
+
+# True when the daemon has exactly N watches in place (prints the stats otherwise).
+watching() {
+	local stats
+	stats=$(ctl --json stats) || return 1
+	[ "$(echo "$stats" | json_int watchers)" = "$1" ] || { echo "$stats"; return 1; }
 }
 
 # Prints the integer member NAME of a one-line JSON object on stdin.
@@ -81,13 +100,4 @@ json_str() {
 # CLOCK_REALTIME in ms.
 now_ms() {
 	echo $(( $(date +%s%N) / 1000000 ))
-}
-
-# Waits until FILE has at least N lines (or 10s pass).
-wait_lines() {
-	for _ in $(seq 1 500); do
-		[ -f "$1" ] && [ "$(wc -l < "$1")" -ge "$2" ] && return 0
-		sleep 0.02
-	done
-	return 1
 }

@@ -5,7 +5,7 @@
 start_timerd
 ctl --json watch tick --count 5 --for 10s > "$tmp/watch.json" &
 watcher=$!
-sleep 0.3
+wait_for watching 1	# the watch is in place
 ctl arm ticker --every 100ms --topic tick >/dev/null || fail "arm failed"
 wait $watcher || fail "watch saw fewer than 5 fires: $(cat "$tmp/watch.json")"
 seqs=$(json_int seq < "$tmp/watch.json" | tr '\n' ' ')

@@ -24,10 +24,10 @@ ctl probe detach 4242 >/dev/null 2>&1
 # a real probe: arm a timer on every exit of a process, then detach
 id=$(ctl --json probe attach 'tracepoint:sched:sched_process_exit arm=1h key=pid topic=exits' | json_int probe_id)
 [ -n "$id" ] || fail "attaching a tracepoint probe failed"
+probe_armed() { ctl --json list --topic exits | grep '"key":"probe:exits:'; }
 /bin/true
-sleep 0.3
+wait_for probe_armed	# the probe armed a timer for the exit
 ctl --json probe list | grep -q "\"probe_id\":$id" || fail "probe $id not listed"
-ctl --json list --topic exits | grep -q '"key":"probe:exits:' || fail "the probe armed no timer"
 ctl probe detach "$id" >/dev/null || fail "detach failed"
 stop_timerd
 out=$("$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --probe 'nonsense' 2>&1)

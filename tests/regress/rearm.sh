@@ -6,7 +6,7 @@ start_timerd
 first=$(ctl --json arm lease --in 10s --topic r) || fail "arm failed"
 ctl --json watch r --for 2s > "$tmp/watch.json" &
 watcher=$!
-sleep 0.3
+wait_for watching 1	# the watch is in place
 second=$(ctl --json arm lease --in 300ms --topic r) || fail "re-arm failed"
 [ "$(echo "$first" | json_int timer_id)" = "$(echo "$second" | json_int timer_id)" ] || fail "re-arm made a new timer"
 echo "$first" | grep -q '"created":true' || fail "first arm: $first"

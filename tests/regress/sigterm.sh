@@ -6,7 +6,7 @@
 start_timerd
 ctl --json watch --for 20s > "$tmp/watch.json" 2>"$tmp/watch.err" &
 watcher=$!
-sleep 0.3
+wait_for watching 1	# the watch is in place
 ctl arm pending --in 1h >/dev/null || fail "arm"
 stop_timerd
 wait $watcher

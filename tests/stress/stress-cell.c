@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cell.h"
+#include "bench/cell-variants.h"
 #include "stress.h"
 
 #define WORDS	  4

@@ -22,6 +22,7 @@
 
 #include "hazptr.h"
 #include "stress.h"
+#include "tests/wait.h"
 
 #define NSLOTS	64
 #define WRITERS 2
@@ -165,6 +166,13 @@ static void *churn_thread(void *arg)
 	return NULL;
 }
 
+/* Scans as thread arg; true once every allocated object was freed. */
+static bool scan_freed_all(void *arg)
+{
+	hazptr_scan(arg);
+	return atomic_load(&S.freed) >= atomic_load(&S.allocated);
+}
+
 /* Runs one mode and checks the invariants. */
 static void run(enum hazptr_fence fence, bool scanner, double secs)
 {
@@ -216,10 +224,7 @@ static void run(enum hazptr_fence fence, bool scanner, double secs)
 	self = hazptr_thread_register(&S.d);
 	for (int i = 0; i < NSLOTS; i++)
 		hazptr_retire(self, &atomic_exchange(&S.slot[i], NULL)->hp, obj_free);
-	for (int k = 0; k < 100 && atomic_load(&S.freed) < atomic_load(&S.allocated); k++) {
-		hazptr_scan(self);
-		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
-	}
+	wait_until(scan_freed_all, self, 5000, "final scan freeing every object");
 	hazptr_stats(&S.d, &st);
 	printf("fence=%s scanner=%d: protects=%llu allocated=%llu freed=%llu scans=%llu "
 	       "membarriers=%llu max_pending=%llu churn_threads=%llu\n",

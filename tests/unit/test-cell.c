@@ -6,7 +6,7 @@
 #include <check.h>
 #include <stdlib.h>
 
-#include "cell.h"
+#include "bench/cell-variants.h"
 
 #define N 4
 

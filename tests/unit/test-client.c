@@ -14,6 +14,7 @@
 
 #include "client/timerd.h"
 #include "test-server-util.h"
+#include "tests/wait.h"
 
 static struct tsd daemon_;
 static char tcp_addr[64];
@@ -253,20 +254,38 @@ START_TEST(test_probe_permissions)
 }
 END_TEST
 
+/* The daemon's fires_sent counter and the value a wait expects it to reach. */
+struct sent_wait {
+	int64_t want, seen;
+};
+
+/* True once the daemon wrote w->want fires in all (to the connections' output). */
+static bool fires_sent_reached(void *arg)
+{
+	struct sent_wait *w = arg;
+
+	w->seen = tsd_stat(&daemon_, "server.fires_sent");
+	return w->seen >= w->want;
+}
+
 START_TEST(test_event_queue_bound)
 {
 	struct timerd_options opt = { .max_queued_events = 5 };
 	struct timerd_error e;
 	struct timerd *w, *a = connect_ok(false);
 	struct timerd_event *ev;
+	struct sent_wait sent = { .want = tsd_stat(&daemon_, "server.fires_sent") + 20 };
 	int fires = 0;
 
+	ck_assert_int_ge(sent.want, 20);
 	ck_assert_int_eq(timerd_connect(daemon_.sock, &opt, &w, &e), TIMERD_OK);
 	ck_assert_int_eq(timerd_watch(w, "qb"), TIMERD_OK);
 	for (int i = 0; i < 20; i++)
 		arm_ok(a, NULL, 1, "qb", false);
-	usleep(500000);
-	ck_assert_int_eq(timerd_ping(w, NULL), TIMERD_OK);	/* reads (and queues) the fires */
+	ck_assert_msg(wait_until(fires_sent_reached, &sent, 10000, "20 fires sent to the watcher"),
+		      "server.fires_sent is %lld, want %lld", (long long)sent.seen, (long long)sent.want);
+	/* The pong follows the 20 fires on w's stream: reading it reads (and queues) them all. */
+	ck_assert_int_eq(timerd_ping(w, NULL), TIMERD_OK);
 	ck_assert_int_eq(timerd_next_event(w, 1000, &ev), TIMERD_OK);
 	ck_assert_int_eq(ev->kind, TIMERD_EVENT_NOTICE);
 	ck_assert_int_eq(ev->notice.kind, TIMERD_NOTICE_FIRES_DROPPED);

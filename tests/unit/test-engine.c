@@ -1,7 +1,9 @@
 /*
  * test-engine.c -- the engine API on a manual engine with an injected clock:
  * deterministic arm / re-arm / cancel / get / list, periodic timers, wall
- * clock jumps, limits and errors.
+ * clock jumps, limits and errors; an arm that reaches a one-shot timer while
+ * the pass that fires it is running (the dispatcher's kill keeps the newer
+ * generation).
  */
 #include "config.h"
 
@@ -35,11 +37,15 @@ static const struct engine_clock fake_clock = { fake_mono, fake_real, NULL };
 static struct engine_fire fires[MAX_FIRES];
 static char fire_topic[MAX_FIRES][32];
 static int nfires;
+/* When set, on_fire calls it first (a test that acts inside the pass); teardown clears it. */
+static void (*fire_hook)(const struct engine_fire *f);
 
 /* Records each fire (manual engines run it on the dispatching thread). */
 static void on_fire(void *arg, const struct engine_fire *f)
 {
 	(void)arg;
+	if (fire_hook)
+		fire_hook(f);
 	ck_assert_int_lt(nfires, MAX_FIRES);
 	fires[nfires] = *f;
 	memcpy(fire_topic[nfires], f->topic, f->topiclen < 31 ? f->topiclen : 31);
@@ -80,6 +86,7 @@ static void teardown(void)
 {
 	engine_destroy(E);
 	E = NULL;
+	fire_hook = NULL;
 }
 
 /* Moves both clocks forward and runs one pass. */
@@ -441,6 +448,75 @@ START_TEST(test_stats_and_lateness)
 }
 END_TEST
 
+static uint64_t rearm_a_id;
+static int rearm_rc = 99;
+
+/* A's fire re-arms B (by key, due later in the same pass) to 50 ms from now. */
+static void rearm_b_from_a(const struct engine_fire *f)
+{
+	struct engine_arm a = { .key = "b", .keylen = 1, .when = ENGINE_AT_MONO, .time = clk.mono + 50 * MS };
+	struct engine_arm_result r;
+
+	ck_assert_int_ge(f->fired_at, f->deadline);
+	if (f->id != rearm_a_id)
+		return;
+	rearm_rc = engine_arm(E, &a, &r);
+	ck_assert(!r.created);
+}
+
+/* The deadline of B's last fire and how many B fired in all. */
+static int b_fires(uint64_t b_id, int64_t *last)
+{
+	int n = 0;
+
+	for (int i = 0; i < nfires; i++)
+		if (fires[i].id == b_id) {
+			*last = fires[i].deadline;
+			n++;
+		}
+	return n;
+}
+
+START_TEST(test_rearm_while_its_pass_fires_it)
+{
+	int64_t t0 = clk.mono, rearmed, last = 0;
+	struct engine_timer *t;
+	struct engine_stats st;
+	uint64_t b_id;
+	int nb;
+
+	fire_hook = rearm_b_from_a;
+	rearm_rc = 99;
+	rearm_a_id = arm_after("a", 10 * MS, 0, NULL);
+	b_id = arm_after("b", 20 * MS, 0, NULL);
+	step(0);
+	step(30 * MS);			/* both due in this pass: A first */
+	ck_assert_int_eq(rearm_rc, 0);
+	rearmed = clk.mono + 50 * MS;
+	/* The old deadline fired at most once; the re-arm is what exists now. */
+	nb = b_fires(b_id, &last);
+	ck_assert_int_le(nb, 1);
+	if (nb == 1)
+		ck_assert_int_eq(last, t0 + 20 * MS);
+	step(0);			/* applies the re-arm kept by the kill */
+	ck_assert_int_eq(engine_get(E, 0, "b", 1, &t), 0);
+	ck_assert_int_eq(t->deadline, rearmed);
+	engine_timer_free(t);
+	step(rearmed - 1 - clk.mono);
+	ck_assert_int_le(b_fires(b_id, &last), 1);
+	step(1);
+	ck_assert_int_ge(b_fires(b_id, &last), 1);
+	ck_assert_int_eq(last, rearmed);
+	step(1000 * MS);
+	step(0);
+	ck_assert_int_le(b_fires(b_id, &last), 2);
+	ck_assert_int_eq(last, rearmed);
+	ck_assert_int_eq(engine_get(E, 0, "b", 1, &t), TD_ENOENT);
+	engine_stats(E, &st);
+	ck_assert_uint_eq(st.pending, 0);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -460,6 +536,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_full_engine);
 	tcase_add_test(tc, test_list_paginates_exactly_once);
 	tcase_add_test(tc, test_stats_and_lateness);
+	tcase_add_test(tc, test_rearm_while_its_pass_fires_it);
 	suite_add_tcase(s, tc);
 	return s;
 }

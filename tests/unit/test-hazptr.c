@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "hazptr.h"
+#include "tests/wait.h"
 
 struct obj {
 	struct hazptr_node hp;	/* first: the object's identity */
@@ -222,12 +223,20 @@ START_TEST(test_thread_exit_hands_over)
 }
 END_TEST
 
-/* Waits up to 5 s for the scanner to free `want` objects. */
-static bool wait_freed(int want)
+/* The domain and the count of frees a wait expects. */
+struct freed_wait {
+	struct hazptr_domain *d;
+	int want;
+};
+
+/* True once the scanner freed w->want objects and counted them (pending = retired - freed). */
+static bool scanner_caught_up(void *arg)
 {
-	for (int i = 0; i < 5000 && atomic_load(&freed) < want; i++)
-		usleep(1000);
-	return atomic_load(&freed) >= want;
+	struct freed_wait *w = arg;
+	struct hazptr_stats st;
+
+	hazptr_stats(w->d, &st);
+	return atomic_load(&freed) >= w->want && st.retired - st.pending >= (uint64_t)w->want;
 }
 
 START_TEST(test_scanner_thread)
@@ -248,7 +257,8 @@ START_TEST(test_scanner_thread)
 		hazptr_retire(t, &obj_new(i)->hp, obj_free);
 	/* The 32nd retirement handed the batch to the scanner thread. */
 	ck_assert_uint_eq(t->nretired, 0);
-	ck_assert(wait_freed(31));
+	ck_assert_msg(wait_until(scanner_caught_up, &(struct freed_wait){ &d, 31 }, 5000, "scanner frees"),
+		      "the scanner freed %d of 31", atomic_load(&freed));
 	ck_assert_int_eq(keep->value, 9);
 	hazptr_stats(&d, &st);
 	ck_assert_uint_eq(st.pending, 1);

@@ -20,6 +20,7 @@
 #include "proto/frame.h"
 #include "proto/timerd.pb-c.h"
 #include "test-server-util.h"
+#include "tests/wait.h"
 
 static struct tsd daemon_;
 
@@ -123,16 +124,27 @@ static void expect_serving(void)
 	timerd_close(t);
 }
 
-/* A Ping request with an id. */
-static void send_ping(int fd, uint64_t id)
+/* Frames a Ping request with an id into buf; its length. */
+static size_t pack_ping(uint8_t *buf, uint64_t id)
 {
 	Timerd__Request r = TIMERD__REQUEST__INIT;
 	Timerd__Ping p = TIMERD__PING__INIT;
+	size_t n;
 
 	r.id = id;
 	r.body_case = TIMERD__REQUEST__BODY_PING;
 	r.ping = &p;
-	send_request(fd, &r);
+	n = timerd__request__pack(&r, buf + FRAME_HDR);
+	frame_put_len(buf, (uint32_t)n);
+	return FRAME_HDR + n;
+}
+
+/* Sends a Ping request with an id. */
+static void send_ping(int fd, uint64_t id)
+{
+	uint8_t buf[64];
+
+	raw_send(fd, buf, pack_ping(buf, id));
 }
 
 START_TEST(test_text)
@@ -320,19 +332,27 @@ START_TEST(test_oversized_frame)
 }
 END_TEST
 
-/* Reads a counter from the daemon. */
+/* Reads a counter from the daemon (which must answer). */
 static int64_t stat_of(const char *name)
 {
-	struct timerd_stats *s;
-	struct timerd *t;
-	int64_t v = -1;
+	int64_t v = tsd_stat(&daemon_, name);
 
-	ck_assert_int_eq(timerd_connect(daemon_.sock, NULL, &t, NULL), TIMERD_OK);
-	ck_assert_int_eq(timerd_stats(t, &s), TIMERD_OK);
-	ck_assert(timerd_stats_get(s, name, &v));
-	timerd_stats_free(s);
-	timerd_close(t);
+	ck_assert_msg(v >= 0, "cannot read %s from the daemon", name);
 	return v;
+}
+
+/* The fires routed so far (sent or dropped) and the count a wait expects. */
+struct routed_wait {
+	int64_t want, seen;
+};
+
+/* True once the daemon sent or dropped w->want fires in all. */
+static bool fires_routed(void *arg)
+{
+	struct routed_wait *w = arg;
+
+	w->seen = tsd_stat(&daemon_, "server.fires_sent") + tsd_stat(&daemon_, "server.fires_dropped");
+	return w->seen >= w->want;
 }
 
 /* Fires sent to a watcher that does not read: far more than the socket and max-output hold. */
@@ -346,6 +366,7 @@ START_TEST(test_never_reads_fires)
 	Timerd__Response *m;
 	struct timerd *a;
 	int64_t dropped0 = stat_of("server.fires_dropped");
+	struct routed_wait routed = { .want = stat_of("server.fires_sent") + dropped0 + FLOOD_FIRES };
 	uint64_t notices = 0, fires = 0, lost = 0;
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
@@ -363,11 +384,17 @@ START_TEST(test_never_reads_fires)
 
 		ck_assert_int_eq(timerd_arm(a, &arm, NULL), TIMERD_OK);
 	}
-	usleep(500000);		/* the watcher reads nothing meanwhile */
+	/* The watcher reads nothing meanwhile. */
+	ck_assert_msg(wait_until(fires_routed, &routed, 20000, "flood fires sent or dropped"),
+		      "fires sent + dropped is %lld, want %lld", (long long)routed.seen, (long long)routed.want);
 	ck_assert_int_eq(timerd_ping(a, NULL), TIMERD_OK);	/* others are served */
 	timerd_close(a);
 	ck_assert_int_gt(stat_of("server.fires_dropped"), dropped0);
-	while ((m = read_response(fd, 1000)) != NULL) {	/* now read: a notice says how many were lost */
+	/* Now read: a notice says how many were lost; stop once every fire is accounted for. */
+	while (fires + lost < FLOOD_FIRES) {
+		ck_assert_msg((m = read_response(fd, 5000)) != NULL,
+			      "the stream ended after %llu fires and %llu lost of %d",
+			      (unsigned long long)fires, (unsigned long long)lost, FLOOD_FIRES);
 		if (m->body_case == TIMERD__RESPONSE__BODY_NOTICE) {
 			ck_assert_int_eq(m->notice->kind, TIMERD__NOTICE__KIND__FIRES_DROPPED);
 			notices++;
@@ -387,26 +414,19 @@ START_TEST(test_never_reads_replies)
 	int fd = raw_connect(), small = 4096, flags;
 	uint8_t frame[FRAME_HDR + 16];
 	uint64_t sent = 0, pongs = 0, refused = 0;
-	Timerd__Request r = TIMERD__REQUEST__INIT;
-	Timerd__Ping p = TIMERD__PING__INIT;
 	Timerd__Response *m;
-	size_t n;
+	size_t n = pack_ping(frame, 1);
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	r.body_case = TIMERD__REQUEST__BODY_PING;
-	r.ping = &p;
-	r.id = 1;
-	n = timerd__request__pack(&r, frame + FRAME_HDR);
-	frame_put_len(frame, (uint32_t)n);
 	flags = fcntl(fd, F_GETFL);
 	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 	for (int stalls = 0; stalls < 20 && sent < 2000000;) {	/* pipeline until the daemon stops reading */
-		if (send(fd, frame, FRAME_HDR + n, MSG_NOSIGNAL) == (ssize_t)(FRAME_HDR + n)) {
+		if (send(fd, frame, n, MSG_NOSIGNAL) == (ssize_t)n) {
 			sent++;
 			continue;
 		}
-		stalls++;
-		usleep(20000);
+		if (poll(&(struct pollfd){ .fd = fd, .events = POLLOUT }, 1, 20) == 0)
+			stalls++;	/* not writable for 20 ms */
 	}
 	ck_assert_uint_lt(sent, 2000000);	/* it did stop reading: memory stays bounded */
 	expect_serving();
@@ -424,18 +444,41 @@ START_TEST(test_never_reads_replies)
 }
 END_TEST
 
+/* Sends a Ping without checking that it went (the daemon may have refused and closed fd). */
+static void try_ping(int fd, uint64_t id)
+{
+	uint8_t buf[64];
+
+	(void)!send(fd, buf, pack_ping(buf, id), MSG_NOSIGNAL);
+}
+
+/* True once a fresh client is served (closed connections released their places). */
+static bool serving(void *arg)
+{
+	struct timerd *t;
+	bool ok;
+
+	(void)arg;
+	if (timerd_connect(daemon_.sock, NULL, &t, NULL) != TIMERD_OK)
+		return false;
+	ok = timerd_ping(t, NULL) == TIMERD_OK;
+	timerd_close(t);
+	return ok;
+}
+
 START_TEST(test_too_many_connections)
 {
 	int fds[80], refused = 0;
 
 	for (int i = 0; i < 80; i++)
 		fds[i] = raw_connect();
-	usleep(300000);		/* refused ones are told at once */
+	/* Each connection answers first either the refusal (told at once) or the pong. */
 	for (int i = 0; i < 80; i++) {
-		Timerd__Response *m = read_response(fds[i], 0);
+		Timerd__Response *m;
 
-		if (m) {
-			ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_ERROR);
+		try_ping(fds[i], 1);
+		ck_assert_msg((m = read_response(fds[i], 5000)) != NULL, "connection %d: no refusal and no pong", i);
+		if (m->body_case == TIMERD__RESPONSE__BODY_ERROR) {
 			ck_assert_int_eq(m->error->code, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS);
 			ck_assert(m->event && strstr(m->error->message, "max-connections"));
 			timerd__response__free_unpacked(m, NULL);
@@ -444,8 +487,6 @@ START_TEST(test_too_many_connections)
 			refused++;
 			continue;
 		}
-		send_ping(fds[i], 1);
-		ck_assert_ptr_nonnull(m = read_response(fds[i], 5000));
 		ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_PONG);
 		timerd__response__free_unpacked(m, NULL);
 	}
@@ -453,8 +494,8 @@ START_TEST(test_too_many_connections)
 	for (int i = 0; i < 80; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	usleep(200000);
-	expect_serving();
+	ck_assert_msg(wait_until(serving, NULL, 10000, "place for a new client"),
+		      "no new client served 10 s after closing %d connections", 80 - refused);
 }
 END_TEST
 

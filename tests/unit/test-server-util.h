@@ -9,6 +9,9 @@
  *	tsd_start(&d, (const char *[]){ "--max-payload", "1KiB", NULL });
  *	...connect to d.sock...
  *	ck_assert_int_eq(tsd_stop(&d), 0);
+ *
+ * tsd_stat() reads one counter (by its timerd_stats_get name) over a fresh
+ * connection, for tests that wait for the daemon to have done something.
  */
 #ifndef TIMERD_TEST_SERVER_UTIL_H
 #define TIMERD_TEST_SERVER_UTIL_H
@@ -25,12 +28,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/timerd.h"
+#include "tests/wait.h"
+
 struct tsd {
 	pid_t pid;
+	int status;		/* the wait status once exited, else -1 */
 	char dir[64];
 	char sock[100];
 	char log[128];
 };
+
+/* True once d's process exited (its wait status then in d->status). */
+static inline bool tsd_exited(void *arg)
+{
+	struct tsd *d = arg;
+
+	if (d->status == -1 && waitpid(d->pid, &d->status, WNOHANG) != d->pid)
+		d->status = -1;
+	return d->status != -1;
+}
 
 /* Prints the daemon's log to stderr (for failing tests). */
 static inline void tsd_dump_log(const struct tsd *d)
@@ -58,6 +75,14 @@ static inline int tsd_alive(const char *path)
 	if (fd >= 0)
 		close(fd);
 	return ok;
+}
+
+/* True once d listens or its process exited (tsd_start tells which). */
+static inline bool tsd_up(void *arg)
+{
+	struct tsd *d = arg;
+
+	return tsd_exited(d) || tsd_alive(d->sock);
 }
 
 /* Starts $top_builddir/server/timerd in the foreground with extra flags; waits until it listens. */
@@ -93,19 +118,15 @@ static inline void tsd_start(struct tsd *d, const char *const *extra)
 		fprintf(stderr, "cannot run %s: %s\n", bin, strerror(errno));
 		_exit(127);
 	}
-	for (int i = 0; i < 1000 && !tsd_alive(d->sock); i++) {
-		int st;
-
-		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-			tsd_dump_log(d);
-			fprintf(stderr, "timerd exited during start-up (status %d)\n", st);
-			exit(99);
-		}
-		usleep(10000);
-	}
-	if (!tsd_alive(d->sock)) {
+	d->status = -1;
+	if (!wait_until(tsd_up, d, 10000, "timerd listening")) {
 		tsd_dump_log(d);
 		fprintf(stderr, "timerd did not start listening within 10s\n");
+		exit(99);
+	}
+	if (tsd_exited(d)) {
+		tsd_dump_log(d);
+		fprintf(stderr, "timerd exited during start-up (status %d)\n", d->status);
 		exit(99);
 	}
 }
@@ -117,13 +138,9 @@ static inline int tsd_stop(struct tsd *d)
 	int st = -1;
 
 	kill(d->pid, SIGTERM);
-	for (int i = 0; i < 2000; i++) {
-		if (waitpid(d->pid, &st, WNOHANG) == d->pid)
-			break;
-		usleep(10000);
-		st = -1;
-	}
-	if (st == -1) {
+	if (wait_until(tsd_exited, d, 20000, "timerd exiting after SIGTERM")) {
+		st = d->status;
+	} else {
 		kill(d->pid, SIGKILL);
 		waitpid(d->pid, &st, 0);
 		fprintf(stderr, "timerd did not stop within 20s of SIGTERM\n");
@@ -135,6 +152,24 @@ static inline int tsd_stop(struct tsd *d)
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", d->dir);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The daemon's counter name (e.g. "server.fires_sent") read over a new connection; -1 if unreadable. */
+static inline int64_t tsd_stat(const struct tsd *d, const char *name)
+{
+	struct timerd_stats *s;
+	struct timerd *t;
+	int64_t v = -1;
+
+	if (timerd_connect(d->sock, NULL, &t, NULL) != TIMERD_OK)
+		return -1;
+	if (timerd_stats(t, &s) == TIMERD_OK) {
+		if (!timerd_stats_get(s, name, &v))
+			v = -1;
+		timerd_stats_free(s);
+	}
+	timerd_close(t);
+	return v;
 }
 
 /* CLOCK_MONOTONIC now, ns. */

@@ -6,6 +6,13 @@
  * huge jumps and periodic re-arming; after every step the wheel must agree
  * with the model: advance returns exactly the due nodes, sorted; wheel_next
  * is never later than the earliest deadline and never in the past.
+ *
+ * Edges, deterministically: the wheel driven the way the dispatcher drives
+ * it (advance to exactly wheel_next(), again and again) from just before a
+ * rotation boundary of every level, with deadlines on, beside and across
+ * that boundary and up to INT64_MAX: every node comes out exactly at its
+ * deadline (never early, never late), in order, and the empty wake-ups
+ * (cascades) stay within one per level per node.
  */
 #include "config.h"
 
@@ -239,6 +246,116 @@ START_TEST(test_del_clears_occupancy)
 }
 END_TEST
 
+#define EDGE_NODES 24
+
+struct edge_node {
+	struct wheel_node wn;	/* first */
+	int64_t expires;
+	bool fired;
+};
+
+static struct edge_node edge_nodes[EDGE_NODES];
+
+/* The level-l slot width in ns (2^(10 + 6l)). */
+static int64_t slot_width(unsigned l)
+{
+	return INT64_C(1) << (WHEEL_GRAN_BITS + WHEEL_LEVEL_BITS * l);
+}
+
+/* Deadline candidates around boundary b for a wheel starting at start; their count. */
+static int boundary_deadlines(int64_t start, int64_t b, unsigned l, int64_t *out)
+{
+	int64_t c[] = {
+		start - 5, start, start + 1, b - 1, b, b + 1, b + 1023, b + 1024, b + 1025,
+		b + slot_width(l) - 1, b + slot_width(l), b + slot_width(l) + 1, b - slot_width(l),
+		b + slot_width(l < 8 ? l + 1 : l), INT64_MAX - 1, INT64_MAX,
+		(INT64_C(1) << 62), (INT64_C(1) << 62) + 1, b + 7 * slot_width(l) + 3,
+		start + 1024, start + 1025, b - 1024, b + 2 * slot_width(l) - 1, b + 12345,
+	};
+	int n = 0;
+
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]) && n < EDGE_NODES; i++)
+		out[n++] = c[i] < 0 ? 0 : c[i];
+	return n;
+}
+
+/* Drives one wheel from start as the dispatcher does (advance to wheel_next, again and again); checks exactness, order and the wake-up bound. */
+static void drive_like_dispatcher(int64_t start, int64_t b, unsigned l)
+{
+	struct wheel w;
+	int64_t d[EDGE_NODES], prev_t = start;
+	int n = boundary_deadlines(start, b, l, d), left = n, empty = 0;
+
+	wheel_init(&w, start);
+	for (int i = 0; i < n; i++) {
+		edge_nodes[i].expires = d[i];
+		edge_nodes[i].fired = false;
+		wheel_set_expires(&edge_nodes[i].wn, d[i]);
+		wheel_add(&w, &edge_nodes[i].wn);
+	}
+	/* What is already due comes out at the first advance, at start. */
+	for (struct wheel_node *x = wheel_advance(&w, start); x; x = x->next) {
+		struct edge_node *e = (struct edge_node *)x;
+
+		ck_assert_msg(e->expires <= start, "early at start: %lld > %lld",
+			      (long long)e->expires, (long long)start);
+		e->fired = true;
+		left--;
+	}
+	while (left > 0) {
+		int64_t t = wheel_next(&w), last = INT64_MIN;
+		struct wheel_node *due;
+		int got = 0;
+
+		ck_assert_msg(t > prev_t, "wheel_next %lld not after %lld (level %u, boundary %lld)",
+			      (long long)t, (long long)prev_t, l, (long long)b);
+		if (t == INT64_MAX) {	/* only a node due at INT64_MAX may be left */
+			for (int i = 0; i < n; i++)
+				ck_assert_msg(edge_nodes[i].fired || edge_nodes[i].expires == INT64_MAX,
+					      "wheel_next lost the node due %lld",
+					      (long long)edge_nodes[i].expires);
+		}
+		due = wheel_advance(&w, t);
+		for (struct wheel_node *x = due; x; x = x->next) {
+			struct edge_node *e = (struct edge_node *)x;
+
+			ck_assert_msg(!e->fired, "node returned twice");
+			ck_assert_msg(e->expires == t,
+				      "node due %lld came out at %lld (level %u, boundary %lld, start %lld)",
+				      (long long)e->expires, (long long)t, l, (long long)b,
+				      (long long)start);
+			ck_assert(e->expires >= last);
+			last = e->expires;
+			e->fired = true;
+			got++;
+		}
+		left -= got;
+		empty += got == 0;
+		ck_assert_msg(empty <= n * WHEEL_LEVELS, "too many empty wake-ups: %d", empty);
+		prev_t = t;
+	}
+	for (int i = 0; i < n; i++)
+		ck_assert(edge_nodes[i].fired);
+	ck_assert_int_eq(wheel_next(&w), INT64_MAX);
+	ck_assert_uint_eq(w.count, 0);
+}
+
+/* From just before a rotation boundary of every level: each node comes out exactly at its deadline. */
+START_TEST(test_rotation_boundaries_driven_like_dispatcher)
+{
+	for (unsigned l = 0; l < WHEEL_LEVELS; l++) {
+		/* A rotation boundary of level l (a slot boundary of level l + 1). */
+		int64_t span = l + 1 < WHEEL_LEVELS ? slot_width(l + 1) : (INT64_C(1) << 62);
+		int64_t b = span * 3 > 0 && span <= (INT64_C(1) << 60) ? span * 3 : span;
+		int64_t starts[] = { b - 1, b - 2, b - 1024, b - 1025, b - slot_width(l), b - slot_width(l) - 1,
+				     b, b + 1 };
+
+		for (unsigned s = 0; s < sizeof(starts) / sizeof(starts[0]); s++)
+			drive_like_dispatcher(starts[s] < 0 ? 0 : starts[s], b, l);
+	}
+}
+END_TEST
+
 static Suite *wheel_suite(void)
 {
 	Suite *s = suite_create("wheel");
@@ -249,6 +366,10 @@ static Suite *wheel_suite(void)
 	tcase_add_loop_test(tc, test_model_large_times, 0, 4);
 	tcase_add_test(tc, test_exact_nanosecond_and_order);
 	tcase_add_test(tc, test_del_clears_occupancy);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("edges");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_rotation_boundaries_driven_like_dispatcher);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,19 +1,9 @@
 /*
- * bench-primitives.c -- timerd's core primitives beside their peers, in one run.
+ * bench-hazptr.c -- timerd's hazard pointers (core/hazptr.h) beside their
+ * peers, in one run, and the membarrier their asymmetric mode pays.
  *
- * Cell (core/cell.h, 4-word = 32-byte payload, the size of timerd's arm
- * state) against a pthread mutex around a struct and ConcurrencyKit's
- * ck_sequence (with a mutex serialising writers):
- *
- *   cell.write     `threads` writers on the SAME cell, 0 or 1 reader beside;
- *                  lost_race_frac = share of writes that lost the race
- *                  (CELL_LOST: superseded by the concurrent winner).
- *   cell.read      one reader, 0 or 1 writer writing flat out beside;
- *                  retries_per_read = validation failures per snapshot;
- *                  torn = snapshots whose words disagreed (must be 0).
- *
- * Hazard pointers (core/hazptr.h) in asymmetric (membarrier) and full-fence
- * mode against liburcu (memb and qsbr flavours), ck_hp and ck_epoch:
+ * Hazard pointers in asymmetric (membarrier) and full-fence mode against
+ * liburcu (memb and qsbr flavours), ck_hp and ck_epoch:
  *
  *   hazptr.protect protect + read + release of one shared pointer.
  *   hazptr.list10  hand-over-hand walk of a 10-node list: node i+1 is
@@ -23,6 +13,8 @@
  *                  one while a reader keeps reading it; ns per retired object
  *                  including its reclamation (the run ends with a full drain:
  *                  hazptr_scan, rcu_barrier, ck_hp_purge, ck_epoch_barrier).
+ *   sys.membarrier one expedited private membarrier, with 0 or 1 other thread
+ *                  running: what a scan pays in asymmetric mode.
  *
  * Fairness: every implementation runs the same loop (one always-inlined
  * function specialised per implementation by a constant), the same pointer
@@ -32,7 +24,8 @@
  * qsbr readers report a quiescent state after every BENCH_BATCH (128) read
  * sections, as an event loop would once per iteration; the ck_epoch updater
  * polls once per 128 retirements, and ck_hp reclaims at 128 pending, as
- * timerd's hazptr does by default.
+ * timerd's hazptr does by default. bench/run-all puts these figures in the
+ * "primitives" section beside bench-cell's.
  */
 #include "config.h"
 
@@ -44,7 +37,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "cell.h"
 #include "hazptr.h"
 
 #include "bench/bench.h"
@@ -66,12 +58,10 @@ void urcu_qsbr_barrier(void);
 #include <ck_epoch.h>
 #include <ck_hp.h>
 #include <ck_pr.h>
-#include <ck_sequence.h>
 #endif
 
-#define PROG		"bench-primitives"
-#define PC_WORDS	4	/* payload words: 32 bytes */
-#define PRIM_MAXT	4	/* worker threads per run, at most */
+#define PROG		"bench-hazptr"
+#define RD_MAXT		4	/* worker threads per run, at most */
 #define RD_LIST		10	/* nodes in the hazptr.list10 list */
 #define RD_THRESHOLD	128	/* ck_hp reclaim threshold (timerd's default R) */
 #define RD_LIVE		0x11fe11fe11fe11feull
@@ -79,337 +69,7 @@ void urcu_qsbr_barrier(void);
 
 #define always_inline inline __attribute__((always_inline))
 
-static int prim_status;		/* exit status: 1 once an invariant failed */
-
-/* ------------------------------------------------------------------ cell */
-
-enum pc_impl { PC_MPMC, PC_LATCH, PC_CLAIM, PC_MUTEX, PC_CKSEQ };
-
-/* One cell of the kind under test; a run uses one member. */
-union pc_obj {
-	struct {
-		struct cell_mpmc c;
-		_Atomic uint64_t buf[2 * PC_WORDS];
-	} mpmc;
-	struct {
-		struct cell_latch c;
-		_Atomic uint64_t buf[2 * PC_WORDS];
-	} latch;
-	struct {
-		struct cell_claim c;
-		_Atomic uint64_t buf[2 * PC_WORDS];
-	} claim;
-	struct {
-		pthread_mutex_t mu;
-		uint64_t w[PC_WORDS];
-	} mutex;
-#ifdef HAVE_CK
-	struct {
-		ck_sequence_t seq;
-		_Atomic uint64_t w[PC_WORDS];
-		pthread_mutex_t mu;	/* serialises writers */
-	} ckseq;
-#endif
-};
-
-static union pc_obj pc_obj cacheline_aligned;
-
-/* Writes src into the cell; 1 if the write lost a race (superseded), else 0. */
-static always_inline unsigned pc_write(enum pc_impl impl, union pc_obj *o, const uint64_t *src)
-{
-	switch (impl) {
-	case PC_MPMC:
-		return cell_mpmc_write(&o->mpmc.c, o->mpmc.buf, PC_WORDS, src) == CELL_LOST;
-	case PC_LATCH:
-		return cell_latch_write(&o->latch.c, o->latch.buf, PC_WORDS, src) == CELL_LOST;
-	case PC_CLAIM:
-		return cell_claim_write(&o->claim.c, o->claim.buf, PC_WORDS, src) == CELL_LOST;
-	case PC_MUTEX:
-		pthread_mutex_lock(&o->mutex.mu);
-		memcpy(o->mutex.w, src, sizeof(o->mutex.w));
-		pthread_mutex_unlock(&o->mutex.mu);
-		return 0;
-	case PC_CKSEQ:
-#ifdef HAVE_CK
-		pthread_mutex_lock(&o->ckseq.mu);
-		ck_sequence_write_begin(&o->ckseq.seq);
-		cell_copy_in(o->ckseq.w, src, PC_WORDS);
-		ck_sequence_write_end(&o->ckseq.seq);
-		pthread_mutex_unlock(&o->ckseq.mu);
-#endif
-		return 0;
-	}
-	return 0;
-}
-
-/* Reads a consistent snapshot into dst; returns the number of retries. */
-static always_inline unsigned pc_read(enum pc_impl impl, union pc_obj *o, uint64_t *dst)
-{
-	unsigned r = 0;
-
-	switch (impl) {
-	case PC_MPMC:
-		cell_mpmc_read(&o->mpmc.c, o->mpmc.buf, PC_WORDS, dst, &r);
-		break;
-	case PC_LATCH:
-		cell_latch_read(&o->latch.c, o->latch.buf, PC_WORDS, dst, &r);
-		break;
-	case PC_CLAIM:
-		cell_claim_read(&o->claim.c, o->claim.buf, PC_WORDS, dst, &r);
-		break;
-	case PC_MUTEX:
-		pthread_mutex_lock(&o->mutex.mu);
-		memcpy(dst, o->mutex.w, sizeof(o->mutex.w));
-		pthread_mutex_unlock(&o->mutex.mu);
-		break;
-	case PC_CKSEQ:
-#ifdef HAVE_CK
-		for (;;) {
-			unsigned v = ck_sequence_read_begin(&o->ckseq.seq);
-
-			cell_copy_out(dst, o->ckseq.w, PC_WORDS);
-			if (!ck_sequence_read_retry(&o->ckseq.seq, v))
-				break;
-			r++;
-		}
-#endif
-		break;
-	}
-	return r;
-}
-
-/* 1 if a snapshot's words disagree (every write stores one value in all of them). */
-static inline uint64_t pc_torn(const uint64_t *w)
-{
-	return (w[0] != w[1]) | (w[0] != w[2]) | (w[0] != w[3]);
-}
-
-/* Writer loop: writes an increasing value flat out; extra[0] = lost races. */
-static always_inline void pc_writer(struct bench_thread *t, enum pc_impl impl)
-{
-	union pc_obj *o = t->arg;
-	uint64_t src[PC_WORDS], v = (uint64_t)(t->id + 1) << 48, n = 0, lost = 0;
-
-	bench_thread_start(t);
-	while (bench_thread_running(t)) {
-		for (unsigned i = 0; i < BENCH_BATCH; i++) {
-			v++;
-			for (unsigned k = 0; k < PC_WORDS; k++)
-				src[k] = v;
-			lost += pc_write(impl, o, src);
-		}
-		n += BENCH_BATCH;
-	}
-	bench_thread_done(t, n);
-	t->extra[0] = (double)lost;
-}
-
-/* Reader loop: snapshots flat out; extra[0] = retries, extra[1] = torn snapshots. */
-static always_inline void pc_reader(struct bench_thread *t, enum pc_impl impl)
-{
-	union pc_obj *o = t->arg;
-	uint64_t dst[PC_WORDS], n = 0, retries = 0, torn = 0, sink = 0;
-
-	bench_thread_start(t);
-	while (bench_thread_running(t)) {
-		for (unsigned i = 0; i < BENCH_BATCH; i++) {
-			retries += pc_read(impl, o, dst);
-			torn += pc_torn(dst);
-			sink += dst[0];
-		}
-		n += BENCH_BATCH;
-	}
-	bench_thread_done(t, n);
-	t->extra[0] = (double)retries;
-	t->extra[1] = (double)torn;
-	bench_sink(sink);
-}
-
-/* Resets the cell and writes one value, so readers always find a snapshot. */
-static always_inline void pc_init(enum pc_impl impl, union pc_obj *o)
-{
-	static const uint64_t first[PC_WORDS] = { 1, 1, 1, 1 };
-
-	memset(o, 0, sizeof(*o));
-	if (impl == PC_MUTEX)
-		pthread_mutex_init(&o->mutex.mu, NULL);
-#ifdef HAVE_CK
-	if (impl == PC_CKSEQ) {
-		ck_sequence_init(&o->ckseq.seq);
-		pthread_mutex_init(&o->ckseq.mu, NULL);
-	}
-#endif
-	pc_write(impl, o, first);
-}
-
-/* Releases what pc_init() set up. */
-static void pc_fini(enum pc_impl impl, union pc_obj *o)
-{
-	if (impl == PC_MUTEX)
-		pthread_mutex_destroy(&o->mutex.mu);
-#ifdef HAVE_CK
-	if (impl == PC_CKSEQ)
-		pthread_mutex_destroy(&o->ckseq.mu);
-#endif
-}
-
-/* Per-implementation entry points (the loops above, specialised). */
-#define PC_ENTRIES(name, impl)							\
-	static void pc_writer_##name(struct bench_thread *t) { pc_writer(t, impl); }	\
-	static void pc_reader_##name(struct bench_thread *t) { pc_reader(t, impl); }	\
-	static void pc_init_##name(union pc_obj *o) { pc_init(impl, o); }
-
-PC_ENTRIES(mpmc, PC_MPMC)
-PC_ENTRIES(latch, PC_LATCH)
-PC_ENTRIES(claim, PC_CLAIM)
-PC_ENTRIES(mutex, PC_MUTEX)
-#ifdef HAVE_CK
-PC_ENTRIES(ckseq, PC_CKSEQ)
-#endif
-
-static const struct pc_desc {
-	const char *name;
-	enum pc_impl impl;
-	void (*writer)(struct bench_thread *);
-	void (*reader)(struct bench_thread *);
-	void (*init)(union pc_obj *);
-} pc_descs[] = {
-	{ "mpmc", PC_MPMC, pc_writer_mpmc, pc_reader_mpmc, pc_init_mpmc },
-	{ "latch", PC_LATCH, pc_writer_latch, pc_reader_latch, pc_init_latch },
-	{ "claim", PC_CLAIM, pc_writer_claim, pc_reader_claim, pc_init_claim },
-	{ "mutex", PC_MUTEX, pc_writer_mutex, pc_reader_mutex, pc_init_mutex },
-#ifdef HAVE_CK
-	{ "ck_sequence", PC_CKSEQ, pc_writer_ckseq, pc_reader_ckseq, pc_init_ckseq },
-#endif
-};
-
-#define PC_NIMPL ARRAY_SIZE(pc_descs)
-
-/* Per-repetition figures of one cell case. */
-struct pc_result {
-	double w_ns[BENCH_MAX_REPS], lost[BENCH_MAX_REPS];
-	double r_ns[BENCH_MAX_REPS], retries[BENCH_MAX_REPS];
-	double cpu[BENCH_MAX_REPS];
-	uint64_t torn;
-	unsigned retried;
-};
-
-/*
- * Runs writers + readers on a fresh cell of one kind, again while the
- * workers did not really run side by side (bench_retry()); keeps the
- * cleanest run in best.
- */
-static void pc_attempts(struct bench_opts *o, const struct pc_desc *d, unsigned writers,
-			unsigned n, struct pc_result *res, struct bench_thread *best)
-{
-	struct bench_thread t[PRIM_MAXT];
-	double best_frac = -1;
-
-	for (unsigned a = 0;; a++) {
-		double frac;
-
-		d->init(&pc_obj);
-		memset(t, 0, sizeof(t));
-		for (unsigned i = 0; i < n; i++) {
-			t[i].fn = i < writers ? d->writer : d->reader;
-			t[i].arg = &pc_obj;
-		}
-		bench_threads_run(o, t, n);
-		pc_fini(d->impl, &pc_obj);
-		for (unsigned i = writers; i < n; i++)
-			res->torn += (uint64_t)t[i].extra[1];
-		frac = bench_cpu_frac(t, n);
-		if (frac > best_frac) {
-			best_frac = frac;
-			memcpy(best, t, sizeof(t));
-		}
-		if (!bench_retry(o, a, frac))
-			break;
-		res->retried++;
-	}
-}
-
-/* Runs one repetition of writers + readers and records its figures. */
-static void pc_run(struct bench_opts *o, const struct pc_desc *d, unsigned writers,
-		   unsigned readers, struct pc_result *res, unsigned rep)
-{
-	struct bench_thread t[PRIM_MAXT];
-	unsigned n = writers + readers;
-	double wops = 0, lost = 0, rops = 0, retries = 0;
-
-	pc_attempts(o, d, writers, n, res, t);
-	for (unsigned i = 0; i < n; i++) {
-		if (i < writers) {
-			wops += (double)t[i].ops;
-			lost += t[i].extra[0];
-		} else {
-			rops += (double)t[i].ops;
-			retries += t[i].extra[0];
-		}
-	}
-	res->cpu[rep] = bench_cpu_frac(t, n);
-	res->w_ns[rep] = bench_ns_per_op(t, writers);
-	res->lost[rep] = wops > 0 ? lost / wops : 0;
-	res->r_ns[rep] = bench_ns_per_op(t + writers, readers);
-	res->retries[rep] = rops > 0 ? retries / rops : 0;
-}
-
-/* Prints the figures of one cell case for one implementation. */
-static void pc_print(const struct bench_opts *o, const char *impl, unsigned writers,
-		     unsigned readers, const struct pc_result *res)
-{
-	struct bench_json j;
-
-	if (writers && bench_selected(o, "cell.write")) {
-		bench_json_begin(&j, "cell.write", impl, writers);
-		bench_json_uint(&j, "writers", writers);
-		bench_json_uint(&j, "readers", readers);
-		bench_json_ns(&j, res->w_ns, o->reps);
-		bench_json_median(&j, "lost_race_frac", res->lost, o->reps);
-		bench_json_cpu(&j, res->cpu, o->reps, res->retried);
-		bench_json_end(&j);
-	}
-	if (readers && bench_selected(o, "cell.read")) {
-		bench_json_begin(&j, "cell.read", impl, readers);
-		bench_json_uint(&j, "writers", writers);
-		bench_json_uint(&j, "readers", readers);
-		bench_json_ns(&j, res->r_ns, o->reps);
-		bench_json_median(&j, "retries_per_read", res->retries, o->reps);
-		bench_json_uint(&j, "torn", res->torn);
-		bench_json_cpu(&j, res->cpu, o->reps, res->retried);
-		bench_json_end(&j);
-	}
-	if (res->torn) {
-		fprintf(stderr, PROG ": %s: %llu torn snapshots: the cell is broken\n", impl,
-			(unsigned long long)res->torn);
-		prim_status = 1;
-	}
-}
-
-/* Runs one cell case (writers + readers) for every implementation, reps interleaved. */
-static void pc_case(struct bench_opts *o, unsigned writers, unsigned readers)
-{
-	static struct pc_result res[PC_NIMPL];
-
-	if (!(writers && bench_selected(o, "cell.write")) &&
-	    !(readers && bench_selected(o, "cell.read")))
-		return;
-	memset(res, 0, sizeof(res));
-	for (unsigned r = 0; r < o->reps; r++)
-		for (unsigned i = 0; i < PC_NIMPL; i++)
-			pc_run(o, &pc_descs[i], writers, readers, &res[i], r);
-	for (unsigned i = 0; i < PC_NIMPL; i++)
-		pc_print(o, pc_descs[i].name, writers, readers, &res[i]);
-}
-
-/* All cell benches: 1 writer, 2 writers, writer + reader, lone reader. */
-static void pc_bench_all(struct bench_opts *o)
-{
-	pc_case(o, 1, 0);
-	pc_case(o, 2, 0);
-	pc_case(o, 1, 1);
-	pc_case(o, 0, 1);
-}
+static int hazptr_bench_status;	/* exit status: 1 once an invariant failed */
 
 /* ------------------------------------------------- hazard pointers & peers */
 
@@ -442,12 +102,12 @@ static struct {
 	_Atomic uint64_t freed;		/* written by one freeing thread at a time */
 #ifdef HAVE_CK
 	ck_hp_t ckhp;
-	ck_hp_record_t ckhp_rec[PRIM_MAXT];
+	ck_hp_record_t ckhp_rec[RD_MAXT];
 	struct rd_ckhp_slots {
 		void *ptr[2];	/* a thread's ck_hp slots, alone on their line */
-	} cacheline_aligned ckhp_slots[PRIM_MAXT];
+	} cacheline_aligned ckhp_slots[RD_MAXT];
 	ck_epoch_t cke;
-	ck_epoch_record_t cke_rec[PRIM_MAXT];
+	ck_epoch_record_t cke_rec[RD_MAXT];
 #endif
 } rd;
 
@@ -556,7 +216,7 @@ static void rd_teardown(enum rd_impl impl)
 }
 
 /*
- * Registers the calling worker (id < PRIM_MAXT) with the implementation. The
+ * Registers the calling worker (id < RD_MAXT) with the implementation. The
  * handle is returned by value so that it lives in registers, as a caller's
  * local `t = hazptr_thread_self(dom)` would.
  */
@@ -926,56 +586,49 @@ struct rd_result {
 	bool asymmetric;
 };
 
+/* One attempt of a hazptr case: what rd_attempt() needs. */
+struct rd_try {
+	const struct bench_opts *o;
+	const struct rd_desc *d;
+	enum rd_kind kind;
+	struct rd_result *res;
+};
+
 /*
- * Runs `threads` readers (protect, list10) or one updater and one reader
- * (retire) on fresh state, checks that every object was freed and no
- * reader saw a freed one; again while the workers did not really run
- * side by side (bench_retry()). Keeps the cleanest run in best.
+ * Runs `n` readers (protect, list10) or one updater and one reader
+ * (retire) on fresh state; checks that every object was freed and no
+ * reader saw a freed one.
  */
-static void rd_attempts(struct bench_opts *o, const struct rd_desc *d, enum rd_kind kind,
-			unsigned n, struct rd_result *res, struct bench_thread *best)
+static void rd_attempt(void *arg, struct bench_thread *t, unsigned n)
 {
-	struct bench_thread t[PRIM_MAXT];
-	double best_frac = -1;
+	struct rd_try *p = arg;
+	uint64_t made, freed;
 
-	for (unsigned a = 0;; a++) {
-		uint64_t made, freed;
-		double frac;
-
-		rd_setup(d->impl);
-		memset(t, 0, sizeof(t));
-		for (unsigned i = 0; i < n; i++)
-			t[i].fn = kind == RD_LIST10 ? d->list : d->one;
-		if (kind == RD_RETIRE)
-			t[0].fn = d->upd;
-		bench_threads_run(o, t, n);
-		res->asymmetric = rd.asymmetric;
-		for (unsigned i = kind == RD_RETIRE ? 1 : 0; i < n; i++)
-			res->bad += (uint64_t)t[i].extra[0];
-		made = kind == RD_RETIRE ? t[0].ops + 1 : 1;
-		rd_teardown(d->impl);
-		freed = atomic_load(&rd.freed);
-		if (freed != made)
-			res->leaked += made > freed ? made - freed : freed - made;
-		frac = bench_cpu_frac(t, n);
-		if (frac > best_frac) {
-			best_frac = frac;
-			memcpy(best, t, sizeof(t));
-		}
-		if (!bench_retry(o, a, frac))
-			break;
-		res->retried++;
-	}
+	rd_setup(p->d->impl);
+	for (unsigned i = 0; i < n; i++)
+		t[i].fn = p->kind == RD_LIST10 ? p->d->list : p->d->one;
+	if (p->kind == RD_RETIRE)
+		t[0].fn = p->d->upd;
+	bench_threads_run(p->o, t, n);
+	p->res->asymmetric = rd.asymmetric;
+	for (unsigned i = p->kind == RD_RETIRE ? 1 : 0; i < n; i++)
+		p->res->bad += (uint64_t)t[i].extra[0];
+	made = p->kind == RD_RETIRE ? t[0].ops + 1 : 1;
+	rd_teardown(p->d->impl);
+	freed = atomic_load_explicit(&rd.freed, memory_order_relaxed);	/* the workers were joined */
+	if (freed != made)
+		p->res->leaked += made > freed ? made - freed : freed - made;
 }
 
 /* Runs one repetition of a hazptr case and records its figures. */
 static void rd_run(struct bench_opts *o, const struct rd_desc *d, enum rd_kind kind,
 		   unsigned threads, struct rd_result *res, unsigned rep)
 {
-	struct bench_thread t[PRIM_MAXT];
+	struct bench_thread t[RD_MAXT];
 	unsigned n = kind == RD_RETIRE ? 2 : threads;
+	struct rd_try p = { o, d, kind, res };
 
-	rd_attempts(o, d, kind, n, res, t);
+	res->retried += bench_best_of(o, rd_attempt, &p, t, n);
 	res->cpu[rep] = bench_cpu_frac(t, n);
 	if (kind == RD_RETIRE) {
 		res->ns[rep] = bench_ns_per_op(t, 1);
@@ -1010,7 +663,7 @@ static void rd_print(const struct bench_opts *o, const struct rd_desc *d, enum r
 		fprintf(stderr, PROG ": %s %s: %llu freed objects seen, %llu not reclaimed\n",
 			rd_bench_name[kind], d->name, (unsigned long long)res->bad,
 			(unsigned long long)res->leaked);
-		prim_status = 1;
+		hazptr_bench_status = 1;
 	}
 	bench_json_end(&j);
 	if (d->impl == RD_ASYM && !res->asymmetric)
@@ -1080,6 +733,17 @@ static void mb_spinner(struct bench_thread *t)
 	bench_thread_done(t, n);
 }
 
+/* Runs the caller, and the spinner beside it if n is 2 (arg: the options). */
+static void mb_attempt(void *arg, struct bench_thread *t, unsigned n)
+{
+	t[0].fn = mb_caller;
+	if (n > 1)
+		t[1].fn = mb_spinner;
+	bench_threads_run(arg, t, n);
+	if (t[0].extra[0])
+		bench_die(PROG ": membarrier failed after registration");
+}
+
 /*
  * sys.membarrier: the cost of one expedited private membarrier with no other
  * thread running, and with one other thread of the process running (the
@@ -1105,18 +769,8 @@ static void mb_bench(struct bench_opts *o)
 		for (unsigned r = 0; r < o->reps; r++) {
 			struct bench_thread t[2];
 
-			for (unsigned a = 0;; a++) {
-				memset(t, 0, sizeof(t));
-				t[0].fn = mb_caller;
-				t[1].fn = mb_spinner;
-				bench_threads_run(o, t, 1 + others);
-				if (t[0].extra[0])
-					bench_die(PROG ": membarrier failed after registration");
-				cpu[r] = bench_cpu_frac(t, 1 + others);
-				if (!bench_retry(o, a, cpu[r]))
-					break;
-				retried++;
-			}
+			retried += bench_best_of(o, mb_attempt, o, t, 1 + others);
+			cpu[r] = bench_cpu_frac(t, 1 + others);
 			v[r] = bench_ns_per_op(t, 1);
 		}
 		bench_json_begin(&j, "sys.membarrier", "private_expedited", 1);
@@ -1127,24 +781,13 @@ static void mb_bench(struct bench_opts *o)
 	}
 }
 
-/* Prints which peers this build has (the rest of the table depends on it). */
-static void prim_info(void)
+/* Prints which peers this build has (the table depends on it). */
+static void hazptr_bench_info(void)
 {
 	struct bench_json j = { .len = 0 };
 
 	bench_json_str(&j, "bench", "info");
-	bench_json_uint(&j, "payload_bytes", PC_WORDS * sizeof(uint64_t));
-	bench_json_uint(&j, "batch", BENCH_BATCH);
-#ifdef HAVE_URCU
-	bench_json_bool(&j, "urcu", true);
-#else
-	bench_json_bool(&j, "urcu", false);
-#endif
-#ifdef HAVE_CK
-	bench_json_bool(&j, "ck", true);
-#else
-	bench_json_bool(&j, "ck", false);
-#endif
+	bench_json_peers(&j);
 	bench_json_end(&j);
 }
 
@@ -1154,9 +797,8 @@ int main(int argc, char **argv)
 
 	bench_opts_parse(&o, argc, argv, PROG);
 	bench_meta(&o, PROG);
-	prim_info();
-	pc_bench_all(&o);
+	hazptr_bench_info();
 	rd_bench_all(&o);
 	mb_bench(&o);
-	return prim_status;
+	return hazptr_bench_status;
 }
