@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,9 @@
 /* Columns after the key column, shared by journal and snap, in bind order. */
 #define STORE_COLS "id, boot, clock, deadline, wall, period, misfire, flags, key, topic, payload"
 #define STORE_NCOLS 11
+
+/* WAL pages after which the checkpointer copies the log into the database (4 MiB of 4 KiB pages). */
+#define STORE_CKPT_PAGES 1000
 
 /* Where the boot id is (and its length as text). */
 #define STORE_BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
@@ -46,6 +50,13 @@ struct store {
 	uint64_t journal_rows;
 	uint64_t max_gen;		/* highest id generation appended or loaded */
 	uint64_t snap_count, snap_keyed;	/* timers the running pass wrote, and those with keys */
+	struct store_ckpt {		/* checkpoints on a thread and connection of their own */
+		sqlite3 *db;
+		pthread_t thread;
+		pthread_mutex_t mu;
+		pthread_cond_t cv;
+		bool want, stop, started;
+	} ck;
 };
 
 /* Writes "path: what: sqlite's message" into err; returns -1. */
@@ -72,8 +83,7 @@ static int store_step(sqlite3_stmt *s)
 {
 	int rc = sqlite3_step(s);
 
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
+	sqlite3_reset(s);	/* every parameter is bound again before the next step */
 	return rc == SQLITE_ROW ? SQLITE_DONE : rc;
 }
 
@@ -185,6 +195,88 @@ static int store_schema_check(struct store *st, bool create, char *err, size_t e
 	return store_exec(st, sql, err, errlen);
 }
 
+/* The checkpointer: copies the WAL into the database when asked, off the commit path. */
+static void *store_ckpt_main(void *arg)
+{
+	struct store_ckpt *ck = arg;
+
+	pthread_mutex_lock(&ck->mu);
+	for (;;) {
+		while (!ck->want && !ck->stop)
+			pthread_cond_wait(&ck->cv, &ck->mu);
+		if (ck->stop)
+			break;
+		ck->want = false;
+		pthread_mutex_unlock(&ck->mu);
+		/* PASSIVE: never blocks the writer; the WAL restarts once a pass got through it all */
+		sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&ck->mu);
+	}
+	pthread_mutex_unlock(&ck->mu);
+	return NULL;
+}
+
+/* The writer's WAL hook (after each commit): asks for a checkpoint past STORE_CKPT_PAGES. */
+static int store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store_ckpt *ck = arg;
+
+	(void)db;
+	(void)name;
+	if (pages < STORE_CKPT_PAGES)
+		return SQLITE_OK;
+	pthread_mutex_lock(&ck->mu);
+	ck->want = true;
+	pthread_cond_signal(&ck->cv);
+	pthread_mutex_unlock(&ck->mu);
+	return SQLITE_OK;
+}
+
+/* Starts the checkpointer (its own connection); replaces SQLite's checkpoint inside COMMIT. 0 or -1. */
+static int store_ckpt_start(struct store *st, char *err, size_t errlen)
+{
+	struct store_ckpt *ck = &st->ck;
+	int rc;
+
+	pthread_mutex_init(&ck->mu, NULL);
+	pthread_cond_init(&ck->cv, NULL);
+	if (sqlite3_open_v2(st->path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_exec(ck->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: opening the checkpointer's connection: %s", st->path,
+			 ck->db ? sqlite3_errmsg(ck->db) : "out of memory");
+		return -1;
+	}
+	sqlite3_busy_timeout(ck->db, 1000);
+	if ((rc = pthread_create(&ck->thread, NULL, store_ckpt_main, ck)) != 0) {
+		snprintf(err, errlen, "%s: cannot start the checkpointer: %s", st->path, strerror(rc));
+		return -1;
+	}
+	ck->started = true;
+	sqlite3_wal_hook(st->db, store_wal_hook, ck);	/* also turns off wal_autocheckpoint */
+	return 0;
+}
+
+/* Stops the checkpointer and closes its connection. */
+static void store_ckpt_stop(struct store *st)
+{
+	struct store_ckpt *ck = &st->ck;
+
+	if (ck->started) {
+		pthread_mutex_lock(&ck->mu);
+		ck->stop = true;
+		pthread_cond_signal(&ck->cv);
+		pthread_mutex_unlock(&ck->mu);
+		pthread_join(ck->thread, NULL);
+		ck->started = false;
+		pthread_mutex_destroy(&ck->mu);
+		pthread_cond_destroy(&ck->cv);
+	}
+	if (st->db)
+		sqlite3_wal_hook(st->db, NULL, NULL);
+	sqlite3_close(ck->db);
+	ck->db = NULL;
+}
+
 /* Opens the store; 0 or -1 with err. */
 int store_open(const char *path, const struct store_opts *o, struct store **out, char *err, size_t errlen)
 {
@@ -208,7 +300,7 @@ int store_open(const char *path, const struct store_opts *o, struct store **out,
 	    store_exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; "
 		       "PRAGMA journal_size_limit = 8388608;",
 		       err, errlen) < 0 ||
-	    store_prepare(st, err, errlen) < 0)
+	    store_prepare(st, err, errlen) < 0 || store_ckpt_start(st, err, errlen) < 0)
 		goto fail;
 	if (store_journal_span(st, &rows) < 0) {
 		store_fail(st, err, errlen, "reading the journal's extent");
@@ -225,11 +317,12 @@ fail:
 /* Closes the store. */
 void store_close(struct store *st)
 {
+	if (!st)
+		return;
 	sqlite3_stmt *v[] = { st->begin, st->commit, st->rollback, st->append, st->snap_put,
 			      st->snap_clear, st->meta_set, st->journal_trim, st->count_journal };
 
-	if (!st)
-		return;
+	store_ckpt_stop(st);
 	if (st->db && !sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
@@ -368,6 +461,8 @@ static void store_bind(sqlite3_stmt *s, int p, const struct store_rec *r)
 	sqlite3_bind_int64(s, p + 7, r->flags);
 	if (r->key)
 		sqlite3_bind_blob(s, p + 8, r->key, (int)r->keylen, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, p + 8);
 	sqlite3_bind_blob(s, p + 9, r->topiclen ? r->topic : "", (int)r->topiclen, SQLITE_STATIC);
 	sqlite3_bind_blob(s, p + 10, r->payloadlen ? r->payload : "", (int)r->payloadlen, SQLITE_STATIC);
 }
