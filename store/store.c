@@ -21,6 +21,9 @@
 #define STORE_COLS "id, boot, clock, deadline, wall, period, misfire, flags, key, topic, payload"
 #define STORE_NCOLS 11
 
+/* Journal rows per INSERT statement (one step writes this many: far fewer VDBE runs per row). */
+#define STORE_MULTI 32
+
 /* WAL pages after which the checkpointer copies the log into the database (4 MiB of 4 KiB pages). */
 #define STORE_CKPT_PAGES 1000
 
@@ -42,7 +45,9 @@ static const char store_schema[] =
 struct store {
 	sqlite3 *db;
 	char *path;
-	sqlite3_stmt *begin, *commit, *rollback, *append, *snap_put, *snap_clear;
+	sqlite3_stmt *begin, *commit, *rollback, *append, *append_multi, *snap_put, *snap_clear;
+	struct store_rec q[STORE_MULTI];	/* appended rows not yet inserted (their bytes stay the caller's until commit) */
+	unsigned nq;
 	sqlite3_stmt *meta_set, *journal_trim, *count_journal;
 	bool synchronous_full;		/* PRAGMA synchronous as last set */
 	bool snap_running;
@@ -158,10 +163,16 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
 		  "SELECT coalesce(max(lsn) - min(lsn) + 1, 0) FROM journal" },
 	};
 
+	char multi[64 + STORE_MULTI * 32] = "INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES";
+
 	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
 		if (sqlite3_prepare_v3(st->db, q[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
 				       (sqlite3_stmt **)((char *)st + q[i].off), NULL) != SQLITE_OK)
 			return store_fail(st, err, errlen, q[i].sql);
+	for (unsigned i = 0; i < STORE_MULTI; i++)
+		strcat(multi, i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	if (sqlite3_prepare_v3(st->db, multi, -1, SQLITE_PREPARE_PERSISTENT, &st->append_multi, NULL) != SQLITE_OK)
+		return store_fail(st, err, errlen, "preparing the journal's multi-row INSERT");
 	return 0;
 }
 
@@ -319,7 +330,7 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
-	sqlite3_stmt *v[] = { st->begin, st->commit, st->rollback, st->append, st->snap_put,
+	sqlite3_stmt *v[] = { st->begin, st->commit, st->rollback, st->append, st->append_multi, st->snap_put,
 			      st->snap_clear, st->meta_set, st->journal_trim, st->count_journal };
 
 	store_ckpt_stop(st);
@@ -467,23 +478,49 @@ static void store_bind(sqlite3_stmt *s, int p, const struct store_rec *r)
 	sqlite3_bind_blob(s, p + 10, r->payloadlen ? r->payload : "", (int)r->payloadlen, SQLITE_STATIC);
 }
 
-/* Adds a journal row. */
+/* Binds one journal row at parameter p (STORE_COLS after lsn and op). */
+static void store_bind_journal(sqlite3_stmt *s, int p, const struct store_rec *r)
+{
+	sqlite3_bind_int64(s, p, (int64_t)r->lsn);
+	sqlite3_bind_int(s, p + 1, r->op);
+	store_bind(s, p + 2, r);
+}
+
+/* Inserts the queued rows: a full queue in one step, a partial one row by row. */
+static int store_flush(struct store *st, char *err, size_t errlen)
+{
+	unsigned n = st->nq;
+
+	st->nq = 0;
+	if (n == STORE_MULTI) {
+		for (unsigned i = 0; i < n; i++)
+			store_bind_journal(st->append_multi, 1 + (int)i * (STORE_NCOLS + 2), &st->q[i]);
+		if (store_step(st->append_multi) != SQLITE_DONE)
+			return store_fail(st, err, errlen, "appending to the journal");
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		store_bind_journal(st->append, 1, &st->q[i]);
+		if (store_step(st->append) != SQLITE_DONE)
+			return store_fail(st, err, errlen, "appending to the journal");
+	}
+	return 0;
+}
+
+/* Adds a journal row (inserted by the time store_commit commits). */
 int store_append(struct store *st, const struct store_rec *r, char *err, size_t errlen)
 {
-	sqlite3_bind_int64(st->append, 1, (int64_t)r->lsn);
-	sqlite3_bind_int(st->append, 2, r->op);
-	store_bind(st->append, 3, r);
-	if (store_step(st->append) != SQLITE_DONE)
-		return store_fail(st, err, errlen, "appending to the journal");
+	st->q[st->nq++] = *r;
 	st->journal_rows++;
 	if (r->id >> 32 > st->max_gen)
 		st->max_gen = r->id >> 32;
-	return 0;
+	return st->nq == STORE_MULTI ? store_flush(st, err, errlen) : 0;
 }
 
 /* Rolls back an open transaction. */
 void store_rollback(struct store *st)
 {
+	st->nq = 0;
 	if (!sqlite3_get_autocommit(st->db))
 		store_step(st->rollback);
 	if (sqlite3_get_autocommit(st->db)) {
@@ -497,6 +534,10 @@ void store_rollback(struct store *st)
 /* Commits, synced as store_begin asked. */
 int store_commit(struct store *st, char *err, size_t errlen)
 {
+	if (store_flush(st, err, errlen) < 0) {
+		store_rollback(st);
+		return -1;
+	}
 	if (store_step(st->commit) != SQLITE_DONE) {
 		store_fail(st, err, errlen, "COMMIT");
 		store_rollback(st);

@@ -272,8 +272,20 @@ START_TEST(test_failed_transaction)
 	ck_assert(store_begin(st, true, err, sizeof(err)) == 0);
 	v[1] = put(2, 2, 20, topics[1]);
 	ck_assert(store_append(st, &v[1], err, sizeof(err)) == 0);
-	ck_assert_int_eq(store_append(st, &v[0], err, sizeof(err)), -1);	/* LSN 1 again */
+	ck_assert(store_append(st, &v[0], err, sizeof(err)) == 0);	/* LSN 1 again: found by the insert */
+	ck_assert_int_eq(store_commit(st, err, sizeof(err)), -1);	/* rolled back, nothing kept */
 	ck_assert_msg(strstr(err, path) != NULL, "%s", err);
+	ck_assert_uint_eq(store_journal_rows(st), 1);
+	/* a full multi-row statement that fails keeps nothing either */
+	ck_assert(store_begin(st, false, err, sizeof(err)) == 0);
+	for (int i = 0; i < 40; i++) {
+		struct store_rec r = put(100 + (uint64_t)i, (uint64_t)i % 60, 50, topics[3]);
+
+		if (i == 20)
+			r.lsn = 1;	/* a duplicate inside the first 32-row statement */
+		if (store_append(st, &r, err, sizeof(err)) < 0)
+			break;
+	}
 	store_rollback(st);
 	ck_assert_uint_eq(store_journal_rows(st), 1);
 	v[2] = put(2, 3, 30, topics[2]);
