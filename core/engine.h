@@ -284,6 +284,9 @@ void engine_clock_changed(struct engine *e);
  * engine_start(), from one thread, with no other engine call running.
  *
  *	engine_restore_reserve(e, n);         optional: room for about n keyed timers
+ *	engine_restore_bulk(e);               optional: rows with distinct ids follow
+ *	engine_restore_put(e, id, &a) ...     (bulk: keys go in at bulk_end)
+ *	engine_restore_bulk_end(e);           keys into the table; 0 or TD_ENOMEM
  *	engine_restore_put(e, id, &a) ...     create or replace timer id exactly
  *	engine_restore_del(e, id) ...         it is gone
  *	engine_restore_done(e, gen, f, &k);   queue them all; then engine_start()
@@ -296,6 +299,8 @@ void engine_clock_changed(struct engine *e);
  * at least gen (pass one above every generation ever saved).
  */
 int engine_restore_reserve(struct engine *e, uint64_t n);
+void engine_restore_bulk(struct engine *e);
+int engine_restore_bulk_end(struct engine *e);
 int engine_restore_put(struct engine *e, uint64_t id, const struct engine_arm *a);
 int engine_restore_del(struct engine *e, uint64_t id);
 uint64_t engine_restore_done(struct engine *e, uint32_t gen, uint32_t f, uint64_t *k);

@@ -108,6 +108,7 @@ struct engine {
 	/* Threads. */
 	pthread_t disp_tid;
 	bool disp_started;
+	bool restore_bulk;		/* engine_restore_put defers keys to engine_restore_bulk_end */
 	_Atomic bool stop;		/* the dispatcher stops */
 	_Atomic bool wstop;		/* then the delivery threads stop */
 	struct engine_worker *workers;

@@ -2,6 +2,13 @@
  * restore.c -- putting saved timers back into an engine before it starts:
  * exact ids, keys, deadlines and attributes, with no dispatcher running.
  *
+ * A bulk load (engine_restore_bulk) skips the key table while it puts
+ * records in: engine_restore_bulk_end then inserts every key in slot
+ * order, hashing a window of them and prefetching their table slots so the
+ * cache misses overlap. A snapshot holds one row per slot, so only an
+ * interrupted snapshot can hold a key twice (see server/journal.c): one of
+ * the two is dropped, and the journal rows after it settle the key.
+ *
  * Single-threaded by contract (engine.h): nothing else touches the engine
  * until engine_restore_done(), so records go straight into the id map and
  * the key table, and a replaced or deleted one is freed at once. Only
@@ -15,6 +22,9 @@
 
 #include "engine_int.h"
 
+/* Slots whose keys are hashed and prefetched together when the key table is built. */
+#define RESTORE_WINDOW 16
+
 /* Index of an id in the id map. */
 static uint32_t restore_index(uint64_t id)
 {
@@ -24,7 +34,7 @@ static uint32_t restore_index(uint64_t id)
 /* Frees restored record r at once: out of the tables, then memory. */
 static void restore_remove(struct engine *e, struct engine_tctx *t, struct timer_rec *r)
 {
-	if (r->keylen) {
+	if (r->keylen && !(r->dflags & TIMER_D_UNTABLED)) {
 		uint64_t hkey = hash_bytes(&e->hk, r->key, r->keylen);
 
 		table_lock(&e->keys, hkey);
@@ -74,7 +84,9 @@ static struct timer_rec *restore_rec_new(uint64_t id, const struct engine_arm *a
 /* Puts r into the key table and the id map; 0 or a TD_* error (r not inserted). */
 static int restore_insert(struct engine *e, struct engine_tctx *t, struct timer_rec *r)
 {
-	if (r->keylen) {
+	if (r->keylen && e->restore_bulk) {
+		r->dflags |= TIMER_D_UNTABLED;	/* engine_restore_bulk_end puts it in the table */
+	} else if (r->keylen) {
 		uint64_t hkey = hash_bytes(&e->hk, r->key, r->keylen);
 		int err;
 
@@ -85,7 +97,7 @@ static int restore_insert(struct engine *e, struct engine_tctx *t, struct timer_
 			return err;
 	}
 	if (!idmap_restore_set(&e->ids, r)) {
-		if (r->keylen) {
+		if (r->keylen && !(r->dflags & TIMER_D_UNTABLED)) {
 			uint64_t hkey = hash_bytes(&e->hk, r->key, r->keylen);
 
 			table_lock(&e->keys, hkey);
@@ -113,7 +125,7 @@ int engine_restore_put(struct engine *e, uint64_t id, const struct engine_arm *a
 		return TD_EINVAL;
 	if ((err = engine_arm_check(e, a, 0)) != 0)
 		return err;
-	restore_make_room(e, t, id, a);
+	restore_make_room(e, t, id, e->restore_bulk ? NULL : a);
 	if ((uint64_t)atomic_load_explicit(&e->ntimers, memory_order_relaxed) >= e->cfg.max_timers)
 		return TD_EFULL;
 	if ((err = engine_attrs_new(a, realtime, 1, &at)) != 0)
@@ -126,6 +138,69 @@ int engine_restore_put(struct engine *e, uint64_t id, const struct engine_arm *a
 	}
 	if ((err = restore_insert(e, t, r)) != 0)
 		engine_rec_free(&r->hp);
+	return err;
+}
+
+void engine_restore_bulk(struct engine *e)
+{
+	e->restore_bulk = true;
+}
+
+/* Puts the untabled keyed records in slots [from, to) into the key table; duplicates of a key are freed. */
+static int restore_table_window(struct engine *e, struct engine_tctx *t, uint32_t from, uint32_t to)
+{
+	struct timer_rec *v[RESTORE_WINDOW];
+	uint64_t h[RESTORE_WINDOW];
+	unsigned n = 0;
+	int err = 0;
+
+	for (uint32_t i = from; i < to; i++) {
+		struct timer_rec *r = idmap_at_unsafe(&e->ids, i);
+
+		if (!r || !(r->dflags & TIMER_D_UNTABLED))
+			continue;
+		h[n] = hash_bytes(&e->hk, r->key, r->keylen);
+		table_prefetch(&e->keys, h[n]);	/* the window's misses overlap */
+		v[n++] = r;
+	}
+	for (unsigned k = 0; k < n; k++) {
+		struct timer_rec *r = v[k];
+
+		r->dflags &= (uint16_t)~TIMER_D_UNTABLED;
+		table_lock(&e->keys, h[k]);
+		if (table_find_locked(&e->keys, h[k], r->key, r->keylen)) {
+			/* Two saved timers with one key: an interrupted snapshot; the journal after it settles the key. */
+			table_unlock(&e->keys, h[k]);
+			r->dflags |= TIMER_D_UNTABLED;	/* not in the table: removal skips it */
+			restore_remove(e, t, r);
+			continue;
+		}
+		if (!err)
+			err = table_insert_locked(&e->keys, t->hp, h[k], r);
+		table_unlock(&e->keys, h[k]);
+		if (err) {
+			r->dflags |= TIMER_D_UNTABLED;
+			restore_remove(e, t, r);
+		}
+	}
+	return err;
+}
+
+int engine_restore_bulk_end(struct engine *e)
+{
+	struct engine_tctx *t = engine_tctx(e);
+	uint32_t end = idmap_limit(&e->ids);
+	int err = 0;
+
+	if (!t)
+		return TD_ENOMEM;
+	for (uint32_t i = 0; i < end; i += RESTORE_WINDOW) {
+		int rc = restore_table_window(e, t, i, end - i < RESTORE_WINDOW ? end : i + RESTORE_WINDOW);
+
+		if (rc && !err)
+			err = rc;	/* go on: every record must leave the untabled state */
+	}
+	e->restore_bulk = false;
 	return err;
 }
 

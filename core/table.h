@@ -117,6 +117,16 @@ void table_remove_locked(struct table *t, struct hazptr_thread *hp, uint64_t has
 /* Number of slots allocated across shards (for memory accounting). */
 size_t table_capacity(struct table *t);
 
+/* Prefetches where a lookup of hash starts (single-threaded callers, e.g. a restore). */
+static inline void table_prefetch(struct table *t, uint64_t hash)
+{
+	struct table_array *a = atomic_load_explicit(&t->shard[hash >> (64 - TABLE_SHARD_BITS)].arr,
+						     memory_order_relaxed);
+
+	__builtin_prefetch(&a->slot[hash & a->mask], 1);
+	__builtin_prefetch(&a->hlo[hash & a->mask], 1);
+}
+
 /* Makes room for n keys in all, so inserting them resizes nothing; 0 or TD_ENOMEM. */
 int table_reserve(struct table *t, struct hazptr_thread *hp, size_t n);
 

@@ -46,6 +46,7 @@
 
 /* Dispatcher-only flags (dflags). */
 #define TIMER_D_REALTIME  1u	/* in the wheel as a CLOCK_REALTIME timer */
+#define TIMER_D_UNTABLED  2u	/* restore (core/restore.c): keyed, not in the key table yet; clear before start */
 
 /*
  * Immutable attributes of one arm: topic, payload, period, owner. Shared by

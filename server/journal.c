@@ -658,6 +658,7 @@ struct journal_load {
 	int64_t now_mono, now_real;
 	uint32_t max_gen;
 	uint64_t skipped;	/* late one-shots dropped (misfire skip) */
+	bool bulk;		/* snapshot rows (distinct slots) go in without key lookups */
 	int64_t late_max;
 	char *err;
 	size_t errlen;
@@ -715,6 +716,17 @@ static int journal_load_put(struct journal_load *ld, const struct store_rec *r)
 	return engine_restore_put(ld->j->s->engine, r->id, &a);
 }
 
+/* Ends the bulk part of a load: the snapshot's keys go into the key table. */
+static int journal_load_bulk_end(struct journal_load *ld)
+{
+	ld->bulk = false;
+	if (engine_restore_bulk_end(ld->j->s->engine) < 0) {
+		snprintf(ld->err, ld->errlen, "out of memory building the key table from the store");
+		return -1;
+	}
+	return 0;
+}
+
 /* store_load callback: applies one row to the engine. */
 static int journal_load_row(void *arg, const struct store_rec *r)
 {
@@ -723,6 +735,8 @@ static int journal_load_row(void *arg, const struct store_rec *r)
 
 	if ((uint32_t)(r->id >> 32) > ld->max_gen)
 		ld->max_gen = (uint32_t)(r->id >> 32);
+	if (r->lsn && ld->bulk && journal_load_bulk_end(ld) < 0)
+		return -1;	/* the snapshot is in: keys into the table before the journal */
 	if (r->op == STORE_DEL) {
 		engine_restore_del(ld->j->s->engine, r->id);
 		if (!journal_delset_add(&ld->del, r->id)) {
@@ -755,7 +769,11 @@ static int journal_load(struct journal *j, char *err, size_t errlen)
 	err[0] = 0;
 	if (engine_restore_reserve(j->s->engine, store_expected_keys(j->st)) < 0)
 		return td_errf(err, errlen, "out of memory sizing the key table for %s", j->s->store_path);
+	engine_restore_bulk(j->s->engine);
+	ld.bulk = true;
 	rc = store_load(j->st, journal_load_row, &ld, &ls, err, errlen);
+	if (rc == 0 && ld.bulk)
+		rc = journal_load_bulk_end(&ld);	/* no journal rows after the snapshot */
 	free(ld.del.v);
 	if (rc < 0)
 		return -1;

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,6 +137,39 @@ START_TEST(test_new_ids_after_restore)
 }
 END_TEST
 
+/* A bulk load (a snapshot): keys go in at the end; a key held twice keeps one; later puts replace as usual. */
+START_TEST(test_bulk)
+{
+	struct engine_timer *t;
+	struct engine_stats st;
+	char key[16];
+
+	engine_restore_bulk(E);
+	for (uint32_t i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "k%u", i);
+		ck_assert_int_eq(put(ID(3, i), key, 5000 * MS + i, "bulk"), 0);
+	}
+	ck_assert_int_eq(put(ID(3, 2000), "k7", 7000 * MS, "dup"), 0);	/* k7 twice */
+	ck_assert_int_eq(engine_restore_bulk_end(E), 0);
+	ck_assert_int_eq(engine_get(E, 0, "k999", 4, &t), 0);
+	ck_assert_uint_eq(t->id, ID(3, 999));
+	ck_assert_int_eq(t->deadline, 5000 * MS + 999);
+	engine_timer_free(t);
+	ck_assert_int_eq(engine_get(E, 0, "k7", 2, &t), 0);
+	ck_assert(t->id == ID(3, 7) || t->id == ID(3, 2000));
+	engine_timer_free(t);
+	/* the journal after the snapshot settles k7 */
+	ck_assert_int_eq(put(ID(4, 3000), "k7", 8000 * MS, "final"), 0);
+	ck_assert_int_eq(engine_restore_done(E, 5, 0, NULL), 1000);
+	ck_assert_int_eq(engine_get(E, 0, "k7", 2, &t), 0);
+	ck_assert_uint_eq(t->id, ID(4, 3000));
+	engine_timer_free(t);
+	engine_dispatch(E);
+	engine_stats(E, &st);
+	ck_assert_uint_eq(st.pending, 1000);
+}
+END_TEST
+
 START_TEST(test_bad_restores)
 {
 	struct engine_arm a = { .when = ENGINE_AFTER, .time = 1 };
@@ -160,6 +194,7 @@ int main(void)
 	tcase_add_test(tc, test_exact_ids_and_keys);
 	tcase_add_test(tc, test_replace_and_delete);
 	tcase_add_test(tc, test_new_ids_after_restore);
+	tcase_add_test(tc, test_bulk);
 	tcase_add_test(tc, test_bad_restores);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
