@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tests/probe/probe-test.h"
+#include "tests/wait.h"
 
 /* Attaches spec, which must fail with rc_want and an error containing want. */
 static void pe_bad(struct pt_ctx *c, int rc_want, const char *want, const char *fmt, ...)
@@ -96,6 +97,39 @@ static void pe_attach_errors(struct pt_ctx *c)
 	unlink(notelf);
 }
 
+/* What pe_has_hits waits for: more than min hits of probe id (seen: pc). */
+struct pe_hits {
+	struct pt_ctx *c;
+	uint32_t id;
+	uint64_t min;
+	struct probe_counters pc;
+};
+
+/* True once probe w->id has more than w->min hits. */
+static bool pe_has_hits(void *arg)
+{
+	struct pe_hits *w = arg;
+
+	w->pc = pt_counters(w->c, w->id);
+	return w->pc.hits > w->min;
+}
+
+/* The totals pe_totals_moved compares against (now: the last read). */
+struct pe_totals {
+	struct pt_ctx *c;
+	struct probe_counters before, now;
+};
+
+/* True once the totals' hits or arms differ from w->before. */
+static bool pe_totals_moved(void *arg)
+{
+	struct pe_totals *w = arg;
+
+	probe_sync(w->c->m);
+	probe_totals(w->c->m, &w->now);
+	return w->now.hits != w->before.hits || w->now.arms != w->before.arms;
+}
+
 /* A process that keeps calling; detaching its probe stops the hits at once. */
 static void pe_detach_stops_hits(struct pt_ctx *c)
 {
@@ -111,15 +145,21 @@ static void pe_detach_stops_hits(struct pt_ctx *c)
 	id = pt_attach(c, "uprobe:%s:probe_target_work arm=5s key=tid topic=det pid=%d",
 		       c->target, (int)ch.pid);
 	pt_release(&ch);
-	pt_sleep_ms(300);
-	pc = pt_counters(c, id);
-	PT_CHECK(pc.hits > 20, "only %llu hits in 300 ms", (unsigned long long)pc.hits);
+	struct pe_hits w = { .c = c, .id = id, .min = 20 };
+
+	pt_wait(c, pe_has_hits, &w, PT_DEADLINE_MS, "hits of the looping target");
+	pc = w.pc;
+	PT_CHECK(pc.hits > 20, "only %llu hits", (unsigned long long)pc.hits);
 	PT_CHECK(probe_detach(c->m, id) == 0, "detach");
 	PT_CHECK(probe_detach(c->m, id) == -ENOENT, "second detach");
 	PT_CHECK(probe_detach(c->m, 999999) == -ENOENT, "detach of an unknown id");
+	probe_sync(c->m);
 	probe_totals(c->m, &t1);
-	pt_sleep_ms(300);
-	probe_totals(c->m, &t2);
+	/* The target keeps calling for about a second: no hit may count for 300 ms of it. */
+	struct pe_totals tw = { .c = c, .before = t1 };
+
+	wait_never(pe_totals_moved, &tw, 300, "hits went on after detach");
+	t2 = tw.now;
 	out = pt_collect(&ch);
 	PT_CHECK(sscanf(out, "calls %lu", &calls) == 1, "target said '%s'", out);
 	free(out);
