@@ -176,7 +176,14 @@ static void pf_stall_detector(struct pt_ctx *c)
 	       "%.2f of expected; arms %llu\n", (unsigned long long)pc.hits,
 	       (double)on_cpu_ns / 1e6, (double)cpu_ns / 1e6, PF_FREQ, ratio,
 	       (unsigned long long)pc.arms);
-	PT_CHECK(ratio > 0.75 && ratio < 1.25, "hits %llu, expected about %.0f",
+	/*
+	 * Sampling a process that shares its CPU errs upwards too (a hog is
+	 * preempted at an interrupt, often right after the sample that
+	 * interrupt took): measured 0.98 to 1.10 at 400 Hz under a load of 4
+	 * on 2 CPUs. The bound still fails a probe that loses a third of its
+	 * samples or counts each twice.
+	 */
+	PT_CHECK(ratio > 0.7 && ratio < 1.5, "hits %llu, expected about %.0f",
 		 (unsigned long long)pc.hits, expect);
 	PT_CHECK(pc.arms == pc.hits && pc.ring_drops == 0 && pc.errors == 0,
 		 "arms %llu drops %llu errors %llu", (unsigned long long)pc.arms,
