@@ -248,6 +248,33 @@ bool pt_wait(struct pt_ctx *c, bool (*cond)(void *), void *arg, int deadline_ms,
 	return wait_until(pt_cond_holds, &pc, deadline_ms, what);
 }
 
+/* What pt_wait_counters polls. */
+struct pt_ctr_wait {
+	struct pt_ctx *c;
+	uint32_t id;
+	bool (*pred)(const struct probe_counters *, void *);
+	void *arg;
+	struct probe_counters *seen;
+};
+
+/* Reads the counters of w->id into w->seen and asks w->pred about them. */
+static bool pt_counters_hold(void *arg)
+{
+	struct pt_ctr_wait *w = arg;
+
+	*w->seen = pt_counters(w->c, w->id);
+	return w->pred(w->seen, w->arg);
+}
+
+bool pt_wait_counters(struct pt_ctx *c, uint32_t id,
+		      bool (*pred)(const struct probe_counters *, void *), void *arg,
+		      int deadline_ms, const char *what, struct probe_counters *seen)
+{
+	struct pt_ctr_wait w = { c, id, pred, arg, seen };
+
+	return pt_wait(c, pt_counters_hold, &w, deadline_ms, what);
+}
+
 /* The count of recorded fires. */
 static size_t pt_nfires(struct pt_ctx *c)
 {

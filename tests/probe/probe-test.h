@@ -111,6 +111,14 @@ void pt_settle(struct pt_ctx *c);
 bool pt_wait(struct pt_ctx *c, bool (*cond)(void *), void *arg, int deadline_ms,
 	     const char *what);
 
+/*
+ * pt_wait for the counters of probe id to satisfy pred(counters, arg);
+ * *seen gets the last counters read, for the caller to say what it saw.
+ */
+bool pt_wait_counters(struct pt_ctx *c, uint32_t id,
+		      bool (*pred)(const struct probe_counters *, void *), void *arg,
+		      int deadline_ms, const char *what, struct probe_counters *seen);
+
 /* Waits up to deadline_ms until at least n fires were recorded; returns the count seen. */
 size_t pt_wait_fires(struct pt_ctx *c, size_t n, int deadline_ms);
 

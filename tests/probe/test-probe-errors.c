@@ -97,21 +97,10 @@ static void pe_attach_errors(struct pt_ctx *c)
 	unlink(notelf);
 }
 
-/* What pe_has_hits waits for: more than min hits of probe id (seen: pc). */
-struct pe_hits {
-	struct pt_ctx *c;
-	uint32_t id;
-	uint64_t min;
-	struct probe_counters pc;
-};
-
-/* True once probe w->id has more than w->min hits. */
-static bool pe_has_hits(void *arg)
+/* True once the counters show more than *(uint64_t *)min hits. */
+static bool pe_has_hits(const struct probe_counters *pc, void *min)
 {
-	struct pe_hits *w = arg;
-
-	w->pc = pt_counters(w->c, w->id);
-	return w->pc.hits > w->min;
+	return pc->hits > *(uint64_t *)min;
 }
 
 /* The totals pe_totals_moved compares against (now: the last read). */
@@ -145,10 +134,8 @@ static void pe_detach_stops_hits(struct pt_ctx *c)
 	id = pt_attach(c, "uprobe:%s:probe_target_work arm=5s key=tid topic=det pid=%d",
 		       c->target, (int)ch.pid);
 	pt_release(&ch);
-	struct pe_hits w = { .c = c, .id = id, .min = 20 };
-
-	pt_wait(c, pe_has_hits, &w, PT_DEADLINE_MS, "hits of the looping target");
-	pc = w.pc;
+	pt_wait_counters(c, id, pe_has_hits, &(uint64_t){ 20 }, PT_DEADLINE_MS,
+			 "hits of the looping target", &pc);
 	PT_CHECK(pc.hits > 20, "only %llu hits", (unsigned long long)pc.hits);
 	PT_CHECK(probe_detach(c->m, id) == 0, "detach");
 	PT_CHECK(probe_detach(c->m, id) == -ENOENT, "second detach");

@@ -37,37 +37,33 @@ static bool tp_exists(struct pt_ctx *c, pid_t pid)
 	return rc == 0;
 }
 
-/* What tp_wait_gone and tp_settled look at. */
-struct tp_wait {
+/* What tp_gone looks at. */
+struct tp_pid {
 	struct pt_ctx *c;
 	pid_t pid;
-	uint32_t id;
-	struct probe_counters pc;
 };
 
-/* True once the timer of w->pid is gone. */
+/* True once the timer of p->pid is gone. */
 static bool tp_gone(void *arg)
 {
-	struct tp_wait *w = arg;
+	struct tp_pid *p = arg;
 
-	return !tp_exists(w->c, w->pid);
+	return !tp_exists(p->c, p->pid);
 }
 
 /* Waits for pid's timer to be cancelled; true if it was. */
 static bool tp_wait_gone(struct pt_ctx *c, pid_t pid)
 {
-	struct tp_wait w = { .c = c, .pid = pid };
+	struct tp_pid p = { c, pid };
 
-	return pt_wait(c, tp_gone, &w, PT_DEADLINE_MS, "cancel of the exited pid's timer");
+	return pt_wait(c, tp_gone, &p, PT_DEADLINE_MS, "cancel of the exited pid's timer");
 }
 
-/* True once exactly our 3 timers were cancelled (the other cancels missed); reads w->pc. */
-static bool tp_settled(void *arg)
+/* True once exactly our 3 timers were cancelled (the other cancels missed). */
+static bool tp_settled(const struct probe_counters *pc, void *arg)
 {
-	struct tp_wait *w = arg;
-
-	w->pc = pt_counters(w->c, w->id);
-	return w->pc.cancels >= w->pc.misses && w->pc.cancels - w->pc.misses == 3;
+	(void)arg;
+	return pc->cancels >= pc->misses && pc->cancels - pc->misses == 3;
 }
 
 /* Starts a target that makes one fast call and exits when released. */
@@ -131,10 +127,8 @@ int main(void)
 	 * until the counters of the consumer are settled: exactly our 3 timers
 	 * were cancelled; the other exits' cancels found no timer (misses).
 	 */
-	struct tp_wait w = { .c = &c, .id = cancel_id };
-
-	pt_wait(&c, tp_settled, &w, PT_DEADLINE_MS, "3 cancels more than misses");
-	pc = w.pc;
+	pt_wait_counters(&c, cancel_id, tp_settled, NULL, PT_DEADLINE_MS,
+			 "3 cancels more than misses", &pc);
 	printf("cancel probe: hits %llu cancels %llu misses %llu drops %llu\n",
 	       (unsigned long long)pc.hits, (unsigned long long)pc.cancels,
 	       (unsigned long long)pc.misses, (unsigned long long)pc.ring_drops);
