@@ -28,10 +28,38 @@ TESTS += \
 	tests/stress/stress-cell \
 	tests/stress/stress-hazptr
 
-# Re-runs the stress tests until one fails (catches rare races).
+# Re-runs LOOP_TESTS (default: the stress tests, tests/stress/stress-*, and
+# LOOP_DAEMON_TESTS, the daemon tests that race by nature) round after
+# round to catch rare races: until one fails, or with LOOP_SECONDS=S until
+# a round ends after S seconds, then prints
+# "check-loop: N rounds in S s, 0 failures". A failing test's output is
+# printed and kept in check-loop.log; exit status 77 (skipped) counts as a pass.
+#   make check-loop LOOP_SECONDS=1800
+#   make check-loop LOOP_TESTS="tests/unit/test-dispatch" LOOP_SECONDS=60
+LOOP_DAEMON_TESTS = tests/unit/test-server-badinput tests/unit/test-conn-lifetime \
+	tests/unit/test-client-async tests/unit/test-dispatch
+LOOP_TESTS =
+LOOP_SECONDS = 0
 check-loop: $(check_PROGRAMS)
-	@n=0; while :; do n=$$((n+1)); echo "check-loop: round $$n"; \
-	  for t in tests/stress/stress-*; do case $$t in *.o|*.c|*.h|*.log|*.trs) continue;; esac; \
-	    [ -x $$t ] || continue; ./$$t >/dev/null || { echo "check-loop: $$t failed in round $$n"; exit 1; }; \
-	  done; done
+	@$(AM_TESTS_ENVIRONMENT) tests="$(LOOP_TESTS)"; \
+	if [ -z "$$tests" ]; then \
+	  for t in tests/stress/stress-*; do case $$t in *.*) ;; *) tests="$$tests $$t";; esac; done; \
+	  tests="$$tests $(LOOP_DAEMON_TESTS)"; \
+	fi; \
+	echo "check-loop:$$tests"; \
+	start=$$(date +%s); n=0; \
+	while :; do n=$$((n+1)); echo "check-loop: round $$n"; \
+	  for t in $$tests; do \
+	    rc=0; ./$$t > check-loop.log 2>&1 || rc=$$?; \
+	    if [ $$rc -ne 0 ] && [ $$rc -ne 77 ]; then \
+	      cat check-loop.log; \
+	      echo "check-loop: $$t failed (status $$rc) in round $$n after $$(( $$(date +%s) - start )) s"; \
+	      exit 1; \
+	    fi; \
+	  done; \
+	  s=$$(( $$(date +%s) - start )); \
+	  if [ $(LOOP_SECONDS) -gt 0 ] && [ $$s -ge $(LOOP_SECONDS) ]; then \
+	    echo "check-loop: $$n rounds in $$s s, 0 failures"; exit 0; \
+	  fi; \
+	done
 .PHONY: check-loop

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tests/probe/probe-test.h"
+#include "tests/wait.h"
 
 int64_t pt_now(void)
 {
@@ -217,9 +218,111 @@ struct probe_counters pt_counters(struct pt_ctx *c, uint32_t id)
 	return (struct probe_counters){ 0 };
 }
 
-void pt_settle(struct pt_ctx *c, unsigned ms)
+void pt_settle(struct pt_ctx *c)
 {
 	probe_sync(c->m);
-	pt_sleep_ms(ms);
-	engine_sync(c->e);
+	engine_drain(c->e);
+}
+
+/* The condition of pt_wait: settles, then asks the caller's condition. */
+struct pt_cond {
+	struct pt_ctx *c;
+	bool (*cond)(void *);
+	void *arg;
+};
+
+/* wait_until's callback for pt_wait. */
+static bool pt_cond_holds(void *arg)
+{
+	struct pt_cond *pc = arg;
+
+	pt_settle(pc->c);
+	return pc->cond(pc->arg);
+}
+
+bool pt_wait(struct pt_ctx *c, bool (*cond)(void *), void *arg, int deadline_ms,
+	     const char *what)
+{
+	struct pt_cond pc = { c, cond, arg };
+
+	return wait_until(pt_cond_holds, &pc, deadline_ms, what);
+}
+
+/* What pt_wait_counters polls. */
+struct pt_ctr_wait {
+	struct pt_ctx *c;
+	uint32_t id;
+	bool (*pred)(const struct probe_counters *, void *);
+	void *arg;
+	struct probe_counters *seen;
+};
+
+/* Reads the counters of w->id into w->seen and asks w->pred about them. */
+static bool pt_counters_hold(void *arg)
+{
+	struct pt_ctr_wait *w = arg;
+
+	*w->seen = pt_counters(w->c, w->id);
+	return w->pred(w->seen, w->arg);
+}
+
+bool pt_wait_counters(struct pt_ctx *c, uint32_t id,
+		      bool (*pred)(const struct probe_counters *, void *), void *arg,
+		      int deadline_ms, const char *what, struct probe_counters *seen)
+{
+	struct pt_ctr_wait w = { c, id, pred, arg, seen };
+
+	return pt_wait(c, pt_counters_hold, &w, deadline_ms, what);
+}
+
+/* The count of recorded fires. */
+static size_t pt_nfires(struct pt_ctx *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->nfires;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+/* What pt_wait_fires and pt_no_more_fires compare against. */
+struct pt_nf {
+	struct pt_ctx *c;
+	size_t n;
+};
+
+/* True once at least n fires were recorded. */
+static bool pt_has_fires(void *arg)
+{
+	struct pt_nf *w = arg;
+
+	return pt_nfires(w->c) >= w->n;
+}
+
+size_t pt_wait_fires(struct pt_ctx *c, size_t n, int deadline_ms)
+{
+	struct pt_nf w = { c, n };
+
+	if (!pt_wait(c, pt_has_fires, &w, deadline_ms, "fires"))
+		fprintf(stderr, "%s: %zu fires after %d ms, awaited %zu\n", c->name, pt_nfires(c),
+			deadline_ms, n);
+	return pt_nfires(c);
+}
+
+/* True once more than n fires were recorded (settling first). */
+static bool pt_more_fires(void *arg)
+{
+	struct pt_nf *w = arg;
+
+	pt_settle(w->c);
+	return pt_nfires(w->c) > w->n;
+}
+
+void pt_no_more_fires(struct pt_ctx *c, size_t n, int ms)
+{
+	struct pt_nf w = { c, n };
+
+	PT_CHECK(wait_never(pt_more_fires, &w, ms, "a fire more than expected"),
+		 "%zu fires, expected %zu to stay", pt_nfires(c), n);
 }

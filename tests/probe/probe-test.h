@@ -14,7 +14,7 @@
  *	pt_spawn(&ch, c.target, (const char *[]){ "work", "1", "10", "5", "60", NULL });
  *	pt_release(&ch);
  *	char *out = pt_collect(&ch);            waits for the exit, checks status 0
- *	PT_CHECK(c.nfires == 2, "fires %zu", c.nfires);
+ *	PT_CHECK(pt_wait_fires(&c, 2, PT_DEADLINE_MS) == 2, "fires");
  *	pt_fini(&c);
  */
 #ifndef TIMERD_PROBE_TEST_H
@@ -101,8 +101,35 @@ size_t pt_fires(struct pt_ctx *c, struct pt_fire *out, size_t max);
 /* The counters of probe id (the test fails if it is not attached). */
 struct probe_counters pt_counters(struct pt_ctx *c, uint32_t id);
 
-/* Waits until the engine applied everything and timers due by now + ms fired. */
-void pt_settle(struct pt_ctx *c, unsigned ms);
+/* Applies what the ring holds, then waits until every fire decided by then was recorded. */
+void pt_settle(struct pt_ctx *c);
+
+/*
+ * Settles and polls cond(arg) until it holds (true) or deadline_ms pass
+ * (false, after printing what); the caller then says what it saw.
+ */
+bool pt_wait(struct pt_ctx *c, bool (*cond)(void *), void *arg, int deadline_ms,
+	     const char *what);
+
+/*
+ * pt_wait for the counters of probe id to satisfy pred(counters, arg);
+ * *seen gets the last counters read, for the caller to say what it saw.
+ */
+bool pt_wait_counters(struct pt_ctx *c, uint32_t id,
+		      bool (*pred)(const struct probe_counters *, void *), void *arg,
+		      int deadline_ms, const char *what, struct probe_counters *seen);
+
+/* Waits up to deadline_ms until at least n fires were recorded; returns the count seen. */
+size_t pt_wait_fires(struct pt_ctx *c, size_t n, int deadline_ms);
+
+/*
+ * Settles and checks for ms that the count of recorded fires stays n; the
+ * test fails, saying what arrived, as soon as it does not.
+ */
+void pt_no_more_fires(struct pt_ctx *c, size_t n, int ms);
+
+/* How long a test waits for an event that is due now, ms (generous: CI is loaded). */
+#define PT_DEADLINE_MS 10000
 
 /* CLOCK_MONOTONIC now in ns. */
 int64_t pt_now(void);

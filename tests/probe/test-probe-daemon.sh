@@ -38,6 +38,34 @@ ctl() {
 	"$ctl" --socket "$dir/sock" "$@"
 }
 
+# Runs CMD... every 50 ms until it succeeds; fails with WHAT and its last output after 10 s.
+wait_for() {
+	what=$1
+	shift
+	i=0
+	until out=$("$@" 2>&1); do
+		i=$((i + 1))
+		[ $i -lt 200 ] || fail "timed out after 10 s waiting for $what: $out"
+		sleep 0.05
+	done
+}
+
+# True once the watch output holds at least N probe fires (prints the count otherwise).
+has_fires() {
+	n=$(grep -c '"key":"probe:wd:' "$dir/watch" || true)
+	[ "$n" -ge "$1" ] || { echo "$n fires: $(cat "$dir/watch")"; return 1; }
+}
+
+# True once `timerctl probe list` shows PATTERN.
+probe_list_has() {
+	ctl --json probe list > "$dir/list" && grep -q "$1" "$dir/list" || { cat "$dir/list"; return 1; }
+}
+
+# True once `timerctl stats` matches the extended regex PATTERN.
+stats_has() {
+	ctl stats > "$dir/stats" && grep -Eq "$1" "$dir/stats" || { grep -A8 probes: "$dir/stats"; return 1; }
+}
+
 # Start timerd with the two probes; wait until it answers.
 "$timerd" -f --socket "$dir/sock" --state-dir "$dir" --no-stats --log "$dir/log" \
 	--probe "uprobe:$target:probe_target_work arm=20ms key=tid topic=wd" \
@@ -60,8 +88,8 @@ done
 ctl probe list > "$dir/list"
 grep -q "^2 probes attached" "$dir/list" || fail "probe list: $(cat "$dir/list")"
 
-# Watch topic wd for 5 s; arm a sync timer until the watch sees one.
-ctl --json watch wd --for 5s > "$dir/watch" &
+# Watch topic wd (at most 30 s); arm a sync timer until the watch sees one.
+ctl --json watch wd --for 30s > "$dir/watch" &
 watch=$!
 i=0
 until grep -q '"key":"sync"' "$dir/watch" 2>/dev/null; do
@@ -72,12 +100,19 @@ until grep -q '"key":"sync"' "$dir/watch" 2>/dev/null; do
 done
 
 # Two threads, ten calls each, every fifth call 60 ms: four slow calls.
+# Each slow call fires 20 ms after its start: wait for the four, then give a
+# fast call's timer (had its cancel been lost) 200 ms to fire too.
 "$target" work 2 10 5 60 > "$dir/target"
-wait $watch || true
-
 slow=$(grep -c '^slow ' "$dir/target")
-fires=$(grep -c '"key":"probe:wd:' "$dir/watch" || true)
 [ "$slow" -eq 4 ] || fail "the target made $slow slow calls"
+wait_for "$slow fires" has_fires "$slow"
+for _ in 1 2 3 4; do
+	sleep 0.05
+	! has_fires $((slow + 1)) >/dev/null || fail "more fires than slow calls: $(cat "$dir/watch")"
+done
+kill "$watch" 2>/dev/null || true
+wait "$watch" 2>/dev/null || true
+fires=$(grep -c '"key":"probe:wd:' "$dir/watch" || true)
 [ "$fires" -eq "$slow" ] || fail "$fires fires for $slow slow calls: $(cat "$dir/watch")"
 tpid=$(grep -o '"pid":[0-9]*' "$dir/watch" | sort -u)
 [ "$(echo "$tpid" | wc -l)" -eq 1 ] || fail "fires from several pids: $tpid"
@@ -88,10 +123,8 @@ for tid in $(awk '/^slow /{print $2}' "$dir/target"); do
 done
 
 # Counters: 20 calls hit each probe; the stats carry the totals.
-ctl --json probe list > "$dir/list"
-grep -q '"hits":20' "$dir/list" || fail "probe list: $(cat "$dir/list")"
-ctl stats > "$dir/stats"
-grep -Eq '^ +hits +40$' "$dir/stats" || fail "stats: $(grep -A8 probes: "$dir/stats")"
+wait_for "20 hits in the probe list" probe_list_has '"hits":20'
+wait_for "40 hits in the stats" stats_has '^ +hits +40$'
 
 # A bad spec is refused with the precise error; detach leaves one probe.
 if ctl probe attach "uprobe:/nonexistent/app:handle arm=1ms" > "$dir/err" 2>&1; then

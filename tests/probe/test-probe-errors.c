@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tests/probe/probe-test.h"
+#include "tests/wait.h"
 
 /* Attaches spec, which must fail with rc_want and an error containing want. */
 static void pe_bad(struct pt_ctx *c, int rc_want, const char *want, const char *fmt, ...)
@@ -96,6 +97,28 @@ static void pe_attach_errors(struct pt_ctx *c)
 	unlink(notelf);
 }
 
+/* True once the counters show more than *(uint64_t *)min hits. */
+static bool pe_has_hits(const struct probe_counters *pc, void *min)
+{
+	return pc->hits > *(uint64_t *)min;
+}
+
+/* The totals pe_totals_moved compares against (now: the last read). */
+struct pe_totals {
+	struct pt_ctx *c;
+	struct probe_counters before, now;
+};
+
+/* True once the totals' hits or arms differ from w->before. */
+static bool pe_totals_moved(void *arg)
+{
+	struct pe_totals *w = arg;
+
+	probe_sync(w->c->m);
+	probe_totals(w->c->m, &w->now);
+	return w->now.hits != w->before.hits || w->now.arms != w->before.arms;
+}
+
 /* A process that keeps calling; detaching its probe stops the hits at once. */
 static void pe_detach_stops_hits(struct pt_ctx *c)
 {
@@ -111,15 +134,19 @@ static void pe_detach_stops_hits(struct pt_ctx *c)
 	id = pt_attach(c, "uprobe:%s:probe_target_work arm=5s key=tid topic=det pid=%d",
 		       c->target, (int)ch.pid);
 	pt_release(&ch);
-	pt_sleep_ms(300);
-	pc = pt_counters(c, id);
-	PT_CHECK(pc.hits > 20, "only %llu hits in 300 ms", (unsigned long long)pc.hits);
+	pt_wait_counters(c, id, pe_has_hits, &(uint64_t){ 20 }, PT_DEADLINE_MS,
+			 "hits of the looping target", &pc);
+	PT_CHECK(pc.hits > 20, "only %llu hits", (unsigned long long)pc.hits);
 	PT_CHECK(probe_detach(c->m, id) == 0, "detach");
 	PT_CHECK(probe_detach(c->m, id) == -ENOENT, "second detach");
 	PT_CHECK(probe_detach(c->m, 999999) == -ENOENT, "detach of an unknown id");
+	probe_sync(c->m);
 	probe_totals(c->m, &t1);
-	pt_sleep_ms(300);
-	probe_totals(c->m, &t2);
+	/* The target keeps calling for about a second: no hit may count for 300 ms of it. */
+	struct pe_totals tw = { .c = c, .before = t1 };
+
+	wait_never(pe_totals_moved, &tw, 300, "hits went on after detach");
+	t2 = tw.now;
 	out = pt_collect(&ch);
 	PT_CHECK(sscanf(out, "calls %lu", &calls) == 1, "target said '%s'", out);
 	free(out);

@@ -37,17 +37,33 @@ static bool tp_exists(struct pt_ctx *c, pid_t pid)
 	return rc == 0;
 }
 
-/* Waits up to 2 s for pid's timer to be cancelled; true if it was. */
+/* What tp_gone looks at. */
+struct tp_pid {
+	struct pt_ctx *c;
+	pid_t pid;
+};
+
+/* True once the timer of p->pid is gone. */
+static bool tp_gone(void *arg)
+{
+	struct tp_pid *p = arg;
+
+	return !tp_exists(p->c, p->pid);
+}
+
+/* Waits for pid's timer to be cancelled; true if it was. */
 static bool tp_wait_gone(struct pt_ctx *c, pid_t pid)
 {
-	for (int i = 0; i < 200; i++) {
-		probe_sync(c->m);
-		engine_sync(c->e);
-		if (!tp_exists(c, pid))
-			return true;
-		pt_sleep_ms(10);
-	}
-	return false;
+	struct tp_pid p = { c, pid };
+
+	return pt_wait(c, tp_gone, &p, PT_DEADLINE_MS, "cancel of the exited pid's timer");
+}
+
+/* True once exactly our 3 timers were cancelled (the other cancels missed). */
+static bool tp_settled(const struct probe_counters *pc, void *arg)
+{
+	(void)arg;
+	return pc->cancels >= pc->misses && pc->cancels - pc->misses == 3;
 }
 
 /* Starts a target that makes one fast call and exits when released. */
@@ -91,7 +107,10 @@ int main(void)
 
 	pt_release(&d);
 	free(pt_collect(&d));
-	pt_settle(&c, 50);
+	/* arm=0ms: one fire at once; then none more (the pid exits once). */
+	nf = pt_wait_fires(&c, 1, PT_DEADLINE_MS);
+	PT_CHECK(nf >= 1, "no fire for the exit of pid %d", (int)d.pid);
+	pt_no_more_fires(&c, nf, 200);
 	nf = pt_fires(&c, fires, PT_MAX_FIRES);
 	for (size_t i = 0; i < nf; i++) {
 		PT_CHECK(strcmp(fires[i].topic, "exited") == 0, "unexpected fire %s", fires[i].key);
@@ -104,17 +123,12 @@ int main(void)
 	PT_CHECK(mine == 1, "%zu fires for the exit of pid %d, expected 1", mine, (int)d.pid);
 
 	/*
-	 * Every exit on the machine hits (other tests run in parallel), so read
+	 * Every exit on the machine hits (other tests run in parallel), so wait
 	 * until the counters of the consumer are settled: exactly our 3 timers
 	 * were cancelled; the other exits' cancels found no timer (misses).
 	 */
-	for (int i = 0; i < 100; i++) {
-		probe_sync(c.m);
-		pc = pt_counters(&c, cancel_id);
-		if (pc.cancels >= pc.misses && pc.cancels - pc.misses == 3)
-			break;
-		pt_sleep_ms(10);
-	}
+	pt_wait_counters(&c, cancel_id, tp_settled, NULL, PT_DEADLINE_MS,
+			 "3 cancels more than misses", &pc);
 	printf("cancel probe: hits %llu cancels %llu misses %llu drops %llu\n",
 	       (unsigned long long)pc.hits, (unsigned long long)pc.cancels,
 	       (unsigned long long)pc.misses, (unsigned long long)pc.ring_drops);

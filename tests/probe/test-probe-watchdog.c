@@ -123,7 +123,10 @@ int main(void)
 	nslow = wd_parse(out, slow, WD_THREADS * WD_CALLS, &calls);
 	PT_CHECK(calls == WD_THREADS * WD_CALLS, "target made %u calls", calls);
 	PT_CHECK(nslow == WD_THREADS * WD_CALLS / WD_SLOW_EVERY, "target made %zu slow calls", nslow);
-	pt_settle(&c, 3 * WD_BUDGET_MS);
+	/* One fire per slow call, and none more once every fast call's timer would be due. */
+	nf = pt_wait_fires(&c, nslow, PT_DEADLINE_MS);
+	PT_CHECK(nf >= nslow, "%zu fires for %zu slow calls", nf, nslow);
+	pt_no_more_fires(&c, nf, 3 * WD_BUDGET_MS);
 
 	nf = pt_fires(&c, fires, PT_MAX_FIRES);
 	for (size_t i = 0; i < nf; i++)
