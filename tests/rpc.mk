@@ -10,6 +10,7 @@ check_PROGRAMS += \
 	tests/unit/test-client \
 	tests/unit/test-client-async \
 	tests/unit/test-conn-lifetime \
+	tests/unit/test-journal-load \
 	tests/unit/test-proto \
 	tests/unit/test-server-badinput \
 	tests/unit/test-server-errors \
@@ -22,7 +23,8 @@ TESTS += \
 	tests/unit/test-client \
 	tests/unit/test-client-async \
 	tests/unit/test-server-badinput \
-	tests/unit/test-conn-lifetime
+	tests/unit/test-conn-lifetime \
+	tests/unit/test-journal-load
 
 # libtimerd's codec is built in: its internals are not exported by libtimerd.la.
 tests_unit_test_proto_SOURCES = tests/unit/test-proto.c client/codec.c client/internal.h
@@ -44,6 +46,10 @@ tests_unit_test_server_badinput_LDADD = client/libtimerd.la proto/libproto.la $(
 tests_unit_test_conn_lifetime_SOURCES = tests/unit/test-conn-lifetime.c tests/unit/test-server-util.h
 tests_unit_test_conn_lifetime_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_conn_lifetime_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)
+
+tests_unit_test_journal_load_SOURCES = tests/unit/test-journal-load.c
+tests_unit_test_journal_load_CFLAGS = $(RPC_TEST_CFLAGS) $(SQLITE3_CFLAGS)
+tests_unit_test_journal_load_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)
 
 tests_unit_test_server_units_SOURCES = tests/unit/test-server-units.c
 tests_unit_test_server_units_CFLAGS = $(RPC_TEST_CFLAGS) $(SQLITE3_CFLAGS)

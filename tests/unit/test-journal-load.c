@@ -1,0 +1,242 @@
+/*
+ * test-journal-load.c -- what a restart restores, on an injected clock: a
+ * store written with the store API is loaded into a manual engine by
+ * journal_open, and every timer must come back as the rules say: exact
+ * monotonic deadlines in the same boot, wall-clock mapping in another,
+ * misfire fire (late, flagged recovered, phase kept) and skip (one-shot
+ * dropped, periodic at its next period), removals final, ids never reused.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/journal.h"
+#include "server/log.h"
+#include "server/srv.h"
+#include "store/store.h"
+
+#define S ENGINE_NS_PER_S
+
+static struct {
+	struct srv_config cfg;
+	struct srv srv;
+	int64_t mono, real;
+	char dir[64], path[128];
+} W;
+
+/* The fake clocks. */
+static int64_t jl_mono(void *arg)
+{
+	(void)arg;
+	return W.mono;
+}
+
+static int64_t jl_real(void *arg)
+{
+	(void)arg;
+	return W.real;
+}
+
+static void setup(void)
+{
+	static const struct engine_clock clk = { .mono = jl_mono, .real = jl_real };
+	struct engine_config ec = { .clock = &clk, .manual = true };
+	char err[256];
+
+	ck_assert_int_eq(log_open("stderr", LOG_LVL_ERR, err, sizeof(err)), 0);
+	memset(&W, 0, sizeof(W));
+	snprintf(W.dir, sizeof(W.dir), "/tmp/test-journal-load.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(W.dir));
+	snprintf(W.path, sizeof(W.path), "%s/timers.db", W.dir);
+	settings_init(&W.cfg);
+	free(W.cfg.state_dir);
+	W.cfg.state_dir = strdup(W.dir);
+	W.cfg.stats = false;
+	W.srv.cfg = &W.cfg;
+	W.mono = 5000 * S;
+	W.real = INT64_C(1800000000) * S;
+	ck_assert_int_eq(engine_create(&ec, &W.srv.engine), 0);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	journal_stop(&W.srv);
+	engine_destroy(W.srv.engine);
+	settings_free(&W.cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", W.dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A put of key (also the topic) in the boot hash boot. */
+static struct store_rec put(uint64_t lsn, uint64_t id, const char *key, int clock, int64_t deadline,
+			    int64_t period, bool skip, uint64_t boot)
+{
+	struct store_rec r = { .lsn = lsn, .op = STORE_PUT, .id = id, .clock = (uint8_t)clock, .deadline = deadline,
+			       .period = period, .boot = boot, .key = key, .keylen = (uint32_t)strlen(key),
+			       .topic = key, .topiclen = (uint32_t)strlen(key) };
+
+	r.wall = clock == STORE_REAL ? deadline : deadline + (W.real - W.mono);
+	r.flags = skip ? JOURNAL_FLAG_SKIP : 0;
+	r.misfire = skip;
+	return r;
+}
+
+/* Writes rows to the store as one commit. */
+static void write_rows(const struct store_rec *v, int n)
+{
+	struct store_opts o = { .create = true };
+	struct store *st;
+	char err[512];
+
+	ck_assert_msg(store_open(W.path, &o, &st, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(store_begin(st, false, err, sizeof(err)) == 0);
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(store_append(st, &v[i], err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(store_commit(st, err, sizeof(err)) == 0, "%s", err);
+	store_close(st);
+}
+
+/* Loads the store into the engine (as a start does). */
+static void load(void)
+{
+	char err[512];
+
+	ck_assert_msg(journal_open(&W.srv, err, sizeof(err)) == 0, "%s", err);
+}
+
+/* The restored timer with key k; fails if absent. */
+static struct engine_timer *get(const char *k)
+{
+	struct engine_timer *t;
+	int rc = engine_get(W.srv.engine, 0, k, (uint32_t)strlen(k), &t);
+
+	ck_assert_msg(rc == 0, "%s: not restored (%s)", k, td_strerror(rc));
+	return t;
+}
+
+/* True if key k was restored. */
+static bool has(const char *k)
+{
+	struct engine_timer *t;
+
+	if (engine_get(W.srv.engine, 0, k, (uint32_t)strlen(k), &t) != 0)
+		return false;
+	engine_timer_free(t);
+	return true;
+}
+
+#define ID(gen, idx) (((uint64_t)(gen) << 32) | (idx))
+
+START_TEST(test_same_boot_and_misfire)
+{
+	uint64_t boot = store_boot_hash(NULL);
+	struct store_rec v[] = {
+		put(1, ID(1, 1), "future", STORE_MONO, W.mono + 60 * S, 0, false, boot),
+		put(2, ID(1, 2), "late-fire", STORE_MONO, W.mono - 10 * S, 0, false, boot),
+		put(3, ID(1, 3), "late-skip", STORE_MONO, W.mono - 10 * S, 0, true, boot),
+		put(4, ID(1, 4), "per-skip", STORE_MONO, W.mono - 10 * S - 300, 3 * S, true, boot),
+		put(5, ID(1, 5), "per-fire", STORE_MONO, W.mono - 10 * S - 300, 3 * S, false, boot),
+		put(6, ID(1, 6), "wall", STORE_REAL, W.real + 3600 * S, 0, false, boot),
+	};
+	struct engine_timer *t;
+
+	write_rows(v, 6);
+	load();
+	t = get("future");
+	ck_assert_uint_eq(t->id, ID(1, 1));
+	ck_assert_int_eq(t->deadline, W.mono + 60 * S);	/* exact to the ns */
+	ck_assert(!(t->flags & JOURNAL_FLAG_RECOVERED));
+	engine_timer_free(t);
+	t = get("late-fire");
+	ck_assert_int_eq(t->deadline, W.mono - 10 * S);	/* due: fires at the start, late */
+	ck_assert(t->flags & JOURNAL_FLAG_RECOVERED);
+	engine_timer_free(t);
+	ck_assert(!has("late-skip"));
+	t = get("per-skip");
+	ck_assert_int_eq(t->deadline, W.mono - 10 * S - 300 + 4 * 3 * S);	/* the next period, same phase */
+	ck_assert(!(t->flags & JOURNAL_FLAG_RECOVERED));
+	ck_assert(t->flags & JOURNAL_FLAG_SKIP);
+	engine_timer_free(t);
+	t = get("per-fire");
+	ck_assert_int_eq(t->deadline, W.mono - 10 * S - 300);	/* fires once; missed counts the rest */
+	ck_assert(t->flags & JOURNAL_FLAG_RECOVERED);
+	engine_timer_free(t);
+	t = get("wall");
+	ck_assert(t->realtime);
+	ck_assert_int_eq(t->wall_deadline, W.real + 3600 * S);
+	engine_timer_free(t);
+	ck_assert_uint_eq(journal_late(&W.srv), 2);
+}
+END_TEST
+
+/* Another boot: monotonic deadlines come through the wall clock; the new boot's clocks differ. */
+START_TEST(test_other_boot)
+{
+	struct store_rec v[] = {
+		put(1, ID(1, 1), "mono", STORE_MONO, W.mono + 60 * S, 0, false, 12345),
+	};
+	struct engine_timer *t;
+	int64_t wall = v[0].wall;
+
+	write_rows(v, 1);
+	W.mono = 7 * S;	/* rebooted: monotonic time restarted, the wall clock went on */
+	W.real += 20 * S;
+	load();
+	t = get("mono");
+	ck_assert_int_eq(t->deadline, wall - (W.real - W.mono));
+	ck_assert_int_eq(t->deadline, 7 * S + 40 * S);
+	engine_timer_free(t);
+}
+END_TEST
+
+/* A removal is final; new ids never repeat a saved generation. */
+START_TEST(test_removals_and_ids)
+{
+	uint64_t boot = store_boot_hash(NULL);
+	struct store_rec v[] = {
+		put(1, ID(3, 1), "a", STORE_MONO, W.mono + 60 * S, 0, false, boot),
+		{ .lsn = 2, .op = STORE_DEL, .id = ID(3, 1) },
+		put(3, ID(3, 1), "a", STORE_MONO, W.mono + 90 * S, 0, false, boot),	/* raced its own removal */
+		{ .lsn = 4, .op = STORE_DEL, .id = ID(9, 2) },			/* a generation seen only here */
+		put(5, ID(3, 3), "b", STORE_MONO, W.mono + 60 * S, 0, false, boot),
+	};
+	struct engine_arm a = { .when = ENGINE_AFTER, .time = S };
+	struct engine_arm_result r;
+
+	write_rows(v, 5);
+	load();
+	ck_assert(!has("a"));
+	ck_assert(has("b"));
+	for (int i = 0; i < 10; i++) {
+		ck_assert_int_eq(engine_arm(W.srv.engine, &a, &r), 0);
+		ck_assert_uint_gt(r.id >> 32, 9);
+		ck_assert_uint_ne((uint32_t)r.id, 3);
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("journal-load");
+	TCase *tc = tcase_create("journal-load");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_same_boot_and_misfire);
+	tcase_add_test(tc, test_other_boot);
+	tcase_add_test(tc, test_removals_and_ids);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
