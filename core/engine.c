@@ -76,6 +76,11 @@ int64_t engine_now_real(struct engine *e)
 	return e->clock.real(e->clock.arg);
 }
 
+uint32_t engine_gen_max(struct engine *e)
+{
+	return idmap_gen_max(&e->ids);
+}
+
 int64_t engine_mono_to_unix(struct engine *e)
 {
 	int64_t mono = engine_now(e);
@@ -664,10 +669,11 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 
 int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keylen)
 {
-	return engine_cancel_id(e, id, key, keylen, NULL);
+	return engine_cancel_id(e, id, key, keylen, NULL, NULL);
 }
 
-int engine_cancel_id(struct engine *e, uint64_t id, const char *key, uint32_t keylen, uint64_t *cancelled)
+int engine_cancel_id(struct engine *e, uint64_t id, const char *key, uint32_t keylen, uint64_t *cancelled,
+		     bool *coalesced)
 {
 	struct engine_tctx *t = engine_tctx(e);
 	const uint64_t w[TIMER_WORDS] = { 0, TIMER_OP_CANCEL };
@@ -697,6 +703,8 @@ int engine_cancel_id(struct engine *e, uint64_t id, const char *key, uint32_t ke
 	} while (died);
 	if (lost)
 		ctr_add(&t->c->ctr.lost_races, 1);
+	if (coalesced)
+		*coalesced = lost;
 	ctr_add(&t->c->ctr.cancels, 1);
 	return 0;
 }

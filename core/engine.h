@@ -230,8 +230,13 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 /* Cancels a timer by id or by key; 0, TD_ENOENT or another TD_* error. */
 int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keylen);
 
-/* engine_cancel that also says which timer it cancelled (*cancelled, when it returns 0). */
-int engine_cancel_id(struct engine *e, uint64_t id, const char *key, uint32_t keylen, uint64_t *cancelled);
+/*
+ * engine_cancel that also says which timer it cancelled (*cancelled) and
+ * whether an overlapping writer superseded the cancel (*coalesced), when it
+ * returns 0; either pointer may be NULL.
+ */
+int engine_cancel_id(struct engine *e, uint64_t id, const char *key, uint32_t keylen, uint64_t *cancelled,
+		     bool *coalesced);
 
 /* Copies out a timer by id or key (free with engine_timer_free); 0 or TD_*. */
 int engine_get(struct engine *e, uint64_t id, const char *key, uint32_t keylen,
@@ -311,6 +316,9 @@ uint64_t engine_restore_done(struct engine *e, uint32_t gen, uint32_t f, uint64_
  */
 int64_t engine_now(struct engine *e);
 int64_t engine_now_real(struct engine *e);
+
+/* The highest id generation (id >> 32) handed out so far: a restart's ids must start above it. */
+uint32_t engine_gen_max(struct engine *e);
 
 /* CLOCK_REALTIME - CLOCK_MONOTONIC now: add it to a monotonic time to get unix ns. */
 int64_t engine_mono_to_unix(struct engine *e);

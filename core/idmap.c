@@ -129,6 +129,17 @@ static bool idmap_refill(struct idmap *m, struct idmap_cache *c)
 	return true;
 }
 
+/* Raises gen_max to gen (a CAS only when gen is higher: rare, a slot's generation grows per reuse). */
+static void idmap_note_gen(struct idmap *m, uint32_t gen)
+{
+	uint32_t cur = atomic_load_explicit(&m->gen_max, memory_order_relaxed);
+
+	/* relaxed: a statistic for the journal, no ordering with the slot */
+	while (gen > cur && !atomic_compare_exchange_weak_explicit(&m->gen_max, &cur, gen, memory_order_relaxed,
+								  memory_order_relaxed))
+		;
+}
+
 uint64_t idmap_alloc(struct idmap *m, struct idmap_cache *c)
 {
 	uint32_t index, gen;
@@ -153,6 +164,7 @@ uint64_t idmap_alloc(struct idmap *m, struct idmap_cache *c)
 	 * before the index reached this cache through the lock or the bump. */
 	v = atomic_load_explicit(idmap_slot(m, index), memory_order_relaxed);
 	gen = v ? (uint32_t)(v >> 1) : m->gen_base ? m->gen_base : 1;
+	idmap_note_gen(m, gen);
 	return ((uint64_t)gen << 32) | index;
 }
 
@@ -255,6 +267,7 @@ bool idmap_restore_set(struct idmap *m, struct timer_rec *r)
 	/* relaxed: no other thread runs during a restore. */
 	if (atomic_load_explicit(&m->hwm, memory_order_relaxed) <= index)
 		atomic_store_explicit(&m->hwm, index + 1, memory_order_relaxed);
+	idmap_note_gen(m, idmap_gen(r->id));
 	idmap_set(m, r->id, r);
 	return true;
 }
@@ -271,6 +284,7 @@ void idmap_restore_finish(struct idmap *m, struct idmap_cache *c, uint32_t gen)
 	uint32_t end = atomic_load_explicit(&m->hwm, memory_order_relaxed);
 
 	m->gen_base = gen ? gen : 1;
+	idmap_note_gen(m, m->gen_base);
 	for (uint32_t i = 0; i < end; i++) {
 		_Atomic uintptr_t *s = idmap_slot(m, i);
 

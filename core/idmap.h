@@ -75,6 +75,7 @@ struct idmap {
 	_Atomic(struct idmap_chunk *) dir[IDMAP_MAX_CHUNKS];
 	_Atomic uint32_t hwm cacheline_aligned;	/* indices below were handed out */
 	uint32_t gen_base;			/* generation of a never-used slot (0: 1) */
+	_Atomic uint32_t gen_max;		/* highest generation handed out (for a restart's floor) */
 	_Atomic int lock cacheline_aligned;		/* free batches, chunk growth */
 	struct idmap_batch *free;
 };
@@ -111,6 +112,12 @@ void idmap_remove(struct idmap *m, struct idmap_cache *c, struct timer_rec *r);
 bool idmap_restore_set(struct idmap *m, struct timer_rec *r);
 void idmap_restore_clear(struct idmap *m, uint64_t id);
 void idmap_restore_finish(struct idmap *m, struct idmap_cache *c, uint32_t gen);
+
+/* The highest generation idmap_alloc has handed out so far (relaxed). */
+static inline uint32_t idmap_gen_max(struct idmap *m)
+{
+	return atomic_load_explicit(&m->gen_max, memory_order_relaxed);
+}
 
 /* Number of slots that may be in use: indices are below this. */
 static inline uint32_t idmap_limit(struct idmap *m)

@@ -225,7 +225,7 @@ void conn_hold(struct conn *c, uint64_t seq)
 {
 	if (!c->held && !(c->held = evbuffer_new())) {
 		log_warn_rl("out of memory holding a reply to %s for the journal: closing it", c->peer);
-		conn_close_flush(c);
+		conn_kill(c);	/* not flushed: the reply must not leave before its commit */
 		return;
 	}
 	if (c->hn == c->hcap) {
@@ -234,7 +234,7 @@ void conn_hold(struct conn *c, uint64_t seq)
 
 		if (!v) {
 			log_warn_rl("out of memory holding a reply to %s for the journal: closing it", c->peer);
-			conn_close_flush(c);
+			conn_kill(c);	/* not flushed: the reply must not leave before its commit */
 			return;
 		}
 		for (uint32_t i = 0; i < c->hn; i++)
@@ -290,6 +290,9 @@ static bool conn_track_reply(struct conn *c)
 void conn_send(struct conn *c, const Timerd__Response *rs, bool reply)
 {
 	struct evbuffer *out = conn_out(c);
+
+	if (c->state == CONN_DEAD)
+		return;		/* killed while its request ran: nothing more goes out */
 	size_t n = timerd__response__get_packed_size(rs);
 	struct evbuffer_iovec v;
 
@@ -398,8 +401,8 @@ static void conn_flush_batch(struct conn *c)
 static bool conn_unpause(struct conn *c)
 {
 	if (!c->read_paused || !conn_serving(c) ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) > conn_cfg(c)->max_output / 2)
-		return false;
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) > conn_cfg(c)->max_output / 2)
+		return false;	/* held output counts: it drains as the journal commits (conn_release) */
 	c->read_paused = false;
 	if (c->state == CONN_OPEN)
 		bufferevent_enable(c->bev, EV_READ);
@@ -593,7 +596,12 @@ static void conn_release(struct conn *c, uint64_t durable)
 		size_t n = (size_t)(upto - c->held_base);
 
 		/* through the loop's batch buffer: written at once if nothing else waits */
-		evbuffer_remove_buffer(c->held, c->loop->batch, n);
+		if (evbuffer_remove_buffer(c->held, c->loop->batch, n) != (int)n) {
+			log_warn_rl("out of memory sending held replies to %s: closing it", c->peer);
+			evbuffer_drain(c->loop->batch, evbuffer_get_length(c->loop->batch));
+			conn_kill(c);
+			return;
+		}
 		c->held_base = upto;
 		conn_flush_batch(c);
 	}

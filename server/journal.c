@@ -30,6 +30,12 @@
 /* Retry delays of a failing commit. */
 #define JOURNAL_RETRY_MIN_MS 50
 #define JOURNAL_RETRY_MAX_MS 1000
+/* How often the journal records that timerd is alive (meta alive_*): a periodic timer's
+ * fire in the last such interval before a crash may fire again after the restart. */
+#define JOURNAL_ALIVE_NS (250 * ENGINE_NS_PER_MS)
+/* Generations a restart skips beyond the highest one recorded: ids handed out since the
+ * last record (at most JOURNAL_ALIVE_NS ago) stay unique. */
+#define JOURNAL_GEN_MARGIN (UINT64_C(1) << 20)
 /* Ids deleted during a load: the set's load factor limit (percent). */
 #define JOURNAL_DELSET_LOAD 50
 
@@ -61,7 +67,9 @@ struct journal {
 	size_t npending, cap_pending;
 	int64_t last_sync, interval;
 	bool unsynced;
+	int64_t last_alive;		/* when meta alive_* was last noted */
 	bool snap_running;
+	bool snap_err;			/* a snapshot row could not be written: the slice fails */
 	uint64_t snap_cursor, snap_prev, snap_rows, snap_live;
 	int64_t snap_started;
 	struct hist commit_ns;
@@ -237,7 +245,7 @@ uint64_t journal_durable(struct loop *l)
 void journal_put_fire(struct srv *s, uint64_t id)
 {
 	struct journal *j = s->journal;
-	struct store_rec r = { .op = STORE_DEL, .id = id, .boot = 0 };
+	struct store_rec r = { .op = STORE_FIRED, .id = id, .boot = 0 };
 	bool first;
 
 	pthread_mutex_lock(&j->fire_mu);
@@ -311,7 +319,8 @@ static bool journal_take(struct journal *j)
 	bool any = false;
 
 	pthread_mutex_lock(&j->fire_mu);
-	fb = j->fires && j->fires->n ? j->fires : NULL;
+	/* while commits fail the removals stay in j->fires, whose cap bounds them */
+	fb = j->fires && j->fires->n && !atomic_load_explicit(&j->failing, memory_order_relaxed) ? j->fires : NULL;
 	if (fb)
 		j->fires = NULL;
 	pthread_mutex_unlock(&j->fire_mu);
@@ -376,6 +385,7 @@ static bool journal_snap_one(void *arg, const struct engine_timer *t)
 	if (store_snap_clear(j->st, j->snap_prev, slot, err, sizeof(err)) < 0 ||
 	    store_snap_put(j->st, slot, &r, err, sizeof(err)) < 0) {
 		journal_set_error(j, err);
+		j->snap_err = true;	/* the slice must fail: a skipped timer would be trimmed away */
 		return false;
 	}
 	j->snap_prev = slot + 1;
@@ -406,7 +416,10 @@ static int journal_snap_slice(struct journal *j, bool *done)
 	int n;
 
 	*done = false;
+	j->snap_err = false;
 	n = engine_list(j->s->engine, NULL, 0, &j->snap_cursor, JOURNAL_SNAP_SLICE, journal_snap_one, j);
+	if (j->snap_err)
+		return -1;
 	if (n < 0)
 		return 0;	/* out of memory: try again next time */
 	if (j->snap_cursor)
@@ -455,6 +468,30 @@ static void journal_publish(struct journal *j)
 	j->npending = 0;
 }
 
+/* Has the next commit record the ids handed out and that timerd is alive (meta). */
+static void journal_note_meta(struct journal *j, int64_t now)
+{
+	store_note_gen(j->st, engine_gen_max(j->s->engine));
+	if (now - j->last_alive >= JOURNAL_ALIVE_NS) {
+		store_note_alive(j->st, j->s->boot, now, engine_now_real(j->s->engine));
+		j->last_alive = now;
+	}
+}
+
+/* With nothing else to commit: writes the meta the store still has to record (not synced). */
+static void journal_touch(struct journal *j)
+{
+	char err[JOURNAL_ERR_LEN];
+
+	journal_note_meta(j, engine_now(j->s->engine));
+	if (!store_meta_pending(j->st))
+		return;
+	if (store_begin(j->st, false, err, sizeof(err)) < 0 || store_commit(j->st, err, sizeof(err)) < 0) {
+		store_rollback(j->st);
+		log_warn_rl("journal: %s", err);
+	}
+}
+
 /* One group commit of everything pending (plus a snapshot slice); 0 or -1 (rows kept). */
 static int journal_commit(struct journal *j)
 {
@@ -462,6 +499,7 @@ static int journal_commit(struct journal *j)
 	bool sync = journal_sync_due(j, t0), snap_done = false;
 	char err[JOURNAL_ERR_LEN];
 
+	journal_note_meta(j, t0);
 	if (store_begin(j->st, sync, err, sizeof(err)) < 0)
 		goto fail;
 	for (size_t i = 0; i < j->npending; i++)
@@ -519,12 +557,15 @@ static int journal_timeout(struct journal *j)
 {
 	int64_t left;
 
+	int alive = (int)(JOURNAL_ALIVE_NS / ENGINE_NS_PER_MS);
+
 	if (j->snap_running)
 		return 0;
 	if (!j->unsynced || j->s->cfg->fsync != JOURNAL_FSYNC_INTERVAL)
-		return -1;
+		return alive;	/* wake to record the alive time (journal_touch) */
 	left = j->last_sync + j->interval - engine_now(j->s->engine);
-	return left <= 0 ? 0 : (int)(left / ENGINE_NS_PER_MS) + 1;
+	left = left <= 0 ? 0 : left / ENGINE_NS_PER_MS + 1;
+	return left < alive ? (int)left : alive;
 }
 
 /* A commit failed: say so once, refuse new writes, back off. */
@@ -587,6 +628,7 @@ static void *journal_main(void *arg)
 			}
 			continue;
 		}
+		journal_touch(j);
 		if (stopping)
 			break;
 		journal_wait(j, journal_timeout(j));
@@ -598,7 +640,7 @@ static void *journal_main(void *arg)
 
 /* --- recovery --- */
 
-/* Ids deleted by the journal during a load: an id deleted is gone for good. */
+/* One-shot ids the journal says fired, during a load: a fired one-shot is gone for good. */
 struct journal_delset {
 	uint64_t *v;
 	size_t cap, n;
@@ -659,6 +701,7 @@ struct journal_load {
 	uint32_t max_gen;
 	uint64_t skipped;	/* late one-shots dropped (misfire skip) */
 	bool bulk;		/* snapshot rows (distinct slots) go in without key lookups */
+	const struct store_load_stats *ls;	/* its alive_* are set before the first row */
 	int64_t late_max;
 	char *err;
 	size_t errlen;
@@ -670,6 +713,20 @@ static int64_t journal_load_deadline(struct journal_load *ld, const struct store
 	if (r->boot == ld->j->s->boot && r->boot)
 		return r->deadline;
 	return r->wall - (ld->now_real - ld->now_mono);	/* another boot: through the wall clock */
+}
+
+/* When timerd was last alive on clock (this boot's monotonic time, or wall time); 0 if unknown. */
+static int64_t journal_load_alive(const struct journal_load *ld, uint8_t clock)
+{
+	const struct store_load_stats *ls = ld->ls;
+
+	if (!ls->alive_real)
+		return 0;
+	if (clock == STORE_REAL)
+		return ls->alive_real;
+	if (ls->alive_boot == ld->j->s->boot && ls->alive_boot)
+		return ls->alive_mono;
+	return ls->alive_real - (ld->now_real - ld->now_mono);	/* another boot: through the wall clock */
 }
 
 /* The first period of p after now, keeping the phase of deadline d. */
@@ -684,19 +741,23 @@ static int journal_load_put(struct journal_load *ld, const struct store_rec *r)
 	struct engine_arm a = { .key = r->key, .keylen = r->key ? r->keylen : 0, .topic = r->topic,
 				.topiclen = r->topiclen, .payload = r->payload, .payloadlen = r->payloadlen,
 				.period = r->period, .flags = r->flags & JOURNAL_FLAGS_KEPT };
+	int64_t alive;
 	bool late;
 
 	if (r->clock == STORE_REAL) {
 		a.when = ENGINE_AT_REAL;
 		a.time = r->deadline;
-		late = r->deadline <= ld->now_real;
 	} else {
 		a.when = ENGINE_AT_MONO;
 		a.time = journal_load_deadline(ld, r);
-		late = a.time <= ld->now_mono;
-		if (a.time < 0)
-			a.time = 0;
 	}
+	/* a periodic timer fired every period up to when timerd was last alive: not late for those */
+	alive = journal_load_alive(ld, r->clock);
+	if (r->period && alive && a.time <= alive)
+		a.time = journal_next_period(a.time, r->period, alive);
+	late = a.time <= (a.when == ENGINE_AT_REAL ? ld->now_real : ld->now_mono);
+	if (a.time < 0)
+		a.time = 0;
 	if (late && (r->flags & JOURNAL_FLAG_SKIP)) {
 		if (!r->period) {
 			engine_restore_del(ld->j->s->engine, r->id);
@@ -738,6 +799,10 @@ static int journal_load_row(void *arg, const struct store_rec *r)
 	if (r->lsn && ld->bulk && journal_load_bulk_end(ld) < 0)
 		return -1;	/* the snapshot is in: keys into the table before the journal */
 	if (r->op == STORE_DEL) {
+		engine_restore_del(ld->j->s->engine, r->id);	/* a later put of the id revives it */
+		return 0;
+	}
+	if (r->op == STORE_FIRED) {
 		engine_restore_del(ld->j->s->engine, r->id);
 		if (!journal_delset_add(&ld->del, r->id)) {
 			snprintf(ld->err, ld->errlen, "out of memory loading the timer store");
@@ -746,7 +811,7 @@ static int journal_load_row(void *arg, const struct store_rec *r)
 		return 0;
 	}
 	if (r->lsn && journal_delset_has(&ld->del, r->id))
-		return 0;	/* put after its own removal (a fire raced the arm's journaling): gone */
+		return 0;	/* put after its one-shot fired (the fire raced the arm's journaling): gone */
 	rc = journal_load_put(ld, r);
 	if (rc < 0) {
 		snprintf(ld->err, ld->errlen, "restoring timer %llx from the store: %s", (unsigned long long)r->id,
@@ -759,9 +824,10 @@ static int journal_load_row(void *arg, const struct store_rec *r)
 /* Loads the store into the engine; 0 or -1 with err. */
 static int journal_load(struct journal *j, char *err, size_t errlen)
 {
-	struct journal_load ld = { .j = j, .err = err, .errlen = errlen };
 	struct store_load_stats ls;
+	struct journal_load ld = { .j = j, .err = err, .errlen = errlen, .ls = &ls };
 	int64_t t0 = engine_now(j->s->engine);
+	uint64_t floor;
 	int rc;
 
 	ld.now_mono = t0;
@@ -781,7 +847,9 @@ static int journal_load(struct journal *j, char *err, size_t errlen)
 		log_warn("journal: %s (skipped)", err);
 	if (ls.max_gen > ld.max_gen)
 		ld.max_gen = (uint32_t)ls.max_gen;
-	j->loaded = engine_restore_done(j->s->engine, ld.max_gen + 1, JOURNAL_FLAG_RECOVERED, &j->recovered_late);
+	floor = ld.max_gen + JOURNAL_GEN_MARGIN;	/* ids handed out since max_gen was recorded */
+	j->loaded = engine_restore_done(j->s->engine, floor > UINT32_MAX ? UINT32_MAX : (uint32_t)floor,
+					JOURNAL_FLAG_RECOVERED, &j->recovered_late);
 	atomic_store_explicit(&j->next_lsn, ls.next_lsn, memory_order_relaxed);
 	j->load_ns = engine_now(j->s->engine) - t0;
 	j->load_snap_rows = ls.snap_rows;
@@ -928,7 +996,7 @@ static int journal_check_row(void *arg, const struct store_rec *r)
 {
 	uint64_t *n = arg;
 
-	n[r->op == STORE_DEL]++;
+	n[r->op != STORE_PUT]++;
 	return 0;
 }
 

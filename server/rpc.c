@@ -309,10 +309,17 @@ static void rpc_arm(struct rpc_ctx *x)
 	mono = engine_now(x->s->engine);
 	real = engine_now_real(x->s->engine);
 	if (journal_enabled(x->s) && !r.coalesced && (journal_keeps(ea.flags) || !r.created)) {
+		struct engine_timer *cur = NULL;
 		struct store_rec rec;
 
 		rpc_arm_rec(x, &ea, &r, real - mono, &rec);
+		/* a re-arm by id names no key, but the timer keeps its own: the row must carry it */
+		if (ea.id && rec.op == STORE_PUT && engine_get(x->s->engine, r.id, NULL, 0, &cur) == 0 && cur->key) {
+			rec.key = cur->key;
+			rec.keylen = cur->keylen;
+		}
 		rpc_journal(x, &rec);	/* a superseded (coalesced) arm leaves the journal to its winner */
+		engine_timer_free(cur);
 		if (x->rs.body_case == TIMERD__RESPONSE__BODY_ERROR)
 			return;
 	}
@@ -347,15 +354,16 @@ static void rpc_cancel(struct rpc_ctx *x)
 	const Timerd__Cancel *m = x->rq->cancel;
 	uint64_t id;
 	uint32_t keylen;
+	bool coalesced;
 	int rc;
 
 	if (!rpc_id_or_key(x, "cancel", m->timer_id, m->key, &keylen) || !rpc_journal_ready(x, journal_enabled(x->s)))
 		return;
-	if ((rc = engine_cancel_id(x->s->engine, m->timer_id, keylen ? m->key : NULL, keylen, &id)) < 0) {
+	if ((rc = engine_cancel_id(x->s->engine, m->timer_id, keylen ? m->key : NULL, keylen, &id, &coalesced)) < 0) {
 		rpc_engine_error(x, rc, "cancel");
 		return;
 	}
-	if (journal_enabled(x->s)) {
+	if (journal_enabled(x->s) && !coalesced) {	/* a superseded cancel leaves the journal to its winner */
 		struct store_rec rec = { .op = STORE_DEL, .id = id };
 
 		rpc_journal(x, &rec);

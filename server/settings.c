@@ -150,7 +150,6 @@ static int settings_fsync(struct srv_config *c, const struct settings_opt *o, co
 
 	if (!strcmp(v, "always")) {
 		c->fsync = JOURNAL_FSYNC_ALWAYS;
-	c->recovery_grace_ns = 1000000000LL;
 		return 0;
 	}
 	if (!strcmp(v, "never")) {

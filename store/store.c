@@ -55,6 +55,10 @@ struct store {
 	uint64_t journal_rows;
 	uint64_t max_gen;		/* highest id generation appended or loaded */
 	uint64_t snap_count, snap_keyed;	/* timers the running pass wrote, and those with keys */
+	uint64_t gen_written;		/* meta.max_gen as last committed */
+	bool alive_pending;
+	uint64_t alive_boot;
+	int64_t alive_mono, alive_real;
 	struct store_ckpt {		/* checkpoints on a thread and connection of their own */
 		sqlite3 *db;
 		pthread_t thread;
@@ -424,6 +428,16 @@ int store_load(struct store *st, store_load_fn fn, void *arg, struct store_load_
 		return store_fail(st, err, errlen, "reading meta");
 	if ((uint64_t)max_gen > st->max_gen)
 		st->max_gen = (uint64_t)max_gen;
+	st->gen_written = (uint64_t)max_gen;
+	{
+		int64_t boot = 0;
+
+		if (store_int(st, "SELECT coalesce((SELECT v FROM meta WHERE k = 'alive_boot'), 0)", &boot) < 0 ||
+		    store_int(st, "SELECT coalesce((SELECT v FROM meta WHERE k = 'alive_mono'), 0)", &ls->alive_mono) < 0 ||
+		    store_int(st, "SELECT coalesce((SELECT v FROM meta WHERE k = 'alive_real'), 0)", &ls->alive_real) < 0)
+			return store_fail(st, err, errlen, "reading meta.alive_*");
+		ls->alive_boot = (uint64_t)boot;
+	}
 	ls->snap_lsn = (uint64_t)snap_lsn;
 	if (store_exec(st, "BEGIN", err, errlen) < 0)
 		return -1;
@@ -531,10 +545,52 @@ void store_rollback(struct store *st)
 	}
 }
 
+/* Binds and runs one meta update; false on failure. */
+static bool store_meta_put(struct store *st, const char *k, int64_t v)
+{
+	sqlite3_bind_text(st->meta_set, 1, k, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st->meta_set, 2, v);
+	return store_step(st->meta_set) == SQLITE_DONE;
+}
+
+void store_note_gen(struct store *st, uint64_t gen)
+{
+	if (gen > st->max_gen)
+		st->max_gen = gen;
+}
+
+void store_note_alive(struct store *st, uint64_t boot, int64_t mono, int64_t real)
+{
+	st->alive_pending = true;
+	st->alive_boot = boot;
+	st->alive_mono = mono;
+	st->alive_real = real;
+}
+
+bool store_meta_pending(const struct store *st)
+{
+	return st->alive_pending || st->max_gen > st->gen_written;
+}
+
+/* Writes the noted generation and alive time into the open transaction; 0 or -1. */
+static int store_meta_flush(struct store *st, char *err, size_t errlen)
+{
+	if (st->max_gen > st->gen_written && !store_meta_put(st, "max_gen", (int64_t)st->max_gen))
+		return store_fail(st, err, errlen, "writing meta.max_gen");
+	if (st->alive_pending &&
+	    (!store_meta_put(st, "alive_boot", (int64_t)st->alive_boot) ||
+	     !store_meta_put(st, "alive_mono", st->alive_mono) || !store_meta_put(st, "alive_real", st->alive_real)))
+		return store_fail(st, err, errlen, "writing meta.alive_*");
+	return 0;
+}
+
 /* Commits, synced as store_begin asked. */
 int store_commit(struct store *st, char *err, size_t errlen)
 {
-	if (store_flush(st, err, errlen) < 0) {
+	uint64_t gen = st->max_gen;
+	bool alive = st->alive_pending;
+
+	if (store_flush(st, err, errlen) < 0 || store_meta_flush(st, err, errlen) < 0) {
 		store_rollback(st);
 		return -1;
 	}
@@ -543,6 +599,9 @@ int store_commit(struct store *st, char *err, size_t errlen)
 		store_rollback(st);
 		return -1;
 	}
+	st->gen_written = gen;
+	if (alive)
+		st->alive_pending = false;
 	return 0;
 }
 

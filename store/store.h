@@ -18,7 +18,8 @@
  *
  *	journal(lsn INTEGER PRIMARY KEY, op, id, boot, clock, deadline, wall,
  *	        period, misfire, flags, key, topic, payload)
- *	        append-only; op 1 = put (the timer's whole state), 2 = delete
+ *	        append-only; op 1 = put (the timer's whole state), 2 = delete,
+ *	        3 = fired (a one-shot's end: final)
  *	snap(slot INTEGER PRIMARY KEY, id, boot, clock, ...)
  *	        every live timer at some moment after meta.snap_lsn was the last
  *	        LSN handed out; slot is the id's index (id & 0xffffffff)
@@ -50,7 +51,8 @@
 
 enum store_op {
 	STORE_PUT = 1,		/* create or replace timer id with this state */
-	STORE_DEL = 2,		/* timer id is gone (cancelled or fired) */
+	STORE_DEL = 2,		/* timer id is gone (cancelled, or re-armed ephemeral): a later put revives it */
+	STORE_FIRED = 3,	/* one-shot id fired: gone for good (a put after it raced the fire) */
 };
 
 enum store_clock {
@@ -85,6 +87,9 @@ struct store_load_stats {
 	uint64_t snap_lsn;	/* where the snapshot stands */
 	uint64_t next_lsn;	/* the first LSN a writer may use */
 	uint64_t max_gen;	/* highest id generation (id >> 32) ever written */
+	uint64_t alive_boot;	/* when the writer last said it was alive (store_note_alive): */
+	int64_t alive_mono;	/* its boot, CLOCK_MONOTONIC and CLOCK_REALTIME ns; all 0 if never */
+	int64_t alive_real;	/* (filled before the first row reaches the load callback) */
 };
 
 struct store_opts {
@@ -141,6 +146,15 @@ void store_rollback(struct store *st);
 
 /* Makes every earlier commit durable (an fdatasync of the log); 0 or -1. */
 int store_sync(struct store *st, char *err, size_t errlen);
+
+/* Raises the generation the next commit records in meta.max_gen (ids handed out, journaled or not). */
+void store_note_gen(struct store *st, uint64_t gen);
+
+/* Has the next commit record that the writer was alive at these clocks (meta alive_*). */
+void store_note_alive(struct store *st, uint64_t boot, int64_t mono, int64_t real);
+
+/* True if a commit now would write meta (a noted generation or alive time not yet written). */
+bool store_meta_pending(const struct store *st);
 
 /* Starts a snapshot pass: lsn is the last LSN handed out before the pass began. */
 void store_snap_begin(struct store *st, uint64_t lsn);

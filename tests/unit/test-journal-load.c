@@ -4,7 +4,9 @@
  * journal_open, and every timer must come back as the rules say: exact
  * monotonic deadlines in the same boot, wall-clock mapping in another,
  * misfire fire (late, flagged recovered, phase kept) and skip (one-shot
- * dropped, periodic at its next period), removals final, ids never reused.
+ * dropped, periodic at its next period), a periodic timer not late for the
+ * periods it fired while timerd ran, fires final, cancels revivable by a
+ * later put, ids never reused.
  */
 #include "config.h"
 
@@ -175,6 +177,37 @@ START_TEST(test_same_boot_and_misfire)
 }
 END_TEST
 
+/* A periodic timer that fired while timerd ran is not late for those periods after a restart. */
+START_TEST(test_periodic_alive)
+{
+	uint64_t boot = store_boot_hash(NULL);
+	struct store_opts o = { .create = true };
+	struct store_rec v[] = {
+		put(1, ID(1, 1), "tick", STORE_MONO, W.mono - 100 * S, 3 * S, false, boot),
+		put(2, ID(1, 2), "tock", STORE_MONO, W.mono - 100 * S, 3 * S, false, boot),
+	};
+	struct engine_timer *t;
+	struct store *st;
+	char err[512];
+
+	write_rows(v, 1);
+	/* timerd was alive until 1 s ago (its last record), then stopped */
+	ck_assert(store_open(W.path, &o, &st, err, sizeof(err)) == 0);
+	store_note_alive(st, boot, W.mono - 1 * S, W.real - 1 * S);
+	ck_assert(store_begin(st, false, err, sizeof(err)) == 0);
+	ck_assert(store_append(st, &v[1], err, sizeof(err)) == 0);
+	ck_assert_msg(store_commit(st, err, sizeof(err)) == 0, "%s", err);
+	store_close(st);
+	load();
+	/* boundaries are at now-100s + 3k s: the first after now-1s is now+2s: not late */
+	t = get("tick");
+	ck_assert_int_eq(t->deadline, W.mono - 100 * S + 34 * 3 * S);
+	ck_assert(!(t->flags & JOURNAL_FLAG_RECOVERED));
+	engine_timer_free(t);
+	ck_assert_uint_eq(journal_late(&W.srv), 0);
+}
+END_TEST
+
 /* Another boot: monotonic deadlines come through the wall clock; the new boot's clocks differ. */
 START_TEST(test_other_boot)
 {
@@ -195,24 +228,32 @@ START_TEST(test_other_boot)
 }
 END_TEST
 
-/* A removal is final; new ids never repeat a saved generation. */
+/* A fire is final, a cancel is not (a re-arm by key may revive the id); new ids never repeat a saved generation. */
 START_TEST(test_removals_and_ids)
 {
 	uint64_t boot = store_boot_hash(NULL);
 	struct store_rec v[] = {
 		put(1, ID(3, 1), "a", STORE_MONO, W.mono + 60 * S, 0, false, boot),
-		{ .lsn = 2, .op = STORE_DEL, .id = ID(3, 1) },
-		put(3, ID(3, 1), "a", STORE_MONO, W.mono + 90 * S, 0, false, boot),	/* raced its own removal */
+		{ .lsn = 2, .op = STORE_FIRED, .id = ID(3, 1) },
+		put(3, ID(3, 1), "a", STORE_MONO, W.mono + 90 * S, 0, false, boot),	/* raced its own fire */
 		{ .lsn = 4, .op = STORE_DEL, .id = ID(9, 2) },			/* a generation seen only here */
 		put(5, ID(3, 3), "b", STORE_MONO, W.mono + 60 * S, 0, false, boot),
+		put(6, ID(3, 4), "c", STORE_MONO, W.mono + 60 * S, 0, false, boot),
+		{ .lsn = 7, .op = STORE_DEL, .id = ID(3, 4) },			/* cancelled, */
+		put(8, ID(3, 4), "c", STORE_MONO, W.mono + 70 * S, 0, false, boot),	/* then revived by key */
 	};
+	struct engine_timer *t;
 	struct engine_arm a = { .when = ENGINE_AFTER, .time = S };
 	struct engine_arm_result r;
 
-	write_rows(v, 5);
+	write_rows(v, 8);
 	load();
 	ck_assert(!has("a"));
 	ck_assert(has("b"));
+	t = get("c");
+	ck_assert_uint_eq(t->id, ID(3, 4));
+	ck_assert_int_eq(t->deadline, W.mono + 70 * S);
+	engine_timer_free(t);
 	for (int i = 0; i < 10; i++) {
 		ck_assert_int_eq(engine_arm(W.srv.engine, &a, &r), 0);
 		ck_assert_uint_gt(r.id >> 32, 9);
@@ -232,6 +273,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_same_boot_and_misfire);
 	tcase_add_test(tc, test_other_boot);
+	tcase_add_test(tc, test_periodic_alive);
 	tcase_add_test(tc, test_removals_and_ids);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
