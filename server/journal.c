@@ -28,6 +28,13 @@
 /* Retry delays of a failing commit. */
 #define JOURNAL_RETRY_MIN_MS 50
 #define JOURNAL_RETRY_MAX_MS 1000
+/*
+ * The flags of a DEL row written for a one-shot's fire: that id is gone for
+ * good (the engine never revives a fired timer). A cancel's DEL has 0: an
+ * arm by key right after a cancel may revive the cancelled record, id and
+ * all (engine_arm_target), so a put after a cancel is a newer state.
+ */
+#define JOURNAL_DEL_FIRED 0x1u
 /* Ids deleted during a load: the set's load factor limit (percent). */
 #define JOURNAL_DELSET_LOAD 50
 
@@ -235,7 +242,7 @@ uint64_t journal_durable(struct loop *l)
 void journal_put_fire(struct srv *s, uint64_t id)
 {
 	struct journal *j = s->journal;
-	struct store_rec r = { .op = STORE_DEL, .id = id, .boot = 0 };
+	struct store_rec r = { .op = STORE_DEL, .id = id, .boot = 0, .flags = JOURNAL_DEL_FIRED };
 	bool first;
 
 	pthread_mutex_lock(&j->fire_mu);
@@ -596,7 +603,7 @@ static void *journal_main(void *arg)
 
 /* --- recovery --- */
 
-/* Ids deleted by the journal during a load: an id deleted is gone for good. */
+/* Ids whose fire the journal holds during a load: a fired id is gone for good. */
 struct journal_delset {
 	uint64_t *v;
 	size_t cap, n;
@@ -723,14 +730,14 @@ static int journal_load_row(void *arg, const struct store_rec *r)
 		ld->max_gen = (uint32_t)(r->id >> 32);
 	if (r->op == STORE_DEL) {
 		engine_restore_del(ld->j->s->engine, r->id);
-		if (!journal_delset_add(&ld->del, r->id)) {
+		if ((r->flags & JOURNAL_DEL_FIRED) && !journal_delset_add(&ld->del, r->id)) {
 			snprintf(ld->err, ld->errlen, "out of memory loading the timer store");
 			return -1;
 		}
 		return 0;
 	}
 	if (r->lsn && journal_delset_has(&ld->del, r->id))
-		return 0;	/* put after its own removal (a fire raced the arm's journaling): gone */
+		return 0;	/* put after its fire (the fire raced the arm's journaling): gone */
 	rc = journal_load_put(ld, r);
 	if (rc < 0) {
 		snprintf(ld->err, ld->errlen, "restoring timer %llx from the store: %s", (unsigned long long)r->id,
