@@ -21,11 +21,19 @@
  * one key's ops is the order of that connection's replies. At most
  * CRASH_MAX_QUEUE ops of one key are in flight at once.
  *
+ * The daemon runs with --recovery-grace 200ms by default (--grace): the
+ * watcher is in place and the List done before restored late timers fire,
+ * so a cancelled short timer that a restart brought back is seen (listed or
+ * fired) rather than firing unobserved; --grace 0 works too.
+ *
  * Usage: crash-durable [--fsync always|10ms|never] [--kills N] [--keys N]
  *        [--conns N] [--depth N] [--snapshot-min-rows N] [--grace DURATION]
  *        [--seed N]
  * Environment: CRASH_KILLS (overrides --kills), CRASH_BUDGET (seconds of
- * wall time; stops early, default 90), top_builddir.
+ * wall time; stops early and says so, default 60), CRASH_KEEP (keep the
+ * state directory and log), top_builddir.
+ * A failure prints the key's history and keeps the state directory (its
+ * timers.db can be read with sqlite3).
  */
 #include "config.h"
 
@@ -51,6 +59,7 @@
 #define CRASH_MAX_CONNS 16
 #define CRASH_MAX_QUEUE 3		/* ops of one key in flight at once */
 #define CRASH_PAYLOAD 32
+#define CRASH_MAX_GHOSTS 8		/* fired states of one key that may come back */
 
 enum crash_op_kind { CRASH_ARM = 1, CRASH_CANCEL = 2 };
 
@@ -61,6 +70,12 @@ struct crash_op {
 	uint64_t ver;			/* CRASH_ARM: the payload's version */
 };
 
+/* A state of a key that fired, whose fire's removal may be lost in a kill (id 0: any id). */
+struct crash_ghost {
+	uint64_t id, ver;
+	int64_t deadline;
+};
+
 /* The client's model of one key: its last acknowledged state and what is in flight. */
 struct crash_key {
 	bool armed;			/* last acknowledged: armed (else absent) */
@@ -69,9 +84,13 @@ struct crash_key {
 	uint64_t ver;			/* armed: the payload's version */
 	int64_t ack_ns;			/* when the last op was acknowledged */
 	uint64_t cancelled_id;		/* absent by a cancel of this id: an arm may revive it */
-	/* absent: a due timer that a cancel found gone; its fire may be lost in a kill, so it may come back */
-	uint64_t ghost_id, ghost_ver;
-	int64_t ghost_deadline;
+	/*
+	 * absent: states that were due and found gone (fired); a fire's removal
+	 * is not acknowledged to anyone, so a kill may lose it and the timer
+	 * come back after the restart (and fire again)
+	 */
+	uint8_t nghost;
+	struct crash_ghost ghost[CRASH_MAX_GHOSTS];
 	uint8_t nq;
 	struct crash_op q[CRASH_MAX_QUEUE];
 };
@@ -336,7 +355,8 @@ static void crash_on_arm(struct timerd_async *c, const struct timerd_reply *r, v
 		crash_fail_key(key, msg);
 	}
 	k->armed = true;
-	k->ghost_id = k->cancelled_id = 0;
+	k->nghost = 0;
+	k->cancelled_id = 0;
 	k->id = r->arm.timer_id;
 	k->deadline = op.deadline;
 	k->ver = op.ver;
@@ -370,12 +390,12 @@ static void crash_on_cancel(struct timerd_async *c, const struct timerd_reply *r
 	crash_pop(k);
 	if (r->code == TIMERD_OK) {
 		crash_idmap_put(&g.cancelled, k->id, (struct crash_cancel){ .ack_ns = now, .ver = k->ver });
-		k->ghost_id = 0;
+		k->nghost = 0;
 		k->cancelled_id = k->id;
 	} else if (k->armed) {
-		k->ghost_id = k->id;	/* it fired: the fire's removal may not be committed */
-		k->ghost_deadline = k->deadline;
-		k->ghost_ver = k->ver;
+		/* it fired: the fire's removal may not be committed */
+		k->ghost[0] = (struct crash_ghost){ .id = k->id, .ver = k->ver, .deadline = k->deadline };
+		k->nghost = 1;
 	}
 	k->armed = false;
 	k->ack_ns = now;
@@ -587,6 +607,37 @@ static bool crash_match_arm(unsigned key, const struct crash_seen *s, int64_t de
 	       (!want_id || s->id == want_id);
 }
 
+/* Adds a due state to a key's ghosts; when full the oldest goes (it is the least likely to come back). */
+static void crash_ghost_add(struct crash_key *k, uint64_t id, int64_t deadline, uint64_t ver)
+{
+	if (k->nghost == CRASH_MAX_GHOSTS)
+		memmove(&k->ghost[0], &k->ghost[1], --k->nghost * sizeof(k->ghost[0]));
+	k->ghost[k->nghost++] = (struct crash_ghost){ .id = id, .ver = ver, .deadline = deadline };
+}
+
+/* A key found absent at a check: the due states that may have fired there may come back later. */
+static void crash_ghosts_after_check(struct crash_key *k, int64_t listed)
+{
+	struct crash_key old = *k;
+	uint64_t id = old.armed && old.deadline > listed ? old.id : 0;
+
+	k->nghost = 0;
+	if (old.armed && old.deadline <= listed)
+		crash_ghost_add(k, old.id, old.deadline, old.ver);
+	for (unsigned i = 0; !old.armed && i < old.nghost; i++)
+		crash_ghost_add(k, old.ghost[i].id, old.ghost[i].deadline, old.ghost[i].ver);
+	for (unsigned i = 0; i < old.nq; i++) {
+		if (old.q[i].kind == CRASH_CANCEL) {
+			id = 0;
+			continue;
+		}
+		if (old.q[i].deadline <= listed) {
+			crash_ghost_add(k, id, old.q[i].deadline, old.q[i].ver);
+			id = 0;
+		}
+	}
+}
+
 /* Checks one key against its model; then the model takes what the daemon holds. */
 static void crash_check_key(unsigned key, const struct crash_seen *s, int64_t listed)
 {
@@ -600,8 +651,10 @@ static void crash_check_key(unsigned key, const struct crash_seen *s, int64_t li
 	if (k->armed)
 		ok = crash_match_arm(key, s, k->deadline, k->ver, k->id, listed);
 	else
-		ok = !s->present || (k->ghost_id && crash_match_arm(key, s, k->ghost_deadline, k->ghost_ver,
-								   k->ghost_id, listed));
+		ok = !s->present;
+	/* or a state that fired and whose fire's removal was lost */
+	for (unsigned i = 0; i < k->nghost && !ok; i++)
+		ok = crash_match_arm(key, s, k->ghost[i].deadline, k->ghost[i].ver, k->ghost[i].id, listed);
 	/* or the state after a prefix of the unacknowledged ops (a suffix of the journal is lost at most) */
 	for (unsigned i = 0; i < k->nq && !ok; i++) {
 		if (k->q[i].kind == CRASH_CANCEL) {
@@ -620,8 +673,12 @@ static void crash_check_key(unsigned key, const struct crash_seen *s, int64_t li
 		crash_fail_key(key, msg);
 	}
 	g.unacked_round += k->nq;
+	if (s->present)
+		k->nghost = 0;	/* the newest committed put of the key: older ones are replaced by key */
+	else
+		crash_ghosts_after_check(k, listed);
 	k->armed = s->present;
-	k->ghost_id = k->cancelled_id = 0;
+	k->cancelled_id = 0;
 	k->id = s->id;
 	k->deadline = s->deadline;
 	k->nq = 0;
@@ -691,7 +748,7 @@ static void crash_args(int argc, char **argv)
 	int o;
 
 	g = (struct crash){ .fsync = "always", .grace = "200ms", .kills = 20, .keys = 2000, .conns = 4,
-			    .depth = 100, .budget = 90, .rng = (unsigned long long)time(NULL) ^ (unsigned long long)getpid() << 32 };
+			    .depth = 100, .budget = 60, .rng = (unsigned long long)time(NULL) ^ (unsigned long long)getpid() << 32 };
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 'f': g.fsync = optarg; break;
@@ -780,7 +837,9 @@ int main(int argc, char **argv)
 	if (done < g.kills)
 		printf("stopped after %u of %u kills: the time budget of %.0f s was used\n", done, g.kills, g.budget);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g.dir);
-	if (system(cmd) != 0)
+	if (getenv("CRASH_KEEP"))
+		printf("state dir kept: %s\n", g.dir);
+	else if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", g.dir);
 	free(g.k);
 	free(g.cancelled.ids);
