@@ -410,7 +410,7 @@ static bool crash_issue_one(struct crash_conn *cn)
 	unsigned per = (g.keys - (unsigned)cn->index + g.conns - 1) / g.conns, key = 0;
 	struct crash_key *k = NULL;
 	struct crash_op op = { 0 };
-	char payload[CRASH_PAYLOAD];
+	char payload[CRASH_PAYLOAD], name[24];
 	int rc;
 
 	for (int tries = 0; tries < 8; tries++) {
@@ -422,8 +422,6 @@ static bool crash_issue_one(struct crash_conn *cn)
 	}
 	if (!k)
 		return false;
-	char name[24];
-
 	snprintf(name, sizeof(name), "k%u", key);
 	if (stress_rand(&g.rng) % 100 < 30) {
 		op.kind = CRASH_CANCEL;
