@@ -76,7 +76,8 @@ CRASH_TESTS = \
 	tests/stress/crash-durable-always.sh \
 	tests/stress/crash-durable-10ms.sh \
 	tests/stress/crash-durable-never.sh \
-	tests/stress/crash-durable-snapshot.sh
+	tests/stress/crash-durable-snapshot.sh \
+	tests/stress/crash-durable-revive.sh
 TESTS += $(CRASH_TESTS)
 EXTRA_DIST += $(CRASH_TESTS)
 
