@@ -28,13 +28,6 @@
 /* Retry delays of a failing commit. */
 #define JOURNAL_RETRY_MIN_MS 50
 #define JOURNAL_RETRY_MAX_MS 1000
-/*
- * The flags of a DEL row written for a one-shot's fire: that id is gone for
- * good (the engine never revives a fired timer). A cancel's DEL has 0: an
- * arm by key right after a cancel may revive the cancelled record, id and
- * all (engine_arm_target), so a put after a cancel is a newer state.
- */
-#define JOURNAL_DEL_FIRED 0x1u
 /* Ids deleted during a load: the set's load factor limit (percent). */
 #define JOURNAL_DELSET_LOAD 50
 

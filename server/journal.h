@@ -49,6 +49,14 @@ struct engine_timer;
 #define JOURNAL_FLAG_RECOVERED 0x8u	/* restored late: its first fire says so */
 /* Flags a restart keeps (notify names a connection that is gone). */
 #define JOURNAL_FLAGS_KEPT     JOURNAL_FLAG_SKIP
+/*
+ * The flags of a DEL row written for a one-shot's fire: that id is gone for
+ * good (the engine never revives a fired timer), and a put of it after the
+ * DEL at load is one the fire raced. A cancel's DEL has 0: an arm by key
+ * right after a cancel may revive the cancelled record, id and all
+ * (engine_arm_target), so a put after a cancel's DEL is a newer state.
+ */
+#define JOURNAL_DEL_FIRED      0x1u
 
 /* Room for an error message of the store (path, statement, SQLite's text). */
 #define JOURNAL_ERR_LEN 512
