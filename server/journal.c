@@ -23,8 +23,6 @@
 
 /* Rows a snapshot pass writes per transaction (bounds the latency it adds to a commit). */
 #define JOURNAL_SNAP_SLICE 2000
-/* A snapshot starts when the journal holds more rows than the live timers and this slack. */
-#define JOURNAL_SNAP_SLACK 65536
 /* Fire removals kept while commits fail; past it they are dropped (a fired timer may fire again after a restart). */
 #define JOURNAL_MAX_FIRE_ROWS (1u << 20)
 /* Retry delays of a failing commit. */
@@ -398,7 +396,7 @@ static void journal_snap_maybe_start(struct journal *j)
 {
 	uint64_t rows = store_journal_rows(j->st);
 
-	if (j->snap_running || rows <= JOURNAL_SNAP_SLACK || rows <= j->snap_live)
+	if (j->snap_running || rows <= j->s->cfg->snapshot_min_rows || rows <= j->snap_live)
 		return;
 	/* acquire: pairs with journal_lsn's acq_rel; every change with an LSN below is visible to the pass. */
 	store_snap_begin(j->st, atomic_load_explicit(&j->next_lsn, memory_order_acquire) - 1);

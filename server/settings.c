@@ -81,6 +81,7 @@ static const struct settings_opt settings_opts[] = {
 	{ "fsync", 0, CK_FSYNC, O(fsync), 0, 0, "always|never|DURATION", "when a change is synced to disk: before its reply (default), by the OS, or at least every DURATION" },
 	{ "memory-only", 0, CK_BOOL, O(memory_only), 0, 0, NULL, "keep timers in memory only: no timers.db, lost on restart" },
 	{ "recovery-grace", 0, CK_DUR, O(recovery_grace_ns), 0, 0, "DURATION", "timers that came due while timerd was down fire this long after start, once clients could reconnect (default 1s)" },
+	{ "snapshot-min-rows", 0, CK_U64, O(snapshot_min_rows), 1, (uint64_t)1 << 40, "N", "tuning: a snapshot starts once the journal holds more rows than this and than the live timers (default 65536)" },
 	{ "check-store", 0, CK_BOOL, O(check_store), 0, 0, NULL, "check state-dir/timers.db, report what it holds, and exit" },
 	{ "stats", 0, CK_BOOL, O(stats), 0, 0, NULL, "write stats.db (default yes; --no-stats to disable)" },
 	{ "stats-interval", 0, CK_DUR, O(stats_interval_ns), 10000000, 0, "DURATION", "one stats.db row per DURATION (default 1s)" },
@@ -138,6 +139,7 @@ void settings_init(struct srv_config *c)
 	c->frame_timeout_ns = 30 * 1000000000LL;
 	c->fsync = JOURNAL_FSYNC_ALWAYS;
 	c->recovery_grace_ns = 1000000000LL;
+	c->snapshot_min_rows = 65536;
 	c->stats = true;
 	c->stats_interval_ns = 1000000000LL;
 	c->stats_retention_ns = 86400 * 1000000000LL;

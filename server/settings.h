@@ -81,6 +81,7 @@ struct srv_config {
 	int64_t fsync_interval_ns;	/* JOURNAL_FSYNC_INTERVAL: sync at least this often */
 	bool check_store;		/* --check-store: report on timers.db, exit */
 	int64_t recovery_grace_ns;	/* late restored timers fire this long after start */
+	uint64_t snapshot_min_rows;	/* a snapshot needs more journal rows than this (and the live set) */
 	/* stats */
 	bool stats;			/* write stats.db */
 	int64_t stats_interval_ns;

@@ -77,3 +77,20 @@ REGRESS_TESTS = \
 	tests/regress/tcp.sh
 TESTS += $(REGRESS_TESTS)
 EXTRA_DIST += $(REGRESS_TESTS) tests/regress/lib.sh
+
+# The crash test of durable timers: SIGKILL at random moments under a
+# pipelined load, restart, check every acknowledged change (one run per
+# --fsync mode, and one with snapshots forced to run into the kills).
+check_PROGRAMS += tests/stress/crash-durable
+CRASH_TESTS = \
+	tests/stress/crash-durable-always.sh \
+	tests/stress/crash-durable-10ms.sh \
+	tests/stress/crash-durable-never.sh \
+	tests/stress/crash-durable-snapshot.sh \
+	tests/stress/crash-durable-revive.sh
+TESTS += $(CRASH_TESTS)
+EXTRA_DIST += $(CRASH_TESTS)
+
+tests_stress_crash_durable_SOURCES = tests/stress/crash-durable.c tests/stress/stress.h tests/unit/test-server-util.h
+tests_stress_crash_durable_CFLAGS = $(RPC_TEST_CFLAGS)
+tests_stress_crash_durable_LDADD = client/libtimerd.la $(LIBEVENT_LIBS)

@@ -1,0 +1,4 @@
+#!/bin/sh
+# crash-durable-never.sh -- the crash test of durable timers with --fsync never
+# (CRASH_KILLS and CRASH_BUDGET tune it; see tests/stress/crash-durable.c).
+exec "${top_builddir:-.}/tests/stress/crash-durable" --fsync never "$@"
