@@ -1020,6 +1020,12 @@ static void engine_free_dead_queued(struct engine *e)
 	}
 }
 
+void engine_stop(struct engine *e)
+{
+	if (e)
+		engine_dispatch_stop(e);
+}
+
 void engine_destroy(struct engine *e)
 {
 	struct engine_counters *c, *next;

@@ -221,6 +221,13 @@ int engine_create(const struct engine_config *cfg, struct engine **out);
 /* Starts the dispatcher and delivery threads (nothing for manual engines). */
 int engine_start(struct engine *e);
 
+/*
+ * Stops the dispatcher and delivery threads (the last fires handed over are
+ * delivered first); nothing fires any more, and every other call still
+ * works on what is there. engine_destroy stops it too if need be.
+ */
+void engine_stop(struct engine *e);
+
 /* Stops the threads and frees everything; pending timers are dropped. */
 void engine_destroy(struct engine *e);
 

@@ -31,9 +31,11 @@
 /* How often the journal records that timerd is alive (meta alive_*): a periodic timer's
  * fire in the last such interval before a crash may fire again after the restart. */
 #define JOURNAL_ALIVE_NS (250 * ENGINE_NS_PER_MS)
-/* Generations a restart skips beyond the highest one recorded: ids handed out since the
- * last record (at most JOURNAL_ALIVE_NS ago) stay unique. */
-#define JOURNAL_GEN_MARGIN (UINT64_C(1) << 20)
+/* Generations a restart after a crash skips beyond the highest one recorded, so ids handed
+ * out since the last record (at most JOURNAL_ALIVE_NS ago) stay unique: a slot is reused
+ * only after a batch of 512 other frees (idmap.h), so even 1 M frees/s raise a slot's
+ * generation by about 500 in that time. After a clean stop the record is exact. */
+#define JOURNAL_GEN_MARGIN 4096
 /* Ids deleted during a load: the set's load factor limit (percent). */
 #define JOURNAL_DELSET_LOAD 50
 
@@ -58,6 +60,7 @@ struct journal {
 	_Atomic uint64_t next_lsn;	/* the next LSN to hand out */
 	_Atomic bool failing;
 	struct llist_head in;		/* batches posted by loops */
+	struct llist_node *leftover;	/* taken from in, not yet pending (out of memory); thread only */
 	pthread_mutex_t fire_mu;	/* the workers' batch of fire removals */
 	struct journal_batch *fires;
 	/* owned by the thread */
@@ -234,6 +237,12 @@ void journal_flush(struct loop *l)
 		journal_wake(l->srv->journal);
 }
 
+void journal_loop_free(struct loop *l)
+{
+	journal_batch_free(l->jbatch);
+	l->jbatch = NULL;
+}
+
 uint64_t journal_durable(struct loop *l)
 {
 	/* acquire: pairs with the journal thread's release after its commit. */
@@ -309,51 +318,62 @@ static void journal_set_error(struct journal *j, const char *msg)
 	pthread_mutex_unlock(&j->err_mu);
 }
 
-/* Moves everything posted since the last take to the pending list; true if any. */
+/* Makes room for k more pending batches; false if out of memory. */
+static bool journal_pending_room(struct journal *j, size_t k)
+{
+	size_t cap = j->cap_pending ? j->cap_pending : 64;
+	struct journal_batch **v;
+
+	while (cap < j->npending + k)
+		cap *= 2;
+	if (cap == j->cap_pending)
+		return true;
+	if (!(v = realloc(j->pending, cap * sizeof(*v))))
+		return false;
+	j->pending = v;
+	j->cap_pending = cap;
+	return true;
+}
+
+/*
+ * Moves everything posted since the last take (after what an earlier take
+ * could not queue) to the pending list, in order; true if any. Out of
+ * memory, the chain waits whole for the next take: a loop's batches are
+ * never committed out of order.
+ */
 static bool journal_take(struct journal *j)
 {
-	struct llist_node *n = llist_reverse(llist_del_all(&j->in)), *next;
-	struct journal_batch *fb;
-	bool any = false;
+	struct llist_node *n = llist_reverse(llist_del_all(&j->in)), **tail = &j->leftover, *next;
+	struct journal_batch *fb = NULL;
+	size_t k = 1;	/* room for the fire batch */
 
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = n;	/* after the leftover, in posting order */
+	for (n = j->leftover; n; n = n->next)
+		k++;
+	if (!journal_pending_room(j, k)) {
+		log_warn_rl("journal: out of memory queueing %zu batches: they wait for the next commit", k - 1);
+		return false;
+	}
 	pthread_mutex_lock(&j->fire_mu);
 	/* while commits fail the removals stay in j->fires, whose cap bounds them */
-	fb = j->fires && j->fires->n && !atomic_load_explicit(&j->failing, memory_order_relaxed) ? j->fires : NULL;
-	if (fb)
+	if (j->fires && j->fires->n && !atomic_load_explicit(&j->failing, memory_order_relaxed)) {
+		fb = j->fires;
 		j->fires = NULL;
-	pthread_mutex_unlock(&j->fire_mu);
-	for (; n || fb; n = next) {
-		struct journal_batch *b;
-
-		if (n) {
-			next = n->next;
-			b = container_of(n, struct journal_batch, node);
-		} else {
-			next = NULL;
-			b = fb;
-			fb = NULL;
-		}
-		if (j->npending == j->cap_pending) {
-			size_t cap = j->cap_pending ? j->cap_pending * 2 : 64;
-			struct journal_batch **v = realloc(j->pending, cap * sizeof(*v));
-
-			if (!v) {
-				log_err("journal: out of memory queueing a batch: its %u changes wait for the next commit",
-					b->n);
-				if (b->loop)	/* put it back: the next take retries */
-					llist_add(&b->node, &j->in);
-				else
-					journal_batch_free(b);
-				continue;
-			}
-			j->pending = v;
-			j->cap_pending = cap;
-		}
-		journal_batch_fix(b);
-		j->pending[j->npending++] = b;
-		any = true;
 	}
-	return any;
+	pthread_mutex_unlock(&j->fire_mu);
+	for (n = j->leftover; n; n = next) {
+		next = n->next;
+		journal_batch_fix(container_of(n, struct journal_batch, node));
+		j->pending[j->npending++] = container_of(n, struct journal_batch, node);
+	}
+	j->leftover = NULL;
+	if (fb) {
+		journal_batch_fix(fb);
+		j->pending[j->npending++] = fb;
+	}
+	return k > 1 || fb;
 }
 
 /* True if this commit must be synced under the policy. */
@@ -487,6 +507,20 @@ static void journal_touch(struct journal *j)
 	if (store_begin(j->st, false, err, sizeof(err)) < 0 || store_commit(j->st, err, sizeof(err)) < 0) {
 		store_rollback(j->st);
 		log_warn_rl("journal: %s", err);
+	}
+}
+
+/* At a clean stop (engine and loops stopped): records the exact generation and that the stop was clean. */
+static void journal_touch_clean(struct journal *j)
+{
+	char err[JOURNAL_ERR_LEN];
+
+	store_note_gen(j->st, engine_gen_max(j->s->engine));
+	store_note_alive(j->st, j->s->boot, engine_now(j->s->engine), engine_now_real(j->s->engine));
+	store_note_clean(j->st, true);
+	if (store_begin(j->st, true, err, sizeof(err)) < 0 || store_commit(j->st, err, sizeof(err)) < 0) {
+		store_rollback(j->st);
+		log_warn("journal: recording a clean stop: %s", err);
 	}
 }
 
@@ -633,6 +667,8 @@ static void *journal_main(void *arg)
 	}
 	if (j->npending)
 		log_err("journal: %zu batches could not be committed at shutdown", j->npending);
+	else
+		journal_touch_clean(j);	/* every id handed out is recorded: the next start needs no margin */
 	return NULL;
 }
 
@@ -845,7 +881,7 @@ static int journal_load(struct journal *j, char *err, size_t errlen)
 		log_warn("journal: %s (skipped)", err);
 	if (ls.max_gen > ld.max_gen)
 		ld.max_gen = (uint32_t)ls.max_gen;
-	floor = ld.max_gen + JOURNAL_GEN_MARGIN;	/* ids handed out since max_gen was recorded */
+	floor = ld.max_gen + (ls.clean ? 1 : JOURNAL_GEN_MARGIN);	/* ids handed out since max_gen was recorded */
 	j->loaded = engine_restore_done(j->s->engine, floor > UINT32_MAX ? UINT32_MAX : (uint32_t)floor,
 					JOURNAL_FLAG_RECOVERED, &j->recovered_late);
 	atomic_store_explicit(&j->next_lsn, ls.next_lsn, memory_order_relaxed);
@@ -874,6 +910,10 @@ static void journal_free(struct journal *j)
 	free(j->pending);
 	journal_batch_free(j->fires);
 	for (struct llist_node *n = llist_del_all(&j->in), *next; n; n = next) {
+		next = n->next;
+		journal_batch_free(container_of(n, struct journal_batch, node));
+	}
+	for (struct llist_node *n = j->leftover, *next; n; n = next) {
 		next = n->next;
 		journal_batch_free(container_of(n, struct journal_batch, node));
 	}

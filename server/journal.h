@@ -111,6 +111,9 @@ uint64_t journal_put(struct loop *l, const struct store_rec *r);
 /* Posts l's batch to the journal thread (end of a read; loop thread). */
 void journal_flush(struct loop *l);
 
+/* Frees l's unposted batch (the loop is being destroyed). */
+void journal_loop_free(struct loop *l);
+
 /* The newest batch of l that is committed (acquire). */
 uint64_t journal_durable(struct loop *l);
 

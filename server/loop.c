@@ -24,6 +24,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
 
@@ -334,6 +335,7 @@ void loop_destroy(struct loop *l)
 	loop_join(l);
 	if (l->base)
 		loop_drain(l);
+	journal_loop_free(l);
 	hmap_destroy(&l->watchers, NULL);
 	free(l->all.v);
 	if (l->stop_ev)

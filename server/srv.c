@@ -540,9 +540,10 @@ void srv_destroy(struct srv *s)
 		else if (st.pending)
 			log_notice("%llu pending timers are in %s for the next start", (unsigned long long)st.pending,
 				   s->store_path);
-		engine_destroy(s->engine);
+		engine_stop(s->engine);	/* its delivery threads journal fires until they stop */
 	}
-	journal_stop(s);	/* after the engine: its delivery threads journal fires until they stop */
+	journal_stop(s);	/* while the engine's memory is there: the journal reads it to the end */
+	engine_destroy(s->engine);
 	for (unsigned i = 0; s->loops && i < s->nloops; i++)
 		loop_destroy(&s->loops[i]);
 	free(s->loops);

@@ -57,6 +57,7 @@ struct store {
 	uint64_t snap_count, snap_keyed;	/* timers the running pass wrote, and those with keys */
 	uint64_t gen_written;		/* meta.max_gen as last committed */
 	bool alive_pending;
+	int clean_pending;		/* -1: nothing to write; 0 or 1: meta.clean to write */
 	uint64_t alive_boot;
 	int64_t alive_mono, alive_real;
 	struct store_ckpt {		/* checkpoints on a thread and connection of their own */
@@ -309,6 +310,7 @@ int store_open(const char *path, const struct store_opts *o, struct store **out,
 		snprintf(err, errlen, "cannot open %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		goto fail;
 	}
+	st->clean_pending = -1;
 	sqlite3_busy_timeout(st->db, (int)(o->busy_ms > 0 ? o->busy_ms : 1000));
 	sqlite3_extended_result_codes(st->db, 1);
 	if (store_schema_check(st, o->create, err, errlen) < 0 ||
@@ -437,6 +439,10 @@ int store_load(struct store *st, store_load_fn fn, void *arg, struct store_load_
 		    store_int(st, "SELECT coalesce((SELECT v FROM meta WHERE k = 'alive_real'), 0)", &ls->alive_real) < 0)
 			return store_fail(st, err, errlen, "reading meta.alive_*");
 		ls->alive_boot = (uint64_t)boot;
+		if (store_int(st, "SELECT coalesce((SELECT v FROM meta WHERE k = 'clean'), 0)", &boot) < 0)
+			return store_fail(st, err, errlen, "reading meta.clean");
+		ls->clean = boot != 0;
+		st->clean_pending = 0;	/* this run is not clean until it says so */
 	}
 	ls->snap_lsn = (uint64_t)snap_lsn;
 	if (store_exec(st, "BEGIN", err, errlen) < 0)
@@ -567,9 +573,14 @@ void store_note_alive(struct store *st, uint64_t boot, int64_t mono, int64_t rea
 	st->alive_real = real;
 }
 
+void store_note_clean(struct store *st, bool clean)
+{
+	st->clean_pending = clean;
+}
+
 bool store_meta_pending(const struct store *st)
 {
-	return st->alive_pending || st->max_gen > st->gen_written;
+	return st->alive_pending || st->max_gen > st->gen_written || st->clean_pending >= 0;
 }
 
 /* Writes the noted generation and alive time into the open transaction; 0 or -1. */
@@ -581,6 +592,8 @@ static int store_meta_flush(struct store *st, char *err, size_t errlen)
 	    (!store_meta_put(st, "alive_boot", (int64_t)st->alive_boot) ||
 	     !store_meta_put(st, "alive_mono", st->alive_mono) || !store_meta_put(st, "alive_real", st->alive_real)))
 		return store_fail(st, err, errlen, "writing meta.alive_*");
+	if (st->clean_pending >= 0 && !store_meta_put(st, "clean", st->clean_pending))
+		return store_fail(st, err, errlen, "writing meta.clean");
 	return 0;
 }
 
@@ -602,6 +615,7 @@ int store_commit(struct store *st, char *err, size_t errlen)
 	st->gen_written = gen;
 	if (alive)
 		st->alive_pending = false;
+	st->clean_pending = -1;
 	return 0;
 }
 

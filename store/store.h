@@ -90,6 +90,7 @@ struct store_load_stats {
 	uint64_t alive_boot;	/* when the writer last said it was alive (store_note_alive): */
 	int64_t alive_mono;	/* its boot, CLOCK_MONOTONIC and CLOCK_REALTIME ns; all 0 if never */
 	int64_t alive_real;	/* (filled before the first row reaches the load callback) */
+	bool clean;		/* the last writer stopped cleanly (its meta are exact) */
 };
 
 struct store_opts {
@@ -152,6 +153,9 @@ void store_note_gen(struct store *st, uint64_t gen);
 
 /* Has the next commit record that the writer was alive at these clocks (meta alive_*). */
 void store_note_alive(struct store *st, uint64_t boot, int64_t mono, int64_t real);
+
+/* Has the next commit record whether the writer stopped cleanly (meta clean; a load reads it). */
+void store_note_clean(struct store *st, bool clean);
 
 /* True if a commit now would write meta (a noted generation or alive time not yet written). */
 bool store_meta_pending(const struct store *st);

@@ -27,5 +27,5 @@ case $out in
 esac
 crash
 start_timerd --no-stats
-ctl list | grep -q " job  *$id\$" || { ctl list >&2; fail "the acknowledged re-arm of job (id $id) was lost"; }
+ctl list | grep -qE " job +$id( |\$)" || { ctl list >&2; fail "the acknowledged re-arm of job (id $id) was lost"; }
 stop_timerd
