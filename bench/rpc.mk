@@ -19,5 +19,5 @@ bench_bench_beanstalkd_SOURCES = bench/bench-beanstalkd.c
 # policies beside Redis' AOF and beanstalkd's binlog (and --churn: the store's
 # size under churn); bench/bench-recovery: restart time and memory per timer.
 noinst_PROGRAMS += bench/bench-fsync
-dist_noinst_SCRIPTS += bench/compare-durable bench/bench-recovery
+dist_noinst_SCRIPTS += bench/compare-durable bench/bench-recovery bench/bench-churn
 bench_bench_fsync_SOURCES = bench/bench-fsync.c
