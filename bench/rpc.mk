@@ -13,3 +13,11 @@ bench_timerd_bench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 bench_timerd_bench_LDADD = client/libtimerd.la $(LIBEVENT_LIBS)
 
 bench_bench_beanstalkd_SOURCES = bench/bench-beanstalkd.c
+
+# bench/bench-fsync: the disk's append + fdatasync latency (disk.fdatasync),
+# the floor under --fsync always. bench/compare-durable: timerd's fsync
+# policies beside Redis' AOF and beanstalkd's binlog (and --churn: the store's
+# size under churn); bench/bench-recovery: restart time and memory per timer.
+noinst_PROGRAMS += bench/bench-fsync
+dist_noinst_SCRIPTS += bench/compare-durable bench/bench-recovery bench/bench-churn
+bench_bench_fsync_SOURCES = bench/bench-fsync.c

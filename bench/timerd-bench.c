@@ -13,10 +13,16 @@
  *                 For attribution the line also carries the daemon's own
  *                 p99s since it started: the dispatcher's (engine) and
  *                 deadline -> event queued to the connection (server)
+ *   rpc.fill      exactly `count` arms as fast as `conns` x `pipeline` go:
+ *                 with --keys 0 each creates a new anonymous timer (numeric
+ *                 id) due in `delay` ms (default 1 h: they stay pending);
+ *                 with --keys K they re-arm K keys over and over. For
+ *                 bench/bench-recovery and bench/compare-durable --churn
  *
  * usage: timerd-bench --socket PATH [--mode arm|rtt|lateness|all] [--conns N]
  *        [--pipeline N] [--time MS] [--keys N] [--rtt-ops N] [--rate N]
  *        [--delay MS] [--lat-time MS] [--quick] [--rep N]
+ *        [--count N] (--mode fill)
  */
 #include "config.h"
 
@@ -37,6 +43,8 @@ struct bench_cfg {
 	const char *mode;
 	unsigned conns, pipeline, keys, rate, rep;
 	unsigned time_ms, rtt_ops, delay_ms, lat_ms;
+	uint64_t count;			/* fill: arms to make */
+	bool delay_set;
 };
 
 /* CLOCK_MONOTONIC now, ns. */
@@ -191,6 +199,84 @@ static void bench_arm(const struct bench_cfg *c)
 	free(r.keys);
 	free(conns);
 	event_base_free(r.base);
+}
+
+/* ------------------------------------------------------------------------ */
+/* rpc.fill: a fixed number of arms, pipelined */
+
+struct fill_run {
+	struct event_base *base;
+	char **keys;
+	unsigned nkeys, depth;
+	uint64_t issued, done, count, errors;
+	int64_t delay_ns;
+};
+
+static void fill_issue(struct fill_run *r, struct timerd_async *c);
+
+/* Reply of one fill arm: counts it, issues more, ends the loop after the last. */
+static void fill_on_reply(struct timerd_async *c, const struct timerd_reply *rep, void *arg)
+{
+	struct fill_run *r = arg;
+
+	r->done++;
+	if (rep->code != TIMERD_OK && r->errors++ == 0)
+		fprintf(stderr, "timerd-bench: fill: %s\n", rep->message);
+	if (r->done == r->count)
+		event_base_loopbreak(r->base);
+	else
+		fill_issue(r, c);
+}
+
+/* Keeps depth arms in flight on c until count were issued. */
+static void fill_issue(struct fill_run *r, struct timerd_async *c)
+{
+	size_t window = timerd_async_window(c) < r->depth ? timerd_async_window(c) : r->depth;
+
+	while (r->issued < r->count && timerd_async_pending(c) < window) {
+		struct timerd_arm a = { .when = TIMERD_AFTER, .time_ns = r->delay_ns };
+
+		if (r->nkeys)
+			a.key = r->keys[r->issued % r->nkeys];
+		if (timerd_async_arm(c, &a, fill_on_reply, r) != TIMERD_OK)
+			bench_die("fill", "cannot queue a request");
+		r->issued++;
+	}
+}
+
+/* rpc.fill: count arms over conns x pipeline; arms/s over the whole fill. */
+static void bench_fill(const struct bench_cfg *c)
+{
+	struct fill_run r = { .base = event_base_new(), .nkeys = c->keys, .depth = c->pipeline,
+			      .count = c->count,
+			      .delay_ns = c->delay_set ? (int64_t)c->delay_ms * TIMERD_MS : 3600 * TIMERD_S };
+	struct timerd_async **conns = calloc(c->conns, sizeof(*conns));
+	int64_t t0, t1;
+
+	if (r.nkeys)
+		r.keys = bench_keys(r.nkeys);
+	t0 = bench_now();
+	for (unsigned i = 0; i < c->conns; i++) {
+		conns[i] = bench_connect(c, r.base);
+		fill_issue(&r, conns[i]);
+	}
+	if (r.count)
+		event_base_dispatch(r.base);
+	t1 = bench_now();
+	printf("{\"bench\":\"rpc.fill\",\"impl\":\"timerd\",\"rep\":%u,\"conns\":%u,\"pipeline\":%u,\"keys\":%u,"
+	       "\"delay_ms\":%.3f,\"ops\":%" PRIu64 ",\"secs\":%.3f,\"ops_per_s\":%.0f,\"errors\":%" PRIu64 "}\n",
+	       c->rep, c->conns, c->pipeline, r.nkeys, (double)r.delay_ns / 1e6, r.done, (double)(t1 - t0) / 1e9,
+	       (double)r.done * 1e9 / (double)(t1 - t0 > 0 ? t1 - t0 : 1), r.errors);
+	fflush(stdout);
+	for (unsigned i = 0; i < c->conns; i++)
+		timerd_async_free(conns[i]);
+	for (unsigned i = 0; i < r.nkeys; i++)
+		free(r.keys[i]);
+	free(r.keys);
+	free(conns);
+	event_base_free(r.base);
+	if (r.errors)
+		exit(1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -391,6 +477,7 @@ static void bench_args(struct bench_cfg *c, int argc, char **argv)
 		{ "rtt-ops", required_argument, NULL, 'n' }, { "rate", required_argument, NULL, 'r' },
 		{ "delay", required_argument, NULL, 'd' }, { "lat-time", required_argument, NULL, 'l' },
 		{ "rep", required_argument, NULL, 'R' }, { "quick", no_argument, NULL, 'q' },
+		{ "count", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int o;
@@ -404,17 +491,18 @@ static void bench_args(struct bench_cfg *c, int argc, char **argv)
 		case 'c': c->conns = v ? v : 1; break;
 		case 'p': c->pipeline = v ? v : 1; break;
 		case 't': c->time_ms = v ? v : 100; break;
-		case 'k': c->keys = v ? v : 1; break;
+		case 'k': c->keys = v; break;
 		case 'n': c->rtt_ops = v ? v : 1; break;
 		case 'r': c->rate = v ? v : 1; break;
-		case 'd': c->delay_ms = v; break;
+		case 'd': c->delay_ms = v; c->delay_set = true; break;
+		case 'C': c->count = strtoull(optarg, NULL, 10); break;
 		case 'l': c->lat_ms = v ? v : 100; break;
 		case 'R': c->rep = v; break;
 		case 'q': c->time_ms = 500; c->rtt_ops = 5000; c->lat_ms = 1000; break;
 		default:
 			fprintf(stderr, "usage: timerd-bench --socket PATH [--mode arm|rtt|lateness|all] [--conns N] "
 				"[--pipeline N] [--time MS] [--keys N] [--rtt-ops N] [--rate N] [--delay MS] "
-				"[--lat-time MS] [--quick] [--rep N]\n");
+				"[--lat-time MS] [--quick] [--rep N] [--count N]\n");
 			exit(o == 'h' ? 0 : 2);
 		}
 	}
@@ -427,11 +515,15 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	bench_args(&c, argc, argv);
+	if (!c.keys && strcmp(c.mode, "fill"))
+		c.keys = 1;	/* only fill makes anonymous timers */
 	if (!strcmp(c.mode, "arm") || !strcmp(c.mode, "all"))
 		bench_arm(&c);
 	if (!strcmp(c.mode, "rtt") || !strcmp(c.mode, "all"))
 		bench_rtt(&c);
 	if (!strcmp(c.mode, "lateness") || !strcmp(c.mode, "all"))
 		bench_lateness(&c);
+	if (!strcmp(c.mode, "fill"))
+		bench_fill(&c);
 	return 0;
 }
