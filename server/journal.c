@@ -663,6 +663,9 @@ static void *journal_main(void *arg)
 		journal_touch(j);
 		if (stopping)
 			break;
+		journal_snap_maybe_start(j);	/* idle too: after a restore that left a long journal */
+		if (j->snap_running)
+			continue;
 		journal_wait(j, journal_timeout(j));
 	}
 	if (j->npending)
