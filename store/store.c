@@ -26,8 +26,8 @@
 
 /* WAL pages after which the checkpointer copies the log into the database (4 MiB of 4 KiB pages). */
 #define STORE_CKPT_PAGES 1000
-/* WAL pages after which the writer checkpoints itself, after its commit (8 MiB): bounds the WAL. */
-#define STORE_CKPT_INLINE_PAGES 2000
+/* WAL pages after which the writer checkpoints itself, after its commit (6 MiB): bounds the WAL. */
+#define STORE_CKPT_INLINE_PAGES 1500
 
 /* Where the boot id is (and its length as text). */
 #define STORE_BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
