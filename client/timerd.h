@@ -194,7 +194,7 @@ struct timerd_fire {
 	int64_t deadline_unix_ns;
 	int64_t period_ns;
 	uint64_t seq;			/* fires of this timer so far, this one included */
-	uint64_t missed;		/* periods skipped before this one */
+	uint64_t missed;		/* periods skipped after this one (it was late) */
 	bool final;			/* one-shot: the timer is gone */
 	bool has_origin;		/* armed by a BPF probe: origin is set */
 	struct timerd_origin origin;

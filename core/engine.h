@@ -26,7 +26,7 @@
  * thread it runs on).
  * One-shot timers are gone once fired; periodic ones are re-armed at their
  * next period (fixed rate: periods that passed while late are skipped and
- * counted in engine_fire.missed).
+ * counted in the late fire's engine_fire.missed).
  *
  * What may run concurrently:
  *
@@ -102,7 +102,10 @@ struct engine_fire {
 	int64_t deadline;	/* CLOCK_MONOTONIC ns it was due */
 	int64_t fired_at;	/* CLOCK_MONOTONIC ns the dispatcher fired it */
 	int64_t period;		/* 0 for one-shot */
-	uint64_t missed;	/* periods skipped before this fire */
+	uint64_t missed;	/* periods after deadline already passed when it fired,
+				 * skipped: the next fire is due (missed + 1)
+				 * periods after deadline, unless max_inflight
+				 * drops it (seq then skips) */
 	uint64_t seq;		/* fires of this timer so far, this one included */
 };
 

@@ -228,6 +228,11 @@ START_TEST(test_periodic_keeps_phase_and_counts_missed)
 	engine_timer_free(t);
 	engine_stats(E, &st);
 	ck_assert_uint_eq(st.missed, 3);
+	/* The late fire carried the skipped periods; the next one is on time. */
+	ck_assert_int_eq(step(5 * MS), 1);
+	ck_assert_int_eq(fires[4].deadline, fires[3].deadline + (int64_t)(fires[3].missed + 1) * 10 * MS);
+	ck_assert_uint_eq(fires[4].missed, 0);
+	ck_assert_uint_eq(fires[4].seq, 5);
 	ck_assert_int_eq(engine_cancel(E, id, NULL, 0), 0);
 	ck_assert_int_eq(step(100 * MS), 0);
 }
