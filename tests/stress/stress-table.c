@@ -214,7 +214,7 @@ static void phase_concurrent(double seconds)
 	for (uintptr_t i = 0; i < READERS; i++)
 		pthread_create(&rd[i], NULL, reader_main, (void *)i);
 	end = stress_now() + seconds;
-	while (stress_now() < end) {
+	while (stress_now() < end || bursts < 2) {	/* two bursts at least, however slow the machine */
 		/* A burst fills most churn keys (shards grow), then empties them (shrink). */
 		unsigned fill = (unsigned)(stress_rand(&seed) % CHURN_KEYS);
 
