@@ -74,6 +74,7 @@ REGRESS_TESTS = \
 	tests/regress/rearm.sh \
 	tests/regress/sigterm.sh \
 	tests/regress/stats-history.sh \
+	tests/regress/store-size.sh \
 	tests/regress/tcp.sh
 TESTS += $(REGRESS_TESTS)
 EXTRA_DIST += $(REGRESS_TESTS) tests/regress/lib.sh
