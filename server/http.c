@@ -62,13 +62,6 @@ struct http_route {
 	http_fn fn;
 };
 
-/* A loop thread's HTTP side (loop thread only). */
-struct http_loop {
-	struct evhttp *eh;
-	struct hmap conns;		/* evhttp_connection pointer -> itself: the connections counted */
-	struct http_req *held, **held_tail;	/* replies waiting for the journal, oldest first */
-};
-
 /* A reply waiting for the journal: r's private tail. */
 struct http_held {
 	struct http_req r;
@@ -157,7 +150,7 @@ int http_route_add(unsigned method, const char *pattern, http_fn fn)
 }
 
 /* Frees r and what it holds (after it was answered). */
-static void http_req_free(struct http_req *r)
+void http_req_free(struct http_req *r)
 {
 	for (unsigned i = 0; i < r->nargs; i++)
 		free(r->arg[i]);
@@ -380,7 +373,7 @@ static void http_call(struct http_req *r, const Timerd__Request *rq, int ok_stat
 {
 	struct http_call call = { .r = r, .ok_status = ok_status, .body = body };
 
-	rpc_run(r->l, rq, http_call_done, &call);
+	rpc_run(r->l, NULL, rq, http_call_done, &call);
 }
 
 /* ArmReply as JSON. */
@@ -594,6 +587,7 @@ static void http_routes_init(void)
 	http_route_add(EVHTTP_REQ_POST, "/v1/timers", http_timer_post);
 	http_route_add(EVHTTP_REQ_GET, "/v1/timers", http_timer_list);
 	http_route_add(EVHTTP_REQ_GET, "/v1/stats", http_stats);
+	http_route_add(EVHTTP_REQ_GET, "/v1/watch", http_watch);
 	http_route_add(EVHTTP_REQ_GET, "/metrics", http_metrics);
 	/* the status page (server/http-page.c) adds its own: http_page_register(); */
 }
@@ -675,13 +669,15 @@ static const struct http_route *http_route_find(struct http_req *r, const char *
 	return NULL;
 }
 
-/* evhttp's close callback: the connection no longer counts. */
-static void http_conn_closed(struct evhttp_connection *evcon, void *arg)
+void http_conn_forget(struct loop *l, struct evhttp_connection *evcon)
 {
-	struct loop *l = arg;
-
 	if (hmap_del(&l->http->conns, (const char *)&evcon, sizeof(evcon)))
 		atomic_fetch_sub_explicit(&l->srv->http_conns, 1, memory_order_relaxed);	/* relaxed: a gauge */
+}
+
+void http_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	http_conn_forget(arg, evcon);
 }
 
 /* Counts r's connection on its first request; false after answering 429 (over http-max-connections). */
@@ -821,6 +817,7 @@ void http_loop_free(struct loop *l)
 		hl->held = h->next;
 		http_send(&h->r, h->status, h->body);
 	}
+	http_watch_free(l);
 	if (hl->eh)
 		evhttp_free(hl->eh);	/* runs http_conn_closed for each connection */
 	hmap_destroy(&hl->conns, NULL);
