@@ -352,6 +352,12 @@ static void http_call_done(void *arg, const Timerd__Response *rs, uint64_t hold)
 	}
 	if (rs->body_case == TIMERD__RESPONSE__BODY_ARM && rs->arm->created)
 		status = 201;
+	if (rs->body_case == TIMERD__RESPONSE__BODY_ARM && evhttp_request_get_command(r->req) == EVHTTP_REQ_POST) {
+		char loc[64];
+
+		snprintf(loc, sizeof(loc), "/v1/timers/id/%" PRIu64, rs->arm->timer_id);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location", loc);
+	}
 	if (!(b = http_json_buf(call->body(rs)))) {
 		http_reply_error(r, TIMERD__ERROR_CODE__NO_MEMORY, "timerd is out of memory building the reply: retry");
 		return;	/* a journaled change still commits; the client retries an idempotent PUT */
