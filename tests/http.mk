@@ -2,6 +2,7 @@
 # (server/http*.c, doc/http.md, doc/openapi.yaml).
 
 HTTP_TESTS = \
+	tests/regress/http-prom.sh \
 	tests/regress/http.sh
 TESTS += $(HTTP_TESTS)
 EXTRA_DIST += $(HTTP_TESTS) tests/regress/http_api.py
