@@ -2,10 +2,11 @@
 # (server/http*.c, doc/http.md, doc/openapi.yaml).
 
 HTTP_TESTS = \
+	tests/regress/http-openapi.sh \
 	tests/regress/http-prom.sh \
 	tests/regress/http.sh
 TESTS += $(HTTP_TESTS)
-EXTRA_DIST += $(HTTP_TESTS) tests/regress/http_api.py
+EXTRA_DIST += $(HTTP_TESTS) tests/regress/http_api.py tests/regress/http_openapi.py doc/openapi.yaml
 
 # The JSON request decoder's fuzzer (tests/fuzz.mk's pattern: the corpus is
 # replayed in make check; --enable-fuzz builds the libFuzzer binary).
