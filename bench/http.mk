@@ -11,3 +11,4 @@ bench_bench_json_c_SOURCES = bench/bench-json.c
 bench_bench_json_c_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) -DBJ_JSONC
 bench_bench_json_c_LDADD = $(JSONC_LIBS)
 endif
+dist_noinst_SCRIPTS += bench/bench-http

@@ -26,6 +26,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -763,8 +765,11 @@ int http_listen(struct srv *s, char *err, size_t errlen)
 	if ((rc = getaddrinfo(a.host, a.port, &hints, &res)) != 0)
 		return td_errf(err, errlen, "http %s: %s", s->cfg->http, gai_strerror(rc));
 	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
-	if (fd >= 0)
+	if (fd >= 0) {
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* accepted sockets inherit it (Linux): a reply's last segment must not wait for the client's delayed ACK */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
 		rc = errno;
 		freeaddrinfo(res);
