@@ -62,7 +62,12 @@ struct http_route {
 	unsigned method;		/* EVHTTP_REQ_* */
 	const char *pattern;
 	http_fn fn;
+	char buf[128];			/* the pattern split at '/' (http_route_add) */
+	char *seg[HTTP_MAX_SEGS];
+	int nseg;
 };
+
+static int http_split(const char *path, char *buf, size_t len, char **seg);
 
 /* A reply waiting for the journal: r's private tail. */
 struct http_held {
@@ -145,9 +150,14 @@ const char *http_code_name(Timerd__ErrorCode code)
 
 int http_route_add(unsigned method, const char *pattern, http_fn fn)
 {
-	if (http_nroutes == HTTP_MAX_ROUTES)
+	struct http_route *rt = &http_routes[http_nroutes];
+
+	if (http_nroutes == HTTP_MAX_ROUTES || strlen(pattern) >= sizeof(rt->buf))
 		return -1;
-	http_routes[http_nroutes++] = (struct http_route){ .method = method, .pattern = pattern, .fn = fn };
+	*rt = (struct http_route){ .method = method, .pattern = pattern, .fn = fn };
+	if ((rt->nseg = http_split(pattern, rt->buf, sizeof(rt->buf), rt->seg)) < 0)
+		return -1;
+	http_nroutes++;
 	return 0;
 }
 
@@ -605,9 +615,13 @@ static void http_routes_init(void)
 /* Splits a raw path into its segments (in buf); their number, or -1 if there are too many. */
 static int http_split(const char *path, char *buf, size_t len, char **seg)
 {
+	size_t l;
 	int n = 0;
 
-	snprintf(buf, len, "%s", *path == '/' ? path + 1 : path);
+	path += *path == '/';
+	if ((l = strlen(path)) >= len)
+		return -1;
+	memcpy(buf, path, l + 1);
 	if (!*buf)
 		return 0;
 	for (char *p = buf;; n++) {
@@ -623,14 +637,13 @@ static int http_split(const char *path, char *buf, size_t len, char **seg)
 	}
 }
 
-/* True if the segments match pattern; captures its {name} segments (raw) in cap. */
-static bool http_match(const char *pattern, char **seg, int n, char **cap, unsigned *ncap)
+/* True if the segments match the route's pattern; captures its {name} segments (raw) in cap. */
+static bool http_match(const struct http_route *rt, char **seg, int n, char **cap, unsigned *ncap)
 {
-	char buf[256], *pseg[HTTP_MAX_SEGS];
-	int pn = http_split(pattern, buf, sizeof(buf), pseg);
+	char *const *pseg = rt->seg;
 
 	*ncap = 0;
-	if (pn != n)
+	if (rt->nseg != n)
 		return false;
 	for (int i = 0; i < n; i++) {
 		if (pseg[i][0] == '{') {
@@ -656,7 +669,7 @@ static const struct http_route *http_route_find(struct http_req *r, const char *
 		return NULL;
 	}
 	for (unsigned i = 0; i < http_nroutes; i++) {
-		if (!http_match(http_routes[i].pattern, seg, n, cap, ncap))
+		if (!http_match(&http_routes[i], seg, n, cap, ncap))
 			continue;
 		if (http_routes[i].method == method || (method == EVHTTP_REQ_HEAD && http_routes[i].method == EVHTTP_REQ_GET)) {
 			/* cap points into buf: copy the segments out decoded before buf goes */
