@@ -326,6 +326,8 @@ static void http_hold(struct http_req *r, int status, struct evbuffer *body, uin
 	struct http_loop *hl = r->l->http;
 	struct http_held *h = container_of(r, struct http_held, r);
 
+	/* relaxed: a counter */
+	atomic_fetch_add_explicit(&r->s->http_held, 1, memory_order_relaxed);
 	h->status = status;
 	h->body = body;
 	h->hold = hold;

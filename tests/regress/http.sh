@@ -44,9 +44,13 @@ wait_for fired
 kill "$curl_pid" 2>/dev/null
 wait "$curl_pid" 2>/dev/null
 
-# durable: the 201 came after the commit, so kill -9 keeps the timer
+# durable: the 201 came after the commit (the reply was held for it), so kill -9 keeps the timer
+held() { curl -sf "http://127.0.0.1:$port/metrics" | sed -n 's/^timerd_http_replies_held_total //p'; }
+before=$(held)
 code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -d '{"in": "1h", "topic": "d"}' "http://127.0.0.1:$port/v1/timers/durable")
 [ "$code" = 201 ] || fail "durable arm: status $code"
+after=$(held)
+[ "$after" -gt "$before" ] || fail "the durable arm's reply did not wait for the journal (held $before -> $after)"
 kill -KILL "$daemon_pid"
 wait "$daemon_pid" 2>/dev/null
 daemon_pid=
