@@ -28,7 +28,7 @@ enum log_target {
 static struct {
 	_Atomic int level;
 	_Atomic int fd;			/* stderr or the file */
-	enum log_target target;
+	_Atomic int target;		/* enum log_target; changed by a reload */
 	char path[4096];
 	pthread_mutex_t reopen_lock;	/* serialises reopen against close */
 } log_state = { .level = LOG_LVL_INFO, .fd = STDERR_FILENO, .reopen_lock = PTHREAD_MUTEX_INITIALIZER };
@@ -95,7 +95,8 @@ void log_msg(enum log_level level, const char *func, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (log_state.target == LOG_TO_SYSLOG)
+	/* relaxed: a line racing a reload goes to the old or the new target */
+	if (atomic_load_explicit(&log_state.target, memory_order_relaxed) == LOG_TO_SYSLOG)
 		syslog(log_syslog_prio[level], "%s: %s", func, msg);
 	else
 		log_write_fd(level, func, msg);
@@ -124,12 +125,12 @@ int log_open(const char *target, enum log_level level, char *err, size_t errlen)
 	atomic_store_explicit(&log_state.level, (int)level, memory_order_relaxed);
 	event_set_log_callback(log_libevent);
 	if (!target || strcmp(target, "stderr") == 0) {
-		log_state.target = LOG_TO_STDERR;
+		atomic_store_explicit(&log_state.target, LOG_TO_STDERR, memory_order_relaxed);
 		return 0;
 	}
 	if (strcmp(target, "syslog") == 0) {
 		openlog("timerd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-		log_state.target = LOG_TO_SYSLOG;
+		atomic_store_explicit(&log_state.target, LOG_TO_SYSLOG, memory_order_relaxed);
 		return 0;
 	}
 	snprintf(log_state.path, sizeof(log_state.path), "%s", target);
@@ -138,8 +139,44 @@ int log_open(const char *target, enum log_level level, char *err, size_t errlen)
 			 target, strerror(errno));
 		return -1;
 	}
-	log_state.target = LOG_TO_FILE;
+	atomic_store_explicit(&log_state.target, LOG_TO_FILE, memory_order_relaxed);
 	atomic_store_explicit(&log_state.fd, fd, memory_order_relaxed);
+	return 0;
+}
+
+/* Sets the level. */
+void log_set_level(enum log_level level)
+{
+	/* relaxed: the level is a setting; a stale read logs or skips one line (log_enabled) */
+	atomic_store_explicit(&log_state.level, (int)level, memory_order_relaxed);
+}
+
+/* Switches to target: opens it, then swaps, then closes the old file. */
+int log_retarget(const char *target, char *err, size_t errlen)
+{
+	int fd = STDERR_FILENO, old, kind = LOG_TO_FILE;
+
+	if (strcmp(target, "stderr") == 0)
+		kind = LOG_TO_STDERR;
+	else if (strcmp(target, "syslog") == 0)
+		kind = LOG_TO_SYSLOG;
+	else if ((fd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)) < 0) {
+		snprintf(err, errlen, "cannot open log file %s: %s (give log = stderr, syslog or a writable path)", target,
+			 strerror(errno));
+		return -1;
+	}
+	pthread_mutex_lock(&log_state.reopen_lock);
+	if (kind == LOG_TO_SYSLOG)
+		openlog("timerd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	if (kind == LOG_TO_FILE)
+		snprintf(log_state.path, sizeof(log_state.path), "%s", target);
+	/* relaxed: as in log_reopen, writers use the old fd or the new one; the old one is closed below */
+	old = atomic_exchange_explicit(&log_state.fd, fd, memory_order_relaxed);
+	if (atomic_exchange_explicit(&log_state.target, kind, memory_order_relaxed) == LOG_TO_SYSLOG && kind != LOG_TO_SYSLOG)
+		closelog();
+	if (old != STDERR_FILENO && old != fd)
+		close(old);
+	pthread_mutex_unlock(&log_state.reopen_lock);
 	return 0;
 }
 
@@ -148,9 +185,12 @@ void log_reopen(void)
 {
 	int fd, old;
 
-	if (log_state.target != LOG_TO_FILE)
-		return;
 	pthread_mutex_lock(&log_state.reopen_lock);
+	/* relaxed: the target changes only under reopen_lock */
+	if (atomic_load_explicit(&log_state.target, memory_order_relaxed) != LOG_TO_FILE) {
+		pthread_mutex_unlock(&log_state.reopen_lock);
+		return;
+	}
 	if ((fd = log_open_file()) < 0) {
 		log_err("cannot reopen log file %s: %s; still writing to the old one", log_state.path, strerror(errno));
 	} else {
@@ -166,11 +206,12 @@ void log_reopen(void)
 void log_close(void)
 {
 	pthread_mutex_lock(&log_state.reopen_lock);
-	if (log_state.target == LOG_TO_SYSLOG)
+	/* relaxed: the target changes only under reopen_lock */
+	if (atomic_load_explicit(&log_state.target, memory_order_relaxed) == LOG_TO_SYSLOG)
 		closelog();
-	if (log_state.target == LOG_TO_FILE)
+	if (atomic_load_explicit(&log_state.target, memory_order_relaxed) == LOG_TO_FILE)
 		close(atomic_exchange_explicit(&log_state.fd, STDERR_FILENO, memory_order_relaxed));
-	log_state.target = LOG_TO_STDERR;
+	atomic_store_explicit(&log_state.target, LOG_TO_STDERR, memory_order_relaxed);
 	pthread_mutex_unlock(&log_state.reopen_lock);
 }
 

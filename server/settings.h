@@ -89,6 +89,9 @@ struct srv_config {
 	/* probes */
 	char *probes[SETTINGS_MAX_PROBES];
 	size_t nprobes;
+	/* the command line, re-applied over the file by a reload (server/reload.c); not owned */
+	int argc;
+	char **argv;
 };
 
 enum settings_result {
@@ -108,6 +111,13 @@ int settings_load_file(struct srv_config *c, const char *path, char *err, size_t
 
 /* Checks the settings against each other; 0 or -1 with err. */
 int settings_check(const struct srv_config *c, char *err, size_t errlen);
+
+/*
+ * Calls changed(name, arg) for each setting whose value differs between a
+ * and b, in the table's order (reload.c decides what each change means).
+ */
+void settings_diff(const struct srv_config *a, const struct srv_config *b, void (*changed)(const char *name, void *arg),
+		   void *arg);
 
 /* Prints --help. */
 void settings_usage(FILE *f);
