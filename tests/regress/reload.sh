@@ -6,8 +6,14 @@
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
 conf=$tmp/timerd.conf
-printf 'log-level = notice\nmax-payload = 1KiB\nthreads = 2\n' >"$conf"
-start_timerd --config "$conf" --memory-only
+# The log target is in the file (start_timerd's --log flag would win over it).
+settings() {
+	printf 'log = %s\nlog-level = %s\nmax-payload = %s\nthreads = 2\n' "$tmp/timerd.log" "$1" "$2" >"$conf"
+}
+settings notice 1KiB
+"$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --config "$conf" --memory-only &
+daemon_pid=$!
+wait_for ctl ping
 big=$(head -c 2000 /dev/zero | tr '\0' x)
 
 # True once the writer below has armed more than N keys.
@@ -43,7 +49,7 @@ wait_for arms_past 20
 grep -q "connection .* from" "$tmp/timerd.log" && fail "debug lines logged at log-level notice"
 
 # 1. A reloadable limit and the log level.
-printf 'log-level = debug\nmax-payload = 4KiB\nthreads = 2\n' >"$conf"
+settings debug 4KiB
 kill -HUP "$daemon_pid"
 wait_for grep -q "reload: max-payload changed: in effect now" "$tmp/timerd.log"
 grep -q "reload: log-level changed: in effect now" "$tmp/timerd.log" || fail "log-level change not logged"
@@ -52,7 +58,8 @@ wait_for grep -q "connection .* from" "$tmp/timerd.log"	# a debug line: the new 
 
 # 2. Settings that need a restart: logged, the old values kept. (socket is
 # also given on the command line, which wins over the file as at start: no change.)
-printf 'log-level = debug\nmax-payload = 4KiB\nthreads = 3\nsocket = %s\n' "$tmp/other.sock" >"$conf"
+settings debug 4KiB
+printf 'threads = 3\nsocket = %s\n' "$tmp/other.sock" >>"$conf"
 kill -HUP "$daemon_pid"
 wait_for grep -q "reload: threads changed in $conf but takes effect only at a restart" "$tmp/timerd.log"
 grep -q "reload: socket changed" "$tmp/timerd.log" && fail "a socket in the file overrode the --socket flag"
@@ -61,7 +68,8 @@ ctl ping >/dev/null || fail "the socket stopped answering after the reload"
 [ ! -e "$tmp/other.sock" ] || fail "the reload bound the socket path of the file"
 
 # 3. A file with an error: rejected as a whole, everything kept.
-printf 'log-level = error\nmax-payload = 1KiB\nno-such-setting = 1\n' >"$conf"
+settings error 1KiB
+echo "no-such-setting = 1" >>"$conf"
 kill -HUP "$daemon_pid"
 wait_for grep -q "reload rejected, every setting keeps its running value" "$tmp/timerd.log"
 grep "reload rejected" "$tmp/timerd.log" | grep -q "no-such-setting" || fail "the rejection does not name the bad line"
@@ -69,6 +77,16 @@ ctl arm big2 --in 1h --payload "$big" >/dev/null || fail "a rejected file change
 n_debug=$(grep -c "connection .* from" "$tmp/timerd.log")
 ctl ping >/dev/null
 wait_for more_than "$tmp/timerd.log" "$n_debug" "connection .* from"	# still debug
+
+# 4. The log target: a new file takes the lines from the reload on; the old one stops.
+settings debug 4KiB
+sed -i "s|^log = .*|log = $tmp/timerd2.log|" "$conf"
+kill -HUP "$daemon_pid"
+wait_for grep -q "reload: log changed: in effect now" "$tmp/timerd2.log"
+old_lines=$(grep -c . "$tmp/timerd.log")
+ctl ping >/dev/null
+wait_for grep -q "connection .* from" "$tmp/timerd2.log"
+[ "$(grep -c . "$tmp/timerd.log")" -eq "$old_lines" ] || fail "lines still go to the old log file after the switch"
 
 # Nothing lost: every arm succeeded, every armed key exists, the watcher got fires after the reloads.
 seen=$(grep -c . "$tmp/watch.out")
@@ -84,5 +102,5 @@ kill -0 "$watch_pid" 2>/dev/null || fail "the watcher's connection was dropped: 
 wait_for more_than "$tmp/watch.out" "$((seen + 2))" .
 kill "$watch_pid"
 wait "$watch_pid" 2>/dev/null
-echo "ok: $n arms, $(grep -c . "$tmp/watch.out") fires watched across 3 reloads"
+echo "ok: $n arms, $(grep -c . "$tmp/watch.out") fires watched across 4 reloads"
 stop_timerd
