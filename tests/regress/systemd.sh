@@ -8,6 +8,13 @@
 # this is as close to the real unit as the machine allows.
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
+# --version of both programs: version, protocol version, build features.
+for prog in "$TIMERD" "$TIMERCTL"; do
+	v=$("$prog" --version) || fail "$prog --version failed"
+	echo "$v" | grep -Eq '^timer(d|ctl) [0-9][^ ]* \(protocol version [0-9]+\)$' || fail "$prog --version said: $v"
+	echo "$v" | grep -Eq '^features: probes: (yes|no), systemd: (yes|no), tls: (yes|no), store: [a-z]+$' ||
+		fail "$prog --version lists no features: $v"
+done
 "$TIMERD" --version | grep -q "systemd: yes" || skip "timerd was built without libsystemd (configure --with-systemd)"
 py=/usr/bin/python3
 [ -x "$py" ] || py=$(command -v python3) || skip "python3 is missing"
