@@ -86,7 +86,7 @@ static void notify_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 		n->ticket = engine_ping(s->engine);
 }
 
-/* Starts a persistent timer of ms on the main base; NULL on failure (logged). */
+/* Starts a timer every usec on the main base; NULL on failure (logged). */
 static struct event *notify_timer(struct srv *s, uint64_t usec, event_callback_fn cb)
 {
 	struct timeval tv = { (time_t)(usec / 1000000), (suseconds_t)(usec % 1000000) };
