@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "client/timerctl.h"
+#include "proto/frame.h"
+#include "proto/version.h"
 
 /* Every subcommand, in the order help lists them. */
 static const struct cmd_entry *const ctl_cmds[] = {
@@ -75,7 +77,8 @@ static int ctl_global(struct ctl *ctl, int argc, char **argv, int *next)
 
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		if (c == 'V') {
-			printf("timerctl %s\n", PACKAGE_VERSION);
+			printf("timerctl %s (protocol version %d)\nfeatures: %s\n", PACKAGE_VERSION, FRAME_VERSION,
+			       VERSION_FEATURES);
 			return CTL_EXIT_OK;
 		}
 		if (c == 'h') {

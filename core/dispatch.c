@@ -498,6 +498,27 @@ void engine_clock_changed(struct engine *e)
 	engine_kick(e);
 }
 
+/* Asks the dispatcher for a pass; the ticket engine_ping_answered checks. */
+uint64_t engine_ping(struct engine *e)
+{
+	/* seq_cst: the same ticket order as engine_sync's, read by disp_pass. */
+	uint64_t ticket = atomic_fetch_add_explicit(&e->sync_req, 1, memory_order_seq_cst) + 1;
+
+	engine_kick(e);
+	return ticket;
+}
+
+/* True once a dispatcher pass that read the ping's ticket has finished. */
+bool engine_ping_answered(struct engine *e, uint64_t ticket)
+{
+	bool done;
+
+	pthread_mutex_lock(&e->sync_mu);	/* sync_done is written under it (disp_sync_done) */
+	done = e->sync_done >= ticket;
+	pthread_mutex_unlock(&e->sync_mu);
+	return done;
+}
+
 void engine_sync(struct engine *e)
 {
 	uint64_t ticket;

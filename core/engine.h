@@ -289,6 +289,16 @@ void engine_sync(struct engine *e);
  */
 void engine_drain(struct engine *e);
 
+/*
+ * A heartbeat the dispatcher answers (the systemd watchdog, server/notify.c):
+ * engine_ping asks for a pass and returns its ticket without waiting;
+ * engine_ping_answered is true once the dispatcher thread finished a pass
+ * that began after the ping. Neither blocks on the dispatcher, so a stuck
+ * dispatcher leaves the ping unanswered; no other ordering is implied.
+ */
+uint64_t engine_ping(struct engine *e);
+bool engine_ping_answered(struct engine *e, uint64_t ticket);
+
 /* Manual engines: one dispatcher pass at the clock's now; returns fires. */
 int engine_dispatch(struct engine *e);
 

@@ -30,7 +30,8 @@ proto_libproto_la_SOURCES = \
 	proto/frame.h \
 	proto/text.h \
 	proto/units.c \
-	proto/units.h
+	proto/units.h \
+	proto/version.h
 nodist_proto_libproto_la_SOURCES = $(PROTO_GEN)
 proto_libproto_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 proto_libproto_la_LIBADD = core/liberr.la $(PROTOBUF_C_LIBS)

@@ -86,7 +86,7 @@ void conn_open(struct loop *l, const struct loop_msg *m)
 	c->peer_root = m->is_unix && m->peer_cred && m->uid == 0;
 	snprintf(c->peer, sizeof(c->peer), "%s", m->peer);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, conn_cfg(c)->max_output / 2, 0);
+	bufferevent_setwatermark(c->bev, EV_WRITE, c->loop->lim.max_output / 2, 0);
 	bufferevent_set_max_single_read(c->bev, CONN_READ_CHUNK);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	log_debug("connection %llx from %s", (unsigned long long)c->handle, c->peer);
@@ -263,7 +263,7 @@ bool conn_inflight_ok(struct conn *c)
 		c->rhead = (c->rhead + 1) % c->rcap;
 		c->rn--;
 	}
-	return c->rn < conn_cfg(c)->max_inflight;
+	return c->rn < c->loop->lim.max_inflight;
 }
 
 /* Remembers where a reply ends in the output; false if out of memory. */
@@ -307,7 +307,7 @@ void conn_send(struct conn *c, const Timerd__Response *rs, bool reply)
 	c->out_total += FRAME_HDR + n;
 	ctr_add(&c->loop->ctr.bytes_out, FRAME_HDR + n);
 	/* A reply held for the journal is not counted: max-output bounds held bytes (reads pause). */
-	if (reply && !c->holding && c->rn < conn_cfg(c)->max_inflight && !conn_track_reply(c))
+	if (reply && !c->holding && c->rn < c->loop->lim.max_inflight && !conn_track_reply(c))
 		log_warn_rl("out of memory tracking replies to %s", c->peer);
 }
 
@@ -401,7 +401,7 @@ static void conn_flush_batch(struct conn *c)
 static bool conn_unpause(struct conn *c)
 {
 	if (!c->read_paused || !conn_serving(c) ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) > conn_cfg(c)->max_output / 2)
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) > c->loop->lim.max_output / 2)
 		return false;	/* held output counts: it drains as the journal commits (conn_release) */
 	c->read_paused = false;
 	if (c->state == CONN_OPEN)
@@ -432,7 +432,7 @@ static void conn_process(struct conn *c)
 			evbuffer_drain(in, FRAME_HDR + (size_t)n);
 			frames++;
 			bytes += FRAME_HDR + (size_t)n;
-			if (conn_unsent(c) > conn_cfg(c)->max_output)
+			if (conn_unsent(c) > c->loop->lim.max_output)
 				conn_pause(c);
 		}
 		conn_flush_batch(c);
@@ -460,7 +460,7 @@ static void conn_send_drop_notice(struct conn *c)
 
 	snprintf(msg, sizeof(msg), "%llu fire events were dropped: this connection read them more slowly than "
 		 "they came and its output passed max-output (%llu bytes)", (unsigned long long)c->dropped,
-		 (unsigned long long)conn_cfg(c)->max_output);
+		 (unsigned long long)c->loop->lim.max_output);
 	nt.kind = TIMERD__NOTICE__KIND__FIRES_DROPPED;
 	nt.count = c->dropped;
 	nt.message = msg;
@@ -543,7 +543,7 @@ void conn_push_event(struct conn *c, const uint8_t *frame, size_t len)
 	out = c->holding ? c->held : bufferevent_get_output(c->bev);
 	if (!conn_serving(c))
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) > conn_cfg(c)->max_output) {
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) > c->loop->lim.max_output) {
 		c->dropped++;
 		ctr_add(&c->loop->ctr.fires_dropped, 1);
 		return;

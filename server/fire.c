@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "probe/probe.h"
 #include "proto/frame.h"
@@ -96,6 +97,27 @@ static struct fire_msg *fire_encode(struct srv *s, const struct engine_fire *f, 
 	return m;
 }
 
+/*
+ * Test hook ($TIMERD_TEST_STALL_TOPIC, tests/regress/systemd.sh): a fire of
+ * that topic holds the thread delivering it for the milliseconds its
+ * payload gives (at most a minute). With engine-workers 0 that thread is
+ * the dispatcher, so the test sees a stuck dispatcher starve the watchdog.
+ */
+static void fire_test_stall(const struct srv *s, const struct engine_fire *f)
+{
+	char ms[16] = "";
+	long v;
+
+	if (!s->test_stall_topic || f->topiclen != strlen(s->test_stall_topic) ||
+	    memcmp(f->topic, s->test_stall_topic, f->topiclen) != 0)
+		return;
+	memcpy(ms, f->payload, f->payloadlen < sizeof(ms) - 1 ? f->payloadlen : sizeof(ms) - 1);
+	v = strtol(ms, NULL, 10);
+	v = v < 0 ? 0 : v > 60000 ? 60000 : v;
+	log_warn("test hook: stalling this thread for %ldms (TIMERD_TEST_STALL_TOPIC)", v);
+	nanosleep(&(struct timespec){ v / 1000, v % 1000 * 1000000 }, NULL);
+}
+
 /* The engine's on_fire callback. */
 void fire_deliver(void *arg, const struct engine_fire *f)
 {
@@ -105,6 +127,7 @@ void fire_deliver(void *arg, const struct engine_fire *f)
 	unsigned owner = (unsigned)(f->owner >> SRV_HANDLE_LOOP_SHIFT), k = 0;
 	struct fire_msg *m;
 
+	fire_test_stall(s, f);
 	if (f->final && s->journal && journal_keeps(f->flags))
 		journal_put_fire(s, f->id);	/* the one-shot is gone: so it is in the journal */
 	if (notify && owner < s->nloops)

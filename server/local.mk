@@ -22,6 +22,9 @@ server_libserver_la_SOURCES = \
 	server/log.c \
 	server/log.h \
 	server/loop.c \
+	server/notify.c \
+	server/notify.h \
+	server/reload.c \
 	server/rpc.c \
 	server/settings.c \
 	server/settings.h \
@@ -32,11 +35,11 @@ server_libserver_la_SOURCES = \
 	server/statsdb.c \
 	server/statsdb.h \
 	server/watch.c
-server_libserver_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(PROTOBUF_C_CFLAGS) $(SQLITE3_CFLAGS) $(JANSSON_CFLAGS)
+server_libserver_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(PROTOBUF_C_CFLAGS) $(SQLITE3_CFLAGS) $(JANSSON_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 
 # What a program embedding the server links, in order.
 SERVER_LIBS = server/libserver.la probe/libprobe.la store/libstore.la core/libcore.la proto/libproto.la \
-	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(SQLITE3_LIBS) $(PROTOBUF_C_LIBS) $(LIBBPF_LIBS)
+	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(SQLITE3_LIBS) $(PROTOBUF_C_LIBS) $(LIBBPF_LIBS) $(LIBSYSTEMD_LIBS)
 
 sbin_PROGRAMS += server/timerd
 server_timerd_SOURCES = server/main.c

@@ -28,10 +28,12 @@ enum log_target {
 static struct {
 	_Atomic int level;
 	_Atomic int fd;			/* stderr or the file */
-	enum log_target target;
+	_Atomic int target;		/* enum log_target; changed by a reload */
 	char path[4096];
-	pthread_mutex_t reopen_lock;	/* serialises reopen against close */
-} log_state = { .level = LOG_LVL_INFO, .fd = STDERR_FILENO, .reopen_lock = PTHREAD_MUTEX_INITIALIZER };
+	int file_fd;			/* the log files' one descriptor number, -1 before the first (reopen_lock) */
+	pthread_mutex_t reopen_lock;	/* serialises open, reopen, retarget and close */
+} log_state = { .level = LOG_LVL_INFO, .fd = STDERR_FILENO, .file_fd = -1,
+		.reopen_lock = PTHREAD_MUTEX_INITIALIZER };
 
 static const char *const log_names[] = { "error", "warning", "notice", "info", "debug" };
 static const int log_syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
@@ -95,7 +97,8 @@ void log_msg(enum log_level level, const char *func, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (log_state.target == LOG_TO_SYSLOG)
+	/* relaxed: a line racing a reload goes to the old or the new target */
+	if (atomic_load_explicit(&log_state.target, memory_order_relaxed) == LOG_TO_SYSLOG)
 		syslog(log_syslog_prio[level], "%s: %s", func, msg);
 	else
 		log_write_fd(level, func, msg);
@@ -116,6 +119,28 @@ static int log_open_file(void)
 	return open(log_state.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
+/*
+ * Makes the file fd (just opened) the log file, under reopen_lock. The log
+ * keeps one descriptor number for its files for its whole life: the first
+ * file's, onto which each later file is dup3'ed. A writer that loaded that
+ * number just before a reopen writes to the old file or the new one, never
+ * to a closed or reused descriptor (closing the old fd could hand its
+ * number to timers.db before a racing write lands).
+ */
+static void log_install_file(int fd)
+{
+	if (log_state.file_fd < 0) {
+		log_state.file_fd = fd;
+	} else {
+		if (dup3(fd, log_state.file_fd, O_CLOEXEC) < 0)
+			log_err("cannot switch the log file: %s", strerror(errno));
+		close(fd);
+	}
+	/* relaxed: writers read the fd number once per line; the number stays valid until log_close */
+	atomic_store_explicit(&log_state.fd, log_state.file_fd, memory_order_relaxed);
+	atomic_store_explicit(&log_state.target, LOG_TO_FILE, memory_order_relaxed);
+}
+
 /* Opens the log. */
 int log_open(const char *target, enum log_level level, char *err, size_t errlen)
 {
@@ -124,12 +149,12 @@ int log_open(const char *target, enum log_level level, char *err, size_t errlen)
 	atomic_store_explicit(&log_state.level, (int)level, memory_order_relaxed);
 	event_set_log_callback(log_libevent);
 	if (!target || strcmp(target, "stderr") == 0) {
-		log_state.target = LOG_TO_STDERR;
+		atomic_store_explicit(&log_state.target, LOG_TO_STDERR, memory_order_relaxed);
 		return 0;
 	}
 	if (strcmp(target, "syslog") == 0) {
 		openlog("timerd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-		log_state.target = LOG_TO_SYSLOG;
+		atomic_store_explicit(&log_state.target, LOG_TO_SYSLOG, memory_order_relaxed);
 		return 0;
 	}
 	snprintf(log_state.path, sizeof(log_state.path), "%s", target);
@@ -138,39 +163,84 @@ int log_open(const char *target, enum log_level level, char *err, size_t errlen)
 			 target, strerror(errno));
 		return -1;
 	}
-	log_state.target = LOG_TO_FILE;
-	atomic_store_explicit(&log_state.fd, fd, memory_order_relaxed);
+	pthread_mutex_lock(&log_state.reopen_lock);
+	log_install_file(fd);
+	pthread_mutex_unlock(&log_state.reopen_lock);
+	return 0;
+}
+
+/* Sets the level. */
+void log_set_level(enum log_level level)
+{
+	/* relaxed: the level is a setting; a stale read logs or skips one line (log_enabled) */
+	atomic_store_explicit(&log_state.level, (int)level, memory_order_relaxed);
+}
+
+/* Switches to target: the new file is opened first; no descriptor a writer may hold is closed. */
+int log_retarget(const char *target, char *err, size_t errlen)
+{
+	int fd = -1, kind = LOG_TO_FILE, was;
+
+	if (strcmp(target, "stderr") == 0)
+		kind = LOG_TO_STDERR;
+	else if (strcmp(target, "syslog") == 0)
+		kind = LOG_TO_SYSLOG;
+	else if ((fd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)) < 0) {
+		snprintf(err, errlen, "cannot open log file %s: %s (give log = stderr, syslog or a writable path)", target,
+			 strerror(errno));
+		return -1;
+	}
+	pthread_mutex_lock(&log_state.reopen_lock);
+	/* relaxed: the target changes only under reopen_lock; writers read it once per line */
+	was = atomic_load_explicit(&log_state.target, memory_order_relaxed);
+	if (kind == LOG_TO_SYSLOG && was != LOG_TO_SYSLOG)
+		openlog("timerd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	if (kind == LOG_TO_FILE) {
+		snprintf(log_state.path, sizeof(log_state.path), "%s", target);
+		log_install_file(fd);
+	} else {
+		if (kind == LOG_TO_STDERR)	/* the file's descriptor stays open (a writer may hold it) */
+			atomic_store_explicit(&log_state.fd, STDERR_FILENO, memory_order_relaxed);
+		atomic_store_explicit(&log_state.target, kind, memory_order_relaxed);
+	}
+	if (was == LOG_TO_SYSLOG && kind != LOG_TO_SYSLOG)
+		closelog();
+	pthread_mutex_unlock(&log_state.reopen_lock);
 	return 0;
 }
 
 /* Reopens a log file. */
 void log_reopen(void)
 {
-	int fd, old;
+	int fd;
 
-	if (log_state.target != LOG_TO_FILE)
-		return;
 	pthread_mutex_lock(&log_state.reopen_lock);
+	/* relaxed: the target changes only under reopen_lock */
+	if (atomic_load_explicit(&log_state.target, memory_order_relaxed) != LOG_TO_FILE) {
+		pthread_mutex_unlock(&log_state.reopen_lock);
+		return;
+	}
 	if ((fd = log_open_file()) < 0) {
 		log_err("cannot reopen log file %s: %s; still writing to the old one", log_state.path, strerror(errno));
 	} else {
-		/* relaxed: writers pick up either fd; the old one stays valid until closed below */
-		old = atomic_exchange_explicit(&log_state.fd, fd, memory_order_relaxed);
-		close(old);
+		log_install_file(fd);
 		log_notice("log file %s reopened", log_state.path);
 	}
 	pthread_mutex_unlock(&log_state.reopen_lock);
 }
 
-/* Closes the log. */
+/* Closes the log (at exit, once no other thread logs). */
 void log_close(void)
 {
 	pthread_mutex_lock(&log_state.reopen_lock);
-	if (log_state.target == LOG_TO_SYSLOG)
+	/* relaxed: the target changes only under reopen_lock */
+	if (atomic_load_explicit(&log_state.target, memory_order_relaxed) == LOG_TO_SYSLOG)
 		closelog();
-	if (log_state.target == LOG_TO_FILE)
-		close(atomic_exchange_explicit(&log_state.fd, STDERR_FILENO, memory_order_relaxed));
-	log_state.target = LOG_TO_STDERR;
+	atomic_store_explicit(&log_state.fd, STDERR_FILENO, memory_order_relaxed);
+	atomic_store_explicit(&log_state.target, LOG_TO_STDERR, memory_order_relaxed);
+	if (log_state.file_fd >= 0)
+		close(log_state.file_fd);
+	log_state.file_fd = -1;
 	pthread_mutex_unlock(&log_state.reopen_lock);
 }
 

@@ -45,6 +45,15 @@ int log_open(const char *target, enum log_level level, char *err, size_t errlen)
 /* Reopens a log file (after logrotate moved it); a no-op for stderr and syslog. */
 void log_reopen(void);
 
+/* Sets the level (a reload); lines of other threads follow within a line or two. */
+void log_set_level(enum log_level level);
+
+/*
+ * Switches to another target (a reload): the new one is opened first, so
+ * on failure (0 or -1 with err) the log goes on where it was.
+ */
+int log_retarget(const char *target, char *err, size_t errlen);
+
 /* Closes the log; later lines go to stderr. */
 void log_close(void);
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "server/http.h"
@@ -211,7 +212,9 @@ static void loop_run_msgs(struct loop *l)
 			loop_stop(l);
 			continue;	/* embedded in the loop */
 		}
-		if (l->stopping) {
+		if (m->type == LOOP_MSG_LIMITS)
+			loop_set_limits(l, &m->lim);
+		else if (l->stopping) {
 			close(m->fd);
 			atomic_fetch_sub_explicit(&l->srv->conns, 1, memory_order_relaxed);
 		} else {
@@ -219,6 +222,17 @@ static void loop_run_msgs(struct loop *l)
 		}
 		free(m);
 	}
+}
+
+/* Applies new limits: later requests use them; each connection's output watermark follows max-output. */
+void loop_set_limits(struct loop *l, const struct srv_limits *lim)
+{
+	bool output = lim->max_output != l->lim.max_output;
+
+	l->lim = *lim;
+	for (uint32_t i = 0; output && i < l->nslots; i++)
+		if (l->slots[i] && l->slots[i]->state != CONN_DEAD)
+			bufferevent_setwatermark(l->slots[i]->bev, EV_WRITE, lim->max_output / 2, 0);
 }
 
 /* Delivers the fires posted since the last wake-up, oldest first. */
@@ -268,6 +282,7 @@ int loop_init(struct srv *s, struct loop *l, unsigned idx, char *err, size_t err
 	l->idx = idx;
 	l->wake_fd = -1;
 	l->stop_msg.type = LOOP_MSG_STOP;
+	reload_limits(s, &l->lim);
 	hmap_init(&l->watchers);
 	arena_init(&l->arena);
 	arena_init(&l->reply_arena);
@@ -314,8 +329,10 @@ static void loop_drain(struct loop *l)
 		next = n->next;
 		if (m->type == LOOP_MSG_STOP)
 			continue;
-		close(m->fd);
-		atomic_fetch_sub_explicit(&l->srv->conns, 1, memory_order_relaxed);
+		if (m->type == LOOP_MSG_CONN) {
+			close(m->fd);
+			atomic_fetch_sub_explicit(&l->srv->conns, 1, memory_order_relaxed);
+		}
 		free(m);
 	}
 }

@@ -1,7 +1,7 @@
 /*
  * main.c -- timerd's entry point: settings, the log, daemon mode with a
  * start-up handshake (the parent exits only once timerd listens, or with
- * the reason it could not), the pid file, systemd readiness.
+ * the reason it could not), the pid file (systemd: server/notify.c).
  */
 #include "config.h"
 
@@ -13,9 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "proto/frame.h"
@@ -148,28 +146,7 @@ static int main_pid_file(struct main_state *m, char *err, size_t errlen)
 	return 0;
 }
 
-/* Sends a state line to systemd if it started us with Type=notify. */
-static void main_sd_notify(const char *state)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	socklen_t len;
-	int fd;
-
-	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sun.sun_path))
-		return;
-	memcpy(sun.sun_path, path, strlen(path));
-	if (sun.sun_path[0] == '@')
-		sun.sun_path[0] = '\0';	/* abstract namespace */
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
-		return;
-	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun, len) < 0)
-		log_debug("NOTIFY_SOCKET %s: %s", path, strerror(errno));
-	close(fd);
-}
-
-/* Called by srv_run once timerd listens: tell the parent, systemd and the log. */
+/* Called by srv_run once timerd listens: tell the parent and the log (srv_run tells systemd: notify.c). */
 static void main_ready(void *arg)
 {
 	struct main_state *m = arg;
@@ -177,7 +154,6 @@ static void main_ready(void *arg)
 
 	log_notice("timerd %s ready: socket %s%s%s, protocol version %d", PACKAGE_VERSION,
 		   *c->socket ? c->socket : "(none)", c->listen ? ", tcp " : "", c->listen ? c->listen : "", FRAME_VERSION);
-	main_sd_notify("READY=1");
 	if (m->ready_fd >= 0) {
 		if (write(m->ready_fd, "\n", 1) < 0)
 			(void)0;	/* the parent is gone; nothing to tell */
@@ -216,7 +192,6 @@ static int main_run(struct main_state *m)
 	s->ready = main_ready;
 	s->ready_arg = m;
 	rc = srv_run(s);
-	main_sd_notify("STOPPING=1");
 	srv_destroy(s);
 	log_notice("timerd stopped");
 	return rc;

@@ -174,9 +174,9 @@ static void rpc_hello(struct rpc_ctx *x)
 	}
 	snprintf(x->version, sizeof(x->version), "timerd %s", PACKAGE_VERSION);
 	timerd__limits__init(&x->limits);
-	x->limits = (Timerd__Limits){ .base = x->limits.base, .max_frame = cfg->max_frame, .max_payload = cfg->max_payload,
+	x->limits = (Timerd__Limits){ .base = x->limits.base, .max_frame = cfg->max_frame, .max_payload = x->l->lim.max_payload,
 				      .max_key = cfg->max_key, .max_topic = cfg->max_topic,
-				      .max_inflight = cfg->max_inflight, .max_watches = cfg->max_watches,
+				      .max_inflight = x->l->lim.max_inflight, .max_watches = cfg->max_watches,
 				      .max_list = cfg->max_list };
 	timerd__hello_reply__init(&x->u.hello);
 	x->u.hello.version = FRAME_VERSION;
@@ -232,9 +232,9 @@ static bool rpc_arm_check(struct rpc_ctx *x, const Timerd__Arm *a, struct engine
 		rpc_error(x, TIMERD__ERROR_CODE__KEY_AND_ID, "arm: give a key or a timer_id, not both");
 		return false;
 	}
-	if (a->payload.len > cfg->max_payload) {
+	if (a->payload.len > x->l->lim.max_payload) {
 		rpc_error(x, TIMERD__ERROR_CODE__PAYLOAD_TOO_LARGE, "payload is %zu bytes; the limit is %u (max-payload)",
-			  a->payload.len, cfg->max_payload);
+			  a->payload.len, x->l->lim.max_payload);
 		return false;
 	}
 	ea->id = a->timer_id;
@@ -476,11 +476,14 @@ static bool rpc_list_one(void *arg, const struct engine_timer *t)
 	return true;
 }
 
-/* The page size for a List: asked (or default), within max-list and what fits in one frame. */
-static uint32_t rpc_list_limit(const struct srv_config *cfg, const Timerd__List *m)
+/*
+ * The page size for a List: asked (or default), within max-list and what fits in one frame
+ * (a payload may be as large as the largest max-payload since start: a reload may have lowered it).
+ */
+static uint32_t rpc_list_limit(const struct srv_config *cfg, const struct srv_limits *ll, const Timerd__List *m)
 {
 	uint64_t per = (uint64_t)cfg->max_key + cfg->max_topic + RPC_LIST_ENTRY_RESERVE +
-		       (m->with_payload ? cfg->max_payload : 0);
+		       (m->with_payload ? ll->max_payload_hwm : 0);
 	uint64_t fit = (cfg->max_frame - SETTINGS_FRAME_RESERVE) / per, lim = m->limit ? m->limit : RPC_LIST_DEFAULT;
 
 	lim = lim < cfg->max_list ? lim : cfg->max_list;
@@ -492,7 +495,7 @@ static uint32_t rpc_list_limit(const struct srv_config *cfg, const Timerd__List 
 static void rpc_list(struct rpc_ctx *x)
 {
 	const Timerd__List *m = x->rq->list;
-	uint32_t limit = rpc_list_limit(x->s->cfg, m), topiclen = 0;
+	uint32_t limit = rpc_list_limit(x->s->cfg, &x->l->lim, m), topiclen = 0;
 	struct rpc_list_acc acc = { .x = x, .payload = m->with_payload };
 	bool by_topic = m->filter_case == TIMERD__LIST__FILTER_TOPIC;
 	uint64_t cursor = m->cursor;
@@ -700,7 +703,7 @@ static void rpc_dispatch(struct rpc_ctx *x)
 	x->rs.id = x->rq->id;
 	if (x->c && !x->c->sse && !conn_inflight_ok(x->c)) {
 		rpc_error(x, TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT, "more than %u requests are unanswered on this "
-			  "connection: read replies before sending more (max-inflight)", x->s->cfg->max_inflight);
+			  "connection: read replies before sending more (max-inflight)", x->l->lim.max_inflight);
 		return;
 	}
 	if (op >= sizeof(rpc_ops) / sizeof(rpc_ops[0]) || !rpc_ops[op].fn) {

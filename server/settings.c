@@ -14,6 +14,7 @@
 #include "proto/addr.h"
 #include "proto/frame.h"
 #include "proto/units.h"
+#include "proto/version.h"
 #include "server/journal.h"
 #include "server/settings.h"
 
@@ -429,7 +430,8 @@ static enum settings_result settings_prescan(struct srv_config *c, int argc, cha
 			return SETTINGS_EXIT;
 		}
 		if (o->kind == CK_VERSION) {
-			printf("timerd %s (protocol version %d)\n", PACKAGE_VERSION, FRAME_VERSION);
+			printf("timerd %s (protocol version %d)\nfeatures: %s\n", PACKAGE_VERSION, FRAME_VERSION,
+			       VERSION_FEATURES);
 			return SETTINGS_EXIT;
 		}
 		if (o->kind == CK_CONFIG)
@@ -448,6 +450,8 @@ enum settings_result settings_parse(struct srv_config *c, int argc, char **argv,
 
 	if (r != SETTINGS_RUN)
 		return r;
+	c->argc = argc;
+	c->argv = argv;
 	if (c->config_file && settings_load_file(c, c->config_file, err, errlen) < 0)
 		return SETTINGS_FAIL;
 	for (int i = 1; i < argc; i++) {
@@ -499,6 +503,55 @@ int settings_check(const struct srv_config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* True if the strings differ (NULL is a value of its own). */
+static bool settings_str_differ(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* True if option o has different values in a and b. */
+static bool settings_differ(const struct settings_opt *o, const struct srv_config *a, const struct srv_config *b)
+{
+	const char *pa = (const char *)a + o->off, *pb = (const char *)b + o->off;
+
+	switch (o->kind) {
+	case CK_STR:
+		return settings_str_differ(*(char *const *)(const void *)pa, *(char *const *)(const void *)pb);
+	case CK_BOOL:
+		return *(const bool *)pa != *(const bool *)pb;
+	case CK_LEVEL:
+		return memcmp(pa, pb, sizeof(enum log_level)) != 0;
+	case CK_SIZE64:
+	case CK_U64:
+	case CK_DUR:
+		return memcmp(pa, pb, sizeof(uint64_t)) != 0;
+	case CK_FSYNC:
+		return a->fsync != b->fsync || a->fsync_interval_ns != b->fsync_interval_ns;
+	case CK_PROBE:
+		if (a->nprobes != b->nprobes)
+			return true;
+		for (size_t i = 0; i < a->nprobes; i++)
+			if (strcmp(a->probes[i], b->probes[i]) != 0)
+				return true;
+		return false;
+	case CK_CONFIG:
+	case CK_HELP:
+	case CK_VERSION:
+		return false;
+	default:
+		return memcmp(pa, pb, sizeof(uint32_t)) != 0;
+	}
+}
+
+/* Calls changed for each setting that differs between a and b. */
+void settings_diff(const struct srv_config *a, const struct srv_config *b, void (*changed)(const char *name, void *arg),
+		   void *arg)
+{
+	for (size_t i = 0; i < SETTINGS_NOPTS; i++)
+		if (settings_differ(&settings_opts[i], a, b))
+			changed(settings_opts[i].name, arg);
+}
+
 /* Prints --help. */
 void settings_usage(FILE *f)
 {
@@ -513,7 +566,9 @@ void settings_usage(FILE *f)
 			 o->short_name ? ", " : " ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
 		fprintf(f, "  %-30s %s\n", o->short_name ? left : left + 2, o->help);
 	}
-	fprintf(f, "\nSignals: SIGTERM/SIGINT stop gracefully, SIGHUP reopens the log file.\n"
+	fprintf(f, "\nSignals: SIGTERM/SIGINT stop gracefully; SIGHUP reopens the log file and re-reads the\n"
+		   "--config file (log, log-level, max-connections, max-inflight, max-output and max-payload\n"
+		   "change at once; other changes are logged as needing a restart).\n"
 		   "Durations: 250ms, 5s, 1h30m, 1d. Sizes: 65536, 64KiB, 1MiB. See doc/timerd.md.\n");
 }
 

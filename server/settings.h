@@ -93,6 +93,9 @@ struct srv_config {
 	char *http;			/* HOST:PORT (NULL = off) */
 	uint32_t http_max_connections;	/* HTTP connections that may have a request in progress */
 	int64_t http_timeout_ns;	/* a slow or idle HTTP connection is closed after this */
+	/* the command line, re-applied over the file by a reload (server/reload.c); not owned */
+	int argc;
+	char **argv;
 };
 
 enum settings_result {
@@ -112,6 +115,13 @@ int settings_load_file(struct srv_config *c, const char *path, char *err, size_t
 
 /* Checks the settings against each other; 0 or -1 with err. */
 int settings_check(const struct srv_config *c, char *err, size_t errlen);
+
+/*
+ * Calls changed(name, arg) for each setting whose value differs between a
+ * and b, in the table's order (reload.c decides what each change means).
+ */
+void settings_diff(const struct srv_config *a, const struct srv_config *b, void (*changed)(const char *name, void *arg),
+		   void *arg);
 
 /* Prints --help. */
 void settings_usage(FILE *f);

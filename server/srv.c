@@ -47,7 +47,7 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 		.max_timers = c->max_timers,
 		.max_key = c->max_key,
 		.max_topic = c->max_topic,
-		.max_payload = c->max_payload,
+		.max_payload = c->max_frame,	/* the bound a reload may raise max-payload to (rpc checks max-payload) */
 		.on_fire = fire_deliver,
 		.fire_arg = s,
 	};
@@ -81,6 +81,7 @@ static int srv_loops(struct srv *s, char *err, size_t errlen)
 	unsigned n = s->cfg->threads ? s->cfg->threads : cores > 0 ? (unsigned)cores : 1;
 
 	s->nloops = n > SETTINGS_MAX_THREADS ? SETTINGS_MAX_THREADS : n;
+	reload_limits(s, &s->lim_sent);	/* what each loop_init copies from s->cfg too */
 	if (!(s->loops = calloc(s->nloops, sizeof(*s->loops))))
 		return td_errf(err, errlen, "out of memory");
 	for (unsigned i = 0; i < s->nloops; i++)
@@ -166,7 +167,19 @@ static void srv_accept_unix(struct evconnlistener *l, evutil_socket_t fd, struct
 static void srv_accept_tcp(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg);
 static void srv_accept_error(struct evconnlistener *l, void *arg);
 
-/* Binds the Unix socket; 0 or -1 with err. */
+/* Accepts connections on the listening Unix socket fd (closed on failure); 0 or -1 with err. */
+static int srv_watch_unix(struct srv *s, int fd, const char *path, char *err, size_t errlen)
+{
+	s->unix_l = evconnlistener_new(s->base, srv_accept_unix, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (!s->unix_l) {
+		close(fd);
+		return td_errf(err, errlen, "cannot watch %s for connections", path);
+	}
+	evconnlistener_set_error_cb(s->unix_l, srv_accept_error);
+	return 0;
+}
+
+/* Binds the Unix socket, or takes the one systemd passed; 0 or -1 with err. */
 static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
 {
 	const char *path = s->cfg->socket;
@@ -175,6 +188,10 @@ static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
 
 	if (!*path)
 		return 0;
+	if ((fd = s->notify.unix_fd) >= 0) {	/* socket-activated: systemd owns the file and its mode */
+		s->notify.unix_fd = -1;
+		return srv_watch_unix(s, fd, path, err, errlen);
+	}
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return td_errf(err, errlen, "socket path %s is too long (at most %zu bytes)", path, sizeof(sun.sun_path) - 1);
 	srv_mkdirs_above(path);
@@ -195,13 +212,7 @@ static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	s->unix_l = evconnlistener_new(s->base, srv_accept_unix, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-	if (!s->unix_l) {
-		close(fd);
-		return td_errf(err, errlen, "cannot watch %s for connections", path);
-	}
-	evconnlistener_set_error_cb(s->unix_l, srv_accept_error);
-	return 0;
+	return srv_watch_unix(s, fd, path, err, errlen);
 }
 
 /* Binds a TCP socket to one resolved address; the fd or -1 with errno set. */
@@ -220,7 +231,7 @@ static int srv_bind_tcp(const struct addrinfo *ai)
 	return -1;
 }
 
-/* Binds the TCP listener; 0 or -1 with err. */
+/* Binds the TCP listener, or takes the one systemd passed; 0 or -1 with err. */
 static int srv_listen_tcp(struct srv *s, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
@@ -229,12 +240,16 @@ static int srv_listen_tcp(struct srv *s, char *err, size_t errlen)
 
 	if (!s->cfg->listen)
 		return 0;
-	if (addr_parse(s->cfg->listen, &a, err, errlen) < 0)
-		return -1;
-	if ((rc = getaddrinfo(a.host, a.port, &hints, &res)) != 0)
-		return td_errf(err, errlen, "listen %s: %s", s->cfg->listen, gai_strerror(rc));
-	fd = srv_bind_tcp(res);
-	freeaddrinfo(res);
+	if ((fd = s->notify.tcp_fd) >= 0) {	/* socket-activated */
+		s->notify.tcp_fd = -1;
+	} else {
+		if (addr_parse(s->cfg->listen, &a, err, errlen) < 0)
+			return -1;
+		if ((rc = getaddrinfo(a.host, a.port, &hints, &res)) != 0)
+			return td_errf(err, errlen, "listen %s: %s", s->cfg->listen, gai_strerror(rc));
+		fd = srv_bind_tcp(res);
+		freeaddrinfo(res);
+	}
 	if (fd < 0)
 		return td_errf(err, errlen, "cannot listen on %s: %s%s", s->cfg->listen, strerror(errno),
 				errno == EADDRINUSE ? " (another program has the port: pick another)" : "");
@@ -388,13 +403,15 @@ static void srv_on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(s->base, NULL);
 }
 
-/* SIGHUP: reopen the log file. */
+/* SIGHUP: reopen the log file, re-read the config file (reload.c). */
 static void srv_on_hup(evutil_socket_t sig, short what, void *arg)
 {
+	struct srv *s = arg;
+
 	(void)sig;
 	(void)what;
-	(void)arg;
 	log_reopen();
+	reload_config(s);
 }
 
 /* The recovery grace is over: the dispatcher starts firing (late restored timers first). */
@@ -443,7 +460,8 @@ static int srv_main_loop(struct srv *s, char *err, size_t errlen)
 	    evsignal_add(s->sig_term, NULL) < 0 || evsignal_add(s->sig_int, NULL) < 0 ||
 	    evsignal_add(s->sig_hup, NULL) < 0)
 		return td_errf(err, errlen, "cannot set up the main event loop");
-	if (srv_listen_unix(s, err, errlen) < 0 || srv_listen_tcp(s, err, errlen) < 0)
+	if (notify_listen_fds(s, err, errlen) < 0 || srv_listen_unix(s, err, errlen) < 0 ||
+	    srv_listen_tcp(s, err, errlen) < 0)
 		return -1;
 	if (srv_engine_defer(s) < 0)
 		return td_errf(err, errlen, "cannot set up the recovery grace timer");
@@ -474,6 +492,8 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 		return td_errf(err, errlen, "out of memory");
 	s->cfg = cfg;
 	s->http_fd = -1;
+	s->notify.unix_fd = s->notify.tcp_fd = -1;
+	s->test_stall_topic = getenv("TIMERD_TEST_STALL_TOPIC");
 	if (cfg->stats)
 		snprintf(s->stats_path, sizeof(s->stats_path), "%s/stats.db", cfg->state_dir);
 	sigemptyset(&block);
@@ -516,7 +536,9 @@ int srv_run(struct srv *s)
 {
 	if (s->ready)
 		s->ready(s->ready_arg);
+	notify_start(s);	/* READY=1: timers.db is restored and the listeners are open */
 	event_base_dispatch(s->base);
+	notify_stopping(s);
 	atomic_store_explicit(&s->stopping, true, memory_order_relaxed);
 	srv_stop_listening(s);
 	srv_stop_loops(s);
@@ -531,7 +553,12 @@ void srv_destroy(struct srv *s)
 
 	if (!s)
 		return;
+	notify_stop(s);
 	srv_stop_listening(s);
+	if (s->notify.unix_fd >= 0)
+		close(s->notify.unix_fd);	/* adopted, but start-up failed before it was watched */
+	if (s->notify.tcp_fd >= 0)
+		close(s->notify.tcp_fd);
 	if (s->loops)
 		srv_stop_loops(s);
 	stats_stop(s);

@@ -36,6 +36,7 @@
 #include "server/journal.h"
 #include "server/settings.h"
 #include "server/hmap.h"
+#include "server/notify.h"
 
 struct bufferevent;
 struct event;
@@ -97,10 +98,26 @@ struct fire_msg {
 	} nodes[];			/* one per target loop, then data */
 };
 
+/*
+ * The limits a loop thread reads on its requests and connections. Each loop
+ * owns a copy (struct loop lim); a reload hands a new one over in a
+ * LOOP_MSG_LIMITS message, applied on the loop thread between callbacks, so
+ * no request sees half of a change and no atomics are needed (the inbox's
+ * llist push/take orders the copy). Settings that later become reloadable
+ * on the loops (users, TLS, groups) join here.
+ */
+struct srv_limits {
+	uint32_t max_inflight;
+	uint32_t max_payload;
+	uint32_t max_payload_hwm;	/* the largest max-payload in force since start: what timers may hold */
+	uint64_t max_output;
+};
+
 /* A control message to a loop thread. */
 struct loop_msg {
 	struct llist_node node;
-	enum { LOOP_MSG_CONN, LOOP_MSG_STOP } type;
+	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS } type;
+	struct srv_limits lim;		/* LOOP_MSG_LIMITS */
 	int fd;
 	bool is_unix;
 	bool peer_cred;			/* uid/pid valid (SO_PEERCRED) */
@@ -131,7 +148,8 @@ struct loop {
 	_Atomic uint64_t fires_queued;	/* for the max-fire-queue bound */
 	_Atomic uint32_t nconns cacheline_aligned;	/* read by the acceptor */
 	/* owned by the loop thread */
-	struct conn **slots cacheline_aligned;	/* NULL: free */
+	struct srv_limits lim cacheline_aligned;	/* from s->cfg at start, then from reloads */
+	struct conn **slots;		/* NULL: free */
 	uint32_t *gens;			/* bumped when a slot is freed */
 	uint32_t *free_stack;		/* free slot numbers */
 	uint32_t nslots, nfree;
@@ -239,6 +257,11 @@ struct conn {
 };
 
 struct srv {
+	/*
+	 * Written only by the main thread: at start, and by a reload (reload.c)
+	 * for the settings it changes, which no other thread reads from here
+	 * (loops read their struct srv_limits copy; the log its own atomics).
+	 */
 	struct srv_config *cfg;
 	struct engine *engine;
 	struct loop *loops;
@@ -269,6 +292,9 @@ struct srv {
 	_Atomic uint64_t http_held;	/* replies that waited for a journal commit */
 	_Atomic uint64_t db_writes, db_errors;
 	_Atomic uint64_t watchers;
+	struct srv_limits lim_sent;	/* main thread: the limits last handed to the loops */
+	struct notify notify;		/* systemd: sd_notify, watchdog, adopted sockets (notify.c) */
+	char *test_stall_topic;		/* $TIMERD_TEST_STALL_TOPIC: fires of it stall their thread (tests only) */
 	void (*ready)(void *arg);	/* called once listening (daemon start-up handshake) */
 	void *ready_arg;
 };
@@ -287,6 +313,14 @@ void srv_destroy(struct srv *s);
 /* Creates directory dir (mode) and its missing parents (0755); 0 or -1 with errno. */
 int srv_mkdirs(const char *dir, mode_t mode);
 
+/* --- reload.c --- */
+
+/* SIGHUP: re-reads the config file and applies what can change at run time (main thread). */
+void reload_config(struct srv *s);
+
+/* The limits of s->cfg, for the loops. */
+void reload_limits(const struct srv *s, struct srv_limits *lim);
+
 /* --- loop.c --- */
 
 /* Sets up loop i without its thread (loop_start, or a caller that runs l->base itself); 0 or -1 with err. */
@@ -303,6 +337,9 @@ void loop_wake_journal(struct loop *l);
 
 /* Queues a fire node to l and wakes it (called from engine threads). */
 void loop_post_fire(struct loop *l, struct fire_node *n);
+
+/* Applies new limits on the loop thread (LOOP_MSG_LIMITS): connections' watermarks too. */
+void loop_set_limits(struct loop *l, const struct srv_limits *lim);
 
 /* Waits for the thread to exit (after a stop message). */
 void loop_join(struct loop *l);
