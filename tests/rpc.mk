@@ -75,7 +75,8 @@ REGRESS_TESTS = \
 	tests/regress/sigterm.sh \
 	tests/regress/stats-history.sh \
 	tests/regress/store-size.sh \
-	tests/regress/tcp.sh
+	tests/regress/tcp.sh \
+	tests/regress/top.sh
 TESTS += $(REGRESS_TESTS)
 EXTRA_DIST += $(REGRESS_TESTS) tests/regress/lib.sh
 
