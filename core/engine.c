@@ -866,6 +866,11 @@ static void engine_stats_add(struct engine_stats *st, struct engine_ctrs *c)
 #undef ENGINE_STATS_SUM
 }
 
+void engine_late_snapshot(struct engine *e, struct hist_snap *s)
+{
+	hist_snapshot(&e->late, s);
+}
+
 void engine_stats(struct engine *e, struct engine_stats *st)
 {
 	struct hazptr_stats hs;

@@ -71,6 +71,7 @@
 #define ENGINE_MAX_KEY 65535u
 
 struct engine;
+struct hist_snap;
 
 /* Where engine_arm.time points. */
 enum engine_when {
@@ -268,6 +269,9 @@ int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t
 
 /* Fills st with merged counters and lateness percentiles. */
 void engine_stats(struct engine *e, struct engine_stats *st);
+
+/* Copies the dispatcher's lateness histogram (deadline -> fire, ns), as engine_stats reads it; any thread. */
+void engine_late_snapshot(struct engine *e, struct hist_snap *s);
 
 /*
  * Waits until the dispatcher has applied every request made before the

@@ -11,6 +11,11 @@ server_libserver_la_SOURCES = \
 	server/fire.c \
 	server/hmap.c \
 	server/hmap.h \
+	server/http-json.c \
+	server/http-json.h \
+	server/http-metrics.c \
+	server/http.c \
+	server/http.h \
 	server/journal.c \
 	server/journal.h \
 	server/log.c \
@@ -26,11 +31,11 @@ server_libserver_la_SOURCES = \
 	server/statsdb.c \
 	server/statsdb.h \
 	server/watch.c
-server_libserver_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(PROTOBUF_C_CFLAGS) $(SQLITE3_CFLAGS)
+server_libserver_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(PROTOBUF_C_CFLAGS) $(SQLITE3_CFLAGS) $(JANSSON_CFLAGS)
 
 # What a program embedding the server links, in order.
 SERVER_LIBS = server/libserver.la probe/libprobe.la store/libstore.la core/libcore.la proto/libproto.la \
-	$(LIBEVENT_LIBS) $(SQLITE3_LIBS) $(PROTOBUF_C_LIBS) $(LIBBPF_LIBS)
+	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(SQLITE3_LIBS) $(PROTOBUF_C_LIBS) $(LIBBPF_LIBS)
 
 sbin_PROGRAMS += server/timerd
 server_timerd_SOURCES = server/main.c

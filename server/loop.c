@@ -24,6 +24,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "server/http.h"
 #include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
@@ -247,6 +248,7 @@ static void loop_wake_cb(evutil_socket_t fd, short what, void *arg)
 	loop_run_msgs(l);
 	loop_run_fires(l);
 	conn_release_durable(l);
+	http_release_durable(l);
 }
 
 /* The thread: runs the event_base until the loop stops. */
@@ -277,7 +279,7 @@ int loop_init(struct srv *s, struct loop *l, unsigned idx, char *err, size_t err
 		snprintf(err, errlen, "cannot set up event loop %u: %s", idx, strerror(errno));
 		return -1;
 	}
-	return 0;
+	return http_loop_init(l, err, errlen);
 }
 
 /* Starts loop thread idx; 0 or -1 with err. */
@@ -335,6 +337,7 @@ void loop_destroy(struct loop *l)
 	loop_join(l);
 	if (l->base)
 		loop_drain(l);
+	http_loop_free(l);
 	journal_loop_free(l);
 	hmap_destroy(&l->watchers, NULL);
 	free(l->all.v);

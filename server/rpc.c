@@ -2,6 +2,13 @@
  * rpc.c -- requests: decode, validate, call the engine, reply. One handler
  * per operation, in a table indexed by the Request body; each fills the
  * Response or an Error, and rpc_handle() writes it (in request order).
+ *
+ * Both front ends run requests here: rpc_handle() for a frame from an RPC
+ * connection, rpc_run() for a request the HTTP API built (server/http.c;
+ * no connection: x->c is NULL). Validation and execution are the same
+ * code; what differs is only what a connection provides (notify, watches,
+ * probe permission, the in-flight window) and how a reply waits for the
+ * journal (x->hold: conn_hold for RPC, the HTTP hold list for HTTP).
  */
 #include "config.h"
 
@@ -42,6 +49,7 @@ struct rpc_ctx {
 	struct loop *l;
 	struct srv *s;
 	const Timerd__Request *rq;
+	uint64_t hold;			/* journal batch the reply waits for (0: none) */
 	Timerd__Response rs;
 	union {
 		Timerd__HelloReply hello;
@@ -160,8 +168,10 @@ static void rpc_hello(struct rpc_ctx *x)
 			  FRAME_VERSION);
 		return;
 	}
-	snprintf(x->c->client, sizeof(x->c->client), "%s", h->client ? h->client : "");
-	log_debug("connection from %s is %s", x->c->peer, x->c->client);
+	if (x->c) {
+		snprintf(x->c->client, sizeof(x->c->client), "%s", h->client ? h->client : "");
+		log_debug("connection from %s is %s", x->c->peer, x->c->client);
+	}
 	snprintf(x->version, sizeof(x->version), "timerd %s", PACKAGE_VERSION);
 	timerd__limits__init(&x->limits);
 	x->limits = (Timerd__Limits){ .base = x->limits.base, .max_frame = cfg->max_frame, .max_payload = cfg->max_payload,
@@ -237,6 +247,11 @@ static bool rpc_arm_check(struct rpc_ctx *x, const Timerd__Arm *a, struct engine
 			  (int)a->misfire);
 		return false;
 	}
+	if (a->notify && !x->c) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "arm: notify needs an RPC connection to push the fires to: "
+			  "watch the timer's topic instead (GET /v1/watch?topic=...)");
+		return false;
+	}
 	ea->owner = a->notify ? x->c->handle : 0;
 	ea->flags = (a->notify ? SRV_FLAG_NOTIFY : 0) | (a->ephemeral ? JOURNAL_FLAG_EPHEMERAL : 0) |
 		    (a->misfire == TIMERD__MISFIRE__MISFIRE_SKIP ? JOURNAL_FLAG_SKIP : 0);
@@ -267,7 +282,7 @@ static void rpc_journal(struct rpc_ctx *x, const struct store_rec *r)
 			  "memory but may be lost on a restart; retry it");
 		return;
 	}
-	conn_hold(x->c, seq);
+	x->hold = seq;
 }
 
 /* The journal record of an arm that was applied as r. */
@@ -509,6 +524,10 @@ static void rpc_watch_common(struct rpc_ctx *x, const char *topic, bool all, boo
 	uint32_t len = 0;
 	int rc;
 
+	if (!x->c) {
+		rpc_error(x, TIMERD__ERROR_CODE__UNKNOWN_OP, "watching needs a connection: use GET /v1/watch?topic=...");
+		return;
+	}
 	if (!all && !rpc_check_text(x, "topic", topic, x->s->cfg->max_topic, TIMERD__ERROR_CODE__TOPIC_TOO_LONG, &len))
 		return;
 	rc = unwatch ? watch_del(x->c, all ? NULL : topic ? topic : "", len)
@@ -574,7 +593,7 @@ static void rpc_ping(struct rpc_ctx *x)
 /* True if the peer may manage probes; answers PERMISSION or UNAVAILABLE otherwise. */
 static bool rpc_probe_allowed(struct rpc_ctx *x)
 {
-	if (!x->c->is_unix) {
+	if (!x->c || !x->c->is_unix) {
 		rpc_error(x, TIMERD__ERROR_CODE__PERMISSION, "probes can only be managed over the Unix socket (as root), "
 			  "not over TCP");
 		return false;
@@ -679,7 +698,7 @@ static void rpc_dispatch(struct rpc_ctx *x)
 	unsigned op = (unsigned)x->rq->body_case;
 
 	x->rs.id = x->rq->id;
-	if (!conn_inflight_ok(x->c)) {
+	if (x->c && !conn_inflight_ok(x->c)) {
 		rpc_error(x, TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT, "more than %u requests are unanswered on this "
 			  "connection: read replies before sending more (max-inflight)", x->s->cfg->max_inflight);
 		return;
@@ -704,7 +723,21 @@ void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 			  "check the framing (4-byte big-endian length) and the client's timerd.proto", n);
 	else
 		rpc_dispatch(&x);
+	if (x.hold)
+		conn_hold(c, x.hold);	/* the reply and what follows it wait for the journal */
 	conn_send(c, &x.rs, true);
 	arena_reset(&x.l->arena);
 	arena_reset(&x.l->reply_arena);
+}
+
+/* Runs a request built by another front end (HTTP) through the same handlers, with no connection. */
+void rpc_run(struct loop *l, const Timerd__Request *rq, rpc_done_fn done, void *arg)
+{
+	struct rpc_ctx x = { .l = l, .s = l->srv, .rq = rq };
+
+	timerd__response__init(&x.rs);
+	rpc_dispatch(&x);
+	done(arg, &x.rs, x.hold);
+	arena_reset(&l->arena);
+	arena_reset(&l->reply_arena);
 }

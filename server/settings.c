@@ -87,6 +87,9 @@ static const struct settings_opt settings_opts[] = {
 	{ "stats-interval", 0, CK_DUR, O(stats_interval_ns), 10000000, 0, "DURATION", "one stats.db row per DURATION (default 1s)" },
 	{ "stats-retention", 0, CK_DUR, O(stats_retention_ns), 1000000000, 0, "DURATION", "keep stats.db rows this long (default 1d)" },
 	{ "probe", 0, CK_PROBE, 0, 0, 0, "SPEC", "attach a BPF probe at start (repeatable; doc/probes.md)" },
+	{ "http", 0, CK_STR, O(http), 0, 0, "HOST:PORT", "serve the HTTP/JSON API and /metrics here (loopback unless --allow-remote; default off)" },
+	{ "http-max-connections", 0, CK_U32, O(http_max_connections), 1, 1000000, "N", "HTTP connections served at once (default 1024)" },
+	{ "http-timeout", 0, CK_DUR, O(http_timeout_ns), 100000000, 0, "DURATION", "close an HTTP connection that stalls or idles this long (default 30s)" },
 	{ "help", 'h', CK_HELP, 0, 0, 0, NULL, "print this help and exit" },
 	{ "version", 'V', CK_VERSION, 0, 0, 0, NULL, "print the version and exit" },
 };
@@ -137,6 +140,8 @@ void settings_init(struct srv_config *c)
 	c->max_fire_queue = 1024 * 1024;
 	c->max_timers = 16 * 1024 * 1024;
 	c->frame_timeout_ns = 30 * 1000000000LL;
+	c->http_max_connections = 1024;
+	c->http_timeout_ns = 30 * 1000000000LL;
 	c->fsync = JOURNAL_FSYNC_ALWAYS;
 	c->recovery_grace_ns = 1000000000LL;
 	c->snapshot_min_rows = 65536;
@@ -477,6 +482,13 @@ int settings_check(const struct srv_config *c, char *err, size_t errlen)
 			return td_errf(err, errlen, "refusing to listen on %s: the protocol has no authentication; "
 					   "use a loopback address (127.0.0.1:PORT) or add --allow-remote", c->listen);
 	}
+	if (c->http) {
+		if (addr_parse(c->http, &a, why, sizeof(why)) < 0 || a.kind != ADDR_TCP)
+			return td_errf(err, errlen, "http: %s", a.kind != ADDR_TCP && !why[0] ? "give HOST:PORT" : why);
+		if (!addr_is_loopback(a.host) && !c->allow_remote)
+			return td_errf(err, errlen, "refusing to serve HTTP on %s: the API has no authentication; "
+					   "use a loopback address (127.0.0.1:PORT) or add --allow-remote", c->http);
+	}
 	if (c->max_payload + c->max_key + c->max_topic + SETTINGS_FRAME_RESERVE > c->max_frame)
 		return td_errf(err, errlen, "max-frame (%u) must exceed max-payload + max-key + max-topic + %d (%u): "
 				   "raise max-frame or lower the others", c->max_frame, SETTINGS_FRAME_RESERVE,
@@ -524,6 +536,7 @@ void settings_free(struct srv_config *c)
 {
 	free(c->socket);
 	free(c->listen);
+	free(c->http);
 	free(c->socket_group);
 	free(c->state_dir);
 	free(c->pid_file);

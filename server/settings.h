@@ -89,6 +89,10 @@ struct srv_config {
 	/* probes */
 	char *probes[SETTINGS_MAX_PROBES];
 	size_t nprobes;
+	/* HTTP/JSON API and metrics (server/http.c) */
+	char *http;			/* HOST:PORT (NULL = off) */
+	uint32_t http_max_connections;	/* HTTP connections that may have a request in progress */
+	int64_t http_timeout_ns;	/* a slow or idle HTTP connection is closed after this */
 };
 
 enum settings_result {

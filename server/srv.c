@@ -28,6 +28,7 @@
 #include "proto/addr.h"
 #include "proto/frame.h"
 #include "server/journal.h"
+#include "server/http.h"
 #include "server/log.h"
 #include "server/srv.h"
 
@@ -454,7 +455,8 @@ static int srv_start(struct srv *s, char *err, size_t errlen)
 {
 	if (watch_reg_init(&s->watch) < 0)
 		return td_errf(err, errlen, "out of memory");
-	if (srv_engine(s, err, errlen) < 0 || srv_probes_start(s, err, errlen) < 0 || srv_loops(s, err, errlen) < 0 ||
+	if (srv_engine(s, err, errlen) < 0 || srv_probes_start(s, err, errlen) < 0 || http_listen(s, err, errlen) < 0 ||
+	    srv_loops(s, err, errlen) < 0 ||
 	    srv_main_loop(s, err, errlen) < 0 || stats_start(s, err, errlen) < 0)
 		return -1;
 	return 0;
@@ -471,6 +473,7 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 	if (!s)
 		return td_errf(err, errlen, "out of memory");
 	s->cfg = cfg;
+	s->http_fd = -1;
 	if (cfg->stats)
 		snprintf(s->stats_path, sizeof(s->stats_path), "%s/stats.db", cfg->state_dir);
 	sigemptyset(&block);
@@ -559,6 +562,7 @@ void srv_destroy(struct srv *s)
 		event_free(s->engine_go);
 	if (s->base)
 		event_base_free(s->base);
+	http_close(s);
 	watch_reg_destroy(&s->watch);
 	free(s);
 }

@@ -43,6 +43,7 @@ struct event_base;
 struct evconnlistener;
 struct journal;
 struct journal_batch;
+struct http_loop;
 struct probe_mgr;
 struct stats_thread;
 
@@ -149,6 +150,7 @@ struct loop {
 	_Atomic uint64_t jdurable cacheline_aligned;	/* newest batch committed (journal thread) */
 	struct loop_counters ctr cacheline_aligned;
 	struct hist late;		/* deadline -> fire event queued to a connection */
+	struct http_loop *http;		/* this loop's evhttp (server/http.c); NULL without --http */
 };
 
 /* Topic registry shared by all loops: which loops have watchers of a topic. */
@@ -258,6 +260,10 @@ struct srv {
 	_Atomic bool stopping;
 	_Atomic uint64_t conns;		/* open now */
 	_Atomic uint64_t conns_accepted, conns_rejected, queue_drops;
+	/* HTTP (server/http.c) */
+	int http_fd;			/* --http's listening socket, -1: none (each loop's evhttp has a dup) */
+	_Atomic uint64_t http_conns;	/* HTTP connections counted now */
+	_Atomic uint64_t http_accepted, http_rejected, http_requests;
 	_Atomic uint64_t db_writes, db_errors;
 	_Atomic uint64_t watchers;
 	void (*ready)(void *arg);	/* called once listening (daemon start-up handshake) */
@@ -361,6 +367,18 @@ _Atomic uint64_t *errmap_counter(struct loop_counters *ctr, Timerd__ErrorCode co
 
 /* Handles one request frame of n bytes from c. */
 void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n);
+
+/* What rpc_run hands back: the Response (valid during the call only) and the journal batch it waits for (0: none). */
+typedef void (*rpc_done_fn)(void *arg, const Timerd__Response *rs, uint64_t hold);
+
+/*
+ * Runs rq (which may live in l->arena) through the RPC's own validation
+ * and handlers with no connection (notify, watch and probes are refused),
+ * calls done, then resets l's arenas. A durable change is in l's journal
+ * batch: the caller posts it (journal_flush) and answers once
+ * journal_durable(l) >= hold (loop thread).
+ */
+void rpc_run(struct loop *l, const Timerd__Request *rq, rpc_done_fn done, void *arg);
 
 /* --- watch.c --- */
 

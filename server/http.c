@@ -1,0 +1,836 @@
+/*
+ * http.c -- the HTTP/JSON API on evhttp (http.h): the listener, one evhttp
+ * per loop thread, the route table, replies and errors, the connection
+ * cap, replies held for the journal, and the /v1 timer and stats routes.
+ *
+ * Every /v1 operation builds the Request the RPC would decode and runs it
+ * with rpc_run() (server/rpc.c): the same validation, engine calls and
+ * journal records as a frame from timerctl. Only the JSON shape (field
+ * names and types, durations, base64) is checked here.
+ *
+ * Durability: an arm or cancel that journaled a change answers only once
+ * its batch is committed (journal_durable(l) >= hold), as the RPC's
+ * conn_hold does: the reply is built at once and queued on the loop's
+ * hold list, which http_release_durable() answers on the journal's
+ * wake-up. Under --memory-only nothing is journaled and nothing waits.
+ *
+ * Limits: headers over HTTP_MAX_HEADERS and bodies over max-frame are
+ * refused by evhttp itself (413, its own text body); a connection idle or
+ * stalled for http-timeout is closed; at most http-max-connections
+ * connections are served: a connection's first request past that gets 429
+ * TOO_MANY_CONNECTIONS and the connection is closed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/keyvalq_struct.h>
+
+#include "err.h"
+#include "proto/addr.h"
+#include "server/http-json.h"
+#include "server/http.h"
+#include "server/journal.h"
+#include "server/log.h"
+#include "server/srv.h"
+
+/* Bytes of request headers evhttp accepts (more: 413). */
+#define HTTP_MAX_HEADERS (64 * 1024)
+/* Routes the table holds. */
+#define HTTP_MAX_ROUTES 64
+/* Segments of a path a route may have. */
+#define HTTP_MAX_SEGS 8
+/* Seconds a client is told to wait before retrying (429, 503). */
+#define HTTP_RETRY_AFTER "1"
+
+struct http_route {
+	unsigned method;		/* EVHTTP_REQ_* */
+	const char *pattern;
+	http_fn fn;
+};
+
+/* A loop thread's HTTP side (loop thread only). */
+struct http_loop {
+	struct evhttp *eh;
+	struct hmap conns;		/* evhttp_connection pointer -> itself: the connections counted */
+	struct http_req *held, **held_tail;	/* replies waiting for the journal, oldest first */
+};
+
+/* A reply waiting for the journal: r's private tail. */
+struct http_held {
+	struct http_req r;
+	struct http_req *next;
+	struct evbuffer *body;
+	int status;
+	uint64_t hold;
+};
+
+/*
+ * The route table, filled once by http_routes_init() and read-only after.
+ *
+ * Adding a route is one line: http_route_add(METHOD, "/path/{name}", fn)
+ * in http_routes_init() below, or in the registration function of the
+ * module that serves it, called from there (the status page's routes are
+ * added by http_page_register() in server/http-page.c). A handler answers
+ * once with http_reply_json / http_reply_text / http_reply_error.
+ */
+static struct http_route http_routes[HTTP_MAX_ROUTES];
+static unsigned http_nroutes;
+static pthread_once_t http_routes_once = PTHREAD_ONCE_INIT;
+
+/* HTTP status and retry hint of each ErrorCode (an explicit table: doc/http.md lists it). */
+static const struct {
+	Timerd__ErrorCode code;
+	int status;
+	bool retry;			/* Retry-After: the same request may succeed later */
+} http_codes[] = {
+	{ TIMERD__ERROR_CODE__OK, 200, false },
+	{ TIMERD__ERROR_CODE__INVALID, 400, false },
+	{ TIMERD__ERROR_CODE__DEADLINE, 400, false },
+	{ TIMERD__ERROR_CODE__OVERFLOW, 400, false },
+	{ TIMERD__ERROR_CODE__PERIOD, 400, false },
+	{ TIMERD__ERROR_CODE__KEY_TOO_LONG, 400, false },
+	{ TIMERD__ERROR_CODE__TOPIC_TOO_LONG, 400, false },
+	{ TIMERD__ERROR_CODE__PAYLOAD_TOO_LARGE, 413, false },
+	{ TIMERD__ERROR_CODE__FULL, 429, true },
+	{ TIMERD__ERROR_CODE__NOT_FOUND, 404, false },
+	{ TIMERD__ERROR_CODE__NO_MEMORY, 503, true },
+	{ TIMERD__ERROR_CODE__SYSTEM, 500, false },
+	{ TIMERD__ERROR_CODE__BUSY, 503, true },
+	{ TIMERD__ERROR_CODE__KEY_AND_ID, 409, false },
+	{ TIMERD__ERROR_CODE__STORAGE, 503, true },
+	{ TIMERD__ERROR_CODE__VERSION, 400, false },
+	{ TIMERD__ERROR_CODE__MALFORMED, 400, false },
+	{ TIMERD__ERROR_CODE__UNKNOWN_OP, 404, false },
+	{ TIMERD__ERROR_CODE__FRAME_TOO_LARGE, 413, false },
+	{ TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT, 429, true },
+	{ TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, 429, true },
+	{ TIMERD__ERROR_CODE__PERMISSION, 403, false },
+	{ TIMERD__ERROR_CODE__UNAVAILABLE, 501, false },
+	{ TIMERD__ERROR_CODE__SHUTTING_DOWN, 503, true },
+	{ TIMERD__ERROR_CODE__TOO_MANY_WATCHES, 429, false },
+	{ TIMERD__ERROR_CODE__TIMEOUT, 408, false },
+};
+
+/* The http_codes entry of code, or NULL. */
+static const __typeof__(http_codes[0]) *http_code_find(Timerd__ErrorCode code)
+{
+	for (size_t i = 0; i < sizeof(http_codes) / sizeof(http_codes[0]); i++)
+		if (http_codes[i].code == code)
+			return &http_codes[i];
+	return NULL;
+}
+
+int http_status(Timerd__ErrorCode code)
+{
+	const __typeof__(http_codes[0]) *e = http_code_find(code);
+
+	return e ? e->status : 400;
+}
+
+const char *http_code_name(Timerd__ErrorCode code)
+{
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&timerd__error_code__descriptor, (int)code);
+
+	return v ? v->name : "SYSTEM";
+}
+
+int http_route_add(unsigned method, const char *pattern, http_fn fn)
+{
+	if (http_nroutes == HTTP_MAX_ROUTES)
+		return -1;
+	http_routes[http_nroutes++] = (struct http_route){ .method = method, .pattern = pattern, .fn = fn };
+	return 0;
+}
+
+/* Frees r and what it holds (after it was answered). */
+static void http_req_free(struct http_req *r)
+{
+	for (unsigned i = 0; i < r->nargs; i++)
+		free(r->arg[i]);
+	evhttp_clear_headers(&r->query);
+	free(container_of(r, struct http_held, r));
+}
+
+/* The reason phrase evhttp sends for status. */
+static const char *http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
+	case 429: return "Too Many Requests";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	default: return status < 400 ? "OK" : "Error";
+	}
+}
+
+/* Sends status and body (taken over) to r's client and frees r. */
+static void http_send(struct http_req *r, int status, struct evbuffer *body)
+{
+	evhttp_send_reply(r->req, status, http_reason(status), body);
+	evbuffer_free(body);
+	http_req_free(r);
+}
+
+void http_reply_buf(struct http_req *r, int status, struct evbuffer *body)
+{
+	http_send(r, status, body);
+}
+
+void http_reply_text(struct http_req *r, int status, const char *ctype, const void *p, size_t n)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type", ctype);
+	if (!b || evbuffer_add(b, p, n) < 0) {
+		if (b)
+			evbuffer_free(b);
+		evhttp_send_error(r->req, 503, "timerd is out of memory");
+		http_req_free(r);
+		return;
+	}
+	http_send(r, status, b);
+}
+
+/* A JSON value as text in a new evbuffer (NULL if out of memory); decrefs j. */
+static struct evbuffer *http_json_buf(json_t *j)
+{
+	struct evbuffer *b = j ? evbuffer_new() : NULL;
+	char *s = b ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	if (!s || evbuffer_add(b, s, strlen(s)) < 0 || evbuffer_add(b, "\n", 1) < 0) {
+		free(s);
+		if (b)
+			evbuffer_free(b);
+		return NULL;
+	}
+	free(s);
+	return b;
+}
+
+void http_reply_json(struct http_req *r, int status, json_t *body)
+{
+	struct evbuffer *b = http_json_buf(body);
+
+	if (!b) {
+		http_reply_error(r, TIMERD__ERROR_CODE__NO_MEMORY, "timerd is out of memory building the reply: retry");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type", "application/json");
+	http_send(r, status, b);
+}
+
+/* The error body {"error": {"code": NAME, "message": msg}}. */
+static json_t *http_error_json(Timerd__ErrorCode code, const char *msg)
+{
+	return json_pack("{s:{s:s,s:s}}", "error", "code", http_code_name(code), "message", msg);
+}
+
+/* Adds Retry-After if a client may retry code. */
+static void http_retry_header(struct http_req *r, Timerd__ErrorCode code)
+{
+	const __typeof__(http_codes[0]) *e = http_code_find(code);
+
+	if (e && e->retry)
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", HTTP_RETRY_AFTER);
+}
+
+/* http_reply_error with a status of the caller's (405, 414). */
+static void http_reply_error_status(struct http_req *r, int status, Timerd__ErrorCode code, const char *msg)
+{
+	json_t *j = http_error_json(code, msg);
+	struct evbuffer *b = http_json_buf(j);
+
+	http_retry_header(r, code);
+	if (!b) {
+		evhttp_send_error(r->req, 503, "timerd is out of memory");
+		http_req_free(r);
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type", "application/json");
+	http_send(r, status, b);
+}
+
+void http_reply_error(struct http_req *r, Timerd__ErrorCode code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	http_reply_error_status(r, http_status(code), code, msg);
+}
+
+const char *http_query(struct http_req *r, const char *name)
+{
+	return evhttp_find_header(&r->query, name);
+}
+
+/* Parses a decimal uint64 (the whole string); 0 or -1. */
+static int http_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (!s || !*s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno || *end ? -1 : 0;
+}
+
+/* --- running requests through rpc.c --- */
+
+/* What a finished rpc_run hands the route that started it. */
+struct http_call {
+	struct http_req *r;
+	int ok_status;			/* status of a success (201 is decided from ArmReply.created) */
+	json_t *(*body)(const Timerd__Response *rs);	/* the success body */
+};
+
+/* Queues r's built reply until the journal commits batch hold. */
+static void http_hold(struct http_req *r, int status, struct evbuffer *body, uint64_t hold)
+{
+	struct http_loop *hl = r->l->http;
+	struct http_held *h = container_of(r, struct http_held, r);
+
+	h->status = status;
+	h->body = body;
+	h->hold = hold;
+	h->next = NULL;
+	*hl->held_tail = r;
+	hl->held_tail = &h->next;
+}
+
+void http_release_durable(struct loop *l)
+{
+	struct http_loop *hl = l->http;
+	uint64_t durable;
+
+	if (!hl || !hl->held)
+		return;
+	durable = journal_durable(l);
+	while (hl->held) {
+		struct http_held *h = container_of(hl->held, struct http_held, r);
+
+		if (h->hold > durable)
+			break;	/* batches commit in order: the rest wait too */
+		hl->held = h->next;
+		if (!hl->held)
+			hl->held_tail = &hl->held;
+		http_send(&h->r, h->status, h->body);
+	}
+}
+
+/* rpc_run's callback: answers the error, or the success now or once it is durable. */
+static void http_call_done(void *arg, const Timerd__Response *rs, uint64_t hold)
+{
+	struct http_call *call = arg;
+	struct http_req *r = call->r;
+	struct evbuffer *b;
+	int status = call->ok_status;
+
+	if (rs->body_case == TIMERD__RESPONSE__BODY_ERROR) {
+		http_reply_error(r, rs->error->code, "%s", rs->error->message);
+		return;
+	}
+	if (rs->body_case == TIMERD__RESPONSE__BODY_ARM && rs->arm->created)
+		status = 201;
+	if (!(b = http_json_buf(call->body(rs)))) {
+		http_reply_error(r, TIMERD__ERROR_CODE__NO_MEMORY, "timerd is out of memory building the reply: retry");
+		return;	/* a journaled change still commits; the client retries an idempotent PUT */
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type", "application/json");
+	if (hold) {
+		journal_flush(r->l);	/* post this request's change now: nothing else ends the batch */
+		if (journal_durable(r->l) < hold) {
+			http_hold(r, status, b, hold);
+			return;
+		}
+	}
+	http_send(r, status, b);
+}
+
+/* Runs rq for r and answers with body(rs) on success. */
+static void http_call(struct http_req *r, const Timerd__Request *rq, int ok_status,
+		      json_t *(*body)(const Timerd__Response *rs))
+{
+	struct http_call call = { .r = r, .ok_status = ok_status, .body = body };
+
+	rpc_run(r->l, rq, http_call_done, &call);
+}
+
+/* ArmReply as JSON. */
+static json_t *http_body_arm(const Timerd__Response *rs)
+{
+	return httpj_from_msg(&rs->arm->base);
+}
+
+/* GetReply: the Timer itself. */
+static json_t *http_body_get(const Timerd__Response *rs)
+{
+	return httpj_from_msg(&rs->get->timer->base);
+}
+
+/* ListReply, CancelReply and the rest: the reply message as it is. */
+static json_t *http_body_list(const Timerd__Response *rs)
+{
+	return httpj_from_msg(&rs->list->base);
+}
+
+/* CancelReply: {} (kept an object so fields may be added). */
+static json_t *http_body_cancel(const Timerd__Response *rs)
+{
+	return httpj_from_msg(&rs->cancel->base);
+}
+
+/* --- routes --- */
+
+/* Reads the id segment of /v1/timers/id/{id}; false after answering 400. */
+static bool http_arg_id(struct http_req *r, uint64_t *id)
+{
+	if (http_u64(r->arg[0], id) < 0 || !*id) {
+		http_reply_error(r, TIMERD__ERROR_CODE__INVALID, "'%.64s' is not a timer id: give the decimal timer_id "
+				 "an arm returned, e.g. /v1/timers/id/42", r->arg[0]);
+		return false;
+	}
+	return true;
+}
+
+/* Decodes r's body as an arm into a; false after answering 400. */
+static bool http_arm_body(struct http_req *r, Timerd__Arm *a)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	size_t n = evbuffer_get_length(in);
+	const char *p = n ? (const char *)evbuffer_pullup(in, (ev_ssize_t)n) : "";
+	char err[512];
+	int rc;
+
+	if ((rc = httpj_arm_decode(p, n, &r->l->arena, a, err, sizeof(err))) < 0) {
+		http_reply_error(r, (Timerd__ErrorCode)-rc, "%s", err);
+		return false;
+	}
+	return true;
+}
+
+/* Arms a with the key or id the path names; POST (anonymous) answers 201 with a Location. */
+static void http_arm(struct http_req *r, Timerd__Arm *a)
+{
+	Timerd__Request rq = TIMERD__REQUEST__INIT;
+
+	rq.body_case = TIMERD__REQUEST__BODY_ARM;
+	rq.arm = a;
+	http_call(r, &rq, 200, http_body_arm);
+}
+
+/* PUT /v1/timers/{key}: arm or re-arm by key. */
+static void http_timer_put(struct http_req *r)
+{
+	Timerd__Arm a;
+
+	if (!http_arm_body(r, &a))
+		return;
+	a.key = r->arg[0];
+	if (!*a.key) {
+		http_reply_error(r, TIMERD__ERROR_CODE__INVALID, "the key is empty: PUT /v1/timers/{key}, or POST "
+				 "/v1/timers for a timer without a key");
+		return;
+	}
+	http_arm(r, &a);
+}
+
+/* PUT /v1/timers/id/{id}: re-arm by id. */
+static void http_timer_put_id(struct http_req *r)
+{
+	Timerd__Arm a;
+	uint64_t id;
+
+	if (!http_arg_id(r, &id) || !http_arm_body(r, &a))
+		return;
+	a.timer_id = id;
+	http_arm(r, &a);
+}
+
+/* POST /v1/timers: a timer without a key. */
+static void http_timer_post(struct http_req *r)
+{
+	Timerd__Arm a;
+
+	if (http_arm_body(r, &a))
+		http_arm(r, &a);
+}
+
+/* GET or DELETE of the timer a key or an id names. */
+static void http_timer_by(struct http_req *r, const char *key, uint64_t id, bool del)
+{
+	Timerd__Request rq = TIMERD__REQUEST__INIT;
+	Timerd__Get g = TIMERD__GET__INIT;
+	Timerd__Cancel c = TIMERD__CANCEL__INIT;
+
+	if (del) {
+		c.key = (char *)key;
+		c.timer_id = id;
+		rq.body_case = TIMERD__REQUEST__BODY_CANCEL;
+		rq.cancel = &c;
+		http_call(r, &rq, 200, http_body_cancel);
+	} else {
+		g.key = (char *)key;
+		g.timer_id = id;
+		rq.body_case = TIMERD__REQUEST__BODY_GET;
+		rq.get = &g;
+		http_call(r, &rq, 200, http_body_get);
+	}
+}
+
+/* GET /v1/timers/{key}. */
+static void http_timer_get(struct http_req *r)
+{
+	http_timer_by(r, r->arg[0], 0, false);
+}
+
+/* DELETE /v1/timers/{key}. */
+static void http_timer_delete(struct http_req *r)
+{
+	http_timer_by(r, r->arg[0], 0, true);
+}
+
+/* GET /v1/timers/id/{id}. */
+static void http_timer_get_id(struct http_req *r)
+{
+	uint64_t id;
+
+	if (http_arg_id(r, &id))
+		http_timer_by(r, "", id, false);
+}
+
+/* DELETE /v1/timers/id/{id}. */
+static void http_timer_delete_id(struct http_req *r)
+{
+	uint64_t id;
+
+	if (http_arg_id(r, &id))
+		http_timer_by(r, "", id, true);
+}
+
+/* GET /v1/timers?topic=&cursor=&limit=&payload=: one page. */
+static void http_timer_list(struct http_req *r)
+{
+	Timerd__Request rq = TIMERD__REQUEST__INIT;
+	Timerd__List m = TIMERD__LIST__INIT;
+	const char *topic = http_query(r, "topic"), *cursor = http_query(r, "cursor"), *limit = http_query(r, "limit");
+	const char *payload = http_query(r, "payload");
+	uint64_t v;
+
+	if (topic) {
+		m.filter_case = TIMERD__LIST__FILTER_TOPIC;
+		m.topic = (char *)topic;
+	}
+	if (cursor && http_u64(cursor, &m.cursor) < 0) {
+		http_reply_error(r, TIMERD__ERROR_CODE__INVALID, "cursor '%.32s' is not a number: give 0 or the "
+				 "next_cursor of the previous page", cursor);
+		return;
+	}
+	if (limit && (http_u64(limit, &v) < 0 || v > UINT32_MAX)) {
+		http_reply_error(r, TIMERD__ERROR_CODE__INVALID, "limit '%.32s' is not a number of timers", limit);
+		return;
+	}
+	m.limit = limit ? (uint32_t)v : 0;
+	m.with_payload = payload && (!strcmp(payload, "1") || !strcmp(payload, "true"));
+	rq.body_case = TIMERD__REQUEST__BODY_LIST;
+	rq.list = &m;
+	http_call(r, &rq, 200, http_body_list);
+}
+
+/* StatsReply as JSON. */
+static json_t *http_body_stats(const Timerd__Response *rs)
+{
+	return httpj_from_msg(&rs->stats->base);
+}
+
+/* GET /v1/stats: what timerctl stats shows. */
+static void http_stats(struct http_req *r)
+{
+	Timerd__Request rq = TIMERD__REQUEST__INIT;
+	Timerd__StatsRequest m = TIMERD__STATS_REQUEST__INIT;
+
+	rq.body_case = TIMERD__REQUEST__BODY_STATS;
+	rq.stats = &m;
+	http_call(r, &rq, 200, http_body_stats);
+}
+
+/* Fills the route table (once per process). */
+static void http_routes_init(void)
+{
+	/* Most specific first: the first match wins. */
+	http_route_add(EVHTTP_REQ_PUT, "/v1/timers/id/{id}", http_timer_put_id);
+	http_route_add(EVHTTP_REQ_GET, "/v1/timers/id/{id}", http_timer_get_id);
+	http_route_add(EVHTTP_REQ_DELETE, "/v1/timers/id/{id}", http_timer_delete_id);
+	http_route_add(EVHTTP_REQ_PUT, "/v1/timers/{key}", http_timer_put);
+	http_route_add(EVHTTP_REQ_GET, "/v1/timers/{key}", http_timer_get);
+	http_route_add(EVHTTP_REQ_DELETE, "/v1/timers/{key}", http_timer_delete);
+	http_route_add(EVHTTP_REQ_POST, "/v1/timers", http_timer_post);
+	http_route_add(EVHTTP_REQ_GET, "/v1/timers", http_timer_list);
+	http_route_add(EVHTTP_REQ_GET, "/v1/stats", http_stats);
+	http_route_add(EVHTTP_REQ_GET, "/metrics", http_metrics);
+	/* the status page (server/http-page.c) adds its own: http_page_register(); */
+}
+
+/* --- dispatch --- */
+
+/* Splits a raw path into its segments (in buf); their number, or -1 if there are too many. */
+static int http_split(const char *path, char *buf, size_t len, char **seg)
+{
+	int n = 0;
+
+	snprintf(buf, len, "%s", *path == '/' ? path + 1 : path);
+	if (!*buf)
+		return 0;
+	for (char *p = buf;; n++) {
+		char *slash = strchr(p, '/');
+
+		if (n == HTTP_MAX_SEGS)
+			return -1;
+		seg[n] = p;
+		if (!slash)
+			return n + 1;
+		*slash = '\0';
+		p = slash + 1;
+	}
+}
+
+/* True if the segments match pattern; captures its {name} segments (raw) in cap. */
+static bool http_match(const char *pattern, char **seg, int n, char **cap, unsigned *ncap)
+{
+	char buf[256], *pseg[HTTP_MAX_SEGS];
+	int pn = http_split(pattern, buf, sizeof(buf), pseg);
+
+	*ncap = 0;
+	if (pn != n)
+		return false;
+	for (int i = 0; i < n; i++) {
+		if (pseg[i][0] == '{') {
+			if (*ncap == HTTP_MAX_ARGS)
+				return false;
+			cap[(*ncap)++] = seg[i];
+		} else if (strcmp(pseg[i], seg[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The route for r's path and method; NULL after answering 404 or 405. */
+static const struct http_route *http_route_find(struct http_req *r, const char *path, char **cap, unsigned *ncap)
+{
+	char buf[HTTP_MAX_ARG * 2], *seg[HTTP_MAX_SEGS];
+	unsigned method = (unsigned)evhttp_request_get_command(r->req), any = 0;
+	int n;
+
+	if (strlen(path) >= sizeof(buf) / 2 || (n = http_split(path, buf, sizeof(buf) / 2, seg)) < 0) {
+		http_reply_error_status(r, 414, TIMERD__ERROR_CODE__INVALID, "the path is too long");
+		return NULL;
+	}
+	for (unsigned i = 0; i < http_nroutes; i++) {
+		if (!http_match(http_routes[i].pattern, seg, n, cap, ncap))
+			continue;
+		if (http_routes[i].method == method || (method == EVHTTP_REQ_HEAD && http_routes[i].method == EVHTTP_REQ_GET)) {
+			/* cap points into buf: copy the segments out decoded before buf goes */
+			for (unsigned k = 0; k < *ncap; k++) {
+				r->arg[k] = evhttp_uridecode(cap[k], 0, NULL);
+				r->nargs = k + 1;
+			}
+			return &http_routes[i];
+		}
+		any = 1;
+	}
+	if (any)
+		http_reply_error_status(r, 405, TIMERD__ERROR_CODE__UNKNOWN_OP,
+					"this method is not allowed on this path (doc/http.md lists the routes)");
+	else
+		http_reply_error(r, TIMERD__ERROR_CODE__UNKNOWN_OP, "no such resource: %.200s (doc/http.md lists the routes)",
+				 path);
+	return NULL;
+}
+
+/* evhttp's close callback: the connection no longer counts. */
+static void http_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct loop *l = arg;
+
+	if (hmap_del(&l->http->conns, (const char *)&evcon, sizeof(evcon)))
+		atomic_fetch_sub_explicit(&l->srv->http_conns, 1, memory_order_relaxed);	/* relaxed: a gauge */
+}
+
+/* Counts r's connection on its first request; false after answering 429 (over http-max-connections). */
+static bool http_conn_admit(struct http_req *r)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+	struct srv *s = r->s;
+
+	if (!evcon || hmap_get(&r->l->http->conns, (const char *)&evcon, sizeof(evcon)))
+		return true;
+	/* relaxed: the cap is approximate across loops, like max-connections */
+	if (atomic_load_explicit(&s->http_conns, memory_order_relaxed) >= s->cfg->http_max_connections ||
+	    hmap_put(&r->l->http->conns, (const char *)&evcon, sizeof(evcon), evcon) < 0) {
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
+		atomic_fetch_add_explicit(&s->http_rejected, 1, memory_order_relaxed);
+		http_reply_error(r, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, "timerd serves http-max-connections (%u) "
+				 "HTTP connections: retry later, reuse connections, or raise http-max-connections",
+				 s->cfg->http_max_connections);
+		return false;
+	}
+	atomic_fetch_add_explicit(&s->http_conns, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->http_accepted, 1, memory_order_relaxed);
+	evhttp_connection_set_closecb(evcon, http_conn_closed, r->l);
+	return true;
+}
+
+/* evhttp's request callback (loop thread): finds the route and runs it. */
+static void http_dispatch(struct evhttp_request *req, void *arg)
+{
+	struct loop *l = arg;
+	struct http_held *h = calloc(1, sizeof(*h));
+	struct http_req *r = h ? &h->r : NULL;
+	char *cap[HTTP_MAX_ARGS];
+	const struct http_route *rt;
+	const char *path, *query;
+	unsigned ncap;
+
+	if (!h) {
+		evhttp_send_error(req, 503, "timerd is out of memory");
+		return;
+	}
+	*r = (struct http_req){ .req = req, .l = l, .s = l->srv, .uri = evhttp_request_get_evhttp_uri(req) };
+	TAILQ_INIT(&r->query);
+	atomic_fetch_add_explicit(&l->srv->http_requests, 1, memory_order_relaxed);	/* relaxed: a counter */
+	if (!http_conn_admit(r))
+		return;
+	path = r->uri ? evhttp_uri_get_path(r->uri) : NULL;
+	query = r->uri ? evhttp_uri_get_query(r->uri) : NULL;
+	if (query && evhttp_parse_query_str(query, &r->query) < 0) {
+		http_reply_error(r, TIMERD__ERROR_CODE__INVALID, "cannot parse the query string: use ?name=value&name=value");
+		return;
+	}
+	if (!(rt = http_route_find(r, path && *path ? path : "/", cap, &ncap)))
+		return;
+	for (unsigned i = 0; i < r->nargs; i++)
+		if (!r->arg[i]) {
+			http_reply_error(r, TIMERD__ERROR_CODE__INVALID, "cannot decode the path: check its %%-escapes");
+			return;
+		}
+	rt->fn(r);
+}
+
+/* --- the daemon's side --- */
+
+int http_listen(struct srv *s, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+	struct addr a;
+	int fd, rc, one = 1;
+
+	s->http_fd = -1;
+	pthread_once(&http_routes_once, http_routes_init);
+	if (!s->cfg->http)
+		return 0;
+	if (addr_parse(s->cfg->http, &a, err, errlen) < 0)
+		return -1;
+	if ((rc = getaddrinfo(a.host, a.port, &hints, &res)) != 0)
+		return td_errf(err, errlen, "http %s: %s", s->cfg->http, gai_strerror(rc));
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
+		rc = errno;
+		freeaddrinfo(res);
+		if (fd >= 0)
+			close(fd);
+		return td_errf(err, errlen, "cannot serve HTTP on %s: %s%s", s->cfg->http, strerror(rc),
+			       rc == EADDRINUSE ? " (another program has the port: pick another)" : "");
+	}
+	freeaddrinfo(res);
+	s->http_fd = fd;
+	log_info("HTTP API on http://%s/ (doc/http.md)", s->cfg->http);
+	return 0;
+}
+
+int http_loop_init(struct loop *l, char *err, size_t errlen)
+{
+	struct srv *s = l->srv;
+	struct http_loop *hl;
+	struct timeval tv = { (time_t)(s->cfg->http_timeout_ns / 1000000000),
+			      (suseconds_t)(s->cfg->http_timeout_ns % 1000000000 / 1000) };
+	int fd;
+
+	if (!s->cfg->http || s->http_fd < 0)
+		return 0;
+	if (!(hl = calloc(1, sizeof(*hl))))
+		return td_errf(err, errlen, "out of memory");
+	l->http = hl;
+	hmap_init(&hl->conns);
+	hl->held_tail = &hl->held;
+	if (!(hl->eh = evhttp_new(l->base)))
+		return td_errf(err, errlen, "cannot set up HTTP on loop %u", l->idx);
+	evhttp_set_max_headers_size(hl->eh, HTTP_MAX_HEADERS);
+	evhttp_set_max_body_size(hl->eh, s->cfg->max_frame);
+	evhttp_set_timeout_tv(hl->eh, &tv);
+	evhttp_set_allowed_methods(hl->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
+				   EVHTTP_REQ_DELETE);
+	evhttp_set_gencb(hl->eh, http_dispatch, l);
+	/* each evhttp closes its own listening fd: a dup of the one socket */
+	if ((fd = fcntl(s->http_fd, F_DUPFD_CLOEXEC, 0)) < 0 || evhttp_accept_socket(hl->eh, fd) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return td_errf(err, errlen, "cannot accept HTTP connections on loop %u: %s", l->idx, strerror(errno));
+	}
+	return 0;
+}
+
+void http_loop_free(struct loop *l)
+{
+	struct http_loop *hl = l->http;
+
+	if (!hl)
+		return;
+	while (hl->held) {	/* answered as they are: the journal has stopped */
+		struct http_held *h = container_of(hl->held, struct http_held, r);
+
+		hl->held = h->next;
+		http_send(&h->r, h->status, h->body);
+	}
+	if (hl->eh)
+		evhttp_free(hl->eh);	/* runs http_conn_closed for each connection */
+	hmap_destroy(&hl->conns, NULL);
+	free(hl);
+	l->http = NULL;
+}
+
+void http_close(struct srv *s)
+{
+	if (s->http_fd >= 0)
+		close(s->http_fd);
+	s->http_fd = -1;
+}

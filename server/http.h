@@ -1,0 +1,108 @@
+/*
+ * http.h -- the HTTP/JSON API, /metrics and (server/http-page.c) the
+ * status page, served by libevent's evhttp on the daemon's loop threads
+ * (--http HOST:PORT; doc/http.md, doc/architecture.md "HTTP").
+ *
+ * One listening socket (srv.c binds it like --listen); every loop thread
+ * has its own evhttp on its own event_base accepting from a dup of it, so
+ * a request is handled on the loop thread that accepted it, with that
+ * loop's arenas, counters and journal batch, like an RPC frame.
+ *
+ * A route handler runs on a loop thread and answers exactly once, now or
+ * later (http_reply_*); adding a route is one call:
+ *
+ *	static void page_index(struct http_req *r) { http_reply_text(r, 200, "text/html", html, n); }
+ *	http_route_add(EVHTTP_REQ_GET, "/", page_index);
+ *	http_route_add(EVHTTP_REQ_GET, "/v1/timers/{key}", get_timer);   {..}: one segment, r->arg[0]
+ *
+ * Routes are added before the first loop serves (http_routes_init, once
+ * per process) and only read afterwards.
+ */
+#ifndef TIMERD_HTTP_H
+#define TIMERD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "proto/timerd.pb-c.h"
+
+struct loop;
+struct srv;
+
+/* Path segments a route pattern may capture ({name}). */
+#define HTTP_MAX_ARGS 2
+/* Bytes of a captured segment, decoded (longer: 414). */
+#define HTTP_MAX_ARG 4096
+
+/* One request being handled (valid until it is answered). */
+struct http_req {
+	struct evhttp_request *req;
+	struct loop *l;
+	struct srv *s;
+	const struct evhttp_uri *uri;
+	char *arg[HTTP_MAX_ARGS];	/* decoded {name} segments of the route */
+	struct evkeyvalq query;		/* ?a=b&c=d, decoded */
+	unsigned nargs;
+};
+
+typedef void (*http_fn)(struct http_req *r);
+
+/*
+ * Adds a route: method is one EVHTTP_REQ_* (a path with no route for the
+ * method answers 405), pattern a path whose {name} segments match one
+ * segment each. First match wins. 0, or -1 if the table is full.
+ */
+int http_route_add(unsigned method, const char *pattern, http_fn fn);
+
+/* Answers with a JSON body (taken over: decref'd here); NULL body: 500 NO_MEMORY. */
+void http_reply_json(struct http_req *r, int status, json_t *body);
+
+/* Answers with the bytes of body (taken over: freed here); the caller set Content-Type. */
+void http_reply_buf(struct http_req *r, int status, struct evbuffer *body);
+
+/* Answers with bytes of the given content type. */
+void http_reply_text(struct http_req *r, int status, const char *ctype, const void *p, size_t n);
+
+/*
+ * Answers {"error": {"code": "NOT_FOUND", "message": "..."}} with the
+ * status http_status(code) (and Retry-After where the client may retry).
+ */
+void http_reply_error(struct http_req *r, Timerd__ErrorCode code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The HTTP status of an ErrorCode (400 for a code it does not know). */
+int http_status(Timerd__ErrorCode code);
+
+/* The name of an ErrorCode ("NOT_FOUND"), as in timerd.proto. */
+const char *http_code_name(Timerd__ErrorCode code);
+
+/* The query parameter name of r, or NULL. */
+const char *http_query(struct http_req *r, const char *name);
+
+/* --- http.c: the daemon's side --- */
+
+/* Binds --http's socket (srv_start, before the loops start); 0 or -1 with err. */
+int http_listen(struct srv *s, char *err, size_t errlen);
+
+/* Sets up loop l's evhttp (before its thread starts); 0 or -1 with err. */
+int http_loop_init(struct loop *l, char *err, size_t errlen);
+
+/* Answers the HTTP replies of l that waited for the journal and are now durable (loop thread). */
+void http_release_durable(struct loop *l);
+
+/* Frees l's evhttp, its connections and the replies still waiting (the thread has exited). */
+void http_loop_free(struct loop *l);
+
+/* Closes the listening socket. */
+void http_close(struct srv *s);
+
+/* --- http-metrics.c --- */
+
+/* GET /metrics: the Prometheus text exposition format. */
+void http_metrics(struct http_req *r);
+
+#endif /* TIMERD_HTTP_H */
