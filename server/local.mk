@@ -14,6 +14,7 @@ server_libserver_la_SOURCES = \
 	server/http-json.c \
 	server/http-json.h \
 	server/http-metrics.c \
+	server/http-page.c \
 	server/http.c \
 	server/http.h \
 	server/journal.c \

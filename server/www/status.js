@@ -143,7 +143,7 @@ function makePlot(id, series, yfmt) {
     width: Math.max(el.clientWidth, 300), height: 220,
     cursor: { drag: { x: true, y: false, setScale: false } },
     scales: { x: { time: true } },
-    axes: [{}, { values: (u, vals) => vals.map(yfmt), size: 70 }],
+    axes: [{ space: 90 }, { values: (u, vals) => vals.map(yfmt), size: 70 }],
     series: [{}].concat(series.map(s => Object.assign({ width: 1.5, spanGaps: false, value: (u, v) => yfmt(v) }, s))),
     hooks: {
       setSelect: [u => {
@@ -192,15 +192,20 @@ async function loadHistory() {
   }
 }
 
-/* Range buttons: pick the span shown (and leave any zoom). */
+/* Shows span (seconds) as the chosen range and remembers it in the URL (#range=900). */
+function setSpan(span) {
+  view.span = span;
+  view.zoom = null;
+  for (const o of document.querySelectorAll('#ranges button')) o.classList.toggle('on', Number(o.dataset.span) === span);
+  history.replaceState(null, '', '#range=' + span);
+}
+
+/* Range buttons pick the span shown (and leave any zoom); #range=SECONDS in the URL picks it at load. */
 function setupRanges() {
+  const m = /range=([0-9]+)/.exec(location.hash);
+  if (m && Number(m[1]) >= 10 && Number(m[1]) <= 86400 * 7) setSpan(Number(m[1]));
   for (const b of document.querySelectorAll('#ranges button'))
-    b.addEventListener('click', () => {
-      for (const o of document.querySelectorAll('#ranges button')) o.classList.toggle('on', o === b);
-      view.span = Number(b.dataset.span);
-      view.zoom = null;
-      loadHistory();
-    });
+    b.addEventListener('click', () => { setSpan(Number(b.dataset.span)); loadHistory(); });
 }
 
 /* Resizes the plots to their boxes. */
