@@ -68,6 +68,7 @@ REGRESS_TESTS = \
 	tests/regress/durable-cli.sh \
 	tests/regress/durable.sh \
 	tests/regress/fire.sh \
+	tests/regress/http-page.sh \
 	tests/regress/list.sh \
 	tests/regress/periodic.sh \
 	tests/regress/probes.sh \
