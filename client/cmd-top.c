@@ -213,10 +213,31 @@ static void cmd_top_human_rates(const struct top_sample *s, const struct top_rat
 	       cmd_top_get(s, "server.conns_rejected"), cmd_top_get(s, "server.watchers"));
 }
 
+/*
+ * Copies s for a terminal into buf (at most len - 1 bytes): control
+ * characters (C0, DEL and C1 as UTF-8) become '?', so a key or topic
+ * cannot move the cursor or recolour the screen. Returns buf.
+ */
+static const char *cmd_top_safe(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p && o + 1 < len; p++) {
+		if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			buf[o++] = '?';
+			p++;
+		} else {
+			buf[o++] = *p < 0x20 || *p == 0x7f ? '?' : (char)*p;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 /* Prints the probes line and, if any are attached, one row per probe. */
 static void cmd_top_human_probes(const struct top_sample *s, const struct top_rates *r)
 {
-	char h[32], d[32];
+	char h[32], d[32], spec[256];
 
 	if (!cmd_top_get(s, "probes.available")) {
 		printf("probes       unavailable (no BPF probe manager in this timerd)\n");
@@ -233,7 +254,7 @@ static void cmd_top_human_probes(const struct top_sample *s, const struct top_ra
 
 		printf("  probe %-4u hits=%" PRIu64 " arms=%" PRIu64 " cancels=%" PRIu64 " drops=%" PRIu64
 		       " errors=%" PRIu64 "  %s\n", p->probe_id, p->hits, p->arms, p->cancels, p->ring_drops,
-		       p->errors, p->spec);
+		       p->errors, cmd_top_safe(p->spec, spec, sizeof(spec)));
 	}
 }
 
@@ -254,7 +275,7 @@ static void cmd_top_human_errors(const struct top_sample *s)
 /* Prints the table of the timers due soonest. */
 static void cmd_top_human_next(const struct top_sample *s, int64_t now)
 {
-	char left[UNITS_BUFSZ], when[UNITS_BUFSZ], per[UNITS_BUFSZ];
+	char left[UNITS_BUFSZ], when[UNITS_BUFSZ], per[UNITS_BUFSZ], topic[41], key[61];
 
 	if (s->complete)
 		printf("next due     %zu of %" PRId64 " pending\n", s->nnext, cmd_top_get(s, "engine.pending"));
@@ -273,8 +294,9 @@ static void cmd_top_human_next(const struct top_sample *s, int64_t now)
 			units_duration_format(t->period, per, sizeof(per));
 		else
 			strcpy(per, "-");
-		printf("  %-10s  %-24s  %-8s  %-20.40s  %.60s\n", left, when, per, *t->topic ? t->topic : "-",
-		       *t->key ? t->key : "-");
+		printf("  %-10s  %-24s  %-8s  %-20s  %s\n", left, when, per,
+		       *t->topic ? cmd_top_safe(t->topic, topic, sizeof(topic)) : "-",
+		       *t->key ? cmd_top_safe(t->key, key, sizeof(key)) : "-");
 	}
 }
 
