@@ -35,8 +35,11 @@ function fmtNs(ns) {
   return h < 48 ? s + h + 'h ' + (m % 60) + 'm' : s + Math.floor(h / 24) + 'd ' + (h % 24) + 'h';
 }
 
-/* Unix ns -> "2026-12-01 12:00:00.123". */
-function fmtTime(ns) { return new Date(ns / 1e6).toISOString().replace('T', ' ').replace('Z', ''); }
+/* Unix ns -> "12:00:00.123" within a day from now, else "2026-12-01 12:00:00.123" (UTC). */
+function fmtTime(ns) {
+  const iso = new Date(ns / 1e6).toISOString().replace('T', ' ').replace('Z', '');
+  return Math.abs(ns / 1e6 - Date.now()) < 86400e3 ? iso.slice(11) : iso;
+}
 
 /* Replaces a table's body with rows of cells (strings; a cell {t, cls} sets a class). */
 function fillTable(id, rows) {
@@ -45,8 +48,15 @@ function fillTable(id, rows) {
     const tr = document.createElement('tr');
     for (const c of r) {
       const td = document.createElement('td');
-      if (c !== null && typeof c === 'object') { td.textContent = c.t; td.className = c.cls; td.title = c.t; }
-      else td.textContent = c;
+      if (c !== null && typeof c === 'object') {   // long user text: cut with an ellipsis, whole in the tooltip
+        const span = document.createElement('span');
+        span.textContent = c.t;
+        span.className = c.cls;
+        span.title = c.t;
+        td.appendChild(span);
+      } else {
+        td.textContent = c;
+      }
       tr.appendChild(td);
     }
     frag.appendChild(tr);
@@ -183,7 +193,9 @@ async function loadHistory() {
     plots.rates.setData([t, rates(h.ts_ms, s.engine_arms), rates(h.ts_ms, s.engine_fires)]);
     plots.pending.setData([t, s.engine_pending]);
     plots.late.setData([t, ns2us(s.server_late_p50_ns), ns2us(s.server_late_p99_ns), ns2us(s.server_late_max_ns)]);
-    for (const p of Object.values(plots)) p.setScale('x', { min: from / 1000, max: to / 1000 });
+    // the range asked for; a daemon younger than the range: from its first row
+    const x0 = view.zoom || !t.length ? from / 1000 : Math.max(from / 1000, t[0]);
+    for (const p of Object.values(plots)) p.setScale('x', { min: x0, max: to / 1000 });
     note.textContent = h.ts_ms.length + ' points, one per ' + fmtNs(h.step_ms * 1e6) + (view.zoom ? ' (zoomed)' : '') +
       (h.ts_ms.length ? '' : ' — no stats.db rows in this range yet');
     document.body.dataset.historyPoints = String(h.ts_ms.length);
