@@ -534,8 +534,13 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 /* Queues a framed event to c, dropping it if c's output is full. */
 void conn_push_event(struct conn *c, const uint8_t *frame, size_t len)
 {
-	struct evbuffer *out = c->holding ? c->held : bufferevent_get_output(c->bev);
+	struct evbuffer *out;
 
+	if (c->sse) {
+		http_sse_push(c, frame, len);
+		return;
+	}
+	out = c->holding ? c->held : bufferevent_get_output(c->bev);
 	if (!conn_serving(c))
 		return;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) > conn_cfg(c)->max_output) {

@@ -239,6 +239,8 @@ static json_t *httpj_value(const ProtobufCFieldDescriptor *f, const void *p)
 		return json_string(*(char *const *)p ? *(char *const *)p : "");
 	case PROTOBUF_C_TYPE_BYTES:
 		b = p;
+		if (b->len && memchr(b->data, 0, b->len))
+			return NULL;	/* binary: base64 */
 		return json_stringn(b->len ? (const char *)b->data : "", b->len);	/* NULL if not UTF-8 */
 	case PROTOBUF_C_TYPE_MESSAGE:
 		return *(ProtobufCMessage *const *)p ? httpj_from_msg(*(ProtobufCMessage *const *)p) : json_null();

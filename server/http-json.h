@@ -40,8 +40,8 @@ int httpj_arm_decode(const char *body, size_t n, struct arena *arena, Timerd__Ar
 
 /*
  * m as a JSON object: scalars as numbers, enums by name, strings as
- * strings, bytes as text if they are UTF-8 text ("payload") else as
- * base64 ("payload_base64"), sub-messages as objects, repeated fields as
+ * strings, bytes as text if they are UTF-8 without NUL ("payload") else
+ * as base64 ("payload_base64"), sub-messages as objects, repeated fields as
  * arrays; unset oneof members are left out. NULL if out of memory.
  */
 json_t *httpj_from_msg(const ProtobufCMessage *m);

@@ -26,6 +26,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,14 +62,12 @@ struct http_route {
 	unsigned method;		/* EVHTTP_REQ_* */
 	const char *pattern;
 	http_fn fn;
+	char buf[128];			/* the pattern split at '/' (http_route_add) */
+	char *seg[HTTP_MAX_SEGS];
+	int nseg;
 };
 
-/* A loop thread's HTTP side (loop thread only). */
-struct http_loop {
-	struct evhttp *eh;
-	struct hmap conns;		/* evhttp_connection pointer -> itself: the connections counted */
-	struct http_req *held, **held_tail;	/* replies waiting for the journal, oldest first */
-};
+static int http_split(const char *path, char *buf, size_t len, char **seg);
 
 /* A reply waiting for the journal: r's private tail. */
 struct http_held {
@@ -150,14 +150,19 @@ const char *http_code_name(Timerd__ErrorCode code)
 
 int http_route_add(unsigned method, const char *pattern, http_fn fn)
 {
-	if (http_nroutes == HTTP_MAX_ROUTES)
+	struct http_route *rt = &http_routes[http_nroutes];
+
+	if (http_nroutes == HTTP_MAX_ROUTES || strlen(pattern) >= sizeof(rt->buf))
 		return -1;
-	http_routes[http_nroutes++] = (struct http_route){ .method = method, .pattern = pattern, .fn = fn };
+	*rt = (struct http_route){ .method = method, .pattern = pattern, .fn = fn };
+	if ((rt->nseg = http_split(pattern, rt->buf, sizeof(rt->buf), rt->seg)) < 0)
+		return -1;
+	http_nroutes++;
 	return 0;
 }
 
 /* Frees r and what it holds (after it was answered). */
-static void http_req_free(struct http_req *r)
+void http_req_free(struct http_req *r)
 {
 	for (unsigned i = 0; i < r->nargs; i++)
 		free(r->arg[i]);
@@ -359,6 +364,12 @@ static void http_call_done(void *arg, const Timerd__Response *rs, uint64_t hold)
 	}
 	if (rs->body_case == TIMERD__RESPONSE__BODY_ARM && rs->arm->created)
 		status = 201;
+	if (rs->body_case == TIMERD__RESPONSE__BODY_ARM && evhttp_request_get_command(r->req) == EVHTTP_REQ_POST) {
+		char loc[64];
+
+		snprintf(loc, sizeof(loc), "/v1/timers/id/%" PRIu64, rs->arm->timer_id);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location", loc);
+	}
 	if (!(b = http_json_buf(call->body(rs)))) {
 		http_reply_error(r, TIMERD__ERROR_CODE__NO_MEMORY, "timerd is out of memory building the reply: retry");
 		return;	/* a journaled change still commits; the client retries an idempotent PUT */
@@ -380,7 +391,7 @@ static void http_call(struct http_req *r, const Timerd__Request *rq, int ok_stat
 {
 	struct http_call call = { .r = r, .ok_status = ok_status, .body = body };
 
-	rpc_run(r->l, rq, http_call_done, &call);
+	rpc_run(r->l, NULL, rq, http_call_done, &call);
 }
 
 /* ArmReply as JSON. */
@@ -594,6 +605,7 @@ static void http_routes_init(void)
 	http_route_add(EVHTTP_REQ_POST, "/v1/timers", http_timer_post);
 	http_route_add(EVHTTP_REQ_GET, "/v1/timers", http_timer_list);
 	http_route_add(EVHTTP_REQ_GET, "/v1/stats", http_stats);
+	http_route_add(EVHTTP_REQ_GET, "/v1/watch", http_watch);
 	http_route_add(EVHTTP_REQ_GET, "/metrics", http_metrics);
 	http_page_register();	/* the status page's routes (server/http-page.c) */
 }
@@ -603,9 +615,13 @@ static void http_routes_init(void)
 /* Splits a raw path into its segments (in buf); their number, or -1 if there are too many. */
 static int http_split(const char *path, char *buf, size_t len, char **seg)
 {
+	size_t l;
 	int n = 0;
 
-	snprintf(buf, len, "%s", *path == '/' ? path + 1 : path);
+	path += *path == '/';
+	if ((l = strlen(path)) >= len)
+		return -1;
+	memcpy(buf, path, l + 1);
 	if (!*buf)
 		return 0;
 	for (char *p = buf;; n++) {
@@ -621,14 +637,13 @@ static int http_split(const char *path, char *buf, size_t len, char **seg)
 	}
 }
 
-/* True if the segments match pattern; captures its {name} segments (raw) in cap. */
-static bool http_match(const char *pattern, char **seg, int n, char **cap, unsigned *ncap)
+/* True if the segments match the route's pattern; captures its {name} segments (raw) in cap. */
+static bool http_match(const struct http_route *rt, char **seg, int n, char **cap, unsigned *ncap)
 {
-	char buf[256], *pseg[HTTP_MAX_SEGS];
-	int pn = http_split(pattern, buf, sizeof(buf), pseg);
+	char *const *pseg = rt->seg;
 
 	*ncap = 0;
-	if (pn != n)
+	if (rt->nseg != n)
 		return false;
 	for (int i = 0; i < n; i++) {
 		if (pseg[i][0] == '{') {
@@ -654,7 +669,7 @@ static const struct http_route *http_route_find(struct http_req *r, const char *
 		return NULL;
 	}
 	for (unsigned i = 0; i < http_nroutes; i++) {
-		if (!http_match(http_routes[i].pattern, seg, n, cap, ncap))
+		if (!http_match(&http_routes[i], seg, n, cap, ncap))
 			continue;
 		if (http_routes[i].method == method || (method == EVHTTP_REQ_HEAD && http_routes[i].method == EVHTTP_REQ_GET)) {
 			/* cap points into buf: copy the segments out decoded before buf goes */
@@ -675,13 +690,15 @@ static const struct http_route *http_route_find(struct http_req *r, const char *
 	return NULL;
 }
 
-/* evhttp's close callback: the connection no longer counts. */
-static void http_conn_closed(struct evhttp_connection *evcon, void *arg)
+void http_conn_forget(struct loop *l, struct evhttp_connection *evcon)
 {
-	struct loop *l = arg;
-
 	if (hmap_del(&l->http->conns, (const char *)&evcon, sizeof(evcon)))
 		atomic_fetch_sub_explicit(&l->srv->http_conns, 1, memory_order_relaxed);	/* relaxed: a gauge */
+}
+
+void http_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	http_conn_forget(arg, evcon);
 }
 
 /* Counts r's connection on its first request; false after answering 429 (over http-max-connections). */
@@ -761,8 +778,11 @@ int http_listen(struct srv *s, char *err, size_t errlen)
 	if ((rc = getaddrinfo(a.host, a.port, &hints, &res)) != 0)
 		return td_errf(err, errlen, "http %s: %s", s->cfg->http, gai_strerror(rc));
 	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
-	if (fd >= 0)
+	if (fd >= 0) {
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* accepted sockets inherit it (Linux): a reply's last segment must not wait for the client's delayed ACK */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
 	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
 		rc = errno;
 		freeaddrinfo(res);
@@ -821,6 +841,7 @@ void http_loop_free(struct loop *l)
 		hl->held = h->next;
 		http_send(&h->r, h->status, h->body);
 	}
+	http_watch_free(l);
 	if (hl->eh)
 		evhttp_free(hl->eh);	/* runs http_conn_closed for each connection */
 	hmap_destroy(&hl->conns, NULL);

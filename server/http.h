@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "proto/timerd.pb-c.h"
+#include "server/hmap.h"
 
 struct loop;
 struct srv;
@@ -99,6 +100,37 @@ void http_loop_free(struct loop *l);
 
 /* Closes the listening socket. */
 void http_close(struct srv *s);
+
+/* --- private to server/http*.c --- */
+
+/* A loop thread's HTTP side (loop thread only). */
+struct http_loop {
+	struct evhttp *eh;
+	struct hmap conns;		/* evhttp_connection pointer -> itself: the connections counted */
+	struct http_req *held, **held_tail;	/* replies waiting for the journal, oldest first */
+	struct http_sse *streams;	/* GET /v1/watch streams (http-watch.c) */
+	struct event *keepalive;	/* writes a comment to every stream now and then */
+	uint64_t sse_stamp;		/* the loop's fire stamp sse_text was encoded for */
+	char *sse_text;			/* that fire as an SSE event */
+	size_t sse_len;
+};
+
+/* Frees r without answering (it was answered, or its stream started). */
+void http_req_free(struct http_req *r);
+
+/* The connection no longer counts against http-max-connections (its close callback). */
+void http_conn_forget(struct loop *l, struct evhttp_connection *evcon);
+
+/* The close callback that only forgets the connection (arg: its loop). */
+void http_conn_closed(struct evhttp_connection *evcon, void *arg);
+
+/* --- http-watch.c --- */
+
+/* GET /v1/watch?topic=A&topic=B: fires as Server-Sent Events. */
+void http_watch(struct http_req *r);
+
+/* Ends l's streams (the loop is being freed). */
+void http_watch_free(struct loop *l);
 
 /* --- http-metrics.c --- */
 

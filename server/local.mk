@@ -15,6 +15,7 @@ server_libserver_la_SOURCES = \
 	server/http-json.h \
 	server/http-metrics.c \
 	server/http-page.c \
+	server/http-watch.c \
 	server/http.c \
 	server/http.h \
 	server/journal.c \

@@ -698,7 +698,7 @@ static void rpc_dispatch(struct rpc_ctx *x)
 	unsigned op = (unsigned)x->rq->body_case;
 
 	x->rs.id = x->rq->id;
-	if (x->c && !conn_inflight_ok(x->c)) {
+	if (x->c && !x->c->sse && !conn_inflight_ok(x->c)) {
 		rpc_error(x, TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT, "more than %u requests are unanswered on this "
 			  "connection: read replies before sending more (max-inflight)", x->s->cfg->max_inflight);
 		return;
@@ -731,9 +731,9 @@ void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 }
 
 /* Runs a request built by another front end (HTTP) through the same handlers, with no connection. */
-void rpc_run(struct loop *l, const Timerd__Request *rq, rpc_done_fn done, void *arg)
+void rpc_run(struct loop *l, struct conn *c, const Timerd__Request *rq, rpc_done_fn done, void *arg)
 {
-	struct rpc_ctx x = { .l = l, .s = l->srv, .rq = rq };
+	struct rpc_ctx x = { .c = c, .l = l, .s = l->srv, .rq = rq };
 
 	timerd__response__init(&x.rs);
 	rpc_dispatch(&x);

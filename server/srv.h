@@ -44,6 +44,7 @@ struct evconnlistener;
 struct journal;
 struct journal_batch;
 struct http_loop;
+struct http_sse;
 struct probe_mgr;
 struct stats_thread;
 
@@ -232,6 +233,7 @@ struct conn {
 	uint32_t hhead, hn, hcap;
 	struct conn *hold_prev, *hold_next;	/* loop->holders while hn > 0 or held is not empty */
 	bool holding;			/* on loop->holders */
+	struct http_sse *sse;		/* an HTTP event stream (server/http-watch.c), not a socket: no bev, no slot */
 	char peer[64];			/* "pid 123 uid 0" or "127.0.0.1:5555" */
 	char client[48];		/* Hello.client */
 };
@@ -355,6 +357,11 @@ void conn_kill(struct conn *c);
 /* Frees a CONN_DEAD connection; only the loop's reaper calls it. */
 void conn_free(struct conn *c);
 
+/* --- http-watch.c --- */
+
+/* conn_push_event for an HTTP event stream: the fire as an SSE event, or the stream ends if its reader is too slow. */
+void http_sse_push(struct conn *c, const uint8_t *frame, size_t len);
+
 /* --- errmap.c --- */
 
 /* The wire code for a TD_* code (TD_OK: OK); SYSTEM for a value outside the table. */
@@ -373,12 +380,13 @@ typedef void (*rpc_done_fn)(void *arg, const Timerd__Response *rs, uint64_t hold
 
 /*
  * Runs rq (which may live in l->arena) through the RPC's own validation
- * and handlers with no connection (notify, watch and probes are refused),
- * calls done, then resets l's arenas. A durable change is in l's journal
+ * and handlers with no connection (c NULL: notify, watch and probes are
+ * refused) or an HTTP event stream's (c->sse: watch works), calls done,
+ * then resets l's arenas. A durable change is in l's journal
  * batch: the caller posts it (journal_flush) and answers once
  * journal_durable(l) >= hold (loop thread).
  */
-void rpc_run(struct loop *l, const Timerd__Request *rq, rpc_done_fn done, void *arg);
+void rpc_run(struct loop *l, struct conn *c, const Timerd__Request *rq, rpc_done_fn done, void *arg);
 
 /* --- watch.c --- */
 

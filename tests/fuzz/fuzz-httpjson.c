@@ -1,0 +1,61 @@
+/*
+ * fuzz-httpjson.c -- server/http-json.c: the HTTP API's arm body decoder
+ * (httpj_arm_decode) on any bytes, and the encoder on what it decoded.
+ *
+ * Checks: a body is decoded or refused with INVALID, MALFORMED or
+ * NO_MEMORY and a message; a decoded arm has a time (after_ns or
+ * at_unix_ns, never negative), a payload within the body's size and a
+ * NUL-free topic; the decoded Arm encodes back to JSON, and base64
+ * round-trips its payload.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "server/http-json.h"
+#include "tests/fuzz/fuzz.h"
+
+/* Checks what a successful decode produced. */
+static void httpjson_check(const Timerd__Arm *a, size_t n, struct arena *arena)
+{
+	json_t *j, *b64;
+	uint8_t *back;
+	ptrdiff_t m;
+
+	if (a->when_case != TIMERD__ARM__WHEN_AFTER_NS && a->when_case != TIMERD__ARM__WHEN_AT_UNIX_NS)
+		fuzz_fail("decoded an arm without a time (when_case %d)", (int)a->when_case);
+	if (a->after_ns < 0 || a->at_unix_ns < 0 || a->period_ns < 0)
+		fuzz_fail("decoded a negative time or period");
+	if (a->payload.len > n)
+		fuzz_fail("a %zu-byte payload from a %zu-byte body", a->payload.len, n);
+	if (a->topic && strlen(a->topic) > n)
+		fuzz_fail("a topic longer than the body");
+	if (!(j = httpj_from_msg(&a->base)))
+		fuzz_fail("the decoded arm does not encode");
+	json_decref(j);
+	if (!(b64 = httpj_base64(a->payload.data, a->payload.len)))
+		return;
+	m = httpj_unbase64(json_string_value(b64), json_string_length(b64), arena, &back);
+	if (m != (ptrdiff_t)a->payload.len || (m && memcmp(back, a->payload.data, (size_t)m)))
+		fuzz_fail("base64 does not round-trip a %zu-byte payload", a->payload.len);
+	json_decref(b64);
+}
+
+/* Decodes one body. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct arena arena;
+	Timerd__Arm a;
+	char err[512] = "";
+	int rc;
+
+	arena_init(&arena);
+	rc = httpj_arm_decode((const char *)data, size, &arena, &a, err, sizeof(err));
+	if (rc == 0)
+		httpjson_check(&a, size, &arena);
+	else if ((rc != -TIMERD__ERROR_CODE__INVALID && rc != -TIMERD__ERROR_CODE__MALFORMED &&
+		  rc != -TIMERD__ERROR_CODE__NO_MEMORY) || !err[0])
+		fuzz_fail("refused with %d and message '%s'", rc, err);
+	arena_destroy(&arena);
+	return 0;
+}

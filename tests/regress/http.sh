@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# http.sh -- the HTTP/JSON API (doc/http.md): tests/regress/http_api.py walks
+# every route and its errors, limits, slow clients, event streams and the
+# connection cap on a private timerd; then an HTTP arm answered under
+# --fsync always survives kill -9, and --http refuses a non-loopback address
+# without --allow-remote.
+. "${top_srcdir:-.}/tests/regress/lib.sh"
+
+PY=/usr/bin/python3
+[ -x "$PY" ] || skip "needs Debian's /usr/bin/python3"
+
+# Starts timerd with --http on a free loopback port (sets port); extra flags in "$@".
+start_http() {
+	for _ in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 40000))
+		"$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --log "$tmp/timerd.log" \
+			--http "127.0.0.1:$port" "$@" &
+		daemon_pid=$!
+		for _ in $(seq 1 250); do
+			curl -sf "http://127.0.0.1:$port/v1/stats" >/dev/null 2>&1 && return 0
+			kill -0 "$daemon_pid" 2>/dev/null || break
+			sleep 0.02
+		done
+		kill "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null
+		daemon_pid=
+	done
+	fail "could not start timerd with --http on a free port"
+}
+
+command -v curl >/dev/null || skip "needs curl"
+start_http --http-timeout 1s --http-max-connections 48 --max-frame 256KiB --max-payload 16KiB --max-output 256KiB
+"$PY" "${top_srcdir:-.}/tests/regress/http_api.py" "$port" || fail "http_api.py (above)"
+
+# durable: the 201 came after the commit, so kill -9 keeps the timer
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -d '{"in": "1h", "topic": "d"}' "http://127.0.0.1:$port/v1/timers/durable")
+[ "$code" = 201 ] || fail "durable arm: status $code"
+kill -KILL "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null
+daemon_pid=
+start_http
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/timers/durable")
+[ "$code" = 200 ] || fail "an HTTP arm answered 201 under --fsync always was lost by kill -9 (GET: $code)"
+stop_timerd
+
+out=$("$TIMERD" --check-config --socket "$sock" --state-dir "$tmp/state" --http 0.0.0.0:8080 2>&1)
+[ $? -ne 0 ] || fail "--http 0.0.0.0:8080 without --allow-remote was accepted"
+echo "$out" | grep -q "allow-remote" || fail "the refusal of --http 0.0.0.0 said: $out"
+exit 0
