@@ -197,8 +197,8 @@ static json_t *page_next_json(struct srv *s, size_t k, int64_t now)
 		return NULL;
 	sc->k = k;
 	sc->mono_to_unix = engine_mono_to_unix(s->engine);
-	do {
-		if (engine_list(s->engine, NULL, 0, &cursor, 1000, page_scan_one, sc) < 0)
+	do {		/* next=0: no walk at all */
+		if (!k || engine_list(s->engine, NULL, 0, &cursor, 1000, page_scan_one, sc) < 0)
 			break;
 	} while (cursor && sc->seen < PAGE_SCAN_MAX);
 	o = json_pack("{s:b,s:I,s:[]}", "complete", cursor == 0, "scanned", (json_int_t)sc->seen, "timers");
