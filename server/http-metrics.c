@@ -179,6 +179,9 @@ void http_metrics(struct http_req *r)
 			  atomic_load_explicit(&s->http_rejected, memory_order_relaxed));
 	http_metric_extra(&m, "timerd_http_requests_total", "counter", "HTTP requests received",
 			  atomic_load_explicit(&s->http_requests, memory_order_relaxed));
+	http_metric_extra(&m, "timerd_http_replies_held_total", "counter",
+			  "HTTP replies that waited for their change to be committed to timers.db",
+			  atomic_load_explicit(&s->http_held, memory_order_relaxed));
 	free(sb);
 	free(late);
 	if (m.failed) {

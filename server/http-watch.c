@@ -124,13 +124,12 @@ static void http_sse_close_cb(evutil_socket_t fd, short what, void *arg)
 	http_sse_free(x);
 }
 
-/* Starts ending x with a last event saying why (no fire reaches it after this). */
+/* Starts ending x with a last event saying why; called from fire delivery, so it changes no watch list. */
 static void http_sse_end(struct http_sse *x, const char *why)
 {
 	if (x->why)
 		return;
-	x->why = why;
-	watch_drop_all(&x->c);
+	x->why = why;	/* http_sse_push ignores x from now on; its watches go in the close event */
 	event_active(x->close_ev, EV_TIMEOUT, 0);
 }
 

@@ -219,20 +219,24 @@ void http_reply_text(struct http_req *r, int status, const char *ctype, const vo
 	http_send(r, status, b);
 }
 
+/* json_dump_callback's sink: appends to an evbuffer. */
+static int http_json_out(const char *p, size_t n, void *arg)
+{
+	return evbuffer_add(arg, p, n);
+}
+
 /* A JSON value as text in a new evbuffer (NULL if out of memory); decrefs j. */
 static struct evbuffer *http_json_buf(json_t *j)
 {
 	struct evbuffer *b = j ? evbuffer_new() : NULL;
-	char *s = b ? json_dumps(j, JSON_COMPACT) : NULL;
+	int rc = b ? json_dump_callback(j, http_json_out, b, JSON_COMPACT) : -1;
 
 	json_decref(j);
-	if (!s || evbuffer_add(b, s, strlen(s)) < 0 || evbuffer_add(b, "\n", 1) < 0) {
-		free(s);
+	if (rc < 0 || evbuffer_add(b, "\n", 1) < 0) {
 		if (b)
 			evbuffer_free(b);
 		return NULL;
 	}
-	free(s);
 	return b;
 }
 
@@ -322,6 +326,8 @@ static void http_hold(struct http_req *r, int status, struct evbuffer *body, uin
 	struct http_loop *hl = r->l->http;
 	struct http_held *h = container_of(r, struct http_held, r);
 
+	/* relaxed: a counter */
+	atomic_fetch_add_explicit(&r->s->http_held, 1, memory_order_relaxed);
 	h->status = status;
 	h->body = body;
 	h->hold = hold;

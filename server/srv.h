@@ -266,6 +266,7 @@ struct srv {
 	int http_fd;			/* --http's listening socket, -1: none (each loop's evhttp has a dup) */
 	_Atomic uint64_t http_conns;	/* HTTP connections counted now */
 	_Atomic uint64_t http_accepted, http_rejected, http_requests;
+	_Atomic uint64_t http_held;	/* replies that waited for a journal commit */
 	_Atomic uint64_t db_writes, db_errors;
 	_Atomic uint64_t watchers;
 	void (*ready)(void *arg);	/* called once listening (daemon start-up handshake) */

@@ -37,6 +37,8 @@ wait_for metrics_fire
 curl -sf "$base/metrics" >"$tmp/metrics.txt" || fail "GET /metrics"
 "$PROMTOOL" check metrics <"$tmp/metrics.txt" >"$tmp/promtool.out" 2>&1 ||
 	fail "promtool check metrics: $(cat "$tmp/promtool.out")"
+grep -q '^timerd_http_replies_held_total 0$' "$tmp/metrics.txt" ||
+	fail "--memory-only HTTP arms waited for a journal: $(grep held "$tmp/metrics.txt")"
 grep -q '^timerd_fire_lateness_seconds_bucket{le="+Inf"} [1-9]' "$tmp/metrics.txt" ||
 	fail "no fire lateness histogram: $(grep lateness "$tmp/metrics.txt" | head -5)"
 

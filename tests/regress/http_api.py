@@ -338,7 +338,43 @@ def test_connection_cap():
     wait_for("the capped connections to close", lambda: req("GET", "/v1/stats")[0] == 200)
 
 
-for t in (test_timers, test_bad_bodies, test_stats_metrics, test_watch, test_watch_slow_reader, test_slow_clients,
+def raw(data, wait=2.0):
+    """Sends raw bytes, returns what came back before the server closed or wait passed."""
+    s = socket.create_connection((HOST, PORT), timeout=wait)
+    out = b""
+    try:
+        s.sendall(data)
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    except (socket.timeout, ConnectionResetError, BrokenPipeError):
+        pass
+    s.close()
+    return out
+
+
+def test_garbage():
+    """Malformed HTTP never crashes timerd; pipelined requests are answered in order."""
+    for junk in (b"\x00\x01\x02garbage\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+                 b"BREW /v1/stats HTTP/1.1\r\nHost: x\r\n\r\n",
+                 b"PUT /v1/timers/g HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+                 b"PUT /v1/timers/g HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                 b"GET /v1/timers/%zz%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+                 b"GET /" + b"a/" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                 b"GET /v1/stats HTTP/1.1\r\n" + b"X: y\r\n" * 5000 + b"\r\n"):
+        raw(junk, wait=1.5)
+    body = b'{"in": "1h", "topic": "pipe"}'
+    reqs = b"".join(b"PUT /v1/timers/pipe-%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" %
+                    (i, len(body), body) for i in range(20))
+    out = raw(reqs + b"GET /v1/timers/pipe-19 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", wait=10)
+    if out.count(b"HTTP/1.1 201") != 20 or b'"key":"pipe-19"' not in out:
+        fail("20 pipelined PUTs and a GET: %d created, tail %r" % (out.count(b"HTTP/1.1 201"), out[-300:]))
+    expect("serving after malformed HTTP", req("GET", "/v1/stats"), 200)
+
+
+for t in (test_timers, test_garbage, test_bad_bodies, test_stats_metrics, test_watch, test_watch_slow_reader, test_slow_clients,
           test_concurrent, test_connection_cap):
     t()
     print("ok: " + t.__name__)
