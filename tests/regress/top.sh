@@ -47,6 +47,17 @@ assert [x["key"] for x in t[5:]] == ["later-%d" % i for i in range(1, 6)], t
 PY
 fi
 
+# --json without --once: one object per refresh, one per line; the first has no rates yet.
+"$TIMERCTL" --socket "$sock" --json top --interval 100ms --next 1 >"$tmp/stream.json" 2>&1 &
+stream_pid=$!
+lines() { [ "$(wc -l <"$tmp/stream.json")" -ge 3 ] || { cat "$tmp/stream.json"; return 1; }; }
+wait_for lines
+kill -TERM "$stream_pid"
+wait "$stream_pid" || fail "top --json exited $? after SIGTERM"
+head -1 "$tmp/stream.json" | grep -q '"arms_per_s":null' || fail "first streamed snapshot has rates: $(head -1 "$tmp/stream.json")"
+sed -n 2p "$tmp/stream.json" | grep -q '"fires_per_s":[1-9]' || fail "second streamed snapshot: $(sed -n 2p "$tmp/stream.json")"
+grep -vc '^{"version":"timerd .*}$' "$tmp/stream.json" | grep -qx 0 || fail "a streamed line is not one object: $(cat "$tmp/stream.json")"
+
 # Bad options.
 ctl top --once --interval 10ms >/dev/null 2>&1; [ $? = 2 ] || fail "--interval 10ms is not a usage error"
 ctl top --once --next 101 >/dev/null 2>&1; [ $? = 2 ] || fail "--next 101 is not a usage error"
