@@ -37,6 +37,8 @@
 #define PAGE_POINTS_DEFAULT 600
 #define PAGE_POINTS_MAX 5000
 #define PAGE_METRICS_MAX 32
+/* How much of stats.db a history read maps instead of copying into its page cache (a day at 1 s is ~14 MB). */
+#define PAGE_MMAP_BYTES "268435456"
 /* How long a history read waits for a lock (the writer only blocks readers at a checkpoint). */
 #define PAGE_BUSY_MS 100
 
@@ -352,27 +354,76 @@ static bool page_hist_known(struct http_req *r, sqlite3 *db, const struct page_h
 	return cols != NULL;
 }
 
-/* SELECT max(ts_ms), max("m1"), ... one row per bucket of step ms (names are known columns). */
+/* SELECT ts_ms, "m1", ... in ts_ms order over the range (names are known columns). */
 static char *page_hist_sql(const struct page_hist *h)
 {
 	size_t len = 128;
 	char *q, *p;
 
 	for (size_t i = 0; i < h->n; i++)
-		len += strlen(h->names[i]) + 12;
+		len += strlen(h->names[i]) + 4;
 	if (!(q = malloc(len)))
 		return NULL;
-	p = q + sprintf(q, "SELECT max(ts_ms)");
+	p = q + sprintf(q, "SELECT ts_ms");
 	for (size_t i = 0; i < h->n; i++)
-		p += sprintf(p, ", max(\"%s\")", h->names[i]);
-	sprintf(p, " FROM stats WHERE ts_ms >= ?1 AND ts_ms <= ?2 GROUP BY ts_ms / ?3 ORDER BY 1");
+		p += sprintf(p, ", \"%s\"", h->names[i]);
+	sprintf(p, " FROM stats WHERE ts_ms >= ?1 AND ts_ms <= ?2 ORDER BY ts_ms");
 	return q;
 }
 
-/* Runs the query into {"ts_ms": [...], "series": {name: [...]}} members of o; false on an SQLite error. */
+
+/* One bucket being summed: its last ts_ms and each column's maximum (have: not all NULL). */
+struct page_bucket {
+	int64_t id, ts, max[PAGE_METRICS_MAX];
+	bool have[PAGE_METRICS_MAX], open;
+};
+
+/* Appends the open bucket as one point of each series. */
+static void page_bucket_flush(struct page_bucket *b, size_t n, json_t *ts, json_t **cols)
+{
+	if (!b->open)
+		return;
+	json_array_append_new(ts, json_integer(b->ts));
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(cols[i], b->have[i] ? json_integer(b->max[i]) : json_null());
+	b->open = false;
+}
+
+/* Adds the current row to its bucket (flushing the previous bucket when the row starts a new one). */
+static void page_bucket_add(struct page_bucket *b, sqlite3_stmt *st, const struct page_hist *h, json_t *ts,
+			    json_t **cols)
+{
+	int64_t t = sqlite3_column_int64(st, 0);
+
+	if (b->open && t / h->step != b->id)
+		page_bucket_flush(b, h->n, ts, cols);
+	if (!b->open) {
+		memset(b->have, 0, sizeof(b->have));
+		b->open = true;
+		b->id = t / h->step;
+	}
+	b->ts = t;
+	for (size_t i = 0; i < h->n; i++) {
+		int64_t v = sqlite3_column_int64(st, (int)i + 1);
+
+		if (sqlite3_column_type(st, (int)i + 1) == SQLITE_NULL || (b->have[i] && v <= b->max[i]))
+			continue;
+		b->max[i] = v;
+		b->have[i] = true;
+	}
+}
+
+/*
+ * Reads the range in ts_ms order (the index's: no sort, no temporary
+ * table: a GROUP BY in SQL sorted into one, 96 against 50 ms for a day of rows) and sums
+ * each bucket of step ms (aligned to multiples of step) into one point:
+ * the bucket's last ts_ms and each column's maximum. Fills "ts_ms" and
+ * "series" of o; false on an SQLite error.
+ */
 static bool page_hist_rows(sqlite3 *db, const struct page_hist *h, json_t *o)
 {
 	json_t *ts = json_array(), *series = json_object(), *cols[PAGE_METRICS_MAX];
+	struct page_bucket *b = calloc(1, sizeof(*b));
 	char *sql = page_hist_sql(h);
 	sqlite3_stmt *st = NULL;
 	int rc = SQLITE_NOMEM;
@@ -381,20 +432,16 @@ static bool page_hist_rows(sqlite3 *db, const struct page_hist *h, json_t *o)
 	json_object_set_new(o, "series", series);
 	for (size_t i = 0; i < h->n; i++)
 		json_object_set_new(series, h->names[i], cols[i] = json_array());
-	if (sql && (rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) == SQLITE_OK) {
+	if (b && sql && (rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, h->since);
 		sqlite3_bind_int64(st, 2, h->until);
-		sqlite3_bind_int64(st, 3, h->step);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			json_array_append_new(ts, json_integer(sqlite3_column_int64(st, 0)));
-			for (size_t i = 0; i < h->n; i++)
-				json_array_append_new(cols[i], sqlite3_column_type(st, (int)i + 1) == SQLITE_NULL
-								       ? json_null()
-								       : json_integer(sqlite3_column_int64(st, (int)i + 1)));
-		}
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			page_bucket_add(b, st, h, ts, cols);
+		page_bucket_flush(b, h->n, ts, cols);
 	}
 	sqlite3_finalize(st);
 	free(sql);
+	free(b);
 	return rc == SQLITE_DONE;
 }
 
@@ -417,6 +464,7 @@ static sqlite3 *page_hist_open(struct http_req *r)
 		return NULL;
 	}
 	sqlite3_busy_timeout(db, PAGE_BUSY_MS);
+	sqlite3_exec(db, "PRAGMA mmap_size=" PAGE_MMAP_BYTES, NULL, NULL, NULL);	/* scans read the file in place */
 	return db;
 }
 

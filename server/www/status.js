@@ -10,7 +10,7 @@ const STATUS_MS = 2000, HISTORY_MS = 5000, POINTS = 600;
 const METRICS = ['engine_arms', 'engine_fires', 'engine_pending', 'server_late_p50_ns', 'server_late_p99_ns',
                  'server_late_max_ns'];
 const view = { span: 3600, zoom: null };   // seconds shown; zoom: [from_s, to_s] or null
-let prev = null, plots = {}, historyTimer = null;
+let prev = null, plots = {}, historyTimer = null, historyEvery = HISTORY_MS;
 
 /* Sets an element's text (never HTML). */
 function setText(id, s) { document.getElementById(id).textContent = s; }
@@ -199,6 +199,7 @@ async function loadHistory() {
     note.textContent = h.ts_ms.length + ' points, one per ' + fmtNs(h.step_ms * 1e6) + (view.zoom ? ' (zoomed)' : '') +
       (h.ts_ms.length ? '' : ' — no stats.db rows in this range yet');
     document.body.dataset.historyPoints = String(h.ts_ms.length);
+    historyEvery = Math.max(HISTORY_MS, h.step_ms);   // a wide range: no new point before a bucket's worth
   } catch (err) {
     note.textContent = 'history unavailable: ' + err.message;
   }
@@ -232,4 +233,9 @@ window.addEventListener('resize', resize);
 pollStatus();
 loadHistory();
 setInterval(pollStatus, STATUS_MS);
-setInterval(() => { if (!view.zoom) loadHistory(); }, HISTORY_MS);
+/* Refreshes the plots every 5 s, or once per point for a wide range (a day: every 144 s), unless zoomed. */
+function historyTick() {
+  if (!view.zoom) loadHistory();
+  historyTimer = setTimeout(historyTick, historyEvery);
+}
+historyTimer = setTimeout(historyTick, HISTORY_MS);
