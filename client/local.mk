@@ -30,6 +30,7 @@ client_timerctl_SOURCES = \
 	client/cmd-ping.c \
 	client/cmd-probe.c \
 	client/cmd-stats.c \
+	client/cmd-top.c \
 	client/cmd-watch.c \
 	client/ctl.c \
 	client/timerctl.c \

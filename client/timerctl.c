@@ -21,6 +21,7 @@ static const struct cmd_entry *const ctl_cmds[] = {
 	&cmd_list_entry,
 	&cmd_watch_entry,
 	&cmd_stats_entry,
+	&cmd_top_entry,
 	&cmd_ping_entry,
 	&cmd_probe_entry,
 };

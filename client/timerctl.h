@@ -59,6 +59,7 @@ extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_ping_entry;
 extern const struct cmd_entry cmd_probe_entry;
 extern const struct cmd_entry cmd_stats_entry;
+extern const struct cmd_entry cmd_top_entry;
 extern const struct cmd_entry cmd_watch_entry;
 
 /* Long options every subcommand accepts (getopt_long values 0x100..). */

@@ -613,7 +613,7 @@ static void http_routes_init(void)
 	http_route_add(EVHTTP_REQ_GET, "/v1/stats", http_stats);
 	http_route_add(EVHTTP_REQ_GET, "/v1/watch", http_watch);
 	http_route_add(EVHTTP_REQ_GET, "/metrics", http_metrics);
-	/* the status page (server/http-page.c) adds its own: http_page_register(); */
+	http_page_register();	/* the status page's routes (server/http-page.c) */
 }
 
 /* --- dispatch --- */

@@ -14,6 +14,7 @@ server_libserver_la_SOURCES = \
 	server/http-json.c \
 	server/http-json.h \
 	server/http-metrics.c \
+	server/http-page.c \
 	server/http-watch.c \
 	server/http.c \
 	server/http.h \
@@ -45,3 +46,26 @@ sbin_PROGRAMS += server/timerd
 server_timerd_SOURCES = server/main.c
 server_timerd_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 server_timerd_LDADD = $(SERVER_LIBS)
+
+# The status page's files (server/www/, uPlot vendored by scripts/vendor-uplot)
+# built into the daemon as C arrays by server/www/embed.sh: URL=FILE=TYPE.
+WWW_ASSETS = \
+	'/=index.html=text/html;charset=utf-8' \
+	'/static/status.css=status.css=text/css;charset=utf-8' \
+	'/static/status.js=status.js=text/javascript;charset=utf-8' \
+	'/static/uPlot.LICENSE=vendor/uplot/LICENSE=text/plain;charset=utf-8' \
+	'/static/uPlot.iife.min.js=vendor/uplot/uPlot.iife.min.js=text/javascript;charset=utf-8' \
+	'/static/uPlot.min.css=vendor/uplot/uPlot.min.css=text/css;charset=utf-8'
+WWW_FILES = \
+	server/www/index.html \
+	server/www/status.css \
+	server/www/status.js \
+	server/www/vendor/uplot/LICENSE \
+	server/www/vendor/uplot/uPlot.iife.min.js \
+	server/www/vendor/uplot/uPlot.min.css
+server_libserver_la_SOURCES += server/www-assets.h
+nodist_server_libserver_la_SOURCES = server/www-assets.c
+CLEANFILES += server/www-assets.c
+EXTRA_DIST += $(WWW_FILES) server/www/embed.sh server/www/vendor/uplot/VERSION
+server/www-assets.c: $(srcdir)/server/www/embed.sh $(WWW_FILES:%=$(srcdir)/%) Makefile
+	$(AM_V_GEN)mkdir -p server && $(SHELL) $(srcdir)/server/www/embed.sh $@ $(srcdir)/server/www $(WWW_ASSETS)

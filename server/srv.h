@@ -505,4 +505,9 @@ int srv_probes_detach(struct srv *s, uint32_t id);
 /* Fills a ProbeListReply (allocated in a); 0 or -1 if out of memory. */
 int srv_probes_list(struct srv *s, Timerd__ProbeListReply *r, struct arena *a);
 
+/* --- http-page.c --- */
+
+/* Adds the status page's HTTP routes: GET /, /static/{name}, /v1/status, /v1/history (http.c, once). */
+void http_page_register(void);
+
 #endif /* TIMERD_SRV_H */

@@ -63,3 +63,9 @@ check-loop: $(check_PROGRAMS)
 	  fi; \
 	done
 .PHONY: check-loop
+
+# The status page in headless Chromium over the DevTools protocol (skips,
+# 77, without chromium, node or /usr/bin/python3).
+BROWSER_TESTS = tests/browser/status-page.sh
+TESTS += $(BROWSER_TESTS)
+EXTRA_DIST += $(BROWSER_TESTS) tests/browser/status-page.js tests/browser/png-variety.py

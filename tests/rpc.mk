@@ -68,6 +68,7 @@ REGRESS_TESTS = \
 	tests/regress/durable-cli.sh \
 	tests/regress/durable.sh \
 	tests/regress/fire.sh \
+	tests/regress/http-page.sh \
 	tests/regress/list.sh \
 	tests/regress/periodic.sh \
 	tests/regress/probes.sh \
@@ -75,7 +76,8 @@ REGRESS_TESTS = \
 	tests/regress/sigterm.sh \
 	tests/regress/stats-history.sh \
 	tests/regress/store-size.sh \
-	tests/regress/tcp.sh
+	tests/regress/tcp.sh \
+	tests/regress/top.sh
 TESTS += $(REGRESS_TESTS)
 EXTRA_DIST += $(REGRESS_TESTS) tests/regress/lib.sh
 
