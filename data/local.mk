@@ -55,3 +55,11 @@ AM_DISTCHECK_CONFIGURE_FLAGS = \
 	--with-tmpfilesdir='$${dc_install_base}/lib/tmpfiles.d' \
 	--with-sysusersdir='$${dc_install_base}/lib/sysusers.d' \
 	--with-bashcompletiondir='$${dc_install_base}/share/bash-completion/completions'
+
+# For tests/regress/install.sh: where make install puts things.
+print-install-dirs:
+	@echo "prefix='$(prefix)' bindir='$(bindir)' sbindir='$(sbindir)' libdir='$(libdir)'" \
+		"includedir='$(includedir)' mandir='$(mandir)' sysconfdir='$(sysconfdir)' docdir='$(docdir)'" \
+		"systemdsystemunitdir='$(systemdsystemunitdir)' tmpfilesdir='$(tmpfilesdir)'" \
+		"sysusersdir='$(sysusersdir)' bashcompletiondir='$(bashcompletiondir)'"
+.PHONY: print-install-dirs install-timerd-conf uninstall-timerd-conf
