@@ -63,3 +63,6 @@ print-install-dirs:
 		"systemdsystemunitdir='$(systemdsystemunitdir)' tmpfilesdir='$(tmpfilesdir)'" \
 		"sysusersdir='$(sysusersdir)' bashcompletiondir='$(bashcompletiondir)'"
 .PHONY: print-install-dirs install-timerd-conf uninstall-timerd-conf
+
+# The Debian packaging (scripts/build-deb builds it; doc/packaging.md).
+EXTRA_DIST += debian
