@@ -13,7 +13,7 @@ CLEANFILES += $(MAN_PAGES)
 # What help2mdoc runs: the programs of this build and the public header.
 MAN_GEN = $(AM_V_GEN)$(MKDIR_P) man && \
 	TIMERD=$(abs_top_builddir)/server/timerd$(EXEEXT) TIMERCTL=$(abs_top_builddir)/client/timerctl$(EXEEXT) \
-	TIMERD_H=$(top_srcdir)/client/timerd.h TIMERD_SOCKET=/nonexistent \
+	TIMERD_H=$(top_srcdir)/client/timerd.h \
 	$(SHELL) $(top_srcdir)/man/help2mdoc
 MAN_DEPS = $(top_srcdir)/man/help2mdoc server/timerd$(EXEEXT) client/timerctl$(EXEEXT) $(top_srcdir)/client/timerd.h
 

@@ -32,8 +32,19 @@ for p in $pkgs; do
 	fi
 done
 getent passwd timerd >/dev/null || created_user=yes
-[ -e /run/timerd ] && had_run=yes || had_run=
-[ -e /var/lib/timerd ] && had_state=yes || had_state=
+# Another timerd on this machine may use these: the packages' tmpfiles.d
+# entry chowns them to the user timerd, so put back what they were.
+had_run=$(stat -c '%u:%g %a' /run/timerd 2>/dev/null)
+had_state=$(stat -c '%u:%g %a' /var/lib/timerd 2>/dev/null)
+
+# Removes directory $1 if it did not exist before ($2 empty), else restores its owner and mode ($2).
+restore_dir() {
+	if [ -z "$2" ]; then
+		rm -rf "$1"
+	elif [ -d "$1" ]; then
+		chown "${2% *}" "$1" && chmod "${2#* }" "$1"
+	fi
+}
 
 # Purges the packages and removes what the test created; keeps $tmp on failure.
 cleanup() {
@@ -42,11 +53,13 @@ cleanup() {
 		dpkg --purge $pkgs > "$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log" >&2; rc=1; }
 	fi
 	if [ -n "$created_user" ] && getent passwd timerd >/dev/null; then
+		# The user did not exist before the test: its processes are the test's.
+		for p in $(pgrep -u timerd); do kill -KILL "$p" 2>/dev/null; done
 		userdel timerd 2>/dev/null
 		getent group timerd >/dev/null && groupdel timerd 2>/dev/null
 	fi
-	[ -n "$had_run" ] || rm -rf /run/timerd
-	[ -n "$had_state" ] || rm -rf /var/lib/timerd
+	restore_dir /run/timerd "$had_run"
+	restore_dir /var/lib/timerd "$had_state"
 	if [ $rc -eq 0 ]; then rm -rf "$tmp"; else echo "logs kept in $tmp" >&2; fi
 	exit $rc
 }
@@ -75,17 +88,19 @@ done
 unitdir=$(dirname "$(dpkg -L timerd | grep '/timerd.service$')")
 [ -f "$unitdir/timerd.service" ] && [ -f "$unitdir/timerd.socket" ] || fail "timerd.service/timerd.socket not installed"
 for u in timerd.service timerd.socket; do
-	deb-systemd-helper --quiet was-enabled "$u" || fail "$u is not enabled after install (dh_installsystemd)"
+	state=$(systemctl is-enabled "$u" 2>&1)
+	[ "$state" = enabled ] || fail "$u is not enabled after install (dh_installsystemd): $state"
 done
 [ -L /etc/systemd/system/multi-user.target.wants/timerd.service ] || fail "timerd.service not wanted by multi-user.target"
 [ -L /etc/systemd/system/sockets.target.wants/timerd.socket ] || fail "timerd.socket not wanted by sockets.target"
 getent passwd timerd >/dev/null || fail "the user timerd was not created (sysusers.d)"
-[ "$(stat -c '%U %a' /var/lib/timerd 2>/dev/null)" = "timerd 700" ] || fail "/var/lib/timerd: $(stat -c '%U %a' /var/lib/timerd 2>&1)"
+[ "$(stat -c '%U %a' /run/timerd 2>/dev/null)" = "timerd 755" ] || fail "/run/timerd (tmpfiles.d): $(stat -c '%U %a' /run/timerd 2>&1)"
 libso=$(dpkg -L libtimerd0 | grep 'libtimerd\.so\.0$')
 [ -n "$libso" ] || fail "libtimerd0 has no libtimerd.so.0"
 dpkg -L libtimerd-dev | grep -q '/pkgconfig/libtimerd.pc$' || fail "libtimerd-dev has no libtimerd.pc"
 pkg-config --exists libtimerd || fail "pkg-config does not find the packaged libtimerd"
-ldd /usr/bin/timerctl | grep -q "libtimerd.so.0 => $libso" || fail "timerctl does not use the packaged $libso: $(ldd /usr/bin/timerctl)"
+used=$(ldd /usr/bin/timerctl | awk '$1 == "libtimerd.so.0" { print $3 }')
+[ "$(readlink -f "$used")" = "$(readlink -f "$libso")" ] || fail "timerctl does not use the packaged $libso: $(ldd /usr/bin/timerctl)"
 /usr/sbin/timerd --check-config -c /etc/timerd.conf > "$tmp/check.log" 2>&1 || fail "packaged /etc/timerd.conf: $(cat "$tmp/check.log")"
 
 # The unit's command line, run as its user in a private mount namespace.
@@ -98,6 +113,7 @@ mount -t tmpfs -o mode=0700 tmpfs /var/lib/timerd || exit 10
 chown timerd:timerd /run/timerd /var/lib/timerd
 setpriv --reuid=timerd --regid=timerd --init-groups $exec_start > "$tmp/timerd.log" 2>&1 &
 pid=\$!
+trap 'kill -KILL \$pid 2>/dev/null' EXIT
 for _ in \$(seq 1 500); do
 	/usr/bin/timerctl ping > "$tmp/ping.out" 2>&1 && break
 	kill -0 \$pid 2>/dev/null || { echo "timerd exited during start-up"; exit 11; }
@@ -106,7 +122,7 @@ done
 /usr/bin/timerctl ping || exit 12
 /usr/bin/timerctl arm pkg-test --in 1h --topic deb || exit 13
 /usr/bin/timerctl --json list | grep -q '"key":"pkg-test"' || exit 14
-/usr/bin/timerd --version > "$tmp/version.out" || exit 15
+/usr/sbin/timerd --version > "$tmp/version.out" || exit 15
 ls -l /var/lib/timerd/timers.db > /dev/null || exit 16
 kill -TERM \$pid
 wait \$pid
