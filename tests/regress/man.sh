@@ -67,6 +67,12 @@ pflags=$(page_flags "$man/timerctl.1")
 subset "timerctl flags missing from timerctl.1" "$all" "$pflags"
 subset "timerctl.1 names flags timerctl does not have" "$pflags" "$(printf '%s\n--help\n--version\n' "$all")"
 
+# The exit codes timerctl --help lists are in EXIT STATUS.
+exits=$(sed -n '/^Exit codes:/,/^$/p' <<<"$ctlhelp" | grep -o '\b[0-9]\b' | sort -u)
+[ "$(echo $exits | wc -w)" -ge 6 ] || fail "timerctl --help lists too few exit codes: $exits"
+pexits=$(sed -n '/^\.Sh EXIT STATUS/,/^\.Sh /s/^\.It \([0-9]*\)$/\1/p' "$man/timerctl.1" | sort -u)
+[ "$exits" = "$pexits" ] || fail "exit codes: timerctl --help has $(echo $exits), timerctl.1 $(echo $pexits)"
+
 # libtimerd(3): every function and every error code of the header.
 h=$top_srcdir/client/timerd.h
 fns=$(grep -o '^[a-z][^(]*timerd_[a-z_]*(' "$h" | grep -o 'timerd_[a-z_]*($' | tr -d '(' | sort -u)
