@@ -30,8 +30,10 @@ static struct {
 	_Atomic int fd;			/* stderr or the file */
 	_Atomic int target;		/* enum log_target; changed by a reload */
 	char path[4096];
-	pthread_mutex_t reopen_lock;	/* serialises reopen against close */
-} log_state = { .level = LOG_LVL_INFO, .fd = STDERR_FILENO, .reopen_lock = PTHREAD_MUTEX_INITIALIZER };
+	int file_fd;			/* the log files' one descriptor number, -1 before the first (reopen_lock) */
+	pthread_mutex_t reopen_lock;	/* serialises open, reopen, retarget and close */
+} log_state = { .level = LOG_LVL_INFO, .fd = STDERR_FILENO, .file_fd = -1,
+		.reopen_lock = PTHREAD_MUTEX_INITIALIZER };
 
 static const char *const log_names[] = { "error", "warning", "notice", "info", "debug" };
 static const int log_syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
@@ -117,6 +119,28 @@ static int log_open_file(void)
 	return open(log_state.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 }
 
+/*
+ * Makes the file fd (just opened) the log file, under reopen_lock. The log
+ * keeps one descriptor number for its files for its whole life: the first
+ * file's, onto which each later file is dup3'ed. A writer that loaded that
+ * number just before a reopen writes to the old file or the new one, never
+ * to a closed or reused descriptor (closing the old fd could hand its
+ * number to timers.db before a racing write lands).
+ */
+static void log_install_file(int fd)
+{
+	if (log_state.file_fd < 0) {
+		log_state.file_fd = fd;
+	} else {
+		if (dup3(fd, log_state.file_fd, O_CLOEXEC) < 0)
+			log_err("cannot switch the log file: %s", strerror(errno));
+		close(fd);
+	}
+	/* relaxed: writers read the fd number once per line; the number stays valid until log_close */
+	atomic_store_explicit(&log_state.fd, log_state.file_fd, memory_order_relaxed);
+	atomic_store_explicit(&log_state.target, LOG_TO_FILE, memory_order_relaxed);
+}
+
 /* Opens the log. */
 int log_open(const char *target, enum log_level level, char *err, size_t errlen)
 {
@@ -139,8 +163,9 @@ int log_open(const char *target, enum log_level level, char *err, size_t errlen)
 			 target, strerror(errno));
 		return -1;
 	}
-	atomic_store_explicit(&log_state.target, LOG_TO_FILE, memory_order_relaxed);
-	atomic_store_explicit(&log_state.fd, fd, memory_order_relaxed);
+	pthread_mutex_lock(&log_state.reopen_lock);
+	log_install_file(fd);
+	pthread_mutex_unlock(&log_state.reopen_lock);
 	return 0;
 }
 
@@ -151,10 +176,10 @@ void log_set_level(enum log_level level)
 	atomic_store_explicit(&log_state.level, (int)level, memory_order_relaxed);
 }
 
-/* Switches to target: opens it, then swaps, then closes the old file. */
+/* Switches to target: the new file is opened first; no descriptor a writer may hold is closed. */
 int log_retarget(const char *target, char *err, size_t errlen)
 {
-	int fd = STDERR_FILENO, old, kind = LOG_TO_FILE;
+	int fd = -1, kind = LOG_TO_FILE, was;
 
 	if (strcmp(target, "stderr") == 0)
 		kind = LOG_TO_STDERR;
@@ -166,16 +191,20 @@ int log_retarget(const char *target, char *err, size_t errlen)
 		return -1;
 	}
 	pthread_mutex_lock(&log_state.reopen_lock);
-	if (kind == LOG_TO_SYSLOG)
+	/* relaxed: the target changes only under reopen_lock; writers read it once per line */
+	was = atomic_load_explicit(&log_state.target, memory_order_relaxed);
+	if (kind == LOG_TO_SYSLOG && was != LOG_TO_SYSLOG)
 		openlog("timerd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-	if (kind == LOG_TO_FILE)
+	if (kind == LOG_TO_FILE) {
 		snprintf(log_state.path, sizeof(log_state.path), "%s", target);
-	/* relaxed: as in log_reopen, writers use the old fd or the new one; the old one is closed below */
-	old = atomic_exchange_explicit(&log_state.fd, fd, memory_order_relaxed);
-	if (atomic_exchange_explicit(&log_state.target, kind, memory_order_relaxed) == LOG_TO_SYSLOG && kind != LOG_TO_SYSLOG)
+		log_install_file(fd);
+	} else {
+		if (kind == LOG_TO_STDERR)	/* the file's descriptor stays open (a writer may hold it) */
+			atomic_store_explicit(&log_state.fd, STDERR_FILENO, memory_order_relaxed);
+		atomic_store_explicit(&log_state.target, kind, memory_order_relaxed);
+	}
+	if (was == LOG_TO_SYSLOG && kind != LOG_TO_SYSLOG)
 		closelog();
-	if (old != STDERR_FILENO && old != fd)
-		close(old);
 	pthread_mutex_unlock(&log_state.reopen_lock);
 	return 0;
 }
@@ -183,7 +212,7 @@ int log_retarget(const char *target, char *err, size_t errlen)
 /* Reopens a log file. */
 void log_reopen(void)
 {
-	int fd, old;
+	int fd;
 
 	pthread_mutex_lock(&log_state.reopen_lock);
 	/* relaxed: the target changes only under reopen_lock */
@@ -194,24 +223,24 @@ void log_reopen(void)
 	if ((fd = log_open_file()) < 0) {
 		log_err("cannot reopen log file %s: %s; still writing to the old one", log_state.path, strerror(errno));
 	} else {
-		/* relaxed: writers pick up either fd; the old one stays valid until closed below */
-		old = atomic_exchange_explicit(&log_state.fd, fd, memory_order_relaxed);
-		close(old);
+		log_install_file(fd);
 		log_notice("log file %s reopened", log_state.path);
 	}
 	pthread_mutex_unlock(&log_state.reopen_lock);
 }
 
-/* Closes the log. */
+/* Closes the log (at exit, once no other thread logs). */
 void log_close(void)
 {
 	pthread_mutex_lock(&log_state.reopen_lock);
 	/* relaxed: the target changes only under reopen_lock */
 	if (atomic_load_explicit(&log_state.target, memory_order_relaxed) == LOG_TO_SYSLOG)
 		closelog();
-	if (atomic_load_explicit(&log_state.target, memory_order_relaxed) == LOG_TO_FILE)
-		close(atomic_exchange_explicit(&log_state.fd, STDERR_FILENO, memory_order_relaxed));
+	atomic_store_explicit(&log_state.fd, STDERR_FILENO, memory_order_relaxed);
 	atomic_store_explicit(&log_state.target, LOG_TO_STDERR, memory_order_relaxed);
+	if (log_state.file_fd >= 0)
+		close(log_state.file_fd);
+	log_state.file_fd = -1;
 	pthread_mutex_unlock(&log_state.reopen_lock);
 }
 

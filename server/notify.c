@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -122,11 +123,17 @@ void notify_start(struct srv *s)
 	}
 }
 
-/* RELOADING=1. */
+/* RELOADING=1, with the MONOTONIC_USEC= that Type=notify-reload (systemd 253) asks for. */
 void notify_reloading(struct srv *s)
 {
+	struct timespec ts;
+	char buf[128];
+
 	(void)s;
-	notify_send("RELOADING=1\nSTATUS=reloading the configuration");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(buf, sizeof(buf), "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
+		 (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	notify_send(buf);
 }
 
 /* READY=1 after a reload. */

@@ -193,10 +193,11 @@ void reload_config(struct srv *s)
 {
 	char err[1024];
 
+	notify_reloading(s);
 	if (!s->cfg->config_file) {
-		log_notice("SIGHUP: no --config file to re-read");
+		log_notice("SIGHUP: no --config file to re-read (the log was reopened)");
+		notify_reloaded(s, "reloaded: no config file");
 		return;
 	}
-	notify_reloading(s);
 	notify_reloaded(s, reload_apply(s, err, sizeof(err)));
 }
