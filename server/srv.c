@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <netdb.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -106,18 +108,126 @@ int srv_mkdirs(const char *dir, mode_t mode)
 	return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Creates the directories above the socket path if missing (bind says what failed). */
-static void srv_mkdirs_above(const char *path)
+/* True if dir is this user's fallback socket directory /tmp/timerd-UID (tmux's rules apply to it). */
+static bool srv_dir_is_fallback(const char *dir)
 {
-	char buf[PATH_MAX];
-	char *slash;
+	char fb[64];
 
-	snprintf(buf, sizeof(buf), "%s", path);
-	if ((slash = strrchr(buf, '/')) == NULL || slash == buf)
-		return;
-	*slash = '\0';
-	if (srv_mkdirs(buf, 0755) < 0)
-		log_debug("mkdir %s: %s", buf, strerror(errno));
+	snprintf(fb, sizeof(fb), "/tmp/timerd-%u", (unsigned)geteuid());
+	return strcmp(dir, fb) == 0;
+}
+
+/*
+ * Opens directory dir (created with mode if missing) and checks that no
+ * other user can replace what timerd puts in it: owned by us (or root),
+ * and not writable by group or others unless sticky. With strict (the
+ * /tmp fallback, and the state directory) it must be ours and 0700, as tmux
+ * and ssh-agent require: a group/other bit on our own directory is removed
+ * (fchmod on the fd), another owner is refused. The fd, or -1 with err.
+ */
+int srv_dir_open(const char *dir, mode_t mode, bool strict, const char *what, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	if (srv_mkdirs(dir, mode) < 0)
+		return td_errf(err, errlen, "cannot create %s for %s: %s", dir, what, strerror(errno));
+	if (strict && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid != geteuid())
+		return td_errf(err, errlen, "%s (for %s) belongs to uid %u, not to us (uid %u): another user may have "
+			       "created it to take over timerd's files; remove it, or choose another path", dir, what,
+			       (unsigned)st.st_uid, (unsigned)geteuid());	/* say so even if we cannot open it */
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (strict ? O_NOFOLLOW : 0))) < 0)
+		return td_errf(err, errlen, "cannot open %s for %s: %s%s", dir, what, strerror(errno),
+			       errno == ELOOP || errno == ENOTDIR ? " (it is a symbolic link or not a directory: "
+			       "remove it, or choose another path)" : "");
+	if (fstat(fd, &st) < 0) {
+		td_errf(err, errlen, "cannot stat %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (st.st_uid != geteuid() && (strict || st.st_uid != 0)) {
+		td_errf(err, errlen, "%s (for %s) belongs to uid %u, not to us (uid %u): another user may have "
+			"created it to take over timerd's files; remove it, or choose another path", dir, what,
+			(unsigned)st.st_uid, (unsigned)geteuid());
+		goto fail;
+	}
+	if (strict && (st.st_mode & 077)) {
+		if (fchmod(fd, 0700) < 0) {
+			td_errf(err, errlen, "%s has mode %04o and cannot be made 0700: %s", dir,
+				(unsigned)(st.st_mode & 07777), strerror(errno));
+			goto fail;
+		}
+		log_notice("%s had mode %04o: made it 0700 (only its owner may use it)", dir, (unsigned)(st.st_mode & 07777));
+	} else if (!strict && (st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+		td_errf(err, errlen, "%s (for %s) is writable by %s: anyone there could replace timerd's files; "
+			"chmod go-w %s, or choose another directory", dir, what, st.st_mode & 002 ? "everyone" : "its group",
+			dir);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* The directory of a socket path ("." for a bare name) into buf. */
+static void srv_dirname(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(buf, len, ".");
+	else if (slash == path)
+		snprintf(buf, len, "/");
+	else
+		snprintf(buf, len, "%.*s", (int)(slash - path), path);
+}
+
+int srv_socket_dir(const struct srv_config *c, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+
+	if (!*c->socket)
+		return td_errf(err, errlen, "no socket path");
+	srv_dirname(c->socket, dir, sizeof(dir));
+	return srv_dir_open(dir, srv_dir_is_fallback(dir) ? 0700 : 0755, srv_dir_is_fallback(dir), "the socket", err,
+			    errlen);
+}
+
+int srv_state_file(const char *path, char *err, size_t errlen)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	char p[PATH_MAX];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		int fd;
+
+		snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		/* the database itself is created here, 0600; SQLite gives its -wal and -shm the same mode */
+		fd = open(p, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | (i == 0 ? O_CREAT : 0), 0600);
+		if (fd < 0 && errno == ENOENT && i > 0)
+			continue;
+		if (fd < 0)
+			return td_errf(err, errlen, "cannot open %s: %s%s", p, strerror(errno),
+				       errno == ELOOP ? " (a symbolic link: timerd never follows one there; remove it)" : "");
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1 || st.st_uid != geteuid()) {
+			close(fd);
+			return td_errf(err, errlen, "%s is not a regular file of ours with one link: remove it", p);
+		}
+		if ((st.st_mode & 077) && fchmod(fd, 0600) < 0)
+			log_warn("cannot make %s 0600: %s", p, strerror(errno));
+		close(fd);
+	}
+	return 0;
+}
+
+/* The socket's directory, opened and checked; the fd or -1 with err. Base name into *name. */
+static int srv_socket_dirfd(const struct srv_config *c, const char **name, char *err, size_t errlen)
+{
+	const char *slash = strrchr(c->socket, '/');
+
+	*name = slash ? slash + 1 : c->socket;
+	return srv_socket_dir(c, err, errlen);
 }
 
 /* True if something answers on the Unix socket at path. */
@@ -134,20 +244,84 @@ static bool srv_socket_alive(const char *path)
 	return true;
 }
 
-/* Gives the socket its mode and group; 0 or -1 with err. */
-static int srv_socket_perms(const struct srv_config *c, const char *path, char *err, size_t errlen)
+/*
+ * Takes PATH.lock (flock, our pid written in it) so two timerd never fight
+ * over one socket path; 0 or -1 with err naming the holder's pid. The lock
+ * is retried if the file was replaced between open and flock (a stopping
+ * daemon unlinks it).
+ */
+static int srv_socket_lock(struct srv *s, int dfd, const char *name, char *err, size_t errlen)
 {
+	char lname[NAME_MAX + 1], buf[32] = "";
+	struct stat st, st2;
+	int fd, n;
+
+	if (snprintf(lname, sizeof(lname), "%s.lock", name) >= (int)sizeof(lname))
+		return td_errf(err, errlen, "socket name %s is too long for its lock file", name);
+	for (int tries = 0; tries < 10; tries++) {
+		if ((fd = openat(dfd, lname, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600)) < 0)
+			return td_errf(err, errlen, "cannot open the lock file %s.lock: %s", s->cfg->socket, strerror(errno));
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+			close(fd);
+			return td_errf(err, errlen, "%s.lock is not a regular file of ours: remove it", s->cfg->socket);
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			n = (int)pread(fd, buf, sizeof(buf) - 1, 0);
+			buf[n > 0 ? n : 0] = '\0';
+			buf[strcspn(buf, "\n")] = '\0';
+			close(fd);
+			return td_errf(err, errlen, "another timerd (pid %s) is already listening on %s (it holds %s.lock): "
+				       "stop it first, or pass --socket PATH", *buf ? buf : "?", s->cfg->socket, s->cfg->socket);
+		}
+		if (fstatat(dfd, lname, &st2, AT_SYMLINK_NOFOLLOW) == 0 && st2.st_ino == st.st_ino && st2.st_dev == st.st_dev)
+			break;
+		close(fd);	/* unlinked by a stopping daemon after our open: lock the new file */
+		fd = -1;
+	}
+	if (fd < 0)
+		return td_errf(err, errlen, "cannot lock %s.lock: it keeps being replaced", s->cfg->socket);
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		log_warn("cannot write our pid into %s.lock: %s", s->cfg->socket, strerror(errno));
+	s->sock_lock_fd = fd;
+	return 0;
+}
+
+/* Removes a stale socket left by a dead timerd: only a socket, never another kind of file; 0 or -1 with err. */
+static int srv_socket_unstale(struct srv *s, int dfd, const char *name, char *err, size_t errlen)
+{
+	const char *path = s->cfg->socket;
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : td_errf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return td_errf(err, errlen, "%s exists and is not a socket: timerd removes only a stale socket there; "
+			       "move the file away, or pass --socket PATH", path);
+	if (srv_socket_alive(path))
+		return td_errf(err, errlen, "another timerd is already listening on %s (timerctl --socket %s ping): "
+				"stop it first, or pass --socket PATH", path, path);
+	if (unlinkat(dfd, name, 0) < 0)
+		return td_errf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Gives the socket (name in dfd) its mode and group without following a symlink; 0 or -1 with err. */
+static int srv_socket_perms(const struct srv_config *c, int dfd, const char *name, char *err, size_t errlen)
+{
+	const char *path = c->socket;
 	struct group gr, *g = NULL;
 	char buf[4096];
 
-	if (chmod(path, c->socket_mode) < 0)
+	if (c->socket_group) {
+		if (getgrnam_r(c->socket_group, &gr, buf, sizeof(buf), &g) != 0 || !g)
+			return td_errf(err, errlen, "socket-group: no group named '%s'", c->socket_group);
+		if (fchownat(dfd, name, (uid_t)-1, g->gr_gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return td_errf(err, errlen, "cannot give %s to group %s: %s", path, c->socket_group, strerror(errno));
+	}
+	/* glibc does AT_SYMLINK_NOFOLLOW through an O_PATH fd: never a symlink's target */
+	if (fchmodat(dfd, name, c->socket_mode, AT_SYMLINK_NOFOLLOW) < 0)
 		return td_errf(err, errlen, "cannot chmod %s: %s", path, strerror(errno));
-	if (!c->socket_group)
-		return 0;
-	if (getgrnam_r(c->socket_group, &gr, buf, sizeof(buf), &g) != 0 || !g)
-		return td_errf(err, errlen, "socket-group: no group named '%s'", c->socket_group);
-	if (chown(path, (uid_t)-1, g->gr_gid) < 0)
-		return td_errf(err, errlen, "cannot give %s to group %s: %s", path, c->socket_group, strerror(errno));
 	return 0;
 }
 
@@ -165,39 +339,54 @@ static void srv_accept_unix(struct evconnlistener *l, evutil_socket_t fd, struct
 static void srv_accept_tcp(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg);
 static void srv_accept_error(struct evconnlistener *l, void *arg);
 
-/* Binds the Unix socket; 0 or -1 with err. */
-static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
+/* Checks the directory, locks the path, removes a stale socket, binds; the listening fd or -1 with err. */
+static int srv_bind_unix(struct srv *s, char *err, size_t errlen)
 {
-	const char *path = s->cfg->socket;
+	const char *path = s->cfg->socket, *name;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
+	int dfd, fd = -1;
 
-	if (!*path)
-		return 0;
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return td_errf(err, errlen, "socket path %s is too long (at most %zu bytes)", path, sizeof(sun.sun_path) - 1);
-	srv_mkdirs_above(path);
-	if (srv_socket_alive(path))
-		return td_errf(err, errlen, "another timerd is already listening on %s (timerctl --socket %s ping): "
-				"stop it first, or pass --socket PATH", path, path);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return td_errf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
+	if ((dfd = srv_socket_dirfd(s->cfg, &name, err, errlen)) < 0)
+		return -1;
+	if (srv_socket_lock(s, dfd, name, err, errlen) < 0 || srv_socket_unstale(s, dfd, name, err, errlen) < 0)
+		goto out;
 	strcpy(sun.sun_path, path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
 	    srv_bind_private(fd, &sun) < 0 || listen(fd, SOMAXCONN) < 0) {
 		td_errf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
+		goto fail;
 	}
-	if (!(s->socket_path = strdup(path)) || srv_socket_perms(s->cfg, path, err, errlen) < 0) {
+	if (!(s->socket_path = strdup(path))) {
+		td_errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (srv_socket_perms(s->cfg, dfd, name, err, errlen) < 0)
+		goto fail;
+	goto out;
+fail:
+	if (fd >= 0)
 		close(fd);
+	fd = -1;
+out:
+	close(dfd);
+	return fd;
+}
+
+/* Binds the Unix socket; 0 or -1 with err. */
+static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
+{
+	int fd;
+
+	if (!*s->cfg->socket)
+		return 0;
+	if ((fd = srv_bind_unix(s, err, errlen)) < 0)
 		return -1;
-	}
 	s->unix_l = evconnlistener_new(s->base, srv_accept_unix, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (!s->unix_l) {
 		close(fd);
-		return td_errf(err, errlen, "cannot watch %s for connections", path);
+		return td_errf(err, errlen, "cannot watch %s for connections", s->cfg->socket);
 	}
 	evconnlistener_set_error_cb(s->unix_l, srv_accept_error);
 	return 0;
@@ -471,6 +660,7 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 	if (!s)
 		return td_errf(err, errlen, "out of memory");
 	s->cfg = cfg;
+	s->sock_lock_fd = -1;
 	if (cfg->stats)
 		snprintf(s->stats_path, sizeof(s->stats_path), "%s/stats.db", cfg->state_dir);
 	sigemptyset(&block);
@@ -496,6 +686,15 @@ static void srv_stop_listening(struct srv *s)
 		log_warn("cannot remove %s: %s", s->socket_path, strerror(errno));
 	free(s->socket_path);
 	s->socket_path = NULL;
+	if (s->sock_lock_fd >= 0) {
+		char lock[PATH_MAX];
+
+		/* unlinked while still held: a daemon that opened it meanwhile sees the inode change and retries */
+		snprintf(lock, sizeof(lock), "%s.lock", s->cfg->socket);
+		unlink(lock);
+		close(s->sock_lock_fd);
+		s->sock_lock_fd = -1;
+	}
 }
 
 /* Stops the loops (each flushes its connections) and joins them. */

@@ -255,6 +255,7 @@ struct srv {
 	pthread_mutex_t probe_lock;	/* serialises probe attach/detach across loops */
 	int64_t start_ns;
 	char *socket_path;		/* bound by us, unlinked at exit */
+	int sock_lock_fd;		/* flock on socket_path.lock (-1: none) */
 	_Atomic bool stopping;
 	_Atomic uint64_t conns;		/* open now */
 	_Atomic uint64_t conns_accepted, conns_rejected, queue_drops;
@@ -277,6 +278,18 @@ void srv_destroy(struct srv *s);
 
 /* Creates directory dir (mode) and its missing parents (0755); 0 or -1 with errno. */
 int srv_mkdirs(const char *dir, mode_t mode);
+
+/*
+ * Creates directory dir (mode) if missing, opens it and checks nobody else
+ * can replace its files (strict: ours and 0700, tmux's rule); fd or -1 with err.
+ */
+int srv_dir_open(const char *dir, mode_t mode, bool strict, const char *what, char *err, size_t errlen);
+
+/* Creates and checks the socket's directory (before the pid file beside it); an fd to close, or -1 with err. */
+int srv_socket_dir(const struct srv_config *c, char *err, size_t errlen);
+
+/* Creates state file path 0600 (no symlink followed) and tightens its -wal/-shm; 0 or -1 with err. */
+int srv_state_file(const char *path, char *err, size_t errlen);
 
 /* --- loop.c --- */
 
