@@ -83,6 +83,7 @@ void conn_open(struct loop *l, const struct loop_msg *m)
 	c->is_unix = m->is_unix;
 	c->uid = m->uid;
 	c->pid = m->pid;
+	c->who = m->who;
 	c->peer_root = m->is_unix && m->peer_cred && m->uid == 0;
 	snprintf(c->peer, sizeof(c->peer), "%s", m->peer);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);

@@ -16,6 +16,7 @@ server_libserver_la_SOURCES = \
 	server/log.c \
 	server/log.h \
 	server/loop.c \
+	server/peer.c \
 	server/rpc.c \
 	server/settings.c \
 	server/settings.h \

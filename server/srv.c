@@ -307,8 +307,9 @@ static int srv_socket_unstale(struct srv *s, int dfd, const char *name, char *er
 }
 
 /* Gives the socket (name in dfd) its mode and group without following a symlink; 0 or -1 with err. */
-static int srv_socket_perms(const struct srv_config *c, int dfd, const char *name, char *err, size_t errlen)
+static int srv_socket_perms(struct srv *s, int dfd, const char *name, char *err, size_t errlen)
 {
+	const struct srv_config *c = s->cfg;
 	const char *path = c->socket;
 	struct group gr, *g = NULL;
 	char buf[4096];
@@ -318,6 +319,7 @@ static int srv_socket_perms(const struct srv_config *c, int dfd, const char *nam
 			return td_errf(err, errlen, "socket-group: no group named '%s'", c->socket_group);
 		if (fchownat(dfd, name, (uid_t)-1, g->gr_gid, AT_SYMLINK_NOFOLLOW) < 0)
 			return td_errf(err, errlen, "cannot give %s to group %s: %s", path, c->socket_group, strerror(errno));
+		s->socket_gid = g->gr_gid;
 	}
 	/* glibc does AT_SYMLINK_NOFOLLOW through an O_PATH fd: never a symlink's target */
 	if (fchmodat(dfd, name, c->socket_mode, AT_SYMLINK_NOFOLLOW) < 0)
@@ -362,7 +364,7 @@ static int srv_bind_unix(struct srv *s, char *err, size_t errlen)
 		td_errf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (srv_socket_perms(s->cfg, dfd, name, err, errlen) < 0)
+	if (srv_socket_perms(s, dfd, name, err, errlen) < 0)
 		goto fail;
 	goto out;
 fail:
@@ -435,29 +437,36 @@ static int srv_listen_tcp(struct srv *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* Answers a connection over max-connections with an Error event and closes it. */
-static void srv_reject(struct srv *s, int fd)
+/* Answers a refused connection with an Error event (code, msg) and closes it. */
+static void srv_refuse(struct srv *s, int fd, Timerd__ErrorCode code, const char *msg)
 {
 	Timerd__Response rs = TIMERD__RESPONSE__INIT;
 	Timerd__Error e = TIMERD__ERROR__INIT;
-	uint8_t buf[512];
-	char msg[256];
+	uint8_t buf[1024];
 	size_t n;
 
-	snprintf(msg, sizeof(msg), "timerd has max-connections (%u) connections open: close some or raise max-connections",
-		 s->cfg->max_connections);
-	e.code = TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS;
-	e.message = msg;
+	e.code = code;
+	e.message = (char *)msg;
 	rs.event = true;
 	rs.body_case = TIMERD__RESPONSE__BODY_ERROR;
 	rs.error = &e;
 	n = timerd__response__pack(&rs, buf + FRAME_HDR);
 	frame_put_len(buf, (uint32_t)n);
 	if (send(fd, buf, FRAME_HDR + n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		log_debug("rejected connection: %s", strerror(errno));
+		log_debug("refused connection: %s", strerror(errno));
 	close(fd);
 	atomic_fetch_add_explicit(&s->conns_rejected, 1, memory_order_relaxed);
 	log_warn_rl("connection refused: %s", msg);
+}
+
+/* Answers a connection over max-connections with an Error event and closes it. */
+static void srv_reject(struct srv *s, int fd)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "timerd has max-connections (%u) connections open: close some or raise max-connections",
+		 s->cfg->max_connections);
+	srv_refuse(s, fd, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, msg);
 }
 
 /* The loop thread with the fewest connections. */
@@ -503,10 +512,12 @@ static void srv_accept_unix(struct evconnlistener *l, evutil_socket_t fd, struct
 	}
 	m->fd = fd;
 	m->is_unix = true;
+	m->who.kind = SRV_PEER_UNIX;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0) {
-		m->peer_cred = true;
-		m->uid = uc.uid;
-		m->pid = uc.pid;
+		m->peer_cred = m->who.cred = true;
+		m->uid = m->who.uid = uc.uid;
+		m->pid = m->who.pid = uc.pid;
+		m->who.gid = uc.gid;
 		snprintf(m->peer, sizeof(m->peer), "pid %d uid %u", (int)uc.pid, (unsigned)uc.uid);
 	} else {
 		snprintf(m->peer, sizeof(m->peer), "unix peer");
@@ -518,7 +529,7 @@ static void srv_accept_unix(struct evconnlistener *l, evutil_socket_t fd, struct
 static void srv_accept_tcp(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
 {
 	struct loop_msg *m = calloc(1, sizeof(*m));
-	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?", msg[512];
 	int one = 1;
 
 	(void)l;
@@ -530,8 +541,18 @@ static void srv_accept_tcp(struct evconnlistener *l, evutil_socket_t fd, struct 
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));	/* a vanished host's connections end */
 	getnameinfo(sa, (socklen_t)len, host, sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
 	m->fd = fd;
-	snprintf(m->peer, sizeof(m->peer), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
-		 strchr(host, ':') ? "]" : "", port);
+	peer_tcp(&m->who, fd);
+	if (m->who.cred)
+		snprintf(m->peer, sizeof(m->peer), "%s%s%s:%s uid %u", strchr(host, ':') ? "[" : "", host,
+			 strchr(host, ':') ? "]" : "", port, (unsigned)m->who.uid);
+	else
+		snprintf(m->peer, sizeof(m->peer), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
+			 strchr(host, ':') ? "]" : "", port);
+	if (!peer_admit(arg, &m->who, msg, sizeof(msg))) {
+		srv_refuse(arg, fd, TIMERD__ERROR_CODE__PERMISSION, msg);
+		free(m);
+		return;
+	}
 	srv_accept(arg, m);
 }
 
@@ -661,6 +682,7 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 		return td_errf(err, errlen, "out of memory");
 	s->cfg = cfg;
 	s->sock_lock_fd = -1;
+	s->socket_gid = getegid();
 	if (cfg->stats)
 		snprintf(s->stats_path, sizeof(s->stats_path), "%s/stats.db", cfg->state_dir);
 	sigemptyset(&block);
@@ -694,6 +716,7 @@ static void srv_stop_listening(struct srv *s)
 		unlink(lock);
 		close(s->sock_lock_fd);
 		s->sock_lock_fd = -1;
+	s->socket_gid = getegid();
 	}
 }
 

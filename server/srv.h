@@ -95,6 +95,20 @@ struct fire_msg {
 	} nodes[];			/* one per target loop, then data */
 };
 
+/*
+ * Who is at the other end of a connection, as far as the kernel can say:
+ * SO_PEERCRED on the Unix socket, NETLINK_SOCK_DIAG for a TCP peer on this
+ * host (server/peer.c). An authenticated identity (a later issue 12
+ * session) hangs off this record.
+ */
+struct srv_peer {
+	enum { SRV_PEER_UNIX, SRV_PEER_TCP } kind;
+	bool cred;			/* uid (and for Unix gid, pid) known */
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
 /* A control message to a loop thread. */
 struct loop_msg {
 	struct llist_node node;
@@ -104,6 +118,7 @@ struct loop_msg {
 	bool peer_cred;			/* uid/pid valid (SO_PEERCRED) */
 	uid_t uid;
 	pid_t pid;
+	struct srv_peer who;
 	char peer[64];			/* for logs */
 };
 
@@ -212,6 +227,7 @@ struct conn {
 	bool watch_all;
 	uid_t uid;
 	pid_t pid;
+	struct srv_peer who;		/* the peer's credentials (loop_msg's) */
 	uint64_t out_total;		/* bytes ever queued to the output */
 	uint64_t *reply_end;		/* ring: out_total at the end of each unsent reply */
 	uint32_t rhead, rn, rcap;
@@ -256,6 +272,7 @@ struct srv {
 	int64_t start_ns;
 	char *socket_path;		/* bound by us, unlinked at exit */
 	int sock_lock_fd;		/* flock on socket_path.lock (-1: none) */
+	gid_t socket_gid;		/* the Unix socket's group (peer_unix_rule) */
 	_Atomic bool stopping;
 	_Atomic uint64_t conns;		/* open now */
 	_Atomic uint64_t conns_accepted, conns_rejected, queue_drops;
@@ -361,6 +378,17 @@ void conn_kill(struct conn *c);
 
 /* Frees a CONN_DEAD connection; only the loop's reaper calls it. */
 void conn_free(struct conn *c);
+
+/* --- peer.c --- */
+
+/* Fills p for an accepted TCP connection fd: a local peer's uid by sock_diag, or remote. */
+void peer_tcp(struct srv_peer *p, int fd);
+
+/* True if uid may connect to the Unix socket by its mode and group. */
+bool peer_unix_rule(const struct srv *s, uid_t uid);
+
+/* Whether peer p may use timerd (TCP: the Unix socket's rule for a local uid); false with why in msg. */
+bool peer_admit(const struct srv *s, const struct srv_peer *p, char *msg, size_t len);
 
 /* --- errmap.c --- */
 

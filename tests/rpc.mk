@@ -100,6 +100,7 @@ tests_stress_crash_durable_LDADD = client/libtimerd.la $(LIBEVENT_LIBS)
 SEC_REGRESS_TESTS = \
 	tests/regress/sockdir.sh \
 	tests/regress/sockpath.sh \
-	tests/regress/statemodes.sh
+	tests/regress/statemodes.sh \
+	tests/regress/tcp-peer.sh
 TESTS += $(SEC_REGRESS_TESTS)
 EXTRA_DIST += $(SEC_REGRESS_TESTS)
