@@ -77,7 +77,7 @@ static const struct settings_opt settings_opts[] = {
 	{ "max-output", 0, CK_SIZE64, O(max_output), 4096, (uint64_t)1 << 40, "SIZE", "bytes queued to a connection before its fire events drop (default 1MiB)" },
 	{ "max-fire-queue", 0, CK_U64, O(max_fire_queue), 1, (uint64_t)1 << 40, "N", "fires queued to one loop thread before they drop (default 1048576)" },
 	{ "max-timers", 0, CK_U64, O(max_timers), 1, (uint64_t)1 << 40, "N", "pending timers (default 16777216)" },
-	{ "frame-timeout", 0, CK_DUR, O(frame_timeout_ns), 1000000, 0, "DURATION", "close a connection whose partial frame stalls this long (default 30s)" },
+	{ "frame-timeout", 0, CK_DUR, O(frame_timeout_ns), 1000000, 0, "DURATION", "close a connection whose frame is not complete DURATION after its first byte (default 30s)" },
 	{ "fsync", 0, CK_FSYNC, O(fsync), 0, 0, "always|never|DURATION", "when a change is synced to disk: before its reply (default), by the OS, or at least every DURATION" },
 	{ "memory-only", 0, CK_BOOL, O(memory_only), 0, 0, NULL, "keep timers in memory only: no timers.db, lost on restart" },
 	{ "recovery-grace", 0, CK_DUR, O(recovery_grace_ns), 0, 0, "DURATION", "timers that came due while timerd was down fire this long after start, once clients could reconnect (default 1s)" },
@@ -87,6 +87,10 @@ static const struct settings_opt settings_opts[] = {
 	{ "stats-interval", 0, CK_DUR, O(stats_interval_ns), 10000000, 0, "DURATION", "one stats.db row per DURATION (default 1s)" },
 	{ "stats-retention", 0, CK_DUR, O(stats_retention_ns), 1000000000, 0, "DURATION", "keep stats.db rows this long (default 1d)" },
 	{ "probe", 0, CK_PROBE, 0, 0, 0, "SPEC", "attach a BPF probe at start (repeatable; doc/probes.md)" },
+	/* security limits (issue 12, doc/security.md) */
+	{ "idle-timeout", 0, CK_DUR, O(idle_timeout_ns), 0, 0, "DURATION", "close a TCP connection after DURATION without a request, unless it watches or waits for a fire (default 5m; 0: never)" },
+	{ "max-connections-per-address", 0, CK_U32, O(max_conns_per_addr), 1, 1000000, "N", "TCP connections from one address, or one local uid (default 64)" },
+	{ "reserved-connections", 0, CK_U32, O(reserved_conns), 0, 1000000, "N", "of max-connections, kept for root and timerd's own user on the Unix socket (default 4)" },
 	{ "help", 'h', CK_HELP, 0, 0, 0, NULL, "print this help and exit" },
 	{ "version", 'V', CK_VERSION, 0, 0, 0, NULL, "print the version and exit" },
 };
@@ -137,6 +141,9 @@ void settings_init(struct srv_config *c)
 	c->max_fire_queue = 1024 * 1024;
 	c->max_timers = 16 * 1024 * 1024;
 	c->frame_timeout_ns = 30 * 1000000000LL;
+	c->idle_timeout_ns = 300 * 1000000000LL;
+	c->max_conns_per_addr = 64;
+	c->reserved_conns = 4;
 	c->fsync = JOURNAL_FSYNC_ALWAYS;
 	c->recovery_grace_ns = 1000000000LL;
 	c->snapshot_min_rows = 65536;

@@ -74,7 +74,11 @@ struct srv_config {
 	uint64_t max_output;		/* bytes queued to one connection before fires drop */
 	uint64_t max_fire_queue;	/* fires queued to one loop thread before they drop */
 	uint64_t max_timers;
-	int64_t frame_timeout_ns;	/* an incomplete frame may stall this long */
+	int64_t frame_timeout_ns;	/* a frame must be complete this long after its first byte */
+	/* security limits (issue 12, doc/security.md) */
+	int64_t idle_timeout_ns;	/* TCP: close after this long without a request (0: never) */
+	uint32_t max_conns_per_addr;	/* TCP connections per peer address (a local peer: per uid) */
+	uint32_t reserved_conns;	/* of max-connections, only admin Unix peers may use these */
 	/* durability */
 	bool memory_only;		/* no journal: timers live in memory only */
 	int fsync;			/* enum journal_fsync */

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -459,13 +461,18 @@ static void srv_refuse(struct srv *s, int fd, Timerd__ErrorCode code, const char
 	log_warn_rl("connection refused: %s", msg);
 }
 
-/* Answers a connection over max-connections with an Error event and closes it. */
-static void srv_reject(struct srv *s, int fd)
+/* Answers a connection over max-connections (or past the reserved slots) with an Error event and closes it. */
+static void srv_reject(struct srv *s, int fd, bool reserved)
 {
 	char msg[256];
 
-	snprintf(msg, sizeof(msg), "timerd has max-connections (%u) connections open: close some or raise max-connections",
-		 s->cfg->max_connections);
+	if (reserved)
+		snprintf(msg, sizeof(msg), "timerd has %u connections open; the last %u of max-connections (%u) are "
+			 "reserved-connections for root on the Unix socket: close some or raise max-connections",
+			 s->cfg->max_connections - s->cfg->reserved_conns, s->cfg->reserved_conns, s->cfg->max_connections);
+	else
+		snprintf(msg, sizeof(msg), "timerd has max-connections (%u) connections open: close some or raise "
+			 "max-connections", s->cfg->max_connections);
 	srv_refuse(s, fd, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, msg);
 }
 
@@ -481,12 +488,61 @@ static struct loop *srv_pick_loop(struct srv *s)
 	return best;
 }
 
+/* True if m's peer is an admin of the Unix socket (root, or timerd's own user): reserved slots are theirs. */
+static bool srv_admin_peer(const struct loop_msg *m)
+{
+	return m->is_unix && m->who.cred && (m->who.uid == 0 || m->who.uid == geteuid());
+}
+
+/* Counts one more TCP connection under m->addr_key; false (nothing counted) if that key is at its cap. */
+static bool srv_peer_take(struct srv *s, const struct loop_msg *m)
+{
+	uintptr_t n;
+	bool ok;
+
+	if (!m->addr_key[0])
+		return true;
+	pthread_mutex_lock(&s->peer_lock);
+	n = (uintptr_t)hmap_get(&s->peer_counts, m->addr_key, strlen(m->addr_key));
+	ok = n < s->cfg->max_conns_per_addr && hmap_put(&s->peer_counts, m->addr_key, strlen(m->addr_key),
+						       (void *)(n + 1)) == 0;
+	pthread_mutex_unlock(&s->peer_lock);
+	return ok;
+}
+
+void srv_peer_release(struct srv *s, const char *key)
+{
+	uintptr_t n;
+
+	if (!key[0])
+		return;
+	pthread_mutex_lock(&s->peer_lock);
+	n = (uintptr_t)hmap_get(&s->peer_counts, key, strlen(key));
+	if (n <= 1)
+		hmap_del(&s->peer_counts, key, strlen(key));
+	else
+		(void)hmap_put(&s->peer_counts, key, strlen(key), (void *)(n - 1));	/* a replace; a failed grow only keeps it one high */
+	pthread_mutex_unlock(&s->peer_lock);
+}
+
 /* Hands an accepted fd (described by m) to a loop thread, or refuses it. */
 static void srv_accept(struct srv *s, struct loop_msg *m)
 {
+	uint32_t max = s->cfg->max_connections, open_ = max;
+	char msg[256];
+
+	if (!srv_admin_peer(m))
+		open_ = s->cfg->reserved_conns < max ? max - s->cfg->reserved_conns : 0;
 	/* relaxed: the limit is enforced approximately under concurrent closes, never exceeded by more than one */
-	if (atomic_load_explicit(&s->conns, memory_order_relaxed) >= s->cfg->max_connections) {
-		srv_reject(s, m->fd);
+	if (atomic_load_explicit(&s->conns, memory_order_relaxed) >= open_) {
+		srv_reject(s, m->fd, open_ < max);
+		free(m);
+		return;
+	}
+	if (!srv_peer_take(s, m)) {
+		snprintf(msg, sizeof(msg), "%s has max-connections-per-address (%u) connections open: close some, or "
+			 "raise max-connections-per-address", m->addr_key, s->cfg->max_conns_per_addr);
+		srv_refuse(s, m->fd, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, msg);
 		free(m);
 		return;
 	}
@@ -548,6 +604,10 @@ static void srv_accept_tcp(struct evconnlistener *l, evutil_socket_t fd, struct 
 	else
 		snprintf(m->peer, sizeof(m->peer), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
 			 strchr(host, ':') ? "]" : "", port);
+	if (m->who.cred)
+		snprintf(m->addr_key, sizeof(m->addr_key), "uid %u", (unsigned)m->who.uid);
+	else
+		snprintf(m->addr_key, sizeof(m->addr_key), "%s", host);
 	if (!peer_admit(arg, &m->who, msg, sizeof(msg))) {
 		srv_refuse(arg, fd, TIMERD__ERROR_CODE__PERMISSION, msg);
 		free(m);
@@ -659,13 +719,74 @@ static int srv_main_loop(struct srv *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* Spare descriptors kept beyond what start-up opened: sqlite's checkpointer, a stats.db reopen, refusing one client. */
+#define SRV_FD_SLACK 16
+
+/* Descriptors open now (/proc/self/fd), or -1. */
+static long srv_fds_open(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	long n = -1;	/* the DIR's own fd */
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 2;	/* . and .. */
+}
+
+/* Raises the soft RLIMIT_NOFILE towards the hard one, enough for max-connections and some (start-up). */
+static void srv_raise_nofile(const struct srv_config *c)
+{
+	rlim_t want = (rlim_t)c->max_connections + 1024;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_debug("setrlimit NOFILE %llu: %s", (unsigned long long)rl.rlim_cur, strerror(errno));
+}
+
+/*
+ * Fits max-connections to RLIMIT_NOFILE once everything is open, as Redis
+ * does (srv_raise_nofile raised the soft limit first): if the limit leaves
+ * fewer descriptors than max-connections, max-connections is lowered and
+ * the change logged, so a client over the limit gets TOO_MANY_CONNECTIONS
+ * instead of hanging in the backlog; 0 or -1 with err.
+ */
+static int srv_fit_nofile(struct srv_config *c, char *err, size_t errlen)
+{
+	long used = srv_fds_open();
+	struct rlimit rl;
+	rlim_t room;
+
+	if (used < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	if (rl.rlim_cur < (rlim_t)used + SRV_FD_SLACK + 2)
+		return td_errf(err, errlen, "the open files limit (%llu) is too small: timerd uses %ld descriptors before "
+			       "any connection; raise it (ulimit -n, LimitNOFILE=)", (unsigned long long)rl.rlim_cur, used);
+	room = rl.rlim_cur - (rlim_t)used - SRV_FD_SLACK;
+	if (room >= c->max_connections)
+		return 0;
+	log_warn("the open files limit is %llu (hard limit %llu) and %ld are in use: max-connections lowered from %u "
+		 "to %llu; raise the limit (ulimit -n, LimitNOFILE=) for more", (unsigned long long)rl.rlim_cur,
+		 (unsigned long long)rl.rlim_max, used, c->max_connections, (unsigned long long)room);
+	c->max_connections = (uint32_t)room;
+	if (c->reserved_conns >= c->max_connections)
+		c->reserved_conns = c->max_connections / 2;
+	return 0;
+}
+
 /* Starts everything in dependency order; threads start with signals blocked. */
 static int srv_start(struct srv *s, char *err, size_t errlen)
 {
 	if (watch_reg_init(&s->watch) < 0)
 		return td_errf(err, errlen, "out of memory");
+	srv_raise_nofile(s->cfg);
 	if (srv_engine(s, err, errlen) < 0 || srv_probes_start(s, err, errlen) < 0 || srv_loops(s, err, errlen) < 0 ||
-	    srv_main_loop(s, err, errlen) < 0 || stats_start(s, err, errlen) < 0)
+	    srv_main_loop(s, err, errlen) < 0 || stats_start(s, err, errlen) < 0 || srv_fit_nofile(s->cfg, err, errlen) < 0)
 		return -1;
 	return 0;
 }
@@ -683,6 +804,8 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 	s->cfg = cfg;
 	s->sock_lock_fd = -1;
 	s->socket_gid = getegid();
+	pthread_mutex_init(&s->peer_lock, NULL);
+	hmap_init(&s->peer_counts);
 	if (cfg->stats)
 		snprintf(s->stats_path, sizeof(s->stats_path), "%s/stats.db", cfg->state_dir);
 	sigemptyset(&block);
@@ -717,6 +840,8 @@ static void srv_stop_listening(struct srv *s)
 		close(s->sock_lock_fd);
 		s->sock_lock_fd = -1;
 	s->socket_gid = getegid();
+	pthread_mutex_init(&s->peer_lock, NULL);
+	hmap_init(&s->peer_counts);
 	}
 }
 
@@ -782,5 +907,7 @@ void srv_destroy(struct srv *s)
 	if (s->base)
 		event_base_free(s->base);
 	watch_reg_destroy(&s->watch);
+	hmap_destroy(&s->peer_counts, NULL);
+	pthread_mutex_destroy(&s->peer_lock);
 	free(s);
 }

@@ -119,6 +119,7 @@ struct loop_msg {
 	uid_t uid;
 	pid_t pid;
 	struct srv_peer who;
+	char addr_key[48];		/* max-connections-per-address key ("" for Unix) */
 	char peer[64];			/* for logs */
 };
 
@@ -207,9 +208,8 @@ enum conn_state {
 /*
  * One client connection; owned by its loop thread. Besides its state it
  * keeps three flags that are not lifecycle: read_paused (backpressure,
- * set and cleared in CONN_OPEN and CONN_PEER_EOF alike), stall_armed
- * (whether the read timeout is set now, so it is not re-armed per read)
- * and batching (replies go to loop->batch for the length of one
+ * set and cleared in CONN_OPEN and CONN_PEER_EOF alike), waits_fire
+ * (it armed a notify timer, so idle-timeout spares it) and batching (replies go to loop->batch for the length of one
  * conn_process call); and watch_all, which is a watch (watch.c), not a
  * state.
  */
@@ -222,12 +222,17 @@ struct conn {
 	bool is_unix;
 	bool peer_root;			/* Unix peer with uid 0 (SO_PEERCRED) */
 	bool read_paused;		/* output over max-output: not reading */
-	bool stall_armed;		/* the read timeout watches a partial frame */
+	bool waits_fire;		/* armed a notify timer: idle-timeout does not apply */
 	bool batching;			/* replies go to loop->batch (conn_process) */
 	bool watch_all;
 	uid_t uid;
 	pid_t pid;
 	struct srv_peer who;		/* the peer's credentials (loop_msg's) */
+	struct event *timer;		/* frame-timeout and idle-timeout (conn_timer_update) */
+	int64_t timer_at;		/* when it fires (coarse monotonic ns), 0: not armed */
+	int64_t frame_start_ns;		/* first byte of the partial frame in the input, 0: none */
+	int64_t active_ns;		/* last request (TCP) */
+	char addr_key[48];		/* max-connections-per-address key ("" for Unix) */
 	uint64_t out_total;		/* bytes ever queued to the output */
 	uint64_t *reply_end;		/* ring: out_total at the end of each unsent reply */
 	uint32_t rhead, rn, rcap;
@@ -273,6 +278,8 @@ struct srv {
 	char *socket_path;		/* bound by us, unlinked at exit */
 	int sock_lock_fd;		/* flock on socket_path.lock (-1: none) */
 	gid_t socket_gid;		/* the Unix socket's group (peer_unix_rule) */
+	pthread_mutex_t peer_lock;	/* peer_counts: acceptor increments, loops decrement */
+	struct hmap peer_counts;	/* addr_key -> open TCP connections (uintptr_t) */
 	_Atomic bool stopping;
 	_Atomic uint64_t conns;		/* open now */
 	_Atomic uint64_t conns_accepted, conns_rejected, queue_drops;
@@ -307,6 +314,9 @@ int srv_socket_dir(const struct srv_config *c, char *err, size_t errlen);
 
 /* Creates state file path 0600 (no symlink followed) and tightens its -wal/-shm; 0 or -1 with err. */
 int srv_state_file(const char *path, char *err, size_t errlen);
+
+/* A connection with this max-connections-per-address key closed ("" for none). */
+void srv_peer_release(struct srv *s, const char *key);
 
 /* --- loop.c --- */
 

@@ -101,6 +101,7 @@ SEC_REGRESS_TESTS = \
 	tests/regress/sockdir.sh \
 	tests/regress/sockpath.sh \
 	tests/regress/statemodes.sh \
-	tests/regress/tcp-peer.sh
+	tests/regress/tcp-peer.sh \
+	tests/regress/slowconn.sh
 TESTS += $(SEC_REGRESS_TESTS)
-EXTRA_DIST += $(SEC_REGRESS_TESTS)
+EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py
