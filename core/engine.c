@@ -733,9 +733,9 @@ static uint64_t engine_read_state(struct engine_tctx *t, struct timer_rec *r, ui
 	return gen;
 }
 
-/* Copies timer r (protected) into a new snapshot; NULL if it is cancelled. */
+/* Copies timer r (protected) into a new snapshot; TD_ENOENT if it is cancelled or not on topic (non-NULL). */
 static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer_rec *r,
-			   struct engine_timer **out)
+			   const char *topic, uint32_t topiclen, struct engine_timer **out)
 {
 	uint64_t w[TIMER_WORDS], gen = engine_read_state(t, r, w);
 	struct timer_attrs *at = engine_attrs_of(w[1]);
@@ -748,6 +748,8 @@ static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer
 	*out = NULL;
 	if (w[1] & TIMER_OP_CANCEL)
 		return TD_ENOENT;
+	if (topic && (tl != topiclen || (tl && memcmp(at->data, topic, topiclen) != 0)))
+		return TD_ENOENT;	/* another topic: nothing copied (a List by topic skips it) */
 	s = malloc(sizeof(*s) + r->keylen + tl + pl + 1);
 	if (!s)
 		return TD_ENOMEM;
@@ -798,7 +800,7 @@ int engine_get(struct engine *e, uint64_t id, const char *key, uint32_t keylen,
 	r = engine_lookup(e, t, id, key, keylen);
 	if (!r)
 		return TD_ENOENT;
-	err = engine_snapshot(e, t, r, out);
+	err = engine_snapshot(e, t, r, NULL, 0, out);
 	hazptr_release(t->hp, HP_SLOT_ATTRS);
 	hazptr_release(t->hp, HP_SLOT_REC);
 	return err;
@@ -834,13 +836,13 @@ int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t
 
 		if (!r)
 			continue;
-		err = engine_snapshot(e, t, r, &tm);
+		err = engine_snapshot(e, t, r, topic, topiclen, &tm);
 		hazptr_release(t->hp, HP_SLOT_ATTRS);
 		hazptr_release(t->hp, HP_SLOT_REC);
 		if (err == TD_ENOMEM)
 			return err;
 		if (err)
-			continue;	/* cancelled meanwhile */
+			continue;	/* cancelled meanwhile, or another topic (not copied) */
 		if (engine_topic_is(tm, topic, topiclen)) {
 			bool more = fn(arg, tm);
 

@@ -200,9 +200,15 @@ static bool rpc_arm_when(struct rpc_ctx *x, const Timerd__Arm *a, struct engine_
 			  ea->time);
 		return false;
 	}
-	if (a->period_ns < 0 || (a->period_ns > 0 && a->period_ns < ENGINE_MIN_PERIOD)) {
+	if (a->period_ns < 0) {
 		rpc_error(x, TIMERD__ERROR_CODE__PERIOD, "arm: period_ns %" PRId64 " is invalid: give 0 (one-shot) or "
-			  "at least %lld", a->period_ns, (long long)ENGINE_MIN_PERIOD);
+			  "at least min-period (%" PRId64 " ns)", a->period_ns, x->s->cfg->min_period_ns);
+		return false;
+	}
+	if (a->period_ns > 0 && a->period_ns < x->s->cfg->min_period_ns) {
+		rpc_error(x, TIMERD__ERROR_CODE__PERIOD, "arm: period_ns %" PRId64 " is shorter than min-period (%" PRId64
+			  " ns): give a longer period, or ask the operator to lower min-period", a->period_ns,
+			  x->s->cfg->min_period_ns);
 		return false;
 	}
 	ea->period = a->period_ns;

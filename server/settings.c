@@ -91,6 +91,7 @@ static const struct settings_opt settings_opts[] = {
 	{ "idle-timeout", 0, CK_DUR, O(idle_timeout_ns), 0, 0, "DURATION", "close a TCP connection after DURATION without a request, unless it watches or waits for a fire (default 5m; 0: never)" },
 	{ "max-connections-per-address", 0, CK_U32, O(max_conns_per_addr), 1, 1000000, "N", "TCP connections from one address, or one local uid (default 64)" },
 	{ "reserved-connections", 0, CK_U32, O(reserved_conns), 0, 1000000, "N", "of max-connections, kept for root and timerd's own user on the Unix socket (default 4)" },
+	{ "min-period", 0, CK_DUR, O(min_period_ns), 1000, 0, "DURATION", "shortest period of a periodic timer (default 1ms; at least 1us)" },
 	{ "help", 'h', CK_HELP, 0, 0, 0, NULL, "print this help and exit" },
 	{ "version", 'V', CK_VERSION, 0, 0, 0, NULL, "print the version and exit" },
 };
@@ -144,6 +145,7 @@ void settings_init(struct srv_config *c)
 	c->idle_timeout_ns = 300 * 1000000000LL;
 	c->max_conns_per_addr = 64;
 	c->reserved_conns = 4;
+	c->min_period_ns = 1000000;
 	c->fsync = JOURNAL_FSYNC_ALWAYS;
 	c->recovery_grace_ns = 1000000000LL;
 	c->snapshot_min_rows = 65536;

@@ -79,6 +79,7 @@ struct srv_config {
 	int64_t idle_timeout_ns;	/* TCP: close after this long without a request (0: never) */
 	uint32_t max_conns_per_addr;	/* TCP connections per peer address (a local peer: per uid) */
 	uint32_t reserved_conns;	/* of max-connections, only admin Unix peers may use these */
+	int64_t min_period_ns;		/* shortest period an Arm may ask for */
 	/* durability */
 	bool memory_only;		/* no journal: timers live in memory only */
 	int fsync;			/* enum journal_fsync */

@@ -102,6 +102,7 @@ SEC_REGRESS_TESTS = \
 	tests/regress/sockpath.sh \
 	tests/regress/statemodes.sh \
 	tests/regress/tcp-peer.sh \
-	tests/regress/slowconn.sh
+	tests/regress/slowconn.sh \
+	tests/regress/limits.sh
 TESTS += $(SEC_REGRESS_TESTS)
 EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py
