@@ -705,6 +705,7 @@ void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv };
 
 	timerd__response__init(&x.rs);
+	arena_limit_for(&x.l->arena, n);	/* decoding is bounded by the frame's size */
 	x.rq = timerd__request__unpack(arena_pbc(&x.l->arena), n, p);
 	if (!x.rq)
 		rpc_error(&x, TIMERD__ERROR_CODE__MALFORMED, "cannot decode a %u-byte frame as a timerd Request: "
