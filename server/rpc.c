@@ -140,8 +140,8 @@ static bool rpc_check_text(struct rpc_ctx *x, const char *what, const char *s, u
 		return false;
 	}
 	if (!text_ok(s, n)) {
-		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "%s is not valid UTF-8 text (control characters are not allowed)",
-			  what);
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "%s is not valid UTF-8 text (control characters and bidi "
+			  "overrides are not allowed)", what);
 		return false;
 	}
 	*len = (uint32_t)n;
@@ -158,6 +158,11 @@ static void rpc_hello(struct rpc_ctx *x)
 		rpc_error(x, TIMERD__ERROR_CODE__VERSION, "this timerd (%s) speaks protocol version %d; the client asked for %u: "
 			  "use a client for version %d, or upgrade timerd", PACKAGE_VERSION, FRAME_VERSION, h->version,
 			  FRAME_VERSION);
+		return;
+	}
+	if (h->client && !text_ok(h->client, strlen(h->client))) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "hello: client is not valid UTF-8 text (control characters and "
+			  "bidi overrides are not allowed)");
 		return;
 	}
 	snprintf(x->c->client, sizeof(x->c->client), "%s", h->client ? h->client : "");

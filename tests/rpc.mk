@@ -103,6 +103,7 @@ SEC_REGRESS_TESTS = \
 	tests/regress/statemodes.sh \
 	tests/regress/tcp-peer.sh \
 	tests/regress/slowconn.sh \
-	tests/regress/limits.sh
+	tests/regress/limits.sh \
+	tests/regress/text.sh
 TESTS += $(SEC_REGRESS_TESTS)
-EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py
+EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py tests/regress/text.py
