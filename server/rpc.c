@@ -104,6 +104,10 @@ static void rpc_engine_error(struct rpc_ctx *x, int rc, const char *what)
 		rpc_error(x, TIMERD__ERROR_CODE__NOT_FOUND, "no such timer (it fired, was cancelled or never existed)");
 	else if (rc == TD_ENOMEM)
 		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "%s: timerd is out of memory", what);
+	else if (rc == TD_EMEMLIMIT)
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "%s: timerd's memory budget is used up (max-memory %" PRIu64
+			  " bytes, %" PRId64 " in use); nothing armed was dropped: cancel timers, send smaller payloads, "
+			  "or raise max-memory", what, cfg->max_memory, engine_mem_used(x->s->engine));
 	else
 		rpc_error(x, errmap_wire(rc), "%s", td_strerror(rc));
 }

@@ -92,6 +92,8 @@ static const struct settings_opt settings_opts[] = {
 	{ "max-connections-per-address", 0, CK_U32, O(max_conns_per_addr), 1, 1000000, "N", "TCP connections from one address, or one local uid (default 64)" },
 	{ "reserved-connections", 0, CK_U32, O(reserved_conns), 0, 1000000, "N", "of max-connections, kept for root and timerd's own user on the Unix socket (default 4)" },
 	{ "min-period", 0, CK_DUR, O(min_period_ns), 1000, 0, "DURATION", "shortest period of a periodic timer (default 1ms; at least 1us)" },
+	{ "max-memory", 0, CK_SIZE64, O(max_memory), 0, (uint64_t)1 << 50, "SIZE", "bytes of timers, payloads and queued fires before Arm is refused NO_MEMORY (default a quarter of RAM; 0: no budget)" },
+	{ "max-fire-queue-bytes", 0, CK_SIZE64, O(max_fire_queue_bytes), 4096, (uint64_t)1 << 40, "SIZE", "bytes of fires queued to one loop thread before they drop (default 64MiB)" },
 	{ "help", 'h', CK_HELP, 0, 0, 0, NULL, "print this help and exit" },
 	{ "version", 'V', CK_VERSION, 0, 0, 0, NULL, "print the version and exit" },
 };
@@ -115,6 +117,14 @@ static void settings_set_str(char **slot, const char *v)
 {
 	free(*slot);
 	*slot = settings_strdup(v);
+}
+
+/* A quarter of the machine's RAM: the default max-memory (0 if unknown: no budget). */
+static uint64_t settings_ram_quarter(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 4 : 0;
 }
 
 /* Fills the built-in defaults. */
@@ -146,6 +156,8 @@ void settings_init(struct srv_config *c)
 	c->max_conns_per_addr = 64;
 	c->reserved_conns = 4;
 	c->min_period_ns = 1000000;
+	c->max_memory = settings_ram_quarter();
+	c->max_fire_queue_bytes = 64u << 20;
 	c->fsync = JOURNAL_FSYNC_ALWAYS;
 	c->recovery_grace_ns = 1000000000LL;
 	c->snapshot_min_rows = 65536;

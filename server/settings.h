@@ -80,6 +80,8 @@ struct srv_config {
 	uint32_t max_conns_per_addr;	/* TCP connections per peer address (a local peer: per uid) */
 	uint32_t reserved_conns;	/* of max-connections, only admin Unix peers may use these */
 	int64_t min_period_ns;		/* shortest period an Arm may ask for */
+	uint64_t max_memory;		/* bytes of timers and queued fires before Arm gets NO_MEMORY (0: none) */
+	uint64_t max_fire_queue_bytes;	/* bytes of fires queued to one loop thread before they drop */
 	/* durability */
 	bool memory_only;		/* no journal: timers live in memory only */
 	int fsync;			/* enum journal_fsync */

@@ -51,6 +51,8 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 		.max_key = c->max_key,
 		.max_topic = c->max_topic,
 		.max_payload = c->max_payload,
+		.max_memory = c->max_memory,
+		.extra_mem = &s->fire_mem,
 		.on_fire = fire_deliver,
 		.fire_arg = s,
 	};

@@ -84,6 +84,8 @@ struct fire_msg {
 	_Atomic uint32_t refs;		/* loops that still have to deliver it */
 	uint32_t topiclen;
 	uint32_t framelen;
+	uint32_t memsize;		/* bytes it takes, counted in *mem (max-memory) */
+	_Atomic int64_t *mem;		/* srv.fire_mem */
 	bool notify;			/* the arming connection asked for it */
 	uint64_t owner;			/* its handle */
 	int64_t deadline;		/* CLOCK_MONOTONIC ns */
@@ -143,6 +145,7 @@ struct loop {
 	struct llist_head msgs cacheline_aligned;
 	struct llist_head fires;
 	_Atomic uint64_t fires_queued;	/* for the max-fire-queue bound */
+	_Atomic uint64_t fires_bytes;	/* their frames' bytes, for max-fire-queue-bytes */
 	_Atomic uint32_t nconns cacheline_aligned;	/* read by the acceptor */
 	/* owned by the loop thread */
 	struct conn **slots cacheline_aligned;	/* NULL: free */
@@ -285,6 +288,7 @@ struct srv {
 	_Atomic uint64_t conns_accepted, conns_rejected, queue_drops;
 	_Atomic uint64_t db_writes, db_errors;
 	_Atomic uint64_t watchers;
+	_Atomic int64_t fire_mem;	/* bytes of encoded fires not yet freed (in max-memory) */
 	void (*ready)(void *arg);	/* called once listening (daemon start-up handshake) */
 	void *ready_arg;
 };

@@ -104,6 +104,7 @@ SEC_REGRESS_TESTS = \
 	tests/regress/tcp-peer.sh \
 	tests/regress/slowconn.sh \
 	tests/regress/limits.sh \
-	tests/regress/text.sh
+	tests/regress/text.sh \
+	tests/regress/memory.sh
 TESTS += $(SEC_REGRESS_TESTS)
 EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py tests/regress/text.py

@@ -3,6 +3,7 @@
 #   conns.py slow ADDR SECONDS_PER_BYTE DEADLINE   1 byte at a time; prints "closed after S" or "open"
 #   conns.py idle ADDR DEADLINE                    sends nothing; prints "closed after S" or "open"
 #   conns.py hold ADDR N SECONDS                   opens N, prints "accepted A refused R", holds them SECONDS
+#   conns.py unknown ADDR BYTES                    sends one frame of BYTES of unknown fields, prints the reply size
 # ADDR is a Unix socket path or HOST:PORT.
 import socket, sys, time
 
@@ -70,10 +71,19 @@ def hold(addr, n, secs):
     print("accepted %d refused %d" % (acc, ref), flush=True)
     time.sleep(secs)
 
+def unknown(addr, nbytes):
+    s = connect(addr)
+    body = bytes.fromhex('f80701') * (nbytes // 3)   # field 127, varint 1, again and again
+    s.sendall(len(body).to_bytes(4, 'big') + body)
+    s.settimeout(10)
+    print(len(s.recv(65536)))
+
 cmd = sys.argv[1]
 if cmd == 'slow':
     slow(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
 elif cmd == 'idle':
     idle(sys.argv[2], float(sys.argv[3]))
+elif cmd == 'unknown':
+    unknown(sys.argv[2], int(sys.argv[3]))
 elif cmd == 'hold':
     hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
