@@ -76,7 +76,7 @@ def unknown(addr, nbytes):
     body = bytes.fromhex('f80701') * (nbytes // 3)   # field 127, varint 1, again and again
     s.sendall(len(body).to_bytes(4, 'big') + body)
     s.settimeout(10)
-    print(len(s.recv(65536)))
+    print(s.recv(65536)[4:].decode('utf-8', 'replace'))
 
 cmd = sys.argv[1]
 if cmd == 'slow':

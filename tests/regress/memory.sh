@@ -2,8 +2,9 @@
 # memory.sh -- the global memory budget: arms with 64 KiB payloads hit
 # max-memory and get NO_MEMORY naming it, nothing armed before is dropped
 # and it still fires, RSS stays near the budget; a 1 MiB frame of unknown
-# fields does not raise the daemon's peak memory by tens of MB (decoding is
-# bounded by the frame's size).
+# fields is refused MALFORMED once decoding it would take more than 8 x the
+# frame (it used to be decoded, 38 MB of peak memory) and does not raise
+# the daemon's peak memory by tens of MB.
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
 PY=/usr/bin/python3
@@ -36,7 +37,9 @@ stop_timerd
 
 start_timerd --memory-only --max-frame 2MiB --max-output 2MiB
 hwm0=$(hwm_kb)
-$PY "${top_srcdir:-.}/tests/regress/conns.py" unknown "$sock" 1048576 >/dev/null || fail "unknown-fields frame"
+out=$($PY "${top_srcdir:-.}/tests/regress/conns.py" unknown "$sock" 1048576) || fail "unknown-fields frame"
+# 349,525 unknown fields need ~14 MB decoded: over 8 x the frame, so the decoder gives up (MALFORMED)
+echo "$out" | grep -q "cannot decode a 1048575-byte frame" || fail "a 1 MiB frame of unknown fields was decoded: $out"
 ctl ping >/dev/null || fail "no ping after the unknown-fields frame"
 hwm1=$(hwm_kb)
 [ $((hwm1 - hwm0)) -lt 20480 ] || fail "a 1 MiB frame of unknown fields raised peak memory by $((hwm1 - hwm0)) KiB"
