@@ -126,13 +126,13 @@ static int main_pid_file(struct main_state *m, char *err, size_t errlen)
 	int n;
 
 	struct stat st;
-	int dfd;
+	int dfd = -1;
 
 	if (!main_pid_path(m))
 		return 0;
 	if (*m->cfg->socket && (dfd = srv_socket_dir(m->cfg, err, errlen)) < 0)
 		return -1;	/* the socket's directory first: the default pid file lives in it */
-	if (*m->cfg->socket)
+	if (dfd >= 0)
 		close(dfd);
 	/* never through a symlink, never another user's file: it is truncated */
 	if ((m->pid_fd = open(m->pid_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644)) < 0) {
