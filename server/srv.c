@@ -841,9 +841,6 @@ static void srv_stop_listening(struct srv *s)
 		unlink(lock);
 		close(s->sock_lock_fd);
 		s->sock_lock_fd = -1;
-	s->socket_gid = getegid();
-	pthread_mutex_init(&s->peer_lock, NULL);
-	hmap_init(&s->peer_counts);
 	}
 }
 

@@ -31,7 +31,10 @@ done
 n=$(ctl --json list | grep -c '"key":"big-')
 [ "$n" -eq "$armed" ] || fail "$armed timers armed before the budget, $n listed"
 rss1=$(rss_kb)
-[ $((rss1 - rss0)) -lt 16384 ] || fail "RSS grew by $((rss1 - rss0)) KiB under a 4 MiB budget"
+# (not under AddressSanitizer: its quarantine keeps freed request buffers resident)
+if ! ldd "$TIMERD" 2>/dev/null | grep -q libasan; then
+	[ $((rss1 - rss0)) -lt 16384 ] || fail "RSS grew by $((rss1 - rss0)) KiB under a 4 MiB budget"
+fi
 wait_for grep -q "key=first" "$tmp/watch.out"
 stop_timerd
 
@@ -42,6 +45,6 @@ out=$($PY "${top_srcdir:-.}/tests/regress/conns.py" unknown "$sock" 1048576) || 
 echo "$out" | grep -q "cannot decode a 1048575-byte frame" || fail "a 1 MiB frame of unknown fields was decoded: $out"
 ctl ping >/dev/null || fail "no ping after the unknown-fields frame"
 hwm1=$(hwm_kb)
-[ $((hwm1 - hwm0)) -lt 20480 ] || fail "a 1 MiB frame of unknown fields raised peak memory by $((hwm1 - hwm0)) KiB"
+ldd "$TIMERD" 2>/dev/null | grep -q libasan || [ $((hwm1 - hwm0)) -lt 20480 ] || fail "a 1 MiB frame of unknown fields raised peak memory by $((hwm1 - hwm0)) KiB"
 stop_timerd
 echo PASS
