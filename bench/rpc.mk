@@ -21,3 +21,6 @@ bench_bench_beanstalkd_SOURCES = bench/bench-beanstalkd.c
 noinst_PROGRAMS += bench/bench-fsync
 dist_noinst_SCRIPTS += bench/compare-durable bench/bench-recovery bench/bench-churn
 bench_bench_fsync_SOURCES = bench/bench-fsync.c
+
+# Security (issue 12): the limits' cost on the RPC hot path, two builds side by side.
+dist_noinst_SCRIPTS += bench/compare-sec

@@ -207,6 +207,7 @@ static bool async_frame(struct timerd_async *c, struct evbuffer *in, uint32_t n)
 		return false;
 	}
 	arena_reset(&c->arena);
+	arena_limit_for(&c->arena, n);
 	m = timerd__response__unpack(arena_pbc(&c->arena), n, p + FRAME_HDR);
 	evbuffer_drain(in, FRAME_HDR + n);
 	if (!m) {
@@ -231,8 +232,9 @@ static void async_read_cb(struct bufferevent *bev, void *arg)
 	c->depth++;
 	while (evbuffer_copyout(in, h, FRAME_HDR) == FRAME_HDR) {
 		n = frame_len(h);
-		if (n > FRAME_LIMIT_MAX) {
-			async_close(c, TIMERD_EPROTO, "timerd sent an oversized frame: is this a timerd server?");
+		if (n > CODEC_MAX_REPLY) {
+			async_close(c, TIMERD_EPROTO, "the server sent a frame over libtimerd's limit of 16 MiB: is this a "
+				    "timerd server (lower its max-frame if it is)?");
 			break;
 		}
 		if (evbuffer_get_length(in) < FRAME_HDR + (size_t)n || !async_frame(c, in, n))

@@ -40,11 +40,11 @@ static void cmd_get_json(const struct timerd_timer *t)
 /* Prints a timer for humans, one field per line. */
 static void cmd_get_human(const struct timerd_timer *t)
 {
-	char b[UNITS_BUFSZ], mf[16];
+	char b[UNITS_BUFSZ], mf[16], safe[CTL_SAFE_SZ];
 
 	printf("id:       %" PRIu64 "\n", t->timer_id);
-	printf("key:      %s\n", *t->key ? t->key : "-");
-	printf("topic:    %s\n", *t->topic ? t->topic : "-");
+	printf("key:      %s\n", *t->key ? ctl_safe(t->key, safe, sizeof(safe)) : "-");
+	printf("topic:    %s\n", *t->topic ? ctl_safe(t->topic, safe, sizeof(safe)) : "-");
 	printf("next:     %s%s\n", units_time_format(t->deadline_unix_ns, false, b, sizeof(b)),
 	       t->realtime ? " (wall clock)" : "");
 	printf("left:     %s\n", units_duration_format(t->deadline_mono_ns - ctl_mono(), b, sizeof(b)));

@@ -165,6 +165,7 @@ static void cmd_list_widths(const struct cmd_list_rows *rows, int64_t now, struc
 static void cmd_list_human(const struct cmd_list_rows *rows, int64_t now, bool payload)
 {
 	char next[UNITS_BUFSZ], left[UNITS_BUFSZ], period[UNITS_BUFSZ], flags[CMD_LIST_FLAGS_SZ];
+	char sk[CTL_SAFE_SZ], st[CTL_SAFE_SZ];
 	struct cmd_list_w w;
 	int fw;
 
@@ -178,8 +179,8 @@ static void cmd_list_human(const struct cmd_list_rows *rows, int64_t now, bool p
 		cmd_list_cells(t, now, next, left, period);
 		cmd_list_flags(t, flags);
 		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %-*" PRIu64 "  %-*s", w.next, next, w.left, left, w.period,
-		       period, w.topic, *t->topic ? t->topic : "-", w.key, *t->key ? t->key : "-", w.id, t->timer_id,
-		       fw, flags);
+		       period, w.topic, *t->topic ? ctl_safe(t->topic, st, sizeof(st)) : "-", w.key,
+		       *t->key ? ctl_safe(t->key, sk, sizeof(sk)) : "-", w.id, t->timer_id, fw, flags);
 		if (payload) {
 			printf("  ");
 			ctl_human_payload(stdout, t->payload, t->payload_len);

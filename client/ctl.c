@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "client/timerctl.h"
+#include "proto/text.h"
 #include "proto/units.h"
 
 /* Prints "timerctl: <message>" to stderr; returns code. */
@@ -217,13 +218,68 @@ static bool ctl_is_text(const void *p, size_t n)
 	return true;
 }
 
+/* Length of a control or bidi character at s (text_is_control) or of an invalid byte: 0 if it shows as itself. */
+static size_t ctl_unsafe_len(const unsigned char *s, size_t n)
+{
+	size_t l = text_utf8_seq(s, n);
+
+	if (!l)
+		return 1;
+	return text_is_control(s, l) ? l : 0;
+}
+
+/* The code point of the valid UTF-8 sequence s (len bytes). */
+static unsigned ctl_codepoint(const unsigned char *s, size_t len)
+{
+	static const unsigned char lead[] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	unsigned cp = s[0] & lead[len];
+
+	for (size_t i = 1; i < len; i++)
+		cp = cp << 6 | (s[i] & 0x3f);
+	return cp;
+}
+
+const char *ctl_safe(const char *s, char *buf, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = strlen(s), o = 0, l;
+	bool clean = true;
+
+	for (size_t i = 0; i < n; i += l) {
+		if (ctl_unsafe_len(u + i, n - i)) {
+			clean = false;
+			break;
+		}
+		l = text_utf8_seq(u + i, n - i);
+	}
+	if (clean)
+		return s;
+	for (size_t i = 0; i < n && o + 12 < len; i += l) {
+		size_t bad = ctl_unsafe_len(u + i, n - i);
+
+		l = bad ? bad : text_utf8_seq(u + i, n - i);
+		if (!bad)
+			memcpy(buf + o, s + i, l), o += l;
+		else if (l == 1)
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", u[i]);
+		else
+			o += (size_t)snprintf(buf + o, len - o, "\\u%04x", ctl_codepoint(u + i, l));
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 /* Writes n bytes of text as the inside of a JSON string. */
 static void ctl_json_chars(FILE *f, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
+		size_t l = text_utf8_seq((const unsigned char *)s + i, n - i);
 
-		if (c == '"' || c == '\\')
+		if (l > 1 && text_is_control((const unsigned char *)s + i, l)) {
+			fprintf(f, "\\u%04x", ctl_codepoint((const unsigned char *)s + i, l));	/* C1, bidi: never raw */
+			i += l - 1;
+		} else if (c == '"' || c == '\\')
 			fprintf(f, "\\%c", c);
 		else if (c == '\n')
 			fputs("\\n", f);
@@ -266,7 +322,7 @@ void ctl_human_payload(FILE *f, const void *p, size_t n)
 	bool printable = ctl_is_text(p, n);
 
 	for (size_t i = 0; printable && i < n; i++)
-		printable = s[i] >= 0x20 && s[i] != 0x7f;
+		printable = !ctl_unsafe_len(s + i, n - i);	/* no control or bidi character reaches the terminal */
 	if (printable)
 		fprintf(f, "%.*s", (int)n, (const char *)p);
 	else
@@ -299,14 +355,14 @@ static void ctl_fire_json(const struct timerd_fire *f)
 /* Prints a fire as a human line. */
 static void ctl_fire_human(const struct timerd_fire *f)
 {
-	char when[UNITS_BUFSZ], late[UNITS_BUFSZ];
+	char when[UNITS_BUFSZ], late[UNITS_BUFSZ], safe[CTL_SAFE_SZ];
 
 	printf("%s  fired  id=%" PRIu64, units_time_format(f->deadline_unix_ns, false, when, sizeof(when)),
 	       f->timer_id);
 	if (*f->key)
-		printf(" key=%s", f->key);
+		printf(" key=%s", ctl_safe(f->key, safe, sizeof(safe)));
 	if (*f->topic)
-		printf(" topic=%s", f->topic);
+		printf(" topic=%s", ctl_safe(f->topic, safe, sizeof(safe)));
 	printf(" late=%s", units_duration_format(f->fired_mono_ns - f->deadline_mono_ns, late, sizeof(late)));
 	if (f->period_ns)
 		printf(" seq=%" PRIu64, f->seq);
@@ -315,8 +371,8 @@ static void ctl_fire_human(const struct timerd_fire *f)
 	if (f->recovered)
 		printf(" recovered");
 	if (f->has_origin)
-		printf(" pid=%u tid=%u comm=%s probe=%u", f->origin.pid, f->origin.tid, f->origin.comm,
-		       f->origin.probe_id);
+		printf(" pid=%u tid=%u comm=%s probe=%u", f->origin.pid, f->origin.tid,
+		       ctl_safe(f->origin.comm, safe, sizeof(safe)), f->origin.probe_id);
 	if (f->payload_len) {
 		printf(" payload=");
 		ctl_human_payload(stdout, f->payload, f->payload_len);

@@ -38,6 +38,13 @@ struct codec_req {
 	int64_t sent_ns;		/* ping: CLOCK_MONOTONIC when built */
 };
 
+/*
+ * The largest reply frame the library reads (length prefix excluded):
+ * whatever answers on the socket cannot make it buffer 64 MiB. timerd's
+ * replies fit its max-frame (default 1 MiB; a List page is cut to fit).
+ */
+#define CODEC_MAX_REPLY (16u * 1024u * 1024u)
+
 /* Builders: each fills q for one operation (id set by the caller later). */
 void codec_hello(struct codec_req *q, const char *client_name);
 int codec_arm(struct codec_req *q, const struct timerd_arm *a);

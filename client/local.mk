@@ -17,8 +17,8 @@ client_libtimerd_la_SOURCES = \
 	client/internal.h \
 	client/sync.c \
 	client/timerd.h
-client_libtimerd_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBEVENT_CFLAGS)
-client_libtimerd_la_LIBADD = proto/libproto.la $(LIBEVENT_LIBS) $(PROTOBUF_C_LIBS)
+client_libtimerd_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
+client_libtimerd_la_LIBADD = proto/libproto.la $(LIBEVENT_OPENSSL_LIBS) $(OPENSSL_LIBS) $(LIBEVENT_LIBS) $(PROTOBUF_C_LIBS)
 client_libtimerd_la_LDFLAGS = -version-info 0:0:0 -export-symbols-regex '^timerd_[a-z]'
 
 bin_PROGRAMS += client/timerctl

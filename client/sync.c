@@ -136,12 +136,14 @@ static int sync_read_frame(struct timerd *t, int64_t deadline, Timerd__Response 
 		if ((rc = sync_fill(t, deadline)) != TIMERD_OK)
 			return rc;
 	n = frame_len(t->in);
-	if (n > FRAME_LIMIT_MAX)
-		return sync_fail(t, TIMERD_EPROTO, "timerd sent a %u-byte frame: this is not a timerd server", n);
+	if (n > CODEC_MAX_REPLY)
+		return sync_fail(t, TIMERD_EPROTO, "the server sent a %u-byte frame, over libtimerd's limit of %u: is this "
+				 "a timerd server (lower its max-frame if it is)?", n, CODEC_MAX_REPLY);
 	while (t->in_len < FRAME_HDR + (size_t)n)
 		if ((rc = sync_fill(t, deadline)) != TIMERD_OK)
 			return rc;
 	arena_reset(&t->arena);
+	arena_limit_for(&t->arena, n);
 	*out = timerd__response__unpack(arena_pbc(&t->arena), n, t->in + FRAME_HDR);
 	t->in_len -= FRAME_HDR + (size_t)n;
 	memmove(t->in, t->in + FRAME_HDR + n, t->in_len);

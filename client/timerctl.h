@@ -124,6 +124,15 @@ void ctl_json_payload(FILE *f, const void *p, size_t n);
 /* Writes bytes for humans: the text if printable, else <N bytes>. */
 void ctl_human_payload(FILE *f, const void *p, size_t n);
 
+/* Size of a ctl_safe buffer: a key or topic at most 4x as long once escaped. */
+#define CTL_SAFE_SZ 4096
+
+/*
+ * s for a terminal: itself if it holds no control or bidi character and is
+ * valid UTF-8, else a copy in buf with those escaped (\x1b, \u202e).
+ */
+const char *ctl_safe(const char *s, char *buf, size_t len);
+
 /* Prints a fire event as a line (human or JSON). */
 void ctl_print_fire(struct ctl *ctl, const struct timerd_fire *f);
 

@@ -148,10 +148,53 @@ struct engine_tctx *engine_tctx(struct engine *e)
 	return &engine_tls.ctx;
 }
 
+/* Bytes attributes a take. */
+static int64_t engine_attrs_size(const struct timer_attrs *a)
+{
+	return (int64_t)(sizeof(*a) + a->topiclen + a->payloadlen);
+}
+
+/* Frees attributes, returning their bytes to the account they are counted in. */
+void engine_attrs_release(struct timer_attrs *a)
+{
+	/* relaxed: a gauge */
+	if (a->mem)
+		atomic_fetch_sub_explicit(a->mem, engine_attrs_size(a), memory_order_relaxed);
+	free(a);
+}
+
+/* Counts attributes a in e's memory account. */
+void engine_attrs_account(struct engine *e, struct timer_attrs *a)
+{
+	if (!a)
+		return;
+	a->mem = &e->mem;
+	/* relaxed: a gauge */
+	atomic_fetch_add_explicit(&e->mem, engine_attrs_size(a), memory_order_relaxed);
+}
+
+int64_t engine_mem_used(struct engine *e)
+{
+	/* relaxed: a budget check, approximate under concurrent arms */
+	return atomic_load_explicit(&e->mem, memory_order_relaxed) +
+	       (int64_t)atomic_load_explicit(&e->ntimers, memory_order_relaxed) * ENGINE_REC_COST +
+	       (e->cfg.extra_mem ? atomic_load_explicit(e->cfg.extra_mem, memory_order_relaxed) : 0);
+}
+
+/* TD_EMEMLIMIT if an arm of a would take e past its memory budget. */
+static int engine_mem_check(struct engine *e, const struct engine_arm *a)
+{
+	int64_t cost = (int64_t)(sizeof(struct timer_attrs) + a->topiclen + a->payloadlen + ENGINE_REC_COST);
+
+	if (e->cfg.max_memory && engine_mem_used(e) + cost > (int64_t)e->cfg.max_memory)
+		return TD_EMEMLIMIT;
+	return 0;
+}
+
 /* Frees attributes once no reader holds them. */
 static void engine_attrs_free(struct hazptr_node *n)
 {
-	free(n);
+	engine_attrs_release((struct timer_attrs *)n);
 }
 
 void engine_attrs_put_n(struct hazptr_thread *hp, struct timer_attrs *a, uint32_t n)
@@ -184,7 +227,7 @@ bool engine_attrs_tryget(struct timer_attrs *a)
 static void engine_attrs_put_final(struct timer_attrs *a)
 {
 	if (a && atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1)
-		free(a);
+		engine_attrs_release(a);
 }
 
 void engine_rec_free(struct hazptr_node *n)
@@ -252,6 +295,7 @@ int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs,
 	at->owner = a->owner;
 	atomic_init(&at->wall_next, a->time);
 	atomic_init(&at->fires, 0);
+	at->mem = NULL;
 	at->topiclen = a->topiclen;
 	at->payloadlen = a->payloadlen;
 	if (a->topiclen)
@@ -605,10 +649,11 @@ static int engine_arm_hand_over(struct engine *e, struct engine_tctx *t, struct 
 static int engine_arm_try(struct engine *e, struct engine_tctx *t, struct engine_arm_op *op)
 {
 	bool realtime = op->a->when == ENGINE_AT_REAL;
-	int err = engine_attrs_new(op->a, realtime, 1, &op->at);
+	int err = engine_mem_check(e, op->a);
 
-	if (err)
+	if (err || (err = engine_attrs_new(op->a, realtime, 1, &op->at)) != 0)
 		return err;
+	engine_attrs_account(e, op->at);
 	op->w[1] = (uint64_t)(uintptr_t)op->at | (realtime ? TIMER_OP_REALTIME : 0);
 	op->r = engine_arm_target(e, t, op);
 	if (!op->r && op->a->id)
@@ -616,7 +661,8 @@ static int engine_arm_try(struct engine *e, struct engine_tctx *t, struct engine
 	else if (!op->r)
 		err = engine_create_timer(e, t, op->a->key, op->keylen, op->w, &op->r, &op->created);
 	if (err) {
-		free(op->at);
+		if (op->at)
+			engine_attrs_release(op->at);
 		return err;
 	}
 	if (op->created)
@@ -634,7 +680,8 @@ static void engine_arm_finish(struct engine *e, struct engine_tctx *t, struct en
 	}
 	hazptr_release(t->hp, HP_SLOT_REC);
 	if (op->lost) {
-		free(op->at);		/* never published */
+		if (op->at)
+			engine_attrs_release(op->at);	/* never published */
 		ctr_add(&t->c->ctr.lost_races, 1);
 	}
 	ctr_add(&t->c->ctr.arms, 1);
@@ -733,9 +780,9 @@ static uint64_t engine_read_state(struct engine_tctx *t, struct timer_rec *r, ui
 	return gen;
 }
 
-/* Copies timer r (protected) into a new snapshot; NULL if it is cancelled. */
+/* Copies timer r (protected) into a new snapshot; TD_ENOENT if it is cancelled or not on topic (non-NULL). */
 static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer_rec *r,
-			   struct engine_timer **out)
+			   const char *topic, uint32_t topiclen, struct engine_timer **out)
 {
 	uint64_t w[TIMER_WORDS], gen = engine_read_state(t, r, w);
 	struct timer_attrs *at = engine_attrs_of(w[1]);
@@ -748,6 +795,8 @@ static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer
 	*out = NULL;
 	if (w[1] & TIMER_OP_CANCEL)
 		return TD_ENOENT;
+	if (topic && (tl != topiclen || (tl && memcmp(at->data, topic, topiclen) != 0)))
+		return TD_ENOENT;	/* another topic: nothing copied (a List by topic skips it) */
 	s = malloc(sizeof(*s) + r->keylen + tl + pl + 1);
 	if (!s)
 		return TD_ENOMEM;
@@ -798,7 +847,7 @@ int engine_get(struct engine *e, uint64_t id, const char *key, uint32_t keylen,
 	r = engine_lookup(e, t, id, key, keylen);
 	if (!r)
 		return TD_ENOENT;
-	err = engine_snapshot(e, t, r, out);
+	err = engine_snapshot(e, t, r, NULL, 0, out);
 	hazptr_release(t->hp, HP_SLOT_ATTRS);
 	hazptr_release(t->hp, HP_SLOT_REC);
 	return err;
@@ -834,13 +883,13 @@ int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t
 
 		if (!r)
 			continue;
-		err = engine_snapshot(e, t, r, &tm);
+		err = engine_snapshot(e, t, r, topic, topiclen, &tm);
 		hazptr_release(t->hp, HP_SLOT_ATTRS);
 		hazptr_release(t->hp, HP_SLOT_REC);
 		if (err == TD_ENOMEM)
 			return err;
 		if (err)
-			continue;	/* cancelled meanwhile */
+			continue;	/* cancelled meanwhile, or another topic (not copied) */
 		if (engine_topic_is(tm, topic, topiclen)) {
 			bool more = fn(arg, tm);
 

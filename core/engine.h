@@ -122,6 +122,9 @@ struct engine_config {
 	uint32_t max_key;	/* bytes; 0: 256 (at most ENGINE_MAX_KEY) */
 	uint32_t max_topic;	/* bytes; 0: 128 */
 	uint32_t max_payload;	/* bytes; 0: 64 KiB */
+	uint64_t max_memory;	/* bytes of timers (and *extra_mem) before an arm gets
+				 * TD_EMEMLIMIT; 0: no budget */
+	_Atomic int64_t *extra_mem;	/* the caller's bytes counted in the budget (NULL: none) */
 	uint32_t max_inflight;	/* undelivered periodic fires before more are
 				 * counted as missed; 0: 1 Mi */
 	engine_fire_fn on_fire;
@@ -234,6 +237,14 @@ void engine_stop(struct engine *e);
 
 /* Stops the threads and frees everything; pending timers are dropped. */
 void engine_destroy(struct engine *e);
+
+/*
+ * The memory budget (max_memory): what the engine's timers take
+ * (attributes exactly, records as ENGINE_REC_COST each) plus the bytes
+ * the caller counts in *extra_mem (queued fires), which must outlive e.
+ */
+#define ENGINE_REC_COST 192
+int64_t engine_mem_used(struct engine *e);
 
 /* Arms (creates or re-arms) a timer; 0 or a TD_* error, nothing half-applied. */
 int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_result *r);

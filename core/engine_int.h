@@ -92,6 +92,7 @@ struct engine {
 	_Atomic int64_t wake_at;	/* when its timerfd wakes it (INT64_MAX: never) */
 	int intake_efd;
 	_Atomic uint64_t ntimers cacheline_aligned;
+	_Atomic int64_t mem;		/* bytes accounted: attributes (engine_mem_used adds records), server's */
 	_Atomic uint64_t inflight;
 
 	/* Dispatcher-owned. */
@@ -134,6 +135,10 @@ static inline struct timer_attrs *engine_attrs_of(uint64_t w1)
 
 /* Drops a reference (or n); the last one retires the attributes through hp. */
 void engine_attrs_put(struct hazptr_thread *hp, struct timer_attrs *a);
+
+/* Counts new attributes a in e's memory budget; engine_attrs_release frees them and returns the bytes. */
+void engine_attrs_account(struct engine *e, struct timer_attrs *a);
+void engine_attrs_release(struct timer_attrs *a);
 void engine_attrs_put_n(struct hazptr_thread *hp, struct timer_attrs *a, uint32_t n);
 
 /* Takes a reference unless the count already reached zero. */

@@ -28,7 +28,8 @@
 	X(TD_EKEYID,       13, "give a key or an id, not both")			\
 	X(TD_ETOOMANY,     14, "too many: a per-connection limit is reached")	\
 	X(TD_ESTORAGE,      15, "the timer store cannot be written")	\
-	X(TD_ERANGE_END,   16, "")
+	X(TD_EMEMLIMIT,    16, "the memory budget (max_memory) is used up") \
+	X(TD_ERANGE_END,   17, "")
 
 #define TD_ERR_ENUM(name, num, msg) name = -(num),
 enum td_err { TD_ERRORS(TD_ERR_ENUM) };

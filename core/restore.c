@@ -130,10 +130,12 @@ int engine_restore_put(struct engine *e, uint64_t id, const struct engine_arm *a
 		return TD_EFULL;
 	if ((err = engine_attrs_new(a, realtime, 1, &at)) != 0)
 		return err;
+	engine_attrs_account(e, at);	/* restored timers count against max-memory (never refused) */
 	w[0] = (uint64_t)a->time;
 	w[1] = (uint64_t)(uintptr_t)at | (realtime ? TIMER_OP_REALTIME : 0);
 	if (!(r = restore_rec_new(id, a, w))) {
-		free(at);
+		if (at)
+			engine_attrs_release(at);
 		return TD_ENOMEM;
 	}
 	if ((err = restore_insert(e, t, r)) != 0)

@@ -62,6 +62,7 @@ struct timer_attrs {
 	uint64_t owner;
 	_Atomic int64_t wall_next;	/* realtime: next CLOCK_REALTIME deadline */
 	_Atomic uint64_t fires;		/* fires since this arm */
+	_Atomic int64_t *mem;		/* the engine's memory account it is counted in (NULL: none) */
 	uint32_t topiclen;
 	uint32_t payloadlen;
 	char data[];			/* topic, then payload */

@@ -28,6 +28,7 @@ struct probe_elf {
 	const char *path;
 	const unsigned char *base;
 	size_t size;
+	bool mapped;			/* base is our mapping (else the caller's buffer) */
 	const Elf64_Ehdr *eh;
 };
 
@@ -57,7 +58,8 @@ static int probe_elf_check(struct probe_elf *f, char *err, size_t errlen)
 		return probe_fail(-ENOEXEC, err, errlen,
 				  "%s is not an executable or a shared library (ELF type %u)",
 				  f->path, (unsigned)eh->e_type);
-	if ((eh->e_shnum && eh->e_shentsize != sizeof(Elf64_Shdr)) ||
+	if ((eh->e_shoff & 7) || (eh->e_phoff & 7) ||	/* the tables are read in place */
+	    (eh->e_shnum && eh->e_shentsize != sizeof(Elf64_Shdr)) ||
 	    eh->e_shoff > f->size || (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > f->size - eh->e_shoff ||
 	    (eh->e_phnum && eh->e_phentsize != sizeof(Elf64_Phdr)) ||
 	    eh->e_phoff > f->size || (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > f->size - eh->e_phoff)
@@ -91,6 +93,7 @@ static int probe_elf_open(struct probe_elf *f, const char *path, char *err, size
 	}
 	f->base = p;
 	f->size = (size_t)st.st_size;
+	f->mapped = true;
 	rc = probe_elf_check(f, err, errlen);
 	if (rc) {
 		munmap(p, f->size);
@@ -104,9 +107,29 @@ out:
 /* Unmaps the file. */
 static void probe_elf_close(struct probe_elf *f)
 {
-	if (f->base)
+	if (f->base && f->mapped)
 		munmap((void *)(uintptr_t)f->base, f->size);
 	f->base = NULL;
+}
+
+/* Reads an ELF image already in memory (label names it in messages); 0 or -ENOEXEC with err. */
+static int probe_elf_mem(struct probe_elf *f, const char *label, const void *buf, size_t len, char *err,
+			 size_t errlen)
+{
+	memset(f, 0, sizeof(*f));
+	f->path = label;
+	f->base = buf;
+	f->size = len;
+	if (((uintptr_t)buf & 7) != 0)
+		return probe_fail(-ENOEXEC, err, errlen, "%s: an ELF image must be 8-byte aligned", label);
+	return probe_elf_check(f, err, errlen);
+}
+
+/* Opens path, or the in-memory image buf (when non-NULL); 0 or -errno with err. */
+static int probe_elf_get(struct probe_elf *f, const char *path, const void *buf, size_t len, char *err,
+			 size_t errlen)
+{
+	return buf ? probe_elf_mem(f, path, buf, len, err, errlen) : probe_elf_open(f, path, err, errlen);
 }
 
 /* Section header i (i < e_shnum, checked by the caller). */
@@ -199,7 +222,8 @@ static void probe_elf_symtab_scan(const struct probe_elf *f, const Elf64_Shdr *s
 				  const char *name, struct probe_elf_sym *r)
 {
 	const Elf64_Sym *syms = (const Elf64_Sym *)(const void *)(f->base + sh->sh_offset);
-	size_t n = sh->sh_entsize == sizeof(Elf64_Sym) ? sh->sh_size / sizeof(Elf64_Sym) : 0;
+	/* read in place: a misaligned table is skipped */
+	size_t n = sh->sh_entsize == sizeof(Elf64_Sym) && !(sh->sh_offset & 7) ? sh->sh_size / sizeof(Elf64_Sym) : 0;
 	const uint16_t *ver = sh->sh_type == SHT_DYNSYM ? probe_elf_versym(f, n) : NULL;
 
 	for (size_t i = 0; i < n; i++) {
@@ -270,9 +294,15 @@ static int probe_elf_sym_error(const struct probe_elf *f, const char *name,
 int probe_elf_func_offset(const char *path, const char *sym, uint64_t off, uint64_t *file_off,
 			  char *err, size_t errlen)
 {
+	return probe_elf_func_offset_mem(path, NULL, 0, sym, off, file_off, err, errlen);
+}
+
+int probe_elf_func_offset_mem(const char *path, const void *buf, size_t len, const char *sym, uint64_t off,
+			      uint64_t *file_off, char *err, size_t errlen)
+{
 	struct probe_elf f;
 	struct probe_elf_sym r;
-	int rc = probe_elf_open(&f, path, err, errlen);
+	int rc = probe_elf_get(&f, path, buf, len, err, errlen);
 
 	if (rc)
 		return rc;
@@ -296,14 +326,19 @@ static bool probe_elf_notes(const struct probe_elf *f, const Elf64_Shdr *sh,
 {
 	const unsigned char *p = f->base + sh->sh_offset, *end = p + sh->sh_size;
 
+	if (sh->sh_offset & 3)
+		return false;	/* notes are 4-byte aligned: a misaligned section is malformed */
 	while ((size_t)(end - p) >= sizeof(Elf64_Nhdr)) {
 		const Elf64_Nhdr *nh = (const Elf64_Nhdr *)(const void *)p;
-		size_t nsz = (nh->n_namesz + 3u) & ~3u, dsz = (nh->n_descsz + 3u) & ~3u;
-		const char *desc = (const char *)p + sizeof(*nh) + nsz, *prov, *name;
+		/* 64-bit: a 32-bit size near 2^32 must not wrap to a small one when rounded up */
+		uint64_t room = (uint64_t)(end - p) - sizeof(*nh);
+		uint64_t nsz = ((uint64_t)nh->n_namesz + 3) & ~(uint64_t)3, dsz = ((uint64_t)nh->n_descsz + 3) & ~(uint64_t)3;
+		const char *desc, *prov, *name;
 		size_t left;
 
-		if (nsz > (size_t)(end - p) - sizeof(*nh) || dsz > (size_t)(end - p) - sizeof(*nh) - nsz)
-			break;
+		if (nsz > room || dsz > room - nsz)
+			break;	/* the note does not fit its section: stop, read nothing beyond */
+		desc = (const char *)p + sizeof(*nh) + nsz;
 		p += sizeof(*nh) + nsz + dsz;
 		if (nh->n_type != PROBE_STAPSDT_TYPE || nh->n_descsz <= 3 * 8 ||
 		    nh->n_namesz != 8 || memcmp(desc - nsz, "stapsdt", 8) != 0)
@@ -349,10 +384,16 @@ static bool probe_usdt_match(void *arg, const char *prov, const char *name)
 int probe_elf_usdt(const char *path, const char *provider, const char *name, char *err,
 		   size_t errlen)
 {
+	return probe_elf_usdt_mem(path, NULL, 0, provider, name, err, errlen);
+}
+
+int probe_elf_usdt_mem(const char *path, const void *buf, size_t len, const char *provider, const char *name,
+		       char *err, size_t errlen)
+{
 	struct probe_usdt_search s = { .prov = provider, .name = name };
 	bool have_notes = false, found = false;
 	struct probe_elf f;
-	int rc = probe_elf_open(&f, path, err, errlen);
+	int rc = probe_elf_get(&f, path, buf, len, err, errlen);
 
 	if (rc)
 		return rc;

@@ -132,6 +132,16 @@ int probe_elf_usdt(const char *path, const char *provider, const char *name, cha
 		   size_t errlen);
 
 /*
+ * probe_elf_func_offset and probe_elf_usdt on an ELF image in memory (buf,
+ * 8-byte aligned; path only names it in messages), or on the file path
+ * when buf is NULL. The fuzzer (tests/fuzz/fuzz-elf.c) drives these.
+ */
+int probe_elf_func_offset_mem(const char *path, const void *buf, size_t len, const char *sym, uint64_t off,
+			      uint64_t *file_off, char *err, size_t errlen);
+int probe_elf_usdt_mem(const char *path, const void *buf, size_t len, const char *provider, const char *name,
+		       char *err, size_t errlen);
+
+/*
  * Attaches the program for spec s with cookie slot (tracepoints: program
  * copy tp_copy), appending to l; 0 or -errno with err naming the problem.
  * On error l is as it was before.

@@ -40,6 +40,7 @@ void arena_init(struct arena *a)
 {
 	a->head = NULL;
 	a->used = 0;
+	a->total = a->limit = 0;
 	a->pbc.alloc = arena_pbc_alloc;
 	a->pbc.free = arena_pbc_free;
 	a->pbc.allocator_data = a;
@@ -72,6 +73,9 @@ void *arena_alloc(struct arena *a, size_t n)
 	if (n > SIZE_MAX / 2)
 		return NULL;
 	n = arena_round(n ? n : 1);
+	if (a->limit && (n > a->limit || a->total > a->limit - n))
+		return NULL;	/* over what this decode may take (arena_limit_for) */
+	a->total += n;
 	if ((!a->head || a->head->size - a->used < n) && !arena_grow(a, n))
 		return NULL;
 	p = a->head->data + a->used;
@@ -97,6 +101,13 @@ void arena_reset(struct arena *a)
 		keep->next = NULL;
 	a->head = keep;
 	a->used = 0;
+	a->total = a->limit = 0;
+}
+
+void arena_limit_for(struct arena *a, size_t n)
+{
+	a->limit = n > (SIZE_MAX - ARENA_DECODE_SLACK) / ARENA_DECODE_FACTOR ? SIZE_MAX
+									   : n * ARENA_DECODE_FACTOR + ARENA_DECODE_SLACK;
 }
 
 /* Frees everything. */

@@ -1,5 +1,6 @@
 /*
- * text.h -- UTF-8 checks for the strings a peer sends (keys, topics).
+ * text.h -- UTF-8 checks for the strings a peer sends (keys, topics,
+ * Hello.client): valid UTF-8 without controls or bidi overrides.
  */
 #ifndef TIMERD_TEXT_H
 #define TIMERD_TEXT_H
@@ -24,14 +25,34 @@ static inline size_t text_utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
-/* True if p[0..n) is valid UTF-8 without NUL or other control characters below 0x20. */
+/*
+ * True if the valid UTF-8 sequence at s (len bytes) is a character a
+ * terminal or a log viewer acts on rather than shows: C0 controls, DEL,
+ * C1 controls (U+0080-U+009F) and the bidi embeddings, overrides and
+ * isolates (U+202A-U+202E, U+2066-U+2069) that make text read in another
+ * order than it is stored ("Trojan Source").
+ */
+static inline bool text_is_control(const unsigned char *s, size_t len)
+{
+	if (len == 1)
+		return s[0] < 0x20 || s[0] == 0x7f;
+	if (len == 2)
+		return s[0] == 0xc2 && s[1] <= 0x9f;
+	if (len == 3 && s[0] == 0xe2 && s[1] == 0x80)
+		return s[2] >= 0xaa && s[2] <= 0xae;
+	if (len == 3 && s[0] == 0xe2 && s[1] == 0x81)
+		return s[2] >= 0xa6 && s[2] <= 0xa9;
+	return false;
+}
+
+/* True if p[0..n) is valid UTF-8 without NUL, control or bidi control characters (text_is_control). */
 static inline bool text_ok(const void *p, size_t n)
 {
 	const unsigned char *s = p;
 	size_t l;
 
 	for (size_t i = 0; i < n; i += l) {
-		if (s[i] < 0x20 || !(l = text_utf8_seq(s + i, n - i)))
+		if (!(l = text_utf8_seq(s + i, n - i)) || text_is_control(s + i, l))
 			return false;
 	}
 	return true;

@@ -18,7 +18,13 @@
  *   - fire events to a connection whose output is over max-output are
  *     dropped and counted; once the output drains below half, the client
  *     gets a Notice FIRES_DROPPED with the number dropped;
- *   - a partial frame that stalls for frame-timeout: an Error event, close.
+ *   - a frame not complete frame-timeout after its first byte (however
+ *     the bytes trickle in): an Error event TIMEOUT, close;
+ *   - a TCP connection with nothing received for idle-timeout, no watch and
+ *     no notify timer: an Error event TIMEOUT, close.
+ * One timer per connection serves both deadlines; it is re-armed only when
+ * the nearest deadline moves earlier (a new partial frame), so the request
+ * path does not touch it (conn_timer_update).
  *
  * Durability (journal.h): a reply that must wait for a journal commit
  * (conn_hold) and everything queued after it go to c->held instead of the
@@ -34,10 +40,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <event2/event.h>
 
 #include "proto/frame.h"
@@ -54,6 +64,18 @@ static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_finish(struct conn *c);
+static bool conn_tls_failed(struct conn *c);
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_timer_update(struct conn *c);
+
+/* A coarse CLOCK_MONOTONIC in ns (a few ms of resolution is plenty for timeouts). */
+static int64_t conn_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* The server's settings. */
 static const struct srv_config *conn_cfg(const struct conn *c)
@@ -66,29 +88,47 @@ void conn_open(struct loop *l, const struct loop_msg *m)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
-	if (c)
+	if (c && m->ssl)	/* the SSL is the bufferevent's from here (freed with it, or below) */
+		c->bev = bufferevent_openssl_socket_new(l->base, m->fd, m->ssl, BUFFEREVENT_SSL_ACCEPTING,
+							 BEV_OPT_CLOSE_ON_FREE);
+	else if (c)
 		c->bev = bufferevent_socket_new(l->base, m->fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!c || !c->bev || loop_conn_add(l, c) < 0) {
+	if (c && c->bev)
+		c->timer = evtimer_new(l->base, conn_timer_cb, c);
+	if (!c || !c->bev || !c->timer || loop_conn_add(l, c) < 0) {
 		log_warn_rl("out of memory: dropping the connection from %s", m->peer);
-		if (c && c->bev)
+		if (c && c->timer)
+			event_free(c->timer);
+		if (c && c->bev) {
 			bufferevent_free(c->bev);
-		else
+		} else {
 			close(m->fd);
+			if (m->ssl)
+				SSL_free(m->ssl);
+		}
 		free(c);
+		srv_peer_release(l->srv, m->addr_key);
 		/* relaxed: a gauge */
 		atomic_fetch_sub_explicit(&l->srv->conns, 1, memory_order_relaxed);
 		return;
 	}
 	c->loop = l;
+	c->tls = m->ssl != NULL;
+	if (c->tls)
+		bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);	/* a peer that just closes is EOF, not an error */
 	c->is_unix = m->is_unix;
 	c->uid = m->uid;
 	c->pid = m->pid;
+	c->who = m->who;
 	c->peer_root = m->is_unix && m->peer_cred && m->uid == 0;
 	snprintf(c->peer, sizeof(c->peer), "%s", m->peer);
+	snprintf(c->addr_key, sizeof(c->addr_key), "%s", m->addr_key);
+	c->active_ns = conn_now();
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, c->loop->lim.max_output / 2, 0);
 	bufferevent_set_max_single_read(c->bev, CONN_READ_CHUNK);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_timer_update(c);	/* the idle deadline */
 	log_debug("connection %llx from %s", (unsigned long long)c->handle, c->peer);
 }
 
@@ -164,6 +204,8 @@ void conn_free(struct conn *c)
 		evbuffer_free(c->held);
 	free(c->holds);
 	loop_conn_del(l, c);
+	event_free(c->timer);
+	srv_peer_release(l->srv, c->addr_key);
 	bufferevent_free(c->bev);
 	free(c->reply_end);
 	free(c->watches);
@@ -181,6 +223,7 @@ void conn_kill(struct conn *c)
 	watch_drop_all(c);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	evtimer_del(c->timer);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	loop_defer_free(c->loop, c);
 }
@@ -196,6 +239,8 @@ static void conn_close_flush(struct conn *c)
 	watch_drop_all(c);
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	evtimer_del(c->timer);	/* the flush has its own deadline */
+	c->timer_at = 0;
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
 }
 
@@ -339,7 +384,11 @@ static void conn_too_large(struct conn *c, const uint8_t *h, uint32_t n)
 
 	ctr_add(&l->ctr.errors, 1);
 	ctr_add(&l->ctr.err_frame_too_large, 1);
-	if (frame_looks_like_text(h))
+	if (!c->tls && !c->frames_seen && h[0] == 0x16 && h[1] == 0x03)	/* a TLS handshake record */
+		conn_fatal(c, TIMERD__ERROR_CODE__FRAME_TOO_LARGE,
+			   "this port speaks plaintext; a TLS client (ClientHello) connected: connect without tls:// "
+			   "(timerctl without --tls), or start timerd with --tls-cert and --tls-key");
+	else if (frame_looks_like_text(h))
 		conn_fatal(c, TIMERD__ERROR_CODE__FRAME_TOO_LARGE,
 			   "this is timerd's socket: it speaks length-prefixed protobuf frames (doc/protocol.md), "
 			   "and the data looks like text (\"%.4s\"); use timerctl or libtimerd", (const char *)h);
@@ -356,18 +405,73 @@ static void conn_pause(struct conn *c)
 	bufferevent_disable(c->bev, EV_READ);
 }
 
-/* Arms or disarms the stall timeout depending on whether a partial frame waits. */
-static void conn_stall_update(struct conn *c)
+/* True if the idle timeout applies to c now (TCP, nothing it waits for). */
+static bool conn_idle_applies(const struct conn *c)
+{
+	return !c->is_unix && conn_cfg(c)->idle_timeout_ns > 0 && !c->nwatches && !c->watch_all && !c->waits_fire;
+}
+
+/*
+ * Notes when a partial frame started and makes sure the timer fires no
+ * later than the nearest deadline (frame-timeout from a frame's first
+ * byte, idle-timeout from the last request). The timer is moved only when
+ * that deadline is earlier than the one armed: a later one is found when
+ * the timer fires (conn_timer_cb), so most calls touch nothing.
+ */
+static void conn_timer_update(struct conn *c)
 {
 	bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 && !c->read_paused;
+	int64_t due = INT64_MAX, now;
 	struct timeval tv;
 
-	if (partial == c->stall_armed || !conn_serving(c))
+	if (!conn_serving(c))
 		return;
-	c->stall_armed = partial;
-	tv.tv_sec = conn_cfg(c)->frame_timeout_ns / 1000000000;
-	tv.tv_usec = conn_cfg(c)->frame_timeout_ns % 1000000000 / 1000;
-	bufferevent_set_timeouts(c->bev, partial ? &tv : NULL, NULL);
+	if (!partial)
+		c->frame_start_ns = 0;
+	if (!partial && !conn_idle_applies(c))
+		return;		/* an armed timer finds nothing due and stops */
+	now = conn_now();
+	if (partial && !c->frame_start_ns)
+		c->frame_start_ns = now;
+	if (partial)
+		due = c->frame_start_ns + conn_cfg(c)->frame_timeout_ns;
+	if (conn_idle_applies(c) && c->active_ns + conn_cfg(c)->idle_timeout_ns < due)
+		due = c->active_ns + conn_cfg(c)->idle_timeout_ns;
+	if (c->timer_at && c->timer_at <= due)
+		return;
+	c->timer_at = due;
+	due = due > now ? due - now : 0;
+	tv.tv_sec = (time_t)(due / 1000000000);
+	tv.tv_usec = (suseconds_t)(due % 1000000000 / 1000 + 1);
+	evtimer_add(c->timer, &tv);
+}
+
+/* c's timer: close it if its frame or its idleness passed a limit, else wait for the next deadline. */
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	int64_t now = conn_now();
+	const struct srv_config *cfg = conn_cfg(c);
+
+	(void)fd;
+	(void)what;
+	c->timer_at = 0;
+	if (!conn_serving(c))
+		return;
+	if (c->frame_start_ns && now - c->frame_start_ns >= cfg->frame_timeout_ns) {
+		ctr_add(&c->loop->ctr.slow_closes, 1);
+		conn_fatal(c, TIMERD__ERROR_CODE__TIMEOUT, "a frame stalled: not complete %.3fs after its first byte "
+			   "(frame-timeout; %zu bytes came): send whole frames", (double)cfg->frame_timeout_ns / 1e9,
+			   evbuffer_get_length(bufferevent_get_input(c->bev)));
+		return;
+	}
+	if (conn_idle_applies(c) && now - c->active_ns >= cfg->idle_timeout_ns) {
+		ctr_add(&c->loop->ctr.slow_closes, 1);
+		conn_fatal(c, TIMERD__ERROR_CODE__TIMEOUT, "no request for %.3fs (idle-timeout): closing this idle "
+			   "TCP connection; reconnect when needed", (double)cfg->idle_timeout_ns / 1e9);
+		return;
+	}
+	conn_timer_update(c);
 }
 
 /*
@@ -383,7 +487,7 @@ static void conn_flush_batch(struct conn *c)
 	c->batching = false;
 	if (!evbuffer_get_length(b))
 		return;
-	if (!evbuffer_get_length(out))
+	if (!evbuffer_get_length(out) && !c->tls)	/* TLS: the bufferevent encrypts it */
 		evbuffer_write(b, bufferevent_getfd(c->bev));
 	if (evbuffer_get_length(b) && evbuffer_add_buffer(out, b) < 0) {
 		log_warn_rl("out of memory replying to %s: closing it", c->peer);
@@ -431,6 +535,7 @@ static void conn_process(struct conn *c)
 			rpc_handle(c, evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR + n)) + FRAME_HDR, n);
 			evbuffer_drain(in, FRAME_HDR + (size_t)n);
 			frames++;
+			c->frames_seen++;
 			bytes += FRAME_HDR + (size_t)n;
 			if (conn_unsent(c) > c->loop->lim.max_output)
 				conn_pause(c);
@@ -440,7 +545,9 @@ static void conn_process(struct conn *c)
 	journal_flush(c->loop);	/* the changes of these requests go to the journal thread together */
 	ctr_add(&c->loop->ctr.frames_in, frames);
 	ctr_add(&c->loop->ctr.bytes_in, bytes);
-	conn_stall_update(c);
+	if (frames && !c->is_unix)
+		c->active_ns = conn_now();	/* what idle-timeout measures from */
+	conn_timer_update(c);
 	conn_kill_if_flushed(c);
 }
 
@@ -508,13 +615,15 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 	size_t left = evbuffer_get_length(bufferevent_get_input(bev));
 
-	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && conn_serving(c)) {
-		ctr_add(&c->loop->ctr.slow_closes, 1);
-		conn_fatal(c, TIMERD__ERROR_CODE__TIMEOUT, "an incomplete frame (%zu bytes) stalled for frame-timeout: "
-			   "send whole frames", left);
+	if (what & BEV_EVENT_CONNECTED) {	/* TLS handshake done */
+		c->tls_up = true;
+		log_debug("connection from %s: %s with %s", c->peer, SSL_get_version(bufferevent_openssl_get_ssl(bev)),
+			  SSL_get_cipher_name(bufferevent_openssl_get_ssl(bev)));
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) && c->state == CONN_OPEN) {
+	if (c->tls && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) && conn_serving(c) && conn_tls_failed(c))
+		what = BEV_EVENT_ERROR;	/* logged */
+	else if ((what & BEV_EVENT_EOF) && c->state == CONN_OPEN) {
 		conn_set_state(c, CONN_PEER_EOF);	/* requests already sent still get replies */
 		conn_process(c);
 		if (c->state == CONN_PEER_EOF)
@@ -529,6 +638,32 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	else if (what & BEV_EVENT_ERROR && conn_serving(c))
 		log_debug("connection from %s failed: %s", c->peer, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	conn_kill(c);
+}
+
+/* Queued fatal error on a TLS connection, if any: logs it (what the peer did, what to do); true if there was one. */
+static bool conn_tls_failed(struct conn *c)
+{
+	unsigned long e, first = 0;
+	char buf[256];
+
+	while ((e = bufferevent_get_openssl_error(c->bev)))
+		if (!first)
+			first = e;
+	if (!first)
+		return false;
+	ERR_error_string_n(first, buf, sizeof(buf));
+	ctr_add(&c->loop->ctr.errors, 1);
+	if (!c->tls_up && ERR_GET_LIB(first) == ERR_LIB_SSL &&
+	    (ERR_GET_REASON(first) == SSL_R_WRONG_VERSION_NUMBER || ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST ||
+	     ERR_GET_REASON(first) == SSL_R_PACKET_LENGTH_TOO_LONG || ERR_GET_REASON(first) == SSL_R_RECORD_LENGTH_MISMATCH ||
+	     ERR_GET_REASON(first) == SSL_R_UNEXPECTED_RECORD))
+		log_info_rl("connection from %s: this port speaks TLS and the client sent plaintext (a timerd frame or "
+			    "HTTP?): it should connect with tls://HOST:PORT (timerctl --tls) (%s)", c->peer, buf);
+	else if (!c->tls_up)
+		log_info_rl("connection from %s: TLS handshake failed: %s", c->peer, buf);
+	else
+		log_info_rl("connection from %s: TLS error: %s", c->peer, buf);
+	return true;
 }
 
 /* Queues a framed event to c, dropping it if c's output is full. */

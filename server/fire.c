@@ -89,6 +89,10 @@ static struct fire_msg *fire_encode(struct srv *s, const struct engine_fire *f, 
 		m->topiclen = f->topiclen;
 		m->frame = frame;
 		m->framelen = (uint32_t)(FRAME_HDR + n);
+		m->memsize = (uint32_t)(head + f->topiclen + FRAME_HDR + n);
+		m->mem = &s->fire_mem;
+		/* relaxed: a gauge; queued fires count against max-memory until freed */
+		atomic_fetch_add_explicit(m->mem, m->memsize, memory_order_relaxed);
 	}
 	if (key != kbuf)
 		free(key);
@@ -156,8 +160,10 @@ void fire_deliver(void *arg, const struct engine_fire *f)
 void fire_discard(struct fire_msg *m)
 {
 	/* acq_rel: the last dropper sees every other loop's reads of m done before freeing it */
-	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+		atomic_fetch_sub_explicit(m->mem, m->memsize, memory_order_relaxed);	/* relaxed: a gauge */
 		free(m);
+	}
 }
 
 /* Writes the event to c unless c already got this fire (a dead c has no watches and no handle). */

@@ -934,12 +934,16 @@ int journal_open(struct srv *s, char *err, size_t errlen)
 	struct store_opts o = { .create = true };
 	struct journal *j;
 
+	int dfd;
+
 	if (s->cfg->memory_only)
 		return 0;
-	if (srv_mkdirs(s->cfg->state_dir, 0700) < 0)
-		return td_errf(err, errlen, "cannot create %s for timers.db: %s (set state-dir, or run with "
-			       "--memory-only)", s->cfg->state_dir, strerror(errno));
+	if ((dfd = srv_dir_open(s->cfg->state_dir, 0700, true, "timers.db", err, errlen)) < 0)
+		return -1;	/* says what to do; state-dir or --memory-only are the ways out */
+	close(dfd);
 	snprintf(s->store_path, sizeof(s->store_path), "%s/timers.db", s->cfg->state_dir);
+	if (srv_state_file(s->store_path, err, errlen) < 0)
+		return -1;
 	if (!(j = calloc(1, sizeof(*j))))
 		return td_errf(err, errlen, "out of memory");
 	j->s = s;

@@ -26,6 +26,7 @@ server_libserver_la_SOURCES = \
 	server/notify.c \
 	server/notify.h \
 	server/reload.c \
+	server/peer.c \
 	server/rpc.c \
 	server/settings.c \
 	server/settings.h \
@@ -35,11 +36,13 @@ server_libserver_la_SOURCES = \
 	server/stats.c \
 	server/statsdb.c \
 	server/statsdb.h \
+	server/tls.c \
 	server/watch.c
-server_libserver_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(PROTOBUF_C_CFLAGS) $(SQLITE3_CFLAGS) $(JANSSON_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+server_libserver_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(PROTOBUF_C_CFLAGS) $(SQLITE3_CFLAGS) $(JANSSON_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 
 # What a program embedding the server links, in order.
 SERVER_LIBS = server/libserver.la probe/libprobe.la store/libstore.la core/libcore.la proto/libproto.la \
+	$(LIBEVENT_OPENSSL_LIBS) $(OPENSSL_LIBS) \
 	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(SQLITE3_LIBS) $(PROTOBUF_C_LIBS) $(LIBBPF_LIBS) $(LIBSYSTEMD_LIBS)
 
 sbin_PROGRAMS += server/timerd

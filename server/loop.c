@@ -67,6 +67,15 @@ void loop_post_fire(struct loop *l, struct fire_node *n)
 		fire_discard(n->msg);
 		return;
 	}
+	/* relaxed: as above; the queue is bounded in bytes too (big payloads) */
+	if (atomic_fetch_add_explicit(&l->fires_bytes, n->msg->framelen, memory_order_relaxed) >=
+	    s->cfg->max_fire_queue_bytes) {
+		atomic_fetch_sub_explicit(&l->fires_bytes, n->msg->framelen, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&l->fires_queued, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->queue_drops, 1, memory_order_relaxed);
+		fire_discard(n->msg);
+		return;
+	}
 	if (llist_add(&n->node, &l->fires))
 		loop_wake(l);
 }
@@ -216,6 +225,8 @@ static void loop_run_msgs(struct loop *l)
 			loop_set_limits(l, &m->lim);
 		else if (l->stopping) {
 			close(m->fd);
+			if (m->ssl)
+				tls_conn_free(m->ssl);
 			atomic_fetch_sub_explicit(&l->srv->conns, 1, memory_order_relaxed);
 		} else {
 			conn_open(l, m);
@@ -239,14 +250,19 @@ void loop_set_limits(struct loop *l, const struct srv_limits *lim)
 static void loop_run_fires(struct loop *l)
 {
 	struct llist_node *n = llist_reverse(llist_del_all(&l->fires)), *next;
-	uint64_t k = 0;
+	uint64_t k = 0, bytes = 0;
 
 	for (; n; n = next, k++) {
+		struct fire_msg *m = container_of(n, struct fire_node, node)->msg;
+
 		next = n->next;
-		fire_run(l, container_of(n, struct fire_node, node)->msg);
+		bytes += m->framelen;	/* before fire_run: it may free m */
+		fire_run(l, m);
 	}
-	if (k)
+	if (k) {
 		atomic_fetch_sub_explicit(&l->fires_queued, k, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&l->fires_bytes, bytes, memory_order_relaxed);
+	}
 }
 
 /* eventfd callback: drains both inboxes. */
@@ -331,6 +347,8 @@ static void loop_drain(struct loop *l)
 			continue;
 		if (m->type == LOOP_MSG_CONN) {
 			close(m->fd);
+			if (m->ssl)
+				tls_conn_free(m->ssl);
 			atomic_fetch_sub_explicit(&l->srv->conns, 1, memory_order_relaxed);
 		}
 		free(m);

@@ -123,10 +123,25 @@ static int main_pid_file(struct main_state *m, char *err, size_t errlen)
 	char buf[32] = "";
 	int n;
 
+	struct stat st;
+	int dfd = -1;
+
 	if (!main_pid_path(m))
 		return 0;
-	if ((m->pid_fd = open(m->pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
-		snprintf(err, errlen, "cannot open pid file %s: %s", m->pid_path, strerror(errno));
+	if (*m->cfg->socket && (dfd = srv_socket_dir(m->cfg, err, errlen)) < 0)
+		return -1;	/* the socket's directory first: the default pid file lives in it */
+	if (dfd >= 0)
+		close(dfd);
+	/* never through a symlink, never another user's file: it is truncated */
+	if ((m->pid_fd = open(m->pid_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644)) < 0) {
+		snprintf(err, errlen, "cannot open pid file %s: %s%s", m->pid_path, strerror(errno),
+			 errno == ELOOP ? " (it is a symbolic link: timerd never follows one there; remove it)" : "");
+		return -1;
+	}
+	if (fstat(m->pid_fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
+		snprintf(err, errlen, "pid file %s is not a regular file of ours with one link: remove it", m->pid_path);
+		close(m->pid_fd);
+		m->pid_fd = -1;
 		return -1;
 	}
 	if (flock(m->pid_fd, LOCK_EX | LOCK_NB) < 0) {

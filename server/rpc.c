@@ -112,6 +112,10 @@ static void rpc_engine_error(struct rpc_ctx *x, int rc, const char *what)
 		rpc_error(x, TIMERD__ERROR_CODE__NOT_FOUND, "no such timer (it fired, was cancelled or never existed)");
 	else if (rc == TD_ENOMEM)
 		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "%s: timerd is out of memory", what);
+	else if (rc == TD_EMEMLIMIT)
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "%s: timerd's memory budget is used up (max-memory %" PRIu64
+			  " bytes, %" PRId64 " in use); nothing armed was dropped: cancel timers, send smaller payloads, "
+			  "or raise max-memory", what, cfg->max_memory, engine_mem_used(x->s->engine));
 	else
 		rpc_error(x, errmap_wire(rc), "%s", td_strerror(rc));
 }
@@ -148,8 +152,8 @@ static bool rpc_check_text(struct rpc_ctx *x, const char *what, const char *s, u
 		return false;
 	}
 	if (!text_ok(s, n)) {
-		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "%s is not valid UTF-8 text (control characters are not allowed)",
-			  what);
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "%s is not valid UTF-8 text (control characters and bidi "
+			  "overrides are not allowed)", what);
 		return false;
 	}
 	*len = (uint32_t)n;
@@ -166,6 +170,11 @@ static void rpc_hello(struct rpc_ctx *x)
 		rpc_error(x, TIMERD__ERROR_CODE__VERSION, "this timerd (%s) speaks protocol version %d; the client asked for %u: "
 			  "use a client for version %d, or upgrade timerd", PACKAGE_VERSION, FRAME_VERSION, h->version,
 			  FRAME_VERSION);
+		return;
+	}
+	if (h->client && !text_ok(h->client, strlen(h->client))) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "hello: client is not valid UTF-8 text (control characters and "
+			  "bidi overrides are not allowed)");
 		return;
 	}
 	if (x->c) {
@@ -210,9 +219,15 @@ static bool rpc_arm_when(struct rpc_ctx *x, const Timerd__Arm *a, struct engine_
 			  ea->time);
 		return false;
 	}
-	if (a->period_ns < 0 || (a->period_ns > 0 && a->period_ns < ENGINE_MIN_PERIOD)) {
+	if (a->period_ns < 0) {
 		rpc_error(x, TIMERD__ERROR_CODE__PERIOD, "arm: period_ns %" PRId64 " is invalid: give 0 (one-shot) or "
-			  "at least %lld", a->period_ns, (long long)ENGINE_MIN_PERIOD);
+			  "at least min-period (%" PRId64 " ns)", a->period_ns, x->s->cfg->min_period_ns);
+		return false;
+	}
+	if (a->period_ns > 0 && a->period_ns < x->s->cfg->min_period_ns) {
+		rpc_error(x, TIMERD__ERROR_CODE__PERIOD, "arm: period_ns %" PRId64 " is shorter than min-period (%" PRId64
+			  " ns): give a longer period, or ask the operator to lower min-period", a->period_ns,
+			  x->s->cfg->min_period_ns);
 		return false;
 	}
 	ea->period = a->period_ns;
@@ -253,6 +268,7 @@ static bool rpc_arm_check(struct rpc_ctx *x, const Timerd__Arm *a, struct engine
 		return false;
 	}
 	ea->owner = a->notify ? x->c->handle : 0;
+	x->c->waits_fire |= a->notify;	/* waiting for a fire is not idleness (idle-timeout) */
 	ea->flags = (a->notify ? SRV_FLAG_NOTIFY : 0) | (a->ephemeral ? JOURNAL_FLAG_EPHEMERAL : 0) |
 		    (a->misfire == TIMERD__MISFIRE__MISFIRE_SKIP ? JOURNAL_FLAG_SKIP : 0);
 	return true;
@@ -720,6 +736,7 @@ void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv };
 
 	timerd__response__init(&x.rs);
+	arena_limit_for(&x.l->arena, n);	/* decoding is bounded by the frame's size */
 	x.rq = timerd__request__unpack(arena_pbc(&x.l->arena), n, p);
 	if (!x.rq)
 		rpc_error(&x, TIMERD__ERROR_CODE__MALFORMED, "cannot decode a %u-byte frame as a timerd Request: "

@@ -78,7 +78,7 @@ static const struct settings_opt settings_opts[] = {
 	{ "max-output", 0, CK_SIZE64, O(max_output), 4096, (uint64_t)1 << 40, "SIZE", "bytes queued to a connection before its fire events drop (default 1MiB)" },
 	{ "max-fire-queue", 0, CK_U64, O(max_fire_queue), 1, (uint64_t)1 << 40, "N", "fires queued to one loop thread before they drop (default 1048576)" },
 	{ "max-timers", 0, CK_U64, O(max_timers), 1, (uint64_t)1 << 40, "N", "pending timers (default 16777216)" },
-	{ "frame-timeout", 0, CK_DUR, O(frame_timeout_ns), 1000000, 0, "DURATION", "close a connection whose partial frame stalls this long (default 30s)" },
+	{ "frame-timeout", 0, CK_DUR, O(frame_timeout_ns), 1000000, 0, "DURATION", "close a connection whose frame is not complete DURATION after its first byte (default 30s)" },
 	{ "fsync", 0, CK_FSYNC, O(fsync), 0, 0, "always|never|DURATION", "when a change is synced to disk: before its reply (default), by the OS, or at least every DURATION" },
 	{ "memory-only", 0, CK_BOOL, O(memory_only), 0, 0, NULL, "keep timers in memory only: no timers.db, lost on restart" },
 	{ "recovery-grace", 0, CK_DUR, O(recovery_grace_ns), 0, 0, "DURATION", "timers that came due while timerd was down fire this long after start, once clients could reconnect (default 1s)" },
@@ -91,6 +91,18 @@ static const struct settings_opt settings_opts[] = {
 	{ "http", 0, CK_STR, O(http), 0, 0, "HOST:PORT", "serve the HTTP/JSON API and /metrics here (loopback unless --allow-remote; default off)" },
 	{ "http-max-connections", 0, CK_U32, O(http_max_connections), 1, 1000000, "N", "HTTP connections served at once (default 1024)" },
 	{ "http-timeout", 0, CK_DUR, O(http_timeout_ns), 100000000, 0, "DURATION", "close an HTTP connection that stalls or idles this long (default 30s)" },
+	/* security limits (issue 12, doc/security.md) */
+	{ "idle-timeout", 0, CK_DUR, O(idle_timeout_ns), 0, 0, "DURATION", "close a TCP connection after DURATION without a request, unless it watches or waits for a fire (default 5m; 0: never)" },
+	{ "max-connections-per-address", 0, CK_U32, O(max_conns_per_addr), 1, 1000000, "N", "TCP connections from one address, or one local uid (default 64)" },
+	{ "reserved-connections", 0, CK_U32, O(reserved_conns), 0, 1000000, "N", "of max-connections, kept for root and timerd's own user on the Unix socket (default 4)" },
+	{ "min-period", 0, CK_DUR, O(min_period_ns), 1000, 0, "DURATION", "shortest period of a periodic timer (default 1ms; at least 1us)" },
+	{ "max-memory", 0, CK_SIZE64, O(max_memory), 0, (uint64_t)1 << 50, "SIZE", "bytes of timers, payloads and queued fires before Arm is refused NO_MEMORY (default a quarter of RAM; 0: no budget)" },
+	{ "max-fire-queue-bytes", 0, CK_SIZE64, O(max_fire_queue_bytes), 4096, (uint64_t)1 << 40, "SIZE", "bytes of fires queued to one loop thread before they drop (default 64MiB)" },
+	/* TLS (issue 12 section 3, server/tls.c, doc/security.md) */
+	{ "tls-cert", 0, CK_STR, O(tls_cert), 0, 0, "FILE", "serve TLS on --listen with this PEM certificate chain (with --tls-key; re-read on SIGHUP)" },
+	{ "tls-key", 0, CK_STR, O(tls_key), 0, 0, "FILE", "the certificate's PEM private key (mode 0600 or stricter; re-read on SIGHUP)" },
+	{ "tls-ca", 0, CK_STR, O(tls_ca), 0, 0, "FILE", "PEM CAs that client certificates must chain to (asks clients for one)" },
+	{ "tls-verify-client", 0, CK_STR, O(tls_verify_client), 0, 0, "no|optional|require", "client certificates (default: require with --tls-ca, else no)" },
 	{ "help", 'h', CK_HELP, 0, 0, 0, NULL, "print this help and exit" },
 	{ "version", 'V', CK_VERSION, 0, 0, 0, NULL, "print the version and exit" },
 };
@@ -114,6 +126,14 @@ static void settings_set_str(char **slot, const char *v)
 {
 	free(*slot);
 	*slot = settings_strdup(v);
+}
+
+/* A quarter of the machine's RAM: the default max-memory (0 if unknown: no budget). */
+static uint64_t settings_ram_quarter(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 4 : 0;
 }
 
 /* Fills the built-in defaults. */
@@ -143,6 +163,12 @@ void settings_init(struct srv_config *c)
 	c->frame_timeout_ns = 30 * 1000000000LL;
 	c->http_max_connections = 1024;
 	c->http_timeout_ns = 30 * 1000000000LL;
+	c->idle_timeout_ns = 300 * 1000000000LL;
+	c->max_conns_per_addr = 64;
+	c->reserved_conns = 4;
+	c->min_period_ns = 1000000;
+	c->max_memory = settings_ram_quarter();
+	c->max_fire_queue_bytes = 64u << 20;
 	c->fsync = JOURNAL_FSYNC_ALWAYS;
 	c->recovery_grace_ns = 1000000000LL;
 	c->snapshot_min_rows = 65536;
@@ -486,6 +512,18 @@ int settings_check(const struct srv_config *c, char *err, size_t errlen)
 			return td_errf(err, errlen, "refusing to listen on %s: the protocol has no authentication; "
 					   "use a loopback address (127.0.0.1:PORT) or add --allow-remote", c->listen);
 	}
+	if ((c->tls_cert != NULL) != (c->tls_key != NULL))
+		return td_errf(err, errlen, "tls: give both --tls-cert and --tls-key (or neither)");
+	if (c->tls_cert && !c->listen)
+		return td_errf(err, errlen, "tls: --tls-cert serves TLS on the TCP listener: add --listen HOST:PORT");
+	if ((c->tls_ca || c->tls_verify_client) && !c->tls_cert)
+		return td_errf(err, errlen, "tls: --tls-ca and --tls-verify-client need --tls-cert and --tls-key");
+	if (c->tls_verify_client && strcmp(c->tls_verify_client, "no") && strcmp(c->tls_verify_client, "optional") &&
+	    strcmp(c->tls_verify_client, "require"))
+		return td_errf(err, errlen, "tls-verify-client: %s: give no, optional or require", c->tls_verify_client);
+	if (c->tls_verify_client && strcmp(c->tls_verify_client, "no") && !c->tls_ca)
+		return td_errf(err, errlen, "tls-verify-client=%s: give --tls-ca FILE, the CAs client certificates chain to",
+			       c->tls_verify_client);
 	if (c->http) {
 		if (addr_parse(c->http, &a, why, sizeof(why)) < 0 || a.kind != ADDR_TCP)
 			return td_errf(err, errlen, "http: %s", a.kind != ADDR_TCP && !why[0] ? "give HOST:PORT" : why);
@@ -592,6 +630,10 @@ void settings_free(struct srv_config *c)
 	free(c->socket);
 	free(c->listen);
 	free(c->http);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->tls_ca);
+	free(c->tls_verify_client);
 	free(c->socket_group);
 	free(c->state_dir);
 	free(c->pid_file);

@@ -74,7 +74,14 @@ struct srv_config {
 	uint64_t max_output;		/* bytes queued to one connection before fires drop */
 	uint64_t max_fire_queue;	/* fires queued to one loop thread before they drop */
 	uint64_t max_timers;
-	int64_t frame_timeout_ns;	/* an incomplete frame may stall this long */
+	int64_t frame_timeout_ns;	/* a frame must be complete this long after its first byte */
+	/* security limits (issue 12, doc/security.md) */
+	int64_t idle_timeout_ns;	/* TCP: close after this long without a request (0: never) */
+	uint32_t max_conns_per_addr;	/* TCP connections per peer address (a local peer: per uid) */
+	uint32_t reserved_conns;	/* of max-connections, only admin Unix peers may use these */
+	int64_t min_period_ns;		/* shortest period an Arm may ask for */
+	uint64_t max_memory;		/* bytes of timers and queued fires before Arm gets NO_MEMORY (0: none) */
+	uint64_t max_fire_queue_bytes;	/* bytes of fires queued to one loop thread before they drop */
 	/* durability */
 	bool memory_only;		/* no journal: timers live in memory only */
 	int fsync;			/* enum journal_fsync */
@@ -93,6 +100,11 @@ struct srv_config {
 	char *http;			/* HOST:PORT (NULL = off) */
 	uint32_t http_max_connections;	/* HTTP connections that may have a request in progress */
 	int64_t http_timeout_ns;	/* a slow or idle HTTP connection is closed after this */
+	/* TLS on the TCP listener (server/tls.c); all NULL: plaintext */
+	char *tls_cert;			/* PEM certificate chain */
+	char *tls_key;			/* PEM private key: 0600 or stricter */
+	char *tls_ca;			/* PEM CAs that client certificates must chain to (NULL: none asked) */
+	char *tls_verify_client;	/* no | optional | require (NULL: require with tls-ca, else no) */
 	/* the command line, re-applied over the file by a reload (server/reload.c); not owned */
 	int argc;
 	char **argv;

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <netdb.h>
@@ -16,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -48,6 +52,8 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 		.max_key = c->max_key,
 		.max_topic = c->max_topic,
 		.max_payload = c->max_frame,	/* the bound a reload may raise max-payload to (rpc checks max-payload) */
+		.max_memory = c->max_memory,
+		.extra_mem = &s->fire_mem,
 		.on_fire = fire_deliver,
 		.fire_arg = s,
 	};
@@ -108,18 +114,126 @@ int srv_mkdirs(const char *dir, mode_t mode)
 	return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Creates the directories above the socket path if missing (bind says what failed). */
-static void srv_mkdirs_above(const char *path)
+/* True if dir is this user's fallback socket directory /tmp/timerd-UID (tmux's rules apply to it). */
+static bool srv_dir_is_fallback(const char *dir)
 {
-	char buf[PATH_MAX];
-	char *slash;
+	char fb[64];
 
-	snprintf(buf, sizeof(buf), "%s", path);
-	if ((slash = strrchr(buf, '/')) == NULL || slash == buf)
-		return;
-	*slash = '\0';
-	if (srv_mkdirs(buf, 0755) < 0)
-		log_debug("mkdir %s: %s", buf, strerror(errno));
+	snprintf(fb, sizeof(fb), "/tmp/timerd-%u", (unsigned)geteuid());
+	return strcmp(dir, fb) == 0;
+}
+
+/*
+ * Opens directory dir (created with mode if missing) and checks that no
+ * other user can replace what timerd puts in it: owned by us (or root),
+ * and not writable by group or others unless sticky. With strict (the
+ * /tmp fallback, and the state directory) it must be ours and 0700, as tmux
+ * and ssh-agent require: a group/other bit on our own directory is removed
+ * (fchmod on the fd), another owner is refused. The fd, or -1 with err.
+ */
+int srv_dir_open(const char *dir, mode_t mode, bool strict, const char *what, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	if (srv_mkdirs(dir, mode) < 0)
+		return td_errf(err, errlen, "cannot create %s for %s: %s", dir, what, strerror(errno));
+	if (strict && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid != geteuid())
+		return td_errf(err, errlen, "%s (for %s) belongs to uid %u, not to us (uid %u): another user may have "
+			       "created it to take over timerd's files; remove it, or choose another path", dir, what,
+			       (unsigned)st.st_uid, (unsigned)geteuid());	/* say so even if we cannot open it */
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (strict ? O_NOFOLLOW : 0))) < 0)
+		return td_errf(err, errlen, "cannot open %s for %s: %s%s", dir, what, strerror(errno),
+			       errno == ELOOP || errno == ENOTDIR ? " (it is a symbolic link or not a directory: "
+			       "remove it, or choose another path)" : "");
+	if (fstat(fd, &st) < 0) {
+		td_errf(err, errlen, "cannot stat %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (st.st_uid != geteuid() && (strict || st.st_uid != 0)) {
+		td_errf(err, errlen, "%s (for %s) belongs to uid %u, not to us (uid %u): another user may have "
+			"created it to take over timerd's files; remove it, or choose another path", dir, what,
+			(unsigned)st.st_uid, (unsigned)geteuid());
+		goto fail;
+	}
+	if (strict && (st.st_mode & 077)) {
+		if (fchmod(fd, 0700) < 0) {
+			td_errf(err, errlen, "%s has mode %04o and cannot be made 0700: %s", dir,
+				(unsigned)(st.st_mode & 07777), strerror(errno));
+			goto fail;
+		}
+		log_notice("%s had mode %04o: made it 0700 (only its owner may use it)", dir, (unsigned)(st.st_mode & 07777));
+	} else if (!strict && (st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+		td_errf(err, errlen, "%s (for %s) is writable by %s: anyone there could replace timerd's files; "
+			"chmod go-w %s, or choose another directory", dir, what, st.st_mode & 002 ? "everyone" : "its group",
+			dir);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* The directory of a socket path ("." for a bare name) into buf. */
+static void srv_dirname(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(buf, len, ".");
+	else if (slash == path)
+		snprintf(buf, len, "/");
+	else
+		snprintf(buf, len, "%.*s", (int)(slash - path), path);
+}
+
+int srv_socket_dir(const struct srv_config *c, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+
+	if (!*c->socket)
+		return td_errf(err, errlen, "no socket path");
+	srv_dirname(c->socket, dir, sizeof(dir));
+	return srv_dir_open(dir, srv_dir_is_fallback(dir) ? 0700 : 0755, srv_dir_is_fallback(dir), "the socket", err,
+			    errlen);
+}
+
+int srv_state_file(const char *path, char *err, size_t errlen)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	char p[PATH_MAX];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		int fd;
+
+		snprintf(p, sizeof(p), "%s%s", path, sfx[i]);
+		/* the database itself is created here, 0600; SQLite gives its -wal and -shm the same mode */
+		fd = open(p, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | (i == 0 ? O_CREAT : 0), 0600);
+		if (fd < 0 && errno == ENOENT && i > 0)
+			continue;
+		if (fd < 0)
+			return td_errf(err, errlen, "cannot open %s: %s%s", p, strerror(errno),
+				       errno == ELOOP ? " (a symbolic link: timerd never follows one there; remove it)" : "");
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1 || st.st_uid != geteuid()) {
+			close(fd);
+			return td_errf(err, errlen, "%s is not a regular file of ours with one link: remove it", p);
+		}
+		if ((st.st_mode & 077) && fchmod(fd, 0600) < 0)
+			log_warn("cannot make %s 0600: %s", p, strerror(errno));
+		close(fd);
+	}
+	return 0;
+}
+
+/* The socket's directory, opened and checked; the fd or -1 with err. Base name into *name. */
+static int srv_socket_dirfd(const struct srv_config *c, const char **name, char *err, size_t errlen)
+{
+	const char *slash = strrchr(c->socket, '/');
+
+	*name = slash ? slash + 1 : c->socket;
+	return srv_socket_dir(c, err, errlen);
 }
 
 /* True if something answers on the Unix socket at path. */
@@ -136,20 +250,86 @@ static bool srv_socket_alive(const char *path)
 	return true;
 }
 
-/* Gives the socket its mode and group; 0 or -1 with err. */
-static int srv_socket_perms(const struct srv_config *c, const char *path, char *err, size_t errlen)
+/*
+ * Takes PATH.lock (flock, our pid written in it) so two timerd never fight
+ * over one socket path; 0 or -1 with err naming the holder's pid. The lock
+ * is retried if the file was replaced between open and flock (a stopping
+ * daemon unlinks it).
+ */
+static int srv_socket_lock(struct srv *s, int dfd, const char *name, char *err, size_t errlen)
 {
+	char lname[NAME_MAX + 1], buf[32] = "";
+	struct stat st, st2;
+	int fd, n;
+
+	if (snprintf(lname, sizeof(lname), "%s.lock", name) >= (int)sizeof(lname))
+		return td_errf(err, errlen, "socket name %s is too long for its lock file", name);
+	for (int tries = 0; tries < 10; tries++) {
+		if ((fd = openat(dfd, lname, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600)) < 0)
+			return td_errf(err, errlen, "cannot open the lock file %s.lock: %s", s->cfg->socket, strerror(errno));
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+			close(fd);
+			return td_errf(err, errlen, "%s.lock is not a regular file of ours: remove it", s->cfg->socket);
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			n = (int)pread(fd, buf, sizeof(buf) - 1, 0);
+			buf[n > 0 ? n : 0] = '\0';
+			buf[strcspn(buf, "\n")] = '\0';
+			close(fd);
+			return td_errf(err, errlen, "another timerd (pid %s) is already listening on %s (it holds %s.lock): "
+				       "stop it first, or pass --socket PATH", *buf ? buf : "?", s->cfg->socket, s->cfg->socket);
+		}
+		if (fstatat(dfd, lname, &st2, AT_SYMLINK_NOFOLLOW) == 0 && st2.st_ino == st.st_ino && st2.st_dev == st.st_dev)
+			break;
+		close(fd);	/* unlinked by a stopping daemon after our open: lock the new file */
+		fd = -1;
+	}
+	if (fd < 0)
+		return td_errf(err, errlen, "cannot lock %s.lock: it keeps being replaced", s->cfg->socket);
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+		log_warn("cannot write our pid into %s.lock: %s", s->cfg->socket, strerror(errno));
+	s->sock_lock_fd = fd;
+	return 0;
+}
+
+/* Removes a stale socket left by a dead timerd: only a socket, never another kind of file; 0 or -1 with err. */
+static int srv_socket_unstale(struct srv *s, int dfd, const char *name, char *err, size_t errlen)
+{
+	const char *path = s->cfg->socket;
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : td_errf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return td_errf(err, errlen, "%s exists and is not a socket: timerd removes only a stale socket there; "
+			       "move the file away, or pass --socket PATH", path);
+	if (srv_socket_alive(path))
+		return td_errf(err, errlen, "another timerd is already listening on %s (timerctl --socket %s ping): "
+				"stop it first, or pass --socket PATH", path, path);
+	if (unlinkat(dfd, name, 0) < 0)
+		return td_errf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Gives the socket (name in dfd) its mode and group without following a symlink; 0 or -1 with err. */
+static int srv_socket_perms(struct srv *s, int dfd, const char *name, char *err, size_t errlen)
+{
+	const struct srv_config *c = s->cfg;
+	const char *path = c->socket;
 	struct group gr, *g = NULL;
 	char buf[4096];
 
-	if (chmod(path, c->socket_mode) < 0)
+	if (c->socket_group) {
+		if (getgrnam_r(c->socket_group, &gr, buf, sizeof(buf), &g) != 0 || !g)
+			return td_errf(err, errlen, "socket-group: no group named '%s'", c->socket_group);
+		if (fchownat(dfd, name, (uid_t)-1, g->gr_gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return td_errf(err, errlen, "cannot give %s to group %s: %s", path, c->socket_group, strerror(errno));
+		s->socket_gid = g->gr_gid;
+	}
+	/* glibc does AT_SYMLINK_NOFOLLOW through an O_PATH fd: never a symlink's target */
+	if (fchmodat(dfd, name, c->socket_mode, AT_SYMLINK_NOFOLLOW) < 0)
 		return td_errf(err, errlen, "cannot chmod %s: %s", path, strerror(errno));
-	if (!c->socket_group)
-		return 0;
-	if (getgrnam_r(c->socket_group, &gr, buf, sizeof(buf), &g) != 0 || !g)
-		return td_errf(err, errlen, "socket-group: no group named '%s'", c->socket_group);
-	if (chown(path, (uid_t)-1, g->gr_gid) < 0)
-		return td_errf(err, errlen, "cannot give %s to group %s: %s", path, c->socket_group, strerror(errno));
 	return 0;
 }
 
@@ -179,40 +359,55 @@ static int srv_watch_unix(struct srv *s, int fd, const char *path, char *err, si
 	return 0;
 }
 
-/* Binds the Unix socket, or takes the one systemd passed; 0 or -1 with err. */
-static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
+/* Checks the directory, locks the path, removes a stale socket, binds; the listening fd or -1 with err. */
+static int srv_bind_unix(struct srv *s, char *err, size_t errlen)
 {
-	const char *path = s->cfg->socket;
+	const char *path = s->cfg->socket, *name;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
+	int dfd, fd = -1;
 
-	if (!*path)
-		return 0;
-	if ((fd = s->notify.unix_fd) >= 0) {	/* socket-activated: systemd owns the file and its mode */
-		s->notify.unix_fd = -1;
-		return srv_watch_unix(s, fd, path, err, errlen);
-	}
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return td_errf(err, errlen, "socket path %s is too long (at most %zu bytes)", path, sizeof(sun.sun_path) - 1);
-	srv_mkdirs_above(path);
-	if (srv_socket_alive(path))
-		return td_errf(err, errlen, "another timerd is already listening on %s (timerctl --socket %s ping): "
-				"stop it first, or pass --socket PATH", path, path);
-	if (unlink(path) < 0 && errno != ENOENT)
-		return td_errf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
+	if ((dfd = srv_socket_dirfd(s->cfg, &name, err, errlen)) < 0)
+		return -1;
+	if (srv_socket_lock(s, dfd, name, err, errlen) < 0 || srv_socket_unstale(s, dfd, name, err, errlen) < 0)
+		goto out;
 	strcpy(sun.sun_path, path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
 	    srv_bind_private(fd, &sun) < 0 || listen(fd, SOMAXCONN) < 0) {
 		td_errf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
+		goto fail;
 	}
-	if (!(s->socket_path = strdup(path)) || srv_socket_perms(s->cfg, path, err, errlen) < 0) {
+	if (!(s->socket_path = strdup(path))) {
+		td_errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (srv_socket_perms(s, dfd, name, err, errlen) < 0)
+		goto fail;
+	goto out;
+fail:
+	if (fd >= 0)
 		close(fd);
-		return -1;
+	fd = -1;
+out:
+	close(dfd);
+	return fd;
+}
+
+/* Binds the Unix socket, or takes the one systemd passed; 0 or -1 with err. */
+static int srv_listen_unix(struct srv *s, char *err, size_t errlen)
+{
+	int fd;
+
+	if (!*s->cfg->socket)
+		return 0;
+	if ((fd = s->notify.unix_fd) >= 0) {	/* socket-activated: systemd owns the file and its mode */
+		s->notify.unix_fd = -1;
+		return srv_watch_unix(s, fd, s->cfg->socket, err, errlen);
 	}
-	return srv_watch_unix(s, fd, path, err, errlen);
+	if ((fd = srv_bind_unix(s, err, errlen)) < 0)
+		return -1;
+	return srv_watch_unix(s, fd, s->cfg->socket, err, errlen);
 }
 
 /* Binds a TCP socket to one resolved address; the fd or -1 with errno set. */
@@ -262,29 +457,41 @@ static int srv_listen_tcp(struct srv *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* Answers a connection over max-connections with an Error event and closes it. */
-static void srv_reject(struct srv *s, int fd)
+/* Answers a refused connection with an Error event (code, msg) and closes it. */
+static void srv_refuse(struct srv *s, int fd, Timerd__ErrorCode code, const char *msg)
 {
 	Timerd__Response rs = TIMERD__RESPONSE__INIT;
 	Timerd__Error e = TIMERD__ERROR__INIT;
-	uint8_t buf[512];
-	char msg[256];
+	uint8_t buf[1024];
 	size_t n;
 
-	snprintf(msg, sizeof(msg), "timerd has max-connections (%u) connections open: close some or raise max-connections",
-		 s->cfg->max_connections);
-	e.code = TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS;
-	e.message = msg;
+	e.code = code;
+	e.message = (char *)msg;
 	rs.event = true;
 	rs.body_case = TIMERD__RESPONSE__BODY_ERROR;
 	rs.error = &e;
 	n = timerd__response__pack(&rs, buf + FRAME_HDR);
 	frame_put_len(buf, (uint32_t)n);
 	if (send(fd, buf, FRAME_HDR + n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		log_debug("rejected connection: %s", strerror(errno));
+		log_debug("refused connection: %s", strerror(errno));
 	close(fd);
 	atomic_fetch_add_explicit(&s->conns_rejected, 1, memory_order_relaxed);
 	log_warn_rl("connection refused: %s", msg);
+}
+
+/* Answers a connection over max-connections (or past the reserved slots) with an Error event and closes it. */
+static void srv_reject(struct srv *s, int fd, bool reserved)
+{
+	char msg[256];
+
+	if (reserved)
+		snprintf(msg, sizeof(msg), "timerd has %u connections open; the last %u of max-connections (%u) are "
+			 "reserved-connections for root on the Unix socket: close some or raise max-connections",
+			 s->cfg->max_connections - s->cfg->reserved_conns, s->cfg->reserved_conns, s->cfg->max_connections);
+	else
+		snprintf(msg, sizeof(msg), "timerd has max-connections (%u) connections open: close some or raise "
+			 "max-connections", s->cfg->max_connections);
+	srv_refuse(s, fd, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, msg);
 }
 
 /* The loop thread with the fewest connections. */
@@ -299,12 +506,68 @@ static struct loop *srv_pick_loop(struct srv *s)
 	return best;
 }
 
+/* True if m's peer is an admin of the Unix socket (root, or timerd's own user): reserved slots are theirs. */
+static bool srv_admin_peer(const struct loop_msg *m)
+{
+	return m->is_unix && m->who.cred && (m->who.uid == 0 || m->who.uid == geteuid());
+}
+
+/* Counts one more TCP connection under m->addr_key; false (nothing counted) if that key is at its cap. */
+static bool srv_peer_take(struct srv *s, const struct loop_msg *m)
+{
+	uintptr_t n;
+	bool ok;
+
+	if (!m->addr_key[0])
+		return true;
+	pthread_mutex_lock(&s->peer_lock);
+	n = (uintptr_t)hmap_get(&s->peer_counts, m->addr_key, strlen(m->addr_key));
+	ok = n < s->cfg->max_conns_per_addr && hmap_put(&s->peer_counts, m->addr_key, strlen(m->addr_key),
+						       (void *)(n + 1)) == 0;
+	pthread_mutex_unlock(&s->peer_lock);
+	return ok;
+}
+
+void srv_peer_release(struct srv *s, const char *key)
+{
+	uintptr_t n;
+
+	if (!key[0])
+		return;
+	pthread_mutex_lock(&s->peer_lock);
+	n = (uintptr_t)hmap_get(&s->peer_counts, key, strlen(key));
+	if (n <= 1)
+		hmap_del(&s->peer_counts, key, strlen(key));
+	else
+		(void)hmap_put(&s->peer_counts, key, strlen(key), (void *)(n - 1));	/* a replace; a failed grow only keeps it one high */
+	pthread_mutex_unlock(&s->peer_lock);
+}
+
 /* Hands an accepted fd (described by m) to a loop thread, or refuses it. */
 static void srv_accept(struct srv *s, struct loop_msg *m)
 {
+	uint32_t max = s->cfg->max_connections, open_ = max;
+	char msg[256];
+
+	if (!srv_admin_peer(m))
+		open_ = s->cfg->reserved_conns < max ? max - s->cfg->reserved_conns : 0;
 	/* relaxed: the limit is enforced approximately under concurrent closes, never exceeded by more than one */
-	if (atomic_load_explicit(&s->conns, memory_order_relaxed) >= s->cfg->max_connections) {
-		srv_reject(s, m->fd);
+	if (atomic_load_explicit(&s->conns, memory_order_relaxed) >= open_) {
+		srv_reject(s, m->fd, open_ < max);
+		free(m);
+		return;
+	}
+	if (!srv_peer_take(s, m)) {
+		snprintf(msg, sizeof(msg), "%s has max-connections-per-address (%u) connections open: close some, or "
+			 "raise max-connections-per-address", m->addr_key, s->cfg->max_conns_per_addr);
+		srv_refuse(s, m->fd, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, msg);
+		free(m);
+		return;
+	}
+	if (!m->is_unix && s->tls_ctx && !(m->ssl = tls_conn_new(s))) {
+		log_warn_rl("out of memory for TLS: dropping the connection from %s", m->peer);
+		srv_peer_release(s, m->addr_key);
+		close(m->fd);
 		free(m);
 		return;
 	}
@@ -330,10 +593,12 @@ static void srv_accept_unix(struct evconnlistener *l, evutil_socket_t fd, struct
 	}
 	m->fd = fd;
 	m->is_unix = true;
+	m->who.kind = SRV_PEER_UNIX;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0) {
-		m->peer_cred = true;
-		m->uid = uc.uid;
-		m->pid = uc.pid;
+		m->peer_cred = m->who.cred = true;
+		m->uid = m->who.uid = uc.uid;
+		m->pid = m->who.pid = uc.pid;
+		m->who.gid = uc.gid;
 		snprintf(m->peer, sizeof(m->peer), "pid %d uid %u", (int)uc.pid, (unsigned)uc.uid);
 	} else {
 		snprintf(m->peer, sizeof(m->peer), "unix peer");
@@ -345,7 +610,7 @@ static void srv_accept_unix(struct evconnlistener *l, evutil_socket_t fd, struct
 static void srv_accept_tcp(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
 {
 	struct loop_msg *m = calloc(1, sizeof(*m));
-	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?", msg[512];
 	int one = 1;
 
 	(void)l;
@@ -357,8 +622,22 @@ static void srv_accept_tcp(struct evconnlistener *l, evutil_socket_t fd, struct 
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));	/* a vanished host's connections end */
 	getnameinfo(sa, (socklen_t)len, host, sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
 	m->fd = fd;
-	snprintf(m->peer, sizeof(m->peer), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
-		 strchr(host, ':') ? "]" : "", port);
+	peer_tcp(&m->who, fd);
+	if (m->who.cred)
+		snprintf(m->peer, sizeof(m->peer), "%s%s%s:%s uid %u", strchr(host, ':') ? "[" : "", host,
+			 strchr(host, ':') ? "]" : "", port, (unsigned)m->who.uid);
+	else
+		snprintf(m->peer, sizeof(m->peer), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
+			 strchr(host, ':') ? "]" : "", port);
+	if (m->who.cred)
+		snprintf(m->addr_key, sizeof(m->addr_key), "uid %u", (unsigned)m->who.uid);
+	else
+		snprintf(m->addr_key, sizeof(m->addr_key), "%s", host);
+	if (!peer_admit(arg, &m->who, msg, sizeof(msg))) {
+		srv_refuse(arg, fd, TIMERD__ERROR_CODE__PERMISSION, msg);
+		free(m);
+		return;
+	}
 	srv_accept(arg, m);
 }
 
@@ -468,14 +747,76 @@ static int srv_main_loop(struct srv *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* Spare descriptors kept beyond what start-up opened: sqlite's checkpointer, a stats.db reopen, refusing one client. */
+#define SRV_FD_SLACK 16
+
+/* Descriptors open now (/proc/self/fd), or -1. */
+static long srv_fds_open(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	long n = -1;	/* the DIR's own fd */
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 2;	/* . and .. */
+}
+
+/* Raises the soft RLIMIT_NOFILE towards the hard one, enough for max-connections and some (start-up). */
+static void srv_raise_nofile(const struct srv_config *c)
+{
+	rlim_t want = (rlim_t)c->max_connections + 1024;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_debug("setrlimit NOFILE %llu: %s", (unsigned long long)rl.rlim_cur, strerror(errno));
+}
+
+/*
+ * Fits max-connections to RLIMIT_NOFILE once everything is open, as Redis
+ * does (srv_raise_nofile raised the soft limit first): if the limit leaves
+ * fewer descriptors than max-connections, max-connections is lowered and
+ * the change logged, so a client over the limit gets TOO_MANY_CONNECTIONS
+ * instead of hanging in the backlog; 0 or -1 with err.
+ */
+static int srv_fit_nofile(struct srv_config *c, char *err, size_t errlen)
+{
+	long used = srv_fds_open();
+	struct rlimit rl;
+	rlim_t room;
+
+	if (used < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	if (rl.rlim_cur < (rlim_t)used + SRV_FD_SLACK + 2)
+		return td_errf(err, errlen, "the open files limit (%llu) is too small: timerd uses %ld descriptors before "
+			       "any connection; raise it (ulimit -n, LimitNOFILE=)", (unsigned long long)rl.rlim_cur, used);
+	room = rl.rlim_cur - (rlim_t)used - SRV_FD_SLACK;
+	if (room >= c->max_connections)
+		return 0;
+	log_warn("the open files limit is %llu (hard limit %llu) and %ld are in use: max-connections lowered from %u "
+		 "to %llu; raise the limit (ulimit -n, LimitNOFILE=) for more", (unsigned long long)rl.rlim_cur,
+		 (unsigned long long)rl.rlim_max, used, c->max_connections, (unsigned long long)room);
+	c->max_connections = (uint32_t)room;
+	if (c->reserved_conns >= c->max_connections)
+		c->reserved_conns = c->max_connections / 2;
+	return 0;
+}
+
 /* Starts everything in dependency order; threads start with signals blocked. */
 static int srv_start(struct srv *s, char *err, size_t errlen)
 {
 	if (watch_reg_init(&s->watch) < 0)
 		return td_errf(err, errlen, "out of memory");
-	if (srv_engine(s, err, errlen) < 0 || srv_probes_start(s, err, errlen) < 0 || http_listen(s, err, errlen) < 0 ||
+	srv_raise_nofile(s->cfg);
+	if (tls_start(s, err, errlen) < 0 ||
+	    srv_engine(s, err, errlen) < 0 || srv_probes_start(s, err, errlen) < 0 || http_listen(s, err, errlen) < 0 ||
 	    srv_loops(s, err, errlen) < 0 ||
-	    srv_main_loop(s, err, errlen) < 0 || stats_start(s, err, errlen) < 0)
+	    srv_main_loop(s, err, errlen) < 0 || stats_start(s, err, errlen) < 0 || srv_fit_nofile(s->cfg, err, errlen) < 0)
 		return -1;
 	return 0;
 }
@@ -494,6 +835,10 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 	s->http_fd = -1;
 	s->notify.unix_fd = s->notify.tcp_fd = -1;
 	s->test_stall_topic = getenv("TIMERD_TEST_STALL_TOPIC");
+	s->sock_lock_fd = -1;
+	s->socket_gid = getegid();
+	pthread_mutex_init(&s->peer_lock, NULL);
+	hmap_init(&s->peer_counts);
 	if (cfg->stats)
 		snprintf(s->stats_path, sizeof(s->stats_path), "%s/stats.db", cfg->state_dir);
 	sigemptyset(&block);
@@ -519,6 +864,15 @@ static void srv_stop_listening(struct srv *s)
 		log_warn("cannot remove %s: %s", s->socket_path, strerror(errno));
 	free(s->socket_path);
 	s->socket_path = NULL;
+	if (s->sock_lock_fd >= 0) {
+		char lock[PATH_MAX];
+
+		/* unlinked while still held: a daemon that opened it meanwhile sees the inode change and retries */
+		snprintf(lock, sizeof(lock), "%s.lock", s->cfg->socket);
+		unlink(lock);
+		close(s->sock_lock_fd);
+		s->sock_lock_fd = -1;
+	}
 }
 
 /* Stops the loops (each flushes its connections) and joins them. */
@@ -577,6 +931,7 @@ void srv_destroy(struct srv *s)
 	for (unsigned i = 0; s->loops && i < s->nloops; i++)
 		loop_destroy(&s->loops[i]);
 	free(s->loops);
+	tls_stop(s);
 	if (s->sig_term)
 		event_free(s->sig_term);
 	if (s->sig_int)
@@ -591,5 +946,7 @@ void srv_destroy(struct srv *s)
 		event_base_free(s->base);
 	http_close(s);
 	watch_reg_destroy(&s->watch);
+	hmap_destroy(&s->peer_counts, NULL);
+	pthread_mutex_destroy(&s->peer_lock);
 	free(s);
 }

@@ -87,6 +87,8 @@ struct fire_msg {
 	_Atomic uint32_t refs;		/* loops that still have to deliver it */
 	uint32_t topiclen;
 	uint32_t framelen;
+	uint32_t memsize;		/* bytes it takes, counted in *mem (max-memory) */
+	_Atomic int64_t *mem;		/* srv.fire_mem */
 	bool notify;			/* the arming connection asked for it */
 	uint64_t owner;			/* its handle */
 	int64_t deadline;		/* CLOCK_MONOTONIC ns */
@@ -113,6 +115,20 @@ struct srv_limits {
 	uint64_t max_output;
 };
 
+/*
+ * Who is at the other end of a connection, as far as the kernel can say:
+ * SO_PEERCRED on the Unix socket, NETLINK_SOCK_DIAG for a TCP peer on this
+ * host (server/peer.c). An authenticated identity (a later issue 12
+ * session) hangs off this record.
+ */
+struct srv_peer {
+	enum { SRV_PEER_UNIX, SRV_PEER_TCP } kind;
+	bool cred;			/* uid (and for Unix gid, pid) known */
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
 /* A control message to a loop thread. */
 struct loop_msg {
 	struct llist_node node;
@@ -123,7 +139,10 @@ struct loop_msg {
 	bool peer_cred;			/* uid/pid valid (SO_PEERCRED) */
 	uid_t uid;
 	pid_t pid;
+	struct srv_peer who;
+	char addr_key[48];		/* max-connections-per-address key ("" for Unix) */
 	char peer[64];			/* for logs */
+	void *ssl;			/* SSL for a TLS listener's connection (tls.c), NULL: plaintext */
 };
 
 /* Connections watching one topic in one loop. */
@@ -146,6 +165,7 @@ struct loop {
 	struct llist_head msgs cacheline_aligned;
 	struct llist_head fires;
 	_Atomic uint64_t fires_queued;	/* for the max-fire-queue bound */
+	_Atomic uint64_t fires_bytes;	/* their frames' bytes, for max-fire-queue-bytes */
 	_Atomic uint32_t nconns cacheline_aligned;	/* read by the acceptor */
 	/* owned by the loop thread */
 	struct srv_limits lim cacheline_aligned;	/* from s->cfg at start, then from reloads */
@@ -213,9 +233,8 @@ enum conn_state {
 /*
  * One client connection; owned by its loop thread. Besides its state it
  * keeps three flags that are not lifecycle: read_paused (backpressure,
- * set and cleared in CONN_OPEN and CONN_PEER_EOF alike), stall_armed
- * (whether the read timeout is set now, so it is not re-armed per read)
- * and batching (replies go to loop->batch for the length of one
+ * set and cleared in CONN_OPEN and CONN_PEER_EOF alike), waits_fire
+ * (it armed a notify timer, so idle-timeout spares it) and batching (replies go to loop->batch for the length of one
  * conn_process call); and watch_all, which is a watch (watch.c), not a
  * state.
  */
@@ -228,11 +247,17 @@ struct conn {
 	bool is_unix;
 	bool peer_root;			/* Unix peer with uid 0 (SO_PEERCRED) */
 	bool read_paused;		/* output over max-output: not reading */
-	bool stall_armed;		/* the read timeout watches a partial frame */
+	bool waits_fire;		/* armed a notify timer: idle-timeout does not apply */
 	bool batching;			/* replies go to loop->batch (conn_process) */
 	bool watch_all;
 	uid_t uid;
 	pid_t pid;
+	struct srv_peer who;		/* the peer's credentials (loop_msg's) */
+	struct event *timer;		/* frame-timeout and idle-timeout (conn_timer_update) */
+	int64_t timer_at;		/* when it fires (coarse monotonic ns), 0: not armed */
+	int64_t frame_start_ns;		/* first byte of the partial frame in the input, 0: none */
+	int64_t active_ns;		/* last request (TCP) */
+	char addr_key[48];		/* max-connections-per-address key ("" for Unix) */
 	uint64_t out_total;		/* bytes ever queued to the output */
 	uint64_t *reply_end;		/* ring: out_total at the end of each unsent reply */
 	uint32_t rhead, rn, rcap;
@@ -254,6 +279,9 @@ struct conn {
 	struct http_sse *sse;		/* an HTTP event stream (server/http-watch.c), not a socket: no bev, no slot */
 	char peer[64];			/* "pid 123 uid 0" or "127.0.0.1:5555" */
 	char client[48];		/* Hello.client */
+	bool tls;			/* bev is a bufferevent_openssl (server/tls.c) */
+	bool tls_up;			/* its handshake completed */
+	uint64_t frames_seen;		/* frames read (a TLS ClientHello as the first is a mismatch) */
 };
 
 struct srv {
@@ -282,6 +310,10 @@ struct srv {
 	pthread_mutex_t probe_lock;	/* serialises probe attach/detach across loops */
 	int64_t start_ns;
 	char *socket_path;		/* bound by us, unlinked at exit */
+	int sock_lock_fd;		/* flock on socket_path.lock (-1: none) */
+	gid_t socket_gid;		/* the Unix socket's group (peer_unix_rule) */
+	pthread_mutex_t peer_lock;	/* peer_counts: acceptor increments, loops decrement */
+	struct hmap peer_counts;	/* addr_key -> open TCP connections (uintptr_t) */
 	_Atomic bool stopping;
 	_Atomic uint64_t conns;		/* open now */
 	_Atomic uint64_t conns_accepted, conns_rejected, queue_drops;
@@ -295,6 +327,8 @@ struct srv {
 	struct srv_limits lim_sent;	/* main thread: the limits last handed to the loops */
 	struct notify notify;		/* systemd: sd_notify, watchdog, adopted sockets (notify.c) */
 	char *test_stall_topic;		/* $TIMERD_TEST_STALL_TOPIC: fires of it stall their thread (tests only) */
+	struct ssl_ctx_st *tls_ctx;	/* main thread: new TCP connections' TLS context (tls.c), NULL: plaintext */
+	_Atomic int64_t fire_mem;	/* bytes of encoded fires not yet freed (in max-memory) */
 	void (*ready)(void *arg);	/* called once listening (daemon start-up handshake) */
 	void *ready_arg;
 };
@@ -320,6 +354,20 @@ void reload_config(struct srv *s);
 
 /* The limits of s->cfg, for the loops. */
 void reload_limits(const struct srv *s, struct srv_limits *lim);
+/*
+ * Creates directory dir (mode) if missing, opens it and checks nobody else
+ * can replace its files (strict: ours and 0700, tmux's rule); fd or -1 with err.
+ */
+int srv_dir_open(const char *dir, mode_t mode, bool strict, const char *what, char *err, size_t errlen);
+
+/* Creates and checks the socket's directory (before the pid file beside it); an fd to close, or -1 with err. */
+int srv_socket_dir(const struct srv_config *c, char *err, size_t errlen);
+
+/* Creates state file path 0600 (no symlink followed) and tightens its -wal/-shm; 0 or -1 with err. */
+int srv_state_file(const char *path, char *err, size_t errlen);
+
+/* A connection with this max-connections-per-address key closed ("" for none). */
+void srv_peer_release(struct srv *s, const char *key);
 
 /* --- loop.c --- */
 
@@ -399,6 +447,36 @@ void conn_free(struct conn *c);
 
 /* conn_push_event for an HTTP event stream: the fire as an SSE event, or the stream ends if its reader is too slow. */
 void http_sse_push(struct conn *c, const uint8_t *frame, size_t len);
+/* --- tls.c --- */
+
+/* Start-up: builds s->tls_ctx if tls-cert is set; 0 or -1 with err. */
+int tls_start(struct srv *s, char *err, size_t errlen);
+
+/* SIGHUP: re-reads certificate, key and CAs for new connections; false (logged) keeps the old ones. */
+bool tls_reload(struct srv *s);
+
+/* A new connection's SSL (an SSL *), NULL when plaintext or out of memory. */
+void *tls_conn_new(struct srv *s);
+
+/* Frees an SSL that no connection took. */
+void tls_conn_free(void *ssl);
+
+/* Frees the context at shutdown. */
+void tls_stop(struct srv *s);
+
+/* The last queued OpenSSL error as text in buf (the queue is cleared). */
+const char *tls_errstr(char *buf, size_t len);
+
+/* --- peer.c --- */
+
+/* Fills p for an accepted TCP connection fd: a local peer's uid by sock_diag, or remote. */
+void peer_tcp(struct srv_peer *p, int fd);
+
+/* True if uid may connect to the Unix socket by its mode and group. */
+bool peer_unix_rule(const struct srv *s, uid_t uid);
+
+/* Whether peer p may use timerd (TCP: the Unix socket's rule for a local uid); false with why in msg. */
+bool peer_admit(const struct srv *s, const struct srv_peer *p, char *msg, size_t len);
 
 /* --- errmap.c --- */
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/journal.h"
 #include "server/log.h"
@@ -155,15 +156,16 @@ const char *stats_db_path(struct srv *s)
 static bool stats_open(struct stats_thread *t)
 {
 	char err[512];
+	int dfd;
 
 	if (t->db)
 		return true;
 	if (engine_now(t->s->engine) < t->next_open)
 		return false;
 	t->next_open = engine_now(t->s->engine) + STATS_REOPEN_NS;
-	if (srv_mkdirs(t->s->cfg->state_dir, 0750) < 0) {
-		log_err("cannot create the state directory %s: %s; stats.db is off until it can (retrying every 30s)",
-			t->s->cfg->state_dir, strerror(errno));
+	if ((dfd = srv_dir_open(t->s->cfg->state_dir, 0700, true, "stats.db", err, sizeof(err))) < 0 ||
+	    (close(dfd), srv_state_file(t->path, err, sizeof(err))) < 0) {
+		log_err("%s; stats.db is off until it can (retrying every 30s)", err);
 		return false;
 	}
 	if (statsdb_open(t->path, t->s->cfg->stats_retention_ns, &t->db, err, sizeof(err)) < 0) {

@@ -178,7 +178,7 @@ int statsdb_open(const char *path, int64_t retention_ns, struct statsdb **out, c
 		statsdb_fail(NULL, err, errlen, path);
 		goto fail;
 	}
-	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		statsdb_fail(d, err, errlen, path);
 		goto fail;
 	}

@@ -267,7 +267,7 @@ static int store_ckpt_start(struct store *st, char *err, size_t errlen)
 
 	pthread_mutex_init(&ck->mu, NULL);
 	pthread_cond_init(&ck->cv, NULL);
-	if (sqlite3_open_v2(st->path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	if (sqlite3_open_v2(st->path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_exec(ck->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: opening the checkpointer's connection: %s", st->path,
 			 ck->db ? sqlite3_errmsg(ck->db) : "out of memory");
@@ -316,7 +316,7 @@ int store_open(const char *path, const struct store_opts *o, struct store **out,
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | (o->create ? SQLITE_OPEN_CREATE : 0) |
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | (o->create ? SQLITE_OPEN_CREATE : 0) |
 			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		goto fail;

@@ -44,3 +44,10 @@ tests_unit_test_restore_SOURCES = tests/unit/test-restore.c
 tests_unit_test_restore_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_restore_LDADD = $(TEST_LIBS)
 TESTS += tests/unit/test-restore
+
+# Security (issue 12): a List by topic does not copy what it does not return.
+check_PROGRAMS += tests/unit/test-list-scan
+tests_unit_test_list_scan_SOURCES = tests/unit/test-list-scan.c
+tests_unit_test_list_scan_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_list_scan_LDADD = $(TEST_LIBS)
+TESTS += tests/unit/test-list-scan

@@ -6,7 +6,7 @@
 # --enable-fuzz (CC=clang) also builds tests/fuzz/fuzz-NAME with libFuzzer;
 # `make fuzz-run` runs each for FUZZ_TIME seconds. doc/timerd.md, "Fuzzing".
 
-FUZZ_NAMES = rpc stream spec units addr config
+FUZZ_NAMES = rpc stream spec units addr config elf response
 FUZZ_SRV_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(PROTOBUF_C_CFLAGS)
 FUZZ_WORLD = tests/fuzz/world.c tests/fuzz/world.h tests/fuzz/fuzz.h
 
@@ -17,7 +17,9 @@ check_PROGRAMS += \
 	tests/fuzz/replay-rpc \
 	tests/fuzz/replay-spec \
 	tests/fuzz/replay-stream \
-	tests/fuzz/replay-units
+	tests/fuzz/replay-units \
+	tests/fuzz/replay-elf \
+	tests/fuzz/replay-response
 
 TESTS += \
 	tests/fuzz/replay-addr \
@@ -25,7 +27,9 @@ TESTS += \
 	tests/fuzz/replay-rpc \
 	tests/fuzz/replay-spec \
 	tests/fuzz/replay-stream \
-	tests/fuzz/replay-units
+	tests/fuzz/replay-units \
+	tests/fuzz/replay-elf \
+	tests/fuzz/replay-response
 
 EXTRA_DIST += tests/fuzz/corpus
 
@@ -57,6 +61,15 @@ tests_fuzz_replay_config_SOURCES = tests/fuzz/fuzz-config.c tests/fuzz/replay.c 
 tests_fuzz_replay_config_CFLAGS = $(FUZZ_SRV_CFLAGS) -DFUZZ_NAME='"config"'
 tests_fuzz_replay_config_LDADD = $(SERVER_LIBS)
 
+# Security (issue 12): the probe loader's ELF reader and libtimerd's Response decoder.
+tests_fuzz_replay_elf_SOURCES = tests/fuzz/fuzz-elf.c tests/fuzz/replay.c tests/fuzz/fuzz.h
+tests_fuzz_replay_elf_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS) -DFUZZ_NAME='"elf"'
+tests_fuzz_replay_elf_LDADD = probe/libprobe.la $(LIBBPF_LIBS)
+
+tests_fuzz_replay_response_SOURCES = tests/fuzz/fuzz-response.c tests/fuzz/replay.c tests/fuzz/fuzz.h client/codec.c client/internal.h
+tests_fuzz_replay_response_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) -DFUZZ_NAME='"response"'
+tests_fuzz_replay_response_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS)
+
 # Rewrites the rpc and stream seeds with the client's encoder.
 fuzz-seeds: tests/fuzz/mkcorpus
 	$(MKDIR_P) $(srcdir)/tests/fuzz/corpus && tests/fuzz/mkcorpus $(srcdir)/tests/fuzz/corpus
@@ -73,7 +86,19 @@ noinst_PROGRAMS += \
 	tests/fuzz/fuzz-rpc \
 	tests/fuzz/fuzz-spec \
 	tests/fuzz/fuzz-stream \
-	tests/fuzz/fuzz-units
+	tests/fuzz/fuzz-units \
+	tests/fuzz/fuzz-elf \
+	tests/fuzz/fuzz-response
+
+tests_fuzz_fuzz_elf_SOURCES = tests/fuzz/fuzz-elf.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_elf_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
+tests_fuzz_fuzz_elf_LDFLAGS = $(FUZZER_LINK)
+tests_fuzz_fuzz_elf_LDADD = probe/libprobe.la $(LIBBPF_LIBS)
+
+tests_fuzz_fuzz_response_SOURCES = tests/fuzz/fuzz-response.c tests/fuzz/fuzz.h client/codec.c client/internal.h
+tests_fuzz_fuzz_response_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
+tests_fuzz_fuzz_response_LDFLAGS = $(FUZZER_LINK)
+tests_fuzz_fuzz_response_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS)
 
 tests_fuzz_fuzz_rpc_SOURCES = tests/fuzz/fuzz-rpc.c $(FUZZ_WORLD)
 tests_fuzz_fuzz_rpc_CFLAGS = $(FUZZ_SRV_CFLAGS)

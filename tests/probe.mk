@@ -54,3 +54,10 @@ TESTS += \
 	tests/probe/test-probe-daemon.sh
 
 EXTRA_DIST += tests/probe/test-probe-daemon.sh
+
+# Security (issue 12): the ELF reader on crafted binaries (no root needed).
+check_PROGRAMS += tests/unit/test-elf
+tests_unit_test_elf_SOURCES = tests/unit/test-elf.c
+tests_unit_test_elf_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_elf_LDADD = probe/libprobe.la $(LIBBPF_LIBS) $(CHECK_LIBS)
+TESTS += tests/unit/test-elf

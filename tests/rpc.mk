@@ -97,3 +97,16 @@ EXTRA_DIST += $(CRASH_TESTS)
 tests_stress_crash_durable_SOURCES = tests/stress/crash-durable.c tests/stress/stress.h tests/unit/test-server-util.h
 tests_stress_crash_durable_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_stress_crash_durable_LDADD = client/libtimerd.la $(LIBEVENT_LIBS)
+
+# Security (issue 12): regression tests of the holes closed (doc/security.md).
+SEC_REGRESS_TESTS = \
+	tests/regress/sockdir.sh \
+	tests/regress/sockpath.sh \
+	tests/regress/statemodes.sh \
+	tests/regress/tcp-peer.sh \
+	tests/regress/slowconn.sh \
+	tests/regress/limits.sh \
+	tests/regress/text.sh \
+	tests/regress/memory.sh
+TESTS += $(SEC_REGRESS_TESTS)
+EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py tests/regress/text.py

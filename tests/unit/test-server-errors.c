@@ -95,12 +95,16 @@ START_TEST(test_td_to_wire)
 			      err_td[i].name, (int)w);
 		ck_assert_msg((code == TD_OK) == (w == TIMERD__ERROR_CODE__OK), "%s maps to %s", err_td[i].name,
 			      protobuf_c_enum_descriptor_get_value(d, (int)w)->name);
+		if (code == TD_EMEMLIMIT) {	/* issue 12: the budget is NO_MEMORY on the wire, as out of memory is */
+			ck_assert_int_eq(w, TIMERD__ERROR_CODE__NO_MEMORY);
+			continue;
+		}
 		for (size_t j = 0; j < n; j++)
 			ck_assert_msg(seen[j] != (int)w, "%s maps to %s, as another TD_* code does", err_td[i].name,
 				      protobuf_c_enum_descriptor_get_value(d, (int)w)->name);
 		seen[n++] = (int)w;
 	}
-	ck_assert_uint_eq(n, sizeof(err_td) / sizeof(err_td[0]) - 1);
+	ck_assert_uint_eq(n, sizeof(err_td) / sizeof(err_td[0]) - 2);
 	/* the pairs the daemon relies on, by name */
 	ck_assert_int_eq(errmap_wire(TD_ENOENT), TIMERD__ERROR_CODE__NOT_FOUND);
 	ck_assert_int_eq(errmap_wire(TD_EFULL), TIMERD__ERROR_CODE__FULL);
