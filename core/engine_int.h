@@ -104,6 +104,7 @@ struct engine {
 	struct engine_dstats ds;
 	struct hist late;
 	_Atomic bool clock_changed;
+	_Atomic bool cal_changed;	/* engine_cal_changed: re-place the calendar timers */
 
 	/* Threads. */
 	pthread_t disp_tid;
@@ -144,6 +145,9 @@ int engine_arm_check(struct engine *e, const struct engine_arm *a, int64_t now);
 
 /* Builds the attributes of an arm with refs references (NULL: a plain timer); 0 or TD_ENOMEM. */
 int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs, struct timer_attrs **out);
+
+/* Frees attributes no reader can reach, and their schedule (NULL is fine). */
+void engine_attrs_destroy(struct timer_attrs *a);
 
 /* Frees a retired record and the references it holds. */
 void engine_rec_free(struct hazptr_node *n);
