@@ -387,13 +387,13 @@ static void srv_on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(s->base, NULL);
 }
 
-/* SIGHUP: reopen the log file. */
+/* SIGHUP: reopen the log file; re-read the tz database for calendar timers. */
 static void srv_on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	(void)arg;
 	log_reopen();
+	srv_cal_reload(arg);
 }
 
 /* The recovery grace is over: the dispatcher starts firing (late restored timers first). */

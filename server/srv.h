@@ -441,4 +441,7 @@ int srv_probes_detach(struct srv *s, uint32_t id);
 /* Fills a ProbeListReply (allocated in a); 0 or -1 if out of memory. */
 int srv_probes_list(struct srv *s, Timerd__ProbeListReply *r, struct arena *a);
 
+/* srv-cal.c: SIGHUP: re-reads the tz database and has the engine re-place the calendar timers. */
+void srv_cal_reload(struct srv *s);
+
 #endif /* TIMERD_SRV_H */
