@@ -4,6 +4,7 @@
 # tz reload under concurrent cal_next.
 # tz-zdump.sh: every zone under /usr/share/zoneinfo against zdump -v, 1970..2100.
 # sd-compare.sh: thousands of (expression, base time) pairs against systemd-analyze.
+# cron-compare.sh: generated cron expressions against python3-croniter (UTC).
 check_PROGRAMS += \
 	tests/cal/cal-tool \
 	tests/unit/test-cal
@@ -16,6 +17,8 @@ tests_cal_cal_tool_SOURCES = tests/cal/cal-tool.c
 tests_cal_cal_tool_LDADD = cal/libcal.la
 
 dist_noinst_SCRIPTS += \
+	tests/cal/cron-compare.py \
+	tests/cal/cron-compare.sh \
 	tests/cal/sd-compare.py \
 	tests/cal/sd-compare.sh \
 	tests/cal/tz-zdump.sh
@@ -23,7 +26,8 @@ dist_noinst_SCRIPTS += \
 TESTS += \
 	tests/unit/test-cal \
 	tests/cal/tz-zdump.sh \
-	tests/cal/sd-compare.sh
+	tests/cal/sd-compare.sh \
+	tests/cal/cron-compare.sh
 
 # libFuzzer harnesses of the two parsers (tests/fuzz.mk explains the scheme);
 # make check replays tests/fuzz/corpus/{calendar,cron}.
