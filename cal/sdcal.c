@@ -514,6 +514,9 @@ int sdcal_next(const struct sdcal *s, int64_t after_us, int64_t *next_us)
 		x.z = tz_enter(s->zone, &tok);
 	if (!x.z || !sd_next_fixed(s, x.z, after_us, next_us, &r)) {
 		r = sd_next_impl(&x, after_us, next_us);
+		/* Never early: a search that did not move forward counts as one systemd gave up on. */
+		if (r == 0 && *next_us <= after_us)
+			r = -EDEADLK;
 		if (r == -EDEADLK && x.z)
 			r = sd_fallback(s, x.z, after_us, next_us);
 	}
