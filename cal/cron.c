@@ -5,8 +5,8 @@
  * CRON_TZ=Zone prefix (else the local zone).
  *
  * Matching follows Vixie cron / cronie: when both day fields are restricted
- * (neither is written as '*' or '*' /step), a day matches if EITHER matches;
- * otherwise both must. Day of week 0 and 7 are Sunday.
+ * (neither is written as '*' or '*' /step, nor allows every value), a day
+ * matches if EITHER matches; otherwise both must. Day of week 0 and 7 are Sunday.
  *
  * DST (cronie's rule, doc/calendar.md): schedules are matched against local
  * wall-clock times; a wall time that does not exist (clocks go forward) fires
@@ -286,6 +286,8 @@ int cron_parse(const char *expr, struct cron **out, char *err, size_t errlen)
 		}
 		if ((rc = cr_field(i, words[i - !c->has_sec], &c->bits[i], &star, err, errlen)) < 0)
 			goto fail;
+		/* A field that allows every value is '*' (so the normalised form means the same). */
+		star |= c->bits[i] == (i == CR_DOW ? UINT64_C(0x7f) : ((UINT64_C(1) << (cr_max[i] + 1)) - 1) & ~((UINT64_C(1) << cr_min[i]) - 1));
 		if (i == CR_DOM)
 			c->dom_star = star;
 		if (i == CR_DOW)

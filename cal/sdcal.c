@@ -140,7 +140,12 @@ static int64_t sd_mktime(struct sd_ctx *x, struct sd_tm *tm)
 	const struct tz_type *ty;
 
 	if (!x->z) {
-		sd_break(x, naive, tm);
+		/* timegm: fields already in range stay as they are (most calls of the search). */
+		if (tm->mon >= 0 && tm->mon <= 11 && tm->mday >= 1 && tm->mday <= cal_mdays(tm->year, tm->mon + 1) &&
+		    tm->hour >= 0 && tm->hour <= 23 && tm->min >= 0 && tm->min <= 59 && tm->sec >= 0 && tm->sec <= 59)
+			tm->wday = (int)cal_fmod(x->mon_days + tm->mday - 1 + 4, 7);
+		else
+			sd_break(x, naive, tm);
 		tm->isdst = 0;
 		return naive;
 	}
@@ -284,14 +289,38 @@ static bool sd_weekday(struct sd_ctx *x, const struct sd_tm *tm)
 	return x->s->weekdays & (1 << (t.wday == 0 ? 6 : t.wday - 1));
 }
 
+/* Whether a's fields come before b's. */
+static bool sd_tm_before(const struct sd_tm *a, const struct sd_tm *b)
+{
+	const int x[] = { a->year, a->mon, a->mday, a->hour, a->min, a->sec };
+	const int y[] = { b->year, b->mon, b->mday, b->hour, b->min, b->sec };
+
+	for (int i = 0; i < 6; i++)
+		if (x[i] != y[i])
+			return x[i] < y[i];
+	return false;
+}
+
 /* systemd's find_next: the first matching time at or after (*tm, *usec); 0, -ENOENT or -EDEADLK. */
 static int sd_find_next(struct sd_ctx *x, struct sd_tm *tm, int *usec)
 {
 	struct sd_tm c = *tm;
-	int u = *usec, r;
+	int u = *usec, r, last_isdst = c.isdst;
 
 	for (int iter = 0; iter < SD_ITER_MAX; iter++) {
+		struct sd_tm pre = c;
+
 		(void)sd_mktime(x, &c);
+		if (sd_tm_before(&c, &pre)) {
+			/* Normalising went backwards (a gap where DST is negative, Europe/Dublin):
+			 * normalise again with the isdst of the previous round, which lands after
+			 * the gap. Debian's systemd 252.38 has a fix of this kind (upstream PR
+			 * 36897); this rule is the one that gives its results (sd-compare.sh). */
+			c = pre;
+			c.isdst = last_isdst;
+			(void)sd_mktime(x, &c);
+		}
+		last_isdst = c.isdst;
 		c.isdst = -1;
 
 		r = sd_match(x, SD_YEAR, &c, &c.year);
@@ -485,6 +514,9 @@ int sdcal_next(const struct sdcal *s, int64_t after_us, int64_t *next_us)
 		x.z = tz_enter(s->zone, &tok);
 	if (!x.z || !sd_next_fixed(s, x.z, after_us, next_us, &r)) {
 		r = sd_next_impl(&x, after_us, next_us);
+		/* Never early: a search that did not move forward counts as one systemd gave up on. */
+		if (r == 0 && *next_us <= after_us)
+			r = -EDEADLK;
 		if (r == -EDEADLK && x.z)
 			r = sd_fallback(s, x.z, after_us, next_us);
 	}

@@ -4,6 +4,8 @@
 # tz reload under concurrent cal_next.
 # tz-zdump.sh: every zone under /usr/share/zoneinfo against zdump -v, 1970..2100.
 # sd-compare.sh: thousands of (expression, base time) pairs against systemd-analyze.
+# cron-compare.sh: generated cron expressions against python3-croniter (UTC).
+# timerctl-calendar.sh: timerctl calendar's output, --json, never, errors.
 check_PROGRAMS += \
 	tests/cal/cal-tool \
 	tests/unit/test-cal
@@ -16,14 +18,19 @@ tests_cal_cal_tool_SOURCES = tests/cal/cal-tool.c
 tests_cal_cal_tool_LDADD = cal/libcal.la
 
 dist_noinst_SCRIPTS += \
+	tests/cal/cron-compare.py \
+	tests/cal/cron-compare.sh \
 	tests/cal/sd-compare.py \
 	tests/cal/sd-compare.sh \
+	tests/cal/timerctl-calendar.sh \
 	tests/cal/tz-zdump.sh
 
 TESTS += \
 	tests/unit/test-cal \
 	tests/cal/tz-zdump.sh \
-	tests/cal/sd-compare.sh
+	tests/cal/sd-compare.sh \
+	tests/cal/cron-compare.sh \
+	tests/cal/timerctl-calendar.sh
 
 # libFuzzer harnesses of the two parsers (tests/fuzz.mk explains the scheme);
 # make check replays tests/fuzz/corpus/{calendar,cron}.

@@ -80,6 +80,10 @@ START_TEST(test_sd_basic)
 	 * at the first occurrence of a repeated one (2026-10-25 02:30 CEST, not CET). */
 	expect("*-*-* 02:30 Europe/Paris", "2026-03-28 12:00:00", W("2026-03-30 00:30:00", "2026-03-31 00:30:00"));
 	expect("*-*-* 02:30 Europe/Paris", "2026-10-24 12:00:00", W("2026-10-25 00:30:00", "2026-10-26 01:30:00"));
+	/* Europe/Dublin (negative DST): the gap at 01:00 GMT 2021-03-28 does not send the search
+	 * back to midnight (which once made every next elapse the same, systemd PR 36897). */
+	expect("*-*-* 00:00:00 Europe/Dublin", "2021-03-27 00:00:00",
+	       W("2021-03-28 00:00:00", "2021-03-28 23:00:00", "2021-03-29 23:00:00"));
 	/* systemd 252 fails here (EDEADLK); the same rule skips the missing 2026-09-27 02:50. */
 	expect("*-*-* 02:50 Pacific/Chatham", "2026-09-26 00:00:00", W("2026-09-27 13:05:00", "2026-09-28 13:05:00"));
 }
