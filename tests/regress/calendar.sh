@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # calendar.sh -- calendar timers through timerctl: Arm's errors (unknown time
 # zone, never elapses, a time or period given too), get and list show the
-# normalised form, fires at each elapse, durable across kill -9 (same id,
-# schedule and next elapse), misfire fire (one late fire, recovered) and skip
+# normalised form (a cron expression in its own syntax), fires at each
+# elapse, durable across kill -9 (same id, schedule and next elapse), misfire fire (one late fire, recovered) and skip
 # (the first elapse after the restart) after downtime in another boot, and
 # SIGHUP re-reading the tz database (a copy pointed at by TZDIR whose
 # Europe/Paris is swapped for Asia/Tokyo) re-places the timer at 09:00 Tokyo
@@ -70,6 +70,13 @@ next=$(list_key report | json_int deadline_unix_ns)
 # 09:00 Paris is 07:00 or 08:00 UTC
 at_utc_second report 25200 >/dev/null || at_utc_second report 28800 >/dev/null || fail "report's next elapse is not 09:00 Paris time: $next"
 
+# a cron expression is kept in its own syntax
+ctl arm cron-job --on-calendar 'CRON_TZ=Asia/Tokyo 0 9 * * 1-5' >/dev/null || fail "arm a cron expression"
+cron_norm='CRON_TZ=Asia/Tokyo 0 9 * * 1-5'
+list_key cron-job | grep -qF "\"calendar\":\"$cron_norm\"" || fail "cron: $(list_key cron-job)"
+at_utc_second cron-job 0 >/dev/null || fail "cron-job's next elapse is not 09:00 Tokyo time: $(list_key cron-job)"
+cron_next=$(list_key cron-job | json_int deadline_unix_ns)
+
 # --- fires at each elapse ------------------------------------------------------
 ctl --json watch tick --for 20s --count 2 >"$tmp/tick.json" 2>&1 &
 wait_for watching 1
@@ -90,6 +97,8 @@ after=$(list_key report)
 [ "$(echo "$after" | json_int deadline_unix_ns)" = "$next" ] || fail "report's next elapse moved across kill -9: $next -> $after"
 echo "$after" | grep -qF "\"calendar\":\"$norm\"" || fail "report lost its schedule: $after"
 ctl get tick >/dev/null 2>&1 && fail "the cancelled calendar timer came back"
+list_key cron-job | grep -qF "\"calendar\":\"$cron_norm\"" || fail "cron-job lost its schedule: $(list_key cron-job)"
+[ "$(list_key cron-job | json_int deadline_unix_ns)" = "$cron_next" ] || fail "cron-job moved: $cron_next -> $(list_key cron-job)"
 
 # --- misfire after downtime, in another boot ----------------------------------
 ctl arm mf-fire --on-calendar '*:*:* UTC' --topic mf >/dev/null || fail "arm mf-fire"
