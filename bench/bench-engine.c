@@ -8,6 +8,9 @@
  *	engine.storm                                2 threads re-arming 1000 timers
  *	engine.keyed                                creating N keyed timers: throughput
  *	                                            and the per-arm tail (table resizes)
+ *	engine.calendar                             arming N keyed calendar timers beside N
+ *	                                            keyed periodic ones: ns per arm (parse,
+ *	                                            first elapse, engine_arm) and RSS / N
  *	mem.latency                                 ns per dependent load (the floor
  *	                                            of any op on a random timer)
  *
@@ -23,6 +26,7 @@
 #include <sys/wait.h>
 
 #include "bench.h"
+#include "cal/cal.h"
 #include "engine.h"
 #include "hist.h"
 
@@ -703,6 +707,126 @@ static void bench_keyed(void)
 }
 
 /*
+ * engine.calendar: what a daemon does per calendar Arm, for N keyed timers
+ * in a fresh child (RSS measured from a clean heap): cal_parse of the
+ * expression, cal_next for the first elapse after now, engine_arm; each
+ * phase timed over all N, then engine_sync. Beside it, N keyed periodic
+ * timers (period 1 h, first fire in 10 s..1 h) armed the same way: the
+ * memory a schedule costs over a period, and the arm cost. Nothing fires.
+ * Each phase also reports CPU time per op (*_cpu_ns: this thread's for
+ * parse and next, the process's for the arms, which includes the
+ * dispatcher applying them): on a loaded machine wall time is mostly
+ * waiting for a CPU.
+ */
+static const char *const cal_exprs[] = {
+	"Mon..Fri *-*-* 09:00:00 Europe/Paris",	/* typical: weekdays, a zone */
+	"*:0/15",				/* every 15 minutes, local zone */
+};
+
+/* CPU time of a clock (CLOCK_THREAD_CPUTIME_ID, CLOCK_PROCESS_CPUTIME_ID) in ns. */
+static int64_t cpu_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * S + ts.tv_nsec;
+}
+
+/* Child: arms n keyed timers, calendar (expr) or periodic (expr NULL); prints one line. */
+static void cal_child(uint64_t n, const char *expr)
+{
+	struct engine_config cfg = { .max_timers = n + 1 };
+	struct cal **v = expr ? malloc(n * sizeof(*v)) : NULL;
+	int64_t *first = expr ? malloc(n * sizeof(*first)) : NULL, now_real, t0, t1, t2, t3, c0, c1, c2, p2, p3;
+	uint64_t base = rss_bytes();
+	struct engine *e;
+	struct bench_json j;
+	char key[32], err[256];
+	struct timespec ts;
+
+	if ((expr && (!v || !first)) || engine_create(&cfg, &e) || engine_start(e))
+		bench_die("bench-engine: calendar setup failed");
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_real = (int64_t)ts.tv_sec * S + ts.tv_nsec;
+	t0 = now_ns();
+	c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+	for (uint64_t i = 0; expr && i < n; i++)
+		if (cal_parse(expr, &v[i], err, sizeof(err)))
+			bench_die("bench-engine: cal_parse '%s': %s", expr, err);
+	t1 = now_ns();
+	c1 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+	for (uint64_t i = 0; expr && i < n; i++)
+		if (cal_next(v[i], now_real, &first[i]))
+			bench_die("bench-engine: '%s' never elapses", expr);
+	t2 = now_ns();
+	c2 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+	p2 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+	for (uint64_t i = 0; i < n; i++) {
+		struct engine_arm a = { .key = key, .when = ENGINE_AFTER, .time = far_delay(), .period = 3600 * S };
+		struct engine_arm_result r;
+
+		a.keylen = (uint32_t)snprintf(key, sizeof(key), "key-%012llu", (unsigned long long)i);
+		if (expr) {
+			a.when = ENGINE_AT_REAL;
+			a.time = first[i];
+			a.period = 0;
+			a.cal = v[i];
+		}
+		if (engine_arm(e, &a, &r))
+			bench_die("bench-engine: calendar arm failed at %llu", (unsigned long long)i);
+	}
+	engine_sync(e);
+	t3 = now_ns();
+	p3 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+	free(v);	/* the engine owns the schedules now */
+	free(first);
+	bench_json_begin(&j, "engine.calendar", expr ? "calendar" : "periodic", 1);
+	bench_json_str(&j, "expr", expr ? expr : "-");
+	bench_json_uint(&j, "timers", n);
+	bench_json_uint(&j, "key_bytes", 16);
+	bench_json_num(&j, "arm_ns", (double)(t3 - t0) / (double)n);
+	bench_json_num(&j, "parse_ns", (double)(t1 - t0) / (double)n);
+	bench_json_num(&j, "next_ns", (double)(t2 - t1) / (double)n);
+	bench_json_num(&j, "engine_arm_ns", (double)(t3 - t2) / (double)n);
+	bench_json_num(&j, "parse_cpu_ns", (double)(c1 - c0) / (double)n);
+	bench_json_num(&j, "next_cpu_ns", (double)(c2 - c1) / (double)n);
+	bench_json_num(&j, "engine_arm_cpu_ns", (double)(p3 - p2) / (double)n);
+	/* the arrays (mmap-sized chunks) went back to the system at free: RSS is the timers' */
+	bench_json_num(&j, "bytes_per_timer", (double)(rss_bytes() - base) / (double)n);
+	bench_json_end(&j);
+	_exit(0);
+}
+
+/* Runs cal_child for one expression (NULL: periodic) in a child. */
+static void cal_in_child(uint64_t n, const char *expr)
+{
+	pid_t pid;
+	int st;
+
+	fflush(stdout);
+	if ((pid = fork()) < 0)
+		bench_die("bench-engine: fork failed");
+	if (pid == 0)
+		cal_child(n, expr);
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		bench_die("bench-engine: calendar child failed");
+}
+
+static void bench_calendar(void)
+{
+	uint64_t n = O.quick ? 100000 : 1000000;
+
+	if (!bench_selected(&O, "engine.calendar"))
+		return;
+	for (unsigned r = 0; r < (O.reps < 3 ? O.reps : 3); r++) {
+		cal_in_child(n, NULL);
+		for (size_t i = 0; i < sizeof(cal_exprs) / sizeof(cal_exprs[0]); i++)
+			cal_in_child(n, cal_exprs[i]);
+	}
+}
+
+/*
  * mem.latency: ns per dependent load over a random cyclic permutation of
  * cache lines in `mb` MiB. An arm, re-arm or cancel of a random timer among
  * many touches its record and its id slot, which are not in cache: this is
@@ -764,6 +888,7 @@ int main(int argc, char **argv)
 	bench_lateness();
 	bench_storm();
 	bench_keyed();
+	bench_calendar();
 	bench_memlat();
 	return 0;
 }

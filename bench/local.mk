@@ -36,3 +36,10 @@ bench: all
 	python3 $(srcdir)/bench/run-all --build-dir "$(abs_top_builddir)" \
 	  --doc "$(abs_top_srcdir)/doc/benchmarks.md" $(BENCH_ARGS)
 .PHONY: bench
+
+# The "Calendar schedules" section of doc/benchmarks.md: cal_next beside
+# systemd-analyze and croniter (bench/bench-calendar runs bench/cal-next-bench).
+noinst_PROGRAMS += bench/cal-next-bench
+bench_cal_next_bench_SOURCES = bench/cal-next-bench.c
+bench_cal_next_bench_LDADD = cal/libcal.la
+dist_noinst_SCRIPTS += bench/bench-calendar

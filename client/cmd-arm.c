@@ -18,12 +18,16 @@ static int cmd_arm_exec(struct ctl *ctl, int argc, char **argv);
 
 const struct cmd_entry cmd_arm_entry = {
 	.name = "arm",
-	.usage = "[KEY] (--in DURATION | --at TIME | --every DURATION) [--ephemeral] [--misfire fire|skip] [OPTIONS]",
+	.usage = "[KEY] (--in DURATION | --at TIME | --every DURATION | --on-calendar EXPR) [--ephemeral] "
+		 "[--misfire fire|skip] [OPTIONS]",
 	.help = "create a timer, or re-arm the one with this key",
 	.options =
 		"  --in DURATION         fire after this long (250ms, 5s, 1h30m)\n"
 		"  --at TIME             fire at this wall-clock time (RFC 3339); follows clock changes\n"
 		"  --every DURATION      fire periodically (first fire after one period unless --in/--at)\n"
+		"  --on-calendar EXPR    fire at each elapse of a calendar schedule: systemd.time(7)\n"
+		"                        ('Mon..Fri 09:00 Europe/Paris', '*:0/15', 'daily') or cron\n"
+		"                        ('0 9 * * 1-5', 'CRON_TZ=Europe/Paris 0 9 * * *'); see timerctl calendar\n"
 		"  --key KEY             the timer's key (same as the KEY argument)\n"
 		"  --id ID               re-arm the timer with this id instead of a key\n"
 		"  --topic TOPIC         watchers of TOPIC receive the fires\n"
@@ -72,7 +76,8 @@ static int cmd_arm_parse(struct ctl *ctl, int argc, char **argv, struct cmd_arm_
 		{ "payload", required_argument, NULL, 'p' }, { "payload-file", required_argument, NULL, 'f' },
 		{ "wait", no_argument, NULL, 'w' }, { "count", required_argument, NULL, 'c' },
 		{ "wait-timeout", required_argument, NULL, 'W' }, { "ephemeral", no_argument, NULL, 'E' },
-		{ "misfire", required_argument, NULL, 'M' }, { NULL, 0, NULL, 0 },
+		{ "misfire", required_argument, NULL, 'M' }, { "on-calendar", required_argument, NULL, 'C' },
+		{ NULL, 0, NULL, 0 },
 	};
 	char err[256];
 	int c, rc;
@@ -139,6 +144,11 @@ static int cmd_arm_parse(struct ctl *ctl, int argc, char **argv, struct cmd_arm_
 			if (!cmd_arm_misfire(ctl, optarg, &o->a.misfire))
 				return CTL_EXIT_USAGE;
 			break;
+		case 'C':
+			if (!*optarg)
+				return ctl_usage(ctl, &cmd_arm_entry, "--on-calendar needs an expression");
+			o->a.calendar = optarg;
+			break;
 		default:
 			if (ctl_global_opt(ctl, &cmd_arm_entry, c, optarg, &rc))
 				return rc == CTL_EXIT_OK ? CTL_DONE : rc;
@@ -157,9 +167,12 @@ static int cmd_arm_check(struct ctl *ctl, int argc, char **argv, struct cmd_arm_
 	}
 	if (o->a.key && o->a.timer_id)
 		return ctl_usage(ctl, &cmd_arm_entry, "give a KEY or --id, not both");
-	if (!o->have_time && !o->a.period_ns)
-		return ctl_usage(ctl, &cmd_arm_entry, "say when: --in DURATION, --at TIME or --every DURATION");
-	if (!o->have_time) {
+	if (o->a.calendar && (o->have_time || o->a.period_ns))
+		return ctl_usage(ctl, &cmd_arm_entry, "--on-calendar gives the times itself: leave out --in, --at and --every");
+	if (!o->have_time && !o->a.period_ns && !o->a.calendar)
+		return ctl_usage(ctl, &cmd_arm_entry, "say when: --in DURATION, --at TIME, --every DURATION or "
+				 "--on-calendar EXPR");
+	if (!o->have_time && !o->a.calendar) {
 		o->a.when = TIMERD_AFTER;
 		o->a.time_ns = o->a.period_ns;
 	}
@@ -180,9 +193,11 @@ static void cmd_arm_print(struct ctl *ctl, const struct cmd_arm_opts *o, const s
 		printf("{\"timer_id\":%" PRIu64 ",\"key\":", r->timer_id);
 		ctl_json_str(stdout, o->a.key);
 		printf(",\"created\":%s,\"coalesced\":%s,\"deadline_mono_ns\":%" PRId64 ",\"deadline_unix_ns\":%" PRId64
-		       ",\"period_ns\":%" PRId64 ",\"ephemeral\":%s,\"misfire\":\"%s\"}\n", r->created ? "true" : "false",
+		       ",\"period_ns\":%" PRId64 ",\"ephemeral\":%s,\"misfire\":\"%s\",\"calendar\":", r->created ? "true" : "false",
 		       r->coalesced ? "true" : "false", r->deadline_mono_ns, r->deadline_unix_ns, o->a.period_ns,
 		       o->a.ephemeral ? "true" : "false", ctl_misfire_name(o->a.misfire, mf));
+		ctl_json_str(stdout, o->a.calendar ? o->a.calendar : "");
+		printf("}\n");
 	} else {
 		printf("%s %s%s(id %" PRIu64 "): fires %s (in %s)", r->created ? "armed" : "re-armed",
 		       o->a.key ? o->a.key : "", o->a.key ? " " : "", r->timer_id,
@@ -190,6 +205,8 @@ static void cmd_arm_print(struct ctl *ctl, const struct cmd_arm_opts *o, const s
 		       units_duration_format(r->deadline_mono_ns - ctl_mono(), in, sizeof(in)));
 		if (o->a.period_ns)
 			printf(", then every %s", units_duration_format(o->a.period_ns, every, sizeof(every)));
+		if (o->a.calendar)
+			printf(", then on calendar '%s'", o->a.calendar);
 		if (o->a.ephemeral)
 			printf("; ephemeral (lost on restart)");
 		if (o->a.misfire != TIMERD_MISFIRE_FIRE)

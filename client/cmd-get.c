@@ -34,6 +34,8 @@ static void cmd_get_json(const struct timerd_timer *t)
 	       t->period_ns, t->realtime ? "true" : "false", t->notify ? "true" : "false", t->payload_size,
 	       t->ephemeral ? "true" : "false", ctl_misfire_name(t->misfire, mf));
 	ctl_json_payload(stdout, t->payload, t->payload_len);
+	printf(",\"calendar\":");
+	ctl_json_str(stdout, t->calendar);
 	printf("}\n");
 }
 
@@ -49,6 +51,8 @@ static void cmd_get_human(const struct timerd_timer *t)
 	       t->realtime ? " (wall clock)" : "");
 	printf("left:     %s\n", units_duration_format(t->deadline_mono_ns - ctl_mono(), b, sizeof(b)));
 	printf("period:   %s\n", t->period_ns ? units_duration_format(t->period_ns, b, sizeof(b)) : "-");
+	if (t->calendar && *t->calendar)
+		printf("calendar: %s\n", t->calendar);
 	printf("notify:   %s\n", t->notify ? "yes" : "no");
 	printf("stored:   %s\n", t->ephemeral ? "no (ephemeral: lost on restart)" : "yes (timers.db)");
 	printf("misfire:  %s\n", ctl_misfire_name(t->misfire, mf));

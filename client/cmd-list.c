@@ -103,6 +103,8 @@ static void cmd_list_json(const struct timerd_timer *t, int64_t now, bool payloa
 		putchar(',');
 		ctl_json_payload(stdout, t->payload, t->payload_len);
 	}
+	printf(",\"calendar\":");
+	ctl_json_str(stdout, t->calendar);
 	printf("}\n");
 }
 
@@ -110,6 +112,9 @@ static void cmd_list_json(const struct timerd_timer *t, int64_t now, bool payloa
 struct cmd_list_w {
 	int next, left, period, topic, key, id, flags;
 };
+
+/* Longest PERIOD cell: a duration, or a calendar schedule's normalised form (at most 128 bytes). */
+#define CMD_LIST_PERIOD_SZ 160
 
 /* Longest FLAGS cell: "ephemeral,misfire=" and a policy name. */
 #define CMD_LIST_FLAGS_SZ 48
@@ -126,13 +131,15 @@ static void cmd_list_flags(const struct timerd_timer *t, char flags[CMD_LIST_FLA
 		snprintf(flags, CMD_LIST_FLAGS_SZ, "%s", t->ephemeral ? "ephemeral" : "-");
 }
 
-/* Formats the cells of one row. */
+/* Formats the cells of one row (PERIOD: the calendar schedule of a calendar timer). */
 static void cmd_list_cells(const struct timerd_timer *t, int64_t now, char next[UNITS_BUFSZ],
-			   char left[UNITS_BUFSZ], char period[UNITS_BUFSZ])
+			   char left[UNITS_BUFSZ], char period[CMD_LIST_PERIOD_SZ])
 {
 	units_time_format(t->deadline_unix_ns, false, next, UNITS_BUFSZ);
 	units_duration_format(t->deadline_mono_ns - now, left, UNITS_BUFSZ);
-	if (t->period_ns)
+	if (t->calendar && *t->calendar)
+		snprintf(period, CMD_LIST_PERIOD_SZ, "%s", t->calendar);
+	else if (t->period_ns)
 		units_duration_format(t->period_ns, period, UNITS_BUFSZ);
 	else
 		strcpy(period, "-");
@@ -141,7 +148,7 @@ static void cmd_list_cells(const struct timerd_timer *t, int64_t now, char next[
 /* Widens w to fit every row. */
 static void cmd_list_widths(const struct cmd_list_rows *rows, int64_t now, struct cmd_list_w *w)
 {
-	char next[UNITS_BUFSZ], left[UNITS_BUFSZ], period[UNITS_BUFSZ], flags[CMD_LIST_FLAGS_SZ];
+	char next[UNITS_BUFSZ], left[UNITS_BUFSZ], period[CMD_LIST_PERIOD_SZ], flags[CMD_LIST_FLAGS_SZ];
 
 	*w = (struct cmd_list_w){ 4, 4, 6, 5, 3, 2, 5 };
 	for (size_t i = 0; i < rows->n; i++) {
@@ -164,7 +171,7 @@ static void cmd_list_widths(const struct cmd_list_rows *rows, int64_t now, struc
 /* Prints the table for humans. */
 static void cmd_list_human(const struct cmd_list_rows *rows, int64_t now, bool payload)
 {
-	char next[UNITS_BUFSZ], left[UNITS_BUFSZ], period[UNITS_BUFSZ], flags[CMD_LIST_FLAGS_SZ];
+	char next[UNITS_BUFSZ], left[UNITS_BUFSZ], period[CMD_LIST_PERIOD_SZ], flags[CMD_LIST_FLAGS_SZ];
 	char sk[CTL_SAFE_SZ], st[CTL_SAFE_SZ];
 	struct cmd_list_w w;
 	int fw;

@@ -157,6 +157,12 @@ int codec_arm(struct codec_req *q, const struct timerd_arm *a)
 	default:
 		return TIMERD_EARG;
 	}
+	if (a->calendar && *a->calendar) {
+		m->calendar = CODEC_STR(a->calendar);
+		/* the schedule says when; a time given too goes to the server, which refuses the pair */
+		if (a->when == TIMERD_AFTER && !a->time_ns)
+			m->when_case = TIMERD__ARM__WHEN__NOT_SET;
+	}
 	m->period_ns = a->period_ns;
 	m->key = CODEC_STR(a->key);
 	m->timer_id = a->timer_id;
@@ -386,6 +392,7 @@ static void codec_timer_fill(struct codec_blk *b, struct timerd_timer *t, const 
 {
 	const char *key = codec_blk_str(b, m->key), *topic = codec_blk_str(b, m->topic);
 	const void *payload = codec_blk_mem(b, m->payload.data, m->payload.len);
+	const char *calendar = codec_blk_str(b, m->calendar);
 
 	if (!t)
 		return;
@@ -402,6 +409,7 @@ static void codec_timer_fill(struct codec_blk *b, struct timerd_timer *t, const 
 	t->notify = m->notify;
 	t->ephemeral = m->ephemeral;
 	t->misfire = codec_misfire(m->misfire);
+	t->calendar = calendar;
 }
 
 /* Lays out one timer in the block. */

@@ -24,6 +24,7 @@ client_libtimerd_la_LDFLAGS = -version-info 0:0:0 -export-symbols-regex '^timerd
 bin_PROGRAMS += client/timerctl
 client_timerctl_SOURCES = \
 	client/cmd-arm.c \
+	client/cmd-calendar.c \
 	client/cmd-cancel.c \
 	client/cmd-get.c \
 	client/cmd-list.c \
@@ -36,4 +37,4 @@ client_timerctl_SOURCES = \
 	client/timerctl.c \
 	client/timerctl.h
 client_timerctl_CFLAGS = $(AM_CFLAGS) $(SQLITE3_CFLAGS)
-client_timerctl_LDADD = client/libtimerd.la proto/libproto.la $(SQLITE3_LIBS)
+client_timerctl_LDADD = client/libtimerd.la proto/libproto.la cal/libcal.la $(SQLITE3_LIBS)

@@ -16,6 +16,7 @@
 /* Every subcommand, in the order help lists them. */
 static const struct cmd_entry *const ctl_cmds[] = {
 	&cmd_arm_entry,
+	&cmd_calendar_entry,
 	&cmd_cancel_entry,
 	&cmd_get_entry,
 	&cmd_list_entry,

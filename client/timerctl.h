@@ -53,6 +53,7 @@ struct cmd_entry {
 };
 
 extern const struct cmd_entry cmd_arm_entry;
+extern const struct cmd_entry cmd_calendar_entry;
 extern const struct cmd_entry cmd_cancel_entry;
 extern const struct cmd_entry cmd_get_entry;
 extern const struct cmd_entry cmd_list_entry;

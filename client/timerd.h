@@ -144,6 +144,10 @@ struct timerd_arm {
 	bool notify;			/* push the fires to this connection */
 	bool ephemeral;			/* memory only: not journaled, lost on restart */
 	enum timerd_misfire misfire;	/* 0 (TIMERD_MISFIRE_FIRE) by default */
+	const char *calendar;		/* a calendar schedule instead of when/time_ns and
+					   period_ns (leave those 0): systemd.time(7)
+					   "Mon..Fri 09:00 Europe/Paris" or cron; the timer
+					   fires at each elapse. NULL or "": none */
 };
 
 struct timerd_arm_result {
@@ -169,6 +173,7 @@ struct timerd_timer {
 	bool ephemeral;			/* memory only (armed ephemeral, by a probe, or
 					   the server runs --memory-only) */
 	enum timerd_misfire misfire;
+	const char *calendar;		/* the normalised calendar schedule; "" if none */
 };
 
 struct timerd_list {

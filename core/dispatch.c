@@ -15,6 +15,11 @@
  * It sleeps in epoll on that timerfd, the intake eventfd and a
  * CLOCK_REALTIME timerfd armed with TFD_TIMER_CANCEL_ON_SET, which wakes it
  * when the wall clock is set so CLOCK_REALTIME timers are re-evaluated.
+ *
+ * Calendar timers are CLOCK_REALTIME timers whose attributes hold a
+ * schedule (cal/cal.h): after each fire the dispatcher asks it for the next
+ * elapse strictly after the one that fired (cal_next, well under a
+ * microsecond) and puts the timer back there, like a periodic timer.
  */
 #include "config.h"
 
@@ -27,6 +32,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "cal/cal.h"
 #include "engine_int.h"
 #include "spin.h"
 
@@ -243,9 +249,9 @@ static void disp_wake_workers(struct engine *e)
 	}
 }
 
-/* Builds the fire of r due at deadline (NULL if out of memory). */
+/* Builds the fire of r due at deadline, final if r ends with it (NULL if out of memory). */
 static struct engine_fire_item *disp_fire_item(struct timer_rec *r, int64_t deadline,
-					       int64_t now, uint64_t missed)
+					       int64_t now, uint64_t missed, bool final)
 {
 	struct timer_attrs *at = r->applied;
 	struct engine_fire_item *it = malloc(sizeof(*it) + r->keylen);
@@ -272,7 +278,7 @@ static struct engine_fire_item *disp_fire_item(struct timer_rec *r, int64_t dead
 		it->f.seq = 1;
 	}
 	it->f.realtime = r->dflags & TIMER_D_REALTIME;
-	it->f.final = !at || !at->period;
+	it->f.final = final;
 	it->f.deadline = deadline;
 	it->f.fired_at = now;
 	it->f.missed = missed;
@@ -351,7 +357,7 @@ static void disp_fire_periodic(struct engine *e, struct timer_rec *r, int64_t de
 		return;
 	}
 	ctr_add(&e->ds.ctr.missed, missed);
-	it = disp_fire_item(r, deadline, now, missed);
+	it = disp_fire_item(r, deadline, now, missed, false);
 	if (it)
 		disp_deliver_fire(e, it);
 	else
@@ -363,9 +369,10 @@ static void disp_fire_periodic(struct engine *e, struct timer_rec *r, int64_t de
  * the kill) and delivered only if the kill removed r: if a newer state was
  * written meanwhile, r stays and that state takes effect instead.
  */
-static void disp_fire_once(struct engine *e, struct timer_rec *r, int64_t deadline, int64_t now)
+static void disp_fire_once(struct engine *e, struct timer_rec *r, int64_t deadline, int64_t now,
+			   uint64_t missed)
 {
-	struct engine_fire_item *it = disp_fire_item(r, deadline, now, 0);
+	struct engine_fire_item *it = disp_fire_item(r, deadline, now, missed, true);
 
 	if (!disp_kill(e, r)) {
 		if (it)
@@ -373,6 +380,69 @@ static void disp_fire_once(struct engine *e, struct timer_rec *r, int64_t deadli
 		ctr_add(&e->ds.ctr.coalesced, 1);
 		return;
 	}
+	if (it)
+		disp_deliver_fire(e, it);
+	else
+		ctr_add(&e->ds.ctr.missed, 1);
+}
+
+/*
+ * The first elapse of schedule c after the one at fired (unix ns) that is
+ * after real, in *next; the elapses skipped to reach it in *missed (counted
+ * up to ENGINE_CAL_MISSED_MAX, then found from real at once). False if the
+ * schedule has no elapse after fired: it ends.
+ */
+static bool disp_cal_next(const struct cal *c, int64_t fired, int64_t real, int64_t *next,
+			  uint64_t *missed)
+{
+	*missed = 0;
+	if (cal_next(c, fired, next) != 0)
+		return false;
+	while (*next <= real) {
+		if (*missed == ENGINE_CAL_MISSED_MAX)
+			return cal_next(c, real, next) == 0;	/* more than counted: go on from now */
+		(*missed)++;
+		if (cal_next(c, *next, next) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Puts calendar timer r back in the wheel at wall time next (unix ns). */
+static void disp_cal_place(struct engine *e, struct timer_rec *r, int64_t next)
+{
+	int64_t t = next - engine_mono_to_unix(e);
+
+	atomic_store_explicit(&r->applied->wall_next, next, memory_order_relaxed);
+	wheel_set_expires(&r->wn, t < 0 ? 0 : t);
+	wheel_add(&e->wheel, &r->wn);
+}
+
+/*
+ * Fires a due calendar timer and puts it back at its next elapse after the
+ * one that fired (elapses that passed meanwhile are skipped and counted in
+ * missed); if its schedule ends, the fire is final and the timer goes.
+ */
+static void disp_fire_cal(struct engine *e, struct timer_rec *r, int64_t deadline, int64_t now)
+{
+	struct timer_attrs *at = r->applied;
+	int64_t next, fired = atomic_load_explicit(&at->wall_next, memory_order_relaxed);
+	uint64_t missed;
+	struct engine_fire_item *it;
+
+	if (!disp_cal_next(at->cal, fired, engine_now_real(e), &next, &missed)) {
+		ctr_add(&e->ds.ctr.missed, missed);
+		disp_fire_once(e, r, deadline, now, missed);
+		return;
+	}
+	disp_cal_place(e, r, next);
+	if (e->cfg.workers &&
+	    atomic_load_explicit(&e->inflight, memory_order_relaxed) >= e->cfg.max_inflight) {
+		ctr_add(&e->ds.ctr.missed, missed + 1);	/* delivery backlog: skip */
+		return;
+	}
+	ctr_add(&e->ds.ctr.missed, missed);
+	it = disp_fire_item(r, deadline, now, missed, false);
 	if (it)
 		disp_deliver_fire(e, it);
 	else
@@ -400,8 +470,10 @@ static bool disp_fire(struct engine *e, struct timer_rec *r)
 		ctr_add(&at->fires, 1);
 	if (at && at->period)
 		disp_fire_periodic(e, r, deadline, now);
+	else if (at && at->cal)
+		disp_fire_cal(e, r, deadline, now);
 	else
-		disp_fire_once(e, r, deadline, now);
+		disp_fire_once(e, r, deadline, now, 0);
 	return true;
 }
 
@@ -437,6 +509,43 @@ static void disp_clock_jump(struct engine *e)
 	free(v);
 }
 
+/* Collects calendar timers (wheel_for_each callback). */
+static void disp_collect_cal(void *arg, struct wheel_node *n)
+{
+	struct timer_rec *r = container_of(n, struct timer_rec, wn);
+	struct timer_rec ***v = arg;
+
+	if (r->applied && r->applied->cal)
+		*(*v)++ = r;
+}
+
+/*
+ * The calendar rules changed: re-places every calendar timer not due yet
+ * at its schedule's first elapse after now (one that is due fires as it
+ * is). A schedule with no elapse left leaves its timer where it was.
+ */
+static void disp_cal_replace(struct engine *e)
+{
+	size_t cap = e->wheel.count;
+	struct timer_rec **v = malloc((cap ? cap : 1) * sizeof(*v)), **end = v;
+	int64_t real = engine_now_real(e);
+
+	if (!v)
+		return;		/* out of memory: the old elapses stand */
+	wheel_for_each(&e->wheel, disp_collect_cal, &end);
+	for (struct timer_rec **p = v; p < end; p++) {
+		struct timer_rec *r = *p;
+		int64_t next;
+
+		if (atomic_load_explicit(&r->applied->wall_next, memory_order_relaxed) <= real ||
+		    cal_next(r->applied->cal, real, &next) != 0)
+			continue;
+		wheel_del(&e->wheel, &r->wn);
+		disp_cal_place(e, r, next);
+	}
+	free(v);
+}
+
 /* Tells engine_sync() waiters everything queued before their ticket was applied. */
 static void disp_sync_done(struct engine *e, uint64_t ticket)
 {
@@ -466,6 +575,8 @@ static int disp_pass(struct engine *e)
 	 */
 	now = engine_now(e);
 	disp_intake(e);
+	if (atomic_exchange_explicit(&e->cal_changed, false, memory_order_acq_rel))
+		disp_cal_replace(e);	/* after the intake: arms made before the change are placed too */
 	due = wheel_advance(&e->wheel, now);
 	for (; due; due = next) {
 		next = due->next;
@@ -487,7 +598,8 @@ int engine_dispatch(struct engine *e)
 int64_t engine_next_wakeup(struct engine *e)
 {
 	/* relaxed: a hint for when to pass; the pass itself takes the flag with acq_rel. */
-	if (!llist_empty(&e->intake) || atomic_load_explicit(&e->clock_changed, memory_order_relaxed))
+	if (!llist_empty(&e->intake) || atomic_load_explicit(&e->clock_changed, memory_order_relaxed) ||
+	    atomic_load_explicit(&e->cal_changed, memory_order_relaxed))
 		return engine_now(e);
 	return wheel_next(&e->wheel);
 }
@@ -517,6 +629,14 @@ bool engine_ping_answered(struct engine *e, uint64_t ticket)
 	done = e->sync_done >= ticket;
 	pthread_mutex_unlock(&e->sync_mu);
 	return done;
+}
+
+/* Asks the dispatcher to re-place every calendar timer (after cal_tz_reload). */
+void engine_cal_changed(struct engine *e)
+{
+	/* release: the caller's cal_tz_reload happens-before the dispatcher's re-placement. */
+	atomic_store_explicit(&e->cal_changed, true, memory_order_release);
+	engine_kick(e);
 }
 
 void engine_sync(struct engine *e)

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cal/cal.h"
 #include "engine_int.h"
 #include "spin.h"
 
@@ -154,19 +155,21 @@ static int64_t engine_attrs_size(const struct timer_attrs *a)
 	return (int64_t)(sizeof(*a) + a->topiclen + a->payloadlen);
 }
 
-/* Frees attributes, returning their bytes to the account they are counted in. */
-void engine_attrs_release(struct timer_attrs *a)
+void engine_attrs_destroy(struct timer_attrs *a)
 {
+	if (!a)
+		return;
 	/* relaxed: a gauge */
 	if (a->mem)
 		atomic_fetch_sub_explicit(a->mem, engine_attrs_size(a), memory_order_relaxed);
+	cal_free(a->cal);
 	free(a);
 }
 
 /* Counts attributes a in e's memory account. */
 void engine_attrs_account(struct engine *e, struct timer_attrs *a)
 {
-	if (!a)
+	if (!a || a->mem)	/* none, or counted already (a calendar arm's retry keeps its first attributes) */
 		return;
 	a->mem = &e->mem;
 	/* relaxed: a gauge */
@@ -194,7 +197,7 @@ static int engine_mem_check(struct engine *e, const struct engine_arm *a)
 /* Frees attributes once no reader holds them. */
 static void engine_attrs_free(struct hazptr_node *n)
 {
-	engine_attrs_release((struct timer_attrs *)n);
+	engine_attrs_destroy((struct timer_attrs *)n);
 }
 
 void engine_attrs_put_n(struct hazptr_thread *hp, struct timer_attrs *a, uint32_t n)
@@ -227,7 +230,7 @@ bool engine_attrs_tryget(struct timer_attrs *a)
 static void engine_attrs_put_final(struct timer_attrs *a)
 {
 	if (a && atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1)
-		engine_attrs_release(a);
+		engine_attrs_destroy(a);
 }
 
 void engine_rec_free(struct hazptr_node *n)
@@ -274,6 +277,8 @@ int engine_arm_check(struct engine *e, const struct engine_arm *a, int64_t now)
 		return TD_ETOPICLEN;
 	if (a->payloadlen > e->cfg.max_payload)
 		return TD_EPAYLOAD;
+	if (a->cal && (a->when != ENGINE_AT_REAL || a->period))
+		return TD_EINVAL;	/* a schedule gives its own wall-clock elapses */
 	return 0;
 }
 
@@ -284,7 +289,7 @@ int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs,
 	struct timer_attrs *at;
 
 	*out = NULL;
-	if (!a->topiclen && !a->payloadlen && !a->period && !a->owner && !a->flags && !realtime)
+	if (!a->topiclen && !a->payloadlen && !a->period && !a->owner && !a->flags && !realtime && !a->cal)
 		return 0;
 	at = malloc(sizeof(*at) + a->topiclen + a->payloadlen);
 	if (!at)
@@ -293,6 +298,7 @@ int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs,
 	at->flags = a->flags;
 	at->period = a->period;
 	at->owner = a->owner;
+	at->cal = a->cal;
 	atomic_init(&at->wall_next, a->time);
 	atomic_init(&at->fires, 0);
 	at->mem = NULL;
@@ -600,6 +606,7 @@ struct engine_arm_op {
 	int64_t deadline;		/* its monotonic deadline */
 	uint64_t w[TIMER_WORDS];	/* the cell state written */
 	struct timer_attrs *at;		/* w's attributes, with the cell copy's reference */
+	struct timer_attrs *cal_at;	/* a calendar arm's first attributes, with the arm's own reference */
 	struct timer_rec *r;		/* the timer, protected in HP_SLOT_REC */
 	bool created;			/* r is new */
 	bool lost;			/* another writer superseded w: at was never published */
@@ -642,16 +649,65 @@ static int engine_arm_hand_over(struct engine *e, struct engine_tctx *t, struct 
 }
 
 /*
+ * The attributes an attempt writes, with the cell copy's reference (0 or a
+ * TD_* error). A calendar arm's first attributes own a->cal and get a
+ * second reference, the arm's own (engine_arm_done drops it): an attempt
+ * whose timer died under it leaves them in the dead record, where the
+ * schedule must stay readable while the retry copies it. Attributes are
+ * never published in two records: a retry parses a copy of the schedule
+ * into fresh ones (records free their last reference without a grace
+ * period, which is safe only for attributes no other record can hold).
+ */
+static int engine_arm_attrs(struct engine_arm_op *op, bool realtime)
+{
+	struct engine_arm b;
+	char why[64];
+	int err;
+
+	if (!op->a->cal)
+		return engine_attrs_new(op->a, realtime, 1, &op->at);
+	if (!op->cal_at) {
+		err = engine_attrs_new(op->a, realtime, 2, &op->cal_at);
+		op->at = op->cal_at;
+		return err;
+	}
+	b = *op->a;
+	if ((err = cal_parse(cal_normalized(op->cal_at->cal), &b.cal, why, sizeof(why))) != 0)
+		return err;
+	if ((err = engine_attrs_new(&b, realtime, 1, &op->at)) != 0)
+		cal_free(b.cal);
+	return err;
+}
+
+/* Drops attributes an attempt never published (the arm's own reference keeps its first ones). */
+static void engine_arm_unpublished(struct engine_tctx *t, struct engine_arm_op *op)
+{
+	if (op->cal_at && op->at == op->cal_at)
+		engine_attrs_put(t->hp, op->at);	/* never the last */
+	else
+		engine_attrs_destroy(op->at);		/* and a retry's copy of the schedule */
+}
+
+/* A calendar arm is over: drops its own reference, or frees the schedule it never put in attributes. */
+static void engine_arm_done(struct engine_tctx *t, const struct engine_arm_op *op)
+{
+	if (op->cal_at)
+		engine_attrs_put(t->hp, op->cal_at);
+	else if (op->a->cal)
+		cal_free(op->a->cal);
+}
+
+/*
  * One attempt: fresh attributes, then a new timer holding them (a created
  * record owns them from its first state) or a hand-over to the existing
- * one. 0, ENGINE_ARM_RETRY or a TD_* error (at freed).
+ * one. 0, ENGINE_ARM_RETRY or a TD_* error (at dropped).
  */
 static int engine_arm_try(struct engine *e, struct engine_tctx *t, struct engine_arm_op *op)
 {
 	bool realtime = op->a->when == ENGINE_AT_REAL;
 	int err = engine_mem_check(e, op->a);
 
-	if (err || (err = engine_attrs_new(op->a, realtime, 1, &op->at)) != 0)
+	if (err || (err = engine_arm_attrs(op, realtime)) != 0)
 		return err;
 	engine_attrs_account(e, op->at);
 	op->w[1] = (uint64_t)(uintptr_t)op->at | (realtime ? TIMER_OP_REALTIME : 0);
@@ -661,8 +717,7 @@ static int engine_arm_try(struct engine *e, struct engine_tctx *t, struct engine
 	else if (!op->r)
 		err = engine_create_timer(e, t, op->a->key, op->keylen, op->w, &op->r, &op->created);
 	if (err) {
-		if (op->at)
-			engine_attrs_release(op->at);
+		engine_arm_unpublished(t, op);
 		return err;
 	}
 	if (op->created)
@@ -680,8 +735,7 @@ static void engine_arm_finish(struct engine *e, struct engine_tctx *t, struct en
 	}
 	hazptr_release(t->hp, HP_SLOT_REC);
 	if (op->lost) {
-		if (op->at)
-			engine_attrs_release(op->at);	/* never published */
+		engine_arm_unpublished(t, op);	/* never published */
 		ctr_add(&t->c->ctr.lost_races, 1);
 	}
 	ctr_add(&t->c->ctr.arms, 1);
@@ -694,23 +748,30 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 	struct engine_arm_op op = { .a = a, .keylen = a->key ? a->keylen : 0 };
 	int err;
 
-	if (!t)
+	if (!t) {
+		cal_free(a->cal);
 		return TD_ENOMEM;
+	}
 	op.now = engine_now(e);
 	err = engine_arm_check(e, a, op.now);
-	if (err)
+	if (err) {
+		engine_arm_done(t, &op);
 		return engine_reject(t, err);
+	}
 	op.w[0] = (uint64_t)(a->when == ENGINE_AFTER ? op.now + a->time : a->time);
 	op.deadline = engine_arm_deadline(e, a, op.now);
 	while ((err = engine_arm_try(e, t, &op)) == ENGINE_ARM_RETRY)
 		;	/* the timer died under the write: again, on a live one */
-	if (err)
+	if (err) {
+		engine_arm_done(t, &op);
 		return engine_reject(t, err);
+	}
 	res->id = op.r->id;
 	res->deadline = op.deadline;
 	res->created = op.created;
 	res->coalesced = op.lost;
 	engine_arm_finish(e, t, &op);
+	engine_arm_done(t, &op);
 	return 0;
 }
 
@@ -788,6 +849,9 @@ static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer
 	struct timer_attrs *at = engine_attrs_of(w[1]);
 	struct engine_timer *s;
 	uint32_t tl = at ? at->topiclen : 0, pl = at ? at->payloadlen : 0;
+	/* the schedule lives as long as at, which HP_SLOT_ATTRS protects */
+	const char *cal = at && at->cal ? cal_normalized(at->cal) : "";
+	size_t cl = strlen(cal);
 	/* acquire: pairs with the dispatcher's consume; expires is then current. */
 	bool applied = atomic_load_explicit(&r->last, memory_order_acquire) == gen;
 	char *p;
@@ -797,7 +861,7 @@ static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer
 		return TD_ENOENT;
 	if (topic && (tl != topiclen || (tl && memcmp(at->data, topic, topiclen) != 0)))
 		return TD_ENOENT;	/* another topic: nothing copied (a List by topic skips it) */
-	s = malloc(sizeof(*s) + r->keylen + tl + pl + 1);
+	s = malloc(sizeof(*s) + r->keylen + tl + pl + 1 + cl + 1);
 	if (!s)
 		return TD_ENOMEM;
 	memset(s, 0, sizeof(*s));
@@ -825,6 +889,8 @@ static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer
 	p[tl + pl] = '\0';
 	s->topic = p;
 	s->payload = p + tl;
+	s->calendar = memcpy(p + tl + pl + 1, cal, cl + 1);
+	s->calendarlen = (uint32_t)cl;
 	*out = s;
 	return 0;
 }

@@ -26,7 +26,11 @@
  * thread it runs on).
  * One-shot timers are gone once fired; periodic ones are re-armed at their
  * next period (fixed rate: periods that passed while late are skipped and
- * counted in the late fire's engine_fire.missed).
+ * counted in the late fire's engine_fire.missed). Calendar timers
+ * (engine_arm.cal) are wall-clock timers re-armed at their schedule's next
+ * elapse strictly after the one that fired (elapses that passed while late:
+ * skipped and counted the same way); one whose schedule ends is gone after
+ * its last fire.
  *
  * What may run concurrently:
  *
@@ -72,6 +76,10 @@
 
 struct engine;
 struct hist_snap;
+struct cal;	/* a calendar schedule, cal/cal.h */
+
+/* Most elapses a late calendar fire counts in missed (then it goes on at the first elapse after now). */
+#define ENGINE_CAL_MISSED_MAX 256
 
 /* Where engine_arm.time points. */
 enum engine_when {
@@ -106,7 +114,8 @@ struct engine_fire {
 	uint64_t missed;	/* periods after deadline already passed when it fired,
 				 * skipped: the next fire is due (missed + 1)
 				 * periods after deadline, unless max_inflight
-				 * drops it (seq then skips) */
+				 * drops it (seq then skips); calendar timers:
+				 * elapses skipped (at most ENGINE_CAL_MISSED_MAX) */
 	uint64_t seq;		/* fires of this timer so far, this one included */
 };
 
@@ -147,6 +156,10 @@ struct engine_arm {
 	uint32_t payloadlen;
 	uint64_t owner;		/* opaque, delivered with fires */
 	uint32_t flags;		/* opaque, delivered with fires */
+	struct cal *cal;	/* a calendar schedule (NULL: none): when is ENGINE_AT_REAL,
+				 * time its first elapse, period 0; engine_arm and
+				 * engine_restore_put take it over, on error too (it is
+				 * freed with the timer's attributes) */
 };
 
 struct engine_arm_result {
@@ -169,6 +182,8 @@ struct engine_timer {
 	const char *key;	/* NULL if none */
 	const char *topic;
 	const void *payload;
+	const char *calendar;	/* the schedule's normalised form; "" if none */
+	uint32_t calendarlen;
 };
 
 /*
@@ -318,6 +333,13 @@ int64_t engine_next_wakeup(struct engine *e);
 
 /* Tells the engine CLOCK_REALTIME was set (the dispatcher thread sees it itself). */
 void engine_clock_changed(struct engine *e);
+
+/*
+ * The calendar rules changed (cal_tz_reload): the dispatcher re-places every
+ * calendar timer that is not due yet at its first elapse after now, in its
+ * next pass; nothing else about the timers changes. Any thread.
+ */
+void engine_cal_changed(struct engine *e);
 
 /*
  * Restoring saved timers (core/restore.c): between engine_create() and

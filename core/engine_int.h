@@ -105,6 +105,7 @@ struct engine {
 	struct engine_dstats ds;
 	struct hist late;
 	_Atomic bool clock_changed;
+	_Atomic bool cal_changed;	/* engine_cal_changed: re-place the calendar timers */
 
 	/* Threads. */
 	pthread_t disp_tid;
@@ -136,9 +137,8 @@ static inline struct timer_attrs *engine_attrs_of(uint64_t w1)
 /* Drops a reference (or n); the last one retires the attributes through hp. */
 void engine_attrs_put(struct hazptr_thread *hp, struct timer_attrs *a);
 
-/* Counts new attributes a in e's memory budget; engine_attrs_release frees them and returns the bytes. */
+/* Counts new attributes a in e's memory budget; engine_attrs_destroy frees them and returns the bytes. */
 void engine_attrs_account(struct engine *e, struct timer_attrs *a);
-void engine_attrs_release(struct timer_attrs *a);
 void engine_attrs_put_n(struct hazptr_thread *hp, struct timer_attrs *a, uint32_t n);
 
 /* Takes a reference unless the count already reached zero. */
@@ -149,6 +149,9 @@ int engine_arm_check(struct engine *e, const struct engine_arm *a, int64_t now);
 
 /* Builds the attributes of an arm with refs references (NULL: a plain timer); 0 or TD_ENOMEM. */
 int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs, struct timer_attrs **out);
+
+/* Frees attributes no reader can reach and their schedule, returning their bytes to max-memory's account (NULL is fine). */
+void engine_attrs_destroy(struct timer_attrs *a);
 
 /* Frees a retired record and the references it holds. */
 void engine_rec_free(struct hazptr_node *n);

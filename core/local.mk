@@ -8,7 +8,7 @@ core_liberr_la_SOURCES = \
 	core/err.h
 
 noinst_LTLIBRARIES += core/libcore.la
-core_libcore_la_LIBADD = core/liberr.la
+core_libcore_la_LIBADD = core/liberr.la cal/libcal.la
 core_libcore_la_SOURCES = \
 	core/cell.h \
 	core/compiler.h \

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cal/cal.h"
 #include "engine_int.h"
 
 /* Slots whose keys are hashed and prefetched together when the key table is built. */
@@ -120,26 +121,30 @@ int engine_restore_put(struct engine *e, uint64_t id, const struct engine_arm *a
 	int err;
 
 	if (!t)
-		return TD_ENOMEM;
-	if (a->when == ENGINE_AFTER || a->id || !id)
-		return TD_EINVAL;
-	if ((err = engine_arm_check(e, a, 0)) != 0)
-		return err;
+		err = TD_ENOMEM;
+	else if (a->when == ENGINE_AFTER || a->id || !id)
+		err = TD_EINVAL;
+	else
+		err = engine_arm_check(e, a, 0);
+	if (err)
+		goto fail;
 	restore_make_room(e, t, id, e->restore_bulk ? NULL : a);
-	if ((uint64_t)atomic_load_explicit(&e->ntimers, memory_order_relaxed) >= e->cfg.max_timers)
-		return TD_EFULL;
-	if ((err = engine_attrs_new(a, realtime, 1, &at)) != 0)
-		return err;
+	err = TD_EFULL;
+	if ((uint64_t)atomic_load_explicit(&e->ntimers, memory_order_relaxed) >= e->cfg.max_timers ||
+	    (err = engine_attrs_new(a, realtime, 1, &at)) != 0)
+		goto fail;
 	engine_attrs_account(e, at);	/* restored timers count against max-memory (never refused) */
 	w[0] = (uint64_t)a->time;
 	w[1] = (uint64_t)(uintptr_t)at | (realtime ? TIMER_OP_REALTIME : 0);
 	if (!(r = restore_rec_new(id, a, w))) {
-		if (at)
-			engine_attrs_release(at);
+		engine_attrs_destroy(at);	/* and its schedule, and its bytes */
 		return TD_ENOMEM;
 	}
 	if ((err = restore_insert(e, t, r)) != 0)
 		engine_rec_free(&r->hp);
+	return err;
+fail:
+	cal_free(a->cal);	/* a's schedule is ours, on error too */
 	return err;
 }
 

@@ -49,10 +49,12 @@
 #define TIMER_D_UNTABLED  2u	/* restore (core/restore.c): keyed, not in the key table yet; clear before start */
 
 /*
- * Immutable attributes of one arm: topic, payload, period, owner. Shared by
- * reference: each cell copy holding it, the dispatcher's applied state and
- * each undelivered fire hold one reference. Only wall_next and fires are
- * written after creation, by the dispatcher.
+ * Immutable attributes of one arm: topic, payload, period, owner, calendar
+ * schedule. Shared by reference: each cell copy holding it, the dispatcher's
+ * applied state and each undelivered fire hold one reference. Only wall_next
+ * and fires are written after creation, by the dispatcher. The schedule
+ * (cal) is owned by the attributes: freed with them, after the hazard
+ * pointer grace period, so a reader holding the attributes may read it.
  */
 struct timer_attrs {
 	struct hazptr_node hp;		/* first: retired through hazard pointers */
@@ -60,6 +62,7 @@ struct timer_attrs {
 	uint32_t flags;			/* engine_arm.flags */
 	int64_t period;
 	uint64_t owner;
+	struct cal *cal;		/* calendar schedule (cal/cal.h), or NULL */
 	_Atomic int64_t wall_next;	/* realtime: next CLOCK_REALTIME deadline */
 	_Atomic uint64_t fires;		/* fires since this arm */
 	_Atomic int64_t *mem;		/* the engine's memory account it is counted in (NULL: none) */

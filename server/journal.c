@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "cal/cal.h"
 #include "engine.h"
 #include "hist.h"
 #include "probe/probe.h"
@@ -138,7 +139,7 @@ static const void *journal_off(size_t off)
 static bool journal_batch_add(struct journal_batch *b, const struct store_rec *r)
 {
 	struct store_rec c = *r;
-	size_t k = 0, t, p;
+	size_t k = 0, t, p, cl = 0;
 
 	if (b->n == b->cap) {
 		uint32_t cap = b->cap ? b->cap * 2 : 64;
@@ -151,11 +152,13 @@ static bool journal_batch_add(struct journal_batch *b, const struct store_rec *r
 	}
 	if ((r->key && (k = journal_batch_copy(b, r->key, r->keylen)) == SIZE_MAX) ||
 	    (t = journal_batch_copy(b, r->topic, r->topiclen)) == SIZE_MAX ||
-	    (p = journal_batch_copy(b, r->payload, r->payloadlen)) == SIZE_MAX)
+	    (p = journal_batch_copy(b, r->payload, r->payloadlen)) == SIZE_MAX ||
+	    (r->calendarlen && (cl = journal_batch_copy(b, r->calendar, r->calendarlen)) == SIZE_MAX))
 		return false;
 	c.key = r->key ? journal_off(k) : NULL;
 	c.topic = journal_off(t);
 	c.payload = journal_off(p);
+	c.calendar = r->calendarlen ? journal_off(cl) : NULL;
 	b->rows[b->n++] = c;
 	return true;
 }
@@ -170,6 +173,8 @@ static void journal_batch_fix(struct journal_batch *b)
 			r->key = b->buf + ((uintptr_t)r->key - 1);
 		r->topic = b->buf + ((uintptr_t)r->topic - 1);
 		r->payload = b->buf + ((uintptr_t)r->payload - 1);
+		if (r->calendar)
+			r->calendar = b->buf + ((uintptr_t)r->calendar - 1);
 	}
 }
 
@@ -293,6 +298,8 @@ void journal_rec_of(struct srv *s, const struct engine_timer *t, struct store_re
 	r->topiclen = t->topiclen;
 	r->payload = t->payload;
 	r->payloadlen = t->payloadlen;
+	r->calendar = t->calendarlen ? t->calendar : NULL;
+	r->calendarlen = t->calendarlen;
 }
 
 const char *journal_fsync_name(enum journal_fsync f, int64_t interval_ns, char *buf, size_t len)
@@ -772,6 +779,46 @@ static int64_t journal_next_period(int64_t d, int64_t p, int64_t now)
 	return d + ((now - d) / p + 1) * p;
 }
 
+/* Drops a saved timer at the restore: whatever an earlier row of its id restored goes too. */
+static int journal_load_drop(struct journal_load *ld, struct engine_arm *a, uint64_t id)
+{
+	cal_free(a->cal);
+	a->cal = NULL;
+	engine_restore_del(ld->j->s->engine, id);
+	return 1;
+}
+
+/*
+ * A saved calendar timer: its schedule parsed again into a->cal (under
+ * today's tz rules) and its deadline in a->time (unix ns): the elapses up
+ * to when timerd was last alive fired; the first one after that stands,
+ * late or not. 0; 1 if it is dropped (the schedule no longer parses, or has
+ * no elapse left: logged); TD_ENOMEM.
+ */
+static int journal_load_cal(struct journal_load *ld, const struct store_rec *r, struct engine_arm *a)
+{
+	int64_t alive = journal_load_alive(ld, STORE_REAL);
+	char *expr = strndup(r->calendar, r->calendarlen), why[256];
+	int rc;
+
+	if (!expr)
+		return TD_ENOMEM;
+	a->when = ENGINE_AT_REAL;
+	a->period = 0;
+	if ((rc = cal_parse(expr, &a->cal, why, sizeof(why))) == 0 &&
+	    cal_next(a->cal, alive && r->deadline <= alive ? alive : r->deadline - 1, &a->time) != 0) {
+		rc = TD_ENOENT;
+		snprintf(why, sizeof(why), "it has no elapse left");
+	}
+	if (rc && rc != TD_ENOMEM)
+		log_warn_rl("journal: timer %llx: its calendar '%s' cannot be restored (%s): the timer is dropped",
+			    (unsigned long long)r->id, expr, why);
+	free(expr);
+	if (rc == TD_ENOMEM)
+		return rc;
+	return rc ? journal_load_drop(ld, a, r->id) : 0;
+}
+
 /* Restores one saved put; 0, 1 if it was skipped (misfire skip), or a TD_* error. */
 static int journal_load_put(struct journal_load *ld, const struct store_rec *r)
 {
@@ -780,8 +827,12 @@ static int journal_load_put(struct journal_load *ld, const struct store_rec *r)
 				.period = r->period, .flags = r->flags & JOURNAL_FLAGS_KEPT };
 	int64_t alive;
 	bool late;
+	int rc;
 
-	if (r->clock == STORE_REAL) {
+	if (r->calendar) {
+		if ((rc = journal_load_cal(ld, r, &a)) != 0)
+			return rc;
+	} else if (r->clock == STORE_REAL) {
 		a.when = ENGINE_AT_REAL;
 		a.time = r->deadline;
 	} else {
@@ -796,12 +847,20 @@ static int journal_load_put(struct journal_load *ld, const struct store_rec *r)
 	if (a.time < 0)
 		a.time = 0;
 	if (late && (r->flags & JOURNAL_FLAG_SKIP)) {
-		if (!r->period) {
+		if (a.cal) {
+			/* calendar: go on at the first elapse after now */
+			if (cal_next(a.cal, ld->now_real, &a.time) != 0) {
+				ld->skipped++;
+				return journal_load_drop(ld, &a, r->id);
+			}
+		} else if (!r->period) {
 			engine_restore_del(ld->j->s->engine, r->id);
 			ld->skipped++;
 			return 1;
+		} else {
+			a.time = journal_next_period(a.time, r->period,
+						     a.when == ENGINE_AT_REAL ? ld->now_real : ld->now_mono);
 		}
-		a.time = journal_next_period(a.time, r->period, a.when == ENGINE_AT_REAL ? ld->now_real : ld->now_mono);
 		late = false;
 	}
 	if (late) {

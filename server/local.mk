@@ -30,6 +30,7 @@ server_libserver_la_SOURCES = \
 	server/rpc.c \
 	server/settings.c \
 	server/settings.h \
+	server/srv-cal.c \
 	server/srv-probes.c \
 	server/srv.c \
 	server/srv.h \

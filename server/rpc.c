@@ -17,29 +17,36 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cal/cal.h"
 #include "proto/frame.h"
 #include "proto/text.h"
 #include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
 
+/* Bytes a calendar expression may have, and its normalised form (what Get and List carry). */
+#define RPC_MAX_CALENDAR 1024
+#define RPC_MAX_CALENDAR_NORM 128
 /* Bytes a Ping may carry. */
 #define RPC_MAX_PING 1024
 /* Default List page size. */
 #define RPC_LIST_DEFAULT 100
 /* Bytes a List entry may take beyond its key, topic and payload (its other fields, tags and lengths). */
-#define RPC_LIST_ENTRY_RESERVE 96
+#define RPC_LIST_ENTRY_RESERVE 232
 /*
  * Largest encoding of those: the entry's tag and length (1 + 5), four
  * 64-bit varints (id, two deadlines, period: 1 + 10 each), the key, topic
- * and payload lengths and payload_len (1 + 5 each), two bools (1 + 1).
+ * and payload lengths and payload_len (1 + 5 each), two bools (1 + 1),
+ * the calendar (tag, 2-byte length, RPC_MAX_CALENDAR_NORM bytes).
  */
-#define RPC_LIST_ENTRY_FIXED_MAX (6 + 4 * 11 + 4 * 6 + 2 * 2)
+#define RPC_LIST_ENTRY_FIXED_MAX (6 + 4 * 11 + 4 * 6 + 2 * 2 + 3 + RPC_MAX_CALENDAR_NORM)
 /* Largest encoding of a List reply around its entries: Response id, body tag and length, next_cursor. */
 #define RPC_LIST_ENVELOPE_MAX (11 + 6 + 11)
 
 _Static_assert(RPC_LIST_ENTRY_RESERVE >= RPC_LIST_ENTRY_FIXED_MAX, "a List page fits its frame");
 _Static_assert(SETTINGS_FRAME_RESERVE >= RPC_LIST_ENVELOPE_MAX, "a List page fits its frame");
+_Static_assert(SETTINGS_FRAME_RESERVE >= RPC_LIST_ENTRY_FIXED_MAX + RPC_LIST_ENVELOPE_MAX,
+	       "a Get reply with the largest key, topic and payload fits max-frame");
 
 #define RPC_STR(p) ((char *)(uintptr_t)(p))
 
@@ -194,6 +201,69 @@ static void rpc_hello(struct rpc_ctx *x)
 	rpc_reply(x, TIMERD__RESPONSE__BODY_HELLO, &x->u.hello);
 }
 
+static void *rpc_copy(struct rpc_ctx *x, const void *p, size_t n);
+
+/*
+ * Validates an Arm's calendar schedule: parses it into ea->cal (the caller
+ * frees it unless engine_arm takes it) with its first elapse after now as
+ * ea->time, and its normalised form into *norm (reply arena). False after
+ * answering an error.
+ */
+static bool rpc_arm_calendar(struct rpc_ctx *x, const Timerd__Arm *a, struct engine_arm *ea, const char **norm)
+{
+	size_t n = strlen(a->calendar);
+	const char *nf;
+	char why[256];
+	int rc;
+
+	if (a->when_case != TIMERD__ARM__WHEN__NOT_SET) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "arm: a calendar timer fires at the elapses of its schedule: "
+			  "give calendar or one of after_ns, at_mono_ns and at_unix_ns, not both");
+		return false;
+	}
+	if (a->period_ns) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "arm: a calendar timer repeats by its schedule: "
+			  "leave period_ns 0 with calendar (e.g. '*:0/15' for every 15 minutes)");
+		return false;
+	}
+	if (n > RPC_MAX_CALENDAR || !text_ok(a->calendar, n)) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "arm: calendar must be UTF-8 text without control characters, "
+			  "at most %d bytes", RPC_MAX_CALENDAR);
+		return false;
+	}
+	if ((rc = cal_parse(a->calendar, &ea->cal, why, sizeof(why))) != 0) {
+		if (rc == TD_ENOMEM)
+			rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "arm: out of memory parsing the calendar");
+		else
+			rpc_error(x, TIMERD__ERROR_CODE__INVALID, "calendar '%s': %s (timerctl calendar EXPR checks "
+				  "an expression)", a->calendar, why);
+		ea->cal = NULL;
+		return false;
+	}
+	nf = cal_normalized(ea->cal);
+	if (strlen(nf) > RPC_MAX_CALENDAR_NORM) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "calendar: its normalised form '%s' is %zu bytes; the limit "
+			  "is %d: split the schedule into several timers", nf, strlen(nf), RPC_MAX_CALENDAR_NORM);
+		goto fail;
+	}
+	if (cal_next(ea->cal, engine_now_real(x->s->engine), &ea->time) != 0) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "calendar '%s' never elapses (no elapse after now): "
+			  "nothing was armed", nf);
+		goto fail;
+	}
+	if (!(*norm = rpc_copy(x, nf, strlen(nf)))) {
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "arm: out of memory");
+		goto fail;
+	}
+	ea->when = ENGINE_AT_REAL;
+	ea->period = 0;
+	return true;
+fail:
+	cal_free(ea->cal);
+	ea->cal = NULL;
+	return false;
+}
+
 /* Validates an Arm's time fields into ea; false after answering an error. */
 static bool rpc_arm_when(struct rpc_ctx *x, const Timerd__Arm *a, struct engine_arm *ea)
 {
@@ -234,12 +304,16 @@ static bool rpc_arm_when(struct rpc_ctx *x, const Timerd__Arm *a, struct engine_
 	return true;
 }
 
-/* Validates an Arm into ea; false after answering an error. */
-static bool rpc_arm_check(struct rpc_ctx *x, const Timerd__Arm *a, struct engine_arm *ea)
+/*
+ * Validates an Arm into ea (a calendar schedule last: ea->cal, its
+ * normalised form in *norm); false after answering an error.
+ */
+static bool rpc_arm_check(struct rpc_ctx *x, const Timerd__Arm *a, struct engine_arm *ea, const char **norm)
 {
 	const struct srv_config *cfg = x->s->cfg;
+	bool cal = a->calendar && *a->calendar;
 
-	if (!rpc_arm_when(x, a, ea) ||
+	if ((!cal && !rpc_arm_when(x, a, ea)) ||
 	    !rpc_check_text(x, "key", a->key, cfg->max_key, TIMERD__ERROR_CODE__KEY_TOO_LONG, &ea->keylen) ||
 	    !rpc_check_text(x, "topic", a->topic, cfg->max_topic, TIMERD__ERROR_CODE__TOPIC_TOO_LONG, &ea->topiclen))
 		return false;
@@ -272,7 +346,7 @@ static bool rpc_arm_check(struct rpc_ctx *x, const Timerd__Arm *a, struct engine
 		x->c->waits_fire = true;	/* waiting for a fire is not idleness (idle-timeout) */
 	ea->flags = (a->notify ? SRV_FLAG_NOTIFY : 0) | (a->ephemeral ? JOURNAL_FLAG_EPHEMERAL : 0) |
 		    (a->misfire == TIMERD__MISFIRE__MISFIRE_SKIP ? JOURNAL_FLAG_SKIP : 0);
-	return true;
+	return !cal || rpc_arm_calendar(x, a, ea, norm);
 }
 
 /*
@@ -304,7 +378,7 @@ static void rpc_journal(struct rpc_ctx *x, const struct store_rec *r)
 
 /* The journal record of an arm that was applied as r. */
 static void rpc_arm_rec(struct rpc_ctx *x, const struct engine_arm *ea, const struct engine_arm_result *r,
-			int64_t mono_to_unix, struct store_rec *rec)
+			int64_t mono_to_unix, const char *norm, struct store_rec *rec)
 {
 	bool realtime = ea->when == ENGINE_AT_REAL;
 
@@ -318,6 +392,7 @@ static void rpc_arm_rec(struct rpc_ctx *x, const struct engine_arm *ea, const st
 		.key = ea->key, .keylen = ea->key ? ea->keylen : 0,
 		.topic = ea->topic, .topiclen = ea->topiclen,
 		.payload = ea->payload, .payloadlen = ea->payloadlen,
+		.calendar = norm, .calendarlen = norm ? (uint32_t)strlen(norm) : 0,
 	};
 	if (!journal_keeps(ea->flags))
 		*rec = (struct store_rec){ .op = STORE_DEL, .id = r->id };	/* now ephemeral: not restored */
@@ -329,11 +404,17 @@ static void rpc_arm(struct rpc_ctx *x)
 	const Timerd__Arm *a = x->rq->arm;
 	struct engine_arm ea = { 0 };
 	struct engine_arm_result r;
+	const char *norm = NULL;
 	int64_t real, mono;
 	int rc;
 
-	if (!rpc_arm_check(x, a, &ea) || !rpc_journal_ready(x, journal_enabled(x->s) && journal_keeps(ea.flags)))
+	if (!rpc_arm_check(x, a, &ea, &norm))
 		return;
+	if (!rpc_journal_ready(x, journal_enabled(x->s) && journal_keeps(ea.flags))) {
+		cal_free(ea.cal);
+		return;
+	}
+	/* engine_arm takes ea.cal over, on error too: only norm (a copy) is read after it */
 	if ((rc = engine_arm(x->s->engine, &ea, &r)) < 0) {
 		rpc_engine_error(x, rc, "arm");
 		return;
@@ -344,7 +425,7 @@ static void rpc_arm(struct rpc_ctx *x)
 		struct engine_timer *cur = NULL;
 		struct store_rec rec;
 
-		rpc_arm_rec(x, &ea, &r, real - mono, &rec);
+		rpc_arm_rec(x, &ea, &r, real - mono, norm, &rec);
 		/* a re-arm by id names no key, but the timer keeps its own: the row must carry it */
 		if (ea.id && rec.op == STORE_PUT && engine_get(x->s->engine, r.id, NULL, 0, &cur) == 0 && cur->key) {
 			rec.key = cur->key;
@@ -442,7 +523,8 @@ static Timerd__Timer *rpc_timer(struct rpc_ctx *x, const struct engine_timer *t,
 	m->notify = t->flags & SRV_FLAG_NOTIFY;
 	m->ephemeral = !journal_keeps(t->flags) || !journal_enabled(x->s);
 	m->misfire = (t->flags & JOURNAL_FLAG_SKIP) ? TIMERD__MISFIRE__MISFIRE_SKIP : TIMERD__MISFIRE__MISFIRE_FIRE;
-	if (!m->key || !m->topic || (payload && t->payloadlen && !m->payload.data))
+	m->calendar = rpc_copy(x, t->calendar ? t->calendar : "", t->calendarlen);
+	if (!m->key || !m->topic || !m->calendar || (payload && t->payloadlen && !m->payload.data))
 		return NULL;
 	return m;
 }

@@ -682,7 +682,7 @@ static void srv_on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(s->base, NULL);
 }
 
-/* SIGHUP: reopen the log file, re-read the config file (reload.c). */
+/* SIGHUP: reopen the log file, re-read the config file (reload.c) and the tz database for calendar timers. */
 static void srv_on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct srv *s = arg;
@@ -691,6 +691,7 @@ static void srv_on_hup(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	log_reopen();
 	reload_config(s);
+	srv_cal_reload(s);
 }
 
 /* The recovery grace is over: the dispatcher starts firing (late restored timers first). */

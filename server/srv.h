@@ -587,5 +587,7 @@ int srv_probes_list(struct srv *s, Timerd__ProbeListReply *r, struct arena *a);
 
 /* Adds the status page's HTTP routes: GET /, /static/{name}, /v1/status, /v1/history (http.c, once). */
 void http_page_register(void);
+/* srv-cal.c: SIGHUP: re-reads the tz database and has the engine re-place the calendar timers. */
+void srv_cal_reload(struct srv *s);
 
 #endif /* TIMERD_SRV_H */

@@ -18,8 +18,8 @@
 #include "store/store.h"
 
 /* Columns after the key column, shared by journal and snap, in bind order. */
-#define STORE_COLS "id, boot, clock, deadline, wall, period, misfire, flags, key, topic, payload"
-#define STORE_NCOLS 11
+#define STORE_COLS "id, boot, clock, deadline, wall, period, misfire, flags, key, topic, payload, calendar"
+#define STORE_NCOLS 12
 
 /* Journal rows per INSERT statement (one step writes this many: far fewer VDBE runs per row). */
 #define STORE_MULTI 32
@@ -29,6 +29,14 @@
 /* WAL pages after which the writer checkpoints itself, after its commit (6 MiB): bounds the WAL. */
 #define STORE_CKPT_INLINE_PAGES 1500
 
+/*
+ * Upgrades of older formats, in place: version 1 had no calendar column
+ * (its rows read back with calendar NULL, as timers without a schedule).
+ */
+static const char store_upgrade_1[] =
+	"ALTER TABLE journal ADD COLUMN calendar BLOB;"
+	"ALTER TABLE snap ADD COLUMN calendar BLOB;";
+
 /* Where the boot id is (and its length as text). */
 #define STORE_BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
@@ -36,11 +44,11 @@ static const char store_schema[] =
 	"CREATE TABLE journal(lsn INTEGER PRIMARY KEY, op INTEGER NOT NULL, id INTEGER NOT NULL,"
 	" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
 	" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
-	" key BLOB, topic BLOB, payload BLOB);"
+	" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
 	"CREATE TABLE snap(slot INTEGER PRIMARY KEY, id INTEGER NOT NULL,"
 	" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
 	" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
-	" key BLOB, topic BLOB, payload BLOB);"
+	" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
 	"CREATE TABLE meta(k TEXT PRIMARY KEY, v);"
 	"INSERT INTO meta VALUES('snap_lsn', 0);";
 
@@ -160,9 +168,9 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
 		{ offsetof(struct store, commit), "COMMIT" },
 		{ offsetof(struct store, rollback), "ROLLBACK" },
 		{ offsetof(struct store, append), "INSERT INTO journal(lsn, op, " STORE_COLS ")"
-						  " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+						  " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
 		{ offsetof(struct store, snap_put), "INSERT OR REPLACE INTO snap(slot, " STORE_COLS ")"
-						    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)" },
+						    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)" },
 		{ offsetof(struct store, snap_clear), "DELETE FROM snap WHERE slot >= ? AND slot < ?" },
 		{ offsetof(struct store, meta_set), "INSERT OR REPLACE INTO meta VALUES(?, ?)" },
 		{ offsetof(struct store, journal_trim), "DELETE FROM journal WHERE lsn <= ?" },
@@ -177,7 +185,7 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
 				       (sqlite3_stmt **)((char *)st + q[i].off), NULL) != SQLITE_OK)
 			return store_fail(st, err, errlen, q[i].sql);
 	for (unsigned i = 0; i < STORE_MULTI; i++)
-		strcat(multi, i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+		strcat(multi, i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 	if (sqlite3_prepare_v3(st->db, multi, -1, SQLITE_PREPARE_PERSISTENT, &st->append_multi, NULL) != SQLITE_OK)
 		return store_fail(st, err, errlen, "preparing the journal's multi-row INSERT");
 	return 0;
@@ -197,6 +205,13 @@ static int store_schema_check(struct store *st, bool create, char *err, size_t e
 	}
 	if (version == STORE_VERSION)
 		return 0;
+	if (version == 1 && tables != 0) {
+		char sql[sizeof(store_upgrade_1) + 64];
+
+		/* one transaction: a crash leaves version 1 whole, or version 2 */
+		snprintf(sql, sizeof(sql), "BEGIN; %s PRAGMA user_version = %d; COMMIT;", store_upgrade_1, STORE_VERSION);
+		return store_exec(st, sql, err, errlen);
+	}
 	if (version != 0 || tables != 0) {
 		snprintf(err, errlen, "%s is not a timerd store of format %d (user_version %lld, %lld tables): "
 			 "move it away or point state-dir elsewhere", st->path, STORE_VERSION,
@@ -377,8 +392,12 @@ static void store_row(sqlite3_stmt *s, int c, struct store_rec *r)
 	r->topiclen = (uint32_t)sqlite3_column_bytes(s, c + 9);
 	r->payload = sqlite3_column_blob(s, c + 10);
 	r->payloadlen = (uint32_t)sqlite3_column_bytes(s, c + 10);
+	r->calendar = sqlite3_column_blob(s, c + 11);
+	r->calendarlen = (uint32_t)sqlite3_column_bytes(s, c + 11);
 	if (sqlite3_column_type(s, c + 8) == SQLITE_NULL)
 		r->key = NULL;
+	if (!r->calendarlen)
+		r->calendar = NULL;
 }
 
 /* Streams one query's rows into fn; rows counted in *n; 0, fn's code, or -1. */
@@ -507,6 +526,10 @@ static void store_bind(sqlite3_stmt *s, int p, const struct store_rec *r)
 		sqlite3_bind_null(s, p + 8);
 	sqlite3_bind_blob(s, p + 9, r->topiclen ? r->topic : "", (int)r->topiclen, SQLITE_STATIC);
 	sqlite3_bind_blob(s, p + 10, r->payloadlen ? r->payload : "", (int)r->payloadlen, SQLITE_STATIC);
+	if (r->calendarlen)
+		sqlite3_bind_blob(s, p + 11, r->calendar, (int)r->calendarlen, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, p + 11);
 }
 
 /* Binds one journal row at parameter p (STORE_COLS after lsn and op). */

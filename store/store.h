@@ -17,7 +17,7 @@
  * File format (PRAGMA user_version = STORE_VERSION; WAL mode):
  *
  *	journal(lsn INTEGER PRIMARY KEY, op, id, boot, clock, deadline, wall,
- *	        period, misfire, flags, key, topic, payload)
+ *	        period, misfire, flags, key, topic, payload, calendar)
  *	        append-only; op 1 = put (the timer's whole state), 2 = delete,
  *	        3 = fired (a one-shot's end: final)
  *	snap(slot INTEGER PRIMARY KEY, id, boot, clock, ...)
@@ -25,6 +25,11 @@
  *	        LSN handed out; slot is the id's index (id & 0xffffffff)
  *	meta(k TEXT PRIMARY KEY, v)   snap_lsn; snap_rows, snap_keyed (timers in the snapshot, with keys);
  *	        max_gen (the highest id generation of any row a snapshot trimmed); last_sync
+ *
+ * calendar (version 2): a calendar timer's normalised schedule (cal/cal.h),
+ * NULL for every other timer; deadline is then its next elapse (clock 1).
+ * A version 1 file is upgraded in place when opened (the column is added,
+ * its rows read back with calendar NULL); an older timerd refuses version 2.
  *
  * What a reader may assume after a crash (SQLite's commit is atomic):
  * every committed journal row is there, whole; the state of the timers is
@@ -47,7 +52,7 @@
 #include <stdint.h>
 
 /* The schema version in PRAGMA user_version. */
-#define STORE_VERSION 1
+#define STORE_VERSION 2
 
 enum store_op {
 	STORE_PUT = 1,		/* create or replace timer id with this state */
@@ -78,6 +83,8 @@ struct store_rec {
 	uint32_t payloadlen;
 	const void *topic;
 	const void *payload;
+	const char *calendar;	/* normalised calendar schedule, calendarlen bytes (no NUL); NULL: none */
+	uint32_t calendarlen;
 };
 
 /* What store_load found. */

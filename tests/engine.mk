@@ -2,6 +2,7 @@
 check_PROGRAMS += \
 	tests/unit/test-wheel \
 	tests/unit/test-engine \
+	tests/unit/test-engine-cal \
 	tests/unit/test-dispatch \
 	tests/stress/stress-engine \
 	tests/stress/stress-table
@@ -13,6 +14,10 @@ tests_unit_test_wheel_LDADD = $(TEST_LIBS)
 tests_unit_test_engine_SOURCES = tests/unit/test-engine.c
 tests_unit_test_engine_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_engine_LDADD = $(TEST_LIBS)
+
+tests_unit_test_engine_cal_SOURCES = tests/unit/test-engine-cal.c
+tests_unit_test_engine_cal_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_engine_cal_LDADD = $(TEST_LIBS)
 
 tests_unit_test_dispatch_SOURCES = tests/unit/test-dispatch.c tests/wait.h
 tests_unit_test_dispatch_CFLAGS = $(TEST_CFLAGS)
@@ -27,6 +32,7 @@ tests_stress_stress_table_LDADD = core/libcore.la
 TESTS += \
 	tests/unit/test-wheel \
 	tests/unit/test-engine \
+	tests/unit/test-engine-cal \
 	tests/unit/test-dispatch \
 	tests/stress/stress-engine \
 	tests/stress/stress-table

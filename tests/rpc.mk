@@ -61,6 +61,7 @@ tests_unit_test_server_errors_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)
 
 # Shell tests: a real timerd driven by timerctl.
 REGRESS_TESTS = \
+	tests/regress/calendar.sh \
 	tests/regress/cancel.sh \
 	tests/regress/cli.sh \
 	tests/regress/daemon.sh \

@@ -367,6 +367,96 @@ START_TEST(test_durable_fields)
 }
 END_TEST
 
+/* Arms a with calendar expr and expects code, with want in the server's message. */
+static void cal_refused(struct timerd *t, struct timerd_arm a, const char *expr, int code, const char *want)
+{
+	struct timerd_arm_result r;
+
+	a.calendar = expr;
+	ck_assert_msg(timerd_arm(t, &a, &r) == code, "%s: %s", expr, timerd_errmsg(t));
+	ck_assert_msg(strstr(timerd_errmsg(t), want), "%s: '%s' does not say '%s'", expr, timerd_errmsg(t), want);
+}
+
+START_TEST(test_calendar_validation)
+{
+	struct timerd *t = connect_ok(false);
+	struct timerd_arm a = { .key = "cal-bad" };
+	struct timerd_timer *tm;
+	char big[1100];
+
+	cal_refused(t, a, "Mon..Fri 09:00 Europe/Pariss", TIMERD_EINVAL, "unknown time zone 'Europe/Pariss'");
+	cal_refused(t, a, "*-02-30", TIMERD_EINVAL, "never elapses");
+	cal_refused(t, a, "not a calendar", TIMERD_EINVAL, "calendar 'not a calendar'");
+	a.time_ns = TIMERD_S;	/* after_ns with it */
+	cal_refused(t, a, "daily", TIMERD_EINVAL, "not both");
+	a.time_ns = 0;
+	a.when = TIMERD_AT_UNIX;
+	a.time_ns = 4102444800LL * TIMERD_S;
+	cal_refused(t, a, "daily", TIMERD_EINVAL, "not both");
+	a.when = TIMERD_AFTER;
+	a.time_ns = 0;
+	a.period_ns = TIMERD_S;
+	cal_refused(t, a, "daily", TIMERD_EINVAL, "period_ns 0");
+	a.period_ns = 0;
+	cal_refused(t, a, "daily\x01", TIMERD_EINVAL, "control characters");
+	memset(big, '*', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	cal_refused(t, a, big, TIMERD_EINVAL, "1024 bytes");
+	/* nothing was armed by any of them */
+	ck_assert_int_eq(timerd_get(t, 0, "cal-bad", &tm), TIMERD_ENOTFOUND);
+	ck_assert_int_eq(timerd_ping(t, NULL), TIMERD_OK);
+	timerd_close(t);
+}
+END_TEST
+
+START_TEST(test_calendar_fires_and_shows)
+{
+	struct timerd *t = connect_ok(false);
+	struct timerd_arm a = { .key = "cal-tick", .topic = "cal", .calendar = "*:*:*", .notify = true };
+	struct timerd_arm_result r;
+	struct timerd_timer *tm;
+	struct timerd_list *l;
+	struct timerd_event *ev;
+	struct timespec now;
+	bool listed = false;
+
+	ck_assert_msg(timerd_arm(t, &a, &r) == TIMERD_OK, "%s", timerd_errmsg(t));
+	ck_assert_int_eq(r.deadline_unix_ns % TIMERD_S, 0);	/* the first elapse: a whole second */
+	ck_assert_int_eq(timerd_get(t, 0, "cal-tick", &tm), TIMERD_OK);
+	ck_assert_str_eq(tm->calendar, "*-*-* *:*:*");
+	ck_assert(tm->realtime);
+	ck_assert_int_eq(tm->period_ns, 0);
+	ck_assert_int_eq(tm->deadline_unix_ns, r.deadline_unix_ns);
+	timerd_timer_free(tm);
+	ck_assert_int_eq(timerd_list(t, "cal", 0, 0, false, &l), TIMERD_OK);
+	for (size_t i = 0; i < l->n; i++)
+		listed |= strcmp(l->timers[i].calendar, "*-*-* *:*:*") == 0;
+	ck_assert(listed);
+	timerd_list_free(l);
+	/* two fires, one second apart, each at or after its elapse on the wall clock */
+	for (uint64_t seq = 1; seq <= 2; seq++) {
+		ck_assert_int_eq(timerd_next_event(t, 5000, &ev), TIMERD_OK);
+		clock_gettime(CLOCK_REALTIME, &now);
+		ck_assert_int_eq(ev->kind, TIMERD_EVENT_FIRE);
+		ck_assert_str_eq(ev->fire.key, "cal-tick");
+		ck_assert_uint_eq(ev->fire.seq, seq);
+		ck_assert(!ev->fire.final);
+		ck_assert_int_eq(ev->fire.period_ns, 0);
+		ck_assert_int_ge(ev->fire.fired_mono_ns, ev->fire.deadline_mono_ns);
+		ck_assert_int_ge(now.tv_sec * TIMERD_S + now.tv_nsec, r.deadline_unix_ns + (int64_t)(seq - 1) * TIMERD_S);
+		timerd_event_free(ev);
+	}
+	/* re-armed as a plain timer: the calendar is gone */
+	a = (struct timerd_arm){ .key = "cal-tick", .when = TIMERD_AFTER, .time_ns = 600 * TIMERD_S };
+	ck_assert_int_eq(timerd_arm(t, &a, &r), TIMERD_OK);
+	ck_assert_int_eq(timerd_get(t, 0, "cal-tick", &tm), TIMERD_OK);
+	ck_assert_str_eq(tm->calendar, "");
+	timerd_timer_free(tm);
+	ck_assert_int_eq(timerd_cancel(t, 0, "cal-tick"), TIMERD_OK);
+	timerd_close(t);
+}
+END_TEST
+
 /* Finds a free TCP port on loopback. */
 static int free_port(void)
 {
@@ -400,6 +490,8 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_event_queue_bound);
 	tcase_add_test(tc, test_wall_clock_arm);
 	tcase_add_test(tc, test_durable_fields);
+	tcase_add_test(tc, test_calendar_validation);
+	tcase_add_test(tc, test_calendar_fires_and_shows);
 	suite_add_tcase(s, tc);
 	return s;
 }

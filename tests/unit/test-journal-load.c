@@ -6,7 +6,9 @@
  * misfire fire (late, flagged recovered, phase kept) and skip (one-shot
  * dropped, periodic at its next period), a periodic timer not late for the
  * periods it fired while timerd ran, fires final, cancels revivable by a
- * later put, ids never reused.
+ * later put, ids never reused; calendar timers at their first elapse after
+ * timerd was last alive (misfire fire: late and recovered; skip: the first
+ * elapse after now), dropped when their schedule no longer parses or ended.
  */
 #include "config.h"
 
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cal/cal.h"
 #include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
@@ -208,6 +211,75 @@ START_TEST(test_periodic_alive)
 }
 END_TEST
 
+/* A calendar timer's row: key, schedule, saved next elapse (unix ns), misfire skip or fire. */
+static struct store_rec cal_put(uint64_t lsn, uint64_t id, const char *key, const char *expr, int64_t deadline,
+				bool skip)
+{
+	struct store_rec r = put(lsn, id, key, STORE_REAL, deadline, 0, skip, 77);
+
+	r.calendar = expr;
+	r.calendarlen = (uint32_t)strlen(expr);
+	return r;
+}
+
+/* The normalised form of expr. */
+static void normalised(const char *expr, char *out, size_t len)
+{
+	struct cal *c;
+	char err[128];
+
+	ck_assert_msg(cal_parse(expr, &c, err, sizeof(err)) == 0, "%s", err);
+	snprintf(out, len, "%s", cal_normalized(c));
+	cal_free(c);
+}
+
+START_TEST(test_calendar_restore)
+{
+	/* W.real (2027-01-15T08:00:00Z) is itself an elapse of every 15 minutes */
+	struct store_rec v[] = {
+		cal_put(1, ID(1, 1), "cal-future", "*:0/15 UTC", W.real + 900 * S, false),
+		cal_put(2, ID(1, 2), "cal-fire", "*:0/15 UTC", W.real - 3600 * S, false),
+		cal_put(3, ID(1, 3), "cal-skip", "*:0/15 UTC", W.real - 3600 * S, true),
+		cal_put(4, ID(1, 4), "cal-ended", "2020-01-01 00:00:00 UTC", W.real - 3600 * S, false),
+		cal_put(5, ID(1, 5), "cal-broken", "*-*-* 09:00:00 Nowhere/Zone", W.real + 900 * S, false),
+	};
+	struct store_opts o = { .create = true };
+	struct engine_timer *t;
+	struct store *st;
+	char err[512], norm[160];
+
+	write_rows(v, 3);
+	/* timerd was alive until 30 min + 1 s ago: the elapses up to then fired */
+	ck_assert(store_open(W.path, &o, &st, err, sizeof(err)) == 0);
+	store_note_alive(st, 77, W.mono - 1801 * S, W.real - 1801 * S);
+	ck_assert(store_begin(st, false, err, sizeof(err)) == 0);
+	ck_assert(store_append(st, &v[3], err, sizeof(err)) == 0);
+	ck_assert(store_append(st, &v[4], err, sizeof(err)) == 0);
+	ck_assert_msg(store_commit(st, err, sizeof(err)) == 0, "%s", err);
+	store_close(st);
+	load();
+	normalised("*:0/15 UTC", norm, sizeof(norm));
+	t = get("cal-future");
+	ck_assert(t->realtime);
+	ck_assert_int_eq(t->period, 0);
+	ck_assert_str_eq(t->calendar, norm);
+	ck_assert_int_eq(t->wall_deadline, W.real + 900 * S);
+	ck_assert(!(t->flags & JOURNAL_FLAG_RECOVERED));
+	engine_timer_free(t);
+	t = get("cal-fire");	/* the first elapse after the last alive moment: late, fires once */
+	ck_assert_int_eq(t->wall_deadline, W.real - 1800 * S);
+	ck_assert(t->flags & JOURNAL_FLAG_RECOVERED);
+	engine_timer_free(t);
+	t = get("cal-skip");	/* no late fire: the first elapse after now */
+	ck_assert_int_eq(t->wall_deadline, W.real + 900 * S);
+	ck_assert(!(t->flags & JOURNAL_FLAG_RECOVERED));
+	engine_timer_free(t);
+	ck_assert(!has("cal-ended"));
+	ck_assert(!has("cal-broken"));
+	ck_assert_uint_eq(journal_late(&W.srv), 1);
+}
+END_TEST
+
 /* Another boot: monotonic deadlines come through the wall clock; the new boot's clocks differ. */
 START_TEST(test_other_boot)
 {
@@ -275,6 +347,7 @@ int main(void)
 	tcase_add_test(tc, test_other_boot);
 	tcase_add_test(tc, test_periodic_alive);
 	tcase_add_test(tc, test_removals_and_ids);
+	tcase_add_test(tc, test_calendar_restore);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

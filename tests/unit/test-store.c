@@ -2,7 +2,8 @@
  * test-store.c -- the durable store on its own: rows survive close and
  * reopen whole and in order, a snapshot pass trims the journal, an
  * interrupted pass still loads the right state, a failed transaction keeps
- * nothing, and files that are not a store are refused with a way out.
+ * nothing, files that are not a store are refused with a way out, calendar
+ * schedules round-trip, and a format 1 file is upgraded in place.
  */
 #include "config.h"
 
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "store/store.h"
 
@@ -349,6 +352,102 @@ START_TEST(test_check)
 }
 END_TEST
 
+/* Loads calendar rows: id -> its schedule ("" if none). */
+static int apply_cal(void *arg, const struct store_rec *r)
+{
+	char (*cal)[64] = arg;
+
+	ck_assert_uint_lt(r->id, 8);
+	ck_assert(!r->calendar == !r->calendarlen);
+	ck_assert_uint_lt(r->calendarlen, 64);
+	memcpy(cal[r->id], r->calendar ? r->calendar : "", r->calendarlen);
+	cal[r->id][r->calendarlen] = 0;
+	return 0;
+}
+
+START_TEST(test_calendar_roundtrip)
+{
+	char topics[3][16], cal[8][64], err[512];
+	struct store_rec v[3];
+	struct store_load_stats ls;
+	struct store *st = open_store();
+
+	for (int i = 0; i < 3; i++)
+		v[i] = put((uint64_t)i + 1, (uint64_t)i, 100 + i, topics[i]);
+	v[1].calendar = "Mon..Fri *-*-* 09:00:00 Europe/Paris";
+	v[1].calendarlen = (uint32_t)strlen(v[1].calendar);
+	commit_rows(st, v, 3);
+	ck_assert(store_begin(st, true, err, sizeof(err)) == 0);
+	store_snap_begin(st, 3);
+	v[2].calendar = "*-*-01 00:00:00 UTC";
+	v[2].calendarlen = (uint32_t)strlen(v[2].calendar);
+	ck_assert_msg(store_snap_put(st, 2, &v[2], err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(store_snap_end(st, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(store_commit(st, err, sizeof(err)) == 0);
+	store_close(st);
+	st = open_store();
+	memset(cal, 0, sizeof(cal));
+	ck_assert_msg(store_load(st, apply_cal, cal, &ls, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(ls.snap_rows, 1);
+	ck_assert_str_eq(cal[2], "*-*-01 00:00:00 UTC");
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_upgrades_format_1)
+{
+	/* the schema of format 1, as timerd wrote it before calendar schedules */
+	static const char v1[] =
+		"CREATE TABLE journal(lsn INTEGER PRIMARY KEY, op INTEGER NOT NULL, id INTEGER NOT NULL,"
+		" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
+		" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
+		" key BLOB, topic BLOB, payload BLOB);"
+		"CREATE TABLE snap(slot INTEGER PRIMARY KEY, id INTEGER NOT NULL,"
+		" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
+		" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
+		" key BLOB, topic BLOB, payload BLOB);"
+		"CREATE TABLE meta(k TEXT PRIMARY KEY, v);"
+		"INSERT INTO meta VALUES('snap_lsn', 0);"
+		"INSERT INTO journal VALUES(1, 1, 3, 42, 1, 5000, 5007, 0, 1, 5, NULL, 't', x'00');"
+		"PRAGMA user_version = 1;";
+	char cal[8][64], topic[16], err[512];
+	struct store_load_stats ls;
+	struct store_rec r;
+	struct store *st;
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st = open_store();
+	memset(cal, 0, sizeof(cal));
+	ck_assert_msg(store_load(st, apply_cal, cal, &ls, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(ls.journal_rows, 1);
+	ck_assert_str_eq(cal[3], "");
+	r = put(2, 4, 6000, topic);
+	r.calendar = "daily";
+	r.calendarlen = 5;
+	commit_rows(st, &r, 1);
+	store_close(st);
+	st = open_store();
+	memset(cal, 0, sizeof(cal));
+	ck_assert_msg(store_load(st, apply_cal, cal, &ls, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(ls.journal_rows, 2);
+	ck_assert_str_eq(cal[4], "daily");
+	store_close(st);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	{
+		sqlite3_stmt *q;
+
+		ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+		ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+		ck_assert_int_eq(sqlite3_column_int(q, 0), STORE_VERSION);
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(db);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -364,6 +463,8 @@ int main(void)
 	tcase_add_test(tc, test_failed_transaction);
 	tcase_add_test(tc, test_refuses_foreign_files);
 	tcase_add_test(tc, test_check);
+	tcase_add_test(tc, test_calendar_roundtrip);
+	tcase_add_test(tc, test_upgrades_format_1);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
