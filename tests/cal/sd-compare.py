@@ -2,7 +2,8 @@
 """sd-compare.py -- cal/ against systemd-analyze calendar on generated (expression,
 base time) pairs: the normalised form and every elapse must be identical.
 
-usage: sd-compare.py CAL_TOOL [--seed N] [--pairs N] [--iterations N]
+usage: sd-compare.py CAL_TOOL [--seed N] [--pairs N] [--iterations N] [--local ZONE]
+(--local: the local zone, TZ for both sides, of the expressions without one; default UTC)
 Exit 0 all equal, 1 differences (printed), 77 systemd-analyze missing.
 Pairs where systemd fails to compute an elapse (EDEADLK) are counted apart:
 there cal/ must give an elapse that is later than the base (its fallback rule).
@@ -15,9 +16,9 @@ def main():
     if not args:
         print(__doc__); return 2
     tool = args[0]
-    opts = {'--seed': 15, '--pairs': 4000, '--iterations': 4}
+    opts = {'--seed': 15, '--pairs': 4000, '--iterations': 4, '--local': 'UTC'}
     for i in range(1, len(args) - 1, 2):
-        opts[args[i]] = int(args[i + 1])
+        opts[args[i]] = args[i + 1] if args[i] == '--local' else int(args[i + 1])
     sa = shutil.which('systemd-analyze')
     if not sa:
         print('sd-compare: systemd-analyze missing, skipped'); return 77
@@ -49,7 +50,7 @@ def main():
         pairs.setdefault(b, set()).add(e)
     n_pairs = n_eq = n_deadlk = 0
     bad = []
-    env = dict(os.environ, TZ='UTC', LC_ALL='C', SYSTEMD_COLORS='0')
+    env = dict(os.environ, TZ=opts['--local'], LC_ALL='C', SYSTEMD_COLORS='0')
     for b, exprs in sorted(pairs.items()):
         exprs = sorted(exprs)
         bt = datetime.datetime.utcfromtimestamp(b // 10**6).strftime('%Y-%m-%d %H:%M:%S UTC')
@@ -84,23 +85,26 @@ def main():
             n_eq += 1
     for x in bad[:40]:
         print(x)
-    print('sd-compare: %d pairs, %d identical, %d where systemd fails (EDEADLK), %d different'
-          % (n_pairs, n_eq, n_deadlk, len(bad)))
+    print('sd-compare: %d pairs (local zone %s), %d identical, %d where systemd fails (EDEADLK), %d different'
+          % (n_pairs, opts['--local'], n_eq, n_deadlk, len(bad)))
     return 1 if bad else 0
 
 TS = re.compile(r'(?:Next elapse|Iter\. #\d+): \w+ (\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+) UTC')
+TS_UTC = re.compile(r'\(in UTC\): \w+ (\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+) UTC')
 
 def parse_sa(out, err):
     """{expr: (normalized, [elapse seconds]) | ('deadlk', normalized) | 'parse-error'}"""
     res = {}
     for blk in out.split('\n\n'):
         orig = norm = None; el = []
+        # Elapses in UTC: the "(in UTC)" lines, or the elapse lines when the local zone is UTC.
+        ts = TS_UTC if '(in UTC):' in blk else TS
         for line in blk.splitlines():
             line = line.strip()
             if line.startswith('Original form: '): orig = line[15:]
             elif line.startswith('Normalized form: '): norm = line[17:]
             else:
-                mm = TS.search(line)
+                mm = ts.search(line)
                 if mm:
                     el.append(calendar.timegm(tuple(int(x) for x in mm.groups())))
         if norm is not None:

@@ -3,7 +3,7 @@
 # in /usr/share/zoneinfo (not the posix/ and right/ copies): every transition
 # instant, offset and isdst identical, and no other transitions. 77 without zdump.
 set -u
-tool=${top_builddir:-.}/tests/cal/cal-tool
+tool=$(cd "${top_builddir:-.}" && pwd)/tests/cal/cal-tool
 command -v zdump >/dev/null 2>&1 || { echo "tz-zdump: zdump missing, skipped"; exit 77; }
 [ -d /usr/share/zoneinfo ] || { echo "tz-zdump: no /usr/share/zoneinfo, skipped"; exit 77; }
 out=$(mktemp)

@@ -2,7 +2,8 @@
  * test-cal.c -- unit tests for cal/: systemd calendar expressions (hand-checked
  * elapses, the normalised form, errors), cron expressions and their DST rule at
  * every DST edge of Europe/Paris, America/New_York and Australia/Lord_Howe
- * (2026, hand-checked against `zdump -v`), and tz reload under concurrent use.
+ * (2026, hand-checked against `zdump -v`), and tz reload: under concurrent use,
+ * and picking up a changed zone file (a tzdata update).
  */
 #include "config.h"
 
@@ -11,8 +12,11 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cal/cal.h"
 #include "core/err.h"
@@ -215,6 +219,50 @@ START_TEST(test_tz_reload_concurrent)
 }
 END_TEST
 
+/* Copies file a to b. */
+static void copy_file(const char *a, const char *b)
+{
+	char buf[65536];
+	FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
+	size_t n;
+
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(out);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+}
+
+/* A tzdata update: the zone file changes, cal_tz_reload picks it up for parsed expressions. */
+START_TEST(test_tz_reload_picks_up_update)
+{
+	char dir[] = "/tmp/test-cal-tzXXXXXX", sub[64], path[96];
+	struct cal *c;
+	int64_t t;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/Test", dir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	snprintf(path, sizeof(path), "%s/Zone", sub);
+	copy_file("/usr/share/zoneinfo/Europe/Paris", path);
+	setenv("TZDIR", dir, 1);
+	ck_assert_int_eq(cal_parse("daily Test/Zone", &c, NULL, 0), 0);
+	ck_assert_int_eq(cal_next(c, utc("2026-12-04 12:00:00") * NS, &t), 0);
+	ck_assert_int_eq(t, utc("2026-12-04 23:00:00") * NS);	/* midnight CET */
+	copy_file("/usr/share/zoneinfo/Asia/Tokyo", path);
+	ck_assert_int_eq(cal_next(c, utc("2026-12-04 12:00:00") * NS, &t), 0);
+	ck_assert_int_eq(t, utc("2026-12-04 23:00:00") * NS);	/* not yet reloaded */
+	ck_assert_int_eq(cal_tz_reload(), 0);
+	ck_assert_int_eq(cal_next(c, utc("2026-12-04 12:00:00") * NS, &t), 0);
+	ck_assert_int_eq(t, utc("2026-12-04 15:00:00") * NS);	/* midnight JST */
+	cal_free(c);
+	unlink(path);
+	rmdir(sub);
+	rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cal");
@@ -232,6 +280,7 @@ int main(void)
 	tcase_add_test(tc, test_cron_dst_lord_howe);
 	tcase_add_test(tc, test_cron_syntax);
 	tcase_add_test(tc, test_tz_reload_concurrent);
+	tcase_add_test(tc, test_tz_reload_picks_up_update);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
