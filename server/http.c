@@ -19,6 +19,11 @@
  * stalled for http-timeout is closed; at most http-max-connections
  * connections are served: a connection's first request past that gets 429
  * TOO_MANY_CONNECTIONS and the connection is closed.
+ *
+ * Admission: a connection's first request first passes the RPC TCP
+ * listener's peer rule (peer_admit, server/peer.c: 403 PERMISSION for a
+ * local uid the Unix socket would refuse) and max-connections-per-address
+ * (429, counted with the RPC's connections), http_conn_admit below.
  */
 #include "config.h"
 
@@ -38,6 +43,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
 
@@ -697,10 +703,20 @@ static const struct http_route *http_route_find(struct http_req *r, const char *
 	return NULL;
 }
 
+/* A counted HTTP connection (the value in http_loop conns). */
+struct http_conn {
+	char addr_key[48];		/* its max-connections-per-address key (peer_http) */
+};
+
 void http_conn_forget(struct loop *l, struct evhttp_connection *evcon)
 {
-	if (hmap_del(&l->http->conns, (const char *)&evcon, sizeof(evcon)))
-		atomic_fetch_sub_explicit(&l->srv->http_conns, 1, memory_order_relaxed);	/* relaxed: a gauge */
+	struct http_conn *hc = hmap_del(&l->http->conns, (const char *)&evcon, sizeof(evcon));
+
+	if (!hc)
+		return;
+	atomic_fetch_sub_explicit(&l->srv->http_conns, 1, memory_order_relaxed);	/* relaxed: a gauge */
+	srv_peer_release(l->srv, hc->addr_key);
+	free(hc);
 }
 
 void http_conn_closed(struct evhttp_connection *evcon, void *arg)
@@ -708,26 +724,72 @@ void http_conn_closed(struct evhttp_connection *evcon, void *arg)
 	http_conn_forget(arg, evcon);
 }
 
-/* Counts r's connection on its first request; false after answering 429 (over http-max-connections). */
+/* Answers r with an error that also closes its connection (the connection is refused, not counted). */
+static void http_refuse(struct http_req *r, Timerd__ErrorCode code, const char *msg)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
+	atomic_fetch_add_explicit(&r->s->http_rejected, 1, memory_order_relaxed);	/* relaxed: a counter */
+	http_reply_error(r, code, "%s", msg);
+}
+
+/*
+ * Admits r's connection on its first request, as the RPC's TCP listener
+ * admits a connection (peer_admit: a local peer's uid by sock_diag must
+ * pass the Unix socket's rule; a remote one needs allow-remote), then
+ * counts it against http-max-connections and max-connections-per-address
+ * (shared with the RPC's TCP connections: the same key, "uid N" or the
+ * address). evhttp gives no hook with the fd before the first request
+ * (evhttp_set_bevcb has none), so this is where a connection is judged;
+ * nothing is served before. False after answering 403 PERMISSION or 429
+ * TOO_MANY_CONNECTIONS with Connection: close.
+ */
 static bool http_conn_admit(struct http_req *r)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 	struct srv *s = r->s;
+	struct srv_peer who;
+	struct http_conn *hc;
+	char msg[512];
+	int fd;
 
 	if (!evcon || hmap_get(&r->l->http->conns, (const char *)&evcon, sizeof(evcon)))
 		return true;
-	/* relaxed: the cap is approximate across loops, like max-connections */
-	if (atomic_load_explicit(&s->http_conns, memory_order_relaxed) >= s->cfg->http_max_connections ||
-	    hmap_put(&r->l->http->conns, (const char *)&evcon, sizeof(evcon), evcon) < 0) {
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
-		atomic_fetch_add_explicit(&s->http_rejected, 1, memory_order_relaxed);
-		http_reply_error(r, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, "timerd serves http-max-connections (%u) "
-				 "HTTP connections: retry later, reuse connections, or raise http-max-connections",
-				 s->cfg->http_max_connections);
+	if (!bev || (fd = bufferevent_getfd(bev)) < 0 || !(hc = calloc(1, sizeof(*hc)))) {
+		http_refuse(r, TIMERD__ERROR_CODE__NO_MEMORY, "timerd could not set up this connection: retry");
 		return false;
 	}
-	atomic_fetch_add_explicit(&s->http_conns, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->http_accepted, 1, memory_order_relaxed);
+	peer_http(&who, fd, hc->addr_key, sizeof(hc->addr_key));
+	if (!peer_admit(s, &who, msg, sizeof(msg))) {
+		log_warn_rl("HTTP connection from %s refused: %s", hc->addr_key, msg);
+		free(hc);
+		http_refuse(r, TIMERD__ERROR_CODE__PERMISSION, msg);
+		return false;
+	}
+	/* relaxed: the cap is approximate across loops, like max-connections */
+	if (atomic_load_explicit(&s->http_conns, memory_order_relaxed) >= s->cfg->http_max_connections) {
+		free(hc);
+		snprintf(msg, sizeof(msg), "timerd serves http-max-connections (%u) HTTP connections: retry later, "
+			 "reuse connections, or raise http-max-connections", s->cfg->http_max_connections);
+		http_refuse(r, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, msg);
+		return false;
+	}
+	if (!srv_peer_take(s, hc->addr_key)) {
+		snprintf(msg, sizeof(msg), "%s has max-connections-per-address (%u) connections open (RPC and HTTP): "
+			 "close some, reuse connections, or raise max-connections-per-address", hc->addr_key,
+			 s->cfg->max_conns_per_addr);
+		free(hc);
+		http_refuse(r, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, msg);
+		return false;
+	}
+	if (hmap_put(&r->l->http->conns, (const char *)&evcon, sizeof(evcon), hc) < 0) {
+		srv_peer_release(s, hc->addr_key);
+		free(hc);
+		http_refuse(r, TIMERD__ERROR_CODE__NO_MEMORY, "timerd is out of memory for this connection: retry later");
+		return false;
+	}
+	atomic_fetch_add_explicit(&s->http_conns, 1, memory_order_relaxed);	/* relaxed: a gauge */
+	atomic_fetch_add_explicit(&s->http_accepted, 1, memory_order_relaxed);	/* relaxed: a counter */
 	evhttp_connection_set_closecb(evcon, http_conn_closed, r->l);
 	return true;
 }
@@ -851,7 +913,7 @@ void http_loop_free(struct loop *l)
 	http_watch_free(l);
 	if (hl->eh)
 		evhttp_free(hl->eh);	/* runs http_conn_closed for each connection */
-	hmap_destroy(&hl->conns, NULL);
+	hmap_destroy(&hl->conns, free);	/* empty: evhttp_free closed them all */
 	free(hl);
 	l->http = NULL;
 }

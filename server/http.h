@@ -106,7 +106,7 @@ void http_close(struct srv *s);
 /* A loop thread's HTTP side (loop thread only). */
 struct http_loop {
 	struct evhttp *eh;
-	struct hmap conns;		/* evhttp_connection pointer -> itself: the connections counted */
+	struct hmap conns;		/* evhttp_connection pointer -> struct http_conn (http.c): the connections admitted and counted */
 	struct http_req *held, **held_tail;	/* replies waiting for the journal, oldest first */
 	struct http_sse *streams;	/* GET /v1/watch streams (http-watch.c) */
 	struct event *keepalive;	/* writes a comment to every stream now and then */

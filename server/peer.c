@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -108,6 +109,26 @@ void peer_tcp(struct srv_peer *p, int fd)
 	p->cred = peer_tcp_uid(fd, &p->uid);
 	p->gid = (gid_t)-1;
 	p->pid = 0;
+}
+
+void peer_addr_key(const struct srv_peer *p, const char *host, char *key, size_t len)
+{
+	if (p->cred)
+		snprintf(key, len, "uid %u", (unsigned)p->uid);
+	else
+		snprintf(key, len, "%s", host);
+}
+
+void peer_http(struct srv_peer *p, int fd, char *key, size_t len)
+{
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof(sa);
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	peer_tcp(p, fd);
+	if (getpeername(fd, (struct sockaddr *)&sa, &sl) == 0)
+		getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+	peer_addr_key(p, host, key, len);
 }
 
 /* True if uid belongs to group gid (primary or supplementary). */

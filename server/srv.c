@@ -512,18 +512,16 @@ static bool srv_admin_peer(const struct loop_msg *m)
 	return m->is_unix && m->who.cred && (m->who.uid == 0 || m->who.uid == geteuid());
 }
 
-/* Counts one more TCP connection under m->addr_key; false (nothing counted) if that key is at its cap. */
-static bool srv_peer_take(struct srv *s, const struct loop_msg *m)
+bool srv_peer_take(struct srv *s, const char *key)
 {
 	uintptr_t n;
 	bool ok;
 
-	if (!m->addr_key[0])
+	if (!key[0])
 		return true;
 	pthread_mutex_lock(&s->peer_lock);
-	n = (uintptr_t)hmap_get(&s->peer_counts, m->addr_key, strlen(m->addr_key));
-	ok = n < s->cfg->max_conns_per_addr && hmap_put(&s->peer_counts, m->addr_key, strlen(m->addr_key),
-						       (void *)(n + 1)) == 0;
+	n = (uintptr_t)hmap_get(&s->peer_counts, key, strlen(key));
+	ok = n < s->cfg->max_conns_per_addr && hmap_put(&s->peer_counts, key, strlen(key), (void *)(n + 1)) == 0;
 	pthread_mutex_unlock(&s->peer_lock);
 	return ok;
 }
@@ -557,7 +555,7 @@ static void srv_accept(struct srv *s, struct loop_msg *m)
 		free(m);
 		return;
 	}
-	if (!srv_peer_take(s, m)) {
+	if (!srv_peer_take(s, m->addr_key)) {
 		snprintf(msg, sizeof(msg), "%s has max-connections-per-address (%u) connections open: close some, or "
 			 "raise max-connections-per-address", m->addr_key, s->cfg->max_conns_per_addr);
 		srv_refuse(s, m->fd, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, msg);
@@ -629,10 +627,7 @@ static void srv_accept_tcp(struct evconnlistener *l, evutil_socket_t fd, struct 
 	else
 		snprintf(m->peer, sizeof(m->peer), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
 			 strchr(host, ':') ? "]" : "", port);
-	if (m->who.cred)
-		snprintf(m->addr_key, sizeof(m->addr_key), "uid %u", (unsigned)m->who.uid);
-	else
-		snprintf(m->addr_key, sizeof(m->addr_key), "%s", host);
+	peer_addr_key(&m->who, host, m->addr_key, sizeof(m->addr_key));
 	if (!peer_admit(arg, &m->who, msg, sizeof(msg))) {
 		srv_refuse(arg, fd, TIMERD__ERROR_CODE__PERMISSION, msg);
 		free(m);

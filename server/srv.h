@@ -366,6 +366,9 @@ int srv_socket_dir(const struct srv_config *c, char *err, size_t errlen);
 /* Creates state file path 0600 (no symlink followed) and tightens its -wal/-shm; 0 or -1 with err. */
 int srv_state_file(const char *path, char *err, size_t errlen);
 
+/* Counts one more connection (RPC TCP or HTTP) under max-connections-per-address key; false (nothing counted) at its cap ("" counts nothing). */
+bool srv_peer_take(struct srv *s, const char *key);
+
 /* A connection with this max-connections-per-address key closed ("" for none). */
 void srv_peer_release(struct srv *s, const char *key);
 
@@ -471,6 +474,12 @@ const char *tls_errstr(char *buf, size_t len);
 
 /* Fills p for an accepted TCP connection fd: a local peer's uid by sock_diag, or remote. */
 void peer_tcp(struct srv_peer *p, int fd);
+
+/* The max-connections-per-address key of TCP peer p whose numeric address is host: "uid N" if local, else host. */
+void peer_addr_key(const struct srv_peer *p, const char *host, char *key, size_t len);
+
+/* Fills p and its max-connections-per-address key (len bytes) for an HTTP connection's fd (peer_tcp, peer_addr_key). */
+void peer_http(struct srv_peer *p, int fd, char *key, size_t len);
 
 /* True if uid may connect to the Unix socket by its mode and group. */
 bool peer_unix_rule(const struct srv *s, uid_t uid);

@@ -3,6 +3,7 @@
 
 HTTP_TESTS = \
 	tests/regress/http-openapi.sh \
+	tests/regress/http-peer.sh \
 	tests/regress/http-prom.sh \
 	tests/regress/http.sh
 TESTS += $(HTTP_TESTS)
