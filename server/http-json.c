@@ -73,26 +73,57 @@ static int httpj_duration(json_t *o, const char *name, int64_t *ns, bool *set, c
 	return 0;
 }
 
-/* Reads the time fields (in, at, every) into a. */
-static int httpj_arm_when(json_t *o, Timerd__Arm *a, char *err, size_t errlen)
+/*
+ * Reads the calendar field into a (arena copy; left "" if absent). Only its
+ * shape is checked here: the RPC parses it (cal_parse) and answers its
+ * errors, as for timerctl arm --on-calendar.
+ */
+static int httpj_arm_calendar(json_t *o, struct arena *arena, Timerd__Arm *a, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(o, "calendar");
+
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return httpj_fail(TIMERD__ERROR_CODE__INVALID, err, errlen,
+				  "field 'calendar' must be a string such as \"Mon..Fri 09:00\" or \"*:0/15\"");
+	if (!json_string_length(v))
+		return httpj_fail(TIMERD__ERROR_CODE__INVALID, err, errlen, "field 'calendar' is empty: give a schedule "
+				  "such as \"Mon..Fri 09:00\", or leave the field out");
+	if (!(a->calendar = httpj_strdup(arena, v)))
+		return httpj_fail(TIMERD__ERROR_CODE__NO_MEMORY, err, errlen, "out of memory");
+	if (strlen(a->calendar) != json_string_length(v))
+		return httpj_fail(TIMERD__ERROR_CODE__INVALID, err, errlen, "field 'calendar' holds a NUL character");
+	return 0;
+}
+
+/* Reads the time fields (in, at, every; or calendar) into a. */
+static int httpj_arm_when(json_t *o, struct arena *arena, Timerd__Arm *a, char *err, size_t errlen)
 {
 	int64_t in = 0, every = 0, at = 0;
-	bool has_in, has_every;
+	bool has_in, has_every, cal;
 	const char *ats;
 	char why[256];
 	int rc;
 
 	if ((rc = httpj_duration(o, "in", &in, &has_in, err, errlen)) < 0 ||
 	    (rc = httpj_duration(o, "every", &every, &has_every, err, errlen)) < 0 ||
-	    (rc = httpj_str(o, "at", &ats, err, errlen)) < 0)
+	    (rc = httpj_str(o, "at", &ats, err, errlen)) < 0 || (rc = httpj_arm_calendar(o, arena, a, err, errlen)) < 0)
 		return rc;
+	cal = a->calendar && *a->calendar;	/* proto3: "" when absent */
+	if (cal && (ats || has_in || has_every))
+		return httpj_fail(TIMERD__ERROR_CODE__INVALID, err, errlen, "a calendar timer fires and repeats by its "
+				  "schedule: give 'calendar' or 'in', 'at' and 'every', not both");
+	if (cal)
+		return 0;	/* no when, period 0: the RPC places it at the schedule's next elapse */
 	if (ats && units_time_parse(ats, &at, why, sizeof(why)) < 0)
 		return httpj_fail(TIMERD__ERROR_CODE__INVALID, err, errlen, "field 'at': %s", why);
 	if (ats && has_in)
 		return httpj_fail(TIMERD__ERROR_CODE__INVALID, err, errlen, "give 'in' or 'at', not both");
 	if (!ats && !has_in && !has_every)
 		return httpj_fail(TIMERD__ERROR_CODE__INVALID, err, errlen,
-				  "give a time: \"in\": \"250ms\", \"at\": \"2030-01-02T09:00:00Z\" or \"every\": \"5s\"");
+				  "give a time: \"in\": \"250ms\", \"at\": \"2030-01-02T09:00:00Z\", \"every\": \"5s\" "
+				  "or \"calendar\": \"Mon..Fri 09:00\"");
 	a->period_ns = every;
 	if (ats) {
 		a->when_case = TIMERD__ARM__WHEN_AT_UNIX_NS;
@@ -156,7 +187,7 @@ static int httpj_arm_flags(json_t *o, Timerd__Arm *a, char *err, size_t errlen)
 static int httpj_arm_known(json_t *o, char *err, size_t errlen)
 {
 	static const char *const known[] = { "in", "at", "every", "topic", "payload", "payload_base64", "misfire",
-					     "ephemeral" };
+					     "ephemeral", "calendar" };
 	const char *name;
 	json_t *v;
 
@@ -167,7 +198,7 @@ static int httpj_arm_known(json_t *o, char *err, size_t errlen)
 			i++;
 		if (i == sizeof(known) / sizeof(known[0]))
 			return httpj_fail(TIMERD__ERROR_CODE__INVALID, err, errlen, "unknown field '%.64s': an arm takes "
-					  "in, at, every, topic, payload, payload_base64, misfire and ephemeral", name);
+					  "in, at, every, calendar, topic, payload, payload_base64, misfire and ephemeral", name);
 	}
 	return 0;
 }
@@ -181,7 +212,7 @@ static int httpj_arm_object(json_t *o, struct arena *arena, Timerd__Arm *a, char
 	if (!json_is_object(o))
 		return httpj_fail(TIMERD__ERROR_CODE__MALFORMED, err, errlen,
 				  "the body must be a JSON object such as {\"in\": \"250ms\", \"topic\": \"jobs\"}");
-	if ((rc = httpj_arm_known(o, err, errlen)) < 0 || (rc = httpj_arm_when(o, a, err, errlen)) < 0 ||
+	if ((rc = httpj_arm_known(o, err, errlen)) < 0 || (rc = httpj_arm_when(o, arena, a, err, errlen)) < 0 ||
 	    (rc = httpj_arm_payload(o, arena, a, err, errlen)) < 0 || (rc = httpj_arm_flags(o, a, err, errlen)) < 0)
 		return rc;
 	if ((topic = json_object_get(o, "topic")) != NULL) {

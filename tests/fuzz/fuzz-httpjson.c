@@ -4,9 +4,9 @@
  *
  * Checks: a body is decoded or refused with INVALID, MALFORMED or
  * NO_MEMORY and a message; a decoded arm has a time (after_ns or
- * at_unix_ns, never negative), a payload within the body's size and a
- * NUL-free topic; the decoded Arm encodes back to JSON, and base64
- * round-trips its payload.
+ * at_unix_ns, never negative) or else a calendar and no period, a
+ * payload within the body's size and a NUL-free topic; the decoded Arm
+ * encodes back to JSON, and base64 round-trips its payload.
  */
 #include "config.h"
 
@@ -22,8 +22,14 @@ static void httpjson_check(const Timerd__Arm *a, size_t n, struct arena *arena)
 	uint8_t *back;
 	ptrdiff_t m;
 
-	if (a->when_case != TIMERD__ARM__WHEN_AFTER_NS && a->when_case != TIMERD__ARM__WHEN_AT_UNIX_NS)
-		fuzz_fail("decoded an arm without a time (when_case %d)", (int)a->when_case);
+	if (a->calendar && *a->calendar) {
+		if (a->when_case != TIMERD__ARM__WHEN__NOT_SET || a->period_ns)
+			fuzz_fail("decoded a calendar arm with a time or period too (when_case %d)", (int)a->when_case);
+		if (strlen(a->calendar) > n)
+			fuzz_fail("a calendar longer than the body");
+	} else if (a->when_case != TIMERD__ARM__WHEN_AFTER_NS && a->when_case != TIMERD__ARM__WHEN_AT_UNIX_NS) {
+		fuzz_fail("decoded an arm without a time or calendar (when_case %d)", (int)a->when_case);
+	}
 	if (a->after_ns < 0 || a->at_unix_ns < 0 || a->period_ns < 0)
 		fuzz_fail("decoded a negative time or period");
 	if (a->payload.len > n)

@@ -165,6 +165,63 @@ def test_bad_bodies():
         fail("a refused arm left a timer behind")
 
 
+def test_calendar():
+    """Issue 15: "calendar" in the arm bodies, the RPC's checks, the normalised form in GET and list."""
+    b = expect("PUT calendar", req("PUT", "/v1/timers/cal-q", {"calendar": "*:0/15", "topic": "cal"}), 201)
+    now = time.time_ns()
+    # the next quarter hour on the wall clock, within 15 minutes
+    off = b["deadline_unix_ns"] % (15 * 60 * 10**9)  # the wall-clock deadline is an estimate: within 1s
+    if 10**9 < off < 15 * 60 * 10**9 - 10**9 or not now - 10**9 < b["deadline_unix_ns"] <= now + 15 * 60 * 10**9 + 10**9:
+        fail("*:0/15 armed for %r (now %d)" % (b, now))
+    t = expect("GET calendar", req("GET", "/v1/timers/cal-q"), 200)
+    if t.get("calendar") != "*-*-* *:00/15:00" or not t["realtime"] or t["period_ns"] != 0:
+        fail("GET shows %r, expected the normalised '*-*-* *:00/15:00', realtime, period 0" % t)
+    t = expect("GET a timer without one", req("PUT", "/v1/timers/cal-none", {"in": "1h"}), 201)
+    if expect("GET cal-none", req("GET", "/v1/timers/cal-none"), 200).get("calendar") != "":
+        fail("a timer armed with 'in' shows a calendar")
+    # re-armed by key: the schedule is replaced; then by id, to a plain delay
+    expect("PUT calendar again", req("PUT", "/v1/timers/cal-q", {"calendar": "weekly", "topic": "cal"}), 200)
+    t = expect("GET re-armed", req("GET", "/v1/timers/cal-q"), 200)
+    if t["calendar"] != "Mon *-*-* 00:00:00":
+        fail("re-armed with weekly, GET shows %r" % t["calendar"])
+    st, r, b = req("POST", "/v1/timers", {"calendar": "0 9 * * mon-fri", "payload": "cron"})
+    if st != 201:
+        fail("POST calendar: %d %r" % (st, b))
+    t = expect("GET POSTed", req("GET", r.getheader("Location")), 200)
+    if t["calendar"] != "0 9 * * 1-5" or t["payload"] != "cron":
+        fail("a cron expression came back as %r" % t)
+    expect("PUT id calendar", req("PUT", r.getheader("Location"), {"calendar": "daily"}), 200)
+    if expect("GET id", req("GET", r.getheader("Location")), 200)["calendar"] != "*-*-* 00:00:00":
+        fail("re-armed by id with daily")
+    b = expect("list cal", req("GET", "/v1/timers?topic=cal"), 200)
+    if [t["calendar"] for t in b["timers"]] != ["Mon *-*-* 00:00:00"]:
+        fail("list by topic shows %r" % b["timers"])
+    # errors: the RPC's, with the parser's message; nothing is armed
+    p = "/v1/timers/cal-bad"
+    e = expect("bad calendar", req("PUT", p, {"calendar": "Mon..Fri 25:00"}), 400, "INVALID")
+    if "calendar 'Mon..Fri 25:00': " not in e["error"]["message"] or "timerctl calendar" not in e["error"]["message"]:
+        fail("a bad calendar's message: %r" % e["error"]["message"])
+    e = expect("never elapses", req("PUT", p, {"calendar": "*-02-30"}), 400, "INVALID")
+    if "never elapses" not in e["error"]["message"]:
+        fail("*-02-30's message: %r" % e["error"]["message"])
+    e = expect("unknown zone", req("PUT", p, {"calendar": "daily Mars/Olympus"}), 400, "INVALID")
+    expect("calendar and in", req("PUT", p, {"calendar": "daily", "in": "1s"}), 400, "INVALID")
+    expect("calendar and at", req("PUT", p, {"calendar": "daily", "at": "2099-01-02T09:00:00Z"}), 400, "INVALID")
+    e = expect("calendar and every", req("PUT", p, {"calendar": "daily", "every": "1h"}), 400, "INVALID")
+    if "not both" not in e["error"]["message"]:
+        fail("calendar with every: %r" % e["error"]["message"])
+    expect("calendar a number", req("PUT", p, {"calendar": 9}), 400, "INVALID")
+    expect("calendar empty", req("PUT", p, {"calendar": ""}), 400, "INVALID")
+    expect("calendar with NUL", req("PUT", p, b'{"calendar": "daily\\u0000x"}'), 400, "MALFORMED")  # jansson refuses \u0000
+    expect("calendar with a control", req("PUT", p, b'{"calendar": "daily\\u0001"}'), 400, "INVALID")
+    expect("calendar too long", req("PUT", p, {"calendar": "daily" + " " * 5000}), 400, "INVALID")
+    if req("GET", p)[0] != 404:
+        fail("a refused calendar arm left a timer behind")
+    for k in ("cal-q", "cal-none"):
+        expect("DELETE " + k, req("DELETE", "/v1/timers/" + k), 200)
+    expect("DELETE POSTed", req("DELETE", r.getheader("Location")), 200)
+
+
 def test_stats_metrics():
     b = expect("stats", req("GET", "/v1/stats"), 200)
     for g in ("engine", "server", "store", "version"):
@@ -374,7 +431,7 @@ def test_garbage():
     expect("serving after malformed HTTP", req("GET", "/v1/stats"), 200)
 
 
-for t in (test_timers, test_garbage, test_bad_bodies, test_stats_metrics, test_watch, test_watch_slow_reader, test_slow_clients,
+for t in (test_timers, test_calendar, test_garbage, test_bad_bodies, test_stats_metrics, test_watch, test_watch_slow_reader, test_slow_clients,
           test_concurrent, test_connection_cap):
     t()
     print("ok: " + t.__name__)

@@ -145,6 +145,17 @@ call(I, "delete", "/v1/timers/id/x")
 call(I, "delete", "/v1/timers/id/999999")
 call(K, "delete", "/v1/timers/oa")
 call(K, "delete", "/v1/timers/oa")
+# calendar (issue 15): the ArmBody field, the Timer's normalised form, the RPC's errors
+call(K, "put", "/v1/timers/oa-cal", {"calendar": "Mon..Fri 09:00", "topic": "oa"})
+r, d = call(K, "get", "/v1/timers/oa-cal")
+if json.loads(d).get("calendar") != "Mon..Fri *-*-* 09:00:00":
+    fail("GET /v1/timers/oa-cal: calendar %r" % json.loads(d).get("calendar"))
+call(K, "put", "/v1/timers/oa-cal", {"calendar": "Mon..Fri 25:00"})
+call(T, "get", "/v1/timers?topic=oa")
+r, d = call(T, "post", "/v1/timers", {"calendar": "*-02-30"})
+if r.status != 400 or "never elapses" not in json.loads(d)["error"]["message"]:
+    fail("POST a calendar that never elapses: %d %r" % (r.status, d))
+call(K, "delete", "/v1/timers/oa-cal")
 call("/v1/stats", "get", "/v1/stats")
 call("/metrics", "get", "/metrics")
 r, d = call("/", "get", "/")
