@@ -79,7 +79,7 @@ static int sync_poll(struct timerd *t, short events, int64_t deadline)
 	return rc;
 }
 
-/* An SSL_read/SSL_write result r: 1 done, 0 wait for *events, < 0 a failure recorded on t. */
+/* An SSL_read/SSL_write result r: 1 done, 0 wait for *events, < 0 minus the TIMERD_* code recorded on t. */
 static int sync_tls_result(struct timerd *t, int r, short *events)
 {
 	char msg[512];
@@ -95,19 +95,19 @@ static int sync_tls_result(struct timerd *t, int r, short *events)
 		return 0;
 	case SSL_ERROR_ZERO_RETURN:
 		ERR_clear_error();
-		return sync_fail(t, TIMERD_ECLOSED, "timerd closed the connection (was it stopped?)");
+		return -sync_fail(t, TIMERD_ECLOSED, "timerd closed the connection (was it stopped?)");
 	case SSL_ERROR_SYSCALL:
 		if (!ERR_peek_last_error()) {
 			if (errno == EINTR)
 				return 0;
-			return sync_fail(t, r == 0 || !errno ? TIMERD_ECLOSED : TIMERD_EIO, "%s%s",
+			return -sync_fail(t, r == 0 || !errno ? TIMERD_ECLOSED : TIMERD_EIO, "%s%s",
 					 r == 0 || !errno ? "timerd closed the connection" : "cannot use the connection to timerd: ",
 					 r == 0 || !errno ? " (was it stopped?)" : strerror(errno));
 		}
 		/* fall through */
 	default:
 		ctls_describe(t->ssl, "this address", 0, msg, sizeof(msg));
-		return sync_fail(t, TIMERD_EIO, "%s", msg);
+		return -sync_fail(t, TIMERD_EIO, "%s", msg);
 	}
 }
 
@@ -124,8 +124,17 @@ static int sync_tls_write(struct timerd *t, const uint8_t *buf, size_t n, int64_
 			n -= w;
 			continue;
 		}
+		if (SSL_get_error(t->ssl, rc) == SSL_ERROR_SYSCALL && !ERR_peek_last_error()) {
+			/* the server closed: an alert it sent first (TLS 1.3: client certificate required) says why */
+			uint8_t scratch[256];
+			size_t got;
+			int rr = SSL_read_ex(t->ssl, scratch, sizeof(scratch), &got);
+
+			if (rr != 1 && ERR_peek_last_error())
+				return -sync_tls_result(t, rr, &ev);
+		}
 		if ((rc = sync_tls_result(t, rc, &ev)) < 0)
-			return rc;
+			return -rc;
 		if (rc == 0 && sync_poll(t, ev, deadline) == 0)
 			return sync_fail(t, TIMERD_ETIMEDOUT, "timerd did not accept the request in time (is it overloaded?)");
 	}
@@ -148,7 +157,7 @@ static int sync_tls_fill(struct timerd *t, int64_t deadline)
 			return TIMERD_OK;
 		}
 		if ((rc = sync_tls_result(t, rc, &ev)) < 0)
-			return rc;
+			return -rc;
 		if (rc == 0 && sync_poll(t, ev, deadline) == 0)
 			return sync_fail(t, TIMERD_ETIMEDOUT, "no answer from timerd in time");
 	}

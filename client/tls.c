@@ -85,7 +85,8 @@ void ctls_describe(void *vssl, const char *where, unsigned long e, char *buf, si
 		return;
 	}
 	if (ERR_GET_LIB(e) == ERR_LIB_SSL && (r == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED ||
-					     r == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE || r == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE)) {
+					     r == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE || r == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
+					     r == SSL_R_TLSV1_ALERT_UNKNOWN_CA)) {
 		codec_msg(buf, len, "the server at %s refused this client's certificate, or needs one (%s): give a "
 			  "certificate signed by a CA it trusts with --cert FILE (timerctl: and --cert-key FILE)", where, es);
 		return;
@@ -128,6 +129,7 @@ void *ctls_connect(int fd, const char *host, const char *where, const struct tim
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_cipher_list(ctx, CTLS_CIPHERS_12);
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);	/* a server that just closes: "closed", as plaintext */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (o->ca_file ? SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1
 		       : SSL_CTX_set_default_verify_paths(ctx) != 1) {

@@ -108,3 +108,8 @@ SEC_REGRESS_TESTS = \
 	tests/regress/memory.sh
 TESTS += $(SEC_REGRESS_TESTS)
 EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py tests/regress/text.py
+
+# TLS on the TCP listener (issue 12 section 3, doc/security.md "TLS").
+TLS_REGRESS_TESTS = tests/regress/tls.sh
+TESTS += $(TLS_REGRESS_TESTS)
+EXTRA_DIST += $(TLS_REGRESS_TESTS) tests/regress/tls_check.py
