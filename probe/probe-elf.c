@@ -345,8 +345,10 @@ static bool probe_elf_notes(const struct probe_elf *f, const Elf64_Shdr *sh,
 			continue;
 		left = nh->n_descsz - 3 * 8;
 		prov = desc + 3 * 8;
-		name = memchr(prov, '\0', left);
-		if (!name++ || !memchr(name, '\0', left - (size_t)(name - prov)))
+		if (!(name = memchr(prov, '\0', left)))
+			continue;	/* no provider string (never name++ on NULL: UB, found by fuzz-elf) */
+		name++;
+		if (!memchr(name, '\0', left - (size_t)(name - prov)))
 			continue;
 		if (fn(arg, prov, name))
 			return true;
