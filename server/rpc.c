@@ -268,7 +268,8 @@ static bool rpc_arm_check(struct rpc_ctx *x, const Timerd__Arm *a, struct engine
 		return false;
 	}
 	ea->owner = a->notify ? x->c->handle : 0;
-	x->c->waits_fire |= a->notify;	/* waiting for a fire is not idleness (idle-timeout) */
+	if (a->notify)	/* waiting for a fire is not idleness (idle-timeout); notify implies an RPC connection (above) */
+		x->c->waits_fire = true;
 	ea->flags = (a->notify ? SRV_FLAG_NOTIFY : 0) | (a->ephemeral ? JOURNAL_FLAG_EPHEMERAL : 0) |
 		    (a->misfire == TIMERD__MISFIRE__MISFIRE_SKIP ? JOURNAL_FLAG_SKIP : 0);
 	return true;
