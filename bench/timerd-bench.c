@@ -19,7 +19,7 @@
  *                 with --keys K they re-arm K keys over and over. For
  *                 bench/bench-recovery and bench/compare-durable --churn
  *
- * usage: timerd-bench --socket PATH [--mode arm|rtt|lateness|all] [--conns N]
+ * usage: timerd-bench --socket PATH (or tls://HOST:PORT with --ca FILE) [--mode arm|rtt|lateness|all] [--conns N]
  *        [--pipeline N] [--time MS] [--keys N] [--rtt-ops N] [--rate N]
  *        [--delay MS] [--lat-time MS] [--quick] [--rep N]
  *        [--count N] (--mode fill)
@@ -40,6 +40,7 @@
 
 struct bench_cfg {
 	const char *socket;
+	const char *ca;			/* --ca: TLS (with a tls:// --socket) verified against these CAs */
 	const char *mode;
 	unsigned conns, pipeline, keys, rate, rep;
 	unsigned time_ms, rtt_ops, delay_ms, lat_ms;
@@ -68,8 +69,10 @@ static struct timerd_async *bench_connect(const struct bench_cfg *c, struct even
 {
 	struct timerd_async *a;
 	struct timerd_error e;
+	struct timerd_tls tls = { .ca_file = c->ca };
+	struct timerd_options opt = { .tls = c->ca ? &tls : NULL };
 
-	if (timerd_async_connect(base, c->socket, NULL, &a, &e) != TIMERD_OK)
+	if (timerd_async_connect(base, c->socket, &opt, &a, &e) != TIMERD_OK)
 		bench_die("connect", e.message);
 	return a;
 }
@@ -477,7 +480,7 @@ static void bench_args(struct bench_cfg *c, int argc, char **argv)
 		{ "rtt-ops", required_argument, NULL, 'n' }, { "rate", required_argument, NULL, 'r' },
 		{ "delay", required_argument, NULL, 'd' }, { "lat-time", required_argument, NULL, 'l' },
 		{ "rep", required_argument, NULL, 'R' }, { "quick", no_argument, NULL, 'q' },
-		{ "count", required_argument, NULL, 'C' },
+		{ "count", required_argument, NULL, 'C' }, { "ca", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	int o;
@@ -487,6 +490,7 @@ static void bench_args(struct bench_cfg *c, int argc, char **argv)
 
 		switch (o) {
 		case 's': c->socket = optarg; break;
+		case 'A': c->ca = optarg; break;
 		case 'm': c->mode = optarg; break;
 		case 'c': c->conns = v ? v : 1; break;
 		case 'p': c->pipeline = v ? v : 1; break;

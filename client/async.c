@@ -11,6 +11,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
@@ -249,12 +250,18 @@ static void async_read_cb(struct bufferevent *bev, void *arg)
 static void async_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct timerd_async *c = arg;
+	unsigned long e = bufferevent_get_openssl_error(bev);	/* 0 without TLS */
+	char msg[512];
 
-	(void)bev;
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
 		return;
 	c->depth++;
-	if (what & BEV_EVENT_EOF)
+	if (e) {
+		while (bufferevent_get_openssl_error(bev))
+			;
+		ctls_describe(bufferevent_openssl_get_ssl(bev), "this address", e, msg, sizeof(msg));
+		async_close(c, TIMERD_EIO, msg);
+	} else if (what & BEV_EVENT_EOF)
 		async_close(c, TIMERD_ECLOSED, "timerd closed the connection (was it stopped?)");
 	else
 		async_close(c, TIMERD_EIO, "the connection to timerd failed");
@@ -301,16 +308,20 @@ int timerd_async_connect(struct event_base *base, const char *addr, const struct
 	struct timerd_error local;
 	struct timerd_async *c;
 	struct codec_req q;
+	void *ssl;
 	int fd;
 
 	err = err ? err : &local;
 	*out = NULL;
-	if ((fd = codec_open(addr, opt, err)) < 0)
+	if ((fd = codec_open(addr, opt, err, &ssl)) < 0)
 		return err->code;
 	c = calloc(1, sizeof(*c));
-	if (!c || evutil_make_socket_nonblocking(fd) < 0 ||
-	    !(c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE))) {
+	if (c && evutil_make_socket_nonblocking(fd) == 0)	/* with TLS the bufferevent owns the SSL from here */
+		c->bev = ssl ? bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_OPEN, BEV_OPT_CLOSE_ON_FREE)
+			     : bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c || !c->bev) {
 		free(c);
+		ctls_free(ssl);
 		close(fd);
 		codec_msg(err->message, sizeof(err->message), "out of memory");
 		return err->code = TIMERD_ENOMEM;

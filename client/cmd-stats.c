@@ -130,7 +130,7 @@ static int cmd_stats_live(struct ctl *ctl)
 /* Finds stats.db: --db, else the running daemon's, else the default state dir's. */
 static void cmd_stats_db_path(struct ctl *ctl, const char *given, char *buf, size_t len)
 {
-	struct timerd_options opt = { .timeout_ms = ctl->timeout_ms, .client_name = "timerctl " PACKAGE_VERSION };
+	struct timerd_options opt = ctl_options(ctl);
 	struct timerd_stats *s = NULL;
 	struct timerd_error e;
 	char dir[256];

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client/internal.h"
 #include "proto/addr.h"
@@ -699,11 +700,11 @@ void timerd_probes_free(struct timerd_probes *p)
 	free(p);
 }
 
-int codec_open(const char *addr, const struct timerd_options *opt, struct timerd_error *err)
+int codec_open(const char *addr, const struct timerd_options *opt, struct timerd_error *err, void **ssl)
 {
-	char def[256];
+	char def[256], where[300];
 	struct addr a;
-	int fd;
+	int fd, ms = opt && opt->timeout_ms ? opt->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
 
 	if (!addr || !*addr) {
 		timerd_default_address(def, sizeof(def));
@@ -713,9 +714,25 @@ int codec_open(const char *addr, const struct timerd_options *opt, struct timerd
 		err->code = TIMERD_ECONNECT;
 		return -1;
 	}
-	fd = addr_connect(&a, opt && opt->timeout_ms ? opt->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS,
-			  err->message, sizeof(err->message));
-	if (fd < 0)
+	*ssl = NULL;
+	if ((a.tls || (opt && opt->tls)) && a.kind != ADDR_TCP) {
+		codec_msg(err->message, sizeof(err->message), "%s is a Unix socket: TLS needs a TCP address "
+			  "(tls://HOST:PORT)", addr);
 		err->code = TIMERD_ECONNECT;
+		return -1;
+	}
+	fd = addr_connect(&a, ms, err->message, sizeof(err->message));
+	if (fd < 0) {
+		err->code = TIMERD_ECONNECT;
+		return -1;
+	}
+	if (a.tls || (opt && opt->tls)) {
+		a.tls = true;
+		addr_format(&a, where, sizeof(where));
+		if (!(*ssl = ctls_connect(fd, a.host, where, opt ? opt->tls : NULL, ms, err))) {
+			close(fd);
+			return -1;
+		}
+	}
 	return fd;
 }

@@ -63,7 +63,10 @@ void ctl_cmd_help(struct ctl *ctl, const struct cmd_entry *cmd, FILE *f)
 	fprintf(f, "usage: %s %s %s\n%s\n", ctl->prog, cmd->name, cmd->usage, cmd->help);
 	if (cmd->options && *cmd->options)
 		fprintf(f, "\nOptions:\n%s", cmd->options);
-	fprintf(f, "\nGlobal options: --socket PATH, --connect HOST:PORT, --json, --timeout DURATION\n");
+	fprintf(f, "\nGlobal options: --socket PATH, --connect HOST:PORT|tls://HOST:PORT, --json, --timeout DURATION\n");
+	fprintf(f, "TLS: --tls, --ca FILE (CAs to verify the server), --cert FILE [--cert-key FILE] (client certificate and its key;\n"
+		   "     timerctl arm's --key is the timer's key),\n"
+		   "     --server-name NAME (name checked in the server's certificate; default: the host connected to)\n");
 }
 
 /* Prints a usage error for a command; returns CTL_EXIT_USAGE. */
@@ -94,6 +97,25 @@ bool ctl_global_opt(struct ctl *ctl, const struct cmd_entry *cmd, int c, const c
 	case CTL_OPT_JSON:
 		ctl->json = true;
 		return false;
+	case CTL_OPT_TLS:
+		ctl->tls = true;
+		return false;
+	case CTL_OPT_CA:
+		ctl->tls = true;
+		ctl->tls_opt.ca_file = arg;
+		return false;
+	case CTL_OPT_CERT:
+		ctl->tls = true;
+		ctl->tls_opt.cert_file = arg;
+		return false;
+	case CTL_OPT_KEY:
+		ctl->tls = true;
+		ctl->tls_opt.key_file = arg;
+		return false;
+	case CTL_OPT_SNAME:
+		ctl->tls = true;
+		ctl->tls_opt.server_name = arg;
+		return false;
 	case CTL_OPT_TIMEOUT:
 		if (!ctl_duration(ctl, "--timeout", arg, &ns))
 			return true;
@@ -113,10 +135,20 @@ bool ctl_global_opt(struct ctl *ctl, const struct cmd_entry *cmd, int c, const c
 	}
 }
 
+/* The connection options for ctl. */
+struct timerd_options ctl_options(struct ctl *ctl)
+{
+	struct timerd_options opt = { .timeout_ms = ctl->timeout_ms, .client_name = "timerctl " PACKAGE_VERSION };
+
+	if (ctl->tls)
+		opt.tls = &ctl->tls_opt;
+	return opt;
+}
+
 /* Connects ctl->t. */
 int ctl_connect(struct ctl *ctl)
 {
-	struct timerd_options opt = { .timeout_ms = ctl->timeout_ms, .client_name = "timerctl " PACKAGE_VERSION };
+	struct timerd_options opt = ctl_options(ctl);
 	struct timerd_error e;
 	int rc = timerd_connect(ctl->addr, &opt, &ctl->t, &e);
 

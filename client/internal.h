@@ -97,8 +97,21 @@ struct timerd_error;
 
 /*
  * Opens a socket to addr (NULL or "": the default address) within the
- * options' timeout; the fd, or -1 with err filled (TIMERD_ECONNECT).
+ * options' timeout, with TLS for tls:// or opt->tls (*ssl: the SSL, else
+ * NULL); the fd, or -1 with err filled (TIMERD_ECONNECT).
  */
-int codec_open(const char *addr, const struct timerd_options *opt, struct timerd_error *err);
+int codec_open(const char *addr, const struct timerd_options *opt, struct timerd_error *err, void **ssl);
+
+/* --- tls.c --- */
+
+/* TLS handshake on blocking fd to host (where names it in messages); the SSL, or NULL with err. */
+void *ctls_connect(int fd, const char *host, const char *where, const struct timerd_tls *o, int timeout_ms,
+		   struct timerd_error *err);
+
+/* Describes a failed SSL call (e: its OpenSSL error, 0: the queue's) in buf; clears the queue. */
+void ctls_describe(void *ssl, const char *where, unsigned long e, char *buf, size_t len);
+
+/* Frees an SSL from ctls_connect. */
+void ctls_free(void *ssl);
 
 #endif /* TIMERD_CLIENT_INTERNAL_H */

@@ -16,7 +16,8 @@ client_libtimerd_la_SOURCES = \
 	client/codec.c \
 	client/internal.h \
 	client/sync.c \
-	client/timerd.h
+	client/timerd.h \
+	client/tls.c
 client_libtimerd_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS)
 client_libtimerd_la_LIBADD = proto/libproto.la $(LIBEVENT_OPENSSL_LIBS) $(OPENSSL_LIBS) $(LIBEVENT_LIBS) $(PROTOBUF_C_LIBS)
 client_libtimerd_la_LDFLAGS = -version-info 0:0:0 -export-symbols-regex '^timerd_[a-z]'

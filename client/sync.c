@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "client/internal.h"
 #include "proto/addr.h"
@@ -19,6 +23,7 @@
 
 struct timerd {
 	int fd;
+	SSL *ssl;			/* TLS (client/tls.c), NULL: plaintext */
 	int timeout_ms;
 	uint64_t next_id;		/* last request id used */
 	bool broken;			/* a read or write failed: only close is left */
@@ -74,9 +79,95 @@ static int sync_poll(struct timerd *t, short events, int64_t deadline)
 	return rc;
 }
 
+/* An SSL_read/SSL_write result r: 1 done, 0 wait for *events, < 0 minus the TIMERD_* code recorded on t. */
+static int sync_tls_result(struct timerd *t, int r, short *events)
+{
+	char msg[512];
+
+	switch (SSL_get_error(t->ssl, r)) {
+	case SSL_ERROR_NONE:
+		return 1;
+	case SSL_ERROR_WANT_READ:
+		*events = POLLIN;
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		*events = POLLOUT;
+		return 0;
+	case SSL_ERROR_ZERO_RETURN:
+		ERR_clear_error();
+		return -sync_fail(t, TIMERD_ECLOSED, "timerd closed the connection (was it stopped?)");
+	case SSL_ERROR_SYSCALL:
+		if (!ERR_peek_last_error()) {
+			if (errno == EINTR)
+				return 0;
+			return -sync_fail(t, r == 0 || !errno ? TIMERD_ECLOSED : TIMERD_EIO, "%s%s",
+					 r == 0 || !errno ? "timerd closed the connection" : "cannot use the connection to timerd: ",
+					 r == 0 || !errno ? " (was it stopped?)" : strerror(errno));
+		}
+		/* fall through */
+	default:
+		ctls_describe(t->ssl, "this address", 0, msg, sizeof(msg));
+		return -sync_fail(t, TIMERD_EIO, "%s", msg);
+	}
+}
+
+/* Writes all of buf through TLS before deadline. */
+static int sync_tls_write(struct timerd *t, const uint8_t *buf, size_t n, int64_t deadline)
+{
+	while (n) {
+		size_t w = 0;
+		short ev = POLLOUT;
+		int rc = SSL_write_ex(t->ssl, buf, n, &w);
+
+		if (rc == 1) {
+			buf += w;
+			n -= w;
+			continue;
+		}
+		if (SSL_get_error(t->ssl, rc) == SSL_ERROR_SYSCALL && !ERR_peek_last_error()) {
+			/* the server closed: an alert it sent first (TLS 1.3: client certificate required) says why */
+			uint8_t scratch[256];
+			size_t got;
+			int rr = SSL_read_ex(t->ssl, scratch, sizeof(scratch), &got);
+
+			if (rr != 1 && ERR_peek_last_error())
+				return -sync_tls_result(t, rr, &ev);
+		}
+		if ((rc = sync_tls_result(t, rc, &ev)) < 0)
+			return -rc;
+		if (rc == 0 && sync_poll(t, ev, deadline) == 0)
+			return sync_fail(t, TIMERD_ETIMEDOUT, "timerd did not accept the request in time (is it overloaded?)");
+	}
+	return TIMERD_OK;
+}
+
+/* Reads more bytes through TLS (every decrypted byte of the record: none stays hidden from poll). */
+static int sync_tls_fill(struct timerd *t, int64_t deadline)
+{
+	for (;;) {
+		size_t r = 0;
+		short ev = POLLIN;
+		int rc = SSL_read_ex(t->ssl, t->in + t->in_len, t->in_cap - t->in_len, &r);
+
+		if (rc == 1) {
+			t->in_len += r;
+			while (SSL_pending(t->ssl) > 0 && t->in_len < t->in_cap &&
+			       SSL_read_ex(t->ssl, t->in + t->in_len, t->in_cap - t->in_len, &r) == 1)
+				t->in_len += r;
+			return TIMERD_OK;
+		}
+		if ((rc = sync_tls_result(t, rc, &ev)) < 0)
+			return -rc;
+		if (rc == 0 && sync_poll(t, ev, deadline) == 0)
+			return sync_fail(t, TIMERD_ETIMEDOUT, "no answer from timerd in time");
+	}
+}
+
 /* Writes all of buf before deadline. */
 static int sync_write(struct timerd *t, const uint8_t *buf, size_t n, int64_t deadline)
 {
+	if (t->ssl)
+		return sync_tls_write(t, buf, n, deadline);
 	while (n) {
 		ssize_t w = send(t->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 
@@ -109,6 +200,8 @@ static int sync_fill(struct timerd *t, int64_t deadline)
 		t->in = p;
 		t->in_cap = cap;
 	}
+	if (t->ssl)
+		return sync_tls_fill(t, deadline);
 	for (;;) {
 		r = recv(t->fd, t->in + t->in_len, t->in_cap - t->in_len, MSG_DONTWAIT);
 		if (r > 0) {
@@ -257,6 +350,7 @@ static struct timerd *sync_new(int fd, const struct timerd_options *opt)
 	if (!t)
 		return NULL;
 	t->fd = fd;
+	t->ssl = NULL;
 	t->timeout_ms = opt && opt->timeout_ms ? opt->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
 	t->ev_max = opt && opt->max_queued_events ? opt->max_queued_events : CLIENT_DEFAULT_MAX_EVENTS;
 	arena_init(&t->arena);
@@ -268,17 +362,22 @@ int timerd_connect(const char *addr, const struct timerd_options *opt, struct ti
 		   struct timerd_error *err)
 {
 	struct timerd_error local;
+	void *ssl;
 	int fd, rc;
 
 	err = err ? err : &local;
 	*out = NULL;
-	if ((fd = codec_open(addr, opt, err)) < 0)
+	if ((fd = codec_open(addr, opt, err, &ssl)) < 0)
 		return err->code;
+	if (ssl)	/* SSL_read/SSL_write then poll on WANT_*: never block past a deadline */
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	if (!(*out = sync_new(fd, opt))) {
+		ctls_free(ssl);
 		close(fd);
 		codec_msg(err->message, sizeof(err->message), "out of memory");
 		return err->code = TIMERD_ENOMEM;
 	}
+	(*out)->ssl = ssl;
 	if ((rc = sync_hello(*out, opt ? opt->client_name : NULL)) != TIMERD_OK) {
 		codec_msg(err->message, sizeof(err->message), "%s", (*out)->err);
 		timerd_close(*out);
@@ -295,6 +394,7 @@ void timerd_close(struct timerd *t)
 {
 	if (!t)
 		return;
+	ctls_free(t->ssl);
 	close(t->fd);
 	for (size_t i = 0; i < t->ev_n; i++)
 		free(t->ev[(t->ev_head + i) % t->ev_cap]);

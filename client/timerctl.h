@@ -41,6 +41,8 @@ struct ctl {
 	const char *addr;		/* --socket / --connect; NULL: default */
 	bool json;			/* --json */
 	int timeout_ms;			/* --timeout */
+	bool tls;			/* --tls (or a tls:// address) */
+	struct timerd_tls tls_opt;	/* --ca, --cert, --key, --server-name */
 	struct timerd *t;		/* connected by ctl_connect */
 };
 
@@ -69,11 +71,21 @@ extern const struct cmd_entry cmd_watch_entry;
 #define CTL_OPT_JSON	0x102
 #define CTL_OPT_TIMEOUT 0x103
 #define CTL_OPT_HELP	'h'
+#define CTL_OPT_TLS	0x110
+#define CTL_OPT_CA	0x111
+#define CTL_OPT_CERT	0x112
+#define CTL_OPT_KEY	0x113
+#define CTL_OPT_SNAME	0x114
 #define CTL_GLOBAL_LONGOPTS						\
 	{ "socket", required_argument, NULL, CTL_OPT_SOCKET },		\
 	{ "connect", required_argument, NULL, CTL_OPT_CONNECT },	\
 	{ "json", no_argument, NULL, CTL_OPT_JSON },			\
 	{ "timeout", required_argument, NULL, CTL_OPT_TIMEOUT },	\
+	{ "tls", no_argument, NULL, CTL_OPT_TLS },			\
+	{ "ca", required_argument, NULL, CTL_OPT_CA },			\
+	{ "cert", required_argument, NULL, CTL_OPT_CERT },		\
+	{ "cert-key", required_argument, NULL, CTL_OPT_KEY },	\
+	{ "server-name", required_argument, NULL, CTL_OPT_SNAME },	\
 	{ "help", no_argument, NULL, CTL_OPT_HELP }
 
 /*
@@ -81,6 +93,9 @@ extern const struct cmd_entry cmd_watch_entry;
  * itself (a global option, --help, or '?'); true if the command must stop
  * now with *exit_code (0 after --help, 2 after a bad option).
  */
+/* The connection options for ctl (TLS when --tls or any TLS option was given). */
+struct timerd_options ctl_options(struct ctl *ctl);
+
 bool ctl_global_opt(struct ctl *ctl, const struct cmd_entry *cmd, int c, const char *arg, int *exit_code);
 
 /* Prints a command's usage line and help to f. */

@@ -110,10 +110,24 @@ struct timerd_error {
 	char message[512];
 };
 
+/*
+ * TLS to a TCP address (tls://HOST:PORT, or any HOST:PORT when
+ * timerd_options.tls is set). The server's certificate is always verified:
+ * it must chain to ca_file's CAs (NULL: the system's) and name the host
+ * connected to (or server_name). TLS 1.2 at least.
+ */
+struct timerd_tls {
+	const char *ca_file;		/* PEM CAs the server's certificate must chain to; NULL: system store */
+	const char *cert_file;		/* PEM client certificate (chain), for a server that asks; NULL: none */
+	const char *key_file;		/* its PEM private key (NULL: in cert_file) */
+	const char *server_name;	/* name checked in the certificate (and SNI); NULL: the address's host */
+};
+
 struct timerd_options {
 	int timeout_ms;			/* per blocking call and connect; 0: 10 s; < 0: none */
 	const char *client_name;	/* sent in Hello; NULL: "libtimerd" */
 	size_t max_queued_events;	/* blocking API: events kept while not read; 0: 65536 */
+	const struct timerd_tls *tls;	/* non-NULL: TLS on a TCP address (added last: ABI) */
 };
 
 /* ------------------------------------------------------------------------ */

@@ -86,6 +86,13 @@ int addr_parse(const char *s, struct addr *a, char *err, size_t errlen)
 		return addr_parse_unix(s, a, err, errlen);
 	if (strncmp(s, "tcp:", 4) == 0)
 		return addr_parse_tcp(s + 4, a, err, errlen);
+	if (strncmp(s, "tls://", 6) == 0 || strncmp(s, "tls:", 4) == 0) {
+		a->tls = true;
+		if (addr_parse_tcp(s + (s[4] == '/' && s[5] == '/' ? 6 : 4), a, err, errlen) < 0)
+			return -1;
+		a->tls = true;	/* addr_parse_tcp does not clear it; kept explicit */
+		return 0;
+	}
 	return addr_parse_tcp(s, a, err, errlen);
 }
 
@@ -139,6 +146,10 @@ const char *addr_format(const struct addr *a, char *buf, size_t len)
 {
 	if (a->kind == ADDR_UNIX)
 		snprintf(buf, len, "%s%s", a->path[0] == '/' || a->path[0] == '.' ? "" : "unix:", a->path);
+	else if (a->tls && (strchr(a->host, ':') || a->host[0] == '['))
+		snprintf(buf, len, "tls://[%s]:%s", a->host, a->port);
+	else if (a->tls)
+		snprintf(buf, len, "tls://%s:%s", a->host, a->port);
 	else if (strchr(a->host, ':') || a->host[0] == '[')
 		snprintf(buf, len, "[%s]:%s", a->host, a->port);
 	else

@@ -5,6 +5,7 @@
  * Address syntax:
  *	unix:PATH, or a PATH starting with '/' or '.'	a Unix stream socket
  *	tcp:HOST:PORT, HOST:PORT, [V6]:PORT		TCP
+ *	tls://HOST:PORT, tls:HOST:PORT			TCP with TLS (libtimerd verifies the server)
  *	PORT						TCP on 127.0.0.1
  *
  * Default socket: /run/timerd/timerd.sock for root, else
@@ -32,6 +33,7 @@ struct addr {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];	/* ADDR_UNIX */
 	char host[256];						/* ADDR_TCP */
 	char port[8];
+	bool tls;						/* ADDR_TCP given as tls:// */
 };
 
 /* Parses an address; 0 or -1 with a message for the user in err. */

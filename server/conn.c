@@ -43,12 +43,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <event2/event.h>
 
 #include "proto/frame.h"
 #include "server/journal.h"
@@ -640,6 +642,34 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	conn_kill(c);
 }
 
+/*
+ * A plaintext client on the TLS port: answers in plaintext, as one Error
+ * frame written straight to the socket (the TLS session never started),
+ * and reads what it sent so that the close is a FIN, not a reset that
+ * would discard the answer.
+ */
+static void conn_tls_plain_answer(struct conn *c)
+{
+	Timerd__Response rs = TIMERD__RESPONSE__INIT;
+	Timerd__Error e = TIMERD__ERROR__INIT;
+	uint8_t buf[512];
+	int fd = bufferevent_getfd(c->bev);
+	size_t n;
+
+	e.code = TIMERD__ERROR_CODE__MALFORMED;
+	e.message = (char *)"this port speaks TLS: connect with tls://HOST:PORT (timerctl --tls)";
+	rs.event = true;
+	rs.body_case = TIMERD__RESPONSE__BODY_ERROR;
+	rs.error = &e;
+	n = timerd__response__pack(&rs, buf + FRAME_HDR);
+	frame_put_len(buf, (uint32_t)n);
+	if (send(fd, buf, FRAME_HDR + n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		return;
+	shutdown(fd, SHUT_WR);
+	for (int i = 0; i < 16 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0; i++)
+		;
+}
+
 /* Queued fatal error on a TLS connection, if any: logs it (what the peer did, what to do); true if there was one. */
 static bool conn_tls_failed(struct conn *c)
 {
@@ -657,8 +687,11 @@ static bool conn_tls_failed(struct conn *c)
 	    (ERR_GET_REASON(first) == SSL_R_WRONG_VERSION_NUMBER || ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST ||
 	     ERR_GET_REASON(first) == SSL_R_PACKET_LENGTH_TOO_LONG || ERR_GET_REASON(first) == SSL_R_RECORD_LENGTH_MISMATCH ||
 	     ERR_GET_REASON(first) == SSL_R_UNEXPECTED_RECORD))
+	{
 		log_info_rl("connection from %s: this port speaks TLS and the client sent plaintext (a timerd frame or "
 			    "HTTP?): it should connect with tls://HOST:PORT (timerctl --tls) (%s)", c->peer, buf);
+		conn_tls_plain_answer(c);
+	}
 	else if (!c->tls_up)
 		log_info_rl("connection from %s: TLS handshake failed: %s", c->peer, buf);
 	else

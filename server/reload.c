@@ -23,6 +23,7 @@ struct reload_run {
 	struct srv *s;
 	struct srv_config *n;		/* the file and flags as they are now */
 	bool limits;			/* a loop limit changed: post them */
+	bool tls_failed;		/* a tls-* setting could not be taken */
 	unsigned applied, restart;	/* settings changed at once; changes that need a restart */
 };
 
@@ -76,6 +77,42 @@ static bool reload_limit(struct reload_run *r)
 	return true;
 }
 
+/* Replaces string setting *dst with a copy of v; false when out of memory. */
+static bool reload_str(char **dst, const char *v)
+{
+	char *c = v ? strdup(v) : NULL;
+
+	if (v && !c)
+		return false;
+	free(*dst);
+	*dst = c;
+	return true;
+}
+
+/*
+ * tls-cert, tls-key, tls-ca, tls-verify-client: taken into s->cfg; the
+ * context is rebuilt from them after the diff (reload_apply), for new
+ * connections. Turning TLS off needs a restart: a reload never downgrades
+ * the listener to plaintext.
+ */
+static bool reload_tls(struct reload_run *r)
+{
+	struct srv_config *c = r->s->cfg;
+
+	if (c->tls_cert && !r->n->tls_cert) {
+		log_warn("reload: tls-cert was removed: TLS stays on until a restart (systemctl restart timerd)");
+		r->tls_failed = true;
+		return false;
+	}
+	if (!reload_str(&c->tls_cert, r->n->tls_cert) || !reload_str(&c->tls_key, r->n->tls_key) ||
+	    !reload_str(&c->tls_ca, r->n->tls_ca) || !reload_str(&c->tls_verify_client, r->n->tls_verify_client)) {
+		log_err("reload: out of memory taking the tls settings");
+		r->tls_failed = true;
+		return false;
+	}
+	return true;
+}
+
 /*
  * The settings a reload changes at run time; any other setting that
  * changed needs a restart. A later setting (users, TLS certificates, group
@@ -92,6 +129,10 @@ static const struct {
 	{ "max-inflight", reload_limit },
 	{ "max-output", reload_limit },
 	{ "max-payload", reload_limit },
+	{ "tls-cert", reload_tls },	/* and every SIGHUP re-reads the files (renewed in place) */
+	{ "tls-key", reload_tls },
+	{ "tls-ca", reload_tls },
+	{ "tls-verify-client", reload_tls },
 };
 
 /* The apply function of a reloadable setting, or NULL. */
@@ -161,6 +202,10 @@ static int reload_check(const struct srv *s, const struct srv_config *n, char *e
 	merged.max_inflight = n->max_inflight;
 	merged.max_output = n->max_output;
 	merged.max_payload = n->max_payload;
+	merged.tls_cert = n->tls_cert ? n->tls_cert : s->cfg->tls_cert;	/* removing it is refused (reload_tls) */
+	merged.tls_key = n->tls_cert ? n->tls_key : s->cfg->tls_key;
+	merged.tls_ca = n->tls_cert ? n->tls_ca : s->cfg->tls_ca;
+	merged.tls_verify_client = n->tls_cert ? n->tls_verify_client : s->cfg->tls_verify_client;
 	return settings_check(&merged, err, errlen);
 }
 
@@ -182,6 +227,8 @@ static const char *reload_apply(struct srv *s, char *err, size_t errlen)
 	settings_diff(s->cfg, &n, reload_changed, &r);
 	if (r.limits)
 		reload_post_limits(s);
+	if (!r.tls_failed)
+		tls_reload(s);	/* certificate files are re-read even when their names did not change */
 	settings_free(&n);
 	snprintf(how, sizeof(how), "reloaded: %u changed, %u need a restart", r.applied, r.restart);
 	log_notice("%s %s", s->cfg->config_file, how);
@@ -196,6 +243,7 @@ void reload_config(struct srv *s)
 	notify_reloading(s);
 	if (!s->cfg->config_file) {
 		log_notice("SIGHUP: no --config file to re-read (the log was reopened)");
+		tls_reload(s);
 		notify_reloaded(s, "reloaded: no config file");
 		return;
 	}

@@ -33,9 +33,9 @@ TESTS += \
 
 EXTRA_DIST += tests/fuzz/corpus
 
-tests_fuzz_mkcorpus_SOURCES = tests/fuzz/mkcorpus.c client/codec.c client/internal.h
-tests_fuzz_mkcorpus_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
-tests_fuzz_mkcorpus_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS)
+tests_fuzz_mkcorpus_SOURCES = tests/fuzz/mkcorpus.c client/codec.c client/internal.h client/tls.c
+tests_fuzz_mkcorpus_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(OPENSSL_CFLAGS)
+tests_fuzz_mkcorpus_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS) $(OPENSSL_LIBS)
 
 tests_fuzz_replay_rpc_SOURCES = tests/fuzz/fuzz-rpc.c tests/fuzz/replay.c $(FUZZ_WORLD)
 tests_fuzz_replay_rpc_CFLAGS = $(FUZZ_SRV_CFLAGS) -DFUZZ_NAME='"rpc"'
@@ -66,9 +66,9 @@ tests_fuzz_replay_elf_SOURCES = tests/fuzz/fuzz-elf.c tests/fuzz/replay.c tests/
 tests_fuzz_replay_elf_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS) -DFUZZ_NAME='"elf"'
 tests_fuzz_replay_elf_LDADD = probe/libprobe.la $(LIBBPF_LIBS)
 
-tests_fuzz_replay_response_SOURCES = tests/fuzz/fuzz-response.c tests/fuzz/replay.c tests/fuzz/fuzz.h client/codec.c client/internal.h
-tests_fuzz_replay_response_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) -DFUZZ_NAME='"response"'
-tests_fuzz_replay_response_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS)
+tests_fuzz_replay_response_SOURCES = tests/fuzz/fuzz-response.c tests/fuzz/replay.c tests/fuzz/fuzz.h client/codec.c client/internal.h client/tls.c
+tests_fuzz_replay_response_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(OPENSSL_CFLAGS) -DFUZZ_NAME='"response"'
+tests_fuzz_replay_response_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS) $(OPENSSL_LIBS)
 
 # Rewrites the rpc and stream seeds with the client's encoder.
 fuzz-seeds: tests/fuzz/mkcorpus
@@ -95,10 +95,10 @@ tests_fuzz_fuzz_elf_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
 tests_fuzz_fuzz_elf_LDFLAGS = $(FUZZER_LINK)
 tests_fuzz_fuzz_elf_LDADD = probe/libprobe.la $(LIBBPF_LIBS)
 
-tests_fuzz_fuzz_response_SOURCES = tests/fuzz/fuzz-response.c tests/fuzz/fuzz.h client/codec.c client/internal.h
-tests_fuzz_fuzz_response_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
+tests_fuzz_fuzz_response_SOURCES = tests/fuzz/fuzz-response.c tests/fuzz/fuzz.h client/codec.c client/internal.h client/tls.c
+tests_fuzz_fuzz_response_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(OPENSSL_CFLAGS)
 tests_fuzz_fuzz_response_LDFLAGS = $(FUZZER_LINK)
-tests_fuzz_fuzz_response_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS)
+tests_fuzz_fuzz_response_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS) $(OPENSSL_LIBS)
 
 tests_fuzz_fuzz_rpc_SOURCES = tests/fuzz/fuzz-rpc.c $(FUZZ_WORLD)
 tests_fuzz_fuzz_rpc_CFLAGS = $(FUZZ_SRV_CFLAGS)

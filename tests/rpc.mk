@@ -27,9 +27,9 @@ TESTS += \
 	tests/unit/test-journal-load
 
 # libtimerd's codec is built in: its internals are not exported by libtimerd.la.
-tests_unit_test_proto_SOURCES = tests/unit/test-proto.c client/codec.c client/internal.h
+tests_unit_test_proto_SOURCES = tests/unit/test-proto.c client/codec.c client/internal.h client/tls.c
 tests_unit_test_proto_CFLAGS = $(RPC_TEST_CFLAGS)
-tests_unit_test_proto_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS) $(CHECK_LIBS)
+tests_unit_test_proto_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS) $(OPENSSL_LIBS) $(CHECK_LIBS)
 
 tests_unit_test_client_SOURCES = tests/unit/test-client.c tests/unit/test-server-util.h tests/wait.h
 tests_unit_test_client_CFLAGS = $(RPC_TEST_CFLAGS)
@@ -111,3 +111,8 @@ SEC_REGRESS_TESTS = \
 	tests/regress/memory.sh
 TESTS += $(SEC_REGRESS_TESTS)
 EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py tests/regress/text.py
+
+# TLS on the TCP listener (issue 12 section 3, doc/security.md "TLS").
+TLS_REGRESS_TESTS = tests/regress/tls.sh
+TESTS += $(TLS_REGRESS_TESTS)
+EXTRA_DIST += $(TLS_REGRESS_TESTS) tests/regress/tls_check.py
