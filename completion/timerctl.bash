@@ -73,12 +73,16 @@ _timerctl_duration()
 # Completes a calendar expression (systemd.time(7) or cron): examples.
 _timerctl_calendar()
 {
-	local i
 	_timerctl_reply "$(printf '%s\n' minutely hourly daily weekly monthly yearly \
 		'*-*-* 09:00:00' 'Mon..Fri *-*-* 09:00' '*:0/15' '0 9 * * 1-5')"
-	# Expressions hold blanks: quote what is offered.
+}
+
+# Quotes the words of COMPREPLY that hold blanks or glob characters (keys, calendar expressions).
+_timerctl_quote()
+{
+	local i
 	for i in "${!COMPREPLY[@]}"; do
-		[[ ${COMPREPLY[i]} == *[[:space:]]* ]] && printf -v "COMPREPLY[i]" '%q' "${COMPREPLY[i]}"
+		[[ ${COMPREPLY[i]} == *[[:space:]*?[]* ]] && printf -v "COMPREPLY[i]" '%q' "${COMPREPLY[i]}"
 	done
 	return 0
 }
@@ -116,7 +120,7 @@ _timerctl()
 	# The argument of the previous flag.
 	case $prev in
 	--in | --every | --for | --history | --timeout | --wait-timeout | --interval) _timerctl_duration; return ;;
-	--on-calendar) _timerctl_calendar; return ;;
+	--on-calendar) _timerctl_calendar; _timerctl_quote; return ;;
 	--at | --base-time) COMPREPLY=("$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)"); return ;;
 	--topic) _timerctl_reply "$(_timerctl_daemon "$prog" topic "${addr[@]}")"; return ;;
 	--key) _timerctl_reply "$(_timerctl_daemon "$prog" key "${addr[@]}")"; return ;;
@@ -142,11 +146,7 @@ _timerctl()
 	probe) [[ -z $sub ]] && _timerctl_reply "$(printf '%s\n' attach list detach)" ;;
 	calendar) [[ -z $sub ]] && _timerctl_calendar ;;
 	esac
-	# Keys may hold blanks: quote what is offered.
-	for i in "${!COMPREPLY[@]}"; do
-		[[ ${COMPREPLY[i]} == *[[:space:]]* ]] && printf -v "COMPREPLY[i]" '%q' "${COMPREPLY[i]}"
-	done
-	return 0
+	_timerctl_quote
 }
 
 complete -F _timerctl timerctl

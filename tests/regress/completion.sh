@@ -61,7 +61,8 @@ offers --on-calendar "$T" arm job-9 --
 expect "--on-calendar" "$T" arm x --on
 offers daily "$T" arm x --on-calendar ""
 expect "hourly" "$T" arm x --on-calendar ho
-expect 'Mon..Fri\ \*-\*-\*\ 09:00' "$T" calendar Mon
+offers 'Mon..Fri\ \*-\*-\*\ 09:00' "$T" calendar Mon
+offers '\*:0/15' "$T" arm x --on-calendar '*'
 offers daily "$T" calendar ""
 expect "--iterations" "$T" calendar daily --it
 expect "--base-time" "$T" calendar daily --ba
