@@ -70,6 +70,23 @@ _timerctl_duration()
 	compopt -o nospace 2>/dev/null
 }
 
+# Completes a calendar expression (systemd.time(7) or cron): examples.
+_timerctl_calendar()
+{
+	_timerctl_reply "$(printf '%s\n' minutely hourly daily weekly monthly yearly \
+		'*-*-* 09:00:00' 'Mon..Fri *-*-* 09:00' '*:0/15' '0 9 * * 1-5')"
+}
+
+# Quotes the words of COMPREPLY that hold blanks or glob characters (keys, calendar expressions).
+_timerctl_quote()
+{
+	local i
+	for i in "${!COMPREPLY[@]}"; do
+		[[ ${COMPREPLY[i]} == *[[:space:]*?[]* ]] && printf -v "COMPREPLY[i]" '%q' "${COMPREPLY[i]}"
+	done
+	return 0
+}
+
 _timerctl()
 {
 	local cur prev prog=${COMP_WORDS[0]} cmd= i w addr=() sub=
@@ -102,15 +119,16 @@ _timerctl()
 
 	# The argument of the previous flag.
 	case $prev in
-	--in | --every | --for | --history | --timeout | --wait-timeout) _timerctl_duration; return ;;
-	--at) COMPREPLY=("$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)"); return ;;
+	--in | --every | --for | --history | --timeout | --wait-timeout | --interval) _timerctl_duration; return ;;
+	--on-calendar) _timerctl_calendar; _timerctl_quote; return ;;
+	--at | --base-time) COMPREPLY=("$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)"); return ;;
 	--topic) _timerctl_reply "$(_timerctl_daemon "$prog" topic "${addr[@]}")"; return ;;
 	--key) _timerctl_reply "$(_timerctl_daemon "$prog" key "${addr[@]}")"; return ;;
 	--id) _timerctl_reply "$(_timerctl_daemon "$prog" timer_id "${addr[@]}")"; return ;;
 	--misfire) _timerctl_reply "$(printf '%s\n' fire skip)"; return ;;
 	--socket | --db | --payload-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
 	--connect) _timerctl_reply "$(printf '%s\n' 127.0.0.1: localhost:)"; compopt -o nospace 2>/dev/null; return ;;
-	--count | --limit | --payload) return ;;
+	--count | --limit | --payload | --iterations | --next) return ;;
 	esac
 
 	if [[ $cur == -* ]]; then
@@ -126,12 +144,9 @@ _timerctl()
 		[[ -z $sub ]] && _timerctl_reply "$(_timerctl_daemon "$prog" key "${addr[@]}")" ;;
 	watch) _timerctl_reply "$(_timerctl_daemon "$prog" topic "${addr[@]}")" ;;
 	probe) [[ -z $sub ]] && _timerctl_reply "$(printf '%s\n' attach list detach)" ;;
+	calendar) [[ -z $sub ]] && _timerctl_calendar ;;
 	esac
-	# Keys may hold blanks: quote what is offered.
-	for i in "${!COMPREPLY[@]}"; do
-		[[ ${COMPREPLY[i]} == *[[:space:]]* ]] && printf -v "COMPREPLY[i]" '%q' "${COMPREPLY[i]}"
-	done
-	return 0
+	_timerctl_quote
 }
 
 complete -F _timerctl timerctl

@@ -61,7 +61,8 @@ print-install-dirs:
 	@echo "prefix='$(prefix)' bindir='$(bindir)' sbindir='$(sbindir)' libdir='$(libdir)'" \
 		"includedir='$(includedir)' mandir='$(mandir)' sysconfdir='$(sysconfdir)' docdir='$(docdir)'" \
 		"systemdsystemunitdir='$(systemdsystemunitdir)' tmpfilesdir='$(tmpfilesdir)'" \
-		"sysusersdir='$(sysusersdir)' bashcompletiondir='$(bashcompletiondir)'"
+		"sysusersdir='$(sysusersdir)' bashcompletiondir='$(bashcompletiondir)'" \
+		"zshcompletiondir='$(zshcompletiondir)'"
 .PHONY: print-install-dirs install-timerd-conf uninstall-timerd-conf
 
 # The Debian packaging (scripts/build-deb builds it; doc/packaging.md).

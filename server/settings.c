@@ -602,7 +602,13 @@ void settings_usage(FILE *f)
 
 		snprintf(left, sizeof(left), "%s%c%s--%s%s%s", o->short_name ? "-" : "", o->short_name ? o->short_name : ' ',
 			 o->short_name ? ", " : " ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-		fprintf(f, "  %-30s %s\n", o->short_name ? left : left + 2, o->help);
+		const char *term = o->short_name ? left : left + 2;
+
+		/* A term wider than its column gets a line of its own, so two blanks always part it from the help. */
+		if (strlen(term) > 30)
+			fprintf(f, "  %s\n  %-30s %s\n", term, "", o->help);
+		else
+			fprintf(f, "  %-30s %s\n", term, o->help);
 	}
 	fprintf(f, "\nSignals: SIGTERM/SIGINT stop gracefully; SIGHUP reopens the log file and re-reads the\n"
 		   "--config file (log, log-level, max-connections, max-inflight, max-output and max-payload\n"

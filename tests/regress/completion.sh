@@ -56,6 +56,21 @@ offers 1h30m "$T" arm x --every ""
 offers 250ms "$T" --timeout ""
 expect "fire skip" "$T" arm x --misfire ""
 expect "attach list detach" "$T" probe ""
+# Calendar schedules: arm --on-calendar, timerctl calendar and top's flags.
+offers --on-calendar "$T" arm job-9 --
+expect "--on-calendar" "$T" arm x --on
+offers daily "$T" arm x --on-calendar ""
+expect "hourly" "$T" arm x --on-calendar ho
+offers 'Mon..Fri\ \*-\*-\*\ 09:00' "$T" calendar Mon
+offers '\*:0/15' "$T" arm x --on-calendar '*'
+offers daily "$T" calendar ""
+expect "--iterations" "$T" calendar daily --it
+expect "--base-time" "$T" calendar daily --ba
+expect "" "$T" calendar daily --iterations ""
+for f in --once --interval --next --json; do
+	offers "$f" "$T" top --
+done
+offers 5s "$T" top --interval ""
 
 # From the daemon, at the address of the command line.
 expect "job-7 job-8" "$T" "${S[@]}" cancel job

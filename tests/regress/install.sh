@@ -34,6 +34,7 @@ has "$docdir/examples/timerd.conf" 644
 [ -z "${tmpfilesdir:-}" ] || has "$tmpfilesdir/timerd.conf" 644
 [ -z "${sysusersdir:-}" ] || has "$sysusersdir/timerd.conf" 644
 [ -z "${bashcompletiondir:-}" ] || has "$bashcompletiondir/timerctl" 644
+[ -z "${zshcompletiondir:-}" ] || has "$zshcompletiondir/_timerctl" 644
 [ ! -e "$dest$sbindir/timerctl" ] && [ ! -e "$dest$bindir/timerd" ] || fail "timerd belongs in sbindir, timerctl in bindir"
 if [ -n "${systemdsystemunitdir:-}" ]; then
 	grep -q "^ExecStart=$sbindir/timerd .*--config $sysconfdir/timerd.conf" "$dest$systemdsystemunitdir/timerd.service" ||

@@ -82,11 +82,11 @@ codes=$(sed -n '/^enum timerd_code/,/^};/s/^[[:space:]]*\(TIMERD_[A-Z]*\) = .*/\
 subset "timerd.h error codes missing from libtimerd.3" "$codes" "$(sed -n 's/^\.It Dv \(TIMERD_[A-Z]*\).*/\1/p' "$man/libtimerd.3")"
 
 # The example configuration is what timerd accepts: uncomment every value
-# that is not a placeholder (an upper-case word) and check it.
+# that is not a placeholder (an upper-case word, or a choice a|b|c) and check it.
 conf=$top_builddir/data/timerd.conf
 [ -s "$conf" ] || fail "$conf was not built"
 subset "settings missing from data/timerd.conf" "$settings" "$(sed -n 's/^#\([a-z0-9-]*\) = .*/\1/p' "$conf")"
-sed -n 's/^#\([a-z0-9-]* = [^A-Z]*\)$/\1/p' "$conf" > "$tmp/all.conf"
+sed -n 's/^#\([a-z0-9-]* = [^A-Z|]*\)$/\1/p' "$conf" > "$tmp/all.conf"
 [ "$(wc -l < "$tmp/all.conf")" -ge 20 ] || fail "data/timerd.conf has too few defaults: $(cat "$tmp/all.conf")"
 out=$("$TIMERD" --check-config -c "$tmp/all.conf" --socket "$sock" --state-dir "$tmp/state" 2>&1) ||
 	fail "timerd --check-config rejects the example's defaults: $out"
