@@ -44,7 +44,10 @@ cmds=$("$T" --help 2>&1 | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p
 [ "$(wc -w <<<"$cmds")" -ge 9 ] || fail "timerctl --help lists only: $cmds"
 expect "$(echo $cmds)" "$T" ""
 expect "stats" "$T" st
-expect "--socket --connect --json --timeout" "$T" --json --
+# Every global option timerctl --help lists.
+opts=$("$T" --help 2>&1 | sed -n 's/^  \(--[a-z][a-z-]*\) .*/\1/p' | tr '\n' ' ')
+[ "$(wc -w <<<"$opts")" -ge 4 ] || fail "timerctl --help lists only the options: $opts"
+expect "$(echo $opts)" "$T" --json --
 expect "--socket" "$T" --so
 for f in --in --at --every --key --id --topic --payload --payload-file --ephemeral --misfire --wait --count --wait-timeout --json --timeout; do
 	offers "$f" "$T" arm job-9 --
