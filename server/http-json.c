@@ -395,3 +395,111 @@ ptrdiff_t httpj_unbase64(const char *s, size_t n, struct arena *arena, uint8_t *
 	*out = d;
 	return (ptrdiff_t)k;
 }
+
+/* True if every field of d is a non-repeated integer or bool (the fast path of httpj_print can write it). */
+static bool httpj_scalar_only(const ProtobufCMessageDescriptor *d)
+{
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+		if (f->label == PROTOBUF_C_LABEL_REPEATED || f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+			return false;
+		switch (f->type) {
+		case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
+		case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
+		case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
+		case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_BOOL:
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Writes v in decimal ending at end; the first digit. */
+static char *httpj_u64(char *end, uint64_t v)
+{
+	do
+		*--end = (char)('0' + v % 10);
+	while (v /= 10);
+	return end;
+}
+
+/* Writes a scalar field's value (httpj_scalar_only) at p as httpj_value's jansson integer or bool; the end. */
+static char *httpj_scalar(char *p, const ProtobufCFieldDescriptor *f, const void *v)
+{
+	char digits[24], *d, *end = digits + sizeof(digits);
+	int64_t s;
+
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_BOOL:
+		if (*(const protobuf_c_boolean *)v)
+			return (char *)memcpy(p, "true", 4) + 4;
+		return (char *)memcpy(p, "false", 5) + 5;
+	case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
+		s = *(const uint32_t *)v;
+		break;
+	case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
+		s = *(const int32_t *)v;
+		break;
+	default:	/* 64-bit: a uint64 as json_integer's signed json_int_t, like httpj_value */
+		s = *(const int64_t *)v;
+		break;
+	}
+	d = httpj_u64(end, s < 0 ? -(uint64_t)s : (uint64_t)s);
+	if (s < 0)
+		*--d = '-';
+	memcpy(p, d, (size_t)(end - d));
+	return p + (end - d);
+}
+
+/* jansson's json_dump_callback sink: appends to an evbuffer. */
+static int httpj_out(const char *p, size_t n, void *arg)
+{
+	return evbuffer_add(arg, p, n);
+}
+
+int httpj_print(const ProtobufCMessage *m, struct evbuffer *out)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	json_t *j;
+	int rc;
+
+	/*
+	 * Replies of numbers and bools only (ArmReply, CancelReply: the hot
+	 * path) are written straight from the message, byte for byte what
+	 * jansson prints for httpj_from_msg's tree (field order, JSON_COMPACT),
+	 * without building the tree: no string needs escaping in them. The rest
+	 * goes through jansson.
+	 */
+	if (d->n_fields <= 16 && httpj_scalar_only(d)) {
+		char buf[16 * (128 + 24)], *p = buf;
+
+		*p++ = '{';
+		for (unsigned i = 0; i < d->n_fields; i++) {
+			const ProtobufCFieldDescriptor *f = &d->fields[i];
+			size_t n = strlen(f->name);
+
+			if (n > 120)
+				goto tree;
+			if (i)
+				*p++ = ',';
+			*p++ = '"';
+			memcpy(p, f->name, n);
+			p += n;
+			*p++ = '"';
+			*p++ = ':';
+			p = httpj_scalar(p, f, (const char *)m + f->offset);
+		}
+		*p++ = '}';
+		*p++ = '\n';
+		return evbuffer_add(out, buf, (size_t)(p - buf));
+	}
+tree:
+	if (!(j = httpj_from_msg(m)))
+		return -1;
+	rc = json_dump_callback(j, httpj_out, out, JSON_COMPACT);
+	json_decref(j);
+	return rc < 0 ? -1 : evbuffer_add(out, "\n", 1);
+}

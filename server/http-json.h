@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/buffer.h>
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 
@@ -45,6 +46,13 @@ int httpj_arm_decode(const char *body, size_t n, struct arena *arena, Timerd__Ar
  * arrays; unset oneof members are left out. NULL if out of memory.
  */
 json_t *httpj_from_msg(const ProtobufCMessage *m);
+
+/*
+ * Appends m as compact JSON and a newline to out, the text jansson prints
+ * for httpj_from_msg(m) (messages of integers and bools are written without
+ * building the tree); 0, or -1 if out of memory.
+ */
+int httpj_print(const ProtobufCMessage *m, struct evbuffer *out);
 
 /* Base64 (RFC 4648, padded) of n bytes as a new JSON string; NULL if out of memory. */
 json_t *httpj_base64(const uint8_t *p, size_t n);

@@ -40,12 +40,14 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "err.h"
 #include "proto/addr.h"
@@ -61,6 +63,8 @@
 #define HTTP_MAX_ROUTES 64
 /* Segments of a path a route may have. */
 #define HTTP_MAX_SEGS 8
+/* Microseconds between balance checks while a loop's listener is off. */
+#define HTTP_BALANCE_US 2000
 /* Seconds a client is told to wait before retrying (429, 503). */
 #define HTTP_RETRY_AFTER "1"
 
@@ -198,11 +202,12 @@ static const char *http_reason(int status)
 	}
 }
 
-/* Sends status and body (taken over) to r's client and frees r. */
+/* Sends status and body (taken over; NULL: already in r's output buffer) to r's client and frees r. */
 static void http_send(struct http_req *r, int status, struct evbuffer *body)
 {
 	evhttp_send_reply(r->req, status, http_reason(status), body);
-	evbuffer_free(body);
+	if (body)
+		evbuffer_free(body);
 	http_req_free(r);
 }
 
@@ -324,7 +329,7 @@ static int http_u64(const char *s, uint64_t *v)
 struct http_call {
 	struct http_req *r;
 	int ok_status;			/* status of a success (201 is decided from ArmReply.created) */
-	json_t *(*body)(const Timerd__Response *rs);	/* the success body */
+	const ProtobufCMessage *(*body)(const Timerd__Response *rs);	/* the success body */
 };
 
 /* Queues r's built reply until the journal commits batch hold. */
@@ -368,7 +373,7 @@ static void http_call_done(void *arg, const Timerd__Response *rs, uint64_t hold)
 {
 	struct http_call *call = arg;
 	struct http_req *r = call->r;
-	struct evbuffer *b;
+	struct evbuffer *b = evhttp_request_get_output_buffer(r->req);
 	int status = call->ok_status;
 
 	if (rs->body_case == TIMERD__RESPONSE__BODY_ERROR) {
@@ -383,7 +388,9 @@ static void http_call_done(void *arg, const Timerd__Response *rs, uint64_t hold)
 		snprintf(loc, sizeof(loc), "/v1/timers/id/%" PRIu64, rs->arm->timer_id);
 		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location", loc);
 	}
-	if (!(b = http_json_buf(call->body(rs)))) {
+	/* straight into the request's output buffer: evhttp sends it after the headers, no copy */
+	if (httpj_print(call->body(rs), b) < 0) {
+		evbuffer_drain(b, evbuffer_get_length(b));
 		http_reply_error(r, TIMERD__ERROR_CODE__NO_MEMORY, "timerd is out of memory building the reply: retry");
 		return;	/* a journaled change still commits; the client retries an idempotent PUT */
 	}
@@ -391,16 +398,16 @@ static void http_call_done(void *arg, const Timerd__Response *rs, uint64_t hold)
 	if (hold) {
 		journal_flush(r->l);	/* post this request's change now: nothing else ends the batch */
 		if (journal_durable(r->l) < hold) {
-			http_hold(r, status, b, hold);
+			http_hold(r, status, NULL, hold);
 			return;
 		}
 	}
-	http_send(r, status, b);
+	http_send(r, status, NULL);
 }
 
 /* Runs rq for r and answers with body(rs) on success. */
 static void http_call(struct http_req *r, const Timerd__Request *rq, int ok_status,
-		      json_t *(*body)(const Timerd__Response *rs))
+		      const ProtobufCMessage *(*body)(const Timerd__Response *rs))
 {
 	struct http_call call = { .r = r, .ok_status = ok_status, .body = body };
 
@@ -408,27 +415,27 @@ static void http_call(struct http_req *r, const Timerd__Request *rq, int ok_stat
 }
 
 /* ArmReply as JSON. */
-static json_t *http_body_arm(const Timerd__Response *rs)
+static const ProtobufCMessage *http_body_arm(const Timerd__Response *rs)
 {
-	return httpj_from_msg(&rs->arm->base);
+	return &rs->arm->base;
 }
 
 /* GetReply: the Timer itself. */
-static json_t *http_body_get(const Timerd__Response *rs)
+static const ProtobufCMessage *http_body_get(const Timerd__Response *rs)
 {
-	return httpj_from_msg(&rs->get->timer->base);
+	return &rs->get->timer->base;
 }
 
 /* ListReply, CancelReply and the rest: the reply message as it is. */
-static json_t *http_body_list(const Timerd__Response *rs)
+static const ProtobufCMessage *http_body_list(const Timerd__Response *rs)
 {
-	return httpj_from_msg(&rs->list->base);
+	return &rs->list->base;
 }
 
 /* CancelReply: {} (kept an object so fields may be added). */
-static json_t *http_body_cancel(const Timerd__Response *rs)
+static const ProtobufCMessage *http_body_cancel(const Timerd__Response *rs)
 {
-	return httpj_from_msg(&rs->cancel->base);
+	return &rs->cancel->base;
 }
 
 /* --- routes --- */
@@ -589,9 +596,9 @@ static void http_timer_list(struct http_req *r)
 }
 
 /* StatsReply as JSON. */
-static json_t *http_body_stats(const Timerd__Response *rs)
+static const ProtobufCMessage *http_body_stats(const Timerd__Response *rs)
 {
-	return httpj_from_msg(&rs->stats->base);
+	return &rs->stats->base;
 }
 
 /* GET /v1/stats: what timerctl stats shows. */
@@ -703,6 +710,89 @@ static const struct http_route *http_route_find(struct http_req *r, const char *
 	return NULL;
 }
 
+/* --- spreading connections over the loops --- */
+
+/*
+ * Every loop's evhttp listens on a dup of the one socket, and libevent's
+ * listener accepts until EAGAIN: the loop that wakes first takes a whole
+ * burst (wrk's 64 connections all landed on one loop of two). So a loop
+ * whose connections exceed the fewest any loop has by more than one turns
+ * its listener off (from evhttp's per-accept callback: the listener stops
+ * accepting at once) and the kernel queues the next connections for the
+ * others; a timer turns it back on once the others caught up. The loop
+ * with the fewest never turns off, so a connection is never left waiting.
+ */
+
+/* The connections loop l counts: requested ones, plus accepted ones not older than http-timeout. */
+static unsigned http_load_of(struct loop *l, int64_t now)
+{
+	struct http_loop *hl = l->http;
+
+	if (hl->unadmitted && now - hl->last_accept_ns > l->srv->cfg->http_timeout_ns)
+		hl->unadmitted = 0;	/* evhttp has closed those that never sent a request */
+	return hl->admitted + hl->unadmitted;
+}
+
+/* CLOCK_MONOTONIC in ns. */
+static int64_t http_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Publishes l's load and turns its listener off or on by the fewest any loop has (loop thread). */
+static void http_balance(struct loop *l)
+{
+	struct http_loop *hl = l->http;
+	struct srv *s = l->srv;
+	unsigned load = http_load_of(l, http_now_ns()), min = load;
+	bool over;
+
+	if (!hl->lev || s->nloops < 2)
+		return;
+	/* relaxed: an estimate; a stale view costs at most one HTTP_BALANCE_US re-check */
+	atomic_store_explicit(&s->http_load[l->idx], load, memory_order_relaxed);
+	for (unsigned i = 0; i < s->nloops && i < SETTINGS_MAX_THREADS; i++) {
+		unsigned v = atomic_load_explicit(&s->http_load[i], memory_order_relaxed);	/* relaxed: as above */
+
+		min = v < min ? v : min;
+	}
+	over = load > min + 1;
+	if (over && !hl->lev_off)
+		evconnlistener_disable(hl->lev);
+	else if (!over && hl->lev_off)
+		evconnlistener_enable(hl->lev);
+	hl->lev_off = over;
+	if (over && hl->balance_ev && !evtimer_pending(hl->balance_ev, NULL)) {
+		struct timeval tv = { 0, HTTP_BALANCE_US };
+
+		evtimer_add(hl->balance_ev, &tv);
+	}
+}
+
+/* The balance timer: checks again while the listener is off. */
+static void http_balance_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	http_balance(arg);
+}
+
+/* evhttp's new-connection callback (evhttp_set_bevcb, loop thread): counts the accept; NULL: evhttp makes the bufferevent. */
+static struct bufferevent *http_accepted(struct event_base *base, void *arg)
+{
+	struct loop *l = arg;
+	struct http_loop *hl = l->http;
+
+	(void)base;
+	hl->last_accept_ns = http_now_ns();
+	hl->unadmitted++;
+	http_balance(l);
+	return NULL;
+}
+
 /* A counted HTTP connection (the value in http_loop conns). */
 struct http_conn {
 	char addr_key[48];		/* its max-connections-per-address key (peer_http) */
@@ -717,6 +807,8 @@ void http_conn_forget(struct loop *l, struct evhttp_connection *evcon)
 	atomic_fetch_sub_explicit(&l->srv->http_conns, 1, memory_order_relaxed);	/* relaxed: a gauge */
 	srv_peer_release(l->srv, hc->addr_key);
 	free(hc);
+	l->http->admitted--;
+	http_balance(l);
 }
 
 void http_conn_closed(struct evhttp_connection *evcon, void *arg)
@@ -790,6 +882,9 @@ static bool http_conn_admit(struct http_req *r)
 	}
 	atomic_fetch_add_explicit(&s->http_conns, 1, memory_order_relaxed);	/* relaxed: a gauge */
 	atomic_fetch_add_explicit(&s->http_accepted, 1, memory_order_relaxed);	/* relaxed: a counter */
+	r->l->http->admitted++;
+	if (r->l->http->unadmitted)
+		r->l->http->unadmitted--;	/* no balance change: the sum stays */
 	evhttp_connection_set_closecb(evcon, http_conn_closed, r->l);
 	return true;
 }
@@ -870,6 +965,7 @@ int http_loop_init(struct loop *l, char *err, size_t errlen)
 {
 	struct srv *s = l->srv;
 	struct http_loop *hl;
+	struct evhttp_bound_socket *bound;
 	struct timeval tv = { (time_t)(s->cfg->http_timeout_ns / 1000000000),
 			      (suseconds_t)(s->cfg->http_timeout_ns % 1000000000 / 1000) };
 	int fd;
@@ -889,12 +985,16 @@ int http_loop_init(struct loop *l, char *err, size_t errlen)
 	evhttp_set_allowed_methods(hl->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
 				   EVHTTP_REQ_DELETE);
 	evhttp_set_gencb(hl->eh, http_dispatch, l);
+	evhttp_set_bevcb(hl->eh, http_accepted, l);
 	/* each evhttp closes its own listening fd: a dup of the one socket */
-	if ((fd = fcntl(s->http_fd, F_DUPFD_CLOEXEC, 0)) < 0 || evhttp_accept_socket(hl->eh, fd) < 0) {
+	if ((fd = fcntl(s->http_fd, F_DUPFD_CLOEXEC, 0)) < 0 || !(bound = evhttp_accept_socket_with_handle(hl->eh, fd))) {
 		if (fd >= 0)
 			close(fd);
 		return td_errf(err, errlen, "cannot accept HTTP connections on loop %u: %s", l->idx, strerror(errno));
 	}
+	hl->lev = evhttp_bound_socket_get_listener(bound);
+	if (!(hl->balance_ev = evtimer_new(l->base, http_balance_cb, l)))
+		return td_errf(err, errlen, "cannot set up HTTP on loop %u: out of memory", l->idx);
 	return 0;
 }
 
@@ -911,6 +1011,10 @@ void http_loop_free(struct loop *l)
 		http_send(&h->r, h->status, h->body);
 	}
 	http_watch_free(l);
+	if (hl->balance_ev)
+		event_free(hl->balance_ev);
+	hl->balance_ev = NULL;
+	hl->lev = NULL;	/* evhttp_free frees it before closing the connections (whose close runs http_balance) */
 	if (hl->eh)
 		evhttp_free(hl->eh);	/* runs http_conn_closed for each connection */
 	hmap_destroy(&hl->conns, free);	/* empty: evhttp_free closed them all */

@@ -21,6 +21,7 @@
 #ifndef TIMERD_HTTP_H
 #define TIMERD_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -113,6 +114,12 @@ struct http_loop {
 	uint64_t sse_stamp;		/* the loop's fire stamp sse_text was encoded for */
 	char *sse_text;			/* that fire as an SSE event */
 	size_t sse_len;
+	struct evconnlistener *lev;	/* evhttp's listener on this loop's dup of the socket */
+	struct event *balance_ev;	/* re-checks the balance while lev is disabled */
+	bool lev_off;			/* lev disabled: this loop has more than its share */
+	unsigned admitted;		/* connections counted in conns */
+	unsigned unadmitted;		/* accepted, no request yet (gone after http-timeout) */
+	int64_t last_accept_ns;		/* CLOCK_MONOTONIC of the last accept */
 };
 
 /* Frees r without answering (it was answered, or its stream started). */

@@ -322,6 +322,7 @@ struct srv {
 	_Atomic uint64_t http_conns;	/* HTTP connections counted now */
 	_Atomic uint64_t http_accepted, http_rejected, http_requests;
 	_Atomic uint64_t http_held;	/* replies that waited for a journal commit */
+	_Atomic unsigned http_load[SETTINGS_MAX_THREADS];	/* HTTP connections per loop (http.c's accept balance) */
 	_Atomic uint64_t db_writes, db_errors;
 	_Atomic uint64_t watchers;
 	struct srv_limits lim_sent;	/* main thread: the limits last handed to the loops */

@@ -13,8 +13,8 @@ EXTRA_DIST += $(HTTP_TESTS) tests/regress/http_api.py tests/regress/http_openapi
 # The JSON request decoder's fuzzer (tests/fuzz.mk's pattern: the corpus is
 # replayed in make check; --enable-fuzz builds the libFuzzer binary).
 HTTPJSON_SOURCES = tests/fuzz/fuzz-httpjson.c server/http-json.c server/http-json.h tests/fuzz/fuzz.h
-HTTPJSON_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(JANSSON_CFLAGS)
-HTTPJSON_LIBS = proto/libproto.la $(JANSSON_LIBS) $(PROTOBUF_C_LIBS)
+HTTPJSON_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(JANSSON_CFLAGS) $(LIBEVENT_CFLAGS)
+HTTPJSON_LIBS = proto/libproto.la $(JANSSON_LIBS) $(PROTOBUF_C_LIBS) $(LIBEVENT_LIBS)
 check_PROGRAMS += tests/fuzz/replay-httpjson
 TESTS += tests/fuzz/replay-httpjson
 tests_fuzz_replay_httpjson_SOURCES = $(HTTPJSON_SOURCES) tests/fuzz/replay.c
