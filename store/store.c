@@ -74,8 +74,9 @@ struct store {
 		sqlite3 *db;
 		pthread_t thread;
 		pthread_mutex_t mu;
-		pthread_cond_t cv;
+		pthread_cond_t cv;	/* want, stop and running changed (broadcast: two kinds of waiters) */
 		bool want, stop, started;
+		bool running;		/* a checkpoint is under way on one of the two connections */
 	} ck;
 };
 
@@ -235,15 +236,18 @@ static void *store_ckpt_main(void *arg)
 
 	pthread_mutex_lock(&ck->mu);
 	for (;;) {
-		while (!ck->want && !ck->stop)
+		while ((!ck->want || ck->running) && !ck->stop)
 			pthread_cond_wait(&ck->cv, &ck->mu);
 		if (ck->stop)
 			break;
 		ck->want = false;
+		ck->running = true;
 		pthread_mutex_unlock(&ck->mu);
 		/* PASSIVE: never blocks the writer; the WAL restarts once a pass got through it all */
 		sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		pthread_mutex_lock(&ck->mu);
+		ck->running = false;
+		pthread_cond_broadcast(&ck->cv);
 	}
 	pthread_mutex_unlock(&ck->mu);
 	return NULL;
@@ -262,14 +266,27 @@ static int store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 		 * Under steady writes a checkpoint on the other connection never
 		 * catches up with the WAL's end, so the WAL is never rewound and
 		 * grows; here, between two transactions, it backfills every frame
-		 * and the next transaction starts the WAL over.
+		 * and the next transaction starts the WAL over. SQLite runs one
+		 * checkpoint at a time and answers a second SQLITE_BUSY at once,
+		 * so the writer first waits for a pass of the checkpointer's
+		 * (under load those take long enough that skipping them let the
+		 * WAL outgrow its bound): this stall is what caps the WAL.
 		 */
+		pthread_mutex_lock(&ck->mu);
+		while (ck->running)
+			pthread_cond_wait(&ck->cv, &ck->mu);
+		ck->running = true;
+		pthread_mutex_unlock(&ck->mu);
 		sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&ck->mu);
+		ck->running = false;
+		pthread_cond_broadcast(&ck->cv);
+		pthread_mutex_unlock(&ck->mu);
 		return SQLITE_OK;
 	}
 	pthread_mutex_lock(&ck->mu);
 	ck->want = true;
-	pthread_cond_signal(&ck->cv);
+	pthread_cond_broadcast(&ck->cv);
 	pthread_mutex_unlock(&ck->mu);
 	return SQLITE_OK;
 }
@@ -306,7 +323,7 @@ static void store_ckpt_stop(struct store *st)
 	if (ck->started) {
 		pthread_mutex_lock(&ck->mu);
 		ck->stop = true;
-		pthread_cond_signal(&ck->cv);
+		pthread_cond_broadcast(&ck->cv);
 		pthread_mutex_unlock(&ck->mu);
 		pthread_join(ck->thread, NULL);
 		ck->started = false;
