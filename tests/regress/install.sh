@@ -13,7 +13,7 @@ done
 dest=$tmp/dest
 make=${MAKE:-make}
 out=$($make -C "$top_builddir" install DESTDIR="$dest" 2>&1) || fail "make install: $(tail -20 <<<"$out")"
-eval "$($make -s -C "$top_builddir" print-install-dirs)"
+eval "$($make -s -C "$top_builddir" print-install-dirs | grep -E '^[a-z_]+=')"	# not make's own notices
 
 # Fails unless file $1 exists with mode $2.
 has() {
@@ -79,7 +79,9 @@ C
 export PKG_CONFIG_PATH=$dest$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$dest
 flags=$(pkg-config --cflags --libs libtimerd) || fail "pkg-config libtimerd failed"
 case $flags in *-ltimerd*) ;; *) fail "pkg-config --libs libtimerd: no -ltimerd in '$flags'" ;; esac
-cc -o "$tmp/client" "$tmp/client.c" $flags 2> "$tmp/cc.log" || fail "the client does not build: $(cat "$tmp/cc.log")"
+# A sanitizer build's libtimerd needs the sanitizer's runtime in the client too.
+san=$(sed -n 's/^SAN_CFLAGS = //p' "$top_builddir/Makefile")
+cc -o "$tmp/client" "$tmp/client.c" $san $flags 2> "$tmp/cc.log" || fail "the client does not build: $(cat "$tmp/cc.log")"
 out=$(LD_LIBRARY_PATH=$dest$libdir "$tmp/client") || fail "the client failed: $out"
 ldd_lib=$(LD_LIBRARY_PATH=$dest$libdir ldd "$tmp/client" | awk '/libtimerd/ { print $3 }')
 [ "$ldd_lib" = "$dest$libdir/libtimerd.so.0" ] || fail "the client loads '$ldd_lib', not the installed libtimerd.so.0"
