@@ -101,3 +101,27 @@ json_str() {
 now_ms() {
 	echo $(( $(date +%s%N) / 1000000 ))
 }
+
+# Copies what another uid runs -- timerd, timerctl with its libtimerd, the
+# python helpers -- into $tmp/other, readable by all, because the build tree
+# may sit in a directory only its owner can enter (a clone made by mktemp -d).
+# Sets OTHER_TIMERD, OTHER_TIMERCTL and OTHER_DIR.
+share_programs() {
+	local real=$top_builddir/client/.libs/timerctl
+	OTHER_DIR=$tmp/other
+	mkdir -p "$OTHER_DIR"
+	chmod 0711 "$tmp"
+	cp "$TIMERD" "$OTHER_DIR/timerd"
+	if [ -x "$real" ]; then		# $TIMERCTL is libtool's wrapper script
+		cp "$real" "$OTHER_DIR/timerctl.bin"
+		cp -P "$top_builddir"/client/.libs/libtimerd.so* "$OTHER_DIR/"
+		printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$OTHER_DIR" "$OTHER_DIR/timerctl.bin" >"$OTHER_DIR/timerctl"
+	else
+		cp "$TIMERCTL" "$OTHER_DIR/timerctl"
+	fi
+	cp "${top_srcdir:-.}"/tests/regress/*.py "$OTHER_DIR/"
+	chmod -R a+rX "$OTHER_DIR"
+	chmod a+x "$OTHER_DIR/timerctl"
+	OTHER_TIMERD=$OTHER_DIR/timerd
+	OTHER_TIMERCTL=$OTHER_DIR/timerctl
+}

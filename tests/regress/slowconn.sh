@@ -53,14 +53,14 @@ stop_timerd
 
 # 4. max-connections-per-address, then reserved slots for root on the Unix socket.
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && nobody=$(id -u nobody 2>/dev/null); then
-	chmod 0711 "$tmp"
+	share_programs		# nobody runs conns.py from $tmp/other
 	start_tcp --socket-mode 0666 --max-connections 24 --max-connections-per-address 5
-	out=$(setpriv --reuid "$nobody" --regid "$nobody" --clear-groups $PY "${top_srcdir:-.}/tests/regress/conns.py" \
+	out=$(setpriv --reuid "$nobody" --regid "$nobody" --clear-groups $PY "$OTHER_DIR/conns.py" \
 		hold "127.0.0.1:$port" 8 0)
 	[ "$out" = "accepted 5 refused 3" ] || fail "max-connections-per-address 5: $out"
 	stop_timerd
 	start_tcp --socket-mode 0666 --max-connections 24 --max-connections-per-address 1000
-	setpriv --reuid "$nobody" --regid "$nobody" --clear-groups $PY "${top_srcdir:-.}/tests/regress/conns.py" \
+	setpriv --reuid "$nobody" --regid "$nobody" --clear-groups $PY "$OTHER_DIR/conns.py" \
 		hold "127.0.0.1:$port" 30 30 >"$tmp/hold.out" &
 	holder=$!
 	wait_for grep -q accepted "$tmp/hold.out"

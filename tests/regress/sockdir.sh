@@ -21,6 +21,8 @@ cleanup_dir() { rm -rf "$dir"; cleanup; }
 trap cleanup_dir EXIT
 rm -rf "$dir"
 
+share_programs		# the victim and nobody run timerd and timerctl from $tmp/other
+
 # Runs CMD... as uid $1.
 as() {
 	local u=$1
@@ -30,7 +32,7 @@ as() {
 
 # Runs timerd as the victim, as a daemon, on its default socket.
 victim_timerd() {
-	as "$victim" "$TIMERD" --state-dir "$home/state" --log "$home/timerd.log" "$@"
+	as "$victim" "$OTHER_TIMERD" --state-dir "$home/state" --log "$home/timerd.log" "$@"
 }
 
 # 1. The attacker made the directory (world-writable) and a symlinked pid file.
@@ -60,8 +62,8 @@ rm -rf "$dir"
 # 4. No directory: created 0700, and the daemon serves there.
 victim_timerd || fail "timerd did not start with a fresh fallback directory: $(cat "$home/timerd.log" 2>/dev/null)"
 [ "$(stat -c '%a %u' "$dir")" = "700 $victim" ] || fail "fallback directory is $(stat -c '%a %u' "$dir")"
-as "$victim" "$TIMERCTL" ping >/dev/null || fail "the victim's timerctl cannot reach its daemon"
-as "$nobody" "$TIMERCTL" --socket "$dir/timerd.sock" ping >/dev/null 2>&1 && fail "nobody reached the victim's socket"
+as "$victim" "$OTHER_TIMERCTL" ping >/dev/null || fail "the victim's timerctl cannot reach its daemon"
+as "$nobody" "$OTHER_TIMERCTL" --socket "$dir/timerd.sock" ping >/dev/null 2>&1 && fail "nobody reached the victim's socket"
 daemon_pid=$(cat "$dir/timerd.pid")
 kill -TERM "$daemon_pid"
 wait_for gone "$daemon_pid"

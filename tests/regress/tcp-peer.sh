@@ -24,7 +24,8 @@ for _ in 1 2 3 4 5; do
 	daemon_pid=
 done
 [ -n "$daemon_pid" ] || fail "could not start timerd on a free TCP port"
-as_nobody() { setpriv --reuid "$nobody" --regid "$nobody" --clear-groups "$TIMERCTL" --connect "127.0.0.1:$port" "$@"; }
+share_programs		# nobody runs timerctl from $tmp/other
+as_nobody() { setpriv --reuid "$nobody" --regid "$nobody" --clear-groups "$OTHER_TIMERCTL" --connect "127.0.0.1:$port" "$@"; }
 
 ctl arm secret --in 1h --payload root-only-payload --topic t >/dev/null || fail "root's arm"
 out=$(as_nobody --json list 2>&1) && fail "nobody listed root's timers over 127.0.0.1: $out"
