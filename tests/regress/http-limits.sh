@@ -12,21 +12,7 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || skip "needs Debian's /usr/bin/python3"
 command -v curl >/dev/null || skip "needs curl"
 
-for _ in 1 2 3 4 5; do
-	port=$((20000 + RANDOM % 40000))
-	"$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --log "$tmp/timerd.log" --memory-only \
-		--http "127.0.0.1:$port" --min-period 100ms --max-memory 4MiB --max-payload 64KiB --http-timeout 1s &
-	daemon_pid=$!
-	for _ in $(seq 1 250); do
-		curl -sf "http://127.0.0.1:$port/v1/stats" >/dev/null 2>&1 && break 2
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill "$daemon_pid" 2>/dev/null
-	wait "$daemon_pid" 2>/dev/null
-	daemon_pid=
-done
-[ -n "$daemon_pid" ] || fail "could not start timerd with --http on a free port"
+start_http --memory-only --min-period 100ms --max-memory 4MiB --max-payload 64KiB --http-timeout 1s
 
 "$PY" - "$port" <<'PYEOF' || fail "issue 12's limits over HTTP (above)"
 import http.client, json, socket, sys, time

@@ -15,25 +15,6 @@ command -v curl >/dev/null || skip "needs curl"
 nobody=$(id -u nobody 2>/dev/null) || skip "no user nobody"
 chmod 0711 "$tmp"
 
-# Starts timerd with --http on a free loopback port (sets port); extra flags in "$@".
-start_http() {
-	for _ in 1 2 3 4 5; do
-		port=$((20000 + RANDOM % 40000))
-		"$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --log "$tmp/timerd.log" \
-			--http "127.0.0.1:$port" "$@" &
-		daemon_pid=$!
-		for _ in $(seq 1 250); do
-			curl -sf "http://127.0.0.1:$port/v1/stats" >/dev/null 2>&1 && return 0
-			kill -0 "$daemon_pid" 2>/dev/null || break
-			sleep 0.02
-		done
-		kill "$daemon_pid" 2>/dev/null
-		wait "$daemon_pid" 2>/dev/null
-		daemon_pid=
-	done
-	fail "could not start timerd with --http on a free port"
-}
-
 # nobody's request: prints "STATUS BODY"
 as_nobody() {
 	local method=$1 path=$2

@@ -11,21 +11,7 @@ PROMTOOL=$(command -v promtool) || skip "needs promtool (apt-get install prometh
 command -v curl >/dev/null || skip "needs curl"
 
 # Starts timerd with --http on a free loopback port (sets port).
-for _ in 1 2 3 4 5; do
-	port=$((20000 + RANDOM % 40000))
-	"$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --log "$tmp/timerd.log" \
-		--memory-only --http "127.0.0.1:$port" &
-	daemon_pid=$!
-	for _ in $(seq 1 250); do
-		curl -sf "http://127.0.0.1:$port/metrics" >/dev/null 2>&1 && break 2
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill "$daemon_pid" 2>/dev/null
-	wait "$daemon_pid" 2>/dev/null
-	daemon_pid=
-done
-[ -n "$daemon_pid" ] || fail "could not start timerd with --http on a free port"
+start_http --memory-only
 base=http://127.0.0.1:$port
 
 for i in 1 2 3 4; do

@@ -125,3 +125,22 @@ share_programs() {
 	OTHER_TIMERD=$OTHER_DIR/timerd
 	OTHER_TIMERCTL=$OTHER_DIR/timerctl
 }
+
+# Starts timerd with --http on a free loopback port (sets port); extra flags in "$@".
+start_http() {
+	for _ in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 40000))
+		"$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --log "$tmp/timerd.log" \
+			--http "127.0.0.1:$port" "$@" &
+		daemon_pid=$!
+		for _ in $(seq 1 250); do
+			curl -sf "http://127.0.0.1:$port/v1/stats" >/dev/null 2>&1 && return 0
+			kill -0 "$daemon_pid" 2>/dev/null || break
+			sleep 0.02
+		done
+		kill "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null
+		daemon_pid=
+	done
+	fail "could not start timerd with --http on a free port"
+}
