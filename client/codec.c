@@ -43,6 +43,7 @@ static const struct codec_err codec_errs[] = {
 	{ TIMERD_EBUSY, "BUSY", "resource busy" },
 	{ TIMERD_EKEYID, "KEY_AND_ID", "give a key or an id, not both" },
 	{ TIMERD_ESTORAGE, "STORAGE", "timerd cannot write its timer store: nothing was changed, retry later" },
+	{ TIMERD_ECONFLICT, "CONFLICT", "a group of that name exists with other settings" },
 	{ TIMERD_EVERSION, "VERSION", "protocol version not supported" },
 	{ TIMERD_EMALFORMED, "MALFORMED", "timerd could not decode the request" },
 	{ TIMERD_EUNKNOWNOP, "UNKNOWN_OP", "timerd does not know this operation" },

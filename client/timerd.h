@@ -79,6 +79,7 @@ enum timerd_code {
 	TIMERD_EKEYID = 13,		/* give a key or an id, not both */
 	TIMERD_ESTORAGE = 14,		/* the timer store cannot be written (disk full, I/O
 					   error): nothing was changed; retry later */
+	TIMERD_ECONFLICT = 15,		/* a group of that name exists with other settings */
 	TIMERD_EVERSION = 100,		/* protocol version not supported */
 	TIMERD_EMALFORMED = 101,	/* the server could not decode a request */
 	TIMERD_EUNKNOWNOP = 102,	/* the server does not know the operation */
@@ -240,6 +241,14 @@ struct timerd_event {
 		uint64_t count;
 		const char *message;
 	} notice;			/* TIMERD_EVENT_NOTICE */
+	/* A fire that is a consumer group's delivery (timerd_subscribe): answer it
+	   with timerd_ack or timerd_nack. delivery_id 0: a plain fire. (Added
+	   last: ABI.) */
+	struct {
+		uint64_t delivery_id;
+		uint32_t attempt;	/* 1, 2, 3...: > 1 is a redelivery */
+		const char *group;
+	} delivery;
 };
 
 /* One counter: name is "<group>.<field>", e.g. "engine.fires", "server.req_arm". */
@@ -273,6 +282,52 @@ struct timerd_probes {
 	struct timerd_probe *v;
 };
 
+/* A consumer group (doc/delivery.md). Zero fields take the server's defaults. */
+struct timerd_group {
+	const char *name;
+	const char *const *topics;
+	size_t n_topics;
+	int64_t ack_timeout_ns;		/* 0: 30 s */
+	uint32_t max_attempts;		/* 0: 5 */
+	int64_t backoff_min_ns;		/* 0: 1 s; doubles per attempt, with jitter */
+	int64_t backoff_max_ns;		/* 0: 5 min */
+	uint64_t max_backlog;		/* 0: the server's default */
+	bool unordered;			/* false: per key, one delivery in flight at a time */
+	const char *webhook_url;	/* NULL: deliver to subscribed consumers */
+	uint32_t webhook_concurrency;	/* 0: 8 */
+	int64_t webhook_timeout_ns;	/* 0: the ack timeout */
+	bool webhook_insecure;		/* do not verify the webhook's certificate */
+};
+
+/* A group with its counters (timerd_group_list). */
+struct timerd_group_info {
+	struct timerd_group group;
+	uint64_t backlog, in_flight, acked, redeliveries, dead_letters, consumers;
+	uint64_t delivered, nacked, timeouts, backlog_dropped, created, dead_lettered;
+};
+
+struct timerd_groups {
+	size_t n;
+	struct timerd_group_info *v;
+};
+
+struct timerd_dead_letter {
+	uint64_t delivery_id, timer_id;
+	const char *key, *topic;
+	const void *payload;		/* payload_len bytes, with with_payload */
+	size_t payload_len;
+	uint32_t payload_size;		/* its size on the server */
+	uint32_t attempts;
+	const char *last_error;
+	int64_t deadline_unix_ns, dead_unix_ns;
+};
+
+struct timerd_dlq {
+	size_t n;
+	struct timerd_dead_letter *v;
+	uint64_t next_cursor;		/* 0: complete */
+};
+
 /* Looks up a counter by name; false if the server did not report it. */
 bool timerd_stats_get(const struct timerd_stats *s, const char *name, int64_t *value);
 
@@ -281,6 +336,8 @@ void timerd_list_free(struct timerd_list *l);
 void timerd_event_free(struct timerd_event *ev);
 void timerd_stats_free(struct timerd_stats *s);
 void timerd_probes_free(struct timerd_probes *p);
+void timerd_groups_free(struct timerd_groups *g);
+void timerd_dlq_free(struct timerd_dlq *d);
 
 /* The socket a client uses when given none ($TIMERD_SOCKET or the per-user default). */
 void timerd_default_address(char *buf, size_t len);
@@ -334,6 +391,36 @@ int timerd_stats(struct timerd *t, struct timerd_stats **out);
 int timerd_probe_attach(struct timerd *t, const char *spec, uint32_t *probe_id);
 int timerd_probe_detach(struct timerd *t, uint32_t probe_id);
 int timerd_probe_list(struct timerd *t, struct timerd_probes **out);
+
+/*
+ * Consumer groups (doc/delivery.md). timerd_group_create: *created (may be
+ * NULL) is false when the group existed with the same settings;
+ * TIMERD_ECONFLICT when it exists with others (update = true changes them).
+ */
+int timerd_group_create(struct timerd *t, const struct timerd_group *g, bool update, bool *created);
+int timerd_group_delete(struct timerd *t, const char *name);
+/* name NULL or "": every group. */
+int timerd_group_list(struct timerd *t, const char *name, struct timerd_groups **out);
+
+/*
+ * Subscribe makes this connection a consumer of the group: deliveries come
+ * as events (timerd_next_event, kind TIMERD_EVENT_FIRE, delivery.delivery_id
+ * set), at most credit unacked at a time (0: 1). Ack completes one; nack makes
+ * it due again after retry_after_ns (0: the group's backoff); error (may be
+ * NULL) is kept with a dead letter.
+ */
+int timerd_subscribe(struct timerd *t, const char *group, uint32_t credit);
+int timerd_unsubscribe(struct timerd *t, const char *group);
+int timerd_ack(struct timerd *t, uint64_t delivery_id);
+int timerd_nack(struct timerd *t, uint64_t delivery_id, int64_t retry_after_ns, const char *error);
+
+/* Dead letters; key NULL: every key; delivery_id 0: every one matching. */
+int timerd_dlq_list(struct timerd *t, const char *group, const char *key, uint64_t cursor,
+		    uint32_t limit, bool with_payload, struct timerd_dlq **out);
+int timerd_dlq_retry(struct timerd *t, const char *group, const char *key, uint64_t delivery_id,
+		     uint64_t *count);
+int timerd_dlq_purge(struct timerd *t, const char *group, const char *key, uint64_t delivery_id,
+		     uint64_t *count);
 
 /*
  * Waits up to timeout_ms (< 0: forever, 0: poll) for a pushed event (a fire
@@ -395,6 +482,12 @@ int timerd_async_watch(struct timerd_async *c, const char *topic, timerd_reply_f
 int timerd_async_unwatch(struct timerd_async *c, const char *topic, timerd_reply_fn fn, void *arg);
 int timerd_async_ping(struct timerd_async *c, timerd_reply_fn fn, void *arg);
 int timerd_async_stats(struct timerd_async *c, timerd_reply_fn fn, void *arg);
+/* Consumer groups: as the blocking calls above. */
+int timerd_async_subscribe(struct timerd_async *c, const char *group, uint32_t credit,
+			   timerd_reply_fn fn, void *arg);
+int timerd_async_ack(struct timerd_async *c, uint64_t delivery_id, timerd_reply_fn fn, void *arg);
+int timerd_async_nack(struct timerd_async *c, uint64_t delivery_id, int64_t retry_after_ns,
+		      const char *error, timerd_reply_fn fn, void *arg);
 
 /* Requests issued and not yet answered. */
 size_t timerd_async_pending(const struct timerd_async *c);

@@ -65,6 +65,7 @@ _Atomic uint64_t *errmap_counter(struct loop_counters *ctr, Timerd__ErrorCode co
 	case TIMERD__ERROR_CODE__SHUTTING_DOWN:
 	case TIMERD__ERROR_CODE__TOO_MANY_WATCHES:
 	case TIMERD__ERROR_CODE__TIMEOUT:
+	case TIMERD__ERROR_CODE__CONFLICT:
 	case _TIMERD__ERROR_CODE_IS_INT_SIZE: break;
 	}
 	return &ctr->err_other;
