@@ -56,6 +56,7 @@ static const struct { const char *code, *counter; } err_want[] = {
 	{ "SHUTTING_DOWN", "err_other" },
 	{ "TOO_MANY_WATCHES", "err_other" },
 	{ "TIMEOUT", "err_other" },
+	{ "CONFLICT", "err_other" },
 };
 
 /* The name of the loop counter at c inside ctr, or NULL. */
