@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include "server/group.h"
 
@@ -86,10 +88,15 @@ static void t_changed(void *arg, const char *name, const Timerd__Group *g)
 	W.changed++;
 }
 
+/* The threads test's clock (W.now is the single-threaded tests'). */
+static _Atomic int64_t th_clock;
+
 /* hooks.now */
 static int64_t t_now(void *arg, bool real)
 {
 	(void)arg;
+	if (th_clock)	/* relaxed: the threads test's clock never moves */
+		return atomic_load_explicit(&th_clock, memory_order_relaxed) + (real ? 1000 * SEC : 0);
 	return real ? W.now + 1000 * SEC : W.now;
 }
 
@@ -591,6 +598,134 @@ START_TEST(test_delete_with_consumers)
 }
 END_TEST
 
+/* --- threads: fires, ticks, acks and unsubscribes at once (TSan) --- */
+
+#define TH_FIRES 3000
+
+/* A consumer on a thread of its own: deliver queues ids, the thread acks them. */
+struct tcons {
+	struct group_consumer c;
+	pthread_mutex_t mu;
+	uint64_t q[4096];
+	unsigned head, tail;
+	_Atomic int acked;
+	_Atomic bool stop;
+};
+
+/* deliver: queue the id (gs->mu held: only our own lock). */
+static int th_deliver(struct group_consumer *c, const struct group_delivery *d)
+{
+	struct tcons *t = (struct tcons *)c;
+
+	pthread_mutex_lock(&t->mu);
+	t->q[t->tail++ % 4096] = d->id;
+	pthread_mutex_unlock(&t->mu);
+	return 0;
+}
+
+static const struct group_consumer_ops th_ops = { .deliver = th_deliver };
+
+/* The consumer's thread: acks what it got, nacks every 7th once. */
+static void *th_consume(void *arg)
+{
+	struct tcons *t = arg;
+	unsigned n = 0;
+
+	/* relaxed: a flag polled in a loop; the join orders the end */
+	while (!atomic_load_explicit(&t->stop, memory_order_relaxed)) {
+		uint64_t id = 0, hold;
+
+		pthread_mutex_lock(&t->mu);
+		if (t->head != t->tail)
+			id = t->q[t->head++ % 4096];
+		pthread_mutex_unlock(&t->mu);
+		if (!id) {
+			sched_yield();
+			continue;
+		}
+		if (++n % 7 == 0)
+			group_nack(&t->c, id, 1, "try again", NULL, &hold);
+		else if (group_ack(&t->c, id, NULL, &hold) == 0)
+			atomic_fetch_add_explicit(&t->acked, 1, memory_order_relaxed);	/* relaxed: a count */
+	}
+	return NULL;
+}
+
+/* A firing thread. */
+static void *th_fire(void *arg)
+{
+	char key[16];
+
+	for (int i = 0; i < TH_FIRES; i++) {
+		snprintf(key, sizeof(key), "%s%d", (const char *)arg, i % 10);
+		fire("t", key, 1 + (uint64_t)(i % 10), i % 3 == 0);
+	}
+	return NULL;
+}
+
+/* The clock (a real one here: the tick thread runs as the group thread would). */
+static _Atomic bool th_stop_tick;
+
+/* The tick thread. */
+static void *th_tick(void *arg)
+{
+	(void)arg;
+	/* relaxed: a stop flag; the join orders the end */
+	while (!atomic_load_explicit(&th_stop_tick, memory_order_relaxed)) {
+		group_tick(&GS, atomic_load_explicit(&th_clock, memory_order_relaxed) + 10 * SEC);
+		sched_yield();
+	}
+	return NULL;
+}
+
+START_TEST(test_threads)
+{
+	struct tcons a = { 0 }, b = { 0 };
+	pthread_t f1, f2, tk, ca, cb;
+	Timerd__DeliveryStats st;
+
+	atomic_store(&th_clock, 100 * SEC);
+	ck_assert_int_eq(mk("g", "t", 0, 1000, 1 * MS, 1 * MS, GROUP_MAX_BACKLOG, false, false, NULL), 0);
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_mutex_init(&b.mu, NULL);
+	a.c.ops = b.c.ops = &th_ops;
+	ck_assert_int_eq(group_subscribe(&GS, "g", &a.c, 64), 0);
+	ck_assert_int_eq(group_subscribe(&GS, "g", &b.c, 64), 0);
+	atomic_store(&th_stop_tick, false);
+	pthread_create(&ca, NULL, th_consume, &a);
+	pthread_create(&cb, NULL, th_consume, &b);
+	pthread_create(&tk, NULL, th_tick, NULL);
+	pthread_create(&f1, NULL, th_fire, (char *)"x");
+	pthread_create(&f2, NULL, th_fire, (char *)"y");
+	pthread_join(f1, NULL);
+	pthread_join(f2, NULL);
+	/* every delivery acked, with a deadline */
+	for (int i = 0; i < 3000; i++) {
+		group_stats(&GS, &st);
+		if (st.acked == 2 * TH_FIRES)
+			break;
+		usleep(10000);
+	}
+	group_stats(&GS, &st);
+	ck_assert_msg(st.acked == 2 * TH_FIRES, "acked %llu of %d (backlog %llu, in flight %llu)",
+		      (unsigned long long)st.acked, 2 * TH_FIRES, (unsigned long long)st.backlog,
+		      (unsigned long long)st.in_flight);
+	ck_assert_uint_eq(st.created, 2 * TH_FIRES);
+	ck_assert_uint_eq(st.nacked, st.redeliveries);
+	atomic_store(&th_stop_tick, true);
+	atomic_store(&a.stop, true);
+	atomic_store(&b.stop, true);
+	pthread_join(tk, NULL);
+	pthread_join(ca, NULL);
+	pthread_join(cb, NULL);
+	group_unsubscribe(&a.c, NULL);
+	group_unsubscribe(&b.c, NULL);
+	pthread_mutex_destroy(&a.mu);
+	pthread_mutex_destroy(&b.mu);
+	atomic_store(&th_clock, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("group");
@@ -599,7 +734,7 @@ int main(void)
 	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_create_conflict_update);
 	tcase_add_test(tc, test_commit_then_push_ack);
 	tcase_add_test(tc, test_credit_and_spread);
@@ -610,6 +745,7 @@ int main(void)
 	tcase_add_test(tc, test_max_backlog);
 	tcase_add_test(tc, test_restore_redelivers);
 	tcase_add_test(tc, test_delete_with_consumers);
+	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
