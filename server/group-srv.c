@@ -198,17 +198,6 @@ int group_srv_start(struct srv *s, char *err, size_t errlen)
 
 	if (!gr)
 		return 0;
-	/* restored groups: the webhook module learns about them before anything is delivered */
-	if (gr->changed) {
-		struct gsrv_copies cp = { 0 };
-
-		group_list(&gr->gs, NULL, gsrv_copy_one, &cp);
-		for (size_t i = 0; i < cp.n; i++) {
-			gr->changed(gr->changed_arg, cp.v[i]->name, cp.v[i]);
-			timerd__group__free_unpacked(cp.v[i], NULL);
-		}
-		free(cp.v);
-	}
 	if ((rc = pthread_create(&gr->thread, NULL, gsrv_main, gr)) != 0)
 		return td_errf(err, errlen, "cannot start the group thread: %s", strerror(rc));
 	gr->started = true;
@@ -441,8 +430,19 @@ void group_srv_stats(struct srv *s, Timerd__DeliveryStats *st)
 
 void group_srv_set_changed(struct srv *s, void (*fn)(void *arg, const char *name, const Timerd__Group *g), void *arg)
 {
-	if (!s->groups)
+	struct group_srv *gr = s->groups;
+	struct gsrv_copies cp = { 0 };
+
+	if (!gr)
 		return;
-	s->groups->changed = fn;
-	s->groups->changed_arg = arg;
+	gr->changed = fn;
+	gr->changed_arg = arg;
+	/* the groups that exist already (restored ones): told now, from this thread */
+	group_list(&gr->gs, NULL, gsrv_copy_one, &cp);
+	for (size_t i = 0; i < cp.n; i++) {
+		if (fn)
+			fn(arg, cp.v[i]->name, cp.v[i]);
+		timerd__group__free_unpacked(cp.v[i], NULL);
+	}
+	free(cp.v);
 }

@@ -585,7 +585,7 @@ int group_validate(const Timerd__Group *g, uint32_t max_topic, char *err, size_t
 	}
 	if (!group_text("group name", g->name, GROUP_MAX_NAME, err, errlen))
 		return -1;
-	if (!g->n_topics && !(g->webhook_url && *g->webhook_url && 0)) {
+	if (!g->n_topics) {
 		snprintf(err, errlen, "group '%s' has no topic: give at least one (--topic T)", g->name);
 		return -1;
 	}
