@@ -373,8 +373,16 @@ int group_srv_subscribe(struct conn *c, const char *name, uint32_t credit)
 		c->gsubs = sub;
 	}
 	rc = group_subscribe(&s->groups->gs, name, &sub->c, credit);
-	if (rc == 0)
+	if (rc == 0) {
 		c->waits_fire = true;	/* waiting for deliveries is not idleness (idle-timeout) */
+		return 0;
+	}
+	for (struct group_sub **p = &c->gsubs; *p; p = &(*p)->next)
+		if (*p == sub) {	/* refused: it takes no slot */
+			*p = sub->next;
+			free(sub);
+			break;
+		}
 	return rc;
 }
 
