@@ -1087,25 +1087,13 @@ bool group_fire(struct group_set *gs, const struct group_fire *f)
 	struct group_tlist *tl;
 	size_t n = 0;
 	uint64_t seq;
-	char topic[1024];
-	const char *tp = topic;
-	char *heap_topic = NULL;
 
-	if (f->topiclen < sizeof(topic)) {
-		memcpy(topic, f->topic, f->topiclen);
-		topic[f->topiclen] = '\0';
-	} else if ((heap_topic = strndup(f->topic, f->topiclen)) != NULL) {
-		tp = heap_topic;
-	} else {
-		return false;
-	}
 	pthread_mutex_lock(&gs->mu);
-	if (!(tl = hmap_get(&gs->topics, tp, f->topiclen)) || !tl->n)
+	if (!(tl = hmap_get(&gs->topics, f->topic, f->topiclen)) || !tl->n)
 		goto none;
 	if (tl->n > GROUP_FIRE_STACK &&
 	    (!(rows = malloc(tl->n * sizeof(*rows))) || !(ds = malloc(tl->n * sizeof(*ds))))) {
-		free(rows != stack_rows ? rows : NULL);
-		goto none;	/* out of memory: as if no group took it (counted below by the caller's drop) */
+		goto none;	/* out of memory: as if no group took it; none: frees what was allocated */
 	}
 	for (size_t i = 0; i < tl->n; i++) {
 		struct group *g = tl->v[i];
@@ -1159,7 +1147,6 @@ bool group_fire(struct group_set *gs, const struct group_fire *f)
 		free(rows);
 	if (ds != stack_d)
 		free(ds);
-	free(heap_topic);
 	return f->journal_fired;
 none:
 	pthread_mutex_unlock(&gs->mu);
@@ -1167,7 +1154,6 @@ none:
 		free(ds);
 	if (rows != stack_rows)
 		free(rows);
-	free(heap_topic);
 	return false;
 }
 
