@@ -1196,19 +1196,19 @@ int group_subscribe(struct group_set *gs, const char *name, struct group_consume
 	return 0;
 }
 
-void group_unsubscribe(struct group_consumer *c, const char *reason)
+int group_unsubscribe(struct group_consumer *c, const char *reason)
 {
 	struct group_set *gs = c->gs;
 	struct group *g;
 	int64_t now;
 
 	if (!gs)
-		return;
+		return GROUP_ENOENT;
 	pthread_mutex_lock(&gs->mu);
 	if (!c->subscribed || !(g = c->g)) {
 		c->subscribed = false;
 		pthread_mutex_unlock(&gs->mu);
-		return;
+		return GROUP_ENOENT;
 	}
 	now = gs->h.now ? gs->h.now(gs->h.arg, false) : gs->now;
 	c->subscribed = false;
@@ -1234,6 +1234,19 @@ void group_unsubscribe(struct group_consumer *c, const char *reason)
 	c->g = NULL;
 	group_dispatch(gs, g, now);
 	pthread_mutex_unlock(&gs->mu);
+	return 0;
+}
+
+bool group_consumer_active(struct group_consumer *c)
+{
+	bool on;
+
+	if (!c->gs)
+		return false;
+	pthread_mutex_lock(&c->gs->mu);
+	on = c->subscribed;
+	pthread_mutex_unlock(&c->gs->mu);
+	return on;
 }
 
 /* The delivery id in flight to c, or NULL. */
