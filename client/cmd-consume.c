@@ -439,9 +439,12 @@ static void consume_subscribed(struct timerd_async *c, const struct timerd_reply
 	}
 	if (r->code == TIMERD_ECLOSED)
 		return;	/* consume_on_close handles it */
-	if (r->code == TIMERD_ENOTFOUND || r->code == TIMERD_EINVAL || r->code == TIMERD_EPERM) {
+	if (r->code == TIMERD_ENOTFOUND || r->code == TIMERD_EINVAL || r->code == TIMERD_EPERM ||
+	    r->code == TIMERD_EUNKNOWNOP) {
 		consume_log(k, "cannot subscribe: %s%s", r->message,
-			    r->code == TIMERD_ENOTFOUND ? " (create it with `timerctl group create`)" : "");
+			    r->code == TIMERD_ENOTFOUND	   ? " (create it with `timerctl group create`)"
+			    : r->code == TIMERD_EUNKNOWNOP ? " (this timerd has no consumer groups: upgrade it)"
+							   : "");
 		k->exit_code = r->code == TIMERD_ENOTFOUND ? CTL_EXIT_NOTFOUND : CTL_EXIT_FAILED;
 		k->stopping = true;
 		k->c = NULL;
