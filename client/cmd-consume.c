@@ -534,8 +534,8 @@ static int consume_opt(struct ctl *ctl, struct consume *k, int c, const char *ar
 	case O_CONC:
 		if (!ctl_u64(ctl, "--concurrency", arg, &n))
 			return CTL_EXIT_USAGE;
-		if (n < 1 || n > 100000)
-			return ctl_usage(ctl, &cmd_consume_entry, "--concurrency: 1 to 100000");
+		if (n < 1 || n > 10000)	/* timerd's most credit per subscription (GROUP_MAX_CREDIT) */
+			return ctl_usage(ctl, &cmd_consume_entry, "--concurrency: 1 to 10000");
 		k->concurrency = (uint32_t)n;
 		return CTL_EXIT_OK;
 	case O_TIMEOUT:
