@@ -569,11 +569,10 @@ static bool rpc_list_one(void *arg, const struct engine_timer *t)
 {
 	struct rpc_list_acc *acc = arg;
 	const struct ident *id = acc->x->id;
-	char why[8];
 	Timerd__Timer *m;
 
-	if (id && !ident_allows(id, IDENT_OP_LIST, t->key ? t->key : "", t->key ? t->keylen : 0, t->topic ? t->topic : "",
-				t->topic ? t->topiclen : 0, why, sizeof(why)))
+	if (id && !ident_permits(id, IDENT_OP_LIST, t->key ? t->key : "", t->key ? t->keylen : 0, t->topic ? t->topic : "",
+				 t->topic ? t->topiclen : 0))
 		return true;	/* not this identity's: skipped, the page goes on */
 	m = rpc_timer(acc->x, t, acc->payload, acc->mono_to_unix);
 
