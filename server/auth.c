@@ -81,6 +81,7 @@ struct auth {
 	struct auth_job *head, *tail;
 	unsigned queued;
 	bool stop;
+	int64_t delay_min;		/* AUTH_DELAY_MIN_NS (auth_set_delay: tests) */
 	pthread_mutex_t addr_lock;	/* addrs: every loop thread */
 	struct auth_addr addrs[AUTH_ADDRS];
 	struct ident dummy;		/* scrypt target of unknown names: the same cost as a real one */
@@ -147,6 +148,7 @@ int auth_start(struct srv *s, char *err, size_t errlen)
 		return -1;
 	}
 	a->s = s;
+	a->delay_min = AUTH_DELAY_MIN_NS;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
 	pthread_mutex_init(&a->addr_lock, NULL);
@@ -164,6 +166,12 @@ int auth_start(struct srv *s, char *err, size_t errlen)
 	a->started = true;
 	s->auth = a;
 	return 0;
+}
+
+/* Tests and fuzzing: the delay after a first failure (doubling from there). */
+void auth_set_delay(struct srv *s, int64_t min_ns)
+{
+	s->auth->delay_min = min_ns;
 }
 
 /* Stops the worker (after the loops stopped) and frees what is still queued. */
@@ -230,7 +238,7 @@ static int64_t auth_addr_result(struct auth *a, const char *key, bool ok, int64_
 		if (now - e->last > AUTH_FORGET_NS)
 			e->fails = 0;
 		e->fails++;
-		delay = AUTH_DELAY_MIN_NS << (e->fails - 1 < 20 ? e->fails - 1 : 20);
+		delay = a->delay_min << (e->fails - 1 < 20 ? e->fails - 1 : 20);
 		if (delay > AUTH_DELAY_MAX_NS)
 			delay = AUTH_DELAY_MAX_NS;
 		e->until = now + delay;
