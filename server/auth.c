@@ -338,28 +338,35 @@ static void auth_job_free(struct auth_job *j)
 	free(j);
 }
 
-/* Hands c's waiting job to the worker (after its address's delay). */
-static void auth_submit(struct conn *c)
+/*
+ * Hands c's waiting job to the worker (after its address's delay); false
+ * after answering when the worker's queue is full (c no longer waits).
+ */
+static bool auth_submit(struct conn *c)
 {
 	struct auth_job *j = c->auth_job;
 
 	c->auth_job = NULL;
 	ctr_add(&c->loop->ctr.auth_kdf_runs, 1);
-	if (!auth_queue(c->loop->srv->auth, j)) {
-		ctr_add(&c->loop->ctr.auth_throttled, 1);
-		auth_reply(c, j->rid, NULL, TIMERD__ERROR_CODE__UNAUTHENTICATED, "timerd is checking too many secrets "
-			   "at once: retry in a second");
-		auth_job_free(j);
-		conn_auth_resume(c);
-	}
+	if (auth_queue(c->loop->srv->auth, j))
+		return true;
+	ctr_add(&c->loop->ctr.auth_throttled, 1);
+	auth_reply(c, j->rid, NULL, TIMERD__ERROR_CODE__UNAUTHENTICATED, "timerd is checking too many secrets "
+		   "at once: retry in a second");
+	auth_job_free(j);
+	c->auth_wait = false;
+	return false;
 }
 
-/* c's delay ended: check its attempt now. */
+/* c's delay ended: check its attempt now (a refused one goes on with c's waiting frames). */
 static void auth_delay_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct conn *c = arg;
+
 	(void)fd;
 	(void)what;
-	auth_submit(arg);
+	if (!auth_submit(c))
+		conn_auth_resume(c);
 }
 
 /*
@@ -402,20 +409,19 @@ bool auth_request(struct conn *c, uint64_t rid, const Timerd__Auth *m)
 	if (m->secret.len)
 		memcpy(j->secret, m->secret.data, m->secret.len);
 	c->auth_job = j;
-	c->auth_wait = true;
-	bufferevent_disable(c->bev, EV_READ);
-	if ((wait = auth_addr_wait(l->srv->auth, auth_key(c, kb, sizeof(kb)), auth_now())) > 0) {
+	c->auth_wait = true;	/* conn_process stops after this frame; nothing is re-entered from here */
+	if ((wait = auth_addr_wait(l->srv->auth, auth_key(c, kb, sizeof(kb)), auth_now())) > 0 &&
+	    (c->auth_ev || (c->auth_ev = evtimer_new(l->base, auth_delay_cb, c)))) {
 		struct timeval tv = { .tv_sec = (time_t)(wait / 1000000000), .tv_usec = (suseconds_t)(wait % 1000000000 / 1000) };
 
 		ctr_add(&l->ctr.auth_throttled, 1);
-		if (!c->auth_ev && !(c->auth_ev = evtimer_new(l->base, auth_delay_cb, c))) {
-			auth_submit(c);
-			return true;
-		}
+		bufferevent_disable(c->bev, EV_READ);
 		evtimer_add(c->auth_ev, &tv);
 		return true;
 	}
-	auth_submit(c);
+	if (!auth_submit(c))
+		return false;	/* answered; the frames after it are handled by the running conn_process */
+	bufferevent_disable(c->bev, EV_READ);
 	return true;
 }
 
