@@ -96,10 +96,10 @@ void ident_table_unref(struct ident_table *t)
 	/* acq_rel: the last dropper sees every other holder's reads finished before it frees */
 	if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	if (t->admin && t->admin->line == 0)	/* the built-in one; a file's admin is in v (freed below) */
+		ident_free(t->admin);
 	for (uint32_t i = 0; i < t->n; i++)
 		ident_free(t->v[i]);
-	if (t->admin && t->admin->line == 0)
-		ident_free(t->admin);
 	free(t->v);
 	free(t->path);
 	free(t);
