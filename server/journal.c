@@ -142,7 +142,7 @@ static const void *journal_off(size_t off)
 static bool journal_batch_add(struct journal_batch *b, const struct store_rec *r)
 {
 	struct store_rec c = *r;
-	size_t k = 0, t, p, cl = 0, g = 0, e = 0;
+	size_t k = 0, t, p, cl = 0, g = 0, e = 0, ol = 0;
 
 	if (b->n == b->cap) {
 		uint32_t cap = b->cap ? b->cap * 2 : 64;
@@ -158,7 +158,8 @@ static bool journal_batch_add(struct journal_batch *b, const struct store_rec *r
 	    (p = journal_batch_copy(b, r->payload, r->payloadlen)) == SIZE_MAX ||
 	    (r->calendarlen && (cl = journal_batch_copy(b, r->calendar, r->calendarlen)) == SIZE_MAX) ||
 	    (r->group && (g = journal_batch_copy(b, r->group, r->grouplen)) == SIZE_MAX) ||
-	    (r->error && (e = journal_batch_copy(b, r->error, r->errorlen)) == SIZE_MAX))
+	    (r->error && (e = journal_batch_copy(b, r->error, r->errorlen)) == SIZE_MAX) ||
+	    (r->ownerlen && (ol = journal_batch_copy(b, r->owner, r->ownerlen)) == SIZE_MAX))
 		return false;
 	c.group = r->group ? journal_off(g) : NULL;
 	c.error = r->error ? journal_off(e) : NULL;
@@ -166,6 +167,7 @@ static bool journal_batch_add(struct journal_batch *b, const struct store_rec *r
 	c.topic = journal_off(t);
 	c.payload = journal_off(p);
 	c.calendar = r->calendarlen ? journal_off(cl) : NULL;
+	c.owner = r->ownerlen ? journal_off(ol) : NULL;
 	b->rows[b->n++] = c;
 	return true;
 }
@@ -186,6 +188,8 @@ static void journal_batch_fix(struct journal_batch *b)
 			r->group = b->buf + ((uintptr_t)r->group - 1);
 		if (r->error)
 			r->error = b->buf + ((uintptr_t)r->error - 1);
+		if (r->owner)
+			r->owner = b->buf + ((uintptr_t)r->owner - 1);
 	}
 }
 
@@ -332,6 +336,8 @@ void journal_rec_of(struct srv *s, const struct engine_timer *t, struct store_re
 	r->payloadlen = t->payloadlen;
 	r->calendar = t->calendarlen ? t->calendar : NULL;
 	r->calendarlen = t->calendarlen;
+	r->owner = t->labellen ? t->label : NULL;
+	r->ownerlen = t->labellen;
 }
 
 const char *journal_fsync_name(enum journal_fsync f, int64_t interval_ns, char *buf, size_t len)
@@ -862,7 +868,8 @@ static int journal_load_put(struct journal_load *ld, const struct store_rec *r)
 {
 	struct engine_arm a = { .key = r->key, .keylen = r->key ? r->keylen : 0, .topic = r->topic,
 				.topiclen = r->topiclen, .payload = r->payload, .payloadlen = r->payloadlen,
-				.period = r->period, .flags = r->flags & JOURNAL_FLAGS_KEPT };
+				.period = r->period, .flags = r->flags & JOURNAL_FLAGS_KEPT,
+				.label = r->owner, .labellen = r->ownerlen <= ENGINE_MAX_LABEL ? r->ownerlen : 0 };
 	int64_t alive;
 	bool late;
 	int rc;

@@ -6,6 +6,8 @@
 
 noinst_LTLIBRARIES += server/libserver.la
 server_libserver_la_SOURCES = \
+	server/auth.c \
+	server/auth.h \
 	server/conn.c \
 	server/errmap.c \
 	server/fire.c \
@@ -22,6 +24,8 @@ server_libserver_la_SOURCES = \
 	server/http-watch.c \
 	server/http.c \
 	server/http.h \
+	server/ident.c \
+	server/ident.h \
 	server/journal.c \
 	server/journal.h \
 	server/log.c \

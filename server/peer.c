@@ -170,6 +170,9 @@ bool peer_admit(const struct srv *s, const struct srv_peer *p, char *msg, size_t
 {
 	if (p->kind == SRV_PEER_UNIX)
 		return true;	/* the kernel checked the socket's mode at connect */
+	/* relaxed: a flag set by the main thread at start or reload, nothing else hangs on it */
+	if (atomic_load_explicit(&s->idents, memory_order_relaxed))
+		return true;	/* a users file is in force: the identity decides (bound by uid, certificate or Auth) */
 	if (!p->cred) {
 		if (s->cfg->allow_remote)
 			return true;	/* remote, no identity yet: the operator allowed it (doc/security.md) */

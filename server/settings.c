@@ -103,6 +103,8 @@ static const struct settings_opt settings_opts[] = {
 	{ "tls-key", 0, CK_STR, O(tls_key), 0, 0, "FILE", "the certificate's PEM private key (mode 0600 or stricter; re-read on SIGHUP)" },
 	{ "tls-ca", 0, CK_STR, O(tls_ca), 0, 0, "FILE", "PEM CAs that client certificates must chain to (asks clients for one)" },
 	{ "tls-verify-client", 0, CK_STR, O(tls_verify_client), 0, 0, "no|optional|require", "client certificates (default: require with --tls-ca, else no)" },
+	/* identities (issue 12 section 4, server/ident.c, doc/security.md) */
+	{ "users", 0, CK_STR, O(users), 0, 0, "FILE", "identities, secrets and rules (mode 0600; re-read on SIGHUP; doc/security.md)" },
 	{ "help", 'h', CK_HELP, 0, 0, 0, NULL, "print this help and exit" },
 	{ "version", 'V', CK_VERSION, 0, 0, 0, NULL, "print the version and exit" },
 };
@@ -640,6 +642,7 @@ void settings_free(struct srv_config *c)
 	free(c->tls_key);
 	free(c->tls_ca);
 	free(c->tls_verify_client);
+	free(c->users);
 	free(c->socket_group);
 	free(c->state_dir);
 	free(c->pid_file);

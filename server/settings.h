@@ -105,6 +105,8 @@ struct srv_config {
 	char *tls_key;			/* PEM private key: 0600 or stricter */
 	char *tls_ca;			/* PEM CAs that client certificates must chain to (NULL: none asked) */
 	char *tls_verify_client;	/* no | optional | require (NULL: require with tls-ca, else no) */
+	/* identities (issue 12 section 4, server/auth.c) */
+	char *users;			/* users file (NULL: none; identities off) */
 	/* the command line, re-applied over the file by a reload (server/reload.c); not owned */
 	int argc;
 	char **argv;

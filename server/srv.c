@@ -34,6 +34,7 @@
 #include "server/group-srv.h"
 #include "server/journal.h"
 #include "server/http.h"
+#include "server/auth.h"
 #include "server/log.h"
 #include "server/srv.h"
 
@@ -814,7 +815,7 @@ static int srv_start(struct srv *s, char *err, size_t errlen)
 	if (watch_reg_init(&s->watch) < 0)
 		return td_errf(err, errlen, "out of memory");
 	srv_raise_nofile(s->cfg);
-	if (tls_start(s, err, errlen) < 0 ||
+	if (tls_start(s, err, errlen) < 0 || auth_load(s, err, errlen) < 0 || auth_start(s, err, errlen) < 0 ||
 	    srv_engine(s, err, errlen) < 0 || srv_probes_start(s, err, errlen) < 0 || http_listen(s, err, errlen) < 0 ||
 	    srv_loops(s, err, errlen) < 0 ||
 	    srv_main_loop(s, err, errlen) < 0 || stats_start(s, err, errlen) < 0 || srv_fit_nofile(s->cfg, err, errlen) < 0)
@@ -930,9 +931,11 @@ void srv_destroy(struct srv *s)
 	journal_stop(s);	/* while the engine's memory is there: the journal reads it to the end */
 	group_srv_quiesce(s);	/* nothing is handed to a connection any more: the loops may go */
 	engine_destroy(s->engine);
+	auth_stop(s);	/* the loops are joined: what it posts is freed by loop_destroy */
 	for (unsigned i = 0; s->loops && i < s->nloops; i++)
 		loop_destroy(&s->loops[i]);
 	group_srv_stop(s);
+	ident_table_unref(s->users);
 	free(s->loops);
 	tls_stop(s);
 	if (s->sig_term)

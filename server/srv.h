@@ -51,6 +51,10 @@ struct probe_mgr;
 struct stats_thread;
 struct group_srv;
 struct group_sub;
+struct auth;
+struct auth_job;
+struct ident;
+struct ident_table;
 
 /* Engine flag: push the fires to the arming connection (engine owner = its handle). */
 #define SRV_FLAG_NOTIFY 0x1u
@@ -77,6 +81,7 @@ struct group_sub;
 	X(err_payload_too_large) X(err_too_many_inflight)		\
 	X(err_permission) X(err_no_memory) X(err_system) X(err_busy) X(err_storage)	\
 	X(err_other)							\
+	X(auth_ok) X(auth_failures) X(auth_throttled) X(err_unauthenticated) X(auth_kdf_runs) X(ident_closes) \
 	X(fires_sent) X(fires_dropped) X(fires_orphaned) X(slow_closes)
 
 struct loop_counters {
@@ -136,7 +141,7 @@ struct srv_peer {
 /* A control message to a loop thread. */
 struct loop_msg {
 	struct llist_node node;
-	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS } type;
+	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS, LOOP_MSG_AUTH, LOOP_MSG_USERS } type;
 	struct srv_limits lim;		/* LOOP_MSG_LIMITS */
 	int fd;
 	bool is_unix;
@@ -147,6 +152,8 @@ struct loop_msg {
 	char addr_key[48];		/* max-connections-per-address key ("" for Unix) */
 	char peer[64];			/* for logs */
 	void *ssl;			/* SSL for a TLS listener's connection (tls.c), NULL: plaintext */
+	struct auth_job *auth;		/* LOOP_MSG_AUTH: a checked attempt (auth.c) */
+	struct ident_table *users;	/* LOOP_MSG_USERS: a reference to the new users table */
 };
 
 /* Connections watching one topic in one loop. */
@@ -194,6 +201,7 @@ struct loop {
 	struct loop_counters ctr cacheline_aligned;
 	struct hist late;		/* deadline -> fire event queued to a connection */
 	struct http_loop *http;		/* this loop's evhttp (server/http.c); NULL without --http */
+	struct ident_table *users;	/* a reference to the users table in force here, NULL: no users file (auth.c) */
 };
 
 /* Topic registry shared by all loops: which loops have watchers of a topic. */
@@ -287,6 +295,11 @@ struct conn {
 	bool tls_up;			/* its handshake completed */
 	uint64_t frames_seen;		/* frames read (a TLS ClientHello as the first is a mismatch) */
 	struct group_sub *gsubs;	/* consumer-group subscriptions (server/group-srv.c) */
+	/* identity (auth.c): with a users file, NULL until bound; without one, unused */
+	const struct ident *ident;	/* points into loop->users */
+	bool auth_wait;			/* an Auth is being checked: nothing more is read or handled */
+	struct auth_job *auth_job;	/* that attempt while it waits out its address's delay */
+	struct event *auth_ev;		/* the delay */
 };
 
 struct srv {
@@ -336,6 +349,9 @@ struct srv {
 	char *test_stall_topic;		/* $TIMERD_TEST_STALL_TOPIC: fires of it stall their thread (tests only) */
 	struct ssl_ctx_st *tls_ctx;	/* main thread: new TCP connections' TLS context (tls.c), NULL: plaintext */
 	_Atomic int64_t fire_mem;	/* bytes of encoded fires not yet freed (in max-memory) */
+	struct ident_table *users;	/* main thread: the users table in force (auth.c), NULL: no --users */
+	struct auth *auth;		/* the Auth worker */
+	_Atomic bool idents;		/* a users file is in force (peer_admit: the identity decides, not the socket's mode) */
 	void (*ready)(void *arg);	/* called once listening (daemon start-up handshake) */
 	void *ready_arg;
 };
@@ -447,6 +463,9 @@ void conn_fatal(struct conn *c, Timerd__ErrorCode code, const char *fmt, ...) __
 /* Sends a Notice SHUTDOWN, stops reading, flushes c's output, then closes it. */
 void conn_shutdown(struct conn *c);
 
+/* An Auth of c was settled: reads and handles its waiting frames again. */
+void conn_auth_resume(struct conn *c);
+
 /* Marks c CONN_DEAD: no callback or fire reaches it any more; the loop's reaper frees it. */
 void conn_kill(struct conn *c);
 
@@ -519,6 +538,10 @@ typedef void (*rpc_done_fn)(void *arg, const Timerd__Response *rs, uint64_t hold
  * journal_durable(l) >= hold (loop thread).
  */
 void rpc_run(struct loop *l, struct conn *c, const Timerd__Request *rq, rpc_done_fn done, void *arg);
+
+/* rpc_run as identity id (an HTTP request's Bearer identity; c's own is ignored). */
+void rpc_run_as(struct loop *l, struct conn *c, const struct ident *id, const Timerd__Request *rq, rpc_done_fn done,
+		void *arg);
 
 /* --- watch.c --- */
 
