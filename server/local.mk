@@ -27,6 +27,8 @@ server_libserver_la_SOURCES = \
 	server/notify.h \
 	server/reload.c \
 	server/peer.c \
+	server/priv.c \
+	server/priv.h \
 	server/rpc.c \
 	server/settings.c \
 	server/settings.h \

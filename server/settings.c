@@ -103,6 +103,9 @@ static const struct settings_opt settings_opts[] = {
 	{ "tls-key", 0, CK_STR, O(tls_key), 0, 0, "FILE", "the certificate's PEM private key (mode 0600 or stricter; re-read on SIGHUP)" },
 	{ "tls-ca", 0, CK_STR, O(tls_ca), 0, 0, "FILE", "PEM CAs that client certificates must chain to (asks clients for one)" },
 	{ "tls-verify-client", 0, CK_STR, O(tls_verify_client), 0, 0, "no|optional|require", "client certificates (default: require with --tls-ca, else no)" },
+	/* privilege drop (issue 12 section 5, server/priv.c, doc/security.md) */
+	{ "user", 0, CK_STR, O(user), 0, 0, "USER", "started as root: become USER once the sockets, state files and probes are open (keeps only CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH if --probe is given)" },
+	{ "group", 0, CK_STR, O(group), 0, 0, "GROUP", "with --user: become GROUP too (default: USER's group)" },
 	{ "help", 'h', CK_HELP, 0, 0, 0, NULL, "print this help and exit" },
 	{ "version", 'V', CK_VERSION, 0, 0, 0, NULL, "print the version and exit" },
 };
@@ -645,6 +648,8 @@ void settings_free(struct srv_config *c)
 	free(c->pid_file);
 	free(c->config_file);
 	free(c->log);
+	free(c->user);
+	free(c->group);
 	for (size_t i = 0; i < c->nprobes; i++)
 		free(c->probes[i]);
 	memset(c, 0, sizeof(*c));

@@ -105,6 +105,9 @@ struct srv_config {
 	char *tls_key;			/* PEM private key: 0600 or stricter */
 	char *tls_ca;			/* PEM CAs that client certificates must chain to (NULL: none asked) */
 	char *tls_verify_client;	/* no | optional | require (NULL: require with tls-ca, else no) */
+	/* privilege drop (server/priv.c, doc/security.md): NULL: stay as started */
+	char *user;			/* become this user once started (names or uids) */
+	char *group;			/* and this group (default: the user's) */
 	/* the command line, re-applied over the file by a reload (server/reload.c); not owned */
 	int argc;
 	char **argv;

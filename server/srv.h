@@ -132,8 +132,10 @@ struct srv_peer {
 /* A control message to a loop thread. */
 struct loop_msg {
 	struct llist_node node;
-	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS } type;
+	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS, LOOP_MSG_PRIV } type;
 	struct srv_limits lim;		/* LOOP_MSG_LIMITS */
+	void *priv;			/* LOOP_MSG_PRIV: priv_loop_step's argument (owned by priv_drop) */
+	int priv_phase;			/* LOOP_MSG_PRIV: enum priv_phase */
 	int fd;
 	bool is_unix;
 	bool peer_cred;			/* uid/pid valid (SO_PEERCRED) */
@@ -308,6 +310,7 @@ struct srv {
 	struct probe_mgr *probes;	/* NULL: probes unavailable (probe_err says why) */
 	char probe_err[512];
 	pthread_mutex_t probe_lock;	/* serialises probe attach/detach across loops */
+	bool probes_uncapable;		/* priv_drop kept no capability for probes (no --probe): attaches are refused */
 	int64_t start_ns;
 	char *socket_path;		/* bound by us, unlinked at exit */
 	int sock_lock_fd;		/* flock on socket_path.lock (-1: none) */
@@ -363,6 +366,9 @@ int srv_dir_open(const char *dir, mode_t mode, bool strict, const char *what, ch
 
 /* Creates and checks the socket's directory (before the pid file beside it); an fd to close, or -1 with err. */
 int srv_socket_dir(const struct srv_config *c, char *err, size_t errlen);
+
+/* Gives the socket's directory to uid:gid if this timerd created it (priv.c: it can then remove its socket at exit). */
+void srv_socket_dir_give(uid_t uid, gid_t gid);
 
 /* Creates state file path 0600 (no symlink followed) and tightens its -wal/-shm; 0 or -1 with err. */
 int srv_state_file(const char *path, char *err, size_t errlen);
