@@ -165,20 +165,30 @@ bool peer_unix_rule(const struct srv *s, uid_t uid)
 	return (mode & 0020) && s->socket_gid != (gid_t)-1 && peer_in_group(uid, s->socket_gid);
 }
 
+bool peer_admit_rpc(const struct srv *s, const struct srv_peer *p, char *msg, size_t len)
+{
+	if (s->cfg->users)
+		return true;	/* each connection is bound to an identity (by uid, certificate) or must Auth (auth.c) */
+	return peer_admit(s, p, msg, len);
+}
+
 /* Whether p may use timerd now; false with why in msg. */
 bool peer_admit(const struct srv *s, const struct srv_peer *p, char *msg, size_t len)
 {
 	if (p->kind == SRV_PEER_UNIX)
 		return true;	/* the kernel checked the socket's mode at connect */
+	if (s->cfg->insecure)
+		return true;	/* the operator lifted the exposure rules (doc/security.md): logged at start */
 	if (!p->cred) {
 		if (s->cfg->allow_remote)
-			return true;	/* remote, no identity yet: the operator allowed it (doc/security.md) */
-		snprintf(msg, len, "timerd cannot tell which local user this TCP connection belongs to, and "
-			 "allow-remote is off: connect over the Unix socket %s", *s->cfg->socket ? s->cfg->socket : "");
+			return true;	/* deprecated: remote peers without authentication, as --insecure */
+		snprintf(msg, len, "timerd cannot tell which local user this TCP connection belongs to and has no "
+			 "users file to authenticate it: connect over the Unix socket %s, or ask the operator for an "
+			 "identity (users = FILE)", *s->cfg->socket ? s->cfg->socket : "");
 		return false;
 	}
 	if (peer_unix_rule(s, p->uid))
-		return true;
+		return true;	/* the kernel vouches for the uid: the Unix socket's rule is the authentication */
 	snprintf(msg, len, "uid %u may not use timerd: over loopback TCP the Unix socket's rule applies (mode %04o, "
 		 "owner uid %u%s); ask the operator for socket-group access", (unsigned)p->uid, s->cfg->socket_mode,
 		 (unsigned)geteuid(), s->cfg->socket_group ? ", group socket-group" : "");

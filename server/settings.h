@@ -48,7 +48,8 @@ struct srv_config {
 	/* where */
 	char *socket;			/* Unix socket path ("" = none) */
 	char *listen;			/* TCP HOST:PORT (NULL = none) */
-	bool allow_remote;		/* --listen may use a non-loopback address */
+	bool allow_remote;		/* deprecated: lets listen/http be non-loopback without TLS and authentication */
+	bool insecure;			/* lifts the exposure rules (settings_check, peer_admit): loudly logged */
 	unsigned socket_mode;		/* permissions of the Unix socket */
 	char *socket_group;		/* group owning the Unix socket (NULL = ours) */
 	char *state_dir;		/* stats.db lives here */
@@ -96,6 +97,9 @@ struct srv_config {
 	/* probes */
 	char *probes[SETTINGS_MAX_PROBES];
 	size_t nprobes;
+	/* privilege drop (server/priv.c, doc/security.md): NULL: stay as started */
+	char *user;			/* become this user once started (names or uids) */
+	char *group;			/* and this group (default: the user's) */
 	/* HTTP/JSON API and metrics (server/http.c) */
 	char *http;			/* HOST:PORT (NULL = off) */
 	uint32_t http_max_connections;	/* HTTP connections that may have a request in progress */
@@ -105,9 +109,8 @@ struct srv_config {
 	char *tls_key;			/* PEM private key: 0600 or stricter */
 	char *tls_ca;			/* PEM CAs that client certificates must chain to (NULL: none asked) */
 	char *tls_verify_client;	/* no | optional | require (NULL: require with tls-ca, else no) */
-	/* privilege drop (server/priv.c, doc/security.md): NULL: stay as started */
-	char *user;			/* become this user once started (names or uids) */
-	char *group;			/* and this group (default: the user's) */
+	/* identities (issue 12 section 4, server/auth.c) */
+	char *users;			/* users file (NULL: none; identities off) */
 	/* the command line, re-applied over the file by a reload (server/reload.c); not owned */
 	int argc;
 	char **argv;
@@ -141,7 +144,10 @@ void settings_diff(const struct srv_config *a, const struct srv_config *b, void 
 /* Prints --help. */
 void settings_usage(FILE *f);
 
-/* Logs the effective settings at info level. */
+/* What --insecure (or the deprecated allow-remote) lets through, for warnings; NULL when neither is set. */
+const char *settings_insecure_what(const struct srv_config *c);
+
+/* Logs the effective settings at info level (and a warning for --insecure). */
 void settings_log(const struct srv_config *c);
 
 /* Frees the strings. */

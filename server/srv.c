@@ -660,7 +660,7 @@ static void srv_accept_tcp(struct evconnlistener *l, evutil_socket_t fd, struct 
 		snprintf(m->peer, sizeof(m->peer), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
 			 strchr(host, ':') ? "]" : "", port);
 	peer_addr_key(&m->who, host, m->addr_key, sizeof(m->addr_key));
-	if (!peer_admit(arg, &m->who, msg, sizeof(msg))) {
+	if (!peer_admit_rpc(arg, &m->who, msg, sizeof(msg))) {
 		srv_refuse(arg, fd, TIMERD__ERROR_CODE__PERMISSION, msg);
 		free(m);
 		return;

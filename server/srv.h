@@ -494,6 +494,9 @@ bool peer_unix_rule(const struct srv *s, uid_t uid);
 /* Whether peer p may use timerd (TCP: the Unix socket's rule for a local uid); false with why in msg. */
 bool peer_admit(const struct srv *s, const struct srv_peer *p, char *msg, size_t len);
 
+/* peer_admit for the RPC's TCP listener: with a users file every peer is admitted, to be bound to an identity or Auth. */
+bool peer_admit_rpc(const struct srv *s, const struct srv_peer *p, char *msg, size_t len);
+
 /* --- errmap.c --- */
 
 /* The wire code for a TD_* code (TD_OK: OK); SYSTEM for a value outside the table. */

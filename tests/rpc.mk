@@ -109,7 +109,8 @@ SEC_REGRESS_TESTS = \
 	tests/regress/limits.sh \
 	tests/regress/text.sh \
 	tests/regress/memory.sh \
-	tests/regress/privdrop.sh
+	tests/regress/privdrop.sh \
+	tests/regress/exposure.sh
 TESTS += $(SEC_REGRESS_TESTS)
 EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py tests/regress/text.py
 

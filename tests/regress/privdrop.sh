@@ -60,9 +60,8 @@ grep -q "a reload can no longer" "$tmp/timerd.log" || fail "what a reload can no
 # files made before the drop stay usable: arms are journaled, stats rows written
 ctl arm durable --in 1h --topic keep >/dev/null || fail "arm after the drop failed"
 wait_for test -s "$tmp/state/stats.db-wal"
-kill -HUP "$daemon_pid"	# a reload as nobody: nothing to re-read, timerd goes on
-wait_for grep -q "SIGHUP\|reload" "$tmp/timerd.log"
-ctl ping >/dev/null || fail "ping after a reload failed"
+kill -HUP "$daemon_pid"	# a reload as nobody: the log reopened, timerd goes on
+ctl ping >/dev/null || fail "ping after a SIGHUP failed"
 stop_timerd
 start_timerd --user nobody
 ctl list --topic keep | grep -q durable || fail "the timer armed as nobody did not survive a restart: $(ctl list)"
