@@ -18,6 +18,8 @@ server_libserver_la_SOURCES = \
 	server/http-watch.c \
 	server/http.c \
 	server/http.h \
+	server/ident.c \
+	server/ident.h \
 	server/journal.c \
 	server/journal.h \
 	server/log.c \

@@ -118,3 +118,10 @@ EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py tests/regress/text.py
 TLS_REGRESS_TESTS = tests/regress/tls.sh
 TESTS += $(TLS_REGRESS_TESTS)
 EXTRA_DIST += $(TLS_REGRESS_TESTS) tests/regress/tls_check.py
+
+# Identities: the users file and the rule engine (server/ident.c, issue 12 section 4).
+check_PROGRAMS += tests/unit/test-ident
+TESTS += tests/unit/test-ident
+tests_unit_test_ident_SOURCES = tests/unit/test-ident.c
+tests_unit_test_ident_CFLAGS = $(RPC_TEST_CFLAGS)
+tests_unit_test_ident_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)
