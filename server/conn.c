@@ -21,8 +21,12 @@
  *   - a frame not complete frame-timeout after its first byte (however
  *     the bytes trickle in): an Error event TIMEOUT, close;
  *   - a TCP connection with nothing received for idle-timeout, no watch and
- *     no notify timer: an Error event TIMEOUT, close.
- * One timer per connection serves both deadlines; it is re-armed only when
+ *     no notify timer: an Error event TIMEOUT, close;
+ *   - a connection whose TLS handshake (or, when it must authenticate,
+ *     Auth) is not done auth-timeout after it was accepted: closed (no
+ *     frame can cross an unfinished handshake), or an Error event
+ *     UNAUTHENTICATED, close.
+ * One timer per connection serves all three deadlines; it is re-armed only when
  * the nearest deadline moves earlier (a new partial frame), so the request
  * path does not touch it (conn_timer_update).
  *
@@ -126,6 +130,8 @@ void conn_open(struct loop *l, const struct loop_msg *m)
 	snprintf(c->peer, sizeof(c->peer), "%s", m->peer);
 	snprintf(c->addr_key, sizeof(c->addr_key), "%s", m->addr_key);
 	c->active_ns = conn_now();
+	if (conn_cfg(c)->auth_timeout_ns > 0)
+		c->admit_by_ns = c->active_ns + conn_cfg(c)->auth_timeout_ns;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, c->loop->lim.max_output / 2, 0);
 	bufferevent_set_max_single_read(c->bev, CONN_READ_CHUNK);
@@ -407,6 +413,19 @@ static void conn_pause(struct conn *c)
 	bufferevent_disable(c->bev, EV_READ);
 }
 
+/* True if c must still authenticate: a users file is in force and no identity is bound (auth.c). */
+static bool conn_unauthenticated(const struct conn *c)
+{
+	(void)c;
+	return false;	/* identities: until they bind connections, nothing waits for Auth */
+}
+
+/* True if auth-timeout applies to c now: its TLS handshake or its Auth is not done. */
+static bool conn_admit_pending(const struct conn *c)
+{
+	return c->admit_by_ns && ((c->tls && !c->tls_up) || conn_unauthenticated(c));
+}
+
 /* True if the idle timeout applies to c now (TCP, nothing it waits for). */
 static bool conn_idle_applies(const struct conn *c)
 {
@@ -430,7 +449,7 @@ static void conn_timer_update(struct conn *c)
 		return;
 	if (!partial)
 		c->frame_start_ns = 0;
-	if (!partial && !conn_idle_applies(c))
+	if (!partial && !conn_idle_applies(c) && !conn_admit_pending(c))
 		return;		/* an armed timer finds nothing due and stops */
 	now = conn_now();
 	if (partial && !c->frame_start_ns)
@@ -439,6 +458,8 @@ static void conn_timer_update(struct conn *c)
 		due = c->frame_start_ns + conn_cfg(c)->frame_timeout_ns;
 	if (conn_idle_applies(c) && c->active_ns + conn_cfg(c)->idle_timeout_ns < due)
 		due = c->active_ns + conn_cfg(c)->idle_timeout_ns;
+	if (conn_admit_pending(c) && c->admit_by_ns < due)
+		due = c->admit_by_ns;
 	if (c->timer_at && c->timer_at <= due)
 		return;
 	c->timer_at = due;
@@ -446,6 +467,23 @@ static void conn_timer_update(struct conn *c)
 	tv.tv_sec = (time_t)(due / 1000000000);
 	tv.tv_usec = (suseconds_t)(due % 1000000000 / 1000 + 1);
 	evtimer_add(c->timer, &tv);
+}
+
+/* auth-timeout passed before c's TLS handshake or Auth was done: count it and close c. */
+static void conn_admit_expired(struct conn *c)
+{
+	double s = (double)conn_cfg(c)->auth_timeout_ns / 1e9;
+
+	if (c->tls && !c->tls_up) {
+		ctr_add(&c->loop->ctr.handshake_timeouts, 1);
+		log_info_rl("closing connection from %s: its TLS handshake was not done %.3fs after it connected "
+			    "(auth-timeout)", c->peer, s);
+		conn_kill(c);	/* nothing can be said to it: no frame crosses an unfinished handshake */
+		return;
+	}
+	ctr_add(&c->loop->ctr.auth_timeouts, 1);
+	conn_fatal(c, TIMERD__ERROR_CODE__TIMEOUT, "no Auth %.3fs after connecting (auth-timeout): a connection "
+		   "timerd cannot bind to an identity must send Auth first (timerctl --user NAME, $TIMERD_SECRET)", s);
 }
 
 /* c's timer: close it if its frame or its idleness passed a limit, else wait for the next deadline. */
@@ -460,6 +498,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	c->timer_at = 0;
 	if (!conn_serving(c))
 		return;
+	if (conn_admit_pending(c) && now >= c->admit_by_ns) {
+		conn_admit_expired(c);
+		return;
+	}
 	if (c->frame_start_ns && now - c->frame_start_ns >= cfg->frame_timeout_ns) {
 		ctr_add(&c->loop->ctr.slow_closes, 1);
 		conn_fatal(c, TIMERD__ERROR_CODE__TIMEOUT, "a frame stalled: not complete %.3fs after its first byte "
@@ -619,6 +661,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {	/* TLS handshake done */
 		c->tls_up = true;
+		conn_timer_update(c);	/* auth-timeout may still apply (Auth), else the next deadline */
 		log_debug("connection from %s: %s with %s", c->peer, SSL_get_version(bufferevent_openssl_get_ssl(bev)),
 			  SSL_get_cipher_name(bufferevent_openssl_get_ssl(bev)));
 		return;

@@ -97,6 +97,7 @@ static const struct settings_opt settings_opts[] = {
 	{ "http-timeout", 0, CK_DUR, O(http_timeout_ns), 100000000, 0, "DURATION", "close an HTTP connection that stalls or idles this long (default 30s)" },
 	/* security limits (issue 12, doc/security.md) */
 	{ "idle-timeout", 0, CK_DUR, O(idle_timeout_ns), 0, 0, "DURATION", "close a TCP connection after DURATION without a request, unless it watches or waits for a fire (default 5m; 0: never)" },
+	{ "auth-timeout", 0, CK_DUR, O(auth_timeout_ns), 0, 0, "DURATION", "close a connection that has not finished its TLS handshake and, when it must, Auth DURATION after it connected (default 10s; 0: never)" },
 	{ "max-connections-per-address", 0, CK_U32, O(max_conns_per_addr), 1, 1000000, "N", "TCP connections from one address, or one local uid (default 64)" },
 	{ "reserved-connections", 0, CK_U32, O(reserved_conns), 0, 1000000, "N", "of max-connections, kept for root and timerd's own user on the Unix socket (default 4)" },
 	{ "min-period", 0, CK_DUR, O(min_period_ns), 1000, 0, "DURATION", "shortest period of a periodic timer (default 1ms; at least 1us)" },
@@ -170,6 +171,7 @@ void settings_init(struct srv_config *c)
 	c->http_max_connections = 1024;
 	c->http_timeout_ns = 30 * 1000000000LL;
 	c->idle_timeout_ns = 300 * 1000000000LL;
+	c->auth_timeout_ns = 10 * 1000000000LL;
 	c->max_conns_per_addr = 64;
 	c->reserved_conns = 4;
 	c->min_period_ns = 1000000;

@@ -78,6 +78,7 @@ struct srv_config {
 	int64_t frame_timeout_ns;	/* a frame must be complete this long after its first byte */
 	/* security limits (issue 12, doc/security.md) */
 	int64_t idle_timeout_ns;	/* TCP: close after this long without a request (0: never) */
+	int64_t auth_timeout_ns;	/* TLS handshake and (when needed) Auth must be done this long after accept (0: never) */
 	uint32_t max_conns_per_addr;	/* TCP connections per peer address (a local peer: per uid) */
 	uint32_t reserved_conns;	/* of max-connections, only admin Unix peers may use these */
 	int64_t min_period_ns;		/* shortest period an Arm may ask for */

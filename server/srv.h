@@ -74,7 +74,8 @@ struct stats_thread;
 	X(err_payload_too_large) X(err_too_many_inflight)		\
 	X(err_permission) X(err_no_memory) X(err_system) X(err_busy) X(err_storage)	\
 	X(err_other)							\
-	X(fires_sent) X(fires_dropped) X(fires_orphaned) X(slow_closes)
+	X(fires_sent) X(fires_dropped) X(fires_orphaned) X(slow_closes)	\
+	X(handshake_timeouts) X(auth_timeouts)
 
 struct loop_counters {
 #define SRV_CTR_FIELD(n) _Atomic uint64_t n;
@@ -259,6 +260,7 @@ struct conn {
 	int64_t timer_at;		/* when it fires (coarse monotonic ns), 0: not armed */
 	int64_t frame_start_ns;		/* first byte of the partial frame in the input, 0: none */
 	int64_t active_ns;		/* last request (TCP) */
+	int64_t admit_by_ns;		/* auth-timeout: TLS handshake and Auth done by then (0: no deadline) */
 	char addr_key[48];		/* max-connections-per-address key ("" for Unix) */
 	uint64_t out_total;		/* bytes ever queued to the output */
 	uint64_t *reply_end;		/* ring: out_total at the end of each unsent reply */

@@ -110,9 +110,10 @@ SEC_REGRESS_TESTS = \
 	tests/regress/text.sh \
 	tests/regress/memory.sh \
 	tests/regress/privdrop.sh \
-	tests/regress/exposure.sh
+	tests/regress/exposure.sh \
+	tests/regress/authtimeout.sh
 TESTS += $(SEC_REGRESS_TESTS)
-EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py tests/regress/text.py
+EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py tests/regress/text.py tests/regress/auth_timeout.py
 
 # TLS on the TCP listener (issue 12 section 3, doc/security.md "TLS").
 TLS_REGRESS_TESTS = tests/regress/tls.sh
