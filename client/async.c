@@ -338,6 +338,16 @@ int timerd_async_connect(struct event_base *base, const char *addr, const struct
 		return err->code = TIMERD_ENOMEM;
 	}
 	c->window--;
+	if (opt && opt->identity) {	/* pipelined behind the Hello: encoded now, the secret is not kept */
+		codec_auth(&q, opt->identity, opt->secret, opt->secret_len);
+		c->window++;
+		if (async_send(c, &q, async_hello_cb, NULL) != TIMERD_OK) {
+			async_really_free(c);
+			codec_msg(err->message, sizeof(err->message), "out of memory");
+			return err->code = TIMERD_ENOMEM;
+		}
+		c->window--;
+	}
 	*out = c;
 	err->code = TIMERD_OK;
 	err->message[0] = '\0';

@@ -55,6 +55,7 @@ static const struct codec_err codec_errs[] = {
 	{ TIMERD_ESHUTDOWN, "SHUTTING_DOWN", "timerd is shutting down" },
 	{ TIMERD_EWATCHES, "TOO_MANY_WATCHES", "too many watched topics on the connection" },
 	{ TIMERD_ESTALLED, "TIMEOUT", "an incomplete frame stalled" },
+	{ TIMERD_EUNAUTH, "UNAUTHENTICATED", "not authenticated: give an identity (timerctl --user NAME) and its secret" },
 	{ TIMERD_ECONNECT, "CONNECT", "cannot connect to timerd" },
 	{ TIMERD_EIO, "IO", "connection to timerd failed" },
 	{ TIMERD_ETIMEDOUT, "TIMED_OUT", "timed out" },
@@ -134,6 +135,17 @@ void codec_hello(struct codec_req *q, const char *client_name)
 	q->u.hello.version = TIMERD_PROTOCOL_VERSION;
 	q->u.hello.client = CODEC_STR(client_name ? client_name : "libtimerd " PACKAGE_VERSION);
 	q->r.hello = &q->u.hello;
+}
+
+/* Fills an Auth (the secret is not copied: q lives only for the call). */
+void codec_auth(struct codec_req *q, const char *identity, const void *secret, size_t len)
+{
+	codec_init(q, TIMERD__REQUEST__BODY_AUTH);
+	timerd__auth__init(&q->u.auth);
+	q->u.auth.identity = CODEC_STR(identity);
+	q->u.auth.secret.data = (uint8_t *)(uintptr_t)secret;
+	q->u.auth.secret.len = len;
+	q->r.auth = &q->u.auth;
 }
 
 /* Fills an Arm; TIMERD_EARG if `when` or `misfire` is not one of its enum. */

@@ -66,7 +66,8 @@ void ctl_cmd_help(struct ctl *ctl, const struct cmd_entry *cmd, FILE *f)
 	fprintf(f, "\nGlobal options: --socket PATH, --connect HOST:PORT|tls://HOST:PORT, --json, --timeout DURATION\n");
 	fprintf(f, "TLS: --tls, --ca FILE (CAs to verify the server), --cert FILE [--cert-key FILE] (client certificate and its key;\n"
 		   "     timerctl arm's --key is the timer's key),\n"
-		   "     --server-name NAME (name checked in the server's certificate; default: the host connected to)\n");
+		   "     --server-name NAME (name checked in the server's certificate; default: the host connected to)\n"
+		   "Identity: --user NAME, its secret from $TIMERD_SECRET or --secret-file FILE (never on the command line)\n");
 }
 
 /* Prints a usage error for a command; returns CTL_EXIT_USAGE. */
@@ -116,6 +117,12 @@ bool ctl_global_opt(struct ctl *ctl, const struct cmd_entry *cmd, int c, const c
 		ctl->tls = true;
 		ctl->tls_opt.server_name = arg;
 		return false;
+	case CTL_OPT_USER:
+		ctl->user = arg;
+		return false;
+	case CTL_OPT_SECRET_FILE:
+		ctl->secret_file = arg;
+		return false;
 	case CTL_OPT_TIMEOUT:
 		if (!ctl_duration(ctl, "--timeout", arg, &ns))
 			return true;
@@ -142,15 +149,52 @@ struct timerd_options ctl_options(struct ctl *ctl)
 
 	if (ctl->tls)
 		opt.tls = &ctl->tls_opt;
+	if (ctl->user && ctl->secret) {
+		opt.identity = ctl->user;
+		opt.secret = ctl->secret;
+		opt.secret_len = ctl->secret_len;
+	}
 	return opt;
+}
+
+/* Reads --user's secret: --secret-file (one line; its newline dropped), else $TIMERD_SECRET; false after saying why. */
+static bool ctl_secret(struct ctl *ctl)
+{
+	const char *env = getenv("TIMERD_SECRET");
+
+	if (!ctl->user || ctl->secret)
+		return true;
+	if (ctl->secret_file) {
+		if (!(ctl->secret = ctl_read_file(ctl, ctl->secret_file, 1024, &ctl->secret_len)))
+			return false;
+		while (ctl->secret_len && (ctl->secret[ctl->secret_len - 1] == '\n' ||
+					   ctl->secret[ctl->secret_len - 1] == '\r'))
+			ctl->secret_len--;
+	} else if (env) {
+		if (!(ctl->secret = strdup(env))) {
+			ctl_fail(ctl, CTL_EXIT_FAILED, "out of memory");
+			return false;
+		}
+		ctl->secret_len = strlen(env);
+	} else {
+		ctl_fail(ctl, CTL_EXIT_USAGE, "--user %s: give its secret in $TIMERD_SECRET or with --secret-file FILE "
+			 "(never on the command line)", ctl->user);
+		return false;
+	}
+	return true;
 }
 
 /* Connects ctl->t. */
 int ctl_connect(struct ctl *ctl)
 {
-	struct timerd_options opt = ctl_options(ctl);
+	struct timerd_options opt;
 	struct timerd_error e;
-	int rc = timerd_connect(ctl->addr, &opt, &ctl->t, &e);
+	int rc;
+
+	if (!ctl_secret(ctl))
+		return ctl->secret_file ? CTL_EXIT_USAGE : CTL_EXIT_USAGE;
+	opt = ctl_options(ctl);
+	rc = timerd_connect(ctl->addr, &opt, &ctl->t, &e);
 
 	if (rc == TIMERD_OK)
 		return CTL_EXIT_OK;

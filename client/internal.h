@@ -34,6 +34,7 @@ struct codec_req {
 		Timerd__ProbeAttach probe_attach;
 		Timerd__ProbeDetach probe_detach;
 		Timerd__ProbeList probe_list;
+		Timerd__Auth auth;
 	} u;
 	int64_t sent_ns;		/* ping: CLOCK_MONOTONIC when built */
 };
@@ -47,6 +48,7 @@ struct codec_req {
 
 /* Builders: each fills q for one operation (id set by the caller later). */
 void codec_hello(struct codec_req *q, const char *client_name);
+void codec_auth(struct codec_req *q, const char *identity, const void *secret, size_t len);
 int codec_arm(struct codec_req *q, const struct timerd_arm *a);
 void codec_cancel(struct codec_req *q, uint64_t timer_id, const char *key);
 void codec_get(struct codec_req *q, uint64_t timer_id, const char *key);

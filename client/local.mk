@@ -33,9 +33,10 @@ client_timerctl_SOURCES = \
 	client/cmd-probe.c \
 	client/cmd-stats.c \
 	client/cmd-top.c \
+	client/cmd-user.c \
 	client/cmd-watch.c \
 	client/ctl.c \
 	client/timerctl.c \
 	client/timerctl.h
-client_timerctl_CFLAGS = $(AM_CFLAGS) $(SQLITE3_CFLAGS)
-client_timerctl_LDADD = client/libtimerd.la proto/libproto.la cal/libcal.la $(SQLITE3_LIBS)
+client_timerctl_CFLAGS = $(AM_CFLAGS) $(SQLITE3_CFLAGS) $(OPENSSL_CFLAGS)
+client_timerctl_LDADD = client/libtimerd.la proto/libproto.la cal/libcal.la $(SQLITE3_LIBS) $(OPENSSL_LIBS)

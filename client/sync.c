@@ -342,6 +342,18 @@ static int sync_hello(struct timerd *t, const char *name)
 	return rc;
 }
 
+/* Sends Auth as opt's identity (nothing without one). */
+static int sync_auth(struct timerd *t, const struct timerd_options *opt)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+
+	if (!opt || !opt->identity)
+		return TIMERD_OK;
+	codec_auth(&q, opt->identity, opt->secret, opt->secret_len);
+	return sync_call(t, &q, &m);
+}
+
 /* Sets up a connection object around a connected fd. */
 static struct timerd *sync_new(int fd, const struct timerd_options *opt)
 {
@@ -378,7 +390,8 @@ int timerd_connect(const char *addr, const struct timerd_options *opt, struct ti
 		return err->code = TIMERD_ENOMEM;
 	}
 	(*out)->ssl = ssl;
-	if ((rc = sync_hello(*out, opt ? opt->client_name : NULL)) != TIMERD_OK) {
+	if ((rc = sync_hello(*out, opt ? opt->client_name : NULL)) != TIMERD_OK ||
+	    (rc = sync_auth(*out, opt)) != TIMERD_OK) {
 		codec_msg(err->message, sizeof(err->message), "%s", (*out)->err);
 		timerd_close(*out);
 		*out = NULL;

@@ -25,6 +25,7 @@ static const struct cmd_entry *const ctl_cmds[] = {
 	&cmd_top_entry,
 	&cmd_ping_entry,
 	&cmd_probe_entry,
+	&cmd_user_entry,
 };
 
 #define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -48,6 +49,8 @@ static void ctl_help(struct ctl *ctl, FILE *f)
 		   "  --cert FILE          client certificate (PEM), for a server that asks for one\n"
 		   "  --cert-key FILE      its private key (default: in --cert's file)\n"
 		   "  --server-name NAME   the name the server's certificate must have (default: HOST)\n"
+		   "  --user NAME          authenticate as this identity of timerd's users file\n"
+		   "  --secret-file FILE   its secret (default: $TIMERD_SECRET; never on the command line)\n"
 		   "  --json               print JSON (one object per line for streams)\n"
 		   "  --timeout DURATION   give up on a request after this long (default 10s)\n"
 		   "\n`%s COMMAND --help` describes a command's options.\n"
@@ -120,5 +123,9 @@ int main(int argc, char **argv)
 	rc = cmd->exec(&ctl, argc - i, argv + i);
 	if (ctl.t)
 		timerd_close(ctl.t);
+	if (ctl.secret) {
+		memset(ctl.secret, 0, ctl.secret_len);
+		free(ctl.secret);
+	}
 	return rc;
 }

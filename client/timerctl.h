@@ -43,6 +43,10 @@ struct ctl {
 	int timeout_ms;			/* --timeout */
 	bool tls;			/* --tls (or a tls:// address) */
 	struct timerd_tls tls_opt;	/* --ca, --cert, --key, --server-name */
+	const char *user;		/* --user: an identity of timerd's users file */
+	const char *secret_file;	/* --secret-file (else $TIMERD_SECRET) */
+	char *secret;			/* read by ctl_connect, wiped at exit */
+	size_t secret_len;
 	struct timerd *t;		/* connected by ctl_connect */
 };
 
@@ -62,6 +66,7 @@ extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_ping_entry;
 extern const struct cmd_entry cmd_probe_entry;
 extern const struct cmd_entry cmd_stats_entry;
+extern const struct cmd_entry cmd_user_entry;
 extern const struct cmd_entry cmd_top_entry;
 extern const struct cmd_entry cmd_watch_entry;
 
@@ -76,6 +81,8 @@ extern const struct cmd_entry cmd_watch_entry;
 #define CTL_OPT_CERT	0x112
 #define CTL_OPT_KEY	0x113
 #define CTL_OPT_SNAME	0x114
+#define CTL_OPT_USER	0x115
+#define CTL_OPT_SECRET_FILE 0x116
 #define CTL_GLOBAL_LONGOPTS						\
 	{ "socket", required_argument, NULL, CTL_OPT_SOCKET },		\
 	{ "connect", required_argument, NULL, CTL_OPT_CONNECT },	\
@@ -86,6 +93,8 @@ extern const struct cmd_entry cmd_watch_entry;
 	{ "cert", required_argument, NULL, CTL_OPT_CERT },		\
 	{ "cert-key", required_argument, NULL, CTL_OPT_KEY },	\
 	{ "server-name", required_argument, NULL, CTL_OPT_SNAME },	\
+	{ "user", required_argument, NULL, CTL_OPT_USER },		\
+	{ "secret-file", required_argument, NULL, CTL_OPT_SECRET_FILE }, \
 	{ "help", no_argument, NULL, CTL_OPT_HELP }
 
 /*

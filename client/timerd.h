@@ -91,6 +91,7 @@ enum timerd_code {
 	TIMERD_ESHUTDOWN = 108,		/* the server is stopping */
 	TIMERD_EWATCHES = 109,		/* too many watched topics */
 	TIMERD_ESTALLED = 110,		/* the server saw an incomplete frame stall */
+	TIMERD_EUNAUTH = 111,		/* UNAUTHENTICATED: Auth first, a wrong secret, or the identity was removed */
 	TIMERD_ECONNECT = 200,		/* cannot connect: timerd not running, bad address */
 	TIMERD_EIO = 201,		/* reading or writing the connection failed */
 	TIMERD_ETIMEDOUT = 202,		/* no answer within the timeout */
@@ -129,6 +130,17 @@ struct timerd_options {
 	const char *client_name;	/* sent in Hello; NULL: "libtimerd" */
 	size_t max_queued_events;	/* blocking API: events kept while not read; 0: 65536 */
 	const struct timerd_tls *tls;	/* non-NULL: TLS on a TCP address (added last: ABI) */
+	/*
+	 * An identity of the server's users file (doc/security.md): the
+	 * connection sends Auth{identity, secret} right after Hello, and
+	 * timerd_connect fails TIMERD_EUNAUTH when the server refuses it.
+	 * NULL: none (bound by the peer's uid or certificate, if at all).
+	 * The secret is the caller's (from a file or the environment, never
+	 * argv); the library keeps no copy past timerd_connect.
+	 */
+	const char *identity;
+	const void *secret;
+	size_t secret_len;
 };
 
 /* ------------------------------------------------------------------------ */

@@ -126,9 +126,10 @@ _timerctl()
 	--key) _timerctl_reply "$(_timerctl_daemon "$prog" key "${addr[@]}")"; return ;;
 	--id) _timerctl_reply "$(_timerctl_daemon "$prog" timer_id "${addr[@]}")"; return ;;
 	--misfire) _timerctl_reply "$(printf '%s\n' fire skip)"; return ;;
-	--socket | --db | --payload-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
+	--socket | --db | --payload-file | --secret-file | --ca | --cert | --cert-key) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
 	--connect) _timerctl_reply "$(printf '%s\n' 127.0.0.1: localhost:)"; compopt -o nospace 2>/dev/null; return ;;
-	--count | --limit | --payload | --iterations | --next) return ;;
+	--count | --limit | --payload | --iterations | --next | --user | --keys | --topics) return ;;
+	--allow) _timerctl_reply "$(printf '%s\n' arm,cancel,get,list,watch,consume,stats get,list '*')"; return ;;
 	esac
 
 	if [[ $cur == -* ]]; then
@@ -144,6 +145,7 @@ _timerctl()
 		[[ -z $sub ]] && _timerctl_reply "$(_timerctl_daemon "$prog" key "${addr[@]}")" ;;
 	watch) _timerctl_reply "$(_timerctl_daemon "$prog" topic "${addr[@]}")" ;;
 	probe) [[ -z $sub ]] && _timerctl_reply "$(printf '%s\n' attach list detach)" ;;
+	user) [[ -z $sub ]] && _timerctl_reply add ;;
 	calendar) [[ -z $sub ]] && _timerctl_calendar ;;
 	esac
 	_timerctl_quote

@@ -57,6 +57,7 @@
 #include <openssl/ssl.h>
 
 #include "proto/frame.h"
+#include "server/auth.h"
 #include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
@@ -132,6 +133,7 @@ void conn_open(struct loop *l, const struct loop_msg *m)
 	c->active_ns = conn_now();
 	if (conn_cfg(c)->auth_timeout_ns > 0)
 		c->admit_by_ns = c->active_ns + conn_cfg(c)->auth_timeout_ns;
+	auth_bind_peer(c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, c->loop->lim.max_output / 2, 0);
 	bufferevent_set_max_single_read(c->bev, CONN_READ_CHUNK);
@@ -213,6 +215,7 @@ void conn_free(struct conn *c)
 	free(c->holds);
 	loop_conn_del(l, c);
 	event_free(c->timer);
+	auth_conn_free(c);
 	srv_peer_release(l->srv, c->addr_key);
 	bufferevent_free(c->bev);
 	free(c->reply_end);
@@ -416,8 +419,7 @@ static void conn_pause(struct conn *c)
 /* True if c must still authenticate: a users file is in force and no identity is bound (auth.c). */
 static bool conn_unauthenticated(const struct conn *c)
 {
-	(void)c;
-	return false;	/* identities: until they bind connections, nothing waits for Auth */
+	return c->loop->users && !c->ident;
 }
 
 /* True if auth-timeout applies to c now: its TLS handshake or its Auth is not done. */
@@ -441,7 +443,7 @@ static bool conn_idle_applies(const struct conn *c)
  */
 static void conn_timer_update(struct conn *c)
 {
-	bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 && !c->read_paused;
+	bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 && !c->read_paused && !c->auth_wait;
 	int64_t due = INT64_MAX, now;
 	struct timeval tv;
 
@@ -482,7 +484,7 @@ static void conn_admit_expired(struct conn *c)
 		return;
 	}
 	ctr_add(&c->loop->ctr.auth_timeouts, 1);
-	conn_fatal(c, TIMERD__ERROR_CODE__TIMEOUT, "no Auth %.3fs after connecting (auth-timeout): a connection "
+	conn_fatal(c, TIMERD__ERROR_CODE__UNAUTHENTICATED, "no Auth %.3fs after connecting (auth-timeout): a connection "
 		   "timerd cannot bind to an identity must send Auth first (timerctl --user NAME, $TIMERD_SECRET)", s);
 }
 
@@ -552,7 +554,7 @@ static bool conn_unpause(struct conn *c)
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) > c->loop->lim.max_output / 2)
 		return false;	/* held output counts: it drains as the journal commits (conn_release) */
 	c->read_paused = false;
-	if (c->state == CONN_OPEN)
+	if (c->state == CONN_OPEN && !c->auth_wait)	/* an Auth being checked reads nothing more (conn_auth_resume) */
 		bufferevent_enable(c->bev, EV_READ);
 	return true;
 }
@@ -568,7 +570,7 @@ static void conn_process(struct conn *c)
 
 	do {
 		c->batching = true;
-		while (conn_serving(c) && !c->read_paused && (len = evbuffer_get_length(in)) >= FRAME_HDR) {
+		while (conn_serving(c) && !c->read_paused && !c->auth_wait && (len = evbuffer_get_length(in)) >= FRAME_HDR) {
 			evbuffer_copyout(in, h, FRAME_HDR);
 			if ((n = frame_len(h)) > conn_cfg(c)->max_frame) {
 				conn_too_large(c, h, n);
@@ -593,6 +595,19 @@ static void conn_process(struct conn *c)
 		c->active_ns = conn_now();	/* what idle-timeout measures from */
 	conn_timer_update(c);
 	conn_kill_if_flushed(c);
+}
+
+/* An Auth of c was settled: reads and handles the frames that waited. */
+void conn_auth_resume(struct conn *c)
+{
+	c->auth_wait = false;
+	if (!conn_serving(c))
+		return;
+	if (c->state == CONN_OPEN && !c->read_paused)
+		bufferevent_enable(c->bev, EV_READ);
+	conn_process(c);
+	if (c->state == CONN_PEER_EOF)
+		conn_finish(c);
 }
 
 /* bufferevent read callback. */
@@ -645,8 +660,8 @@ static void conn_finish(struct conn *c)
 {
 	size_t left = evbuffer_get_length(bufferevent_get_input(c->bev));
 
-	if (c->read_paused)
-		return;		/* conn_write_cb finishes once the output drains */
+	if (c->read_paused || c->auth_wait)
+		return;		/* conn_write_cb (conn_auth_resume) finishes once the output drains (the Auth is settled) */
 	if (left)
 		log_info_rl("connection from %s closed in the middle of a frame (%zu bytes unread)", c->peer, left);
 	conn_close_flush(c);
@@ -661,6 +676,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {	/* TLS handshake done */
 		c->tls_up = true;
+		auth_bind_cert(c);
 		conn_timer_update(c);	/* auth-timeout may still apply (Auth), else the next deadline */
 		log_debug("connection from %s: %s with %s", c->peer, SSL_get_version(bufferevent_openssl_get_ssl(bev)),
 			  SSL_get_cipher_name(bufferevent_openssl_get_ssl(bev)));

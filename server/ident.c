@@ -676,13 +676,13 @@ bool ident_allows(const struct ident *id, enum ident_op op, const char *key, siz
 		  size_t topiclen, char *why, size_t whylen)
 {
 	if (!(id->ops & IDENT_OP_BIT(op))) {
-		snprintf(why, whylen, "identity %s may not %s (its rule allows %s%s%s%s%s%s%s%s%s): ask the operator to add "
-			 "%s to its allow= in the users file", id->name, ident_op_name(op),
-			 id->ops & IDENT_OP_BIT(IDENT_OP_ARM) ? "arm " : "", id->ops & IDENT_OP_BIT(IDENT_OP_CANCEL) ? "cancel " : "",
-			 id->ops & IDENT_OP_BIT(IDENT_OP_GET) ? "get " : "", id->ops & IDENT_OP_BIT(IDENT_OP_LIST) ? "list " : "",
-			 id->ops & IDENT_OP_BIT(IDENT_OP_WATCH) ? "watch " : "", id->ops & IDENT_OP_BIT(IDENT_OP_CONSUME) ? "consume " : "",
-			 id->ops & IDENT_OP_BIT(IDENT_OP_STATS) ? "stats " : "", id->ops & IDENT_OP_BIT(IDENT_OP_PROBE) ? "probe " : "",
-			 id->ops & IDENT_OP_BIT(IDENT_OP_ADMIN) ? "admin " : "", ident_op_name(op));
+		char ops[128] = "";
+
+		for (int i = 0; i < IDENT_NOPS; i++)
+			if (id->ops & IDENT_OP_BIT(i))
+				snprintf(ops + strlen(ops), sizeof(ops) - strlen(ops), "%s%s", *ops ? "," : "", ident_op_names[i]);
+		snprintf(why, whylen, "identity %s may not %s (its rule: allow=%s): ask the operator to add %s to its allow= "
+			 "in the users file", id->name, ident_op_name(op), *ops ? ops : "(nothing)", ident_op_name(op));
 		return false;
 	}
 	if (key && keylen && !ident_prefix_match(&id->keys, key, keylen)) {

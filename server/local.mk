@@ -6,6 +6,8 @@
 
 noinst_LTLIBRARIES += server/libserver.la
 server_libserver_la_SOURCES = \
+	server/auth.c \
+	server/auth.h \
 	server/conn.c \
 	server/errmap.c \
 	server/fire.c \

@@ -25,6 +25,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "server/auth.h"
 #include "server/http.h"
 #include "server/journal.h"
 #include "server/log.h"
@@ -228,6 +229,10 @@ static void loop_run_msgs(struct loop *l)
 		}
 		if (m->type == LOOP_MSG_LIMITS)
 			loop_set_limits(l, &m->lim);
+		else if (m->type == LOOP_MSG_AUTH)
+			auth_done(l, m->auth);
+		else if (m->type == LOOP_MSG_USERS)
+			auth_loop_users(l, m->users);
 		else if (l->stopping) {
 			close(m->fd);
 			if (m->ssl)
@@ -304,6 +309,7 @@ int loop_init(struct srv *s, struct loop *l, unsigned idx, char *err, size_t err
 	l->wake_fd = -1;
 	l->stop_msg.type = LOOP_MSG_STOP;
 	reload_limits(s, &l->lim);
+	l->users = ident_table_ref(s->users);
 	hmap_init(&l->watchers);
 	arena_init(&l->arena);
 	arena_init(&l->reply_arena);
@@ -356,6 +362,10 @@ static void loop_drain(struct loop *l)
 				tls_conn_free(m->ssl);
 			atomic_fetch_sub_explicit(&l->srv->conns, 1, memory_order_relaxed);
 		}
+		if (m->type == LOOP_MSG_AUTH)
+			auth_done(l, m->auth);	/* its connection is gone: frees the attempt */
+		if (m->type == LOOP_MSG_USERS)
+			ident_table_unref(m->users);
 		free(m);
 	}
 }
@@ -393,6 +403,8 @@ void loop_destroy(struct loop *l)
 		event_base_free(l->base);
 	if (l->wake_fd >= 0)
 		close(l->wake_fd);
+	ident_table_unref(l->users);
+	l->users = NULL;
 	arena_destroy(&l->arena);
 	arena_destroy(&l->reply_arena);
 	free(l->slots);

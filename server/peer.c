@@ -165,13 +165,6 @@ bool peer_unix_rule(const struct srv *s, uid_t uid)
 	return (mode & 0020) && s->socket_gid != (gid_t)-1 && peer_in_group(uid, s->socket_gid);
 }
 
-bool peer_admit_rpc(const struct srv *s, const struct srv_peer *p, char *msg, size_t len)
-{
-	if (s->cfg->users)
-		return true;	/* each connection is bound to an identity (by uid, certificate) or must Auth (auth.c) */
-	return peer_admit(s, p, msg, len);
-}
-
 /* Whether p may use timerd now; false with why in msg. */
 bool peer_admit(const struct srv *s, const struct srv_peer *p, char *msg, size_t len)
 {
@@ -179,6 +172,9 @@ bool peer_admit(const struct srv *s, const struct srv_peer *p, char *msg, size_t
 		return true;	/* the kernel checked the socket's mode at connect */
 	if (s->cfg->insecure)
 		return true;	/* the operator lifted the exposure rules (doc/security.md): logged at start */
+	/* relaxed: a flag set by the main thread at start or reload, nothing else hangs on it */
+	if (atomic_load_explicit(&s->idents, memory_order_relaxed))
+		return true;	/* a users file is in force: the identity decides (bound by uid, certificate or Auth) */
 	if (!p->cred) {
 		if (s->cfg->allow_remote)
 			return true;	/* deprecated: remote peers without authentication, as --insecure */

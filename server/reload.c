@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/auth.h"
 #include "server/log.h"
 #include "server/srv.h"
 
@@ -113,6 +114,20 @@ static bool reload_tls(struct reload_run *r)
 	return true;
 }
 
+/* users: the new path is taken; the file is (re-)read after the diff (reload_apply: auth_reload). */
+static bool reload_users(struct reload_run *r)
+{
+	if (!r->n->users) {
+		log_warn("reload: users was removed: identities stay in force until a restart (systemctl restart timerd)");
+		return false;
+	}
+	if (!reload_str(&r->s->cfg->users, r->n->users)) {
+		log_err("reload: out of memory taking the users setting");
+		return false;
+	}
+	return true;
+}
+
 /*
  * The settings a reload changes at run time; any other setting that
  * changed needs a restart. A later setting (users, TLS certificates, group
@@ -133,6 +148,7 @@ static const struct {
 	{ "tls-key", reload_tls },
 	{ "tls-ca", reload_tls },
 	{ "tls-verify-client", reload_tls },
+	{ "users", reload_users },	/* and every SIGHUP re-reads the file */
 };
 
 /* The apply function of a reloadable setting, or NULL. */
@@ -229,6 +245,7 @@ static const char *reload_apply(struct srv *s, char *err, size_t errlen)
 		reload_post_limits(s);
 	if (!r.tls_failed)
 		tls_reload(s);	/* certificate files are re-read even when their names did not change */
+	auth_reload(s);		/* so is the users file */
 	settings_free(&n);
 	snprintf(how, sizeof(how), "reloaded: %u changed, %u need a restart", r.applied, r.restart);
 	log_notice("%s %s", s->cfg->config_file, how);
@@ -244,6 +261,7 @@ void reload_config(struct srv *s)
 	if (!s->cfg->config_file) {
 		log_notice("SIGHUP: no --config file to re-read (the log was reopened)");
 		tls_reload(s);
+		auth_reload(s);
 		notify_reloaded(s, "reloaded: no config file");
 		return;
 	}

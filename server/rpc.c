@@ -20,6 +20,7 @@
 #include "cal/cal.h"
 #include "proto/frame.h"
 #include "proto/text.h"
+#include "server/auth.h"
 #include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
@@ -56,6 +57,8 @@ struct rpc_ctx {
 	struct loop *l;
 	struct srv *s;
 	const Timerd__Request *rq;
+	const struct ident *id;		/* the identity the request runs as (NULL: no users file) */
+	bool deferred;			/* answered later (Auth: auth_done) */
 	uint64_t hold;			/* journal batch the reply waits for (0: none) */
 	Timerd__Response rs;
 	union {
@@ -561,11 +564,18 @@ struct rpc_list_acc {
 	int64_t mono_to_unix;
 };
 
-/* engine_list callback: appends one timer. */
+/* engine_list callback: appends one timer (one the identity's key and topic rules cover). */
 static bool rpc_list_one(void *arg, const struct engine_timer *t)
 {
 	struct rpc_list_acc *acc = arg;
-	Timerd__Timer *m = rpc_timer(acc->x, t, acc->payload, acc->mono_to_unix);
+	const struct ident *id = acc->x->id;
+	char why[8];
+	Timerd__Timer *m;
+
+	if (id && !ident_allows(id, IDENT_OP_LIST, t->key ? t->key : "", t->key ? t->keylen : 0, t->topic ? t->topic : "",
+				t->topic ? t->topiclen : 0, why, sizeof(why)))
+		return true;	/* not this identity's: skipped, the page goes on */
+	m = rpc_timer(acc->x, t, acc->payload, acc->mono_to_unix);
 
 	if (!m) {
 		acc->oom = true;
@@ -700,7 +710,11 @@ static bool rpc_probe_allowed(struct rpc_ctx *x)
 			  "not over TCP");
 		return false;
 	}
-	if (!x->c->peer_root) {
+	if (x->id && !(x->id->ops & IDENT_OP_BIT(IDENT_OP_PROBE))) {	/* rpc_permit said why */
+		rpc_error(x, TIMERD__ERROR_CODE__PERMISSION, "identity %s may not manage probes (allow=probe)", x->id->name);
+		return false;
+	}
+	if (!x->id && !x->c->peer_root) {
 		rpc_error(x, TIMERD__ERROR_CODE__PERMISSION, "probes need root: run timerctl as root (peer uid %u)",
 			  (unsigned)x->c->uid);
 		return false;
@@ -763,6 +777,128 @@ static void rpc_probe_list(struct rpc_ctx *x)
 	rpc_reply(x, TIMERD__RESPONSE__BODY_PROBE_LIST, &x->u.probe_list);
 }
 
+/* Auth: binds the connection to an identity (server/auth.c checks the secret off the loop thread). */
+static void rpc_auth(struct rpc_ctx *x)
+{
+	if (!x->c || x->c->sse) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "auth: over HTTP, send Authorization: Bearer IDENTITY:SECRET "
+			  "with each request");
+		return;
+	}
+	x->deferred = true;	/* auth_request answers, now or from auth_done */
+	auth_request(x->c, x->rq->id, x->rq->auth);
+}
+
+/*
+ * What each Request body needs (doc/security.md, Permissions): the
+ * operation its identity must be allowed, and where its key and topic are
+ * (checked against keys= and topics=). OPEN: answered before any identity
+ * (Hello, Ping, Auth). The consumer-group bodies map to consume; a
+ * GroupCreate's topics are each checked (rpc_permit).
+ */
+#define RPC_OPEN (-1)
+static const struct rpc_perm {
+	bool known;			/* the entry is set */
+	int op;				/* enum ident_op, or RPC_OPEN */
+} rpc_perms[] = {
+	[TIMERD__REQUEST__BODY_HELLO] = { true, RPC_OPEN },
+	[TIMERD__REQUEST__BODY_PING] = { true, RPC_OPEN },
+	[TIMERD__REQUEST__BODY_AUTH] = { true, RPC_OPEN },
+	[TIMERD__REQUEST__BODY_ARM] = { true, IDENT_OP_ARM },
+	[TIMERD__REQUEST__BODY_CANCEL] = { true, IDENT_OP_CANCEL },
+	[TIMERD__REQUEST__BODY_GET] = { true, IDENT_OP_GET },
+	[TIMERD__REQUEST__BODY_LIST] = { true, IDENT_OP_LIST },
+	[TIMERD__REQUEST__BODY_WATCH] = { true, IDENT_OP_WATCH },
+	[TIMERD__REQUEST__BODY_UNWATCH] = { true, IDENT_OP_WATCH },
+	[TIMERD__REQUEST__BODY_STATS] = { true, IDENT_OP_STATS },
+	[TIMERD__REQUEST__BODY_PROBE_ATTACH] = { true, IDENT_OP_PROBE },
+	[TIMERD__REQUEST__BODY_PROBE_DETACH] = { true, IDENT_OP_PROBE },
+	[TIMERD__REQUEST__BODY_PROBE_LIST] = { true, IDENT_OP_PROBE },
+	[TIMERD__REQUEST__BODY_GROUP_CREATE] = { true, IDENT_OP_CONSUME },
+	[TIMERD__REQUEST__BODY_GROUP_DELETE] = { true, IDENT_OP_CONSUME },
+	[TIMERD__REQUEST__BODY_GROUP_LIST] = { true, IDENT_OP_CONSUME },
+	[TIMERD__REQUEST__BODY_SUBSCRIBE] = { true, IDENT_OP_CONSUME },
+	[TIMERD__REQUEST__BODY_UNSUBSCRIBE] = { true, IDENT_OP_CONSUME },
+	[TIMERD__REQUEST__BODY_ACK] = { true, IDENT_OP_CONSUME },
+	[TIMERD__REQUEST__BODY_NACK] = { true, IDENT_OP_CONSUME },
+	[TIMERD__REQUEST__BODY_DLQ_LIST] = { true, IDENT_OP_CONSUME },
+	[TIMERD__REQUEST__BODY_DLQ_RETRY] = { true, IDENT_OP_CONSUME },
+	[TIMERD__REQUEST__BODY_DLQ_PURGE] = { true, IDENT_OP_CONSUME },
+};
+
+#define RPC_NPERMS (sizeof(rpc_perms) / sizeof(rpc_perms[0]))
+
+/* A string field for ident_allows: "" when unset (the rule for "none given" applies), never NULL. */
+#define RPC_S(p) ((p) ? (p) : "")
+
+/*
+ * Checks the request's identity against its body's rule, before any
+ * handler runs (nothing is half-applied); false after answering
+ * UNAUTHENTICATED or PERMISSION. A request an unknown body carries falls
+ * through to rpc_unknown.
+ */
+static bool rpc_permit(struct rpc_ctx *x, unsigned body)
+{
+	const Timerd__Request *rq = x->rq;
+	const struct ident *id = x->id;
+	char why[512];
+	bool ok = true;
+	int op;
+
+	if (body >= RPC_NPERMS || !rpc_perms[body].known)
+		return true;	/* unknown: UNKNOWN_OP */
+	if ((op = rpc_perms[body].op) == RPC_OPEN)
+		return true;
+	if (!id) {
+		rpc_error(x, TIMERD__ERROR_CODE__UNAUTHENTICATED, "this connection has no identity: send Auth first "
+			  "(timerctl --user NAME with $TIMERD_SECRET; over HTTP, Authorization: Bearer NAME:SECRET); "
+			  "before it only Hello, Ping and Auth are answered");
+		return false;
+	}
+	switch (body) {
+	case TIMERD__REQUEST__BODY_ARM:
+		ok = ident_allows(id, op, RPC_S(rq->arm->key), strlen(RPC_S(rq->arm->key)), RPC_S(rq->arm->topic),
+				  strlen(RPC_S(rq->arm->topic)), why, sizeof(why));
+		break;
+	case TIMERD__REQUEST__BODY_CANCEL:
+		ok = ident_allows(id, op, RPC_S(rq->cancel->key), strlen(RPC_S(rq->cancel->key)), NULL, 0, why, sizeof(why));
+		break;
+	case TIMERD__REQUEST__BODY_GET:
+		ok = ident_allows(id, op, RPC_S(rq->get->key), strlen(RPC_S(rq->get->key)), NULL, 0, why, sizeof(why));
+		break;
+	case TIMERD__REQUEST__BODY_LIST:	/* entries are filtered too (rpc_list_one) */
+		ok = rq->list->filter_case != TIMERD__LIST__FILTER_TOPIC ?
+			     ident_allows(id, op, NULL, 0, NULL, 0, why, sizeof(why)) :
+			     ident_allows(id, op, NULL, 0, RPC_S(rq->list->topic), strlen(RPC_S(rq->list->topic)), why,
+					  sizeof(why));
+		break;
+	case TIMERD__REQUEST__BODY_WATCH:
+		ok = ident_allows(id, op, NULL, 0, rq->watch->all ? "" : RPC_S(rq->watch->topic),
+				  rq->watch->all ? 0 : strlen(RPC_S(rq->watch->topic)), why, sizeof(why));
+		break;
+	case TIMERD__REQUEST__BODY_GROUP_CREATE: {
+		const Timerd__Group *g = rq->group_create->group;
+
+		ok = ident_allows(id, op, NULL, 0, NULL, 0, why, sizeof(why));
+		if (ok && g && !g->n_topics)	/* every topic */
+			ok = ident_allows(id, op, NULL, 0, "", 0, why, sizeof(why));
+		for (size_t i = 0; ok && g && i < g->n_topics; i++)
+			ok = ident_allows(id, op, NULL, 0, RPC_S(g->topics[i]), strlen(RPC_S(g->topics[i])), why, sizeof(why));
+		break;
+	}
+	case TIMERD__REQUEST__BODY_DLQ_LIST:
+		ok = ident_allows(id, op, rq->dlq_list->key && *rq->dlq_list->key ? rq->dlq_list->key : NULL,
+				  strlen(RPC_S(rq->dlq_list->key)), NULL, 0, why, sizeof(why));
+		break;
+	default:
+		ok = ident_allows(id, op, NULL, 0, NULL, 0, why, sizeof(why));
+		break;
+	}
+	if (!ok)
+		rpc_error(x, TIMERD__ERROR_CODE__PERMISSION, "%s", why);
+	return ok;
+}
+
 #define RPC_CTR(n) offsetof(struct loop_counters, n)
 
 /* Every operation, by Request body number. */
@@ -776,6 +912,7 @@ static const struct rpc_op rpc_ops[] = {
 	[TIMERD__REQUEST__BODY_UNWATCH] = { .name = "unwatch", .ctr = RPC_CTR(req_unwatch), .fn = rpc_unwatch },
 	[TIMERD__REQUEST__BODY_STATS] = { .name = "stats", .ctr = RPC_CTR(req_stats), .fn = rpc_stats },
 	[TIMERD__REQUEST__BODY_PING] = { .name = "ping", .ctr = RPC_CTR(req_ping), .fn = rpc_ping },
+	[TIMERD__REQUEST__BODY_AUTH] = { .name = "auth", .ctr = RPC_CTR(req_hello), .fn = rpc_auth },
 	[TIMERD__REQUEST__BODY_PROBE_ATTACH] = { .name = "probe_attach", .ctr = RPC_CTR(req_probe), .fn = rpc_probe_attach },
 	[TIMERD__REQUEST__BODY_PROBE_DETACH] = { .name = "probe_detach", .ctr = RPC_CTR(req_probe), .fn = rpc_probe_detach },
 	[TIMERD__REQUEST__BODY_PROBE_LIST] = { .name = "probe_list", .ctr = RPC_CTR(req_probe), .fn = rpc_probe_list },
@@ -809,6 +946,8 @@ static void rpc_dispatch(struct rpc_ctx *x)
 		rpc_unknown(x);
 		return;
 	}
+	if (x->l->users && !rpc_permit(x, op))
+		return;
 	ctr_add((_Atomic uint64_t *)(void *)((char *)&x->l->ctr + rpc_ops[op].ctr), 1);
 	rpc_ops[op].fn(x);
 }
@@ -816,7 +955,7 @@ static void rpc_dispatch(struct rpc_ctx *x)
 /* Handles one request frame of n bytes from c. */
 void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 {
-	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv };
+	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv, .id = c->ident };
 
 	timerd__response__init(&x.rs);
 	arena_limit_for(&x.l->arena, n);	/* decoding is bounded by the frame's size */
@@ -828,7 +967,8 @@ void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 		rpc_dispatch(&x);
 	if (x.hold)
 		conn_hold(c, x.hold);	/* the reply and what follows it wait for the journal */
-	conn_send(c, &x.rs, true);
+	if (!x.deferred)
+		conn_send(c, &x.rs, true);
 	arena_reset(&x.l->arena);
 	arena_reset(&x.l->reply_arena);
 }
@@ -836,7 +976,14 @@ void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 /* Runs a request built by another front end (HTTP) through the same handlers, with no connection. */
 void rpc_run(struct loop *l, struct conn *c, const Timerd__Request *rq, rpc_done_fn done, void *arg)
 {
-	struct rpc_ctx x = { .c = c, .l = l, .s = l->srv, .rq = rq };
+	rpc_run_as(l, c, c ? c->ident : NULL, rq, done, arg);
+}
+
+/* rpc_run as identity id (HTTP's Bearer; NULL with a users file: UNAUTHENTICATED). */
+void rpc_run_as(struct loop *l, struct conn *c, const struct ident *id, const Timerd__Request *rq, rpc_done_fn done,
+		void *arg)
+{
+	struct rpc_ctx x = { .c = c, .l = l, .s = l->srv, .rq = rq, .id = id };
 
 	timerd__response__init(&x.rs);
 	rpc_dispatch(&x);

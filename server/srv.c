@@ -33,6 +33,7 @@
 #include "proto/frame.h"
 #include "server/journal.h"
 #include "server/http.h"
+#include "server/auth.h"
 #include "server/log.h"
 #include "server/priv.h"
 #include "server/srv.h"
@@ -660,7 +661,7 @@ static void srv_accept_tcp(struct evconnlistener *l, evutil_socket_t fd, struct 
 		snprintf(m->peer, sizeof(m->peer), "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
 			 strchr(host, ':') ? "]" : "", port);
 	peer_addr_key(&m->who, host, m->addr_key, sizeof(m->addr_key));
-	if (!peer_admit_rpc(arg, &m->who, msg, sizeof(msg))) {
+	if (!peer_admit(arg, &m->who, msg, sizeof(msg))) {
 		srv_refuse(arg, fd, TIMERD__ERROR_CODE__PERMISSION, msg);
 		free(m);
 		return;
@@ -841,7 +842,7 @@ static int srv_start(struct srv *s, char *err, size_t errlen)
 	if (watch_reg_init(&s->watch) < 0)
 		return td_errf(err, errlen, "out of memory");
 	srv_raise_nofile(s->cfg);
-	if (tls_start(s, err, errlen) < 0 ||
+	if (tls_start(s, err, errlen) < 0 || auth_load(s, err, errlen) < 0 || auth_start(s, err, errlen) < 0 ||
 	    srv_engine(s, err, errlen) < 0 || srv_probes_start(s, err, errlen) < 0 || http_listen(s, err, errlen) < 0 ||
 	    srv_loops(s, err, errlen) < 0 ||
 	    srv_main_loop(s, err, errlen) < 0 || stats_start(s, err, errlen) < 0 || srv_fit_nofile(s->cfg, err, errlen) < 0 ||
@@ -966,8 +967,10 @@ void srv_destroy(struct srv *s)
 	}
 	journal_stop(s);	/* while the engine's memory is there: the journal reads it to the end */
 	engine_destroy(s->engine);
+	auth_stop(s);	/* the loops are joined: what it posts is freed by loop_destroy */
 	for (unsigned i = 0; s->loops && i < s->nloops; i++)
 		loop_destroy(&s->loops[i]);
+	ident_table_unref(s->users);
 	free(s->loops);
 	tls_stop(s);
 	if (s->sig_term)

@@ -48,6 +48,10 @@ struct http_loop;
 struct http_sse;
 struct probe_mgr;
 struct stats_thread;
+struct auth;
+struct auth_job;
+struct ident;
+struct ident_table;
 
 /* Engine flag: push the fires to the arming connection (engine owner = its handle). */
 #define SRV_FLAG_NOTIFY 0x1u
@@ -74,6 +78,7 @@ struct stats_thread;
 	X(err_payload_too_large) X(err_too_many_inflight)		\
 	X(err_permission) X(err_no_memory) X(err_system) X(err_busy) X(err_storage)	\
 	X(err_other)							\
+	X(auth_ok) X(auth_failures) X(auth_throttled) X(err_unauthenticated) X(auth_kdf_runs) X(ident_closes) \
 	X(fires_sent) X(fires_dropped) X(fires_orphaned) X(slow_closes)	\
 	X(handshake_timeouts) X(auth_timeouts)
 
@@ -133,7 +138,7 @@ struct srv_peer {
 /* A control message to a loop thread. */
 struct loop_msg {
 	struct llist_node node;
-	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS, LOOP_MSG_PRIV } type;
+	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS, LOOP_MSG_AUTH, LOOP_MSG_USERS, LOOP_MSG_PRIV } type;
 	struct srv_limits lim;		/* LOOP_MSG_LIMITS */
 	void *priv;			/* LOOP_MSG_PRIV: priv_loop_step's argument (owned by priv_drop) */
 	int priv_phase;			/* LOOP_MSG_PRIV: enum priv_phase */
@@ -146,6 +151,8 @@ struct loop_msg {
 	char addr_key[48];		/* max-connections-per-address key ("" for Unix) */
 	char peer[64];			/* for logs */
 	void *ssl;			/* SSL for a TLS listener's connection (tls.c), NULL: plaintext */
+	struct auth_job *auth;		/* LOOP_MSG_AUTH: a checked attempt (auth.c) */
+	struct ident_table *users;	/* LOOP_MSG_USERS: a reference to the new users table */
 };
 
 /* Connections watching one topic in one loop. */
@@ -193,6 +200,7 @@ struct loop {
 	struct loop_counters ctr cacheline_aligned;
 	struct hist late;		/* deadline -> fire event queued to a connection */
 	struct http_loop *http;		/* this loop's evhttp (server/http.c); NULL without --http */
+	struct ident_table *users;	/* a reference to the users table in force here, NULL: no users file (auth.c) */
 };
 
 /* Topic registry shared by all loops: which loops have watchers of a topic. */
@@ -286,6 +294,11 @@ struct conn {
 	bool tls;			/* bev is a bufferevent_openssl (server/tls.c) */
 	bool tls_up;			/* its handshake completed */
 	uint64_t frames_seen;		/* frames read (a TLS ClientHello as the first is a mismatch) */
+	/* identity (auth.c): with a users file, NULL until bound; without one, unused */
+	const struct ident *ident;	/* points into loop->users */
+	bool auth_wait;			/* an Auth is being checked: nothing more is read or handled */
+	struct auth_job *auth_job;	/* that attempt while it waits out its address's delay */
+	struct event *auth_ev;		/* the delay */
 };
 
 struct srv {
@@ -335,6 +348,9 @@ struct srv {
 	char *test_stall_topic;		/* $TIMERD_TEST_STALL_TOPIC: fires of it stall their thread (tests only) */
 	struct ssl_ctx_st *tls_ctx;	/* main thread: new TCP connections' TLS context (tls.c), NULL: plaintext */
 	_Atomic int64_t fire_mem;	/* bytes of encoded fires not yet freed (in max-memory) */
+	struct ident_table *users;	/* main thread: the users table in force (auth.c), NULL: no --users */
+	struct auth *auth;		/* the Auth worker */
+	_Atomic bool idents;		/* a users file is in force (peer_admit: the identity decides, not the socket's mode) */
 	void (*ready)(void *arg);	/* called once listening (daemon start-up handshake) */
 	void *ready_arg;
 };
@@ -449,6 +465,9 @@ void conn_fatal(struct conn *c, Timerd__ErrorCode code, const char *fmt, ...) __
 /* Sends a Notice SHUTDOWN, stops reading, flushes c's output, then closes it. */
 void conn_shutdown(struct conn *c);
 
+/* An Auth of c was settled: reads and handles its waiting frames again. */
+void conn_auth_resume(struct conn *c);
+
 /* Marks c CONN_DEAD: no callback or fire reaches it any more; the loop's reaper frees it. */
 void conn_kill(struct conn *c);
 
@@ -496,9 +515,6 @@ bool peer_unix_rule(const struct srv *s, uid_t uid);
 /* Whether peer p may use timerd (TCP: the Unix socket's rule for a local uid); false with why in msg. */
 bool peer_admit(const struct srv *s, const struct srv_peer *p, char *msg, size_t len);
 
-/* peer_admit for the RPC's TCP listener: with a users file every peer is admitted, to be bound to an identity or Auth. */
-bool peer_admit_rpc(const struct srv *s, const struct srv_peer *p, char *msg, size_t len);
-
 /* --- errmap.c --- */
 
 /* The wire code for a TD_* code (TD_OK: OK); SYSTEM for a value outside the table. */
@@ -524,6 +540,10 @@ typedef void (*rpc_done_fn)(void *arg, const Timerd__Response *rs, uint64_t hold
  * journal_durable(l) >= hold (loop thread).
  */
 void rpc_run(struct loop *l, struct conn *c, const Timerd__Request *rq, rpc_done_fn done, void *arg);
+
+/* rpc_run as identity id (an HTTP request's Bearer identity; c's own is ignored). */
+void rpc_run_as(struct loop *l, struct conn *c, const struct ident *id, const Timerd__Request *rq, rpc_done_fn done,
+		void *arg);
 
 /* --- watch.c --- */
 

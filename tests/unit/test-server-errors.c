@@ -57,6 +57,7 @@ static const struct { const char *code, *counter; } err_want[] = {
 	{ "TOO_MANY_WATCHES", "err_other" },
 	{ "TIMEOUT", "err_other" },
 	{ "CONFLICT", "err_other" },
+	{ "UNAUTHENTICATED", "err_unauthenticated" },
 };
 
 /* The name of the loop counter at c inside ctr, or NULL. */
