@@ -61,6 +61,25 @@ grep -q "TLS handshake was not done 1.000s after it connected (auth-timeout)" "$
 ctl stats | grep -q WARNING && fail "timerctl stats warned without --insecure"
 stop_timerd
 
+# with a users file: a connection no identity is bound to (nobody's uid) must Auth within auth-timeout;
+# root's (bound by uid to admin) need not
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && nobody=$(id -u nobody 2>/dev/null); then
+	"$TIMERCTL" user add bob >"$tmp/users" 2>/dev/null || fail "timerctl user add"
+	chmod 600 "$tmp/users"
+	start_timerd --memory-only --users "$tmp/users" --socket-mode 0666 --auth-timeout 1s
+	share_programs
+	chmod 0711 "$tmp"
+	out=$(setpriv --reuid "$nobody" --regid "$nobody" --clear-groups "$PY" "$OTHER_DIR/auth_timeout.py" unixidle \
+		"$sock" 8) || fail "nobody's Unix client: $out"
+	in_time "a connection without an identity that never sent Auth" "$out"
+	out=$("$PY" "$helper" unixidle "$sock" 2) || fail "root's Unix client: $out"
+	[ "$out" = open ] || fail "root's connection (bound by uid) was closed by auth-timeout: $out"
+	stats=$(ctl --json stats)
+	[ "$(echo "$stats" | json_int auth_timeouts)" = 1 ] || fail "auth_timeouts is not 1: $stats"
+	grep -q "no Auth 1.000s after connecting (auth-timeout)" "$tmp/timerd.log" || fail "the Auth timeout was not logged"
+	stop_timerd
+fi
+
 start_timerd --memory-only --insecure
 [ "$(ctl --json stats | json_int insecure)" = 1 ] || fail "Stats does not show --insecure: $(ctl --json stats)"
 ctl stats | grep -q "WARNING: this timerd runs with --insecure" || fail "timerctl stats did not warn: $(ctl stats)"
