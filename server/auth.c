@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -423,6 +424,69 @@ void auth_done(struct loop *l, struct auth_job *j)
 		conn_auth_resume(c);
 	}
 	auth_job_free(j);
+}
+
+/*
+ * An HTTP request's identity: `Authorization: Bearer NAME:SECRET`, else
+ * the local peer's uid binding (cred, uid). A secret not yet remembered is
+ * checked with scrypt here, on the loop thread (HTTP has no reply to defer
+ * to the worker): bounded by the same per-address delay, inside which an
+ * attempt is refused at once, so one address costs at most one scrypt per
+ * delay. 0 with *out set, or UNAUTHENTICATED with msg (and *retry_ms).
+ */
+int auth_http(struct loop *l, const char *key, bool cred, uid_t uid, const char *authz, const struct ident **out,
+	      char *msg, size_t len, int64_t *retry_ms)
+{
+	struct auth *a = l->srv->auth;
+	const char *colon, *secret;
+	char name[IDENT_NAME_MAX + 1];
+	struct ident *id;
+	int64_t wait, now = auth_now();
+	bool ok;
+
+	*out = NULL;
+	*retry_ms = 0;
+	if (!authz) {
+		if (cred && (*out = ident_by_uid(l->users, uid)))
+			return 0;
+		snprintf(msg, len, "this request has no identity: send Authorization: Bearer IDENTITY:SECRET "
+			 "(an identity of timerd's users file)");
+		return TIMERD__ERROR_CODE__UNAUTHENTICATED;
+	}
+	if (strncasecmp(authz, "Bearer ", 7) != 0 || !(colon = strchr(authz + 7, ':')) ||
+	    (size_t)(colon - (authz + 7)) > IDENT_NAME_MAX || strlen(colon + 1) > AUTH_SECRET_MAX) {
+		snprintf(msg, len, "Authorization: give Bearer IDENTITY:SECRET");
+		return TIMERD__ERROR_CODE__UNAUTHENTICATED;
+	}
+	memcpy(name, authz + 7, (size_t)(colon - (authz + 7)));
+	name[colon - (authz + 7)] = '\0';
+	secret = colon + 1;
+	id = (struct ident *)(uintptr_t)ident_by_name(l->users, name);
+	if (id && ident_verify_fast(id, (const uint8_t *)secret, strlen(secret))) {
+		*out = id;
+		return 0;
+	}
+	if ((wait = auth_addr_wait(a, key, now)) > 0) {
+		ctr_add(&l->ctr.auth_throttled, 1);
+		*retry_ms = wait / 1000000 + 1;
+		snprintf(msg, len, "authentication from %s failed before: retry in %" PRId64 " ms", key, *retry_ms);
+		return TIMERD__ERROR_CODE__UNAUTHENTICATED;
+	}
+	ctr_add(&l->ctr.auth_kdf_runs, 1);
+	ok = ident_verify(id ? id : &a->dummy, (const uint8_t *)secret, strlen(secret)) && id;
+	wait = auth_addr_result(a, key, ok, now);
+	if (ok) {
+		ctr_add(&l->ctr.auth_ok, 1);
+		*out = id;
+		return 0;
+	}
+	ctr_add(&l->ctr.auth_failures, 1);
+	log_warn_rl("HTTP authentication as '%s' failed from %s (unknown identity or wrong secret); its next attempt waits "
+		    "%" PRId64 " ms", name, key, wait / 1000000);
+	*retry_ms = wait / 1000000;
+	snprintf(msg, len, "authentication as '%s' failed: unknown identity or wrong secret; the next attempt from this "
+		 "address waits %" PRId64 " ms", name, wait / 1000000);
+	return TIMERD__ERROR_CODE__UNAUTHENTICATED;
 }
 
 /* Frees what an attempt of c left (c is being freed). */

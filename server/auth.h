@@ -42,6 +42,10 @@ void auth_done(struct loop *l, struct auth_job *j);
 /* A new users table for loop l (LOOP_MSG_USERS): closes connections whose identity was removed or changed. */
 void auth_loop_users(struct loop *l, struct ident_table *t);
 
+/* An HTTP request's identity (Bearer, else the local peer's uid); 0 with *out, or UNAUTHENTICATED with msg. */
+int auth_http(struct loop *l, const char *key, bool cred, uid_t uid, const char *authz, const struct ident **out,
+	      char *msg, size_t len, int64_t *retry_ms);
+
 /* Frees c's pending attempt (conn_free). */
 void auth_conn_free(struct conn *c);
 

@@ -256,6 +256,7 @@ void http_watch(struct http_req *r)
 	x->req = r->req;
 	x->evcon = evhttp_request_get_connection(r->req);
 	snprintf(x->c.peer, sizeof(x->c.peer), "HTTP watch");
+	x->c.ident = r->ident;	/* for the Watch checks only: the stream keeps no identity (reloads do not reach it) */
 	for (struct evkeyval *kv = r->query.tqh_first; kv && !x->watch_err; kv = kv->next.tqe_next)
 		if (!strcmp(kv->key, "topic")) {
 			http_watch_one(x, kv->value);
@@ -263,6 +264,7 @@ void http_watch(struct http_req *r)
 		}
 	if (!any)
 		http_watch_one(x, NULL);
+	x->c.ident = NULL;
 	if (x->watch_err || !x->evcon) {
 		Timerd__ErrorCode code = x->watch_err ? (Timerd__ErrorCode)x->watch_err : TIMERD__ERROR_CODE__SYSTEM;
 

@@ -52,6 +52,7 @@
 #include "err.h"
 #include "proto/addr.h"
 #include "server/http-json.h"
+#include "server/auth.h"
 #include "server/http.h"
 #include "server/journal.h"
 #include "server/log.h"
@@ -133,6 +134,7 @@ static const struct {
 	{ TIMERD__ERROR_CODE__SHUTTING_DOWN, 503, true },
 	{ TIMERD__ERROR_CODE__TOO_MANY_WATCHES, 429, false },
 	{ TIMERD__ERROR_CODE__TIMEOUT, 408, false },
+	{ TIMERD__ERROR_CODE__UNAUTHENTICATED, 401, false },
 };
 
 /* The http_codes entry of code, or NULL. */
@@ -411,7 +413,7 @@ static void http_call(struct http_req *r, const Timerd__Request *rq, int ok_stat
 {
 	struct http_call call = { .r = r, .ok_status = ok_status, .body = body };
 
-	rpc_run(r->l, NULL, rq, http_call_done, &call);
+	rpc_run_as(r->l, NULL, r->ident, rq, http_call_done, &call);
 }
 
 /* ArmReply as JSON. */
@@ -796,6 +798,8 @@ static struct bufferevent *http_accepted(struct event_base *base, void *arg)
 /* A counted HTTP connection (the value in http_loop conns). */
 struct http_conn {
 	char addr_key[48];		/* its max-connections-per-address key (peer_http) */
+	bool cred;			/* a local peer: uid known (its identity binding without a Bearer) */
+	uid_t uid;
 };
 
 void http_conn_forget(struct loop *l, struct evhttp_connection *evcon)
@@ -852,6 +856,8 @@ static bool http_conn_admit(struct http_req *r)
 		return false;
 	}
 	peer_http(&who, fd, hc->addr_key, sizeof(hc->addr_key));
+	hc->cred = who.cred;
+	hc->uid = who.uid;
 	if (!peer_admit(s, &who, msg, sizeof(msg))) {
 		log_warn_rl("HTTP connection from %s refused: %s", hc->addr_key, msg);
 		free(hc);
@@ -889,6 +895,45 @@ static bool http_conn_admit(struct http_req *r)
 	return true;
 }
 
+/*
+ * With a users file, binds r to an identity (auth_http: its Bearer, else
+ * its local peer's uid); the routes that do not run through rpc_run (the
+ * status page, /v1/status, /v1/history, /metrics) need the stats
+ * operation. False after answering 401 UNAUTHENTICATED or 403 PERMISSION.
+ */
+static bool http_ident(struct http_req *r)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+	struct http_conn *hc = evcon ? hmap_get(&r->l->http->conns, (const char *)&evcon, sizeof(evcon)) : NULL;
+	const char *path = r->uri ? evhttp_uri_get_path(r->uri) : NULL;
+	char msg[512];
+	int64_t retry;
+
+	if (!r->l->users)
+		return true;
+	if (auth_http(r->l, hc ? hc->addr_key : "?", hc && hc->cred, hc ? hc->uid : 0,
+		      evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization"), &r->ident, msg,
+		      sizeof(msg), &retry) != 0) {
+		struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+		evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"timerd\"");
+		if (retry > 0) {
+			char v[32];
+
+			snprintf(v, sizeof(v), "%" PRId64, (retry + 999) / 1000);
+			evhttp_add_header(h, "Retry-After", v);
+		}
+		http_reply_error(r, TIMERD__ERROR_CODE__UNAUTHENTICATED, "%s", msg);
+		return false;
+	}
+	if (path && strncmp(path, "/v1/timers", 10) != 0 && strncmp(path, "/v1/watch", 9) != 0 &&
+	    strcmp(path, "/v1/stats") != 0 && !ident_allows(r->ident, IDENT_OP_STATS, NULL, 0, NULL, 0, msg, sizeof(msg))) {
+		http_reply_error(r, TIMERD__ERROR_CODE__PERMISSION, "%s", msg);
+		return false;
+	}
+	return true;
+}
+
 /* evhttp's request callback (loop thread): finds the route and runs it. */
 static void http_dispatch(struct evhttp_request *req, void *arg)
 {
@@ -907,7 +952,7 @@ static void http_dispatch(struct evhttp_request *req, void *arg)
 	*r = (struct http_req){ .req = req, .l = l, .s = l->srv, .uri = evhttp_request_get_evhttp_uri(req) };
 	TAILQ_INIT(&r->query);
 	atomic_fetch_add_explicit(&l->srv->http_requests, 1, memory_order_relaxed);	/* relaxed: a counter */
-	if (!http_conn_admit(r))
+	if (!http_conn_admit(r) || !http_ident(r))
 		return;
 	path = r->uri ? evhttp_uri_get_path(r->uri) : NULL;
 	query = r->uri ? evhttp_uri_get_query(r->uri) : NULL;

@@ -49,6 +49,7 @@ struct http_req {
 	char *arg[HTTP_MAX_ARGS];	/* decoded {name} segments of the route */
 	struct evkeyvalq query;		/* ?a=b&c=d, decoded */
 	unsigned nargs;
+	const struct ident *ident;	/* with a users file: the request's identity (auth_http), valid during the request */
 };
 
 typedef void (*http_fn)(struct http_req *r);

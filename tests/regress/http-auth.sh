@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# http-auth.sh -- identities over HTTP (doc/http.md): with a users file a
+# request needs Authorization: Bearer IDENTITY:SECRET (or a local uid the
+# file binds; root is admin): none or a wrong secret is 401 UNAUTHENTICATED
+# with WWW-Authenticate, a rule that does not allow it 403 PERMISSION; the
+# same rules as the RPC (keys, topics, List filtered), through the same code.
+. "${top_srcdir:-.}/tests/regress/lib.sh"
+
+PY=/usr/bin/python3
+[ "$(id -u)" -eq 0 ] || skip "needs root to run a client as nobody"
+command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
+command -v curl >/dev/null || skip "needs curl"
+nobody=$(id -u nobody 2>/dev/null) || skip "no user nobody"
+chmod 0711 "$tmp"
+users=$tmp/users
+"$TIMERCTL" user add bob --keys billing --topics billing >"$users" 2>"$tmp/secret" || fail "user add"
+bob=$(sed -n 's/.*: //p' "$tmp/secret")
+chmod 600 "$users"
+start_http --memory-only --no-stats --users "$users"
+
+# nobody's request: prints "BODY STATUS"; extra curl flags after the path
+as_nobody() {
+	local method=$1 path=$2
+	shift 2
+	setpriv --reuid "$nobody" --regid "$nobody" --clear-groups \
+		curl -s -X "$method" -w ' %{http_code}' "$@" "http://127.0.0.1:$port$path"
+}
+expect() {	# expect STATUS WHAT OUTPUT [TEXT]
+	case "$3" in *" $1") ;; *) fail "$2: wanted $1, got: $3" ;; esac
+	[ -z "${4:-}" ] || echo "$3" | grep -q -- "$4" || fail "$2: the body lacks '$4': $3"
+}
+
+# root (admin by uid) needs no Bearer
+curl -sf -X PUT -d '{"in": "1h", "topic": "payroll"}' "http://127.0.0.1:$port/v1/timers/root-1" >/dev/null ||
+	fail "root's PUT"
+out=$(as_nobody GET /v1/timers -i)
+expect 401 "nobody without a Bearer" "$out" '"code":"UNAUTHENTICATED"'
+echo "$out" | grep -qi '^WWW-Authenticate: Bearer' || fail "401 without WWW-Authenticate: $out"
+out=$(as_nobody GET /v1/timers -H "Authorization: Bearer bob:wrong")
+expect 401 "a wrong secret" "$out" "authentication as 'bob' failed"
+# the address waits now: a right secret in the delay is refused at once (Retry-After), then works
+wait_for sh -c "setpriv --reuid $nobody --regid $nobody --clear-groups curl -sf -H 'Authorization: Bearer bob:$bob' \
+	-X PUT -d '{\"in\": \"1h\", \"topic\": \"billing.x\"}' http://127.0.0.1:$port/v1/timers/billing%2F1"
+out=$(as_nobody PUT /v1/timers/payroll-1 -H "Authorization: Bearer bob:$bob" -d '{"in": "1h", "topic": "billing"}')
+expect 403 "bob's PUT of payroll-1" "$out" "keys= rule"
+out=$(as_nobody DELETE /v1/timers/root-1 -H "Authorization: Bearer bob:$bob")
+expect 403 "bob's DELETE of root-1" "$out" "PERMISSION"
+out=$(as_nobody GET /v1/timers -H "Authorization: Bearer bob:$bob")
+expect 200 "bob's list" "$out" 'billing/1'
+echo "$out" | grep -q root-1 && fail "bob's list shows root-1: $out"
+out=$(as_nobody GET /metrics -H "Authorization: Bearer bob:$bob")
+expect 200 "bob's /metrics (stats)" "$out"
+out=$(as_nobody GET "/v1/watch?topic=payroll" -H "Authorization: Bearer bob:$bob" --max-time 5)
+expect 403 "bob's watch of payroll" "$out" "topics= rule"
+curl -sf "http://127.0.0.1:$port/v1/timers/root-1" >/dev/null || fail "root-1 is gone"
+stop_timerd
+echo PASS
