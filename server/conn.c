@@ -60,6 +60,7 @@
 #include "server/auth.h"
 #include "server/journal.h"
 #include "server/log.h"
+#include "server/quota.h"
 #include "server/srv.h"
 
 /* How long a closing connection may take to flush its output. */
@@ -139,6 +140,7 @@ void conn_open(struct loop *l, const struct loop_msg *m)
 	bufferevent_set_max_single_read(c->bev, CONN_READ_CHUNK);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	conn_timer_update(c);	/* the idle deadline */
+	conn_quota_sync(c);	/* bound by its uid: its identity's max-connections */
 	log_debug("connection %llx from %s", (unsigned long long)c->handle, c->peer);
 }
 
@@ -215,7 +217,10 @@ void conn_free(struct conn *c)
 	free(c->holds);
 	loop_conn_del(l, c);
 	event_free(c->timer);
+	if (c->rate_ev)
+		event_free(c->rate_ev);
 	auth_conn_free(c);
+	quota_conn_release(c);
 	srv_peer_release(l->srv, c->addr_key);
 	bufferevent_free(c->bev);
 	free(c->reply_end);
@@ -443,7 +448,8 @@ static bool conn_idle_applies(const struct conn *c)
  */
 static void conn_timer_update(struct conn *c)
 {
-	bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 && !c->read_paused && !c->auth_wait;
+	bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 && !c->read_paused && !c->auth_wait &&
+		       !c->rate_wait;
 	int64_t due = INT64_MAX, now;
 	struct timeval tv;
 
@@ -554,7 +560,7 @@ static bool conn_unpause(struct conn *c)
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) > c->loop->lim.max_output / 2)
 		return false;	/* held output counts: it drains as the journal commits (conn_release) */
 	c->read_paused = false;
-	if (c->state == CONN_OPEN && !c->auth_wait)	/* an Auth being checked reads nothing more (conn_auth_resume) */
+	if (c->state == CONN_OPEN && !c->auth_wait && !c->rate_wait)	/* an Auth being checked, a rate pause: reads wait */
 		bufferevent_enable(c->bev, EV_READ);
 	return true;
 }
@@ -570,7 +576,8 @@ static void conn_process(struct conn *c)
 
 	do {
 		c->batching = true;
-		while (conn_serving(c) && !c->read_paused && !c->auth_wait && (len = evbuffer_get_length(in)) >= FRAME_HDR) {
+		while (conn_serving(c) && !c->read_paused && !c->auth_wait && !c->rate_wait &&
+		       (len = evbuffer_get_length(in)) >= FRAME_HDR) {
 			evbuffer_copyout(in, h, FRAME_HDR);
 			if ((n = frame_len(h)) > conn_cfg(c)->max_frame) {
 				conn_too_large(c, h, n);
@@ -597,11 +604,52 @@ static void conn_process(struct conn *c)
 	conn_kill_if_flushed(c);
 }
 
+bool conn_quota_sync(struct conn *c)
+{
+	char why[256];
+
+	if (quota_conn_sync(c, why, sizeof(why)))
+		return true;
+	ctr_add(&c->loop->ctr.quota_refusals, 1);
+	conn_fatal(c, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, "%s", why);
+	return false;
+}
+
+/* The rate pause is over (conn_rate_pause): reads and handles c's waiting frames again. */
+static void conn_rate_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->rate_wait = false;
+	if (!conn_serving(c))
+		return;
+	if (c->state == CONN_OPEN && !c->read_paused && !c->auth_wait)
+		bufferevent_enable(c->bev, EV_READ);
+	conn_process(c);
+	if (c->state == CONN_PEER_EOF)
+		conn_finish(c);
+}
+
+void conn_rate_pause(struct conn *c, uint32_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	if (c->rate_wait || !conn_serving(c))
+		return;
+	if (!c->rate_ev && !(c->rate_ev = evtimer_new(c->loop->base, conn_rate_cb, c)))
+		return;		/* out of memory: the refusals alone must do */
+	c->rate_wait = true;
+	bufferevent_disable(c->bev, EV_READ);
+	evtimer_add(c->rate_ev, &tv);
+}
+
 /* An Auth of c was settled: reads and handles the frames that waited. */
 void conn_auth_resume(struct conn *c)
 {
 	c->auth_wait = false;
-	if (!conn_serving(c))
+	if (!conn_serving(c) || !conn_quota_sync(c))	/* bound by Auth: its identity's max-connections */
 		return;
 	if (c->state == CONN_OPEN && !c->read_paused)
 		bufferevent_enable(c->bev, EV_READ);
@@ -660,7 +708,7 @@ static void conn_finish(struct conn *c)
 {
 	size_t left = evbuffer_get_length(bufferevent_get_input(c->bev));
 
-	if (c->read_paused || c->auth_wait)
+	if (c->read_paused || c->auth_wait || c->rate_wait)
 		return;		/* conn_write_cb (conn_auth_resume) finishes once the output drains (the Auth is settled) */
 	if (left)
 		log_info_rl("connection from %s closed in the middle of a frame (%zu bytes unread)", c->peer, left);
@@ -677,6 +725,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {	/* TLS handshake done */
 		c->tls_up = true;
 		auth_bind_cert(c);
+		if (!conn_quota_sync(c))	/* bound by its certificate: its identity's max-connections */
+			return;
 		conn_timer_update(c);	/* auth-timeout may still apply (Auth), else the next deadline */
 		log_debug("connection from %s: %s with %s", c->peer, SSL_get_version(bufferevent_openssl_get_ssl(bev)),
 			  SSL_get_cipher_name(bufferevent_openssl_get_ssl(bev)));

@@ -135,6 +135,7 @@ static const struct {
 	{ TIMERD__ERROR_CODE__TOO_MANY_WATCHES, 429, false },
 	{ TIMERD__ERROR_CODE__TIMEOUT, 408, false },
 	{ TIMERD__ERROR_CODE__UNAUTHENTICATED, 401, false },
+	{ TIMERD__ERROR_CODE__RATE_LIMITED, 429, true },
 };
 
 /* The http_codes entry of code, or NULL. */

@@ -33,6 +33,8 @@ server_libserver_la_SOURCES = \
 	server/peer.c \
 	server/priv.c \
 	server/priv.h \
+	server/quota.c \
+	server/quota.h \
 	server/rpc.c \
 	server/settings.c \
 	server/settings.h \

@@ -36,6 +36,7 @@
 #include "server/auth.h"
 #include "server/log.h"
 #include "server/priv.h"
+#include "server/quota.h"
 #include "server/srv.h"
 
 /* How long accepting pauses after running out of file descriptors. */
@@ -873,6 +874,7 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 	s->socket_gid = getegid();
 	pthread_mutex_init(&s->peer_lock, NULL);
 	hmap_init(&s->peer_counts);
+	quota_init(s);
 	if (cfg->stats)
 		snprintf(s->stats_path, sizeof(s->stats_path), "%s/stats.db", cfg->state_dir);
 	sigemptyset(&block);
@@ -989,5 +991,6 @@ void srv_destroy(struct srv *s)
 	watch_reg_destroy(&s->watch);
 	hmap_destroy(&s->peer_counts, NULL);
 	pthread_mutex_destroy(&s->peer_lock);
+	quota_destroy(s);
 	free(s);
 }

@@ -47,6 +47,7 @@ struct journal_batch;
 struct http_loop;
 struct http_sse;
 struct probe_mgr;
+struct quota_use;
 struct stats_thread;
 struct auth;
 struct auth_job;
@@ -80,7 +81,7 @@ struct ident_table;
 	X(err_other)							\
 	X(auth_ok) X(auth_failures) X(auth_throttled) X(err_unauthenticated) X(auth_kdf_runs) X(ident_closes) \
 	X(fires_sent) X(fires_dropped) X(fires_orphaned) X(slow_closes)	\
-	X(handshake_timeouts) X(auth_timeouts)
+	X(handshake_timeouts) X(auth_timeouts) X(err_rate_limited) X(quota_refusals)
 
 struct loop_counters {
 #define SRV_CTR_FIELD(n) _Atomic uint64_t n;
@@ -269,6 +270,10 @@ struct conn {
 	int64_t frame_start_ns;		/* first byte of the partial frame in the input, 0: none */
 	int64_t active_ns;		/* last request (TCP) */
 	int64_t admit_by_ns;		/* auth-timeout: TLS handshake and Auth done by then (0: no deadline) */
+	struct quota_use *quota;	/* the identity use c is counted under (quota.c), NULL: none */
+	bool rate_wait;			/* RATE_LIMITED: nothing more is read or handled until rate_ev */
+	struct event *rate_ev;		/* ends the rate pause (conn_rate_pause), NULL until needed */
+	uint32_t quota_watches;		/* of its watches, how many that use counts */
 	char addr_key[48];		/* max-connections-per-address key ("" for Unix) */
 	uint64_t out_total;		/* bytes ever queued to the output */
 	uint64_t *reply_end;		/* ring: out_total at the end of each unsent reply */
@@ -330,6 +335,8 @@ struct srv {
 	char *socket_path;		/* bound by us, unlinked at exit */
 	int sock_lock_fd;		/* flock on socket_path.lock (-1: none) */
 	gid_t socket_gid;		/* the Unix socket's group (peer_unix_rule) */
+	pthread_mutex_t quota_lock;	/* quota_uses (quota.c) */
+	struct hmap quota_uses;		/* identity name -> struct quota_use: per-identity quota use */
 	pthread_mutex_t peer_lock;	/* peer_counts: acceptor increments, loops decrement */
 	struct hmap peer_counts;	/* addr_key -> open TCP connections (uintptr_t) */
 	_Atomic bool stopping;
@@ -464,6 +471,12 @@ void conn_fatal(struct conn *c, Timerd__ErrorCode code, const char *fmt, ...) __
 
 /* Sends a Notice SHUTDOWN, stops reading, flushes c's output, then closes it. */
 void conn_shutdown(struct conn *c);
+
+/* Counts c under its identity (quota.c); closes it TOO_MANY_CONNECTIONS if that identity has all it may; false then. */
+bool conn_quota_sync(struct conn *c);
+
+/* c's identity is over its arms-per-s: stops reading and handling c's frames for ms (they wait, unrefused). */
+void conn_rate_pause(struct conn *c, uint32_t ms);
 
 /* An Auth of c was settled: reads and handles its waiting frames again. */
 void conn_auth_resume(struct conn *c);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/quota.h"
 #include "server/srv.h"
 
 /* Each loop is one bit of the registry's uint64_t loop masks. */
@@ -207,6 +208,8 @@ static int watch_add_all(struct conn *c)
 
 	if (c->watch_all)
 		return 0;
+	if (!quota_watch_room(c))
+		return TD_ETOOMANY;	/* the identity's max-watches (rpc.c tells it from the connection's) */
 	if (watch_list_add(&l->all, c) < 0)
 		return TD_ENOMEM;
 	if (watch_reg_add(&l->srv->watch, l->idx, NULL, 0) < 0) {
@@ -214,6 +217,7 @@ static int watch_add_all(struct conn *c)
 		return TD_ENOMEM;
 	}
 	c->watch_all = true;
+	quota_watch_add(c, 1);
 	atomic_fetch_add_explicit(&l->srv->watchers, 1, memory_order_relaxed);
 	return 0;
 }
@@ -227,8 +231,8 @@ int watch_add(struct conn *c, const char *topic, uint32_t len)
 		return watch_add_all(c);
 	if (watch_find(c, topic, len) >= 0)
 		return 0;
-	if (c->nwatches >= l->srv->cfg->max_watches)
-		return TD_ETOOMANY;
+	if (c->nwatches >= l->srv->cfg->max_watches || !quota_watch_room(c))
+		return TD_ETOOMANY;	/* the connection's max-watches, or its identity's */
 	if (watch_conn_add(c, topic, len) < 0)
 		return TD_ENOMEM;
 	if (watch_loop_add(l, c, topic, len) < 0) {
@@ -240,6 +244,7 @@ int watch_add(struct conn *c, const char *topic, uint32_t len)
 		free(c->watches[--c->nwatches]);
 		return TD_ENOMEM;
 	}
+	quota_watch_add(c, 1);
 	atomic_fetch_add_explicit(&l->srv->watchers, 1, memory_order_relaxed);
 	return 0;
 }
@@ -264,6 +269,7 @@ int watch_del(struct conn *c, const char *topic, uint32_t len)
 		free(c->watches[i]);
 		c->watches[i] = c->watches[--c->nwatches];
 	}
+	quota_watch_add(c, -1);
 	atomic_fetch_sub_explicit(&l->srv->watchers, 1, memory_order_relaxed);
 	return 0;
 }
