@@ -982,12 +982,16 @@ static void rpc_dispatch(struct rpc_ctx *x)
 void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 {
 	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv, .id = c->ident };
+	int64_t arena;
 
 	if (!conn_quota_sync(c))
 		return;	/* bound since its last request (Auth, a reload) to an identity with max-connections open: closing */
 	timerd__response__init(&x.rs);
 	arena_limit_for(&x.l->arena, n);	/* decoding is bounded by the frame's size */
 	x.rq = timerd__request__unpack(arena_pbc(&x.l->arena), n, p);
+	/* a big frame's decoding counts in max-memory while its request runs (a kept chunk's worth per loop does not) */
+	if ((arena = x.l->arena.total > ARENA_KEEP ? (int64_t)x.l->arena.total : 0))
+		atomic_fetch_add_explicit(&x.s->fire_mem, arena, memory_order_relaxed);	/* relaxed: a gauge */
 	if (!x.rq)
 		rpc_error(&x, TIMERD__ERROR_CODE__MALFORMED, "cannot decode a %u-byte frame as a timerd Request: "
 			  "check the framing (4-byte big-endian length) and the client's timerd.proto", n);
@@ -999,6 +1003,8 @@ void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 		conn_send(c, &x.rs, true);
 	arena_reset(&x.l->arena);
 	arena_reset(&x.l->reply_arena);
+	if (arena)
+		atomic_fetch_sub_explicit(&x.s->fire_mem, arena, memory_order_relaxed);
 }
 
 /* Runs a request built by another front end (HTTP) through the same handlers, with no connection. */

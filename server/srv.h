@@ -354,7 +354,8 @@ struct srv {
 	struct notify notify;		/* systemd: sd_notify, watchdog, adopted sockets (notify.c) */
 	char *test_stall_topic;		/* $TIMERD_TEST_STALL_TOPIC: fires of it stall their thread (tests only) */
 	struct ssl_ctx_st *tls_ctx;	/* main thread: new TCP connections' TLS context (tls.c), NULL: plaintext */
-	_Atomic int64_t fire_mem;	/* bytes of encoded fires not yet freed (in max-memory) */
+	_Atomic int64_t fire_mem;	/* the server's bytes in max-memory: encoded fires not yet freed, watches
+					 * (watch.c), decode arenas past their kept chunk (rpc_handle) */
 	struct ident_table *users;	/* main thread: the users table in force (auth.c), NULL: no --users */
 	struct auth *auth;		/* the Auth worker */
 	_Atomic bool idents;		/* a users file is in force (peer_admit: the identity decides, not the socket's mode) */
