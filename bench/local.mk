@@ -43,3 +43,10 @@ noinst_PROGRAMS += bench/cal-next-bench
 bench_cal_next_bench_SOURCES = bench/cal-next-bench.c
 bench_cal_next_bench_LDADD = cal/libcal.la
 dist_noinst_SCRIPTS += bench/bench-calendar
+
+# The "Identities" section of doc/benchmarks.md: the permission check per
+# request beside a naive prefix loop, and the scrypt cost (server/ident.c).
+noinst_PROGRAMS += bench/bench-ident
+bench_bench_ident_SOURCES = bench/bench-ident.c
+bench_bench_ident_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+bench_bench_ident_LDADD = server/libserver.la $(OPENSSL_LIBS)

@@ -36,6 +36,8 @@ static void cmd_get_json(const struct timerd_timer *t)
 	ctl_json_payload(stdout, t->payload, t->payload_len);
 	printf(",\"calendar\":");
 	ctl_json_str(stdout, t->calendar);
+	printf(",\"owner\":");
+	ctl_json_str(stdout, t->owner ? t->owner : "");
 	printf("}\n");
 }
 
@@ -53,6 +55,8 @@ static void cmd_get_human(const struct timerd_timer *t)
 	printf("period:   %s\n", t->period_ns ? units_duration_format(t->period_ns, b, sizeof(b)) : "-");
 	if (t->calendar && *t->calendar)
 		printf("calendar: %s\n", t->calendar);
+	if (t->owner && *t->owner)
+		printf("owner:    %s\n", ctl_safe(t->owner, safe, sizeof(safe)));
 	printf("notify:   %s\n", t->notify ? "yes" : "no");
 	printf("stored:   %s\n", t->ephemeral ? "no (ephemeral: lost on restart)" : "yes (timers.db)");
 	printf("misfire:  %s\n", ctl_misfire_name(t->misfire, mf));

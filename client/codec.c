@@ -408,6 +408,7 @@ static void codec_timer_fill(struct codec_blk *b, struct timerd_timer *t, const 
 	const char *key = codec_blk_str(b, m->key), *topic = codec_blk_str(b, m->topic);
 	const void *payload = codec_blk_mem(b, m->payload.data, m->payload.len);
 	const char *calendar = codec_blk_str(b, m->calendar);
+	const char *owner = codec_blk_str(b, m->owner);
 
 	if (!t)
 		return;
@@ -425,6 +426,7 @@ static void codec_timer_fill(struct codec_blk *b, struct timerd_timer *t, const 
 	t->ephemeral = m->ephemeral;
 	t->misfire = codec_misfire(m->misfire);
 	t->calendar = calendar;
+	t->owner = owner;
 }
 
 /* Lays out one timer in the block. */

@@ -202,6 +202,7 @@ struct timerd_timer {
 					   the server runs --memory-only) */
 	enum timerd_misfire misfire;
 	const char *calendar;		/* the normalised calendar schedule; "" if none */
+	const char *owner;		/* the identity that armed it; "" if none (added last: ABI) */
 };
 
 struct timerd_list {

@@ -152,7 +152,7 @@ struct engine_tctx *engine_tctx(struct engine *e)
 /* Bytes attributes a take. */
 static int64_t engine_attrs_size(const struct timer_attrs *a)
 {
-	return (int64_t)(sizeof(*a) + a->topiclen + a->payloadlen);
+	return (int64_t)(sizeof(*a) + a->topiclen + a->payloadlen + a->labellen);
 }
 
 void engine_attrs_destroy(struct timer_attrs *a)
@@ -187,7 +187,7 @@ int64_t engine_mem_used(struct engine *e)
 /* TD_EMEMLIMIT if an arm of a would take e past its memory budget. */
 static int engine_mem_check(struct engine *e, const struct engine_arm *a)
 {
-	int64_t cost = (int64_t)(sizeof(struct timer_attrs) + a->topiclen + a->payloadlen + ENGINE_REC_COST);
+	int64_t cost = (int64_t)(sizeof(struct timer_attrs) + a->topiclen + a->payloadlen + a->labellen + ENGINE_REC_COST);
 
 	if (e->cfg.max_memory && engine_mem_used(e) + cost > (int64_t)e->cfg.max_memory)
 		return TD_EMEMLIMIT;
@@ -258,7 +258,7 @@ int engine_arm_check(struct engine *e, const struct engine_arm *a, int64_t now)
 	int64_t t = a->time;
 
 	if ((a->keylen && !a->key) || (a->topiclen && !a->topic) ||
-	    (a->payloadlen && !a->payload))
+	    (a->payloadlen && !a->payload) || (a->labellen && !a->label) || a->labellen > ENGINE_MAX_LABEL)
 		return TD_EINVAL;
 	if (a->keylen && a->id)
 		return TD_EKEYID;
@@ -289,9 +289,10 @@ int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs,
 	struct timer_attrs *at;
 
 	*out = NULL;
-	if (!a->topiclen && !a->payloadlen && !a->period && !a->owner && !a->flags && !realtime && !a->cal)
+	if (!a->topiclen && !a->payloadlen && !a->period && !a->owner && !a->flags && !realtime && !a->cal &&
+	    !a->labellen)
 		return 0;
-	at = malloc(sizeof(*at) + a->topiclen + a->payloadlen);
+	at = malloc(sizeof(*at) + a->topiclen + a->payloadlen + a->labellen);
 	if (!at)
 		return TD_ENOMEM;
 	atomic_init(&at->refs, refs);
@@ -304,10 +305,13 @@ int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs,
 	at->mem = NULL;
 	at->topiclen = a->topiclen;
 	at->payloadlen = a->payloadlen;
+	at->labellen = a->labellen;
 	if (a->topiclen)
 		memcpy(at->data, a->topic, a->topiclen);
 	if (a->payloadlen)
 		memcpy(at->data + a->topiclen, a->payload, a->payloadlen);
+	if (a->labellen)
+		memcpy(at->data + a->topiclen + a->payloadlen, a->label, a->labellen);
 	*out = at;
 	return 0;
 }
@@ -848,7 +852,7 @@ static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer
 	uint64_t w[TIMER_WORDS], gen = engine_read_state(t, r, w);
 	struct timer_attrs *at = engine_attrs_of(w[1]);
 	struct engine_timer *s;
-	uint32_t tl = at ? at->topiclen : 0, pl = at ? at->payloadlen : 0;
+	uint32_t tl = at ? at->topiclen : 0, pl = at ? at->payloadlen : 0, ll = at ? at->labellen : 0;
 	/* the schedule lives as long as at, which HP_SLOT_ATTRS protects */
 	const char *cal = at && at->cal ? cal_normalized(at->cal) : "";
 	size_t cl = strlen(cal);
@@ -861,7 +865,7 @@ static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer
 		return TD_ENOENT;
 	if (topic && (tl != topiclen || (tl && memcmp(at->data, topic, topiclen) != 0)))
 		return TD_ENOENT;	/* another topic: nothing copied (a List by topic skips it) */
-	s = malloc(sizeof(*s) + r->keylen + tl + pl + 1 + cl + 1);
+	s = malloc(sizeof(*s) + r->keylen + tl + pl + 1 + cl + 1 + ll + 1);
 	if (!s)
 		return TD_ENOMEM;
 	memset(s, 0, sizeof(*s));
@@ -891,6 +895,12 @@ static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer
 	s->payload = p + tl;
 	s->calendar = memcpy(p + tl + pl + 1, cal, cl + 1);
 	s->calendarlen = (uint32_t)cl;
+	p += tl + pl + 1 + cl + 1;
+	if (ll)
+		memcpy(p, at->data + tl + pl, ll);
+	p[ll] = '\0';
+	s->label = p;
+	s->labellen = ll;
 	*out = s;
 	return 0;
 }

@@ -156,6 +156,8 @@ struct engine_arm {
 	uint32_t payloadlen;
 	uint64_t owner;		/* opaque, delivered with fires */
 	uint32_t flags;		/* opaque, delivered with fires */
+	const char *label;	/* opaque bytes kept with the timer, copied (the server: the identity that armed it) */
+	uint32_t labellen;	/* at most ENGINE_MAX_LABEL */
 	struct cal *cal;	/* a calendar schedule (NULL: none): when is ENGINE_AT_REAL,
 				 * time its first elapse, period 0; engine_arm and
 				 * engine_restore_put take it over, on error too (it is
@@ -184,7 +186,12 @@ struct engine_timer {
 	const void *payload;
 	const char *calendar;	/* the schedule's normalised form; "" if none */
 	uint32_t calendarlen;
+	const char *label;	/* engine_arm.label, NUL-terminated; "" if none */
+	uint32_t labellen;
 };
+
+/* Longest engine_arm.label. */
+#define ENGINE_MAX_LABEL 255
 
 /*
  * The engine's counters, each listed once; names match the EngineStats

@@ -68,7 +68,8 @@ struct timer_attrs {
 	_Atomic int64_t *mem;		/* the engine's memory account it is counted in (NULL: none) */
 	uint32_t topiclen;
 	uint32_t payloadlen;
-	char data[];			/* topic, then payload */
+	uint32_t labellen;
+	char data[];			/* topic, then payload, then label */
 };
 
 struct timer_rec {

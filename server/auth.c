@@ -81,6 +81,7 @@ struct auth {
 	struct auth_job *head, *tail;
 	unsigned queued;
 	bool stop;
+	int64_t delay_min;		/* AUTH_DELAY_MIN_NS (auth_set_delay: tests) */
 	pthread_mutex_t addr_lock;	/* addrs: every loop thread */
 	struct auth_addr addrs[AUTH_ADDRS];
 	struct ident dummy;		/* scrypt target of unknown names: the same cost as a real one */
@@ -147,6 +148,7 @@ int auth_start(struct srv *s, char *err, size_t errlen)
 		return -1;
 	}
 	a->s = s;
+	a->delay_min = AUTH_DELAY_MIN_NS;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
 	pthread_mutex_init(&a->addr_lock, NULL);
@@ -164,6 +166,12 @@ int auth_start(struct srv *s, char *err, size_t errlen)
 	a->started = true;
 	s->auth = a;
 	return 0;
+}
+
+/* Tests and fuzzing: the delay after a first failure (doubling from there). */
+void auth_set_delay(struct srv *s, int64_t min_ns)
+{
+	s->auth->delay_min = min_ns;
 }
 
 /* Stops the worker (after the loops stopped) and frees what is still queued. */
@@ -230,7 +238,7 @@ static int64_t auth_addr_result(struct auth *a, const char *key, bool ok, int64_
 		if (now - e->last > AUTH_FORGET_NS)
 			e->fails = 0;
 		e->fails++;
-		delay = AUTH_DELAY_MIN_NS << (e->fails - 1 < 20 ? e->fails - 1 : 20);
+		delay = a->delay_min << (e->fails - 1 < 20 ? e->fails - 1 : 20);
 		if (delay > AUTH_DELAY_MAX_NS)
 			delay = AUTH_DELAY_MAX_NS;
 		e->until = now + delay;
@@ -330,28 +338,35 @@ static void auth_job_free(struct auth_job *j)
 	free(j);
 }
 
-/* Hands c's waiting job to the worker (after its address's delay). */
-static void auth_submit(struct conn *c)
+/*
+ * Hands c's waiting job to the worker (after its address's delay); false
+ * after answering when the worker's queue is full (c no longer waits).
+ */
+static bool auth_submit(struct conn *c)
 {
 	struct auth_job *j = c->auth_job;
 
 	c->auth_job = NULL;
 	ctr_add(&c->loop->ctr.auth_kdf_runs, 1);
-	if (!auth_queue(c->loop->srv->auth, j)) {
-		ctr_add(&c->loop->ctr.auth_throttled, 1);
-		auth_reply(c, j->rid, NULL, TIMERD__ERROR_CODE__UNAUTHENTICATED, "timerd is checking too many secrets "
-			   "at once: retry in a second");
-		auth_job_free(j);
-		conn_auth_resume(c);
-	}
+	if (auth_queue(c->loop->srv->auth, j))
+		return true;
+	ctr_add(&c->loop->ctr.auth_throttled, 1);
+	auth_reply(c, j->rid, NULL, TIMERD__ERROR_CODE__UNAUTHENTICATED, "timerd is checking too many secrets "
+		   "at once: retry in a second");
+	auth_job_free(j);
+	c->auth_wait = false;
+	return false;
 }
 
-/* c's delay ended: check its attempt now. */
+/* c's delay ended: check its attempt now (a refused one goes on with c's waiting frames). */
 static void auth_delay_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct conn *c = arg;
+
 	(void)fd;
 	(void)what;
-	auth_submit(arg);
+	if (!auth_submit(c))
+		conn_auth_resume(c);
 }
 
 /*
@@ -394,20 +409,19 @@ bool auth_request(struct conn *c, uint64_t rid, const Timerd__Auth *m)
 	if (m->secret.len)
 		memcpy(j->secret, m->secret.data, m->secret.len);
 	c->auth_job = j;
-	c->auth_wait = true;
-	bufferevent_disable(c->bev, EV_READ);
-	if ((wait = auth_addr_wait(l->srv->auth, auth_key(c, kb, sizeof(kb)), auth_now())) > 0) {
+	c->auth_wait = true;	/* conn_process stops after this frame; nothing is re-entered from here */
+	if ((wait = auth_addr_wait(l->srv->auth, auth_key(c, kb, sizeof(kb)), auth_now())) > 0 &&
+	    (c->auth_ev || (c->auth_ev = evtimer_new(l->base, auth_delay_cb, c)))) {
 		struct timeval tv = { .tv_sec = (time_t)(wait / 1000000000), .tv_usec = (suseconds_t)(wait % 1000000000 / 1000) };
 
 		ctr_add(&l->ctr.auth_throttled, 1);
-		if (!c->auth_ev && !(c->auth_ev = evtimer_new(l->base, auth_delay_cb, c))) {
-			auth_submit(c);
-			return true;
-		}
+		bufferevent_disable(c->bev, EV_READ);
 		evtimer_add(c->auth_ev, &tv);
 		return true;
 	}
-	auth_submit(c);
+	if (!auth_submit(c))
+		return false;	/* answered; the frames after it are handled by the running conn_process */
+	bufferevent_disable(c->bev, EV_READ);
 	return true;
 }
 

@@ -18,6 +18,9 @@ struct auth_job;
 /* Starts the Auth worker thread; 0 or -1 with err. */
 int auth_start(struct srv *s, char *err, size_t errlen);
 
+/* Tests and fuzzing: the delay after a first failure from an address (default 100 ms). */
+void auth_set_delay(struct srv *s, int64_t min_ns);
+
 /* Stops it (after the loops stopped). */
 void auth_stop(struct srv *s);
 

@@ -74,8 +74,10 @@ static void ident_free(struct ident *id)
 		free((char *)(uintptr_t)id->topics.v[i]);
 	free(id->keys.v);
 	free(id->keys.len);
+	free(id->keys.up);
 	free(id->topics.v);
 	free(id->topics.len);
+	free(id->topics.up);
 	pthread_mutex_destroy(&id->lock);
 	free(id);
 }
@@ -272,14 +274,28 @@ static int ident_parse_prefixes(struct ident_prefixes *p, const char *field, con
 		ident_errf(why, wl, "out of memory");
 		goto fail;
 	}
-	for (uint32_t i = 0; i < m; i++)
+	if (!(p->up = calloc(m ? m : 1, sizeof(*p->up)))) {
+		k = m;
+		ident_errf(why, wl, "out of memory");
+		goto fail;
+	}
+	for (uint32_t i = 0; i < m; i++) {
 		p->len[i] = (uint32_t)strlen(p->v[i]);
+		p->up[i] = -1;
+		for (int32_t j = (int32_t)i - 1; j >= 0; j--)	/* the nearest earlier one that is a string prefix */
+			if (p->len[j] < p->len[i] && memcmp(p->v[j], p->v[i], p->len[j]) == 0) {
+				p->up[i] = j;
+				break;
+			}
+	}
 	return 0;
 fail:
 	for (uint32_t i = 0; i < k; i++)
 		free((char *)(uintptr_t)tmp[i]);
 	free(tmp);
+	free(p->len);
 	p->v = NULL;
+	p->len = NULL;
 	p->n = 0;
 	return -1;
 }
@@ -656,25 +672,32 @@ bool ident_prefix_match(const struct ident_prefixes *p, const char *name, size_t
 			hi = mid;
 	}
 	/*
-	 * Candidates compare <= name; "a" < "a.b" < "a/c": a holder may be
-	 * followed by siblings that sort between it and name ("a-x" between
-	 * "a" and "a/b"), so walk back while the first byte still agrees.
+	 * The greatest prefix C <= name holds it, or a holder H sorts before
+	 * C; then everything between H and name starts with H ("a" < "a-x" <
+	 * "a/b"), so H is a string prefix of C: follow C's chain of string
+	 * prefixes in the set (up[], compiled), a few steps at most.
 	 */
-	while (lo > 0) {
-		uint32_t i = --lo;
-
+	for (int64_t i = (int64_t)lo - 1; i >= 0; i = p->up[i])
 		if (ident_holds(p->v[i], p->len[i], name, len, p->sep))
 			return true;
-		if (!p->len[i] || !len || p->v[i][0] != name[0])
-			break;
-	}
 	return false;
+}
+
+/* True if id may do op on this key and topic (the fast path of ident_allows: no message). */
+bool ident_permits(const struct ident *id, enum ident_op op, const char *key, size_t keylen, const char *topic,
+		   size_t topiclen)
+{
+	return (id->ops & IDENT_OP_BIT(op)) &&
+	       (!key || (keylen ? ident_prefix_match(&id->keys, key, keylen) : id->keys.all)) &&
+	       (!topic || (topiclen ? ident_prefix_match(&id->topics, topic, topiclen) : id->topics.all));
 }
 
 /* True if id may do op on this key and topic; false with why. */
 bool ident_allows(const struct ident *id, enum ident_op op, const char *key, size_t keylen, const char *topic,
 		  size_t topiclen, char *why, size_t whylen)
 {
+	if (ident_permits(id, op, key, keylen, topic, topiclen))
+		return true;
 	if (!(id->ops & IDENT_OP_BIT(op))) {
 		char ops[128] = "";
 

@@ -82,6 +82,7 @@ struct ident_prefixes {
 	uint32_t n;
 	const char **v;
 	uint32_t *len;
+	int32_t *up;			/* the nearest earlier entry that is a string prefix of this one, -1: none */
 };
 
 /* Per-identity quotas (parsed here, enforced by the privileges work); 0: no quota of its own. */
@@ -157,6 +158,10 @@ bool ident_prefix_match(const struct ident_prefixes *p, const char *name, size_t
  */
 bool ident_allows(const struct ident *id, enum ident_op op, const char *key, size_t keylen, const char *topic,
 		  size_t topiclen, char *why, size_t whylen);
+
+/* ident_allows without the message: what a List filter runs per timer. */
+bool ident_permits(const struct ident *id, enum ident_op op, const char *key, size_t keylen, const char *topic,
+		   size_t topiclen);
 
 /* True if id may see or change another identity's timer with this key: admin, or the key under one of its (not "*") key prefixes. */
 bool ident_may_touch(const struct ident *id, const char *owner, const char *key, size_t keylen);

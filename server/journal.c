@@ -139,7 +139,7 @@ static const void *journal_off(size_t off)
 static bool journal_batch_add(struct journal_batch *b, const struct store_rec *r)
 {
 	struct store_rec c = *r;
-	size_t k = 0, t, p, cl = 0;
+	size_t k = 0, t, p, cl = 0, ol = 0;
 
 	if (b->n == b->cap) {
 		uint32_t cap = b->cap ? b->cap * 2 : 64;
@@ -153,12 +153,14 @@ static bool journal_batch_add(struct journal_batch *b, const struct store_rec *r
 	if ((r->key && (k = journal_batch_copy(b, r->key, r->keylen)) == SIZE_MAX) ||
 	    (t = journal_batch_copy(b, r->topic, r->topiclen)) == SIZE_MAX ||
 	    (p = journal_batch_copy(b, r->payload, r->payloadlen)) == SIZE_MAX ||
-	    (r->calendarlen && (cl = journal_batch_copy(b, r->calendar, r->calendarlen)) == SIZE_MAX))
+	    (r->calendarlen && (cl = journal_batch_copy(b, r->calendar, r->calendarlen)) == SIZE_MAX) ||
+	    (r->ownerlen && (ol = journal_batch_copy(b, r->owner, r->ownerlen)) == SIZE_MAX))
 		return false;
 	c.key = r->key ? journal_off(k) : NULL;
 	c.topic = journal_off(t);
 	c.payload = journal_off(p);
 	c.calendar = r->calendarlen ? journal_off(cl) : NULL;
+	c.owner = r->ownerlen ? journal_off(ol) : NULL;
 	b->rows[b->n++] = c;
 	return true;
 }
@@ -175,6 +177,8 @@ static void journal_batch_fix(struct journal_batch *b)
 		r->payload = b->buf + ((uintptr_t)r->payload - 1);
 		if (r->calendar)
 			r->calendar = b->buf + ((uintptr_t)r->calendar - 1);
+		if (r->owner)
+			r->owner = b->buf + ((uintptr_t)r->owner - 1);
 	}
 }
 
@@ -300,6 +304,8 @@ void journal_rec_of(struct srv *s, const struct engine_timer *t, struct store_re
 	r->payloadlen = t->payloadlen;
 	r->calendar = t->calendarlen ? t->calendar : NULL;
 	r->calendarlen = t->calendarlen;
+	r->owner = t->labellen ? t->label : NULL;
+	r->ownerlen = t->labellen;
 }
 
 const char *journal_fsync_name(enum journal_fsync f, int64_t interval_ns, char *buf, size_t len)
@@ -824,7 +830,8 @@ static int journal_load_put(struct journal_load *ld, const struct store_rec *r)
 {
 	struct engine_arm a = { .key = r->key, .keylen = r->key ? r->keylen : 0, .topic = r->topic,
 				.topiclen = r->topiclen, .payload = r->payload, .payloadlen = r->payloadlen,
-				.period = r->period, .flags = r->flags & JOURNAL_FLAGS_KEPT };
+				.period = r->period, .flags = r->flags & JOURNAL_FLAGS_KEPT,
+				.label = r->owner, .labellen = r->ownerlen <= ENGINE_MAX_LABEL ? r->ownerlen : 0 };
 	int64_t alive;
 	bool late;
 	int rc;

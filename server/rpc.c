@@ -332,6 +332,10 @@ static bool rpc_arm_check(struct rpc_ctx *x, const Timerd__Arm *a, struct engine
 	}
 	ea->id = a->timer_id;
 	ea->key = ea->keylen ? a->key : NULL;
+	if (x->id) {	/* the timer records its creator (Timer.owner, the store's owner column) */
+		ea->label = x->id->name;
+		ea->labellen = (uint32_t)strlen(x->id->name);
+	}
 	ea->topic = a->topic ? a->topic : "";
 	ea->payload = a->payload.data;
 	ea->payloadlen = (uint32_t)a->payload.len;
@@ -397,6 +401,7 @@ static void rpc_arm_rec(struct rpc_ctx *x, const struct engine_arm *ea, const st
 		.topic = ea->topic, .topiclen = ea->topiclen,
 		.payload = ea->payload, .payloadlen = ea->payloadlen,
 		.calendar = norm, .calendarlen = norm ? (uint32_t)strlen(norm) : 0,
+		.owner = ea->label, .ownerlen = ea->labellen,
 	};
 	if (!journal_keeps(ea->flags))
 		*rec = (struct store_rec){ .op = STORE_DEL, .id = r->id };	/* now ephemeral: not restored */
@@ -418,6 +423,41 @@ static bool rpc_arm_rate(struct rpc_ctx *x)
 	return false;
 }
 
+/*
+ * Ownership (doc/security.md): true if the request's identity may touch
+ * timer t (admin, its creator, or its key under one of the identity's own
+ * prefixes); false after answering PERMISSION. No users file: always.
+ */
+static bool rpc_owner_ok(struct rpc_ctx *x, const struct engine_timer *t, const char *what)
+{
+	if (!x->id || ident_may_touch(x->id, t->label, t->key, t->key ? t->keylen : 0))
+		return true;
+	rpc_error(x, TIMERD__ERROR_CODE__PERMISSION, "identity %s may not %s timer %" PRIu64 ": another identity armed it "
+		  "(an identity reaches its own timers, and others' under its keys= prefixes; admin reaches all)",
+		  x->id->name, what, t->id);
+	return false;
+}
+
+/*
+ * Before a change to an existing timer (re-arm, cancel) by an identity
+ * whose own prefixes do not settle it (keys=*): looks the timer up and
+ * checks its owner; false after answering. A timer that does not exist
+ * passes (the change then creates it, or answers NOT_FOUND).
+ */
+static bool rpc_owner_before(struct rpc_ctx *x, uint64_t id, const char *key, uint32_t keylen, const char *what)
+{
+	struct engine_timer *t;
+	bool ok;
+
+	if (!x->id || (x->id->ops & IDENT_OP_BIT(IDENT_OP_ADMIN)) || !x->id->keys.all || (!id && !keylen))
+		return true;	/* a key under explicit prefixes is the identity's to touch (ident_may_touch) */
+	if (engine_get(x->s->engine, id, keylen ? key : NULL, keylen, &t) < 0)
+		return true;
+	ok = rpc_owner_ok(x, t, what);
+	engine_timer_free(t);
+	return ok;
+}
+
 /* Arm: create or re-arm. */
 static void rpc_arm(struct rpc_ctx *x)
 {
@@ -434,7 +474,8 @@ static void rpc_arm(struct rpc_ctx *x)
 		cal_free(ea.cal);
 		return;
 	}
-	if (!rpc_journal_ready(x, journal_enabled(x->s) && journal_keeps(ea.flags))) {
+	if (!rpc_owner_before(x, ea.id, ea.key, ea.keylen, "re-arm") ||
+	    !rpc_journal_ready(x, journal_enabled(x->s) && journal_keeps(ea.flags))) {
 		cal_free(ea.cal);
 		return;
 	}
@@ -494,7 +535,8 @@ static void rpc_cancel(struct rpc_ctx *x)
 	bool coalesced;
 	int rc;
 
-	if (!rpc_id_or_key(x, "cancel", m->timer_id, m->key, &keylen) || !rpc_journal_ready(x, journal_enabled(x->s)))
+	if (!rpc_id_or_key(x, "cancel", m->timer_id, m->key, &keylen) ||
+	    !rpc_owner_before(x, m->timer_id, m->key, keylen, "cancel") || !rpc_journal_ready(x, journal_enabled(x->s)))
 		return;
 	if ((rc = engine_cancel_id(x->s->engine, m->timer_id, keylen ? m->key : NULL, keylen, &id, &coalesced)) < 0) {
 		rpc_engine_error(x, rc, "cancel");
@@ -548,7 +590,8 @@ static Timerd__Timer *rpc_timer(struct rpc_ctx *x, const struct engine_timer *t,
 	m->ephemeral = !journal_keeps(t->flags) || !journal_enabled(x->s);
 	m->misfire = (t->flags & JOURNAL_FLAG_SKIP) ? TIMERD__MISFIRE__MISFIRE_SKIP : TIMERD__MISFIRE__MISFIRE_FIRE;
 	m->calendar = rpc_copy(x, t->calendar ? t->calendar : "", t->calendarlen);
-	if (!m->key || !m->topic || !m->calendar || (payload && t->payloadlen && !m->payload.data))
+	m->owner = rpc_copy(x, t->label ? t->label : "", t->labellen);
+	if (!m->key || !m->topic || !m->calendar || !m->owner || (payload && t->payloadlen && !m->payload.data))
 		return NULL;
 	return m;
 }
@@ -565,6 +608,10 @@ static void rpc_get(struct rpc_ctx *x)
 		return;
 	if ((rc = engine_get(x->s->engine, m->timer_id, keylen ? m->key : NULL, keylen, &t)) < 0) {
 		rpc_engine_error(x, rc, "get");
+		return;
+	}
+	if (!rpc_owner_ok(x, t, "get")) {
+		engine_timer_free(t);
 		return;
 	}
 	timerd__get_reply__init(&x->u.get);
@@ -590,11 +637,11 @@ static bool rpc_list_one(void *arg, const struct engine_timer *t)
 {
 	struct rpc_list_acc *acc = arg;
 	const struct ident *id = acc->x->id;
-	char why[8];
 	Timerd__Timer *m;
 
-	if (id && !ident_allows(id, IDENT_OP_LIST, t->key ? t->key : "", t->key ? t->keylen : 0, t->topic ? t->topic : "",
-				t->topic ? t->topiclen : 0, why, sizeof(why)))
+	if (id && (!ident_permits(id, IDENT_OP_LIST, t->key ? t->key : "", t->key ? t->keylen : 0,
+				  t->topic ? t->topic : "", t->topic ? t->topiclen : 0) ||
+		   !ident_may_touch(id, t->label, t->key, t->key ? t->keylen : 0)))
 		return true;	/* not this identity's: skipped, the page goes on */
 	m = rpc_timer(acc->x, t, acc->payload, acc->mono_to_unix);
 

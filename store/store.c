@@ -18,8 +18,8 @@
 #include "store/store.h"
 
 /* Columns after the key column, shared by journal and snap, in bind order. */
-#define STORE_COLS "id, boot, clock, deadline, wall, period, misfire, flags, key, topic, payload, calendar"
-#define STORE_NCOLS 12
+#define STORE_COLS "id, boot, clock, deadline, wall, period, misfire, flags, key, topic, payload, calendar, owner"
+#define STORE_NCOLS 13
 
 /* Journal rows per INSERT statement (one step writes this many: far fewer VDBE runs per row). */
 #define STORE_MULTI 32
@@ -37,6 +37,16 @@ static const char store_upgrade_1[] =
 	"ALTER TABLE journal ADD COLUMN calendar BLOB;"
 	"ALTER TABLE snap ADD COLUMN calendar BLOB;";
 
+/*
+ * The owner column (identities, doc/security.md): added to a store of any
+ * format that lacks it, in place and idempotently (store_owner_column), so
+ * it composes with format upgrades made by other work; a timerd that does
+ * not know it never names it and leaves it NULL.
+ */
+static const char store_add_owner[] =
+	"ALTER TABLE journal ADD COLUMN owner BLOB;"
+	"ALTER TABLE snap ADD COLUMN owner BLOB;";
+
 /* Where the boot id is (and its length as text). */
 #define STORE_BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
@@ -44,11 +54,11 @@ static const char store_schema[] =
 	"CREATE TABLE journal(lsn INTEGER PRIMARY KEY, op INTEGER NOT NULL, id INTEGER NOT NULL,"
 	" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
 	" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
-	" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
+	" key BLOB, topic BLOB, payload BLOB, calendar BLOB, owner BLOB);"
 	"CREATE TABLE snap(slot INTEGER PRIMARY KEY, id INTEGER NOT NULL,"
 	" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
 	" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
-	" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
+	" key BLOB, topic BLOB, payload BLOB, calendar BLOB, owner BLOB);"
 	"CREATE TABLE meta(k TEXT PRIMARY KEY, v);"
 	"INSERT INTO meta VALUES('snap_lsn', 0);";
 
@@ -169,9 +179,9 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
 		{ offsetof(struct store, commit), "COMMIT" },
 		{ offsetof(struct store, rollback), "ROLLBACK" },
 		{ offsetof(struct store, append), "INSERT INTO journal(lsn, op, " STORE_COLS ")"
-						  " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+						  " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
 		{ offsetof(struct store, snap_put), "INSERT OR REPLACE INTO snap(slot, " STORE_COLS ")"
-						    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)" },
+						    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
 		{ offsetof(struct store, snap_clear), "DELETE FROM snap WHERE slot >= ? AND slot < ?" },
 		{ offsetof(struct store, meta_set), "INSERT OR REPLACE INTO meta VALUES(?, ?)" },
 		{ offsetof(struct store, journal_trim), "DELETE FROM journal WHERE lsn <= ?" },
@@ -179,17 +189,33 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
 		  "SELECT coalesce(max(lsn) - min(lsn) + 1, 0) FROM journal" },
 	};
 
-	char multi[64 + STORE_MULTI * 32] = "INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES";
+	char multi[64 + STORE_MULTI * (2 * (STORE_NCOLS + 2) + 4)] = "INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES";
 
 	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
 		if (sqlite3_prepare_v3(st->db, q[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
 				       (sqlite3_stmt **)((char *)st + q[i].off), NULL) != SQLITE_OK)
 			return store_fail(st, err, errlen, q[i].sql);
 	for (unsigned i = 0; i < STORE_MULTI; i++)
-		strcat(multi, i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+		strcat(multi, i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
 	if (sqlite3_prepare_v3(st->db, multi, -1, SQLITE_PREPARE_PERSISTENT, &st->append_multi, NULL) != SQLITE_OK)
 		return store_fail(st, err, errlen, "preparing the journal's multi-row INSERT");
 	return 0;
+}
+
+/* Adds the owner column where it is missing (a store made before it); 0 or -1. */
+static int store_owner_column(struct store *st, char *err, size_t errlen)
+{
+	int64_t has;
+	char sql[sizeof(store_add_owner) + 16];
+
+	if (store_int(st, "SELECT count(*) FROM pragma_table_info('journal') WHERE name = 'owner'", &has) < 0) {
+		snprintf(err, errlen, "%s: cannot read its columns (%s)", st->path, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	if (has)
+		return 0;
+	snprintf(sql, sizeof(sql), "BEGIN; %s COMMIT;", store_add_owner);	/* both tables or neither */
+	return store_exec(st, sql, err, errlen);
 }
 
 /* Creates the schema in an empty database, or checks the one there; 0 or -1. */
@@ -205,13 +231,15 @@ static int store_schema_check(struct store *st, bool create, char *err, size_t e
 		return -1;
 	}
 	if (version == STORE_VERSION)
-		return 0;
+		return store_owner_column(st, err, errlen);
 	if (version == 1 && tables != 0) {
 		char sql[sizeof(store_upgrade_1) + 64];
 
 		/* one transaction: a crash leaves version 1 whole, or version 2 */
 		snprintf(sql, sizeof(sql), "BEGIN; %s PRAGMA user_version = %d; COMMIT;", store_upgrade_1, STORE_VERSION);
-		return store_exec(st, sql, err, errlen);
+		if (store_exec(st, sql, err, errlen) < 0)
+			return -1;
+		return store_owner_column(st, err, errlen);
 	}
 	if (version != 0 || tables != 0) {
 		snprintf(err, errlen, "%s is not a timerd store of format %d (user_version %lld, %lld tables): "
@@ -415,6 +443,10 @@ static void store_row(sqlite3_stmt *s, int c, struct store_rec *r)
 		r->key = NULL;
 	if (!r->calendarlen)
 		r->calendar = NULL;
+	r->owner = sqlite3_column_blob(s, c + 12);
+	r->ownerlen = (uint32_t)sqlite3_column_bytes(s, c + 12);
+	if (!r->ownerlen)
+		r->owner = NULL;
 }
 
 /* Streams one query's rows into fn; rows counted in *n; 0, fn's code, or -1. */
@@ -547,6 +579,10 @@ static void store_bind(sqlite3_stmt *s, int p, const struct store_rec *r)
 		sqlite3_bind_blob(s, p + 11, r->calendar, (int)r->calendarlen, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s, p + 11);
+	if (r->ownerlen)
+		sqlite3_bind_blob(s, p + 12, r->owner, (int)r->ownerlen, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, p + 12);
 }
 
 /* Binds one journal row at parameter p (STORE_COLS after lsn and op). */

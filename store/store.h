@@ -26,6 +26,9 @@
  *	meta(k TEXT PRIMARY KEY, v)   snap_lsn; snap_rows, snap_keyed (timers in the snapshot, with keys);
  *	        max_gen (the highest id generation of any row a snapshot trimmed); last_sync
  *
+ * owner (a column added in place, any version): the identity that armed the
+ * timer (server/ident.h), NULL without one; a store without the column gets
+ * it at open (store_owner_column), an older timerd ignores it.
  * calendar (version 2): a calendar timer's normalised schedule (cal/cal.h),
  * NULL for every other timer; deadline is then its next elapse (clock 1).
  * A version 1 file is upgraded in place when opened (the column is added,
@@ -85,6 +88,8 @@ struct store_rec {
 	const void *payload;
 	const char *calendar;	/* normalised calendar schedule, calendarlen bytes (no NUL); NULL: none */
 	uint32_t calendarlen;
+	const char *owner;	/* the identity that armed it, ownerlen bytes (no NUL); NULL: none (owner column) */
+	uint32_t ownerlen;
 };
 
 /* What store_load found. */

@@ -6,7 +6,7 @@
 # --enable-fuzz (CC=clang) also builds tests/fuzz/fuzz-NAME with libFuzzer;
 # `make fuzz-run` runs each for FUZZ_TIME seconds. doc/timerd.md, "Fuzzing".
 
-FUZZ_NAMES = rpc stream spec units addr config elf response
+FUZZ_NAMES = rpc stream spec units addr config elf response users auth
 FUZZ_SRV_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(PROTOBUF_C_CFLAGS)
 FUZZ_WORLD = tests/fuzz/world.c tests/fuzz/world.h tests/fuzz/fuzz.h
 
@@ -19,7 +19,9 @@ check_PROGRAMS += \
 	tests/fuzz/replay-stream \
 	tests/fuzz/replay-units \
 	tests/fuzz/replay-elf \
-	tests/fuzz/replay-response
+	tests/fuzz/replay-response \
+	tests/fuzz/replay-users \
+	tests/fuzz/replay-auth
 
 TESTS += \
 	tests/fuzz/replay-addr \
@@ -29,7 +31,9 @@ TESTS += \
 	tests/fuzz/replay-stream \
 	tests/fuzz/replay-units \
 	tests/fuzz/replay-elf \
-	tests/fuzz/replay-response
+	tests/fuzz/replay-response \
+	tests/fuzz/replay-users \
+	tests/fuzz/replay-auth
 
 EXTRA_DIST += tests/fuzz/corpus
 
@@ -70,6 +74,15 @@ tests_fuzz_replay_response_SOURCES = tests/fuzz/fuzz-response.c tests/fuzz/repla
 tests_fuzz_replay_response_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(OPENSSL_CFLAGS) -DFUZZ_NAME='"response"'
 tests_fuzz_replay_response_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS) $(OPENSSL_LIBS)
 
+# Identities (issue 12 section 4): the users file and the Auth path.
+tests_fuzz_replay_users_SOURCES = tests/fuzz/fuzz-users.c tests/fuzz/replay.c tests/fuzz/fuzz.h
+tests_fuzz_replay_users_CFLAGS = $(FUZZ_SRV_CFLAGS) -DFUZZ_NAME='"users"'
+tests_fuzz_replay_users_LDADD = $(SERVER_LIBS)
+
+tests_fuzz_replay_auth_SOURCES = tests/fuzz/fuzz-auth.c tests/fuzz/replay.c $(FUZZ_WORLD)
+tests_fuzz_replay_auth_CFLAGS = $(FUZZ_SRV_CFLAGS) $(OPENSSL_CFLAGS) -DFUZZ_NAME='"auth"'
+tests_fuzz_replay_auth_LDADD = $(SERVER_LIBS)
+
 # Rewrites the rpc and stream seeds with the client's encoder.
 fuzz-seeds: tests/fuzz/mkcorpus
 	$(MKDIR_P) $(srcdir)/tests/fuzz/corpus && tests/fuzz/mkcorpus $(srcdir)/tests/fuzz/corpus
@@ -88,7 +101,19 @@ noinst_PROGRAMS += \
 	tests/fuzz/fuzz-stream \
 	tests/fuzz/fuzz-units \
 	tests/fuzz/fuzz-elf \
-	tests/fuzz/fuzz-response
+	tests/fuzz/fuzz-response \
+	tests/fuzz/fuzz-users \
+	tests/fuzz/fuzz-auth
+
+tests_fuzz_fuzz_users_SOURCES = tests/fuzz/fuzz-users.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_users_CFLAGS = $(FUZZ_SRV_CFLAGS)
+tests_fuzz_fuzz_users_LDFLAGS = $(FUZZER_LINK)
+tests_fuzz_fuzz_users_LDADD = $(SERVER_LIBS)
+
+tests_fuzz_fuzz_auth_SOURCES = tests/fuzz/fuzz-auth.c $(FUZZ_WORLD)
+tests_fuzz_fuzz_auth_CFLAGS = $(FUZZ_SRV_CFLAGS) $(OPENSSL_CFLAGS)
+tests_fuzz_fuzz_auth_LDFLAGS = $(FUZZER_LINK)
+tests_fuzz_fuzz_auth_LDADD = $(SERVER_LIBS)
 
 tests_fuzz_fuzz_elf_SOURCES = tests/fuzz/fuzz-elf.c tests/fuzz/fuzz.h
 tests_fuzz_fuzz_elf_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)

@@ -88,7 +88,10 @@ out=$(as bob "$bob" stats 2>&1) || fail "bob (default ops) cannot stats: $out"
 out=$(as bob "$bob" probe list 2>&1) && fail "bob listed probes"
 
 # carol: get and list only
-as carol "$carol" get root/1 >/dev/null || fail "carol cannot get"
+out=$(as carol "$carol" get root/1 2>&1) && fail "carol (keys=*) got admin's root/1"
+echo "$out" | grep -q "another identity armed it" || fail "carol's get of root/1: $out"
+out=$(as carol "$carol" --json list) || fail "carol's list"
+echo "$out" | grep -q 'root/1' && fail "carol's list shows admin's root/1: $out"
 out=$(as carol "$carol" arm c/1 --in 1h 2>&1) && fail "carol armed"
 echo "$out" | grep -q "identity carol may not arm (its rule: allow=get,list)" || fail "carol's refusal: $out"
 

@@ -47,7 +47,8 @@ static const char *const users =
 	"reader uid=1003 allow=get,list,stats\n"
 	"ops uid=1004 allow=*\n"
 	"multi uid=1005 keys=a/b,c,a topics=x.y,z\n"		/* a holds a/b: compiled to a, c */
-	"watcher uid=1006 allow=watch topics=alerts\n";
+	"watcher uid=1006 allow=watch topics=alerts\n"
+	"chain uid=1007 keys=a-x,a,a-y/z,ab,a-x-1 topics=t\n";	/* siblings sorting between a holder and the name */
 
 /* One row: identity, operation, key, topic, allowed? */
 static const struct row {
@@ -120,6 +121,18 @@ static const struct row {
 	{ "multi", IDENT_OP_ARM, "b", "z", false },
 	{ "multi", IDENT_OP_ARM, "c", "x", false },		/* x is not under x.y */
 	{ "multi", IDENT_OP_ARM, "d", "z", false },
+	/* chain: "a" < "a-x" < "a-x-1" < "a-y/z" < "a/..." < "ab" */
+	{ "chain", IDENT_OP_ARM, "a/b", "t", true },		/* held by a, found through a-y/z's chain */
+	{ "chain", IDENT_OP_ARM, "a", "t", true },
+	{ "chain", IDENT_OP_ARM, "a-x-1/q", "t", true },
+	{ "chain", IDENT_OP_ARM, "a-x/q", "t", true },
+	{ "chain", IDENT_OP_ARM, "a-y", "t", false },
+	{ "chain", IDENT_OP_ARM, "a-y/z/1", "t", true },
+	{ "chain", IDENT_OP_ARM, "ab/1", "t", true },
+	{ "chain", IDENT_OP_ARM, "abc", "t", false },
+	{ "chain", IDENT_OP_ARM, "a-", "t", false },
+	{ "chain", IDENT_OP_ARM, "0", "t", false },
+	{ "chain", IDENT_OP_ARM, "zz", "t", false },
 	/* watcher */
 	{ "watcher", IDENT_OP_WATCH, NULL, "alerts", true },
 	{ "watcher", IDENT_OP_WATCH, NULL, "alerts.disk", true },

@@ -448,6 +448,62 @@ START_TEST(test_upgrades_format_1)
 }
 END_TEST
 
+/* store_load callback: keeps each row's owner by id (ids below 8). */
+static int apply_owner(void *arg, const struct store_rec *r)
+{
+	char (*own)[64] = arg;
+
+	ck_assert_uint_lt(r->id, 8);
+	ck_assert(!r->owner == !r->ownerlen);
+	ck_assert_uint_lt(r->ownerlen, 64);
+	memcpy(own[r->id], r->owner ? r->owner : "", r->ownerlen);
+	own[r->id][r->ownerlen] = 0;
+	return 0;
+}
+
+/* A format-2 store made before the owner column gets it at open, once; owners round-trip. */
+START_TEST(test_owner_column)
+{
+	static const char v2[] =
+		"CREATE TABLE journal(lsn INTEGER PRIMARY KEY, op INTEGER NOT NULL, id INTEGER NOT NULL,"
+		" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
+		" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
+		" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
+		"CREATE TABLE snap(slot INTEGER PRIMARY KEY, id INTEGER NOT NULL,"
+		" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
+		" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
+		" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
+		"CREATE TABLE meta(k TEXT PRIMARY KEY, v);"
+		"INSERT INTO meta VALUES('snap_lsn', 0);"
+		"INSERT INTO journal VALUES(1, 1, 3, 42, 1, 5000, 5007, 0, 1, 5, NULL, 't', x'00', NULL);"
+		"PRAGMA user_version = 2;";
+	char own[8][64], topic[16], err[512];
+	struct store_load_stats ls;
+	struct store_rec r;
+	struct store *st;
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	for (int round = 0; round < 2; round++) {	/* the second open finds the column there */
+		st = open_store();
+		memset(own, 0, sizeof(own));
+		ck_assert_msg(store_load(st, apply_owner, own, &ls, err, sizeof(err)) == 0, "%s", err);
+		ck_assert_str_eq(own[3], "");
+		if (round == 0) {
+			r = put(2, 4, 6000, topic);
+			r.owner = "billing";
+			r.ownerlen = 7;
+			commit_rows(st, &r, 1);
+		} else {
+			ck_assert_str_eq(own[4], "billing");
+		}
+		store_close(st);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -465,6 +521,7 @@ int main(void)
 	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_calendar_roundtrip);
 	tcase_add_test(tc, test_upgrades_format_1);
+	tcase_add_test(tc, test_owner_column);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
