@@ -44,12 +44,12 @@ stats=$(ctl --json stats)
 [ "$(echo "$stats" | json_int err_rate_limited)" = "$limited" ] || fail "err_rate_limited is not $limited: $stats"
 
 # max-watches=2 over all of bob's connections, max-connections=2
-as bob watch a --for 20s >"$tmp/w1" 2>&1 &
+TIMERD_SECRET=$SECRET_bob "$TIMERCTL" --socket "$sock" --user bob watch a --for 20s >"$tmp/w1" 2>&1 &
 w1=$!
 wait_for grep -q "watching" "$tmp/w1"
 out=$(as bob watch b c --for 1s 2>&1) && fail "bob watched 3 topics over 2 connections: $out"
 echo "$out" | grep -q "identity bob already watches its max-watches (2)" || fail "max-watches refusal: $out"
-as bob watch b --for 20s >"$tmp/w2" 2>&1 &
+TIMERD_SECRET=$SECRET_bob "$TIMERCTL" --socket "$sock" --user bob watch b --for 20s >"$tmp/w2" 2>&1 &
 w2=$!
 wait_for grep -q "watching" "$tmp/w2"
 out=$(as bob ping 2>&1) && fail "bob opened a third connection with max-connections=2: $out"
