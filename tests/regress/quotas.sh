@@ -17,7 +17,7 @@ user_add() {
 	eval "SECRET_$name=\$(sed -n 's/.*: //p' \"\$tmp/secret.\$name\")"
 }
 : >"$users"
-user_add rl "arms-per-s=5"
+user_add rl "arms-per-s=1"
 user_add bob "max-connections=2 max-watches=2"
 user_add flood "arms-per-s=2000"
 user_add victim ""
@@ -29,17 +29,17 @@ as() {	# as NAME timerctl-args...
 	TIMERD_SECRET=${!var} ctl --user "$name" "$@"
 }
 
-# arms-per-s=5: a burst of 5, then RATE_LIMITED saying when to retry (a connection refused so is
+# arms-per-s=1 (one token, one a second, so a slow sanitizer build still outruns it): RATE_LIMITED saying when to retry (a connection refused so is
 # paused for that long: it still counts in max-connections until then, hence its own identity here)
 limited=0
 for i in $(seq 1 12); do
 	if ! out=$(as rl arm "b$i" --in 1h 2>&1); then
-		echo "$out" | grep -q "arms more than its arms-per-s (5 a second): retry in [0-9]* ms" ||
+		echo "$out" | grep -q "arms more than its arms-per-s (1 a second): retry in [0-9]* ms" ||
 			fail "arm $i refused otherwise: $out"
 		limited=$((limited + 1))
 	fi
 done
-[ "$limited" -ge 3 ] || fail "only $limited of 12 quick arms were rate limited at arms-per-s=5"
+[ "$limited" -ge 3 ] || fail "only $limited of 12 quick arms were rate limited at arms-per-s=1"
 stats=$(ctl --json stats)
 [ "$(echo "$stats" | json_int err_rate_limited)" = "$limited" ] || fail "err_rate_limited is not $limited: $stats"
 
@@ -64,8 +64,11 @@ stats=$(ctl --json stats)
 kill "$w1"
 wait "$w1" 2>/dev/null
 
-# fairness: the flood is held to its arms-per-s and paused, the victim keeps its round trips
-FLOOD_SECRET=$SECRET_flood VICTIM_SECRET=$SECRET_victim \
+# fairness: the flood is held to its arms-per-s and paused, the victim keeps its round trips.
+# Under a sanitizer every accepted arm costs several times more: the figures are printed, not judged.
+report=0
+ldd "$TIMERD" 2>/dev/null | grep -q 'libasan\|libtsan\|libubsan' && report=1
+QUOTA_FAIR_REPORT=$report FLOOD_SECRET=$SECRET_flood VICTIM_SECRET=$SECRET_victim \
 	"$top_builddir/tests/regress/quota-fair" "$sock" flood victim 4 256 400 >"$tmp/fair.json" ||
 	fail "fairness: $(cat "$tmp/fair.json")"
 cat "$tmp/fair.json"
