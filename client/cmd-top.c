@@ -435,7 +435,7 @@ static void cmd_top_sleep_until(int64_t until)
 /* Connects if not connected and reads a sample; TIMERD_OK, or a failure with its message in err. */
 static int cmd_top_poll(struct ctl *ctl, struct top_sample *s, size_t k, char *err, size_t errlen)
 {
-	struct timerd_options opt = { .timeout_ms = ctl->timeout_ms, .client_name = "timerctl " PACKAGE_VERSION };
+	struct timerd_options opt = ctl_options(ctl);	/* --tls, --user */
 	struct timerd_error e;
 	int rc;
 

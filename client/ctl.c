@@ -142,21 +142,6 @@ bool ctl_global_opt(struct ctl *ctl, const struct cmd_entry *cmd, int c, const c
 	}
 }
 
-/* The connection options for ctl. */
-struct timerd_options ctl_options(struct ctl *ctl)
-{
-	struct timerd_options opt = { .timeout_ms = ctl->timeout_ms, .client_name = "timerctl " PACKAGE_VERSION };
-
-	if (ctl->tls)
-		opt.tls = &ctl->tls_opt;
-	if (ctl->user && ctl->secret) {
-		opt.identity = ctl->user;
-		opt.secret = ctl->secret;
-		opt.secret_len = ctl->secret_len;
-	}
-	return opt;
-}
-
 /* Reads --user's secret: --secret-file (one line; its newline dropped), else $TIMERD_SECRET; false after saying why. */
 static bool ctl_secret(struct ctl *ctl)
 {
@@ -184,6 +169,24 @@ static bool ctl_secret(struct ctl *ctl)
 	return true;
 }
 
+/* The connection options for ctl (--user's secret read on first use: ctl_connect reports a missing one). */
+struct timerd_options ctl_options(struct ctl *ctl)
+{
+	struct timerd_options opt = { .timeout_ms = ctl->timeout_ms, .client_name = "timerctl " PACKAGE_VERSION };
+
+	if (ctl->user && !ctl->secret)
+		ctl_secret(ctl);
+
+	if (ctl->tls)
+		opt.tls = &ctl->tls_opt;
+	if (ctl->user && ctl->secret) {
+		opt.identity = ctl->user;
+		opt.secret = ctl->secret;
+		opt.secret_len = ctl->secret_len;
+	}
+	return opt;
+}
+
 /* Connects ctl->t. */
 int ctl_connect(struct ctl *ctl)
 {
@@ -192,7 +195,7 @@ int ctl_connect(struct ctl *ctl)
 	int rc;
 
 	if (!ctl_secret(ctl))
-		return ctl->secret_file ? CTL_EXIT_USAGE : CTL_EXIT_USAGE;
+		return CTL_EXIT_USAGE;
 	opt = ctl_options(ctl);
 	rc = timerd_connect(ctl->addr, &opt, &ctl->t, &e);
 

@@ -96,10 +96,10 @@ void ident_table_unref(struct ident_table *t)
 	/* acq_rel: the last dropper sees every other holder's reads finished before it frees */
 	if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	if (t->admin && t->admin->line == 0)	/* the built-in one; a file's admin is in v (freed below) */
+		ident_free(t->admin);
 	for (uint32_t i = 0; i < t->n; i++)
 		ident_free(t->v[i]);
-	if (t->admin && t->admin->line == 0)
-		ident_free(t->admin);
 	free(t->v);
 	free(t->path);
 	free(t);
@@ -259,9 +259,17 @@ static int ident_parse_prefixes(struct ident_prefixes *p, const char *field, con
 		i = j + 1;
 	}
 	qsort(tmp, k, sizeof(*tmp), ident_cmp_str);
-	/* drop what an earlier one holds ("a" holds "a/b"; sorted, a holder comes first among its run) */
+	/*
+	 * Drop what a kept one holds ("a" holds "a/b" and another "a"; sorted,
+	 * a holder comes before what it holds, but siblings such as "a-x" may
+	 * sort between them: every kept one is compared, at most 64 x 64).
+	 */
 	for (uint32_t i = 0; i < k; i++) {
-		if (m && ident_holds(tmp[m - 1], strlen(tmp[m - 1]), tmp[i], strlen(tmp[i]), p->sep)) {
+		bool held = false;
+
+		for (uint32_t j = 0; j < m && !held; j++)
+			held = ident_holds(tmp[j], strlen(tmp[j]), tmp[i], strlen(tmp[i]), p->sep);
+		if (held) {
 			free((char *)(uintptr_t)tmp[i]);
 			continue;
 		}

@@ -189,7 +189,9 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
 		  "SELECT coalesce(max(lsn) - min(lsn) + 1, 0) FROM journal" },
 	};
 
-	char multi[64 + STORE_MULTI * (2 * (STORE_NCOLS + 2) + 4)] = "INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES";
+	/* the statement, then per row ",(" and 2 + STORE_NCOLS "?" separated by "," and ")": 2 * (2 + STORE_NCOLS) + 2 */
+	char multi[sizeof("INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES") + STORE_MULTI * (2 * (STORE_NCOLS + 2) + 2)] =
+		"INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES";
 
 	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
 		if (sqlite3_prepare_v3(st->db, q[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
