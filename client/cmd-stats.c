@@ -66,6 +66,10 @@ static void cmd_stats_human(const struct timerd_stats *s)
 	char group[64] = "", b[UNITS_BUFSZ];
 
 	printf("%s    stats.db: %s\n", s->version, *s->stats_db ? s->stats_db : "(off)");
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i].name, "server.insecure") == 0 && s->v[i].value)
+			printf("WARNING: this timerd runs with --insecure: its TCP and HTTP listeners may admit anyone "
+			       "without TLS or authentication (doc/security.md, Exposure rules)\n");
 	for (size_t i = 0; i < s->n; i++) {
 		const char *dot = strchr(s->v[i].name, '.');
 		size_t gl = dot ? (size_t)(dot - s->v[i].name) : 0;

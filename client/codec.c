@@ -55,6 +55,7 @@ static const struct codec_err codec_errs[] = {
 	{ TIMERD_ESHUTDOWN, "SHUTTING_DOWN", "timerd is shutting down" },
 	{ TIMERD_EWATCHES, "TOO_MANY_WATCHES", "too many watched topics on the connection" },
 	{ TIMERD_ESTALLED, "TIMEOUT", "an incomplete frame stalled" },
+	{ TIMERD_ERATELIMIT, "RATE_LIMITED", "too many arms for this identity's arms-per-s: retry shortly" },
 	{ TIMERD_EUNAUTH, "UNAUTHENTICATED", "not authenticated: give an identity (timerctl --user NAME) and its secret" },
 	{ TIMERD_ECONNECT, "CONNECT", "cannot connect to timerd" },
 	{ TIMERD_EIO, "IO", "connection to timerd failed" },

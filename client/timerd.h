@@ -92,6 +92,7 @@ enum timerd_code {
 	TIMERD_EWATCHES = 109,		/* too many watched topics */
 	TIMERD_ESTALLED = 110,		/* the server saw an incomplete frame stall */
 	TIMERD_EUNAUTH = 111,		/* UNAUTHENTICATED: Auth first, a wrong secret, or the identity was removed */
+	TIMERD_ERATELIMIT = 112,	/* RATE_LIMITED: the identity's arms-per-s is used up; retry (the message says when) */
 	TIMERD_ECONNECT = 200,		/* cannot connect: timerd not running, bad address */
 	TIMERD_EIO = 201,		/* reading or writing the connection failed */
 	TIMERD_ETIMEDOUT = 202,		/* no answer within the timeout */

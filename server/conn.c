@@ -21,8 +21,12 @@
  *   - a frame not complete frame-timeout after its first byte (however
  *     the bytes trickle in): an Error event TIMEOUT, close;
  *   - a TCP connection with nothing received for idle-timeout, no watch and
- *     no notify timer: an Error event TIMEOUT, close.
- * One timer per connection serves both deadlines; it is re-armed only when
+ *     no notify timer: an Error event TIMEOUT, close;
+ *   - a connection whose TLS handshake (or, when it must authenticate,
+ *     Auth) is not done auth-timeout after it was accepted: closed (no
+ *     frame can cross an unfinished handshake), or an Error event
+ *     UNAUTHENTICATED, close.
+ * One timer per connection serves all three deadlines; it is re-armed only when
  * the nearest deadline moves earlier (a new partial frame), so the request
  * path does not touch it (conn_timer_update).
  *
@@ -57,6 +61,7 @@
 #include "server/auth.h"
 #include "server/journal.h"
 #include "server/log.h"
+#include "server/quota.h"
 #include "server/srv.h"
 
 /* How long a closing connection may take to flush its output. */
@@ -128,12 +133,15 @@ void conn_open(struct loop *l, const struct loop_msg *m)
 	snprintf(c->peer, sizeof(c->peer), "%s", m->peer);
 	snprintf(c->addr_key, sizeof(c->addr_key), "%s", m->addr_key);
 	c->active_ns = conn_now();
+	if (conn_cfg(c)->auth_timeout_ns > 0)
+		c->admit_by_ns = c->active_ns + conn_cfg(c)->auth_timeout_ns;
 	auth_bind_peer(c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, c->loop->lim.max_output / 2, 0);
 	bufferevent_set_max_single_read(c->bev, CONN_READ_CHUNK);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	conn_timer_update(c);	/* the idle deadline */
+	conn_quota_sync(c);	/* bound by its uid: its identity's max-connections */
 	log_debug("connection %llx from %s", (unsigned long long)c->handle, c->peer);
 }
 
@@ -210,7 +218,10 @@ void conn_free(struct conn *c)
 	free(c->holds);
 	loop_conn_del(l, c);
 	event_free(c->timer);
+	if (c->rate_ev)
+		event_free(c->rate_ev);
 	auth_conn_free(c);
+	quota_conn_release(c);
 	srv_peer_release(l->srv, c->addr_key);
 	bufferevent_free(c->bev);
 	free(c->reply_end);
@@ -413,6 +424,18 @@ static void conn_pause(struct conn *c)
 	bufferevent_disable(c->bev, EV_READ);
 }
 
+/* True if c must still authenticate: a users file is in force and no identity is bound (auth.c). */
+static bool conn_unauthenticated(const struct conn *c)
+{
+	return c->loop->users && !c->ident;
+}
+
+/* True if auth-timeout applies to c now: its TLS handshake or its Auth is not done. */
+static bool conn_admit_pending(const struct conn *c)
+{
+	return c->admit_by_ns && ((c->tls && !c->tls_up) || conn_unauthenticated(c));
+}
+
 /* True if the idle timeout applies to c now (TCP, nothing it waits for). */
 static bool conn_idle_applies(const struct conn *c)
 {
@@ -428,7 +451,8 @@ static bool conn_idle_applies(const struct conn *c)
  */
 static void conn_timer_update(struct conn *c)
 {
-	bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 && !c->read_paused && !c->auth_wait;
+	bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 && !c->read_paused && !c->auth_wait &&
+		       !c->rate_wait;
 	int64_t due = INT64_MAX, now;
 	struct timeval tv;
 
@@ -436,7 +460,7 @@ static void conn_timer_update(struct conn *c)
 		return;
 	if (!partial)
 		c->frame_start_ns = 0;
-	if (!partial && !conn_idle_applies(c))
+	if (!partial && !conn_idle_applies(c) && !conn_admit_pending(c))
 		return;		/* an armed timer finds nothing due and stops */
 	now = conn_now();
 	if (partial && !c->frame_start_ns)
@@ -445,6 +469,8 @@ static void conn_timer_update(struct conn *c)
 		due = c->frame_start_ns + conn_cfg(c)->frame_timeout_ns;
 	if (conn_idle_applies(c) && c->active_ns + conn_cfg(c)->idle_timeout_ns < due)
 		due = c->active_ns + conn_cfg(c)->idle_timeout_ns;
+	if (conn_admit_pending(c) && c->admit_by_ns < due)
+		due = c->admit_by_ns;
 	if (c->timer_at && c->timer_at <= due)
 		return;
 	c->timer_at = due;
@@ -452,6 +478,23 @@ static void conn_timer_update(struct conn *c)
 	tv.tv_sec = (time_t)(due / 1000000000);
 	tv.tv_usec = (suseconds_t)(due % 1000000000 / 1000 + 1);
 	evtimer_add(c->timer, &tv);
+}
+
+/* auth-timeout passed before c's TLS handshake or Auth was done: count it and close c. */
+static void conn_admit_expired(struct conn *c)
+{
+	double s = (double)conn_cfg(c)->auth_timeout_ns / 1e9;
+
+	if (c->tls && !c->tls_up) {
+		ctr_add(&c->loop->ctr.handshake_timeouts, 1);
+		log_info_rl("closing connection from %s: its TLS handshake was not done %.3fs after it connected "
+			    "(auth-timeout)", c->peer, s);
+		conn_kill(c);	/* nothing can be said to it: no frame crosses an unfinished handshake */
+		return;
+	}
+	ctr_add(&c->loop->ctr.auth_timeouts, 1);
+	conn_fatal(c, TIMERD__ERROR_CODE__UNAUTHENTICATED, "no Auth %.3fs after connecting (auth-timeout): a connection "
+		   "timerd cannot bind to an identity must send Auth first (timerctl --user NAME, $TIMERD_SECRET)", s);
 }
 
 /* c's timer: close it if its frame or its idleness passed a limit, else wait for the next deadline. */
@@ -466,6 +509,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	c->timer_at = 0;
 	if (!conn_serving(c))
 		return;
+	if (conn_admit_pending(c) && now >= c->admit_by_ns) {
+		conn_admit_expired(c);
+		return;
+	}
 	if (c->frame_start_ns && now - c->frame_start_ns >= cfg->frame_timeout_ns) {
 		ctr_add(&c->loop->ctr.slow_closes, 1);
 		conn_fatal(c, TIMERD__ERROR_CODE__TIMEOUT, "a frame stalled: not complete %.3fs after its first byte "
@@ -516,7 +563,7 @@ static bool conn_unpause(struct conn *c)
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) > c->loop->lim.max_output / 2)
 		return false;	/* held output counts: it drains as the journal commits (conn_release) */
 	c->read_paused = false;
-	if (c->state == CONN_OPEN && !c->auth_wait)	/* an Auth being checked reads nothing more (conn_auth_resume) */
+	if (c->state == CONN_OPEN && !c->auth_wait && !c->rate_wait)	/* an Auth being checked, a rate pause: reads wait */
 		bufferevent_enable(c->bev, EV_READ);
 	return true;
 }
@@ -532,7 +579,8 @@ static void conn_process(struct conn *c)
 
 	do {
 		c->batching = true;
-		while (conn_serving(c) && !c->read_paused && !c->auth_wait && (len = evbuffer_get_length(in)) >= FRAME_HDR) {
+		while (conn_serving(c) && !c->read_paused && !c->auth_wait && !c->rate_wait &&
+		       (len = evbuffer_get_length(in)) >= FRAME_HDR) {
 			evbuffer_copyout(in, h, FRAME_HDR);
 			if ((n = frame_len(h)) > conn_cfg(c)->max_frame) {
 				conn_too_large(c, h, n);
@@ -559,11 +607,52 @@ static void conn_process(struct conn *c)
 	conn_kill_if_flushed(c);
 }
 
+bool conn_quota_sync(struct conn *c)
+{
+	char why[256];
+
+	if (quota_conn_sync(c, why, sizeof(why)))
+		return true;
+	ctr_add(&c->loop->ctr.quota_refusals, 1);
+	conn_fatal(c, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS, "%s", why);
+	return false;
+}
+
+/* The rate pause is over (conn_rate_pause): reads and handles c's waiting frames again. */
+static void conn_rate_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->rate_wait = false;
+	if (!conn_serving(c))
+		return;
+	if (c->state == CONN_OPEN && !c->read_paused && !c->auth_wait)
+		bufferevent_enable(c->bev, EV_READ);
+	conn_process(c);
+	if (c->state == CONN_PEER_EOF)
+		conn_finish(c);
+}
+
+void conn_rate_pause(struct conn *c, uint32_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	if (c->rate_wait || !conn_serving(c))
+		return;
+	if (!c->rate_ev && !(c->rate_ev = evtimer_new(c->loop->base, conn_rate_cb, c)))
+		return;		/* out of memory: the refusals alone must do */
+	c->rate_wait = true;
+	bufferevent_disable(c->bev, EV_READ);
+	evtimer_add(c->rate_ev, &tv);
+}
+
 /* An Auth of c was settled: reads and handles the frames that waited. */
 void conn_auth_resume(struct conn *c)
 {
 	c->auth_wait = false;
-	if (!conn_serving(c))
+	if (!conn_serving(c) || !conn_quota_sync(c))	/* bound by Auth: its identity's max-connections */
 		return;
 	if (c->state == CONN_OPEN && !c->read_paused)
 		bufferevent_enable(c->bev, EV_READ);
@@ -622,7 +711,7 @@ static void conn_finish(struct conn *c)
 {
 	size_t left = evbuffer_get_length(bufferevent_get_input(c->bev));
 
-	if (c->read_paused || c->auth_wait)
+	if (c->read_paused || c->auth_wait || c->rate_wait)
 		return;		/* conn_write_cb (conn_auth_resume) finishes once the output drains (the Auth is settled) */
 	if (left)
 		log_info_rl("connection from %s closed in the middle of a frame (%zu bytes unread)", c->peer, left);
@@ -639,6 +728,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {	/* TLS handshake done */
 		c->tls_up = true;
 		auth_bind_cert(c);
+		if (!conn_quota_sync(c))	/* bound by its certificate: its identity's max-connections */
+			return;
+		conn_timer_update(c);	/* auth-timeout may still apply (Auth), else the next deadline */
 		log_debug("connection from %s: %s with %s", c->peer, SSL_get_version(bufferevent_openssl_get_ssl(bev)),
 			  SSL_get_cipher_name(bufferevent_openssl_get_ssl(bev)));
 		return;

@@ -59,6 +59,7 @@ _Atomic uint64_t *errmap_counter(struct loop_counters *ctr, Timerd__ErrorCode co
 	case TIMERD__ERROR_CODE__PERMISSION: return &ctr->err_permission;
 	case TIMERD__ERROR_CODE__STORAGE: return &ctr->err_storage;
 	case TIMERD__ERROR_CODE__UNAUTHENTICATED: return &ctr->err_unauthenticated;
+	case TIMERD__ERROR_CODE__RATE_LIMITED: return &ctr->err_rate_limited;
 	case TIMERD__ERROR_CODE__OK:
 	case TIMERD__ERROR_CODE__VERSION:
 	case TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS:

@@ -135,6 +135,7 @@ static const struct {
 	{ TIMERD__ERROR_CODE__TOO_MANY_WATCHES, 429, false },
 	{ TIMERD__ERROR_CODE__TIMEOUT, 408, false },
 	{ TIMERD__ERROR_CODE__UNAUTHENTICATED, 401, false },
+	{ TIMERD__ERROR_CODE__RATE_LIMITED, 429, true },
 };
 
 /* The http_codes entry of code, or NULL. */
@@ -831,7 +832,7 @@ static void http_refuse(struct http_req *r, Timerd__ErrorCode code, const char *
 /*
  * Admits r's connection on its first request, as the RPC's TCP listener
  * admits a connection (peer_admit: a local peer's uid by sock_diag must
- * pass the Unix socket's rule; a remote one needs allow-remote), then
+ * pass the Unix socket's rule; a remote one needs insecure or a users file), then
  * counts it against http-max-connections and max-connections-per-address
  * (shared with the RPC's TCP connections: the same key, "uid N" or the
  * address). evhttp gives no hook with the fd before the first request

@@ -35,6 +35,10 @@ server_libserver_la_SOURCES = \
 	server/notify.h \
 	server/reload.c \
 	server/peer.c \
+	server/priv.c \
+	server/priv.h \
+	server/quota.c \
+	server/quota.h \
 	server/rpc.c \
 	server/settings.c \
 	server/settings.h \

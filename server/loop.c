@@ -29,6 +29,7 @@
 #include "server/http.h"
 #include "server/journal.h"
 #include "server/log.h"
+#include "server/priv.h"
 #include "server/srv.h"
 
 /* How long a stopping loop waits for its connections to flush. */
@@ -221,6 +222,10 @@ static void loop_run_msgs(struct loop *l)
 		if (m->type == LOOP_MSG_STOP) {
 			loop_stop(l);
 			continue;	/* embedded in the loop */
+		}
+		if (m->type == LOOP_MSG_PRIV) {
+			priv_loop_step(m->priv, m->priv_phase);
+			continue;	/* owned by priv_drop, which may free it now */
 		}
 		if (m->type == LOOP_MSG_LIMITS)
 			loop_set_limits(l, &m->lim);

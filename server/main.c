@@ -233,6 +233,8 @@ int main(int argc, char **argv)
 	}
 	if (cfg.check_config) {
 		printf("timerd: configuration OK\n");
+		if (settings_insecure_what(&cfg))
+			fprintf(stderr, "timerd: warning: %s\n", settings_insecure_what(&cfg));
 		settings_free(&cfg);
 		return 0;
 	}

@@ -170,18 +170,21 @@ bool peer_admit(const struct srv *s, const struct srv_peer *p, char *msg, size_t
 {
 	if (p->kind == SRV_PEER_UNIX)
 		return true;	/* the kernel checked the socket's mode at connect */
+	if (s->cfg->insecure)
+		return true;	/* the operator lifted the exposure rules (doc/security.md): logged at start */
 	/* relaxed: a flag set by the main thread at start or reload, nothing else hangs on it */
 	if (atomic_load_explicit(&s->idents, memory_order_relaxed))
 		return true;	/* a users file is in force: the identity decides (bound by uid, certificate or Auth) */
 	if (!p->cred) {
 		if (s->cfg->allow_remote)
-			return true;	/* remote, no identity yet: the operator allowed it (doc/security.md) */
-		snprintf(msg, len, "timerd cannot tell which local user this TCP connection belongs to, and "
-			 "allow-remote is off: connect over the Unix socket %s", *s->cfg->socket ? s->cfg->socket : "");
+			return true;	/* deprecated: remote peers without authentication, as --insecure */
+		snprintf(msg, len, "timerd cannot tell which local user this TCP connection belongs to and has no "
+			 "users file to authenticate it: connect over the Unix socket %s, or ask the operator for an "
+			 "identity (users = FILE)", *s->cfg->socket ? s->cfg->socket : "");
 		return false;
 	}
 	if (peer_unix_rule(s, p->uid))
-		return true;
+		return true;	/* the kernel vouches for the uid: the Unix socket's rule is the authentication */
 	snprintf(msg, len, "uid %u may not use timerd: over loopback TCP the Unix socket's rule applies (mode %04o, "
 		 "owner uid %u%s); ask the operator for socket-group access", (unsigned)p->uid, s->cfg->socket_mode,
 		 (unsigned)geteuid(), s->cfg->socket_group ? ", group socket-group" : "");

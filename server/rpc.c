@@ -24,6 +24,7 @@
 #include "server/auth.h"
 #include "server/journal.h"
 #include "server/log.h"
+#include "server/quota.h"
 #include "server/srv.h"
 
 /* Bytes a calendar expression may have, and its normalised form (what Get and List carry). */
@@ -407,6 +408,22 @@ static void rpc_arm_rec(struct rpc_ctx *x, const struct engine_arm *ea, const st
 		*rec = (struct store_rec){ .op = STORE_DEL, .id = r->id };	/* now ephemeral: not restored */
 }
 
+/* The identity's arms-per-s (quota.c); false after answering RATE_LIMITED with retry_after_ms. */
+static bool rpc_arm_rate(struct rpc_ctx *x)
+{
+	uint32_t ms = 0;
+
+	if (quota_arm_take(x->s, x->c, x->id, &ms))
+		return true;
+	rpc_error(x, TIMERD__ERROR_CODE__RATE_LIMITED, "identity %s arms more than its arms-per-s (%u a second): retry "
+		  "in %u ms (Error.retry_after_ms), or raise arms-per-s= on its users-file line", x->id->name,
+		  x->id->quota.arms_per_s, ms);
+	x->err.retry_after_ms = ms;
+	if (x->c)
+		conn_rate_pause(x->c, ms);	/* a pipelining flood waits in its socket instead of burning a loop */
+	return false;
+}
+
 /*
  * Ownership (doc/security.md): true if the request's identity may touch
  * timer t (admin, its creator, or its key under one of the identity's own
@@ -454,6 +471,10 @@ static void rpc_arm(struct rpc_ctx *x)
 
 	if (!rpc_arm_check(x, a, &ea, &norm))
 		return;
+	if (!rpc_arm_rate(x)) {
+		cal_free(ea.cal);
+		return;
+	}
 	if (!rpc_owner_before(x, ea.id, ea.key, ea.keylen, "re-arm") ||
 	    !rpc_journal_ready(x, journal_enabled(x->s) && journal_keeps(ea.flags))) {
 		cal_free(ea.cal);
@@ -692,7 +713,12 @@ static void rpc_watch_common(struct rpc_ctx *x, const char *topic, bool all, boo
 		return;
 	rc = unwatch ? watch_del(x->c, all ? NULL : topic ? topic : "", len)
 		     : watch_add(x->c, all ? NULL : topic ? topic : "", len);
-	if (rc == TD_ETOOMANY) {
+	if (rc == TD_ETOOMANY && x->c->nwatches < x->s->cfg->max_watches && x->id) {
+		ctr_add(&x->l->ctr.quota_refusals, 1);
+		rpc_error(x, TIMERD__ERROR_CODE__TOO_MANY_WATCHES, "identity %s already watches its max-watches (%u) topics "
+			  "over all its connections: unwatch some, or raise max-watches= on its users-file line",
+			  x->id->name, x->id->quota.max_watches);
+	} else if (rc == TD_ETOOMANY) {
 		rpc_error(x, TIMERD__ERROR_CODE__TOO_MANY_WATCHES, "this connection already watches %u topics (max-watches): "
 			  "watch every topic instead, or use another connection", x->s->cfg->max_watches);
 	} else if (rc == TD_ENOENT) {
@@ -1452,10 +1478,16 @@ static void rpc_dispatch(struct rpc_ctx *x)
 void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 {
 	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv, .id = c->ident };
+	int64_t arena;
 
+	if (!conn_quota_sync(c))
+		return;	/* bound since its last request (Auth, a reload) to an identity with max-connections open: closing */
 	timerd__response__init(&x.rs);
 	arena_limit_for(&x.l->arena, n);	/* decoding is bounded by the frame's size */
 	x.rq = timerd__request__unpack(arena_pbc(&x.l->arena), n, p);
+	/* a big frame's decoding counts in max-memory while its request runs (a kept chunk's worth per loop does not) */
+	if ((arena = x.l->arena.total > ARENA_KEEP ? (int64_t)x.l->arena.total : 0))
+		atomic_fetch_add_explicit(&x.s->fire_mem, arena, memory_order_relaxed);	/* relaxed: a gauge */
 	if (!x.rq)
 		rpc_error(&x, TIMERD__ERROR_CODE__MALFORMED, "cannot decode a %u-byte frame as a timerd Request: "
 			  "check the framing (4-byte big-endian length) and the client's timerd.proto", n);
@@ -1467,6 +1499,8 @@ void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 		conn_send(c, &x.rs, true);
 	arena_reset(&x.l->arena);
 	arena_reset(&x.l->reply_arena);
+	if (arena)
+		atomic_fetch_sub_explicit(&x.s->fire_mem, arena, memory_order_relaxed);
 }
 
 /* Runs a request built by another front end (HTTP) through the same handlers, with no connection. */

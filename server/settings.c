@@ -53,8 +53,9 @@ struct settings_opt {
 /* Every setting; --help prints them in this order. */
 static const struct settings_opt settings_opts[] = {
 	{ "socket", 0, CK_STR, O(socket), 0, 0, "PATH", "Unix socket to listen on (\"\" for none)" },
-	{ "listen", 0, CK_STR, O(listen), 0, 0, "HOST:PORT", "also listen on TCP (loopback unless --allow-remote)" },
-	{ "allow-remote", 0, CK_BOOL, O(allow_remote), 0, 0, NULL, "let --listen use a non-loopback address (no authentication!)" },
+	{ "listen", 0, CK_STR, O(listen), 0, 0, "HOST:PORT", "also listen on TCP (a non-loopback address needs --tls-cert, --tls-key and --users)" },
+	{ "allow-remote", 0, CK_BOOL, O(allow_remote), 0, 0, NULL, "deprecated: let --listen and --http be non-loopback without TLS and authentication (use --insecure)" },
+	{ "insecure", 0, CK_BOOL, O(insecure), 0, 0, NULL, "lift the exposure rules: non-loopback listeners without TLS or authentication, any local user over loopback (logged loudly)" },
 	{ "socket-mode", 0, CK_MODE, O(socket_mode), 0, 0777, "MODE", "permissions of the Unix socket (default 0660)" },
 	{ "socket-group", 0, CK_STR, O(socket_group), 0, 0, "GROUP", "group that owns the Unix socket" },
 	{ "state-dir", 0, CK_STR, O(state_dir), 0, 0, "DIR", "directory for timers.db and stats.db" },
@@ -88,11 +89,15 @@ static const struct settings_opt settings_opts[] = {
 	{ "stats-interval", 0, CK_DUR, O(stats_interval_ns), 10000000, 0, "DURATION", "one stats.db row per DURATION (default 1s)" },
 	{ "stats-retention", 0, CK_DUR, O(stats_retention_ns), 1000000000, 0, "DURATION", "keep stats.db rows this long (default 1d)" },
 	{ "probe", 0, CK_PROBE, 0, 0, 0, "SPEC", "attach a BPF probe at start (repeatable; doc/probes.md)" },
+	/* privilege drop (issue 12 section 5, server/priv.c, doc/security.md) */
+	{ "user", 0, CK_STR, O(user), 0, 0, "USER", "started as root: become USER once the sockets, state files and probes are open (keeps only CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH if --probe is given)" },
+	{ "group", 0, CK_STR, O(group), 0, 0, "GROUP", "with --user: become GROUP too (default: USER's group)" },
 	{ "http", 0, CK_STR, O(http), 0, 0, "HOST:PORT", "serve the HTTP/JSON API and /metrics here (loopback unless --allow-remote; default off)" },
 	{ "http-max-connections", 0, CK_U32, O(http_max_connections), 1, 1000000, "N", "HTTP connections served at once (default 1024)" },
 	{ "http-timeout", 0, CK_DUR, O(http_timeout_ns), 100000000, 0, "DURATION", "close an HTTP connection that stalls or idles this long (default 30s)" },
 	/* security limits (issue 12, doc/security.md) */
 	{ "idle-timeout", 0, CK_DUR, O(idle_timeout_ns), 0, 0, "DURATION", "close a TCP connection after DURATION without a request, unless it watches or waits for a fire (default 5m; 0: never)" },
+	{ "auth-timeout", 0, CK_DUR, O(auth_timeout_ns), 0, 0, "DURATION", "close a connection that has not finished its TLS handshake and, when it must, Auth DURATION after it connected (default 10s; 0: never)" },
 	{ "max-connections-per-address", 0, CK_U32, O(max_conns_per_addr), 1, 1000000, "N", "TCP connections from one address, or one local uid (default 64)" },
 	{ "reserved-connections", 0, CK_U32, O(reserved_conns), 0, 1000000, "N", "of max-connections, kept for root and timerd's own user on the Unix socket (default 4)" },
 	{ "min-period", 0, CK_DUR, O(min_period_ns), 1000, 0, "DURATION", "shortest period of a periodic timer (default 1ms; at least 1us)" },
@@ -166,6 +171,7 @@ void settings_init(struct srv_config *c)
 	c->http_max_connections = 1024;
 	c->http_timeout_ns = 30 * 1000000000LL;
 	c->idle_timeout_ns = 300 * 1000000000LL;
+	c->auth_timeout_ns = 10 * 1000000000LL;
 	c->max_conns_per_addr = 64;
 	c->reserved_conns = 4;
 	c->min_period_ns = 1000000;
@@ -499,6 +505,25 @@ enum settings_result settings_parse(struct srv_config *c, int argc, char **argv,
 	return settings_check(c, err, errlen) < 0 ? SETTINGS_FAIL : SETTINGS_RUN;
 }
 
+/*
+ * The exposure rule of a non-loopback listen (doc/security.md): TLS and
+ * authentication (a users file), unless --insecure (or the deprecated
+ * allow-remote); 0 or -1 with err saying what to add.
+ */
+static int settings_exposed(const struct srv_config *c, char *err, size_t errlen)
+{
+	bool tls = c->tls_cert && c->tls_key, auth = c->users != NULL;
+
+	if ((tls && auth) || c->insecure || c->allow_remote)
+		return 0;
+	return td_errf(err, errlen, "refusing to listen on %s without %s: anyone who reaches the port could %s. Add %s%s%s "
+		       "(doc/security.md, \"Exposing timerd safely\"), use a loopback address (127.0.0.1:PORT), or add "
+		       "--insecure to accept that", c->listen, !tls && !auth ? "TLS or authentication" : !tls ? "TLS" :
+		       "authentication", !auth ? "arm, cancel and read every timer" : "read the secrets and payloads on the wire",
+		       !tls ? "tls-cert = CERT.pem and tls-key = KEY.pem" : "", !tls && !auth ? " and " : "",
+		       !auth ? "users = FILE (its lines come from timerctl user add NAME)" : "");
+}
+
 /* Checks the settings against each other. */
 int settings_check(const struct srv_config *c, char *err, size_t errlen)
 {
@@ -510,9 +535,8 @@ int settings_check(const struct srv_config *c, char *err, size_t errlen)
 	if (c->listen) {
 		if (addr_parse(c->listen, &a, why, sizeof(why)) < 0 || a.kind != ADDR_TCP)
 			return td_errf(err, errlen, "listen: %s", a.kind != ADDR_TCP && !why[0] ? "give HOST:PORT" : why);
-		if (!addr_is_loopback(a.host) && !c->allow_remote)
-			return td_errf(err, errlen, "refusing to listen on %s: the protocol has no authentication; "
-					   "use a loopback address (127.0.0.1:PORT) or add --allow-remote", c->listen);
+		if (!addr_is_loopback(a.host) && settings_exposed(c, err, errlen) < 0)
+			return -1;
 	}
 	if ((c->tls_cert != NULL) != (c->tls_key != NULL))
 		return td_errf(err, errlen, "tls: give both --tls-cert and --tls-key (or neither)");
@@ -529,9 +553,10 @@ int settings_check(const struct srv_config *c, char *err, size_t errlen)
 	if (c->http) {
 		if (addr_parse(c->http, &a, why, sizeof(why)) < 0 || a.kind != ADDR_TCP)
 			return td_errf(err, errlen, "http: %s", a.kind != ADDR_TCP && !why[0] ? "give HOST:PORT" : why);
-		if (!addr_is_loopback(a.host) && !c->allow_remote)
-			return td_errf(err, errlen, "refusing to serve HTTP on %s: the API has no authentication; "
-					   "use a loopback address (127.0.0.1:PORT) or add --allow-remote", c->http);
+		if (!addr_is_loopback(a.host) && !c->allow_remote && !c->insecure)
+			return td_errf(err, errlen, "refusing to serve HTTP on %s: the HTTP API has no TLS and no "
+					   "authentication yet; use a loopback address (127.0.0.1:PORT) behind a TLS "
+					   "reverse proxy, or add --insecure to let anyone who reaches the port use it", c->http);
 	}
 	if (c->max_payload + c->max_key + c->max_topic + SETTINGS_FRAME_RESERVE > c->max_frame)
 		return td_errf(err, errlen, "max-frame (%u) must exceed max-payload + max-key + max-topic + %d (%u): "
@@ -618,10 +643,27 @@ void settings_usage(FILE *f)
 		   "Durations: 250ms, 5s, 1h30m, 1d. Sizes: 65536, 64KiB, 1MiB. See doc/timerd.md.\n");
 }
 
+const char *settings_insecure_what(const struct srv_config *c)
+{
+	if (c->insecure)
+		return "--insecure is set: a non-loopback listen or http accepts anyone who reaches it, without TLS or "
+		       "authentication, and any local user may use timerd over loopback TCP; remove insecure once "
+		       "tls-cert, tls-key and users are set (doc/security.md)";
+	if (c->allow_remote)
+		return "allow-remote is deprecated and will go: a non-loopback listen with tls-cert, tls-key and users "
+		       "needs no flag; without them, allow-remote lets anyone who reaches the port use timerd (what "
+		       "--insecure says, and it is the flag to use for that)";
+	return NULL;
+}
+
 /* Logs the effective settings. */
 void settings_log(const struct srv_config *c)
 {
 	char buf[32];
+	const char *insecure = settings_insecure_what(c);
+
+	if (insecure)
+		log_warn("%s%s", c->insecure ? "INSECURE: " : "", insecure);
 
 	log_info("socket=%s listen=%s state-dir=%s stats=%s", *c->socket ? c->socket : "(none)",
 		 c->listen ? c->listen : "(none)", c->state_dir, c->stats ? "yes" : "no");
@@ -648,6 +690,8 @@ void settings_free(struct srv_config *c)
 	free(c->pid_file);
 	free(c->config_file);
 	free(c->log);
+	free(c->user);
+	free(c->group);
 	for (size_t i = 0; i < c->nprobes; i++)
 		free(c->probes[i]);
 	memset(c, 0, sizeof(*c));

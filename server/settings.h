@@ -48,7 +48,8 @@ struct srv_config {
 	/* where */
 	char *socket;			/* Unix socket path ("" = none) */
 	char *listen;			/* TCP HOST:PORT (NULL = none) */
-	bool allow_remote;		/* --listen may use a non-loopback address */
+	bool allow_remote;		/* deprecated: lets listen/http be non-loopback without TLS and authentication */
+	bool insecure;			/* lifts the exposure rules (settings_check, peer_admit): loudly logged */
 	unsigned socket_mode;		/* permissions of the Unix socket */
 	char *socket_group;		/* group owning the Unix socket (NULL = ours) */
 	char *state_dir;		/* stats.db lives here */
@@ -77,6 +78,7 @@ struct srv_config {
 	int64_t frame_timeout_ns;	/* a frame must be complete this long after its first byte */
 	/* security limits (issue 12, doc/security.md) */
 	int64_t idle_timeout_ns;	/* TCP: close after this long without a request (0: never) */
+	int64_t auth_timeout_ns;	/* TLS handshake and (when needed) Auth must be done this long after accept (0: never) */
 	uint32_t max_conns_per_addr;	/* TCP connections per peer address (a local peer: per uid) */
 	uint32_t reserved_conns;	/* of max-connections, only admin Unix peers may use these */
 	int64_t min_period_ns;		/* shortest period an Arm may ask for */
@@ -96,6 +98,9 @@ struct srv_config {
 	/* probes */
 	char *probes[SETTINGS_MAX_PROBES];
 	size_t nprobes;
+	/* privilege drop (server/priv.c, doc/security.md): NULL: stay as started */
+	char *user;			/* become this user once started (names or uids) */
+	char *group;			/* and this group (default: the user's) */
 	/* HTTP/JSON API and metrics (server/http.c) */
 	char *http;			/* HOST:PORT (NULL = off) */
 	uint32_t http_max_connections;	/* HTTP connections that may have a request in progress */
@@ -140,7 +145,10 @@ void settings_diff(const struct srv_config *a, const struct srv_config *b, void 
 /* Prints --help. */
 void settings_usage(FILE *f);
 
-/* Logs the effective settings at info level. */
+/* What --insecure (or the deprecated allow-remote) lets through, for warnings; NULL when neither is set. */
+const char *settings_insecure_what(const struct srv_config *c);
+
+/* Logs the effective settings at info level (and a warning for --insecure). */
 void settings_log(const struct srv_config *c);
 
 /* Frees the strings. */

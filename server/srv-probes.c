@@ -84,6 +84,11 @@ int srv_probes_attach(struct srv *s, const char *spec, uint32_t *id, char *err, 
 		snprintf(err, errlen, "empty probe spec: give e.g. 'uprobe:/usr/bin/app:handle arm=50ms key=tid topic=slow'");
 		return TIMERD__ERROR_CODE__INVALID;
 	}
+	if (s->probes_uncapable) {
+		snprintf(err, errlen, "timerd dropped root (--user) without --probe, so it kept no capability to attach "
+			 "probes: restart it with a --probe SPEC (it then keeps CAP_BPF and CAP_PERFMON), or without --user");
+		return TIMERD__ERROR_CODE__PERMISSION;
+	}
 	rc = probe_attach(s->probes, spec, id, err, errlen);
 	return rc < 0 ? srv_probes_code(rc) : 0;
 }

@@ -36,6 +36,8 @@
 #include "server/http.h"
 #include "server/auth.h"
 #include "server/log.h"
+#include "server/priv.h"
+#include "server/quota.h"
 #include "server/srv.h"
 
 /* How long accepting pauses after running out of file descriptors. */
@@ -139,15 +141,17 @@ static bool srv_dir_is_fallback(const char *dir)
  */
 int srv_dir_open(const char *dir, mode_t mode, bool strict, const char *what, char *err, size_t errlen)
 {
+	/* the socket's fallback directory is the starting user's; others (the state dir) --user's (priv.c) */
+	uid_t owner = srv_dir_is_fallback(dir) ? geteuid() : priv_owner();
 	struct stat st;
 	int fd;
 
 	if (srv_mkdirs(dir, mode) < 0)
 		return td_errf(err, errlen, "cannot create %s for %s: %s", dir, what, strerror(errno));
-	if (strict && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid != geteuid())
+	if (strict && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid != owner && st.st_uid != geteuid())
 		return td_errf(err, errlen, "%s (for %s) belongs to uid %u, not to us (uid %u): another user may have "
 			       "created it to take over timerd's files; remove it, or choose another path", dir, what,
-			       (unsigned)st.st_uid, (unsigned)geteuid());	/* say so even if we cannot open it */
+			       (unsigned)st.st_uid, (unsigned)owner);	/* say so even if we cannot open it */
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (strict ? O_NOFOLLOW : 0))) < 0)
 		return td_errf(err, errlen, "cannot open %s for %s: %s%s", dir, what, strerror(errno),
 			       errno == ELOOP || errno == ENOTDIR ? " (it is a symbolic link or not a directory: "
@@ -156,10 +160,19 @@ int srv_dir_open(const char *dir, mode_t mode, bool strict, const char *what, ch
 		td_errf(err, errlen, "cannot stat %s: %s", dir, strerror(errno));
 		goto fail;
 	}
-	if (st.st_uid != geteuid() && (strict || st.st_uid != 0)) {
+	if (strict && st.st_uid != owner && st.st_uid == geteuid()) {
+		/* root made it (now, or in a run without --user): give it to --user, who writes in it after the drop */
+		if (fchown(fd, owner, priv_owner_gid()) < 0) {
+			td_errf(err, errlen, "cannot give %s to uid %u (--user): %s", dir, (unsigned)owner, strerror(errno));
+			goto fail;
+		}
+		log_notice("%s belonged to uid %u: gave it to uid %u (--user)", dir, (unsigned)st.st_uid, (unsigned)owner);
+		st.st_uid = owner;
+	}
+	if (st.st_uid != owner && (strict || st.st_uid != 0)) {
 		td_errf(err, errlen, "%s (for %s) belongs to uid %u, not to us (uid %u): another user may have "
 			"created it to take over timerd's files; remove it, or choose another path", dir, what,
-			(unsigned)st.st_uid, (unsigned)geteuid());
+			(unsigned)st.st_uid, (unsigned)owner);
 		goto fail;
 	}
 	if (strict && (st.st_mode & 077)) {
@@ -194,13 +207,19 @@ static void srv_dirname(const char *path, char *buf, size_t len)
 		snprintf(buf, len, "%.*s", (int)(slash - path), path);
 }
 
+/* The socket's directory if this timerd created it (a --user drop gives it to that user), else "". */
+static char srv_sock_dir_made[PATH_MAX];
+
 int srv_socket_dir(const struct srv_config *c, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
+	struct stat st;
 
 	if (!*c->socket)
 		return td_errf(err, errlen, "no socket path");
 	srv_dirname(c->socket, dir, sizeof(dir));
+	if (!srv_dir_is_fallback(dir) && lstat(dir, &st) < 0 && errno == ENOENT)
+		snprintf(srv_sock_dir_made, sizeof(srv_sock_dir_made), "%s", dir);
 	return srv_dir_open(dir, srv_dir_is_fallback(dir) ? 0700 : 0755, srv_dir_is_fallback(dir), "the socket", err,
 			    errlen);
 }
@@ -222,7 +241,15 @@ int srv_state_file(const char *path, char *err, size_t errlen)
 		if (fd < 0)
 			return td_errf(err, errlen, "cannot open %s: %s%s", p, strerror(errno),
 				       errno == ELOOP ? " (a symbolic link: timerd never follows one there; remove it)" : "");
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1 || st.st_uid != geteuid()) {
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == geteuid() &&
+		    st.st_uid != priv_owner()) {
+			/* made by root (now, or in a run without --user): --user writes it after the drop */
+			if (fchown(fd, priv_owner(), priv_owner_gid()) == 0)
+				st.st_uid = priv_owner();
+			else
+				log_warn("cannot give %s to uid %u (--user): %s", p, (unsigned)priv_owner(), strerror(errno));
+		}
+		if (!S_ISREG(st.st_mode) || st.st_nlink > 1 || st.st_uid != priv_owner()) {
 			close(fd);
 			return td_errf(err, errlen, "%s is not a regular file of ours with one link: remove it", p);
 		}
@@ -231,6 +258,12 @@ int srv_state_file(const char *path, char *err, size_t errlen)
 		close(fd);
 	}
 	return 0;
+}
+
+void srv_socket_dir_give(uid_t uid, gid_t gid)
+{
+	if (srv_sock_dir_made[0] && chown(srv_sock_dir_made, uid, gid) < 0)
+		log_warn("cannot give %s to uid %u: %s", srv_sock_dir_made, (unsigned)uid, strerror(errno));
 }
 
 /* The socket's directory, opened and checked; the fd or -1 with err. Base name into *name. */
@@ -818,7 +851,8 @@ static int srv_start(struct srv *s, char *err, size_t errlen)
 	if (tls_start(s, err, errlen) < 0 || auth_load(s, err, errlen) < 0 || auth_start(s, err, errlen) < 0 ||
 	    srv_engine(s, err, errlen) < 0 || srv_probes_start(s, err, errlen) < 0 || http_listen(s, err, errlen) < 0 ||
 	    srv_loops(s, err, errlen) < 0 ||
-	    srv_main_loop(s, err, errlen) < 0 || stats_start(s, err, errlen) < 0 || srv_fit_nofile(s->cfg, err, errlen) < 0)
+	    srv_main_loop(s, err, errlen) < 0 || stats_start(s, err, errlen) < 0 || srv_fit_nofile(s->cfg, err, errlen) < 0 ||
+	    priv_drop(s, err, errlen) < 0)	/* last: everything that needs root is open */
 		return -1;
 	return 0;
 }
@@ -833,6 +867,10 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 	*out = NULL;
 	if (!s)
 		return td_errf(err, errlen, "out of memory");
+	if (priv_init(cfg, err, errlen) < 0) {	/* before any state file is made: they are made for --user */
+		free(s);
+		return -1;
+	}
 	s->cfg = cfg;
 	s->http_fd = -1;
 	s->notify.unix_fd = s->notify.tcp_fd = -1;
@@ -841,6 +879,7 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 	s->socket_gid = getegid();
 	pthread_mutex_init(&s->peer_lock, NULL);
 	hmap_init(&s->peer_counts);
+	quota_init(s);
 	if (cfg->stats)
 		snprintf(s->stats_path, sizeof(s->stats_path), "%s/stats.db", cfg->state_dir);
 	sigemptyset(&block);
@@ -862,8 +901,13 @@ static void srv_stop_listening(struct srv *s)
 	if (s->tcp_l)
 		evconnlistener_free(s->tcp_l);
 	s->unix_l = s->tcp_l = NULL;
-	if (s->socket_path && unlink(s->socket_path) < 0 && errno != ENOENT)
-		log_warn("cannot remove %s: %s", s->socket_path, strerror(errno));
+	if (s->socket_path && unlink(s->socket_path) < 0 && errno != ENOENT) {
+		if (priv_dropping() && errno == EACCES)
+			log_info("cannot remove %s now that timerd is not root (its directory is root's): the next start "
+				 "removes it", s->socket_path);
+		else
+			log_warn("cannot remove %s: %s", s->socket_path, strerror(errno));
+	}
 	free(s->socket_path);
 	s->socket_path = NULL;
 	if (s->sock_lock_fd >= 0) {
@@ -954,5 +998,6 @@ void srv_destroy(struct srv *s)
 	watch_reg_destroy(&s->watch);
 	hmap_destroy(&s->peer_counts, NULL);
 	pthread_mutex_destroy(&s->peer_lock);
+	quota_destroy(s);
 	free(s);
 }

@@ -48,6 +48,7 @@ struct journal_batch;
 struct http_loop;
 struct http_sse;
 struct probe_mgr;
+struct quota_use;
 struct stats_thread;
 struct group_srv;
 struct group_sub;
@@ -82,7 +83,8 @@ struct ident_table;
 	X(err_permission) X(err_no_memory) X(err_system) X(err_busy) X(err_storage)	\
 	X(err_other)							\
 	X(auth_ok) X(auth_failures) X(auth_throttled) X(err_unauthenticated) X(auth_kdf_runs) X(ident_closes) \
-	X(fires_sent) X(fires_dropped) X(fires_orphaned) X(slow_closes)
+	X(fires_sent) X(fires_dropped) X(fires_orphaned) X(slow_closes)	\
+	X(handshake_timeouts) X(auth_timeouts) X(err_rate_limited) X(quota_refusals)
 
 struct loop_counters {
 #define SRV_CTR_FIELD(n) _Atomic uint64_t n;
@@ -141,8 +143,10 @@ struct srv_peer {
 /* A control message to a loop thread. */
 struct loop_msg {
 	struct llist_node node;
-	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS, LOOP_MSG_AUTH, LOOP_MSG_USERS } type;
+	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS, LOOP_MSG_AUTH, LOOP_MSG_USERS, LOOP_MSG_PRIV } type;
 	struct srv_limits lim;		/* LOOP_MSG_LIMITS */
+	void *priv;			/* LOOP_MSG_PRIV: priv_loop_step's argument (owned by priv_drop) */
+	int priv_phase;			/* LOOP_MSG_PRIV: enum priv_phase */
 	int fd;
 	bool is_unix;
 	bool peer_cred;			/* uid/pid valid (SO_PEERCRED) */
@@ -269,6 +273,11 @@ struct conn {
 	int64_t timer_at;		/* when it fires (coarse monotonic ns), 0: not armed */
 	int64_t frame_start_ns;		/* first byte of the partial frame in the input, 0: none */
 	int64_t active_ns;		/* last request (TCP) */
+	int64_t admit_by_ns;		/* auth-timeout: TLS handshake and Auth done by then (0: no deadline) */
+	struct quota_use *quota;	/* the identity use c is counted under (quota.c), NULL: none */
+	bool rate_wait;			/* RATE_LIMITED: nothing more is read or handled until rate_ev */
+	struct event *rate_ev;		/* ends the rate pause (conn_rate_pause), NULL until needed */
+	uint32_t quota_watches;		/* of its watches, how many that use counts */
 	char addr_key[48];		/* max-connections-per-address key ("" for Unix) */
 	uint64_t out_total;		/* bytes ever queued to the output */
 	uint64_t *reply_end;		/* ring: out_total at the end of each unsent reply */
@@ -327,10 +336,13 @@ struct srv {
 	struct probe_mgr *probes;	/* NULL: probes unavailable (probe_err says why) */
 	char probe_err[512];
 	pthread_mutex_t probe_lock;	/* serialises probe attach/detach across loops */
+	bool probes_uncapable;		/* priv_drop kept no capability for probes (no --probe): attaches are refused */
 	int64_t start_ns;
 	char *socket_path;		/* bound by us, unlinked at exit */
 	int sock_lock_fd;		/* flock on socket_path.lock (-1: none) */
 	gid_t socket_gid;		/* the Unix socket's group (peer_unix_rule) */
+	pthread_mutex_t quota_lock;	/* quota_uses (quota.c) */
+	struct hmap quota_uses;		/* identity name -> struct quota_use: per-identity quota use */
 	pthread_mutex_t peer_lock;	/* peer_counts: acceptor increments, loops decrement */
 	struct hmap peer_counts;	/* addr_key -> open TCP connections (uintptr_t) */
 	_Atomic bool stopping;
@@ -348,7 +360,8 @@ struct srv {
 	struct notify notify;		/* systemd: sd_notify, watchdog, adopted sockets (notify.c) */
 	char *test_stall_topic;		/* $TIMERD_TEST_STALL_TOPIC: fires of it stall their thread (tests only) */
 	struct ssl_ctx_st *tls_ctx;	/* main thread: new TCP connections' TLS context (tls.c), NULL: plaintext */
-	_Atomic int64_t fire_mem;	/* bytes of encoded fires not yet freed (in max-memory) */
+	_Atomic int64_t fire_mem;	/* the server's bytes in max-memory: encoded fires not yet freed, watches
+					 * (watch.c), decode arenas past their kept chunk (rpc_handle) */
 	struct ident_table *users;	/* main thread: the users table in force (auth.c), NULL: no --users */
 	struct auth *auth;		/* the Auth worker */
 	_Atomic bool idents;		/* a users file is in force (peer_admit: the identity decides, not the socket's mode) */
@@ -385,6 +398,9 @@ int srv_dir_open(const char *dir, mode_t mode, bool strict, const char *what, ch
 
 /* Creates and checks the socket's directory (before the pid file beside it); an fd to close, or -1 with err. */
 int srv_socket_dir(const struct srv_config *c, char *err, size_t errlen);
+
+/* Gives the socket's directory to uid:gid if this timerd created it (priv.c: it can then remove its socket at exit). */
+void srv_socket_dir_give(uid_t uid, gid_t gid);
 
 /* Creates state file path 0600 (no symlink followed) and tightens its -wal/-shm; 0 or -1 with err. */
 int srv_state_file(const char *path, char *err, size_t errlen);
@@ -462,6 +478,12 @@ void conn_fatal(struct conn *c, Timerd__ErrorCode code, const char *fmt, ...) __
 
 /* Sends a Notice SHUTDOWN, stops reading, flushes c's output, then closes it. */
 void conn_shutdown(struct conn *c);
+
+/* Counts c under its identity (quota.c); closes it TOO_MANY_CONNECTIONS if that identity has all it may; false then. */
+bool conn_quota_sync(struct conn *c);
+
+/* c's identity is over its arms-per-s: stops reading and handling c's frames for ms (they wait, unrefused). */
+void conn_rate_pause(struct conn *c, uint32_t ms);
 
 /* An Auth of c was settled: reads and handles its waiting frames again. */
 void conn_auth_resume(struct conn *c);

@@ -78,6 +78,7 @@ static void stats_server(struct srv *s, Timerd__ServerStats *m, struct hist_snap
 	m->queue_drops = atomic_load_explicit(&s->queue_drops, memory_order_relaxed);
 	m->db_writes = atomic_load_explicit(&s->db_writes, memory_order_relaxed);
 	m->db_errors = atomic_load_explicit(&s->db_errors, memory_order_relaxed);
+	m->insecure = s->cfg->insecure || s->cfg->allow_remote;
 }
 
 /* Sets the lateness fields from a histogram. */

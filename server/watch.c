@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/quota.h"
 #include "server/srv.h"
 
 /* Each loop is one bit of the registry's uint64_t loop masks. */
@@ -178,6 +179,20 @@ static void watch_loop_del(struct loop *l, struct conn *c, const char *topic, ui
 	}
 }
 
+/*
+ * What one watch of a len-byte topic costs in max-memory (srv.fire_mem):
+ * the topic's copy, and an estimate of its slots in the connection's list,
+ * the loop's watch list and map, and the registry.
+ */
+#define WATCH_MEM_COST(len) ((int64_t)(len) + 1 + 96)
+
+/* Adds (or with a negative n, returns) a watch's bytes to max-memory's account. */
+static void watch_mem(struct loop *l, int64_t n)
+{
+	/* relaxed: a gauge the engine's budget check reads approximately */
+	atomic_fetch_add_explicit(&l->srv->fire_mem, n, memory_order_relaxed);
+}
+
 /* Records a copy of topic in c's own list; 0 or -1. */
 static int watch_conn_add(struct conn *c, const char *topic, uint32_t len)
 {
@@ -207,6 +222,8 @@ static int watch_add_all(struct conn *c)
 
 	if (c->watch_all)
 		return 0;
+	if (!quota_watch_room(c))
+		return TD_ETOOMANY;	/* the identity's max-watches (rpc.c tells it from the connection's) */
 	if (watch_list_add(&l->all, c) < 0)
 		return TD_ENOMEM;
 	if (watch_reg_add(&l->srv->watch, l->idx, NULL, 0) < 0) {
@@ -214,6 +231,8 @@ static int watch_add_all(struct conn *c)
 		return TD_ENOMEM;
 	}
 	c->watch_all = true;
+	quota_watch_add(c, 1);
+	watch_mem(l, WATCH_MEM_COST(0));
 	atomic_fetch_add_explicit(&l->srv->watchers, 1, memory_order_relaxed);
 	return 0;
 }
@@ -227,8 +246,8 @@ int watch_add(struct conn *c, const char *topic, uint32_t len)
 		return watch_add_all(c);
 	if (watch_find(c, topic, len) >= 0)
 		return 0;
-	if (c->nwatches >= l->srv->cfg->max_watches)
-		return TD_ETOOMANY;
+	if (c->nwatches >= l->srv->cfg->max_watches || !quota_watch_room(c))
+		return TD_ETOOMANY;	/* the connection's max-watches, or its identity's */
 	if (watch_conn_add(c, topic, len) < 0)
 		return TD_ENOMEM;
 	if (watch_loop_add(l, c, topic, len) < 0) {
@@ -240,6 +259,8 @@ int watch_add(struct conn *c, const char *topic, uint32_t len)
 		free(c->watches[--c->nwatches]);
 		return TD_ENOMEM;
 	}
+	quota_watch_add(c, 1);
+	watch_mem(l, WATCH_MEM_COST(len));
 	atomic_fetch_add_explicit(&l->srv->watchers, 1, memory_order_relaxed);
 	return 0;
 }
@@ -256,14 +277,17 @@ int watch_del(struct conn *c, const char *topic, uint32_t len)
 		watch_list_del(&l->all, c);
 		watch_reg_del(&l->srv->watch, l->idx, NULL, 0);
 		c->watch_all = false;
+		watch_mem(l, -WATCH_MEM_COST(0));
 	} else {
 		if ((i = watch_find(c, topic, len)) < 0)
 			return TD_ENOENT;
 		watch_loop_del(l, c, topic, len);
 		watch_reg_del(&l->srv->watch, l->idx, topic, len);
+		watch_mem(l, -WATCH_MEM_COST(len));
 		free(c->watches[i]);
 		c->watches[i] = c->watches[--c->nwatches];
 	}
+	quota_watch_add(c, -1);
 	atomic_fetch_sub_explicit(&l->srv->watchers, 1, memory_order_relaxed);
 	return 0;
 }

@@ -108,9 +108,18 @@ SEC_REGRESS_TESTS = \
 	tests/regress/slowconn.sh \
 	tests/regress/limits.sh \
 	tests/regress/text.sh \
-	tests/regress/memory.sh
+	tests/regress/memory.sh \
+	tests/regress/privdrop.sh \
+	tests/regress/exposure.sh \
+	tests/regress/authtimeout.sh \
+	tests/regress/quotas.sh \
+	tests/regress/memory-watch.sh
 TESTS += $(SEC_REGRESS_TESTS)
-EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py tests/regress/text.py
+check_PROGRAMS += tests/regress/quota-fair
+tests_regress_quota_fair_SOURCES = tests/regress/quota-fair.c
+tests_regress_quota_fair_CFLAGS = $(RPC_TEST_CFLAGS)
+tests_regress_quota_fair_LDADD = client/libtimerd.la $(LIBEVENT_LIBS) -lpthread
+EXTRA_DIST += $(SEC_REGRESS_TESTS) tests/regress/conns.py tests/regress/text.py tests/regress/auth_timeout.py
 
 # TLS on the TCP listener (issue 12 section 3, doc/security.md "TLS").
 TLS_REGRESS_TESTS = tests/regress/tls.sh

@@ -3,7 +3,7 @@
 # every route and its errors, limits, slow clients, event streams and the
 # connection cap on a private timerd; curl -N shows a fire as it happens; then an HTTP arm answered under
 # --fsync always survives kill -9, and --http refuses a non-loopback address
-# without --allow-remote.
+# without --insecure.
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
 PY=/usr/bin/python3
@@ -41,6 +41,6 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/timers/
 stop_timerd
 
 out=$("$TIMERD" --check-config --socket "$sock" --state-dir "$tmp/state" --http 0.0.0.0:8080 2>&1)
-[ $? -ne 0 ] || fail "--http 0.0.0.0:8080 without --allow-remote was accepted"
-echo "$out" | grep -q "allow-remote" || fail "the refusal of --http 0.0.0.0 said: $out"
+[ $? -ne 0 ] || fail "--http 0.0.0.0:8080 without --insecure was accepted"
+echo "$out" | grep -q -- "--insecure" || fail "the refusal of --http 0.0.0.0 said: $out"
 exit 0

@@ -58,6 +58,7 @@ static const struct { const char *code, *counter; } err_want[] = {
 	{ "TIMEOUT", "err_other" },
 	{ "CONFLICT", "err_other" },
 	{ "UNAUTHENTICATED", "err_unauthenticated" },
+	{ "RATE_LIMITED", "err_rate_limited" },
 };
 
 /* The name of the loop counter at c inside ctr, or NULL. */

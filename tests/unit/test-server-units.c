@@ -51,14 +51,18 @@ END_TEST
 
 START_TEST(test_flag_errors)
 {
-	static const struct { const char *args[4]; const char *want; } cases[] = {
+	static const struct { const char *args[8]; const char *want; } cases[] = {
 		{ { "--bogus", NULL }, "unknown flag" },
 		{ { "--threads", "lots", NULL }, "not a number" },
 		{ { "--threads", "65", NULL }, "out of range" },
 		{ { "--max-frame", "12parsecs", NULL }, "not a size" },
 		{ { "--frame-timeout", "5", NULL }, "needs a unit" },
 		{ { "--socket", NULL }, "needs a value" },
-		{ { "--listen", "0.0.0.0:7070", NULL }, "--allow-remote" },
+		{ { "--listen", "0.0.0.0:7070", NULL }, "without TLS or authentication" },
+		{ { "--listen", "0.0.0.0:7070", NULL }, "--insecure" },
+		{ { "--listen", "0.0.0.0:7070", "--tls-cert", "c.pem", "--tls-key", "k.pem", NULL }, "Add users = FILE" },
+		{ { "--listen", "[::]:7070", "--users", "u", NULL }, "Add tls-cert = CERT.pem and tls-key = KEY.pem" },
+		{ { "--http", "0.0.0.0:8080", "--users", "u", NULL }, "HTTP API has no TLS" },
 		{ { "--listen", "nonsense", NULL }, "HOST:PORT" },
 		{ { "--no-threads", NULL }, "unknown flag" },
 		{ { "--max-payload", "2MiB", NULL }, "max-frame" },
@@ -77,6 +81,20 @@ START_TEST(test_flag_errors)
 	}
 	ck_assert_int_eq(parse(&c, (const char *[]){ "--listen", "0.0.0.0:7070", "--allow-remote", NULL }, err,
 			       sizeof(err)), SETTINGS_RUN);
+	settings_free(&c);
+	/* the exposure rules (doc/security.md): TLS and a users file, or --insecure; loopback needs neither */
+	ck_assert_int_eq(parse(&c, (const char *[]){ "--listen", "0.0.0.0:7070", "--insecure", NULL }, err,
+			       sizeof(err)), SETTINGS_RUN);
+	ck_assert_ptr_nonnull(settings_insecure_what(&c));
+	settings_free(&c);
+	ck_assert_int_eq(parse(&c, (const char *[]){ "--listen", "0.0.0.0:7070", "--tls-cert", "c.pem", "--tls-key",
+					    "k.pem", "--users", "u", NULL }, err, sizeof(err)), SETTINGS_RUN);
+	ck_assert_ptr_null(settings_insecure_what(&c));
+	settings_free(&c);
+	ck_assert_int_eq(parse(&c, (const char *[]){ "--listen", "127.0.0.1:7070", NULL }, err, sizeof(err)), SETTINGS_RUN);
+	settings_free(&c);
+	ck_assert_int_eq(parse(&c, (const char *[]){ "--http", "0.0.0.0:8080", "--insecure", NULL }, err, sizeof(err)),
+			 SETTINGS_RUN);
 	settings_free(&c);
 }
 END_TEST

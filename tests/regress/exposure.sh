@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# exposure.sh -- the exposure rules (doc/security.md): a non-loopback listen
+# without TLS or a users file, or a non-loopback http, refuses to start
+# saying what to add; a loopback listener takes the kernel-vouched uid as
+# authentication (tcp-peer.sh: a uid the Unix socket refuses is refused);
+# --insecure lifts both rules and says so loudly (log, --check-config);
+# allow-remote still works, with a deprecation warning.
+. "${top_srcdir:-.}/tests/regress/lib.sh"
+
+# Runs timerd --check-config with the flags; prints its output, returns its status.
+check() {
+	"$TIMERD" --check-config --socket "$sock" --state-dir "$tmp/state" "$@" 2>&1
+}
+
+out=$(check --listen 0.0.0.0:7070) && fail "a plaintext unauthenticated 0.0.0.0 listener was accepted: $out"
+for want in "without TLS or authentication" "tls-cert = CERT.pem and tls-key = KEY.pem" "users = FILE" "--insecure"; do
+	echo "$out" | grep -q -- "$want" || fail "the refusal does not say '$want': $out"
+done
+out=$(check --listen '[::]:7070' --tls-cert c.pem --tls-key k.pem) && fail "TLS without authentication was accepted"
+echo "$out" | grep -q "without authentication.*Add users = FILE" || fail "TLS only: $out"
+out=$(check --listen 0.0.0.0:7070 --users u) && fail "authentication without TLS was accepted"
+echo "$out" | grep -q "without TLS.*Add tls-cert" || fail "users only: $out"
+out=$(check --listen 0.0.0.0:7070 --tls-cert c.pem --tls-key k.pem --users u) || fail "TLS and users refused: $out"
+echo "$out" | grep -qi "warning" && fail "TLS and users warned: $out"
+out=$(check --http 0.0.0.0:8080 --users u) && fail "a non-loopback http was accepted"
+echo "$out" | grep -q "HTTP API has no TLS" || fail "http: $out"
+out=$(check --listen 127.0.0.1:7070) || fail "a loopback listener was refused: $out"
+
+# --insecure: starts, and says so at start and in --check-config
+out=$(check --listen 0.0.0.0:7070 --http 0.0.0.0:8080 --insecure) || fail "--insecure refused: $out"
+echo "$out" | grep -q "warning: --insecure is set" || fail "--check-config --insecure did not warn: $out"
+out=$(check --listen 0.0.0.0:7070 --allow-remote) || fail "allow-remote refused: $out"
+echo "$out" | grep -q "allow-remote is deprecated" || fail "allow-remote did not warn: $out"
+
+[ "$(id -u)" -eq 0 ] || skip "the rest runs a client as nobody"
+command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
+nobody=$(id -u nobody 2>/dev/null) || skip "no user nobody"
+chmod 0711 "$tmp"
+for _ in 1 2 3 4 5; do
+	port=$((20000 + RANDOM % 40000))
+	"$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --log "$tmp/timerd.log" \
+		--listen "0.0.0.0:$port" --insecure &
+	daemon_pid=$!
+	for _ in $(seq 1 250); do
+		"$TIMERCTL" --connect "127.0.0.1:$port" ping >/dev/null 2>&1 && break 2
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.02
+	done
+	kill "$daemon_pid" 2>/dev/null
+	wait "$daemon_pid" 2>/dev/null
+	daemon_pid=
+done
+[ -n "$daemon_pid" ] || fail "could not start timerd --insecure on a free TCP port"
+grep -q "warning: settings_log: INSECURE: --insecure is set" "$tmp/timerd.log" || fail "--insecure was not logged as a warning"
+share_programs
+out=$(setpriv --reuid "$nobody" --regid "$nobody" --clear-groups "$OTHER_TIMERCTL" --connect "127.0.0.1:$port" ping 2>&1) ||
+	fail "--insecure lifts the loopback rule, yet nobody was refused: $out"
+stop_timerd
+echo PASS
