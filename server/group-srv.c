@@ -351,6 +351,7 @@ int group_srv_subscribe(struct conn *c, const char *name, uint32_t credit)
 	struct srv *s = c->loop->srv;
 	struct group_sub *sub;
 	unsigned n = 0;
+	bool made = false;
 	int rc;
 
 	if (!s->groups)
@@ -371,10 +372,16 @@ int group_srv_subscribe(struct conn *c, const char *name, uint32_t credit)
 		sub->c.arg = sub;
 		sub->next = c->gsubs;
 		c->gsubs = sub;
+		made = true;
 	}
 	rc = group_subscribe(&s->groups->gs, name, &sub->c, credit);
-	if (rc == 0)
+	if (rc == 0) {
 		c->waits_fire = true;	/* waiting for deliveries is not idleness (idle-timeout) */
+	} else if (made) {
+		/* refused (no such group, a webhook's): it takes none of the connection's GROUP_SRV_MAX_SUBS */
+		c->gsubs = sub->next;
+		free(sub);
+	}
 	return rc;
 }
 
