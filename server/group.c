@@ -977,7 +977,21 @@ int group_delete(struct group_set *gs, const char *name, void *jctx, uint64_t *h
 	}
 	r.key = name;
 	r.keylen = (uint32_t)strlen(name);
+	/*
+	 * Its delivery rows below next_id go, and only those: the fire batches
+	 * (its DLV_PUT rows) and the loop's batch (this row) commit in either
+	 * order, so a row of a group made again under the name must survive this
+	 * one, and the same delete through the fire batch (after this group's
+	 * rows there) catches a DLV_PUT committed after this row.
+	 */
+	r.id = gs->next_id;
 	*hold = group_put(gs, jctx, &r);
+	if (jctx) {
+		struct store_rec f = r;
+
+		f.flags = STORE_GROUP_DLV_ONLY;
+		(void)group_put(gs, NULL, &f);	/* nothing to hold: the loop's row answers */
+	}
 	group_remove(gs, g);
 	pthread_mutex_unlock(&gs->mu);
 	if (gs->h.changed)
@@ -1103,16 +1117,17 @@ bool group_fire(struct group_set *gs, const struct group_fire *f)
 	if (!(tl = hmap_get(&gs->topics, tp, f->topiclen)) || !tl->n)
 		goto none;
 	if (tl->n > GROUP_FIRE_STACK &&
-	    (!(rows = malloc(tl->n * sizeof(*rows))) || !(ds = malloc(tl->n * sizeof(*ds))))) {
-		free(rows != stack_rows ? rows : NULL);
-		goto none;	/* out of memory: as if no group took it (counted below by the caller's drop) */
-	}
+	    (!(rows = malloc(tl->n * sizeof(*rows))) || !(ds = malloc(tl->n * sizeof(*ds)))))
+		goto none;	/* out of memory: as if no group took it (none frees what was allocated) */
 	for (size_t i = 0; i < tl->n; i++) {
 		struct group *g = tl->v[i];
 		struct group_dlv *d;
 
-		if (g->held >= g->max_backlog) {
-			GROUP_COUNT(gs, g, backlog_dropped, 1);	/* doc/delivery.md: the newest is refused */
+		if (g->held >= g->max_backlog ||
+		    (gs->h.mem_full && gs->h.mem_full(gs->h.arg, sizeof(struct group_dlv) + 64 + f->keylen + f->topiclen +
+							      f->payloadlen))) {
+			/* doc/delivery.md: the newest is refused, past max_backlog or past max-memory */
+			GROUP_COUNT(gs, g, backlog_dropped, 1);
 			continue;
 		}
 		if (!(d = group_dlv_new(gs, g, gs->next_id, f->key, f->keylen, f->topic, f->topiclen, f->payload,

@@ -153,6 +153,8 @@ struct group_hooks {
 	int64_t (*now)(void *arg, bool real);
 	/* max-memory's account (payload copies are counted in it); may be NULL. */
 	_Atomic int64_t *mem;
+	/* True if bytes more would take timerd past max-memory: the fire makes no delivery (backlog_dropped); may be NULL. */
+	bool (*mem_full)(void *arg, size_t bytes);
 };
 
 /* Counters of one group (GroupInfo) or of all (DeliveryStats). */
