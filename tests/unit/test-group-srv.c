@@ -3,13 +3,15 @@
  * a Subscribe refused (no such group) takes none of the connection's 64
  * subscriptions; a stop while the group thread is busy with ack timeouts
  * (under TSan/ASan: the group thread must be gone before the journal is
- * freed, it reads s->journal at every tick).
+ * freed, it reads s->journal at every tick); a delivery refused by a full
+ * loop fire queue goes out again at once, not after its ack timeout.
  */
 #include "config.h"
 
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tests/unit/test-server-util.h"
@@ -105,6 +107,69 @@ START_TEST(test_stop_while_timing_out)
 }
 END_TEST
 
+/*
+ * A delivery whose frame the loop's fire queue refuses (full: here
+ * --max-fire-queue 1 and eight deliveries handed out at once) stays first
+ * in line and goes out again at the group thread's next tick: it must not
+ * wait in flight, holding credit and an attempt, for its ack timeout (an
+ * hour here).
+ */
+START_TEST(test_queue_full_not_in_flight)
+{
+	enum { N = 8 };
+	struct tsd d;
+	struct timerd *t, *cons;
+	struct timerd_arm_result r;
+	struct timerd_event *ev;
+	bool seen[N + 1] = { false };
+	int got = 0, redelivered = 0;
+	int64_t until, now_unix;
+	struct timespec ts;
+	char key[16];
+
+	tsd_start(&d, (const char *[]){ "--max-fire-queue", "1", NULL });
+	ck_assert_int_eq(timerd_connect(d.sock, NULL, &t, NULL), TIMERD_OK);
+	ck_assert_int_eq(timerd_connect(d.sock, NULL, &cons, NULL), TIMERD_OK);
+	mkgroup(t, "burst", "burst", 3600LL * 1000 * MS, 0);
+	ck_assert_int_eq(timerd_subscribe(cons, "burst", 100), TIMERD_OK);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_unix = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	for (int i = 1; i <= N; i++) {	/* all due at the same instant: one fire batch, one hand-out */
+		struct timerd_arm a = { .when = TIMERD_AT_UNIX, .time_ns = now_unix + 500 * MS, .key = key,
+					.topic = "burst" };
+
+		snprintf(key, sizeof(key), "k%d", i);
+		ck_assert_int_eq(timerd_arm(t, &a, &r), TIMERD_OK);
+	}
+	until = tsd_now() + 20000 * MS;
+	while (got < N && tsd_now() < until) {
+		int rc = timerd_next_event(cons, 500, &ev);
+
+		if (rc == TIMERD_ETIMEDOUT)
+			continue;
+		ck_assert_int_eq(rc, TIMERD_OK);
+		if (ev->kind == TIMERD_EVENT_FIRE && ev->delivery.delivery_id) {
+			int k = atoi(ev->fire.key + 1);
+
+			ck_assert(k >= 1 && k <= N);
+			redelivered += ev->delivery.attempt > 1;
+			if (!seen[k]) {
+				seen[k] = true;
+				got++;
+			}
+			ck_assert_int_eq(timerd_ack(cons, ev->delivery.delivery_id), TIMERD_OK);
+		}
+		timerd_event_free(ev);
+	}
+	ck_assert_msg(got == N, "%d of %d deliveries reached the consumer in 20 s (the others wait in flight for "
+		      "their ack timeout?)", got, N);
+	ck_assert_int_eq(redelivered, 0);
+	timerd_close(cons);
+	timerd_close(t);
+	ck_assert_int_eq(tsd_stop(&d), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("group-srv");
@@ -115,6 +180,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_subscribe_missing_takes_no_slot);
 	tcase_add_test(tc, test_stop_while_timing_out);
+	tcase_add_test(tc, test_queue_full_not_in_flight);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
