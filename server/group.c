@@ -1114,10 +1114,9 @@ bool group_fire(struct group_set *gs, const struct group_fire *f)
 		struct group_dlv *d;
 
 		if (g->held >= g->max_backlog ||
-		    (gs->h.mem_full && gs->h.mem_full(gs->h.arg, sizeof(struct group_dlv) + 64 + f->keylen + f->topiclen +
-							      f->payloadlen))) {
-			/* doc/delivery.md: the newest is refused, past max_backlog or past max-memory */
-			GROUP_COUNT(gs, g, backlog_dropped, 1);
+		    (gs->h.mem_full && gs->h.mem_full(gs->h.arg, sizeof(struct group_dlv) + f->keylen + f->topiclen +
+								     f->payloadlen))) {
+			GROUP_COUNT(gs, g, backlog_dropped, 1);	/* doc/delivery.md: the newest is refused */
 			continue;
 		}
 		if (!(d = group_dlv_new(gs, g, gs->next_id, f->key, f->keylen, f->topic, f->topiclen, f->payload,
