@@ -292,6 +292,7 @@ static int gsrv_conn_deliver(struct group_consumer *gc, const struct group_deliv
 	char *key = malloc(d->keylen + 1), *topic = malloc(d->topiclen + 1);
 	struct fire_msg *m = NULL;
 	size_t n, head = sizeof(*m) + sizeof(m->nodes[0]);
+	int rc = -1;
 
 	if (!key || !topic || li >= s->nloops)
 		goto out;
@@ -337,11 +338,13 @@ static int gsrv_conn_deliver(struct group_consumer *gc, const struct group_deliv
 	/* relaxed: llist_add (release) publishes the message */
 	atomic_store_explicit(&m->refs, 1, memory_order_relaxed);
 	m->nodes[0].msg = m;
-	loop_post_fire(&s->loops[li], &m->nodes[0]);	/* a full queue drops it: the ack timeout redelivers it */
+	/* a full queue drops it (freed): refused, so it stays first in line and holds no credit nor attempt
+	 * until an ack timeout; the group thread hands it out again at its next tick */
+	rc = loop_post_fire(&s->loops[li], &m->nodes[0]) ? 0 : -1;
 out:
 	free(key);
 	free(topic);
-	return m ? 0 : -1;
+	return rc;
 }
 
 static const struct group_consumer_ops gsrv_conn_ops = { .deliver = gsrv_conn_deliver };

@@ -977,7 +977,21 @@ int group_delete(struct group_set *gs, const char *name, void *jctx, uint64_t *h
 	}
 	r.key = name;
 	r.keylen = (uint32_t)strlen(name);
+	/*
+	 * Its delivery rows below next_id go, and only those: the fire batches
+	 * (its DLV_PUT rows) and the loop's batch (this row) commit in either
+	 * order, so a row of a group made again under the name must survive this
+	 * one, and the same delete through the fire batch (after this group's
+	 * rows there) catches a DLV_PUT committed after this row.
+	 */
+	r.id = gs->next_id;
 	*hold = group_put(gs, jctx, &r);
+	if (jctx) {
+		struct store_rec f = r;
+
+		f.flags = STORE_GROUP_DLV_ONLY;
+		(void)group_put(gs, NULL, &f);	/* nothing to hold: the loop's row answers */
+	}
 	group_remove(gs, g);
 	pthread_mutex_unlock(&gs->mu);
 	if (gs->h.changed)

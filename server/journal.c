@@ -296,11 +296,16 @@ uint64_t journal_put_fire_rows(struct srv *s, uint64_t id, const struct store_re
 			ctr_add(&j->fire_rows_dropped, 1);
 	}
 	seq = j->fires->seq;
-	for (size_t i = 0; i < n; i++)
-		if (!journal_batch_add(j->fires, &rows[i])) {	/* group rows need no LSN */
+	for (size_t i = 0; i < n; i++) {
+		struct store_rec c = rows[i];
+
+		/* an LSN orders it with the loops' group rows in a commit (journal_commit_groups) */
+		c.lsn = journal_lsn(j);
+		if (!journal_batch_add(j->fires, &c)) {
 			ctr_add(&j->fire_rows_dropped, 1);
 			seq = 0;
 		}
+	}
 	pthread_mutex_unlock(&j->fire_mu);
 	if (first)
 		journal_wake(j);
@@ -575,6 +580,56 @@ static void journal_touch_clean(struct journal *j)
 	}
 }
 
+/* A batch's next group row (journal_commit_groups). */
+struct journal_gcur {
+	const struct journal_batch *b;
+	uint32_t k;
+};
+
+/*
+ * Appends the pending batches' consumer-group rows in LSN order across the
+ * batches; 0 or -1 with err. They are taken under the groups' lock
+ * (server/group.c), so LSN order is the order the changes were made: a
+ * dead letter's row from the group thread (the fire batch) before the
+ * DlqRetry a loop took next, an ack after its delivery's row, whichever
+ * batch comes first in pending. Each batch is in LSN order already: a merge.
+ */
+static int journal_commit_groups(struct journal *j, char *err, size_t errlen)
+{
+	struct journal_gcur stack_act[64], *act = stack_act;
+	size_t na = 0;
+	int rc = 0;
+
+	if (j->npending > 64 && !(act = malloc(j->npending * sizeof(*act)))) {
+		snprintf(err, errlen, "out of memory ordering %zu batches' group rows", j->npending);
+		return -1;
+	}
+	for (size_t i = 0; i < j->npending; i++) {	/* the batches holding group rows, at their first */
+		uint32_t k = 0;
+
+		while (k < j->pending[i]->n && j->pending[i]->rows[k].op < STORE_GROUP_PUT)
+			k++;
+		if (k < j->pending[i]->n)
+			act[na++] = (struct journal_gcur){ j->pending[i], k };
+	}
+	while (na && rc == 0) {
+		size_t m = 0;
+
+		for (size_t x = 1; x < na; x++)
+			if (act[x].b->rows[act[x].k].lsn < act[m].b->rows[act[m].k].lsn)
+				m = x;
+		rc = store_append(j->st, &act[m].b->rows[act[m].k], err, errlen);
+		do
+			act[m].k++;
+		while (act[m].k < act[m].b->n && act[m].b->rows[act[m].k].op < STORE_GROUP_PUT);
+		if (act[m].k == act[m].b->n)
+			act[m] = act[--na];	/* that batch is done */
+	}
+	if (act != stack_act)
+		free(act);
+	return rc;
+}
+
 /* One group commit of everything pending (plus a snapshot slice); 0 or -1 (rows kept). */
 static int journal_commit(struct journal *j)
 {
@@ -587,8 +642,11 @@ static int journal_commit(struct journal *j)
 		goto fail;
 	for (size_t i = 0; i < j->npending; i++)
 		for (uint32_t k = 0; k < j->pending[i]->n; k++)
-			if (store_append(j->st, &j->pending[i]->rows[k], err, sizeof(err)) < 0)
+			if (j->pending[i]->rows[k].op < STORE_GROUP_PUT &&
+			    store_append(j->st, &j->pending[i]->rows[k], err, sizeof(err)) < 0)
 				goto fail_tx;
+	if (journal_commit_groups(j, err, sizeof(err)) < 0)
+		goto fail_tx;
 	if (j->snap_running && journal_snap_slice(j, &snap_done) < 0) {
 		snprintf(err, sizeof(err), "%s", j->last_error);
 		goto fail_tx;

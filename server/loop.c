@@ -57,8 +57,8 @@ void loop_wake_journal(struct loop *l)
 	loop_wake(l);
 }
 
-/* Queues a fire node to l and wakes it; drops it if l's queue is full. */
-void loop_post_fire(struct loop *l, struct fire_node *n)
+/* Queues a fire node to l and wakes it; drops it if l's queue is full (false). */
+bool loop_post_fire(struct loop *l, struct fire_node *n)
 {
 	struct srv *s = l->srv;
 
@@ -67,7 +67,7 @@ void loop_post_fire(struct loop *l, struct fire_node *n)
 		atomic_fetch_sub_explicit(&l->fires_queued, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->queue_drops, 1, memory_order_relaxed);
 		fire_discard(n->msg);
-		return;
+		return false;
 	}
 	/* relaxed: as above; the queue is bounded in bytes too (big payloads) */
 	if (atomic_fetch_add_explicit(&l->fires_bytes, n->msg->framelen, memory_order_relaxed) >=
@@ -76,10 +76,11 @@ void loop_post_fire(struct loop *l, struct fire_node *n)
 		atomic_fetch_sub_explicit(&l->fires_queued, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->queue_drops, 1, memory_order_relaxed);
 		fire_discard(n->msg);
-		return;
+		return false;
 	}
 	if (llist_add(&n->node, &l->fires))
 		loop_wake(l);
+	return true;
 }
 
 /* Grows the slot table; 0 or -1. */

@@ -972,8 +972,11 @@ void srv_destroy(struct srv *s)
 				   s->store_path);
 		engine_stop(s->engine);	/* its delivery threads journal fires until they stop */
 	}
+	/* the group thread reads s->journal (fire batches' durability, rows of timeouts): it stops before
+	 * the journal goes, and its last rows are in the journal's last commit; nothing is handed to a
+	 * connection any more: the loops may go */
+	group_srv_quiesce(s);
 	journal_stop(s);	/* while the engine's memory is there: the journal reads it to the end */
-	group_srv_quiesce(s);	/* nothing is handed to a connection any more: the loops may go */
 	engine_destroy(s->engine);
 	auth_stop(s);	/* the loops are joined: what it posts is freed by loop_destroy */
 	for (unsigned i = 0; s->loops && i < s->nloops; i++)

@@ -425,8 +425,8 @@ void loop_post(struct loop *l, struct loop_msg *m);
 /* Wakes l because the journal committed a batch of it (journal thread). */
 void loop_wake_journal(struct loop *l);
 
-/* Queues a fire node to l and wakes it (called from engine threads). */
-void loop_post_fire(struct loop *l, struct fire_node *n);
+/* Queues a fire node to l and wakes it (called from engine threads); false if l's queue was full (n dropped). */
+bool loop_post_fire(struct loop *l, struct fire_node *n);
 
 /* Applies new limits on the loop thread (LOOP_MSG_LIMITS): connections' watermarks too. */
 void loop_set_limits(struct loop *l, const struct srv_limits *lim);

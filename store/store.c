@@ -199,7 +199,7 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
 		  "SELECT coalesce(max(lsn) - min(lsn) + 1, 0) FROM journal" },
 		{ offsetof(struct store, group_put), "INSERT OR REPLACE INTO groups VALUES(?, ?)" },
 		{ offsetof(struct store, group_del), "DELETE FROM groups WHERE name = ?" },
-		{ offsetof(struct store, group_del_dlv), "DELETE FROM deliveries WHERE grp = ?" },
+		{ offsetof(struct store, group_del_dlv), "DELETE FROM deliveries WHERE grp = ?1 AND (?2 = 0 OR id < ?2)" },
 		{ offsetof(struct store, dlv_put), "INSERT OR REPLACE INTO deliveries VALUES(?,?,?,?,?,?,?,?,?,?,0,NULL,0)" },
 		{ offsetof(struct store, dlv_del), "DELETE FROM deliveries WHERE id = ?" },
 		{ offsetof(struct store, dlv_set), "UPDATE deliveries SET attempts = ?2, dead = ?3, last_error = ?4,"
@@ -727,9 +727,13 @@ static int store_group_op(struct store *st, const struct store_rec *r, char *err
 		store_bind_blob(s, 2, r->payload ? r->payload : "", r->payloadlen);
 		break;
 	case STORE_GROUP_DEL:
+		/* only the deliveries below id (0: all): a group made again under the name keeps its own */
 		sqlite3_bind_text(st->group_del_dlv, 1, r->key, (int)r->keylen, SQLITE_STATIC);
+		sqlite3_bind_int64(st->group_del_dlv, 2, (int64_t)r->id);
 		if (store_step(st->group_del_dlv) != SQLITE_DONE)
 			return store_fail(st, err, errlen, "deleting a group's deliveries");
+		if (r->flags & STORE_GROUP_DLV_ONLY)
+			return 0;
 		s = st->group_del;
 		sqlite3_bind_text(s, 1, r->key, (int)r->keylen, SQLITE_STATIC);
 		break;

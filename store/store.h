@@ -73,7 +73,7 @@ enum store_op {
 	STORE_FIRED = 3,	/* one-shot id fired: gone for good (a put after it raced the fire) */
 	/* consumer groups (version 3): applied to the groups and deliveries tables, not the journal */
 	STORE_GROUP_PUT = 10,	/* group key (its name): settings = payload (a packed timerd Group) */
-	STORE_GROUP_DEL = 11,	/* group key is gone, and its deliveries */
+	STORE_GROUP_DEL = 11,	/* group key is gone, and its deliveries below id (0: all); flags STORE_GROUP_DLV_ONLY: only those */
 	STORE_DLV_PUT = 12,	/* delivery id of group: timer_id, key, topic, payload, deadline, wall (fired), period, attempts */
 	STORE_DLV_DEL = 13,	/* delivery id is done (acked, purged) */
 	STORE_DLV_SET = 14,	/* delivery id: attempts, flags (STORE_DLV_DEAD), error, at (when it died) */
@@ -81,6 +81,13 @@ enum store_op {
 
 /* store_rec.flags of a delivery row: it is a dead letter. */
 #define STORE_DLV_DEAD 0x1u
+/*
+ * store_rec.flags of a STORE_GROUP_DEL: the deliveries only (the group row
+ * stays). group_delete journals one through the fire batches too, after the
+ * group's delivery rows there: those batches and the loops' commit in either
+ * order, and a row of the deleted group must not outlive it.
+ */
+#define STORE_GROUP_DLV_ONLY 0x2u
 
 enum store_clock {
 	STORE_MONO = 0,

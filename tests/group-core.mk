@@ -13,3 +13,11 @@ TESTS += tests/unit/test-group-badinput
 tests_unit_test_group_badinput_SOURCES = tests/unit/test-group-badinput.c tests/unit/test-server-util.h tests/wait.h
 tests_unit_test_group_badinput_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_group_badinput_LDADD = client/libtimerd.la proto/libproto.la $(PROTOBUF_C_LIBS) $(CHECK_LIBS)
+
+# A real timerd: refused Subscribes take no subscription slot; a stop while
+# the group thread times deliveries out (TSan/ASan: the journal outlives it).
+check_PROGRAMS += tests/unit/test-group-srv
+TESTS += tests/unit/test-group-srv
+tests_unit_test_group_srv_SOURCES = tests/unit/test-group-srv.c tests/unit/test-server-util.h tests/wait.h
+tests_unit_test_group_srv_CFLAGS = $(RPC_TEST_CFLAGS)
+tests_unit_test_group_srv_LDADD = client/libtimerd.la proto/libproto.la $(PROTOBUF_C_LIBS) $(CHECK_LIBS)

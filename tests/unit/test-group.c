@@ -23,6 +23,13 @@
 #define MS 1000000LL
 #define SEC 1000000000LL
 
+/* A STORE_GROUP_DEL row put: through a loop's batch (jctx) or the fire batches. */
+struct tdel {
+	bool loop;
+	uint64_t id;
+	uint32_t flags;
+};
+
 /* The fake world: clock, journal, consumers. */
 static struct {
 	int64_t now;
@@ -32,6 +39,9 @@ static struct {
 	uint64_t last_fired;
 	int changed;
 	_Atomic int64_t mem;
+	int64_t mem_limit;		/* hooks.mem_full: past it (0: none) */
+	struct tdel dels[4];		/* STORE_GROUP_DEL rows put */
+	int ndels;
 } W;
 
 /* A fake consumer: records what it got. */
@@ -48,8 +58,9 @@ struct fake {
 static uint64_t t_put(void *arg, void *jctx, const struct store_rec *r)
 {
 	(void)arg;
-	(void)jctx;
 	W.rows[r->op & 15]++;
+	if (r->op == STORE_GROUP_DEL && W.ndels < 4)
+		W.dels[W.ndels++] = (struct tdel){ jctx != NULL, r->id, r->flags };
 	return jctx ? 7 : 0;
 }
 
@@ -100,6 +111,13 @@ static int64_t t_now(void *arg, bool real)
 	return real ? W.now + 1000 * SEC : W.now;
 }
 
+/* hooks.mem_full */
+static bool t_mem_full(void *arg, size_t bytes)
+{
+	(void)arg;
+	return W.mem_limit && W.mem + (int64_t)bytes > W.mem_limit;
+}
+
 /* deliver of the fake consumer. */
 static int t_deliver(struct group_consumer *c, const struct group_delivery *d)
 {
@@ -123,7 +141,7 @@ static struct group_set GS;
 static void setup(void)
 {
 	struct group_hooks h = { .put = t_put, .put_fire = t_put_fire, .durable = t_durable, .wake = t_wake,
-				 .changed = t_changed, .now = t_now, .mem = &W.mem };
+				 .changed = t_changed, .now = t_now, .mem = &W.mem, .mem_full = t_mem_full };
 
 	memset(&W, 0, sizeof(W));
 	W.now = 100 * SEC;
@@ -598,6 +616,55 @@ START_TEST(test_delete_with_consumers)
 }
 END_TEST
 
+/*
+ * GroupDelete's rows (the loop's batch and the fire batches commit in
+ * either order, see test-store's test_group_delete_bounded): the loop's row
+ * deletes only the deliveries made before it, and the same delete goes
+ * through the fire batches (jctx NULL), after the group's rows there.
+ */
+START_TEST(test_delete_rows_bounded)
+{
+	uint64_t hold;
+
+	ck_assert_int_eq(mk("g", "t", 0, 0, 0, 0, 0, false, false, NULL), 0);
+	fire("t", "a", 1, true);
+	fire("t", "b", 2, true);
+	ck_assert_int_eq(group_delete(&GS, "g", (void *)1, &hold), 0);
+	ck_assert_uint_eq(hold, 7);
+	ck_assert_int_eq(W.ndels, 2);
+	ck_assert_msg(W.dels[0].loop && W.dels[0].id == 3 && !W.dels[0].flags,
+		      "the loop's delete must be bounded by the next delivery id 3 (got id %llu flags %u)",
+		      (unsigned long long)W.dels[0].id, W.dels[0].flags);
+	ck_assert_msg(!W.dels[1].loop && W.dels[1].id == 3 && W.dels[1].flags == STORE_GROUP_DLV_ONLY,
+		      "the fire batches need the deliveries-only delete below 3 (got loop %d id %llu flags %u)",
+		      W.dels[1].loop, (unsigned long long)W.dels[1].id, W.dels[1].flags);
+	/* made again: its deliveries are above the bound */
+	ck_assert_int_eq(mk("g", "t", 0, 0, 0, 0, 0, false, false, NULL), 0);
+	fire("t", "a", 3, true);
+	group_tick(&GS, W.now);
+	ck_assert_uint_eq(info("g")->backlog, 1);
+}
+END_TEST
+
+/* Past max-memory (hooks.mem_full) a fire makes no delivery: counted as dropped, nothing journaled. */
+START_TEST(test_max_memory)
+{
+	ck_assert_int_eq(mk("g", "t", 0, 0, 0, 0, 0, false, false, NULL), 0);
+	fire("t", "k", 1, false);
+	ck_assert_int_gt(W.mem, 0);
+	W.mem_limit = W.mem + 10;	/* no room for one more */
+	fire("t", "k", 2, false);
+	group_tick(&GS, W.now);
+	ck_assert_uint_eq(info("g")->backlog, 1);
+	ck_assert_uint_eq(G.backlog_dropped, 1);
+	ck_assert_int_eq(W.rows[STORE_DLV_PUT], 1);
+	W.mem_limit = 0;
+	fire("t", "k", 3, false);
+	group_tick(&GS, W.now);
+	ck_assert_uint_eq(info("g")->backlog, 2);
+}
+END_TEST
+
 /* --- threads: fires, ticks, acks and unsubscribes at once (TSan) --- */
 
 #define TH_FIRES 3000
@@ -745,6 +812,8 @@ int main(void)
 	tcase_add_test(tc, test_max_backlog);
 	tcase_add_test(tc, test_restore_redelivers);
 	tcase_add_test(tc, test_delete_with_consumers);
+	tcase_add_test(tc, test_delete_rows_bounded);
+	tcase_add_test(tc, test_max_memory);
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "cal/cal.h"
@@ -301,6 +302,59 @@ START_TEST(test_other_boot)
 END_TEST
 
 /* A fire is final, a cancel is not (a re-arm by key may revive the id); new ids never repeat a saved generation. */
+/* store_load_groups callback: counts the dead letters and the other deliveries. */
+static int count_dlv(void *arg, const struct store_rec *r)
+{
+	int *n = arg;
+
+	if (r->op == STORE_DLV_PUT)
+		n[(r->flags & STORE_DLV_DEAD) ? 1 : 0]++;
+	return 0;
+}
+
+/*
+ * The group rows of one commit go in the order they were made (their
+ * LSNs), whichever batch holds them: delivery 7 made a dead letter by the
+ * group thread (an ack timeout: the fire batch) and then retried by a
+ * loop (DlqRetry: the loop's batch, ahead of the fire batch in the
+ * commit) is not a dead letter after the commit.
+ */
+START_TEST(test_group_rows_in_lsn_order)
+{
+	struct store_rec v[] = {
+		{ .op = STORE_GROUP_PUT, .key = "g", .keylen = 1, .payload = "s", .payloadlen = 1 },
+		{ .op = STORE_DLV_PUT, .id = 7, .group = "g", .grouplen = 1, .timer_id = 70, .topic = "t",
+		  .topiclen = 1, .payload = "p", .payloadlen = 1 },
+	};
+	struct store_rec dead = { .op = STORE_DLV_SET, .id = 7, .attempts = 5, .flags = STORE_DLV_DEAD,
+				  .error = "ack timeout", .errorlen = 11, .at = 9 };
+	struct store_rec retry = { .op = STORE_DLV_SET, .id = 7 };
+	static struct loop l;
+	struct store_opts o = { .create = false };
+	struct store *st;
+	char err[512];
+	int n[2] = { 0, 0 };
+	uint64_t next;
+
+	write_rows(v, 2);
+	load();
+	memset(&l, 0, sizeof(l));
+	l.srv = &W.srv;
+	ck_assert_int_ge(l.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), 0);
+	journal_put_fire_rows(&W.srv, 0, &dead, 1);	/* the group thread, first */
+	ck_assert_uint_ne(journal_put(&l, &retry), 0);	/* then the loop */
+	journal_flush(&l);
+	ck_assert_msg(journal_start(&W.srv, err, sizeof(err)) == 0, "%s", err);
+	journal_stop(&W.srv);	/* one take, one commit: both batches */
+	close(l.wake_fd);
+	ck_assert_msg(store_open(W.path, &o, &st, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(store_load_groups(st, count_dlv, n, &next, err, sizeof(err)) == 0, "%s", err);
+	store_close(st);
+	ck_assert_msg(n[0] == 1 && n[1] == 0, "delivery 7 after a dead letter then a retry: %d alive, %d dead (the "
+		      "older row won)", n[0], n[1]);
+}
+END_TEST
+
 START_TEST(test_removals_and_ids)
 {
 	uint64_t boot = store_boot_hash(NULL);
@@ -348,6 +402,7 @@ int main(void)
 	tcase_add_test(tc, test_periodic_alive);
 	tcase_add_test(tc, test_removals_and_ids);
 	tcase_add_test(tc, test_calendar_restore);
+	tcase_add_test(tc, test_group_rows_in_lsn_order);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

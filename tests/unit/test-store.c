@@ -544,6 +544,53 @@ START_TEST(test_groups_roundtrip)
 }
 END_TEST
 
+/*
+ * A group deleted and made again under its name while the fire batches
+ * and the loops' batches commit in either order (journal_commit takes the
+ * loops' batches and the fire batch in separate commits when a loop posts
+ * late, or while commits fail): the deleted group's delivery rows never
+ * come back in the new group, and the new group's rows are never deleted
+ * by the old group's delete.
+ */
+START_TEST(test_group_delete_bounded)
+{
+	struct store_rec old[] = {
+		{ .op = STORE_GROUP_PUT, .key = "g", .keylen = 1, .payload = "old", .payloadlen = 3 },
+		dlv(1, "g", "k1"),
+	};
+	/* the new group's first delivery (id 3, in a fire batch) commits before the loop's delete and create */
+	struct store_rec fire_first[] = { dlv(3, "g", "k3") };
+	/* the loop: GroupDelete (next delivery id then: 3), GroupCreate */
+	struct store_rec loop[] = {
+		{ .op = STORE_GROUP_DEL, .id = 3, .key = "g", .keylen = 1 },
+		{ .op = STORE_GROUP_PUT, .key = "g", .keylen = 1, .payload = "new", .payloadlen = 3 },
+	};
+	/* a fire batch that commits after them: the old group's delivery 2 (made before the delete),
+	 * then the delete's own row through the fire batches */
+	struct store_rec fire_late[] = {
+		dlv(2, "g", "k2"),
+		{ .op = STORE_GROUP_DEL, .id = 3, .flags = STORE_GROUP_DLV_ONLY, .key = "g", .keylen = 1 },
+	};
+	struct grows g = { 0 };
+	char err[512];
+	uint64_t next = 0;
+	struct store *st = open_store();
+
+	commit_rows(st, old, 2);
+	commit_rows(st, fire_first, 1);
+	commit_rows(st, loop, 2);
+	commit_rows(st, fire_late, 2);
+	store_close(st);
+	st = open_store();
+	ck_assert_msg(store_load_groups(st, apply_group, &g, &next, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(g.groups, 1);	/* the fire batch's delete leaves the group row */
+	ck_assert_str_eq(g.settings[0], "new");
+	ck_assert_msg(g.dlv == 1 && g.ids[0] == 3, "the new group holds %d deliveries (first %llu): only 3 is its own",
+		      g.dlv, (unsigned long long)g.ids[0]);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_upgrades_format_2)
 {
 	/* a format 2 file: timers with calendars, no groups */
@@ -665,6 +712,7 @@ int main(void)
 	tcase_add_test(tc, test_calendar_roundtrip);
 	tcase_add_test(tc, test_upgrades_format_1);
 	tcase_add_test(tc, test_groups_roundtrip);
+	tcase_add_test(tc, test_group_delete_bounded);
 	tcase_add_test(tc, test_upgrades_format_2);
 	tcase_add_test(tc, test_owner_column);
 	suite_add_tcase(s, tc);
