@@ -72,7 +72,7 @@ struct webhook {
 	struct event *timer;		/* curl's timeout */
 	webhook_done_fn done;
 	void *arg;
-	char *url, *group, *group_esc, *host;
+	char *url, *group, *group_esc, *host, *port;
 	int64_t timeout_ns;
 	bool insecure;
 	enum webhook_state state;
@@ -131,16 +131,16 @@ int webhook_check_url(const char *url, char *err, size_t errlen)
 	return rc;
 }
 
-/* The host of a URL already checked, malloc'd ("" if curl cannot say). */
-static char *webhook_url_host(const char *url)
+/* A part of a URL already checked (CURLUPART_HOST, _PORT with the scheme's default), malloc'd ("" if curl cannot say). */
+static char *webhook_url_part(const char *url, CURLUPart what)
 {
 	CURLU *u = curl_url();
-	char *host = NULL, *copy;
+	char *part = NULL, *copy;
 
 	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
-		curl_url_get(u, CURLUPART_HOST, &host, 0);
-	copy = strdup(host ? host : "");
-	curl_free(host);
+		curl_url_get(u, what, &part, what == CURLUPART_PORT ? CURLU_DEFAULT_PORT : 0);
+	copy = strdup(part ? part : "");
+	curl_free(part);
 	curl_url_cleanup(u);
 	return copy;
 }
@@ -356,9 +356,10 @@ static const char *webhook_detail(struct webhook_req *r, CURLcode rc)
 /* Words for a transfer that failed (rc != CURLE_OK) into out. */
 static void webhook_classify_curl(struct webhook *w, struct webhook_req *r, CURLcode rc, char *out, size_t len)
 {
-	char dur[UNITS_BUFSZ], detail[WEBHOOK_ERROR_MAX - 64], *ip = NULL;	/* room for our words around it */
+	char dur[UNITS_BUFSZ], detail[WEBHOOK_ERROR_MAX - 64];	/* room for our words around it */
 	const char *d = webhook_detail(r, rc);
-	long oserr = 0, port = 0;
+	char ebuf[64];
+	long oserr = 0;
 	curl_off_t connected = 0;
 
 	webhook_copy_text(detail, sizeof(detail), d, strlen(d));
@@ -370,14 +371,8 @@ static void webhook_classify_curl(struct webhook *w, struct webhook_req *r, CURL
 		return;
 	case CURLE_COULDNT_CONNECT:
 		curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
-		curl_easy_getinfo(r->easy, CURLINFO_PRIMARY_IP, &ip);
-		curl_easy_getinfo(r->easy, CURLINFO_PRIMARY_PORT, &port);
-		if (ip && *ip && port)
-			snprintf(out, len, "%s (%s port %ld)", oserr == ECONNREFUSED ? "connection refused" :
-				 oserr ? strerror((int)oserr) : "could not connect", ip, port);
-		else
-			snprintf(out, len, "%s (%s)", oserr == ECONNREFUSED ? "connection refused" : "could not connect",
-				 detail);
+		snprintf(out, len, "%s (%.100s port %s)", oserr == ECONNREFUSED ? "connection refused" :
+			 oserr ? strerror_r((int)oserr, ebuf, sizeof(ebuf)) : "could not connect", w->host, w->port);
 		return;
 	case CURLE_COULDNT_RESOLVE_HOST:
 		snprintf(out, len, "could not resolve host %s", w->host);
@@ -471,6 +466,7 @@ static void webhook_destroy(struct webhook *w)
 	free(w->group);
 	curl_free(w->group_esc);
 	free(w->host);
+	free(w->port);
 	free(w);
 }
 
@@ -618,7 +614,8 @@ struct webhook *webhook_new(struct event_base *base, const struct webhook_config
 	w->insecure = cfg->insecure;
 	w->url = strdup(cfg->url);
 	w->group = strdup(cfg->group ? cfg->group : "");
-	w->host = webhook_url_host(cfg->url);
+	w->host = webhook_url_part(cfg->url, CURLUPART_HOST);
+	w->port = webhook_url_part(cfg->url, CURLUPART_PORT);
 	w->group_esc = w->group ? curl_easy_escape(NULL, w->group, 0) : NULL;
 	w->multi = curl_multi_init();
 	w->timer = evtimer_new(base, webhook_timer_event, w);
@@ -627,7 +624,7 @@ struct webhook *webhook_new(struct event_base *base, const struct webhook_config
 		w->reqs[i].next_idle = w->idle;
 		w->idle = &w->reqs[i];
 	}
-	if (!w->url || !w->group || !w->host || !w->group_esc || !w->multi || !w->timer ||
+	if (!w->url || !w->group || !w->host || !w->port || !w->group_esc || !w->multi || !w->timer ||
 	    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, webhook_sock_cb) != CURLM_OK ||
 	    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w) != CURLM_OK ||
 	    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, webhook_timer_cb) != CURLM_OK ||

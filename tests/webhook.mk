@@ -1,0 +1,10 @@
+# tests/webhook.mk -- consumer groups' HTTP callbacks (server/webhook.c)
+# against tests/regress/webhook_server.py (Debian's /usr/bin/python3).
+
+check_PROGRAMS += tests/unit/test-webhook
+TESTS += tests/unit/test-webhook
+EXTRA_DIST += tests/regress/webhook_server.py
+
+tests_unit_test_webhook_SOURCES = tests/unit/test-webhook.c tests/wait.h
+tests_unit_test_webhook_CFLAGS = $(TEST_CFLAGS) $(LIBEVENT_CFLAGS) $(JANSSON_CFLAGS) $(LIBCURL_CFLAGS)
+tests_unit_test_webhook_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)
