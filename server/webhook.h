@@ -42,7 +42,7 @@ struct webhook;
 /* The requests in flight per webhook when the group says 0. */
 #define WEBHOOK_CONCURRENCY_DEFAULT 8u
 /* The most a group may ask for (each is an easy handle and a connection). */
-#define WEBHOOK_CONCURRENCY_MAX 256u
+#define WEBHOOK_CONCURRENCY_MAX 1000u
 /* The longest error text handed to done, with its NUL. */
 #define WEBHOOK_ERROR_MAX 256
 

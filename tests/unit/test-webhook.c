@@ -562,7 +562,7 @@ START_TEST(test_check_url)
 	struct webhook_config cfg = { .url = "http://x/", .concurrency = WEBHOOK_CONCURRENCY_MAX + 1, .timeout_ns = NSEC };
 	struct event_base *base = event_base_new();
 	ck_assert_ptr_null(webhook_new(base, &cfg, on_done, NULL, err, sizeof(err)));
-	ck_assert_str_eq(err, "webhook concurrency 257 is more than 256: give at most 256");
+	ck_assert_str_eq(err, "webhook concurrency 1001 is more than 1000: give at most 1000");
 	cfg.concurrency = 0;
 	cfg.timeout_ns = 0;
 	ck_assert_ptr_null(webhook_new(base, &cfg, on_done, NULL, err, sizeof(err)));
