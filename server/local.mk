@@ -36,6 +36,8 @@ server_libserver_la_SOURCES = \
 	server/settings.h \
 	server/srv-cal.c \
 	server/srv-probes.c \
+	server/srv-webhook.c \
+	server/srv-webhook.h \
 	server/srv.c \
 	server/srv.h \
 	server/stats.c \

@@ -36,6 +36,7 @@
 #include "server/http.h"
 #include "server/log.h"
 #include "server/srv.h"
+#include "server/srv-webhook.h"
 
 /* How long accepting pauses after running out of file descriptors. */
 #define SRV_ACCEPT_BACKOFF_MS 100
@@ -77,6 +78,10 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 	}
 	if (journal_start(s, err, errlen) < 0)
 		return -1;
+	/* groups with a webhook_url: the webhook thread hears of each, the restored ones at group_srv_start */
+	if (s->groups && !(s->webhooks = srv_webhook_start(&s->groups->gs, err, errlen)))
+		return -1;
+	group_srv_set_changed(s, srv_webhook_changed, s->webhooks);
 	return group_srv_start(s, err, errlen);
 }
 
@@ -918,6 +923,8 @@ void srv_destroy(struct srv *s)
 		srv_stop_loops(s);
 	stats_stop(s);
 	srv_probes_stop(s);
+	srv_webhook_stop(s->webhooks);	/* its acks journal: before journal_stop; deliveries in flight are due again */
+	s->webhooks = NULL;
 	if (s->engine) {
 		engine_stats(s->engine, &st);
 		if (st.pending && !s->journal)
