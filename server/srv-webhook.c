@@ -34,6 +34,7 @@
 #include <event2/event.h>
 
 #include "core/err.h"
+#include "proto/units.h"
 #include "server/group.h"
 #include "server/log.h"
 #include "server/srv-webhook.h"
@@ -271,13 +272,23 @@ static bool srv_webhook_conf_eq(const struct srv_webhook_conf *a, const struct s
 	       a->insecure == b->insecure;
 }
 
+/* The length of url's scheme://host:port, what the log shows of it (a path may hold a secret). */
+static int srv_webhook_origin_len(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	p = p ? p + 3 : url;
+	p += strcspn(p, "/?#");
+	return (int)(p - url);
+}
+
 /* Makes group name's webhook with conf and subscribes it; logs and gives up on failure. */
 static void srv_webhook_add(struct srv_webhooks *wh, const char *name, const struct srv_webhook_conf *conf)
 {
 	struct srv_webhook_group *g = calloc(1, sizeof(*g));
 	struct webhook_config wc = { .url = conf->url, .group = name, .concurrency = conf->concurrency,
 				     .timeout_ns = conf->timeout_ns, .insecure = conf->insecure };
-	char err[256];
+	char err[256], dur[UNITS_BUFSZ];
 	int rc;
 
 	if (!g || !(g->name = strdup(name)) || !(g->conf.url = strdup(conf->url))) {
@@ -303,8 +314,9 @@ static void srv_webhook_add(struct srv_webhooks *wh, const char *name, const str
 	}
 	g->next = wh->groups;
 	wh->groups = g;
-	log_info("group %s: delivering to %s (%u at once, timeout %lld ms%s)", name, conf->url, conf->concurrency,
-		 (long long)(conf->timeout_ns / 1000000), conf->insecure ? ", TLS not verified" : "");
+	log_info("group %s: delivering to %.*s (%u at once, timeout %s%s)", name, srv_webhook_origin_len(conf->url),
+		 conf->url, conf->concurrency, units_duration_format(conf->timeout_ns, dur, sizeof(dur)),
+		 conf->insecure ? ", TLS not verified" : "");
 	return;
 fail:
 	if (g) {

@@ -399,6 +399,23 @@ static void webhook_classify_curl(struct webhook *w, struct webhook_req *r, CURL
 	}
 }
 
+/* The reason phrase of a common status, for answers without one (HTTP/2 has none); "" if not known. */
+static const char *webhook_reason(long code)
+{
+	static const struct { long code; const char *reason; } reasons[] = {
+		{ 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" }, { 404, "Not Found" },
+		{ 405, "Method Not Allowed" }, { 408, "Request Timeout" }, { 409, "Conflict" }, { 410, "Gone" },
+		{ 413, "Content Too Large" }, { 415, "Unsupported Media Type" }, { 422, "Unprocessable Content" },
+		{ 429, "Too Many Requests" }, { 500, "Internal Server Error" }, { 501, "Not Implemented" },
+		{ 502, "Bad Gateway" }, { 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
+	};
+
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].code == code)
+			return reasons[i].reason;
+	return "";
+}
+
 /* Classifies r's answer: true for a 2xx; else the words for a person in out. */
 static bool webhook_classify(struct webhook *w, struct webhook_req *r, CURLcode rc, char *out, size_t len)
 {
@@ -420,6 +437,8 @@ static bool webhook_classify(struct webhook *w, struct webhook_req *r, CURLcode 
 			 code, r->status[0] ? " " : "", r->status, where[0] ? " to " : "", where);
 		return false;
 	}
+	if (!r->status[0])
+		snprintf(r->status, sizeof(r->status), "%s", webhook_reason(code));
 	snprintf(out, len, "HTTP %ld%s%s", code, r->status[0] ? " " : "", r->status);
 	return false;
 }

@@ -9,7 +9,9 @@
 # dead letter after max_attempts with the words of the failure; insecure
 # accepts the certificate; 20 fires through concurrency 3 are all acked with
 # at most 3 requests at once; nothing is lost (each fire acked or a dead
-# letter), and the attempts and webhook counters add up.
+# letter), and the attempts and webhook counters add up. Then: a group's URL
+# changed while it fails, a group deleted with a request in flight, and a
+# restart with a delivery failing (restored, POSTed again, acked).
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
 [ -x /usr/bin/python3 ] || skip "needs Debian's /usr/bin/python3"
@@ -172,6 +174,43 @@ stats=$(ctl --json stats)
 requests=$(echo "$stats" | json_int webhook_requests)
 failures=$(echo "$stats" | json_int webhook_failures)
 [ "$requests" = 50 ] && [ "$failures" = 27 ] || fail "stats: webhook_requests=$requests (want 50), webhook_failures=$failures (want 27)"
+
+# --- settings changed while failing: the new URL takes the same delivery ---
+ctl group create moved --topic t-moved --backoff-min 100ms --backoff-max 200ms --max-attempts 50 \
+	--webhook "$base/s/500/moved-a" >/dev/null || fail "group create moved"
+ctl arm k-moved --in 50ms --topic t-moved >/dev/null || fail "arm"
+wait_for got /s/500/moved-a 1
+ctl group create moved --topic t-moved --backoff-min 100ms --backoff-max 200ms --max-attempts 50 \
+	--webhook "$base/s/200/moved-b" --update >/dev/null || fail "group create moved --update"
+wait_for group_is moved acked 1
+read -r id_a <<<"$(reqs /s/500/moved-a b:delivery_id | head -1)"
+read -r id_b attempt_b <<<"$(reqs /s/200/moved-b b:delivery_id b:attempt)"
+[ "$id_a" = "$id_b" ] && [ "$attempt_b" -ge 2 ] || fail "update: moved-a id $id_a, moved-b id $id_b attempt $attempt_b"
+
+# --- deleted with a request in flight; the name again with another URL ---
+ctl group create gone --topic t-gone --webhook "$base/s/sleep1/gone" >/dev/null || fail "group create gone"
+ctl arm k-gone --in 50ms --topic t-gone >/dev/null || fail "arm"
+wait_for got /s/sleep1/gone 1
+ctl group delete gone >/dev/null || fail "group delete gone"
+ctl group create gone --topic t-gone --webhook "$base/s/200/gone2" >/dev/null || fail "group create gone again"
+ctl arm k-gone2 --in 50ms --topic t-gone >/dev/null || fail "arm"
+wait_for group_is gone acked 1
+[ "$(reqs /s/200/gone2 b:key)" = k-gone2 ] || fail "delete: the new group got $(reqs /s/200/gone2 b:key)"
+
+# --- restart with a delivery failing: restored, POSTed again with its attempts counted, acked ---
+ctl group create restart --topic t-restart --backoff-min 1500ms --backoff-max 2s --max-attempts 10 \
+	--webhook "$base/s/500,200/restart" >/dev/null || fail "group create restart"
+ctl arm k-restart --in 50ms --topic t-restart >/dev/null || fail "arm"
+wait_for got /s/500,200/restart 1
+wait_for group_is restart nacked 1
+stop_timerd
+start_timerd
+wait_for group_is restart acked 1
+mapfile -t lines < <(reqs /s/500,200/restart b:delivery_id b:attempt)
+[ "${#lines[@]}" = 2 ] || fail "restart: ${#lines[@]} requests: ${lines[*]}"
+read -r rid1 ra1 <<<"${lines[0]}"
+read -r rid2 ra2 <<<"${lines[1]}"
+[ "$rid1" = "$rid2" ] && [ "$ra1" = 1 ] && [ "$ra2" -ge 2 ] || fail "restart: requests ${lines[*]}"
 
 stop_timerd
 echo "PASS: group-webhook"

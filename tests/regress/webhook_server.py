@@ -14,6 +14,7 @@ in order; the last action repeats once the list is used up:
   sleepS-CODE                   sleep S seconds, then answer CODE
   holdS                         like sleepS, for concurrency tests (same thing)
   close                         close the connection without answering
+  CODEbare                      answer CODE with no reason phrase ("HTTP/1.1 503 ", as HTTP/2 has none)
 
 Where the schedule comes from, for a request to PATH:
   PATH = /s/SCHEDULE[/...]      that schedule, with its own position per
@@ -80,15 +81,17 @@ class State:
 
 
 def parse_action(action):
-    """(sleep seconds, status or None for close)."""
+    """(sleep seconds, status or None for close, reason phrase or None for the usual one)."""
     if action == "close":
-        return 0.0, None
+        return 0.0, None, None
     for prefix in ("sleep", "hold"):
         if action.startswith(prefix):
             rest = action[len(prefix):]
             secs, _, code = rest.partition("-")
-            return float(secs), int(code) if code else 200
-    return 0.0, int(action)
+            return float(secs), int(code) if code else 200, None
+    if action.endswith("bare"):
+        return 0.0, int(action[:-4]), ""
+    return 0.0, int(action), None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -116,7 +119,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "body": body.decode("utf-8", "replace"), "concurrent": concurrent,
             "action": action, "index": index, "key": key,
         })
-        secs, code = parse_action(action)
+        secs, code, reason = parse_action(action)
         if secs:
             time.sleep(secs)
         with st.lock:
@@ -130,7 +133,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         out = b'{"ok":true}\n' if code < 300 else b'{"error":"scheduled"}\n'
         try:
-            self.send_response(code)
+            self.send_response(code, reason)
             if 300 <= code < 400:
                 self.send_header("Location", "/moved")
             self.send_header("Content-Type", "application/json")

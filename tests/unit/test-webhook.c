@@ -1,7 +1,7 @@
 /*
  * test-webhook.c -- server/webhook.c alone, against tests/regress/webhook_server.py
  * (Debian's /usr/bin/python3; exit 77 without it or without openssl): a 2xx
- * acks; 500, a timeout, a refused connection, an unknown host, a redirect,
+ * acks; 500 (with or without a reason phrase), a timeout, a refused connection, an unknown host, a redirect,
  * a closed connection and a self-signed certificate each fail in their own
  * words; insecure accepts the certificate; the concurrency bound holds at
  * the server; the body and headers are exactly what doc/delivery.md says;
@@ -328,6 +328,24 @@ START_TEST(test_500_then_200)
 }
 END_TEST
 
+/* A status line without a reason phrase (as HTTP/2 answers): the usual phrase, or just the code. */
+START_TEST(test_status_without_reason)
+{
+	const char *path = "/s/503bare,599/bare";
+	char url[256];
+	struct ctx c;
+
+	ctx_init(&c, url_for(url, sizeof(url), false, path), 1, 5 * NSEC, false);
+	for (int i = 0; i < 2; i++) {
+		post_one(&c, "kbare", 1, i);
+		ck_assert_int_eq(run_until(&c, i + 1, 10000), i + 1);
+	}
+	ck_assert_str_eq(c.res.error[0], "HTTP 503 Service Unavailable");
+	ck_assert_str_eq(c.res.error[1], "HTTP 599");
+	ctx_done(&c);
+}
+END_TEST
+
 START_TEST(test_timeout)
 {
 	const char *path = "/s/sleep3/timeout";
@@ -586,6 +604,7 @@ static Suite *webhook_suite(void)
 	tcase_add_test(tc, test_ok_body_headers);
 	tcase_add_test(tc, test_body_escapes);
 	tcase_add_test(tc, test_500_then_200);
+	tcase_add_test(tc, test_status_without_reason);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_unknown_host);
