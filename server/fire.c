@@ -188,7 +188,7 @@ void fire_run(struct loop *l, struct fire_msg *m)
 	struct conn *c;
 
 	if (m->target) {	/* a consumer group's delivery to one subscribed connection */
-		if ((c = loop_conn(l, m->target)) != NULL && c->state != CONN_DEAD)
+		if ((c = loop_conn(l, m->target)) != NULL && (c->state == CONN_OPEN || c->state == CONN_PEER_EOF))
 			conn_push_event(c, m->frame, m->framelen);
 		fire_discard(m);
 		return;
