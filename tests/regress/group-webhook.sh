@@ -149,17 +149,17 @@ wait_for group_is tls-insecure acked 1
 
 # --- 20 fires, each key failing once, through 3 at once: all acked, the bound held ---
 ctl group create many --topic t-many --webhook-concurrency 3 --backoff-min 50ms --backoff-max 200ms \
-	--webhook "$base/s/hold0.1-500,hold0.1/many" >/dev/null || fail "group create many"
+	--webhook "$base/s/hold0.2-500,hold0.2/many" >/dev/null || fail "group create many"
 for i in $(seq 1 20); do
 	ctl arm "m-$i" --in 700ms --topic t-many >/dev/null || fail "arm m-$i"
 done
-wait_for got /s/hold0.1-500,hold0.1/many 40
+wait_for got /s/hold0.2-500,hold0.2/many 40
 wait_for group_is many acked 20
-most=$(reqs /s/hold0.1-500,hold0.1/many concurrent | sort -n | tail -1)
+most=$(reqs /s/hold0.2-500,hold0.2/many concurrent | sort -n | tail -1)
 [ "$most" -le 3 ] || fail "many: the server saw $most requests at once, concurrency is 3"
 [ "$most" -ge 2 ] || fail "many: never 2 requests at once ($most): not concurrent"
-[ "$(reqs /s/hold0.1-500,hold0.1/many b:key b:attempt | sort -u | wc -l)" = 40 ] ||
-	fail "many: want each of 20 keys at attempts 1 and 2: $(reqs /s/hold0.1-500,hold0.1/many b:key b:attempt | sort | tr '\n' ' ')"
+[ "$(reqs /s/hold0.2-500,hold0.2/many b:key b:attempt | sort -u | wc -l)" = 40 ] ||
+	fail "many: want each of 20 keys at attempts 1 and 2: $(reqs /s/hold0.2-500,hold0.2/many b:key b:attempt | sort | tr '\n' ' ')"
 
 # --- nothing lost: every fire acked or a dead letter; the counters add up ---
 for g in ok:1:0 retry:1:0 slow:0:1 refused:0:1 tls:0:1 tls-insecure:1:0 many:20:0; do
@@ -198,7 +198,7 @@ wait_for group_is gone acked 1
 [ "$(reqs /s/200/gone2 b:key)" = k-gone2 ] || fail "delete: the new group got $(reqs /s/200/gone2 b:key)"
 
 # --- restart with a delivery failing: restored, POSTed again with its attempts counted, acked ---
-ctl group create restart --topic t-restart --backoff-min 1500ms --backoff-max 2s --max-attempts 10 \
+ctl group create restart --topic t-restart --backoff-min 3s --backoff-max 4s --max-attempts 10 \
 	--webhook "$base/s/500,200/restart" >/dev/null || fail "group create restart"
 ctl arm k-restart --in 50ms --topic t-restart >/dev/null || fail "arm"
 wait_for got /s/500,200/restart 1
