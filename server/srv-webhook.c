@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -63,6 +64,7 @@ struct srv_webhook_node {
 	enum srv_webhook_kind kind;
 	struct srv_webhook_group *g;	/* DELIVERY: its group */
 	struct webhook_delivery d;	/* DELIVERY: key, topic and payload point into data */
+	size_t mem;			/* DELIVERY: bytes counted in max-memory's account */
 	const char *name;		/* CHANGED: into data */
 	struct srv_webhook_conf conf;	/* CHANGED: url into data */
 	char data[];
@@ -87,6 +89,7 @@ struct srv_webhook_group {
 
 struct srv_webhooks {
 	struct group_set *gs;
+	_Atomic int64_t *mem;		/* max-memory's account (the group set's), or NULL */
 	struct event_base *base;
 	struct event *wake;
 	int efd;
@@ -135,8 +138,25 @@ static struct srv_webhook_node *srv_webhook_list_pop(struct srv_webhook_list *l)
 	return n;
 }
 
+/*
+ * The bytes a delivery node stands for in max-memory's account: itself and
+ * the JSON body of its request (base64 payload, escaped key and topic).
+ */
+static size_t srv_webhook_node_mem(size_t node, const struct group_delivery *d)
+{
+	return node + ((size_t)d->payloadlen + 2) / 3 * 4 + 2 * ((size_t)d->keylen + d->topiclen) + 320;
+}
+
+/* Frees node n, giving its bytes back to max-memory's account. */
+static void srv_webhook_node_free(struct srv_webhooks *wh, struct srv_webhook_node *n)
+{
+	if (n->mem && wh->mem)
+		atomic_fetch_sub_explicit(wh->mem, (int64_t)n->mem, memory_order_relaxed);	/* relaxed: a gauge */
+	free(n);
+}
+
 /* Frees every node of l that belongs to g (all of them if g is NULL). */
-static void srv_webhook_list_purge(struct srv_webhook_list *l, const struct srv_webhook_group *g)
+static void srv_webhook_list_purge(struct srv_webhooks *wh, struct srv_webhook_list *l, const struct srv_webhook_group *g)
 {
 	struct srv_webhook_node *n = l->head, *next;
 
@@ -144,7 +164,7 @@ static void srv_webhook_list_purge(struct srv_webhook_list *l, const struct srv_
 		next = n->next;
 		if (!g || n->g == g) {
 			srv_webhook_list_del(l, n);
-			free(n);
+			srv_webhook_node_free(wh, n);
 		}
 	}
 }
@@ -172,7 +192,8 @@ static void srv_webhook_post(struct srv_webhooks *wh, struct srv_webhook_node *n
 static int srv_webhook_deliver(struct group_consumer *c, const struct group_delivery *d)
 {
 	struct srv_webhook_group *g = c->arg;
-	struct srv_webhook_node *n = malloc(sizeof(*n) + (size_t)d->keylen + d->topiclen + d->payloadlen);
+	size_t size = sizeof(struct srv_webhook_node) + (size_t)d->keylen + d->topiclen + d->payloadlen;
+	struct srv_webhook_node *n = malloc(size);
 	char *p;
 
 	if (!n)
@@ -180,6 +201,9 @@ static int srv_webhook_deliver(struct group_consumer *c, const struct group_deli
 	memset(n, 0, sizeof(*n));
 	n->kind = SRV_WEBHOOK_DELIVERY;
 	n->g = g;
+	n->mem = srv_webhook_node_mem(size, d);
+	if (g->wh->mem)
+		atomic_fetch_add_explicit(g->wh->mem, (int64_t)n->mem, memory_order_relaxed);	/* relaxed: a gauge */
 	p = n->data;
 	memcpy(p, d->key, d->keylen);
 	n->d.key = p, n->d.key_len = d->keylen, p += d->keylen;
@@ -215,7 +239,7 @@ static void srv_webhook_fill(struct srv_webhook_group *g)
 			snprintf(why, sizeof(why), "webhook request not started: %s", td_strerror(rc));
 			group_count_webhook(&g->c, true);
 			group_nack(&g->c, n->d.delivery_id, 0, why, NULL, &hold);
-			free(n);
+			srv_webhook_node_free(g->wh, n);
 			continue;
 		}
 		srv_webhook_list_push(&g->busy, n);
@@ -231,7 +255,7 @@ static void srv_webhook_done(void *arg, void *cookie, bool ok, const char *error
 	int rc;
 
 	srv_webhook_list_del(&g->busy, n);
-	free(n);
+	srv_webhook_node_free(g->wh, n);
 	group_count_webhook(&g->c, !ok);
 	rc = ok ? group_ack(&g->c, id, NULL, &hold) : group_nack(&g->c, id, 0, error, NULL, &hold);
 	if (rc != 0)	/* timed out meanwhile (the ack timeout), or its group was changed */
@@ -249,11 +273,11 @@ static void srv_webhook_drop(struct srv_webhooks *wh, struct srv_webhook_group *
 
 	group_unsubscribe(&g->c, why);	/* after it returns, deliver is never called for g */
 	webhook_free(g->w);		/* aborts the requests in flight; done is not called */
-	srv_webhook_list_purge(&g->busy, NULL);
-	srv_webhook_list_purge(&g->pending, NULL);
-	srv_webhook_list_purge(&wh->batch, g);
+	srv_webhook_list_purge(wh, &g->busy, NULL);
+	srv_webhook_list_purge(wh, &g->pending, NULL);
+	srv_webhook_list_purge(wh, &wh->batch, g);
 	pthread_mutex_lock(&wh->mu);
-	srv_webhook_list_purge(&wh->inbox, g);
+	srv_webhook_list_purge(wh, &wh->inbox, g);
 	pthread_mutex_unlock(&wh->mu);
 	for (pp = &wh->groups; *pp; pp = &(*pp)->next)
 		if (*pp == g) {
@@ -448,8 +472,8 @@ void srv_webhook_changed(void *arg, const char *name, const Timerd__Group *g)
 /* Frees what srv_webhook_start made (the thread not running). */
 static void srv_webhook_free(struct srv_webhooks *wh)
 {
-	srv_webhook_list_purge(&wh->inbox, NULL);
-	srv_webhook_list_purge(&wh->batch, NULL);
+	srv_webhook_list_purge(wh, &wh->inbox, NULL);
+	srv_webhook_list_purge(wh, &wh->batch, NULL);
 	if (wh->wake)
 		event_free(wh->wake);
 	if (wh->base)
@@ -476,6 +500,7 @@ struct srv_webhooks *srv_webhook_start(struct group_set *gs, char *err, size_t e
 		return NULL;
 	}
 	wh->gs = gs;
+	wh->mem = gs->h.mem;
 	wh->efd = -1;
 	pthread_mutex_init(&wh->mu, NULL);
 	if (!(wh->base = event_base_new()) || (wh->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
