@@ -82,7 +82,8 @@ struct srv_webhook_group {
 	char *name;
 	struct srv_webhook_conf conf;	/* url malloc'd */
 	struct group_consumer c;
-	struct webhook *w;
+	struct webhook *w;		/* NULL: broken */
+	char *broken;			/* why webhook_new refused the settings: each delivery is nacked with it */
 	struct srv_webhook_list pending;	/* waiting for a request slot */
 	struct srv_webhook_list busy;		/* requests in flight */
 };
@@ -224,20 +225,22 @@ static int srv_webhook_deliver(struct group_consumer *c, const struct group_deli
 
 static const struct group_consumer_ops srv_webhook_ops = { .deliver = srv_webhook_deliver };
 
-/* Starts g's pending deliveries while it has free request slots. */
+/* Starts g's pending deliveries while it has free request slots (a broken webhook nacks them with its reason). */
 static void srv_webhook_fill(struct srv_webhook_group *g)
 {
 	struct srv_webhook_node *n;
+	char why[WEBHOOK_ERROR_MAX];
 	uint64_t hold;
 	int rc;
 
-	while (g->pending.head && webhook_free_slots(g->w) > 0) {
+	while (g->pending.head && (!g->w || webhook_free_slots(g->w) > 0)) {
 		n = srv_webhook_list_pop(&g->pending);
-		if ((rc = webhook_post(g->w, &n->d, n)) != TD_OK) {
-			char why[128];
-
-			snprintf(why, sizeof(why), "webhook request not started: %s", td_strerror(rc));
-			group_count_webhook(&g->c, true);
+		rc = g->w ? webhook_post(g->w, &n->d, n) : TD_EINVAL;
+		if (rc != TD_OK) {	/* not started: not counted as a request */
+			if (g->w)
+				snprintf(why, sizeof(why), "webhook request not started: %s", td_strerror(rc));
+			else
+				snprintf(why, sizeof(why), "%s", g->broken);
 			group_nack(&g->c, n->d.delivery_id, 0, why, NULL, &hold);
 			srv_webhook_node_free(g->wh, n);
 			continue;
@@ -285,6 +288,7 @@ static void srv_webhook_drop(struct srv_webhooks *wh, struct srv_webhook_group *
 			break;
 		}
 	free(g->name);
+	free(g->broken);
 	free((char *)g->conf.url);
 	free(g);
 }
@@ -323,14 +327,16 @@ static void srv_webhook_add(struct srv_webhooks *wh, const char *name, const str
 	g->conf.concurrency = conf->concurrency;
 	g->conf.timeout_ns = conf->timeout_ns;
 	g->conf.insecure = conf->insecure;
+	/* refused settings still make a consumer, that nacks with the reason: the dead letters say it */
 	if (!(g->w = webhook_new(wh->base, &wc, srv_webhook_done, g, err, sizeof(err)))) {
 		log_err("group %s: webhook not started: %s", name, err);
-		goto fail;
+		if (!(g->broken = strdup(err)))
+			goto fail;
 	}
 	g->c.ops = &srv_webhook_ops;
 	g->c.arg = g;
 	g->c.webhook = true;
-	if ((rc = group_subscribe(wh->gs, name, &g->c, conf->concurrency)) != 0) {
+	if ((rc = group_subscribe(wh->gs, name, &g->c, g->w ? conf->concurrency : 1)) != 0) {
 		if (rc != GROUP_ENOENT)	/* ENOENT: deleted since; its deletion is in the inbox */
 			log_err("group %s: the webhook could not subscribe (%d)", name, rc);
 		webhook_free(g->w);
@@ -338,13 +344,16 @@ static void srv_webhook_add(struct srv_webhooks *wh, const char *name, const str
 	}
 	g->next = wh->groups;
 	wh->groups = g;
-	log_info("group %s: delivering to %.*s (%u at once, timeout %s%s)", name, srv_webhook_origin_len(conf->url),
-		 conf->url, conf->concurrency, units_duration_format(conf->timeout_ns, dur, sizeof(dur)),
-		 conf->insecure ? ", TLS not verified" : "");
+	if (g->w)
+		log_info("group %s: delivering to %.*s (%u at once, timeout %s%s)", name,
+			 srv_webhook_origin_len(conf->url), conf->url, conf->concurrency,
+			 units_duration_format(conf->timeout_ns, dur, sizeof(dur)),
+			 conf->insecure ? ", TLS not verified" : "");
 	return;
 fail:
 	if (g) {
 		free(g->name);
+		free(g->broken);
 		free((char *)g->conf.url);
 	}
 	free(g);

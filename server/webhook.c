@@ -120,8 +120,9 @@ int webhook_check_url(const char *url, char *err, size_t errlen)
 	else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host)
 		td_errf(err, errlen, "webhook URL '%s' has no host", url);
 	else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
-		td_errf(err, errlen, "webhook URL '%s' holds a user name or password: timerd keeps group settings "
-			"in timers.db and shows them in 'group show'; authenticate with a secret in the path instead", url);
+		td_errf(err, errlen, "the webhook URL holds a user name or password (not repeated here): timerd "
+			"keeps group settings in timers.db and shows them in 'group show'; give a secret in the "
+			"path or query instead, over https");
 	else
 		rc = 0;
 	curl_free(scheme);

@@ -175,6 +175,17 @@ requests=$(echo "$stats" | json_int webhook_requests)
 failures=$(echo "$stats" | json_int webhook_failures)
 [ "$requests" = 50 ] && [ "$failures" = 27 ] || fail "stats: webhook_requests=$requests (want 50), webhook_failures=$failures (want 27)"
 
+# --- a URL timerd refuses to POST to (a password in it): dead letters that say why ---
+ctl group create creds --topic t-creds --max-attempts 1 --webhook "http://user:s3cret@127.0.0.1:$port/x" \
+	>/dev/null || fail "group create creds"
+ctl arm k-creds --in 50ms --topic t-creds >/dev/null || fail "arm"
+wait_for group_is creds dead_letters 1
+case $(dead_error creds) in
+"the webhook URL holds a user name or password"*) ;;
+*) fail "creds: last error '$(dead_error creds)'" ;;
+esac
+! grep -q s3cret "$tmp/timerd.log" || fail "creds: the password is in timerd's log"
+
 # --- settings changed while failing: the new URL takes the same delivery ---
 ctl group create moved --topic t-moved --backoff-min 100ms --backoff-max 200ms --max-attempts 50 \
 	--webhook "$base/s/500/moved-a" >/dev/null || fail "group create moved"

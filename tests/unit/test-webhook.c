@@ -576,6 +576,7 @@ START_TEST(test_check_url)
 	ck_assert_int_eq(webhook_check_url("", err, sizeof(err)), -1);
 	ck_assert_int_eq(webhook_check_url("http://user:pw@example.com/", err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "user name or password"));
+	ck_assert_ptr_null(strstr(err, "pw"));	/* the password is not repeated */
 
 	struct webhook_config cfg = { .url = "http://x/", .concurrency = WEBHOOK_CONCURRENCY_MAX + 1, .timeout_ns = NSEC };
 	struct event_base *base = event_base_new();
