@@ -923,6 +923,7 @@ void srv_destroy(struct srv *s)
 		srv_stop_loops(s);
 	stats_stop(s);
 	srv_probes_stop(s);
+	group_srv_set_changed(s, NULL, NULL);	/* no request runs now (the loops are stopped): nothing races it */
 	srv_webhook_stop(s->webhooks);	/* its acks journal: before journal_stop; deliveries in flight are due again */
 	s->webhooks = NULL;
 	if (s->engine) {
