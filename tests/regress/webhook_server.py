@@ -118,6 +118,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "headers": {k: v for k, v in self.headers.items()},
             "body": body.decode("utf-8", "replace"), "concurrent": concurrent,
             "action": action, "index": index, "key": key,
+            "peer_port": self.client_address[1],   # one per connection: shows keep-alive reuse
         })
         secs, code, reason = parse_action(action)
         if secs:

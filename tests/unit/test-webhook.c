@@ -514,11 +514,22 @@ START_TEST(test_concurrency)
 	ck_assert_uint_le(c.max_in_flight, 3);
 	reqs = server_requests(plain_log, path);
 	ck_assert_int_eq(json_array_size(reqs), total);
+	json_int_t ports[16];
+	size_t nports = 0;
+
 	for (size_t i = 0; i < json_array_size(reqs); i++) {
 		json_int_t n = json_integer_value(json_object_get(json_array_get(reqs, i), "concurrent"));
+		json_int_t port = json_integer_value(json_object_get(json_array_get(reqs, i), "peer_port"));
+		size_t k = 0;
 
 		most = n > most ? n : most;
+		while (k < nports && ports[k] != port)
+			k++;
+		if (k == nports && nports < 16)
+			ports[nports++] = port;
 	}
+	/* the multi handle's connection cache: 12 requests over at most 3 kept-alive connections */
+	ck_assert_msg(nports <= 3, "12 requests came over %zu connections: keep-alive not reused", nports);
 	/* the server counts a request from its body read to its answer: never more than curl has in flight */
 	ck_assert_msg(most <= 3, "the server saw %lld requests at once, the limit is 3", (long long)most);
 	ck_assert_msg(most >= 2, "the server never saw two requests at once (%lld): the requests were serialised",
