@@ -8,8 +8,8 @@
  * Usage (srv.c), on the main thread:
  *
  *	struct srv_webhooks *wh = srv_webhook_start(gs, err, sizeof(err));
- *	group_srv_set_changed(s, srv_webhook_changed, wh);   before group_srv_start (which
- *	                                        passes each restored group to it)
+ *	group_srv_set_changed(s, srv_webhook_changed, wh);   passes each existing (restored)
+ *	                                        group to it at once, then every change
  *	...the group set's changed hook, any thread, no lock held:
  *	srv_webhook_changed(wh, name, g);       g NULL: deleted; g without webhook_url: none
  *	...

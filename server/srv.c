@@ -78,7 +78,7 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 	}
 	if (journal_start(s, err, errlen) < 0)
 		return -1;
-	/* groups with a webhook_url: the webhook thread hears of each, the restored ones at group_srv_start */
+	/* groups with a webhook_url: the webhook thread hears of each, the restored ones at once */
 	if (s->groups && !(s->webhooks = srv_webhook_start(&s->groups->gs, err, errlen)))
 		return -1;
 	group_srv_set_changed(s, srv_webhook_changed, s->webhooks);
