@@ -96,6 +96,7 @@ def parse_action(action):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"   # keep-alive, as curl expects
+    disable_nagle_algorithm = True   # headers and body go in two writes: no 40 ms delayed-ACK stall
     server_version = "webhook-test"
 
     def log_message(self, fmt, *args):   # quiet: the JSON log says it all
@@ -148,6 +149,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256   # listen backlog: socketserver's 5 drops SYNs of many clients at once (1 s retries)
 
     def handle_error(self, request, client_address):
         pass   # a client that hung up, or rejected our certificate
