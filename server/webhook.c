@@ -102,7 +102,7 @@ void webhook_global_cleanup(void)
 	curl_global_cleanup();
 }
 
-/* Checks url (http or https with a host, no credentials); 0 or -1 with err. */
+/* Checks url (http or https with a host, no credentials); 0 or -1 with err, which never repeats the URL (it may hold a secret). */
 int webhook_check_url(const char *url, char *err, size_t errlen)
 {
 	CURLU *u = curl_url();
@@ -112,13 +112,14 @@ int webhook_check_url(const char *url, char *err, size_t errlen)
 	if (!u)
 		return td_errf(err, errlen, "out of memory");
 	if (!url || !*url || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
-		td_errf(err, errlen, "webhook URL '%s' is not a URL: give http://HOST[:PORT]/PATH or https://...",
-			url ? url : "");
+		td_errf(err, errlen, "the webhook URL is not a URL (%s): give http://HOST[:PORT]/PATH or https://...",
+			url && *url ? curl_url_strerror(curl_url_set(u, CURLUPART_URL, url, 0)) : "empty");
 	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 		 (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
-		td_errf(err, errlen, "webhook URL '%s': only http:// and https:// are supported", url);
+		td_errf(err, errlen, "the webhook URL's scheme is %s: only http:// and https:// are supported",
+			scheme ? scheme : "missing");
 	else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host)
-		td_errf(err, errlen, "webhook URL '%s' has no host", url);
+		td_errf(err, errlen, "the webhook URL has no host: give http://HOST[:PORT]/PATH or https://...");
 	else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
 		td_errf(err, errlen, "the webhook URL holds a user name or password (not repeated here): timerd "
 			"keeps group settings in timers.db and shows them in 'group show'; give a secret in the "

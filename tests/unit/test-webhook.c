@@ -581,10 +581,14 @@ START_TEST(test_check_url)
 	ck_assert_int_eq(webhook_check_url("http://127.0.0.1:8080/hook", err, sizeof(err)), 0);
 	ck_assert_int_eq(webhook_check_url("https://example.com/a?b=c", err, sizeof(err)), 0);
 	ck_assert_int_eq(webhook_check_url("ftp://example.com/", err, sizeof(err)), -1);
-	ck_assert_str_eq(err, "webhook URL 'ftp://example.com/': only http:// and https:// are supported");
+	ck_assert_str_eq(err, "the webhook URL's scheme is ftp: only http:// and https:// are supported");
 	ck_assert_int_eq(webhook_check_url("not a url", err, sizeof(err)), -1);
-	ck_assert_ptr_nonnull(strstr(err, "is not a URL: give http://HOST[:PORT]/PATH"));
+	ck_assert_msg(strncmp(err, "the webhook URL is not a URL (", 30) == 0 &&
+			      strstr(err, "): give http://HOST[:PORT]/PATH or https://...") != NULL, "got: %s", err);
+	ck_assert_int_eq(webhook_check_url("http://u:secret@h:99999/", err, sizeof(err)), -1);
+	ck_assert_ptr_null(strstr(err, "secret"));
 	ck_assert_int_eq(webhook_check_url("", err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "the webhook URL is not a URL (empty): give http://HOST[:PORT]/PATH or https://...");
 	ck_assert_int_eq(webhook_check_url("http://user:pw@example.com/", err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "user name or password"));
 	ck_assert_ptr_null(strstr(err, "pw"));	/* the password is not repeated */
