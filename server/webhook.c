@@ -325,8 +325,8 @@ int webhook_post(struct webhook *w, const struct webhook_delivery *d, void *cook
 		r->body = NULL;
 		return TD_ENOMEM;
 	}
-	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);	/* not copied: freed when the answer is in */
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
 	r->status[0] = r->errbuf[0] = '\0';
 	r->cookie = cookie;
