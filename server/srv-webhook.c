@@ -249,8 +249,8 @@ static void srv_webhook_fill(struct srv_webhook_group *g)
 	}
 }
 
-/* A request's answer (webhook thread): acks on ok, else nacks with error; then starts what waits. */
-static void srv_webhook_done(void *arg, void *cookie, bool ok, const char *error)
+/* A request's answer (webhook thread): acks on ok, else nacks with error (after the answer's Retry-After if any, else the group's backoff); then starts what waits. */
+static void srv_webhook_done(void *arg, void *cookie, bool ok, const char *error, int64_t retry_after_ns)
 {
 	struct srv_webhook_group *g = arg;
 	struct srv_webhook_node *n = cookie;
@@ -260,7 +260,7 @@ static void srv_webhook_done(void *arg, void *cookie, bool ok, const char *error
 	srv_webhook_list_del(&g->busy, n);
 	srv_webhook_node_free(g->wh, n);
 	group_count_webhook(&g->c, !ok);
-	rc = ok ? group_ack(&g->c, id, NULL, &hold) : group_nack(&g->c, id, 0, error, NULL, &hold);
+	rc = ok ? group_ack(&g->c, id, NULL, &hold) : group_nack(&g->c, id, retry_after_ns, error, NULL, &hold);
 	if (rc != 0)	/* timed out meanwhile (the ack timeout), or its group was changed */
 		log_debug("group %s: delivery %llu answered (%s) but no longer in flight", g->name,
 			  (unsigned long long)id, ok ? "ok" : error);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -50,6 +51,7 @@ struct webhook_req {
 	void *cookie;
 	struct webhook_req *next_idle;
 	char status[96];		/* the last status line's reason phrase */
+	int64_t retry_after_ns;		/* the answer's Retry-After (delay-seconds form), 0: none */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -217,14 +219,38 @@ static size_t webhook_write(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* Reads a Retry-After value in seconds ("120"; an HTTP date is ignored) into r, cut to WEBHOOK_RETRY_AFTER_MAX_NS. */
+static void webhook_retry_after(struct webhook_req *r, const char *p, size_t n)
+{
+	int64_t secs = 0;
+	size_t i = 0;
+
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	if (i == n || p[i] < '0' || p[i] > '9')
+		return;
+	for (; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+		if ((secs = secs * 10 + (p[i] - '0')) > WEBHOOK_RETRY_AFTER_MAX_NS / 1000000000LL)
+			secs = WEBHOOK_RETRY_AFTER_MAX_NS / 1000000000LL;
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+		i++;
+	if (i == n)	/* nothing after the number: the delay-seconds form */
+		r->retry_after_ns = secs * 1000000000LL;
+}
+
 /* Keeps the reason phrase of each status line ("HTTP/1.1 500 Internal Server Error": "Internal Server Error"). */
 static size_t webhook_header(char *p, size_t size, size_t n, void *arg)
 {
 	struct webhook_req *r = arg;
 	size_t len = size * n, i = 0;
 
+	if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+		webhook_retry_after(r, p + 12, len - 12);
+		return len;
+	}
 	if (len < 5 || memcmp(p, "HTTP/", 5) != 0)
 		return len;
+	r->retry_after_ns = 0;	/* a new answer (after a 100 Continue, say) */
 	for (int field = 0; field < 2 && i < len; field++) {	/* skip the version and the code */
 		while (i < len && p[i] != ' ')
 			i++;
@@ -329,6 +355,7 @@ int webhook_post(struct webhook *w, const struct webhook_delivery *d, void *cook
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);	/* not copied: freed when the answer is in */
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
 	r->status[0] = r->errbuf[0] = '\0';
+	r->retry_after_ns = 0;
 	r->cookie = cookie;
 	w->idle = r->next_idle;
 	r->state = WEBHOOK_REQ_BUSY;
@@ -421,7 +448,7 @@ static const char *webhook_reason(long code)
 /* Classifies r's answer: true for a 2xx; else the words for a person in out. */
 static bool webhook_classify(struct webhook *w, struct webhook_req *r, CURLcode rc, char *out, size_t len)
 {
-	char where[160] = "";
+	char where[160] = "", dur[UNITS_BUFSZ];
 	char *loc = NULL;
 	long code = 0;
 
@@ -441,7 +468,11 @@ static bool webhook_classify(struct webhook *w, struct webhook_req *r, CURLcode 
 	}
 	if (!r->status[0])
 		snprintf(r->status, sizeof(r->status), "%s", webhook_reason(code));
-	snprintf(out, len, "HTTP %ld%s%s", code, r->status[0] ? " " : "", r->status);
+	if (r->retry_after_ns > 0)
+		snprintf(out, len, "HTTP %ld%s%s (retry after %s)", code, r->status[0] ? " " : "", r->status,
+			 units_duration_format(r->retry_after_ns, dur, sizeof(dur)));
+	else
+		snprintf(out, len, "HTTP %ld%s%s", code, r->status[0] ? " " : "", r->status);
 	return false;
 }
 
@@ -451,11 +482,12 @@ static void webhook_finish(struct webhook *w, struct webhook_req *r, CURLcode rc
 	char error[WEBHOOK_ERROR_MAX] = "";
 	void *cookie = r->cookie;
 	bool ok = webhook_classify(w, r, rc, error, sizeof(error));
+	int64_t retry_after = ok || rc != CURLE_OK ? 0 : r->retry_after_ns;
 
 	if (!ok)
 		w->failures++;
 	webhook_req_release(w, r);
-	w->done(w->arg, cookie, ok, ok ? NULL : error);
+	w->done(w->arg, cookie, ok, ok ? NULL : error, retry_after);
 }
 
 /* Frees everything of w (no request is being dispatched). */

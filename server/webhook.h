@@ -11,10 +11,11 @@
  *	while (webhook_free_slots(w) > 0 && (d = next_delivery()) != NULL)
  *		webhook_post(w, d, cookie);            copies what it needs from d
  *	...
- *	done_cb(arg, cookie, ok, error)                 later, from base: ok = a 2xx answer;
+ *	done_cb(arg, cookie, ok, error, retry_after)    later, from base: ok = a 2xx answer;
  *							else error says why for a person
  *							("HTTP 500 Internal Server Error",
- *							"timeout after 2s", "connection refused")
+ *							"timeout after 2s", "connection refused"),
+ *							retry_after: the answer's Retry-After (0: none)
  *	webhook_free(w);                                in-flight requests are dropped, done is not called
  *	webhook_global_cleanup();                       at exit, after every webhook is freed
  *
@@ -72,10 +73,14 @@ struct webhook_delivery {
 
 /*
  * The outcome of one POST: ok (a 2xx answer), or not with error, a line
- * for a person (also kept as a dead letter's last_error). error is only
- * valid during the call.
+ * for a person (also kept as a dead letter's last_error), and
+ * retry_after_ns > 0 if the answer had a Retry-After in seconds (at most
+ * WEBHOOK_RETRY_AFTER_MAX_NS). error is only valid during the call.
  */
-typedef void (*webhook_done_fn)(void *arg, void *cookie, bool ok, const char *error);
+typedef void (*webhook_done_fn)(void *arg, void *cookie, bool ok, const char *error, int64_t retry_after_ns);
+
+/* The longest Retry-After taken from an answer (1 day); longer ones are cut to it. */
+#define WEBHOOK_RETRY_AFTER_MAX_NS (86400LL * 1000000000LL)
 
 /* Initialises libcurl once for the process (not thread-safe: call it before threads start); 0 or -1 with err. */
 int webhook_global_init(char *err, size_t errlen);

@@ -4,7 +4,8 @@
 # on their topics, tests/regress/webhook_server.py answers on a schedule (per
 # URL path and key) and records each request. Checked: a 2xx acks (body and
 # headers as documented); 500 twice then 200 acks on the third attempt with
-# the group's backoff between the attempts (the server's timestamps); a
+# the group's backoff between the attempts (the server's timestamps); a 503
+# with Retry-After is retried after it, not after the group's backoff; a
 # timeout, a refused connection and a self-signed certificate each end as a
 # dead letter after max_attempts with the words of the failure; insecure
 # accepts the certificate; 20 fires through concurrency 3 are all acked with
@@ -114,6 +115,16 @@ wait_for group_is retry redeliveries 2
 [ "$(group_int retry nacked)" = 2 ] || fail "500x2: nacked $(group_int retry nacked), want 2"
 [ "$(group_int retry dead_letters)" = 0 ] || fail "500x2: a dead letter"
 
+# --- 503 with Retry-After: 1 waits that second, not the group's 50ms backoff ---
+ctl group create ra --topic t-ra --backoff-min 50ms --backoff-max 100ms \
+	--webhook "$base/s/503ra1,200/ra" >/dev/null || fail "group create ra"
+ctl arm k-ra --in 50ms --topic t-ra >/dev/null || fail "arm"
+wait_for group_is ra acked 1
+mapfile -t lines < <(reqs /s/503ra1,200/ra t)
+[ "${#lines[@]}" = 2 ] || fail "Retry-After: ${#lines[@]} requests"
+/usr/bin/python3 -c 'import sys; g = float(sys.argv[2]) - float(sys.argv[1]); print("Retry-After gap: %.3f s" % g); sys.exit(0 if 0.95 <= g <= 3 else 1)' \
+	"${lines[0]}" "${lines[1]}" || fail "Retry-After: 1 not waited for (${lines[*]})"
+
 # --- timeout: dead letter after max_attempts, in words ---
 ctl group create slow --topic t-slow --webhook-timeout 300ms --backoff-min 50ms --backoff-max 100ms \
 	--max-attempts 2 --webhook "$base/s/sleep2/slow" >/dev/null || fail "group create slow"
@@ -162,7 +173,7 @@ most=$(reqs /s/hold0.2-500,hold0.2/many concurrent | sort -n | tail -1)
 	fail "many: want each of 20 keys at attempts 1 and 2: $(reqs /s/hold0.2-500,hold0.2/many b:key b:attempt | sort | tr '\n' ' ')"
 
 # --- nothing lost: every fire acked or a dead letter; the counters add up ---
-for g in ok:1:0 retry:1:0 slow:0:1 refused:0:1 tls:0:1 tls-insecure:1:0 many:20:0; do
+for g in ok:1:0 retry:1:0 ra:1:0 slow:0:1 refused:0:1 tls:0:1 tls-insecure:1:0 many:20:0; do
 	IFS=: read -r name acked dead <<<"$g"
 	wait_for group_is "$name" acked "$acked"
 	wait_for group_is "$name" dead_letters "$dead"
@@ -170,10 +181,10 @@ for g in ok:1:0 retry:1:0 slow:0:1 refused:0:1 tls:0:1 tls-insecure:1:0 many:20:
 	wait_for group_is "$name" in_flight 0
 done
 stats=$(ctl --json stats)
-# requests: ok 1, retry 3, slow 2, refused 2, tls 1, tls-insecure 1, many 40; failures: 2 + 2 + 2 + 1 + 20
+# requests: ok 1, retry 3, ra 2, slow 2, refused 2, tls 1, tls-insecure 1, many 40; failures: 2 + 1 + 2 + 2 + 1 + 20
 requests=$(echo "$stats" | json_int webhook_requests)
 failures=$(echo "$stats" | json_int webhook_failures)
-[ "$requests" = 50 ] && [ "$failures" = 27 ] || fail "stats: webhook_requests=$requests (want 50), webhook_failures=$failures (want 27)"
+[ "$requests" = 52 ] && [ "$failures" = 28 ] || fail "stats: webhook_requests=$requests (want 52), webhook_failures=$failures (want 28)"
 
 # --- a URL timerd refuses to POST to (a password in it): dead letters that say why ---
 ctl group create creds --topic t-creds --max-attempts 1 --webhook "http://user:s3cret@127.0.0.1:$port/x" \

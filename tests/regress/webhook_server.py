@@ -15,6 +15,7 @@ in order; the last action repeats once the list is used up:
   holdS                         like sleepS, for concurrency tests (same thing)
   close                         close the connection without answering
   CODEbare                      answer CODE with no reason phrase ("HTTP/1.1 503 ", as HTTP/2 has none)
+  CODEraN                       answer CODE with Retry-After: N
 
 Where the schedule comes from, for a request to PATH:
   PATH = /s/SCHEDULE[/...]      that schedule, with its own position per
@@ -81,17 +82,20 @@ class State:
 
 
 def parse_action(action):
-    """(sleep seconds, status or None for close, reason phrase or None for the usual one)."""
+    """(sleep seconds, status or None for close, reason phrase or None for the usual one, Retry-After or None)."""
     if action == "close":
-        return 0.0, None, None
+        return 0.0, None, None, None
     for prefix in ("sleep", "hold"):
         if action.startswith(prefix):
             rest = action[len(prefix):]
             secs, _, code = rest.partition("-")
-            return float(secs), int(code) if code else 200, None
+            return float(secs), int(code) if code else 200, None, None
     if action.endswith("bare"):
-        return 0.0, int(action[:-4]), ""
-    return 0.0, int(action), None
+        return 0.0, int(action[:-4]), "", None
+    if "ra" in action:
+        code, _, secs = action.partition("ra")
+        return 0.0, int(code), None, secs
+    return 0.0, int(action), None, None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -121,7 +125,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "action": action, "index": index, "key": key,
             "peer_port": self.client_address[1],   # one per connection: shows keep-alive reuse
         })
-        secs, code, reason = parse_action(action)
+        secs, code, reason, retry_after = parse_action(action)
         if secs:
             time.sleep(secs)
         with st.lock:
@@ -138,6 +142,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(code, reason)
             if 300 <= code < 400:
                 self.send_header("Location", "/moved")
+            if retry_after is not None:
+                self.send_header("Retry-After", retry_after)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()

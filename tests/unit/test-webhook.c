@@ -46,6 +46,7 @@ struct result {
 	bool ok[MAX_DONE];
 	char error[MAX_DONE][WEBHOOK_ERROR_MAX];
 	intptr_t cookie[MAX_DONE];
+	int64_t retry_after[MAX_DONE];
 };
 
 /* A test's loop and what it needs in its callbacks. */
@@ -114,16 +115,17 @@ static int make_cert(void)
 }
 
 /* The done callback: records the answer; refills or frees as the test asks. */
-static void on_done(void *arg, void *cookie, bool ok, const char *error)
+static void on_done(void *arg, void *cookie, bool ok, const char *error, int64_t retry_after_ns)
 {
 	struct ctx *c = arg;
 	int i = c->res.n++;
 
 	ck_assert_int_lt(i, MAX_DONE);
 	c->res.ok[i] = ok;
+	c->res.retry_after[i] = retry_after_ns;
 	c->res.cookie[i] = (intptr_t)cookie;
 	snprintf(c->res.error[i], sizeof(c->res.error[i]), "%s", ok ? "" : error);
-	ck_assert(ok ? error == NULL : error != NULL && *error);
+	ck_assert(ok ? error == NULL && retry_after_ns == 0 : error != NULL && *error);
 	if (c->free_in_done) {
 		webhook_free(c->w);
 		c->w = NULL;
@@ -342,6 +344,28 @@ START_TEST(test_status_without_reason)
 	}
 	ck_assert_str_eq(c.res.error[0], "HTTP 503 Service Unavailable");
 	ck_assert_str_eq(c.res.error[1], "HTTP 599");
+	ctx_done(&c);
+}
+END_TEST
+
+/* Retry-After in seconds is handed on (and said); on a 2xx it is not. */
+START_TEST(test_retry_after)
+{
+	const char *path = "/s/503ra7,429ra99999999,200ra3/retry-after";
+	char url[256];
+	struct ctx c;
+
+	ctx_init(&c, url_for(url, sizeof(url), false, path), 1, 5 * NSEC, false);
+	for (int i = 0; i < 3; i++) {
+		post_one(&c, "kra", 1, i);
+		ck_assert_int_eq(run_until(&c, i + 1, 10000), i + 1);
+	}
+	ck_assert_str_eq(c.res.error[0], "HTTP 503 Service Unavailable (retry after 7s)");
+	ck_assert_int_eq(c.res.retry_after[0], 7 * NSEC);
+	ck_assert_str_eq(c.res.error[1], "HTTP 429 Too Many Requests (retry after 1d)");
+	ck_assert_int_eq(c.res.retry_after[1], WEBHOOK_RETRY_AFTER_MAX_NS);
+	ck_assert(c.res.ok[2]);
+	ck_assert_int_eq(c.res.retry_after[2], 0);
 	ctx_done(&c);
 }
 END_TEST
@@ -621,6 +645,7 @@ static Suite *webhook_suite(void)
 	tcase_add_test(tc, test_body_escapes);
 	tcase_add_test(tc, test_500_then_200);
 	tcase_add_test(tc, test_status_without_reason);
+	tcase_add_test(tc, test_retry_after);
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_unknown_host);
