@@ -157,7 +157,8 @@ static void srv_webhook_node_free(struct srv_webhooks *wh, struct srv_webhook_no
 }
 
 /* Frees every node of l that belongs to g (all of them if g is NULL). */
-static void srv_webhook_list_purge(struct srv_webhooks *wh, struct srv_webhook_list *l, const struct srv_webhook_group *g)
+static void srv_webhook_list_purge(struct srv_webhooks *wh, struct srv_webhook_list *l,
+				   const struct srv_webhook_group *g)
 {
 	struct srv_webhook_node *n = l->head, *next;
 
@@ -249,7 +250,11 @@ static void srv_webhook_fill(struct srv_webhook_group *g)
 	}
 }
 
-/* A request's answer (webhook thread): acks on ok, else nacks with error (after the answer's Retry-After if any, else the group's backoff); then starts what waits. */
+/*
+ * A request's answer (webhook thread): acks on ok, else nacks with error
+ * (due again after the answer's Retry-After if any, else the group's
+ * backoff); then starts what waits.
+ */
 static void srv_webhook_done(void *arg, void *cookie, bool ok, const char *error, int64_t retry_after_ns)
 {
 	struct srv_webhook_group *g = arg;

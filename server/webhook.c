@@ -104,7 +104,10 @@ void webhook_global_cleanup(void)
 	curl_global_cleanup();
 }
 
-/* Checks url (http or https with a host, no credentials); 0 or -1 with err, which never repeats the URL (it may hold a secret). */
+/*
+ * Checks url (http or https with a host, no credentials); 0 or -1 with
+ * err, which never repeats the URL (it may hold a secret).
+ */
 int webhook_check_url(const char *url, char *err, size_t errlen)
 {
 	CURLU *u = curl_url();
@@ -135,7 +138,7 @@ int webhook_check_url(const char *url, char *err, size_t errlen)
 	return rc;
 }
 
-/* A part of a URL already checked (CURLUPART_HOST, _PORT with the scheme's default), malloc'd ("" if curl cannot say). */
+/* A part of a URL already checked (HOST, or PORT with the scheme's default), malloc'd ("" if curl cannot say). */
 static char *webhook_url_part(const char *url, CURLUPart what)
 {
 	CURLU *u = curl_url();
@@ -199,7 +202,7 @@ char *webhook_body(const char *group, const struct webhook_delivery *d, size_t *
 	return s;
 }
 
-/* Copies n bytes of s into dst (size dstlen), printable ASCII only (others become '?'), CR/LF and trailing blanks cut. */
+/* Copies n bytes of s into dst (size dstlen): printable ASCII only (others become '?'), cut at CR/LF, no trailing blanks. */
 static void webhook_copy_text(char *dst, size_t dstlen, const char *s, size_t n)
 {
 	size_t k = 0;
