@@ -44,19 +44,27 @@ server_libserver_la_SOURCES = \
 	server/settings.h \
 	server/srv-cal.c \
 	server/srv-probes.c \
+	server/srv-webhook.c \
+	server/srv-webhook.h \
 	server/srv.c \
 	server/srv.h \
 	server/stats.c \
 	server/statsdb.c \
 	server/statsdb.h \
 	server/tls.c \
-	server/watch.c
+	server/watch.c \
+	server/webhook.c \
+	server/webhook.h
 server_libserver_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(OPENSSL_CFLAGS) $(PROTOBUF_C_CFLAGS) $(SQLITE3_CFLAGS) $(JANSSON_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 
 # What a program embedding the server links, in order.
 SERVER_LIBS = server/libserver.la probe/libprobe.la store/libstore.la core/libcore.la proto/libproto.la \
 	$(LIBEVENT_OPENSSL_LIBS) $(OPENSSL_LIBS) \
 	$(LIBEVENT_LIBS) $(JANSSON_LIBS) $(SQLITE3_LIBS) $(PROTOBUF_C_LIBS) $(LIBBPF_LIBS) $(LIBSYSTEMD_LIBS)
+
+# Consumer groups' HTTP callbacks (server/webhook.c): libcurl.
+server_libserver_la_CFLAGS += $(LIBCURL_CFLAGS)
+SERVER_LIBS += $(LIBCURL_LIBS)
 
 sbin_PROGRAMS += server/timerd
 server_timerd_SOURCES = server/main.c

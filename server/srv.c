@@ -39,6 +39,7 @@
 #include "server/priv.h"
 #include "server/quota.h"
 #include "server/srv.h"
+#include "server/srv-webhook.h"
 
 /* How long accepting pauses after running out of file descriptors. */
 #define SRV_ACCEPT_BACKOFF_MS 100
@@ -80,6 +81,10 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 	}
 	if (journal_start(s, err, errlen) < 0)
 		return -1;
+	/* groups with a webhook_url: the webhook thread hears of each, the restored ones at once */
+	if (s->groups && !(s->webhooks = srv_webhook_start(&s->groups->gs, err, errlen)))
+		return -1;
+	group_srv_set_changed(s, srv_webhook_changed, s->webhooks);
 	return group_srv_start(s, err, errlen);
 }
 
@@ -963,6 +968,9 @@ void srv_destroy(struct srv *s)
 		srv_stop_loops(s);
 	stats_stop(s);
 	srv_probes_stop(s);
+	group_srv_set_changed(s, NULL, NULL);	/* no request runs now (the loops are stopped): nothing races it */
+	srv_webhook_stop(s->webhooks);	/* its acks journal: before journal_stop; deliveries in flight are due again */
+	s->webhooks = NULL;
 	if (s->engine) {
 		engine_stats(s->engine, &st);
 		if (st.pending && !s->journal)

@@ -330,6 +330,7 @@ struct srv {
 	struct stats_thread *stats;
 	struct journal *journal;	/* NULL: --memory-only */
 	struct group_srv *groups;	/* consumer groups (server/group-srv.h) */
+	struct srv_webhooks *webhooks;	/* groups' HTTP callbacks (server/srv-webhook.h); NULL: none */
 	uint64_t boot;			/* store_boot_hash() of this boot */
 	char store_path[4096];		/* state-dir/timers.db ("" if memory-only) */
 	char stats_path[4096];		/* "" if stats are off; set before any thread starts */
