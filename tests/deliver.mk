@@ -1,0 +1,13 @@
+# tests/deliver.mk -- consumer groups under SIGKILL (issue 11): timerd killed
+# at random moments (seeded) while 4 consumers ack and a producer arms; every
+# acknowledged arm must be acked by a consumer after the last restart.
+# GROUPS_CFLAGS: -DTIMERD_HAVE_GROUPS once libtimerd has the group functions
+# (the client then builds for real; without it the test skips).
+GROUPS_CFLAGS =
+check_PROGRAMS += tests/stress/group-crash-client
+tests_stress_group_crash_client_SOURCES = tests/stress/group-crash-client.c
+tests_stress_group_crash_client_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(GROUPS_CFLAGS)
+tests_stress_group_crash_client_LDADD = client/libtimerd.la $(LIBEVENT_LIBS)
+GROUP_CRASH_TESTS = tests/stress/group-crash.sh
+TESTS += $(GROUP_CRASH_TESTS)
+EXTRA_DIST += $(GROUP_CRASH_TESTS)

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# group-crash.sh -- consumer groups under SIGKILL (issue 11): timerd is killed
+# at random moments (seeded; the seed is printed) GROUP_CRASH_KILLS times
+# (default 20) while 4 consumers ack deliveries as fast as they can and a
+# producer arms uniquely keyed one-shot timers on the group's topic
+# (tests/stress/group-crash-client). After the last restart it waits (with a
+# deadline) until every key whose arm timerd acknowledged has been acked by a
+# consumer, then checks:
+#   - armed-and-acknowledged keys are a subset of the keys acked by consumers
+#     (fails loudly with the missing keys);
+#   - every duplicate delivery (a key received more than once) had attempt > 1
+#     or came after a kill that followed the first receipt;
+# and reports the kills, the deliveries acked, the rate reached and the
+# duplicates. Environment: GROUP_CRASH_SEED, GROUP_CRASH_KILLS,
+# GROUP_CRASH_RATE (arms/s asked of the producer, default 10000),
+# GROUP_CRASH_FSYNC (default 10ms), GROUP_CRASH_KEEP=1 keeps the directory.
+set -u
+. "${top_srcdir:-.}/tests/regress/lib.sh"
+
+CLIENT=$top_builddir/tests/stress/group-crash-client
+[ -x "$CLIENT" ] || skip "$CLIENT not built"
+"$CLIENT" probe >/dev/null 2>&1
+[ $? -eq 77 ] && skip "this build's libtimerd lacks the consumer-group functions"
+
+seed=${GROUP_CRASH_SEED:-$(( $(date +%s) % 100000 ))}
+kills=${GROUP_CRASH_KILLS:-20}
+rate=${GROUP_CRASH_RATE:-10000}
+fsync=${GROUP_CRASH_FSYNC:-10ms}
+echo "group-crash: seed $seed (GROUP_CRASH_SEED=$seed reproduces the kill times), $kills kills, rate $rate/s, --fsync $fsync"
+[ "${GROUP_CRASH_KEEP:-0}" = 1 ] && trap 'echo "group-crash: kept $tmp"; jobs -p | xargs -r kill 2>/dev/null' EXIT
+
+log=$tmp/log
+mkdir -p "$log"
+: > "$log/kills"
+
+# The kill intervals, ms: seeded, 300..1500 each.
+intervals=$(awk -v s="$seed" -v n="$kills" 'BEGIN { srand(s); for (i = 0; i < n; i++) printf "%d ", 300 + int(rand() * 1200) }')
+
+start_timerd --fsync "$fsync"
+"$CLIENT" group --socket "$sock" --group crash --topic crash || fail "cannot declare the group"
+
+pids=
+for i in 1 2 3 4; do
+	"$CLIENT" consume --socket "$sock" --group crash --log "$log/consumer.$i" --counter "$log/counter" \
+		2> "$log/consumer.$i.err" &
+	pids="$pids $!"
+done
+"$CLIENT" produce --socket "$sock" --topic crash --rate "$rate" --log "$log/armed" --counter "$log/counter" \
+	2> "$log/producer.err" &
+producer=$!
+t0=$(now_ms)
+
+n=0
+for ms in $intervals; do
+	sleep "$(awk -v m="$ms" 'BEGIN { printf "%.3f", m / 1000 }')"
+	kill -KILL "$daemon_pid"
+	wait "$daemon_pid" 2>/dev/null
+	date +%s%N >> "$log/kills"
+	daemon_pid=
+	n=$((n + 1))
+	start_timerd --fsync "$fsync"
+done
+sleep 1
+kill -TERM "$producer"
+wait "$producer"
+t1=$(now_ms)
+armed=$(wc -l < "$log/armed")
+echo "group-crash: $n kills; $armed arms acknowledged by timerd in $(( (t1 - t0) / 1000 )) s"
+
+# Every key armed and acknowledged, acked by a consumer: wait for it (60 s).
+missing_now() {
+	sort -u "$log/armed" > "$log/armed.sorted"
+	cat "$log"/consumer.[0-9] | awk '$1 == "A" { print $2 }' | sort -u > "$log/acked.sorted"
+	comm -23 "$log/armed.sorted" "$log/acked.sorted" > "$log/missing"
+	[ ! -s "$log/missing" ]
+}
+deadline=$(( $(now_ms) + 60000 ))
+until missing_now; do
+	if [ "$(now_ms)" -gt "$deadline" ]; then
+		kill -TERM $pids 2>/dev/null
+		wait $pids 2>/dev/null
+		missing_now
+		echo "group-crash: FAIL: $(wc -l < "$log/missing") keys armed and acknowledged by timerd were never acked by a consumer within 60 s after the last restart (seed $seed):" >&2
+		head -n 50 "$log/missing" | tr '\n' ' ' >&2
+		echo >&2
+		"$TIMERCTL" --socket "$sock" group show crash --json >&2 2>/dev/null
+		cp -r "$log" "/tmp/group-crash-failed.$seed" 2>/dev/null && echo "group-crash: logs kept in /tmp/group-crash-failed.$seed" >&2
+		fail "keys lost (see above)"
+	fi
+	sleep 0.2
+done
+t2=$(now_ms)
+kill -TERM $pids
+for p in $pids; do
+	wait "$p" || fail "a consumer exited with status $? (see $log/consumer.*.err)"
+done
+echo "group-crash: every acknowledged arm acked by a consumer $(( t2 - t1 )) ms after the load stopped"
+
+# Duplicates: a key received more than once. Each later receipt must have
+# attempt > 1 or follow a kill after the key's first receipt.
+/usr/bin/python3 - "$log" <<'EOF' || fail "duplicates without a redelivery mark (see above)"
+import glob, sys
+d = sys.argv[1]
+kills = sorted(int(l) for l in open(d + "/kills") if l.strip())
+first, recv, acks, bad, dup, dup_attempt, dup_crash = {}, 0, 0, [], 0, 0, 0
+acked_keys = {}
+for f in sorted(glob.glob(d + "/consumer.[0-9]")):
+    for line in open(f):
+        p = line.split()
+        if len(p) != 5:
+            continue
+        kind, key, did, att, t = p[0], p[1], int(p[2]), int(p[3]), int(p[4])
+        if kind == "A":
+            acks += 1
+            acked_keys[key] = acked_keys.get(key, 0) + 1
+            continue
+        recv += 1
+        if key not in first:
+            first[key] = t
+            continue
+        dup += 1
+        crash = any(first[key] <= k <= t for k in kills)
+        if att > 1:
+            dup_attempt += 1
+        elif crash:
+            dup_crash += 1
+        else:
+            bad.append("%s (delivery %d, attempt %d)" % (key, did, att))
+twice = sum(1 for v in acked_keys.values() if v > 1)
+print("group-crash: %d deliveries received, %d acks answered OK; %d duplicate receipts (%d with attempt > 1, "
+      "%d attempt 1 after a kill), %d keys acked more than once" % (recv, acks, dup, dup_attempt, dup_crash, twice))
+if bad:
+    print("group-crash: FAIL: %d duplicates with attempt 1 and no kill in between: %s" % (len(bad), " ".join(bad[:20])))
+    sys.exit(1)
+EOF
+acks=$(cat "$log"/consumer.[0-9] | awk '$1 == "A"' | wc -l)
+echo "group-crash: rate reached: $(( armed * 1000 / (t1 - t0 + 1) )) acknowledged arms/s, $(( acks * 1000 / (t2 - t0 + 1) )) acked deliveries/s from the start to the last ack, kills and restarts included (asked: $rate arms/s)"
+echo "group-crash: PASS"
