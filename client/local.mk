@@ -14,6 +14,7 @@ EXTRA_DIST += client/libtimerd.pc.in
 client_libtimerd_la_SOURCES = \
 	client/async.c \
 	client/codec.c \
+	client/group.c \
 	client/internal.h \
 	client/sync.c \
 	client/timerd.h \
