@@ -8,4 +8,6 @@
 noinst_PROGRAMS += bench/deliver-client
 dist_noinst_SCRIPTS += bench/bench-deliver
 bench_deliver_client_SOURCES = bench/deliver-client.c
-bench_deliver_client_LDADD = -lpthread
+bench_deliver_client_CPPFLAGS = $(AM_CPPFLAGS) -DDELIVER_TIMERD
+bench_deliver_client_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+bench_deliver_client_LDADD = client/libtimerd.la $(LIBEVENT_LIBS) -lpthread

@@ -1,9 +1,9 @@
 # tests/deliver.mk -- consumer groups under SIGKILL (issue 11): timerd killed
 # at random moments (seeded) while 4 consumers ack and a producer arms; every
 # acknowledged arm must be acked by a consumer after the last restart.
-# GROUPS_CFLAGS: -DTIMERD_HAVE_GROUPS once libtimerd has the group functions
-# (the client then builds for real; without it the test skips).
-GROUPS_CFLAGS =
+# GROUPS_CFLAGS: -DTIMERD_HAVE_GROUPS: libtimerd has the group functions
+# (without it the client is a stub and the test skips).
+GROUPS_CFLAGS = -DTIMERD_HAVE_GROUPS
 check_PROGRAMS += tests/stress/group-crash-client
 tests_stress_group_crash_client_SOURCES = tests/stress/group-crash-client.c
 tests_stress_group_crash_client_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(GROUPS_CFLAGS)
