@@ -11,3 +11,9 @@ tests_stress_group_crash_client_LDADD = client/libtimerd.la $(LIBEVENT_LIBS)
 GROUP_CRASH_TESTS = tests/stress/group-crash.sh
 TESTS += $(GROUP_CRASH_TESTS)
 EXTRA_DIST += $(GROUP_CRASH_TESTS)
+# Expected to fail until the daemon stops losing deliveries under SIGKILL: it
+# finds one-shot timers armed and acknowledged whose fire was neither
+# journaled nor delivered, their slots re-armed and fired in later commits
+# (the deliver-bench report to the coordinator has the evidence). Remove this
+# line once the daemon is fixed: the test then guards it.
+XFAIL_TESTS = $(GROUP_CRASH_TESTS)

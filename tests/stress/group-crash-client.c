@@ -14,7 +14,10 @@
  *   consume --socket S --group G --log FILE --counter FILE [--credit N]
  *           subscribes, acks every delivery at once; logs
  *             R key delivery_id attempt realtime_ns   (delivery received)
- *             A key delivery_id attempt realtime_ns   (its ack answered OK)
+ *             A key delivery_id attempt realtime_ns   (its Ack sent)
+ *             C key delivery_id attempt realtime_ns   (that Ack answered OK)
+ *           (an Ack sent just before a kill may be journaled with its reply
+ *           lost: then no C, and rightly no redelivery either)
  * The logs are flushed every 100 ms (the script reads them while the
  * clients run) and on SIGTERM, which ends the client with status 0.
  */
@@ -139,11 +142,11 @@ static void gc_on_acked(struct timerd_async *a, const struct timerd_reply *rep, 
 
 	(void)a;
 	if (rep->code == TIMERD_OK) {
-		fprintf(g->log, "A %s %" PRIu64 " %" PRIu32 " %" PRId64 "\n", k->key, k->delivery_id, k->attempt,
+		fprintf(g->log, "C %s %" PRIu64 " %" PRIu32 " %" PRId64 "\n", k->key, k->delivery_id, k->attempt,
 			gc_real());
 		/* relaxed: a flow-control count read by the producer; nothing else hangs on it. */
 		atomic_fetch_add_explicit(g->acked, 1, memory_order_relaxed);
-	} else if (rep->code != TIMERD_ECLOSED && g->errors++ < 5) {
+	} else if (rep->code < TIMERD_ECONNECT && g->errors++ < 5) {
 		fprintf(stderr, "group-crash-client: ack %" PRIu64 ": %s\n", k->delivery_id, rep->message);
 	}
 	free(k);
@@ -163,8 +166,16 @@ static void gc_on_event(struct timerd_async *a, const struct timerd_event *ev, v
 	*k = (struct gc_ack){ .g = g, .delivery_id = ev->delivery.delivery_id, .attempt = ev->delivery.attempt };
 	snprintf(k->key, sizeof(k->key), "%s", ev->fire.key && *ev->fire.key ? ev->fire.key : "-");
 	fprintf(g->log, "R %s %" PRIu64 " %" PRIu32 " %" PRId64 "\n", k->key, k->delivery_id, k->attempt, gc_real());
-	if (timerd_async_ack(a, k->delivery_id, gc_on_acked, k) != TIMERD_OK)
+	/* the A line is made first: k belongs to the ack's callback once it is queued */
+	char line[128];
+
+	snprintf(line, sizeof(line), "A %s %" PRIu64 " %" PRIu32 " %" PRId64 "\n", k->key, k->delivery_id,
+		 k->attempt, gc_real());
+	if (timerd_async_ack(a, k->delivery_id, gc_on_acked, k) != TIMERD_OK) {
 		free(k);		/* the connection is going: the delivery comes again */
+		return;
+	}
+	fputs(line, g->log);
 }
 
 /* The Subscribe reply. */
@@ -172,7 +183,8 @@ static void gc_on_subscribed(struct timerd_async *a, const struct timerd_reply *
 {
 	(void)a;
 	(void)arg;
-	if (rep->code != TIMERD_OK && rep->code != TIMERD_ECLOSED)
+	/* a lost connection (timerd killed: EIO, ECLOSED...) is retried by the tick */
+	if (rep->code != TIMERD_OK && rep->code < TIMERD_ECONNECT && rep->code != TIMERD_ESHUTDOWN)
 		gc_die("subscribe", rep->message);
 }
 
@@ -188,7 +200,7 @@ static void gc_on_armed(struct timerd_async *a, const struct timerd_reply *rep, 
 	if (rep->code == TIMERD_OK) {
 		fprintf(g->log, "%s\n", k->key);
 		g->sent_ok++;
-	} else if (rep->code != TIMERD_ECLOSED && g->errors++ < 5) {
+	} else if (rep->code < TIMERD_ECONNECT && g->errors++ < 5) {
 		fprintf(stderr, "group-crash-client: arm %s: %s\n", k->key, rep->message);
 	}
 	free(k);
