@@ -90,6 +90,7 @@ static struct fire_msg *fire_encode(struct srv *s, const struct engine_fire *f, 
 		m->topiclen = f->topiclen;
 		m->frame = frame;
 		m->framelen = (uint32_t)(FRAME_HDR + n);
+		m->target = 0;	/* a plain fire: to the watchers and the arming connection (group-srv.c sets it) */
 		m->memsize = (uint32_t)(head + f->topiclen + FRAME_HDR + n);
 		m->mem = &s->fire_mem;
 		/* relaxed: a gauge; queued fires count against max-memory until freed */
@@ -188,7 +189,7 @@ void fire_run(struct loop *l, struct fire_msg *m)
 	struct conn *c;
 
 	if (m->target) {	/* a consumer group's delivery to one subscribed connection */
-		if ((c = loop_conn(l, m->target)) != NULL && c->state != CONN_DEAD)
+		if ((c = loop_conn(l, m->target)) != NULL && (c->state == CONN_OPEN || c->state == CONN_PEER_EOF))
 			conn_push_event(c, m->frame, m->framelen);
 		fire_discard(m);
 		return;

@@ -89,7 +89,13 @@ void group_srv_conn_drop(struct conn *c);
 /* Fills DeliveryStats. */
 void group_srv_stats(struct srv *s, Timerd__DeliveryStats *st);
 
-/* The webhook module's hook: called after a group is created, changed or deleted (g NULL), and for each restored group at start. */
+/*
+ * The webhook module's hook: fn is called at once for every group that
+ * exists (restored ones), then after each create, change or delete (g
+ * NULL) on the thread that made it, with no lock held (fn may call
+ * group_subscribe; a group with webhook_url takes only consumers with
+ * c->webhook set). Set it once, before the loops take requests.
+ */
 void group_srv_set_changed(struct srv *s, void (*fn)(void *arg, const char *name, const Timerd__Group *g), void *arg);
 
 #endif /* TIMERD_GROUP_SRV_H */

@@ -938,7 +938,7 @@ uint64_t store_file_bytes(const struct store *st)
 int store_check(struct store *st, struct store_load_stats *ls, char *report, size_t reportlen)
 {
 	sqlite3_stmt *s;
-	int64_t snap_rows = 0, journal_rows = 0, snap_lsn = 0, max_lsn = 0;
+	int64_t snap_rows = 0, journal_rows = 0, snap_lsn = 0, max_lsn = 0, groups = 0, dlv = 0, dead = 0;
 	const unsigned char *res = NULL;
 	int rc = -1;
 
@@ -964,13 +964,20 @@ int store_check(struct store *st, struct store_load_stats *ls, char *report, siz
 		snprintf(report, reportlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
 		return -1;
 	}
+	if (store_int(st, "SELECT count(*) FROM groups", &groups) < 0 ||
+	    store_int(st, "SELECT count(*) FROM deliveries WHERE dead = 0", &dlv) < 0 ||
+	    store_int(st, "SELECT count(*) FROM deliveries WHERE dead != 0", &dead) < 0) {
+		snprintf(report, reportlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		return -1;
+	}
 	ls->snap_rows = (uint64_t)snap_rows;
 	ls->journal_rows = (uint64_t)journal_rows;
 	ls->snap_lsn = (uint64_t)snap_lsn;
 	ls->next_lsn = (uint64_t)(max_lsn > snap_lsn ? max_lsn : snap_lsn) + 1;
 	snprintf(report, reportlen, "%s: ok, format %d; snapshot: %lld timers at LSN %lld; journal: %lld changes "
-		 "after it, up to LSN %lld; %llu bytes on disk", st->path, STORE_VERSION, (long long)snap_rows,
-		 (long long)snap_lsn, (long long)journal_rows, (long long)max_lsn,
-		 (unsigned long long)store_file_bytes(st));
+		 "after it, up to LSN %lld; %lld consumer groups holding %lld deliveries and %lld dead letters; "
+		 "%llu bytes on disk", st->path, STORE_VERSION, (long long)snap_rows,
+		 (long long)snap_lsn, (long long)journal_rows, (long long)max_lsn, (long long)groups, (long long)dlv,
+		 (long long)dead, (unsigned long long)store_file_bytes(st));
 	return 0;
 }
