@@ -35,6 +35,16 @@ echo "group-crash: seed $seed (GROUP_CRASH_SEED=$seed reproduces the kill times)
 
 log=$tmp/log
 mkdir -p "$log"
+
+# Every failure keeps the clients' logs, timerd.log and the state for a look.
+eval "$(declare -f fail | sed '1s/^fail/lib_fail/')"
+fail() {
+	local keep=/tmp/group-crash-failed.$seed
+	rm -rf "$keep" && mkdir -p "$keep" && cp -r "$log"/. "$keep"/ && cp "$tmp/timerd.log" "$keep"/ 2>/dev/null
+	[ -d "$tmp/state" ] && cp -r "$tmp/state" "$keep"/
+	echo "group-crash: logs, timerd.log and the state kept in $keep" >&2
+	lib_fail "$@"
+}
 : > "$log/kills"
 
 # The kill intervals, ms: seeded, 300..1500 each.
@@ -110,9 +120,6 @@ until missing_now && group_idle; do
 			echo "group-crash: timerctl get $k:" >&2
 			"$TIMERCTL" --socket "$sock" get "$k" >&2
 		done
-		keep=/tmp/group-crash-failed.$seed
-		rm -rf "$keep" && cp -r "$log" "$keep" && cp "$tmp/timerd.log" "$keep/" &&
-			cp -r "$tmp/state" "$keep/" && echo "group-crash: logs, timerd.log and the state kept in $keep" >&2
 		fail "keys lost (see above)"
 	fi
 	sleep 0.2
@@ -130,8 +137,7 @@ echo "group-crash: every acknowledged arm acked by a consumer $(( t2 - t1 )) ms 
 import glob, sys
 d = sys.argv[1]
 kills = sorted(int(l) for l in open(d + "/kills") if l.strip())
-first, recv, acks, confirmed, bad, dup, dup_attempt, dup_crash = {}, 0, 0, 0, [], 0, 0, 0
-acked_keys = {}
+recvs, acks, confirmed, acked_keys = [], 0, 0, {}
 for f in sorted(glob.glob(d + "/consumer.[0-9]")):
     for line in open(f):
         p = line.split()
@@ -140,29 +146,32 @@ for f in sorted(glob.glob(d + "/consumer.[0-9]")):
         kind, key, did, att, t = p[0], p[1], int(p[2]), int(p[3]), int(p[4])
         if kind == "C":
             confirmed += 1
-            continue
-        if kind == "A":
+        elif kind == "A":
             acks += 1
             acked_keys[key] = acked_keys.get(key, 0) + 1
-            continue
-        recv += 1
-        if key not in first:
-            first[key] = t
-            continue
-        dup += 1
-        crash = any(first[key] <= k <= t for k in kills)
-        if att > 1:
-            dup_attempt += 1
-        elif crash:
-            dup_crash += 1
         else:
-            bad.append("%s (delivery %d, attempt %d)" % (key, did, att))
+            recvs.append((t, key, f[-1], did, att))
+recvs.sort()        # in time order across the consumers (one clock: CLOCK_REALTIME)
+first, bad, dup, dup_attempt, dup_crash = {}, [], 0, 0, 0
+for t, key, c, did, att in recvs:
+    if key not in first:
+        first[key] = (t, c, did, att)
+        continue
+    dup += 1
+    t0, c0, d0, a0 = first[key]
+    if att > 1:
+        dup_attempt += 1
+    elif any(t0 <= k <= t for k in kills):
+        dup_crash += 1
+    else:
+        bad.append("%s (consumer %s delivery %d attempt %d, then %.3f s later consumer %s delivery %d attempt %d)"
+                   % (key, c0, d0, a0, (t - t0) / 1e9, c, did, att))
 twice = sum(1 for v in acked_keys.values() if v > 1)
 print("group-crash: %d deliveries received, %d acks sent, %d answered OK (%d lost their reply to a kill); "
       "%d duplicate receipts (%d with attempt > 1, %d attempt 1 after a kill), %d keys acked more than once" % (
-          recv, acks, confirmed, acks - confirmed, dup, dup_attempt, dup_crash, twice))
+          len(recvs), acks, confirmed, acks - confirmed, dup, dup_attempt, dup_crash, twice))
 if bad:
-    print("group-crash: FAIL: %d duplicates with attempt 1 and no kill in between: %s" % (len(bad), " ".join(bad[:20])))
+    print("group-crash: FAIL: %d duplicates with attempt 1 and no kill in between: %s" % (len(bad), "; ".join(bad[:10])))
     sys.exit(1)
 EOF
 acks=$(cat "$log"/consumer.[0-9] | awk '$1 == "A"' | wc -l)
