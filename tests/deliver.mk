@@ -11,9 +11,9 @@ tests_stress_group_crash_client_LDADD = client/libtimerd.la $(LIBEVENT_LIBS)
 GROUP_CRASH_TESTS = tests/stress/group-crash.sh
 TESTS += $(GROUP_CRASH_TESTS)
 EXTRA_DIST += $(GROUP_CRASH_TESTS)
-# Expected to fail until the daemon stops losing deliveries under SIGKILL: it
-# finds one-shot timers armed and acknowledged whose fire was neither
-# journaled nor delivered, their slots re-armed and fired in later commits
-# (the deliver-bench report to the coordinator has the evidence). Remove this
-# line once the daemon is fixed: the test then guards it.
-XFAIL_TESTS = $(GROUP_CRASH_TESTS)
+# The test is strict: it fails (keeping its logs and state in
+# /tmp/group-crash-failed.SEED) while the daemon can lose a delivery under
+# SIGKILL, which it does at this commit in about 2 runs out of 3 (a slot
+# re-armed and its PUT committed before the fire batch holding the old
+# timer's FIRED and delivery rows; see the deliver-bench report). To merge
+# before that is fixed, list it in XFAIL_TESTS (it then XPASSes now and then).
