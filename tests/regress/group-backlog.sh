@@ -11,14 +11,14 @@ ctl group create later --topic q --backoff-min 10ms --backoff-max 40ms >/dev/nul
 
 # --- backlog while no consumer, drained in fire order ---------------------------
 # five one-shots firing 40ms apart at absolute times, armed in another order
-base=$(( $(now_ms) + 1000 ))
+base=$(( $(now_ms) + 2000 ))
 for k in e c a d b; do
 	case $k in a) off=0 ;; b) off=40 ;; c) off=80 ;; d) off=120 ;; e) off=160 ;; esac
 	ms=$((base + off))
 	at=$(date -u -d "@$((ms / 1000))" +%Y-%m-%dT%H:%M:%S).$(printf '%03d' $((ms % 1000)))Z
 	ctl arm "$k" --at "$at" --topic q --payload "$k" >/dev/null || fail "arm $k --at $at"
 done
-[ $(( $(now_ms) )) -lt "$base" ] || fail "arming took over a second: the fire order is not the one meant"
+[ $(( $(now_ms) )) -lt "$base" ] || fail "arming took over 2s: the fire order is not the one meant"
 wait_for group_is later backlog 5
 [ "$(group_field later in_flight)" = 0 ] || fail "in flight with no consumer: $(ctl --json group show later)"
 # durable: still there after a restart
