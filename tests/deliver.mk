@@ -13,7 +13,7 @@ TESTS += $(GROUP_CRASH_TESTS)
 EXTRA_DIST += $(GROUP_CRASH_TESTS)
 # The test is strict: it fails (keeping its logs and state in
 # /tmp/group-crash-failed.SEED) while the daemon can lose a delivery under
-# SIGKILL, which it did in 3 of 5 runs here at this commit (a slot
+# SIGKILL, which it did in 3 of 7 runs here at this commit (a slot
 # re-armed and its PUT committed before the fire batch holding the old
 # timer's FIRED and delivery rows; see the deliver-bench report). To merge
 # before that is fixed, list it in XFAIL_TESTS (it then XPASSes now and then).
