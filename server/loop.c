@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,7 +286,11 @@ static void loop_wake_cb(evutil_socket_t fd, short what, void *arg)
 static void *loop_main(void *arg)
 {
 	struct loop *l = arg;
+	char name[16];
 
+	/* "timerd-loopN" in /proc/PID/task/TID/comm: ps, top and bench-http's CPU pinning find the loops by it */
+	snprintf(name, sizeof(name), "timerd-loop%u", l->idx);
+	pthread_setname_np(pthread_self(), name);
 	if (event_base_dispatch(l->base) < 0)
 		log_err("loop %u: event_base_dispatch failed", l->idx);
 	return NULL;
