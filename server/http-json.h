@@ -31,6 +31,14 @@
 #include "proto/timerd.pb-c.h"
 
 /*
+ * Installs jansson's allocator (json_set_alloc_funcs, once, before the
+ * loops start): httpj_arm_decode's parse tree then lives in a per-thread
+ * scratch buffer instead of malloc. Without it the decoder works the same
+ * with malloc.
+ */
+void httpj_init(void);
+
+/*
  * Decodes an arm body ({"in": "250ms", "topic": "jobs", ...}; doc/http.md)
  * into a, whose strings and payload live in arena. Returns 0, or
  * -TIMERD__ERROR_CODE__MALFORMED (not JSON, not an object) or

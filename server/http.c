@@ -615,6 +615,7 @@ static void http_stats(struct http_req *r)
 /* Fills the route table (once per process). */
 static void http_routes_init(void)
 {
+	httpj_init();	/* jansson's allocator, before any loop parses a body */
 	/* Most specific first: the first match wins. */
 	http_route_add(EVHTTP_REQ_PUT, "/v1/timers/id/{id}", http_timer_put_id);
 	http_route_add(EVHTTP_REQ_GET, "/v1/timers/id/{id}", http_timer_get_id);
