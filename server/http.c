@@ -65,6 +65,8 @@
 #define HTTP_MAX_SEGS 8
 /* Microseconds between balance checks while a loop's listener is off. */
 #define HTTP_BALANCE_US 2000
+/* Freed requests a loop keeps for reuse (each a struct http_held). */
+#define HTTP_SPARE 64
 /* Seconds a client is told to wait before retrying (429, 503). */
 #define HTTP_RETRY_AFTER "1"
 
@@ -171,13 +173,37 @@ int http_route_add(unsigned method, const char *pattern, http_fn fn)
 	return 0;
 }
 
-/* Frees r and what it holds (after it was answered). */
+/* Frees r and what it holds (after it was answered); keeps its memory for the loop's next request. */
 void http_req_free(struct http_req *r)
 {
+	struct http_loop *hl = r->l->http;
+	struct http_held *h = container_of(r, struct http_held, r);
+
 	for (unsigned i = 0; i < r->nargs; i++)
 		free(r->arg[i]);
 	evhttp_clear_headers(&r->query);
-	free(container_of(r, struct http_held, r));
+	if (hl && hl->nspare < HTTP_SPARE) {
+		h->next = hl->spare;	/* the hold list's link: a spare is on no hold list */
+		hl->spare = &h->r;
+		hl->nspare++;
+		return;
+	}
+	free(h);
+}
+
+/* A zeroed request of loop l: a spare one, else a new one; NULL if out of memory. */
+static struct http_held *http_held_new(struct loop *l)
+{
+	struct http_loop *hl = l->http;
+	struct http_held *h;
+
+	if (!hl->spare)
+		return calloc(1, sizeof(*h));
+	h = container_of(hl->spare, struct http_held, r);
+	hl->spare = h->next;
+	hl->nspare--;
+	memset(h, 0, sizeof(*h));
+	return h;
 }
 
 /* The reason phrase evhttp sends for status. */
@@ -894,7 +920,7 @@ static bool http_conn_admit(struct http_req *r)
 static void http_dispatch(struct evhttp_request *req, void *arg)
 {
 	struct loop *l = arg;
-	struct http_held *h = calloc(1, sizeof(*h));
+	struct http_held *h = http_held_new(l);
 	struct http_req *r = h ? &h->r : NULL;
 	char *cap[HTTP_MAX_ARGS];
 	const struct http_route *rt;
@@ -1019,6 +1045,12 @@ void http_loop_free(struct loop *l)
 	if (hl->eh)
 		evhttp_free(hl->eh);	/* runs http_conn_closed for each connection */
 	hmap_destroy(&hl->conns, free);	/* empty: evhttp_free closed them all */
+	while (hl->spare) {
+		struct http_held *h = container_of(hl->spare, struct http_held, r);
+
+		hl->spare = h->next;
+		free(h);
+	}
 	free(hl);
 	l->http = NULL;
 }

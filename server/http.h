@@ -120,6 +120,8 @@ struct http_loop {
 	unsigned admitted;		/* connections counted in conns */
 	unsigned unadmitted;		/* accepted, no request yet (gone after http-timeout) */
 	int64_t last_accept_ns;		/* CLOCK_MONOTONIC of the last accept */
+	struct http_req *spare;		/* freed requests kept for the next ones (http.c), a list */
+	unsigned nspare;
 };
 
 /* Frees r without answering (it was answered, or its stream started). */
