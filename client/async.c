@@ -434,6 +434,35 @@ int timerd_async_stats(struct timerd_async *c, timerd_reply_fn fn, void *arg)
 	return async_send(c, &q, fn, arg);
 }
 
+/* Issues a Subscribe. */
+int timerd_async_subscribe(struct timerd_async *c, const char *group, uint32_t credit,
+			   timerd_reply_fn fn, void *arg)
+{
+	struct codec_req q;
+
+	codec_subscribe(&q, group, credit, false);
+	return async_send(c, &q, fn, arg);
+}
+
+/* Issues an Ack. */
+int timerd_async_ack(struct timerd_async *c, uint64_t delivery_id, timerd_reply_fn fn, void *arg)
+{
+	struct codec_req q;
+
+	codec_ack(&q, delivery_id);
+	return async_send(c, &q, fn, arg);
+}
+
+/* Issues a Nack. */
+int timerd_async_nack(struct timerd_async *c, uint64_t delivery_id, int64_t retry_after_ns,
+		      const char *error, timerd_reply_fn fn, void *arg)
+{
+	struct codec_req q;
+
+	codec_nack(&q, delivery_id, retry_after_ns, error);
+	return async_send(c, &q, fn, arg);
+}
+
 /* Requests issued and not yet answered. */
 size_t timerd_async_pending(const struct timerd_async *c)
 {

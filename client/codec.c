@@ -336,14 +336,8 @@ void codec_arm_result(const Timerd__ArmReply *m, struct timerd_arm_result *r)
 	r->coalesced = m->coalesced;
 }
 
-/* A bump allocator over one malloc'ed block: size pass, then copy pass. */
-struct codec_blk {
-	char *base;
-	size_t off;
-};
-
 /* Reserves n bytes aligned to 8; in the size pass (base NULL) only counts. */
-static void *codec_blk_take(struct codec_blk *b, size_t n)
+void *codec_blk_take(struct codec_blk *b, size_t n)
 {
 	void *p;
 
@@ -354,7 +348,7 @@ static void *codec_blk_take(struct codec_blk *b, size_t n)
 }
 
 /* Copies a string (NULL: "") into the block. */
-static const char *codec_blk_str(struct codec_blk *b, const char *s)
+const char *codec_blk_str(struct codec_blk *b, const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
 	char *p = codec_blk_take(b, n + 1);
@@ -367,7 +361,7 @@ static const char *codec_blk_str(struct codec_blk *b, const char *s)
 }
 
 /* Copies bytes into the block. */
-static const void *codec_blk_mem(struct codec_blk *b, const void *s, size_t n)
+const void *codec_blk_mem(struct codec_blk *b, const void *s, size_t n)
 {
 	void *p = codec_blk_take(b, n ? n : 1);
 
@@ -601,9 +595,13 @@ static void codec_fire_view(const Timerd__Fire *m, struct timerd_fire *f)
 int codec_event_view(const Timerd__Response *m, struct timerd_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
+	ev->delivery.group = "";
 	if (m->body_case == TIMERD__RESPONSE__BODY_FIRE && m->fire) {
 		ev->kind = TIMERD_EVENT_FIRE;
 		codec_fire_view(m->fire, &ev->fire);
+		ev->delivery.delivery_id = m->fire->delivery_id;
+		ev->delivery.attempt = m->fire->attempt;
+		ev->delivery.group = m->fire->group ? m->fire->group : "";
 		return TIMERD_OK;
 	}
 	if (m->body_case == TIMERD__RESPONSE__BODY_NOTICE && m->notice) {
@@ -629,9 +627,11 @@ static struct timerd_event *codec_event_lay(struct codec_blk *b, const struct ti
 	const char *key = codec_blk_str(b, view->fire.key), *topic = codec_blk_str(b, view->fire.topic);
 	const void *payload = codec_blk_mem(b, view->fire.payload, view->fire.payload_len);
 	const char *msg = codec_blk_str(b, view->notice.message);
+	const char *group = codec_blk_str(b, view->delivery.group);
 
 	if (ev) {
 		*ev = *view;
+		ev->delivery.group = group;
 		ev->fire.key = key;
 		ev->fire.topic = topic;
 		ev->fire.payload = payload;

@@ -34,7 +34,18 @@ struct codec_req {
 		Timerd__ProbeAttach probe_attach;
 		Timerd__ProbeDetach probe_detach;
 		Timerd__ProbeList probe_list;
+		Timerd__GroupCreate group_create;
+		Timerd__GroupDelete group_delete;
+		Timerd__GroupList group_list;
+		Timerd__Subscribe subscribe;
+		Timerd__Unsubscribe unsubscribe;
+		Timerd__Ack ack;
+		Timerd__Nack nack;
+		Timerd__DlqList dlq_list;
+		Timerd__DlqRetry dlq_retry;
+		Timerd__DlqPurge dlq_purge;
 	} u;
+	Timerd__Group group;		/* group_create's group */
 	int64_t sent_ns;		/* ping: CLOCK_MONOTONIC when built */
 };
 
@@ -57,6 +68,34 @@ void codec_stats(struct codec_req *q);
 void codec_probe_attach(struct codec_req *q, const char *spec);
 void codec_probe_detach(struct codec_req *q, uint32_t probe_id);
 void codec_probe_list(struct codec_req *q);
+
+/* --- group.c: consumer groups --- */
+
+/* Fills a GroupCreate; TIMERD_EARG if the group has no name or topics are NULL. */
+int codec_group_create(struct codec_req *q, const struct timerd_group *g, bool update);
+void codec_group_delete(struct codec_req *q, const char *name);
+void codec_group_list(struct codec_req *q, const char *name);
+void codec_subscribe(struct codec_req *q, const char *group, uint32_t credit, bool unsubscribe);
+void codec_ack(struct codec_req *q, uint64_t delivery_id);
+void codec_nack(struct codec_req *q, uint64_t delivery_id, int64_t retry_after_ns, const char *error);
+void codec_dlq_list(struct codec_req *q, const char *group, const char *key, uint64_t cursor, uint32_t limit,
+		    bool with_payload);
+/* A DlqRetry, or a DlqPurge when purge. */
+void codec_dlq_act(struct codec_req *q, const char *group, const char *key, uint64_t delivery_id, bool purge);
+
+/* Copies a GroupListReply / DlqListReply into one allocation (NULL: out of memory). */
+struct timerd_groups *codec_groups_copy(const Timerd__GroupListReply *m);
+struct timerd_dlq *codec_dlq_copy(const Timerd__DlqListReply *m);
+
+/* A bump allocator over one malloc'ed block: a size pass (base NULL), then a copy pass. */
+struct codec_blk {
+	char *base;
+	size_t off;
+};
+
+void *codec_blk_take(struct codec_blk *b, size_t n);
+const char *codec_blk_str(struct codec_blk *b, const char *s);
+const void *codec_blk_mem(struct codec_blk *b, const void *s, size_t n);
 
 /* Bytes the framed request takes. */
 size_t codec_size(const struct codec_req *q);

@@ -14,6 +14,7 @@ EXTRA_DIST += client/libtimerd.pc.in
 client_libtimerd_la_SOURCES = \
 	client/async.c \
 	client/codec.c \
+	client/group.c \
 	client/internal.h \
 	client/sync.c \
 	client/timerd.h \
@@ -27,7 +28,10 @@ client_timerctl_SOURCES = \
 	client/cmd-arm.c \
 	client/cmd-calendar.c \
 	client/cmd-cancel.c \
+	client/cmd-consume.c \
+	client/cmd-dlq.c \
 	client/cmd-get.c \
+	client/cmd-group.c \
 	client/cmd-list.c \
 	client/cmd-ping.c \
 	client/cmd-probe.c \
@@ -37,5 +41,5 @@ client_timerctl_SOURCES = \
 	client/ctl.c \
 	client/timerctl.c \
 	client/timerctl.h
-client_timerctl_CFLAGS = $(AM_CFLAGS) $(SQLITE3_CFLAGS)
-client_timerctl_LDADD = client/libtimerd.la proto/libproto.la cal/libcal.la $(SQLITE3_LIBS)
+client_timerctl_CFLAGS = $(AM_CFLAGS) $(SQLITE3_CFLAGS) $(LIBEVENT_CFLAGS)
+client_timerctl_LDADD = client/libtimerd.la proto/libproto.la cal/libcal.la $(SQLITE3_LIBS) $(LIBEVENT_LIBS)

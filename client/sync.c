@@ -564,6 +564,131 @@ int timerd_probe_list(struct timerd *t, struct timerd_probes **out)
 	return TIMERD_OK;
 }
 
+/* Declares a consumer group; *created false when it existed with the same settings. */
+int timerd_group_create(struct timerd *t, const struct timerd_group *g, bool update, bool *created)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	if (codec_group_create(&q, g, update) != TIMERD_OK)
+		return sync_fail(t, TIMERD_EARG, "timerd_group_create: the group needs a name (and topics[] its n_topics strings)");
+	if ((rc = sync_call(t, &q, &m)) == TIMERD_OK && created)
+		*created = m->group_create->created;
+	return rc;
+}
+
+/* Deletes a group, its deliveries and dead letters. */
+int timerd_group_delete(struct timerd *t, const char *name)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+
+	codec_group_delete(&q, name);
+	return sync_call(t, &q, &m);
+}
+
+/* Lists groups (name NULL or "": all) with their counters. */
+int timerd_group_list(struct timerd *t, const char *name, struct timerd_groups **out)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	*out = NULL;
+	codec_group_list(&q, name);
+	if ((rc = sync_call(t, &q, &m)) != TIMERD_OK)
+		return rc;
+	if (!(*out = codec_groups_copy(m->group_list)))
+		return sync_fail(t, TIMERD_ENOMEM, "out of memory");
+	return TIMERD_OK;
+}
+
+/* Makes this connection a consumer of group. */
+int timerd_subscribe(struct timerd *t, const char *group, uint32_t credit)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+
+	codec_subscribe(&q, group, credit, false);
+	return sync_call(t, &q, &m);
+}
+
+/* Stops consuming group; its deliveries in flight here become due again. */
+int timerd_unsubscribe(struct timerd *t, const char *group)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+
+	codec_subscribe(&q, group, 0, true);
+	return sync_call(t, &q, &m);
+}
+
+/* Acknowledges a delivery. */
+int timerd_ack(struct timerd *t, uint64_t delivery_id)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+
+	codec_ack(&q, delivery_id);
+	return sync_call(t, &q, &m);
+}
+
+/* Refuses a delivery: due again after retry_after_ns (0: the group's backoff). */
+int timerd_nack(struct timerd *t, uint64_t delivery_id, int64_t retry_after_ns, const char *error)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+
+	codec_nack(&q, delivery_id, retry_after_ns, error);
+	return sync_call(t, &q, &m);
+}
+
+/* Lists one page of a group's dead letters. */
+int timerd_dlq_list(struct timerd *t, const char *group, const char *key, uint64_t cursor,
+		    uint32_t limit, bool with_payload, struct timerd_dlq **out)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	*out = NULL;
+	codec_dlq_list(&q, group, key, cursor, limit, with_payload);
+	if ((rc = sync_call(t, &q, &m)) != TIMERD_OK)
+		return rc;
+	if (!(*out = codec_dlq_copy(m->dlq_list)))
+		return sync_fail(t, TIMERD_ENOMEM, "out of memory");
+	return TIMERD_OK;
+}
+
+/* Makes dead letters deliveries again; *count how many. */
+int timerd_dlq_retry(struct timerd *t, const char *group, const char *key, uint64_t delivery_id,
+		     uint64_t *count)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	codec_dlq_act(&q, group, key, delivery_id, false);
+	if ((rc = sync_call(t, &q, &m)) == TIMERD_OK && count)
+		*count = m->dlq_retry->count;
+	return rc;
+}
+
+/* Drops dead letters; *count how many. */
+int timerd_dlq_purge(struct timerd *t, const char *group, const char *key, uint64_t delivery_id,
+		     uint64_t *count)
+{
+	struct codec_req q;
+	Timerd__Response *m;
+	int rc;
+
+	codec_dlq_act(&q, group, key, delivery_id, true);
+	if ((rc = sync_call(t, &q, &m)) == TIMERD_OK && count)
+		*count = m->dlq_purge->count;
+	return rc;
+}
+
 /* Makes a notice event telling how many events the queue dropped. */
 static struct timerd_event *sync_drop_notice(struct timerd *t)
 {

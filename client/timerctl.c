@@ -25,6 +25,9 @@ static const struct cmd_entry *const ctl_cmds[] = {
 	&cmd_top_entry,
 	&cmd_ping_entry,
 	&cmd_probe_entry,
+	&cmd_group_entry,
+	&cmd_consume_entry,
+	&cmd_dlq_entry,
 };
 
 #define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))

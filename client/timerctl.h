@@ -57,7 +57,10 @@ struct cmd_entry {
 extern const struct cmd_entry cmd_arm_entry;
 extern const struct cmd_entry cmd_calendar_entry;
 extern const struct cmd_entry cmd_cancel_entry;
+extern const struct cmd_entry cmd_consume_entry;
+extern const struct cmd_entry cmd_dlq_entry;
 extern const struct cmd_entry cmd_get_entry;
+extern const struct cmd_entry cmd_group_entry;
 extern const struct cmd_entry cmd_list_entry;
 extern const struct cmd_entry cmd_ping_entry;
 extern const struct cmd_entry cmd_probe_entry;

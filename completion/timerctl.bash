@@ -49,6 +49,15 @@ _timerctl_daemon()
 		sed -n "s/.*\"$field\":\\(\"\\([^\"\\\\]*\\)\"\\|\\([0-9][0-9]*\\)\\).*/\\2\\3/p" | sort -u
 }
 
+# Prints the names of the daemon's consumer groups, one per line; $1: the program, then the address options.
+_timerctl_groups()
+{
+	local prog=$1
+	shift
+	"$prog" "$@" --json --timeout 300ms group list 2>/dev/null </dev/null |
+		sed -n 's/^{"name":"\([^"\\]*\)".*/\1/p' | sort -u
+}
+
 # Sets COMPREPLY to the words of $1 (one per line) that start with $cur.
 _timerctl_reply()
 {
@@ -89,7 +98,7 @@ _timerctl_quote()
 
 _timerctl()
 {
-	local cur prev prog=${COMP_WORDS[0]} cmd= i w addr=() sub=
+	local cur prev prog=${COMP_WORDS[0]} cmd= i w addr=() sub= arg= dashdash=
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
 	# --flag=value: bash splits at '=' (COMP_WORDBREAKS).
@@ -107,18 +116,36 @@ _timerctl()
 		case $w in
 		--socket | --connect) addr+=("$w" "${COMP_WORDS[i+1]}"); ((i++)); continue ;;
 		--socket=* | --connect=*) addr+=("$w"); continue ;;
-		--timeout) ((i++)); continue ;;
+		--timeout | --topic | --key | --id | --ack-timeout | --max-attempts | --backoff-min | --backoff-max | \
+			--max-backlog | --webhook | --webhook-concurrency | --webhook-timeout | --interval | --concurrency | \
+			--kill-after | --retry-after) ((i++)); continue ;;
+		--) [[ $cmd == consume ]] && { dashdash=$i; break; }; continue ;;
 		-*) continue ;;
 		esac
 		if [[ -z $cmd ]]; then
 			cmd=$w
 		elif [[ -z $sub ]]; then
 			sub=$w
+		elif [[ -z $arg ]]; then
+			arg=$w
 		fi
 	done
 
+	# consume GROUP -- COMMAND ARGS...: a program, then its own arguments (files).
+	if [[ -n $dashdash ]]; then
+		if ((COMP_CWORD == dashdash + 1)); then
+			COMPREPLY=($(compgen -c -- "$cur"))
+		else
+			COMPREPLY=($(compgen -f -- "$cur"))
+			compopt -o filenames 2>/dev/null
+		fi
+		return
+	fi
+
 	# The argument of the previous flag.
 	case $prev in
+	--ack-timeout | --backoff-min | --backoff-max | --webhook-timeout | --kill-after | --retry-after) _timerctl_duration; return ;;
+	--concurrency | --max-attempts | --max-backlog | --webhook-concurrency | --webhook) return ;;
 	--in | --every | --for | --history | --timeout | --wait-timeout | --interval) _timerctl_duration; return ;;
 	--on-calendar) _timerctl_calendar; _timerctl_quote; return ;;
 	--at | --base-time) COMPREPLY=("$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)"); return ;;
@@ -145,6 +172,24 @@ _timerctl()
 	watch) _timerctl_reply "$(_timerctl_daemon "$prog" topic "${addr[@]}")" ;;
 	probe) [[ -z $sub ]] && _timerctl_reply "$(printf '%s\n' attach list detach)" ;;
 	calendar) [[ -z $sub ]] && _timerctl_calendar ;;
+	group)
+		if [[ -z $sub ]]; then
+			_timerctl_reply "$(printf '%s\n' create list show delete)"
+		elif [[ -z $arg && $sub =~ ^(show|delete|create)$ ]]; then
+			_timerctl_reply "$(_timerctl_groups "$prog" "${addr[@]}")"
+		fi ;;
+	dlq)
+		if [[ -z $sub ]]; then
+			_timerctl_reply "$(printf '%s\n' list retry purge)"
+		elif [[ -z $arg ]]; then
+			_timerctl_reply "$(_timerctl_groups "$prog" "${addr[@]}")"
+		fi ;;
+	consume)
+		if [[ -z $sub ]]; then
+			_timerctl_reply "$(_timerctl_groups "$prog" "${addr[@]}")"
+		else
+			_timerctl_reply --
+		fi ;;
 	esac
 	_timerctl_quote
 }

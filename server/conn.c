@@ -53,6 +53,7 @@
 #include <openssl/ssl.h>
 
 #include "proto/frame.h"
+#include "server/group-srv.h"
 #include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
@@ -223,6 +224,7 @@ void conn_kill(struct conn *c)
 		return;
 	conn_set_state(c, CONN_DEAD);
 	watch_drop_all(c);
+	group_srv_conn_drop(c);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
 	evtimer_del(c->timer);
@@ -239,6 +241,7 @@ static void conn_close_flush(struct conn *c)
 		return;
 	conn_set_state(c, CONN_CLOSING);
 	watch_drop_all(c);
+	group_srv_conn_drop(c);
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	evtimer_del(c->timer);	/* the flush has its own deadline */

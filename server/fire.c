@@ -11,6 +11,7 @@
 
 #include "probe/probe.h"
 #include "proto/frame.h"
+#include "server/group-srv.h"
 #include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
@@ -132,7 +133,8 @@ void fire_deliver(void *arg, const struct engine_fire *f)
 	struct fire_msg *m;
 
 	fire_test_stall(s, f);
-	if (f->final && s->journal && journal_keeps(f->flags))
+	/* deliveries of consumer groups: journaled with the one-shot's removal, in one batch */
+	if (!group_srv_fire(s, f) && f->final && s->journal && journal_keeps(f->flags))
 		journal_put_fire(s, f->id);	/* the one-shot is gone: so it is in the journal */
 	if (notify && owner < s->nloops)
 		mask |= UINT64_C(1) << owner;
@@ -185,6 +187,12 @@ void fire_run(struct loop *l, struct fire_msg *m)
 	struct watch_list *wl;
 	struct conn *c;
 
+	if (m->target) {	/* a consumer group's delivery to one subscribed connection */
+		if ((c = loop_conn(l, m->target)) != NULL && (c->state == CONN_OPEN || c->state == CONN_PEER_EOF))
+			conn_push_event(c, m->frame, m->framelen);
+		fire_discard(m);
+		return;
+	}
 	l->stamp++;
 	if (m->notify && (m->owner >> SRV_HANDLE_LOOP_SHIFT) == l->idx) {
 		if ((c = loop_conn(l, m->owner)) != NULL)

@@ -55,6 +55,8 @@ static const struct {
 	{ "store", "recovered_late", HTTP_GAUGE }, { "store", "skipped_late", HTTP_GAUGE },
 	{ "store", "recovered_late_max_ns", HTTP_GAUGE },
 	{ "probes", "available", HTTP_GAUGE }, { "probes", "attached", HTTP_GAUGE },
+	{ "delivery", "groups", HTTP_GAUGE }, { "delivery", "backlog", HTTP_GAUGE },
+	{ "delivery", "in_flight", HTTP_GAUGE }, { "delivery", "dead_letters", HTTP_GAUGE },
 	{ "", "late_count", HTTP_SKIP }, { "", "late_p50_ns", HTTP_SKIP }, { "", "late_p90_ns", HTTP_SKIP },
 	{ "", "late_p99_ns", HTTP_SKIP }, { "", "late_p999_ns", HTTP_SKIP }, { "", "late_max_ns", HTTP_SKIP },
 };

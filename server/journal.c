@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "hist.h"
 #include "probe/probe.h"
+#include "server/group-srv.h"
 #include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
@@ -62,8 +63,10 @@ struct journal {
 	_Atomic bool failing;
 	struct llist_head in;		/* batches posted by loops */
 	struct llist_node *leftover;	/* taken from in, not yet pending (out of memory); thread only */
-	pthread_mutex_t fire_mu;	/* the workers' batch of fire removals */
+	pthread_mutex_t fire_mu;	/* the workers' batch of fire removals (and group rows of no loop) */
 	struct journal_batch *fires;
+	uint64_t fires_seq;		/* under fire_mu: the seq of the current fires batch */
+	_Atomic uint64_t fires_durable;	/* the newest fires batch committed */
 	/* owned by the thread */
 	struct journal_batch **pending;	/* taken, not yet committed */
 	size_t npending, cap_pending;
@@ -139,7 +142,7 @@ static const void *journal_off(size_t off)
 static bool journal_batch_add(struct journal_batch *b, const struct store_rec *r)
 {
 	struct store_rec c = *r;
-	size_t k = 0, t, p, cl = 0;
+	size_t k = 0, t, p, cl = 0, g = 0, e = 0;
 
 	if (b->n == b->cap) {
 		uint32_t cap = b->cap ? b->cap * 2 : 64;
@@ -153,8 +156,12 @@ static bool journal_batch_add(struct journal_batch *b, const struct store_rec *r
 	if ((r->key && (k = journal_batch_copy(b, r->key, r->keylen)) == SIZE_MAX) ||
 	    (t = journal_batch_copy(b, r->topic, r->topiclen)) == SIZE_MAX ||
 	    (p = journal_batch_copy(b, r->payload, r->payloadlen)) == SIZE_MAX ||
-	    (r->calendarlen && (cl = journal_batch_copy(b, r->calendar, r->calendarlen)) == SIZE_MAX))
+	    (r->calendarlen && (cl = journal_batch_copy(b, r->calendar, r->calendarlen)) == SIZE_MAX) ||
+	    (r->group && (g = journal_batch_copy(b, r->group, r->grouplen)) == SIZE_MAX) ||
+	    (r->error && (e = journal_batch_copy(b, r->error, r->errorlen)) == SIZE_MAX))
 		return false;
+	c.group = r->group ? journal_off(g) : NULL;
+	c.error = r->error ? journal_off(e) : NULL;
 	c.key = r->key ? journal_off(k) : NULL;
 	c.topic = journal_off(t);
 	c.payload = journal_off(p);
@@ -175,6 +182,10 @@ static void journal_batch_fix(struct journal_batch *b)
 		r->payload = b->buf + ((uintptr_t)r->payload - 1);
 		if (r->calendar)
 			r->calendar = b->buf + ((uintptr_t)r->calendar - 1);
+		if (r->group)
+			r->group = b->buf + ((uintptr_t)r->group - 1);
+		if (r->error)
+			r->error = b->buf + ((uintptr_t)r->error - 1);
 	}
 }
 
@@ -256,25 +267,46 @@ uint64_t journal_durable(struct loop *l)
 
 void journal_put_fire(struct srv *s, uint64_t id)
 {
+	journal_put_fire_rows(s, id, NULL, 0);
+}
+
+uint64_t journal_put_fire_rows(struct srv *s, uint64_t id, const struct store_rec *rows, size_t n)
+{
 	struct journal *j = s->journal;
 	struct store_rec r = { .op = STORE_FIRED, .id = id, .boot = 0 };
+	uint64_t seq = 0;
 	bool first;
 
 	pthread_mutex_lock(&j->fire_mu);
-	if (!j->fires)
-		j->fires = journal_batch_new(NULL);
-	if (!j->fires || j->fires->n >= JOURNAL_MAX_FIRE_ROWS) {
+	if (!j->fires && (j->fires = journal_batch_new(NULL)) != NULL)
+		j->fires->seq = ++j->fires_seq;
+	if (!j->fires || j->fires->n + n + 1 > JOURNAL_MAX_FIRE_ROWS) {
 		pthread_mutex_unlock(&j->fire_mu);
-		ctr_add(&j->fire_rows_dropped, 1);	/* under no lock: approximate across workers */
-		return;
+		ctr_add(&j->fire_rows_dropped, 1 + n);	/* under no lock: approximate across workers */
+		return 0;
 	}
-	r.lsn = journal_lsn(j);
 	first = j->fires->n == 0;
-	if (!journal_batch_add(j->fires, &r))
-		ctr_add(&j->fire_rows_dropped, 1);
+	if (id) {
+		r.lsn = journal_lsn(j);
+		if (!journal_batch_add(j->fires, &r))
+			ctr_add(&j->fire_rows_dropped, 1);
+	}
+	seq = j->fires->seq;
+	for (size_t i = 0; i < n; i++)
+		if (!journal_batch_add(j->fires, &rows[i])) {	/* group rows need no LSN */
+			ctr_add(&j->fire_rows_dropped, 1);
+			seq = 0;
+		}
 	pthread_mutex_unlock(&j->fire_mu);
 	if (first)
 		journal_wake(j);
+	return seq;
+}
+
+uint64_t journal_fires_durable(struct srv *s)
+{
+	/* acquire: pairs with the journal thread's release after the commit. */
+	return s->journal ? atomic_load_explicit(&s->journal->fires_durable, memory_order_acquire) : UINT64_MAX;
 }
 
 /* --- records --- */
@@ -485,6 +517,10 @@ static void journal_publish(struct journal *j)
 			/* release: the commit happens-before the loop's acquire in journal_durable. */
 			atomic_store_explicit(&b->loop->jdurable, b->seq, memory_order_release);
 			loop_wake_journal(b->loop);
+		} else {
+			/* release: the commit happens-before the group thread's acquire in journal_fires_durable. */
+			atomic_store_explicit(&j->fires_durable, b->seq, memory_order_release);
+			group_srv_wake(j->s);
 		}
 		journal_batch_free(b);
 	}
@@ -497,6 +533,7 @@ static void journal_publish(struct journal *j)
 static void journal_note_meta(struct journal *j, int64_t now)
 {
 	store_note_gen(j->st, engine_gen_max(j->s->engine));
+	store_note_dlv(j->st, group_srv_next_id(j->s));	/* before the rows: above every id they hold */
 	if (now - j->last_alive >= JOURNAL_ALIVE_NS) {
 		store_note_alive(j->st, j->s->boot, now, engine_now_real(j->s->engine));
 		j->last_alive = now;
@@ -523,6 +560,7 @@ static void journal_touch_clean(struct journal *j)
 	char err[JOURNAL_ERR_LEN];
 
 	store_note_gen(j->st, engine_gen_max(j->s->engine));
+	store_note_dlv(j->st, group_srv_next_id(j->s));
 	store_note_alive(j->st, j->s->boot, engine_now(j->s->engine), engine_now_real(j->s->engine));
 	store_note_clean(j->st, true);
 	if (store_begin(j->st, true, err, sizeof(err)) < 0 || store_commit(j->st, err, sizeof(err)) < 0) {
@@ -941,6 +979,8 @@ static int journal_load(struct journal *j, char *err, size_t errlen)
 		return -1;
 	if (err[0])
 		log_warn("journal: %s (skipped)", err);
+	if (group_srv_load(j->s, j->st, err, errlen) < 0)
+		return -1;
 	if (ls.max_gen > ld.max_gen)
 		ld.max_gen = (uint32_t)ls.max_gen;
 	floor = ld.max_gen + (ls.clean ? 1 : JOURNAL_GEN_MARGIN);	/* ids handed out since max_gen was recorded */

@@ -120,6 +120,17 @@ uint64_t journal_durable(struct loop *l);
 /* Journals the removal of fired one-shot timer id (engine delivery threads). */
 void journal_put_fire(struct srv *s, uint64_t id);
 
+/*
+ * Journals the removal of one-shot id (0: none) and n group rows (server/
+ * group.h) in one batch, so in one transaction (any thread). Returns that
+ * batch's seq: once journal_fires_durable() >= seq the rows are committed;
+ * 0 if they were dropped (out of memory, or past the bound while commits fail).
+ */
+uint64_t journal_put_fire_rows(struct srv *s, uint64_t id, const struct store_rec *rows, size_t n);
+
+/* The newest fire batch committed (acquire); UINT64_MAX under --memory-only. */
+uint64_t journal_fires_durable(struct srv *s);
+
 /* Fills a snapshot of the counters. */
 void journal_stats(struct srv *s, struct journal_stats *st);
 

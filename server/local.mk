@@ -9,6 +9,10 @@ server_libserver_la_SOURCES = \
 	server/conn.c \
 	server/errmap.c \
 	server/fire.c \
+	server/group-srv.c \
+	server/group-srv.h \
+	server/group.c \
+	server/group.h \
 	server/hmap.c \
 	server/hmap.h \
 	server/http-json.c \

@@ -20,6 +20,7 @@
 #include "cal/cal.h"
 #include "proto/frame.h"
 #include "proto/text.h"
+#include "server/group-srv.h"
 #include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
@@ -763,6 +764,431 @@ static void rpc_probe_list(struct rpc_ctx *x)
 	rpc_reply(x, TIMERD__RESPONSE__BODY_PROBE_LIST, &x->u.probe_list);
 }
 
+/* --- consumer groups (doc/delivery.md) --- */
+
+/* Allocates a zeroed reply message of size n in the reply arena; NULL after answering NO_MEMORY. */
+static void *rpc_group_alloc(struct rpc_ctx *x, size_t n)
+{
+	void *p = arena_alloc(&x->l->reply_arena, n);
+
+	if (!p)
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "out of memory building the reply");
+	else
+		memset(p, 0, n);
+	return p;
+}
+
+/* Sets a group reply's body. */
+static void rpc_group_reply(struct rpc_ctx *x, Timerd__Response__BodyCase body, void *msg)
+{
+	x->rs.body_case = body;
+	switch (body) {
+	case TIMERD__RESPONSE__BODY_GROUP_CREATE: x->rs.group_create = msg; break;
+	case TIMERD__RESPONSE__BODY_GROUP_DELETE: x->rs.group_delete = msg; break;
+	case TIMERD__RESPONSE__BODY_GROUP_LIST: x->rs.group_list = msg; break;
+	case TIMERD__RESPONSE__BODY_SUBSCRIBE: x->rs.subscribe = msg; break;
+	case TIMERD__RESPONSE__BODY_UNSUBSCRIBE: x->rs.unsubscribe = msg; break;
+	case TIMERD__RESPONSE__BODY_ACK: x->rs.ack = msg; break;
+	case TIMERD__RESPONSE__BODY_NACK: x->rs.nack = msg; break;
+	case TIMERD__RESPONSE__BODY_DLQ_LIST: x->rs.dlq_list = msg; break;
+	case TIMERD__RESPONSE__BODY_DLQ_RETRY: x->rs.dlq_retry = msg; break;
+	case TIMERD__RESPONSE__BODY_DLQ_PURGE: x->rs.dlq_purge = msg; break;
+	default: break;
+	}
+}
+
+/* Checks a group name; false after answering INVALID. */
+static bool rpc_group_name(struct rpc_ctx *x, const char *what, const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (!n) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "%s: give a group name", what);
+		return false;
+	}
+	if (n > GROUP_MAX_NAME || !text_ok(name, n)) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "%s: a group name is UTF-8 text without control characters, "
+			  "at most %d bytes", what, GROUP_MAX_NAME);
+		return false;
+	}
+	return true;
+}
+
+/* Answers NOT_FOUND for a group that does not exist. */
+static void rpc_group_missing(struct rpc_ctx *x, const char *name)
+{
+	rpc_error(x, TIMERD__ERROR_CODE__NOT_FOUND, "no group '%s' (timerctl group list shows them; timerctl group "
+		  "create makes one)", name);
+}
+
+/* The set; NULL after answering UNAVAILABLE. */
+static struct group_set *rpc_groups(struct rpc_ctx *x)
+{
+	if (x->s->groups)
+		return &x->s->groups->gs;
+	rpc_error(x, TIMERD__ERROR_CODE__UNAVAILABLE, "consumer groups are not available in this timerd");
+	return NULL;
+}
+
+/* Answers an error of an operation that journals (out of memory after the change was made). */
+static void rpc_group_oom(struct rpc_ctx *x, const char *what)
+{
+	rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "%s: out of memory journaling the change: it is made in memory "
+		  "but may be lost on a restart; retry it", what);
+}
+
+/* GroupCreate. */
+static void rpc_group_create(struct rpc_ctx *x)
+{
+	const Timerd__GroupCreate *m = x->rq->group_create;
+	struct group_set *gs = rpc_groups(x);
+	Timerd__GroupCreateReply *r;
+	char why[512];
+	uint64_t hold = 0;
+	bool created;
+	int rc;
+
+	if (!gs)
+		return;
+	if (group_validate(m->group, x->s->cfg->max_topic, why, sizeof(why)) < 0) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "group create: %s", why);
+		return;
+	}
+	if (!rpc_journal_ready(x, journal_enabled(x->s)) || !(r = rpc_group_alloc(x, sizeof(*r))))
+		return;
+	rc = group_create(gs, m->group, m->update, x->l, &created, &hold, why, sizeof(why));
+	switch (rc) {
+	case 0:
+		timerd__group_create_reply__init(r);
+		r->created = created;
+		x->hold = hold;
+		rpc_group_reply(x, TIMERD__RESPONSE__BODY_GROUP_CREATE, r);
+		if (created)
+			log_notice("group %s created (%zu topics)", m->group->name, m->group->n_topics);
+		break;
+	case GROUP_ECONFLICT:
+		rpc_error(x, TIMERD__ERROR_CODE__CONFLICT, "%s", why);
+		break;
+	case GROUP_EFULL:
+		rpc_error(x, TIMERD__ERROR_CODE__FULL, "%s", why);
+		break;
+	default:
+		rpc_group_oom(x, "group create");
+		break;
+	}
+}
+
+/* GroupDelete. */
+static void rpc_group_delete(struct rpc_ctx *x)
+{
+	const char *name = x->rq->group_delete->name;
+	struct group_set *gs = rpc_groups(x);
+	Timerd__GroupDeleteReply *r;
+	uint64_t hold = 0;
+	int rc;
+
+	if (!gs || !rpc_group_name(x, "group delete", name) || !rpc_journal_ready(x, journal_enabled(x->s)) ||
+	    !(r = rpc_group_alloc(x, sizeof(*r))))
+		return;
+	if ((rc = group_delete(gs, name, x->l, &hold)) == GROUP_ENOENT) {
+		rpc_group_missing(x, name);
+		return;
+	}
+	if (rc) {
+		rpc_group_oom(x, "group delete");
+		return;
+	}
+	log_notice("group %s deleted", name);
+	timerd__group_delete_reply__init(r);
+	x->hold = hold;
+	rpc_group_reply(x, TIMERD__RESPONSE__BODY_GROUP_DELETE, r);
+}
+
+/* What GroupList's callback builds. */
+struct rpc_group_acc {
+	struct rpc_ctx *x;
+	Timerd__GroupInfo **v;
+	size_t n, cap;
+	bool oom;
+};
+
+/* group_list callback: a copy of gi in the reply arena. */
+static void rpc_group_one(void *arg, const Timerd__GroupInfo *gi, const uint8_t *packed, size_t len)
+{
+	struct rpc_group_acc *acc = arg;
+	Timerd__GroupInfo *m;
+
+	if (acc->oom || acc->n == acc->cap)
+		return;
+	if (!(m = arena_alloc(&acc->x->l->reply_arena, sizeof(*m)))) {
+		acc->oom = true;
+		return;
+	}
+	*m = *gi;
+	if (!(m->group = timerd__group__unpack(arena_pbc(&acc->x->l->reply_arena), len, packed))) {
+		acc->oom = true;
+		return;
+	}
+	acc->v[acc->n++] = m;
+}
+
+/* GroupList. */
+static void rpc_group_list(struct rpc_ctx *x)
+{
+	const char *name = x->rq->group_list->name;
+	struct group_set *gs = rpc_groups(x);
+	struct rpc_group_acc acc = { .x = x, .cap = GROUP_MAX_GROUPS };
+	Timerd__GroupListReply *r;
+
+	if (!gs || (name && *name && !rpc_group_name(x, "group list", name)) || !(r = rpc_group_alloc(x, sizeof(*r))) ||
+	    !(acc.v = rpc_group_alloc(x, acc.cap * sizeof(*acc.v))))
+		return;
+	if (group_list(gs, name, rpc_group_one, &acc) == GROUP_ENOENT) {
+		rpc_group_missing(x, name);
+		return;
+	}
+	if (acc.oom) {
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "group list: out of memory");
+		return;
+	}
+	timerd__group_list_reply__init(r);
+	r->groups = acc.v;
+	r->n_groups = acc.n;
+	rpc_group_reply(x, TIMERD__RESPONSE__BODY_GROUP_LIST, r);
+}
+
+/* Subscribe. */
+static void rpc_subscribe(struct rpc_ctx *x)
+{
+	const Timerd__Subscribe *m = x->rq->subscribe;
+	Timerd__SubscribeReply *r;
+	int rc;
+
+	if (!x->c || x->c->sse) {
+		rpc_error(x, TIMERD__ERROR_CODE__UNKNOWN_OP, "subscribe needs an RPC connection to push deliveries to");
+		return;
+	}
+	if (!rpc_groups(x) || !rpc_group_name(x, "subscribe", m->group))
+		return;
+	if (m->credit > GROUP_MAX_CREDIT) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "subscribe: credit %u is above %u: give 1 to %u deliveries in "
+			  "flight (0: 1)", m->credit, GROUP_MAX_CREDIT, GROUP_MAX_CREDIT);
+		return;
+	}
+	if (!(r = rpc_group_alloc(x, sizeof(*r))))
+		return;
+	switch ((rc = group_srv_subscribe(x->c, m->group, m->credit))) {
+	case 0:
+		timerd__subscribe_reply__init(r);
+		rpc_group_reply(x, TIMERD__RESPONSE__BODY_SUBSCRIBE, r);
+		break;
+	case GROUP_ENOENT:
+		rpc_group_missing(x, m->group);
+		break;
+	case GROUP_EINVAL:
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "subscribe: this connection is already subscribed to group "
+			  "'%s' (unsubscribe first to change its credit)", m->group);
+		break;
+	case GROUP_EWEBHOOK:
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "subscribe: group '%s' delivers to its webhook_url, not to "
+			  "subscribers: create another group for consumers", m->group);
+		break;
+	case GROUP_EFULL:
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "subscribe: this connection holds %d subscriptions, the most "
+			  "it may: use another connection", GROUP_SRV_MAX_SUBS);
+		break;
+	default:
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "subscribe: out of memory");
+		break;
+	}
+}
+
+/* Unsubscribe. */
+static void rpc_unsubscribe(struct rpc_ctx *x)
+{
+	const char *name = x->rq->unsubscribe->group;
+	Timerd__UnsubscribeReply *r;
+
+	if (!x->c || x->c->sse) {
+		rpc_error(x, TIMERD__ERROR_CODE__UNKNOWN_OP, "unsubscribe needs an RPC connection");
+		return;
+	}
+	if (!rpc_group_name(x, "unsubscribe", name) || !(r = rpc_group_alloc(x, sizeof(*r))))
+		return;
+	if (group_srv_unsubscribe(x->c, name) != 0) {
+		rpc_error(x, TIMERD__ERROR_CODE__NOT_FOUND, "unsubscribe: this connection is not subscribed to group '%s'",
+			  name);
+		return;
+	}
+	timerd__unsubscribe_reply__init(r);
+	rpc_group_reply(x, TIMERD__RESPONSE__BODY_UNSUBSCRIBE, r);
+}
+
+/* Ack and Nack. */
+static void rpc_ack_common(struct rpc_ctx *x, bool nack)
+{
+	uint64_t id = nack ? x->rq->nack->delivery_id : x->rq->ack->delivery_id, hold = 0;
+	const char *what = nack ? "nack" : "ack";
+	void *r;
+	int rc;
+
+	if (!x->c || x->c->sse) {
+		rpc_error(x, TIMERD__ERROR_CODE__UNKNOWN_OP, "%s needs the RPC connection the delivery was pushed to", what);
+		return;
+	}
+	if (nack) {
+		const Timerd__Nack *m = x->rq->nack;
+
+		if (m->retry_after_ns < 0 || m->retry_after_ns > GROUP_MAX_BACKOFF_NS) {
+			rpc_error(x, TIMERD__ERROR_CODE__INVALID, "nack: retry_after_ns %" PRId64 " is out of range: give 0 "
+				  "(the group's backoff) up to %lld ns (a day)", m->retry_after_ns, GROUP_MAX_BACKOFF_NS);
+			return;
+		}
+		if (m->error && !text_ok(m->error, strlen(m->error))) {
+			rpc_error(x, TIMERD__ERROR_CODE__INVALID, "nack: error is not valid UTF-8 text (control characters "
+				  "are not allowed)");
+			return;
+		}
+	}
+	if (!rpc_journal_ready(x, journal_enabled(x->s)) ||
+	    !(r = rpc_group_alloc(x, nack ? sizeof(Timerd__NackReply) : sizeof(Timerd__AckReply))))
+		return;
+	rc = nack ? group_srv_nack(x->c, id, x->rq->nack->retry_after_ns, x->rq->nack->error, &hold)
+		  : group_srv_ack(x->c, id, &hold);
+	if (rc == GROUP_ENOENT) {
+		rpc_error(x, TIMERD__ERROR_CODE__NOT_FOUND, "%s: delivery %" PRIu64 " is not in flight to this connection "
+			  "(already acked, timed out and given to another consumer, or never pushed here)", what, id);
+		return;
+	}
+	if (rc) {
+		rpc_group_oom(x, what);
+		return;
+	}
+	x->hold = hold;
+	if (nack) {
+		timerd__nack_reply__init(r);
+		rpc_group_reply(x, TIMERD__RESPONSE__BODY_NACK, r);
+	} else {
+		timerd__ack_reply__init(r);
+		rpc_group_reply(x, TIMERD__RESPONSE__BODY_ACK, r);
+	}
+}
+
+/* Ack. */
+static void rpc_ack(struct rpc_ctx *x)
+{
+	rpc_ack_common(x, false);
+}
+
+/* Nack. */
+static void rpc_nack(struct rpc_ctx *x)
+{
+	rpc_ack_common(x, true);
+}
+
+/* Arena allocator for group_dlq_list. */
+static void *rpc_dlq_alloc(void *arg, size_t n)
+{
+	return arena_alloc(arg, n ? n : 1);
+}
+
+/* Checks a DLQ request's key filter; false after answering. */
+static bool rpc_dlq_key(struct rpc_ctx *x, const char *key)
+{
+	uint32_t len;
+
+	return rpc_check_text(x, "key", key, x->s->cfg->max_key, TIMERD__ERROR_CODE__KEY_TOO_LONG, &len);
+}
+
+/* DlqList. */
+static void rpc_dlq_list(struct rpc_ctx *x)
+{
+	const Timerd__DlqList *m = x->rq->dlq_list;
+	struct group_set *gs = rpc_groups(x);
+	Timerd__DlqList q = *m;
+	Timerd__DlqListReply *r;
+	uint64_t per;
+	int rc;
+
+	if (!gs || !rpc_group_name(x, "dlq list", m->group) || !rpc_dlq_key(x, m->key) ||
+	    !(r = rpc_group_alloc(x, sizeof(*r))))
+		return;
+	/* a page fits one frame: each letter may carry a key, a topic, an error and (with_payload) a payload */
+	per = (uint64_t)x->s->cfg->max_key + x->s->cfg->max_topic + GROUP_MAX_ERROR + RPC_LIST_ENTRY_RESERVE +
+	      (m->with_payload ? x->l->lim.max_payload_hwm : 0);
+	if (!q.limit || q.limit > (x->s->cfg->max_frame - SETTINGS_FRAME_RESERVE) / per)
+		q.limit = (uint32_t)((x->s->cfg->max_frame - SETTINGS_FRAME_RESERVE) / per);
+	if (m->limit && m->limit < q.limit)
+		q.limit = m->limit;
+	if (!q.limit)
+		q.limit = 1;
+	if (q.limit > x->s->cfg->max_list)
+		q.limit = x->s->cfg->max_list;
+	if (!m->limit && q.limit > RPC_LIST_DEFAULT)
+		q.limit = RPC_LIST_DEFAULT;
+	rc = group_dlq_list(gs, &q, r, rpc_dlq_alloc, &x->l->reply_arena);
+	if (rc == GROUP_ENOENT) {
+		rpc_group_missing(x, m->group);
+		return;
+	}
+	if (rc) {
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "dlq list: out of memory");
+		return;
+	}
+	rpc_group_reply(x, TIMERD__RESPONSE__BODY_DLQ_LIST, r);
+}
+
+/* DlqRetry and DlqPurge. */
+static void rpc_dlq_apply(struct rpc_ctx *x, bool purge)
+{
+	const char *name = purge ? x->rq->dlq_purge->group : x->rq->dlq_retry->group;
+	const char *key = purge ? x->rq->dlq_purge->key : x->rq->dlq_retry->key;
+	uint64_t id = purge ? x->rq->dlq_purge->delivery_id : x->rq->dlq_retry->delivery_id, count = 0, hold = 0;
+	const char *what = purge ? "dlq purge" : "dlq retry";
+	struct group_set *gs = rpc_groups(x);
+	void *r;
+	int rc;
+
+	if (!gs || !rpc_group_name(x, what, name) || !rpc_dlq_key(x, key) ||
+	    !rpc_journal_ready(x, journal_enabled(x->s)) ||
+	    !(r = rpc_group_alloc(x, purge ? sizeof(Timerd__DlqPurgeReply) : sizeof(Timerd__DlqRetryReply))))
+		return;
+	rc = group_dlq_apply(gs, name, key, id, purge, x->l, &count, &hold);
+	if (rc == GROUP_ENOENT) {
+		rpc_group_missing(x, name);
+		return;
+	}
+	if (rc) {
+		rpc_group_oom(x, what);
+		return;
+	}
+	x->hold = hold;
+	if (purge) {
+		timerd__dlq_purge_reply__init(r);
+		((Timerd__DlqPurgeReply *)r)->count = count;
+		rpc_group_reply(x, TIMERD__RESPONSE__BODY_DLQ_PURGE, r);
+	} else {
+		timerd__dlq_retry_reply__init(r);
+		((Timerd__DlqRetryReply *)r)->count = count;
+		rpc_group_reply(x, TIMERD__RESPONSE__BODY_DLQ_RETRY, r);
+	}
+}
+
+/* DlqRetry. */
+static void rpc_dlq_retry(struct rpc_ctx *x)
+{
+	rpc_dlq_apply(x, false);
+}
+
+/* DlqPurge. */
+static void rpc_dlq_purge(struct rpc_ctx *x)
+{
+	rpc_dlq_apply(x, true);
+}
+
+/* rpc_ops.ctr for operations without a request counter of their own. */
+#define RPC_NO_CTR SIZE_MAX
+
 #define RPC_CTR(n) offsetof(struct loop_counters, n)
 
 /* Every operation, by Request body number. */
@@ -779,6 +1205,16 @@ static const struct rpc_op rpc_ops[] = {
 	[TIMERD__REQUEST__BODY_PROBE_ATTACH] = { .name = "probe_attach", .ctr = RPC_CTR(req_probe), .fn = rpc_probe_attach },
 	[TIMERD__REQUEST__BODY_PROBE_DETACH] = { .name = "probe_detach", .ctr = RPC_CTR(req_probe), .fn = rpc_probe_detach },
 	[TIMERD__REQUEST__BODY_PROBE_LIST] = { .name = "probe_list", .ctr = RPC_CTR(req_probe), .fn = rpc_probe_list },
+	[TIMERD__REQUEST__BODY_GROUP_CREATE] = { .name = "group_create", .ctr = RPC_NO_CTR, .fn = rpc_group_create },
+	[TIMERD__REQUEST__BODY_GROUP_DELETE] = { .name = "group_delete", .ctr = RPC_NO_CTR, .fn = rpc_group_delete },
+	[TIMERD__REQUEST__BODY_GROUP_LIST] = { .name = "group_list", .ctr = RPC_NO_CTR, .fn = rpc_group_list },
+	[TIMERD__REQUEST__BODY_SUBSCRIBE] = { .name = "subscribe", .ctr = RPC_NO_CTR, .fn = rpc_subscribe },
+	[TIMERD__REQUEST__BODY_UNSUBSCRIBE] = { .name = "unsubscribe", .ctr = RPC_NO_CTR, .fn = rpc_unsubscribe },
+	[TIMERD__REQUEST__BODY_ACK] = { .name = "ack", .ctr = RPC_NO_CTR, .fn = rpc_ack },
+	[TIMERD__REQUEST__BODY_NACK] = { .name = "nack", .ctr = RPC_NO_CTR, .fn = rpc_nack },
+	[TIMERD__REQUEST__BODY_DLQ_LIST] = { .name = "dlq_list", .ctr = RPC_NO_CTR, .fn = rpc_dlq_list },
+	[TIMERD__REQUEST__BODY_DLQ_RETRY] = { .name = "dlq_retry", .ctr = RPC_NO_CTR, .fn = rpc_dlq_retry },
+	[TIMERD__REQUEST__BODY_DLQ_PURGE] = { .name = "dlq_purge", .ctr = RPC_NO_CTR, .fn = rpc_dlq_purge },
 };
 
 /* Answers a Request whose body this server does not know. */
@@ -809,7 +1245,8 @@ static void rpc_dispatch(struct rpc_ctx *x)
 		rpc_unknown(x);
 		return;
 	}
-	ctr_add((_Atomic uint64_t *)(void *)((char *)&x->l->ctr + rpc_ops[op].ctr), 1);
+	if (rpc_ops[op].ctr != RPC_NO_CTR)
+		ctr_add((_Atomic uint64_t *)(void *)((char *)&x->l->ctr + rpc_ops[op].ctr), 1);
 	rpc_ops[op].fn(x);
 }
 

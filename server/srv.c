@@ -31,6 +31,7 @@
 
 #include "proto/addr.h"
 #include "proto/frame.h"
+#include "server/group-srv.h"
 #include "server/journal.h"
 #include "server/http.h"
 #include "server/log.h"
@@ -62,6 +63,8 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 	if (rc < 0)
 		return td_errf(err, errlen, "cannot start the timer engine: %s", td_strerror(rc));
 	s->start_ns = engine_now(s->engine);	/* the one clock of the process: the engine's */
+	if (group_srv_init(s, err, errlen) < 0)	/* journal_open restores the groups into it */
+		return -1;
 	if (journal_open(s, err, errlen) < 0)	/* restores the saved timers first */
 		return -1;
 	if (journal_late(s) && s->cfg->recovery_grace_ns > 0) {
@@ -72,7 +75,9 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 	} else if ((rc = engine_start(s->engine)) < 0) {
 		return td_errf(err, errlen, "cannot start the timer engine: %s", td_strerror(rc));
 	}
-	return journal_start(s, err, errlen);
+	if (journal_start(s, err, errlen) < 0)
+		return -1;
+	return group_srv_start(s, err, errlen);
 }
 
 /* A connection handle keeps its loop's index in the bits above SRV_HANDLE_LOOP_SHIFT. */
@@ -923,9 +928,11 @@ void srv_destroy(struct srv *s)
 		engine_stop(s->engine);	/* its delivery threads journal fires until they stop */
 	}
 	journal_stop(s);	/* while the engine's memory is there: the journal reads it to the end */
+	group_srv_quiesce(s);	/* nothing is handed to a connection any more: the loops may go */
 	engine_destroy(s->engine);
 	for (unsigned i = 0; s->loops && i < s->nloops; i++)
 		loop_destroy(&s->loops[i]);
+	group_srv_stop(s);
 	free(s->loops);
 	tls_stop(s);
 	if (s->sig_term)

@@ -12,6 +12,7 @@
  *	           which encodes the event once and queues it to each loop that
  *	           has a subscriber (per-loop llist + eventfd wake-up)
  *	stats      merges counters, writes stats.db
+ *	group      consumer groups' timeouts, backoffs and hand-outs (group-srv.h)
  *
  * A bufferevent is only ever touched by the loop thread that owns it.
  *
@@ -48,6 +49,8 @@ struct http_loop;
 struct http_sse;
 struct probe_mgr;
 struct stats_thread;
+struct group_srv;
+struct group_sub;
 
 /* Engine flag: push the fires to the arming connection (engine owner = its handle). */
 #define SRV_FLAG_NOTIFY 0x1u
@@ -90,6 +93,7 @@ struct fire_msg {
 	uint32_t memsize;		/* bytes it takes, counted in *mem (max-memory) */
 	_Atomic int64_t *mem;		/* srv.fire_mem */
 	bool notify;			/* the arming connection asked for it */
+	uint64_t target;		/* a group delivery: only to this connection handle (0: watchers) */
 	uint64_t owner;			/* its handle */
 	int64_t deadline;		/* CLOCK_MONOTONIC ns */
 	const char *topic;		/* points into data */
@@ -282,6 +286,7 @@ struct conn {
 	bool tls;			/* bev is a bufferevent_openssl (server/tls.c) */
 	bool tls_up;			/* its handshake completed */
 	uint64_t frames_seen;		/* frames read (a TLS ClientHello as the first is a mismatch) */
+	struct group_sub *gsubs;	/* consumer-group subscriptions (server/group-srv.c) */
 };
 
 struct srv {
@@ -302,6 +307,7 @@ struct srv {
 	struct watch_reg watch;
 	struct stats_thread *stats;
 	struct journal *journal;	/* NULL: --memory-only */
+	struct group_srv *groups;	/* consumer groups (server/group-srv.h) */
 	uint64_t boot;			/* store_boot_hash() of this boot */
 	char store_path[4096];		/* state-dir/timers.db ("" if memory-only) */
 	char stats_path[4096];		/* "" if stats are off; set before any thread starts */
@@ -557,6 +563,7 @@ struct stats_bufs {
 	Timerd__ServerStats server;
 	Timerd__ProbeStats probes;
 	Timerd__StoreStats store;
+	Timerd__DeliveryStats delivery;
 	char fsync[32];
 	char store_error[JOURNAL_ERR_LEN];
 	struct hist_snap late;		/* merged delivery lateness, cumulative */

@@ -15,6 +15,7 @@
 
 #include "server/journal.h"
 #include "server/log.h"
+#include "server/group-srv.h"
 #include "server/srv.h"
 #include "server/statsdb.h"
 
@@ -140,6 +141,8 @@ void stats_collect(struct srv *s, struct stats_bufs *b)
 	b->reply.probes = &b->probes;
 	stats_store(s, b);
 	b->reply.store = &b->store;
+	group_srv_stats(s, &b->delivery);
+	b->reply.delivery = &b->delivery;
 	b->reply.version = b->version;
 	b->reply.stats_db = (char *)(uintptr_t)stats_db_path(s);
 	b->reply.now_mono_ns = engine_now(s->engine);

@@ -37,6 +37,14 @@ static const char store_upgrade_1[] =
 	"ALTER TABLE journal ADD COLUMN calendar BLOB;"
 	"ALTER TABLE snap ADD COLUMN calendar BLOB;";
 
+/* Version 3 adds the consumer groups' tables (a version 2 file simply had no groups). */
+static const char store_upgrade_2[] =
+	"CREATE TABLE groups(name TEXT PRIMARY KEY, settings BLOB NOT NULL);"
+	"CREATE TABLE deliveries(id INTEGER PRIMARY KEY, grp TEXT NOT NULL, timer_id INTEGER NOT NULL,"
+	" key BLOB, topic BLOB, payload BLOB, deadline INTEGER NOT NULL, fired INTEGER NOT NULL,"
+	" period INTEGER NOT NULL, attempts INTEGER NOT NULL, dead INTEGER NOT NULL,"
+	" last_error TEXT, dead_at INTEGER NOT NULL);";
+
 /* Where the boot id is (and its length as text). */
 #define STORE_BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
@@ -51,6 +59,7 @@ static const char store_schema[] =
 	" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
 	"CREATE TABLE meta(k TEXT PRIMARY KEY, v);"
 	"INSERT INTO meta VALUES('snap_lsn', 0);";
+/* store_schema is followed by store_upgrade_2 (the groups' tables) in a new file. */
 
 struct store {
 	sqlite3 *db;
@@ -59,6 +68,8 @@ struct store {
 	struct store_rec q[STORE_MULTI];	/* appended rows not yet inserted (their bytes stay the caller's until commit) */
 	unsigned nq;
 	sqlite3_stmt *meta_set, *journal_trim, *count_journal;
+	sqlite3_stmt *group_put, *group_del, *group_del_dlv, *dlv_put, *dlv_del, *dlv_set;
+	uint64_t dlv_next, dlv_written;	/* meta.dlv_next to write, and as last committed */
 	bool synchronous_full;		/* PRAGMA synchronous as last set */
 	bool snap_running;
 	uint64_t snap_lsn;		/* the running pass's lsn */
@@ -177,6 +188,13 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
 		{ offsetof(struct store, journal_trim), "DELETE FROM journal WHERE lsn <= ?" },
 		{ offsetof(struct store, count_journal),
 		  "SELECT coalesce(max(lsn) - min(lsn) + 1, 0) FROM journal" },
+		{ offsetof(struct store, group_put), "INSERT OR REPLACE INTO groups VALUES(?, ?)" },
+		{ offsetof(struct store, group_del), "DELETE FROM groups WHERE name = ?" },
+		{ offsetof(struct store, group_del_dlv), "DELETE FROM deliveries WHERE grp = ?" },
+		{ offsetof(struct store, dlv_put), "INSERT OR REPLACE INTO deliveries VALUES(?,?,?,?,?,?,?,?,?,?,0,NULL,0)" },
+		{ offsetof(struct store, dlv_del), "DELETE FROM deliveries WHERE id = ?" },
+		{ offsetof(struct store, dlv_set), "UPDATE deliveries SET attempts = ?2, dead = ?3, last_error = ?4,"
+						   " dead_at = ?5 WHERE id = ?1" },
 	};
 
 	char multi[64 + STORE_MULTI * 32] = "INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES";
@@ -206,11 +224,12 @@ static int store_schema_check(struct store *st, bool create, char *err, size_t e
 	}
 	if (version == STORE_VERSION)
 		return 0;
-	if (version == 1 && tables != 0) {
-		char sql[sizeof(store_upgrade_1) + 64];
+	if ((version == 1 || version == 2) && tables != 0) {
+		char sql[sizeof(store_upgrade_1) + sizeof(store_upgrade_2) + 64];
 
-		/* one transaction: a crash leaves version 1 whole, or version 2 */
-		snprintf(sql, sizeof(sql), "BEGIN; %s PRAGMA user_version = %d; COMMIT;", store_upgrade_1, STORE_VERSION);
+		/* one transaction: a crash leaves the old version whole, or the new one */
+		snprintf(sql, sizeof(sql), "BEGIN; %s%s PRAGMA user_version = %d; COMMIT;",
+			 version == 1 ? store_upgrade_1 : "", store_upgrade_2, STORE_VERSION);
 		return store_exec(st, sql, err, errlen);
 	}
 	if (version != 0 || tables != 0) {
@@ -223,9 +242,10 @@ static int store_schema_check(struct store *st, bool create, char *err, size_t e
 		snprintf(err, errlen, "%s holds no timerd store", st->path);
 		return -1;
 	}
-	char sql[sizeof(store_schema) + 64];
+	char sql[sizeof(store_schema) + sizeof(store_upgrade_2) + 64];
 
-	snprintf(sql, sizeof(sql), "BEGIN; %s PRAGMA user_version = %d; COMMIT;", store_schema, STORE_VERSION);
+	snprintf(sql, sizeof(sql), "BEGIN; %s%s PRAGMA user_version = %d; COMMIT;", store_schema, store_upgrade_2,
+		 STORE_VERSION);
 	return store_exec(st, sql, err, errlen);
 }
 
@@ -380,7 +400,8 @@ void store_close(struct store *st)
 	if (!st)
 		return;
 	sqlite3_stmt *v[] = { st->begin, st->commit, st->rollback, st->append, st->append_multi, st->snap_put,
-			      st->snap_clear, st->meta_set, st->journal_trim, st->count_journal };
+			      st->snap_clear, st->meta_set, st->journal_trim, st->count_journal, st->group_put,
+			      st->group_del, st->group_del_dlv, st->dlv_put, st->dlv_del, st->dlv_set };
 
 	store_ckpt_stop(st);
 	if (st->db && !sqlite3_get_autocommit(st->db))
@@ -505,6 +526,76 @@ int store_load(struct store *st, store_load_fn fn, void *arg, struct store_load_
 	return rc;
 }
 
+int store_load_groups(struct store *st, store_group_fn fn, void *arg, uint64_t *dlv_next, char *err,
+		      size_t errlen)
+{
+	static const char qg[] = "SELECT name, settings FROM groups ORDER BY rowid";
+	static const char qd[] = "SELECT id, grp, timer_id, key, topic, payload, deadline, fired, period, attempts,"
+				 " dead, last_error, dead_at FROM deliveries ORDER BY id";
+	sqlite3_stmt *s = NULL;
+	int64_t next = 0;
+	int rc, frc = 0;
+
+	if (store_int(st, "SELECT coalesce((SELECT v FROM meta WHERE k = 'dlv_next'), 0)", &next) < 0)
+		return store_fail(st, err, errlen, "reading meta.dlv_next");
+	*dlv_next = (uint64_t)next;
+	st->dlv_next = st->dlv_written = (uint64_t)next;
+	if (sqlite3_prepare_v2(st->db, qg, -1, &s, NULL) != SQLITE_OK)
+		return store_fail(st, err, errlen, qg);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_rec r = { .op = STORE_GROUP_PUT };
+
+		r.key = (const char *)sqlite3_column_text(s, 0);
+		r.keylen = (uint32_t)sqlite3_column_bytes(s, 0);
+		r.payload = sqlite3_column_blob(s, 1);
+		r.payloadlen = (uint32_t)sqlite3_column_bytes(s, 1);
+		if ((frc = fn(arg, &r)) < 0)
+			break;
+	}
+	sqlite3_finalize(s);
+	if (frc < 0)
+		return frc;
+	if (rc != SQLITE_DONE)
+		return store_fail(st, err, errlen, "reading the groups");
+	if (sqlite3_prepare_v2(st->db, qd, -1, &s, NULL) != SQLITE_OK)
+		return store_fail(st, err, errlen, qd);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_rec r = { .op = STORE_DLV_PUT };
+
+		r.id = (uint64_t)sqlite3_column_int64(s, 0);
+		r.group = (const char *)sqlite3_column_text(s, 1);
+		r.grouplen = (uint32_t)sqlite3_column_bytes(s, 1);
+		r.timer_id = (uint64_t)sqlite3_column_int64(s, 2);
+		if (sqlite3_column_type(s, 3) != SQLITE_NULL) {	/* before the conversions below */
+			r.key = sqlite3_column_blob(s, 3);
+			r.keylen = (uint32_t)sqlite3_column_bytes(s, 3);
+			r.key = r.key ? r.key : "";
+		}
+		r.topic = sqlite3_column_blob(s, 4);
+		r.topiclen = (uint32_t)sqlite3_column_bytes(s, 4);
+		r.payload = sqlite3_column_blob(s, 5);
+		r.payloadlen = (uint32_t)sqlite3_column_bytes(s, 5);
+		r.deadline = sqlite3_column_int64(s, 6);
+		r.wall = sqlite3_column_int64(s, 7);
+		r.period = sqlite3_column_int64(s, 8);
+		r.attempts = (uint32_t)sqlite3_column_int64(s, 9);
+		r.flags = sqlite3_column_int(s, 10) ? STORE_DLV_DEAD : 0;
+		r.error = (const char *)sqlite3_column_text(s, 11);
+		r.errorlen = (uint32_t)sqlite3_column_bytes(s, 11);
+		r.at = sqlite3_column_int64(s, 12);
+		if (r.id >= *dlv_next)
+			*dlv_next = r.id + 1;
+		if ((frc = fn(arg, &r)) < 0)
+			break;
+	}
+	sqlite3_finalize(s);
+	if (frc < 0)
+		return frc;
+	if (rc != SQLITE_DONE)
+		return store_fail(st, err, errlen, "reading the deliveries");
+	return 0;
+}
+
 /* Sets PRAGMA synchronous (FULL: the commit syncs the log); 0 or -1. */
 static int store_synchronous(struct store *st, bool full, char *err, size_t errlen)
 {
@@ -578,9 +669,75 @@ static int store_flush(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
+/* Binds a blob (NULL when p is NULL). */
+static void store_bind_blob(sqlite3_stmt *s, int p, const void *v, uint32_t n)
+{
+	if (v)
+		sqlite3_bind_blob(s, p, n ? v : "", (int)n, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, p);
+}
+
+/* Applies a group row (STORE_GROUP_*, STORE_DLV_*) in the open transaction; 0 or -1. */
+static int store_group_op(struct store *st, const struct store_rec *r, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+
+	switch (r->op) {
+	case STORE_GROUP_PUT:
+		s = st->group_put;
+		sqlite3_bind_text(s, 1, r->key, (int)r->keylen, SQLITE_STATIC);
+		store_bind_blob(s, 2, r->payload ? r->payload : "", r->payloadlen);
+		break;
+	case STORE_GROUP_DEL:
+		sqlite3_bind_text(st->group_del_dlv, 1, r->key, (int)r->keylen, SQLITE_STATIC);
+		if (store_step(st->group_del_dlv) != SQLITE_DONE)
+			return store_fail(st, err, errlen, "deleting a group's deliveries");
+		s = st->group_del;
+		sqlite3_bind_text(s, 1, r->key, (int)r->keylen, SQLITE_STATIC);
+		break;
+	case STORE_DLV_PUT:
+		s = st->dlv_put;
+		sqlite3_bind_int64(s, 1, (int64_t)r->id);
+		sqlite3_bind_text(s, 2, r->group, (int)r->grouplen, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, (int64_t)r->timer_id);
+		store_bind_blob(s, 4, r->key, r->keylen);
+		store_bind_blob(s, 5, r->topic ? r->topic : "", r->topiclen);
+		store_bind_blob(s, 6, r->payload ? r->payload : "", r->payloadlen);
+		sqlite3_bind_int64(s, 7, r->deadline);
+		sqlite3_bind_int64(s, 8, r->wall);
+		sqlite3_bind_int64(s, 9, r->period);
+		sqlite3_bind_int64(s, 10, r->attempts);
+		break;
+	case STORE_DLV_DEL:
+		s = st->dlv_del;
+		sqlite3_bind_int64(s, 1, (int64_t)r->id);
+		break;
+	case STORE_DLV_SET:
+		s = st->dlv_set;
+		sqlite3_bind_int64(s, 1, (int64_t)r->id);
+		sqlite3_bind_int64(s, 2, r->attempts);
+		sqlite3_bind_int(s, 3, (r->flags & STORE_DLV_DEAD) ? 1 : 0);
+		if (r->error)
+			sqlite3_bind_text(s, 4, r->error, (int)r->errorlen, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, 4);
+		sqlite3_bind_int64(s, 5, r->at);
+		break;
+	default:
+		snprintf(err, errlen, "%s: unknown row op %u", st->path, r->op);
+		return -1;
+	}
+	if (store_step(s) != SQLITE_DONE)
+		return store_fail(st, err, errlen, "writing a consumer group's row");
+	return 0;
+}
+
 /* Adds a journal row (inserted by the time store_commit commits). */
 int store_append(struct store *st, const struct store_rec *r, char *err, size_t errlen)
 {
+	if (r->op >= STORE_GROUP_PUT)
+		return store_group_op(st, r, err, errlen);	/* its own tables: order with timer rows does not matter */
 	st->q[st->nq++] = *r;
 	st->journal_rows++;
 	if (r->id >> 32 > st->max_gen)
@@ -631,7 +788,14 @@ void store_note_clean(struct store *st, bool clean)
 
 bool store_meta_pending(const struct store *st)
 {
-	return st->alive_pending || st->max_gen > st->gen_written || st->clean_pending >= 0;
+	return st->alive_pending || st->max_gen > st->gen_written || st->clean_pending >= 0 ||
+	       st->dlv_next > st->dlv_written;
+}
+
+void store_note_dlv(struct store *st, uint64_t next)
+{
+	if (next > st->dlv_next)
+		st->dlv_next = next;
 }
 
 /* Writes the noted generation and alive time into the open transaction; 0 or -1. */
@@ -645,13 +809,15 @@ static int store_meta_flush(struct store *st, char *err, size_t errlen)
 		return store_fail(st, err, errlen, "writing meta.alive_*");
 	if (st->clean_pending >= 0 && !store_meta_put(st, "clean", st->clean_pending))
 		return store_fail(st, err, errlen, "writing meta.clean");
+	if (st->dlv_next > st->dlv_written && !store_meta_put(st, "dlv_next", (int64_t)st->dlv_next))
+		return store_fail(st, err, errlen, "writing meta.dlv_next");
 	return 0;
 }
 
 /* Commits, synced as store_begin asked. */
 int store_commit(struct store *st, char *err, size_t errlen)
 {
-	uint64_t gen = st->max_gen;
+	uint64_t gen = st->max_gen, dlv = st->dlv_next;
 	bool alive = st->alive_pending;
 
 	if (store_flush(st, err, errlen) < 0 || store_meta_flush(st, err, errlen) < 0) {
@@ -664,6 +830,7 @@ int store_commit(struct store *st, char *err, size_t errlen)
 		return -1;
 	}
 	st->gen_written = gen;
+	st->dlv_written = dlv;
 	if (alive)
 		st->alive_pending = false;
 	st->clean_pending = -1;
@@ -771,7 +938,7 @@ uint64_t store_file_bytes(const struct store *st)
 int store_check(struct store *st, struct store_load_stats *ls, char *report, size_t reportlen)
 {
 	sqlite3_stmt *s;
-	int64_t snap_rows = 0, journal_rows = 0, snap_lsn = 0, max_lsn = 0;
+	int64_t snap_rows = 0, journal_rows = 0, snap_lsn = 0, max_lsn = 0, groups = 0, dlv = 0, dead = 0;
 	const unsigned char *res = NULL;
 	int rc = -1;
 
@@ -797,13 +964,20 @@ int store_check(struct store *st, struct store_load_stats *ls, char *report, siz
 		snprintf(report, reportlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
 		return -1;
 	}
+	if (store_int(st, "SELECT count(*) FROM groups", &groups) < 0 ||
+	    store_int(st, "SELECT count(*) FROM deliveries WHERE dead = 0", &dlv) < 0 ||
+	    store_int(st, "SELECT count(*) FROM deliveries WHERE dead != 0", &dead) < 0) {
+		snprintf(report, reportlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		return -1;
+	}
 	ls->snap_rows = (uint64_t)snap_rows;
 	ls->journal_rows = (uint64_t)journal_rows;
 	ls->snap_lsn = (uint64_t)snap_lsn;
 	ls->next_lsn = (uint64_t)(max_lsn > snap_lsn ? max_lsn : snap_lsn) + 1;
 	snprintf(report, reportlen, "%s: ok, format %d; snapshot: %lld timers at LSN %lld; journal: %lld changes "
-		 "after it, up to LSN %lld; %llu bytes on disk", st->path, STORE_VERSION, (long long)snap_rows,
-		 (long long)snap_lsn, (long long)journal_rows, (long long)max_lsn,
-		 (unsigned long long)store_file_bytes(st));
+		 "after it, up to LSN %lld; %lld consumer groups holding %lld deliveries and %lld dead letters; "
+		 "%llu bytes on disk", st->path, STORE_VERSION, (long long)snap_rows,
+		 (long long)snap_lsn, (long long)journal_rows, (long long)max_lsn, (long long)groups, (long long)dlv,
+		 (long long)dead, (unsigned long long)store_file_bytes(st));
 	return 0;
 }

@@ -31,6 +31,16 @@
  * A version 1 file is upgraded in place when opened (the column is added,
  * its rows read back with calendar NULL); an older timerd refuses version 2.
  *
+ * Consumer groups (version 3; a version 2 file gains the two tables in place):
+ *
+ *	groups(name TEXT PRIMARY KEY, settings BLOB)   settings: a packed timerd Group
+ *	deliveries(id INTEGER PRIMARY KEY, grp, timer_id, key, topic, payload,
+ *	        deadline, fired, period, attempts, dead, last_error, dead_at)
+ *	        one row per delivery not yet acked (dead = 1: a dead letter);
+ *	        rows are updated in place (store_append of STORE_GROUP_* and
+ *	        STORE_DLV_* ops), in the same transaction as the journal rows
+ *	meta dlv_next: every delivery id handed out and committed is below it
+ *
  * What a reader may assume after a crash (SQLite's commit is atomic):
  * every committed journal row is there, whole; the state of the timers is
  * the snapshot with the journal rows after snap_lsn applied in LSN order.
@@ -52,13 +62,22 @@
 #include <stdint.h>
 
 /* The schema version in PRAGMA user_version. */
-#define STORE_VERSION 2
+#define STORE_VERSION 3
 
 enum store_op {
 	STORE_PUT = 1,		/* create or replace timer id with this state */
 	STORE_DEL = 2,		/* timer id is gone (cancelled, or re-armed ephemeral): a later put revives it */
 	STORE_FIRED = 3,	/* one-shot id fired: gone for good (a put after it raced the fire) */
+	/* consumer groups (version 3): applied to the groups and deliveries tables, not the journal */
+	STORE_GROUP_PUT = 10,	/* group key (its name): settings = payload (a packed timerd Group) */
+	STORE_GROUP_DEL = 11,	/* group key is gone, and its deliveries */
+	STORE_DLV_PUT = 12,	/* delivery id of group: timer_id, key, topic, payload, deadline, wall (fired), period, attempts */
+	STORE_DLV_DEL = 13,	/* delivery id is done (acked, purged) */
+	STORE_DLV_SET = 14,	/* delivery id: attempts, flags (STORE_DLV_DEAD), error, at (when it died) */
 };
+
+/* store_rec.flags of a delivery row: it is a dead letter. */
+#define STORE_DLV_DEAD 0x1u
 
 enum store_clock {
 	STORE_MONO = 0,
@@ -85,6 +104,14 @@ struct store_rec {
 	const void *payload;
 	const char *calendar;	/* normalised calendar schedule, calendarlen bytes (no NUL); NULL: none */
 	uint32_t calendarlen;
+	/* group rows (STORE_GROUP_*, STORE_DLV_*) */
+	const char *group;	/* the delivery's group name, grouplen bytes */
+	uint32_t grouplen;
+	uint32_t attempts;	/* attempts made (recorded at each failure) */
+	const char *error;	/* a dead letter's last error, errorlen bytes */
+	uint32_t errorlen;
+	uint64_t timer_id;	/* the delivery's timer */
+	int64_t at;		/* unix ns it became a dead letter */
 };
 
 /* What store_load found. */
@@ -187,6 +214,19 @@ uint64_t store_journal_rows(const struct store *st);
 
 /* Bytes the database file and its log use on disk now. */
 uint64_t store_file_bytes(const struct store *st);
+
+/* A group row (op STORE_GROUP_PUT: key = name, payload = settings) or a delivery row (STORE_DLV_PUT) at load. */
+typedef int (*store_group_fn)(void *arg, const struct store_rec *r);
+
+/*
+ * Reads the groups, then the deliveries (by id) into fn; *dlv_next: meta
+ * dlv_next (0 if never written). 0, fn's negative code, or -1 with err.
+ */
+int store_load_groups(struct store *st, store_group_fn fn, void *arg, uint64_t *dlv_next, char *err,
+		      size_t errlen);
+
+/* Has the next commit record that delivery ids below next were handed out (meta dlv_next). */
+void store_note_dlv(struct store *st, uint64_t next);
 
 /* Runs SQLite's integrity check and counts what the store holds; 0 or -1. */
 int store_check(struct store *st, struct store_load_stats *ls, char *report, size_t reportlen);

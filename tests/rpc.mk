@@ -27,7 +27,7 @@ TESTS += \
 	tests/unit/test-journal-load
 
 # libtimerd's codec is built in: its internals are not exported by libtimerd.la.
-tests_unit_test_proto_SOURCES = tests/unit/test-proto.c client/codec.c client/internal.h client/tls.c
+tests_unit_test_proto_SOURCES = tests/unit/test-proto.c client/codec.c client/group.c client/internal.h client/tls.c
 tests_unit_test_proto_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_proto_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS) $(OPENSSL_LIBS) $(CHECK_LIBS)
 

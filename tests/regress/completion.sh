@@ -59,6 +59,18 @@ offers 1h30m "$T" arm x --every ""
 offers 250ms "$T" --timeout ""
 expect "fire skip" "$T" arm x --misfire ""
 expect "attach list detach" "$T" probe ""
+# Consumer groups: the subcommands, the durations and the program after consume's --.
+expect "create list show delete" "$T" group ""
+expect "list retry purge" "$T" dlq ""
+for f in --topic --ack-timeout --max-attempts --backoff-min --backoff-max --max-backlog --unordered --webhook --update; do
+	offers "$f" "$T" group create g --
+done
+for f in --concurrency --timeout --kill-after --retry-after; do
+	offers "$f" "$T" consume g --
+done
+offers 30s "$T" group create g --ack-timeout ""
+offers 5s "$T" consume --timeout ""
+offers bash "$T" consume g -- ba
 # Calendar schedules: arm --on-calendar, timerctl calendar and top's flags.
 offers --on-calendar "$T" arm job-9 --
 expect "--on-calendar" "$T" arm x --on

@@ -45,7 +45,7 @@ ctl --json stats | grep -q '"loaded":53' || fail "stats do not say 53 timers wer
 # a clean stop keeps them too
 stop_timerd
 "$TIMERD" --check-store --state-dir "$tmp/state" > "$tmp/check.out" 2>&1 || fail "--check-store failed: $(cat "$tmp/check.out")"
-grep -q "ok, format 2" "$tmp/check.out" || fail "--check-store output: $(cat "$tmp/check.out")"
+grep -q "ok, format 3" "$tmp/check.out" || fail "--check-store output: $(cat "$tmp/check.out")"
 start_timerd
 [ "$(snapshot)" = "$before" ] || fail "timers changed across a clean restart"
 stop_timerd

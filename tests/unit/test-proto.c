@@ -403,6 +403,223 @@ START_TEST(test_codec_errors)
 END_TEST
 
 /* Builds the suite. */
+START_TEST(test_codec_group_requests)
+{
+	const char *topics[] = { "jobs", "mail" };
+	struct timerd_group g = { .name = "billing", .topics = topics, .n_topics = 2, .ack_timeout_ns = 7 * S,
+				  .max_attempts = 3, .backoff_min_ns = S / 2, .backoff_max_ns = 60 * S,
+				  .max_backlog = 1000, .unordered = true, .webhook_url = "https://h/x",
+				  .webhook_concurrency = 4, .webhook_timeout_ns = 2 * S, .webhook_insecure = true };
+	struct codec_req q;
+	Timerd__Request *d;
+
+	ck_assert_int_eq(codec_group_create(&q, &g, true), TIMERD_OK);
+	d = codec_roundtrip(&q);
+	ck_assert_int_eq(d->body_case, TIMERD__REQUEST__BODY_GROUP_CREATE);
+	ck_assert(d->group_create->update);
+	ck_assert_str_eq(d->group_create->group->name, "billing");
+	ck_assert_uint_eq(d->group_create->group->n_topics, 2);
+	ck_assert_str_eq(d->group_create->group->topics[1], "mail");
+	ck_assert_int_eq(d->group_create->group->ack_timeout_ns, 7 * S);
+	ck_assert_uint_eq(d->group_create->group->max_attempts, 3);
+	ck_assert_int_eq(d->group_create->group->backoff_min_ns, S / 2);
+	ck_assert_int_eq(d->group_create->group->backoff_max_ns, 60 * S);
+	ck_assert_uint_eq(d->group_create->group->max_backlog, 1000);
+	ck_assert(d->group_create->group->unordered && d->group_create->group->webhook_insecure);
+	ck_assert_str_eq(d->group_create->group->webhook_url, "https://h/x");
+	ck_assert_uint_eq(d->group_create->group->webhook_concurrency, 4);
+	ck_assert_int_eq(d->group_create->group->webhook_timeout_ns, 2 * S);
+	timerd__request__free_unpacked(d, NULL);
+	g.name = "";
+	ck_assert_int_eq(codec_group_create(&q, &g, false), TIMERD_EARG);
+	g.name = "x";
+	g.topics = NULL;
+	ck_assert_int_eq(codec_group_create(&q, &g, false), TIMERD_EARG);
+
+	codec_subscribe(&q, "billing", 8, false);
+	d = codec_roundtrip(&q);
+	ck_assert_int_eq(d->body_case, TIMERD__REQUEST__BODY_SUBSCRIBE);
+	ck_assert_str_eq(d->subscribe->group, "billing");
+	ck_assert_uint_eq(d->subscribe->credit, 8);
+	timerd__request__free_unpacked(d, NULL);
+	codec_subscribe(&q, "billing", 8, true);
+	d = codec_roundtrip(&q);
+	ck_assert_int_eq(d->body_case, TIMERD__REQUEST__BODY_UNSUBSCRIBE);
+	ck_assert_str_eq(d->unsubscribe->group, "billing");
+	timerd__request__free_unpacked(d, NULL);
+	codec_ack(&q, 42);
+	d = codec_roundtrip(&q);
+	ck_assert_int_eq(d->body_case, TIMERD__REQUEST__BODY_ACK);
+	ck_assert_uint_eq(d->ack->delivery_id, 42);
+	timerd__request__free_unpacked(d, NULL);
+	codec_nack(&q, 43, 3 * S, "exit status 2");
+	d = codec_roundtrip(&q);
+	ck_assert_int_eq(d->body_case, TIMERD__REQUEST__BODY_NACK);
+	ck_assert_uint_eq(d->nack->delivery_id, 43);
+	ck_assert_int_eq(d->nack->retry_after_ns, 3 * S);
+	ck_assert_str_eq(d->nack->error, "exit status 2");
+	timerd__request__free_unpacked(d, NULL);
+	codec_group_delete(&q, "billing");
+	d = codec_roundtrip(&q);
+	ck_assert_int_eq(d->body_case, TIMERD__REQUEST__BODY_GROUP_DELETE);
+	ck_assert_str_eq(d->group_delete->name, "billing");
+	timerd__request__free_unpacked(d, NULL);
+	codec_group_list(&q, NULL);
+	d = codec_roundtrip(&q);
+	ck_assert_int_eq(d->body_case, TIMERD__REQUEST__BODY_GROUP_LIST);
+	ck_assert_str_eq(d->group_list->name, "");
+	timerd__request__free_unpacked(d, NULL);
+	codec_dlq_list(&q, "billing", "k1", 5, 10, true);
+	d = codec_roundtrip(&q);
+	ck_assert_int_eq(d->body_case, TIMERD__REQUEST__BODY_DLQ_LIST);
+	ck_assert_str_eq(d->dlq_list->key, "k1");
+	ck_assert_uint_eq(d->dlq_list->cursor, 5);
+	ck_assert_uint_eq(d->dlq_list->limit, 10);
+	ck_assert(d->dlq_list->with_payload);
+	timerd__request__free_unpacked(d, NULL);
+	codec_dlq_act(&q, "billing", NULL, 9, false);
+	d = codec_roundtrip(&q);
+	ck_assert_int_eq(d->body_case, TIMERD__REQUEST__BODY_DLQ_RETRY);
+	ck_assert_str_eq(d->dlq_retry->key, "");
+	ck_assert_uint_eq(d->dlq_retry->delivery_id, 9);
+	timerd__request__free_unpacked(d, NULL);
+	codec_dlq_act(&q, "billing", "k", 0, true);
+	d = codec_roundtrip(&q);
+	ck_assert_int_eq(d->body_case, TIMERD__REQUEST__BODY_DLQ_PURGE);
+	ck_assert_str_eq(d->dlq_purge->key, "k");
+	timerd__request__free_unpacked(d, NULL);
+}
+END_TEST
+
+START_TEST(test_codec_group_replies)
+{
+	Timerd__Response r = TIMERD__RESPONSE__INIT, *d;
+	Timerd__GroupListReply gl = TIMERD__GROUP_LIST_REPLY__INIT;
+	Timerd__GroupInfo gi = TIMERD__GROUP_INFO__INIT, gi2 = TIMERD__GROUP_INFO__INIT, *giv[2] = { &gi, &gi2 };
+	Timerd__Group g = TIMERD__GROUP__INIT;
+	Timerd__DlqListReply dl = TIMERD__DLQ_LIST_REPLY__INIT;
+	Timerd__DeadLetter l = TIMERD__DEAD_LETTER__INIT, *lv[1] = { &l };
+	char *topics[] = { (char *)"a", (char *)"b" };
+	struct timerd_groups *gs;
+	struct timerd_dlq *q;
+
+	g.name = (char *)"g1";
+	g.n_topics = 2;
+	g.topics = topics;
+	g.max_attempts = 4;
+	g.webhook_url = (char *)"http://x";
+	gi.group = &g;
+	gi.backlog = 1;
+	gi.in_flight = 2;
+	gi.acked = 3;
+	gi.redeliveries = 4;
+	gi.dead_letters = 5;
+	gi.consumers = 6;
+	gi.dead_lettered = 13;
+	gi2.group = NULL;	/* a reply without the group: an empty one, no crash */
+	gl.n_groups = 2;
+	gl.groups = giv;
+	r.body_case = TIMERD__RESPONSE__BODY_GROUP_LIST;
+	r.group_list = &gl;
+	d = response_roundtrip(&r);
+	gs = codec_groups_copy(d->group_list);
+	timerd__response__free_unpacked(d, NULL);
+	ck_assert_ptr_nonnull(gs);
+	ck_assert_uint_eq(gs->n, 2);
+	ck_assert_str_eq(gs->v[0].group.name, "g1");
+	ck_assert_uint_eq(gs->v[0].group.n_topics, 2);
+	ck_assert_str_eq(gs->v[0].group.topics[0], "a");
+	ck_assert_str_eq(gs->v[0].group.topics[1], "b");
+	ck_assert_str_eq(gs->v[0].group.webhook_url, "http://x");
+	ck_assert_uint_eq(gs->v[0].group.max_attempts, 4);
+	ck_assert_uint_eq(gs->v[0].backlog, 1);
+	ck_assert_uint_eq(gs->v[0].in_flight, 2);
+	ck_assert_uint_eq(gs->v[0].acked, 3);
+	ck_assert_uint_eq(gs->v[0].redeliveries, 4);
+	ck_assert_uint_eq(gs->v[0].dead_letters, 5);
+	ck_assert_uint_eq(gs->v[0].consumers, 6);
+	ck_assert_uint_eq(gs->v[0].dead_lettered, 13);
+	ck_assert_str_eq(gs->v[1].group.name, "");
+	ck_assert_uint_eq(gs->v[1].group.n_topics, 0);
+	timerd_groups_free(gs);
+	gl.n_groups = 0;	/* an empty list */
+	gs = codec_groups_copy(&gl);
+	ck_assert_ptr_nonnull(gs);
+	ck_assert_uint_eq(gs->n, 0);
+	timerd_groups_free(gs);
+
+	l.delivery_id = 77;
+	l.key = (char *)"k";
+	l.topic = (char *)"jobs";
+	l.payload.data = (uint8_t *)"xyz";
+	l.payload.len = 3;
+	l.payload_len = 3;
+	l.attempts = 5;
+	l.last_error = (char *)"exit status 1";
+	l.dead_unix_ns = 1234;
+	dl.n_letters = 1;
+	dl.letters = lv;
+	dl.next_cursor = 78;
+	r.body_case = TIMERD__RESPONSE__BODY_DLQ_LIST;
+	r.dlq_list = &dl;
+	d = response_roundtrip(&r);
+	q = codec_dlq_copy(d->dlq_list);
+	timerd__response__free_unpacked(d, NULL);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq(q->n, 1);
+	ck_assert_uint_eq(q->next_cursor, 78);
+	ck_assert_uint_eq(q->v[0].delivery_id, 77);
+	ck_assert_str_eq(q->v[0].key, "k");
+	ck_assert_str_eq(q->v[0].topic, "jobs");
+	ck_assert_uint_eq(q->v[0].payload_len, 3);
+	ck_assert_mem_eq(q->v[0].payload, "xyz", 3);
+	ck_assert_uint_eq(q->v[0].attempts, 5);
+	ck_assert_str_eq(q->v[0].last_error, "exit status 1");
+	ck_assert_int_eq(q->v[0].dead_unix_ns, 1234);
+	timerd_dlq_free(q);
+}
+END_TEST
+
+START_TEST(test_codec_fire_delivery)
+{
+	Timerd__Response r = TIMERD__RESPONSE__INIT, *d;
+	Timerd__Fire f = TIMERD__FIRE__INIT;
+	struct timerd_event *ev, view;
+
+	f.timer_id = 3;
+	f.key = (char *)"job";
+	f.delivery_id = 991;
+	f.attempt = 2;
+	f.group = (char *)"billing";
+	r.event = true;
+	r.body_case = TIMERD__RESPONSE__BODY_FIRE;
+	r.fire = &f;
+	d = response_roundtrip(&r);
+	ck_assert_int_eq(codec_event_view(d, &view), TIMERD_OK);	/* the async path */
+	ck_assert_uint_eq(view.delivery.delivery_id, 991);
+	ck_assert_uint_eq(view.delivery.attempt, 2);
+	ck_assert_str_eq(view.delivery.group, "billing");
+	ev = codec_event_copy(d);	/* the blocking path */
+	timerd__response__free_unpacked(d, NULL);
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_uint_eq(ev->delivery.delivery_id, 991);
+	ck_assert_uint_eq(ev->delivery.attempt, 2);
+	ck_assert_str_eq(ev->delivery.group, "billing");
+	ck_assert_str_eq(ev->fire.key, "job");
+	timerd_event_free(ev);
+	/* a plain fire: no delivery */
+	f.delivery_id = 0;
+	f.attempt = 0;
+	f.group = NULL;
+	d = response_roundtrip(&r);
+	ev = codec_event_copy(d);
+	timerd__response__free_unpacked(d, NULL);
+	ck_assert_uint_eq(ev->delivery.delivery_id, 0);
+	ck_assert_str_eq(ev->delivery.group, "");
+	timerd_event_free(ev);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -423,6 +640,9 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_codec_fire_recovered);
 	tcase_add_test(tc, test_codec_store_stats);
 	tcase_add_test(tc, test_codec_errors);
+	tcase_add_test(tc, test_codec_group_requests);
+	tcase_add_test(tc, test_codec_group_replies);
+	tcase_add_test(tc, test_codec_fire_delivery);
 	suite_add_tcase(s, tc);
 	return s;
 }

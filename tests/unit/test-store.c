@@ -3,7 +3,8 @@
  * reopen whole and in order, a snapshot pass trims the journal, an
  * interrupted pass still loads the right state, a failed transaction keeps
  * nothing, files that are not a store are refused with a way out, calendar
- * schedules round-trip, and a format 1 file is upgraded in place.
+ * schedules round-trip, and a format 1 file is upgraded in place; consumer
+ * groups' rows round-trip and a format 2 file gains their tables.
  */
 #include "config.h"
 
@@ -448,6 +449,148 @@ START_TEST(test_upgrades_format_1)
 }
 END_TEST
 
+/* What a groups load saw. */
+struct grows {
+	int groups, dlv, dead;
+	char gname[4][32], settings[4][32];
+	uint64_t ids[8];
+	uint32_t attempts[8];
+	char err[8][32], grp[8][32], key[8][32];
+};
+
+/* store_load_groups callback: records each row. */
+static int apply_group(void *arg, const struct store_rec *r)
+{
+	struct grows *g = arg;
+
+	if (r->op == STORE_GROUP_PUT) {
+		ck_assert_int_lt(g->groups, 4);
+		snprintf(g->gname[g->groups], 32, "%.*s", (int)r->keylen, (const char *)r->key);
+		snprintf(g->settings[g->groups], 32, "%.*s", (int)r->payloadlen, (const char *)r->payload);
+		g->groups++;
+		return 0;
+	}
+	ck_assert_int_eq(r->op, STORE_DLV_PUT);
+	ck_assert_int_lt(g->dlv, 8);
+	g->ids[g->dlv] = r->id;
+	g->attempts[g->dlv] = r->attempts;
+	snprintf(g->err[g->dlv], 32, "%.*s", (int)r->errorlen, r->error ? r->error : "");
+	snprintf(g->grp[g->dlv], 32, "%.*s", (int)r->grouplen, r->group);
+	snprintf(g->key[g->dlv], 32, "%.*s", r->key ? (int)r->keylen : 6, r->key ? (const char *)r->key : "(null)");
+	g->dead += (r->flags & STORE_DLV_DEAD) != 0;
+	g->dlv++;
+	return 0;
+}
+
+/* A delivery row of group grp. */
+static struct store_rec dlv(uint64_t id, const char *grp, const char *key)
+{
+	return (struct store_rec){ .op = STORE_DLV_PUT, .id = id, .group = grp, .grouplen = (uint32_t)strlen(grp),
+				   .timer_id = id * 10, .key = key, .keylen = key ? (uint32_t)strlen(key) : 0,
+				   .topic = "jobs", .topiclen = 4, .payload = "p", .payloadlen = 1,
+				   .deadline = 100, .wall = 101 };
+}
+
+START_TEST(test_groups_roundtrip)
+{
+	struct store_rec v[] = {
+		{ .op = STORE_GROUP_PUT, .key = "a", .keylen = 1, .payload = "settings-a", .payloadlen = 10 },
+		{ .op = STORE_GROUP_PUT, .key = "b", .keylen = 1, .payload = "settings-b", .payloadlen = 10 },
+		dlv(1, "a", "k1"), dlv(2, "a", NULL), dlv(3, "b", "k3"), dlv(4, "a", "k4"),
+		{ .op = STORE_DLV_DEL, .id = 1 },
+		{ .op = STORE_DLV_SET, .id = 2, .attempts = 5, .flags = STORE_DLV_DEAD, .error = "ack timeout",
+		  .errorlen = 11, .at = 77 },
+		{ .op = STORE_DLV_SET, .id = 4, .attempts = 2 },
+	};
+	struct store_rec later[] = {
+		{ .op = STORE_GROUP_DEL, .key = "b", .keylen = 1 },
+		{ .op = STORE_GROUP_PUT, .key = "a", .keylen = 1, .payload = "settings-A", .payloadlen = 10 },
+	};
+	struct grows g = { 0 };
+	char err[512];
+	uint64_t next = 0;
+	struct store *st = open_store();
+
+	store_note_dlv(st, 9);
+	commit_rows(st, v, (int)(sizeof(v) / sizeof(v[0])));
+	ck_assert_uint_eq(store_journal_rows(st), 0);	/* group rows are not journal rows (no snapshot for them) */
+	store_close(st);
+	st = open_store();
+	ck_assert_msg(store_load_groups(st, apply_group, &g, &next, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(next, 9);
+	ck_assert_int_eq(g.groups, 2);
+	ck_assert_str_eq(g.gname[0], "a");
+	ck_assert_str_eq(g.settings[1], "settings-b");
+	ck_assert_int_eq(g.dlv, 3);	/* 1 acked */
+	ck_assert_uint_eq(g.ids[0], 2);
+	ck_assert_int_eq(g.dead, 1);
+	ck_assert_uint_eq(g.attempts[0], 5);
+	ck_assert_str_eq(g.err[0], "ack timeout");
+	ck_assert_str_eq(g.key[0], "(null)");
+	ck_assert_uint_eq(g.ids[2], 4);
+	ck_assert_uint_eq(g.attempts[2], 2);
+	ck_assert_str_eq(g.key[2], "k4");
+	ck_assert_str_eq(g.grp[1], "b");
+	commit_rows(st, later, 2);
+	store_close(st);
+	st = open_store();
+	memset(&g, 0, sizeof(g));
+	ck_assert_msg(store_load_groups(st, apply_group, &g, &next, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(g.groups, 1);
+	ck_assert_str_eq(g.settings[0], "settings-A");
+	ck_assert_int_eq(g.dlv, 2);	/* b's delivery went with it */
+	ck_assert_uint_eq(next, 9);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_upgrades_format_2)
+{
+	/* a format 2 file: timers with calendars, no groups */
+	static const char v2[] =
+		"CREATE TABLE journal(lsn INTEGER PRIMARY KEY, op INTEGER NOT NULL, id INTEGER NOT NULL,"
+		" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
+		" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
+		" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
+		"CREATE TABLE snap(slot INTEGER PRIMARY KEY, id INTEGER NOT NULL,"
+		" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
+		" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
+		" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
+		"CREATE TABLE meta(k TEXT PRIMARY KEY, v);"
+		"INSERT INTO meta VALUES('snap_lsn', 0);"
+		"INSERT INTO journal VALUES(1, 1, 3, 42, 1, 5000, 5007, 0, 1, 5, NULL, 't', x'00', 'daily');"
+		"PRAGMA user_version = 2;";
+	struct store_rec r[] = { { .op = STORE_GROUP_PUT, .key = "g", .keylen = 1, .payload = "s", .payloadlen = 1 },
+				 dlv(5, "g", "k") };
+	char cal[8][64], err[512];
+	struct store_load_stats ls;
+	struct grows g = { 0 };
+	uint64_t next = 0;
+	struct store *st;
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st = open_store();
+	memset(cal, 0, sizeof(cal));
+	ck_assert_msg(store_load(st, apply_cal, cal, &ls, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(ls.journal_rows, 1);
+	ck_assert_str_eq(cal[3], "daily");
+	ck_assert_msg(store_load_groups(st, apply_group, &g, &next, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(g.groups, 0);
+	ck_assert_uint_eq(next, 0);
+	commit_rows(st, r, 2);
+	store_close(st);
+	st = open_store();
+	ck_assert_msg(store_load_groups(st, apply_group, &g, &next, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(g.groups, 1);
+	ck_assert_int_eq(g.dlv, 1);
+	ck_assert_uint_eq(next, 6);	/* above the highest id stored, meta or not */
+	store_close(st);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -465,6 +608,8 @@ int main(void)
 	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_calendar_roundtrip);
 	tcase_add_test(tc, test_upgrades_format_1);
+	tcase_add_test(tc, test_groups_roundtrip);
+	tcase_add_test(tc, test_upgrades_format_2);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

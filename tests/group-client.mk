@@ -1,0 +1,13 @@
+# tests/group-client.mk -- consumer groups end to end: timerctl group, dlq
+# and consume against a real timerd (tests/regress/group-*.sh; the helpers
+# they share are in tests/regress/group-lib.sh).
+
+GROUP_CLIENT_TESTS = \
+	tests/regress/group-backlog.sh \
+	tests/regress/group-cli.sh \
+	tests/regress/group-consume.sh \
+	tests/regress/group-nack.sh \
+	tests/regress/group-order.sh \
+	tests/regress/group-redeliver.sh
+TESTS += $(GROUP_CLIENT_TESTS)
+EXTRA_DIST += $(GROUP_CLIENT_TESTS) tests/regress/group-lib.sh
