@@ -295,6 +295,44 @@ int httpj_arm_decode(const char *body, size_t n, struct arena *arena, Timerd__Ar
 	return rc;
 }
 
+int httpj_nack_decode(const char *body, size_t n, struct arena *arena, Timerd__Nack *m, char *err, size_t errlen)
+{
+	json_error_t je;
+	const char *name;
+	json_t *o, *v;
+	char why[256];
+	int rc = 0;
+
+	if (!(o = json_loadb(body, n, JSON_REJECT_DUPLICATES, &je)))
+		return httpj_fail(TIMERD__ERROR_CODE__MALFORMED, err, errlen, "the body is not JSON: %s (line %d, column %d)",
+				  je.text, je.line, je.column);
+	if (!json_is_object(o))
+		rc = httpj_fail(TIMERD__ERROR_CODE__MALFORMED, err, errlen, "the body must be a JSON object such as "
+				"{\"retry_after\": \"5s\", \"error\": \"why\"}");
+	json_object_foreach(o, name, v) {
+		if (rc)
+			break;
+		if (!strcmp(name, "retry_after")) {
+			if (!json_is_string(v) || units_duration_parse(json_string_value(v), &m->retry_after_ns, why,
+								       sizeof(why)) < 0)
+				rc = httpj_fail(TIMERD__ERROR_CODE__INVALID, err, errlen, "field 'retry_after' must be a "
+						"duration such as \"5s\" (omit it for the group's backoff)");
+		} else if (!strcmp(name, "error")) {
+			if (!json_is_string(v))
+				rc = httpj_fail(TIMERD__ERROR_CODE__INVALID, err, errlen, "field 'error' must be a string");
+			else if (!(m->error = httpj_strdup(arena, v)))
+				rc = httpj_fail(TIMERD__ERROR_CODE__NO_MEMORY, err, errlen, "out of memory");
+			else if (strlen(m->error) != json_string_length(v))
+				rc = httpj_fail(TIMERD__ERROR_CODE__INVALID, err, errlen, "field 'error' holds a NUL character");
+		} else {
+			rc = httpj_fail(TIMERD__ERROR_CODE__INVALID, err, errlen, "unknown field '%.64s': a nack takes "
+					"retry_after and error", name);
+		}
+	}
+	json_decref(o);
+	return rc;
+}
+
 /* A field's value as JSON (one element if repeated: p points at it). */
 static json_t *httpj_value(const ProtobufCFieldDescriptor *f, const void *p)
 {

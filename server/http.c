@@ -212,6 +212,7 @@ static const char *http_reason(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 201: return "Created";
+	case 204: return "No Content";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
@@ -429,6 +430,14 @@ static void http_call_done(void *arg, const Timerd__Response *rs, uint64_t hold)
 		}
 	}
 	http_send(r, status, NULL);
+}
+
+void http_answer_rpc(struct http_req *r, const Timerd__Response *rs, uint64_t hold, int ok_status,
+		     const ProtobufCMessage *(*body)(const Timerd__Response *rs))
+{
+	struct http_call call = { .r = r, .ok_status = ok_status, .body = body };
+
+	http_call_done(&call, rs, hold);
 }
 
 /* Runs rq for r and answers with body(rs) on success. */
@@ -655,6 +664,7 @@ static void http_routes_init(void)
 	http_route_add(EVHTTP_REQ_GET, "/v1/watch", http_watch);
 	http_route_add(EVHTTP_REQ_GET, "/metrics", http_metrics);
 	http_page_register();	/* the status page's routes (server/http-page.c) */
+	http_group_register();	/* consumer groups: long poll, ack, nack, groups (server/http-group.c) */
 }
 
 /* --- dispatch --- */
@@ -1038,6 +1048,7 @@ void http_loop_free(struct loop *l)
 		http_send(&h->r, h->status, h->body);
 	}
 	http_watch_free(l);
+	http_group_loop_free(l);
 	if (hl->balance_ev)
 		event_free(hl->balance_ev);
 	hl->balance_ev = NULL;

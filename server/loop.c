@@ -222,6 +222,10 @@ static void loop_run_msgs(struct loop *l)
 			loop_stop(l);
 			continue;	/* embedded in the loop */
 		}
+		if (m->type == LOOP_MSG_CALL) {
+			m->call(l, m);	/* it owns m */
+			continue;
+		}
 		if (m->type == LOOP_MSG_LIMITS)
 			loop_set_limits(l, &m->lim);
 		else if (l->stopping) {
@@ -379,6 +383,10 @@ static void loop_drain(struct loop *l)
 		next = n->next;
 		if (m->type == LOOP_MSG_STOP)
 			continue;
+		if (m->type == LOOP_MSG_CALL) {
+			m->call(l, m);	/* it owns m */
+			continue;
+		}
 		if (m->type == LOOP_MSG_CONN) {
 			close(m->fd);
 			if (m->ssl)

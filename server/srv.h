@@ -136,8 +136,10 @@ struct srv_peer {
 /* A control message to a loop thread. */
 struct loop_msg {
 	struct llist_node node;
-	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS } type;
+	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS, LOOP_MSG_CALL } type;
 	struct srv_limits lim;		/* LOOP_MSG_LIMITS */
+	/* LOOP_MSG_CALL: run on the loop thread; it owns m (also when the loop is being freed: l->stopping) */
+	void (*call)(struct loop *l, struct loop_msg *m);
 	int fd;
 	bool is_unix;
 	bool peer_cred;			/* uid/pid valid (SO_PEERCRED) */
@@ -519,6 +521,15 @@ typedef void (*rpc_done_fn)(void *arg, const Timerd__Response *rs, uint64_t hold
  * journal_durable(l) >= hold (loop thread).
  */
 void rpc_run(struct loop *l, struct conn *c, const Timerd__Request *rq, rpc_done_fn done, void *arg);
+
+/*
+ * rpc_run for a consumer of groups that is not a connection (an HTTP long
+ * poll, server/http-group.c): Subscribe subscribes gc, Ack and Nack settle
+ * the delivery in flight to gc, with the RPC's checks and errors.
+ */
+struct group_consumer;
+void rpc_run_consumer(struct loop *l, struct conn *c, struct group_consumer *gc, const Timerd__Request *rq,
+		      rpc_done_fn done, void *arg);
 
 /* --- watch.c --- */
 
