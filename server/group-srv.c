@@ -355,11 +355,17 @@ int group_srv_subscribe(struct conn *c, const char *name, uint32_t credit)
 
 	if (!s->groups)
 		return GROUP_ENOENT;
-	for (sub = c->gsubs; sub; sub = sub->next)
+	for (struct group_sub **p = &c->gsubs; *p;) {
+		if (!group_consumer_active(&(*p)->c) && strcmp((*p)->name, name)) {
+			sub = *p;	/* its group was deleted: the slot is free again */
+			*p = sub->next;
+			free(sub);
+			continue;
+		}
 		n++;
-	if ((sub = gsrv_sub_find(c, name)) != NULL && sub->c.subscribed)
-		return GROUP_EINVAL;
-	if (!sub) {
+		p = &(*p)->next;
+	}
+	if (!(sub = gsrv_sub_find(c, name))) {	/* one that exists: group_subscribe says if it is subscribed */
 		if (n >= GROUP_SRV_MAX_SUBS)
 			return GROUP_EFULL;
 		if (!(sub = calloc(1, sizeof(*sub))))
@@ -373,19 +379,36 @@ int group_srv_subscribe(struct conn *c, const char *name, uint32_t credit)
 		c->gsubs = sub;
 	}
 	rc = group_subscribe(&s->groups->gs, name, &sub->c, credit);
-	if (rc == 0)
+	if (rc == 0) {
 		c->waits_fire = true;	/* waiting for deliveries is not idleness (idle-timeout) */
+		return 0;
+	}
+	if (rc == GROUP_EINVAL)
+		return rc;	/* subscribed already: keep it */
+	for (struct group_sub **p = &c->gsubs; *p; p = &(*p)->next)
+		if (*p == sub) {	/* refused: it takes no slot */
+			*p = sub->next;
+			free(sub);
+			break;
+		}
 	return rc;
 }
 
 int group_srv_unsubscribe(struct conn *c, const char *name)
 {
 	struct group_sub *sub = gsrv_sub_find(c, name);
+	int rc;
 
-	if (!sub || !sub->c.subscribed)
+	if (!sub)
 		return GROUP_ENOENT;
-	group_unsubscribe(&sub->c, "consumer unsubscribed");
-	return 0;
+	rc = group_unsubscribe(&sub->c, "consumer unsubscribed");
+	for (struct group_sub **p = &c->gsubs; *p; p = &(*p)->next)
+		if (*p == sub) {	/* deliver is never called on it again: free it */
+			*p = sub->next;
+			free(sub);
+			break;
+		}
+	return rc;
 }
 
 int group_srv_ack(struct conn *c, uint64_t id, uint64_t *hold)

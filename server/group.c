@@ -1087,25 +1087,13 @@ bool group_fire(struct group_set *gs, const struct group_fire *f)
 	struct group_tlist *tl;
 	size_t n = 0;
 	uint64_t seq;
-	char topic[1024];
-	const char *tp = topic;
-	char *heap_topic = NULL;
 
-	if (f->topiclen < sizeof(topic)) {
-		memcpy(topic, f->topic, f->topiclen);
-		topic[f->topiclen] = '\0';
-	} else if ((heap_topic = strndup(f->topic, f->topiclen)) != NULL) {
-		tp = heap_topic;
-	} else {
-		return false;
-	}
 	pthread_mutex_lock(&gs->mu);
-	if (!(tl = hmap_get(&gs->topics, tp, f->topiclen)) || !tl->n)
+	if (!(tl = hmap_get(&gs->topics, f->topic, f->topiclen)) || !tl->n)
 		goto none;
 	if (tl->n > GROUP_FIRE_STACK &&
 	    (!(rows = malloc(tl->n * sizeof(*rows))) || !(ds = malloc(tl->n * sizeof(*ds))))) {
-		free(rows != stack_rows ? rows : NULL);
-		goto none;	/* out of memory: as if no group took it (counted below by the caller's drop) */
+		goto none;	/* out of memory: as if no group took it; none: frees what was allocated */
 	}
 	for (size_t i = 0; i < tl->n; i++) {
 		struct group *g = tl->v[i];
@@ -1159,7 +1147,6 @@ bool group_fire(struct group_set *gs, const struct group_fire *f)
 		free(rows);
 	if (ds != stack_d)
 		free(ds);
-	free(heap_topic);
 	return f->journal_fired;
 none:
 	pthread_mutex_unlock(&gs->mu);
@@ -1167,7 +1154,6 @@ none:
 		free(ds);
 	if (rows != stack_rows)
 		free(rows);
-	free(heap_topic);
 	return false;
 }
 
@@ -1210,19 +1196,19 @@ int group_subscribe(struct group_set *gs, const char *name, struct group_consume
 	return 0;
 }
 
-void group_unsubscribe(struct group_consumer *c, const char *reason)
+int group_unsubscribe(struct group_consumer *c, const char *reason)
 {
 	struct group_set *gs = c->gs;
 	struct group *g;
 	int64_t now;
 
 	if (!gs)
-		return;
+		return GROUP_ENOENT;
 	pthread_mutex_lock(&gs->mu);
 	if (!c->subscribed || !(g = c->g)) {
 		c->subscribed = false;
 		pthread_mutex_unlock(&gs->mu);
-		return;
+		return GROUP_ENOENT;
 	}
 	now = gs->h.now ? gs->h.now(gs->h.arg, false) : gs->now;
 	c->subscribed = false;
@@ -1248,6 +1234,19 @@ void group_unsubscribe(struct group_consumer *c, const char *reason)
 	c->g = NULL;
 	group_dispatch(gs, g, now);
 	pthread_mutex_unlock(&gs->mu);
+	return 0;
+}
+
+bool group_consumer_active(struct group_consumer *c)
+{
+	bool on;
+
+	if (!c->gs)
+		return false;
+	pthread_mutex_lock(&c->gs->mu);
+	on = c->subscribed;
+	pthread_mutex_unlock(&c->gs->mu);
+	return on;
 }
 
 /* The delivery id in flight to c, or NULL. */

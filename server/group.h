@@ -256,8 +256,11 @@ bool group_wants(struct group_set *gs, const char *topic, uint32_t len);
 /* Subscribes c to group name with credit (0: 1); 0, GROUP_ENOENT, GROUP_EINVAL (already subscribed), GROUP_EWEBHOOK. */
 int group_subscribe(struct group_set *gs, const char *name, struct group_consumer *c, uint32_t credit);
 
-/* Unsubscribes c: its deliveries in flight are due again at once (last_error reason). */
-void group_unsubscribe(struct group_consumer *c, const char *reason);
+/* Unsubscribes c: its deliveries in flight are due again at once (last_error reason); 0, or GROUP_ENOENT if it was not subscribed. */
+int group_unsubscribe(struct group_consumer *c, const char *reason);
+
+/* True if c is subscribed (its group may have been deleted since: then false). */
+bool group_consumer_active(struct group_consumer *c);
 
 /* Acks delivery id in flight to c; 0 or GROUP_ENOENT. */
 int group_ack(struct group_consumer *c, uint64_t id, void *jctx, uint64_t *hold);

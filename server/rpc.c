@@ -910,7 +910,8 @@ struct rpc_group_acc {
 	struct rpc_ctx *x;
 	Timerd__GroupInfo **v;
 	size_t n, cap;
-	bool oom;
+	uint64_t bytes, max;		/* the reply's size so far, and what fits in a frame */
+	bool oom, toobig;
 };
 
 /* group_list callback: a copy of gi in the reply arena. */
@@ -930,6 +931,11 @@ static void rpc_group_one(void *arg, const Timerd__GroupInfo *gi, const uint8_t 
 		acc->oom = true;
 		return;
 	}
+	acc->bytes += timerd__group_info__get_packed_size(m) + 6;	/* its tag and length */
+	if (acc->bytes > acc->max) {
+		acc->toobig = true;
+		return;
+	}
 	acc->v[acc->n++] = m;
 }
 
@@ -938,7 +944,8 @@ static void rpc_group_list(struct rpc_ctx *x)
 {
 	const char *name = x->rq->group_list->name;
 	struct group_set *gs = rpc_groups(x);
-	struct rpc_group_acc acc = { .x = x, .cap = GROUP_MAX_GROUPS };
+	struct rpc_group_acc acc = { .x = x, .cap = GROUP_MAX_GROUPS,
+				     .max = x->s->cfg->max_frame - SETTINGS_FRAME_RESERVE };
 	Timerd__GroupListReply *r;
 
 	if (!gs || (name && *name && !rpc_group_name(x, "group list", name)) || !(r = rpc_group_alloc(x, sizeof(*r))) ||
@@ -950,6 +957,11 @@ static void rpc_group_list(struct rpc_ctx *x)
 	}
 	if (acc.oom) {
 		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "group list: out of memory");
+		return;
+	}
+	if (acc.toobig) {
+		rpc_error(x, TIMERD__ERROR_CODE__INVALID, "group list: the groups' settings do not fit in one frame "
+			  "(max-frame %u bytes): list the groups one by one by name", x->s->cfg->max_frame);
 		return;
 	}
 	timerd__group_list_reply__init(r);
