@@ -563,8 +563,121 @@ static void http_group_nack(struct http_req *r)
 	http_group_settle(r, &rq, m.delivery_id);
 }
 
+/* GroupCreateReply: {"created": ...}; 201 if it was created. */
+static const ProtobufCMessage *http_group_body_create(const Timerd__Response *rs)
+{
+	return &rs->group_create->base;
+}
+
+/* PUT's answer: 201 created, 200 changed or unchanged. */
+static void http_group_put_done(void *arg, const Timerd__Response *rs, uint64_t hold)
+{
+	bool created = rs->body_case == TIMERD__RESPONSE__BODY_GROUP_CREATE && rs->group_create->created;
+
+	http_answer_rpc(arg, rs, hold, created ? 201 : 200, http_group_body_create);
+}
+
+/* PUT /v1/groups/{g}: create the group, or change its settings (GroupCreate with update). */
+static void http_group_put(struct http_req *r)
+{
+	Timerd__Request rq = TIMERD__REQUEST__INIT;
+	Timerd__GroupCreate m = TIMERD__GROUP_CREATE__INIT;
+	Timerd__Group g = TIMERD__GROUP__INIT;
+	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
+	size_t len = evbuffer_get_length(in);
+	const char *body = len ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "{}";
+	char err[512];
+	int rc;
+
+	if ((rc = httpj_group_decode(body, len ? len : 2, &r->l->arena, &g, err, sizeof(err))) < 0) {
+		http_reply_error(r, (Timerd__ErrorCode)-rc, "%s", err);
+		return;
+	}
+	g.name = r->arg[0];
+	m.group = &g;
+	m.update = true;	/* PUT states what the group is: a change of settings is not a conflict */
+	rq.body_case = TIMERD__REQUEST__BODY_GROUP_CREATE;
+	rq.group_create = &m;
+	rpc_run(r->l, NULL, &rq, http_group_put_done, r);
+}
+
+/* GroupListReply: {"groups": [...]}. */
+static const ProtobufCMessage *http_group_body_list(const Timerd__Response *rs)
+{
+	return &rs->group_list->base;
+}
+
+/* One GroupInfo (GET /v1/groups/{g}). */
+static const ProtobufCMessage *http_group_body_one(const Timerd__Response *rs)
+{
+	return &rs->group_list->groups[0]->base;
+}
+
+/* GET /v1/groups/{g}'s answer: the group's GroupInfo. */
+static void http_group_get_done(void *arg, const Timerd__Response *rs, uint64_t hold)
+{
+	if (rs->body_case == TIMERD__RESPONSE__BODY_GROUP_LIST && !rs->group_list->n_groups) {
+		http_reply_error(arg, TIMERD__ERROR_CODE__NOT_FOUND, "no such group");	/* deleted meanwhile */
+		return;
+	}
+	http_answer_rpc(arg, rs, hold, 200, http_group_body_one);
+}
+
+/* GET /v1/groups/{g}, or GET /v1/groups (name NULL): settings and counters. */
+static void http_group_list_by(struct http_req *r, const char *name)
+{
+	Timerd__Request rq = TIMERD__REQUEST__INIT;
+	Timerd__GroupList m = TIMERD__GROUP_LIST__INIT;
+
+	m.name = (char *)(name ? name : "");
+	rq.body_case = TIMERD__REQUEST__BODY_GROUP_LIST;
+	rq.group_list = &m;
+	if (name)
+		rpc_run(r->l, NULL, &rq, http_group_get_done, r);
+	else
+		http_call_rpc(r, &rq, 200, http_group_body_list);
+}
+
+/* GET /v1/groups. */
+static void http_group_list(struct http_req *r)
+{
+	http_group_list_by(r, NULL);
+}
+
+/* GET /v1/groups/{g}. */
+static void http_group_get(struct http_req *r)
+{
+	if (!*r->arg[0]) {
+		http_reply_error(r, TIMERD__ERROR_CODE__INVALID, "the group name is empty: GET /v1/groups/{group}");
+		return;
+	}
+	http_group_list_by(r, r->arg[0]);
+}
+
+/* GroupDeleteReply: {}. */
+static const ProtobufCMessage *http_group_body_delete(const Timerd__Response *rs)
+{
+	return &rs->group_delete->base;
+}
+
+/* DELETE /v1/groups/{g}: the group with its deliveries and dead letters. */
+static void http_group_delete(struct http_req *r)
+{
+	Timerd__Request rq = TIMERD__REQUEST__INIT;
+	Timerd__GroupDelete m = TIMERD__GROUP_DELETE__INIT;
+
+	m.name = r->arg[0];
+	rq.body_case = TIMERD__REQUEST__BODY_GROUP_DELETE;
+	rq.group_delete = &m;
+	http_call_rpc(r, &rq, 200, http_group_body_delete);
+}
+
 void http_group_register(void)
 {
+	http_route_add(EVHTTP_REQ_PUT, "/v1/groups/{group}", http_group_put);
+	http_route_add(EVHTTP_REQ_GET, "/v1/groups/{group}", http_group_get);
+	http_route_add(EVHTTP_REQ_DELETE, "/v1/groups/{group}", http_group_delete);
+	http_route_add(EVHTTP_REQ_GET, "/v1/groups", http_group_list);
 	http_route_add(EVHTTP_REQ_POST, "/v1/groups/{group}/next", http_group_next);
 	http_route_add(EVHTTP_REQ_POST, "/v1/deliveries/{id}/ack", http_group_ack);
 	http_route_add(EVHTTP_REQ_POST, "/v1/deliveries/{id}/nack", http_group_nack);

@@ -39,6 +39,14 @@
 int httpj_nack_decode(const char *body, size_t n, struct arena *arena, Timerd__Nack *m, char *err, size_t errlen);
 
 /*
+ * Decodes a group body ({"topics": ["jobs"], "ack_timeout": "30s", ...};
+ * doc/http.md) into g (timerd__group__init'ed by the caller; the name is
+ * not read from the body), strings in arena. 0, or -MALFORMED / -INVALID
+ * with err set; the settings' bounds are group_validate's (through rpc.c).
+ */
+int httpj_group_decode(const char *body, size_t n, struct arena *arena, Timerd__Group *g, char *err, size_t errlen);
+
+/*
  * Installs jansson's allocator (json_set_alloc_funcs, once, before the
  * loops start): httpj_arm_decode's parse tree then lives in a per-thread
  * scratch buffer instead of malloc. Without it the decoder works the same

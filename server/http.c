@@ -80,6 +80,8 @@ struct http_route {
 };
 
 static int http_split(const char *path, char *buf, size_t len, char **seg);
+static void http_call(struct http_req *r, const Timerd__Request *rq, int ok_status,
+		      const ProtobufCMessage *(*body)(const Timerd__Response *rs));
 
 /* A reply waiting for the journal: r's private tail. */
 struct http_held {
@@ -135,6 +137,7 @@ static const struct {
 	{ TIMERD__ERROR_CODE__SHUTTING_DOWN, 503, true },
 	{ TIMERD__ERROR_CODE__TOO_MANY_WATCHES, 429, false },
 	{ TIMERD__ERROR_CODE__TIMEOUT, 408, false },
+	{ TIMERD__ERROR_CODE__CONFLICT, 409, false },
 };
 
 /* The http_codes entry of code, or NULL. */
@@ -438,6 +441,12 @@ void http_answer_rpc(struct http_req *r, const Timerd__Response *rs, uint64_t ho
 	struct http_call call = { .r = r, .ok_status = ok_status, .body = body };
 
 	http_call_done(&call, rs, hold);
+}
+
+void http_call_rpc(struct http_req *r, const Timerd__Request *rq, int ok_status,
+		   const ProtobufCMessage *(*body)(const Timerd__Response *rs))
+{
+	http_call(r, rq, ok_status, body);
 }
 
 /* Runs rq for r and answers with body(rs) on success. */

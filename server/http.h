@@ -143,6 +143,10 @@ void http_conn_closed(struct evhttp_connection *evcon, void *arg);
 void http_answer_rpc(struct http_req *r, const Timerd__Response *rs, uint64_t hold, int ok_status,
 		     const ProtobufCMessage *(*body)(const Timerd__Response *rs));
 
+/* Runs rq through rpc_run (no connection) and answers r as the /v1 routes do (http_answer_rpc). */
+void http_call_rpc(struct http_req *r, const Timerd__Request *rq, int ok_status,
+		   const ProtobufCMessage *(*body)(const Timerd__Response *rs));
+
 /* --- http-group.c --- */
 
 /* Adds the consumer-group routes (from http_routes_init). */
