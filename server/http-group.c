@@ -38,7 +38,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -92,15 +91,6 @@ static const ProtobufCMessage *http_group_body_fire(const Timerd__Response *rs);
 static pthread_mutex_t http_gdlv_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct hmap http_gdlv;
 static bool http_gdlv_init;
-
-/* CLOCK_MONOTONIC in ns. */
-static int64_t http_group_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Drops a reference; the last one frees p (its libevent objects are gone by then). */
 static void http_gpoll_unref(struct http_gpoll *p)
@@ -256,8 +246,11 @@ static void http_gmsg_run(struct loop *l, struct loop_msg *lm)
 			p->r = NULL;
 			http_gpoll_detach(p);
 			evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
-			http_reply_error(r, TIMERD__ERROR_CODE__SHUTTING_DOWN, "timerd is stopping: poll again once it "
-					 "is back");
+			if (l->stopping)
+				http_reply_error(r, TIMERD__ERROR_CODE__SHUTTING_DOWN, "timerd is stopping: poll again "
+						 "once it is back");
+			else
+				http_reply_buf(r, 204, NULL);
 		}
 		http_gpoll_end(p, l->stopping ? "timerd stopping" : "HTTP client gone");	/* due again at once */
 		free(g);
@@ -279,7 +272,7 @@ static void http_gmsg_run(struct loop *l, struct loop_msg *lm)
 	atomic_store_explicit(&p->state, GP_HELD, memory_order_release);	/* release: the id and map entry before it */
 	http_gpoll_detach(p);
 	if (p->timer) {
-		int64_t left = g->ack_by_ns - http_group_now() + HTTP_GROUP_SWEEP_SLACK_NS;
+		int64_t left = g->ack_by_ns - engine_now(l->srv->engine) + HTTP_GROUP_SWEEP_SLACK_NS;	/* the group's clock */
 		struct timeval tv = { (time_t)(left / 1000000000), (suseconds_t)(left % 1000000000 / 1000) };
 
 		if (left < 0)
