@@ -5,7 +5,8 @@
 # /v1/deliveries/{id}/ack completes it, /nack gives it back for a retry,
 # a long poll whose client went away does not take (and lose) the next
 # delivery, a delivery taken and never acked comes back after the ack
-# timeout, errors are the RPC's codes with the usual statuses; and an
+# timeout, errors are the RPC's codes with the usual statuses, 8 consumers
+# at once deliver and ack 200 fires exactly once (http_groups.py); and an
 # unacked delivery survives a restart (journaled, --fsync always).
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
@@ -125,6 +126,12 @@ d3=$(echo "$out" | body | json_int delivery_id)
 out=$(req -X POST "$H/v1/groups/jobs/next?wait=10s")
 [ "$(echo "$out" | status)" = 200 ] && [ "$(echo "$out" | body | json_int delivery_id)" = "$d3" ] &&
 	echo "$out" | grep -q '"attempt":2' || fail "an unacked delivery did not come back after its ack timeout: $out"
+
+# many consumers at once: polls and acks on different connections (and loops), nacks, every key acked once
+PY=/usr/bin/python3
+if [ -x "$PY" ]; then
+	"$PY" "${top_srcdir:-.}/tests/regress/http_groups.py" "$port" 200 8 || fail "http_groups.py (above)"
+fi
 
 # an unacked delivery survives a restart (journaled with the fire) and is delivered again
 stop_timerd
