@@ -439,6 +439,10 @@ static void http_group_next(struct http_req *r)
 	struct http_gpoll *p;
 	char err[256];
 
+	if (r->l->stopping) {
+		http_reply_error(r, TIMERD__ERROR_CODE__SHUTTING_DOWN, "timerd is stopping: poll again once it is back");
+		return;
+	}
 	if (w && (units_duration_parse(w, &n.wait_ns, err, sizeof(err)) < 0 || n.wait_ns < 0 ||
 		  n.wait_ns > HTTP_GROUP_MAX_WAIT_NS)) {
 		http_reply_error(r, TIMERD__ERROR_CODE__INVALID, "wait '%.32s' is not a duration from 0 to 5m (e.g. "
@@ -674,6 +678,12 @@ void http_group_register(void)
 	http_route_add(EVHTTP_REQ_POST, "/v1/groups/{group}/next", http_group_next);
 	http_route_add(EVHTTP_REQ_POST, "/v1/deliveries/{id}/ack", http_group_ack);
 	http_route_add(EVHTTP_REQ_POST, "/v1/deliveries/{id}/nack", http_group_nack);
+}
+
+void http_group_loop_stop(struct loop *l)
+{
+	if (l->http)
+		http_group_loop_free(l);	/* while the engine (the groups' clock) is there */
 }
 
 void http_group_loop_free(struct loop *l)

@@ -155,6 +155,9 @@ void http_group_register(void);
 /* Ends loop l's long polls and frees them (http_loop_free, before evhttp_free). */
 void http_group_loop_free(struct loop *l);
 
+/* The loop is stopping (loop thread): its long polls end now (503), held deliveries go back; no new poll. */
+void http_group_loop_stop(struct loop *l);
+
 /* --- http-watch.c --- */
 
 /* GET /v1/watch?topic=A&topic=B: fires as Server-Sent Events. */

@@ -197,6 +197,7 @@ static void loop_stop(struct loop *l)
 	struct timeval tv = { LOOP_STOP_GRACE_S, 0 };
 
 	l->stopping = true;
+	http_group_loop_stop(l);	/* HTTP long polls leave their groups while the engine is there */
 	for (uint32_t i = 0; i < l->nslots; i++)
 		if (l->slots[i])
 			conn_shutdown(l->slots[i]);	/* no-op unless open or half-closed */
