@@ -7,7 +7,8 @@
  * --timeout kills it (SIGTERM, then SIGKILL) and nacks. Children are reaped
  * from a SIGCHLD signal event. When timerd goes away it reconnects with
  * backoff and carries on; SIGTERM/SIGINT stop taking deliveries, wait for
- * the running jobs, answer them and exit 0.
+ * the running jobs, answer them and exit 0. A delivery given again while
+ * its command still runs here is answered by that command's result.
  */
 #include "config.h"
 
@@ -48,7 +49,9 @@ const struct cmd_entry cmd_consume_entry = {
 		"                          the payload is on its stdin\n"
 		"  exit status             0 acks the delivery; non-zero, a signal or --timeout nacks it\n"
 		"                          (the status is the error kept with a dead letter)\n"
-		"  reconnecting            when timerd goes away, consume reconnects with backoff and carries on\n"
+		"  reconnecting            when timerd goes away, consume reconnects with backoff and carries on;\n"
+		"                          a delivery given again while its command still runs here is not run\n"
+		"                          twice: the running command's result answers it\n"
 		"  SIGTERM, SIGINT         take no new deliveries, wait for the running commands, answer them,\n"
 		"                          exit 0\n",
 	.exec = cmd_consume_exec,
@@ -66,6 +69,9 @@ struct job {
 	uint64_t delivery_id, timer_id;
 	uint32_t attempt;
 	uint64_t gen;			/* the connection it came on */
+	uint64_t answer_gen;		/* the connection its result answers on (a redelivery of it
+					   that came while it ran: that one's) */
+	uint32_t answer_attempt;	/* the attempt its result answers */
 	char *key, *topic, *group;
 	int64_t deadline_unix_ns;
 	int payload_fd;			/* memfd with the payload, -1 once the child has it */
@@ -173,18 +179,19 @@ static void consume_done(struct consume *k, struct job *j, int status)
 	job_unlink(&k->running, j);
 	k->n_running--;
 	consume_status(j, status, why, sizeof(why));
-	if (!k->c || j->gen != k->gen) {
+	if (!k->c || j->answer_gen != k->gen) {
 		consume_log(k, "delivery %" PRIu64 " (key %s) ended (%s) after its connection was lost: timerd "
 			    "delivers it again", j->delivery_id, j->key, ok ? "ok" : why);
 	} else if (ok) {
 		rc = timerd_async_ack(k->c, j->delivery_id, consume_answered, k);
 		if (!k->quiet)
-			consume_log(k, "delivery %" PRIu64 " key %s attempt %u: ok, acked", j->delivery_id, j->key, j->attempt);
+			consume_log(k, "delivery %" PRIu64 " key %s attempt %u: ok, acked", j->delivery_id, j->key,
+				    j->answer_attempt);
 	} else {
 		rc = timerd_async_nack(k->c, j->delivery_id, k->retry_after_ns, why, consume_answered, k);
 		if (!k->quiet)
 			consume_log(k, "delivery %" PRIu64 " key %s attempt %u: %s, nacked", j->delivery_id, j->key,
-				    j->attempt, why);
+				    j->answer_attempt, why);
 	}
 	if (rc != TIMERD_OK)
 		consume_log(k, "cannot answer delivery %" PRIu64 ": %s (timerd delivers it again)", j->delivery_id,
@@ -329,7 +336,8 @@ static struct job *consume_job(struct consume *k, const struct timerd_event *ev)
 	j->attempt = ev->delivery.attempt;
 	j->timer_id = f->timer_id;
 	j->deadline_unix_ns = f->deadline_unix_ns;
-	j->gen = k->gen;
+	j->gen = j->answer_gen = k->gen;
+	j->answer_attempt = j->attempt;
 	j->key = strdup(f->key);
 	j->topic = strdup(f->topic);
 	j->group = strdup(*ev->delivery.group ? ev->delivery.group : k->group);
@@ -353,6 +361,34 @@ static struct job *consume_job(struct consume *k, const struct timerd_event *ev)
 	return j;
 }
 
+/*
+ * A delivery timerd gives again while its command still runs here (after an
+ * ack timeout, or on a new connection after timerd went away): the running
+ * command is not started a second time; its result answers the new
+ * attempt. True if ev was taken so.
+ */
+static bool consume_attach(struct consume *k, const struct timerd_event *ev)
+{
+	for (struct job *j = k->running; j; j = j->next) {
+		if (j->delivery_id != ev->delivery.delivery_id)
+			continue;
+		j->answer_gen = k->gen;
+		j->answer_attempt = ev->delivery.attempt;
+		if (!k->quiet)
+			consume_log(k, "delivery %" PRIu64 " key %s attempt %u: still running here (attempt %u): its "
+				    "result answers this attempt", j->delivery_id, j->key, ev->delivery.attempt, j->attempt);
+		return true;
+	}
+	for (struct job *j = k->queued; j; j = j->next) {
+		if (j->delivery_id != ev->delivery.delivery_id)
+			continue;
+		j->gen = j->answer_gen = k->gen;
+		j->attempt = j->answer_attempt = ev->delivery.attempt;
+		return true;
+	}
+	return false;
+}
+
 /* A pushed event: a delivery is queued and started when there is room. */
 static void consume_on_event(struct timerd_async *c, const struct timerd_event *ev, void *arg)
 {
@@ -367,6 +403,8 @@ static void consume_on_event(struct timerd_async *c, const struct timerd_event *
 	}
 	if (ev->kind != TIMERD_EVENT_FIRE || !ev->delivery.delivery_id)
 		return;	/* a plain fire (not a delivery): nothing to run */
+	if (consume_attach(k, ev))
+		return;
 	if (!(j = consume_job(k, ev))) {
 		consume_log(k, "cannot take delivery %" PRIu64 ": %s", ev->delivery.delivery_id, strerror(errno));
 		timerd_async_nack(k->c, ev->delivery.delivery_id, k->retry_after_ns, "timerctl consume: out of memory",
@@ -439,9 +477,12 @@ static void consume_subscribed(struct timerd_async *c, const struct timerd_reply
 	}
 	if (r->code == TIMERD_ECLOSED)
 		return;	/* consume_on_close handles it */
-	if (r->code == TIMERD_ENOTFOUND || r->code == TIMERD_EINVAL || r->code == TIMERD_EPERM) {
+	if (r->code == TIMERD_ENOTFOUND || r->code == TIMERD_EINVAL || r->code == TIMERD_EPERM ||
+	    r->code == TIMERD_EUNKNOWNOP) {
 		consume_log(k, "cannot subscribe: %s%s", r->message,
-			    r->code == TIMERD_ENOTFOUND ? " (create it with `timerctl group create`)" : "");
+			    r->code == TIMERD_ENOTFOUND	   ? " (create it with `timerctl group create`)"
+			    : r->code == TIMERD_EUNKNOWNOP ? " (this timerd has no consumer groups: upgrade it)"
+							   : "");
 		k->exit_code = r->code == TIMERD_ENOTFOUND ? CTL_EXIT_NOTFOUND : CTL_EXIT_FAILED;
 		k->stopping = true;
 		k->c = NULL;
@@ -531,8 +572,8 @@ static int consume_opt(struct ctl *ctl, struct consume *k, int c, const char *ar
 	case O_CONC:
 		if (!ctl_u64(ctl, "--concurrency", arg, &n))
 			return CTL_EXIT_USAGE;
-		if (n < 1 || n > 100000)
-			return ctl_usage(ctl, &cmd_consume_entry, "--concurrency: 1 to 100000");
+		if (n < 1 || n > 10000)	/* timerd's most credit per subscription (GROUP_MAX_CREDIT) */
+			return ctl_usage(ctl, &cmd_consume_entry, "--concurrency: 1 to 10000");
 		k->concurrency = (uint32_t)n;
 		return CTL_EXIT_OK;
 	case O_TIMEOUT:

@@ -90,6 +90,7 @@ static struct fire_msg *fire_encode(struct srv *s, const struct engine_fire *f, 
 		m->topiclen = f->topiclen;
 		m->frame = frame;
 		m->framelen = (uint32_t)(FRAME_HDR + n);
+		m->target = 0;	/* a plain fire: to the watchers and the arming connection (group-srv.c sets it) */
 		m->memsize = (uint32_t)(head + f->topiclen + FRAME_HDR + n);
 		m->mem = &s->fire_mem;
 		/* relaxed: a gauge; queued fires count against max-memory until freed */
@@ -146,6 +147,7 @@ void fire_deliver(void *arg, const struct engine_fire *f)
 		return;
 	}
 	m->notify = notify;
+	m->target = 0;		/* to the watchers (a group's delivery names one connection: group-srv.c) */
 	m->owner = f->owner;
 	m->deadline = f->deadline;
 	/* relaxed: each loop's llist_add (release) publishes the whole message */

@@ -66,7 +66,7 @@ tests_fuzz_replay_elf_SOURCES = tests/fuzz/fuzz-elf.c tests/fuzz/replay.c tests/
 tests_fuzz_replay_elf_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS) -DFUZZ_NAME='"elf"'
 tests_fuzz_replay_elf_LDADD = probe/libprobe.la $(LIBBPF_LIBS)
 
-tests_fuzz_replay_response_SOURCES = tests/fuzz/fuzz-response.c tests/fuzz/replay.c tests/fuzz/fuzz.h client/codec.c client/internal.h client/tls.c
+tests_fuzz_replay_response_SOURCES = tests/fuzz/fuzz-response.c tests/fuzz/replay.c tests/fuzz/fuzz.h client/codec.c client/group.c client/internal.h client/tls.c
 tests_fuzz_replay_response_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(OPENSSL_CFLAGS) -DFUZZ_NAME='"response"'
 tests_fuzz_replay_response_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS) $(OPENSSL_LIBS)
 
@@ -95,7 +95,7 @@ tests_fuzz_fuzz_elf_CFLAGS = $(AM_CFLAGS) $(LIBBPF_CFLAGS)
 tests_fuzz_fuzz_elf_LDFLAGS = $(FUZZER_LINK)
 tests_fuzz_fuzz_elf_LDADD = probe/libprobe.la $(LIBBPF_LIBS)
 
-tests_fuzz_fuzz_response_SOURCES = tests/fuzz/fuzz-response.c tests/fuzz/fuzz.h client/codec.c client/internal.h client/tls.c
+tests_fuzz_fuzz_response_SOURCES = tests/fuzz/fuzz-response.c tests/fuzz/fuzz.h client/codec.c client/group.c client/internal.h client/tls.c
 tests_fuzz_fuzz_response_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(OPENSSL_CFLAGS)
 tests_fuzz_fuzz_response_LDFLAGS = $(FUZZER_LINK)
 tests_fuzz_fuzz_response_LDADD = proto/libproto.la $(PROTOBUF_C_LIBS) $(OPENSSL_LIBS)

@@ -5,7 +5,7 @@
  *
  * Input: one Response body (no length prefix), at most CODEC_MAX_REPLY.
  * Checks: decoding either fails or gives a message the copy-out functions
- * (timer, list, stats, probes, events) turn into results or NULL without
+ * (timer, list, stats, probes, groups, dead letters, events) turn into results or NULL without
  * reading outside it (ASan); codec_check's message stays in its buffer.
  */
 #include "config.h"
@@ -23,7 +23,7 @@ static void fuzz_response_use(const Timerd__Response *m)
 	static const Timerd__Request__BodyCase asked[] = {
 		TIMERD__REQUEST__BODY_HELLO, TIMERD__REQUEST__BODY_ARM, TIMERD__REQUEST__BODY_GET,
 		TIMERD__REQUEST__BODY_LIST, TIMERD__REQUEST__BODY_STATS, TIMERD__REQUEST__BODY_PING,
-		TIMERD__REQUEST__BODY_PROBE_LIST,
+		TIMERD__REQUEST__BODY_PROBE_LIST, TIMERD__REQUEST__BODY_GROUP_LIST, TIMERD__REQUEST__BODY_DLQ_LIST,
 	};
 	struct timerd_arm_result ar;
 	struct timerd_event ev;
@@ -45,6 +45,10 @@ static void fuzz_response_use(const Timerd__Response *m)
 		free(codec_stats_copy(m->stats));
 	if (m->body_case == TIMERD__RESPONSE__BODY_PROBE_LIST && m->probe_list)
 		free(codec_probes_copy(m->probe_list));
+	if (m->body_case == TIMERD__RESPONSE__BODY_GROUP_LIST && m->group_list)
+		free(codec_groups_copy(m->group_list));
+	if (m->body_case == TIMERD__RESPONSE__BODY_DLQ_LIST && m->dlq_list)
+		free(codec_dlq_copy(m->dlq_list));
 	if (m->event) {
 		(void)codec_event_view(m, &ev);
 		free(codec_event_copy(m));

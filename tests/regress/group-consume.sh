@@ -2,7 +2,7 @@
 # group-consume.sh -- timerctl consume as a service: it carries on across
 # a restart of timerd (reconnects with backoff, never exits for that), and
 # SIGTERM stops it gracefully: no new deliveries, the running job finishes
-# and is acked, exit 0.
+# and is acked, exit 0; started before timerd, it waits for it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/group-lib.sh"
 
@@ -59,5 +59,19 @@ logged '^end long 1 .* 0$' || consume_fail "the running job did not finish"
 wait_for group_is svc in_flight 0
 wait_for group_is svc backlog 1	# late, waiting for the next consumer
 [ "$(count_logged '^start long ')" = 1 ] || consume_fail "the job finished at SIGTERM ran again"
+
+# --- started before timerd: it waits for it, then consumes (late, still waiting, among them)
+stop_timerd
+start_consumer svc
+c=$consumer_pid
+wait_for grep -q "retrying until it answers" "$tmp/consume.log"
+start_timerd --fsync always
+wait_long 15 logged '^end late [0-9]+ .* 0$'
+# attempt 2 or more: the stopping consumer had it pushed, and a restart counts one (doc/delivery.md)
+[ "$(sed -n 's/^start late \([0-9]*\) .*/\1/p' "$joblog")" -ge 2 ] || consume_fail "late's attempt is not above 1"
+wait_for group_is svc acked 1		# counted since this start
+kill -TERM "$c"
+wait_for gone "$c"
+wait "$c" || consume_fail "consume exited non-zero after SIGTERM"
 stop_timerd
 echo "group-consume: ok"

@@ -2,9 +2,12 @@
 # group-redeliver.sh -- at-least-once delivery through timerctl consume:
 # the consumer SIGKILLed mid-delivery -> the delivery goes to the other
 # consumer with TIMERD_ATTEMPT=2; no ack within ack_timeout -> delivered
-# again (attempt 2); timerd SIGKILLed while a delivery is unacked -> the
-# restarted timerd delivers it again. The job's environment (TIMERD_KEY,
-# TOPIC, ATTEMPT, DELIVERY_ID, DEADLINE as RFC 3339) and stdin (the payload).
+# again (attempt 2), to the other consumer; to the same one while its
+# command still runs: not run twice, the running command's result answers it;
+# timerd SIGKILLed while a delivery is unacked -> the restarted timerd
+# delivers it again (to the same consume, reconnected: answered the same
+# way). The job's environment (TIMERD_KEY, TOPIC, ATTEMPT, DELIVERY_ID,
+# DEADLINE as RFC 3339) and stdin (the payload).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/group-lib.sh"
 
@@ -39,29 +42,45 @@ wait_for group_is jobs in_flight 0
 kill -TERM "$c2"
 wait_for gone "$c2"
 
-# --- ack timeout: the job outlives it -> delivered again, attempt 2 -------------
+# --- ack timeout: the job outlives it -> delivered again (attempt 2) ----------------
 ctl group create slow --topic slowwork --ack-timeout 500ms --backoff-min 10ms --backoff-max 50ms >/dev/null ||
 	fail "group create slow"
+# to another consumer when there is one: it runs there
 job_does s1.1 hold
 start_consumer slow --concurrency 2
 c3=$consumer_pid
 wait_for group_is slow consumers 1
 ctl arm s1 --in 10ms --topic slowwork >/dev/null || fail "arm s1"
 wait_for logged '^start s1 1 '
-# attempt 1 still runs; past the ack timeout timerd delivers it again (the job runs twice: at least once)
-wait_for logged '^end s1 2 .* 0$'
+start_consumer slow
+c3b=$consumer_pid
+wait_for group_is slow consumers 2
+# attempt 1 still holds: past the ack timeout it runs on c3b (attempt 2; attempt 3 if timerd gave
+# attempt 2 to c3 again, which c3 answers with attempt 1's result: see below)
+wait_long 15 logged '^end s1 [2-9] .* 0$'
 wait_for group_atleast slow timeouts 1
 wait_for group_is slow acked 1
 touch "$jobdir/release.s1"
 wait_for logged '^end s1 1 '
-grep -q "delivery .* ended\|refused the answer" "$tmp/consume.log" ||
-	consume_fail "consume did not say attempt 1's late answer was refused"
+wait_for grep -q "refused the answer" "$tmp/consume.log"	# attempt 1's late ack: not in flight any more
+kill -TERM "$c3b"
+wait_for gone "$c3b"
+# back to the same consumer while the command still runs there: not run twice, its result answers
+job_does s2.1 hold
+ctl arm s2 --in 10ms --topic slowwork >/dev/null || fail "arm s2"
+wait_for logged '^start s2 1 '
+wait_for grep -q "delivery [0-9]* key s2 attempt 2: still running here" "$tmp/consume.log"
+touch "$jobdir/release.s2"
+wait_for logged '^end s2 1 .* 0$'
+wait_for group_is slow acked 2
+[ "$(count_logged '^start s2 ')" = 1 ] || consume_fail "s2's command ran twice in one consume"
+grep -q "key s2 attempt 2: ok, acked" "$tmp/consume.log" || consume_fail "attempt 1's result did not answer attempt 2"
 kill -TERM "$c3"
 wait_for gone "$c3"
 
 # --- timerd killed with an unacked delivery -> the restarted timerd delivers it again
 job_does r1.1 hold
-start_consumer jobs --concurrency 2	# room for attempt 2 while attempt 1 still holds
+start_consumer jobs
 c4=$consumer_pid
 wait_for group_is jobs consumers 1
 ctl arm r1 --in 10ms --topic work >/dev/null || fail "arm r1"
@@ -70,12 +89,13 @@ kill -KILL "$daemon_pid"
 wait "$daemon_pid" 2>/dev/null
 daemon_pid=
 start_timerd --fsync always
-# the same consume reconnects; attempt 2 runs while attempt 1 (its connection gone) still holds
-wait_long 20 logged '^end r1 2 .* 0$'
-wait_for group_is jobs acked 1
+# the same consume reconnects and gets attempt 2 while attempt 1 still runs: its result answers it
+wait_long 20 grep -q "delivery [0-9]* key r1 attempt 2: still running here" "$tmp/consume.log"
 kill -0 "$c4" 2>/dev/null || consume_fail "consume exited when timerd went away"
 touch "$jobdir/release"
-wait_for logged '^end r1 1 '
+wait_for logged '^end r1 1 .* 0$'
+wait_for group_is jobs acked 1
+[ "$(count_logged '^start r1 ')" = 1 ] || consume_fail "r1's command ran twice in one consume"
 kill -TERM "$c4"
 wait_for gone "$c4"
 wait "$c4" || consume_fail "consume exited non-zero after SIGTERM"

@@ -473,6 +473,97 @@ static int free_port(void)
 }
 
 /* Builds the suite. */
+/* Waits up to ms for a delivery event (other events skipped); NULL if none came. */
+static struct timerd_event *next_delivery(struct timerd *t, int ms)
+{
+	int64_t end = tsd_now() + (int64_t)ms * TIMERD_MS;
+	struct timerd_event *ev;
+
+	while (tsd_now() < end) {
+		if (timerd_next_event(t, (int)((end - tsd_now()) / TIMERD_MS) + 1, &ev) != TIMERD_OK)
+			return NULL;
+		if (ev->kind == TIMERD_EVENT_FIRE && ev->delivery.delivery_id)
+			return ev;
+		timerd_event_free(ev);
+	}
+	return NULL;
+}
+
+START_TEST(test_group_sync)
+{
+	struct timerd *c = connect_ok(false), *a = connect_ok(true);
+	const char *topics[] = { "gs-topic" };
+	struct timerd_group g = { .name = "gs", .topics = topics, .n_topics = 1, .unordered = true,
+				  .backoff_min_ns = 10 * TIMERD_MS, .backoff_max_ns = 20 * TIMERD_MS };
+	struct timerd_event *e1, *e2, *e3;
+	struct timerd_groups *gl;
+	struct timerd_dlq *d;
+	uint64_t n = 99;
+	bool created = false;
+
+	ck_assert_int_eq(timerd_group_create(c, &g, false, &created), TIMERD_OK);
+	ck_assert(created);
+	ck_assert_int_eq(timerd_group_create(c, &g, false, &created), TIMERD_OK);	/* the same: OK */
+	ck_assert(!created);
+	g.max_attempts = 9;
+	ck_assert_int_eq(timerd_group_create(c, &g, false, &created), TIMERD_ECONFLICT);
+	ck_assert_int_eq(timerd_group_create(c, &g, true, &created), TIMERD_OK);
+	g.name = NULL;
+	ck_assert_int_eq(timerd_group_create(c, &g, false, NULL), TIMERD_EARG);	/* nothing sent */
+	ck_assert_int_eq(timerd_subscribe(c, "gs-none", 1), TIMERD_ENOTFOUND);
+	ck_assert_int_eq(timerd_subscribe(c, "gs", 2), TIMERD_OK);
+	arm_ok(a, "gs-1", 5, "gs-topic", false);
+	arm_ok(a, "gs-2", 5, "gs-topic", false);
+	arm_ok(a, "gs-3", 5, "gs-topic", false);
+	ck_assert_ptr_nonnull(e1 = next_delivery(c, 5000));
+	ck_assert_ptr_nonnull(e2 = next_delivery(c, 5000));
+	ck_assert_str_eq(e1->delivery.group, "gs");
+	ck_assert_uint_eq(e1->delivery.attempt, 1);
+	ck_assert_str_eq(e1->fire.topic, "gs-topic");
+	ck_assert_uint_ne(e1->delivery.delivery_id, e2->delivery.delivery_id);
+	/* credit 2: the third waits for an answer */
+	ck_assert_ptr_null(e3 = next_delivery(c, 150));
+	ck_assert_int_eq(timerd_nack(c, e1->delivery.delivery_id, 30 * TIMERD_MS, "try again"), TIMERD_OK);
+	ck_assert_int_eq(timerd_ack(c, e2->delivery.delivery_id), TIMERD_OK);
+	ck_assert_int_eq(timerd_ack(c, e2->delivery.delivery_id), TIMERD_ENOTFOUND);	/* acked already */
+	/* the third, and e1 again (attempt 2) after its retry_after */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_ptr_nonnull(e3 = next_delivery(c, 5000));
+		if (e3->delivery.delivery_id == e1->delivery.delivery_id)
+			ck_assert_uint_eq(e3->delivery.attempt, 2);
+		else
+			ck_assert_uint_eq(e3->delivery.attempt, 1);
+		ck_assert_int_eq(timerd_ack(c, e3->delivery.delivery_id), TIMERD_OK);
+		timerd_event_free(e3);
+	}
+	timerd_event_free(e1);
+	timerd_event_free(e2);
+	ck_assert_int_eq(timerd_group_list(a, "gs", &gl), TIMERD_OK);
+	ck_assert_uint_eq(gl->n, 1);
+	ck_assert_str_eq(gl->v[0].group.name, "gs");
+	ck_assert_uint_eq(gl->v[0].group.max_attempts, 9);
+	ck_assert_uint_eq(gl->v[0].group.n_topics, 1);
+	ck_assert_str_eq(gl->v[0].group.topics[0], "gs-topic");
+	ck_assert_uint_eq(gl->v[0].acked, 3);
+	ck_assert_uint_eq(gl->v[0].consumers, 1);
+	ck_assert_uint_ge(gl->v[0].redeliveries, 1);
+	ck_assert_uint_ge(gl->v[0].nacked, 1);
+	timerd_groups_free(gl);
+	ck_assert_int_eq(timerd_dlq_list(a, "gs", NULL, 0, 0, false, &d), TIMERD_OK);
+	ck_assert_uint_eq(d->n, 0);
+	timerd_dlq_free(d);
+	ck_assert_int_eq(timerd_dlq_purge(a, "gs", NULL, 0, &n), TIMERD_OK);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(timerd_unsubscribe(c, "gs"), TIMERD_OK);
+	ck_assert_int_eq(timerd_group_delete(a, "gs"), TIMERD_OK);
+	ck_assert_int_eq(timerd_group_list(a, "gs", &gl) == TIMERD_ENOTFOUND || gl->n == 0, 1);
+	if (gl)
+		timerd_groups_free(gl);
+	timerd_close(c);
+	timerd_close(a);
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -492,6 +583,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, test_durable_fields);
 	tcase_add_test(tc, test_calendar_validation);
 	tcase_add_test(tc, test_calendar_fires_and_shows);
+	tcase_add_test(tc, test_group_sync);
 	suite_add_tcase(s, tc);
 	return s;
 }
