@@ -31,6 +31,30 @@
 #include "proto/timerd.pb-c.h"
 
 /*
+ * Decodes a nack body ({"retry_after": "5s", "error": "why"}, both
+ * optional; doc/http.md) into m (delivery_id is not touched), error text in
+ * arena. 0, or -MALFORMED / -INVALID with err set; the range of
+ * retry_after is rpc.c's to check.
+ */
+int httpj_nack_decode(const char *body, size_t n, struct arena *arena, Timerd__Nack *m, char *err, size_t errlen);
+
+/*
+ * Decodes a group body ({"topics": ["jobs"], "ack_timeout": "30s", ...};
+ * doc/http.md) into g (timerd__group__init'ed by the caller; the name is
+ * not read from the body), strings in arena. 0, or -MALFORMED / -INVALID
+ * with err set; the settings' bounds are group_validate's (through rpc.c).
+ */
+int httpj_group_decode(const char *body, size_t n, struct arena *arena, Timerd__Group *g, char *err, size_t errlen);
+
+/*
+ * Installs jansson's allocator (json_set_alloc_funcs, once, before the
+ * loops start): httpj_arm_decode's parse tree then lives in a per-thread
+ * scratch buffer instead of malloc. Without it the decoder works the same
+ * with malloc.
+ */
+void httpj_init(void);
+
+/*
  * Decodes an arm body ({"in": "250ms", "topic": "jobs", ...}; doc/http.md)
  * into a, whose strings and payload live in arena. Returns 0, or
  * -TIMERD__ERROR_CODE__MALFORMED (not JSON, not an object) or

@@ -66,6 +66,8 @@
 #define HTTP_MAX_SEGS 8
 /* Microseconds between balance checks while a loop's listener is off. */
 #define HTTP_BALANCE_US 2000
+/* Freed requests a loop keeps for reuse (each a struct http_held). */
+#define HTTP_SPARE 64
 /* Seconds a client is told to wait before retrying (429, 503). */
 #define HTTP_RETRY_AFTER "1"
 
@@ -79,6 +81,8 @@ struct http_route {
 };
 
 static int http_split(const char *path, char *buf, size_t len, char **seg);
+static void http_call(struct http_req *r, const Timerd__Request *rq, int ok_status,
+		      const ProtobufCMessage *(*body)(const Timerd__Response *rs));
 
 /* A reply waiting for the journal: r's private tail. */
 struct http_held {
@@ -136,6 +140,7 @@ static const struct {
 	{ TIMERD__ERROR_CODE__TIMEOUT, 408, false },
 	{ TIMERD__ERROR_CODE__UNAUTHENTICATED, 401, false },
 	{ TIMERD__ERROR_CODE__RATE_LIMITED, 429, true },
+	{ TIMERD__ERROR_CODE__CONFLICT, 409, false },
 };
 
 /* The http_codes entry of code, or NULL. */
@@ -174,13 +179,37 @@ int http_route_add(unsigned method, const char *pattern, http_fn fn)
 	return 0;
 }
 
-/* Frees r and what it holds (after it was answered). */
+/* Frees r and what it holds (after it was answered); keeps its memory for the loop's next request. */
 void http_req_free(struct http_req *r)
 {
+	struct http_loop *hl = r->l->http;
+	struct http_held *h = container_of(r, struct http_held, r);
+
 	for (unsigned i = 0; i < r->nargs; i++)
 		free(r->arg[i]);
 	evhttp_clear_headers(&r->query);
-	free(container_of(r, struct http_held, r));
+	if (hl && hl->nspare < HTTP_SPARE) {
+		h->next = hl->spare;	/* the hold list's link: a spare is on no hold list */
+		hl->spare = &h->r;
+		hl->nspare++;
+		return;
+	}
+	free(h);
+}
+
+/* A zeroed request of loop l: a spare one, else a new one; NULL if out of memory. */
+static struct http_held *http_held_new(struct loop *l)
+{
+	struct http_loop *hl = l->http;
+	struct http_held *h;
+
+	if (!hl->spare)
+		return calloc(1, sizeof(*h));
+	h = container_of(hl->spare, struct http_held, r);
+	hl->spare = h->next;
+	hl->nspare--;
+	memset(h, 0, sizeof(*h));
+	return h;
 }
 
 /* The reason phrase evhttp sends for status. */
@@ -189,6 +218,7 @@ static const char *http_reason(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 201: return "Created";
+	case 204: return "No Content";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
@@ -408,6 +438,20 @@ static void http_call_done(void *arg, const Timerd__Response *rs, uint64_t hold)
 	http_send(r, status, NULL);
 }
 
+void http_answer_rpc(struct http_req *r, const Timerd__Response *rs, uint64_t hold, int ok_status,
+		     const ProtobufCMessage *(*body)(const Timerd__Response *rs))
+{
+	struct http_call call = { .r = r, .ok_status = ok_status, .body = body };
+
+	http_call_done(&call, rs, hold);
+}
+
+void http_call_rpc(struct http_req *r, const Timerd__Request *rq, int ok_status,
+		   const ProtobufCMessage *(*body)(const Timerd__Response *rs))
+{
+	http_call(r, rq, ok_status, body);
+}
+
 /* Runs rq for r and answers with body(rs) on success. */
 static void http_call(struct http_req *r, const Timerd__Request *rq, int ok_status,
 		      const ProtobufCMessage *(*body)(const Timerd__Response *rs))
@@ -618,6 +662,7 @@ static void http_stats(struct http_req *r)
 /* Fills the route table (once per process). */
 static void http_routes_init(void)
 {
+	httpj_init();	/* jansson's allocator, before any loop parses a body */
 	/* Most specific first: the first match wins. */
 	http_route_add(EVHTTP_REQ_PUT, "/v1/timers/id/{id}", http_timer_put_id);
 	http_route_add(EVHTTP_REQ_GET, "/v1/timers/id/{id}", http_timer_get_id);
@@ -631,6 +676,7 @@ static void http_routes_init(void)
 	http_route_add(EVHTTP_REQ_GET, "/v1/watch", http_watch);
 	http_route_add(EVHTTP_REQ_GET, "/metrics", http_metrics);
 	http_page_register();	/* the status page's routes (server/http-page.c) */
+	http_group_register();	/* consumer groups: long poll, ack, nack, groups (server/http-group.c) */
 }
 
 /* --- dispatch --- */
@@ -939,7 +985,7 @@ static bool http_ident(struct http_req *r)
 static void http_dispatch(struct evhttp_request *req, void *arg)
 {
 	struct loop *l = arg;
-	struct http_held *h = calloc(1, sizeof(*h));
+	struct http_held *h = http_held_new(l);
 	struct http_req *r = h ? &h->r : NULL;
 	char *cap[HTTP_MAX_ARGS];
 	const struct http_route *rt;
@@ -1057,6 +1103,7 @@ void http_loop_free(struct loop *l)
 		http_send(&h->r, h->status, h->body);
 	}
 	http_watch_free(l);
+	http_group_loop_free(l);
 	if (hl->balance_ev)
 		event_free(hl->balance_ev);
 	hl->balance_ev = NULL;
@@ -1064,6 +1111,12 @@ void http_loop_free(struct loop *l)
 	if (hl->eh)
 		evhttp_free(hl->eh);	/* runs http_conn_closed for each connection */
 	hmap_destroy(&hl->conns, free);	/* empty: evhttp_free closed them all */
+	while (hl->spare) {
+		struct http_held *h = container_of(hl->spare, struct http_held, r);
+
+		hl->spare = h->next;
+		free(h);
+	}
 	free(hl);
 	l->http = NULL;
 }

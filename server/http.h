@@ -33,6 +33,7 @@
 #include "server/hmap.h"
 
 struct loop;
+struct http_gpoll;
 struct srv;
 
 /* Path segments a route pattern may capture ({name}). */
@@ -121,6 +122,9 @@ struct http_loop {
 	unsigned admitted;		/* connections counted in conns */
 	unsigned unadmitted;		/* accepted, no request yet (gone after http-timeout) */
 	int64_t last_accept_ns;		/* CLOCK_MONOTONIC of the last accept */
+	struct http_req *spare;		/* freed requests kept for the next ones (http.c), a list */
+	struct http_gpoll *polls;	/* this loop's long polls and held deliveries (http-group.c) */
+	unsigned nspare;
 };
 
 /* Frees r without answering (it was answered, or its stream started). */
@@ -131,6 +135,29 @@ void http_conn_forget(struct loop *l, struct evhttp_connection *evcon);
 
 /* The close callback that only forgets the connection (arg: its loop). */
 void http_conn_closed(struct evhttp_connection *evcon, void *arg);
+
+/*
+ * Answers r with an rpc_run Response as the /v1 routes do: the error, or
+ * body(rs) with ok_status (201 for a created arm) at once or once the
+ * journal batch hold is committed.
+ */
+void http_answer_rpc(struct http_req *r, const Timerd__Response *rs, uint64_t hold, int ok_status,
+		     const ProtobufCMessage *(*body)(const Timerd__Response *rs));
+
+/* Runs rq through rpc_run (no connection) and answers r as the /v1 routes do (http_answer_rpc). */
+void http_call_rpc(struct http_req *r, const Timerd__Request *rq, int ok_status,
+		   const ProtobufCMessage *(*body)(const Timerd__Response *rs));
+
+/* --- http-group.c --- */
+
+/* Adds the consumer-group routes (from http_routes_init). */
+void http_group_register(void);
+
+/* Ends loop l's long polls and frees them (http_loop_free, before evhttp_free). */
+void http_group_loop_free(struct loop *l);
+
+/* The loop is stopping (loop thread): its long polls end now (503), held deliveries go back; no new poll. */
+void http_group_loop_stop(struct loop *l);
 
 /* --- http-watch.c --- */
 

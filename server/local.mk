@@ -19,6 +19,7 @@ server_libserver_la_SOURCES = \
 	server/hmap.h \
 	server/http-json.c \
 	server/http-json.h \
+	server/http-group.c \
 	server/http-metrics.c \
 	server/http-page.c \
 	server/http-watch.c \

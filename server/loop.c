@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +200,7 @@ static void loop_stop(struct loop *l)
 	struct timeval tv = { LOOP_STOP_GRACE_S, 0 };
 
 	l->stopping = true;
+	http_group_loop_stop(l);	/* HTTP long polls leave their groups while the engine is there */
 	for (uint32_t i = 0; i < l->nslots; i++)
 		if (l->slots[i])
 			conn_shutdown(l->slots[i]);	/* no-op unless open or half-closed */
@@ -227,6 +229,10 @@ static void loop_run_msgs(struct loop *l)
 		if (m->type == LOOP_MSG_PRIV) {
 			priv_loop_step(m->priv, m->priv_phase);
 			continue;	/* owned by priv_drop, which may free it now */
+		}
+		if (m->type == LOOP_MSG_CALL) {
+			m->call(l, m);	/* it owns m */
+			continue;
 		}
 		if (m->type == LOOP_MSG_LIMITS)
 			loop_set_limits(l, &m->lim);
@@ -296,10 +302,43 @@ static void loop_wake_cb(evutil_socket_t fd, short what, void *arg)
 static void *loop_main(void *arg)
 {
 	struct loop *l = arg;
+	char name[16];
 
+	/* "timerd-loopN" in /proc/PID/task/TID/comm: ps, top and bench-http's CPU pinning find the loops by it */
+	snprintf(name, sizeof(name), "timerd-loop%u", l->idx);
+	pthread_setname_np(pthread_self(), name);
 	if (event_base_dispatch(l->base) < 0)
 		log_err("loop %u: event_base_dispatch failed", l->idx);
 	return NULL;
+}
+
+/*
+ * A loop's event_base: epoll with libevent's change list
+ * (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST), so that the read and write
+ * events evhttp and the bufferevents turn off and on around every request
+ * cost one epoll_ctl per net change at the next dispatch instead of one
+ * per toggle (measured: about 12% less CPU per HTTP request,
+ * doc/benchmarks.md). libevent warns that the change list is unsafe with
+ * fds cloned by dup(): a close() that runs before the deferred
+ * EPOLL_CTL_DEL leaves the epoll registration alive as long as another
+ * fd of the same open file exists, and its events then arrive under a
+ * closed (or reused) fd number. A loop's base holds one such fd, its dup
+ * of the HTTP listening socket (http_loop_init), and it is closed only by
+ * evhttp_free in http_loop_free, after the loop thread has exited and with
+ * no dispatch after it. Every other fd in a loop's base is accepted or
+ * created by timerd and never dup'd, and nothing forks once the loops run.
+ */
+static struct event_base *loop_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *b;
+
+	if (!cfg)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	b = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return b;
 }
 
 /* Sets up loop idx (event base, inboxes) without starting its thread; 0 or -1 with err. */
@@ -314,7 +353,7 @@ int loop_init(struct srv *s, struct loop *l, unsigned idx, char *err, size_t err
 	hmap_init(&l->watchers);
 	arena_init(&l->arena);
 	arena_init(&l->reply_arena);
-	if (!(l->base = event_base_new()) || !(l->batch = evbuffer_new()) ||
+	if (!(l->base = loop_base_new()) || !(l->batch = evbuffer_new()) ||
 	    (l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    !(l->wake_ev = event_new(l->base, l->wake_fd, EV_READ | EV_PERSIST, loop_wake_cb, l)) ||
 	    !(l->reap_ev = event_new(l->base, -1, 0, loop_reap_cb, l)) ||
@@ -357,6 +396,10 @@ static void loop_drain(struct loop *l)
 		next = n->next;
 		if (m->type == LOOP_MSG_STOP)
 			continue;
+		if (m->type == LOOP_MSG_CALL) {
+			m->call(l, m);	/* it owns m */
+			continue;
+		}
 		if (m->type == LOOP_MSG_CONN) {
 			close(m->fd);
 			if (m->ssl)

@@ -56,6 +56,7 @@ _Static_assert(SETTINGS_FRAME_RESERVE >= RPC_LIST_ENTRY_FIXED_MAX + RPC_LIST_ENV
 /* Everything one request needs, on the loop thread's stack (keep it small: big replies use the reply arena). */
 struct rpc_ctx {
 	struct conn *c;
+	struct group_consumer *gc;	/* a consumer that is not a connection (HTTP long poll), or NULL */
 	struct loop *l;
 	struct srv *s;
 	const Timerd__Request *rq;
@@ -1063,7 +1064,7 @@ static void rpc_subscribe(struct rpc_ctx *x)
 	Timerd__SubscribeReply *r;
 	int rc;
 
-	if (!x->c || x->c->sse) {
+	if (!x->gc && (!x->c || x->c->sse)) {
 		rpc_error(x, TIMERD__ERROR_CODE__UNKNOWN_OP, "subscribe needs an RPC connection to push deliveries to");
 		return;
 	}
@@ -1076,7 +1077,9 @@ static void rpc_subscribe(struct rpc_ctx *x)
 	}
 	if (!(r = rpc_group_alloc(x, sizeof(*r))))
 		return;
-	switch ((rc = group_srv_subscribe(x->c, m->group, m->credit))) {
+	rc = x->gc ? group_subscribe(rpc_groups(x), m->group, x->gc, m->credit)
+		   : group_srv_subscribe(x->c, m->group, m->credit);
+	switch (rc) {
 	case 0:
 		timerd__subscribe_reply__init(r);
 		rpc_group_reply(x, TIMERD__RESPONSE__BODY_SUBSCRIBE, r);
@@ -1131,7 +1134,7 @@ static void rpc_ack_common(struct rpc_ctx *x, bool nack)
 	void *r;
 	int rc;
 
-	if (!x->c || x->c->sse) {
+	if (!x->gc && (!x->c || x->c->sse)) {
 		rpc_error(x, TIMERD__ERROR_CODE__UNKNOWN_OP, "%s needs the RPC connection the delivery was pushed to", what);
 		return;
 	}
@@ -1152,11 +1155,16 @@ static void rpc_ack_common(struct rpc_ctx *x, bool nack)
 	if (!rpc_journal_ready(x, journal_enabled(x->s)) ||
 	    !(r = rpc_group_alloc(x, nack ? sizeof(Timerd__NackReply) : sizeof(Timerd__AckReply))))
 		return;
-	rc = nack ? group_srv_nack(x->c, id, x->rq->nack->retry_after_ns, x->rq->nack->error, &hold)
-		  : group_srv_ack(x->c, id, &hold);
+	if (x->gc)
+		rc = nack ? group_nack(x->gc, id, x->rq->nack->retry_after_ns, x->rq->nack->error, x->l, &hold)
+			  : group_ack(x->gc, id, x->l, &hold);
+	else
+		rc = nack ? group_srv_nack(x->c, id, x->rq->nack->retry_after_ns, x->rq->nack->error, &hold)
+			  : group_srv_ack(x->c, id, &hold);
 	if (rc == GROUP_ENOENT) {
-		rpc_error(x, TIMERD__ERROR_CODE__NOT_FOUND, "%s: delivery %" PRIu64 " is not in flight to this connection "
-			  "(already acked, timed out and given to another consumer, or never pushed here)", what, id);
+		rpc_error(x, TIMERD__ERROR_CODE__NOT_FOUND, "%s: delivery %" PRIu64 " is not in flight to this %s "
+			  "(already acked, timed out and given to another consumer, or never pushed here)", what, id,
+			  x->gc ? "consumer" : "connection");
 		return;
 	}
 	if (rc) {
@@ -1506,14 +1514,21 @@ void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 /* Runs a request built by another front end (HTTP) through the same handlers, with no connection. */
 void rpc_run(struct loop *l, struct conn *c, const Timerd__Request *rq, rpc_done_fn done, void *arg)
 {
-	rpc_run_as(l, c, c ? c->ident : NULL, rq, done, arg);
+	rpc_run_consumer(l, c, c ? c->ident : NULL, NULL, rq, done, arg);
 }
 
 /* rpc_run as identity id (HTTP's Bearer; NULL with a users file: UNAUTHENTICATED). */
 void rpc_run_as(struct loop *l, struct conn *c, const struct ident *id, const Timerd__Request *rq, rpc_done_fn done,
 		void *arg)
 {
-	struct rpc_ctx x = { .c = c, .l = l, .s = l->srv, .rq = rq, .id = id };
+	rpc_run_consumer(l, c, id, NULL, rq, done, arg);
+}
+
+/* rpc_run as identity id for the group consumer gc (an HTTP long poll): see srv.h. */
+void rpc_run_consumer(struct loop *l, struct conn *c, const struct ident *id, struct group_consumer *gc,
+		      const Timerd__Request *rq, rpc_done_fn done, void *arg)
+{
+	struct rpc_ctx x = { .c = c, .gc = gc, .l = l, .s = l->srv, .rq = rq, .id = id };
 
 	timerd__response__init(&x.rs);
 	rpc_dispatch(&x);

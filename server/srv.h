@@ -143,10 +143,13 @@ struct srv_peer {
 /* A control message to a loop thread. */
 struct loop_msg {
 	struct llist_node node;
-	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS, LOOP_MSG_AUTH, LOOP_MSG_USERS, LOOP_MSG_PRIV } type;
+	enum { LOOP_MSG_CONN, LOOP_MSG_STOP, LOOP_MSG_LIMITS, LOOP_MSG_AUTH, LOOP_MSG_USERS, LOOP_MSG_PRIV,
+	       LOOP_MSG_CALL } type;
 	struct srv_limits lim;		/* LOOP_MSG_LIMITS */
 	void *priv;			/* LOOP_MSG_PRIV: priv_loop_step's argument (owned by priv_drop) */
 	int priv_phase;			/* LOOP_MSG_PRIV: enum priv_phase */
+	/* LOOP_MSG_CALL: run on the loop thread; it owns m (also when the loop is being freed: l->stopping) */
+	void (*call)(struct loop *l, struct loop_msg *m);
 	int fd;
 	bool is_unix;
 	bool peer_cred;			/* uid/pid valid (SO_PEERCRED) */
@@ -565,6 +568,14 @@ void rpc_run(struct loop *l, struct conn *c, const Timerd__Request *rq, rpc_done
 /* rpc_run as identity id (an HTTP request's Bearer identity; c's own is ignored). */
 void rpc_run_as(struct loop *l, struct conn *c, const struct ident *id, const Timerd__Request *rq, rpc_done_fn done,
 		void *arg);
+/*
+ * rpc_run_as for a consumer of groups that is not a connection (an HTTP long
+ * poll, server/http-group.c): Subscribe subscribes gc, Ack and Nack settle
+ * the delivery in flight to gc, with the RPC's checks and errors.
+ */
+struct group_consumer;
+void rpc_run_consumer(struct loop *l, struct conn *c, const struct ident *id, struct group_consumer *gc,
+		      const Timerd__Request *rq, rpc_done_fn done, void *arg);
 
 /* --- watch.c --- */
 

@@ -2,13 +2,14 @@
 # (server/http*.c, doc/http.md, doc/openapi.yaml).
 
 HTTP_TESTS = \
+	tests/regress/http-groups.sh \
 	tests/regress/http-limits.sh \
 	tests/regress/http-openapi.sh \
 	tests/regress/http-peer.sh \
 	tests/regress/http-prom.sh \
 	tests/regress/http.sh
 TESTS += $(HTTP_TESTS)
-EXTRA_DIST += $(HTTP_TESTS) tests/regress/http_api.py tests/regress/http_openapi.py doc/openapi.yaml
+EXTRA_DIST += $(HTTP_TESTS) tests/regress/http_api.py tests/regress/http_groups.py tests/regress/http_openapi.py doc/openapi.yaml
 
 # The JSON request decoder's fuzzer (tests/fuzz.mk's pattern: the corpus is
 # replayed in make check; --enable-fuzz builds the libFuzzer binary).

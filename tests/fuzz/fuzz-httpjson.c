@@ -77,8 +77,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct arena arena;
 	Timerd__Arm a;
 	char err[512] = "";
+	static int init;
 	int rc;
 
+	if (!init)
+		httpj_init();	/* the daemon's allocator: the decode's tree in the scratch buffer, as in timerd */
+	init = 1;
 	arena_init(&arena);
 	rc = httpj_arm_decode((const char *)data, size, &arena, &a, err, sizeof(err));
 	if (rc == 0) {

@@ -169,6 +169,35 @@ call("/v1/history", "get", "/v1/history?metric=no_such_column")
 watch_once("/v1/watch?topic=a")
 watch_once("/v1/watch?topic=%01")
 watch_once("/v1/watch?topic=a&topic=b&topic=c")
+# consumer groups: the group routes, the long poll, ack and nack
+G = "/v1/groups/{group}"
+call(G, "put", "/v1/groups/oa-g", {"topics": ["oa-g"], "ack_timeout": "30s"})
+call(G, "put", "/v1/groups/oa-g", {"topics": ["oa-g"], "ack_timeout": "30s"})
+call(G, "put", "/v1/groups/oa-bad", {"topics": "oa-g"})
+call(G, "get", "/v1/groups/oa-g")
+call(G, "get", "/v1/groups/none")
+call("/v1/groups", "get", "/v1/groups")
+N = "/v1/groups/{group}/next"
+call(N, "post", "/v1/groups/oa-g/next?wait=0")
+call(N, "post", "/v1/groups/oa-g/next?wait=forever")
+call(N, "post", "/v1/groups/none/next")
+deliveries = []
+for k in ("oa-d1", "oa-d2"):
+    call(K, "put", "/v1/timers/" + k, {"in": "1ms", "topic": "oa-g", "payload": "job"})
+    r, d = call(N, "post", "/v1/groups/oa-g/next?wait=10s")
+    if r.status != 200:
+        fail("no delivery of %s within 10 s: %d %r" % (k, r.status, d))
+    deliveries.append(json.loads(d)["delivery_id"])
+A = "/v1/deliveries/{id}/ack"
+NK = "/v1/deliveries/{id}/nack"
+call(A, "post", "/v1/deliveries/%d/ack" % deliveries[0])
+call(A, "post", "/v1/deliveries/%d/ack" % deliveries[0])
+call(A, "post", "/v1/deliveries/x/ack")
+call(NK, "post", "/v1/deliveries/%d/nack" % deliveries[1], {"retry_after": "forever"})
+call(NK, "post", "/v1/deliveries/%d/nack" % deliveries[1], {"retry_after": "1h", "error": "later"})
+call(NK, "post", "/v1/deliveries/%d/nack" % deliveries[1], {})
+call(G, "delete", "/v1/groups/oa-g")
+call(G, "delete", "/v1/groups/oa-g")
 for i in range(60):  # --max-timers 40: FULL is 429
     r, d = call(K, "put", "/v1/timers/full-%d" % i, {"in": "1h", "ephemeral": True})
     if r.status == 429:

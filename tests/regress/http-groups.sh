@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# http-groups.sh -- consumer groups over HTTP (doc/http.md, "Consumer
+# groups"): PUT/GET/DELETE /v1/groups/{g}, the long poll POST
+# /v1/groups/{g}/next (a delivery; 204 after ?wait=), POST
+# /v1/deliveries/{id}/ack completes it, /nack gives it back for a retry,
+# a long poll whose client went away does not take (and lose) the next
+# delivery, a delivery taken and never acked comes back after the ack
+# timeout, errors are the RPC's codes with the usual statuses, 8 consumers
+# at once deliver and ack 200 fires exactly once (http_groups.py); and an
+# unacked delivery survives a restart (journaled, --fsync always).
+. "${top_srcdir:-.}/tests/regress/lib.sh"
+
+command -v curl >/dev/null || skip "needs curl"
+start_http
+H=http://127.0.0.1:$port
+
+# Runs curl; prints the body and, on the last line, the status.
+req() {
+	curl -s -w '\n%{http_code}' "$@"
+}
+status() { tail -n 1; }
+body() { sed '$d'; }
+
+# The counter NAME of group G (GET /v1/groups/G).
+counter() {
+	curl -s "$H/v1/groups/$1" | json_int "$2"
+}
+
+# group management
+out=$(req -X PUT "$H/v1/groups/jobs" -d '{"topics": ["jobs"], "ack_timeout": "2s", "backoff_min": "50ms"}')
+[ "$(echo "$out" | status)" = 201 ] || fail "PUT a new group: $out"
+out=$(req -X PUT "$H/v1/groups/jobs" -d '{"topics": ["jobs"], "ack_timeout": "2s", "backoff_min": "50ms"}')
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"created":false' || fail "PUT the same group again: $out"
+out=$(req "$H/v1/groups/jobs")
+echo "$out" | grep -q '"ack_timeout_ns":2000000000' || fail "GET the group: $out"
+out=$(req "$H/v1/groups")
+echo "$out" | grep -q '"name":"jobs"' || fail "GET /v1/groups: $out"
+
+# errors: the RPC's codes, the API's statuses
+out=$(req -X POST "$H/v1/groups/nope/next")
+[ "$(echo "$out" | status)" = 404 ] && echo "$out" | grep -q '"code":"NOT_FOUND"' || fail "next of no group: $out"
+out=$(req -X POST "$H/v1/groups/jobs/next?wait=soon")
+[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q '"code":"INVALID"' || fail "a bad wait: $out"
+out=$(req -X POST "$H/v1/groups/jobs/next?wait=1h")
+[ "$(echo "$out" | status)" = 400 ] || fail "a wait over 5m: $out"
+out=$(req "$H/v1/groups/jobs/next")
+[ "$(echo "$out" | status)" = 405 ] || fail "GET on next: $out"
+out=$(req -X POST "$H/v1/deliveries/12345/ack")
+[ "$(echo "$out" | status)" = 404 ] && echo "$out" | grep -q '"code":"NOT_FOUND"' || fail "ack of no delivery: $out"
+out=$(req -X POST "$H/v1/deliveries/0/ack")
+[ "$(echo "$out" | status)" = 400 ] || fail "ack of delivery 0: $out"
+out=$(req -X PUT "$H/v1/groups/bad" -d '{"topics": []}')
+[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q 'no topic' || fail "a group without topics: $out"
+out=$(req -X PUT "$H/v1/groups/bad" -d '{"topics": ["a"], "ack_timeout": 5}')
+[ "$(echo "$out" | status)" = 400 ] || fail "a number for a duration: $out"
+out=$(req -X PUT "$H/v1/groups/bad" -d '{"topics": ["a"], "max_attempt": 5}')
+[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q "unknown field 'max_attempt'" || fail "a typo: $out"
+
+# 204 once the wait is over, and not before
+t0=$(now_ms)
+out=$(req -X POST "$H/v1/groups/jobs/next?wait=300ms")
+t1=$(now_ms)
+[ "$(echo "$out" | status)" = 204 ] || fail "an empty group's long poll: $out"
+[ $((t1 - t0)) -ge 290 ] || fail "the long poll answered 204 after $((t1 - t0)) ms, before its 300 ms wait"
+
+# next returns a delivery: a poll waiting before the fire gets it as it fires
+req -X POST "$H/v1/groups/jobs/next?wait=10s" >"$tmp/next1" &
+poll_pid=$!
+waiting() { [ "$(counter jobs consumers)" = 1 ]; }
+wait_for waiting
+curl -sf -X PUT "$H/v1/timers/job-1" -d '{"in": "20ms", "topic": "jobs", "payload": "hello"}' >/dev/null ||
+	fail "arm job-1"
+wait "$poll_pid"
+out=$(cat "$tmp/next1")
+[ "$(echo "$out" | status)" = 200 ] || fail "the long poll did not get the delivery: $out"
+d1=$(echo "$out" | body | json_int delivery_id)
+echo "$out" | grep -q '"attempt":1' && echo "$out" | grep -q '"key":"job-1"' &&
+	echo "$out" | grep -q '"payload":"hello"' && echo "$out" | grep -q '"group":"jobs"' &&
+	echo "$out" | grep -q '"deadline_unix_ns":' && [ -n "$d1" ] || fail "the delivery's fields: $out"
+[ "$(counter jobs in_flight)" = 1 ] || fail "the delivery is not in flight: $(curl -s "$H/v1/groups/jobs")"
+
+# ack completes it (answered once durable: --fsync always); a second ack is 404
+out=$(req -X POST "$H/v1/deliveries/$d1/ack")
+[ "$(echo "$out" | status)" = 200 ] || fail "ack: $out"
+[ "$(counter jobs acked)" = 1 ] && [ "$(counter jobs in_flight)" = 0 ] ||
+	fail "after the ack: $(curl -s "$H/v1/groups/jobs")"
+out=$(req -X POST "$H/v1/deliveries/$d1/ack")
+[ "$(echo "$out" | status)" = 404 ] || fail "a second ack: $out"
+released() { [ "$(counter jobs consumers)" = 0 ]; }
+wait_for released
+
+# nack retries: the same delivery again after retry_after, attempt 2, the error kept
+curl -sf -X PUT "$H/v1/timers/job-2" -d '{"in": "10ms", "topic": "jobs", "payload": "two"}' >/dev/null
+out=$(req -X POST "$H/v1/groups/jobs/next?wait=10s")
+d2=$(echo "$out" | body | json_int delivery_id)
+[ "$(echo "$out" | status)" = 200 ] && [ -n "$d2" ] || fail "next for job-2: $out"
+out=$(req -X POST "$H/v1/deliveries/$d2/nack" -d '{"retry_after": "nope"}')
+[ "$(echo "$out" | status)" = 400 ] || fail "a nack with a bad retry_after: $out"
+out=$(req -X POST "$H/v1/deliveries/$d2/nack" -d '{"retry_after": "2d"}')
+[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q 'out of range' || fail "a nack past a day: $out"
+out=$(req -X POST "$H/v1/deliveries/$d2/nack" -d '{"retry_after": "200ms", "error": "busy"}')
+[ "$(echo "$out" | status)" = 200 ] || fail "nack: $out"
+t0=$(now_ms)
+out=$(req -X POST "$H/v1/groups/jobs/next?wait=10s")
+t1=$(now_ms)
+[ "$(echo "$out" | status)" = 200 ] && [ "$(echo "$out" | body | json_int delivery_id)" = "$d2" ] &&
+	echo "$out" | grep -q '"attempt":2' || fail "the nacked delivery did not come back: $out"
+[ $((t1 - t0)) -ge 150 ] || fail "the nacked delivery came back after $((t1 - t0)) ms, before its retry_after (200 ms)"
+[ "$(counter jobs nacked)" = 1 ] || fail "nacked: $(curl -s "$H/v1/groups/jobs")"
+curl -sf -X POST "$H/v1/deliveries/$d2/ack" >/dev/null || fail "ack of the retried delivery"
+
+# an abandoned long poll: its client goes before a delivery; the next one is not handed to it
+curl -s -X POST "$H/v1/groups/jobs/next?wait=30s" >/dev/null &
+poll_pid=$!
+wait_for waiting
+kill "$poll_pid"
+wait "$poll_pid" 2>/dev/null
+wait_for released	# timerd noticed the closed connection (EPOLLRDHUP) while the request waited
+curl -sf -X PUT "$H/v1/timers/job-3" -d '{"in": "10ms", "topic": "jobs", "payload": "three"}' >/dev/null
+out=$(req -X POST "$H/v1/groups/jobs/next?wait=10s")
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"key":"job-3"' && echo "$out" | grep -q '"attempt":1' ||
+	fail "after an abandoned poll the delivery went astray: $out"
+d3=$(echo "$out" | body | json_int delivery_id)
+
+# a delivery taken and never acked (its consumer crashed) comes back after the ack timeout (2 s)
+out=$(req -X POST "$H/v1/groups/jobs/next?wait=10s")
+[ "$(echo "$out" | status)" = 200 ] && [ "$(echo "$out" | body | json_int delivery_id)" = "$d3" ] &&
+	echo "$out" | grep -q '"attempt":2' || fail "an unacked delivery did not come back after its ack timeout: $out"
+
+# many consumers at once: polls and acks on different connections (and loops), nacks, every key acked once
+PY=/usr/bin/python3
+if [ -x "$PY" ]; then
+	"$PY" "${top_srcdir:-.}/tests/regress/http_groups.py" "$port" 200 8 || fail "http_groups.py (above)"
+fi
+
+# an unacked delivery survives a restart (journaled with the fire) and is delivered again
+stop_timerd
+start_http
+H=http://127.0.0.1:$port
+out=$(req -X POST "$H/v1/groups/jobs/next?wait=10s")
+[ "$(echo "$out" | status)" = 200 ] && [ "$(echo "$out" | body | json_int delivery_id)" = "$d3" ] ||
+	fail "after a restart the unacked delivery $d3 was not delivered again: $out"
+curl -sf -X POST "$H/v1/deliveries/$d3/ack" >/dev/null || fail "ack after the restart"
+
+# DELETE: the group is gone
+out=$(req -X DELETE "$H/v1/groups/jobs")
+[ "$(echo "$out" | status)" = 200 ] || fail "DELETE the group: $out"
+out=$(req "$H/v1/groups/jobs")
+[ "$(echo "$out" | status)" = 404 ] || fail "GET a deleted group: $out"
+stop_timerd
