@@ -259,8 +259,9 @@ static int group_show(struct ctl *ctl, const char *name, int64_t interval_ns)
 			printf("consumers     %" PRIu64 "\n", x->consumers);
 		printf("backlog       %" PRIu64 "\n", x->backlog);
 		printf("in flight     %" PRIu64 "\n", x->in_flight);
-		if (b)
-			printf("acked/s       %.1f\n", (double)(x->acked - a->v[0].acked) * 1e9 / (double)(t1 - t0));
+		if (b)	/* a restart between the samples starts the counter over: no negative rate */
+			printf("acked/s       %.1f\n", x->acked < a->v[0].acked ? 0.0 :
+			       (double)(x->acked - a->v[0].acked) * 1e9 / (double)(t1 - t0));
 		printf("acked         %" PRIu64 "\n", x->acked);
 		printf("redeliveries  %" PRIu64 "\n", x->redeliveries);
 		printf("dead letters  %" PRIu64 " (%" PRIu64 " all time)\n", x->dead_letters, x->dead_lettered);

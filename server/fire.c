@@ -147,6 +147,7 @@ void fire_deliver(void *arg, const struct engine_fire *f)
 		return;
 	}
 	m->notify = notify;
+	m->target = 0;		/* to the watchers (a group's delivery names one connection: group-srv.c) */
 	m->owner = f->owner;
 	m->deadline = f->deadline;
 	/* relaxed: each loop's llist_add (release) publishes the whole message */

@@ -87,7 +87,7 @@
 #define GROUP_MAX_ERROR 512		/* bytes of a nack's error kept */
 #define GROUP_MAX_URL 2048		/* bytes of a webhook_url */
 
-/* Store ops of group rows (store_rec.op; store/store.h documents the columns). */
+/* Rows: store_rec ops STORE_GROUP_* and STORE_DLV_* (store/store.h documents the columns). */
 
 /* A delivery as a consumer sees it: valid during the deliver callback only (copy what you keep). */
 struct group_delivery {
@@ -151,6 +151,8 @@ struct group_hooks {
 	void (*changed)(void *arg, const char *name, const Timerd__Group *g);
 	/* The clock: CLOCK_MONOTONIC ns, or CLOCK_REALTIME ns with real. */
 	int64_t (*now)(void *arg, bool real);
+	/* True if max-memory is used up (a fire then makes no delivery: counted in backlog_dropped); may be NULL. */
+	bool (*mem_full)(void *arg, size_t more);
 	/* max-memory's account (payload copies are counted in it); may be NULL. */
 	_Atomic int64_t *mem;
 };
@@ -201,17 +203,20 @@ void group_set_destroy(struct group_set *gs);
  */
 int group_validate(const Timerd__Group *g, uint32_t max_topic, char *err, size_t errlen);
 
-/*
- * GroupCreate: *created; TD_EEXIST-like CONFLICT is returned as
- * GROUP_ECONFLICT. 0, GROUP_ECONFLICT, GROUP_EFULL, TD_ENOMEM, or TD_EINVAL
- * (err says why). The row is journaled through hooks.put(jctx) (*hold).
- */
+/* What the functions below return besides 0. */
 #define GROUP_ECONFLICT 1
 #define GROUP_EFULL 2
 #define GROUP_ENOENT 3
 #define GROUP_EINVAL 4
 #define GROUP_ENOMEM 5
 #define GROUP_EWEBHOOK 6	/* the group delivers to its webhook: no Subscribe */
+
+/*
+ * GroupCreate (g validated by group_validate): *created. 0 (also for the
+ * same settings again), GROUP_ECONFLICT (other settings, not update: err
+ * says what to do), GROUP_EFULL (GROUP_MAX_GROUPS) or GROUP_ENOMEM. The
+ * row is journaled through hooks.put(jctx); *hold: the batch to wait for.
+ */
 int group_create(struct group_set *gs, const Timerd__Group *g, bool update, void *jctx, bool *created,
 		 uint64_t *hold, char *err, size_t errlen);
 

@@ -43,6 +43,10 @@ done
 wait_for group_is wide backlog 12
 start_consumer wide --concurrency 3
 c=$consumer_pid
+# group show's acked/s over two samples 1.5s apart, while the 12 jobs (about 1.2s of work) are acked
+ctl group show wide --interval 1500ms >"$tmp/show" || fail "group show wide"
+rate=$(sed -n 's/^acked\/s *\([0-9.]*\)$/\1/p' "$tmp/show")
+[ -n "$rate" ] && awk -v r="$rate" 'BEGIN { exit !(r > 0) }' || fail "acked/s while acking: '$rate': $(cat "$tmp/show")"
 wait_long 20 logged_atleast 12 "^end b[0-9]+ "
 wait_for group_is wide acked 12
 m=$(max_running '^b[0-9]+$')
