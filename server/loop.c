@@ -312,35 +312,6 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-/*
- * A loop's event_base: epoll with libevent's change list
- * (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST), so that the read and write
- * events evhttp and the bufferevents turn off and on around every request
- * cost one epoll_ctl per net change at the next dispatch instead of one
- * per toggle (measured: about 12% less CPU per HTTP request,
- * doc/benchmarks.md). libevent warns that the change list is unsafe with
- * fds cloned by dup(): a close() that runs before the deferred
- * EPOLL_CTL_DEL leaves the epoll registration alive as long as another
- * fd of the same open file exists, and its events then arrive under a
- * closed (or reused) fd number. A loop's base holds one such fd, its dup
- * of the HTTP listening socket (http_loop_init), and it is closed only by
- * evhttp_free in http_loop_free, after the loop thread has exited and with
- * no dispatch after it. Every other fd in a loop's base is accepted or
- * created by timerd and never dup'd, and nothing forks once the loops run.
- */
-static struct event_base *loop_base_new(void)
-{
-	struct event_config *cfg = event_config_new();
-	struct event_base *b;
-
-	if (!cfg)
-		return NULL;
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	b = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	return b;
-}
-
 /* Sets up loop idx (event base, inboxes) without starting its thread; 0 or -1 with err. */
 int loop_init(struct srv *s, struct loop *l, unsigned idx, char *err, size_t errlen)
 {
@@ -353,7 +324,7 @@ int loop_init(struct srv *s, struct loop *l, unsigned idx, char *err, size_t err
 	hmap_init(&l->watchers);
 	arena_init(&l->arena);
 	arena_init(&l->reply_arena);
-	if (!(l->base = loop_base_new()) || !(l->batch = evbuffer_new()) ||
+	if (!(l->base = event_base_new()) || !(l->batch = evbuffer_new()) ||
 	    (l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    !(l->wake_ev = event_new(l->base, l->wake_fd, EV_READ | EV_PERSIST, loop_wake_cb, l)) ||
 	    !(l->reap_ev = event_new(l->base, -1, 0, loop_reap_cb, l)) ||
