@@ -77,15 +77,8 @@ static uint64_t t_put_fire(void *arg, uint64_t fired, const struct store_rec *ro
 	return ++W.seq;
 }
 
-/* hooks.mem_full: the test says when max-memory is used up. */
+/* The test says when max-memory is used up (see t_mem_full). */
 static bool t_mem_is_full;
-
-static bool t_mem_full(void *arg, size_t more)
-{
-	(void)arg;
-	(void)more;
-	return t_mem_is_full;
-}
 
 /* hooks.durable */
 static uint64_t t_durable(void *arg)
@@ -121,11 +114,11 @@ static int64_t t_now(void *arg, bool real)
 	return real ? W.now + 1000 * SEC : W.now;
 }
 
-/* hooks.mem_full */
+/* hooks.mem_full: full when a test says so, or past W.mem_limit. */
 static bool t_mem_full(void *arg, size_t bytes)
 {
 	(void)arg;
-	return W.mem_limit && W.mem + (int64_t)bytes > W.mem_limit;
+	return t_mem_is_full || (W.mem_limit && W.mem + (int64_t)bytes > W.mem_limit);
 }
 
 /* deliver of the fake consumer. */
