@@ -68,6 +68,14 @@ static int64_t gsrv_now(void *arg, bool real)
 	return real ? engine_now_real(s->engine) : engine_now(s->engine);
 }
 
+/* hooks.mem_full: max-memory would be passed by more bytes. */
+static bool gsrv_mem_full(void *arg, size_t more)
+{
+	struct srv *s = arg;
+
+	return s->cfg->max_memory && engine_mem_used(s->engine) + (int64_t)more > (int64_t)s->cfg->max_memory;
+}
+
 /* hooks.changed: logs, then tells the webhook module. */
 static void gsrv_changed(void *arg, const char *name, const Timerd__Group *g)
 {
@@ -83,7 +91,8 @@ int group_srv_init(struct srv *s, char *err, size_t errlen)
 {
 	struct group_srv *gr = calloc(1, sizeof(*gr));
 	struct group_hooks h = { .arg = s, .put = gsrv_put, .put_fire = gsrv_put_fire, .durable = gsrv_durable,
-				 .wake = gsrv_wake, .changed = gsrv_changed, .now = gsrv_now, .mem = &s->fire_mem };
+				 .wake = gsrv_wake, .changed = gsrv_changed, .now = gsrv_now, .mem_full = gsrv_mem_full,
+				 .mem = &s->fire_mem };
 	uint64_t seed = (uint64_t)engine_now_real(s->engine) ^ ((uint64_t)getpid() << 32);
 
 	if (!gr)
@@ -293,7 +302,7 @@ static int gsrv_conn_deliver(struct group_consumer *gc, const struct group_deliv
 	fm.timer_id = d->timer_id;
 	fm.key = key;
 	fm.topic = topic;
-	fm.payload.data = GSRV_STR(d->payload) ? (uint8_t *)(uintptr_t)d->payload : NULL;
+	fm.payload.data = (uint8_t *)(uintptr_t)d->payload;	/* only read by the packer */
 	fm.payload.len = d->payloadlen;
 	fm.deadline_unix_ns = d->deadline_unix_ns;
 	fm.deadline_mono_ns = d->deadline_unix_ns - m2u;

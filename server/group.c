@@ -1099,7 +1099,9 @@ bool group_fire(struct group_set *gs, const struct group_fire *f)
 		struct group *g = tl->v[i];
 		struct group_dlv *d;
 
-		if (g->held >= g->max_backlog) {
+		if (g->held >= g->max_backlog ||
+		    (gs->h.mem_full && gs->h.mem_full(gs->h.arg, sizeof(struct group_dlv) + f->keylen + f->topiclen +
+								     f->payloadlen))) {
 			GROUP_COUNT(gs, g, backlog_dropped, 1);	/* doc/delivery.md: the newest is refused */
 			continue;
 		}

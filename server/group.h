@@ -151,6 +151,8 @@ struct group_hooks {
 	void (*changed)(void *arg, const char *name, const Timerd__Group *g);
 	/* The clock: CLOCK_MONOTONIC ns, or CLOCK_REALTIME ns with real. */
 	int64_t (*now)(void *arg, bool real);
+	/* True if max-memory is used up (a fire then makes no delivery: counted in backlog_dropped); may be NULL. */
+	bool (*mem_full)(void *arg, size_t more);
 	/* max-memory's account (payload copies are counted in it); may be NULL. */
 	_Atomic int64_t *mem;
 };
