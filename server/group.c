@@ -435,6 +435,18 @@ static void group_set_error(struct group_dlv *d, const char *why)
 	d->error = e;
 }
 
+/*
+ * The server's clock (real: the wall clock), or the last tick's time when
+ * there is no hook or the set is quiesced: at shutdown the engine that owns
+ * the clock is freed before the loops drop their consumers (srv_destroy).
+ */
+static int64_t group_clock(struct group_set *gs, bool real)
+{
+	if (!gs->h.now || gs->quiesced)
+		return real ? 0 : gs->now;
+	return gs->h.now(gs->h.arg, real);
+}
+
 /* d (detached) failed: a dead letter after max_attempts, else due again after delay (-1: the backoff; 0: at once, first in line). */
 static uint64_t group_fail(struct group_set *gs, struct group_dlv *d, int64_t now, int64_t delay, const char *why,
 			   void *jctx)
@@ -445,7 +457,7 @@ static uint64_t group_fail(struct group_set *gs, struct group_dlv *d, int64_t no
 	if (d->attempts >= g->max_attempts) {
 		group_key_del(g, d);	/* the next of its key may go */
 		d->st = D_DEAD;
-		d->dead_unix = gs->h.now ? gs->h.now(gs->h.arg, true) : 0;
+		d->dead_unix = group_clock(gs, true);
 		g->ndead++;
 		gl_insert_sorted(&g->dead, d);
 		GROUP_COUNT(gs, g, dead_lettered, 1);
@@ -946,7 +958,7 @@ int group_create(struct group_set *gs, const Timerd__Group *in, bool update, voi
 	*hold = group_put(gs, jctx, &r);
 	if (*hold == UINT64_MAX)
 		rc = GROUP_ENOMEM;
-	group_dispatch(gs, g, gs->h.now ? gs->h.now(gs->h.arg, false) : gs->now);	/* a changed credit... */
+	group_dispatch(gs, g, group_clock(gs, false));	/* a changed credit... */
 out:
 	{
 		Timerd__Group *copy = NULL;
@@ -1207,7 +1219,7 @@ int group_subscribe(struct group_set *gs, const char *name, struct group_consume
 		g->cons->prev = c;
 	}
 	g->ncons++;
-	group_dispatch(gs, g, gs->h.now ? gs->h.now(gs->h.arg, false) : gs->now);
+	group_dispatch(gs, g, group_clock(gs, false));
 	pthread_mutex_unlock(&gs->mu);
 	return 0;
 }
@@ -1226,7 +1238,7 @@ int group_unsubscribe(struct group_consumer *c, const char *reason)
 		pthread_mutex_unlock(&gs->mu);
 		return GROUP_ENOENT;
 	}
-	now = gs->h.now ? gs->h.now(gs->h.arg, false) : gs->now;
+	now = group_clock(gs, false);
 	c->subscribed = false;
 	/* out of the ring first: what fails now goes to another consumer */
 	if (c->next == c) {
@@ -1292,7 +1304,7 @@ int group_ack(struct group_consumer *c, uint64_t id, void *jctx, uint64_t *hold)
 	GROUP_COUNT(gs, g, acked, 1);
 	group_dlv_done(gs, d);
 	*hold = group_put(gs, jctx, &r);
-	group_dispatch(gs, g, gs->h.now ? gs->h.now(gs->h.arg, false) : gs->now);
+	group_dispatch(gs, g, group_clock(gs, false));
 	pthread_mutex_unlock(&gs->mu);
 	if (*hold == UINT64_MAX) {
 		*hold = 0;
@@ -1318,7 +1330,7 @@ int group_nack(struct group_consumer *c, uint64_t id, int64_t retry_after_ns, co
 		return GROUP_ENOENT;
 	}
 	g = d->g;
-	now = gs->h.now ? gs->h.now(gs->h.arg, false) : gs->now;
+	now = group_clock(gs, false);
 	GROUP_COUNT(gs, g, nacked, 1);
 	group_detach(gs, d);
 	if (retry_after_ns > GROUP_MAX_BACKOFF_NS)
@@ -1511,7 +1523,7 @@ int group_dlq_apply(struct group_set *gs, const char *name, const char *key, uin
 		else if (h)
 			*hold = h;
 	}
-	group_dispatch(gs, g, gs->h.now ? gs->h.now(gs->h.arg, false) : gs->now);
+	group_dispatch(gs, g, group_clock(gs, false));
 	pthread_mutex_unlock(&gs->mu);
 	return oom ? GROUP_ENOMEM : 0;
 }
