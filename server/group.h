@@ -133,6 +133,7 @@ struct group_consumer {
 	uint32_t credit, inflight;
 	struct group_consumer *prev, *next;	/* g's consumers (a ring) */
 	struct group_dlv *fhead, *ftail;	/* deliveries in flight to it */
+	uint64_t cid;			/* this subscription's id (gs->next_cid): never reused, so a delivery's last_cid outlives c safely */
 	bool subscribed, skip;
 };
 
@@ -179,6 +180,7 @@ struct group_set {
 	size_t ngroups, capgroups;
 	struct group_heap heap;		/* deliveries in flight (ack by) or backing off (due) */
 	uint64_t next_id;		/* the next delivery id */
+	uint64_t next_cid;		/* the last consumer id given (group_subscribe) */
 	_Atomic uint64_t next_id_pub;	/* next_id for the journal thread (group_next_id), no lock */
 	uint64_t rng;			/* jitter */
 	int64_t now;			/* the clock group_tick last saw (CLOCK_MONOTONIC ns) */

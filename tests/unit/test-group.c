@@ -5,7 +5,8 @@
  * batch's commit; credit; spreading over consumers; ack timeouts and
  * backoff within its bounds (jitter); nack with retry_after; dead letters
  * after max_attempts with the last error, listed, retried and purged;
- * per-key ordering (and unordered); a consumer gone; max_backlog (the
+ * per-key ordering (and unordered); a consumer gone; a redelivery to another
+ * consumer than the last one when one has credit; max_backlog (the
  * newest refused, counted); a restart's redelivery (attempt counted up,
  * duplicates counted); every row journaled.
  */
@@ -515,6 +516,72 @@ START_TEST(test_consumer_gone)
 }
 END_TEST
 
+/* An ack timeout's redelivery goes to another consumer with credit; to the same one only if none has. */
+START_TEST(test_timeout_other_consumer)
+{
+	struct fake a, b;
+	uint64_t hold;
+	int64_t next;
+
+	ck_assert_int_eq(mk("g", "t", 1 * SEC, 0, 10 * MS, 10 * MS, 0, true, false, NULL), 0);
+	sub(&a, "g", 2);
+	fire("t", "k", 1, false);
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(a.n, 1);
+	sub(&b, "g", 1);	/* after a in the ring: the hand-out would start at a again */
+	ck_assert_int_eq(b.n, 0);
+	W.now += 1 * SEC;
+	next = group_tick(&GS, W.now);	/* timed out at a: backing off */
+	ck_assert_uint_eq(info("g")->timeouts, 1);
+	W.now = next;
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(b.n, 1);	/* attempt 2 to b, not back to a */
+	ck_assert_uint_eq(b.attempts[0], 2);
+	ck_assert_uint_eq(b.ids[0], a.ids[0]);
+	ck_assert_int_eq(a.n, 1);
+	/* b's times out while a is full: back to b, the only one with credit */
+	W.now += 500 * MS;
+	fire("t", "k2", 2, false);
+	fire("t", "k3", 3, false);
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(a.n, 3);	/* a: k2, k3 (credit 2) */
+	W.now += 500 * MS;
+	next = group_tick(&GS, W.now);	/* b's times out, a's not yet */
+	ck_assert_uint_eq(info("g")->timeouts, 2);
+	W.now = next;
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(b.n, 2);
+	ck_assert_uint_eq(b.ids[1], b.ids[0]);
+	ck_assert_uint_eq(b.attempts[1], 3);
+	ck_assert_int_eq(group_ack(&b.c, b.ids[1], NULL, &hold), 0);
+	ck_assert_int_eq(group_ack(&a.c, a.ids[1], NULL, &hold), 0);
+	ck_assert_int_eq(group_ack(&a.c, a.ids[2], NULL, &hold), 0);
+	ck_assert_uint_eq(info("g")->backlog, 0);
+	ck_assert_uint_eq(G.in_flight, 0);
+	group_unsubscribe(&a.c, NULL);
+	group_unsubscribe(&b.c, NULL);
+	/* only a subscribed: its timed-out delivery goes back to it */
+	ck_assert_int_eq(mk("h", "t2", 1 * SEC, 0, 10 * MS, 10 * MS, 0, true, false, NULL), 0);
+	sub(&a, "h", 1);
+	fire("t2", "k4", 4, false);
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(a.n, 1);
+	W.now += 1 * SEC;
+	W.now = group_tick(&GS, W.now);
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(a.n, 2);
+	ck_assert_uint_eq(a.ids[1], a.ids[0]);
+	ck_assert_uint_eq(a.attempts[1], 2);
+	/* a consumer struct subscribed again is a new consumer (a new id): its old deliveries may go to it */
+	group_unsubscribe(&a.c, NULL);
+	ck_assert_uint_eq(info("h")->backlog, 1);
+	sub(&a, "h", 1);
+	ck_assert_int_eq(a.n, 1);
+	ck_assert_uint_eq(a.attempts[0], 3);
+	group_unsubscribe(&a.c, NULL);
+}
+END_TEST
+
 START_TEST(test_max_backlog)
 {
 	struct fake a;
@@ -821,6 +888,7 @@ int main(void)
 	tcase_add_test(tc, test_nack_dead_letters);
 	tcase_add_test(tc, test_ordering_per_key);
 	tcase_add_test(tc, test_consumer_gone);
+	tcase_add_test(tc, test_timeout_other_consumer);
 	tcase_add_test(tc, test_max_backlog);
 	tcase_add_test(tc, test_restore_redelivers);
 	tcase_add_test(tc, test_delete_with_consumers);
