@@ -531,7 +531,8 @@ static void group_dispatch(struct group_set *gs, struct group *g, int64_t now)
 		d->attempts++;
 		d->st = D_FLIGHT;
 		d->c = c;
-		d->due = now + g->ack_timeout;
+		/* a webhook's request times out within ack_timeout (group_validate): it answers first */
+		d->due = now + g->ack_timeout + (g->webhook ? GROUP_WEBHOOK_SLACK_NS : 0);
 		group_view(g, d, &v);
 		if (c->ops->deliver(c, &v) < 0) {
 			d->attempts--;
@@ -651,6 +652,16 @@ int group_validate(const Timerd__Group *g, uint32_t max_topic, char *err, size_t
 			return -1;
 		if (strncmp(g->webhook_url, "http://", 7) && strncmp(g->webhook_url, "https://", 8)) {
 			snprintf(err, errlen, "webhook_url '%s' is not an http:// or https:// URL", g->webhook_url);
+			return -1;
+		}
+	}
+	if (g->webhook_url && *g->webhook_url) {
+		int64_t ack = g->ack_timeout_ns ? g->ack_timeout_ns : GROUP_DEFAULT_ACK_TIMEOUT_NS;
+
+		if (g->webhook_timeout_ns > ack) {
+			snprintf(err, errlen, "webhook_timeout_ns %lld is above ack_timeout_ns %lld: a request must end "
+				 "within the ack timeout; raise --ack-timeout or lower --webhook-timeout",
+				 (long long)g->webhook_timeout_ns, (long long)ack);
 			return -1;
 		}
 	}

@@ -74,6 +74,8 @@
 #define GROUP_DEFAULT_BACKOFF_MAX_NS (300LL * 1000000000LL)
 #define GROUP_DEFAULT_MAX_BACKLOG 100000u
 #define GROUP_DEFAULT_WEBHOOK_CONCURRENCY 8u
+/* A webhook delivery is in flight ack_timeout + this: its request's own timeout (at most ack_timeout) ends first. */
+#define GROUP_WEBHOOK_SLACK_NS (1LL * 1000000000LL)
 #define GROUP_MIN_ACK_TIMEOUT_NS (1000000LL)			/* 1 ms */
 #define GROUP_MAX_ACK_TIMEOUT_NS (24LL * 3600 * 1000000000LL)	/* 1 day */
 #define GROUP_MAX_ATTEMPTS 1000u
@@ -106,7 +108,7 @@ struct group_delivery {
 	int64_t period_ns;
 	uint64_t seq;			/* the fire's sequence number (periodic timers) */
 	bool final;			/* one-shot: the timer no longer exists */
-	int64_t ack_by_ns;		/* group clock: the ack timeout ends then */
+	int64_t ack_by_ns;		/* group clock: the ack timeout ends then (webhook groups: + GROUP_WEBHOOK_SLACK_NS) */
 	const Timerd__Group *settings;	/* the group's settings (webhook_url ...) */
 };
 
