@@ -34,7 +34,7 @@ const struct cmd_entry cmd_group_entry = {
 		"  --unordered              create: deliveries of one key may run at once (default: one at a time)\n"
 		"  --webhook URL            create: POST deliveries to this http(s) URL instead of consumers\n"
 		"  --webhook-concurrency N  create: webhook requests in flight at most (default 8)\n"
-		"  --webhook-timeout DURATION  create: per webhook request (default: the ack timeout)\n"
+		"  --webhook-timeout DURATION  create: per webhook request, at most the ack timeout (default: it)\n"
 		"  --webhook-insecure       create: do not verify the webhook's TLS certificate\n"
 		"  --update                 create: change an existing group's settings\n"
 		"  --interval DURATION      show: the time between the two samples acked/s is taken from (default 1s)\n",

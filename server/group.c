@@ -40,6 +40,7 @@ struct group_dlv {
 	int64_t due;			/* FLIGHT: ack by; WAIT: ready at */
 	size_t hidx;			/* in gs->heap, SIZE_MAX: not */
 	struct group_consumer *c;	/* FLIGHT: to whom */
+	uint64_t last_cid;		/* the cid of the consumer it last went to (0: none); never dereferenced */
 	struct group_dlv *prev, *next;	/* the list of its state: commit (set), ready, dead, consumer's flight */
 	struct group_dlv *kprev, *knext;	/* its key's queue (ordered groups) */
 	struct group_key *k;
@@ -489,15 +490,24 @@ static void group_view(const struct group *g, const struct group_dlv *d, struct 
 	};
 }
 
-/* The next consumer of g with credit left, from the ring's start; NULL if none. */
-static struct group_consumer *group_pick(struct group *g)
+/*
+ * The next consumer of g with credit left, from the ring's start, other
+ * than the one with id avoid (the one a redelivery last went to: issue 11,
+ * "to another consumer when there is one"); that one only if no other has
+ * credit. NULL if none has.
+ */
+static struct group_consumer *group_pick(struct group *g, uint64_t avoid)
 {
-	struct group_consumer *c = g->cons;
+	struct group_consumer *c = g->cons, *same = NULL;
 
-	for (uint32_t i = 0; c && i < g->ncons; i++, c = c->next)
-		if (!c->skip && c->inflight < c->credit)
+	for (uint32_t i = 0; c && i < g->ncons; i++, c = c->next) {
+		if (c->skip || c->inflight >= c->credit)
+			continue;
+		if (!avoid || c->cid != avoid)
 			return c;
-	return NULL;
+		same = c;
+	}
+	return same;
 }
 
 /* Hands g's ready deliveries to its consumers with credit, spreading them round the ring. */
@@ -513,7 +523,7 @@ static void group_dispatch(struct group_set *gs, struct group *g, int64_t now)
 		if (c->next == g->cons)
 			break;
 	}
-	while (g->ready.head && (c = group_pick(g)) != NULL) {
+	while (g->ready.head && (c = group_pick(g, g->ready.head->last_cid)) != NULL) {
 		struct group_dlv *d = g->ready.head;
 
 		gl_remove(&g->ready, d);
@@ -521,7 +531,8 @@ static void group_dispatch(struct group_set *gs, struct group *g, int64_t now)
 		d->attempts++;
 		d->st = D_FLIGHT;
 		d->c = c;
-		d->due = now + g->ack_timeout;
+		/* a webhook's request times out within ack_timeout (group_validate): it answers first */
+		d->due = now + g->ack_timeout + (g->webhook ? GROUP_WEBHOOK_SLACK_NS : 0);
 		group_view(g, d, &v);
 		if (c->ops->deliver(c, &v) < 0) {
 			d->attempts--;
@@ -534,6 +545,7 @@ static void group_dispatch(struct group_set *gs, struct group *g, int64_t now)
 			d->hidx = SIZE_MAX;	/* out of memory: no ack timeout; the consumer going away still frees it */
 		gl_push_tail(c_flight(c), d);
 		c->inflight++;
+		d->last_cid = c->cid;
 		g->nflight++;
 		g->cons = c->next;	/* the next hand-out starts after c */
 		GROUP_COUNT(gs, g, delivered, 1);
@@ -640,6 +652,16 @@ int group_validate(const Timerd__Group *g, uint32_t max_topic, char *err, size_t
 			return -1;
 		if (strncmp(g->webhook_url, "http://", 7) && strncmp(g->webhook_url, "https://", 8)) {
 			snprintf(err, errlen, "webhook_url '%s' is not an http:// or https:// URL", g->webhook_url);
+			return -1;
+		}
+	}
+	if (g->webhook_url && *g->webhook_url) {
+		int64_t ack = g->ack_timeout_ns ? g->ack_timeout_ns : GROUP_DEFAULT_ACK_TIMEOUT_NS;
+
+		if (g->webhook_timeout_ns > ack) {
+			snprintf(err, errlen, "webhook_timeout_ns %lld is above ack_timeout_ns %lld: a request must end "
+				 "within the ack timeout; raise --ack-timeout or lower --webhook-timeout",
+				 (long long)g->webhook_timeout_ns, (long long)ack);
 			return -1;
 		}
 	}
@@ -1209,6 +1231,7 @@ int group_subscribe(struct group_set *gs, const char *name, struct group_consume
 	c->fhead = c->ftail = NULL;
 	c->subscribed = true;
 	c->skip = false;
+	c->cid = ++gs->next_cid;
 	if (!g->cons) {
 		c->prev = c->next = c;
 		g->cons = c;

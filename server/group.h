@@ -74,6 +74,8 @@
 #define GROUP_DEFAULT_BACKOFF_MAX_NS (300LL * 1000000000LL)
 #define GROUP_DEFAULT_MAX_BACKLOG 100000u
 #define GROUP_DEFAULT_WEBHOOK_CONCURRENCY 8u
+/* A webhook delivery is in flight ack_timeout + this: its request's own timeout (at most ack_timeout) ends first. */
+#define GROUP_WEBHOOK_SLACK_NS (1LL * 1000000000LL)
 #define GROUP_MIN_ACK_TIMEOUT_NS (1000000LL)			/* 1 ms */
 #define GROUP_MAX_ACK_TIMEOUT_NS (24LL * 3600 * 1000000000LL)	/* 1 day */
 #define GROUP_MAX_ATTEMPTS 1000u
@@ -106,7 +108,7 @@ struct group_delivery {
 	int64_t period_ns;
 	uint64_t seq;			/* the fire's sequence number (periodic timers) */
 	bool final;			/* one-shot: the timer no longer exists */
-	int64_t ack_by_ns;		/* group clock: the ack timeout ends then */
+	int64_t ack_by_ns;		/* group clock: the ack timeout ends then (webhook groups: + GROUP_WEBHOOK_SLACK_NS) */
 	const Timerd__Group *settings;	/* the group's settings (webhook_url ...) */
 };
 
@@ -133,6 +135,7 @@ struct group_consumer {
 	uint32_t credit, inflight;
 	struct group_consumer *prev, *next;	/* g's consumers (a ring) */
 	struct group_dlv *fhead, *ftail;	/* deliveries in flight to it */
+	uint64_t cid;			/* this subscription's id (gs->next_cid): never reused, so a delivery's last_cid outlives c safely */
 	bool subscribed, skip;
 };
 
@@ -179,6 +182,7 @@ struct group_set {
 	size_t ngroups, capgroups;
 	struct group_heap heap;		/* deliveries in flight (ack by) or backing off (due) */
 	uint64_t next_id;		/* the next delivery id */
+	uint64_t next_cid;		/* the last consumer id given (group_subscribe) */
 	_Atomic uint64_t next_id_pub;	/* next_id for the journal thread (group_next_id), no lock */
 	uint64_t rng;			/* jitter */
 	int64_t now;			/* the clock group_tick last saw (CLOCK_MONOTONIC ns) */

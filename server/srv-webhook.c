@@ -429,20 +429,6 @@ static void *srv_webhook_main(void *arg)
 	return NULL;
 }
 
-/*
- * The longest a request may take in a group with ack timeout ack: a tenth
- * (at most 1 s) less. The ack timeout runs from the hand-off to this
- * thread, so a request that hangs must end first, in its own words
- * ("timeout after 29s"), rather than meet "ack timeout" and a second
- * request racing it.
- */
-static int64_t srv_webhook_ack_limit(int64_t ack)
-{
-	int64_t slack = ack / 10 < 1000000000LL ? ack / 10 : 1000000000LL;
-
-	return ack - slack;
-}
-
 /* A group's settings as a CHANGED node (g NULL or without a webhook_url: none); NULL if out of memory. */
 static struct srv_webhook_node *srv_webhook_changed_node(const char *name, const Timerd__Group *g)
 {
@@ -462,7 +448,9 @@ static struct srv_webhook_node *srv_webhook_changed_node(const char *name, const
 		ack = g->ack_timeout_ns > 0 ? g->ack_timeout_ns : GROUP_DEFAULT_ACK_TIMEOUT_NS;
 		want = g->webhook_timeout_ns > 0 ? g->webhook_timeout_ns : ack;
 		n->conf.concurrency = g->webhook_concurrency ? g->webhook_concurrency : GROUP_DEFAULT_WEBHOOK_CONCURRENCY;
-		n->conf.timeout_ns = want < srv_webhook_ack_limit(ack) ? want : srv_webhook_ack_limit(ack);
+		/* group_validate keeps want <= ack (and the delivery in flight ack + GROUP_WEBHOOK_SLACK_NS);
+		 * the bound holds for a group stored before that check too */
+		n->conf.timeout_ns = want < ack ? want : ack;
 		n->conf.insecure = g->webhook_insecure;
 	}
 	return n;

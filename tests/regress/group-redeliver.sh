@@ -2,7 +2,7 @@
 # group-redeliver.sh -- at-least-once delivery through timerctl consume:
 # the consumer SIGKILLed mid-delivery -> the delivery goes to the other
 # consumer with TIMERD_ATTEMPT=2; no ack within ack_timeout -> delivered
-# again (attempt 2), to the other consumer; to the same one while its
+# again (attempt 2), to the other consumer; to the same one (no other) while its
 # command still runs: not run twice, the running command's result answers it;
 # timerd SIGKILLed while a delivery is unacked -> the restarted timerd
 # delivers it again (to the same consume, reconnected: answered the same
@@ -55,9 +55,12 @@ wait_for logged '^start s1 1 '
 start_consumer slow
 c3b=$consumer_pid
 wait_for group_is slow consumers 2
-# attempt 1 still holds: past the ack timeout it runs on c3b (attempt 2; attempt 3 if timerd gave
-# attempt 2 to c3 again, which c3 answers with attempt 1's result: see below)
-wait_long 15 logged '^end s1 [2-9] .* 0$'
+# attempt 1 still holds: past the ack timeout attempt 2 goes to c3b, not back to c3 (timerd prefers
+# another consumer with credit for a redelivery), and runs there
+wait_long 15 logged '^end s1 2 .* 0$'
+if grep -q "key s1 attempt 2: still running here" "$tmp/consume.log"; then
+	consume_fail "attempt 2 of s1 went back to c3, which still runs attempt 1, while c3b had credit"
+fi
 wait_for group_atleast slow timeouts 1
 wait_for group_is slow acked 1
 touch "$jobdir/release.s1"

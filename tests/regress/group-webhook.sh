@@ -134,6 +134,17 @@ wait_for group_is slow dead_letters 1
 [ "$(reqs /s/sleep2/slow t | wc -l)" = 2 ] || fail "timeout: $(reqs /s/sleep2/slow t | wc -l) requests, want 2"
 ctl --json dlq list slow | grep -q '"attempts":2' || fail "timeout: dead letter attempts: $(ctl --json dlq list slow)"
 
+# --- the request timeout may not pass the ack timeout; equal to it, the request's own timeout answers ---
+ctl group create toolong --topic t-toolong --ack-timeout 1s --webhook-timeout 2s --webhook "$base/s/200/toolong" \
+	>/dev/null 2>"$tmp/err" && fail "a webhook timeout above the ack timeout was taken"
+grep -q "raise --ack-timeout or lower --webhook-timeout" "$tmp/err" || fail "webhook timeout above ack timeout: $(cat "$tmp/err")"
+ctl group create even --topic t-even --ack-timeout 1s --webhook-timeout 1s --max-attempts 1 \
+	--webhook "$base/s/sleep2/even" >/dev/null || fail "group create even"
+ctl arm k-even --in 50ms --topic t-even >/dev/null || fail "arm"
+wait_for group_is even dead_letters 1
+[ "$(dead_error even)" = "timeout after 1s" ] || fail "equal timeouts: last error '$(dead_error even)', want the request's"
+[ "$(group_int even timeouts)" = 0 ] || fail "equal timeouts: the group's ack timeout answered: $(ctl --json group show even)"
+
 # --- connection refused: a port nobody listens on ---
 closed=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ctl group create refused --topic t-refused --backoff-min 50ms --backoff-max 100ms --max-attempts 2 \
@@ -173,7 +184,7 @@ most=$(reqs /s/hold0.2-500,hold0.2/many concurrent | sort -n | tail -1)
 	fail "many: want each of 20 keys at attempts 1 and 2: $(reqs /s/hold0.2-500,hold0.2/many b:key b:attempt | sort | tr '\n' ' ')"
 
 # --- nothing lost: every fire acked or a dead letter; the counters add up ---
-for g in ok:1:0 retry:1:0 ra:1:0 slow:0:1 refused:0:1 tls:0:1 tls-insecure:1:0 many:20:0; do
+for g in ok:1:0 retry:1:0 ra:1:0 slow:0:1 even:0:1 refused:0:1 tls:0:1 tls-insecure:1:0 many:20:0; do
 	IFS=: read -r name acked dead <<<"$g"
 	wait_for group_is "$name" acked "$acked"
 	wait_for group_is "$name" dead_letters "$dead"
@@ -181,10 +192,10 @@ for g in ok:1:0 retry:1:0 ra:1:0 slow:0:1 refused:0:1 tls:0:1 tls-insecure:1:0 m
 	wait_for group_is "$name" in_flight 0
 done
 stats=$(ctl --json stats)
-# requests: ok 1, retry 3, ra 2, slow 2, refused 2, tls 1, tls-insecure 1, many 40; failures: 2 + 1 + 2 + 2 + 1 + 20
+# requests: ok 1, retry 3, ra 2, slow 2, even 1, refused 2, tls 1, tls-insecure 1, many 40; failures: 2 + 1 + 2 + 1 + 2 + 1 + 20
 requests=$(echo "$stats" | json_int webhook_requests)
 failures=$(echo "$stats" | json_int webhook_failures)
-[ "$requests" = 52 ] && [ "$failures" = 28 ] || fail "stats: webhook_requests=$requests (want 52), webhook_failures=$failures (want 28)"
+[ "$requests" = 53 ] && [ "$failures" = 29 ] || fail "stats: webhook_requests=$requests (want 53), webhook_failures=$failures (want 29)"
 
 # --- a URL timerd refuses to POST to (a password in it): dead letters that say why ---
 ctl group create creds --topic t-creds --max-attempts 1 --webhook "http://user:s3cret@127.0.0.1:$port/x" \

@@ -5,7 +5,9 @@
  * batch's commit; credit; spreading over consumers; ack timeouts and
  * backoff within its bounds (jitter); nack with retry_after; dead letters
  * after max_attempts with the last error, listed, retried and purged;
- * per-key ordering (and unordered); a consumer gone; max_backlog (the
+ * per-key ordering (and unordered); a consumer gone; a redelivery to another
+ * consumer than the last one when one has credit; a webhook group's request
+ * timeout within its ack timeout, in flight ack + slack; max_backlog (the
  * newest refused, counted); a restart's redelivery (attempt counted up,
  * duplicates counted); every row journaled.
  */
@@ -50,6 +52,7 @@ struct fake {
 	uint64_t ids[256];
 	uint32_t attempts[256];
 	char keys[256][16];
+	int64_t ack_by[256];
 	int n;
 	bool refuse;
 };
@@ -131,6 +134,7 @@ static int t_deliver(struct group_consumer *c, const struct group_delivery *d)
 	ck_assert_int_lt(f->n, 256);
 	f->ids[f->n] = d->id;
 	f->attempts[f->n] = d->attempt;
+	f->ack_by[f->n] = d->ack_by_ns;
 	snprintf(f->keys[f->n], sizeof(f->keys[0]), "%.*s", (int)d->keylen, d->key);
 	ck_assert_str_eq(d->group, d->settings->name);
 	f->n++;
@@ -515,6 +519,133 @@ START_TEST(test_consumer_gone)
 }
 END_TEST
 
+/* An ack timeout's redelivery goes to another consumer with credit; to the same one only if none has. */
+START_TEST(test_timeout_other_consumer)
+{
+	struct fake a, b;
+	uint64_t hold;
+	int64_t next;
+
+	ck_assert_int_eq(mk("g", "t", 1 * SEC, 0, 10 * MS, 10 * MS, 0, true, false, NULL), 0);
+	sub(&a, "g", 2);
+	fire("t", "k", 1, false);
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(a.n, 1);
+	sub(&b, "g", 1);	/* after a in the ring: the hand-out would start at a again */
+	ck_assert_int_eq(b.n, 0);
+	W.now += 1 * SEC;
+	next = group_tick(&GS, W.now);	/* timed out at a: backing off */
+	ck_assert_uint_eq(info("g")->timeouts, 1);
+	W.now = next;
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(b.n, 1);	/* attempt 2 to b, not back to a */
+	ck_assert_uint_eq(b.attempts[0], 2);
+	ck_assert_uint_eq(b.ids[0], a.ids[0]);
+	ck_assert_int_eq(a.n, 1);
+	/* b's times out while a is full: back to b, the only one with credit */
+	W.now += 500 * MS;
+	fire("t", "k2", 2, false);
+	fire("t", "k3", 3, false);
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(a.n, 3);	/* a: k2, k3 (credit 2) */
+	W.now += 500 * MS;
+	next = group_tick(&GS, W.now);	/* b's times out, a's not yet */
+	ck_assert_uint_eq(info("g")->timeouts, 2);
+	W.now = next;
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(b.n, 2);
+	ck_assert_uint_eq(b.ids[1], b.ids[0]);
+	ck_assert_uint_eq(b.attempts[1], 3);
+	ck_assert_int_eq(group_ack(&b.c, b.ids[1], NULL, &hold), 0);
+	ck_assert_int_eq(group_ack(&a.c, a.ids[1], NULL, &hold), 0);
+	ck_assert_int_eq(group_ack(&a.c, a.ids[2], NULL, &hold), 0);
+	ck_assert_uint_eq(info("g")->backlog, 0);
+	ck_assert_uint_eq(G.in_flight, 0);
+	group_unsubscribe(&a.c, NULL);
+	group_unsubscribe(&b.c, NULL);
+	/* only a subscribed: its timed-out delivery goes back to it */
+	ck_assert_int_eq(mk("h", "t2", 1 * SEC, 0, 10 * MS, 10 * MS, 0, true, false, NULL), 0);
+	sub(&a, "h", 1);
+	fire("t2", "k4", 4, false);
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(a.n, 1);
+	W.now += 1 * SEC;
+	W.now = group_tick(&GS, W.now);
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(a.n, 2);
+	ck_assert_uint_eq(a.ids[1], a.ids[0]);
+	ck_assert_uint_eq(a.attempts[1], 2);
+	/* a consumer struct subscribed again is a new consumer (a new id): its old deliveries may go to it */
+	group_unsubscribe(&a.c, NULL);
+	ck_assert_uint_eq(info("h")->backlog, 1);
+	sub(&a, "h", 1);
+	ck_assert_int_eq(a.n, 1);
+	ck_assert_uint_eq(a.attempts[0], 3);
+	group_unsubscribe(&a.c, NULL);
+}
+END_TEST
+
+/* A webhook group: its request timeout may not pass the ack timeout, and its deliveries stay in flight ack + slack. */
+START_TEST(test_webhook_deadline)
+{
+	Timerd__Group g = TIMERD__GROUP__INIT;
+	char *topics[1] = { (char *)"t" };
+	char err[512];
+	struct fake a;
+	uint64_t hold;
+	int64_t next;
+	bool created;
+
+	g.name = (char *)"hook";
+	g.topics = topics;
+	g.n_topics = 1;
+	g.webhook_url = (char *)"http://127.0.0.1:9/hook";
+	g.ack_timeout_ns = 2 * SEC;
+	g.webhook_timeout_ns = 3 * SEC;
+	ck_assert_int_eq(group_validate(&g, 256, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "webhook_timeout_ns") && strstr(err, "--ack-timeout") && strstr(err, "--webhook-timeout"),
+		      "error: %s", err);
+	g.ack_timeout_ns = 0;	/* the default, 30 s */
+	ck_assert_int_eq(group_validate(&g, 256, err, sizeof(err)), 0);
+	g.webhook_timeout_ns = 31 * SEC;
+	ck_assert_int_eq(group_validate(&g, 256, err, sizeof(err)), -1);
+	g.webhook_url = NULL;	/* no webhook: the request timeout is unused */
+	ck_assert_int_eq(group_validate(&g, 256, err, sizeof(err)), 0);
+	g.webhook_url = (char *)"http://127.0.0.1:9/hook";
+	g.ack_timeout_ns = 2 * SEC;
+	g.webhook_timeout_ns = 2 * SEC;	/* equal: allowed */
+	ck_assert_int_eq(group_validate(&g, 256, err, sizeof(err)), 0);
+	ck_assert_int_eq(group_create(&GS, &g, false, NULL, &created, &hold, err, sizeof(err)), 0);
+	memset(&a, 0, sizeof(a));
+	a.c.ops = &t_ops;
+	a.c.arg = &a;
+	a.c.webhook = true;
+	ck_assert_int_eq(group_subscribe(&GS, "hook", &a.c, 1), 0);
+	fire("t", "k", 1, false);
+	next = group_tick(&GS, W.now);
+	ck_assert_int_eq(a.n, 1);
+	ck_assert_int_eq(a.ack_by[0], W.now + 2 * SEC + GROUP_WEBHOOK_SLACK_NS);
+	ck_assert_int_eq(next, W.now + 2 * SEC + GROUP_WEBHOOK_SLACK_NS);
+	W.now += 2 * SEC;	/* the request's timeout answers now: still in flight, so its nack counts */
+	group_tick(&GS, W.now);
+	ck_assert_uint_eq(info("hook")->timeouts, 0);
+	ck_assert_uint_eq(G.in_flight, 1);
+	ck_assert_int_eq(group_nack(&a.c, a.ids[0], 0, "timeout after 2s", NULL, &hold), 0);
+	ck_assert_uint_eq(info("hook")->nacked, 1);
+	/* no answer at all: the group times it out at ack + slack */
+	W.now = group_tick(&GS, W.now);
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(a.n, 2);
+	W.now += 2 * SEC + GROUP_WEBHOOK_SLACK_NS - 1;
+	group_tick(&GS, W.now);
+	ck_assert_uint_eq(info("hook")->timeouts, 0);
+	W.now += 1;
+	group_tick(&GS, W.now);
+	ck_assert_uint_eq(info("hook")->timeouts, 1);
+	group_unsubscribe(&a.c, NULL);
+}
+END_TEST
+
 START_TEST(test_max_backlog)
 {
 	struct fake a;
@@ -821,6 +952,8 @@ int main(void)
 	tcase_add_test(tc, test_nack_dead_letters);
 	tcase_add_test(tc, test_ordering_per_key);
 	tcase_add_test(tc, test_consumer_gone);
+	tcase_add_test(tc, test_timeout_other_consumer);
+	tcase_add_test(tc, test_webhook_deadline);
 	tcase_add_test(tc, test_max_backlog);
 	tcase_add_test(tc, test_restore_redelivers);
 	tcase_add_test(tc, test_delete_with_consumers);
