@@ -431,6 +431,14 @@ static struct journal_batch *journal_take_fires(struct journal *j)
 {
 	struct journal_batch *fb = NULL;
 
+	/*
+	 * acquire fence: the snapshot slice read id map slots with relaxed
+	 * loads; one that saw a fired timer's slot freed (the dispatcher's
+	 * release in idmap_release, after its handed count) synchronizes here,
+	 * so engine_fires_wait sees that count. The loops' batches need no
+	 * fence: the llist swap was an acquire.
+	 */
+	atomic_thread_fence(memory_order_acquire);
 	engine_fires_wait(j->s->engine);
 	pthread_mutex_lock(&j->fire_mu);
 	if (j->fires && j->fires->n) {
