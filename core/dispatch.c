@@ -923,7 +923,7 @@ static int disp_init(struct engine *e)
 		return TD_ESYS;
 	wheel_init(&e->wheel, engine_now(e));
 	if (e->cfg.manual)
-		return 0;
+		return disp_workers_init(e);	/* workers[0] counts the fires on_fire runs inline */
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->tfd_mono = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	e->tfd_real = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
