@@ -302,7 +302,7 @@ static int gsrv_conn_deliver(struct group_consumer *gc, const struct group_deliv
 	fm.timer_id = d->timer_id;
 	fm.key = key;
 	fm.topic = topic;
-	fm.payload.data = GSRV_STR(d->payload) ? (uint8_t *)(uintptr_t)d->payload : NULL;
+	fm.payload.data = (uint8_t *)(uintptr_t)d->payload;	/* only read by the packer */
 	fm.payload.len = d->payloadlen;
 	fm.deadline_unix_ns = d->deadline_unix_ns;
 	fm.deadline_mono_ns = d->deadline_unix_ns - m2u;

@@ -66,6 +66,16 @@ static uint64_t t_put_fire(void *arg, uint64_t fired, const struct store_rec *ro
 	return ++W.seq;
 }
 
+/* hooks.mem_full: the test says when max-memory is used up. */
+static bool t_mem_is_full;
+
+static bool t_mem_full(void *arg, size_t more)
+{
+	(void)arg;
+	(void)more;
+	return t_mem_is_full;
+}
+
 /* hooks.durable */
 static uint64_t t_durable(void *arg)
 {
@@ -123,7 +133,7 @@ static struct group_set GS;
 static void setup(void)
 {
 	struct group_hooks h = { .put = t_put, .put_fire = t_put_fire, .durable = t_durable, .wake = t_wake,
-				 .changed = t_changed, .now = t_now, .mem = &W.mem };
+				 .changed = t_changed, .now = t_now, .mem_full = t_mem_full, .mem = &W.mem };
 
 	memset(&W, 0, sizeof(W));
 	W.now = 100 * SEC;
@@ -514,6 +524,15 @@ START_TEST(test_max_backlog)
 	fire("t", "k", 9, false);
 	ck_assert_uint_eq(info("g")->backlog_dropped, 3);
 	group_unsubscribe(&a.c, NULL);
+	/* max-memory used up: refused the same way, whatever the group's room */
+	ck_assert_int_eq(mk("roomy", "t3", 0, 0, 0, 0, 0, true, false, NULL), 0);
+	t_mem_is_full = true;
+	fire("t3", "k", 10, false);
+	t_mem_is_full = false;
+	ck_assert_uint_eq(info("roomy")->backlog_dropped, 1);
+	ck_assert_uint_eq(G.created, 0);
+	fire("t3", "k", 11, false);
+	ck_assert_uint_eq(info("roomy")->created, 1);
 }
 END_TEST
 
