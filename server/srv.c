@@ -927,8 +927,15 @@ void srv_destroy(struct srv *s)
 				   s->store_path);
 		engine_stop(s->engine);	/* its delivery threads journal fires until they stop */
 	}
+	/*
+	 * The group thread stops before the journal: it reads the journal
+	 * (journal_fires_durable) until it is joined, and journal_stop frees it
+	 * (TSan saw the race in crash-durable-10ms). Its last rows (failures it
+	 * journaled into the fire batch) are committed by journal_stop; nothing
+	 * is handed to a connection any more, so the loops may go.
+	 */
+	group_srv_quiesce(s);
 	journal_stop(s);	/* while the engine's memory is there: the journal reads it to the end */
-	group_srv_quiesce(s);	/* nothing is handed to a connection any more: the loops may go */
 	engine_destroy(s->engine);
 	for (unsigned i = 0; s->loops && i < s->nloops; i++)
 		loop_destroy(&s->loops[i]);
