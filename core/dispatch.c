@@ -83,8 +83,10 @@ static void disp_unlock_rec(struct engine *e, struct timer_rec *r, uint64_t hkey
  * Removes r (out of the wheel) from the tables and retires it, unless a
  * newer generation was written meanwhile: then r stays and will be applied
  * again (its writer queued it, or retries once we unlock). True if removed.
+ * With w (a one-shot's final fire going to delivery w), counts the hand-over
+ * in w->handed before r's id slot and key can be reused (engine_fires_wait).
  */
-static bool disp_kill(struct engine *e, struct timer_rec *r)
+static bool disp_kill(struct engine *e, struct timer_rec *r, struct engine_worker *w)
 {
 	uint64_t hkey = 0;
 	uint32_t old;
@@ -105,6 +107,15 @@ static bool disp_kill(struct engine *e, struct timer_rec *r)
 			engine_push(e, r);
 		return false;
 	}
+	if (w)
+		/*
+		 * release: sequenced before the unlocks below, through which a
+		 * writer reusing r's slot or key (or settling DEAD) acquires it;
+		 * so any change that depends on r being gone carries it to the
+		 * journal thread (engine_fires_wait).
+		 */
+		atomic_store_explicit(&w->handed, atomic_load_explicit(&w->handed, memory_order_relaxed) + 1,
+				      memory_order_release);
 	idmap_remove(&e->ids, &e->dcache, r);
 	if (r->keylen)
 		table_remove_locked(&e->keys, e->dhp, hkey, r);
@@ -174,7 +185,7 @@ static void disp_apply(struct engine *e, struct timer_rec *r)
 	if (w[1] & TIMER_OP_CANCEL) {
 		disp_consume(e, r, gen);
 		ctr_add(&e->ds.cancels_applied, 1);
-		disp_kill(e, r);
+		disp_kill(e, r, NULL);
 		return;
 	}
 	r->dflags = 0;
@@ -221,13 +232,41 @@ static void disp_deliver(struct engine *e, struct hazptr_thread *hp, struct engi
 	atomic_fetch_sub_explicit(&e->inflight, 1, memory_order_relaxed);
 }
 
-/* Hands a fire to the delivery thread of its timer (keeps per-timer order). */
-static void disp_hand_over(struct engine *e, struct engine_fire_item *it)
+/* Counts n fires a worker delivered and wakes engine_drain() and engine_fires_wait() waiters. */
+static void disp_delivered(struct engine *e, struct engine_worker *w, uint64_t n)
 {
-	struct engine_worker *w = &e->workers[hash_id(it->f.id) % e->cfg.workers];
+	/*
+	 * seq_cst (store and load): the count is stored before the waiter
+	 * check, engine_drain adds itself before its count check; so either
+	 * it sees the count or we see it and wake it. The store also releases
+	 * the on_fire calls to the waiter.
+	 */
+	atomic_store_explicit(&w->delivered,
+			      atomic_load_explicit(&w->delivered, memory_order_relaxed) + n,
+			      memory_order_seq_cst);
+	if (!atomic_load_explicit(&e->drain_waiters, memory_order_seq_cst))
+		return;
+	pthread_mutex_lock(&e->sync_mu);
+	pthread_cond_broadcast(&e->drain_cv);
+	pthread_mutex_unlock(&e->sync_mu);
+}
+
+/* The delivery thread of timer id (with workers == 0, workers[0] counts the dispatcher's own fires). */
+static struct engine_worker *disp_worker_of(struct engine *e, uint64_t id)
+{
+	return &e->workers[e->cfg.workers ? hash_id(id) % e->cfg.workers : 0];
+}
+
+/* Hands a fire to the delivery thread of its timer (keeps per-timer order); counted: disp_kill counted it. */
+static void disp_hand_over(struct engine *e, struct engine_fire_item *it, bool counted)
+{
+	struct engine_worker *w = disp_worker_of(e, it->f.id);
 
 	atomic_fetch_add_explicit(&e->inflight, 1, memory_order_relaxed);
-	ctr_add(&w->handed, 1);		/* before the push: engine_drain waits for it */
+	if (!counted)
+		/* release: before the push (engine_drain waits for it), as in disp_kill */
+		atomic_store_explicit(&w->handed, atomic_load_explicit(&w->handed, memory_order_relaxed) + 1,
+				      memory_order_release);
 	llist_add(&it->ln, &w->q);
 	e->wake_worker[w - e->workers] = true;	/* woken once, at the end of the pass */
 }
@@ -325,14 +364,16 @@ static bool disp_wall_early(struct engine *e, struct timer_rec *r, int64_t now)
 	return true;
 }
 
-/* Hands a fire to delivery: a delivery thread, or on_fire right here. */
-static void disp_deliver_fire(struct engine *e, struct engine_fire_item *it)
+/* Hands a fire to delivery: a delivery thread, or on_fire right here; counted: disp_kill counted it. */
+static void disp_deliver_fire(struct engine *e, struct engine_fire_item *it, bool counted)
 {
 	if (e->cfg.workers) {
-		disp_hand_over(e, it);
+		disp_hand_over(e, it, counted);
 	} else {
 		atomic_fetch_add_explicit(&e->inflight, 1, memory_order_relaxed);
 		disp_deliver(e, e->dhp, it);
+		if (counted)
+			disp_delivered(e, &e->workers[0], 1);	/* engine_fires_wait waits for it */
 	}
 	ctr_add(&e->ds.ctr.fires, 1);
 }
@@ -359,7 +400,7 @@ static void disp_fire_periodic(struct engine *e, struct timer_rec *r, int64_t de
 	ctr_add(&e->ds.ctr.missed, missed);
 	it = disp_fire_item(r, deadline, now, missed, false);
 	if (it)
-		disp_deliver_fire(e, it);
+		disp_deliver_fire(e, it, false);
 	else
 		ctr_add(&e->ds.ctr.missed, 1);
 }
@@ -374,14 +415,14 @@ static void disp_fire_once(struct engine *e, struct timer_rec *r, int64_t deadli
 {
 	struct engine_fire_item *it = disp_fire_item(r, deadline, now, missed, true);
 
-	if (!disp_kill(e, r)) {
+	if (!disp_kill(e, r, it ? disp_worker_of(e, r->id) : NULL)) {
 		if (it)
 			disp_drop_item(e, it);
 		ctr_add(&e->ds.ctr.coalesced, 1);
 		return;
 	}
 	if (it)
-		disp_deliver_fire(e, it);
+		disp_deliver_fire(e, it, true);
 	else
 		ctr_add(&e->ds.ctr.missed, 1);
 }
@@ -444,7 +485,7 @@ static void disp_fire_cal(struct engine *e, struct timer_rec *r, int64_t deadlin
 	ctr_add(&e->ds.ctr.missed, missed);
 	it = disp_fire_item(r, deadline, now, missed, false);
 	if (it)
-		disp_deliver_fire(e, it);
+		disp_deliver_fire(e, it, false);
 	else
 		ctr_add(&e->ds.ctr.missed, 1);
 }
@@ -682,6 +723,40 @@ void engine_drain(struct engine *e)
 	atomic_fetch_sub_explicit(&e->drain_waiters, 1, memory_order_relaxed);
 }
 
+/* True if every fire counted in each worker's handed before the call has been delivered. */
+static bool disp_fires_done(struct engine *e, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		/* acquire (handed): pairs with disp_kill/disp_hand_over; seq_cst (delivered): see disp_delivered. */
+		if (atomic_load_explicit(&e->workers[i].delivered, memory_order_seq_cst) <
+		    atomic_load_explicit(&e->workers[i].handed, memory_order_acquire))
+			return false;
+	return true;
+}
+
+void engine_fires_wait(struct engine *e)
+{
+	unsigned n = e->cfg.workers ? e->cfg.workers : 1;
+
+	if (disp_fires_done(e, n))
+		return;
+	/* seq_cst: before the count checks, pairs with disp_delivered (as engine_drain). */
+	atomic_fetch_add_explicit(&e->drain_waiters, 1, memory_order_seq_cst);
+	pthread_mutex_lock(&e->sync_mu);
+	for (unsigned i = 0; i < n; i++) {
+		struct engine_worker *w = &e->workers[i];
+		/* acquire: pairs with the dispatcher's release in disp_kill/disp_hand_over. */
+		uint64_t want = atomic_load_explicit(&w->handed, memory_order_acquire);
+
+		/* seq_cst: pairs with disp_delivered; acquires the on_fire calls (their journal rows). */
+		while (atomic_load_explicit(&w->delivered, memory_order_seq_cst) < want)
+			pthread_cond_wait(&e->drain_cv, &e->sync_mu);
+	}
+	pthread_mutex_unlock(&e->sync_mu);
+	/* relaxed: only tells workers whether to wake anyone. */
+	atomic_fetch_sub_explicit(&e->drain_waiters, 1, memory_order_relaxed);
+}
+
 /* Arms the monotonic timerfd at t (absolute ns); INT64_MAX disarms. */
 static void disp_arm_timerfd(struct engine *e, int64_t t)
 {
@@ -779,25 +854,6 @@ static void *disp_main(void *arg)
 	return NULL;
 }
 
-/* Counts n fires a worker delivered and wakes engine_drain() waiters. */
-static void disp_delivered(struct engine *e, struct engine_worker *w, uint64_t n)
-{
-	/*
-	 * seq_cst (store and load): the count is stored before the waiter
-	 * check, engine_drain adds itself before its count check; so either
-	 * it sees the count or we see it and wake it. The store also releases
-	 * the on_fire calls to the waiter.
-	 */
-	atomic_store_explicit(&w->delivered,
-			      atomic_load_explicit(&w->delivered, memory_order_relaxed) + n,
-			      memory_order_seq_cst);
-	if (!atomic_load_explicit(&e->drain_waiters, memory_order_seq_cst))
-		return;
-	pthread_mutex_lock(&e->sync_mu);
-	pthread_cond_broadcast(&e->drain_cv);
-	pthread_mutex_unlock(&e->sync_mu);
-}
-
 /* A delivery thread: runs on_fire for each handed-over fire. */
 static void *disp_worker_main(void *arg)
 {
@@ -819,13 +875,11 @@ static void *disp_worker_main(void *arg)
 			llist_consumer_busy(&w->idle);
 			continue;
 		}
-		uint64_t count = 0;
-
-		for (; n; n = next, count++) {
+		for (; n; n = next) {
 			next = n->next;
 			disp_deliver(e, hp, container_of(n, struct engine_fire_item, ln));
+			disp_delivered(e, w, 1);	/* each: the journal thread may be waiting for this one */
 		}
-		disp_delivered(e, w, count);
 	}
 	return NULL;
 }
@@ -869,7 +923,7 @@ static int disp_init(struct engine *e)
 		return TD_ESYS;
 	wheel_init(&e->wheel, engine_now(e));
 	if (e->cfg.manual)
-		return 0;
+		return disp_workers_init(e);	/* workers[0] counts the fires on_fire runs inline */
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->tfd_mono = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	e->tfd_real = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);

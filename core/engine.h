@@ -323,6 +323,20 @@ void engine_sync(struct engine *e);
 void engine_drain(struct engine *e);
 
 /*
+ * Waits until every fire that a delivery thread (or, with workers == 0,
+ * the dispatcher) was handed before the call has had its on_fire return;
+ * their effects are visible to the caller afterwards. A one-shot's fire is
+ * counted before its id slot and key can be reused, so a change that
+ * depends on the timer being gone (an arm reusing either, made visible to
+ * the caller through any acquire chain) is preceded by the count: the
+ * journal thread calls this after taking the loops' batches, so the fires
+ * those batches depend on have journaled their rows (server/journal.c).
+ * Does not run the dispatcher (unlike engine_drain) and waits for nothing
+ * but on_fire calls already handed out. Must not be called from on_fire.
+ */
+void engine_fires_wait(struct engine *e);
+
+/*
  * A heartbeat the dispatcher answers (the systemd watchdog, server/notify.c):
  * engine_ping asks for a pass and returns its ticket without waiting;
  * engine_ping_answered is true once the dispatcher thread finished a pass

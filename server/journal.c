@@ -286,14 +286,15 @@ uint64_t journal_put_fire_rows(struct srv *s, uint64_t id, const struct store_re
 		j->fires->seq = ++j->fires_seq;
 	if (!j->fires || j->fires->n + n + 1 > JOURNAL_MAX_FIRE_ROWS) {
 		pthread_mutex_unlock(&j->fire_mu);
-		ctr_add(&j->fire_rows_dropped, 1 + n);	/* under no lock: approximate across workers */
+		/* relaxed: a counter several workers add to (fetch_add: none lost) */
+		atomic_fetch_add_explicit(&j->fire_rows_dropped, 1 + n, memory_order_relaxed);
 		return 0;
 	}
 	first = j->fires->n == 0;
 	if (id) {
 		r.lsn = journal_lsn(j);
 		if (!journal_batch_add(j->fires, &r))
-			ctr_add(&j->fire_rows_dropped, 1);
+			atomic_fetch_add_explicit(&j->fire_rows_dropped, 1, memory_order_relaxed);	/* relaxed: as above */
 	}
 	seq = j->fires->seq;
 	for (size_t i = 0; i < n; i++) {
@@ -302,7 +303,7 @@ uint64_t journal_put_fire_rows(struct srv *s, uint64_t id, const struct store_re
 		/* an LSN orders it with the loops' group rows in a commit (journal_commit_groups) */
 		c.lsn = journal_lsn(j);
 		if (!journal_batch_add(j->fires, &c)) {
-			ctr_add(&j->fire_rows_dropped, 1);
+			atomic_fetch_add_explicit(&j->fire_rows_dropped, 1, memory_order_relaxed);	/* relaxed: as above */
 			seq = 0;
 		}
 	}
@@ -386,16 +387,17 @@ static bool journal_pending_room(struct journal *j, size_t k)
 }
 
 /*
- * Moves everything posted since the last take (after what an earlier take
- * could not queue) to the pending list, in order; true if any. Out of
+ * Moves every loop batch posted since the last take (after what an earlier
+ * take could not queue) to the pending list, in order; true if any. Out of
  * memory, the chain waits whole for the next take: a loop's batches are
- * never committed out of order.
+ * never committed out of order. The fire batch is taken later, by
+ * journal_take_fires, within the commit (the ordering rule is there).
  */
 static bool journal_take(struct journal *j)
 {
+	/* llist_del_all: acquire, pairs with journal_flush's push (release) */
 	struct llist_node *n = llist_reverse(llist_del_all(&j->in)), **tail = &j->leftover, *next;
-	struct journal_batch *fb = NULL;
-	size_t k = 1;	/* room for the fire batch */
+	size_t k = 1;	/* room for the fire batch (journal_take_fires) */
 
 	while (*tail)
 		tail = &(*tail)->next;
@@ -406,24 +408,60 @@ static bool journal_take(struct journal *j)
 		log_warn_rl("journal: out of memory queueing %zu batches: they wait for the next commit", k - 1);
 		return false;
 	}
-	pthread_mutex_lock(&j->fire_mu);
-	/* while commits fail the removals stay in j->fires, whose cap bounds them */
-	if (j->fires && j->fires->n && !atomic_load_explicit(&j->failing, memory_order_relaxed)) {
-		fb = j->fires;
-		j->fires = NULL;
-	}
-	pthread_mutex_unlock(&j->fire_mu);
 	for (n = j->leftover; n; n = next) {
 		next = n->next;
 		journal_batch_fix(container_of(n, struct journal_batch, node));
 		j->pending[j->npending++] = container_of(n, struct journal_batch, node);
 	}
 	j->leftover = NULL;
+	return k > 1;
+}
+
+/* True if the delivery workers' fire batch holds rows. */
+static bool journal_fires_waiting(struct journal *j)
+{
+	bool any;
+
+	pthread_mutex_lock(&j->fire_mu);
+	any = j->fires && j->fires->n;
+	pthread_mutex_unlock(&j->fire_mu);
+	return any;
+}
+
+/*
+ * The ordering rule (doc/architecture.md, "Durability"): called after the
+ * loops' batches of this commit were taken (journal_take) and after the
+ * snapshot slice read the engine, it waits until every fire handed to
+ * delivery before now has journaled its rows (engine_fires_wait), then
+ * moves the fire batch to the pending list, so the same transaction
+ * commits the FIRED rows and group deliveries of every fire that
+ * happened-before any change in it. Room was made by journal_take.
+ * Returns the batch taken, or NULL.
+ */
+static struct journal_batch *journal_take_fires(struct journal *j)
+{
+	struct journal_batch *fb = NULL;
+
+	/*
+	 * acquire fence: the snapshot slice read id map slots with relaxed
+	 * loads; one that saw a fired timer's slot freed (the dispatcher's
+	 * release in idmap_release, after its handed count) synchronizes here,
+	 * so engine_fires_wait sees that count. The loops' batches need no
+	 * fence: the llist swap was an acquire.
+	 */
+	atomic_thread_fence(memory_order_acquire);
+	engine_fires_wait(j->s->engine);
+	pthread_mutex_lock(&j->fire_mu);
+	if (j->fires && j->fires->n) {
+		fb = j->fires;
+		j->fires = NULL;
+	}
+	pthread_mutex_unlock(&j->fire_mu);
 	if (fb) {
 		journal_batch_fix(fb);
 		j->pending[j->npending++] = fb;
 	}
-	return k > 1 || fb;
+	return fb;
 }
 
 /* True if this commit must be synced under the policy. */
@@ -630,16 +668,27 @@ static int journal_commit_groups(struct journal *j, char *err, size_t errlen)
 	return rc;
 }
 
-/* One group commit of everything pending (plus a snapshot slice); 0 or -1 (rows kept). */
-static int journal_commit(struct journal *j)
+/*
+ * One group commit of everything pending (plus a snapshot slice); 0 or -1
+ * (rows kept). fresh: the pending batches were just taken (not a retry),
+ * so the fire batch is taken too, after them and after the slice.
+ */
+static int journal_commit(struct journal *j, bool fresh)
 {
 	int64_t t0 = engine_now(j->s->engine);
 	bool sync = journal_sync_due(j, t0), snap_done = false;
 	char err[JOURNAL_ERR_LEN];
 
-	journal_note_meta(j, t0);
 	if (store_begin(j->st, sync, err, sizeof(err)) < 0)
 		goto fail;
+	if (j->snap_running && journal_snap_slice(j, &snap_done) < 0) {
+		snprintf(err, sizeof(err), "%s", j->last_error);
+		goto fail_tx;
+	}
+	/* the ordering rule: after the loops' batches were taken and the slice read the engine */
+	if (fresh)
+		journal_take_fires(j);
+	/* timer rows (rowid = LSN: insertion order does not matter), then group rows in LSN order */
 	for (size_t i = 0; i < j->npending; i++)
 		for (uint32_t k = 0; k < j->pending[i]->n; k++)
 			if (j->pending[i]->rows[k].op < STORE_GROUP_PUT &&
@@ -647,10 +696,7 @@ static int journal_commit(struct journal *j)
 				goto fail_tx;
 	if (journal_commit_groups(j, err, sizeof(err)) < 0)
 		goto fail_tx;
-	if (j->snap_running && journal_snap_slice(j, &snap_done) < 0) {
-		snprintf(err, sizeof(err), "%s", j->last_error);
-		goto fail_tx;
-	}
+	journal_note_meta(j, t0);	/* after the fire batch's mutex: dlv_next above every id in its rows */
 	if (store_commit(j->st, err, sizeof(err)) < 0)
 		goto fail;
 	hist_record(&j->commit_ns, engine_now(j->s->engine) - t0);
@@ -742,10 +788,16 @@ static void *journal_main(void *arg)
 
 	for (;;) {
 		bool stopping = atomic_load_explicit(&j->stop, memory_order_acquire);
-		bool work = journal_take(j) || j->npending;
+		/*
+		 * A failed transaction is retried as it was (nothing new taken: it
+		 * kept the ordering rule when taken); new batches once it commits.
+		 * Meanwhile the fire batch stays in j->fires, whose cap bounds it.
+		 */
+		bool fresh = !j->npending;
+		bool work = !fresh || journal_take(j) || journal_fires_waiting(j);
 
 		if (work || (j->snap_running && !stopping)) {	/* a pass is dropped at shutdown */
-			if (journal_commit(j) < 0) {
+			if (journal_commit(j, fresh) < 0) {
 				journal_failed(j, &retry_ms);
 				if (stopping && retry_ms >= JOURNAL_RETRY_MAX_MS)
 					break;	/* stopping on a store that keeps failing: give up */

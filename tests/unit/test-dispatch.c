@@ -9,6 +9,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -218,6 +219,81 @@ START_TEST(test_sync_and_destroy_with_pending)
 }
 END_TEST
 
+static atomic_bool hold_entered, hold_released, wait_done;
+
+/* on_fire that blocks until hold_released: a delivery thread stuck before it journals anything. */
+static void on_fire_hold(void *arg, const struct engine_fire *f)
+{
+	(void)arg;
+	(void)f;
+	atomic_store(&hold_entered, true);
+	while (!atomic_load(&hold_released))
+		wait_sleep_ms(1);
+}
+
+/* True once *(atomic_bool *)arg is set. */
+static bool flag_set(void *arg)
+{
+	return atomic_load((atomic_bool *)arg);
+}
+
+/* The journal thread's side of the ordering rule: engine_fires_wait, then a flag. */
+static void *fires_waiter(void *arg)
+{
+	engine_fires_wait(arg);
+	atomic_store(&wait_done, true);
+	return NULL;
+}
+
+/*
+ * The ordering rule (doc/architecture.md, "Durability"): once a fired
+ * one-shot's key can be armed again (a new timer), engine_fires_wait does
+ * not return until that fire's on_fire returned (where the daemon journals
+ * its rows); with a delivery thread and with delivery on the dispatcher.
+ */
+static void run_fires_wait(unsigned workers)
+{
+	struct engine_config cfg = { .on_fire = on_fire_hold, .workers = workers };
+	struct engine_arm a = { .key = "k", .keylen = 1, .when = ENGINE_AT_MONO };
+	struct engine_arm_result r;
+	struct engine *e;
+	pthread_t t;
+
+	atomic_store(&hold_entered, false);
+	atomic_store(&hold_released, false);
+	atomic_store(&wait_done, false);
+	ck_assert_int_eq(engine_create(&cfg, &e), 0);
+	ck_assert_int_eq(engine_start(e), 0);
+	engine_fires_wait(e);	/* nothing handed out: returns at once */
+	a.time = mono_now() + 5 * MS;
+	ck_assert_int_eq(engine_arm(e, &a, &r), 0);
+	ck_assert_msg(wait_until(flag_set, &hold_entered, 5000, "the fire's on_fire"), "k did not fire");
+	a.time = mono_now() + 3600 * ENGINE_NS_PER_S;
+	ck_assert_int_eq(engine_arm(e, &a, &r), 0);
+	ck_assert_msg(r.created, "the fired k was still in the key table while its on_fire ran");
+	ck_assert_int_eq(pthread_create(&t, NULL, fires_waiter, e), 0);
+	ck_assert_msg(wait_never(flag_set, &wait_done, 100, "engine_fires_wait returning"),
+		      "engine_fires_wait returned while the fire that freed k was still in on_fire (workers %u)",
+		      workers);
+	atomic_store(&hold_released, true);
+	ck_assert_msg(wait_until(flag_set, &wait_done, 5000, "engine_fires_wait returning"),
+		      "engine_fires_wait did not return within 5 s of the fire's on_fire returning");
+	pthread_join(t, NULL);
+	engine_destroy(e);
+}
+
+START_TEST(test_fires_wait_worker)
+{
+	run_fires_wait(1);
+}
+END_TEST
+
+START_TEST(test_fires_wait_inline)
+{
+	run_fires_wait(0);
+}
+END_TEST
+
 static Suite *dispatch_suite(void)
 {
 	Suite *s = suite_create("dispatch");
@@ -230,6 +306,8 @@ static Suite *dispatch_suite(void)
 	tcase_add_test(tc, test_precision_mode);
 	tcase_add_test(tc, test_periodic_phase);
 	tcase_add_test(tc, test_sync_and_destroy_with_pending);
+	tcase_add_test(tc, test_fires_wait_worker);
+	tcase_add_test(tc, test_fires_wait_inline);
 	suite_add_tcase(s, tc);
 	return s;
 }
