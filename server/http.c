@@ -973,9 +973,10 @@ static bool http_conn_admit(struct http_req *r)
 }
 
 /*
- * With a users file, binds r to an identity (auth_http: its Bearer, else
- * its connection's verified client certificate, else its local peer's uid); the routes that do not run through rpc_run (the
- * status page, /v1/status, /v1/history, /metrics) need the stats
+ * With a users file, binds r to an identity: its Bearer (auth_http), else
+ * its connection's verified client certificate (auth_cert_of), else its
+ * local peer's uid (auth_http); the routes that do not run through rpc_run
+ * (the status page, /v1/status, /v1/history, /metrics) need the stats
  * operation. False after answering 401 UNAUTHENTICATED or 403 PERMISSION.
  */
 static bool http_ident(struct http_req *r)
