@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # http-tls.sh -- HTTPS on the HTTP listener (http-tls, issue 12 section 3,
 # doc/http.md "TLS"): curl --cacert PUTs and GETs a timer; plaintext to the
-# TLS port fails and the daemon keeps serving; a wrong CA fails; a client
+# TLS port fails and the daemon keeps serving; a silent connection is
+# closed after http-timeout; a wrong CA fails; a client
 # certificate binds its identity (cert=) as on the RPC; SIGHUP serves a new
 # certificate to new connections; a non-loopback http starts with TLS and
 # a users file and is refused without TLS, saying what to add.
@@ -54,7 +55,7 @@ cp "$p/srv.key" "$p/live.key"
 started=
 for _ in 1 2 3 4 5; do
 	port=$((20000 + RANDOM % 40000))
-	printf 'http = 0.0.0.0:%s\nhttp-tls = yes\ntls-cert = %s\ntls-key = %s\ntls-ca = %s\ntls-verify-client = optional\nusers = %s\n' \
+	printf 'http = 0.0.0.0:%s\nhttp-tls = yes\ntls-cert = %s\ntls-key = %s\ntls-ca = %s\ntls-verify-client = optional\nusers = %s\nhttp-timeout = 1s\n' \
 		"$port" "$p/live.pem" "$p/live.key" "$p/ca.pem" "$users" > "$tmp/timerd.conf"
 	"$TIMERD" --foreground --memory-only --no-stats --socket "$sock" --state-dir "$tmp/state" \
 		--log "$tmp/timerd.log" --config "$tmp/timerd.conf" &
@@ -92,6 +93,11 @@ out=$(curl -s --max-time 5 -w ' %{http_code}' "http://127.0.0.1:$port/v1/stats")
 kill -0 "$daemon_pid" || fail "timerd died on a plaintext request"
 out=$(hc "$U/v1/timers/over-https")
 expect 200 "GET after the plaintext attempt" "$out"
+
+# --- a connection that never starts its handshake is closed after http-timeout (1s) ---
+exec 3<>"/dev/tcp/127.0.0.1/$port" || fail "connect to the TLS port"
+timeout 10 cat <&3 >/dev/null || fail "a silent connection was not closed within 10s (http-timeout is 1s)"
+exec 3<&-
 
 # --- a wrong CA fails (the client does not trust the server) ---
 out=$(curl -s --cacert "$p/ca2.pem" "$U/v1/stats" 2>&1) && fail "curl trusted the server with the wrong CA: $out"
