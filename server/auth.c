@@ -549,23 +549,26 @@ static const struct ident *auth_cert_ident(const struct ident_table *t, X509 *x)
 	return id;
 }
 
+/* The identity bev's verified client certificate names in l's users table, or NULL (no TLS, none, unverified). */
+const struct ident *auth_cert_of(struct loop *l, struct bufferevent *bev)
+{
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	X509 *x;
+
+	if (!l->users || !ssl || SSL_get_verify_result(ssl) != X509_V_OK || !(x = SSL_get0_peer_certificate(ssl)))
+		return NULL;
+	return auth_cert_ident(l->users, x);
+}
+
 /* The TLS handshake of c completed: a verified client certificate binds its identity. */
 void auth_bind_cert(struct conn *c)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-	X509 *x;
+	const struct ident *id = auth_cert_of(c->loop, c->bev);
 
-	if (!c->loop->users || !ssl || !(x = SSL_get1_peer_certificate(ssl)))
-		return;
-	if (SSL_get_verify_result(ssl) == X509_V_OK) {
-		const struct ident *id = auth_cert_ident(c->loop->users, x);
-
-		if (id) {
-			c->ident = id;
-			log_info("connection from %s is identity %s by its client certificate", c->peer, id->name);
-		}
+	if (id) {
+		c->ident = id;
+		log_info("connection from %s is identity %s by its client certificate", c->peer, id->name);
 	}
-	X509_free(x);
 }
 
 /*

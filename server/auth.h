@@ -14,6 +14,7 @@
 #include "server/srv.h"
 
 struct auth_job;
+struct bufferevent;
 
 /* Starts the Auth worker thread; 0 or -1 with err. */
 int auth_start(struct srv *s, char *err, size_t errlen);
@@ -44,6 +45,9 @@ void auth_done(struct loop *l, struct auth_job *j);
 
 /* A new users table for loop l (LOOP_MSG_USERS): closes connections whose identity was removed or changed. */
 void auth_loop_users(struct loop *l, struct ident_table *t);
+
+/* The identity bev's verified client certificate names (loop l's users), or NULL (loop thread). */
+const struct ident *auth_cert_of(struct loop *l, struct bufferevent *bev);
 
 /* An HTTP request's identity (Bearer, else the local peer's uid); 0 with *out, or UNAUTHENTICATED with msg. */
 int auth_http(struct loop *l, const char *key, bool cred, uid_t uid, const char *authz, const struct ident **out,

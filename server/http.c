@@ -24,6 +24,13 @@
  * listener's peer rule (peer_admit, server/peer.c: 403 PERMISSION for a
  * local uid the Unix socket would refuse) and max-connections-per-address
  * (429, counted with the RPC's connections), http_conn_admit below.
+ *
+ * TLS (http-tls): evhttp's bevcb hands each accepted connection a
+ * bufferevent_openssl in the accepting state, its SSL from the RPC's
+ * current context (tls_conn_new: the same certificate, CAs and client
+ * certificate rule, and a SIGHUP's new certificate for new connections).
+ * A verified client certificate binds its identity as on the RPC, unless
+ * the request sends a Bearer.
  */
 #include "config.h"
 
@@ -43,8 +50,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
@@ -829,17 +839,32 @@ static void http_balance_cb(evutil_socket_t fd, short what, void *arg)
 	http_balance(arg);
 }
 
-/* evhttp's new-connection callback (evhttp_set_bevcb, loop thread): counts the accept; NULL: evhttp makes the bufferevent. */
+/*
+ * evhttp's new-connection callback (evhttp_set_bevcb, loop thread): counts
+ * the accept; with http-tls, a TLS bufferevent (evhttp sets its fd), else
+ * NULL: evhttp makes a plain one. Out of memory for TLS also gives NULL:
+ * the client's handshake then reads as a bad request (evhttp's 400) and a
+ * plaintext request is refused by http_conn_admit.
+ */
 static struct bufferevent *http_accepted(struct event_base *base, void *arg)
 {
 	struct loop *l = arg;
 	struct http_loop *hl = l->http;
+	struct bufferevent *bev = NULL;
+	SSL *ssl;
 
-	(void)base;
 	hl->last_accept_ns = http_now_ns();
 	hl->unadmitted++;
 	http_balance(l);
-	return NULL;
+	if (!l->srv->cfg->http_tls)
+		return NULL;
+	if (!(ssl = tls_conn_new(l->srv)) ||
+	    !(bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE))) {
+		log_warn_rl("out of memory for TLS on an HTTP connection: refusing it");
+		SSL_free(ssl);	/* bufferevent_openssl_socket_new leaves it to the caller on failure */
+		return NULL;
+	}
+	return bev;
 }
 
 /* A counted HTTP connection (the value in http_loop conns). */
@@ -902,6 +927,11 @@ static bool http_conn_admit(struct http_req *r)
 		http_refuse(r, TIMERD__ERROR_CODE__NO_MEMORY, "timerd could not set up this connection: retry");
 		return false;
 	}
+	if (s->cfg->http_tls && !bufferevent_openssl_get_ssl(bev)) {	/* http_accepted ran out of memory */
+		free(hc);
+		http_refuse(r, TIMERD__ERROR_CODE__NO_MEMORY, "timerd could not set up TLS for this connection: retry");
+		return false;
+	}
 	peer_http(&who, fd, hc->addr_key, sizeof(hc->addr_key));
 	hc->cred = who.cred;
 	hc->uid = who.uid;
@@ -943,24 +973,27 @@ static bool http_conn_admit(struct http_req *r)
 }
 
 /*
- * With a users file, binds r to an identity (auth_http: its Bearer, else
- * its local peer's uid); the routes that do not run through rpc_run (the
- * status page, /v1/status, /v1/history, /metrics) need the stats
+ * With a users file, binds r to an identity: its Bearer (auth_http), else
+ * its connection's verified client certificate (auth_cert_of), else its
+ * local peer's uid (auth_http); the routes that do not run through rpc_run
+ * (the status page, /v1/status, /v1/history, /metrics) need the stats
  * operation. False after answering 401 UNAUTHENTICATED or 403 PERMISSION.
  */
 static bool http_ident(struct http_req *r)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
 	struct http_conn *hc = evcon ? hmap_get(&r->l->http->conns, (const char *)&evcon, sizeof(evcon)) : NULL;
-	const char *path = r->uri ? evhttp_uri_get_path(r->uri) : NULL;
+	const char *path = r->uri ? evhttp_uri_get_path(r->uri) : NULL, *authz;
 	char msg[512];
 	int64_t retry;
 
 	if (!r->l->users)
 		return true;
-	if (auth_http(r->l, hc ? hc->addr_key : "?", hc && hc->cred, hc ? hc->uid : 0,
-		      evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization"), &r->ident, msg,
-		      sizeof(msg), &retry) != 0) {
+	authz = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+	if (!authz && evcon)	/* a verified client certificate (http-tls with tls-ca) binds, as on the RPC */
+		r->ident = auth_cert_of(r->l, evhttp_connection_get_bufferevent(evcon));
+	if (!r->ident && auth_http(r->l, hc ? hc->addr_key : "?", hc && hc->cred, hc ? hc->uid : 0,
+		      authz, &r->ident, msg, sizeof(msg), &retry) != 0) {
 		struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 
 		evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"timerd\"");
@@ -1049,7 +1082,7 @@ int http_listen(struct srv *s, char *err, size_t errlen)
 	}
 	freeaddrinfo(res);
 	s->http_fd = fd;
-	log_info("HTTP API on http://%s/ (doc/http.md)", s->cfg->http);
+	log_info("HTTP API on %s://%s/ (doc/http.md)", s->cfg->http_tls ? "https" : "http", s->cfg->http);
 	return 0;
 }
 

@@ -92,7 +92,7 @@ static const struct settings_opt settings_opts[] = {
 	/* privilege drop (issue 12 section 5, server/priv.c, doc/security.md) */
 	{ "user", 0, CK_STR, O(user), 0, 0, "USER", "started as root: become USER once the sockets, state files and probes are open (keeps only CAP_BPF, CAP_PERFMON, CAP_DAC_READ_SEARCH if --probe is given)" },
 	{ "group", 0, CK_STR, O(group), 0, 0, "GROUP", "with --user: become GROUP too (default: USER's group)" },
-	{ "http", 0, CK_STR, O(http), 0, 0, "HOST:PORT", "serve the HTTP/JSON API and /metrics here (loopback unless --allow-remote; default off)" },
+	{ "http", 0, CK_STR, O(http), 0, 0, "HOST:PORT", "serve the HTTP/JSON API and /metrics here (a non-loopback address needs --http-tls and --users; default off)" },
 	{ "http-max-connections", 0, CK_U32, O(http_max_connections), 1, 1000000, "N", "HTTP connections served at once (default 1024)" },
 	{ "http-timeout", 0, CK_DUR, O(http_timeout_ns), 100000000, 0, "DURATION", "close an HTTP connection that stalls or idles this long (default 30s)" },
 	/* security limits (issue 12, doc/security.md) */
@@ -104,10 +104,11 @@ static const struct settings_opt settings_opts[] = {
 	{ "max-memory", 0, CK_SIZE64, O(max_memory), 0, (uint64_t)1 << 50, "SIZE", "bytes of timers, payloads and queued fires before Arm is refused NO_MEMORY (default a quarter of RAM; 0: no budget)" },
 	{ "max-fire-queue-bytes", 0, CK_SIZE64, O(max_fire_queue_bytes), 4096, (uint64_t)1 << 40, "SIZE", "bytes of fires queued to one loop thread before they drop (default 64MiB)" },
 	/* TLS (issue 12 section 3, server/tls.c, doc/security.md) */
-	{ "tls-cert", 0, CK_STR, O(tls_cert), 0, 0, "FILE", "serve TLS on --listen with this PEM certificate chain (with --tls-key; re-read on SIGHUP)" },
+	{ "tls-cert", 0, CK_STR, O(tls_cert), 0, 0, "FILE", "serve TLS on --listen (and --http with --http-tls) with this PEM certificate chain (with --tls-key; re-read on SIGHUP)" },
 	{ "tls-key", 0, CK_STR, O(tls_key), 0, 0, "FILE", "the certificate's PEM private key (mode 0600 or stricter; re-read on SIGHUP)" },
 	{ "tls-ca", 0, CK_STR, O(tls_ca), 0, 0, "FILE", "PEM CAs that client certificates must chain to (asks clients for one)" },
 	{ "tls-verify-client", 0, CK_STR, O(tls_verify_client), 0, 0, "no|optional|require", "client certificates (default: require with --tls-ca, else no)" },
+	{ "http-tls", 0, CK_BOOL, O(http_tls), 0, 0, NULL, "serve HTTPS on --http with --tls-cert, --tls-key and --tls-ca (as --listen; a non-loopback --http needs it and --users)" },
 	/* identities (issue 12 section 4, server/ident.c, doc/security.md) */
 	{ "users", 0, CK_STR, O(users), 0, 0, "FILE", "identities, secrets and rules (mode 0600; re-read on SIGHUP; doc/security.md)" },
 	{ "help", 'h', CK_HELP, 0, 0, 0, NULL, "print this help and exit" },
@@ -510,17 +511,20 @@ enum settings_result settings_parse(struct srv_config *c, int argc, char **argv,
  * authentication (a users file), unless --insecure (or the deprecated
  * allow-remote); 0 or -1 with err saying what to add.
  */
-static int settings_exposed(const struct srv_config *c, char *err, size_t errlen)
+static int settings_exposed(const struct srv_config *c, const char *what, const char *where, bool tls, char *err,
+			    size_t errlen)
 {
-	bool tls = c->tls_cert && c->tls_key, auth = c->users != NULL;
+	bool auth = c->users != NULL;
 
 	if ((tls && auth) || c->insecure || c->allow_remote)
 		return 0;
-	return td_errf(err, errlen, "refusing to listen on %s without %s: anyone who reaches the port could %s. Add %s%s%s "
+	return td_errf(err, errlen, "refusing to %s on %s without %s: anyone who reaches the port could %s. Add %s%s%s%s "
 		       "(doc/security.md, \"Exposing timerd safely\"), use a loopback address (127.0.0.1:PORT), or add "
-		       "--insecure to accept that", c->listen, !tls && !auth ? "TLS or authentication" : !tls ? "TLS" :
+		       "--insecure to accept that", what, where, !tls && !auth ? "TLS or authentication" : !tls ? "TLS" :
 		       "authentication", !auth ? "arm, cancel and read every timer" : "read the secrets and payloads on the wire",
-		       !tls ? "tls-cert = CERT.pem and tls-key = KEY.pem" : "", !tls && !auth ? " and " : "",
+		       !tls && !(c->tls_cert && c->tls_key) ? "tls-cert = CERT.pem and tls-key = KEY.pem" : "",
+		       !tls && where == c->http ? (c->tls_cert && c->tls_key ? "http-tls = yes" : ", http-tls = yes") : "",
+		       !tls && !auth ? " and " : "",
 		       !auth ? "users = FILE (its lines come from timerctl user add NAME)" : "");
 }
 
@@ -535,13 +539,18 @@ int settings_check(const struct srv_config *c, char *err, size_t errlen)
 	if (c->listen) {
 		if (addr_parse(c->listen, &a, why, sizeof(why)) < 0 || a.kind != ADDR_TCP)
 			return td_errf(err, errlen, "listen: %s", a.kind != ADDR_TCP && !why[0] ? "give HOST:PORT" : why);
-		if (!addr_is_loopback(a.host) && settings_exposed(c, err, errlen) < 0)
+		if (!addr_is_loopback(a.host) &&
+		    settings_exposed(c, "listen", c->listen, c->tls_cert && c->tls_key, err, errlen) < 0)
 			return -1;
 	}
 	if ((c->tls_cert != NULL) != (c->tls_key != NULL))
 		return td_errf(err, errlen, "tls: give both --tls-cert and --tls-key (or neither)");
-	if (c->tls_cert && !c->listen)
-		return td_errf(err, errlen, "tls: --tls-cert serves TLS on the TCP listener: add --listen HOST:PORT");
+	if (c->tls_cert && !c->listen && !c->http_tls)
+		return td_errf(err, errlen, "tls: --tls-cert serves TLS on the TCP listener: add --listen HOST:PORT "
+				   "(or --http HOST:PORT with --http-tls)");
+	if (c->http_tls && (!c->http || !c->tls_cert))
+		return td_errf(err, errlen, "http-tls: serves HTTPS on --http with --tls-cert and --tls-key: add %s",
+			       !c->http ? "--http HOST:PORT" : "--tls-cert CERT.pem and --tls-key KEY.pem");
 	if ((c->tls_ca || c->tls_verify_client) && !c->tls_cert)
 		return td_errf(err, errlen, "tls: --tls-ca and --tls-verify-client need --tls-cert and --tls-key");
 	if (c->tls_verify_client && strcmp(c->tls_verify_client, "no") && strcmp(c->tls_verify_client, "optional") &&
@@ -553,10 +562,8 @@ int settings_check(const struct srv_config *c, char *err, size_t errlen)
 	if (c->http) {
 		if (addr_parse(c->http, &a, why, sizeof(why)) < 0 || a.kind != ADDR_TCP)
 			return td_errf(err, errlen, "http: %s", a.kind != ADDR_TCP && !why[0] ? "give HOST:PORT" : why);
-		if (!addr_is_loopback(a.host) && !c->allow_remote && !c->insecure)
-			return td_errf(err, errlen, "refusing to serve HTTP on %s: the HTTP API has no TLS and no "
-					   "authentication yet; use a loopback address (127.0.0.1:PORT) behind a TLS "
-					   "reverse proxy, or add --insecure to let anyone who reaches the port use it", c->http);
+		if (!addr_is_loopback(a.host) && settings_exposed(c, "serve HTTP", c->http, c->http_tls, err, errlen) < 0)
+			return -1;
 	}
 	if (c->max_payload + c->max_key + c->max_topic + SETTINGS_FRAME_RESERVE > c->max_frame)
 		return td_errf(err, errlen, "max-frame (%u) must exceed max-payload + max-key + max-topic + %d (%u): "

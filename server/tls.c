@@ -4,7 +4,10 @@
  *
  * The main thread owns s->tls_ctx: it builds it at start and on SIGHUP
  * (reload.c), and the acceptor (also the main thread) makes each new
- * connection's SSL from it, handed to a loop thread in its loop_msg. A
+ * connection's SSL from it, handed to a loop thread in its loop_msg. With
+ * http-tls the loop threads make their HTTP connections' SSLs from it too
+ * (http.c, evhttp's bevcb), so tls_lock guards the pointer: SSL_new and the
+ * reload's swap take it, and SSL_new's own reference keeps the context. A
  * reload swaps in a new SSL_CTX for new connections; an SSL holds its own
  * reference on the SSL_CTX it came from, so open connections keep theirs.
  *
@@ -19,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,6 +38,9 @@
 #define TLS_CIPHERS_12 "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+/* Guards s->tls_ctx between the reload's swap (main thread) and SSL_new on the loop threads (http-tls). */
+static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The first queued OpenSSL error as text (and the queue cleared). */
 const char *tls_errstr(char *buf, size_t len)
@@ -134,7 +141,8 @@ int tls_start(struct srv *s, char *err, size_t errlen)
 		return 0;
 	if (!(s->tls_ctx = tls_ctx_new(s->cfg, err, errlen)))
 		return -1;
-	log_info("TLS on %s (certificate %s%s%s)", s->cfg->listen, s->cfg->tls_cert,
+	log_info("TLS on %s%s%s (certificate %s%s%s)", s->cfg->listen ? s->cfg->listen : "",
+		 s->cfg->listen && s->cfg->http_tls ? " and " : "", s->cfg->http_tls ? s->cfg->http : "", s->cfg->tls_cert,
 		 s->cfg->tls_ca ? ", client certificates from " : "", s->cfg->tls_ca ? s->cfg->tls_ca : "");
 	return 0;
 }
@@ -143,7 +151,7 @@ int tls_start(struct srv *s, char *err, size_t errlen)
 bool tls_reload(struct srv *s)
 {
 	char err[1024];
-	SSL_CTX *ctx;
+	SSL_CTX *ctx, *old;
 
 	if (!s->cfg->tls_cert)
 		return true;
@@ -151,21 +159,24 @@ bool tls_reload(struct srv *s)
 		log_err("reload: %s; new TLS connections keep the certificate loaded before", err);
 		return false;
 	}
-	SSL_CTX_free(s->tls_ctx);	/* open connections' SSLs hold their own reference */
+	pthread_mutex_lock(&tls_lock);
+	old = s->tls_ctx;
 	s->tls_ctx = ctx;
+	pthread_mutex_unlock(&tls_lock);
+	SSL_CTX_free(old);	/* open connections' SSLs hold their own reference */
 	log_notice("reload: TLS certificate %s re-read: new connections get it, open ones keep theirs", s->cfg->tls_cert);
 	return true;
 }
 
-/* A new connection's SSL from the current context, or NULL (no TLS, or out of memory: logged). */
+/* A new connection's SSL from the current context, or NULL (no TLS, or out of memory); any thread. */
 void *tls_conn_new(struct srv *s)
 {
-	SSL *ssl;
+	SSL *ssl = NULL;
 
-	if (!s->tls_ctx)
-		return NULL;
-	if (!(ssl = SSL_new(s->tls_ctx)))
+	pthread_mutex_lock(&tls_lock);
+	if (s->tls_ctx && !(ssl = SSL_new(s->tls_ctx)))
 		ERR_clear_error();
+	pthread_mutex_unlock(&tls_lock);
 	return ssl;
 }
 

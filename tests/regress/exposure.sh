@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # exposure.sh -- the exposure rules (doc/security.md): a non-loopback listen
-# without TLS or a users file, or a non-loopback http, refuses to start
+# or http without TLS or a users file refuses to start
 # saying what to add; a loopback listener takes the kernel-vouched uid as
 # authentication (tcp-peer.sh: a uid the Unix socket refuses is refused);
 # --insecure lifts both rules and says so loudly (log, --check-config);
@@ -23,7 +23,11 @@ echo "$out" | grep -q "without TLS.*Add tls-cert" || fail "users only: $out"
 out=$(check --listen 0.0.0.0:7070 --tls-cert c.pem --tls-key k.pem --users u) || fail "TLS and users refused: $out"
 echo "$out" | grep -qi "warning" && fail "TLS and users warned: $out"
 out=$(check --http 0.0.0.0:8080 --users u) && fail "a non-loopback http was accepted"
-echo "$out" | grep -q "HTTP API has no TLS" || fail "http: $out"
+echo "$out" | grep -q "refusing to serve HTTP on 0.0.0.0:8080 without TLS.*http-tls = yes" || fail "http: $out"
+out=$(check --http 0.0.0.0:8080 --tls-cert c.pem --tls-key k.pem --http-tls) && fail "https without users was accepted"
+echo "$out" | grep -q "without authentication.*Add users = FILE" || fail "https only: $out"
+out=$(check --http 0.0.0.0:8080 --tls-cert c.pem --tls-key k.pem --http-tls --users u) ||
+	fail "a non-loopback http with http-tls and users refused: $out"
 out=$(check --listen 127.0.0.1:7070) || fail "a loopback listener was refused: $out"
 
 # --insecure: starts, and says so at start and in --check-config
