@@ -121,6 +121,7 @@ static bool disp_kill(struct engine *e, struct timer_rec *r, struct engine_worke
 		table_remove_locked(&e->keys, e->dhp, hkey, r);
 	disp_unlock_rec(e, r, hkey);
 	atomic_fetch_sub_explicit(&e->ntimers, 1, memory_order_relaxed);
+	engine_acct_count(e, r, -1);	/* its creator's account (server quotas: max-timers) */
 	/* Queued before DEAD was set: the intake pass retires it when it pops it. */
 	if (!(old & TIMER_QUEUED))
 		disp_retire(e, r);
@@ -188,9 +189,9 @@ static void disp_apply(struct engine *e, struct timer_rec *r)
 		disp_kill(e, r, NULL);
 		return;
 	}
-	r->dflags = 0;
+	r->dflags &= TIMER_D_ACCT_MASK;	/* the account stays */
 	if (w[1] & TIMER_OP_REALTIME) {
-		r->dflags = TIMER_D_REALTIME;
+		r->dflags |= TIMER_D_REALTIME;
 		atomic_store_explicit(&at->wall_next, expires, memory_order_relaxed);
 		expires -= engine_mono_to_unix(e);
 	}

@@ -162,18 +162,78 @@ void engine_attrs_destroy(struct timer_attrs *a)
 	/* relaxed: a gauge */
 	if (a->mem)
 		atomic_fetch_sub_explicit(a->mem, engine_attrs_size(a), memory_order_relaxed);
+	if (a->umem)
+		atomic_fetch_sub_explicit(a->umem, engine_attrs_size(a), memory_order_relaxed);
 	cal_free(a->cal);
 	free(a);
 }
 
-/* Counts attributes a in e's memory account. */
-void engine_attrs_account(struct engine *e, struct timer_attrs *a)
+/* Counts attributes a in e's memory account, and in account acct's bytes (0: none). */
+void engine_attrs_account(struct engine *e, struct timer_attrs *a, uint32_t acct)
 {
 	if (!a || a->mem)	/* none, or counted already (a calendar arm's retry keeps its first attributes) */
 		return;
 	a->mem = &e->mem;
 	/* relaxed: a gauge */
 	atomic_fetch_add_explicit(&e->mem, engine_attrs_size(a), memory_order_relaxed);
+	if (acct && e->accts && acct < ENGINE_MAX_ACCTS) {
+		a->umem = &e->accts[acct].bytes;
+		/* relaxed: a quota count (struct engine_acct) */
+		atomic_fetch_add_explicit(a->umem, engine_attrs_size(a), memory_order_relaxed);
+	}
+}
+
+void engine_acct_count(struct engine *e, const struct timer_rec *r, int delta)
+{
+	uint32_t acct = (uint32_t)(r->dflags & TIMER_D_ACCT_MASK) >> TIMER_D_ACCT_SHIFT;
+
+	if (acct && e->accts)	/* relaxed: a quota count (struct engine_acct) */
+		atomic_fetch_add_explicit(&e->accts[acct].timers, (uint64_t)(int64_t)delta, memory_order_relaxed);
+}
+
+void engine_acct_use(struct engine *e, uint32_t acct, uint64_t *timers, int64_t *bytes)
+{
+	*timers = 0;
+	*bytes = 0;
+	if (!acct || !e->accts || acct >= ENGINE_MAX_ACCTS)
+		return;
+	/* relaxed: a quota count (struct engine_acct) */
+	*timers = atomic_load_explicit(&e->accts[acct].timers, memory_order_relaxed);
+	*bytes = atomic_load_explicit(&e->accts[acct].bytes, memory_order_relaxed) +
+		 (int64_t)*timers * ENGINE_REC_COST;
+}
+
+/*
+ * Takes one timer of a's account before creating one: TD_EQUOTA (nothing
+ * taken) if that passes its max_timers, or its bytes (the new attributes
+ * already counted) pass max_bytes. The fetch_add comes first so racing
+ * creators cannot both pass.
+ */
+static int engine_acct_take(struct engine *e, const struct engine_arm *a)
+{
+	struct engine_acct *ac;
+	uint64_t n;
+
+	if (!a->acct || !e->accts || a->acct >= ENGINE_MAX_ACCTS)
+		return 0;
+	ac = &e->accts[a->acct];
+	/* relaxed: a quota count (struct engine_acct) */
+	n = atomic_fetch_add_explicit(&ac->timers, 1, memory_order_relaxed);
+	if ((a->acct_max_timers && n >= a->acct_max_timers) ||
+	    (a->acct_max_bytes &&
+	     atomic_load_explicit(&ac->bytes, memory_order_relaxed) + (int64_t)(n + 1) * ENGINE_REC_COST >
+		     (int64_t)a->acct_max_bytes)) {
+		atomic_fetch_sub_explicit(&ac->timers, 1, memory_order_relaxed);
+		return TD_EQUOTA;
+	}
+	return 0;
+}
+
+/* Gives back what engine_acct_take took (the arm created nothing). */
+static void engine_acct_untake(struct engine *e, const struct engine_arm *a)
+{
+	if (a->acct && e->accts && a->acct < ENGINE_MAX_ACCTS)	/* relaxed: as engine_acct_take */
+		atomic_fetch_sub_explicit(&e->accts[a->acct].timers, 1, memory_order_relaxed);
 }
 
 int64_t engine_mem_used(struct engine *e)
@@ -303,6 +363,7 @@ int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs,
 	atomic_init(&at->wall_next, a->time);
 	atomic_init(&at->fires, 0);
 	at->mem = NULL;
+	at->umem = NULL;
 	at->topiclen = a->topiclen;
 	at->payloadlen = a->payloadlen;
 	at->labellen = a->labellen;
@@ -458,7 +519,7 @@ static int engine_rec_insert(struct engine *e, struct engine_tctx *t, struct tim
  * timer protected instead (*created false). 0 or a TD_* error.
  */
 static int engine_create_timer(struct engine *e, struct engine_tctx *t, const char *key,
-			       uint32_t keylen, const uint64_t *w, struct timer_rec **out,
+			       uint32_t keylen, const uint64_t *w, uint32_t acct, struct timer_rec **out,
 			       bool *created)
 {
 	uint64_t hkey = keylen ? hash_bytes(&e->hk, key, keylen) : 0;
@@ -485,6 +546,8 @@ static int engine_create_timer(struct engine *e, struct engine_tctx *t, const ch
 		err = TD_ENOMEM;
 		goto fail_count;
 	}
+	if (acct < ENGINE_MAX_ACCTS)	/* before publication: the dispatcher reads it when it removes r */
+		r->dflags = (uint16_t)(acct << TIMER_D_ACCT_SHIFT);
 	err = engine_rec_insert(e, t, r, hkey);
 	if (err)
 		goto fail_rec;
@@ -713,13 +776,17 @@ static int engine_arm_try(struct engine *e, struct engine_tctx *t, struct engine
 
 	if (err || (err = engine_arm_attrs(op, realtime)) != 0)
 		return err;
-	engine_attrs_account(e, op->at);
+	engine_attrs_account(e, op->at, op->a->acct);
 	op->w[1] = (uint64_t)(uintptr_t)op->at | (realtime ? TIMER_OP_REALTIME : 0);
 	op->r = engine_arm_target(e, t, op);
-	if (!op->r && op->a->id)
+	if (!op->r && op->a->id) {
 		err = TD_ENOENT;
-	else if (!op->r)
-		err = engine_create_timer(e, t, op->a->key, op->keylen, op->w, &op->r, &op->created);
+	} else if (!op->r && (err = engine_acct_take(e, op->a)) == 0) {
+		err = engine_create_timer(e, t, op->a->key, op->keylen, op->w,
+					  e->accts ? op->a->acct : 0, &op->r, &op->created);
+		if (err || !op->created)	/* nothing created: the key's timer is re-armed instead */
+			engine_acct_untake(e, op->a);
+	}
 	if (err) {
 		engine_arm_unpublished(t, op);
 		return err;
@@ -1071,6 +1138,9 @@ int engine_create(const struct engine_config *cfg, struct engine **out)
 	err = engine_config_defaults(&e->cfg);
 	if (err)
 		goto fail;
+	err = TD_ENOMEM;
+	if (cfg->accounts && !(e->accts = calloc(ENGINE_MAX_ACCTS, sizeof(*e->accts))))
+		goto fail;
 	engine_clock_init(e);
 	/* relaxed: only uniqueness matters, nothing is published with the uid. */
 	e->uid = atomic_fetch_add_explicit(&engine_uids, 1, memory_order_relaxed);
@@ -1106,6 +1176,7 @@ fail_ids:
 fail_hp:
 	hazptr_domain_destroy(&e->hpd);
 fail:
+	free(e->accts);
 	free(e);
 	return err;
 }
@@ -1179,5 +1250,6 @@ void engine_destroy(struct engine *e)
 	}
 	if (engine_tls.e == e)
 		engine_tls.e = NULL;
+	free(e->accts);	/* last: freeing attributes above subtracted from it */
 	free(e);
 }

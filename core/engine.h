@@ -134,6 +134,7 @@ struct engine_config {
 	uint64_t max_memory;	/* bytes of timers (and *extra_mem) before an arm gets
 				 * TD_EMEMLIMIT; 0: no budget */
 	_Atomic int64_t *extra_mem;	/* the caller's bytes counted in the budget (NULL: none) */
+	bool accounts;		/* keep per-account use (engine_arm.acct, engine_acct_use) */
 	uint32_t max_inflight;	/* undelivered periodic fires before more are
 				 * counted as missed; 0: 1 Mi */
 	engine_fire_fn on_fire;
@@ -158,6 +159,10 @@ struct engine_arm {
 	uint32_t flags;		/* opaque, delivered with fires */
 	const char *label;	/* opaque bytes kept with the timer, copied (the server: the identity that armed it) */
 	uint32_t labellen;	/* at most ENGINE_MAX_LABEL */
+	uint32_t acct;		/* the account a timer it creates counts in (1..ENGINE_MAX_ACCTS-1;
+				 * 0: none; needs engine_config.accounts): the server's identity */
+	uint64_t acct_max_timers;	/* creating a timer past this many in acct: TD_EQUOTA (0: no limit) */
+	uint64_t acct_max_bytes;	/* ... or past these bytes (attributes + ENGINE_REC_COST a timer) */
 	struct cal *cal;	/* a calendar schedule (NULL: none): when is ENGINE_AT_REAL,
 				 * time its first elapse, period 0; engine_arm and
 				 * engine_restore_put take it over, on error too (it is
@@ -267,6 +272,17 @@ void engine_destroy(struct engine *e);
  */
 #define ENGINE_REC_COST 192
 int64_t engine_mem_used(struct engine *e);
+
+/*
+ * Accounts: a timer counts in the account of the arm (or restore) that
+ * created it until the dispatcher removes it, whoever re-arms it; the bytes
+ * of each arm's attributes count in that arm's account until they are
+ * freed. Only creating a timer is refused (TD_EQUOTA); re-arms never are.
+ * Account numbers fit the record's spare 14 dflags bits.
+ */
+#define ENGINE_MAX_ACCTS 16384u
+/* Timers and bytes (attributes + ENGINE_REC_COST a timer) of account acct now; any thread. */
+void engine_acct_use(struct engine *e, uint32_t acct, uint64_t *timers, int64_t *bytes);
 
 /* Arms (creates or re-arms) a timer; 0 or a TD_* error, nothing half-applied. */
 int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_result *r);

@@ -73,6 +73,17 @@ struct engine_dstats {
 	_Atomic uint64_t cancels_applied;	/* internal, not reported */
 };
 
+/*
+ * One account's use (engine_arm.acct). Relaxed atomics: they are counts
+ * compared with a quota, ordered with nothing else; a concurrent arm may
+ * see a count one timer stale, and the fetch_add a creator makes first is
+ * what keeps two racing creators from both passing the limit.
+ */
+struct engine_acct {
+	_Atomic uint64_t timers;
+	_Atomic int64_t bytes;		/* attributes only (engine_acct_use adds records) */
+};
+
 struct engine {
 	struct engine_config cfg;
 	struct engine_clock clock;
@@ -94,6 +105,7 @@ struct engine {
 	_Atomic uint64_t ntimers cacheline_aligned;
 	_Atomic int64_t mem;		/* bytes accounted: attributes (engine_mem_used adds records), server's */
 	_Atomic uint64_t inflight;
+	struct engine_acct *accts;	/* ENGINE_MAX_ACCTS of them (cfg.accounts), else NULL */
 
 	/* Dispatcher-owned. */
 	struct wheel wheel cacheline_aligned;
@@ -138,7 +150,10 @@ static inline struct timer_attrs *engine_attrs_of(uint64_t w1)
 void engine_attrs_put(struct hazptr_thread *hp, struct timer_attrs *a);
 
 /* Counts new attributes a in e's memory budget; engine_attrs_destroy frees them and returns the bytes. */
-void engine_attrs_account(struct engine *e, struct timer_attrs *a);
+void engine_attrs_account(struct engine *e, struct timer_attrs *a, uint32_t acct);
+
+/* Record r (created or restored) enters (+1) or leaves (-1) the timers of its account, if any. */
+void engine_acct_count(struct engine *e, const struct timer_rec *r, int delta);
 void engine_attrs_put_n(struct hazptr_thread *hp, struct timer_attrs *a, uint32_t n);
 
 /* Takes a reference unless the count already reached zero. */

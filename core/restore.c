@@ -44,6 +44,7 @@ static void restore_remove(struct engine *e, struct engine_tctx *t, struct timer
 	}
 	idmap_restore_clear(&e->ids, r->id);
 	atomic_fetch_sub_explicit(&e->ntimers, 1, memory_order_relaxed);
+	engine_acct_count(e, r, -1);
 	engine_rec_free(&r->hp);	/* no reader exists yet: no grace period */
 }
 
@@ -133,15 +134,19 @@ int engine_restore_put(struct engine *e, uint64_t id, const struct engine_arm *a
 	if ((uint64_t)atomic_load_explicit(&e->ntimers, memory_order_relaxed) >= e->cfg.max_timers ||
 	    (err = engine_attrs_new(a, realtime, 1, &at)) != 0)
 		goto fail;
-	engine_attrs_account(e, at);	/* restored timers count against max-memory (never refused) */
+	engine_attrs_account(e, at, e->accts ? a->acct : 0);	/* restored timers count against max-memory (never refused) */
 	w[0] = (uint64_t)a->time;
 	w[1] = (uint64_t)(uintptr_t)at | (realtime ? TIMER_OP_REALTIME : 0);
 	if (!(r = restore_rec_new(id, a, w))) {
 		engine_attrs_destroy(at);	/* and its schedule, and its bytes */
 		return TD_ENOMEM;
 	}
+	if (e->accts && a->acct < ENGINE_MAX_ACCTS)	/* it counts for its owner, never refused for that */
+		r->dflags = (uint16_t)(a->acct << TIMER_D_ACCT_SHIFT);
 	if ((err = restore_insert(e, t, r)) != 0)
 		engine_rec_free(&r->hp);
+	else
+		engine_acct_count(e, r, +1);
 	return err;
 fail:
 	cal_free(a->cal);	/* a's schedule is ours, on error too */

@@ -47,6 +47,9 @@
 /* Dispatcher-only flags (dflags). */
 #define TIMER_D_REALTIME  1u	/* in the wheel as a CLOCK_REALTIME timer */
 #define TIMER_D_UNTABLED  2u	/* restore (core/restore.c): keyed, not in the key table yet; clear before start */
+/* The upper 14 dflags bits: the account the timer counts in (engine_arm.acct), set by its creator before publication. */
+#define TIMER_D_ACCT_SHIFT 2
+#define TIMER_D_ACCT_MASK  ((uint16_t)~3u)
 
 /*
  * Immutable attributes of one arm: topic, payload, period, owner, calendar
@@ -66,6 +69,7 @@ struct timer_attrs {
 	_Atomic int64_t wall_next;	/* realtime: next CLOCK_REALTIME deadline */
 	_Atomic uint64_t fires;		/* fires since this arm */
 	_Atomic int64_t *mem;		/* the engine's memory account it is counted in (NULL: none) */
+	_Atomic int64_t *umem;		/* its arm's account's bytes it is counted in too (NULL: none) */
 	uint32_t topiclen;
 	uint32_t payloadlen;
 	uint32_t labellen;

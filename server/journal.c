@@ -21,6 +21,7 @@
 #include "server/group-srv.h"
 #include "server/journal.h"
 #include "server/log.h"
+#include "server/quota.h"
 #include "server/srv.h"
 
 /* Rows a snapshot pass writes per transaction (bounds the latency it adds to a commit). */
@@ -1017,6 +1018,13 @@ static int journal_load_put(struct journal_load *ld, const struct store_rec *r)
 						     a.when == ENGINE_AT_REAL ? ld->now_real : ld->now_mono);
 		}
 		late = false;
+	}
+	if (a.labellen) {	/* a restored timer counts for its owner's max-timers/max-memory (never refused) */
+		char owner[ENGINE_MAX_LABEL + 1];
+
+		memcpy(owner, a.label, a.labellen);
+		owner[a.labellen] = 0;
+		a.acct = quota_acct(ld->j->s, NULL, owner);
 	}
 	if (late) {
 		int64_t by = (a.when == ENGINE_AT_REAL ? ld->now_real : ld->now_mono) - a.time;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/engine.h"
 #include "server/hmap.h"
 #include "server/ident.h"
 #include "server/quota.h"
@@ -21,6 +22,7 @@ struct quota_use {
 	uint32_t watches;		/* topics they watch */
 	double tokens;			/* arms/s bucket: arms it may make now */
 	int64_t refill_ns;		/* CLOCK_MONOTONIC of the last refill, 0: full */
+	uint32_t acct;			/* its engine account (immutable; 0: none left) */
 	char name[];
 };
 
@@ -70,6 +72,9 @@ static struct quota_use *quota_use_of(struct srv *s, const char *name)
 		pthread_mutex_init(&u->lock, NULL);
 		memcpy(u->name, name, len + 1);
 		u->tokens = -1;	/* full at the first arm */
+		/* accounts are never reused: a use lives as long as the table */
+		if (s->quota_naccts + 1 < ENGINE_MAX_ACCTS)
+			u->acct = ++s->quota_naccts;
 		if (hmap_put(&s->quota_uses, name, len, u) < 0) {
 			quota_use_free(u);
 			u = NULL;
@@ -162,6 +167,18 @@ bool quota_arm_take(struct srv *s, struct conn *c, const struct ident *id, uint3
 		*retry_ms = (uint32_t)((1 - u->tokens) * 1000 / rate) + 1;
 	pthread_mutex_unlock(&u->lock);
 	return ok;
+}
+
+uint32_t quota_acct(struct srv *s, const struct conn *c, const char *name)
+{
+	struct quota_use *u;
+
+	if (!name || !*name)
+		return 0;
+	if (c && c->quota && strcmp(c->quota->name, name) == 0)
+		return c->quota->acct;	/* the arm path: no lock */
+	u = quota_use_of(s, name);
+	return u ? u->acct : 0;
 }
 
 bool quota_watch_room(const struct conn *c)

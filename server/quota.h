@@ -1,7 +1,8 @@
 /*
  * quota.h -- per-identity quotas (server/quota.c; doc/security.md,
  * "Quotas"): connections, arms per second (a token bucket answering
- * RATE_LIMITED with Error.retry_after_ms), watched topics. The limits are
+ * RATE_LIMITED with Error.retry_after_ms), watched topics, and through
+ * the engine's accounts (quota_acct) pending timers and their memory. The limits are
  * the identity's (struct ident_quota, from the users file); the use is
  * counted per identity name across all its connections and loop threads,
  * so a reload that keeps an identity keeps its counts.
@@ -48,6 +49,13 @@ bool quota_arm_take(struct srv *s, struct conn *c, const struct ident *id, uint3
 
 /* True if c's identity may watch one more topic (max-watches of the identity, across its connections). */
 bool quota_watch_room(const struct conn *c);
+
+/*
+ * The engine account (engine_arm.acct) of identity name, for the timers it
+ * creates and restores: max-timers and max-memory are counted there by the
+ * engine. c's own use when it is name's (no lock); 0 if none can be had.
+ */
+uint32_t quota_acct(struct srv *s, const struct conn *c, const char *name);
 
 /* c started (+1) or stopped (-1) watching a topic. */
 void quota_watch_add(struct conn *c, int delta);

@@ -113,12 +113,36 @@ static void rpc_error(struct rpc_ctx *x, Timerd__ErrorCode code, const char *fmt
 	rpc_count_error(x->l, code);
 }
 
+/*
+ * Answers TD_EQUOTA: the arm would create a timer past its identity's
+ * max-timers (FULL) or max-memory (NO_MEMORY) of the users file.
+ */
+static void rpc_quota_error(struct rpc_ctx *x, const char *what)
+{
+	const struct ident_quota *q = &x->id->quota;
+	uint64_t timers;
+	int64_t bytes;
+
+	engine_acct_use(x->s->engine, quota_acct(x->s, x->c, x->id->name), &timers, &bytes);
+	ctr_add(&x->l->ctr.quota_refusals, 1);
+	if (q->max_timers && timers >= q->max_timers)
+		rpc_error(x, TIMERD__ERROR_CODE__FULL, "%s: identity %s already has its max-timers (%" PRIu64 ") timers "
+			  "pending: cancel some (re-arming them is allowed), or raise max-timers= on its users-file line",
+			  what, x->id->name, q->max_timers);
+	else
+		rpc_error(x, TIMERD__ERROR_CODE__NO_MEMORY, "%s: identity %s would pass its max-memory (%" PRIu64 " bytes, "
+			  "%" PRId64 " in use): cancel timers, send smaller payloads, or raise max-memory= on its "
+			  "users-file line", what, x->id->name, q->max_memory, bytes);
+}
+
 /* Answers an engine error (a TD_* code) about `what`. */
 static void rpc_engine_error(struct rpc_ctx *x, int rc, const char *what)
 {
 	const struct srv_config *cfg = x->s->cfg;
 
-	if (rc == TD_EFULL)
+	if (rc == TD_EQUOTA && x->id)
+		rpc_quota_error(x, what);
+	else if (rc == TD_EFULL)
 		rpc_error(x, TIMERD__ERROR_CODE__FULL, "timerd holds max-timers (%" PRIu64 ") timers: "
 			  "cancel some or raise max-timers", cfg->max_timers);
 	else if (rc == TD_ENOENT)
@@ -337,6 +361,10 @@ static bool rpc_arm_check(struct rpc_ctx *x, const Timerd__Arm *a, struct engine
 	if (x->id) {	/* the timer records its creator (Timer.owner, the store's owner column) */
 		ea->label = x->id->name;
 		ea->labellen = (uint32_t)strlen(x->id->name);
+		/* and counts in its engine account: the engine refuses creating one past the quota (TD_EQUOTA) */
+		ea->acct = quota_acct(x->s, x->c, x->id->name);
+		ea->acct_max_timers = x->id->quota.max_timers;
+		ea->acct_max_bytes = x->id->quota.max_memory;
 	}
 	ea->topic = a->topic ? a->topic : "";
 	ea->payload = a->payload.data;

@@ -59,6 +59,7 @@ static int srv_engine(struct srv *s, char *err, size_t errlen)
 		.max_payload = c->max_frame,	/* the bound a reload may raise max-payload to (rpc checks max-payload) */
 		.max_memory = c->max_memory,
 		.extra_mem = &s->fire_mem,
+		.accounts = true,	/* per-identity max-timers/max-memory (quota.c) */
 		.on_fire = fire_deliver,
 		.fire_arg = s,
 	};

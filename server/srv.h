@@ -347,6 +347,7 @@ struct srv {
 	gid_t socket_gid;		/* the Unix socket's group (peer_unix_rule) */
 	pthread_mutex_t quota_lock;	/* quota_uses (quota.c) */
 	struct hmap quota_uses;		/* identity name -> struct quota_use: per-identity quota use */
+	uint32_t quota_naccts;		/* engine accounts given to uses so far (quota_lock) */
 	pthread_mutex_t peer_lock;	/* peer_counts: acceptor increments, loops decrement */
 	struct hmap peer_counts;	/* addr_key -> open TCP connections (uintptr_t) */
 	_Atomic bool stopping;

@@ -113,7 +113,8 @@ SEC_REGRESS_TESTS = \
 	tests/regress/exposure.sh \
 	tests/regress/authtimeout.sh \
 	tests/regress/quotas.sh \
-	tests/regress/memory-watch.sh
+	tests/regress/memory-watch.sh \
+	tests/regress/quota-timers.sh
 TESTS += $(SEC_REGRESS_TESTS)
 check_PROGRAMS += tests/regress/quota-fair
 tests_regress_quota_fair_SOURCES = tests/regress/quota-fair.c

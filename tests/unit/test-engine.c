@@ -522,6 +522,59 @@ START_TEST(test_rearm_while_its_pass_fires_it)
 }
 END_TEST
 
+static uint32_t quota_acct_no = 7;
+
+/* Arms key in account quota_acct_no with a quota of max timers / max_bytes bytes; the arm's error. */
+static int arm_acct(const char *key, uint32_t payloadlen, uint64_t max, uint64_t max_bytes)
+{
+	static const char payload[64];
+	struct engine_arm a = {
+		.key = key, .keylen = (uint32_t)strlen(key), .when = ENGINE_AFTER, .time = 50 * MS,
+		.payload = payload, .payloadlen = payloadlen, .label = "q", .labellen = 1,
+		.acct = quota_acct_no, .acct_max_timers = max, .acct_max_bytes = max_bytes,
+	};
+	struct engine_arm_result r;
+
+	return engine_arm(E, &a, &r);
+}
+
+/* Per-account quotas: creation past max-timers is TD_EQUOTA, re-arms never; removal gives the slot back. */
+START_TEST(test_account_quota)
+{
+	struct engine_config cfg = {
+		.clock = &fake_clock, .manual = true, .on_fire = on_fire, .accounts = true,
+		.max_key = 32, .max_topic = 16, .max_payload = 64,
+	};
+	uint64_t n;
+	int64_t bytes;
+
+	engine_destroy(E);
+	ck_assert_int_eq(engine_create(&cfg, &E), 0);
+	ck_assert_int_eq(arm_acct("a", 0, 2, 0), 0);
+	ck_assert_int_eq(arm_acct("b", 0, 2, 0), 0);
+	ck_assert_int_eq(arm_acct("c", 0, 2, 0), TD_EQUOTA);
+	ck_assert_int_eq(arm_acct("a", 0, 2, 0), 0);	/* a re-arm at the limit */
+	engine_acct_use(E, 7, &n, &bytes);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_gt(bytes, 2 * ENGINE_REC_COST);
+	ck_assert_int_eq(engine_cancel(E, 0, "a", 1), 0);
+	ck_assert_int_eq(engine_dispatch(E), 0);
+	engine_acct_use(E, 7, &n, &bytes);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(arm_acct("c", 0, 2, 0), 0);
+	/* fired one-shots leave it too */
+	step(60 * MS);
+	engine_acct_use(E, 7, &n, &bytes);
+	ck_assert_uint_eq(n, 0);
+	/* bytes: the record's estimate plus the attributes (another account: the freed ones' bytes wait for reclamation) */
+	quota_acct_no = 8;
+	ck_assert_int_eq(arm_acct("d", 64, 0, 2 * ENGINE_REC_COST + 200), 0);
+	ck_assert_int_eq(arm_acct("e", 64, 0, 2 * ENGINE_REC_COST + 200), TD_EQUOTA);
+	ck_assert_int_eq(arm_acct("d", 64, 0, 2 * ENGINE_REC_COST + 200), 0);
+	quota_acct_no = 7;
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -542,6 +595,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_list_paginates_exactly_once);
 	tcase_add_test(tc, test_stats_and_lateness);
 	tcase_add_test(tc, test_rearm_while_its_pass_fires_it);
+	tcase_add_test(tc, test_account_quota);
 	suite_add_tcase(s, tc);
 	return s;
 }
