@@ -46,6 +46,10 @@ void auth_done(struct loop *l, struct auth_job *j);
 /* A new users table for loop l (LOOP_MSG_USERS): closes connections whose identity was removed or changed. */
 void auth_loop_users(struct loop *l, struct ident_table *t);
 
+/* id's entry in the reloaded table t (old: id's table), or NULL if removed or changed (*changed says which). */
+const struct ident *auth_rebind(const struct ident_table *old, const struct ident_table *t, const struct ident *id,
+				bool *changed);
+
 /* The identity bev's verified client certificate names (loop l's users), or NULL (loop thread). */
 const struct ident *auth_cert_of(struct loop *l, struct bufferevent *bev);
 
