@@ -175,6 +175,14 @@ void auth_set_delay(struct srv *s, int64_t min_ns)
 	s->auth->delay_min = min_ns;
 }
 
+/* Tests and fuzzing: the scrypt cost of the unknown-name target; before any attempt (jobs reach the worker under a->lock). */
+void auth_set_dummy_cost(struct srv *s, unsigned log2n, unsigned r, unsigned p)
+{
+	s->auth->dummy.log2n = (uint8_t)log2n;
+	s->auth->dummy.r = (uint8_t)r;
+	s->auth->dummy.p = (uint8_t)p;
+}
+
 /* Stops the worker (after the loops stopped) and frees what is still queued. */
 void auth_stop(struct srv *s)
 {

@@ -22,6 +22,9 @@ int auth_start(struct srv *s, char *err, size_t errlen);
 /* Tests and fuzzing: the delay after a first failure from an address (default 100 ms). */
 void auth_set_delay(struct srv *s, int64_t min_ns);
 
+/* Tests and fuzzing: the scrypt cost of the target unknown names are checked against (default IDENT_SCRYPT_*). */
+void auth_set_dummy_cost(struct srv *s, unsigned log2n, unsigned r, unsigned p);
+
 /* Stops it (after the loops stopped). */
 void auth_stop(struct srv *s);
 
