@@ -197,7 +197,8 @@ void http_sse_push(struct conn *c, const uint8_t *frame, size_t len)
 		return;
 	if (http_sse_unsent(x) > c->loop->srv->cfg->max_output) {
 		ctr_add(&c->loop->ctr.fires_dropped, 1);
-		http_sse_end(x, "dropped", TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT, "this reader fell more than max-output bytes behind the fires: it was dropped; "
+		http_sse_end(x, "dropped", TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT,
+			     "this reader fell more than max-output bytes behind the fires: it was dropped; "
 			     "read faster, or watch fewer topics, and reconnect");
 		return;
 	}
@@ -327,6 +328,7 @@ void http_watch_free(struct loop *l)
 	hl->sse_text = NULL;
 }
 
+/* A users-file reload: rebinds each stream's identity to t's entry, or ends the stream (removed or changed). */
 void http_watch_users(struct loop *l, const struct ident_table *old, const struct ident_table *t)
 {
 	for (struct http_sse *x = l->http->streams; x; x = x->next) {
@@ -334,8 +336,12 @@ void http_watch_users(struct loop *l, const struct ident_table *old, const struc
 		char why[512];
 		bool changed;
 
-		if (!x->ident || x->ending)
+		if (!x->ident)
 			continue;
+		if (x->ending) {	/* already on its way out: just let go of old's entry */
+			x->ident = NULL;
+			continue;
+		}
 		if ((n = auth_rebind(old, t, x->ident, &changed)) != NULL) {
 			x->ident = n;
 			continue;
