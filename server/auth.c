@@ -40,6 +40,7 @@
 #include <openssl/x509v3.h>
 
 #include "server/auth.h"
+#include "server/http.h"
 #include "server/log.h"
 
 #define AUTH_ADDRS 1024
@@ -172,6 +173,14 @@ int auth_start(struct srv *s, char *err, size_t errlen)
 void auth_set_delay(struct srv *s, int64_t min_ns)
 {
 	s->auth->delay_min = min_ns;
+}
+
+/* Tests and fuzzing: the scrypt cost of the unknown-name target; before any attempt (jobs reach the worker under a->lock). */
+void auth_set_dummy_cost(struct srv *s, unsigned log2n, unsigned r, unsigned p)
+{
+	s->auth->dummy.log2n = (uint8_t)log2n;
+	s->auth->dummy.r = (uint8_t)r;
+	s->auth->dummy.p = (uint8_t)p;
 }
 
 /* Stops the worker (after the loops stopped) and frees what is still queued. */
@@ -571,10 +580,28 @@ void auth_bind_cert(struct conn *c)
 	}
 }
 
+/* id's entry in the reloaded table t (old: the one id is from), or NULL if the reload removed or changed it (*changed: which). */
+const struct ident *auth_rebind(const struct ident_table *old, const struct ident_table *t, const struct ident *id,
+				bool *changed)
+{
+	const struct ident *n = t ? ident_by_name(t, id->name) : NULL;
+
+	if (!n && t && old && id == old->admin)
+		n = t->admin;
+	*changed = n != NULL;
+	if (n && n->digest == id->digest && n->line != 0 && id->line != 0)
+		return n;
+	if (n && n->line == 0 && id->line == 0)	/* the built-in admin stays the built-in admin */
+		return n;
+	return NULL;
+}
+
 /*
- * A new users table on loop l (LOOP_MSG_USERS): connections keep an
- * identity whose line did not change (rebound to the new table's entry);
- * one removed or changed is closed with an Error UNAUTHENTICATED.
+ * A new users table on loop l (LOOP_MSG_USERS): connections and HTTP
+ * event streams keep an identity whose line did not change (rebound to
+ * the new table's entry); a connection whose identity was removed or
+ * changed is closed with an Error UNAUTHENTICATED, a stream ends with an
+ * event saying so (http_watch_users).
  */
 void auth_loop_users(struct loop *l, struct ident_table *t)
 {
@@ -584,6 +611,7 @@ void auth_loop_users(struct loop *l, struct ident_table *t)
 	for (uint32_t i = 0; i < l->nslots; i++) {
 		struct conn *c = l->slots[i];
 		const struct ident *n;
+		bool changed;
 
 		if (!c || c->state == CONN_DEAD)
 			continue;
@@ -592,24 +620,19 @@ void auth_loop_users(struct loop *l, struct ident_table *t)
 				auth_bind_peer(c);
 			continue;
 		}
-		n = t ? ident_by_name(t, c->ident->name) : NULL;
-		if (!n && t && c->ident == old->admin)
-			n = t->admin;
-		if (n && n->digest == c->ident->digest && n->line != 0 && c->ident->line != 0) {
-			c->ident = n;
-			continue;
-		}
-		if (n && n->line == 0 && c->ident->line == 0) {	/* the built-in admin stays the built-in admin */
+		if ((n = auth_rebind(old, t, c->ident, &changed)) != NULL) {
 			c->ident = n;
 			continue;
 		}
 		ctr_add(&l->ctr.ident_closes, 1);
 		log_notice("connection from %s closed: its identity %s was %s by a users-file reload", c->peer,
-			   c->ident->name, n ? "changed" : "removed");
+			   c->ident->name, changed ? "changed" : "removed");
 		conn_fatal(c, TIMERD__ERROR_CODE__UNAUTHENTICATED, "identity %s was %s by a users-file reload: reconnect "
-			   "(and authenticate again)", c->ident->name, n ? "changed" : "removed");
+			   "(and authenticate again)", c->ident->name, changed ? "changed" : "removed");
 		c->ident = NULL;
 	}
+	if (l->http)
+		http_watch_users(l, old, t);
 	ident_table_unref(old);
 }
 

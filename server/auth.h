@@ -22,6 +22,9 @@ int auth_start(struct srv *s, char *err, size_t errlen);
 /* Tests and fuzzing: the delay after a first failure from an address (default 100 ms). */
 void auth_set_delay(struct srv *s, int64_t min_ns);
 
+/* Tests and fuzzing: the scrypt cost of the target unknown names are checked against (default IDENT_SCRYPT_*). */
+void auth_set_dummy_cost(struct srv *s, unsigned log2n, unsigned r, unsigned p);
+
 /* Stops it (after the loops stopped). */
 void auth_stop(struct srv *s);
 
@@ -45,6 +48,10 @@ void auth_done(struct loop *l, struct auth_job *j);
 
 /* A new users table for loop l (LOOP_MSG_USERS): closes connections whose identity was removed or changed. */
 void auth_loop_users(struct loop *l, struct ident_table *t);
+
+/* id's entry in the reloaded table t (old: id's table), or NULL if removed or changed (*changed says which). */
+const struct ident *auth_rebind(const struct ident_table *old, const struct ident_table *t, const struct ident *id,
+				bool *changed);
 
 /* The identity bev's verified client certificate names (loop l's users), or NULL (loop thread). */
 const struct ident *auth_cert_of(struct loop *l, struct bufferevent *bev);

@@ -18,6 +18,15 @@
  *
  * so its memory is bounded by max-output plus that event; a reader that
  * reads nothing at all is closed by http-timeout (evhttp's write timeout).
+ *
+ * With a users file, a stream keeps the identity its request was
+ * authenticated as; a reload that removes or changes that identity ends it
+ * as it closes that identity's RPC connections (auth_loop_users, counted
+ * in ident_closes), with the RPC's words:
+ *
+ *	event: closed
+ *	data: {"error":{"code":"UNAUTHENTICATED","message":"identity alice was removed by a users-file reload: ..."}}
+ *
  * A comment line every HTTP_SSE_KEEPALIVE_S keeps idle streams alive and
  * notices readers that went away.
  *
@@ -35,8 +44,10 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "server/auth.h"
 #include "server/http-json.h"
 #include "server/http.h"
+#include "server/ident.h"
 #include "server/log.h"
 #include "server/srv.h"
 
@@ -49,7 +60,11 @@ struct http_sse {
 	struct evhttp_connection *evcon;
 	struct event *close_ev;		/* ends the stream outside fire delivery */
 	struct http_sse *prev, *next;	/* the loop's streams */
-	const char *why;		/* set once the stream is ending: the reason for the last event */
+	const struct ident *ident;	/* with a users file: the identity the request was authenticated as (else NULL) */
+	bool ending;			/* set once the stream is ending: the last event is why_event, why_code, why */
+	const char *why_event;
+	Timerd__ErrorCode why_code;
+	char why[512];
 	int watch_err;			/* the first Watch's error code (0: none) */
 	char watch_msg[512];
 };
@@ -110,26 +125,33 @@ static void http_sse_close_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_sse *x = arg;
 	struct loop *l = x->c.loop;
-	char buf[640];
+	json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", http_code_name(x->why_code), "message", x->why);
+	char *js = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	char buf[1024];
 	int n;
 
 	(void)fd;
 	(void)what;
-	n = snprintf(buf, sizeof(buf), "event: dropped\ndata: {\"error\":{\"code\":\"TOO_MANY_INFLIGHT\",\"message\":"
-		     "\"%s\"}}\n\n", x->why);
-	http_sse_write(x, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	json_decref(j);
+	n = snprintf(buf, sizeof(buf), "event: %s\ndata: %s\n\n", x->why_event, js ? js : "{}");
+	free(js);
+	if (n > 0)
+		http_sse_write(x, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 	if (x->evcon)
 		evhttp_connection_set_closecb(x->evcon, http_conn_closed, l);
 	evhttp_send_reply_end(x->req);
 	http_sse_free(x);
 }
 
-/* Starts ending x with a last event saying why; called from fire delivery, so it changes no watch list. */
-static void http_sse_end(struct http_sse *x, const char *why)
+/* Starts ending x with a last event (name ev, error code, why); may run in fire delivery, so it changes no watch list. */
+static void http_sse_end(struct http_sse *x, const char *ev, Timerd__ErrorCode code, const char *why)
 {
-	if (x->why)
+	if (x->ending)
 		return;
-	x->why = why;	/* http_sse_push ignores x from now on; its watches go in the close event */
+	x->ending = true;	/* http_sse_push ignores x from now on; its watches go in the close event */
+	x->why_event = ev;
+	x->why_code = code;
+	snprintf(x->why, sizeof(x->why), "%s", why);
 	event_active(x->close_ev, EV_TIMEOUT, 0);
 }
 
@@ -171,11 +193,12 @@ void http_sse_push(struct conn *c, const uint8_t *frame, size_t len)
 	const char *text;
 	size_t n;
 
-	if (x->why || !x->evcon)
+	if (x->ending || !x->evcon)
 		return;
 	if (http_sse_unsent(x) > c->loop->srv->cfg->max_output) {
 		ctr_add(&c->loop->ctr.fires_dropped, 1);
-		http_sse_end(x, "this reader fell more than max-output bytes behind the fires: it was dropped; "
+		http_sse_end(x, "dropped", TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT,
+			     "this reader fell more than max-output bytes behind the fires: it was dropped; "
 			     "read faster, or watch fewer topics, and reconnect");
 		return;
 	}
@@ -196,7 +219,7 @@ static void http_sse_keepalive(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	for (struct http_sse *x = l->http->streams; x; x = x->next)
-		if (!x->why && x->evcon)
+		if (!x->ending && x->evcon)
 			http_sse_write(x, ":\n\n", 3);
 }
 
@@ -256,7 +279,8 @@ void http_watch(struct http_req *r)
 	x->req = r->req;
 	x->evcon = evhttp_request_get_connection(r->req);
 	snprintf(x->c.peer, sizeof(x->c.peer), "HTTP watch");
-	x->c.ident = r->ident;	/* for the Watch checks only: the stream keeps no identity (reloads do not reach it) */
+	x->c.ident = r->ident;	/* for the Watch checks only: fire delivery does not look at it */
+	x->ident = r->ident;	/* what a users-file reload checks (http_watch_users) */
 	for (struct evkeyval *kv = r->query.tqh_first; kv && !x->watch_err; kv = kv->next.tqe_next)
 		if (!strcmp(kv->key, "topic")) {
 			http_watch_one(x, kv->value);
@@ -302,4 +326,32 @@ void http_watch_free(struct loop *l)
 	hl->keepalive = NULL;
 	free(hl->sse_text);
 	hl->sse_text = NULL;
+}
+
+/* A users-file reload: rebinds each stream's identity to t's entry, or ends the stream (removed or changed). */
+void http_watch_users(struct loop *l, const struct ident_table *old, const struct ident_table *t)
+{
+	for (struct http_sse *x = l->http->streams; x; x = x->next) {
+		const struct ident *n;
+		char why[512];
+		bool changed;
+
+		if (!x->ident)
+			continue;
+		if (x->ending) {	/* already on its way out: just let go of old's entry */
+			x->ident = NULL;
+			continue;
+		}
+		if ((n = auth_rebind(old, t, x->ident, &changed)) != NULL) {
+			x->ident = n;
+			continue;
+		}
+		ctr_add(&l->ctr.ident_closes, 1);
+		log_notice("HTTP watch stream closed: its identity %s was %s by a users-file reload", x->ident->name,
+			   changed ? "changed" : "removed");
+		snprintf(why, sizeof(why), "identity %s was %s by a users-file reload: reconnect (and authenticate again)",
+			 x->ident->name, changed ? "changed" : "removed");
+		x->ident = NULL;	/* old's entry: freed after this */
+		http_sse_end(x, "closed", TIMERD__ERROR_CODE__UNAUTHENTICATED, why);
+	}
 }

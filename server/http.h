@@ -167,6 +167,10 @@ void http_watch(struct http_req *r);
 /* Ends l's streams (the loop is being freed). */
 void http_watch_free(struct loop *l);
 
+struct ident_table;
+/* A users-file reload on l (auth_loop_users, before old is released): streams of a removed or changed identity end. */
+void http_watch_users(struct loop *l, const struct ident_table *old, const struct ident_table *t);
+
 /* --- http-metrics.c --- */
 
 /* GET /metrics: the Prometheus text exposition format. */

@@ -4,6 +4,8 @@
 # file binds; root is admin): none or a wrong secret is 401 UNAUTHENTICATED
 # with WWW-Authenticate, a rule that does not allow it 403 PERMISSION; the
 # same rules as the RPC (keys, topics, List filtered), through the same code.
+# A users-file reload that removes an identity ends its event streams with
+# an UNAUTHENTICATED event (ident_closes); another identity's stays open.
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
 PY=/usr/bin/python3
@@ -15,6 +17,8 @@ chmod 0711 "$tmp"
 users=$tmp/users
 "$TIMERCTL" user add bob --keys billing --topics billing >"$users" 2>"$tmp/secret" || fail "user add"
 bob=$(sed -n 's/.*: //p' "$tmp/secret")
+"$TIMERCTL" user add carol --topics billing >>"$users" 2>"$tmp/secret" || fail "user add carol"
+carol=$(sed -n 's/.*: //p' "$tmp/secret")
 chmod 600 "$users"
 start_http --memory-only --no-stats --users "$users"
 
@@ -53,5 +57,31 @@ expect 200 "bob's /metrics (stats)" "$out"
 out=$(as_nobody GET "/v1/watch?topic=payroll" -H "Authorization: Bearer bob:$bob" --max-time 5)
 expect 403 "bob's watch of payroll" "$out" "topics= rule"
 curl -sf "http://127.0.0.1:$port/v1/timers/root-1" >/dev/null || fail "root-1 is gone"
+
+# reload: carol's removal ends carol's stream with the RPC's words; bob's stays open
+as_nobody GET "/v1/watch?topic=billing" -N -H "Authorization: Bearer bob:$bob" --max-time 60 >"$tmp/sse-bob" &
+sse_bob=$!
+as_nobody GET "/v1/watch?topic=billing" -N -H "Authorization: Bearer carol:$carol" --max-time 60 >"$tmp/sse-carol" &
+sse_carol=$!
+wait_for grep -q watching "$tmp/sse-bob"
+wait_for grep -q watching "$tmp/sse-carol"
+closes0=$(ctl --json stats | json_int ident_closes)
+grep -v '^carol' "$users" >"$tmp/users.new" && cat "$tmp/users.new" >"$users"
+grep -q '^bob' "$users" || fail "the rewritten users file lost bob: $(cat "$users")"
+kill -HUP "$daemon_pid"
+wait_for gone "$sse_carol"
+grep -q '^event: closed' "$tmp/sse-carol" || fail "carol's stream ended without its closed event: $(cat "$tmp/sse-carol")"
+grep -q '"code":"UNAUTHENTICATED".*identity carol was removed by a users-file reload' "$tmp/sse-carol" ||
+	fail "carol's closed event does not say why: $(cat "$tmp/sse-carol")"
+closes1=$(ctl --json stats | json_int ident_closes)
+[ "$closes1" -ge $((closes0 + 1)) ] || fail "ident_closes did not count the stream: $closes0 -> $closes1"
+kill -0 "$sse_bob" 2>/dev/null || fail "bob's stream ended on a reload that kept bob: $(cat "$tmp/sse-bob")"
+# bob's stream still delivers: a fire reaches it
+curl -sf -X PUT -d '{"in": "10ms", "topic": "billing"}' "http://127.0.0.1:$port/v1/timers/billing%2Ffire" >/dev/null ||
+	fail "root's PUT of billing/fire"
+wait_for grep -q '"key":"billing/fire"' "$tmp/sse-bob"
+grep -q 'event: closed' "$tmp/sse-bob" && fail "bob's stream got a closed event: $(cat "$tmp/sse-bob")"
+kill "$sse_bob" 2>/dev/null
+wait "$sse_bob" 2>/dev/null
 stop_timerd
 echo PASS
