@@ -62,7 +62,7 @@ START_TEST(test_flag_errors)
 		{ { "--listen", "0.0.0.0:7070", NULL }, "--insecure" },
 		{ { "--listen", "0.0.0.0:7070", "--tls-cert", "c.pem", "--tls-key", "k.pem", NULL }, "Add users = FILE" },
 		{ { "--listen", "[::]:7070", "--users", "u", NULL }, "Add tls-cert = CERT.pem and tls-key = KEY.pem" },
-		{ { "--http", "0.0.0.0:8080", "--users", "u", NULL }, "HTTP API has no TLS" },
+		{ { "--http", "0.0.0.0:8080", "--users", "u", NULL }, "http-tls = yes" },
 		{ { "--listen", "nonsense", NULL }, "HOST:PORT" },
 		{ { "--no-threads", NULL }, "unknown flag" },
 		{ { "--max-payload", "2MiB", NULL }, "max-frame" },
