@@ -51,21 +51,7 @@ out=$("$TIMERD" --foreground --socket "$sock" --memory-only --no-stats --users "
 echo "$out" | grep -q "$users:3: uid=abc" || fail "the bad line is not named FILE:LINE: $out"
 cp "$tmp/users.good" "$users"
 
-for _ in 1 2 3 4 5; do
-	port=$((20000 + RANDOM % 40000))
-	"$TIMERD" --foreground --socket "$sock" --socket-mode 0666 --memory-only --no-stats --log "$tmp/timerd.log" \
-		--users "$users" --listen "127.0.0.1:$port" &
-	daemon_pid=$!
-	for _ in $(seq 1 250); do
-		ctl ping >/dev/null 2>&1 && break 2
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill "$daemon_pid" 2>/dev/null
-	wait "$daemon_pid" 2>/dev/null
-	daemon_pid=
-done
-[ -n "$daemon_pid" ] || fail "could not start timerd on a free TCP port"
+start_tcp --socket-mode 0666 --memory-only --no-stats --users "$users" --listen "127.0.0.1:@PORT@"
 
 # root is admin without a line of its own
 ctl arm root/1 --in 1h --topic payroll >/dev/null || fail "root (admin) cannot arm"

@@ -18,21 +18,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$p
 	fail "openssl req"
 chmod 600 "$p/srv.key"
 
-for _ in 1 2 3 4 5; do
-	port=$((20000 + RANDOM % 40000))
-	"$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --log "$tmp/timerd.log" --memory-only \
-		--listen "127.0.0.1:$port" --tls-cert "$p/srv.pem" --tls-key "$p/srv.key" --auth-timeout 1s &
-	daemon_pid=$!
-	for _ in $(seq 1 250); do
-		ctl ping >/dev/null 2>&1 && break 2
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill "$daemon_pid" 2>/dev/null
-	wait "$daemon_pid" 2>/dev/null
-	daemon_pid=
-done
-[ -n "$daemon_pid" ] || fail "could not start timerd with TLS on a free port"
+start_tcp --state-dir "$tmp/state" --memory-only --listen "127.0.0.1:@PORT@" --tls-cert "$p/srv.pem" --tls-key "$p/srv.key" --auth-timeout 1s
 
 # Fails unless "closed T" with 0.9 <= T <= 4 (auth-timeout 1s, a coarse clock, a busy machine).
 in_time() {

@@ -126,6 +126,29 @@ share_programs() {
 	OTHER_TIMERCTL=$OTHER_DIR/timerctl
 }
 
+
+# Starts timerd on its Unix socket with ARGS, each "@PORT@" in them replaced
+# by a random TCP port (kept in $port), and waits until it answers a ping;
+# tries 5 ports, since another program may hold the first one.
+start_tcp() {
+	local a args
+	for _ in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 40000))
+		args=()
+		for a in "$@"; do args+=("${a//@PORT@/$port}"); done
+		"$TIMERD" --foreground --socket "$sock" --log "$tmp/timerd.log" "${args[@]}" &
+		daemon_pid=$!
+		for _ in $(seq 1 250); do
+			ctl ping >/dev/null 2>&1 && return 0
+			kill -0 "$daemon_pid" 2>/dev/null || break
+			sleep 0.02
+		done
+		kill "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null
+		daemon_pid=
+	done
+	fail "could not start timerd on a free TCP port: $(tail -3 "$tmp/timerd.log" 2>/dev/null)"
+}
 # Starts timerd with --http on a free loopback port (sets port); extra flags in "$@".
 start_http() {
 	for _ in 1 2 3 4 5; do

@@ -12,26 +12,12 @@ PY=/usr/bin/python3
 conns() { $PY "${top_srcdir:-.}/tests/regress/conns.py" "$@"; }
 
 # Starts timerd with a TCP listener on a free port (sets $port) and extra flags.
-start_tcp() {
-	for _ in 1 2 3 4 5; do
-		port=$((20000 + RANDOM % 40000))
-		"$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --log "$tmp/timerd.log" \
-			--listen "127.0.0.1:$port" "$@" &
-		daemon_pid=$!
-		for _ in $(seq 1 250); do
-			"$TIMERCTL" --connect "127.0.0.1:$port" ping >/dev/null 2>&1 && return 0
-			kill -0 "$daemon_pid" 2>/dev/null || break
-			sleep 0.02
-		done
-		kill "$daemon_pid" 2>/dev/null
-		wait "$daemon_pid" 2>/dev/null
-		daemon_pid=
-	done
-	fail "could not start timerd on a free TCP port"
+start_listen() {
+	start_tcp --state-dir "$tmp/state" --listen "127.0.0.1:@PORT@" "$@"
 }
 
 # 1. Slowloris: the deadline counts from the frame's first byte.
-start_tcp --frame-timeout 2s --idle-timeout 0
+start_listen --frame-timeout 2s --idle-timeout 0
 out=$(conns slow "$sock" 1.5 9)
 case $out in "closed after "*) ;; *) fail "a 1-byte-per-1.5s sender outlived a 2s frame-timeout: $out" ;; esac
 secs=${out#closed after }
@@ -41,7 +27,7 @@ secs=${out#closed after }
 stop_timerd
 
 # 3. idle-timeout closes an idle TCP connection, not a Unix one, not a watcher.
-start_tcp --idle-timeout 1s
+start_listen --idle-timeout 1s
 "$TIMERCTL" --connect "127.0.0.1:$port" watch t >"$tmp/watch.out" 2>&1 &
 watcher=$!
 out=$(conns idle "127.0.0.1:$port" 5)
@@ -54,12 +40,12 @@ stop_timerd
 # 4. max-connections-per-address, then reserved slots for root on the Unix socket.
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && nobody=$(id -u nobody 2>/dev/null); then
 	share_programs		# nobody runs conns.py from $tmp/other
-	start_tcp --socket-mode 0666 --max-connections 24 --max-connections-per-address 5
+	start_listen --socket-mode 0666 --max-connections 24 --max-connections-per-address 5
 	out=$(setpriv --reuid "$nobody" --regid "$nobody" --clear-groups $PY "$OTHER_DIR/conns.py" \
 		hold "127.0.0.1:$port" 8 0)
 	[ "$out" = "accepted 5 refused 3" ] || fail "max-connections-per-address 5: $out"
 	stop_timerd
-	start_tcp --socket-mode 0666 --max-connections 24 --max-connections-per-address 1000
+	start_listen --socket-mode 0666 --max-connections 24 --max-connections-per-address 1000
 	setpriv --reuid "$nobody" --regid "$nobody" --clear-groups $PY "$OTHER_DIR/conns.py" \
 		hold "127.0.0.1:$port" 30 30 >"$tmp/hold.out" &
 	holder=$!

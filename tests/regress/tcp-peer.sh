@@ -9,21 +9,7 @@
 command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
 nobody=$(id -u nobody 2>/dev/null) || skip "no user nobody"
 chmod 0711 "$tmp"
-for _ in 1 2 3 4 5; do
-	port=$((20000 + RANDOM % 40000))
-	"$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --log "$tmp/timerd.log" \
-		--listen "127.0.0.1:$port" &
-	daemon_pid=$!
-	for _ in $(seq 1 250); do
-		"$TIMERCTL" --connect "127.0.0.1:$port" ping >/dev/null 2>&1 && break 2
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill "$daemon_pid" 2>/dev/null
-	wait "$daemon_pid" 2>/dev/null
-	daemon_pid=
-done
-[ -n "$daemon_pid" ] || fail "could not start timerd on a free TCP port"
+start_tcp --state-dir "$tmp/state" --listen "127.0.0.1:@PORT@"
 share_programs		# nobody runs timerctl from $tmp/other
 as_nobody() { setpriv --reuid "$nobody" --regid "$nobody" --clear-groups "$OTHER_TIMERCTL" --connect "127.0.0.1:$port" "$@"; }
 

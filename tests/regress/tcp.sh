@@ -3,21 +3,7 @@
 # refused over TCP; the Unix socket keeps working beside it.
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
-for _ in 1 2 3 4 5; do
-	port=$((20000 + RANDOM % 40000))
-	"$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --log "$tmp/timerd.log" \
-		--listen "127.0.0.1:$port" &
-	daemon_pid=$!
-	for _ in $(seq 1 250); do
-		"$TIMERCTL" --connect "127.0.0.1:$port" ping >/dev/null 2>&1 && break 2
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill "$daemon_pid" 2>/dev/null
-	wait "$daemon_pid" 2>/dev/null
-	daemon_pid=
-done
-[ -n "$daemon_pid" ] || fail "could not start timerd on a free TCP port"
+start_tcp --state-dir "$tmp/state" --listen "127.0.0.1:@PORT@"
 tcp() { "$TIMERCTL" --connect "127.0.0.1:$port" "$@"; }
 tcp arm over-tcp --in 1h >/dev/null || fail "arm over TCP"
 ctl get over-tcp >/dev/null || fail "timer armed over TCP not visible over the Unix socket"

@@ -38,22 +38,7 @@ alt cert=alt.example allow=get,list
 mailer cert=ops@example.com allow=stats
 EOT
 chmod 600 "$users"
-for _ in 1 2 3 4 5; do
-	port=$((20000 + RANDOM % 40000))
-	"$TIMERD" --foreground --memory-only --no-stats --socket "$sock" --log "$tmp/timerd.log" --users "$users" \
-		--listen "127.0.0.1:$port" --tls-cert "$p/srv.pem" --tls-key "$p/srv.key" --tls-ca "$p/ca.pem" \
-		--tls-verify-client optional &
-	daemon_pid=$!
-	for _ in $(seq 1 250); do
-		ctl ping >/dev/null 2>&1 && break 2
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill "$daemon_pid" 2>/dev/null
-	wait "$daemon_pid" 2>/dev/null
-	daemon_pid=
-done
-[ -n "$daemon_pid" ] || fail "could not start timerd with TLS: $(cat "$tmp/timerd.log")"
+start_tcp --memory-only --no-stats --users "$users" --listen "127.0.0.1:@PORT@" --tls-cert "$p/srv.pem" --tls-key "$p/srv.key" --tls-ca "$p/ca.pem" --tls-verify-client optional
 share_programs
 # as CERT ARGS...: timerctl as nobody over TLS with client certificate CERT ("-": none)
 as() {
