@@ -362,6 +362,33 @@ static bool lt_none_left_but_one(void)
 	return lt_nconns() == 1;
 }
 
+/*
+ * The loop's event base applies its epoll changes at its next dispatch
+ * (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST, server/loop.c): a connection made
+ * by lt_connect is registered with epoll in the loop's next turn, after
+ * the loop's eventfd, so if the test stops the loop before that turn, the
+ * stop comes first in the turn's ready list and the connection is shut
+ * down before it read what its client sent. A test that means "the
+ * server has read this" waits for it with these.
+ */
+static struct lt_peer *lt_waited;
+
+/* True once the server has read lt_waited's EOF (or freed its connection). */
+static bool lt_saw_eof(void)
+{
+	struct conn *c = lt_conn(lt_waited);
+
+	return !c || c->state != CONN_OPEN;
+}
+
+/* True once lt_waited's connection stopped reading: its unread output is over the limit. */
+static bool lt_backed_up(void)
+{
+	struct conn *c = lt_conn(lt_waited);
+
+	return c && c->read_paused;
+}
+
 /* Frames, then one over max-frame, then more frames, all in one write. */
 static size_t lt_batch_with_bad_frame(uint8_t *buf, size_t cap)
 {
@@ -556,6 +583,8 @@ START_TEST(test_close_during_shutdown)
 		lt_put_ping(buf, sizeof(buf), &n, i, 10);
 	lt_send(half, buf, n);
 	shutdown(half->fd, SHUT_WR);
+	lt_waited = half;
+	lt_until(lt_saw_eof, "the half-closed connection's pings and EOF to be read");
 	conn_kill(lt_conn(dead));	/* dead, still in its slot when the stop comes */
 	lt_stop();
 	t0 = tsd_now();
@@ -598,6 +627,8 @@ START_TEST(test_shutdown_deadline)
 	for (uint64_t i = 1; i <= 100; i++)
 		lt_put_ping(buf, sizeof(buf), &n, i, 1000);
 	lt_send(stuck, buf, n);
+	lt_waited = stuck;
+	lt_until(lt_backed_up, "the stuck connection's output to back up");
 	lt_connect(0);
 	lt_stop();
 	t0 = tsd_now();
