@@ -245,13 +245,46 @@ static const char *http_reason(int status)
 	}
 }
 
+/*
+ * Writes the reply evhttp_send_reply just queued on bev at once, instead
+ * of on the connection's next EV_WRITE turn; plain sockets only (a TLS
+ * bufferevent's output is plaintext). evhttp moves on (frees the request,
+ * reads the next one) only from the bufferevent's write callback, and a
+ * socket bufferevent calls that only from its EV_WRITE event: so once the
+ * output is all written, EV_WRITE is turned off (no second, empty write
+ * turn can race it) and the write callback is triggered deferred, that
+ * is from the loop after the callbacks on the stack (evhttp's read path,
+ * which still uses the request) have returned, in this same turn. With
+ * the loops' epoll change list the write event's on and off then cost no
+ * epoll_ctl. A partial write (a full socket buffer) or an error leaves the
+ * rest to the bufferevent as before.
+ */
+static void http_write_now(struct loop *l, struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	int fd = bufferevent_getfd(bev);
+
+	if (l->srv->cfg->http_tls || fd < 0 || !evbuffer_get_length(out))
+		return;
+	if (evbuffer_write(out, fd) < 0 || evbuffer_get_length(out))
+		return;
+	bufferevent_disable(bev, EV_WRITE);
+	bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
 /* Sends status and body (taken over; NULL: already in r's output buffer) to r's client and frees r. */
 static void http_send(struct http_req *r, int status, struct evbuffer *body)
 {
+	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	struct loop *l = r->l;
+
 	evhttp_send_reply(r->req, status, http_reason(status), body);
 	if (body)
 		evbuffer_free(body);
 	http_req_free(r);
+	if (bev)
+		http_write_now(l, bev);
 }
 
 void http_reply_buf(struct http_req *r, int status, struct evbuffer *body)
