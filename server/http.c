@@ -264,7 +264,8 @@ static void http_write_now(struct loop *l, struct bufferevent *bev)
 	struct evbuffer *out = bufferevent_get_output(bev);
 	int fd = bufferevent_getfd(bev);
 
-	if (l->srv->cfg->http_tls || fd < 0 || !evbuffer_get_length(out))
+	/* stopping: the loop may exit before a deferred callback runs, and one left would keep bev alive */
+	if (l->srv->cfg->http_tls || l->stopping || !l->http || l->http->freeing || fd < 0 || !evbuffer_get_length(out))
 		return;
 	if (evbuffer_write(out, fd) < 0 || evbuffer_get_length(out))
 		return;
@@ -1162,6 +1163,7 @@ void http_loop_free(struct loop *l)
 
 	if (!hl)
 		return;
+	hl->freeing = true;
 	while (hl->held) {	/* answered as they are: the journal has stopped */
 		struct http_held *h = container_of(hl->held, struct http_held, r);
 

@@ -125,6 +125,7 @@ struct http_loop {
 	struct http_req *spare;		/* freed requests kept for the next ones (http.c), a list */
 	struct http_gpoll *polls;	/* this loop's long polls and held deliveries (http-group.c) */
 	unsigned nspare;
+	bool freeing;			/* http_loop_free runs: no dispatch follows (http_write_now) */
 };
 
 /* Frees r without answering (it was answered, or its stream started). */
