@@ -1072,6 +1072,8 @@ static void group_info(struct group *g, Timerd__GroupInfo *gi)
 	gi->backlog_dropped = g->c.backlog_dropped;
 	gi->created = g->c.created;
 	gi->dead_lettered = g->c.dead_lettered;
+	gi->webhook_requests = g->c.webhook_requests;
+	gi->webhook_failures = g->c.webhook_failures;
 }
 
 int group_list(struct group_set *gs, const char *name, group_info_fn fn, void *arg)

@@ -33,6 +33,7 @@ out=$(req -X PUT "$H/v1/groups/jobs" -d '{"topics": ["jobs"], "ack_timeout": "2s
 [ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"created":false' || fail "PUT the same group again: $out"
 out=$(req "$H/v1/groups/jobs")
 echo "$out" | grep -q '"ack_timeout_ns":2000000000' || fail "GET the group: $out"
+echo "$out" | grep -q '"webhook_requests":0,"webhook_failures":0' || fail "GET the group: no webhook counters: $out"
 out=$(req "$H/v1/groups")
 echo "$out" | grep -q '"name":"jobs"' || fail "GET /v1/groups: $out"
 
