@@ -5,7 +5,9 @@
 # /v1/deliveries/{id}/ack completes it, /nack gives it back for a retry,
 # a long poll whose client went away does not take (and lose) the next
 # delivery, a delivery taken and never acked comes back after the ack
-# timeout, errors are the RPC's codes with the usual statuses, 8 consumers
+# timeout, the dead letters (GET /v1/groups/{g}/dead-letters, paged, by key,
+# with payloads; POST .../retry and .../purge by key, id or all; their
+# errors), errors are the RPC's codes with the usual statuses, 8 consumers
 # at once deliver and ack 200 fires exactly once (http_groups.py); and an
 # unacked delivery survives a restart (journaled, --fsync always).
 . "${top_srcdir:-.}/tests/regress/lib.sh"
@@ -142,6 +144,62 @@ out=$(req -X POST "$H/v1/groups/jobs/next?wait=10s")
 [ "$(echo "$out" | status)" = 200 ] && [ "$(echo "$out" | body | json_int delivery_id)" = "$d3" ] ||
 	fail "after a restart the unacked delivery $d3 was not delivered again: $out"
 curl -sf -X POST "$H/v1/deliveries/$d3/ack" >/dev/null || fail "ack after the restart"
+
+# dead letters (the RPC's DlqList/DlqRetry/DlqPurge): one attempt, nacked, is a dead letter
+curl -sf -X PUT "$H/v1/groups/dl" -d '{"topics": ["dl"], "max_attempts": 1}' >/dev/null || fail "PUT group dl"
+# Takes group dl's next delivery and nacks it (its only attempt: a dead letter); prints its id.
+kill_next() {
+	local out id
+	out=$(req -X POST "$H/v1/groups/dl/next?wait=10s")
+	id=$(echo "$out" | body | json_int delivery_id)
+	[ "$(echo "$out" | status)" = 200 ] && [ -n "$id" ] || fail "next of group dl: $out"
+	curl -sf -X POST "$H/v1/deliveries/$id/nack" -d '{"error": "no printer"}' >/dev/null || fail "nack $id"
+	echo "$id"
+}
+for k in dl-a dl-b; do
+	curl -sf -X PUT "$H/v1/timers/$k" -d "{\"in\": \"10ms\", \"topic\": \"dl\", \"payload\": \"$k\"}" >/dev/null ||
+		fail "arm $k"
+	eval "id_${k#dl-}=\$(kill_next)"
+done
+out=$(req "$H/v1/groups/dl/dead-letters")
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q "\"delivery_id\":$id_a," &&
+	echo "$out" | grep -q "\"delivery_id\":$id_b," && echo "$out" | grep -q '"last_error":"no printer"' &&
+	echo "$out" | grep -q '"next_cursor":0' || fail "GET dead-letters: $out"
+echo "$out" | grep -q '"payload":"dl-a"' && fail "GET dead-letters without payload=1 has the payloads: $out"
+out=$(req "$H/v1/groups/dl/dead-letters?key=dl-b&payload=1")
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"payload":"dl-b"' && ! echo "$out" | grep -q dl-a ||
+	fail "GET dead-letters?key=dl-b&payload=1: $out"
+out=$(req "$H/v1/groups/dl/dead-letters?limit=1")
+next=$(echo "$out" | body | json_int next_cursor)
+[ "$(echo "$out" | grep -o '"delivery_id"' | wc -l)" = 1 ] && [ "$next" -gt 0 ] || fail "a page of 1: $out"
+out=$(req "$H/v1/groups/dl/dead-letters?limit=1&cursor=$next")
+echo "$out" | grep -q "\"delivery_id\":$id_b," || fail "the second page: $out"
+# errors: the RPC's codes with the API's statuses
+out=$(req "$H/v1/groups/nope/dead-letters")
+[ "$(echo "$out" | status)" = 404 ] && echo "$out" | grep -q '"code":"NOT_FOUND"' || fail "dead letters of no group: $out"
+out=$(req "$H/v1/groups/dl/dead-letters?cursor=x")
+[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q '"code":"INVALID"' || fail "a bad cursor: $out"
+out=$(req -X POST "$H/v1/groups/dl/dead-letters/retry?id=12x")
+[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q "id '12x' is not a number" || fail "a bad id: $out"
+out=$(req -X POST "$H/v1/groups/nope/dead-letters/purge")
+[ "$(echo "$out" | status)" = 404 ] || fail "purge of no group: $out"
+out=$(req "$H/v1/groups/dl/dead-letters/retry")
+[ "$(echo "$out" | status)" = 405 ] || fail "GET on retry: $out"
+# retry by key: delivered again with its attempts reset, the same id; dead again; purge by id, then all
+out=$(req -X POST "$H/v1/groups/dl/dead-letters/retry?key=dl-a")
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"count":1' || fail "retry ?key=dl-a: $out"
+out=$(req -X POST "$H/v1/groups/dl/next?wait=10s")
+[ "$(echo "$out" | body | json_int delivery_id)" = "$id_a" ] && echo "$out" | grep -q '"attempt":1' ||
+	fail "the retried dead letter: $out"
+curl -sf -X POST "$H/v1/deliveries/$id_a/nack" >/dev/null || fail "nack the retried one"
+out=$(req -X POST "$H/v1/groups/dl/dead-letters/purge?id=$id_a")
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"count":1' || fail "purge ?id=$id_a: $out"
+out=$(req -X POST "$H/v1/groups/dl/dead-letters/purge?id=$id_a")
+echo "$out" | grep -q '"count":0' || fail "purge of a purged id: $out"
+out=$(req -X POST "$H/v1/groups/dl/dead-letters/purge")
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"count":1' || fail "purge all: $out"
+[ "$(counter dl dead_letters)" = 0 ] || fail "dead letters left: $(curl -s "$H/v1/groups/dl")"
+curl -sf -X DELETE "$H/v1/groups/dl" >/dev/null || fail "DELETE group dl"
 
 # DELETE: the group is gone
 out=$(req -X DELETE "$H/v1/groups/jobs")
