@@ -1403,6 +1403,21 @@ void group_ack_refused(struct group_consumer *c, uint64_t id)
 	pthread_mutex_unlock(&gs->mu);
 }
 
+int64_t group_ack_by(struct group_consumer *c, uint64_t id)
+{
+	struct group_set *gs = c->gs;
+	struct group_dlv *d;
+	int64_t by = 0;
+
+	if (!gs)
+		return 0;
+	pthread_mutex_lock(&gs->mu);
+	if (c->subscribed && (d = group_flight(gs, c, id)))
+		by = d->due;
+	pthread_mutex_unlock(&gs->mu);
+	return by;
+}
+
 void group_count_webhook(struct group_consumer *c, bool failed)
 {
 	struct group_set *gs = c->gs;

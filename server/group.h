@@ -287,6 +287,9 @@ int group_nack(struct group_consumer *c, uint64_t id, int64_t retry_after_ns, co
  */
 void group_ack_refused(struct group_consumer *c, uint64_t id);
 
+/* When delivery id in flight to c times out now (group clock; extended while the store fails), or 0 if it is not in flight to c. */
+int64_t group_ack_by(struct group_consumer *c, uint64_t id);
+
 /* Counts a webhook request (and whether it failed) for the group's stats. */
 void group_count_webhook(struct group_consumer *c, bool failed);
 

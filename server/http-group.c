@@ -26,7 +26,9 @@
  *	    delivery id in http_gdlv (any loop's ack or nack route); an ack or
  *	    nack settles it and unsubscribes the poll; past the group's ack
  *	    timeout the owner's sweep timer unsubscribes it (the group has
- *	    timed the delivery out already, or does now)
+ *	    timed the delivery out already, or does now), unless the group
+ *	    extended that timeout meanwhile (the store fails): then the
+ *	    sweep waits for the new one
  *
  * Memory: a poll is freed when its last reference goes (the owner's, a
  * posted message's, an ack route's); only the owner touches its libevent
@@ -219,6 +221,14 @@ static void http_gpoll_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (atomic_load_explicit(&p->state, memory_order_acquire) == GP_HELD) {	/* acquire: pairs with the message's store */
+		int64_t left = group_ack_by(&p->c, p->id) - engine_now(p->l->srv->engine) + HTTP_GROUP_SWEEP_SLACK_NS;
+
+		if (left > HTTP_GROUP_SWEEP_SLACK_NS) {	/* its ack timeout was extended (the store fails): hold on */
+			struct timeval tv = { (time_t)(left / 1000000000), (suseconds_t)(left % 1000000000 / 1000) };
+
+			evtimer_add(p->timer, &tv);
+			return;
+		}
 		http_gpoll_end(p, "ack timeout");
 		return;
 	}
