@@ -23,6 +23,7 @@ UNREACHED = {
     ("/v1/timers/{key}", "put", "503"): "STORAGE needs a failing disk (tests/regress/diskfull.sh, over RPC)",
     ("/v1/timers/{key}", "delete", "503"): "as above",
     ("/v1/history", "get", "501"): "needs timerd --no-stats (tests/regress/http-page.sh)",
+    ("/v1/deliveries/{id}/ack", "post", "503"): "STORAGE while the store fails (tests/regress/group-diskfull.sh)",
     ("/v1/groups/{group}/dead-letters/retry", "post", "503"): "STORAGE: as above (tests/regress/group-diskfull.sh)",
     ("/v1/groups/{group}/dead-letters/purge", "post", "503"): "as above",
 }
