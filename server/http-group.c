@@ -104,12 +104,13 @@ static void http_gpoll_unref(struct http_gpoll *p)
 		free(p);
 }
 
-/* Takes p out of http_gdlv if it is there. */
+/* Takes p out of http_gdlv if it is there (and not replaced by a newer poll of the same delivery). */
 static void http_gdlv_forget(struct http_gpoll *p)
 {
 	pthread_mutex_lock(&http_gdlv_mu);
 	if (p->registered) {
-		hmap_del(&http_gdlv, (const char *)&p->id, sizeof(p->id));
+		if (hmap_get(&http_gdlv, (const char *)&p->id, sizeof(p->id)) == p)
+			hmap_del(&http_gdlv, (const char *)&p->id, sizeof(p->id));
 		p->registered = false;
 		http_gpoll_unref(p);	/* the map's reference */
 	}
@@ -250,7 +251,7 @@ static void http_gpoll_timer(evutil_socket_t fd, short what, void *arg)
 static void http_gmsg_run(struct loop *l, struct loop_msg *lm)
 {
 	struct http_gmsg *g = container_of(lm, struct http_gmsg, m);
-	struct http_gpoll *p = g->p;
+	struct http_gpoll *p = g->p, *old;
 	struct http_req *r = p->r;
 
 	if (!r || l->stopping || p->ended || p->gone) {
@@ -276,9 +277,14 @@ static void http_gmsg_run(struct loop *l, struct loop_msg *lm)
 		hmap_init(&http_gdlv);
 		http_gdlv_init = true;
 	}
+	old = hmap_get(&http_gdlv, (const char *)&p->id, sizeof(p->id));
 	if (hmap_put(&http_gdlv, (const char *)&p->id, sizeof(p->id), p) == 0) {
 		p->registered = true;
 		atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);	/* relaxed: we hold one already */
+		if (old && old != p) {	/* the group timed old's hold out and gave the delivery to p: acks are p's now */
+			old->registered = false;
+			http_gpoll_unref(old);	/* the map's reference (its owner still holds one) */
+		}
 	}
 	pthread_mutex_unlock(&http_gdlv_mu);
 	atomic_store_explicit(&p->state, GP_HELD, memory_order_release);	/* release: the id and map entry before it */

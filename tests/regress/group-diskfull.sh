@@ -68,7 +68,8 @@ out=$(ctl --json group show g)
 out=$(curl -s -X POST "$H/v1/groups/h/next?wait=10s")
 [ "$(json_int delivery_id <<<"$out")" = "$hid" ] && grep -q '"attempt":2' <<<"$out" ||
 	fail "HTTP: delivery $hid did not come back after the store recovered: $out"
-curl -sf -X POST "$H/v1/deliveries/$hid/ack" >/dev/null || fail "HTTP: the ack after the store recovered"
+out=$(curl -s -w ' %{http_code}' -X POST "$H/v1/deliveries/$hid/ack")
+case $out in *' 200') ;; *) fail "HTTP: the ack after the store recovered: $out; group: $(ctl --json group show h)" ;; esac
 out=$(ctl --json group show h)
 [ "$(json_int acked <<<"$out")" = 1 ] && [ "$(json_int dead_lettered <<<"$out")" = 0 ] || fail "HTTP: after: $out"
 kill -TERM "$consumer_pid"; wait "$consumer_pid" 2>/dev/null

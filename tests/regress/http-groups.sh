@@ -130,6 +130,21 @@ out=$(req -X POST "$H/v1/groups/jobs/next?wait=10s")
 [ "$(echo "$out" | status)" = 200 ] && [ "$(echo "$out" | body | json_int delivery_id)" = "$d3" ] &&
 	echo "$out" | grep -q '"attempt":2' || fail "an unacked delivery did not come back after its ack timeout: $out"
 
+# the next poll that gets a timed-out delivery is the one its ack goes to, even after the first poll's hold
+# is swept (1 s after the ack timeout): the sweep does not take the delivery from the newer poll
+curl -sf -X PUT "$H/v1/groups/sweep" -d '{"topics": ["sweep"], "ack_timeout": "3s", "backoff_min": "10ms", "backoff_max": "20ms"}' >/dev/null || fail "PUT sweep"
+curl -sf -X PUT "$H/v1/timers/job-4" -d '{"in": "10ms", "topic": "sweep", "payload": "four"}' >/dev/null
+out=$(req -X POST "$H/v1/groups/sweep/next?wait=10s")
+d4=$(echo "$out" | body | json_int delivery_id)
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"key":"job-4"' || fail "next for job-4: $out"
+out=$(req -X POST "$H/v1/groups/sweep/next?wait=10s")
+[ "$(echo "$out" | body | json_int delivery_id)" = "$d4" ] && echo "$out" | grep -q '"attempt":2' ||
+	fail "job-4 did not come back after its ack timeout: $out"
+sleep 1.5	# the first poll's sweep has run (its ack timeout + 1 s); the second one's ack timeout has not
+out=$(req -X POST "$H/v1/deliveries/$d4/ack")
+[ "$(echo "$out" | status)" = 200 ] || fail "the ack of job-4 by the poll that holds it now, after the first poll's sweep: $out"
+curl -sf -X DELETE "$H/v1/groups/sweep" >/dev/null || fail "DELETE sweep"
+
 # many consumers at once: polls and acks on different connections (and loops), nacks, every key acked once
 PY=/usr/bin/python3
 if [ -x "$PY" ]; then
