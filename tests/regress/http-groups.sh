@@ -23,6 +23,16 @@ req() {
 status() { tail -n 1; }
 body() { sed '$d'; }
 
+# Runs req with the arguments after WHAT; fails with WHAT unless the status is STATUS and the
+# answer matches TEXT (a grep pattern; "" for any).
+expect() {
+	local want=$1 text=$2 what=$3 out
+	shift 3
+	out=$(req "$@")
+	[ "$(echo "$out" | status)" = "$want" ] && { [ -z "$text" ] || echo "$out" | grep -q -- "$text"; } ||
+		fail "$what: $out"
+}
+
 # The counter NAME of group G (GET /v1/groups/G).
 counter() {
 	curl -s "$H/v1/groups/$1" | json_int "$2"
@@ -40,24 +50,15 @@ out=$(req "$H/v1/groups")
 echo "$out" | grep -q '"name":"jobs"' || fail "GET /v1/groups: $out"
 
 # errors: the RPC's codes, the API's statuses
-out=$(req -X POST "$H/v1/groups/nope/next")
-[ "$(echo "$out" | status)" = 404 ] && echo "$out" | grep -q '"code":"NOT_FOUND"' || fail "next of no group: $out"
-out=$(req -X POST "$H/v1/groups/jobs/next?wait=soon")
-[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q '"code":"INVALID"' || fail "a bad wait: $out"
-out=$(req -X POST "$H/v1/groups/jobs/next?wait=1h")
-[ "$(echo "$out" | status)" = 400 ] || fail "a wait over 5m: $out"
-out=$(req "$H/v1/groups/jobs/next")
-[ "$(echo "$out" | status)" = 405 ] || fail "GET on next: $out"
-out=$(req -X POST "$H/v1/deliveries/12345/ack")
-[ "$(echo "$out" | status)" = 404 ] && echo "$out" | grep -q '"code":"NOT_FOUND"' || fail "ack of no delivery: $out"
-out=$(req -X POST "$H/v1/deliveries/0/ack")
-[ "$(echo "$out" | status)" = 400 ] || fail "ack of delivery 0: $out"
-out=$(req -X PUT "$H/v1/groups/bad" -d '{"topics": []}')
-[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q 'no topic' || fail "a group without topics: $out"
-out=$(req -X PUT "$H/v1/groups/bad" -d '{"topics": ["a"], "ack_timeout": 5}')
-[ "$(echo "$out" | status)" = 400 ] || fail "a number for a duration: $out"
-out=$(req -X PUT "$H/v1/groups/bad" -d '{"topics": ["a"], "max_attempt": 5}')
-[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q "unknown field 'max_attempt'" || fail "a typo: $out"
+expect 404 '"code":"NOT_FOUND"' "next of no group" -X POST "$H/v1/groups/nope/next"
+expect 400 '"code":"INVALID"' "a bad wait" -X POST "$H/v1/groups/jobs/next?wait=soon"
+expect 400 "" "a wait over 5m" -X POST "$H/v1/groups/jobs/next?wait=1h"
+expect 405 "" "GET on next" "$H/v1/groups/jobs/next"
+expect 404 '"code":"NOT_FOUND"' "ack of no delivery" -X POST "$H/v1/deliveries/12345/ack"
+expect 400 "" "ack of delivery 0" -X POST "$H/v1/deliveries/0/ack"
+expect 400 'no topic' "a group without topics" -X PUT "$H/v1/groups/bad" -d '{"topics": []}'
+expect 400 "" "a number for a duration" -X PUT "$H/v1/groups/bad" -d '{"topics": ["a"], "ack_timeout": 5}'
+expect 400 "unknown field 'max_attempt'" "a typo" -X PUT "$H/v1/groups/bad" -d '{"topics": ["a"], "max_attempt": 5}'
 
 # 204 once the wait is over, and not before
 t0=$(now_ms)
@@ -190,16 +191,11 @@ next=$(echo "$out" | body | json_int next_cursor)
 out=$(req "$H/v1/groups/dl/dead-letters?limit=1&cursor=$next")
 echo "$out" | grep -q "\"delivery_id\":$id_b," || fail "the second page: $out"
 # errors: the RPC's codes with the API's statuses
-out=$(req "$H/v1/groups/nope/dead-letters")
-[ "$(echo "$out" | status)" = 404 ] && echo "$out" | grep -q '"code":"NOT_FOUND"' || fail "dead letters of no group: $out"
-out=$(req "$H/v1/groups/dl/dead-letters?cursor=x")
-[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q '"code":"INVALID"' || fail "a bad cursor: $out"
-out=$(req -X POST "$H/v1/groups/dl/dead-letters/retry?id=12x")
-[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q "id '12x' is not a number" || fail "a bad id: $out"
-out=$(req -X POST "$H/v1/groups/nope/dead-letters/purge")
-[ "$(echo "$out" | status)" = 404 ] || fail "purge of no group: $out"
-out=$(req "$H/v1/groups/dl/dead-letters/retry")
-[ "$(echo "$out" | status)" = 405 ] || fail "GET on retry: $out"
+expect 404 '"code":"NOT_FOUND"' "dead letters of no group" "$H/v1/groups/nope/dead-letters"
+expect 400 '"code":"INVALID"' "a bad cursor" "$H/v1/groups/dl/dead-letters?cursor=x"
+expect 400 "id '12x' is not a number" "a bad id" -X POST "$H/v1/groups/dl/dead-letters/retry?id=12x"
+expect 404 "" "purge of no group" -X POST "$H/v1/groups/nope/dead-letters/purge"
+expect 405 "" "GET on retry" "$H/v1/groups/dl/dead-letters/retry"
 # retry by key: delivered again with its attempts reset, the same id; dead again; purge by id, then all
 out=$(req -X POST "$H/v1/groups/dl/dead-letters/retry?key=dl-a")
 [ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"count":1' || fail "retry ?key=dl-a: $out"
