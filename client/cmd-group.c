@@ -90,10 +90,10 @@ static void group_json(const struct timerd_group_info *x)
 	       ",\"backlog\":%" PRIu64 ",\"in_flight\":%" PRIu64 ",\"acked\":%" PRIu64 ",\"redeliveries\":%" PRIu64
 	       ",\"dead_letters\":%" PRIu64 ",\"consumers\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"nacked\":%" PRIu64
 	       ",\"timeouts\":%" PRIu64 ",\"backlog_dropped\":%" PRIu64 ",\"created\":%" PRIu64
-	       ",\"dead_lettered\":%" PRIu64 "}",
+	       ",\"dead_lettered\":%" PRIu64 ",\"webhook_requests\":%" PRIu64 ",\"webhook_failures\":%" PRIu64 "}",
 	       g->webhook_concurrency, g->webhook_timeout_ns, g->webhook_insecure ? "true" : "false", x->backlog,
 	       x->in_flight, x->acked, x->redeliveries, x->dead_letters, x->consumers, x->delivered, x->nacked,
-	       x->timeouts, x->backlog_dropped, x->created, x->dead_lettered);
+	       x->timeouts, x->backlog_dropped, x->created, x->dead_lettered, x->webhook_requests, x->webhook_failures);
 }
 
 /* The group's topics as one comma-separated string for humans. */
@@ -255,6 +255,8 @@ static int group_show(struct ctl *ctl, const char *name, int64_t interval_ns)
 			printf("webhook       %s (concurrency %u, timeout %s%s)\n", ctl_safe(g->webhook_url, safe, sizeof(safe)),
 			       g->webhook_concurrency, group_dur(g->webhook_timeout_ns, d1, sizeof(d1)),
 			       g->webhook_insecure ? ", certificate not verified" : "");
+		if (*g->webhook_url)
+			printf("requests      %" PRIu64 " (%" PRIu64 " failed)\n", x->webhook_requests, x->webhook_failures);
 		else
 			printf("consumers     %" PRIu64 "\n", x->consumers);
 		printf("backlog       %" PRIu64 "\n", x->backlog);

@@ -202,6 +202,8 @@ static struct timerd_groups *group_list_lay(struct codec_blk *b, const Timerd__G
 		v[i].backlog_dropped = gi->backlog_dropped;
 		v[i].created = gi->created;
 		v[i].dead_lettered = gi->dead_lettered;
+		v[i].webhook_requests = gi->webhook_requests;
+		v[i].webhook_failures = gi->webhook_failures;
 	}
 	if (l) {
 		l->n = m->n_groups;

@@ -318,6 +318,7 @@ struct timerd_group_info {
 	struct timerd_group group;
 	uint64_t backlog, in_flight, acked, redeliveries, dead_letters, consumers;
 	uint64_t delivered, nacked, timeouts, backlog_dropped, created, dead_lettered;
+	uint64_t webhook_requests, webhook_failures;	/* a webhook group's POSTs, and those not answered 2xx */
 };
 
 struct timerd_groups {

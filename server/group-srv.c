@@ -68,6 +68,12 @@ static int64_t gsrv_now(void *arg, bool real)
 	return real ? engine_now_real(s->engine) : engine_now(s->engine);
 }
 
+/* hooks.writable: the journal's last commit did not fail. */
+static bool gsrv_writable(void *arg)
+{
+	return journal_writable(arg);
+}
+
 /* hooks.mem_full: max-memory would be passed by more bytes. */
 static bool gsrv_mem_full(void *arg, size_t more)
 {
@@ -92,7 +98,7 @@ int group_srv_init(struct srv *s, char *err, size_t errlen)
 	struct group_srv *gr = calloc(1, sizeof(*gr));
 	struct group_hooks h = { .arg = s, .put = gsrv_put, .put_fire = gsrv_put_fire, .durable = gsrv_durable,
 				 .wake = gsrv_wake, .changed = gsrv_changed, .now = gsrv_now, .mem_full = gsrv_mem_full,
-				 .mem = &s->fire_mem };
+				 .mem = &s->fire_mem, .writable = gsrv_writable };
 	uint64_t seed = (uint64_t)engine_now_real(s->engine) ^ ((uint64_t)getpid() << 32);
 
 	if (!gr)
@@ -431,6 +437,12 @@ int group_srv_ack(struct conn *c, uint64_t id, uint64_t *hold)
 	for (struct group_sub *sub = c->gsubs; sub && rc == GROUP_ENOENT; sub = sub->next)
 		rc = group_ack(&sub->c, id, c->loop, hold);
 	return rc;
+}
+
+void group_srv_ack_refused(struct conn *c, uint64_t id)
+{
+	for (struct group_sub *sub = c->gsubs; sub; sub = sub->next)
+		group_ack_refused(&sub->c, id);
 }
 
 int group_srv_nack(struct conn *c, uint64_t id, int64_t retry_after_ns, const char *error, uint64_t *hold)

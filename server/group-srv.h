@@ -83,6 +83,9 @@ int group_srv_unsubscribe(struct conn *c, const char *name);
 int group_srv_ack(struct conn *c, uint64_t id, uint64_t *hold);
 int group_srv_nack(struct conn *c, uint64_t id, int64_t retry_after_ns, const char *error, uint64_t *hold);
 
+/* An ack of id on c was refused (STORAGE): its attempt will not count (group_ack_refused). */
+void group_srv_ack_refused(struct conn *c, uint64_t id);
+
 /* c is closing: its subscriptions end, their deliveries in flight are due again ("consumer gone"). */
 void group_srv_conn_drop(struct conn *c);
 

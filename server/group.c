@@ -35,6 +35,8 @@ struct group_dlv {
 	struct group *g;
 	enum group_state st;
 	uint32_t attempts;		/* pushes made (a restart counts one) */
+	uint32_t spared;		/* of them, attempts timerd's store failure ended: not counted for max_attempts */
+	bool ack_refused;		/* this push's ack was refused (the store failed): its end is spared */
 	bool restored;			/* loaded at start, not pushed since: its next push is a duplicate */
 	bool final;
 	int64_t due;			/* FLIGHT: ack by; WAIT: ready at */
@@ -415,7 +417,9 @@ static uint64_t group_put(struct group_set *gs, void *jctx, const struct store_r
 /* Journals d's attempts, dead state and error (jctx NULL: the shared batch). */
 static uint64_t group_put_set(struct group_set *gs, void *jctx, const struct group_dlv *d)
 {
-	struct store_rec r = { .op = STORE_DLV_SET, .id = d->id, .attempts = d->attempts,
+	/* a live delivery's row holds the attempts charged (spared ones left out), a dead letter's every push */
+	struct store_rec r = { .op = STORE_DLV_SET, .id = d->id,
+			       .attempts = d->st == D_DEAD ? d->attempts : d->attempts - d->spared,
 			       .flags = d->st == D_DEAD ? STORE_DLV_DEAD : 0, .error = d->error,
 			       .errorlen = d->error ? (uint32_t)strlen(d->error) : 0, .at = d->dead_unix };
 
@@ -448,6 +452,19 @@ static int64_t group_clock(struct group_set *gs, bool real)
 	return gs->h.now(gs->h.arg, real);
 }
 
+/* True unless the store fails now (hooks.writable). */
+static bool group_writable(struct group_set *gs)
+{
+	return !gs->h.writable || gs->h.writable(gs->h.arg);
+}
+
+/* d's attempt ends through no fault of its consumer's (the store fails, or refused its ack): not counted. */
+static void group_spare(struct group_set *gs, struct group_dlv *d)
+{
+	if (d->ack_refused || !group_writable(gs))
+		d->spared++;
+}
+
 /* d (detached) failed: a dead letter after max_attempts, else due again after delay (-1: the backoff; 0: at once, first in line). */
 static uint64_t group_fail(struct group_set *gs, struct group_dlv *d, int64_t now, int64_t delay, const char *why,
 			   void *jctx)
@@ -455,7 +472,7 @@ static uint64_t group_fail(struct group_set *gs, struct group_dlv *d, int64_t no
 	struct group *g = d->g;
 
 	group_set_error(d, why);
-	if (d->attempts >= g->max_attempts) {
+	if (d->attempts - d->spared >= g->max_attempts) {
 		group_key_del(g, d);	/* the next of its key may go */
 		d->st = D_DEAD;
 		d->dead_unix = group_clock(gs, true);
@@ -529,6 +546,7 @@ static void group_dispatch(struct group_set *gs, struct group *g, int64_t now)
 		gl_remove(&g->ready, d);
 		g->nready--;
 		d->attempts++;
+		d->ack_refused = false;
 		d->st = D_FLIGHT;
 		d->c = c;
 		/* a webhook's request times out within ack_timeout (group_validate): it answers first */
@@ -1054,6 +1072,8 @@ static void group_info(struct group *g, Timerd__GroupInfo *gi)
 	gi->backlog_dropped = g->c.backlog_dropped;
 	gi->created = g->c.created;
 	gi->dead_lettered = g->c.dead_lettered;
+	gi->webhook_requests = g->c.webhook_requests;
+	gi->webhook_failures = g->c.webhook_failures;
 }
 
 int group_list(struct group_set *gs, const char *name, group_info_fn fn, void *arg)
@@ -1280,6 +1300,7 @@ int group_unsubscribe(struct group_consumer *c, const char *reason)
 
 		group_detach(gs, d);
 		GROUP_COUNT(gs, g, timeouts, 1);
+		group_spare(gs, d);
 		group_fail(gs, d, now, 0, reason && *reason ? reason : "consumer gone", NULL);
 	}
 	c->g = NULL;
@@ -1369,6 +1390,34 @@ int group_nack(struct group_consumer *c, uint64_t id, int64_t retry_after_ns, co
 	return 0;
 }
 
+void group_ack_refused(struct group_consumer *c, uint64_t id)
+{
+	struct group_set *gs = c->gs;
+	struct group_dlv *d;
+
+	if (!gs)
+		return;
+	pthread_mutex_lock(&gs->mu);
+	if (c->subscribed && (d = group_flight(gs, c, id)))
+		d->ack_refused = true;
+	pthread_mutex_unlock(&gs->mu);
+}
+
+int64_t group_ack_by(struct group_consumer *c, uint64_t id)
+{
+	struct group_set *gs = c->gs;
+	struct group_dlv *d;
+	int64_t by = 0;
+
+	if (!gs)
+		return 0;
+	pthread_mutex_lock(&gs->mu);
+	if (c->subscribed && (d = group_flight(gs, c, id)))
+		by = d->due;
+	pthread_mutex_unlock(&gs->mu);
+	return by;
+}
+
 void group_count_webhook(struct group_consumer *c, bool failed)
 {
 	struct group_set *gs = c->gs;
@@ -1402,7 +1451,17 @@ int64_t group_tick(struct group_set *gs, int64_t now)
 		struct group_dlv *d = gs->heap.v[0];
 		struct group *g = d->g;
 
-		if (d->st == D_FLIGHT) {
+		if (d->st == D_FLIGHT && !group_writable(gs)) {
+			/* the store fails: an ack would be refused, so the ack timeout waits for it to recover */
+			d->due = now + g->ack_timeout + (g->webhook ? GROUP_WEBHOOK_SLACK_NS : 0);
+			heap_fix(&gs->heap, d->hidx);
+		} else if (d->st == D_FLIGHT && d->ack_refused) {
+			group_detach(gs, d);
+			GROUP_COUNT(gs, g, timeouts, 1);
+			d->spared++;
+			group_fail(gs, d, now, 0, "ack timeout (an earlier ack was refused: the store could not be written)",
+				   NULL);
+		} else if (d->st == D_FLIGHT) {
 			group_detach(gs, d);
 			GROUP_COUNT(gs, g, timeouts, 1);
 			group_fail(gs, d, now, -1, "ack timeout", NULL);
@@ -1531,7 +1590,7 @@ int group_dlq_apply(struct group_set *gs, const char *name, const char *key, uin
 			gl_push_tail(&g->ready, d);
 			group_dlv_done(gs, d);
 		} else {
-			d->attempts = 0;
+			d->attempts = d->spared = 0;
 			free(d->error);
 			d->error = NULL;
 			d->dead_unix = 0;

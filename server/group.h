@@ -158,6 +158,8 @@ struct group_hooks {
 	bool (*mem_full)(void *arg, size_t more);
 	/* max-memory's account (payload copies are counted in it); may be NULL. */
 	_Atomic int64_t *mem;
+	/* False while the store cannot be written (acks are refused): ack timeouts wait, attempts are spared; may be NULL. */
+	bool (*writable)(void *arg);
 };
 
 /* Counters of one group (GroupInfo) or of all (DeliveryStats). */
@@ -277,6 +279,16 @@ int group_ack(struct group_consumer *c, uint64_t id, void *jctx, uint64_t *hold)
 /* Nacks it: due again after retry_after_ns (0: the group's backoff); 0 or GROUP_ENOENT. */
 int group_nack(struct group_consumer *c, uint64_t id, int64_t retry_after_ns, const char *error, void *jctx,
 	       uint64_t *hold);
+
+/*
+ * The consumer's ack of delivery id was refused because the store cannot
+ * be written (STORAGE): the attempt's end (its ack timeout, the consumer
+ * going) is then not counted towards max_attempts and it is due at once.
+ */
+void group_ack_refused(struct group_consumer *c, uint64_t id);
+
+/* When delivery id in flight to c times out now (group clock; extended while the store fails), or 0 if it is not in flight to c. */
+int64_t group_ack_by(struct group_consumer *c, uint64_t id);
 
 /* Counts a webhook request (and whether it failed) for the group's stats. */
 void group_count_webhook(struct group_consumer *c, bool failed);

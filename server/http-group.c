@@ -1,8 +1,9 @@
 /*
  * http-group.c -- consumer groups over HTTP (doc/http.md, "Consumer
  * groups"): the long poll POST /v1/groups/{g}/next, POST
- * /v1/deliveries/{id}/ack and /nack, and the groups themselves (PUT, GET,
- * DELETE /v1/groups/{g}, GET /v1/groups).
+ * /v1/deliveries/{id}/ack and /nack, the groups themselves (PUT, GET,
+ * DELETE /v1/groups/{g}, GET /v1/groups) and their dead letters (GET
+ * /v1/groups/{g}/dead-letters, POST .../dead-letters/retry and /purge).
  *
  * Everything goes through rpc_run / rpc_run_consumer (server/rpc.c): the
  * group name checks, credit, nack's retry_after and error checks, the
@@ -25,7 +26,9 @@
  *	    delivery id in http_gdlv (any loop's ack or nack route); an ack or
  *	    nack settles it and unsubscribes the poll; past the group's ack
  *	    timeout the owner's sweep timer unsubscribes it (the group has
- *	    timed the delivery out already, or does now)
+ *	    timed the delivery out already, or does now), unless the group
+ *	    extended that timeout meanwhile (the store fails): then the
+ *	    sweep waits for the new one
  *
  * Memory: a poll is freed when its last reference goes (the owner's, a
  * posted message's, an ack route's); only the owner touches its libevent
@@ -34,6 +37,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -100,12 +104,13 @@ static void http_gpoll_unref(struct http_gpoll *p)
 		free(p);
 }
 
-/* Takes p out of http_gdlv if it is there. */
+/* Takes p out of http_gdlv if it is there (and not replaced by a newer poll of the same delivery). */
 static void http_gdlv_forget(struct http_gpoll *p)
 {
 	pthread_mutex_lock(&http_gdlv_mu);
 	if (p->registered) {
-		hmap_del(&http_gdlv, (const char *)&p->id, sizeof(p->id));
+		if (hmap_get(&http_gdlv, (const char *)&p->id, sizeof(p->id)) == p)
+			hmap_del(&http_gdlv, (const char *)&p->id, sizeof(p->id));
 		p->registered = false;
 		http_gpoll_unref(p);	/* the map's reference */
 	}
@@ -217,6 +222,14 @@ static void http_gpoll_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (atomic_load_explicit(&p->state, memory_order_acquire) == GP_HELD) {	/* acquire: pairs with the message's store */
+		int64_t left = group_ack_by(&p->c, p->id) - engine_now(p->l->srv->engine) + HTTP_GROUP_SWEEP_SLACK_NS;
+
+		if (left > HTTP_GROUP_SWEEP_SLACK_NS) {	/* its ack timeout was extended (the store fails): hold on */
+			struct timeval tv = { (time_t)(left / 1000000000), (suseconds_t)(left % 1000000000 / 1000) };
+
+			evtimer_add(p->timer, &tv);
+			return;
+		}
 		http_gpoll_end(p, "ack timeout");
 		return;
 	}
@@ -238,7 +251,7 @@ static void http_gpoll_timer(evutil_socket_t fd, short what, void *arg)
 static void http_gmsg_run(struct loop *l, struct loop_msg *lm)
 {
 	struct http_gmsg *g = container_of(lm, struct http_gmsg, m);
-	struct http_gpoll *p = g->p;
+	struct http_gpoll *p = g->p, *old;
 	struct http_req *r = p->r;
 
 	if (!r || l->stopping || p->ended || p->gone) {
@@ -264,9 +277,14 @@ static void http_gmsg_run(struct loop *l, struct loop_msg *lm)
 		hmap_init(&http_gdlv);
 		http_gdlv_init = true;
 	}
+	old = hmap_get(&http_gdlv, (const char *)&p->id, sizeof(p->id));
 	if (hmap_put(&http_gdlv, (const char *)&p->id, sizeof(p->id), p) == 0) {
 		p->registered = true;
 		atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);	/* relaxed: we hold one already */
+		if (old && old != p) {	/* the group timed old's hold out and gave the delivery to p: acks are p's now */
+			old->registered = false;
+			http_gpoll_unref(old);	/* the map's reference (its owner still holds one) */
+		}
 	}
 	pthread_mutex_unlock(&http_gdlv_mu);
 	atomic_store_explicit(&p->state, GP_HELD, memory_order_release);	/* release: the id and map entry before it */
@@ -669,6 +687,99 @@ static void http_group_delete(struct http_req *r)
 	http_call_rpc(r, &rq, 200, http_group_body_delete);
 }
 
+/*
+ * Query parameter name of r as a decimal number up to max (absent: *v 0);
+ * false after answering 400 with what to give (hint).
+ */
+static bool http_group_qnum(struct http_req *r, const char *name, uint64_t max, uint64_t *v, const char *hint)
+{
+	const char *s = http_query(r, name);
+	char *end;
+
+	*v = 0;
+	if (!s)
+		return true;
+	errno = 0;
+	if (*s >= '0' && *s <= '9')
+		*v = strtoull(s, &end, 10);
+	if (*s < '0' || *s > '9' || errno || *end || *v > max) {
+		http_reply_error(r, TIMERD__ERROR_CODE__INVALID, "%s '%.32s' is not a number: %s", name, s, hint);
+		return false;
+	}
+	return true;
+}
+
+/* DlqListReply: {"letters": [...], "next_cursor": N}. */
+static const ProtobufCMessage *http_group_body_dlq_list(const Timerd__Response *rs)
+{
+	return &rs->dlq_list->base;
+}
+
+/* GET /v1/groups/{g}/dead-letters?key=&cursor=&limit=&payload=1: one page (the RPC's DlqList). */
+static void http_group_dlq_list(struct http_req *r)
+{
+	Timerd__Request rq = TIMERD__REQUEST__INIT;
+	Timerd__DlqList m = TIMERD__DLQ_LIST__INIT;
+	const char *key = http_query(r, "key"), *payload = http_query(r, "payload");
+	uint64_t limit;
+
+	if (!http_group_qnum(r, "cursor", UINT64_MAX, &m.cursor, "give 0 or the next_cursor of the previous page") ||
+	    !http_group_qnum(r, "limit", UINT32_MAX, &limit, "give a number of dead letters (0: the default page)"))
+		return;
+	m.group = r->arg[0];
+	m.key = (char *)(key ? key : "");
+	m.limit = (uint32_t)limit;
+	m.with_payload = payload && (!strcmp(payload, "1") || !strcmp(payload, "true"));
+	rq.body_case = TIMERD__REQUEST__BODY_DLQ_LIST;
+	rq.dlq_list = &m;
+	http_call_rpc(r, &rq, 200, http_group_body_dlq_list);
+}
+
+/* DlqRetryReply or DlqPurgeReply: {"count": N}. */
+static const ProtobufCMessage *http_group_body_dlq_apply(const Timerd__Response *rs)
+{
+	return rs->body_case == TIMERD__RESPONSE__BODY_DLQ_RETRY ? &rs->dlq_retry->base : &rs->dlq_purge->base;
+}
+
+/* POST /v1/groups/{g}/dead-letters/retry or /purge?key=&id= (neither: every dead letter of the group). */
+static void http_group_dlq_apply(struct http_req *r, bool purge)
+{
+	Timerd__Request rq = TIMERD__REQUEST__INIT;
+	Timerd__DlqRetry rm = TIMERD__DLQ_RETRY__INIT;
+	Timerd__DlqPurge pm = TIMERD__DLQ_PURGE__INIT;
+	const char *key = http_query(r, "key");
+	uint64_t id;
+
+	if (!http_group_qnum(r, "id", UINT64_MAX, &id, "give a dead letter's delivery_id (GET .../dead-letters)"))
+		return;
+	if (purge) {
+		pm.group = r->arg[0];
+		pm.key = (char *)(key ? key : "");
+		pm.delivery_id = id;
+		rq.body_case = TIMERD__REQUEST__BODY_DLQ_PURGE;
+		rq.dlq_purge = &pm;
+	} else {
+		rm.group = r->arg[0];
+		rm.key = (char *)(key ? key : "");
+		rm.delivery_id = id;
+		rq.body_case = TIMERD__REQUEST__BODY_DLQ_RETRY;
+		rq.dlq_retry = &rm;
+	}
+	http_call_rpc(r, &rq, 200, http_group_body_dlq_apply);
+}
+
+/* POST /v1/groups/{g}/dead-letters/retry: delivered again, attempts reset. */
+static void http_group_dlq_retry(struct http_req *r)
+{
+	http_group_dlq_apply(r, false);
+}
+
+/* POST /v1/groups/{g}/dead-letters/purge: deleted. */
+static void http_group_dlq_purge(struct http_req *r)
+{
+	http_group_dlq_apply(r, true);
+}
+
 void http_group_register(void)
 {
 	http_route_add(EVHTTP_REQ_PUT, "/v1/groups/{group}", http_group_put);
@@ -678,6 +789,9 @@ void http_group_register(void)
 	http_route_add(EVHTTP_REQ_POST, "/v1/groups/{group}/next", http_group_next);
 	http_route_add(EVHTTP_REQ_POST, "/v1/deliveries/{id}/ack", http_group_ack);
 	http_route_add(EVHTTP_REQ_POST, "/v1/deliveries/{id}/nack", http_group_nack);
+	http_route_add(EVHTTP_REQ_GET, "/v1/groups/{group}/dead-letters", http_group_dlq_list);
+	http_route_add(EVHTTP_REQ_POST, "/v1/groups/{group}/dead-letters/retry", http_group_dlq_retry);
+	http_route_add(EVHTTP_REQ_POST, "/v1/groups/{group}/dead-letters/purge", http_group_dlq_purge);
 }
 
 void http_group_loop_stop(struct loop *l)

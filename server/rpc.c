@@ -1180,6 +1180,12 @@ static void rpc_ack_common(struct rpc_ctx *x, bool nack)
 			return;
 		}
 	}
+	if (!nack && !journal_writable(x->s)) {	/* refused below: the attempt's end will not count */
+		if (x->gc)
+			group_ack_refused(x->gc, id);
+		else
+			group_srv_ack_refused(x->c, id);
+	}
 	if (!rpc_journal_ready(x, journal_enabled(x->s)) ||
 	    !(r = rpc_group_alloc(x, nack ? sizeof(Timerd__NackReply) : sizeof(Timerd__AckReply))))
 		return;

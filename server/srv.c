@@ -791,14 +791,28 @@ static int srv_main_loop(struct srv *s, char *err, size_t errlen)
 /* Spare descriptors kept beyond what start-up opened: sqlite's checkpointer, a stats.db reopen, refusing one client. */
 #define SRV_FD_SLACK 16
 
-/* Descriptors open now (/proc/self/fd), or -1. */
+/*
+ * Descriptors open now (/proc/self/fd), or -1. It runs while the loops
+ * already serve (start-up), so other threads open and close descriptors
+ * meanwhile: it only reads the directory and closes its own descriptor,
+ * and the count is a snapshot. The descriptor comes from open(), not
+ * opendir(): glibc's opendir opens it internally, unseen by ThreadSanitizer,
+ * which then took closedir's close for a race with whatever another thread
+ * last did with that number before the kernel reused it (a false report;
+ * the kernel orders a close before the reuse of its number). With open()
+ * TSan sees the descriptor created here, as it is.
+ */
 static long srv_fds_open(void)
 {
-	DIR *d = opendir("/proc/self/fd");
+	int fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	long n = -1;	/* the DIR's own fd */
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return -1;
+	}
 	while (readdir(d))
 		n++;
 	closedir(d);

@@ -117,7 +117,7 @@ struct store_rec {
 	/* group rows (STORE_GROUP_*, STORE_DLV_*) */
 	const char *group;	/* the delivery's group name, grouplen bytes */
 	uint32_t grouplen;
-	uint32_t attempts;	/* attempts made (recorded at each failure) */
+	uint32_t attempts;	/* attempts made (recorded at each failure; a live delivery's leave out those spared while the store failed) */
 	const char *error;	/* a dead letter's last error, errorlen bytes */
 	uint32_t errorlen;
 	uint64_t timer_id;	/* the delivery's timer */

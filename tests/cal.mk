@@ -42,11 +42,11 @@ TESTS += \
 	tests/fuzz/replay-calendar \
 	tests/fuzz/replay-cron
 
-tests_fuzz_replay_calendar_SOURCES = tests/fuzz/fuzz-calendar.c tests/fuzz/replay.c tests/fuzz/fuzz.h
+tests_fuzz_replay_calendar_SOURCES = tests/fuzz/fuzz-calendar.c tests/fuzz/replay.c tests/fuzz/fuzz.h tests/fuzz/calendar.h
 tests_fuzz_replay_calendar_CFLAGS = $(AM_CFLAGS) -DFUZZ_NAME='"calendar"'
 tests_fuzz_replay_calendar_LDADD = cal/libcal.la
 
-tests_fuzz_replay_cron_SOURCES = tests/fuzz/fuzz-cron.c tests/fuzz/replay.c tests/fuzz/fuzz.h
+tests_fuzz_replay_cron_SOURCES = tests/fuzz/fuzz-cron.c tests/fuzz/replay.c tests/fuzz/fuzz.h tests/fuzz/calendar.h
 tests_fuzz_replay_cron_CFLAGS = $(AM_CFLAGS) -DFUZZ_NAME='"cron"'
 tests_fuzz_replay_cron_LDADD = cal/libcal.la
 
@@ -55,11 +55,11 @@ noinst_PROGRAMS += \
 	tests/fuzz/fuzz-calendar \
 	tests/fuzz/fuzz-cron
 
-tests_fuzz_fuzz_calendar_SOURCES = tests/fuzz/fuzz-calendar.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_calendar_SOURCES = tests/fuzz/fuzz-calendar.c tests/fuzz/fuzz.h tests/fuzz/calendar.h
 tests_fuzz_fuzz_calendar_LDFLAGS = $(FUZZER_LINK)
 tests_fuzz_fuzz_calendar_LDADD = cal/libcal.la
 
-tests_fuzz_fuzz_cron_SOURCES = tests/fuzz/fuzz-cron.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_cron_SOURCES = tests/fuzz/fuzz-cron.c tests/fuzz/fuzz.h tests/fuzz/calendar.h
 tests_fuzz_fuzz_cron_LDFLAGS = $(FUZZER_LINK)
 tests_fuzz_fuzz_cron_LDADD = cal/libcal.la
 endif

@@ -6,6 +6,7 @@ GROUP_CLIENT_TESTS = \
 	tests/regress/group-backlog.sh \
 	tests/regress/group-cli.sh \
 	tests/regress/group-consume.sh \
+	tests/regress/group-diskfull.sh \
 	tests/regress/group-nack.sh \
 	tests/regress/group-order.sh \
 	tests/regress/group-redeliver.sh

@@ -10,7 +10,7 @@ tests_unit_test_group_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)
 # consumer-group requests in raw frames against a real timerd
 check_PROGRAMS += tests/unit/test-group-badinput
 TESTS += tests/unit/test-group-badinput
-tests_unit_test_group_badinput_SOURCES = tests/unit/test-group-badinput.c tests/unit/test-server-util.h tests/wait.h
+tests_unit_test_group_badinput_SOURCES = tests/unit/test-group-badinput.c tests/unit/frames.h tests/unit/test-server-util.h tests/wait.h
 tests_unit_test_group_badinput_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_group_badinput_LDADD = client/libtimerd.la proto/libproto.la $(PROTOBUF_C_LIBS) $(CHECK_LIBS)
 

@@ -39,7 +39,7 @@ tests_unit_test_client_async_SOURCES = tests/unit/test-client-async.c tests/unit
 tests_unit_test_client_async_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_client_async_LDADD = client/libtimerd.la $(LIBEVENT_LIBS) $(CHECK_LIBS)
 
-tests_unit_test_server_badinput_SOURCES = tests/unit/test-server-badinput.c tests/unit/test-server-util.h tests/wait.h
+tests_unit_test_server_badinput_SOURCES = tests/unit/test-server-badinput.c tests/unit/frames.h tests/unit/test-server-util.h tests/wait.h
 tests_unit_test_server_badinput_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_server_badinput_LDADD = client/libtimerd.la proto/libproto.la $(PROTOBUF_C_LIBS) $(CHECK_LIBS)
 

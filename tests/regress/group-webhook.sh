@@ -196,6 +196,14 @@ stats=$(ctl --json stats)
 requests=$(echo "$stats" | json_int webhook_requests)
 failures=$(echo "$stats" | json_int webhook_failures)
 [ "$requests" = 53 ] && [ "$failures" = 29 ] || fail "stats: webhook_requests=$requests (want 53), webhook_failures=$failures (want 29)"
+# the same per group (GroupInfo webhook_requests, webhook_failures), in group show --json and its text
+for g in ok:1:0 retry:3:2 ra:2:1 slow:2:2 even:1:1 refused:2:2 tls:1:1 tls-insecure:1:0 many:40:20; do
+	IFS=: read -r name want_req want_fail <<<"$g"
+	out=$(ctl --json group show "$name")
+	[ "$(json_int webhook_requests <<<"$out")" = "$want_req" ] && [ "$(json_int webhook_failures <<<"$out")" = "$want_fail" ] ||
+		fail "group $name: want webhook_requests $want_req, webhook_failures $want_fail: $out"
+done
+ctl group show retry | grep -qx "requests      3 (2 failed)" || fail "group show retry: no 'requests 3 (2 failed)' line: $(ctl group show retry)"
 
 # --- a URL timerd refuses to POST to (a password in it): dead letters that say why ---
 ctl group create creds --topic t-creds --max-attempts 1 --webhook "http://user:s3cret@127.0.0.1:$port/x" \

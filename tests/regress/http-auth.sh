@@ -19,6 +19,8 @@ users=$tmp/users
 bob=$(sed -n 's/.*: //p' "$tmp/secret")
 "$TIMERCTL" user add carol --topics billing >>"$users" 2>"$tmp/secret" || fail "user add carol"
 carol=$(sed -n 's/.*: //p' "$tmp/secret")
+"$TIMERCTL" user add dave --allow get,list >>"$users" 2>"$tmp/secret" || fail "user add dave"
+dave=$(sed -n 's/.*: //p' "$tmp/secret")
 chmod 600 "$users"
 start_http --memory-only --no-stats --users "$users"
 
@@ -57,6 +59,14 @@ expect 200 "bob's /metrics (stats)" "$out"
 out=$(as_nobody GET "/v1/watch?topic=payroll" -H "Authorization: Bearer bob:$bob" --max-time 5)
 expect 403 "bob's watch of payroll" "$out" "topics= rule"
 curl -sf "http://127.0.0.1:$port/v1/timers/root-1" >/dev/null || fail "root-1 is gone"
+# dead letters are the consume operation's, as over RPC: dave (get,list) is refused, bob sees them
+curl -sf -X PUT -d '{"topics": ["billing"]}' "http://127.0.0.1:$port/v1/groups/bills" >/dev/null || fail "PUT group bills"
+out=$(as_nobody GET /v1/groups/bills/dead-letters -H "Authorization: Bearer dave:$dave")
+expect 403 "dave's dead-letters" "$out" "PERMISSION"
+out=$(as_nobody POST /v1/groups/bills/dead-letters/purge -H "Authorization: Bearer dave:$dave")
+expect 403 "dave's purge" "$out" "PERMISSION"
+out=$(as_nobody GET /v1/groups/bills/dead-letters -H "Authorization: Bearer bob:$bob")
+expect 200 "bob's dead-letters" "$out" '"letters":\[\]'
 
 # reload: carol's removal ends carol's stream with the RPC's words; bob's stays open
 as_nobody GET "/v1/watch?topic=billing" -N -H "Authorization: Bearer bob:$bob" --max-time 60 >"$tmp/sse-bob" &

@@ -5,7 +5,9 @@
 # /v1/deliveries/{id}/ack completes it, /nack gives it back for a retry,
 # a long poll whose client went away does not take (and lose) the next
 # delivery, a delivery taken and never acked comes back after the ack
-# timeout, errors are the RPC's codes with the usual statuses, 8 consumers
+# timeout, the dead letters (GET /v1/groups/{g}/dead-letters, paged, by key,
+# with payloads; POST .../retry and .../purge by key, id or all; their
+# errors), errors are the RPC's codes with the usual statuses, 8 consumers
 # at once deliver and ack 200 fires exactly once (http_groups.py); and an
 # unacked delivery survives a restart (journaled, --fsync always).
 . "${top_srcdir:-.}/tests/regress/lib.sh"
@@ -21,6 +23,16 @@ req() {
 status() { tail -n 1; }
 body() { sed '$d'; }
 
+# Runs req with the arguments after WHAT; fails with WHAT unless the status is STATUS and the
+# answer matches TEXT (a grep pattern; "" for any).
+expect() {
+	local want=$1 text=$2 what=$3 out
+	shift 3
+	out=$(req "$@")
+	[ "$(echo "$out" | status)" = "$want" ] && { [ -z "$text" ] || echo "$out" | grep -q -- "$text"; } ||
+		fail "$what: $out"
+}
+
 # The counter NAME of group G (GET /v1/groups/G).
 counter() {
 	curl -s "$H/v1/groups/$1" | json_int "$2"
@@ -33,28 +45,20 @@ out=$(req -X PUT "$H/v1/groups/jobs" -d '{"topics": ["jobs"], "ack_timeout": "2s
 [ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"created":false' || fail "PUT the same group again: $out"
 out=$(req "$H/v1/groups/jobs")
 echo "$out" | grep -q '"ack_timeout_ns":2000000000' || fail "GET the group: $out"
+echo "$out" | grep -q '"webhook_requests":0,"webhook_failures":0' || fail "GET the group: no webhook counters: $out"
 out=$(req "$H/v1/groups")
 echo "$out" | grep -q '"name":"jobs"' || fail "GET /v1/groups: $out"
 
 # errors: the RPC's codes, the API's statuses
-out=$(req -X POST "$H/v1/groups/nope/next")
-[ "$(echo "$out" | status)" = 404 ] && echo "$out" | grep -q '"code":"NOT_FOUND"' || fail "next of no group: $out"
-out=$(req -X POST "$H/v1/groups/jobs/next?wait=soon")
-[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q '"code":"INVALID"' || fail "a bad wait: $out"
-out=$(req -X POST "$H/v1/groups/jobs/next?wait=1h")
-[ "$(echo "$out" | status)" = 400 ] || fail "a wait over 5m: $out"
-out=$(req "$H/v1/groups/jobs/next")
-[ "$(echo "$out" | status)" = 405 ] || fail "GET on next: $out"
-out=$(req -X POST "$H/v1/deliveries/12345/ack")
-[ "$(echo "$out" | status)" = 404 ] && echo "$out" | grep -q '"code":"NOT_FOUND"' || fail "ack of no delivery: $out"
-out=$(req -X POST "$H/v1/deliveries/0/ack")
-[ "$(echo "$out" | status)" = 400 ] || fail "ack of delivery 0: $out"
-out=$(req -X PUT "$H/v1/groups/bad" -d '{"topics": []}')
-[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q 'no topic' || fail "a group without topics: $out"
-out=$(req -X PUT "$H/v1/groups/bad" -d '{"topics": ["a"], "ack_timeout": 5}')
-[ "$(echo "$out" | status)" = 400 ] || fail "a number for a duration: $out"
-out=$(req -X PUT "$H/v1/groups/bad" -d '{"topics": ["a"], "max_attempt": 5}')
-[ "$(echo "$out" | status)" = 400 ] && echo "$out" | grep -q "unknown field 'max_attempt'" || fail "a typo: $out"
+expect 404 '"code":"NOT_FOUND"' "next of no group" -X POST "$H/v1/groups/nope/next"
+expect 400 '"code":"INVALID"' "a bad wait" -X POST "$H/v1/groups/jobs/next?wait=soon"
+expect 400 "" "a wait over 5m" -X POST "$H/v1/groups/jobs/next?wait=1h"
+expect 405 "" "GET on next" "$H/v1/groups/jobs/next"
+expect 404 '"code":"NOT_FOUND"' "ack of no delivery" -X POST "$H/v1/deliveries/12345/ack"
+expect 400 "" "ack of delivery 0" -X POST "$H/v1/deliveries/0/ack"
+expect 400 'no topic' "a group without topics" -X PUT "$H/v1/groups/bad" -d '{"topics": []}'
+expect 400 "" "a number for a duration" -X PUT "$H/v1/groups/bad" -d '{"topics": ["a"], "ack_timeout": 5}'
+expect 400 "unknown field 'max_attempt'" "a typo" -X PUT "$H/v1/groups/bad" -d '{"topics": ["a"], "max_attempt": 5}'
 
 # 204 once the wait is over, and not before
 t0=$(now_ms)
@@ -127,6 +131,21 @@ out=$(req -X POST "$H/v1/groups/jobs/next?wait=10s")
 [ "$(echo "$out" | status)" = 200 ] && [ "$(echo "$out" | body | json_int delivery_id)" = "$d3" ] &&
 	echo "$out" | grep -q '"attempt":2' || fail "an unacked delivery did not come back after its ack timeout: $out"
 
+# the next poll that gets a timed-out delivery is the one its ack goes to, even after the first poll's hold
+# is swept (1 s after the ack timeout): the sweep does not take the delivery from the newer poll
+curl -sf -X PUT "$H/v1/groups/sweep" -d '{"topics": ["sweep"], "ack_timeout": "3s", "backoff_min": "10ms", "backoff_max": "20ms"}' >/dev/null || fail "PUT sweep"
+curl -sf -X PUT "$H/v1/timers/job-4" -d '{"in": "10ms", "topic": "sweep", "payload": "four"}' >/dev/null
+out=$(req -X POST "$H/v1/groups/sweep/next?wait=10s")
+d4=$(echo "$out" | body | json_int delivery_id)
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"key":"job-4"' || fail "next for job-4: $out"
+out=$(req -X POST "$H/v1/groups/sweep/next?wait=10s")
+[ "$(echo "$out" | body | json_int delivery_id)" = "$d4" ] && echo "$out" | grep -q '"attempt":2' ||
+	fail "job-4 did not come back after its ack timeout: $out"
+sleep 1.5	# the first poll's sweep has run (its ack timeout + 1 s); the second one's ack timeout has not
+out=$(req -X POST "$H/v1/deliveries/$d4/ack")
+[ "$(echo "$out" | status)" = 200 ] || fail "the ack of job-4 by the poll that holds it now, after the first poll's sweep: $out"
+curl -sf -X DELETE "$H/v1/groups/sweep" >/dev/null || fail "DELETE sweep"
+
 # many consumers at once: polls and acks on different connections (and loops), nacks, every key acked once
 PY=/usr/bin/python3
 if [ -x "$PY" ]; then
@@ -141,6 +160,57 @@ out=$(req -X POST "$H/v1/groups/jobs/next?wait=10s")
 [ "$(echo "$out" | status)" = 200 ] && [ "$(echo "$out" | body | json_int delivery_id)" = "$d3" ] ||
 	fail "after a restart the unacked delivery $d3 was not delivered again: $out"
 curl -sf -X POST "$H/v1/deliveries/$d3/ack" >/dev/null || fail "ack after the restart"
+
+# dead letters (the RPC's DlqList/DlqRetry/DlqPurge): one attempt, nacked, is a dead letter
+curl -sf -X PUT "$H/v1/groups/dl" -d '{"topics": ["dl"], "max_attempts": 1}' >/dev/null || fail "PUT group dl"
+# Takes group dl's next delivery and nacks it (its only attempt: a dead letter); prints its id.
+kill_next() {
+	local out id
+	out=$(req -X POST "$H/v1/groups/dl/next?wait=10s")
+	id=$(echo "$out" | body | json_int delivery_id)
+	[ "$(echo "$out" | status)" = 200 ] && [ -n "$id" ] || fail "next of group dl: $out"
+	curl -sf -X POST "$H/v1/deliveries/$id/nack" -d '{"error": "no printer"}' >/dev/null || fail "nack $id"
+	echo "$id"
+}
+for k in dl-a dl-b; do
+	curl -sf -X PUT "$H/v1/timers/$k" -d "{\"in\": \"10ms\", \"topic\": \"dl\", \"payload\": \"$k\"}" >/dev/null ||
+		fail "arm $k"
+	eval "id_${k#dl-}=\$(kill_next)"
+done
+out=$(req "$H/v1/groups/dl/dead-letters")
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q "\"delivery_id\":$id_a," &&
+	echo "$out" | grep -q "\"delivery_id\":$id_b," && echo "$out" | grep -q '"last_error":"no printer"' &&
+	echo "$out" | grep -q '"next_cursor":0' || fail "GET dead-letters: $out"
+echo "$out" | grep -q '"payload":"dl-a"' && fail "GET dead-letters without payload=1 has the payloads: $out"
+out=$(req "$H/v1/groups/dl/dead-letters?key=dl-b&payload=1")
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"payload":"dl-b"' && ! echo "$out" | grep -q dl-a ||
+	fail "GET dead-letters?key=dl-b&payload=1: $out"
+out=$(req "$H/v1/groups/dl/dead-letters?limit=1")
+next=$(echo "$out" | body | json_int next_cursor)
+[ "$(echo "$out" | grep -o '"delivery_id"' | wc -l)" = 1 ] && [ "$next" -gt 0 ] || fail "a page of 1: $out"
+out=$(req "$H/v1/groups/dl/dead-letters?limit=1&cursor=$next")
+echo "$out" | grep -q "\"delivery_id\":$id_b," || fail "the second page: $out"
+# errors: the RPC's codes with the API's statuses
+expect 404 '"code":"NOT_FOUND"' "dead letters of no group" "$H/v1/groups/nope/dead-letters"
+expect 400 '"code":"INVALID"' "a bad cursor" "$H/v1/groups/dl/dead-letters?cursor=x"
+expect 400 "id '12x' is not a number" "a bad id" -X POST "$H/v1/groups/dl/dead-letters/retry?id=12x"
+expect 404 "" "purge of no group" -X POST "$H/v1/groups/nope/dead-letters/purge"
+expect 405 "" "GET on retry" "$H/v1/groups/dl/dead-letters/retry"
+# retry by key: delivered again with its attempts reset, the same id; dead again; purge by id, then all
+out=$(req -X POST "$H/v1/groups/dl/dead-letters/retry?key=dl-a")
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"count":1' || fail "retry ?key=dl-a: $out"
+out=$(req -X POST "$H/v1/groups/dl/next?wait=10s")
+[ "$(echo "$out" | body | json_int delivery_id)" = "$id_a" ] && echo "$out" | grep -q '"attempt":1' ||
+	fail "the retried dead letter: $out"
+curl -sf -X POST "$H/v1/deliveries/$id_a/nack" >/dev/null || fail "nack the retried one"
+out=$(req -X POST "$H/v1/groups/dl/dead-letters/purge?id=$id_a")
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"count":1' || fail "purge ?id=$id_a: $out"
+out=$(req -X POST "$H/v1/groups/dl/dead-letters/purge?id=$id_a")
+echo "$out" | grep -q '"count":0' || fail "purge of a purged id: $out"
+out=$(req -X POST "$H/v1/groups/dl/dead-letters/purge")
+[ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"count":1' || fail "purge all: $out"
+[ "$(counter dl dead_letters)" = 0 ] || fail "dead letters left: $(curl -s "$H/v1/groups/dl")"
+curl -sf -X DELETE "$H/v1/groups/dl" >/dev/null || fail "DELETE group dl"
 
 # DELETE: the group is gone
 out=$(req -X DELETE "$H/v1/groups/jobs")

@@ -23,6 +23,9 @@ UNREACHED = {
     ("/v1/timers/{key}", "put", "503"): "STORAGE needs a failing disk (tests/regress/diskfull.sh, over RPC)",
     ("/v1/timers/{key}", "delete", "503"): "as above",
     ("/v1/history", "get", "501"): "needs timerd --no-stats (tests/regress/http-page.sh)",
+    ("/v1/deliveries/{id}/ack", "post", "503"): "STORAGE while the store fails (tests/regress/group-diskfull.sh)",
+    ("/v1/groups/{group}/dead-letters/retry", "post", "503"): "STORAGE: as above (tests/regress/group-diskfull.sh)",
+    ("/v1/groups/{group}/dead-letters/purge", "post", "503"): "as above",
 }
 
 covered = set()
@@ -196,6 +199,43 @@ call(A, "post", "/v1/deliveries/x/ack")
 call(NK, "post", "/v1/deliveries/%d/nack" % deliveries[1], {"retry_after": "forever"})
 call(NK, "post", "/v1/deliveries/%d/nack" % deliveries[1], {"retry_after": "1h", "error": "later"})
 call(NK, "post", "/v1/deliveries/%d/nack" % deliveries[1], {})
+# dead letters: one attempt, nacked, is a dead letter; listed, retried, dead again, purged by id
+DL, DR, DP = "/v1/groups/{group}/dead-letters", "/v1/groups/{group}/dead-letters/retry", "/v1/groups/{group}/dead-letters/purge"
+
+
+def dead_letter(key):
+    """Makes the next delivery of group oa-g (timer key) a dead letter: taken, nacked on its last attempt."""
+    r, d = call(N, "post", "/v1/groups/oa-g/next?wait=10s")
+    if r.status != 200 or json.loads(d)["key"] != key:
+        fail("no delivery of %s within 10 s: %d %r" % (key, r.status, d))
+    call(NK, "post", "/v1/deliveries/%d/nack" % json.loads(d)["delivery_id"], {"error": "broken"})
+    return json.loads(d)["delivery_id"]
+
+
+call(G, "put", "/v1/groups/oa-g", {"topics": ["oa-g"], "ack_timeout": "30s", "max_attempts": 1})
+call(K, "put", "/v1/timers/oa-dl", {"in": "1ms", "topic": "oa-g", "payload": "dead"})
+dlid = dead_letter("oa-dl")
+r, d = call(DL, "get", "/v1/groups/oa-g/dead-letters?key=oa-dl&payload=1&limit=10")
+letters = json.loads(d)["letters"]
+if [(x["delivery_id"], x["last_error"], x.get("payload")) for x in letters] != [(dlid, "broken", "dead")]:
+    fail("GET dead-letters: %r, want delivery %d, last_error broken, payload dead" % (letters, dlid))
+call(DL, "get", "/v1/groups/oa-g/dead-letters?cursor=bad")
+call(DL, "get", "/v1/groups/none/dead-letters")
+r, d = call(DR, "post", "/v1/groups/oa-g/dead-letters/retry?key=oa-dl")
+if json.loads(d)["count"] != 1:
+    fail("retry: %r, want count 1" % d)
+call(DR, "post", "/v1/groups/oa-g/dead-letters/retry?id=x")
+call(DR, "post", "/v1/groups/none/dead-letters/retry")
+if dead_letter("oa-dl") != dlid:
+    fail("the retried dead letter came back with another delivery id")
+call(DP, "post", "/v1/groups/oa-g/dead-letters/purge?id=-1")
+call(DP, "post", "/v1/groups/none/dead-letters/purge")
+r, d = call(DP, "post", "/v1/groups/oa-g/dead-letters/purge?id=%d" % dlid)
+if json.loads(d)["count"] != 1:
+    fail("purge: %r, want count 1" % d)
+r, d = call(DL, "get", "/v1/groups/oa-g/dead-letters")
+if json.loads(d) != {"letters": [], "next_cursor": 0}:
+    fail("GET dead-letters after the purge: %r" % d)
 call(G, "delete", "/v1/groups/oa-g")
 call(G, "delete", "/v1/groups/oa-g")
 for i in range(60):  # --max-timers 40: FULL is 429

@@ -20,76 +20,18 @@
 #include "client/timerd.h"
 #include "proto/frame.h"
 #include "proto/timerd.pb-c.h"
+#include "frames.h"
 #include "test-server-util.h"
 #include "tests/wait.h"
 
 static struct tsd daemon_;
-
-/* A raw connection to the daemon's Unix socket. */
-static int raw_connect(void)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", daemon_.sock);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	return fd;
-}
-
-/* Sends a framed request. */
-static void send_request(int fd, const Timerd__Request *r)
-{
-	static uint8_t buf[65536];
-	size_t n = timerd__request__pack(r, buf + FRAME_HDR);
-
-	frame_put_len(buf, (uint32_t)n);
-	ck_assert_int_eq(send(fd, buf, FRAME_HDR + n, MSG_NOSIGNAL), (ssize_t)(FRAME_HDR + n));
-}
-
-/* Reads exactly n bytes within ms; false on EOF or timeout. */
-static bool raw_read(int fd, uint8_t *p, size_t n, int ms)
-{
-	struct pollfd pf = { .fd = fd, .events = POLLIN };
-
-	while (n) {
-		ssize_t r;
-
-		if (poll(&pf, 1, ms) <= 0)
-			return false;
-		if ((r = read(fd, p, n)) <= 0)
-			return false;
-		p += r;
-		n -= (size_t)r;
-	}
-	return true;
-}
-
-/* Reads one Response; NULL on EOF or timeout. */
-static Timerd__Response *read_response(int fd, int ms)
-{
-	uint8_t h[FRAME_HDR], *body;
-	Timerd__Response *m;
-	uint32_t n;
-
-	if (!raw_read(fd, h, FRAME_HDR, ms))
-		return NULL;
-	n = frame_len(h);
-	ck_assert_uint_le(n, FRAME_LIMIT_MAX);
-	body = malloc(n ? n : 1);
-	ck_assert(raw_read(fd, body, n, ms));
-	m = timerd__response__unpack(NULL, n, body);
-	free(body);
-	ck_assert_ptr_nonnull(m);
-	return m;
-}
 
 /* The next reply that is not an event (events are skipped). */
 static Timerd__Response *reply(int fd)
 {
 	Timerd__Response *m;
 
-	while ((m = read_response(fd, 5000)) != NULL && m->event)
+	while ((m = frames_read_response(fd, 5000)) != NULL && m->event)
 		timerd__response__free_unpacked(m, NULL);
 	ck_assert_msg(m != NULL, "no reply within 5 s");
 	return m;
@@ -101,7 +43,7 @@ static const char *expect_error(int fd, Timerd__Request *r, Timerd__ErrorCode co
 	static char msg[512];
 	Timerd__Response *m;
 
-	send_request(fd, r);
+	frames_send_request(fd, r);
 	m = reply(fd);
 	ck_assert_msg(m->body_case == TIMERD__RESPONSE__BODY_ERROR, "request %llu: body %d, want error %d",
 		      (unsigned long long)r->id, m->body_case, code);
@@ -117,7 +59,7 @@ static Timerd__Response *expect_ok(int fd, Timerd__Request *r, Timerd__Response_
 {
 	Timerd__Response *m;
 
-	send_request(fd, r);
+	frames_send_request(fd, r);
 	m = reply(fd);
 	ck_assert_msg(m->body_case == body, "request %llu: body %d (%s), want %d", (unsigned long long)r->id,
 		      m->body_case, m->body_case == TIMERD__RESPONSE__BODY_ERROR ? m->error->message : "", body);
@@ -129,7 +71,7 @@ static Timerd__Response *next_delivery(int fd, int ms)
 {
 	Timerd__Response *m;
 
-	while ((m = read_response(fd, ms)) != NULL) {
+	while ((m = frames_read_response(fd, ms)) != NULL) {
 		if (m->event && m->body_case == TIMERD__RESPONSE__BODY_FIRE && m->fire->delivery_id)
 			return m;
 		timerd__response__free_unpacked(m, NULL);
@@ -204,7 +146,7 @@ static void arm(int fd, const char *key, const char *topic, int64_t ms)
 
 START_TEST(test_group_create_invalid)
 {
-	int fd = raw_connect();
+	int fd = frames_connect(daemon_.sock);
 	Timerd__Request r = TIMERD__REQUEST__INIT;
 	Timerd__GroupCreate gc = TIMERD__GROUP_CREATE__INIT;
 	Timerd__Group g = TIMERD__GROUP__INIT;
@@ -276,7 +218,7 @@ END_TEST
 
 START_TEST(test_consumer_requests_invalid)
 {
-	int fd = raw_connect();
+	int fd = frames_connect(daemon_.sock);
 	Timerd__Request r = TIMERD__REQUEST__INIT;
 	Timerd__Subscribe s = TIMERD__SUBSCRIBE__INIT;
 	Timerd__Ack a = TIMERD__ACK__INIT;
@@ -362,7 +304,7 @@ END_TEST
 
 START_TEST(test_redelivered_after_disconnect)
 {
-	int a = raw_connect(), b = raw_connect();
+	int a = frames_connect(daemon_.sock), b = frames_connect(daemon_.sock);
 	Timerd__Request r = TIMERD__REQUEST__INIT;
 	Timerd__Ack ack = TIMERD__ACK__INIT;
 	Timerd__Response *m;
@@ -405,7 +347,7 @@ static bool created_atleast(void *arg)
 
 START_TEST(test_never_reads_bounded_by_credit)
 {
-	int fd = raw_connect(), ctl = raw_connect();
+	int fd = frames_connect(daemon_.sock), ctl = frames_connect(daemon_.sock);
 	int64_t want = 200;
 
 	create(ctl, 1, "bi-lazy", "bi-lazy-t", 0, 0, true);

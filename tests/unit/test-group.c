@@ -124,6 +124,16 @@ static bool t_mem_full(void *arg, size_t bytes)
 	return t_mem_is_full || (W.mem_limit && W.mem + (int64_t)bytes > W.mem_limit);
 }
 
+/* hooks.writable: false while a test makes the store fail. */
+static bool t_store_failing;
+
+/* hooks.writable */
+static bool t_writable(void *arg)
+{
+	(void)arg;
+	return !t_store_failing;
+}
+
 /* deliver of the fake consumer. */
 static int t_deliver(struct group_consumer *c, const struct group_delivery *d)
 {
@@ -148,9 +158,11 @@ static struct group_set GS;
 static void setup(void)
 {
 	struct group_hooks h = { .put = t_put, .put_fire = t_put_fire, .durable = t_durable, .wake = t_wake,
-				 .changed = t_changed, .now = t_now, .mem = &W.mem, .mem_full = t_mem_full };
+				 .changed = t_changed, .now = t_now, .mem = &W.mem, .mem_full = t_mem_full,
+				 .writable = t_writable };
 
 	memset(&W, 0, sizeof(W));
+	t_store_failing = false;
 	W.now = 100 * SEC;
 	W.durable = UINT64_MAX;
 	ck_assert_int_eq(group_set_init(&GS, &h, 12345), 0);
@@ -437,6 +449,65 @@ START_TEST(test_nack_dead_letters)
 	ck_assert_uint_eq(info("g")->dead_letters, 0);
 	ck_assert_uint_eq(G.dead_lettered, 2);
 	group_unsubscribe(&a.c, NULL);
+}
+END_TEST
+
+/*
+ * While the store fails, ack timeouts wait (the delivery stays in flight),
+ * an attempt whose ack was refused or whose consumer went meanwhile is not
+ * counted: max_attempts 1 and still no dead letter.
+ */
+START_TEST(test_store_failing_spares_attempts)
+{
+	struct fake a, b;
+	uint64_t hold;
+	int64_t next;
+
+	ck_assert_int_eq(mk("g", "t", 1 * SEC, 1, 0, 0, 0, false, false, NULL), 0);
+	sub(&a, "g", 1);
+	fire("t", "k", 1, false);
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(a.n, 1);
+	t_store_failing = true;
+	group_ack_refused(&a.c, a.ids[0]);	/* the ack was answered STORAGE */
+	for (int i = 0; i < 5; i++) {	/* five ack timeouts pass: still in flight to a, nothing counted */
+		W.now += 1 * SEC;
+		next = group_tick(&GS, W.now);
+		ck_assert_int_eq(next, W.now + 1 * SEC);
+	}
+	ck_assert_uint_eq(info("g")->in_flight, 1);
+	ck_assert_uint_eq(G.timeouts, 0);
+	ck_assert_uint_eq(G.dead_letters, 0);
+	ck_assert_int_eq(a.n, 1);
+	/* the store recovers; the refused ack is not repeated: the timeout comes, not counted, due at once */
+	t_store_failing = false;
+	W.now += 1 * SEC;
+	group_tick(&GS, W.now);
+	ck_assert_uint_eq(info("g")->dead_letters, 0);
+	ck_assert_uint_eq(G.timeouts, 1);
+	ck_assert_int_eq(a.n, 2);
+	ck_assert_uint_eq(a.ids[1], a.ids[0]);
+	ck_assert_uint_eq(a.attempts[1], 2);	/* attempt numbers still count every push */
+	/* its consumer goes while the store fails: not counted either; b gets it */
+	t_store_failing = true;
+	group_unsubscribe(&a.c, NULL);
+	ck_assert_uint_eq(info("g")->dead_letters, 0);
+	ck_assert_uint_eq(G.backlog, 1);
+	t_store_failing = false;
+	sub(&b, "g", 1);
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(b.n, 1);
+	ck_assert_uint_eq(b.attempts[0], 3);
+	ck_assert_int_eq(group_ack(&b.c, b.ids[0], NULL, &hold), 0);
+	ck_assert_uint_eq(info("g")->acked, 1);
+	/* a timeout with the store writable and no refused ack is counted as before: max_attempts 1 -> dead */
+	fire("t", "k", 1, false);
+	group_tick(&GS, W.now);
+	ck_assert_int_eq(b.n, 2);
+	W.now += 1 * SEC;
+	group_tick(&GS, W.now);
+	ck_assert_uint_eq(info("g")->dead_letters, 1);
+	group_unsubscribe(&b.c, NULL);
 }
 END_TEST
 
@@ -950,6 +1021,7 @@ int main(void)
 	tcase_add_test(tc, test_credit_and_spread);
 	tcase_add_test(tc, test_timeout_backoff_bounds);
 	tcase_add_test(tc, test_nack_dead_letters);
+	tcase_add_test(tc, test_store_failing_spares_attempts);
 	tcase_add_test(tc, test_ordering_per_key);
 	tcase_add_test(tc, test_consumer_gone);
 	tcase_add_test(tc, test_timeout_other_consumer);

@@ -19,81 +19,17 @@
 #include "client/timerd.h"
 #include "proto/frame.h"
 #include "proto/timerd.pb-c.h"
+#include "frames.h"
 #include "test-server-util.h"
 #include "tests/wait.h"
 
 static struct tsd daemon_;
 
-/* A raw connection to the daemon's Unix socket. */
-static int raw_connect(void)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", daemon_.sock);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	return fd;
-}
-
-/* Writes all n bytes. */
-static void raw_send(int fd, const void *p, size_t n)
-{
-	ck_assert_int_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
-}
-
-/* Sends a framed request. */
-static void send_request(int fd, const Timerd__Request *r)
-{
-	uint8_t buf[65536];
-	size_t n = timerd__request__pack(r, buf + FRAME_HDR);
-
-	frame_put_len(buf, (uint32_t)n);
-	raw_send(fd, buf, FRAME_HDR + n);
-}
-
-/* Reads exactly n bytes within ms; false on EOF or timeout. */
-static bool raw_read(int fd, uint8_t *p, size_t n, int ms)
-{
-	struct pollfd pf = { .fd = fd, .events = POLLIN };
-
-	while (n) {
-		ssize_t r;
-
-		if (poll(&pf, 1, ms) <= 0)
-			return false;
-		if ((r = read(fd, p, n)) <= 0)
-			return false;
-		p += r;
-		n -= (size_t)r;
-	}
-	return true;
-}
-
-/* Reads one Response (free with timerd__response__free_unpacked); NULL on EOF or timeout. */
-static Timerd__Response *read_response(int fd, int ms)
-{
-	uint8_t h[FRAME_HDR], *body;
-	Timerd__Response *m;
-	uint32_t n;
-
-	if (!raw_read(fd, h, FRAME_HDR, ms))
-		return NULL;
-	n = frame_len(h);
-	ck_assert_uint_le(n, FRAME_LIMIT_MAX);
-	body = malloc(n ? n : 1);
-	ck_assert(raw_read(fd, body, n, ms));
-	m = timerd__response__unpack(NULL, n, body);
-	free(body);
-	ck_assert_ptr_nonnull(m);
-	return m;
-}
-
 /* Reads the next reply and checks it is an Error with code; returns its message (static copy). */
 static const char *expect_error(int fd, Timerd__ErrorCode code, uint64_t id)
 {
 	static char msg[512];
-	Timerd__Response *m = read_response(fd, 5000);
+	Timerd__Response *m = frames_read_response(fd, 5000);
 
 	ck_assert_ptr_nonnull(m);
 	ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_ERROR);
@@ -107,7 +43,7 @@ static const char *expect_error(int fd, Timerd__ErrorCode code, uint64_t id)
 /* The connection is closed by the daemon within 5 s (nothing more to read). */
 static void expect_closed(int fd)
 {
-	Timerd__Response *m = read_response(fd, 5000);
+	Timerd__Response *m = frames_read_response(fd, 5000);
 
 	ck_assert_ptr_null(m);
 	close(fd);
@@ -144,15 +80,15 @@ static void send_ping(int fd, uint64_t id)
 {
 	uint8_t buf[64];
 
-	raw_send(fd, buf, pack_ping(buf, id));
+	frames_send(fd, buf, pack_ping(buf, id));
 }
 
 START_TEST(test_text)
 {
-	int fd = raw_connect();
+	int fd = frames_connect(daemon_.sock);
 	const char *msg;
 
-	raw_send(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
+	frames_send(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
 	msg = expect_error(fd, TIMERD__ERROR_CODE__FRAME_TOO_LARGE, 0);
 	ck_assert_msg(strstr(msg, "looks like text"), "%s", msg);
 	expect_closed(fd);
@@ -162,11 +98,11 @@ END_TEST
 
 START_TEST(test_4gib_prefix)
 {
-	int fd = raw_connect();
+	int fd = frames_connect(daemon_.sock);
 	const uint8_t h[] = { 0xff, 0xff, 0xff, 0xff, 0x01, 0x02 };
 	const char *msg;
 
-	raw_send(fd, h, sizeof(h));
+	frames_send(fd, h, sizeof(h));
 	msg = expect_error(fd, TIMERD__ERROR_CODE__FRAME_TOO_LARGE, 0);
 	ck_assert_msg(strstr(msg, "4294967295") && strstr(msg, "max-frame"), "%s", msg);
 	expect_closed(fd);
@@ -176,17 +112,17 @@ END_TEST
 
 START_TEST(test_garbage_frame_keeps_connection)
 {
-	int fd = raw_connect();
+	int fd = frames_connect(daemon_.sock);
 	uint8_t buf[FRAME_HDR + 64];
 	Timerd__Response *m;
 
 	frame_put_len(buf, 64);
 	for (int i = 0; i < 64; i++)
 		buf[FRAME_HDR + i] = 0xff;	/* a varint that never ends */
-	raw_send(fd, buf, sizeof(buf));
+	frames_send(fd, buf, sizeof(buf));
 	expect_error(fd, TIMERD__ERROR_CODE__MALFORMED, 0);
 	send_ping(fd, 9);		/* the stream is still in sync */
-	m = read_response(fd, 5000);
+	m = frames_read_response(fd, 5000);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_PONG);
 	ck_assert_uint_eq(m->id, 9);
@@ -197,7 +133,7 @@ END_TEST
 
 START_TEST(test_random_frames)
 {
-	int fd = raw_connect();
+	int fd = frames_connect(daemon_.sock);
 	uint8_t buf[FRAME_HDR + 200];
 	Timerd__Response *m;
 
@@ -208,8 +144,8 @@ START_TEST(test_random_frames)
 		frame_put_len(buf, n);
 		for (uint32_t j = 0; j < n; j++)
 			buf[FRAME_HDR + j] = (uint8_t)random();
-		raw_send(fd, buf, FRAME_HDR + n);
-		m = read_response(fd, 5000);	/* every frame gets exactly one answer */
+		frames_send(fd, buf, FRAME_HDR + n);
+		m = frames_read_response(fd, 5000);	/* every frame gets exactly one answer */
 		ck_assert_ptr_nonnull(m);
 		ck_assert(!m->event);
 		timerd__response__free_unpacked(m, NULL);
@@ -221,11 +157,11 @@ END_TEST
 
 START_TEST(test_truncated_then_gone)
 {
-	int fd = raw_connect();
+	int fd = frames_connect(daemon_.sock);
 	uint8_t buf[FRAME_HDR + 10] = { 0 };
 
 	frame_put_len(buf, 100);
-	raw_send(fd, buf, sizeof(buf));
+	frames_send(fd, buf, sizeof(buf));
 	close(fd);		/* vanished in the middle of a frame */
 	expect_serving();
 }
@@ -233,13 +169,13 @@ END_TEST
 
 START_TEST(test_stalled_frame)
 {
-	int fd = raw_connect();
+	int fd = frames_connect(daemon_.sock);
 	uint8_t buf[FRAME_HDR + 3] = { 0 };
 	int64_t t0 = tsd_now();
 	const char *msg;
 
 	frame_put_len(buf, 50);
-	raw_send(fd, buf, sizeof(buf));
+	frames_send(fd, buf, sizeof(buf));
 	msg = expect_error(fd, TIMERD__ERROR_CODE__TIMEOUT, 0);	/* --frame-timeout 300ms */
 	ck_assert_msg(strstr(msg, "stalled"), "%s", msg);
 	ck_assert_int_ge(tsd_now() - t0, 250000000);
@@ -250,7 +186,7 @@ END_TEST
 
 START_TEST(test_invalid_fields)
 {
-	int fd = raw_connect();
+	int fd = frames_connect(daemon_.sock);
 	Timerd__Request r = TIMERD__REQUEST__INIT;
 	Timerd__Arm a = TIMERD__ARM__INIT;
 	Timerd__Hello h = TIMERD__HELLO__INIT;
@@ -260,41 +196,41 @@ START_TEST(test_invalid_fields)
 	r.body_case = TIMERD__REQUEST__BODY_ARM;
 	r.arm = &a;
 	r.id = 1;
-	send_request(fd, &r);	/* no time at all */
+	frames_send_request(fd, &r);	/* no time at all */
 	ck_assert(strstr(expect_error(fd, TIMERD__ERROR_CODE__INVALID, 1), "after_ns"));
 	a.when_case = TIMERD__ARM__WHEN_AT_MONO_NS;
 	a.at_mono_ns = -5;
 	r.id = 2;
-	send_request(fd, &r);
+	frames_send_request(fd, &r);
 	expect_error(fd, TIMERD__ERROR_CODE__DEADLINE, 2);
 	a.at_mono_ns = 1;
 	a.period_ns = -1;
 	r.id = 3;
-	send_request(fd, &r);
+	frames_send_request(fd, &r);
 	expect_error(fd, TIMERD__ERROR_CODE__PERIOD, 3);
 	a.period_ns = 0;
 	a.payload.data = big;
 	a.payload.len = 20000;	/* over --max-payload 16KiB */
 	r.id = 4;
-	send_request(fd, &r);
+	frames_send_request(fd, &r);
 	ck_assert(strstr(expect_error(fd, TIMERD__ERROR_CODE__PAYLOAD_TOO_LARGE, 4), "max-payload"));
 	a.payload.len = 0;
 	a.topic = (char *)"bad\x01topic";
 	r.id = 5;
-	send_request(fd, &r);
+	frames_send_request(fd, &r);
 	expect_error(fd, TIMERD__ERROR_CODE__INVALID, 5);
 	h.version = 99;
 	r.body_case = TIMERD__REQUEST__BODY_HELLO;
 	r.hello = &h;
 	r.id = 6;
-	send_request(fd, &r);
+	frames_send_request(fd, &r);
 	ck_assert(strstr(expect_error(fd, TIMERD__ERROR_CODE__VERSION, 6), "version 1"));
 	p.data.data = big;
 	p.data.len = 4000;
 	r.body_case = TIMERD__REQUEST__BODY_PING;
 	r.ping = &p;
 	r.id = 7;
-	send_request(fd, &r);
+	frames_send_request(fd, &r);
 	expect_error(fd, TIMERD__ERROR_CODE__INVALID, 7);
 	close(fd);
 	expect_serving();
@@ -303,16 +239,16 @@ END_TEST
 
 START_TEST(test_unknown_op)
 {
-	int fd = raw_connect();
+	int fd = frames_connect(daemon_.sock);
 	/* id 7, then field 99 (varint 5): an operation from a future version */
 	const uint8_t frame[] = { 0, 0, 0, 5, 0x08, 0x07, 0x98, 0x06, 0x05 };
 	const uint8_t empty[] = { 0, 0, 0, 0 };
 	const char *msg;
 
-	raw_send(fd, frame, sizeof(frame));
+	frames_send(fd, frame, sizeof(frame));
 	msg = expect_error(fd, TIMERD__ERROR_CODE__UNKNOWN_OP, 7);
 	ck_assert_msg(strstr(msg, "field 99") && strstr(msg, "upgrade"), "%s", msg);
-	raw_send(fd, empty, sizeof(empty));
+	frames_send(fd, empty, sizeof(empty));
 	ck_assert(strstr(expect_error(fd, TIMERD__ERROR_CODE__UNKNOWN_OP, 0), "empty request"));
 	close(fd);
 	expect_serving();
@@ -321,11 +257,11 @@ END_TEST
 
 START_TEST(test_oversized_frame)
 {
-	int fd = raw_connect();
+	int fd = frames_connect(daemon_.sock);
 	uint8_t h[FRAME_HDR];
 
 	frame_put_len(h, 70000);	/* over --max-frame 64KiB */
-	raw_send(fd, h, sizeof(h));
+	frames_send(fd, h, sizeof(h));
 	ck_assert(strstr(expect_error(fd, TIMERD__ERROR_CODE__FRAME_TOO_LARGE, 0), "70000"));
 	expect_closed(fd);
 	expect_serving();
@@ -360,7 +296,7 @@ static bool fires_routed(void *arg)
 
 START_TEST(test_never_reads_fires)
 {
-	int fd = raw_connect(), small = 4096;
+	int fd = frames_connect(daemon_.sock), small = 4096;
 	Timerd__Request r = TIMERD__REQUEST__INIT;
 	Timerd__Watch w = TIMERD__WATCH__INIT;
 	Timerd__Response *m;
@@ -374,8 +310,8 @@ START_TEST(test_never_reads_fires)
 	r.id = 1;
 	r.body_case = TIMERD__REQUEST__BODY_WATCH;
 	r.watch = &w;
-	send_request(fd, &r);
-	m = read_response(fd, 5000);
+	frames_send_request(fd, &r);
+	m = frames_read_response(fd, 5000);
 	ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_WATCH);
 	timerd__response__free_unpacked(m, NULL);
 	ck_assert_int_eq(timerd_connect(daemon_.sock, NULL, &a, NULL), TIMERD_OK);
@@ -392,7 +328,7 @@ START_TEST(test_never_reads_fires)
 	ck_assert_int_gt(stat_of("server.fires_dropped"), dropped0);
 	/* Now read: a notice says how many were lost; stop once every fire is accounted for. */
 	while (fires + lost < FLOOD_FIRES) {
-		ck_assert_msg((m = read_response(fd, 5000)) != NULL,
+		ck_assert_msg((m = frames_read_response(fd, 5000)) != NULL,
 			      "the stream ended after %llu fires and %llu lost of %d",
 			      (unsigned long long)fires, (unsigned long long)lost, FLOOD_FIRES);
 		if (m->body_case == TIMERD__RESPONSE__BODY_NOTICE) {
@@ -411,7 +347,7 @@ END_TEST
 
 START_TEST(test_never_reads_replies)
 {
-	int fd = raw_connect(), small = 4096, flags;
+	int fd = frames_connect(daemon_.sock), small = 4096, flags;
 	uint8_t frame[FRAME_HDR + 16];
 	uint64_t sent = 0, pongs = 0, refused = 0;
 	Timerd__Response *m;
@@ -432,7 +368,7 @@ START_TEST(test_never_reads_replies)
 	expect_serving();
 	fcntl(fd, F_SETFL, flags);
 	shutdown(fd, SHUT_WR);
-	while (pongs + refused < sent && (m = read_response(fd, 5000)) != NULL) {
+	while (pongs + refused < sent && (m = frames_read_response(fd, 5000)) != NULL) {
 		pongs += m->body_case == TIMERD__RESPONSE__BODY_PONG;
 		refused += m->body_case == TIMERD__RESPONSE__BODY_ERROR &&
 			   m->error->code == TIMERD__ERROR_CODE__TOO_MANY_INFLIGHT;
@@ -471,13 +407,13 @@ START_TEST(test_too_many_connections)
 	int fds[80], refused = 0;
 
 	for (int i = 0; i < 80; i++)
-		fds[i] = raw_connect();
+		fds[i] = frames_connect(daemon_.sock);
 	/* Each connection answers first either the refusal (told at once) or the pong. */
 	for (int i = 0; i < 80; i++) {
 		Timerd__Response *m;
 
 		try_ping(fds[i], 1);
-		ck_assert_msg((m = read_response(fds[i], 5000)) != NULL, "connection %d: no refusal and no pong", i);
+		ck_assert_msg((m = frames_read_response(fds[i], 5000)) != NULL, "connection %d: no refusal and no pong", i);
 		if (m->body_case == TIMERD__RESPONSE__BODY_ERROR) {
 			ck_assert_int_eq(m->error->code, TIMERD__ERROR_CODE__TOO_MANY_CONNECTIONS);
 			ck_assert(m->event && strstr(m->error->message, "max-connections"));

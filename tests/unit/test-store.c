@@ -395,6 +395,41 @@ START_TEST(test_calendar_roundtrip)
 }
 END_TEST
 
+/* Makes the store's file (path) an SQLite database holding what sql creates. */
+static void make_file(const char *sql)
+{
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * Makes a format-2 file (timers with calendars; no groups, no owner
+ * column) with one journal row, timer 3's arm, whose calendar is the SQL
+ * literal cal ("'daily'", "NULL").
+ */
+static void make_format_2(const char *cal)
+{
+	char sql[2048];
+
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE journal(lsn INTEGER PRIMARY KEY, op INTEGER NOT NULL, id INTEGER NOT NULL,"
+		 " boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
+		 " period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
+		 " key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
+		 "CREATE TABLE snap(slot INTEGER PRIMARY KEY, id INTEGER NOT NULL,"
+		 " boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
+		 " period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
+		 " key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
+		 "CREATE TABLE meta(k TEXT PRIMARY KEY, v);"
+		 "INSERT INTO meta VALUES('snap_lsn', 0);"
+		 "INSERT INTO journal VALUES(1, 1, 3, 42, 1, 5000, 5007, 0, 1, 5, NULL, 't', x'00', %s);"
+		 "PRAGMA user_version = 2;", cal);
+	make_file(sql);
+}
+
 START_TEST(test_upgrades_format_1)
 {
 	/* the schema of format 1, as timerd wrote it before calendar schedules */
@@ -417,9 +452,7 @@ START_TEST(test_upgrades_format_1)
 	struct store *st;
 	sqlite3 *db;
 
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	make_file(v1);
 	st = open_store();
 	memset(cal, 0, sizeof(cal));
 	ck_assert_msg(store_load(st, apply_cal, cal, &ls, err, sizeof(err)) == 0, "%s", err);
@@ -593,20 +626,6 @@ END_TEST
 
 START_TEST(test_upgrades_format_2)
 {
-	/* a format 2 file: timers with calendars, no groups */
-	static const char v2[] =
-		"CREATE TABLE journal(lsn INTEGER PRIMARY KEY, op INTEGER NOT NULL, id INTEGER NOT NULL,"
-		" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
-		" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
-		" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
-		"CREATE TABLE snap(slot INTEGER PRIMARY KEY, id INTEGER NOT NULL,"
-		" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
-		" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
-		" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
-		"CREATE TABLE meta(k TEXT PRIMARY KEY, v);"
-		"INSERT INTO meta VALUES('snap_lsn', 0);"
-		"INSERT INTO journal VALUES(1, 1, 3, 42, 1, 5000, 5007, 0, 1, 5, NULL, 't', x'00', 'daily');"
-		"PRAGMA user_version = 2;";
 	struct store_rec r[] = { { .op = STORE_GROUP_PUT, .key = "g", .keylen = 1, .payload = "s", .payloadlen = 1 },
 				 dlv(5, "g", "k") };
 	char cal[8][64], err[512];
@@ -614,11 +633,8 @@ START_TEST(test_upgrades_format_2)
 	struct grows g = { 0 };
 	uint64_t next = 0;
 	struct store *st;
-	sqlite3 *db;
 
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	make_format_2("'daily'");	/* a format 2 file: timers with calendars, no groups */
 	st = open_store();
 	memset(cal, 0, sizeof(cal));
 	ck_assert_msg(store_load(st, apply_cal, cal, &ls, err, sizeof(err)) == 0, "%s", err);
@@ -654,28 +670,12 @@ static int apply_owner(void *arg, const struct store_rec *r)
 /* A format-2 store made before the owner column gets it at open, once; owners round-trip. */
 START_TEST(test_owner_column)
 {
-	static const char v2[] =
-		"CREATE TABLE journal(lsn INTEGER PRIMARY KEY, op INTEGER NOT NULL, id INTEGER NOT NULL,"
-		" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
-		" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
-		" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
-		"CREATE TABLE snap(slot INTEGER PRIMARY KEY, id INTEGER NOT NULL,"
-		" boot INTEGER NOT NULL, clock INTEGER NOT NULL, deadline INTEGER NOT NULL, wall INTEGER NOT NULL,"
-		" period INTEGER NOT NULL, misfire INTEGER NOT NULL, flags INTEGER NOT NULL,"
-		" key BLOB, topic BLOB, payload BLOB, calendar BLOB);"
-		"CREATE TABLE meta(k TEXT PRIMARY KEY, v);"
-		"INSERT INTO meta VALUES('snap_lsn', 0);"
-		"INSERT INTO journal VALUES(1, 1, 3, 42, 1, 5000, 5007, 0, 1, 5, NULL, 't', x'00', NULL);"
-		"PRAGMA user_version = 2;";
 	char own[8][64], topic[16], err[512];
 	struct store_load_stats ls;
 	struct store_rec r;
 	struct store *st;
-	sqlite3 *db;
 
-	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	make_format_2("NULL");
 	for (int round = 0; round < 2; round++) {	/* the second open finds the column there */
 		st = open_store();
 		memset(own, 0, sizeof(own));
