@@ -265,8 +265,8 @@ static void async_read_cb(struct bufferevent *bev, void *arg)
 	c->depth--;
 	if (c->free_pending && !c->depth)
 		async_really_free(c);
-	else if (c->tls && !c->closed && !c->free_pending)	/* the replies' callbacks queued the next requests: one record for them */
-		async_coalesce(c);
+	else if (c->tls && !c->closed && !c->free_pending)
+		async_coalesce(c);	/* the reply callbacks queued the next requests: one record for them */
 }
 
 /* bufferevent event callback: EOF or an error closes the connection. */

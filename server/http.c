@@ -938,7 +938,7 @@ static struct bufferevent *http_accepted(struct event_base *base, void *arg)
 		return NULL;
 	}
 	SSL_set_app_data(ssl, l);
-	SSL_set_info_callback(ssl, http_tls_info);	/* plaintext on this port: a plain 400 (http_tls_plain_answer) */
+	SSL_set_info_callback(ssl, http_tls_info);	/* plaintext here: a plain 400 (http_tls_plain_answer) */
 	return bev;
 }
 
