@@ -20,6 +20,9 @@
 #include "proto/arena.h"
 #include "proto/frame.h"
 
+/* TLS: requests are coalesced into chunks of up to this many bytes (a TLS record holds 16 KiB). */
+#define ASYNC_TLS_COALESCE (64 * 1024)
+
 struct async_pending {
 	uint64_t id;
 	Timerd__Request__BodyCase op;
@@ -39,6 +42,7 @@ struct timerd_async {
 	void *ev_arg;
 	timerd_close_fn close_fn;
 	void *close_arg;
+	bool tls;			/* over bufferevent_openssl (async_coalesce) */
 	bool closed;			/* no more requests; the socket is gone */
 	bool free_pending;		/* timerd_async_free ran inside a callback */
 	int depth;			/* callbacks running */
@@ -222,6 +226,23 @@ static bool async_frame(struct timerd_async *c, struct evbuffer *in, uint32_t n)
 	return !c->closed && !c->free_pending;
 }
 
+/*
+ * TLS: makes the requests queued so far one contiguous chunk (up to
+ * ASYNC_TLS_COALESCE bytes) so they leave as one TLS record, as they leave
+ * in one write() without TLS. libevent's bufferevent_openssl does one
+ * SSL_write, so one record, per chain of the output buffer, and requests
+ * are packed into chains of about 1 KiB: a window of 100 arms went out as
+ * 7 records, which the server reads one or two per read event.
+ */
+static void async_coalesce(struct timerd_async *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t len = evbuffer_get_length(out);
+
+	if (len > evbuffer_get_contiguous_space(out))
+		evbuffer_pullup(out, (ev_ssize_t)(len < ASYNC_TLS_COALESCE ? len : ASYNC_TLS_COALESCE));
+}
+
 /* bufferevent read callback: dispatches every complete frame. */
 static void async_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -244,6 +265,8 @@ static void async_read_cb(struct bufferevent *bev, void *arg)
 	c->depth--;
 	if (c->free_pending && !c->depth)
 		async_really_free(c);
+	else if (c->tls && !c->closed && !c->free_pending)
+		async_coalesce(c);	/* the reply callbacks queued the next requests: one record for them */
 }
 
 /* bufferevent event callback: EOF or an error closes the connection. */
@@ -327,6 +350,7 @@ int timerd_async_connect(struct event_base *base, const char *addr, const struct
 		return err->code = TIMERD_ENOMEM;
 	}
 	arena_init(&c->arena);
+	c->tls = ssl != NULL;
 	c->window = CLIENT_DEFAULT_WINDOW;
 	bufferevent_setcb(c->bev, async_read_cb, NULL, async_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);

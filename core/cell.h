@@ -131,6 +131,29 @@ static inline int cell_claim_write_begin(struct cell_claim *c, uint64_t *sp)
 	return (int)(((s >> 1) + 1) & 1);
 }
 
+/*
+ * cell_claim_write_begin for a writer that decided on what generation gen
+ * held (a compare-and-write: the engine's owner check): claims the cell
+ * only if gen is still the newest and no writer is active. Returns the
+ * copy index; -1 if a writer is active on gen (the caller returns
+ * CELL_LOST: it is ordered just before that writer, over the generation
+ * it decided on); -2 if a newer generation was committed (the caller
+ * decides again on it).
+ */
+static inline int cell_claim_write_begin_at(struct cell_claim *c, uint64_t gen, uint64_t *sp)
+{
+	uint64_t s = gen << 1;
+
+	/* acquire: as cell_claim_write_begin. Strong: a spurious failure must not read as either answer. */
+	if (!atomic_compare_exchange_strong_explicit(&c->seq, &s, (gen << 1) | 1, memory_order_acquire,
+						     memory_order_relaxed))
+		return (s >> 1) == gen ? -1 : -2;
+	/* Orders the bit-0 store above before the payload stores (Boehm's writer fence). */
+	atomic_thread_fence(memory_order_release);
+	*sp = gen << 1;
+	return (int)((gen + 1) & 1);
+}
+
 /* Publishes the filled copy and frees the cell in one store; returns the new generation. */
 static inline uint64_t cell_claim_write_commit(struct cell_claim *c, uint64_t s)
 {

@@ -377,21 +377,53 @@ int engine_attrs_new(const struct engine_arm *a, bool realtime, uint32_t refs,
 	return 0;
 }
 
+static uint64_t engine_read_state(struct engine_tctx *t, struct timer_rec *r, uint64_t *w);
+
+/*
+ * Claims r's cell for a write made only over a state of owner own (ownlen
+ * bytes: the label it was armed with) or a cancel: the check and the claim
+ * are one step, so a re-arm by another owner committed between them is
+ * checked in turn, never written over. The copy index to fill (*sp: the
+ * seq), -1 if another writer holds the cell (CELL_LOST: ordered just
+ * before it, over the state checked), or TD_EOWNER.
+ */
+static int engine_rec_claim_own(struct engine_tctx *t, struct timer_rec *r, const char *own, uint32_t ownlen,
+				uint64_t *sp)
+{
+	uint64_t cur[TIMER_WORDS], gen;
+	struct timer_attrs *at;
+	bool mine;
+	int idx;
+
+	do {
+		gen = engine_read_state(t, r, cur);
+		at = engine_attrs_of(cur[1]);	/* NULL: cancelled (no owner: the write makes it anew) */
+		mine = !at || (at->labellen == ownlen &&
+			       !memcmp(at->data + at->topiclen + at->payloadlen, own, ownlen));
+		hazptr_release(t->hp, HP_SLOT_ATTRS);
+		if (!mine)
+			return TD_EOWNER;
+		idx = cell_claim_write_begin_at(&r->cell, gen, sp);
+	} while (idx == -2);	/* a newer generation: check its owner */
+	return idx;
+}
+
 /*
  * Writes w into r's cell (claim variant) and returns the new generation in
  * *gen; the copy overwritten drops its reference to its old attributes.
- * CELL_LOST if another writer holds the cell.
+ * With own (not NULL), only over a state of that owner (engine_rec_claim_own).
+ * CELL_OK; CELL_LOST if another writer holds the cell; TD_EOWNER.
  */
-static enum cell_result engine_rec_write(struct engine_tctx *t, struct timer_rec *r,
-					 const uint64_t *w, uint64_t *gen)
+static int engine_rec_write(struct engine_tctx *t, struct timer_rec *r, const uint64_t *w, uint64_t *gen,
+			    const char *own, uint32_t ownlen)
 {
 	_Atomic uint64_t *copy;
 	struct timer_attrs *old;
 	uint64_t s;
-	int idx = cell_claim_write_begin(&r->cell, &s);
+	int idx = own ? engine_rec_claim_own(t, r, own, ownlen, &s) : cell_claim_write_begin(&r->cell, &s);
 
 	if (unlikely(idx < 0))
-		return CELL_LOST;
+		return idx == TD_EOWNER ? TD_EOWNER : CELL_LOST;
 	copy = r->buf + (size_t)idx * TIMER_WORDS;
 	/* relaxed: this writer owns the copy until commit. */
 	old = engine_attrs_of(atomic_load_explicit(&copy[1], memory_order_relaxed));
@@ -618,18 +650,21 @@ static int engine_write_settle(struct engine *e, struct timer_rec *r, uint64_t g
 
 /*
  * Writes w (deadline: its monotonic deadline) into live timer r, protected
- * by the caller, and queues it. Returns 1 if r died before the write took
- * effect (the caller retries), else 0; *lost if another writer superseded w.
+ * by the caller, and queues it; with own, only over a state of that owner.
+ * Returns 1 if r died before the write took effect (the caller retries),
+ * TD_EOWNER (nothing written), else 0; *lost if another writer superseded w.
  */
 static int engine_write_queue(struct engine *e, struct engine_tctx *t, struct timer_rec *r,
-			      const uint64_t *w, int64_t deadline, int64_t now, bool *lost)
+			      const uint64_t *w, int64_t deadline, int64_t now, bool *lost,
+			      const char *own, uint32_t ownlen)
 {
 	uint64_t gen;
 	uint32_t old;
+	int wr = engine_rec_write(t, r, w, &gen, own, ownlen);
 
-	*lost = engine_rec_write(t, r, w, &gen) == CELL_LOST;
-	if (*lost)
-		return 0;
+	*lost = wr == CELL_LOST;
+	if (wr < 0 || *lost)
+		return wr < 0 ? wr : 0;
 	/* acq_rel: totally ordered with the dispatcher's fetch_or(DEAD) on the same word. */
 	old = atomic_fetch_or_explicit(&r->flags, TIMER_QUEUED, memory_order_acq_rel);
 	if (old & TIMER_DEAD)
@@ -703,16 +738,21 @@ static struct timer_rec *engine_arm_target(struct engine *e, struct engine_tctx 
 
 /*
  * Hands op->at to the existing timer op->r by writing op->w into its cell
- * and queueing it. 0: r's cell owns at (or, op->lost, at was never
- * published and stays the caller's); ENGINE_ARM_RETRY: r died first, its
- * dead cell owns at and r is released.
+ * and queueing it (only_own: only over a state of this arm's label). 0:
+ * r's cell owns at (or, op->lost, at was never published and stays the
+ * caller's); ENGINE_ARM_RETRY: r died first, its dead cell owns at and r
+ * is released; TD_EOWNER: another owner's timer, r released, at never
+ * published (still the caller's).
  */
 static int engine_arm_hand_over(struct engine *e, struct engine_tctx *t, struct engine_arm_op *op)
 {
-	if (!engine_write_queue(e, t, op->r, op->w, op->deadline, op->now, &op->lost))
+	const char *own = op->a->only_own ? (op->a->label ? op->a->label : "") : NULL;
+	int rc = engine_write_queue(e, t, op->r, op->w, op->deadline, op->now, &op->lost, own, op->a->labellen);
+
+	if (!rc)
 		return 0;
 	hazptr_release(t->hp, HP_SLOT_REC);
-	return ENGINE_ARM_RETRY;
+	return rc == TD_EOWNER ? rc : ENGINE_ARM_RETRY;
 }
 
 /*
@@ -793,7 +833,10 @@ static int engine_arm_try(struct engine *e, struct engine_tctx *t, struct engine
 	}
 	if (op->created)
 		return 0;
-	return engine_arm_hand_over(e, t, op);	/* r is protected: write into it */
+	err = engine_arm_hand_over(e, t, op);	/* r is protected: write into it */
+	if (err == TD_EOWNER)
+		engine_arm_unpublished(t, op);
+	return err;
 }
 
 /* Queues a created timer, drops the protection and a lost write's attributes, counts. */
@@ -848,11 +891,17 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 
 int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keylen)
 {
-	return engine_cancel_id(e, id, key, keylen, NULL, NULL);
+	return engine_cancel_own(e, id, key, keylen, NULL, 0, NULL, NULL);
 }
 
 int engine_cancel_id(struct engine *e, uint64_t id, const char *key, uint32_t keylen, uint64_t *cancelled,
 		     bool *coalesced)
+{
+	return engine_cancel_own(e, id, key, keylen, NULL, 0, cancelled, coalesced);
+}
+
+int engine_cancel_own(struct engine *e, uint64_t id, const char *key, uint32_t keylen, const char *own,
+		      uint32_t ownlen, uint64_t *cancelled, bool *coalesced)
 {
 	struct engine_tctx *t = engine_tctx(e);
 	const uint64_t w[TIMER_WORDS] = { 0, TIMER_OP_CANCEL };
@@ -875,10 +924,12 @@ int engine_cancel_id(struct engine *e, uint64_t id, const char *key, uint32_t ke
 		}
 		if (!r)
 			return engine_reject(t, TD_ENOENT);
-		died = engine_write_queue(e, t, r, w, INT64_MAX, 0, &lost);
+		died = engine_write_queue(e, t, r, w, INT64_MAX, 0, &lost, own, ownlen);
 		if (cancelled)
 			*cancelled = r->id;	/* immutable, and r is still protected */
 		hazptr_release(t->hp, HP_SLOT_REC);
+		if (died < 0)
+			return engine_reject(t, died);	/* TD_EOWNER: nothing written */
 	} while (died);
 	if (lost)
 		ctr_add(&t->c->ctr.lost_races, 1);

@@ -163,6 +163,9 @@ struct engine_arm {
 				 * 0: none; needs engine_config.accounts): the server's identity */
 	uint64_t acct_max_timers;	/* creating a timer past this many in acct: TD_EQUOTA (0: no limit) */
 	uint64_t acct_max_bytes;	/* ... or past these bytes (attributes + ENGINE_REC_COST a timer) */
+	bool only_own;		/* an existing timer is re-armed only if its label is this arm's
+				 * label (else TD_EOWNER, nothing changed), checked and written in
+				 * one step; a new or cancelled one is created as usual */
 	struct cal *cal;	/* a calendar schedule (NULL: none): when is ENGINE_AT_REAL,
 				 * time its first elapse, period 0; engine_arm and
 				 * engine_restore_put take it over, on error too (it is
@@ -297,6 +300,15 @@ int engine_cancel(struct engine *e, uint64_t id, const char *key, uint32_t keyle
  */
 int engine_cancel_id(struct engine *e, uint64_t id, const char *key, uint32_t keylen, uint64_t *cancelled,
 		     bool *coalesced);
+
+/*
+ * engine_cancel_id that cancels only a timer whose label is own (ownlen
+ * bytes; own NULL: any), checked and written in one step: a re-arm by
+ * another owner between the two is never cancelled. TD_EOWNER (nothing
+ * changed) if the timer is another owner's.
+ */
+int engine_cancel_own(struct engine *e, uint64_t id, const char *key, uint32_t keylen, const char *own,
+		      uint32_t ownlen, uint64_t *cancelled, bool *coalesced);
 
 /* Copies out a timer by id or key (free with engine_timer_free); 0 or TD_*. */
 int engine_get(struct engine *e, uint64_t id, const char *key, uint32_t keylen,

@@ -30,7 +30,8 @@
 	X(TD_ESTORAGE,      15, "the timer store cannot be written")	\
 	X(TD_EMEMLIMIT,    16, "the memory budget (max_memory) is used up") \
 	X(TD_EQUOTA,       17, "the arming identity's own quota (max_timers or max_bytes of its account) is used up") \
-	X(TD_ERANGE_END,   18, "")
+	X(TD_EOWNER,       18, "the timer was armed by another owner (its label is not the writer's)") \
+	X(TD_ERANGE_END,   19, "")
 
 #define TD_ERR_ENUM(name, num, msg) name = -(num),
 enum td_err { TD_ERRORS(TD_ERR_ENUM) };

@@ -68,6 +68,10 @@
 #define CONN_FLUSH_TIMEOUT_S 5
 /* Bytes read per read(2) at most. */
 #define CONN_READ_CHUNK (64 * 1024)
+/* TLS: a batch of replies goes out as one chunk of up to this many bytes (conn_tls_coalesce). */
+#define CONN_TLS_COALESCE (64 * 1024)
+/* The most plaintext one TLS record carries. */
+#define CONN_TLS_RECORD 16384
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
@@ -123,8 +127,10 @@ void conn_open(struct loop *l, const struct loop_msg *m)
 	}
 	c->loop = l;
 	c->tls = m->ssl != NULL;
-	if (c->tls)
+	if (c->tls) {
 		bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);	/* a peer that just closes is EOF, not an error */
+		SSL_set_read_ahead(m->ssl, 1);	/* what read(2) brings beyond a record: conn_tls_drain */
+	}
 	c->is_unix = m->is_unix;
 	c->uid = m->uid;
 	c->pid = m->pid;
@@ -530,6 +536,22 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * TLS: makes the first CONN_TLS_COALESCE bytes of c's output one chunk, so
+ * a batch of replies leaves as one TLS record (of up to 16 KiB), as it
+ * leaves in one write(2) without TLS. libevent's bufferevent_openssl does
+ * one SSL_write, so one record, per chain of the output buffer, and replies
+ * are packed into chains of about 1 KiB: a batch of 100 arm replies went
+ * out as 7 records, and the client reads one or two records per read event.
+ */
+static void conn_tls_coalesce(struct evbuffer *out)
+{
+	size_t len = evbuffer_get_length(out);
+
+	if (len > evbuffer_get_contiguous_space(out))
+		evbuffer_pullup(out, (ev_ssize_t)(len < CONN_TLS_COALESCE ? len : CONN_TLS_COALESCE));
+}
+
+/*
  * Sends the replies of the frames just handled. When nothing else is queued
  * they are written at once from the read callback, as one write: no
  * EV_WRITE registration, no extra turn of the event loop on the round trip.
@@ -548,6 +570,8 @@ static void conn_flush_batch(struct conn *c)
 		log_warn_rl("out of memory replying to %s: closing it", c->peer);
 		evbuffer_drain(b, evbuffer_get_length(b));
 		conn_close_flush(c);
+	} else if (c->tls) {
+		conn_tls_coalesce(out);
 	}
 }
 
@@ -568,6 +592,70 @@ static bool conn_unpause(struct conn *c)
 	return true;
 }
 
+/*
+ * A read of conn_tls_drain ended c's TLS session (err: SSL_get_error's), as
+ * libevent would have reported it: the peer's close (close_notify, or just
+ * a FIN: dirty shutdowns are allowed) is its EOF, what it sent still gets
+ * replies; anything else is a TLS error and c goes.
+ */
+static void conn_tls_read_end(struct conn *c, int err)
+{
+	unsigned long e = ERR_peek_error();
+	char buf[256];
+
+	bufferevent_disable(c->bev, EV_READ);	/* libevent must not read past the end either */
+	if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && !e)) {
+		conn_set_state(c, CONN_PEER_EOF);	/* the callers of conn_process finish it (conn_finish) */
+		return;
+	}
+	ERR_error_string_n(e ? e : (unsigned long)err, buf, sizeof(buf));
+	ERR_clear_error();
+	ctr_add(&c->loop->ctr.errors, 1);
+	log_info_rl("connection from %s: TLS error: %s", c->peer, buf);
+	conn_kill(c);
+}
+
+/*
+ * TLS: moves into c's input the records OpenSSL already read from the
+ * socket and libevent left there; true if it moved anything. c's SSL reads
+ * ahead (what the socket has, up to 16 KiB per read(2)), and libevent's
+ * bufferevent_openssl decrypts about one record per read event without
+ * looking at what is buffered beyond it: the rest would wait for the
+ * socket to be readable again, and a client's pipelined requests were
+ * handled one record (~15 frames) per turn of the loop. Every path that
+ * handles frames comes through conn_process, so the ones that resume
+ * reading (unpause, Auth settled, rate pause over, handshake done) drain
+ * too. At most what one read-ahead brought: bounded.
+ */
+static bool conn_tls_drain(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec v;
+	bool moved = false;
+	SSL *ssl;
+	size_t got;
+	int err;
+
+	if (!c->tls || !c->tls_up || c->state != CONN_OPEN || c->read_paused || c->auth_wait || c->rate_wait)
+		return false;
+	ssl = bufferevent_openssl_get_ssl(c->bev);
+	while (SSL_has_pending(ssl) && evbuffer_get_length(in) < CONN_READ_CHUNK) {
+		if (evbuffer_reserve_space(in, CONN_TLS_RECORD, &v, 1) < 1)
+			break;	/* out of memory: libevent reads the rest when the socket is readable */
+		ERR_clear_error();
+		if (SSL_read_ex(ssl, v.iov_base, v.iov_len, &got) != 1) {
+			err = SSL_get_error(ssl, 0);
+			if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+				conn_tls_read_end(c, err);
+			break;	/* WANT_READ: a partial record, the socket brings the rest */
+		}
+		v.iov_len = got;
+		evbuffer_commit_space(in, &v, 1);
+		moved = true;
+	}
+	return moved;
+}
+
 /* Handles every complete frame in c's input; c may be closing or dead afterwards, never freed. */
 static void conn_process(struct conn *c)
 {
@@ -579,23 +667,25 @@ static void conn_process(struct conn *c)
 
 	do {
 		c->batching = true;
-		while (conn_serving(c) && !c->read_paused && !c->auth_wait && !c->rate_wait &&
-		       (len = evbuffer_get_length(in)) >= FRAME_HDR) {
-			evbuffer_copyout(in, h, FRAME_HDR);
-			if ((n = frame_len(h)) > conn_cfg(c)->max_frame) {
-				conn_too_large(c, h, n);
-				break;
+		do {	/* TLS: and the records OpenSSL read ahead */
+			while (conn_serving(c) && !c->read_paused && !c->auth_wait && !c->rate_wait &&
+			       (len = evbuffer_get_length(in)) >= FRAME_HDR) {
+				evbuffer_copyout(in, h, FRAME_HDR);
+				if ((n = frame_len(h)) > conn_cfg(c)->max_frame) {
+					conn_too_large(c, h, n);
+					break;
+				}
+				if (len - FRAME_HDR < n)
+					break;
+				rpc_handle(c, evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR + n)) + FRAME_HDR, n);
+				evbuffer_drain(in, FRAME_HDR + (size_t)n);
+				frames++;
+				c->frames_seen++;
+				bytes += FRAME_HDR + (size_t)n;
+				if (conn_unsent(c) > c->loop->lim.max_output)
+					conn_pause(c);
 			}
-			if (len - FRAME_HDR < n)
-				break;
-			rpc_handle(c, evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR + n)) + FRAME_HDR, n);
-			evbuffer_drain(in, FRAME_HDR + (size_t)n);
-			frames++;
-			c->frames_seen++;
-			bytes += FRAME_HDR + (size_t)n;
-			if (conn_unsent(c) > c->loop->lim.max_output)
-				conn_pause(c);
-		}
+		} while (conn_tls_drain(c));
 		conn_flush_batch(c);
 	} while (conn_unpause(c));
 	journal_flush(c->loop);	/* the changes of these requests go to the journal thread together */
@@ -664,8 +754,12 @@ void conn_auth_resume(struct conn *c)
 /* bufferevent read callback. */
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
+	struct conn *c = arg;
+
 	(void)bev;
-	conn_process(arg);
+	conn_process(c);
+	if (c->state == CONN_PEER_EOF)	/* the TLS peer's close, read by conn_tls_drain */
+		conn_finish(c);
 }
 
 /* Tells c how many fire events it lost while its output was full. */
@@ -733,6 +827,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_timer_update(c);	/* auth-timeout may still apply (Auth), else the next deadline */
 		log_debug("connection from %s: %s with %s", c->peer, SSL_get_version(bufferevent_openssl_get_ssl(bev)),
 			  SSL_get_cipher_name(bufferevent_openssl_get_ssl(bev)));
+		conn_process(c);	/* requests read ahead with the handshake's last flight (conn_tls_drain) */
+		if (c->state == CONN_PEER_EOF)
+			conn_finish(c);
 		return;
 	}
 	if (c->tls && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) && conn_serving(c) && conn_tls_failed(c))

@@ -31,6 +31,7 @@ Timerd__ErrorCode errmap_wire(int td)
 	case TD_ESTORAGE: return TIMERD__ERROR_CODE__STORAGE;
 	case TD_EMEMLIMIT: return TIMERD__ERROR_CODE__NO_MEMORY;
 	case TD_EQUOTA: return TIMERD__ERROR_CODE__FULL;	/* rpc.c names the identity's quota */
+	case TD_EOWNER: return TIMERD__ERROR_CODE__PERMISSION;	/* rpc.c names the identity and the operation */
 	case TD_ERANGE_END: break;	/* the table's end, not a code */
 	}
 	return TIMERD__ERROR_CODE__SYSTEM;

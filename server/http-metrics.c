@@ -179,6 +179,9 @@ void http_metrics(struct http_req *r)
 	http_metric_extra(&m, "timerd_http_connections_rejected_total", "counter",
 			  "HTTP connections refused over http-max-connections",
 			  atomic_load_explicit(&s->http_rejected, memory_order_relaxed));
+	http_metric_extra(&m, "timerd_http_plaintext_on_tls_total", "counter",
+			  "plaintext HTTP requests to the HTTPS port (http-tls), answered 400: use https://",
+			  atomic_load_explicit(&s->http_plain_on_tls, memory_order_relaxed));
 	http_metric_extra(&m, "timerd_http_requests_total", "counter", "HTTP requests received",
 			  atomic_load_explicit(&s->http_requests, memory_order_relaxed));
 	http_metric_extra(&m, "timerd_http_replies_held_total", "counter",

@@ -50,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <event2/buffer.h>
@@ -874,6 +875,78 @@ static void http_balance_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * http-tls: the answer to a plaintext request on the HTTPS port, a plain
+ * HTTP/1.1 400 with the API's JSON error saying to use https://, written
+ * straight to the socket (no TLS session started; OpenSSL sends no alert
+ * for a first record that is not TLS at all). What the client sent is then
+ * read, so the close that follows is a FIN, not a reset that would discard
+ * the answer (conn_tls_plain_answer does the same on the RPC's TLS port).
+ * Non-blocking: a socket that does not take it at once gets nothing.
+ */
+static void http_tls_plain_answer(struct loop *l, int fd)
+{
+	struct addr a;
+	char where[300], msg[512], head[256], peer[INET6_ADDRSTRLEN + 8] = "?", junk[4096];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char body[1024];
+	json_t *j;
+	size_t bn;
+	int hn;
+
+	if (addr_parse(l->srv->cfg->http, &a, msg, sizeof(msg)) < 0)
+		snprintf(where, sizeof(where), "HOST:PORT");
+	else if (!*a.host || !strcmp(a.host, "0.0.0.0") || !strcmp(a.host, "::") || !strcmp(a.host, "*"))
+		snprintf(where, sizeof(where), "HOST:%s", a.port);
+	else
+		snprintf(where, sizeof(where), "%s%s%s:%s", strchr(a.host, ':') ? "[" : "", a.host,
+			 strchr(a.host, ':') ? "]" : "", a.port);
+	snprintf(msg, sizeof(msg), "this port speaks HTTPS (http-tls): use https://%s/ instead of http:// "
+		 "(curl --cacert CA.pem https://...)", where);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		getnameinfo((struct sockaddr *)&ss, sl, peer, sizeof(peer), NULL, 0, NI_NUMERICHOST);
+	log_info_rl("HTTP connection from %s sent plaintext to the HTTPS port: answered 400 (use https://)", peer);
+	atomic_fetch_add_explicit(&l->srv->http_plain_on_tls, 1, memory_order_relaxed);	/* relaxed: a counter */
+	if (!(j = http_error_json(TIMERD__ERROR_CODE__INVALID, msg)))
+		return;
+	bn = json_dumpb(j, body, sizeof(body) - 1, JSON_COMPACT);
+	json_decref(j);
+	if (!bn || bn > sizeof(body) - 1)
+		return;
+	body[bn++] = '\n';
+	hn = snprintf(head, sizeof(head), "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+		      "Content-Length: %zu\r\nConnection: close\r\n\r\n", bn);
+	if (send(fd, head, (size_t)hn, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE) == hn &&
+	    send(fd, body, bn, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)bn) {
+		shutdown(fd, SHUT_WR);
+		for (int i = 0; i < 16 && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+			;
+	}
+}
+
+/*
+ * http-tls: OpenSSL's callback on an HTTPS connection's handshake (its SSL's
+ * app data is the loop). A handshake that failed on its first record
+ * because the bytes were not TLS (a request line: "GET ", "POST ", or any
+ * other non-TLS start) gets the plaintext 400 before libevent reports the
+ * error and evhttp closes the connection. Once: OpenSSL does not run the
+ * handshake again after a fatal error.
+ */
+static void http_tls_info(const SSL *ssl, int where, int ret)
+{
+	unsigned long e;
+	int reason;
+
+	if (!(where & SSL_CB_EXIT) || ret > 0 || SSL_get_state(ssl) != TLS_ST_BEFORE)
+		return;
+	e = ERR_peek_last_error();
+	reason = ERR_GET_REASON(e);
+	if (ERR_GET_LIB(e) == ERR_LIB_SSL && (reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST ||
+					       reason == SSL_R_WRONG_VERSION_NUMBER) && SSL_get_fd(ssl) >= 0)
+		http_tls_plain_answer(SSL_get_app_data(ssl), SSL_get_fd(ssl));
+}
+
+/*
  * evhttp's new-connection callback (evhttp_set_bevcb, loop thread): counts
  * the accept; with http-tls, a TLS bufferevent (evhttp sets its fd), else
  * NULL: evhttp makes a plain one. Out of memory for TLS also gives NULL:
@@ -898,6 +971,8 @@ static struct bufferevent *http_accepted(struct event_base *base, void *arg)
 		SSL_free(ssl);	/* bufferevent_openssl_socket_new leaves it to the caller on failure */
 		return NULL;
 	}
+	SSL_set_app_data(ssl, l);
+	SSL_set_info_callback(ssl, http_tls_info);	/* plaintext here: a plain 400 (http_tls_plain_answer) */
 	return bev;
 }
 

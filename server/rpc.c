@@ -469,23 +469,36 @@ static bool rpc_owner_ok(struct rpc_ctx *x, const struct engine_timer *t, const 
 }
 
 /*
- * Before a change to an existing timer (re-arm, cancel) by an identity
- * whose own prefixes do not settle it (keys=*): looks the timer up and
- * checks its owner; false after answering. A timer that does not exist
- * passes (the change then creates it, or answers NOT_FOUND).
+ * The owner a change to an existing timer (re-arm, cancel) must find, for
+ * an identity whose own prefixes do not settle it (keys=*, not admin): its
+ * own name, the label its timers carry; NULL: any owner will do (no users
+ * file, admin, or keys under explicit prefixes: the identity's to touch,
+ * ident_may_touch). The engine checks it and writes in one step
+ * (engine_arm's only_own, engine_cancel_own): a re-arm by another identity
+ * between a check and the change cannot be overwritten or cancelled.
  */
-static bool rpc_owner_before(struct rpc_ctx *x, uint64_t id, const char *key, uint32_t keylen, const char *what)
+static const char *rpc_owner_needed(const struct rpc_ctx *x)
 {
-	struct engine_timer *t;
-	bool ok;
+	if (!x->id || (x->id->ops & IDENT_OP_BIT(IDENT_OP_ADMIN)) || !x->id->keys.all)
+		return NULL;
+	return x->id->name;
+}
 
-	if (!x->id || (x->id->ops & IDENT_OP_BIT(IDENT_OP_ADMIN)) || !x->id->keys.all || (!id && !keylen))
-		return true;	/* a key under explicit prefixes is the identity's to touch (ident_may_touch) */
-	if (engine_get(x->s->engine, id, keylen ? key : NULL, keylen, &t) < 0)
-		return true;
-	ok = rpc_owner_ok(x, t, what);
-	engine_timer_free(t);
-	return ok;
+/* Answers the engine's TD_EOWNER: the timer is another identity's. */
+static void rpc_owner_denied(struct rpc_ctx *x, uint64_t id, const char *key, const char *what)
+{
+	char which[64];
+
+	if (key && *key)
+		rpc_error(x, TIMERD__ERROR_CODE__PERMISSION, "identity %s may not %s timer %s: another identity armed "
+			  "it (an identity reaches its own timers, and others' under its keys= prefixes; admin reaches "
+			  "all)", x->id->name, what, key);
+	else {
+		snprintf(which, sizeof(which), "%" PRIu64, id);
+		rpc_error(x, TIMERD__ERROR_CODE__PERMISSION, "identity %s may not %s timer %s: another identity armed "
+			  "it (an identity reaches its own timers, and others' under its keys= prefixes; admin reaches "
+			  "all)", x->id->name, what, which);
+	}
 }
 
 /* Arm: create or re-arm. */
@@ -504,14 +517,17 @@ static void rpc_arm(struct rpc_ctx *x)
 		cal_free(ea.cal);
 		return;
 	}
-	if (!rpc_owner_before(x, ea.id, ea.key, ea.keylen, "re-arm") ||
-	    !rpc_journal_ready(x, journal_enabled(x->s) && journal_keeps(ea.flags))) {
+	if (!rpc_journal_ready(x, journal_enabled(x->s) && journal_keeps(ea.flags))) {
 		cal_free(ea.cal);
 		return;
 	}
+	ea.only_own = rpc_owner_needed(x) != NULL;	/* ea.label is the identity's name */
 	/* engine_arm takes ea.cal over, on error too: only norm (a copy) is read after it */
 	if ((rc = engine_arm(x->s->engine, &ea, &r)) < 0) {
-		rpc_engine_error(x, rc, "arm");
+		if (rc == TD_EOWNER)
+			rpc_owner_denied(x, ea.id, ea.key, "re-arm");
+		else
+			rpc_engine_error(x, rc, "arm");
 		return;
 	}
 	mono = engine_now(x->s->engine);
@@ -560,16 +576,21 @@ static bool rpc_id_or_key(struct rpc_ctx *x, const char *what, uint64_t id, cons
 static void rpc_cancel(struct rpc_ctx *x)
 {
 	const Timerd__Cancel *m = x->rq->cancel;
+	const char *own;
 	uint64_t id;
 	uint32_t keylen;
 	bool coalesced;
 	int rc;
 
-	if (!rpc_id_or_key(x, "cancel", m->timer_id, m->key, &keylen) ||
-	    !rpc_owner_before(x, m->timer_id, m->key, keylen, "cancel") || !rpc_journal_ready(x, journal_enabled(x->s)))
+	if (!rpc_id_or_key(x, "cancel", m->timer_id, m->key, &keylen) || !rpc_journal_ready(x, journal_enabled(x->s)))
 		return;
-	if ((rc = engine_cancel_id(x->s->engine, m->timer_id, keylen ? m->key : NULL, keylen, &id, &coalesced)) < 0) {
-		rpc_engine_error(x, rc, "cancel");
+	own = rpc_owner_needed(x);
+	if ((rc = engine_cancel_own(x->s->engine, m->timer_id, keylen ? m->key : NULL, keylen, own,
+				    own ? (uint32_t)strlen(own) : 0, &id, &coalesced)) < 0) {
+		if (rc == TD_EOWNER)
+			rpc_owner_denied(x, m->timer_id, keylen ? m->key : NULL, "cancel");
+		else
+			rpc_engine_error(x, rc, "cancel");
 		return;
 	}
 	if (journal_enabled(x->s) && !coalesced) {	/* a superseded cancel leaves the journal to its winner */

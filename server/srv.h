@@ -357,6 +357,7 @@ struct srv {
 	int http_fd;			/* --http's listening socket, -1: none (each loop's evhttp has a dup) */
 	_Atomic uint64_t http_conns;	/* HTTP connections counted now */
 	_Atomic uint64_t http_accepted, http_rejected, http_requests;
+	_Atomic uint64_t http_plain_on_tls;	/* plaintext requests answered 400 on the HTTPS port */
 	_Atomic uint64_t http_held;	/* replies that waited for a journal commit */
 	_Atomic unsigned http_load[SETTINGS_MAX_THREADS];	/* HTTP connections per loop (http.c's accept balance) */
 	_Atomic uint64_t db_writes, db_errors;

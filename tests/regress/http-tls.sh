@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # http-tls.sh -- HTTPS on the HTTP listener (http-tls, issue 12 section 3,
 # doc/http.md "TLS"): curl --cacert PUTs and GETs a timer; plaintext to the
-# TLS port fails and the daemon keeps serving; a silent connection is
+# TLS port gets a plain 400 with the API's JSON error saying to use
+# https:// (counted in /metrics), and the daemon keeps serving (curl
+# https:// and openssl s_client still work); a silent connection is
 # closed after http-timeout; a wrong CA fails; a client
 # certificate binds its identity (cert=) as on the RPC; SIGHUP serves a new
 # certificate to new connections; a non-loopback http starts with TLS and
@@ -87,12 +89,23 @@ expect 201 "PUT over https" "$out"
 out=$(hc "$U/v1/timers/over-https")
 expect 200 "GET over https" "$out" '"key":"over-https"'
 
-# --- plaintext to the TLS port fails cleanly; the daemon keeps serving ---
-out=$(curl -s --max-time 5 -w ' %{http_code}' "http://127.0.0.1:$port/v1/stats") &&
-	case "$out" in *" 200") fail "plaintext HTTP was served on the TLS port: $out" ;; esac
+# --- plaintext to the TLS port: a plain 400 saying to use https://, counted and logged; serving goes on ---
+out=$(curl -s --max-time 5 -w ' %{http_code}' "http://127.0.0.1:$port/v1/stats") ||
+	fail "plaintext GET on the HTTPS port got no answer: $out"
+expect 400 "plaintext GET on the HTTPS port" "$out" "this port speaks HTTPS (http-tls): use https://HOST:$port/"
+grep -q '{"error":{"code":"INVALID","message":' <<<"$out" || fail "the 400 is not the API's JSON error: $out"
+out=$(curl -s --max-time 5 -w ' %{http_code}' -X PUT -d '{"in": "1h"}' "http://localhost:$port/v1/timers/plain")
+expect 400 "plaintext PUT on the HTTPS port" "$out" "use https://"
+grep -q "sent plaintext to the HTTPS port" "$tmp/timerd.log" || fail "the plaintext request was not logged"
+out=$(hc "$U/metrics")
+expect 200 "metrics" "$out" "timerd_http_plaintext_on_tls_total 2"
 kill -0 "$daemon_pid" || fail "timerd died on a plaintext request"
 out=$(hc "$U/v1/timers/over-https")
 expect 200 "GET after the plaintext attempt" "$out"
+out=$(hc "$U/v1/timers/plain")
+expect 404 "the plaintext PUT armed nothing" "$out"
+out=$(openssl s_client -connect "127.0.0.1:$port" -servername localhost -CAfile "$p/ca.pem" -verify_return_error \
+	</dev/null 2>&1) || fail "openssl s_client after the plaintext attempts: $out"
 
 # --- a connection that never starts its handshake is closed after http-timeout (1s) ---
 exec 3<>"/dev/tcp/127.0.0.1/$port" || fail "connect to the TLS port"

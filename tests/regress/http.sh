@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # http.sh -- the HTTP/JSON API (doc/http.md): tests/regress/http_api.py walks
 # every route and its errors, limits, slow clients, event streams and the
-# connection cap on a private timerd; curl -N shows a fire as it happens; then an HTTP arm answered under
+# connection cap on a private timerd; curl https:// to it fails with "wrong
+# version number"; curl -N shows a fire as it happens; then an HTTP arm answered under
 # --fsync always survives kill -9, and --http refuses a non-loopback address
 # without --insecure.
 . "${top_srcdir:-.}/tests/regress/lib.sh"
@@ -12,6 +13,10 @@ PY=/usr/bin/python3
 command -v curl >/dev/null || skip "needs curl"
 start_http --http-timeout 1s --http-max-connections 48 --max-frame 256KiB --max-payload 16KiB --max-output 256KiB
 "$PY" "${top_srcdir:-.}/tests/regress/http_api.py" "$port" || fail "http_api.py (above)"
+
+# a TLS client on this plaintext port fails at once, and curl says why (doc/http.md "TLS")
+out=$(curl -sS --max-time 5 "https://127.0.0.1:$port/v1/stats" 2>&1) && fail "curl https:// on the plaintext port: $out"
+grep -qi "wrong version number" <<<"$out" || fail "curl https:// on the plaintext HTTP port said: $out"
 
 # curl -N shows the event stream as fires happen
 curl -sN --max-time 20 "http://127.0.0.1:$port/v1/watch?topic=curl" >"$tmp/sse.txt" 2>/dev/null &

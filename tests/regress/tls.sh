@@ -5,7 +5,10 @@
 # required client certificate; plaintext/TLS mismatches both ways answered
 # and logged; a world-readable key refused; SIGHUP serves a new certificate
 # to new connections while an open one keeps working; TLS 1.1 refused;
-# TLS 1.2 suites are ECDHE + AEAD. Python's ssl (tls_check.py) and openssl
+# TLS 1.2 suites are ECDHE + AEAD; 500 pipelined requests in as many TLS
+# records, sent at once, are all answered (the server's read-ahead is
+# drained), also with close_notify right behind them, and a forged record
+# closes the connection. Python's ssl (tls_check.py) and openssl
 # s_client / s_server.
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
@@ -132,6 +135,11 @@ grep -q "this port speaks plaintext; a TLS client (ClientHello) connected" "$tmp
 # --- versions and suites ---
 "$PY" "$check" tls11 "$port_tls" "$port_plain" "$p/ca.pem" || fail "tls_check tls11"
 "$PY" "$check" tls12 "$port_tls" "$port_plain" "$p/ca.pem" || fail "tls_check tls12"
+
+# --- pipelined small records are all answered (read-ahead drained), a forged record closes ---
+"$PY" "$check" records "$port_tls" "$port_plain" "$p/ca.pem" || fail "tls_check records"
+grep -q "TLS error: .*bad record mac" "$tmp/tls.log" || fail "the forged record was not logged: $(tail -5 "$tmp/tls.log")"
+tctl ping >/dev/null || fail "ping after the forged record"
 out=$(openssl s_client -connect "127.0.0.1:$port_tls" -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null 2>&1) &&
 	fail "openssl s_client -tls1_1 connected: $out"
 out=$(openssl s_client -connect "127.0.0.1:$port_tls" -tls1_2 -cipher 'AES128-SHA' </dev/null 2>&1) &&

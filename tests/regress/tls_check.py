@@ -8,6 +8,12 @@ usage: tls_check.py CHECK TLS_PORT PLAIN_PORT CA
                 server answers with a plaintext frame, not a ServerHello)
   tls11         a client that offers at most TLS 1.1 is refused
   tls12         TLS 1.2 negotiates an ECDHE + AEAD suite; TLS 1.3 is chosen when offered
+  records       many small TLS records in one TCP segment stream (the server reads
+                ahead: every request is answered, none waits in OpenSSL's buffer);
+                then records followed by close_notify (all answered, then closed),
+                by a FIN and by a forged record (the connection is closed, not left
+                hanging; OpenSSL 3 calls a FIN without close_notify an error, so
+                replies still queued then may be dropped)
 Exit 0 on success, 1 with a message.
 """
 import socket, ssl, struct, sys, warnings
@@ -23,6 +29,121 @@ def ctx(ca, **kw):
     for k, v in kw.items():
         setattr(c, k, v)
     return c
+
+def varint(n):
+    b = b""
+    while True:
+        if n < 0x80:
+            return b + bytes([n])
+        b += bytes([(n & 0x7f) | 0x80])
+        n >>= 7
+
+def ping_frame(i):
+    """A Request{id = i, ping = {}} frame."""
+    body = b"\x08" + varint(i) + b"\x92\x01\x00"
+    return struct.pack(">I", len(body)) + body
+
+def tls_bio(ca, port):
+    """A TLS session over memory BIOs (so the test decides what goes in each TCP send)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx(ca).wrap_bio(inc, out, server_hostname="localhost")
+    while True:
+        try:
+            obj.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            if out.pending:
+                sock.sendall(out.read())
+            r = sock.recv(65536)
+            if not r:
+                fail("the server closed during the handshake")
+            inc.write(r)
+    if out.pending:
+        sock.sendall(out.read())
+    return sock, obj, inc, out
+
+def read_replies(sock, obj, inc, want, what):
+    """Reads reply frames until want came; returns (ids, how it ended: 'open', 'eof', 'close_notify', 'reset')."""
+    buf, ids, end = b"", [], "open"
+    while len(ids) < want:
+        try:
+            while True:
+                buf += obj.read(65536)
+        except ssl.SSLWantReadError:
+            pass
+        except ssl.SSLZeroReturnError:
+            end = "close_notify"
+        except ssl.SSLError as e:
+            end = "error: %s" % e
+        while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
+            n = struct.unpack(">I", buf[:4])[0]
+            f, buf = buf[4:4 + n], buf[4 + n:]
+            i, sh = 0, 0
+            for k in range(1, len(f)):  # field 1 (id), a varint
+                i |= (f[k] & 0x7f) << sh
+                sh += 7
+                if not f[k] & 0x80:
+                    break
+            ids.append(i if f[:1] == b"\x08" else 0)
+        if len(ids) >= want or end != "open":
+            break
+        try:
+            r = sock.recv(65536)
+        except socket.timeout:
+            fail("%s: only %d of %d replies in 10 s (the rest waited in the server)" % (what, len(ids), want))
+        except ConnectionResetError:
+            return ids, "reset"
+        if not r:
+            end = "eof"
+            inc.write_eof()
+            continue
+        inc.write(r)
+    return ids, end
+
+def records(ca, port):
+    """Pipelined requests, one TLS record each, all sent at once; then with close_notify, FIN, a forged record."""
+    n = 500
+    sock, obj, inc, out = tls_bio(ca, port)
+    for i in range(1, n + 1):
+        obj.write(ping_frame(i))	# one record each
+    sock.sendall(out.read())
+    ids, end = read_replies(sock, obj, inc, n, "records")
+    if ids != list(range(1, n + 1)):
+        fail("records: replies %s... (%d) for %d pings sent as one record each" % (ids[:5], len(ids), n))
+    # the same session again, with close_notify right after the records
+    for i in range(n + 1, 2 * n + 1):
+        obj.write(ping_frame(i))
+    try:
+        obj.unwrap()
+    except ssl.SSLWantReadError:
+        pass
+    sock.sendall(out.read())
+    ids, end = read_replies(sock, obj, inc, n, "records + close_notify")
+    if ids != list(range(n + 1, 2 * n + 1)):
+        fail("records + close_notify: replies %s... (%d) of %d" % (ids[:5], len(ids), n))
+    sock.close()
+    # records, then a FIN
+    sock, obj, inc, out = tls_bio(ca, port)
+    for i in range(1, n + 1):
+        obj.write(ping_frame(i))
+    sock.sendall(out.read())
+    sock.shutdown(socket.SHUT_WR)
+    ids, end = read_replies(sock, obj, inc, 10**9, "records + FIN")
+    if end == "open":
+        fail("records + FIN: the connection stayed open")
+    fin = "%d replies, then %s" % (len(ids), end)
+    sock.close()
+    # records, then a forged application-data record: the server must close, not wait
+    sock, obj, inc, out = tls_bio(ca, port)
+    for i in range(1, 51):
+        obj.write(ping_frame(i))
+    sock.sendall(out.read() + b"\x17\x03\x03\x00\x20" + b"\x5a" * 32)
+    ids, end = read_replies(sock, obj, inc, 10**9, "records + forged record")
+    if end == "open":
+        fail("records + forged record: the connection stayed open")
+    print("records: ok (FIN: %s; forged record: %d replies, then %s)" % (fin, len(ids), end))
+    sock.close()
 
 def main():
     check, tls_port, plain_port, ca = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -76,6 +197,8 @@ def main():
             with ctx(ca).wrap_socket(raw, server_hostname="localhost") as s:
                 if s.version() != "TLSv1.3":
                     fail("a client offering TLS 1.3 got %s" % s.version())
+    elif check == "records":
+        records(ca, tls_port)
     else:
         fail("unknown check " + check)
 

@@ -156,6 +156,44 @@ START_TEST(test_claim_write_read_and_lose)
 }
 END_TEST
 
+/* The compare-and-write: claims only over the generation decided on; a newer one or an active writer says which. */
+START_TEST(test_claim_write_at_generation)
+{
+	struct cell_claim c = { 0 };
+	_Atomic uint64_t buf[2 * N] = { 0 };
+	uint64_t in[N] = { 7, 8 }, out[N], s, s2, g;
+	int idx;
+
+	ck_assert_int_eq(cell_claim_write(&c, buf, N, in), CELL_OK);
+	g = cell_claim_read(&c, buf, N, out, NULL);
+	ck_assert_uint_eq(g, 1);
+	/* another writer commits generation 2 after the decision on 1: decide again */
+	in[0] = 9;
+	ck_assert_int_eq(cell_claim_write(&c, buf, N, in), CELL_OK);
+	ck_assert_int_eq(cell_claim_write_begin_at(&c, g, &s), -2);
+	g = cell_claim_read(&c, buf, N, out, NULL);
+	ck_assert_uint_eq(g, 2);
+	ck_assert_uint_eq(out[0], 9);
+	/* a writer active on 2: lost (ordered before it), nothing claimed */
+	idx = cell_claim_write_begin(&c, &s2);
+	ck_assert_int_ge(idx, 0);
+	ck_assert_int_eq(cell_claim_write_begin_at(&c, g, &s), -1);
+	in[0] = 10;
+	cell_copy_in(buf + (size_t)idx * N, in, N);
+	ck_assert_uint_eq(cell_claim_write_commit(&c, s2), 3);
+	/* on the newest generation with no writer: claimed, and it commits the next one */
+	g = cell_claim_read(&c, buf, N, out, NULL);
+	ck_assert_uint_eq(out[0], 10);
+	idx = cell_claim_write_begin_at(&c, g, &s);
+	ck_assert_int_ge(idx, 0);
+	in[0] = 11;
+	cell_copy_in(buf + (size_t)idx * N, in, N);
+	ck_assert_uint_eq(cell_claim_write_commit(&c, s), 4);
+	ck_assert_uint_eq(cell_claim_read(&c, buf, N, out, NULL), 4);
+	ck_assert_uint_eq(out[0], 11);
+}
+END_TEST
+
 START_TEST(test_consume_once)
 {
 	_Atomic uint64_t last = 0;
@@ -181,6 +219,7 @@ static Suite *cell_suite(void)
 	tcase_add_test(tc, test_latch_busy_writer_loses);
 	tcase_add_test(tc, test_latch_odd_seq_reads_previous_copy);
 	tcase_add_test(tc, test_claim_write_read_and_lose);
+	tcase_add_test(tc, test_claim_write_at_generation);
 	tcase_add_test(tc, test_consume_once);
 	suite_add_tcase(s, tc);
 	return s;

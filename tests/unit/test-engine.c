@@ -3,11 +3,15 @@
  * deterministic arm / re-arm / cancel / get / list, periodic timers, wall
  * clock jumps, limits and errors; an arm that reaches a one-shot timer while
  * the pass that fires it is running (the dispatcher's kill keeps the newer
- * generation).
+ * generation); the owner check of a re-arm or cancel made in one step with
+ * the write, also while another owner re-arms the timer from a thread.
  */
 #include "config.h"
 
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -575,6 +579,109 @@ START_TEST(test_account_quota)
 }
 END_TEST
 
+/* Arms key with label (only_own: only over its own state); the engine's answer. */
+static int arm_as(const char *key, const char *label, bool only_own, int64_t delay, struct engine_arm_result *r)
+{
+	struct engine_arm a = {
+		.key = key, .keylen = (uint32_t)strlen(key), .when = ENGINE_AFTER, .time = delay,
+		.label = label, .labellen = (uint32_t)strlen(label), .only_own = only_own,
+	};
+
+	return engine_arm(E, &a, r);
+}
+
+/* The label key's timer carries now ("" if none, "-" if there is no timer). */
+static const char *label_of(const char *key, char *buf, size_t len)
+{
+	struct engine_timer *t;
+
+	if (engine_get(E, 0, key, (uint32_t)strlen(key), &t) != 0)
+		return "-";
+	snprintf(buf, len, "%.*s", (int)t->labellen, t->label);
+	engine_timer_free(t);
+	return buf;
+}
+
+/* The owner check of a re-arm or cancel (only_own, engine_cancel_own): refused over another's state, nothing changed. */
+START_TEST(test_owner_checked_with_the_write)
+{
+	struct engine_arm_result r;
+	struct engine_timer *t;
+	char b[32];
+
+	ck_assert_int_eq(arm_as("k", "a", false, 10 * MS, &r), 0);
+	ck_assert_int_eq(arm_as("k", "a", true, 20 * MS, &r), 0);	/* a's own */
+	ck_assert_int_eq(arm_as("k", "b", false, 30 * MS, &r), 0);	/* b re-arms it (b may) */
+	ck_assert_int_eq(arm_as("k", "a", true, 40 * MS, &r), TD_EOWNER);
+	ck_assert_int_eq(engine_cancel_own(E, 0, "k", 1, "a", 1, NULL, NULL), TD_EOWNER);
+	ck_assert_int_eq(engine_get(E, 0, "k", 1, &t), 0);
+	ck_assert_int_eq(t->deadline, 1030 * MS);	/* b's arm stands */
+	ck_assert_str_eq(label_of("k", b, sizeof(b)), "b");
+	engine_timer_free(t);
+	ck_assert_int_eq(engine_cancel_own(E, 0, "k", 1, "b", 1, NULL, NULL), 0);
+	ck_assert_int_eq(arm_as("k", "a", true, 50 * MS, &r), 0);	/* cancelled: no owner, made anew */
+	ck_assert_str_eq(label_of("k", b, sizeof(b)), "a");
+	ck_assert_int_eq(arm_as("new", "a", true, 50 * MS, &r), 0);	/* created */
+	ck_assert(r.created);
+	ck_assert_int_eq(engine_cancel_own(E, r.id, NULL, 0, "a", 1, NULL, NULL), 0);	/* by id */
+}
+END_TEST
+
+static atomic_bool race_stop;
+
+/* Identity a, allowed only over its own timers: re-arms and cancels "k" as fast as it can. */
+static void *race_a(void *arg)
+{
+	struct engine_arm_result r;
+	unsigned n = 0;
+
+	(void)arg;
+	/* relaxed: a stop flag; the join orders the rest */
+	while (!atomic_load_explicit(&race_stop, memory_order_relaxed)) {
+		int rc = n++ % 4 == 3 ? engine_cancel_own(E, 0, "k", 1, "a", 1, NULL, NULL)
+				      : arm_as("k", "a", true, 3600 * ENGINE_NS_PER_S, &r);
+
+		ck_assert(rc == 0 || rc == TD_EOWNER || rc == TD_ENOENT);
+	}
+	return NULL;
+}
+
+/*
+ * The TOCTOU the one-step check closes: while a re-arms and cancels its
+ * timer "k" as fast as it can, b re-arms "k" (b may); once b's arm took
+ * effect (not superseded), a can neither overwrite nor cancel it.
+ */
+START_TEST(test_owner_check_races_a_rearm)
+{
+	unsigned checked = 0;
+	const char *l;
+	char b[32];
+
+	for (int i = 0; i < 2000; i++) {
+		struct engine_arm_result r;
+		pthread_t th;
+
+		ck_assert_int_eq(arm_as("k", "a", false, 3600 * ENGINE_NS_PER_S, &r), 0);
+		atomic_store_explicit(&race_stop, false, memory_order_relaxed);	/* relaxed: before the thread starts */
+		ck_assert_int_eq(pthread_create(&th, NULL, race_a, NULL), 0);
+		for (volatile int spin = 0; spin < i % 64 * 50; spin++)
+			;	/* b's arm lands at varying points of a's loop */
+		ck_assert_int_eq(arm_as("k", "b", false, 7200 * ENGINE_NS_PER_S, &r), 0);
+		for (volatile int spin = 0; spin < 2000; spin++)
+			;	/* a keeps trying over b's timer */
+		atomic_store_explicit(&race_stop, true, memory_order_relaxed);	/* relaxed: the join orders it */
+		ck_assert_int_eq(pthread_join(th, NULL), 0);
+		if (r.coalesced)
+			continue;	/* b's arm was ordered before one of a's and superseded: nothing to check */
+		checked++;
+		l = label_of("k", b, sizeof(b));
+		ck_assert_msg(!strcmp(l, "b"), "round %d: b's arm took effect, then k's owner is %s (a wrote over or "
+			      "cancelled b's timer; \"-\": none)", i, l);
+	}
+	ck_assert_uint_gt(checked, 1000);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -596,6 +703,8 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_stats_and_lateness);
 	tcase_add_test(tc, test_rearm_while_its_pass_fires_it);
 	tcase_add_test(tc, test_account_quota);
+	tcase_add_test(tc, test_owner_checked_with_the_write);
+	tcase_add_test(tc, test_owner_check_races_a_rearm);
 	suite_add_tcase(s, tc);
 	return s;
 }
