@@ -24,6 +24,12 @@
 /* Journal rows per INSERT statement (one step writes this many: far fewer VDBE runs per row). */
 #define STORE_MULTI 32
 
+/*
+ * Delivery ids meta.dlv_next reserves beyond the next one: it is written
+ * once per that many ids, not at every commit (a restart skips the ids
+ * reserved and not used: they are unique, not dense).
+ */
+#define STORE_DLV_RESERVE 65536u
 /* WAL pages after which the checkpointer copies the log into the database (4 MiB of 4 KiB pages). */
 #define STORE_CKPT_PAGES 1000
 /* WAL pages after which the writer checkpoints itself, after its commit (6 MiB): bounds the WAL. */
@@ -850,7 +856,8 @@ static int store_meta_flush(struct store *st, char *err, size_t errlen)
 		return store_fail(st, err, errlen, "writing meta.alive_*");
 	if (st->clean_pending >= 0 && !store_meta_put(st, "clean", st->clean_pending))
 		return store_fail(st, err, errlen, "writing meta.clean");
-	if (st->dlv_next > st->dlv_written && !store_meta_put(st, "dlv_next", (int64_t)st->dlv_next))
+	if (st->dlv_next > st->dlv_written &&
+	    !store_meta_put(st, "dlv_next", (int64_t)(st->dlv_next + STORE_DLV_RESERVE)))
 		return store_fail(st, err, errlen, "writing meta.dlv_next");
 	return 0;
 }
@@ -858,7 +865,8 @@ static int store_meta_flush(struct store *st, char *err, size_t errlen)
 /* Commits, synced as store_begin asked. */
 int store_commit(struct store *st, char *err, size_t errlen)
 {
-	uint64_t gen = st->max_gen, dlv = st->dlv_next;
+	/* what store_meta_flush writes: ids up to it are reserved, so the next commits need not write it */
+	uint64_t gen = st->max_gen, dlv = st->dlv_next > st->dlv_written ? st->dlv_next + STORE_DLV_RESERVE : st->dlv_written;
 	bool alive = st->alive_pending;
 
 	if (store_flush(st, err, errlen) < 0 || store_meta_flush(st, err, errlen) < 0) {

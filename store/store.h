@@ -43,6 +43,7 @@
  *	        rows are updated in place (store_append of STORE_GROUP_* and
  *	        STORE_DLV_* ops), in the same transaction as the journal rows
  *	meta dlv_next: every delivery id handed out and committed is below it
+ *	        (written ahead, a block of ids at a time: not at every commit)
  *
  * What a reader may assume after a crash (SQLite's commit is atomic):
  * every committed journal row is there, whole; the state of the timers is
