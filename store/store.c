@@ -24,12 +24,6 @@
 /* Journal rows per INSERT statement (one step writes this many: far fewer VDBE runs per row). */
 #define STORE_MULTI 32
 
-/*
- * Delivery ids meta.dlv_next reserves beyond the next one: it is written
- * once per that many ids, not at every commit (a restart skips the ids
- * reserved and not used: they are unique, not dense).
- */
-#define STORE_DLV_RESERVE 65536u
 /* WAL pages after which the checkpointer copies the log into the database (4 MiB of 4 KiB pages). */
 #define STORE_CKPT_PAGES 1000
 /* WAL pages after which the writer checkpoints itself, after its commit (6 MiB): bounds the WAL. */
