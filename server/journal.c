@@ -34,6 +34,8 @@
 /* How often the journal records that timerd is alive (meta alive_*): a periodic timer's
  * fire in the last such interval before a crash may fire again after the restart. */
 #define JOURNAL_ALIVE_NS (250 * ENGINE_NS_PER_MS)
+/* How often the store's file size gauge is read after commits (two stat(2) calls). */
+#define JOURNAL_GAUGES_NS (10 * ENGINE_NS_PER_MS)
 /* Generations a restart after a crash skips beyond the highest one recorded, so ids handed
  * out since the last record (at most JOURNAL_ALIVE_NS ago) stay unique: a slot is reused
  * only after a batch of 512 other frees (idmap.h), so even 1 M frees/s raise a slot's
@@ -77,6 +79,7 @@ struct journal {
 	int64_t last_sync, interval;
 	bool unsynced;
 	int64_t last_alive;		/* when meta alive_* was last noted */
+	int64_t gauges_at;		/* when file_bytes was last read (journal_gauges) */
 	bool snap_running;
 	bool snap_err;			/* a snapshot row could not be written: the slice fails */
 	uint64_t snap_cursor, snap_prev, snap_rows, snap_live;
@@ -785,8 +788,13 @@ fail:
 /* Updates the gauges stats read. */
 static void journal_gauges(struct journal *j)
 {
+	int64_t now = engine_now(j->s->engine);
+
 	/* relaxed: gauges */
 	atomic_store_explicit(&j->journal_rows, store_journal_rows(j->st), memory_order_relaxed);
+	if (now - j->gauges_at < JOURNAL_GAUGES_NS)
+		return;	/* two stat(2) calls: not at every commit (thousands a second under load) */
+	j->gauges_at = now;
 	atomic_store_explicit(&j->file_bytes, store_file_bytes(j->st), memory_order_relaxed);
 }
 
