@@ -34,6 +34,8 @@
 /* How often the journal records that timerd is alive (meta alive_*): a periodic timer's
  * fire in the last such interval before a crash may fire again after the restart. */
 #define JOURNAL_ALIVE_NS (250 * ENGINE_NS_PER_MS)
+/* Fire-batch rows past which a commit does not look for PUTs to leave out (journal_fired_index: 1 MiB at most). */
+#define JOURNAL_FIRED_INDEX_MAX 65536u
 /* How often the store's file size gauge is read after commits (two stat(2) calls). */
 #define JOURNAL_GAUGES_NS (10 * ENGINE_NS_PER_MS)
 /* Generations a restart after a crash skips beyond the highest one recorded, so ids handed
@@ -74,7 +76,8 @@ struct journal {
 	struct journal_batch **pending;	/* taken, not yet committed */
 	size_t npending, cap_pending;
 	uint64_t *fired_set;		/* the ids of this commit's STORE_FIRED rows (journal_fired_index) */
-	size_t fired_cap;		/* its slots, a power of two; 0 when none */
+	size_t fired_cap;		/* slots allocated */
+	size_t fired_n;			/* slots in use for this commit: a power of two, sized to it (cleared per commit) */
 	bool fired_any;			/* fired_set holds this commit's ids */
 	int64_t last_sync, interval;
 	bool unsynced;
@@ -678,7 +681,7 @@ static int journal_commit_groups(struct journal *j, char *err, size_t errlen)
 /* The slot of id in the fired set (open addressing, linear probing; 0 is never an id). */
 static size_t journal_fired_slot(const struct journal *j, uint64_t id)
 {
-	size_t m = j->fired_cap - 1, i = (size_t)((id * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & m;
+	size_t m = j->fired_n - 1, i = (size_t)((id * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & m;
 
 	while (j->fired_set[i] && j->fired_set[i] != id)
 		i = (i + 1) & m;
@@ -690,8 +693,9 @@ static size_t journal_fired_slot(const struct journal *j, uint64_t id)
  * journal_commit can leave out a PUT of the same timer: a one-shot armed
  * and fired between two commits (a job due at once) needs no PUT, since
  * its FIRED, in the same transaction, removes it for good at the load
- * whatever the LSNs (core/restore.c: a remove is final). Out of memory:
- * nothing is indexed and every PUT is written.
+ * whatever the LSNs (core/restore.c: a remove is final). Out of memory,
+ * or more than JOURNAL_FIRED_INDEX_MAX rows: nothing is indexed and every
+ * PUT is written.
  */
 static void journal_fired_index(struct journal *j)
 {
@@ -701,8 +705,8 @@ static void journal_fired_index(struct journal *j)
 	for (size_t i = 0; i < j->npending; i++)
 		if (!j->pending[i]->loop)
 			n += j->pending[i]->n;
-	if (!n)
-		return;
+	if (!n || n > JOURNAL_FIRED_INDEX_MAX)
+		return;	/* a batch that big (commits failing or stalled): every PUT is written, the index stays small */
 	for (cap = 64; cap < 2 * n; cap *= 2)
 		;
 	if (cap > j->fired_cap) {
@@ -713,7 +717,8 @@ static void journal_fired_index(struct journal *j)
 		j->fired_set = v;
 		j->fired_cap = cap;
 	}
-	memset(j->fired_set, 0, j->fired_cap * sizeof(*j->fired_set));
+	j->fired_n = cap;	/* not fired_cap: one big commit must not make every later one clear megabytes */
+	memset(j->fired_set, 0, cap * sizeof(*j->fired_set));
 	for (size_t i = 0; i < j->npending; i++) {
 		const struct journal_batch *b = j->pending[i];
 
