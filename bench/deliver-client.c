@@ -675,7 +675,37 @@ static void bd_join(struct bd_run *r, pthread_t *tid)
 		pthread_join(tid[i], NULL);
 }
 
-/* deliver.ack: acked deliveries/s in the steady state. */
+/* CPU time (user + system) process pid has used, ns; 0 if unknown (/proc/PID/stat fields 14 and 15). */
+static uint64_t bd_cpu_ns(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	long tck = sysconf(_SC_CLK_TCK);
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (pid <= 0 || tck <= 0 || !(f = fopen(path, "r")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (!(p = strrchr(buf, ')')) ||	/* after the command name, which may hold spaces */
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (uint64_t)(ut + st) * (1000000000ULL / (unsigned long long)tck);
+}
+
+/* This process's CPU time, ns. */
+static uint64_t bd_self_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* deliver.ack: acked deliveries/s in the steady state (with --pid: the server's CPU per ack too). */
 static void bd_ack(const struct bd_cfg *c)
 {
 	static struct bd_run r;
@@ -695,20 +725,27 @@ static void bd_ack(const struct bd_cfg *c)
 	uint64_t a0 = atomic_load_explicit(&r.acked, memory_order_relaxed);
 	uint64_t p0 = atomic_load_explicit(&r.produced, memory_order_relaxed);
 	int64_t t0 = bd_now();
+	uint64_t s0 = bd_cpu_ns(c->pid), u0 = bd_self_cpu_ns();
 
 	bd_sleep_ms(c->time_ms);
 	uint64_t a1 = atomic_load_explicit(&r.acked, memory_order_relaxed);
 	uint64_t p1 = atomic_load_explicit(&r.produced, memory_order_relaxed);
 	int64_t t1 = bd_now();
-	double secs = (double)(t1 - t0) / 1e9;
+	uint64_t s1 = bd_cpu_ns(c->pid), u1 = bd_self_cpu_ns();
+	double secs = (double)(t1 - t0) / 1e9, acked = a1 > a0 ? (double)(a1 - a0) : 1;
+	char cpu[128] = "";
+
+	if (s0 && s1)	/* CPU per ack is what a loaded machine distorts least (throughput follows the CPUs left) */
+		snprintf(cpu, sizeof(cpu), ",\"server_cpu_us_per_ack\":%.2f,\"client_cpu_us_per_ack\":%.2f",
+			 (double)(s1 - s0) / 1e3 / acked, (double)(u1 - u0) / 1e3 / acked);
 
 	bd_join(&r, tid);
 	printf("{\"bench\":\"deliver.ack\",\"impl\":\"%s\",\"consumers\":%u,\"fsync\":\"%s\",\"rep\":%u,"
 	       "\"prefetch\":%u,\"window\":%u,\"delay_ms\":%u,\"acked\":%" PRIu64 ",\"secs\":%.3f,"
-	       "\"acked_per_s\":%.0f,\"produced_per_s\":%.0f,\"errors\":%" PRIu64 "}\n",
+	       "\"acked_per_s\":%.0f,\"produced_per_s\":%.0f,\"errors\":%" PRIu64 "%s}\n",
 	       c->system, c->consumers, c->fsync, c->rep, c->prefetch, c->window,
 	       !strcmp(c->system, "redis") ? 0 : c->delay_ms, a1 - a0, secs, (double)(a1 - a0) / secs,
-	       (double)(p1 - p0) / secs, atomic_load_explicit(&r.errors, memory_order_relaxed));
+	       (double)(p1 - p0) / secs, atomic_load_explicit(&r.errors, memory_order_relaxed), cpu);
 	fflush(stdout);
 }
 

@@ -242,11 +242,21 @@ static void disp_delivered(struct engine *e, struct engine_worker *w, uint64_t n
 	 * it sees the count or we see it and wake it. The store also releases
 	 * the on_fire calls to the waiter.
 	 */
-	atomic_store_explicit(&w->delivered,
-			      atomic_load_explicit(&w->delivered, memory_order_relaxed) + n,
-			      memory_order_seq_cst);
+	uint64_t now = atomic_load_explicit(&w->delivered, memory_order_relaxed) + n;
+
+	atomic_store_explicit(&w->delivered, now, memory_order_seq_cst);
 	if (!atomic_load_explicit(&e->drain_waiters, memory_order_seq_cst))
 		return;
+	/*
+	 * seq_cst: after the delivered store, pairs with disp_want's CAS before
+	 * its delivered load: either the waiter's load sees our count, or our
+	 * load sees its target (or a smaller one). A waiter not woken now has a
+	 * target above our count: a later fire's count reaches it.
+	 */
+	if (now < atomic_load_explicit(&w->wake_at, memory_order_seq_cst))
+		return;
+	/* seq_cst: as above; the waiters woken set their targets again (under sync_mu) */
+	atomic_store_explicit(&w->wake_at, UINT64_MAX, memory_order_seq_cst);
 	pthread_mutex_lock(&e->sync_mu);
 	pthread_cond_broadcast(&e->drain_cv);
 	pthread_mutex_unlock(&e->sync_mu);
@@ -698,14 +708,30 @@ void engine_sync(struct engine *e)
 	pthread_mutex_unlock(&e->sync_mu);
 }
 
+/*
+ * Under sync_mu: asks worker w to wake the waiters once its delivered count
+ * reaches want (lowering w->wake_at to want), then says whether it has.
+ */
+static bool disp_want(struct engine_worker *w, uint64_t want)
+{
+	/* seq_cst: see disp_delivered; the CAS is ordered before the delivered load below */
+	uint64_t cur = atomic_load_explicit(&w->wake_at, memory_order_seq_cst);
+
+	while (want < cur &&
+	       !atomic_compare_exchange_weak_explicit(&w->wake_at, &cur, want, memory_order_seq_cst,
+						      memory_order_seq_cst))
+		;
+	/* seq_cst: pairs with disp_delivered (see there); acquires the on_fire calls. */
+	return atomic_load_explicit(&w->delivered, memory_order_seq_cst) >= want;
+}
+
 /* Waits under sync_mu until worker w delivered every fire handed to it so far. */
 static void disp_drain_worker(struct engine *e, struct engine_worker *w)
 {
 	/* relaxed: sync_mu orders this after the hand-overs of the pass engine_sync waited for. */
 	uint64_t want = atomic_load_explicit(&w->handed, memory_order_relaxed);
 
-	/* seq_cst: pairs with disp_delivered (see there); acquires the on_fire calls. */
-	while (atomic_load_explicit(&w->delivered, memory_order_seq_cst) < want)
+	while (!disp_want(w, want))
 		pthread_cond_wait(&e->drain_cv, &e->sync_mu);
 }
 
@@ -749,8 +775,8 @@ void engine_fires_wait(struct engine *e)
 		/* acquire: pairs with the dispatcher's release in disp_kill/disp_hand_over. */
 		uint64_t want = atomic_load_explicit(&w->handed, memory_order_acquire);
 
-		/* seq_cst: pairs with disp_delivered; acquires the on_fire calls (their journal rows). */
-		while (atomic_load_explicit(&w->delivered, memory_order_seq_cst) < want)
+		/* disp_want's load (seq_cst) acquires the on_fire calls (their journal rows) */
+		while (!disp_want(w, want))
 			pthread_cond_wait(&e->drain_cv, &e->sync_mu);
 	}
 	pthread_mutex_unlock(&e->sync_mu);
@@ -902,6 +928,9 @@ static int disp_workers_init(struct engine *e)
 	if (!e->workers)
 		return TD_ENOMEM;
 	memset(e->workers, 0, n * sizeof(*e->workers));
+	for (size_t i = 0; i < n; i++)
+		/* relaxed: before the threads start */
+		atomic_store_explicit(&e->workers[i].wake_at, UINT64_MAX, memory_order_relaxed);
 	for (unsigned i = 0; i < e->cfg.workers; i++)
 		e->workers[i].efd = -1;		/* engine_dispatch_fini closes only opened ones */
 	e->wake_worker = calloc(n, sizeof(bool));

@@ -65,6 +65,13 @@ struct engine_worker {
 	bool started;
 	_Atomic uint64_t handed;	/* fires put on q (the dispatcher writes) */
 	_Atomic uint64_t delivered;	/* fires whose on_fire returned (the worker writes) */
+	/*
+	 * The smallest delivered count a waiter (engine_drain, engine_fires_wait)
+	 * waits for, UINT64_MAX: none. The worker wakes the waiters once its
+	 * count reaches it (and resets it), not after every fire: waiters set it
+	 * again, under sync_mu, each time they recheck (disp_want).
+	 */
+	_Atomic uint64_t wake_at;
 } cacheline_aligned;
 
 /* Dispatcher counters: one writer (the dispatcher), any reader. */

@@ -295,7 +295,9 @@ static int gsrv_conn_deliver(struct group_consumer *gc, const struct group_deliv
 	Timerd__Response rs = TIMERD__RESPONSE__INIT;
 	Timerd__Fire fm = TIMERD__FIRE__INIT;
 	int64_t m2u = engine_mono_to_unix(s->engine);
-	char *key = malloc(d->keylen + 1), *topic = malloc(d->topiclen + 1);
+	char kbuf[256], tbuf[256];	/* most keys and topics: no allocation */
+	char *key = d->keylen < sizeof(kbuf) ? kbuf : malloc(d->keylen + 1);
+	char *topic = d->topiclen < sizeof(tbuf) ? tbuf : malloc(d->topiclen + 1);
 	struct fire_msg *m = NULL;
 	size_t n, head = sizeof(*m) + sizeof(m->nodes[0]);
 	int rc = -1;
@@ -348,8 +350,10 @@ static int gsrv_conn_deliver(struct group_consumer *gc, const struct group_deliv
 	 * until an ack timeout; the group thread hands it out again at its next tick */
 	rc = loop_post_fire(&s->loops[li], &m->nodes[0]) ? 0 : -1;
 out:
-	free(key);
-	free(topic);
+	if (key != kbuf)
+		free(key);
+	if (topic != tbuf)
+		free(topic);
 	return rc;
 }
 

@@ -47,6 +47,7 @@ struct group_dlv {
 	struct group_dlv *kprev, *knext;	/* its key's queue (ordered groups) */
 	struct group_key *k;
 	struct group_dlv *gprev, *gnext;	/* every delivery of the group */
+	struct group_dlv *idnext;	/* its chain in gs->id_b */
 	int64_t deadline_unix, fired_unix, period, dead_unix;
 	char *error;			/* the last failure (malloc'd), NULL: none */
 	uint32_t keylen, topiclen, payloadlen;
@@ -380,12 +381,69 @@ static void group_detach(struct group_set *gs, struct group_dlv *d)
 	}
 }
 
+/* The chain head of delivery id in gs's id table (id_nb > 0). */
+static struct group_dlv **group_id_bucket(const struct group_set *gs, uint64_t id)
+{
+	return &gs->id_b[(size_t)((id * UINT64_C(0x9e3779b97f4a7c15)) >> 20) & (gs->id_nb - 1)];
+}
+
+/* The delivery with id, or NULL. */
+static struct group_dlv *group_id_get(const struct group_set *gs, uint64_t id)
+{
+	struct group_dlv *d = gs->id_nb ? *group_id_bucket(gs, id) : NULL;
+
+	while (d && d->id != id)
+		d = d->idnext;
+	return d;
+}
+
+/* Indexes d by its id (ids are unique: no check); false if out of memory. */
+static bool group_id_put(struct group_set *gs, struct group_dlv *d)
+{
+	struct group_dlv **b;
+
+	if (gs->id_n >= gs->id_nb) {	/* load 1 at most: double, rehash */
+		size_t nb = gs->id_nb ? gs->id_nb * 2 : 1024, onb = gs->id_nb;
+		struct group_dlv **ob = gs->id_b;
+
+		if (!(gs->id_b = calloc(nb, sizeof(*gs->id_b)))) {
+			gs->id_b = ob;
+			return false;
+		}
+		gs->id_nb = nb;
+		for (size_t i = 0; i < onb; i++)
+			for (struct group_dlv *e = ob[i], *next; e; e = next) {
+				next = e->idnext;
+				b = group_id_bucket(gs, e->id);
+				e->idnext = *b;
+				*b = e;
+			}
+		free(ob);
+	}
+	b = group_id_bucket(gs, d->id);
+	d->idnext = *b;
+	*b = d;
+	gs->id_n++;
+	return true;
+}
+
+/* Takes d out of the id table. */
+static void group_id_del(struct group_set *gs, struct group_dlv *d)
+{
+	for (struct group_dlv **pp = gs->id_nb ? group_id_bucket(gs, d->id) : NULL; pp && *pp; pp = &(*pp)->idnext)
+		if (*pp == d) {
+			*pp = d->idnext;
+			gs->id_n--;
+			return;
+		}
+}
+
 /* Frees d, which is detached and out of its key's queue. */
 static void group_dlv_free(struct group_set *gs, struct group_dlv *d)
 {
 	struct group *g = d->g;
 
-	hmap_del(&gs->by_id, (const char *)&d->id, sizeof(d->id));
+	group_id_del(gs, d);
 	if (d->gprev)
 		d->gprev->gnext = d->gnext;
 	else
@@ -910,7 +968,6 @@ int group_set_init(struct group_set *gs, const struct group_hooks *h, uint64_t s
 	gs->h = *h;
 	hmap_init(&gs->groups);
 	hmap_init(&gs->topics);
-	hmap_init(&gs->by_id);
 	gs->next_id = 1;
 	atomic_init(&gs->next_id_pub, 1);
 	gs->rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
@@ -932,7 +989,7 @@ void group_set_destroy(struct group_set *gs)
 	free(gs->heap.v);
 	hmap_destroy(&gs->groups, NULL);
 	hmap_destroy(&gs->topics, NULL);
-	hmap_destroy(&gs->by_id, NULL);
+	free(gs->id_b);
 	pthread_mutex_destroy(&gs->mu);
 }
 
@@ -1121,8 +1178,8 @@ static struct group_dlv *group_dlv_new(struct group_set *gs, struct group *g, ui
 		memcpy(d->data + keylen, topic, topiclen);
 	if (payloadlen)
 		memcpy(d->data + keylen + topiclen, payload, payloadlen);
-	d->memsize = size + 64;	/* its hmap entry */
-	if (hmap_put(&gs->by_id, (const char *)&d->id, sizeof(d->id), d) < 0) {
+	d->memsize = size + 16;	/* its share of the id table's buckets (at most one per delivery, and a spare) */
+	if (!group_id_put(gs, d)) {
 		free(d);
 		return NULL;
 	}
@@ -1210,7 +1267,9 @@ bool group_fire(struct group_set *gs, const struct group_fire *f)
 		ds[i]->g->ncommit++;
 		gl_push_tail(gs_commit(gs), ds[i]);
 	}
-	if (gs->h.wake)
+	/* journaled: the journal wakes the group thread after the commit (hooks.durable); a wake-up now
+	 * would only make it take the lock for nothing, once per fire */
+	if (!seq && gs->h.wake)
 		gs->h.wake(gs->h.arg);
 	pthread_mutex_unlock(&gs->mu);
 	if (rows != stack_rows)
@@ -1324,7 +1383,7 @@ bool group_consumer_active(struct group_consumer *c)
 /* The delivery id in flight to c, or NULL. */
 static struct group_dlv *group_flight(struct group_set *gs, struct group_consumer *c, uint64_t id)
 {
-	struct group_dlv *d = hmap_get(&gs->by_id, (const char *)&id, sizeof(id));
+	struct group_dlv *d = group_id_get(gs, id);
 
 	return d && d->st == D_FLIGHT && d->c == c ? d : NULL;
 }

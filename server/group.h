@@ -179,7 +179,8 @@ struct group_set {
 	struct hmap groups;		/* name -> struct group */
 	struct hmap topics;		/* topic -> struct group_tlist (the groups subscribed) */
 	_Atomic uint32_t ngroups_any;	/* groups now (relaxed: group_wants' lock-free pre-check) */
-	struct hmap by_id;		/* delivery id (8 bytes) -> struct group_dlv */
+	struct group_dlv **id_b;	/* delivery id -> struct group_dlv: buckets of an intrusive chained table (group.c) */
+	size_t id_nb, id_n;		/* its buckets (a power of two, 0: none yet) and deliveries */
 	struct group **all;		/* every group, creation order (list, stats) */
 	size_t ngroups, capgroups;
 	struct group_heap heap;		/* deliveries in flight (ack by) or backing off (due) */

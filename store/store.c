@@ -850,7 +850,8 @@ static int store_meta_flush(struct store *st, char *err, size_t errlen)
 		return store_fail(st, err, errlen, "writing meta.alive_*");
 	if (st->clean_pending >= 0 && !store_meta_put(st, "clean", st->clean_pending))
 		return store_fail(st, err, errlen, "writing meta.clean");
-	if (st->dlv_next > st->dlv_written && !store_meta_put(st, "dlv_next", (int64_t)st->dlv_next))
+	if (st->dlv_next > st->dlv_written &&
+	    !store_meta_put(st, "dlv_next", (int64_t)(st->dlv_next + STORE_DLV_RESERVE)))
 		return store_fail(st, err, errlen, "writing meta.dlv_next");
 	return 0;
 }
@@ -858,7 +859,8 @@ static int store_meta_flush(struct store *st, char *err, size_t errlen)
 /* Commits, synced as store_begin asked. */
 int store_commit(struct store *st, char *err, size_t errlen)
 {
-	uint64_t gen = st->max_gen, dlv = st->dlv_next;
+	/* what store_meta_flush writes: ids up to it are reserved, so the next commits need not write it */
+	uint64_t gen = st->max_gen, dlv = st->dlv_next > st->dlv_written ? st->dlv_next + STORE_DLV_RESERVE : st->dlv_written;
 	bool alive = st->alive_pending;
 
 	if (store_flush(st, err, errlen) < 0 || store_meta_flush(st, err, errlen) < 0) {

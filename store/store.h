@@ -43,6 +43,7 @@
  *	        rows are updated in place (store_append of STORE_GROUP_* and
  *	        STORE_DLV_* ops), in the same transaction as the journal rows
  *	meta dlv_next: every delivery id handed out and committed is below it
+ *	        (written ahead, a block of ids at a time: not at every commit)
  *
  * What a reader may assume after a crash (SQLite's commit is atomic):
  * every committed journal row is there, whole; the state of the timers is
@@ -237,7 +238,14 @@ typedef int (*store_group_fn)(void *arg, const struct store_rec *r);
 int store_load_groups(struct store *st, store_group_fn fn, void *arg, uint64_t *dlv_next, char *err,
 		      size_t errlen);
 
-/* Has the next commit record that delivery ids below next were handed out (meta dlv_next). */
+/*
+ * Delivery ids meta.dlv_next reserves beyond the next one: it is written
+ * once per that many ids, not at every commit (a restart skips the ids
+ * reserved and not used: they are unique, not dense).
+ */
+#define STORE_DLV_RESERVE 65536u
+
+/* Has the next commit record that delivery ids below next were handed out (meta dlv_next, plus STORE_DLV_RESERVE). */
 void store_note_dlv(struct store *st, uint64_t next);
 
 /* Runs SQLite's integrity check and counts what the store holds; 0 or -1. */
