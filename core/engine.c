@@ -397,9 +397,19 @@ static int engine_rec_claim_own(struct engine_tctx *t, struct timer_rec *r, cons
 
 	do {
 		gen = engine_read_state(t, r, cur);
-		at = engine_attrs_of(cur[1]);	/* NULL: cancelled (no owner: the write makes it anew) */
-		mine = !at || (at->labellen == ownlen &&
-			       !memcmp(at->data + at->topiclen + at->payloadlen, own, ownlen));
+		at = engine_attrs_of(cur[1]);
+		/*
+		 * A cancelled state has no owner: the write makes the timer
+		 * anew. A live state without attributes carries the empty
+		 * label: only an own of "" matches it (it is no identity's,
+		 * as ident_may_touch saw it before this check moved here).
+		 */
+		if (cur[1] & TIMER_OP_CANCEL)
+			mine = true;
+		else if (!at)
+			mine = !ownlen;
+		else
+			mine = at->labellen == ownlen && !memcmp(at->data + at->topiclen + at->payloadlen, own, ownlen);
 		hazptr_release(t->hp, HP_SLOT_ATTRS);
 		if (!mine)
 			return TD_EOWNER;

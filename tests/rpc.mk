@@ -133,6 +133,7 @@ TESTS += tests/unit/test-ident
 tests_unit_test_ident_SOURCES = tests/unit/test-ident.c
 tests_unit_test_ident_CFLAGS = $(RPC_TEST_CFLAGS)
 tests_unit_test_ident_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)
-AUTH_REGRESS_TESTS = tests/regress/auth.sh tests/regress/http-auth.sh tests/regress/tls-ident.sh tests/regress/owner.sh
+AUTH_REGRESS_TESTS = tests/regress/auth.sh tests/regress/http-auth.sh tests/regress/tls-ident.sh tests/regress/owner.sh \
+	tests/regress/owner-plain.sh
 TESTS += $(AUTH_REGRESS_TESTS)
 EXTRA_DIST += $(AUTH_REGRESS_TESTS)

@@ -627,6 +627,35 @@ START_TEST(test_owner_checked_with_the_write)
 }
 END_TEST
 
+/*
+ * A live timer without attributes (no topic, payload, label, period or
+ * flags: armed without a users file, or restored from such a row) has no
+ * owner, as one with attributes and an empty label has none: a writer
+ * allowed only over its own (only_own, engine_cancel_own) is refused, as
+ * rpc_owner_ok refused it (ident_may_touch: no owner is no identity's).
+ * Only a cancelled state counts as ownerless for the write.
+ */
+START_TEST(test_owner_check_unowned_plain_timer)
+{
+	struct engine_arm plain = { .key = "p", .keylen = 1, .when = ENGINE_AFTER, .time = 10 * MS };
+	struct engine_arm_result r;
+	struct engine_timer *t;
+	char b[32];
+
+	ck_assert_int_eq(engine_arm(E, &plain, &r), 0);	/* no attributes at all */
+	ck_assert_int_eq(arm_as("p", "a", true, 20 * MS, &r), TD_EOWNER);
+	ck_assert_int_eq(engine_cancel_own(E, 0, "p", 1, "a", 1, NULL, NULL), TD_EOWNER);
+	ck_assert_int_eq(engine_get(E, 0, "p", 1, &t), 0);
+	ck_assert_int_eq(t->deadline, 1010 * MS);	/* unchanged */
+	engine_timer_free(t);
+	ck_assert_str_eq(label_of("p", b, sizeof(b)), "");
+	ck_assert_int_eq(arm_as("p", "", true, 30 * MS, &r), 0);	/* an empty label is its own */
+	ck_assert_int_eq(engine_cancel_own(E, 0, "p", 1, "", 0, NULL, NULL), 0);
+	ck_assert_int_eq(arm_as("p", "a", true, 40 * MS, &r), 0);	/* cancelled: made anew, a's */
+	ck_assert_str_eq(label_of("p", b, sizeof(b)), "a");
+}
+END_TEST
+
 static atomic_bool race_stop;
 
 /* Identity a, allowed only over its own timers: re-arms and cancels "k" as fast as it can. */
@@ -704,6 +733,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_rearm_while_its_pass_fires_it);
 	tcase_add_test(tc, test_account_quota);
 	tcase_add_test(tc, test_owner_checked_with_the_write);
+	tcase_add_test(tc, test_owner_check_unowned_plain_timer);
 	tcase_add_test(tc, test_owner_check_races_a_rearm);
 	suite_add_tcase(s, tc);
 	return s;
