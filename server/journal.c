@@ -34,8 +34,6 @@
 /* How often the journal records that timerd is alive (meta alive_*): a periodic timer's
  * fire in the last such interval before a crash may fire again after the restart. */
 #define JOURNAL_ALIVE_NS (250 * ENGINE_NS_PER_MS)
-/* Fire-batch rows past which a commit does not look for PUTs to leave out (journal_fired_index: 1 MiB at most). */
-#define JOURNAL_FIRED_INDEX_MAX 65536u
 /* How often the store's file size gauge is read after commits (two stat(2) calls). */
 #define JOURNAL_GAUGES_NS (10 * ENGINE_NS_PER_MS)
 /* Generations a restart after a crash skips beyond the highest one recorded, so ids handed
@@ -75,10 +73,6 @@ struct journal {
 	/* owned by the thread */
 	struct journal_batch **pending;	/* taken, not yet committed */
 	size_t npending, cap_pending;
-	uint64_t *fired_set;		/* the ids of this commit's STORE_FIRED rows (journal_fired_index) */
-	size_t fired_cap;		/* slots allocated */
-	size_t fired_n;			/* slots in use for this commit: a power of two, sized to it (cleared per commit) */
-	bool fired_any;			/* fired_set holds this commit's ids */
 	int64_t last_sync, interval;
 	bool unsynced;
 	int64_t last_alive;		/* when meta alive_* was last noted */
@@ -678,63 +672,6 @@ static int journal_commit_groups(struct journal *j, char *err, size_t errlen)
 	return rc;
 }
 
-/* The slot of id in the fired set (open addressing, linear probing; 0 is never an id). */
-static size_t journal_fired_slot(const struct journal *j, uint64_t id)
-{
-	size_t m = j->fired_n - 1, i = (size_t)((id * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & m;
-
-	while (j->fired_set[i] && j->fired_set[i] != id)
-		i = (i + 1) & m;
-	return i;
-}
-
-/*
- * Indexes the ids of the pending fire batches' STORE_FIRED rows, so that
- * journal_commit can leave out a PUT of the same timer: a one-shot armed
- * and fired between two commits (a job due at once) needs no PUT, since
- * its FIRED, in the same transaction, removes it for good at the load
- * whatever the LSNs (core/restore.c: a remove is final). Out of memory,
- * or more than JOURNAL_FIRED_INDEX_MAX rows: nothing is indexed and every
- * PUT is written.
- */
-static void journal_fired_index(struct journal *j)
-{
-	size_t n = 0, cap;
-
-	j->fired_any = false;
-	for (size_t i = 0; i < j->npending; i++)
-		if (!j->pending[i]->loop)
-			n += j->pending[i]->n;
-	if (!n || n > JOURNAL_FIRED_INDEX_MAX)
-		return;	/* a batch that big (commits failing or stalled): every PUT is written, the index stays small */
-	for (cap = 64; cap < 2 * n; cap *= 2)
-		;
-	if (cap > j->fired_cap) {
-		uint64_t *v = realloc(j->fired_set, cap * sizeof(*v));
-
-		if (!v)
-			return;
-		j->fired_set = v;
-		j->fired_cap = cap;
-	}
-	j->fired_n = cap;	/* not fired_cap: one big commit must not make every later one clear megabytes */
-	memset(j->fired_set, 0, cap * sizeof(*j->fired_set));
-	for (size_t i = 0; i < j->npending; i++) {
-		const struct journal_batch *b = j->pending[i];
-
-		for (uint32_t k = 0; !b->loop && k < b->n; k++)
-			if (b->rows[k].op == STORE_FIRED && b->rows[k].id)
-				j->fired_set[journal_fired_slot(j, b->rows[k].id)] = b->rows[k].id;
-	}
-	j->fired_any = true;
-}
-
-/* True if r is a PUT of a timer whose FIRED row is in this commit (journal_fired_index): it is left out. */
-static bool journal_put_elided(struct journal *j, const struct store_rec *r)
-{
-	return r->op == STORE_PUT && j->fired_any && r->id && j->fired_set[journal_fired_slot(j, r->id)] == r->id;
-}
-
 /*
  * One group commit of everything pending (plus a snapshot slice); 0 or -1
  * (rows kept). fresh: the pending batches were just taken (not a retry),
@@ -756,11 +693,9 @@ static int journal_commit(struct journal *j, bool fresh)
 	if (fresh)
 		journal_take_fires(j);
 	/* timer rows (rowid = LSN: insertion order does not matter), then group rows in LSN order */
-	journal_fired_index(j);
 	for (size_t i = 0; i < j->npending; i++)
 		for (uint32_t k = 0; k < j->pending[i]->n; k++)
 			if (j->pending[i]->rows[k].op < STORE_GROUP_PUT &&
-			    !journal_put_elided(j, &j->pending[i]->rows[k]) &&
 			    store_append(j->st, &j->pending[i]->rows[k], err, sizeof(err)) < 0)
 				goto fail_tx;
 	if (journal_commit_groups(j, err, sizeof(err)) < 0)
@@ -1208,7 +1143,6 @@ static void journal_free(struct journal *j)
 	for (size_t i = 0; i < j->npending; i++)
 		journal_batch_free(j->pending[i]);
 	free(j->pending);
-	free(j->fired_set);
 	journal_batch_free(j->fires);
 	for (struct llist_node *n = llist_del_all(&j->in), *next; n; n = next) {
 		next = n->next;

@@ -388,6 +388,88 @@ START_TEST(test_removals_and_ids)
 }
 END_TEST
 
+/*
+ * A PUT left out beside its FIRED (journal_fired_index) must not lose what
+ * the PUT did at the load: evict the older timer holding its key. W (key
+ * k) is committed; loop A cancels W (its DEL still in A's batch, not
+ * flushed), loop B arms X into the freed key k, X fires at once; one
+ * commit takes B's batch (PUT X) and the fire batch (FIRED X); a crash
+ * before A's batch commits. X's creation and fire were acknowledged (they
+ * imply W was gone), so W must not come back: X's PUT evicts it by key.
+ */
+START_TEST(test_elided_put_still_evicts_key)
+{
+	static const struct engine_clock clk = { .mono = jl_mono, .real = jl_real };
+	struct engine_config ec = { .clock = &clk, .manual = true };
+	uint64_t boot = store_boot_hash(NULL);
+	struct store_rec w = put(1, ID(1, 1), "k", STORE_MONO, W.mono + 3600 * S, 0, false, boot);
+	struct store_rec x = put(0, ID(1, 2), "k", STORE_MONO, W.mono, 0, false, boot);
+	static struct loop l;
+	char err[512];
+
+	write_rows(&w, 1);
+	load();
+	ck_assert(has("k"));
+	memset(&l, 0, sizeof(l));
+	l.srv = &W.srv;
+	ck_assert_int_ge(l.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), 0);
+	ck_assert_uint_ne(journal_put(&l, &x), 0);	/* loop B: X armed into W's freed key */
+	journal_flush(&l);
+	journal_put_fire(&W.srv, ID(1, 2));		/* X fired at once: its FIRED in the same commit */
+	ck_assert_msg(journal_start(&W.srv, err, sizeof(err)) == 0, "%s", err);
+	journal_stop(&W.srv);	/* one commit; then the crash, before loop A's DEL of W */
+	close(l.wake_fd);
+	engine_destroy(W.srv.engine);
+	ck_assert_int_eq(engine_create(&ec, &W.srv.engine), 0);
+	load();
+	ck_assert_msg(!has("k"), "W, replaced in its key by X (armed and fired, acknowledged), is back after the "
+		      "restart: X's PUT was left out, and with it its eviction of W");
+}
+END_TEST
+
+/*
+ * The same by slot: V (no key, slot 1) committed; its cancel's DEL still
+ * in loop A's batch; X, the slot's next generation, armed and fired at
+ * once by loop B, its PUT and FIRED in one commit; a crash. X's PUT evicts
+ * V by slot at the load: V must not come back.
+ */
+START_TEST(test_elided_put_still_evicts_slot)
+{
+	static const struct engine_clock clk = { .mono = jl_mono, .real = jl_real };
+	struct engine_config ec = { .clock = &clk, .manual = true };
+	uint64_t boot = store_boot_hash(NULL);
+	struct store_rec v = put(1, ID(1, 1), "", STORE_MONO, W.mono + 3600 * S, 0, false, boot);
+	struct store_rec x = put(0, ID(2, 1), "", STORE_MONO, W.mono, 0, false, boot);
+	struct engine_timer *t;
+	static struct loop l;
+	char err[512];
+	int rc;
+
+	v.key = x.key = NULL;
+	v.topic = x.topic = "t";
+	v.topiclen = x.topiclen = 1;
+	write_rows(&v, 1);
+	load();
+	ck_assert_int_eq(engine_get(W.srv.engine, ID(1, 1), NULL, 0, &t), 0);
+	engine_timer_free(t);
+	memset(&l, 0, sizeof(l));
+	l.srv = &W.srv;
+	ck_assert_int_ge(l.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), 0);
+	ck_assert_uint_ne(journal_put(&l, &x), 0);	/* loop B: X in V's freed slot */
+	journal_flush(&l);
+	journal_put_fire(&W.srv, ID(2, 1));
+	ck_assert_msg(journal_start(&W.srv, err, sizeof(err)) == 0, "%s", err);
+	journal_stop(&W.srv);
+	close(l.wake_fd);
+	engine_destroy(W.srv.engine);
+	ck_assert_int_eq(engine_create(&ec, &W.srv.engine), 0);
+	load();
+	if ((rc = engine_get(W.srv.engine, ID(1, 1), NULL, 0, &t)) == 0)
+		engine_timer_free(t);
+	ck_assert_msg(rc != 0, "V, whose slot X (armed and fired, acknowledged) took, is back after the restart");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("journal-load");
@@ -403,6 +485,8 @@ int main(void)
 	tcase_add_test(tc, test_removals_and_ids);
 	tcase_add_test(tc, test_calendar_restore);
 	tcase_add_test(tc, test_group_rows_in_lsn_order);
+	tcase_add_test(tc, test_elided_put_still_evicts_key);
+	tcase_add_test(tc, test_elided_put_still_evicts_slot);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
