@@ -646,7 +646,9 @@ void settings_usage(FILE *f)
 	}
 	fprintf(f, "\nSignals: SIGTERM/SIGINT stop gracefully; SIGHUP reopens the log file and re-reads the\n"
 		   "--config file (log, log-level, max-connections, max-inflight, max-output and max-payload\n"
-		   "change at once; other changes are logged as needing a restart).\n"
+		   "change at once; other changes are logged as needing a restart), the --users file, the\n"
+		   "TLS certificate, key and CAs (new connections use them; open ones are kept) and the\n"
+		   "time zone database (calendar timers are re-placed).\n"
 		   "Durations: 250ms, 5s, 1h30m, 1d. Sizes: 65536, 64KiB, 1MiB. See doc/timerd.md.\n");
 }
 
