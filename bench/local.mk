@@ -49,4 +49,4 @@ dist_noinst_SCRIPTS += bench/bench-calendar
 noinst_PROGRAMS += bench/bench-ident
 bench_bench_ident_SOURCES = bench/bench-ident.c
 bench_bench_ident_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
-bench_bench_ident_LDADD = server/libserver.la $(OPENSSL_LIBS)
+bench_bench_ident_LDADD = server/libserver.la proto/libproto.la $(PROTOBUF_C_LIBS) $(OPENSSL_LIBS)

@@ -28,6 +28,7 @@
 #include <openssl/rand.h>
 
 #include "server/ident.h"
+#include "proto/units.h"
 
 /* Largest users file read. */
 #define IDENT_FILE_MAX (16u << 20)
@@ -351,12 +352,30 @@ static uint64_t ident_fnv(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+/* min-period=DURATION into id (at least 1 us, the server's own floor); 0 or -1 with why. */
+static int ident_parse_period(struct ident *id, const char *v, size_t vl, char *why, size_t wl)
+{
+	char buf[32], err[128];
+	int64_t ns;
+
+	if (vl >= sizeof(buf))
+		return ident_errf(why, wl, "min-period=%.*s: give a duration such as 100us or 1ms", (int)vl, v);
+	memcpy(buf, v, vl);
+	buf[vl] = '\0';
+	if (units_duration_parse(buf, &ns, err, sizeof(err)) < 0)
+		return ident_errf(why, wl, "min-period=%s: %s", buf, err);
+	if (ns < 1000)
+		return ident_errf(why, wl, "min-period=%s: give at least 1us (no timer may fire faster)", buf);
+	id->quota.min_period_ns = ns;
+	return 0;
+}
+
 /* One FIELD=VALUE of a line into id; 0 or -1 with why. */
 static int ident_field(struct ident *id, const char *f, size_t fl, const char *v, size_t vl, uint32_t *seen,
 		       char *why, size_t wl)
 {
 	static const char *const fields[] = { "secret", "allow", "keys", "topics", "uid", "cert", "max-connections",
-					      "max-timers", "max-memory", "arms-per-s", "max-watches" };
+					      "max-timers", "max-memory", "arms-per-s", "max-watches", "min-period" };
 	uint64_t x = 0;
 	unsigned i;
 
@@ -365,7 +384,7 @@ static int ident_field(struct ident *id, const char *f, size_t fl, const char *v
 			break;
 	if (i == sizeof(fields) / sizeof(fields[0]))
 		return ident_errf(why, wl, "unknown field '%.*s': give secret=, allow=, keys=, topics=, uid=, cert=, "
-				  "max-connections=, max-timers=, max-memory=, arms-per-s= or max-watches=", (int)fl, f);
+				  "max-connections=, max-timers=, max-memory=, arms-per-s=, max-watches= or min-period=", (int)fl, f);
 	if (*seen & (1u << i))
 		return ident_errf(why, wl, "%s= is given twice: give it once (comma-separate several values)", fields[i]);
 	*seen |= 1u << i;
@@ -382,6 +401,8 @@ static int ident_field(struct ident *id, const char *f, size_t fl, const char *v
 		id->has_uid = true;
 		id->uid = (uid_t)x;
 		return 0;
+	case 11:
+		return ident_parse_period(id, v, vl, why, wl);
 	case 5:
 		if (vl > IDENT_TEXT_MAX || !(id->cert = strndup(v, vl)))
 			return ident_errf(why, wl, "cert=: at most %d bytes (the certificate's CN or a SAN)", IDENT_TEXT_MAX);

@@ -92,6 +92,7 @@ struct ident_quota {
 	uint64_t max_memory;
 	uint32_t arms_per_s;
 	uint32_t max_watches;
+	int64_t min_period_ns;		/* shortest period this identity may arm (>= 1 us); 0: the server's min-period */
 };
 
 struct ident {

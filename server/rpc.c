@@ -294,6 +294,12 @@ fail:
 	return false;
 }
 
+/* The shortest period x may arm: its identity's min-period= if it has one (a users-file grant), else the server's. */
+static int64_t rpc_min_period(const struct rpc_ctx *x)
+{
+	return x->id && x->id->quota.min_period_ns ? x->id->quota.min_period_ns : x->s->cfg->min_period_ns;
+}
+
 /* Validates an Arm's time fields into ea; false after answering an error. */
 static bool rpc_arm_when(struct rpc_ctx *x, const Timerd__Arm *a, struct engine_arm *ea)
 {
@@ -324,10 +330,10 @@ static bool rpc_arm_when(struct rpc_ctx *x, const Timerd__Arm *a, struct engine_
 			  "at least min-period (%" PRId64 " ns)", a->period_ns, x->s->cfg->min_period_ns);
 		return false;
 	}
-	if (a->period_ns > 0 && a->period_ns < x->s->cfg->min_period_ns) {
+	if (a->period_ns > 0 && a->period_ns < rpc_min_period(x)) {
 		rpc_error(x, TIMERD__ERROR_CODE__PERIOD, "arm: period_ns %" PRId64 " is shorter than min-period (%" PRId64
-			  " ns): give a longer period, or ask the operator to lower min-period", a->period_ns,
-			  x->s->cfg->min_period_ns);
+			  " ns%s): give a longer period, or ask the operator for a shorter min-period", a->period_ns,
+			  rpc_min_period(x), x->id && x->id->quota.min_period_ns ? ", this identity's" : "");
 		return false;
 	}
 	ea->period = a->period_ns;

@@ -21,6 +21,7 @@ user_add rl "arms-per-s=1"
 user_add bob "max-connections=2 max-watches=2"
 user_add flood "arms-per-s=2000"
 user_add victim ""
+user_add fast "min-period=100us"
 chmod 600 "$users"
 start_timerd --memory-only --no-stats --users "$users" --socket-mode 0666
 as() {	# as NAME timerctl-args...
@@ -28,6 +29,14 @@ as() {	# as NAME timerctl-args...
 	shift
 	TIMERD_SECRET=${!var} ctl --user "$name" "$@"
 }
+
+# min-period= grants an identity a shorter period than the server's (1ms here); others stay refused
+as fast arm fast-p --every 500us --topic fast >/dev/null || fail "fast (min-period=100us) could not arm a 500us period"
+as fast cancel fast-p >/dev/null || fail "cancel fast-p"
+out=$(as fast arm fast-q --every 50us 2>&1) && fail "fast armed 50us, below its min-period 100us"
+echo "$out" | grep -q "min-period (100000 ns, this identity's)" || fail "fast's 50us refusal: $out"
+out=$(as victim arm slow-p --every 500us 2>&1) && fail "victim (no min-period=) armed a 500us period"
+echo "$out" | grep -q "min-period (1000000 ns)" || fail "victim's 500us refusal: $out"
 
 # arms-per-s=1 (one token, one a second, so a slow sanitizer build still outruns it): RATE_LIMITED saying when to retry (a connection refused so is
 # paused for that long: it still counts in max-connections until then, hence its own identity here)
