@@ -134,6 +134,7 @@ void fire_deliver(void *arg, const struct engine_fire *f)
 	struct fire_msg *m;
 
 	fire_test_stall(s, f);
+	topic_metrics_count(&s->topic_metrics, f->topic, f->topiclen);
 	/* deliveries of consumer groups: journaled with the one-shot's removal, in one batch */
 	if (!group_srv_fire(s, f) && f->final && s->journal && journal_keeps(f->flags))
 		journal_put_fire(s, f->id);	/* the one-shot is gone: so it is in the journal */

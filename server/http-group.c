@@ -592,7 +592,11 @@ static void http_group_put_done(void *arg, const Timerd__Response *rs, uint64_t 
 	http_answer_rpc(arg, rs, hold, created ? 201 : 200, http_group_body_create);
 }
 
-/* PUT /v1/groups/{g}: create the group, or change its settings (GroupCreate with update). */
+/*
+ * PUT /v1/groups/{g}: create the group, or change its settings (GroupCreate
+ * with update); with If-None-Match: * only create it (update false), so a
+ * group there with other settings answers 409 CONFLICT.
+ */
 static void http_group_put(struct http_req *r)
 {
 	Timerd__Request rq = TIMERD__REQUEST__INIT;
@@ -601,6 +605,7 @@ static void http_group_put(struct http_req *r)
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	size_t len = evbuffer_get_length(in);
 	const char *body = len ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "{}";
+	const char *inm = evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-None-Match");
 	char err[512];
 	int rc;
 
@@ -610,7 +615,8 @@ static void http_group_put(struct http_req *r)
 	}
 	g.name = r->arg[0];
 	m.group = &g;
-	m.update = true;	/* PUT states what the group is: a change of settings is not a conflict */
+	/* PUT states what the group is: a change of settings is not a conflict, unless the client asked create-only */
+	m.update = !(inm && !strcmp(inm, "*"));
 	rq.body_case = TIMERD__REQUEST__BODY_GROUP_CREATE;
 	rq.group_create = &m;
 	rpc_run_as(r->l, NULL, r->ident, &rq, http_group_put_done, r);

@@ -15,8 +15,10 @@
  * Lateness is two real histograms built from the HDR histograms at fixed
  * bucket bounds: timerd_fire_lateness_seconds (the engine's dispatcher,
  * deadline -> fire) and timerd_delivery_lateness_seconds (deadline ->
- * event queued to a watcher). No label carries a key or topic, so the
- * series are bounded whatever clients do.
+ * event queued to a watcher). No label carries a key, and a topic only
+ * as timerd_topic_fires_total{topic} for the at most 64 topics an operator
+ * lists in metrics-topics (the rest are topic="other"), so the series are
+ * bounded whatever clients do.
  *
  * Cost: one stats_collect (what timerctl stats costs) plus two histogram
  * copies; nothing walks the timers, so a scrape costs the same with 1 M
@@ -149,6 +151,38 @@ static void http_metric_extra(struct http_metrics_ctx *m, const char *name, cons
 		m->failed = 1;
 }
 
+/* Writes one label value of v[0..n), escaped as the exposition format asks (\\, \", \n). */
+static void http_metric_label(struct http_metrics_ctx *m, const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *esc = v[i] == '\\' ? "\\\\" : v[i] == '"' ? "\\\"" : v[i] == '\n' ? "\\n" : NULL;
+
+		if ((esc ? evbuffer_add(m->b, esc, 2) : evbuffer_add(m->b, v + i, 1)) < 0)
+			m->failed = 1;
+	}
+}
+
+/* Writes timerd_topic_fires_total{topic} for metrics-topics' topics and "other"; nothing if none is listed. */
+static void http_metric_topics(struct http_metrics_ctx *m, const struct topic_metrics *tm)
+{
+	static const char name[] = "timerd_topic_fires_total";
+
+	if (!tm->n)
+		return;
+	if (evbuffer_add_printf(m->b, "# HELP %s fires of the topics metrics-topics lists; \"other\": the rest\n"
+				"# TYPE %s counter\n", name, name) < 0)
+		m->failed = 1;
+	for (unsigned i = 0; i <= tm->n; i++) {
+		if (evbuffer_add_printf(m->b, "%s{topic=\"", name) < 0)
+			m->failed = 1;
+		http_metric_label(m, i < tm->n ? tm->name[i] : "other", i < tm->n ? tm->len[i] : 5);
+		/* relaxed: a counter read for a report */
+		if (evbuffer_add_printf(m->b, "\"} %" PRIu64 "\n",
+					atomic_load_explicit(&tm->fires[i], memory_order_relaxed)) < 0)
+			m->failed = 1;
+	}
+}
+
 void http_metrics(struct http_req *r)
 {
 	struct stats_bufs *sb = malloc(sizeof(*sb));
@@ -187,6 +221,7 @@ void http_metrics(struct http_req *r)
 	http_metric_extra(&m, "timerd_http_replies_held_total", "counter",
 			  "HTTP replies that waited for their change to be committed to timers.db",
 			  atomic_load_explicit(&s->http_held, memory_order_relaxed));
+	http_metric_topics(&m, &s->topic_metrics);
 	free(sb);
 	free(late);
 	if (m.failed) {

@@ -14,8 +14,11 @@
  * hold list, which http_release_durable() answers on the journal's
  * wake-up. Under --memory-only nothing is journaled and nothing waits.
  *
- * Limits: headers over HTTP_MAX_HEADERS and bodies over max-frame are
- * refused by evhttp itself (413, its own text body); a connection idle or
+ * Limits: headers over HTTP_MAX_HEADERS are refused by evhttp itself (413,
+ * its own text body). evhttp reads a body of up to http_body_cap (twice
+ * max-frame: memory per request stays bounded) and the dispatch answers one
+ * over max-frame with the JSON 413 FRAME_TOO_LARGE; only a body over the cap
+ * still gets evhttp's text 413 and a closed connection. A connection idle or
  * stalled for http-timeout is closed; at most http-max-connections
  * connections are served: a connection's first request past that gets 429
  * TOO_MANY_CONNECTIONS and the connection is closed.
@@ -232,6 +235,7 @@ static const char *http_reason(int status)
 	case 204: return "No Content";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
@@ -240,6 +244,7 @@ static const char *http_reason(int status)
 	case 413: return "Payload Too Large";
 	case 414: return "URI Too Long";
 	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
 	default: return status < 400 ? "OK" : "Error";
@@ -771,6 +776,26 @@ static bool http_match(const struct http_route *rt, char **seg, int n, char **ca
 	return true;
 }
 
+/* Adds Allow: the methods of the routes matching the path split into seg[0..n) (GET brings HEAD). */
+static void http_allow_header(struct http_req *r, char **seg, int n)
+{
+	static const struct { unsigned method; const char *name; } names[] = {
+		{ EVHTTP_REQ_GET, "GET, HEAD" }, { EVHTTP_REQ_PUT, "PUT" }, { EVHTTP_REQ_POST, "POST" },
+		{ EVHTTP_REQ_DELETE, "DELETE" },
+	};
+	char *cap[HTTP_MAX_ARGS], allow[64] = "";
+	unsigned ncap, have = 0;
+
+	for (unsigned i = 0; i < http_nroutes; i++)
+		if (http_match(&http_routes[i], seg, n, cap, &ncap))
+			have |= http_routes[i].method;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (have & names[i].method)
+			snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s", *allow ? ", " : "",
+				 names[i].name);
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", allow);
+}
+
 /* The route for r's path and method; NULL after answering 404 or 405. */
 static const struct http_route *http_route_find(struct http_req *r, const char *path, char **cap, unsigned *ncap)
 {
@@ -795,10 +820,12 @@ static const struct http_route *http_route_find(struct http_req *r, const char *
 		}
 		any = 1;
 	}
-	if (any)
+	if (any) {
+		http_allow_header(r, seg, n);
 		http_reply_error_status(r, 405, TIMERD__ERROR_CODE__UNKNOWN_OP,
-					"this method is not allowed on this path (doc/http.md lists the routes)");
-	else
+					"this method is not allowed on this path (the Allow header lists those that are; "
+					"doc/http.md lists the routes)");
+	} else
 		http_reply_error(r, TIMERD__ERROR_CODE__UNKNOWN_OP, "no such resource: %.200s (doc/http.md lists the routes)",
 				 path);
 	return NULL;
@@ -1145,6 +1172,12 @@ static void http_dispatch(struct evhttp_request *req, void *arg)
 		return;
 	path = r->uri ? evhttp_uri_get_path(r->uri) : NULL;
 	query = r->uri ? evhttp_uri_get_query(r->uri) : NULL;
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > l->srv->cfg->max_frame) {
+		http_reply_error(r, TIMERD__ERROR_CODE__FRAME_TOO_LARGE,
+				 "the body is over max-frame (%u bytes): send a smaller one, or raise max-frame",
+				 (unsigned)l->srv->cfg->max_frame);
+		return;
+	}
 	if (query && evhttp_parse_query_str(query, &r->query) < 0) {
 		http_reply_error(r, TIMERD__ERROR_CODE__INVALID, "cannot parse the query string: use ?name=value&name=value");
 		return;
@@ -1195,6 +1228,12 @@ int http_listen(struct srv *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* The most body evhttp reads: max-frame's headroom, so the dispatch answers a body over max-frame in JSON. */
+static size_t http_body_cap(uint32_t max_frame)
+{
+	return (size_t)max_frame * 2;
+}
+
 int http_loop_init(struct loop *l, char *err, size_t errlen)
 {
 	struct srv *s = l->srv;
@@ -1214,10 +1253,11 @@ int http_loop_init(struct loop *l, char *err, size_t errlen)
 	if (!(hl->eh = evhttp_new(l->base)))
 		return td_errf(err, errlen, "cannot set up HTTP on loop %u", l->idx);
 	evhttp_set_max_headers_size(hl->eh, HTTP_MAX_HEADERS);
-	evhttp_set_max_body_size(hl->eh, s->cfg->max_frame);
+	evhttp_set_max_body_size(hl->eh, http_body_cap(s->cfg->max_frame));
 	evhttp_set_timeout_tv(hl->eh, &tv);
+	/* PATCH and OPTIONS too: the route table answers them a JSON 405 with Allow, not evhttp an HTML 501 */
 	evhttp_set_allowed_methods(hl->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
-				   EVHTTP_REQ_DELETE);
+				   EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(hl->eh, http_dispatch, l);
 	evhttp_set_bevcb(hl->eh, http_accepted, l);
 	/* each evhttp closes its own listening fd: a dup of the one socket */

@@ -11,6 +11,8 @@ server_libserver_la_SOURCES = \
 	server/conn.c \
 	server/errmap.c \
 	server/fire.c \
+	server/topic-metrics.c \
+	server/topic-metrics.h \
 	server/group-srv.c \
 	server/group-srv.h \
 	server/group.c \

@@ -17,6 +17,7 @@
 #include "proto/version.h"
 #include "server/journal.h"
 #include "server/settings.h"
+#include "server/topic-metrics.h"
 
 _Static_assert(SETTINGS_TEXT_LIMIT <= UINT16_MAX, "engine_create refuses a max_key over UINT16_MAX");
 
@@ -95,6 +96,7 @@ static const struct settings_opt settings_opts[] = {
 	{ "http", 0, CK_STR, O(http), 0, 0, "HOST:PORT", "serve the HTTP/JSON API and /metrics here (a non-loopback address needs --http-tls and --users; default off)" },
 	{ "http-max-connections", 0, CK_U32, O(http_max_connections), 1, 1000000, "N", "HTTP connections served at once (default 1024)" },
 	{ "http-timeout", 0, CK_DUR, O(http_timeout_ns), 100000000, 0, "DURATION", "close an HTTP connection that stalls or idles this long (default 30s)" },
+	{ "metrics-topics", 0, CK_STR, O(metrics_topics), 0, 0, "TOPIC,...", "count fires per topic for /metrics (timerd_topic_fires_total) for these topics, at most 64, the rest as topic=\"other\" (no per-topic series unless given; needs a restart)" },
 	/* security limits (issue 12, doc/security.md) */
 	{ "idle-timeout", 0, CK_DUR, O(idle_timeout_ns), 0, 0, "DURATION", "close a TCP connection after DURATION without a request, unless it watches or waits for a fire (default 5m; 0: never)" },
 	{ "auth-timeout", 0, CK_DUR, O(auth_timeout_ns), 0, 0, "DURATION", "close a connection that has not finished its TLS handshake and, when it must, Auth DURATION after it connected (default 10s; 0: never)" },
@@ -572,6 +574,13 @@ int settings_check(const struct srv_config *c, char *err, size_t errlen)
 	if (c->max_output < c->max_frame)
 		return td_errf(err, errlen, "max-output (%llu) must be at least max-frame (%u)",
 				   (unsigned long long)c->max_output, c->max_frame);
+	if (c->metrics_topics) {
+		struct topic_metrics tm;
+
+		if (topic_metrics_parse(&tm, c->metrics_topics, c->max_topic, err, errlen) < 0)
+			return -1;
+		topic_metrics_free(&tm);
+	}
 	return 0;
 }
 
@@ -689,6 +698,7 @@ void settings_free(struct srv_config *c)
 	free(c->socket);
 	free(c->listen);
 	free(c->http);
+	free(c->metrics_topics);
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->tls_ca);

@@ -106,6 +106,7 @@ struct srv_config {
 	uint32_t http_max_connections;	/* HTTP connections that may have a request in progress */
 	int64_t http_timeout_ns;	/* a slow or idle HTTP connection is closed after this */
 	bool http_tls;			/* HTTPS on http with tls-cert/tls-key/tls-ca (server/http.c) */
+	char *metrics_topics;		/* comma-separated topics with their own fire counter (topic-metrics.h; NULL: none) */
 	/* TLS on the TCP listener (server/tls.c); all NULL: plaintext */
 	char *tls_cert;			/* PEM certificate chain */
 	char *tls_key;			/* PEM private key: 0600 or stricter */

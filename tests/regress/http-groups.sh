@@ -43,6 +43,11 @@ out=$(req -X PUT "$H/v1/groups/jobs" -d '{"topics": ["jobs"], "ack_timeout": "2s
 [ "$(echo "$out" | status)" = 201 ] || fail "PUT a new group: $out"
 out=$(req -X PUT "$H/v1/groups/jobs" -d '{"topics": ["jobs"], "ack_timeout": "2s", "backoff_min": "50ms"}')
 [ "$(echo "$out" | status)" = 200 ] && echo "$out" | grep -q '"created":false' || fail "PUT the same group again: $out"
+# If-None-Match: * only creates: other settings are a 409 CONFLICT, the same ones 200 created:false
+expect 409 '"code":"CONFLICT"' "PUT If-None-Match: * with other settings" -X PUT -H 'If-None-Match: *' \
+	"$H/v1/groups/jobs" -d '{"topics": ["jobs"], "ack_timeout": "3s"}'
+expect 200 '"created":false' "PUT If-None-Match: * with the same settings" -X PUT -H 'If-None-Match: *' \
+	"$H/v1/groups/jobs" -d '{"topics": ["jobs"], "ack_timeout": "2s", "backoff_min": "50ms"}'
 out=$(req "$H/v1/groups/jobs")
 echo "$out" | grep -q '"ack_timeout_ns":2000000000' || fail "GET the group: $out"
 echo "$out" | grep -q '"webhook_requests":0,"webhook_failures":0' || fail "GET the group: no webhook counters: $out"

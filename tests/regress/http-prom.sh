@@ -2,7 +2,9 @@
 # http-prom.sh -- /metrics for Prometheus: `promtool check metrics` accepts
 # the exposition (no lint problem), and a real Prometheus scraping timerd
 # on loopback every second sees rate(timerd_fires_total[10s]) > 0 while
-# periodic timers fire. Exit 77 without prometheus/promtool (Debian package
+# periodic timers fire. With --metrics-topics a,b, fires of a, b and c
+# count as timerd_topic_fires_total{topic="a"}, "b" and "other"; a list of
+# 65 topics is refused. Exit 77 without prometheus/promtool (Debian package
 # prometheus) or curl.
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
@@ -11,8 +13,28 @@ PROMTOOL=$(command -v promtool) || skip "needs promtool (apt-get install prometh
 command -v curl >/dev/null || skip "needs curl"
 
 # Starts timerd with --http on a free loopback port (sets port).
-start_http --memory-only
+start_http --memory-only --metrics-topics 'a, b'
 base=http://127.0.0.1:$port
+
+# per-topic fire counters: a twice, b once, c three times (and the ticks below) as "other"
+for t in a:1 a:2 b:1 c:1 c:2 c:3; do
+	curl -sf -X PUT -d "{\"in\": \"1ms\", \"topic\": \"${t%%:*}\"}" "$base/v1/timers/topic-$t" >/dev/null ||
+		fail "arming topic-$t over HTTP"
+done
+topic_fires() {
+	curl -sf "$base/metrics" >"$tmp/topics.txt" &&
+		grep -q '^timerd_topic_fires_total{topic="a"} 2$' "$tmp/topics.txt" &&
+		grep -q '^timerd_topic_fires_total{topic="b"} 1$' "$tmp/topics.txt" &&
+		grep -Eq '^timerd_topic_fires_total\{topic="other"\} ([3-9]|[1-9][0-9]+)$' "$tmp/topics.txt" ||
+		{ grep topic_fires "$tmp/topics.txt"; return 1; }
+}
+wait_for topic_fires
+[ "$(grep -c '^timerd_topic_fires_total{' "$tmp/topics.txt")" = 3 ] ||
+	fail "expected the series a, b and other: $(grep topic_fires "$tmp/topics.txt")"
+many=$(seq -s, 1 65)
+"$TIMERD" --check-config --socket "$tmp/x.sock" --state-dir "$tmp/state" --metrics-topics "$many" \
+	>"$tmp/many.out" 2>&1 && fail "--metrics-topics with 65 topics was accepted"
+grep -q 'more than 64 topics' "$tmp/many.out" || fail "--metrics-topics with 65 topics: $(cat "$tmp/many.out")"
 
 for i in 1 2 3 4; do
 	curl -sf -X PUT -d '{"every": "10ms", "topic": "tick"}' "$base/v1/timers/tick-$i" >/dev/null ||

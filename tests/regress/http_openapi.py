@@ -177,6 +177,7 @@ G = "/v1/groups/{group}"
 call(G, "put", "/v1/groups/oa-g", {"topics": ["oa-g"], "ack_timeout": "30s"})
 call(G, "put", "/v1/groups/oa-g", {"topics": ["oa-g"], "ack_timeout": "30s"})
 call(G, "put", "/v1/groups/oa-bad", {"topics": "oa-g"})
+call(G, "put", "/v1/groups/oa-g", {"topics": ["oa-g"], "ack_timeout": "5s"}, headers={"If-None-Match": "*"})
 call(G, "get", "/v1/groups/oa-g")
 call(G, "get", "/v1/groups/none")
 call("/v1/groups", "get", "/v1/groups")
