@@ -275,6 +275,7 @@ static bool consume_spawn(struct consume *k, struct job *j)
 		setpgid(0, 0);	/* --timeout kills the command's whole group; the terminal's ^C is consume's */
 		if (dup2(j->payload_fd, STDIN_FILENO) < 0)
 			_exit(126);
+		unsetenv("TIMERD_SECRET");	/* the identity's secret (ctl_secret) is not the command's */
 		setenv("TIMERD_KEY", j->key, 1);
 		setenv("TIMERD_TOPIC", j->topic, 1);
 		setenv("TIMERD_GROUP", j->group, 1);
