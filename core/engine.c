@@ -1072,6 +1072,7 @@ void engine_timer_free(struct engine_timer *t)
 	free(t);
 }
 
+/* engine_list_opt by topic only, payloads copied. */
 int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t *cursor,
 		uint32_t limit, engine_list_fn fn, void *arg)
 {
@@ -1080,6 +1081,7 @@ int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t
 	return engine_list_opt(e, &o, cursor, limit, fn, arg);
 }
 
+/* Lists from *cursor: each slot's record snapshot if o keeps it (the page counts only those). */
 int engine_list_opt(struct engine *e, struct engine_list_opts *o, uint64_t *cursor, uint32_t limit,
 		    engine_list_fn fn, void *arg)
 {
