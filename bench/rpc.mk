@@ -24,3 +24,6 @@ bench_bench_fsync_SOURCES = bench/bench-fsync.c
 
 # Security (issue 12): the limits' cost on the RPC hot path, two builds side by side.
 dist_noinst_SCRIPTS += bench/compare-sec
+
+# Security (issue 12): a List an identity's rule or a topic filters, two builds side by side.
+dist_noinst_SCRIPTS += bench/compare-list-filter bench/list-filter.py

@@ -107,13 +107,14 @@ static void consume_maybe_exit(struct consume *k);
 __attribute__((format(printf, 2, 3)))
 static void consume_log(struct consume *k, const char *fmt, ...)
 {
+	char msg[CTL_SAFE_SZ], safe[4 * CTL_SAFE_SZ];
 	va_list ap;
 
-	fprintf(stderr, "%s consume %s: ", k->ctl->prog, k->group);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	/* lines carry server text (notices, errors): escaped for the terminal */
+	fprintf(stderr, "%s consume %s: %s\n", k->ctl->prog, k->group, ctl_safe(msg, safe, sizeof(safe)));
 }
 
 /* Frees a job that is neither running nor queued. */
@@ -274,6 +275,7 @@ static bool consume_spawn(struct consume *k, struct job *j)
 		setpgid(0, 0);	/* --timeout kills the command's whole group; the terminal's ^C is consume's */
 		if (dup2(j->payload_fd, STDIN_FILENO) < 0)
 			_exit(126);
+		unsetenv("TIMERD_SECRET");	/* the identity's secret (ctl_secret) is not the command's */
 		setenv("TIMERD_KEY", j->key, 1);
 		setenv("TIMERD_TOPIC", j->topic, 1);
 		setenv("TIMERD_GROUP", j->group, 1);

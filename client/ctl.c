@@ -18,13 +18,14 @@
 /* Prints "timerctl: <message>" to stderr; returns code. */
 int ctl_fail(struct ctl *ctl, int code, const char *fmt, ...)
 {
+	char msg[CTL_SAFE_SZ], safe[4 * CTL_SAFE_SZ];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", ctl->prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	/* messages carry server text (Error.message): no control or bidi character reaches the terminal */
+	fprintf(stderr, "%s: %s\n", ctl->prog, ctl_safe(msg, safe, sizeof(safe)));
 	return code;
 }
 
@@ -492,7 +493,9 @@ void ctl_print_notice(struct ctl *ctl, const struct timerd_event *ev)
 		ctl_json_str(stdout, ev->notice.message);
 		printf("}\n");
 	} else {
-		printf("notice: %s\n", ev->notice.message);
+		char safe[CTL_SAFE_SZ];
+
+		printf("notice: %s\n", ctl_safe(ev->notice.message, safe, sizeof(safe)));
 	}
 	fflush(stdout);
 }

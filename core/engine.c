@@ -973,9 +973,12 @@ static uint64_t engine_read_state(struct engine_tctx *t, struct timer_rec *r, ui
 	return gen;
 }
 
-/* Copies timer r (protected) into a new snapshot; TD_ENOENT if it is cancelled or not on topic (non-NULL). */
+/*
+ * Copies timer r (protected) into a new snapshot; TD_ENOENT if it is cancelled, or o (non-NULL)
+ * filters it out (topic, keep); without o->payload the payload is not copied (payload NULL).
+ */
 static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer_rec *r,
-			   const char *topic, uint32_t topiclen, struct engine_timer **out)
+			   struct engine_list_opts *o, struct engine_timer **out)
 {
 	uint64_t w[TIMER_WORDS], gen = engine_read_state(t, r, w);
 	struct timer_attrs *at = engine_attrs_of(w[1]);
@@ -991,11 +994,18 @@ static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer
 	*out = NULL;
 	if (w[1] & TIMER_OP_CANCEL)
 		return TD_ENOENT;
-	if (topic && (tl != topiclen || (tl && memcmp(at->data, topic, topiclen) != 0)))
+	if (o && o->topic && (tl != o->topiclen || (tl && memcmp(at->data, o->topic, tl) != 0)))
 		return TD_ENOENT;	/* another topic: nothing copied (a List by topic skips it) */
+	if (o && o->keep && !o->keep(o->keep_arg, r->keylen ? r->key : "", r->keylen, tl ? at->data : "", tl,
+				     ll ? at->data + tl + pl : "", ll))
+		return TD_ENOENT;	/* not the caller's: nothing copied either */
+	if (o && !o->payload)
+		pl = 0;		/* the size is still reported (payloadlen), the bytes are not copied */
 	s = malloc(sizeof(*s) + r->keylen + tl + pl + 1 + cl + 1 + ll + 1);
 	if (!s)
 		return TD_ENOMEM;
+	if (o)
+		o->copied += sizeof(*s) + r->keylen + tl + pl + 1 + cl + 1 + ll + 1;
 	memset(s, 0, sizeof(*s));
 	s->id = r->id;
 	s->realtime = w[1] & TIMER_OP_REALTIME;
@@ -1015,17 +1025,17 @@ static int engine_snapshot(struct engine *e, struct engine_tctx *t, struct timer
 		s->owner = at->owner;
 		s->flags = at->flags;
 		s->topiclen = tl;
-		s->payloadlen = pl;
+		s->payloadlen = at->payloadlen;
 		memcpy(p, at->data, tl + pl);
 	}
 	p[tl + pl] = '\0';
 	s->topic = p;
-	s->payload = p + tl;
+	s->payload = pl || !s->payloadlen ? p + tl : NULL;
 	s->calendar = memcpy(p + tl + pl + 1, cal, cl + 1);
 	s->calendarlen = (uint32_t)cl;
 	p += tl + pl + 1 + cl + 1;
 	if (ll)
-		memcpy(p, at->data + tl + pl, ll);
+		memcpy(p, at->data + tl + at->payloadlen, ll);
 	p[ll] = '\0';
 	s->label = p;
 	s->labellen = ll;
@@ -1051,7 +1061,7 @@ int engine_get(struct engine *e, uint64_t id, const char *key, uint32_t keylen,
 	r = engine_lookup(e, t, id, key, keylen);
 	if (!r)
 		return TD_ENOENT;
-	err = engine_snapshot(e, t, r, NULL, 0, out);
+	err = engine_snapshot(e, t, r, NULL, out);
 	hazptr_release(t->hp, HP_SLOT_ATTRS);
 	hazptr_release(t->hp, HP_SLOT_REC);
 	return err;
@@ -1062,14 +1072,18 @@ void engine_timer_free(struct engine_timer *t)
 	free(t);
 }
 
-/* True if timer t is of topic (any topic if NULL). */
-static bool engine_topic_is(const struct engine_timer *t, const char *topic, uint32_t topiclen)
-{
-	return !topic || (t->topiclen == topiclen && !memcmp(t->topic, topic, topiclen));
-}
-
+/* engine_list_opt by topic only, payloads copied. */
 int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t *cursor,
 		uint32_t limit, engine_list_fn fn, void *arg)
+{
+	struct engine_list_opts o = { .topic = topic, .topiclen = topic ? topiclen : 0, .payload = true };
+
+	return engine_list_opt(e, &o, cursor, limit, fn, arg);
+}
+
+/* Lists from *cursor: each slot's record snapshot if o keeps it (the page counts only those). */
+int engine_list_opt(struct engine *e, struct engine_list_opts *o, uint64_t *cursor, uint32_t limit,
+		    engine_list_fn fn, void *arg)
 {
 	struct engine_tctx *t = engine_tctx(e);
 	uint32_t end = idmap_limit(&e->ids), n = 0;
@@ -1083,28 +1097,25 @@ int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t
 	for (i = *cursor; i < end; i++) {
 		struct timer_rec *r = idmap_at(&e->ids, t->hp, (uint32_t)i);
 		struct engine_timer *tm;
+		bool more;
 		int err;
 
 		if (!r)
 			continue;
-		err = engine_snapshot(e, t, r, topic, topiclen, &tm);
+		err = engine_snapshot(e, t, r, o, &tm);
 		hazptr_release(t->hp, HP_SLOT_ATTRS);
 		hazptr_release(t->hp, HP_SLOT_REC);
 		if (err == TD_ENOMEM)
 			return err;
 		if (err)
-			continue;	/* cancelled meanwhile, or another topic (not copied) */
-		if (engine_topic_is(tm, topic, topiclen)) {
-			bool more = fn(arg, tm);
-
-			n++;
-			if (!more || n == limit) {
-				engine_timer_free(tm);
-				*cursor = i + 1;
-				return (int)n;
-			}
-		}
+			continue;	/* cancelled meanwhile, or filtered out (not copied) */
+		more = fn(arg, tm);
+		n++;
 		engine_timer_free(tm);
+		if (!more || n == limit) {
+			*cursor = i + 1;
+			return (int)n;
+		}
 	}
 	*cursor = 0;
 	return (int)n;

@@ -191,7 +191,7 @@ struct engine_timer {
 	uint32_t keylen, topiclen, payloadlen;
 	const char *key;	/* NULL if none */
 	const char *topic;
-	const void *payload;
+	const void *payload;	/* NULL if not copied (engine_list_opts.payload false) */
 	const char *calendar;	/* the schedule's normalised form; "" if none */
 	uint32_t calendarlen;
 	const char *label;	/* engine_arm.label, NUL-terminated; "" if none */
@@ -327,6 +327,24 @@ typedef bool (*engine_list_fn)(void *arg, const struct engine_timer *t);
  */
 int engine_list(struct engine *e, const char *topic, uint32_t topiclen, uint64_t *cursor,
 		uint32_t limit, engine_list_fn fn, void *arg);
+
+/* Decides, before anything is copied, whether engine_list_opt lists a timer (key, topic, label as armed). */
+typedef bool (*engine_keep_fn)(const void *arg, const char *key, uint32_t keylen, const char *topic, uint32_t topiclen,
+			       const char *label, uint32_t labellen);
+
+/* What engine_list_opt lists and copies. */
+struct engine_list_opts {
+	const char *topic;	/* only this topic if not NULL */
+	uint32_t topiclen;
+	bool payload;		/* copy payloads (else engine_timer.payload is NULL, payloadlen still set) */
+	engine_keep_fn keep;	/* if not NULL: only timers it keeps are copied and listed */
+	const void *keep_arg;
+	uint64_t copied;	/* out: bytes of snapshots copied (added to) */
+};
+
+/* engine_list with a filter evaluated before any copy, and payloads optional. */
+int engine_list_opt(struct engine *e, struct engine_list_opts *o, uint64_t *cursor, uint32_t limit,
+		    engine_list_fn fn, void *arg);
 
 /* Fills st with merged counters and lateness percentiles. */
 void engine_stats(struct engine *e, struct engine_stats *st);

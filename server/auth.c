@@ -39,6 +39,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "proto/text.h"
 #include "server/auth.h"
 #include "server/http.h"
 #include "server/log.h"
@@ -402,6 +403,11 @@ bool auth_request(struct conn *c, uint64_t rid, const Timerd__Auth *m)
 			   "secret at most 1024");
 		return false;
 	}
+	if (!text_ok(name, strlen(name))) {	/* before it is logged: no forged log lines, no ESC */
+		auth_reply(c, rid, NULL, TIMERD__ERROR_CODE__INVALID, "auth: the identity must be UTF-8 text without "
+			   "control or bidi characters (give the name of a users-file line)");
+		return false;
+	}
 	id = (struct ident *)(uintptr_t)ident_by_name(l->users, name);
 	if (id && ident_verify_fast(id, m->secret.data, m->secret.len)) {
 		auth_settle(c, rid, name, id, true);
@@ -483,6 +489,10 @@ int auth_http(struct loop *l, const char *key, bool cred, uid_t uid, const char 
 	}
 	memcpy(name, authz + 7, (size_t)(colon - (authz + 7)));
 	name[colon - (authz + 7)] = '\0';
+	if (!text_ok(name, strlen(name))) {	/* before it is logged */
+		snprintf(msg, len, "Authorization: the identity must be UTF-8 text without control or bidi characters");
+		return TIMERD__ERROR_CODE__UNAUTHENTICATED;
+	}
 	secret = colon + 1;
 	id = (struct ident *)(uintptr_t)ident_by_name(l->users, name);
 	if (id && ident_verify_fast(id, (const uint8_t *)secret, strlen(secret))) {

@@ -689,18 +689,23 @@ struct rpc_list_acc {
 	int64_t mono_to_unix;
 };
 
-/* engine_list callback: appends one timer (one the identity's key and topic rules cover). */
+/* engine_list_opt filter: true if the identity's key and topic rules cover the timer (nothing is copied otherwise). */
+static bool rpc_list_keep(const void *arg, const char *key, uint32_t keylen, const char *topic, uint32_t topiclen,
+			  const char *label, uint32_t labellen)
+{
+	const struct ident *id = arg;
+	/* the label is not NUL-terminated here: the owner test by length, then the key rule */
+	bool own = labellen && labellen == strlen(id->name) && !memcmp(label, id->name, labellen);
+
+	return ident_permits(id, IDENT_OP_LIST, key, keylen, topic, topiclen) &&
+	       (own || ident_may_touch(id, NULL, keylen ? key : NULL, keylen));
+}
+
+/* engine_list_opt callback: appends one timer (rpc_list_keep already filtered it). */
 static bool rpc_list_one(void *arg, const struct engine_timer *t)
 {
 	struct rpc_list_acc *acc = arg;
-	const struct ident *id = acc->x->id;
-	Timerd__Timer *m;
-
-	if (id && (!ident_permits(id, IDENT_OP_LIST, t->key ? t->key : "", t->key ? t->keylen : 0,
-				  t->topic ? t->topic : "", t->topic ? t->topiclen : 0) ||
-		   !ident_may_touch(id, t->label, t->key, t->key ? t->keylen : 0)))
-		return true;	/* not this identity's: skipped, the page goes on */
-	m = rpc_timer(acc->x, t, acc->payload, acc->mono_to_unix);
+	Timerd__Timer *m = rpc_timer(acc->x, t, acc->payload, acc->mono_to_unix);
 
 	if (!m) {
 		acc->oom = true;
@@ -731,6 +736,7 @@ static void rpc_list(struct rpc_ctx *x)
 	const Timerd__List *m = x->rq->list;
 	uint32_t limit = rpc_list_limit(x->s->cfg, &x->l->lim, m), topiclen = 0;
 	struct rpc_list_acc acc = { .x = x, .payload = m->with_payload };
+	struct engine_list_opts opts = { 0 };
 	bool by_topic = m->filter_case == TIMERD__LIST__FILTER_TOPIC;
 	uint64_t cursor = m->cursor;
 	int rc;
@@ -743,7 +749,12 @@ static void rpc_list(struct rpc_ctx *x)
 		return;
 	}
 	acc.mono_to_unix = engine_mono_to_unix(x->s->engine);
-	rc = engine_list(x->s->engine, by_topic ? m->topic : NULL, topiclen, &cursor, limit, rpc_list_one, &acc);
+	opts.topic = by_topic ? m->topic : NULL;
+	opts.topiclen = topiclen;
+	opts.payload = m->with_payload;
+	opts.keep = x->id ? rpc_list_keep : NULL;
+	opts.keep_arg = x->id;
+	rc = engine_list_opt(x->s->engine, &opts, &cursor, limit, rpc_list_one, &acc);
 	if (rc < 0 || acc.oom) {
 		rpc_engine_error(x, acc.oom ? TD_ENOMEM : rc, "list");
 		return;
@@ -1411,6 +1422,16 @@ static const struct rpc_perm {
 /* A string field for ident_allows: "" when unset (the rule for "none given" applies), never NULL. */
 #define RPC_S(p) ((p) ? (p) : "")
 
+/* True if s (NULL: none) is text (text_ok); false after answering INVALID, so a PERMISSION message never echoes raw bytes. */
+static bool rpc_permit_text(struct rpc_ctx *x, const char *what, const char *s)
+{
+	if (!s || text_ok(s, strlen(s)))
+		return true;
+	rpc_error(x, TIMERD__ERROR_CODE__INVALID, "%s is not valid UTF-8 text (control characters and bidi "
+		  "overrides are not allowed)", what);
+	return false;
+}
+
 /*
  * Checks the request's identity against its body's rule, before any
  * handler runs (nothing is half-applied); false after answering
@@ -1437,22 +1458,32 @@ static bool rpc_permit(struct rpc_ctx *x, unsigned body)
 	}
 	switch (body) {
 	case TIMERD__REQUEST__BODY_ARM:
+		if (!rpc_permit_text(x, "key", rq->arm->key) || !rpc_permit_text(x, "topic", rq->arm->topic))
+			return false;
 		ok = ident_allows(id, op, RPC_S(rq->arm->key), strlen(RPC_S(rq->arm->key)), RPC_S(rq->arm->topic),
 				  strlen(RPC_S(rq->arm->topic)), why, sizeof(why));
 		break;
 	case TIMERD__REQUEST__BODY_CANCEL:
+		if (!rpc_permit_text(x, "key", rq->cancel->key))
+			return false;
 		ok = ident_allows(id, op, RPC_S(rq->cancel->key), strlen(RPC_S(rq->cancel->key)), NULL, 0, why, sizeof(why));
 		break;
 	case TIMERD__REQUEST__BODY_GET:
+		if (!rpc_permit_text(x, "key", rq->get->key))
+			return false;
 		ok = ident_allows(id, op, RPC_S(rq->get->key), strlen(RPC_S(rq->get->key)), NULL, 0, why, sizeof(why));
 		break;
-	case TIMERD__REQUEST__BODY_LIST:	/* entries are filtered too (rpc_list_one) */
+	case TIMERD__REQUEST__BODY_LIST:	/* entries are filtered too (rpc_list_keep) */
+		if (rq->list->filter_case == TIMERD__LIST__FILTER_TOPIC && !rpc_permit_text(x, "topic", rq->list->topic))
+			return false;
 		ok = rq->list->filter_case != TIMERD__LIST__FILTER_TOPIC ?
 			     ident_allows(id, op, NULL, 0, NULL, 0, why, sizeof(why)) :
 			     ident_allows(id, op, NULL, 0, RPC_S(rq->list->topic), strlen(RPC_S(rq->list->topic)), why,
 					  sizeof(why));
 		break;
 	case TIMERD__REQUEST__BODY_WATCH:
+		if (!rq->watch->all && !rpc_permit_text(x, "topic", rq->watch->topic))
+			return false;
 		ok = ident_allows(id, op, NULL, 0, rq->watch->all ? "" : RPC_S(rq->watch->topic),
 				  rq->watch->all ? 0 : strlen(RPC_S(rq->watch->topic)), why, sizeof(why));
 		break;
@@ -1462,11 +1493,16 @@ static bool rpc_permit(struct rpc_ctx *x, unsigned body)
 		ok = ident_allows(id, op, NULL, 0, NULL, 0, why, sizeof(why));
 		if (ok && g && !g->n_topics)	/* every topic */
 			ok = ident_allows(id, op, NULL, 0, "", 0, why, sizeof(why));
+		for (size_t i = 0; g && i < g->n_topics; i++)
+			if (!rpc_permit_text(x, "topic", g->topics[i]))
+				return false;
 		for (size_t i = 0; ok && g && i < g->n_topics; i++)
 			ok = ident_allows(id, op, NULL, 0, RPC_S(g->topics[i]), strlen(RPC_S(g->topics[i])), why, sizeof(why));
 		break;
 	}
 	case TIMERD__REQUEST__BODY_DLQ_LIST:
+		if (!rpc_permit_text(x, "key", rq->dlq_list->key))
+			return false;
 		ok = ident_allows(id, op, rq->dlq_list->key && *rq->dlq_list->key ? rq->dlq_list->key : NULL,
 				  strlen(RPC_S(rq->dlq_list->key)), NULL, 0, why, sizeof(why));
 		break;

@@ -215,19 +215,29 @@ static void srv_dirname(const char *path, char *buf, size_t len)
 
 /* The socket's directory if this timerd created it (a --user drop gives it to that user), else "". */
 static char srv_sock_dir_made[PATH_MAX];
+static dev_t srv_sock_dir_dev;	/* and its device and inode, as made */
+static ino_t srv_sock_dir_ino;
 
 int srv_socket_dir(const struct srv_config *c, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 	struct stat st;
+	bool made = false;
+	int fd;
 
 	if (!*c->socket)
 		return td_errf(err, errlen, "no socket path");
 	srv_dirname(c->socket, dir, sizeof(dir));
 	if (!srv_dir_is_fallback(dir) && lstat(dir, &st) < 0 && errno == ENOENT)
+		made = true;
+	fd = srv_dir_open(dir, srv_dir_is_fallback(dir) ? 0700 : 0755, srv_dir_is_fallback(dir), "the socket", err,
+			  errlen);
+	if (fd >= 0 && made && fstat(fd, &st) == 0) {	/* the very directory made: srv_socket_dir_give checks it */
 		snprintf(srv_sock_dir_made, sizeof(srv_sock_dir_made), "%s", dir);
-	return srv_dir_open(dir, srv_dir_is_fallback(dir) ? 0700 : 0755, srv_dir_is_fallback(dir), "the socket", err,
-			    errlen);
+		srv_sock_dir_dev = st.st_dev;
+		srv_sock_dir_ino = st.st_ino;
+	}
+	return fd;
 }
 
 int srv_state_file(const char *path, char *err, size_t errlen)
@@ -268,8 +278,25 @@ int srv_state_file(const char *path, char *err, size_t errlen)
 
 void srv_socket_dir_give(uid_t uid, gid_t gid)
 {
-	if (srv_sock_dir_made[0] && chown(srv_sock_dir_made, uid, gid) < 0)
+	struct stat st;
+	int fd;
+
+	if (!srv_sock_dir_made[0])
+		return;
+	/* by an fd opened without following a symlink, and only if it is still the directory made */
+	fd = open(srv_sock_dir_made, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		log_warn("cannot give %s to uid %u: %s%s", srv_sock_dir_made, (unsigned)uid, strerror(errno),
+			 errno == ELOOP || errno == ENOTDIR ? " (a symbolic link or a file is in place of the directory "
+			 "timerd made: remove it)" : "");
+	} else if (st.st_dev != srv_sock_dir_dev || st.st_ino != srv_sock_dir_ino) {
+		log_warn("cannot give %s to uid %u: it is no longer the directory timerd made (replaced meanwhile)",
+			 srv_sock_dir_made, (unsigned)uid);
+	} else if (fchown(fd, uid, gid) < 0) {
 		log_warn("cannot give %s to uid %u: %s", srv_sock_dir_made, (unsigned)uid, strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
 }
 
 /* The socket's directory, opened and checked; the fd or -1 with err. Base name into *name. */

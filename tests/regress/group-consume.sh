@@ -2,7 +2,8 @@
 # group-consume.sh -- timerctl consume as a service: it carries on across
 # a restart of timerd (reconnects with backoff, never exits for that), and
 # SIGTERM stops it gracefully: no new deliveries, the running job finishes
-# and is acked, exit 0; started before timerd, it waits for it.
+# and is acked, exit 0; started before timerd, it waits for it. The command
+# never inherits $TIMERD_SECRET.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/group-lib.sh"
 
@@ -15,12 +16,16 @@ late_fired() {
 
 start_timerd --fsync always
 ctl group create svc --topic jobs --backoff-min 10ms --backoff-max 40ms >/dev/null || fail "group create"
+export TIMERD_SECRET=consume-must-not-pass-this-on	# the command does not inherit timerctl's secret
 start_consumer svc --concurrency 2
+unset TIMERD_SECRET
 c=$consumer_pid
 wait_for group_is svc consumers 1
 ctl arm before --in 10ms --topic jobs >/dev/null || fail "arm before"
 wait_for logged '^end before 1 .* 0$'
 wait_for group_is svc acked 1
+grep -q '^TIMERD_KEY=before$' "$jobdir"/env.* || fail "the command's environment lacks TIMERD_KEY: $(cat "$jobdir"/env.*)"
+grep -q 'TIMERD_SECRET' "$jobdir"/env.* && fail "the command inherited TIMERD_SECRET: $(cat "$jobdir"/env.*)"
 
 # --- timerd goes away (twice: a clean stop, then SIGKILL); consume carries on ------
 stop_timerd

@@ -2,7 +2,8 @@
 # text.py -- helpers of text.sh.
 #   text.py hello SOCKET     sends Hello{client: "x\u202ey"}; prints the reply's error code
 #   text.py fake SOCKET      a fake timerd that answers Hello and Get with a timer whose key
-#                            and topic hold bidi and escape characters (for timerctl's printing)
+#                            and topic hold bidi and escape characters (for timerctl's printing);
+#                            a Get of "errkey" gets an Error whose message holds them
 import os, socket, struct, sys
 
 def varint(n):
@@ -94,15 +95,18 @@ elif sys.argv[1] == 'fake':
     l.bind(path)
     l.listen(4)
     print('ready', flush=True)
-    c, _ = l.accept()
-    while True:
-        f = read_frame(c)
-        if f is None:
-            break
-        rid, body = parse(f)
-        if body and body[0] == 10:
-            rep = field(10, 2, field(1, 0, 1) + field(2, 2, b'fake'))
-        else:
-            timer = field(1, 0, 1) + field(2, 2, 'evil\u202etxt.exe'.encode()) + field(3, 2, b'top\x1b[31mic')
-            rep = field(13, 2, field(1, 2, timer))
-        c.sendall(frame(field(1, 0, rid) + rep))
+    for _ in range(2):	# the two timerctl runs of text.sh
+        c, _ = l.accept()
+        while True:
+            f = read_frame(c)
+            if f is None:
+                break
+            rid, body = parse(f)
+            if body and body[0] == 10:
+                rep = field(10, 2, field(1, 0, 1) + field(2, 2, b'fake'))
+            elif b'errkey' in f:	# an Error whose message holds a newline, ESC and U+202E
+                rep = field(9, 2, field(1, 0, 1) + field(2, 2, 'bad\nFAKE \x1b[31m \u202eexe'.encode()))
+            else:
+                timer = field(1, 0, 1) + field(2, 2, 'evil\u202etxt.exe'.encode()) + field(3, 2, b'top\x1b[31mic')
+                rep = field(13, 2, field(1, 2, timer))
+            c.sendall(frame(field(1, 0, rid) + rep))

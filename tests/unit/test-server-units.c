@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/hmap.h"
 #include "server/settings.h"
+#include "server/srv.h"
 #include "server/statsdb.h"
 
 /* Parses argv (NULL-terminated, without argv[0]) into c. */
@@ -231,6 +233,60 @@ START_TEST(test_statsdb_unwritable)
 }
 END_TEST
 
+/*
+ * Issue 12: srv_socket_dir_give chown()ed the socket directory it made by
+ * path, following a symlink put in its place. It must give only the very
+ * directory made (root only: it gives to nobody).
+ */
+START_TEST(test_socket_dir_give_nofollow)
+{
+	char tmp[] = "/tmp/test-srv-give.XXXXXX", made[256], sock[300], target[256], old[256], err[256];
+	struct srv_config cfg = { 0 };
+	struct stat st;
+	int fd;
+
+	if (geteuid() != 0)
+		return;	/* chown to another uid needs root */
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	/* the directory made is given */
+	snprintf(made, sizeof(made), "%s/ok", tmp);
+	snprintf(sock, sizeof(sock), "%s/sock", made);
+	cfg.socket = sock;
+	ck_assert_int_ge(fd = srv_socket_dir(&cfg, err, sizeof(err)), 0);
+	close(fd);
+	srv_socket_dir_give(65534, 65534);
+	ck_assert_int_eq(stat(made, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 65534);
+	/* a symlink put in its place: what it points to stays root's */
+	snprintf(made, sizeof(made), "%s/made", tmp);
+	snprintf(sock, sizeof(sock), "%s/sock", made);
+	ck_assert_int_ge(fd = srv_socket_dir(&cfg, err, sizeof(err)), 0);
+	close(fd);
+	snprintf(target, sizeof(target), "%s/target", tmp);
+	snprintf(old, sizeof(old), "%s/old", tmp);
+	ck_assert_int_eq(mkdir(target, 0700), 0);
+	ck_assert_int_eq(rename(made, old), 0);
+	ck_assert_int_eq(symlink(target, made), 0);
+	srv_socket_dir_give(65534, 65534);
+	ck_assert_int_eq(stat(target, &st), 0);
+	ck_assert_msg(st.st_uid == 0, "the symlink's target was given to uid %u", (unsigned)st.st_uid);
+	ck_assert_int_eq(lstat(made, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+	/* a directory put in its place (another inode): not given either */
+	ck_assert_int_eq(unlink(made), 0);
+	ck_assert_int_eq(mkdir(made, 0700), 0);
+	srv_socket_dir_give(65534, 65534);
+	ck_assert_int_eq(stat(made, &st), 0);
+	ck_assert_uint_eq(st.st_uid, 0);
+	rmdir(made);
+	rmdir(old);
+	rmdir(target);
+	snprintf(made, sizeof(made), "%s/ok", tmp);
+	rmdir(made);
+	rmdir(tmp);
+}
+END_TEST
+
 /* Builds the suite. */
 static Suite *units_suite(void)
 {
@@ -243,6 +299,7 @@ static Suite *units_suite(void)
 	tcase_add_test(tc, test_hmap);
 	tcase_add_test(tc, test_statsdb);
 	tcase_add_test(tc, test_statsdb_unwritable);
+	tcase_add_test(tc, test_socket_dir_give_nofollow);
 	suite_add_tcase(s, tc);
 	return s;
 }
