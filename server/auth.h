@@ -56,8 +56,8 @@ const struct ident *auth_rebind(const struct ident_table *old, const struct iden
 /* The identity bev's verified client certificate names (loop l's users), or NULL (loop thread). */
 const struct ident *auth_cert_of(struct loop *l, struct bufferevent *bev);
 
-/* An HTTP request's identity (Bearer, else the local peer's uid); 0 with *out, or UNAUTHENTICATED with msg. */
-int auth_http(struct loop *l, const char *key, bool cred, uid_t uid, const char *authz, const struct ident **out,
+/* An HTTP request's identity (Bearer, else the local peer's uid, or gid ((gid_t)-1: unknown)); 0 with *out, or UNAUTHENTICATED with msg. */
+int auth_http(struct loop *l, const char *key, bool cred, uid_t uid, gid_t gid, const char *authz, const struct ident **out,
 	      char *msg, size_t len, int64_t *retry_ms);
 
 /* Frees c's pending attempt (conn_free). */
