@@ -650,6 +650,19 @@ int auth_load(struct srv *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* --check-config: the users file auth_load would read (owner, mode, every line), read and dropped; 0 or -1 with err. */
+int auth_check(const struct srv_config *c, char *err, size_t errlen)
+{
+	struct ident_table *t;
+
+	if (!c->users || !*c->users)
+		return 0;
+	if (ident_load(c->users, geteuid(), &t, err, errlen) < 0)
+		return -1;
+	ident_table_unref(t);
+	return 0;
+}
+
 /* SIGHUP: re-reads the users file; a bad one keeps the old table (logged). */
 void auth_reload(struct srv *s)
 {

@@ -31,6 +31,9 @@ void auth_stop(struct srv *s);
 /* Loads --users into s->users at start (nothing without it); 0 or -1 with err ("FILE:LINE: ..."). */
 int auth_load(struct srv *s, char *err, size_t errlen);
 
+/* --check-config: auth_load's checks of the users file, nothing kept; 0 or -1 with the same err. */
+int auth_check(const struct srv_config *c, char *err, size_t errlen);
+
 /* SIGHUP: re-reads the users file and hands it to the loops; a bad file keeps the one in force (logged). */
 void auth_reload(struct srv *s);
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # auth.sh -- identities on the wire (doc/security.md): a users file that
-# is readable by others or has a bad line stops timerd at start; Auth with
+# is readable by others or has a bad line stops timerd at start (and fails
+# --check-config the same way); Auth with
 # a good and a bad secret; nothing but Hello, Ping and Auth before an
 # identity (a uid the file does not name, over the Unix socket and
 # loopback TCP); a gid= line binding a Unix-socket peer by gid; brute force slowed per address; key, topic and operation
@@ -43,13 +44,23 @@ chmod 644 "$users"
 out=$("$TIMERD" --foreground --socket "$sock" --memory-only --no-stats --users "$users" 2>&1) &&
 	fail "timerd started with a users file readable by others"
 echo "$out" | grep -q "chmod 600 $users" || fail "the mode refusal does not say the chmod: $out"
+for mode in 644 604; do	# --check-config refuses what a start refuses, with the same message
+	chmod "$mode" "$users"
+	out=$("$TIMERD" --check-config --users "$users" 2>&1) && fail "--check-config passed a users file at $mode: $out"
+	echo "$out" | grep -q "(mode 0$mode): it holds secret hashes: run chmod 600 $users" ||
+		fail "--check-config's mode $mode refusal: $out"
+done
 chmod 600 "$users"
 cp "$users" "$tmp/users.good"
 echo "eve uid=abc" >>"$users"
 out=$("$TIMERD" --foreground --socket "$sock" --memory-only --no-stats --users "$users" 2>&1) &&
 	fail "timerd started with a bad users line"
 echo "$out" | grep -q "$users:3: uid=abc" || fail "the bad line is not named FILE:LINE: $out"
+out=$("$TIMERD" --check-config --users "$users" 2>&1) && fail "--check-config passed a bad users line: $out"
+echo "$out" | grep -q "$users:3: uid=abc: give a numeric uid" || fail "--check-config's bad line: $out"
 cp "$tmp/users.good" "$users"
+out=$("$TIMERD" --check-config --users "$users" 2>&1) || fail "--check-config refused a good users file: $out"
+echo "$out" | grep -q "configuration OK" || fail "--check-config of a good users file said: $out"
 
 start_tcp --socket-mode 0666 --memory-only --no-stats --users "$users" --listen "127.0.0.1:@PORT@"
 
