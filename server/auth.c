@@ -1,7 +1,8 @@
 /*
  * auth.c -- binding connections to identities (server/ident.h): by peer
- * uid at accept, by client certificate after the TLS handshake, or by an
- * Auth request; and the users file's reloads.
+ * uid (on the Unix socket also by gid) at accept, by client certificate
+ * after the TLS handshake, or by an Auth request; and the users file's
+ * reloads.
  *
  * An Auth is checked off the loop threads: scrypt costs tens of
  * milliseconds (doc/security.md), so a loop posts the attempt to one
@@ -457,13 +458,13 @@ void auth_done(struct loop *l, struct auth_job *j)
 
 /*
  * An HTTP request's identity: `Authorization: Bearer NAME:SECRET`, else
- * the local peer's uid binding (cred, uid). A secret not yet remembered is
- * checked with scrypt here, on the loop thread (HTTP has no reply to defer
- * to the worker): bounded by the same per-address delay, inside which an
+ * the local peer's uid binding (cred, uid; gid, Unix only). A secret not
+ * yet remembered is checked with scrypt here, on the loop thread (HTTP has
+ * no reply to defer to the worker): bounded by the same per-address delay, inside which an
  * attempt is refused at once, so one address costs at most one scrypt per
  * delay. 0 with *out set, or UNAUTHENTICATED with msg (and *retry_ms).
  */
-int auth_http(struct loop *l, const char *key, bool cred, uid_t uid, const char *authz, const struct ident **out,
+int auth_http(struct loop *l, const char *key, bool cred, uid_t uid, gid_t gid, const char *authz, const struct ident **out,
 	      char *msg, size_t len, int64_t *retry_ms)
 {
 	struct auth *a = l->srv->auth;
@@ -476,7 +477,7 @@ int auth_http(struct loop *l, const char *key, bool cred, uid_t uid, const char 
 	*out = NULL;
 	*retry_ms = 0;
 	if (!authz) {
-		if (cred && (*out = ident_by_uid(l->users, uid)))
+		if (cred && (*out = ident_by_peer(l->users, uid, gid)))
 			return 0;
 		snprintf(msg, len, "this request has no identity: send Authorization: Bearer IDENTITY:SECRET "
 			 "(an identity of timerd's users file)");
@@ -533,16 +534,17 @@ void auth_conn_free(struct conn *c)
 	c->auth_job = NULL;
 }
 
-/* Binds a new connection by its peer's uid (Unix socket, local TCP) when a users file is in force. */
+/* Binds a new connection by its peer's uid (Unix socket, local TCP), else gid (Unix socket) when a users file is in force. */
 void auth_bind_peer(struct conn *c)
 {
 	const struct ident_table *t = c->loop->users;
 
 	c->ident = NULL;
 	if (t && c->who.cred)
-		c->ident = ident_by_uid(t, c->who.uid);
+		c->ident = ident_by_peer(t, c->who.uid, c->who.kind == SRV_PEER_UNIX ? c->who.gid : (gid_t)-1);
 	if (c->ident)
-		log_debug("connection from %s is identity %s (uid %u)", c->peer, c->ident->name, (unsigned)c->who.uid);
+		log_debug("connection from %s is identity %s (uid %u, gid %d)", c->peer, c->ident->name, (unsigned)c->who.uid,
+			  c->who.kind == SRV_PEER_UNIX ? (int)c->who.gid : -1);
 }
 
 /* The identity a client certificate names (CN, then DNS and email SANs), or NULL. */
@@ -625,7 +627,7 @@ void auth_loop_users(struct loop *l, struct ident_table *t)
 
 		if (!c || c->state == CONN_DEAD)
 			continue;
-		if (!c->ident) {	/* unauthenticated: a peer uid may bind now */
+		if (!c->ident) {	/* unauthenticated: a peer uid or gid may bind now */
 			if (!c->auth_wait)
 				auth_bind_peer(c);
 			continue;
@@ -655,6 +657,19 @@ int auth_load(struct srv *s, char *err, size_t errlen)
 		return -1;
 	log_notice("users file %s: %u identities", s->cfg->users, s->users->n);
 	atomic_store_explicit(&s->idents, true, memory_order_relaxed);	/* see peer_admit */
+	return 0;
+}
+
+/* --check-config: the users file auth_load would read (owner, mode, every line), read and dropped; 0 or -1 with err. */
+int auth_check(const struct srv_config *c, char *err, size_t errlen)
+{
+	struct ident_table *t;
+
+	if (!c->users || !*c->users)
+		return 0;
+	if (ident_load(c->users, geteuid(), &t, err, errlen) < 0)
+		return -1;
+	ident_table_unref(t);
 	return 0;
 }
 

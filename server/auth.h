@@ -31,6 +31,9 @@ void auth_stop(struct srv *s);
 /* Loads --users into s->users at start (nothing without it); 0 or -1 with err ("FILE:LINE: ..."). */
 int auth_load(struct srv *s, char *err, size_t errlen);
 
+/* --check-config: auth_load's checks of the users file, nothing kept; 0 or -1 with the same err. */
+int auth_check(const struct srv_config *c, char *err, size_t errlen);
+
 /* SIGHUP: re-reads the users file and hands it to the loops; a bad file keeps the one in force (logged). */
 void auth_reload(struct srv *s);
 
@@ -56,8 +59,8 @@ const struct ident *auth_rebind(const struct ident_table *old, const struct iden
 /* The identity bev's verified client certificate names (loop l's users), or NULL (loop thread). */
 const struct ident *auth_cert_of(struct loop *l, struct bufferevent *bev);
 
-/* An HTTP request's identity (Bearer, else the local peer's uid); 0 with *out, or UNAUTHENTICATED with msg. */
-int auth_http(struct loop *l, const char *key, bool cred, uid_t uid, const char *authz, const struct ident **out,
+/* An HTTP request's identity (Bearer, else the local peer's uid, or gid ((gid_t)-1: unknown)); 0 with *out, or UNAUTHENTICATED with msg. */
+int auth_http(struct loop *l, const char *key, bool cred, uid_t uid, gid_t gid, const char *authz, const struct ident **out,
 	      char *msg, size_t len, int64_t *retry_ms);
 
 /* Frees c's pending attempt (conn_free). */

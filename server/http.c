@@ -1008,6 +1008,7 @@ struct http_conn {
 	char addr_key[48];		/* its max-connections-per-address key (peer_http) */
 	bool cred;			/* a local peer: uid known (its identity binding without a Bearer) */
 	uid_t uid;
+	gid_t gid;			/* (gid_t)-1: unknown (a TCP peer: sock_diag gives only the uid) */
 };
 
 void http_conn_forget(struct loop *l, struct evhttp_connection *evcon)
@@ -1071,6 +1072,7 @@ static bool http_conn_admit(struct http_req *r)
 	peer_http(&who, fd, hc->addr_key, sizeof(hc->addr_key));
 	hc->cred = who.cred;
 	hc->uid = who.uid;
+	hc->gid = who.kind == SRV_PEER_UNIX ? who.gid : (gid_t)-1;
 	if (!peer_admit(s, &who, msg, sizeof(msg))) {
 		log_warn_rl("HTTP connection from %s refused: %s", hc->addr_key, msg);
 		free(hc);
@@ -1129,7 +1131,7 @@ static bool http_ident(struct http_req *r)
 	if (!authz && evcon)	/* a verified client certificate (http-tls with tls-ca) binds, as on the RPC */
 		r->ident = auth_cert_of(r->l, evhttp_connection_get_bufferevent(evcon));
 	if (!r->ident && auth_http(r->l, hc ? hc->addr_key : "?", hc && hc->cred, hc ? hc->uid : 0,
-		      authz, &r->ident, msg, sizeof(msg), &retry) != 0) {
+		      hc ? hc->gid : (gid_t)-1, authz, &r->ident, msg, sizeof(msg), &retry) != 0) {
 		struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
 
 		evhttp_add_header(h, "WWW-Authenticate", "Bearer realm=\"timerd\"");

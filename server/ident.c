@@ -375,7 +375,7 @@ static int ident_field(struct ident *id, const char *f, size_t fl, const char *v
 		       char *why, size_t wl)
 {
 	static const char *const fields[] = { "secret", "allow", "keys", "topics", "uid", "cert", "max-connections",
-					      "max-timers", "max-memory", "arms-per-s", "max-watches", "min-period" };
+					      "max-timers", "max-memory", "arms-per-s", "max-watches", "gid", "min-period" };
 	uint64_t x = 0;
 	unsigned i;
 
@@ -383,8 +383,9 @@ static int ident_field(struct ident *id, const char *f, size_t fl, const char *v
 		if (strlen(fields[i]) == fl && memcmp(fields[i], f, fl) == 0)
 			break;
 	if (i == sizeof(fields) / sizeof(fields[0]))
-		return ident_errf(why, wl, "unknown field '%.*s': give secret=, allow=, keys=, topics=, uid=, cert=, "
-				  "max-connections=, max-timers=, max-memory=, arms-per-s=, max-watches= or min-period=", (int)fl, f);
+		return ident_errf(why, wl, "unknown field '%.*s': give secret=, allow=, keys=, topics=, uid=, gid=, cert=, "
+				  "max-connections=, max-timers=, max-memory=, arms-per-s=, max-watches= or min-period=",
+				  (int)fl, f);
 	if (*seen & (1u << i))
 		return ident_errf(why, wl, "%s= is given twice: give it once (comma-separate several values)", fields[i]);
 	*seen |= 1u << i;
@@ -402,6 +403,12 @@ static int ident_field(struct ident *id, const char *f, size_t fl, const char *v
 		id->uid = (uid_t)x;
 		return 0;
 	case 11:
+		if (ident_parse_num(v, vl, UINT32_MAX - 1, false, &x) < 0)
+			return ident_errf(why, wl, "gid=%.*s: give a numeric gid (getent group NAME)", (int)vl, v);
+		id->has_gid = true;
+		id->gid = (gid_t)x;
+		return 0;
+	case 12:
 		return ident_parse_period(id, v, vl, why, wl);
 	case 5:
 		if (vl > IDENT_TEXT_MAX || !(id->cert = strndup(v, vl)))
@@ -470,9 +477,9 @@ static int ident_line(const char *s, size_t n, unsigned line, struct ident **out
 			goto fail;
 		i = j;
 	}
-	if (!id->has_secret && !id->has_uid && !id->cert) {
-		ident_errf(why, wl, "identity %s has no way to authenticate: give secret= (timerctl user add %s), uid= "
-			   "or cert=", id->name, id->name);
+	if (!id->has_secret && !id->has_uid && !id->has_gid && !id->cert) {
+		ident_errf(why, wl, "identity %s has no way to authenticate: give secret= (timerctl user add %s), uid=, "
+			   "gid= or cert=", id->name, id->name);
 		goto fail;
 	}
 	*out = id;
@@ -513,6 +520,10 @@ static int ident_check_table(struct ident_table *t, const char *path, char *err,
 			if (a->has_uid && b->has_uid && a->uid == b->uid)
 				return ident_errf(err, errlen, "%s:%u: uid=%u is also %s's (line %u): a uid binds one identity",
 						  path, a->line > b->line ? a->line : b->line, (unsigned)a->uid,
+						  a->line > b->line ? b->name : a->name, a->line > b->line ? b->line : a->line);
+			if (a->has_gid && b->has_gid && a->gid == b->gid)
+				return ident_errf(err, errlen, "%s:%u: gid=%u is also %s's (line %u): a gid binds one identity",
+						  path, a->line > b->line ? a->line : b->line, (unsigned)a->gid,
 						  a->line > b->line ? b->name : a->name, a->line > b->line ? b->line : a->line);
 			if (a->cert && b->cert && strcmp(a->cert, b->cert) == 0)
 				return ident_errf(err, errlen, "%s:%u: cert=%s is also %s's (line %u): a certificate name binds "
@@ -669,6 +680,17 @@ const struct ident *ident_by_uid(const struct ident_table *t, uid_t uid)
 	if (uid == 0 || uid == t->self_uid)
 		return t->admin;
 	return NULL;
+}
+
+/* The identity a local peer binds: its uid (uid= lines, admin), else its gid (gid= lines). */
+const struct ident *ident_by_peer(const struct ident_table *t, uid_t uid, gid_t gid)
+{
+	const struct ident *id = ident_by_uid(t, uid);
+
+	for (uint32_t i = 0; !id && t && gid != (gid_t)-1 && i < t->n; i++)
+		if (t->v[i]->has_gid && t->v[i]->gid == gid)
+			id = t->v[i];
+	return id;
 }
 
 /* The identity with cert=name. */

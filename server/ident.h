@@ -105,6 +105,8 @@ struct ident {
 	struct ident_prefixes keys, topics;
 	bool has_uid;
 	uid_t uid;
+	bool has_gid;			/* gid=: binds a Unix-socket peer of this gid that no uid binds */
+	gid_t gid;
 	char *cert;			/* client certificate CN or SAN (DNS or email), NULL: none */
 	struct ident_quota quota;
 	uint64_t digest;		/* of its line's meaning: a reload that changes it drops its connections */
@@ -142,6 +144,9 @@ const struct ident *ident_by_name(const struct ident_table *t, const char *name)
 
 /* The identity a local peer with this uid is bound to (uid= lines, then admin for root and timerd's uid), or NULL. */
 const struct ident *ident_by_uid(const struct ident_table *t, uid_t uid);
+
+/* The identity a local peer is bound to: ident_by_uid, else the gid= line of gid ((gid_t)-1: unknown, a TCP peer), or NULL. */
+const struct ident *ident_by_peer(const struct ident_table *t, uid_t uid, gid_t gid);
 
 /* The identity with cert=name (a client certificate's CN or SAN), or NULL. */
 const struct ident *ident_by_cert(const struct ident_table *t, const char *name);

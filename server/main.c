@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "proto/frame.h"
+#include "server/auth.h"
 #include "server/journal.h"
 #include "server/settings.h"
 #include "server/log.h"
@@ -231,7 +232,12 @@ int main(int argc, char **argv)
 	case SETTINGS_RUN:
 		break;
 	}
-	if (cfg.check_config) {
+	if (cfg.check_config) {	/* the files a start reads and refuses, checked the same way */
+		if (tls_check(&cfg, err, sizeof(err)) < 0 || auth_check(&cfg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "timerd: %s\n", err);
+			settings_free(&cfg);
+			return 2;
+		}
 		printf("timerd: configuration OK\n");
 		if (settings_insecure_what(&cfg))
 			fprintf(stderr, "timerd: warning: %s\n", settings_insecure_what(&cfg));

@@ -511,6 +511,9 @@ void http_sse_push(struct conn *c, const uint8_t *frame, size_t len);
 /* Start-up: builds s->tls_ctx if tls-cert is set; 0 or -1 with err. */
 int tls_start(struct srv *s, char *err, size_t errlen);
 
+/* --check-config: the TLS context tls_start would build, built and dropped; 0 or -1 with the same err. */
+int tls_check(const struct srv_config *c, char *err, size_t errlen);
+
 /* SIGHUP: re-reads certificate, key and CAs for new connections; false (logged) keeps the old ones. */
 bool tls_reload(struct srv *s);
 

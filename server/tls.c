@@ -147,6 +147,19 @@ int tls_start(struct srv *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* --check-config: builds and drops the context tls_start would (key file mode, cert, key, CAs); 0 or -1 with err. */
+int tls_check(const struct srv_config *c, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	if (!c->tls_cert)
+		return 0;
+	if (!(ctx = tls_ctx_new(c, err, errlen)))
+		return -1;
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
 /* SIGHUP: re-reads the certificate, key and CAs; the old context stays on failure (main thread). */
 bool tls_reload(struct srv *s)
 {

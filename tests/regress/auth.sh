@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # auth.sh -- identities on the wire (doc/security.md): a users file that
-# is readable by others or has a bad line stops timerd at start; Auth with
+# is readable by others or has a bad line stops timerd at start (and fails
+# --check-config the same way); Auth with
 # a good and a bad secret; nothing but Hello, Ping and Auth before an
 # identity (a uid the file does not name, over the Unix socket and
-# loopback TCP); brute force slowed per address; key, topic and operation
+# loopback TCP); a gid= line binding a Unix-socket peer by gid; brute force slowed per address; key, topic and operation
 # rules (PERMISSION naming them, List filtered); a reload removing an
 # identity closes its connections; a bad reload keeps the file in force.
 . "${top_srcdir:-.}/tests/regress/lib.sh"
@@ -43,13 +44,23 @@ chmod 644 "$users"
 out=$("$TIMERD" --foreground --socket "$sock" --memory-only --no-stats --users "$users" 2>&1) &&
 	fail "timerd started with a users file readable by others"
 echo "$out" | grep -q "chmod 600 $users" || fail "the mode refusal does not say the chmod: $out"
+for mode in 644 604; do	# --check-config refuses what a start refuses, with the same message
+	chmod "$mode" "$users"
+	out=$("$TIMERD" --check-config --users "$users" 2>&1) && fail "--check-config passed a users file at $mode: $out"
+	echo "$out" | grep -q "(mode 0$mode): it holds secret hashes: run chmod 600 $users" ||
+		fail "--check-config's mode $mode refusal: $out"
+done
 chmod 600 "$users"
 cp "$users" "$tmp/users.good"
 echo "eve uid=abc" >>"$users"
 out=$("$TIMERD" --foreground --socket "$sock" --memory-only --no-stats --users "$users" 2>&1) &&
 	fail "timerd started with a bad users line"
 echo "$out" | grep -q "$users:3: uid=abc" || fail "the bad line is not named FILE:LINE: $out"
+out=$("$TIMERD" --check-config --users "$users" 2>&1) && fail "--check-config passed a bad users line: $out"
+echo "$out" | grep -q "$users:3: uid=abc: give a numeric uid" || fail "--check-config's bad line: $out"
 cp "$tmp/users.good" "$users"
+out=$("$TIMERD" --check-config --users "$users" 2>&1) || fail "--check-config refused a good users file: $out"
+echo "$out" | grep -q "configuration OK" || fail "--check-config of a good users file said: $out"
 
 start_tcp --socket-mode 0666 --memory-only --no-stats --users "$users" --listen "127.0.0.1:@PORT@"
 
@@ -131,6 +142,26 @@ wait_for gone "$watch_pid"
 grep -q "identity bob was removed by a users-file reload" "$tmp/watch.out" || fail "bob's watch ended with: $(cat "$tmp/watch.out")"
 out=$(as bob "$bob" get billing/1 2>&1) && fail "bob authenticated after its removal"
 [ "$(ctl --json stats | json_int ident_closes)" -ge 1 ] || fail "ident_closes did not count"
+
+# gid=: a Unix-socket peer whose uid no line names binds by its gid (not over TCP: sock_diag names no gid)
+[ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && nobody=$(id -u nobody 2>/dev/null) && {
+	ngid=$(id -g nobody)
+	as_gid() { setpriv --reuid "$nobody" --regid "$ngid" --clear-groups "$OTHER_TIMERCTL" "$@"; }
+	echo "staff gid=$ngid allow=get,list,stats" >>"$users"
+	reloads=$(grep -c "reload: users file $users:" "$tmp/timerd.log")
+	kill -HUP "$daemon_pid"
+	reloaded() { [ "$(grep -c "reload: users file $users:" "$tmp/timerd.log")" -gt "$reloads" ]; }
+	wait_for reloaded
+	out=$(as_gid --socket "$sock" --json list 2>&1) || fail "nobody (gid $ngid) is not bound to staff: $out"
+	out=$(as_gid --socket "$sock" arm g/1 --in 1h 2>&1) && fail "staff (by gid) armed"
+	echo "$out" | grep -q "identity staff may not arm" || fail "the gid-bound arm's refusal: $out"
+	out=$(as_gid --connect "127.0.0.1:$port" list 2>&1) && fail "gid= bound a loopback TCP peer"
+	echo "$out" | grep -q "no identity" || fail "nobody's TCP list with a gid= line said: $out"
+	echo "staff2 gid=$ngid allow=get" >>"$users"	# a gid binds one identity: refused, the file in force stays
+	kill -HUP "$daemon_pid"
+	wait_for grep -q "gid=$ngid is also staff's" "$tmp/timerd.log"
+	as_gid --socket "$sock" list >/dev/null || fail "staff lost its gid binding on a rejected reload"
+}
 
 stop_timerd
 echo PASS

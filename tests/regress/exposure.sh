@@ -7,6 +7,14 @@
 # allow-remote still works, with a deprecation warning.
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
+# --check-config reads the users file and builds the TLS context: give it real ones
+command -v openssl >/dev/null || skip "needs openssl to make a certificate"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/k.pem" -out "$tmp/c.pem" \
+	-days 2 -subj "/CN=localhost" 2>/dev/null || fail "openssl req"
+chmod 600 "$tmp/k.pem"
+echo "ops uid=4242" >"$tmp/u"
+chmod 600 "$tmp/u"
+
 # Runs timerd --check-config with the flags; prints its output, returns its status.
 check() {
 	"$TIMERD" --check-config --socket "$sock" --state-dir "$tmp/state" "$@" 2>&1
@@ -16,17 +24,17 @@ out=$(check --listen 0.0.0.0:7070) && fail "a plaintext unauthenticated 0.0.0.0 
 for want in "without TLS or authentication" "tls-cert = CERT.pem and tls-key = KEY.pem" "users = FILE" "--insecure"; do
 	echo "$out" | grep -q -- "$want" || fail "the refusal does not say '$want': $out"
 done
-out=$(check --listen '[::]:7070' --tls-cert c.pem --tls-key k.pem) && fail "TLS without authentication was accepted"
+out=$(check --listen '[::]:7070' --tls-cert "$tmp/c.pem" --tls-key "$tmp/k.pem") && fail "TLS without authentication was accepted"
 echo "$out" | grep -q "without authentication.*Add users = FILE" || fail "TLS only: $out"
-out=$(check --listen 0.0.0.0:7070 --users u) && fail "authentication without TLS was accepted"
+out=$(check --listen 0.0.0.0:7070 --users "$tmp/u") && fail "authentication without TLS was accepted"
 echo "$out" | grep -q "without TLS.*Add tls-cert" || fail "users only: $out"
-out=$(check --listen 0.0.0.0:7070 --tls-cert c.pem --tls-key k.pem --users u) || fail "TLS and users refused: $out"
+out=$(check --listen 0.0.0.0:7070 --tls-cert "$tmp/c.pem" --tls-key "$tmp/k.pem" --users "$tmp/u") || fail "TLS and users refused: $out"
 echo "$out" | grep -qi "warning" && fail "TLS and users warned: $out"
-out=$(check --http 0.0.0.0:8080 --users u) && fail "a non-loopback http was accepted"
+out=$(check --http 0.0.0.0:8080 --users "$tmp/u") && fail "a non-loopback http was accepted"
 echo "$out" | grep -q "refusing to serve HTTP on 0.0.0.0:8080 without TLS.*http-tls = yes" || fail "http: $out"
-out=$(check --http 0.0.0.0:8080 --tls-cert c.pem --tls-key k.pem --http-tls) && fail "https without users was accepted"
+out=$(check --http 0.0.0.0:8080 --tls-cert "$tmp/c.pem" --tls-key "$tmp/k.pem" --http-tls) && fail "https without users was accepted"
 echo "$out" | grep -q "without authentication.*Add users = FILE" || fail "https only: $out"
-out=$(check --http 0.0.0.0:8080 --tls-cert c.pem --tls-key k.pem --http-tls --users u) ||
+out=$(check --http 0.0.0.0:8080 --tls-cert "$tmp/c.pem" --tls-key "$tmp/k.pem" --http-tls --users "$tmp/u") ||
 	fail "a non-loopback http with http-tls and users refused: $out"
 out=$(check --listen 127.0.0.1:7070) || fail "a loopback listener was refused: $out"
 

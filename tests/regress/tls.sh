@@ -80,7 +80,16 @@ chmod 644 "$p/srv.key"
 out=$("$TIMERD" --foreground --memory-only --no-stats --socket "$tmp/x.sock" --state-dir "$tmp/sx" --log stderr \
 	--listen 127.0.0.1:1 --tls-cert "$p/srv.pem" --tls-key "$p/srv.key" 2>&1) && fail "timerd started with a 0644 key"
 grep -q "chmod 600 $p/srv.key" <<<"$out" || fail "world-readable key: $out"
+out=$("$TIMERD" --check-config --listen 127.0.0.1:1 --tls-cert "$p/srv.pem" --tls-key "$p/srv.key" 2>&1) &&
+	fail "--check-config passed a 0644 key: $out"
+grep -q "tls-key $p/srv.key is readable by group or others (mode 0644).*chmod 600 $p/srv.key" <<<"$out" ||
+	fail "--check-config's world-readable key: $out"
 chmod 600 "$p/srv.key"
+out=$("$TIMERD" --check-config --listen 127.0.0.1:1 --tls-cert "$p/srv.pem" --tls-key "$p/srv.key" 2>&1) ||
+	fail "--check-config refused a good certificate and key: $out"
+out=$("$TIMERD" --check-config --listen 127.0.0.1:1 --tls-cert "$p/srv.pem" --tls-key "$p/srv.key" \
+	--tls-ca "$p/srv.key" 2>&1) && fail "--check-config passed a key file as tls-ca: $out"
+grep -q "tls-ca $p/srv.key" <<<"$out" || fail "--check-config's bad tls-ca: $out"
 
 # --- the TLS server (config file: SIGHUP re-reads it) and a plaintext one ---
 cp "$p/srv.pem" "$p/live.pem"

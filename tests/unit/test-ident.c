@@ -193,6 +193,23 @@ START_TEST(test_bind_uid)
 }
 END_TEST
 
+/* Binding by gid (Unix socket): only when no uid binds; (gid_t)-1 (a TCP peer) binds none. */
+START_TEST(test_bind_gid)
+{
+	struct ident_table *t = load("staff gid=50 allow=get,list\nalice uid=1001\nother gid=60 cert=other.example\n");
+
+	ck_assert_str_eq(ident_by_peer(t, 4242, 50)->name, "staff");
+	ck_assert_str_eq(ident_by_peer(t, 1001, 50)->name, "alice");	/* uid= wins over gid= */
+	ck_assert_str_eq(ident_by_peer(t, 0, 50)->name, "admin");	/* so does root's admin binding */
+	ck_assert_str_eq(ident_by_peer(t, 4242, 60)->name, "other");
+	ck_assert_ptr_null(ident_by_peer(t, 4242, 70));
+	ck_assert_ptr_null(ident_by_peer(t, 4242, (gid_t)-1));
+	ck_assert_ptr_null(ident_by_uid(t, 4242));			/* gid= is not a uid */
+	ck_assert(ident_by_name(t, "staff")->has_gid && !ident_by_name(t, "staff")->has_uid);
+	ident_table_unref(t);
+}
+END_TEST
+
 /* Ownership: own timers, timers under explicit prefixes, admin everything. */
 START_TEST(test_may_touch)
 {
@@ -219,6 +236,11 @@ START_TEST(test_refusals)
 	refuse("a\n", "no way to authenticate");
 	refuse("a uid=1\na uid=2\n", "users:2: identity a is also on line 1");
 	refuse("a uid=1\nb uid=1\n", "uid=1 is also a's");
+	refuse("a gid=5\nb gid=5\n", "users:2: gid=5 is also a's (line 1)");
+	refuse("a gid=x\n", "users:1: gid=x: give a numeric gid");
+	refuse("a gid=4294967295\n", "gid=4294967295");
+	refuse("a gid=1 gid=2\n", "gid= is given twice");
+	refuse("a allow=get\n", "give secret= (timerctl user add a), uid=, gid= or cert=");
 	refuse("a uid=1 keys=x*\n", "not a prefix");
 	refuse("a uid=1 keys=/x\n", "not a prefix");
 	refuse("a uid=1 topics=x.\n", "not a prefix");
@@ -315,6 +337,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_rules_table);
 	tcase_add_test(tc, test_bind_uid);
+	tcase_add_test(tc, test_bind_gid);
 	tcase_add_test(tc, test_may_touch);
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_quota_fields);
