@@ -75,6 +75,15 @@ as_nobody GET "/v1/watch?topic=billing" -N -H "Authorization: Bearer carol:$caro
 sse_carol=$!
 wait_for grep -q watching "$tmp/sse-bob"
 wait_for grep -q watching "$tmp/sse-carol"
+# ownership on the stream as on the RPC: carol (keys=*) does not get root's fire, bob (keys=billing) does;
+# carol gets her own (armed after bob saw root's: had root's reached carol, it would be there by then)
+curl -sf -X PUT -d '{"in": "10ms", "topic": "billing", "payload": "secret-root"}' \
+	"http://127.0.0.1:$port/v1/timers/billing%2Froot-sse" >/dev/null || fail "root's PUT of billing/root-sse"
+wait_for grep -q '"key":"billing/root-sse"' "$tmp/sse-bob"
+as_nobody PUT /v1/timers/billing%2Fcarol-sse -H "Authorization: Bearer carol:$carol" \
+	-d '{"in": "10ms", "topic": "billing"}' >/dev/null || fail "carol's PUT of billing/carol-sse"
+wait_for grep -q '"key":"billing/carol-sse"' "$tmp/sse-carol"
+grep -q 'root-sse' "$tmp/sse-carol" && fail "carol's stream got root's fire: $(cat "$tmp/sse-carol")"
 closes0=$(ctl --json stats | json_int ident_closes)
 grep -v '^carol' "$users" >"$tmp/users.new" && cat "$tmp/users.new" >"$users"
 grep -q '^bob' "$users" || fail "the rewritten users file lost bob: $(cat "$users")"
