@@ -261,6 +261,7 @@ static int http_sse_keepalive_start(struct loop *l)
 	return event_add(hl->keepalive, &tv);
 }
 
+/* The identity stream c was authenticated as (fire.c's owner check on each fire). */
 const struct ident *http_watch_ident(const struct conn *c)
 {
 	return c->sse->ident;
