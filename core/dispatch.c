@@ -322,6 +322,8 @@ static struct engine_fire_item *disp_fire_item(struct timer_rec *r, int64_t dead
 		it->f.payloadlen = at->payloadlen;
 		it->f.owner = at->owner;
 		it->f.flags = at->flags;
+		it->f.label = at->labellen ? at->data + at->topiclen + at->payloadlen : NULL;
+		it->f.labellen = at->labellen;
 		it->f.period = at->period;
 		it->f.seq = atomic_load_explicit(&at->fires, memory_order_relaxed);
 	} else {

@@ -106,6 +106,8 @@ struct engine_fire {
 	uint32_t payloadlen;
 	uint64_t owner;		/* as armed */
 	uint32_t flags;		/* as armed */
+	const char *label;	/* engine_arm.label, not NUL-terminated; NULL if none */
+	uint32_t labellen;
 	bool realtime;		/* armed with ENGINE_AT_REAL */
 	bool final;		/* one-shot: the timer no longer exists */
 	int64_t deadline;	/* CLOCK_MONOTONIC ns it was due */

@@ -12,6 +12,7 @@
 #include "probe/probe.h"
 #include "proto/frame.h"
 #include "server/group-srv.h"
+#include "server/ident.h"
 #include "server/journal.h"
 #include "server/log.h"
 #include "server/srv.h"
@@ -79,19 +80,29 @@ static struct fire_msg *fire_encode(struct srv *s, const struct engine_fire *f, 
 		rs.fire = &fm;
 		n = timerd__response__get_packed_size(&rs);
 		head = sizeof(*m) + k * sizeof(m->nodes[0]);
-		m = malloc(head + f->topiclen + FRAME_HDR + n);
+		m = malloc(head + f->topiclen + keylen + f->labellen + 2 + FRAME_HDR + n);
 	}
 	if (m) {
-		uint8_t *frame = (uint8_t *)m + head + f->topiclen;
+		char *kl = (char *)m + head + f->topiclen;	/* the key, then the owner: the watchers' check (fire_visible) */
+		uint8_t *frame = (uint8_t *)kl + keylen + f->labellen + 2;
 
 		memcpy((char *)m + head, f->topic, f->topiclen);
+		if (keylen)
+			memcpy(kl, f->key, keylen);
+		kl[keylen] = '\0';
+		if (f->labellen)
+			memcpy(kl + keylen + 1, f->label, f->labellen);
+		kl[keylen + 1 + f->labellen] = '\0';
+		m->key = kl;
+		m->keylen = keylen;
+		m->label = kl + keylen + 1;
 		frame_put_len(frame, (uint32_t)timerd__response__pack(&rs, frame + FRAME_HDR));
 		m->topic = (char *)m + head;
 		m->topiclen = f->topiclen;
 		m->frame = frame;
 		m->framelen = (uint32_t)(FRAME_HDR + n);
 		m->target = 0;	/* a plain fire: to the watchers and the arming connection (group-srv.c sets it) */
-		m->memsize = (uint32_t)(head + f->topiclen + FRAME_HDR + n);
+		m->memsize = (uint32_t)(head + f->topiclen + keylen + f->labellen + 2 + FRAME_HDR + n);
 		m->mem = &s->fire_mem;
 		/* relaxed: a gauge; queued fires count against max-memory until freed */
 		atomic_fetch_add_explicit(m->mem, m->memsize, memory_order_relaxed);
@@ -184,6 +195,22 @@ static void fire_to(struct loop *l, struct conn *c, const struct fire_msg *m)
 	conn_push_event(c, m->frame, m->framelen);
 }
 
+/*
+ * True if watcher c may see fire m: no users file, or c's identity may
+ * touch the timer (admin, its own, or its key under c's key prefixes: the
+ * rule Get applies, doc/security.md). Not counted: a counter would need a
+ * ServerStats field.
+ */
+static bool fire_visible(const struct loop *l, const struct conn *c, const struct fire_msg *m)
+{
+	const struct ident *id;
+
+	if (!l->users)
+		return true;
+	id = c->sse ? http_watch_ident(c) : c->ident;
+	return id && ident_may_touch(id, m->label, m->key, m->keylen);
+}
+
 /* Delivers a queued fire on loop l to the arming connection and the watchers. */
 void fire_run(struct loop *l, struct fire_msg *m)
 {
@@ -205,9 +232,11 @@ void fire_run(struct loop *l, struct fire_msg *m)
 	}
 	if ((wl = watch_loop_list(l, m->topic, m->topiclen)) != NULL)
 		for (uint32_t i = 0; i < wl->n; i++)
-			fire_to(l, wl->v[i], m);
+			if (fire_visible(l, wl->v[i], m))
+				fire_to(l, wl->v[i], m);
 	for (uint32_t i = 0; i < l->all.n; i++)
-		fire_to(l, l->all.v[i], m);
+		if (fire_visible(l, l->all.v[i], m))
+			fire_to(l, l->all.v[i], m);
 	hist_record(&l->late, engine_now(l->srv->engine) - m->deadline);	/* the deadline's clock */
 	fire_discard(m);
 }

@@ -1156,6 +1156,26 @@ int group_list(struct group_set *gs, const char *name, group_info_fn fn, void *a
 	return 0;
 }
 
+int group_topics_ok(struct group_set *gs, const char *name, uint64_t delivery_id, group_topic_fn fn, void *arg)
+{
+	const struct group_dlv *d;
+	const struct group *g;
+	int rc = 1;
+
+	pthread_mutex_lock(&gs->mu);
+	if (name && *name)
+		g = group_find(gs, name);
+	else
+		g = (d = group_id_get(gs, delivery_id)) ? d->g : NULL;
+	if (!g)
+		rc = GROUP_ENOENT;
+	for (size_t i = 0; g && rc == 1 && i < g->cfg->n_topics; i++)
+		if (!fn(arg, g->cfg->topics[i], strlen(g->cfg->topics[i])))
+			rc = 0;
+	pthread_mutex_unlock(&gs->mu);
+	return rc;
+}
+
 /* A new delivery of g with a copy of the bytes; NULL if out of memory. */
 static struct group_dlv *group_dlv_new(struct group_set *gs, struct group *g, uint64_t id, const void *key,
 				       uint32_t keylen, const void *topic, uint32_t topiclen, const void *payload,

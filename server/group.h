@@ -240,6 +240,17 @@ typedef void (*group_info_fn)(void *arg, const Timerd__GroupInfo *gi, const uint
 /* GroupList: calls fn for each group (name "": every one) under the lock; 0 or GROUP_ENOENT. */
 int group_list(struct group_set *gs, const char *name, group_info_fn fn, void *arg);
 
+/* A check of one of a group's topics (group_topics_ok), under the lock: true if it passes. */
+typedef bool (*group_topic_fn)(void *arg, const char *topic, size_t len);
+
+/*
+ * Runs fn on each topic of group name (NULL or "": of the group delivery
+ * delivery_id belongs to), under the lock, stopping at the first that fails:
+ * 1 if all pass, 0 if one failed, GROUP_ENOENT if there is no such group or
+ * delivery (a permission check: doc/security.md).
+ */
+int group_topics_ok(struct group_set *gs, const char *name, uint64_t delivery_id, group_topic_fn fn, void *arg);
+
 /* A fire of a topic (engine delivery worker). */
 struct group_fire {
 	uint64_t timer_id;

@@ -261,6 +261,12 @@ static int http_sse_keepalive_start(struct loop *l)
 	return event_add(hl->keepalive, &tv);
 }
 
+/* The identity stream c was authenticated as (fire.c's owner check on each fire). */
+const struct ident *http_watch_ident(const struct conn *c)
+{
+	return c->sse->ident;
+}
+
 void http_watch(struct http_req *r)
 {
 	struct http_sse *x = calloc(1, sizeof(*x));
@@ -279,7 +285,7 @@ void http_watch(struct http_req *r)
 	x->req = r->req;
 	x->evcon = evhttp_request_get_connection(r->req);
 	snprintf(x->c.peer, sizeof(x->c.peer), "HTTP watch");
-	x->c.ident = r->ident;	/* for the Watch checks only: fire delivery does not look at it */
+	x->c.ident = r->ident;	/* for the Watch checks only: fire delivery checks x->ident (http_watch_ident) */
 	x->ident = r->ident;	/* what a users-file reload checks (http_watch_users) */
 	for (struct evkeyval *kv = r->query.tqh_first; kv && !x->watch_err; kv = kv->next.tqe_next)
 		if (!strcmp(kv->key, "topic")) {

@@ -1111,11 +1111,26 @@ static bool http_conn_admit(struct http_req *r)
 }
 
 /*
+ * True for the routes that do not run through rpc_run, so need the stats
+ * operation here: the status page (/, /static/...), /v1/status, /v1/history
+ * and /metrics. Every other route (timers, watch, /v1/stats, groups,
+ * deliveries) is checked by the RPC's rules with the request's identity.
+ */
+static bool http_needs_stats(const char *path)
+{
+	if (!path)
+		return true;
+	path += *path == '/';	/* as http_split: "" and "/" are the status page */
+	return !*path || !strncmp(path, "static/", 7) || !strcmp(path, "v1/status") || !strcmp(path, "v1/history") ||
+	       !strcmp(path, "metrics");
+}
+
+/*
  * With a users file, binds r to an identity: its Bearer (auth_http), else
  * its connection's verified client certificate (auth_cert_of), else its
  * local peer's uid (auth_http); the routes that do not run through rpc_run
- * (the status page, /v1/status, /v1/history, /metrics) need the stats
- * operation. False after answering 401 UNAUTHENTICATED or 403 PERMISSION.
+ * need the stats operation (http_needs_stats). False after answering 401
+ * UNAUTHENTICATED or 403 PERMISSION.
  */
 static bool http_ident(struct http_req *r)
 {
@@ -1144,8 +1159,7 @@ static bool http_ident(struct http_req *r)
 		http_reply_error(r, TIMERD__ERROR_CODE__UNAUTHENTICATED, "%s", msg);
 		return false;
 	}
-	if (path && strncmp(path, "/v1/timers", 10) != 0 && strncmp(path, "/v1/watch", 9) != 0 &&
-	    strcmp(path, "/v1/stats") != 0 && !ident_allows(r->ident, IDENT_OP_STATS, NULL, 0, NULL, 0, msg, sizeof(msg))) {
+	if (http_needs_stats(path) && !ident_allows(r->ident, IDENT_OP_STATS, NULL, 0, NULL, 0, msg, sizeof(msg))) {
 		http_reply_error(r, TIMERD__ERROR_CODE__PERMISSION, "%s", msg);
 		return false;
 	}

@@ -1084,6 +1084,9 @@ static void rpc_group_one(void *arg, const Timerd__GroupInfo *gi, const uint8_t 
 		acc->oom = true;
 		return;
 	}
+	for (size_t i = 0; acc->x->l->users && acc->x->id && i < m->group->n_topics; i++)	/* those it may consume */
+		if (!ident_permits(acc->x->id, IDENT_OP_CONSUME, NULL, 0, m->group->topics[i], strlen(m->group->topics[i])))
+			return;
 	acc->bytes += timerd__group_info__get_packed_size(m) + 6;	/* its tag and length */
 	if (acc->bytes > acc->max) {
 		acc->toobig = true;
@@ -1432,6 +1435,35 @@ static bool rpc_permit_text(struct rpc_ctx *x, const char *what, const char *s)
 	return false;
 }
 
+/* What rpc_topic_ok checks a group's topics against. */
+struct rpc_topic_chk {
+	const struct ident *id;
+	char *why;
+	size_t whylen;
+};
+
+/* group_topics_ok callback: the identity may consume this topic. */
+static bool rpc_topic_ok(void *arg, const char *topic, size_t len)
+{
+	struct rpc_topic_chk *k = arg;
+
+	return ident_allows(k->id, IDENT_OP_CONSUME, NULL, 0, topic, len, k->why, k->whylen);
+}
+
+/*
+ * True if x's identity may consume every topic of group name (NULL or "":
+ * of delivery dlv's group); an unknown group or delivery passes (its handler
+ * answers NOT_FOUND). False with why naming the rule.
+ */
+static bool rpc_group_permit(struct rpc_ctx *x, const char *name, uint64_t dlv, char *why, size_t whylen)
+{
+	struct rpc_topic_chk k = { .id = x->id, .why = why, .whylen = whylen };
+
+	if (!x->s->groups || (!(name && *name) && !dlv))
+		return true;
+	return group_topics_ok(&x->s->groups->gs, name, dlv, rpc_topic_ok, &k) != 0;
+}
+
 /*
  * Checks the request's identity against its body's rule, before any
  * handler runs (nothing is half-applied); false after answering
@@ -1509,6 +1541,39 @@ static bool rpc_permit(struct rpc_ctx *x, unsigned body)
 	default:
 		ok = ident_allows(id, op, NULL, 0, NULL, 0, why, sizeof(why));
 		break;
+	}
+	if (ok) {	/* a group's requests: its topics too (an unnamed GroupList is filtered: rpc_group_one) */
+		switch (body) {
+		case TIMERD__REQUEST__BODY_GROUP_DELETE:
+			ok = rpc_group_permit(x, rq->group_delete->name, 0, why, sizeof(why));
+			break;
+		case TIMERD__REQUEST__BODY_GROUP_LIST:
+			ok = rpc_group_permit(x, rq->group_list->name, 0, why, sizeof(why));
+			break;
+		case TIMERD__REQUEST__BODY_SUBSCRIBE:
+			ok = rpc_group_permit(x, rq->subscribe->group, 0, why, sizeof(why));
+			break;
+		case TIMERD__REQUEST__BODY_UNSUBSCRIBE:
+			ok = rpc_group_permit(x, rq->unsubscribe->group, 0, why, sizeof(why));
+			break;
+		case TIMERD__REQUEST__BODY_ACK:	/* the delivery's group decides */
+			ok = rpc_group_permit(x, NULL, rq->ack->delivery_id, why, sizeof(why));
+			break;
+		case TIMERD__REQUEST__BODY_NACK:
+			ok = rpc_group_permit(x, NULL, rq->nack->delivery_id, why, sizeof(why));
+			break;
+		case TIMERD__REQUEST__BODY_DLQ_LIST:
+			ok = rpc_group_permit(x, rq->dlq_list->group, 0, why, sizeof(why));
+			break;
+		case TIMERD__REQUEST__BODY_DLQ_RETRY:
+			ok = rpc_group_permit(x, rq->dlq_retry->group, 0, why, sizeof(why));
+			break;
+		case TIMERD__REQUEST__BODY_DLQ_PURGE:
+			ok = rpc_group_permit(x, rq->dlq_purge->group, 0, why, sizeof(why));
+			break;
+		default:
+			break;
+		}
 	}
 	if (!ok)
 		rpc_error(x, TIMERD__ERROR_CODE__PERMISSION, "%s", why);

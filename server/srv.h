@@ -105,6 +105,9 @@ struct fire_msg {
 	uint64_t owner;			/* its handle */
 	int64_t deadline;		/* CLOCK_MONOTONIC ns */
 	const char *topic;		/* points into data */
+	const char *key;		/* the timer's key, NUL-terminated, into data ("" if none; not set with target) */
+	const char *label;		/* its owner (the identity that armed it), NUL-terminated, into data ("" if none) */
+	uint32_t keylen;
 	const uint8_t *frame;		/* length prefix + Response, into data */
 	struct fire_node {
 		struct llist_node node;
@@ -580,6 +583,9 @@ void rpc_run_as(struct loop *l, struct conn *c, const struct ident *id, const Ti
  * poll, server/http-group.c): Subscribe subscribes gc, Ack and Nack settle
  * the delivery in flight to gc, with the RPC's checks and errors.
  */
+/* The identity HTTP event stream c (c->sse set) was authenticated as; NULL without a users file (http-watch.c). */
+const struct ident *http_watch_ident(const struct conn *c);
+
 struct group_consumer;
 void rpc_run_consumer(struct loop *l, struct conn *c, const struct ident *id, struct group_consumer *gc,
 		      const Timerd__Request *rq, rpc_done_fn done, void *arg);

@@ -12,3 +12,7 @@ GROUP_CLIENT_TESTS = \
 	tests/regress/group-redeliver.sh
 TESTS += $(GROUP_CLIENT_TESTS)
 EXTRA_DIST += $(GROUP_CLIENT_TESTS) tests/regress/group-lib.sh
+
+# A group's requests follow its topics' rules (doc/security.md, issue 12 section 4).
+TESTS += tests/regress/group-perms.sh
+EXTRA_DIST += tests/regress/group-perms.sh

@@ -21,6 +21,8 @@ bob=$(sed -n 's/.*: //p' "$tmp/secret")
 carol=$(sed -n 's/.*: //p' "$tmp/secret")
 "$TIMERCTL" user add dave --allow get,list >>"$users" 2>"$tmp/secret" || fail "user add dave"
 dave=$(sed -n 's/.*: //p' "$tmp/secret")
+"$TIMERCTL" user add erin --allow consume >>"$users" 2>"$tmp/secret" || fail "user add erin"
+erin=$(sed -n 's/.*: //p' "$tmp/secret")
 chmod 600 "$users"
 start_http --memory-only --no-stats --users "$users"
 
@@ -62,9 +64,24 @@ curl -sf "http://127.0.0.1:$port/v1/timers/root-1" >/dev/null || fail "root-1 is
 # dead letters are the consume operation's, as over RPC: dave (get,list) is refused, bob sees them
 curl -sf -X PUT -d '{"topics": ["billing"]}' "http://127.0.0.1:$port/v1/groups/bills" >/dev/null || fail "PUT group bills"
 out=$(as_nobody GET /v1/groups/bills/dead-letters -H "Authorization: Bearer dave:$dave")
-expect 403 "dave's dead-letters" "$out" "PERMISSION"
+expect 403 "dave's dead-letters" "$out" "may not consume"
 out=$(as_nobody POST /v1/groups/bills/dead-letters/purge -H "Authorization: Bearer dave:$dave")
-expect 403 "dave's purge" "$out" "PERMISSION"
+expect 403 "dave's purge" "$out" "may not consume"
+# a consume-only identity (no stats) long-polls and acks, as over RPC; the status routes stay stats'
+out=$(as_nobody POST "/v1/groups/bills/next?wait=0" -H "Authorization: Bearer erin:$erin")
+expect 204 "erin's next with nothing due" "$out"
+curl -sf -X PUT -d '{"in": "1ms", "topic": "billing"}' "http://127.0.0.1:$port/v1/timers/billing%2Fjob" >/dev/null ||
+	fail "root's PUT of billing/job"
+out=$(as_nobody POST "/v1/groups/bills/next?wait=20s" -H "Authorization: Bearer erin:$erin")
+expect 200 "erin's next" "$out" '"key":"billing/job"'
+dlv=$(echo "$out" | sed -n 's/.*"delivery_id":"\{0,1\}\([0-9]*\).*/\1/p')
+[ -n "$dlv" ] || fail "erin's next has no delivery_id: $out"
+out=$(as_nobody POST "/v1/deliveries/$dlv/ack" -H "Authorization: Bearer erin:$erin")
+expect 200 "erin's ack" "$out"
+out=$(as_nobody GET /metrics -H "Authorization: Bearer erin:$erin")
+expect 403 "erin's /metrics" "$out" "may not stats"
+out=$(as_nobody GET /v1/status -H "Authorization: Bearer erin:$erin")
+expect 403 "erin's /v1/status" "$out" "may not stats"
 out=$(as_nobody GET /v1/groups/bills/dead-letters -H "Authorization: Bearer bob:$bob")
 expect 200 "bob's dead-letters" "$out" '"letters":\[\]'
 
@@ -75,6 +92,15 @@ as_nobody GET "/v1/watch?topic=billing" -N -H "Authorization: Bearer carol:$caro
 sse_carol=$!
 wait_for grep -q watching "$tmp/sse-bob"
 wait_for grep -q watching "$tmp/sse-carol"
+# ownership on the stream as on the RPC: carol (keys=*) does not get root's fire, bob (keys=billing) does;
+# carol gets her own (armed after bob saw root's: had root's reached carol, it would be there by then)
+curl -sf -X PUT -d '{"in": "10ms", "topic": "billing", "payload": "secret-root"}' \
+	"http://127.0.0.1:$port/v1/timers/billing%2Froot-sse" >/dev/null || fail "root's PUT of billing/root-sse"
+wait_for grep -q '"key":"billing/root-sse"' "$tmp/sse-bob"
+as_nobody PUT /v1/timers/billing%2Fcarol-sse -H "Authorization: Bearer carol:$carol" \
+	-d '{"in": "10ms", "topic": "billing"}' >/dev/null || fail "carol's PUT of billing/carol-sse"
+wait_for grep -q '"key":"billing/carol-sse"' "$tmp/sse-carol"
+grep -q 'root-sse' "$tmp/sse-carol" && fail "carol's stream got root's fire: $(cat "$tmp/sse-carol")"
 closes0=$(ctl --json stats | json_int ident_closes)
 grep -v '^carol' "$users" >"$tmp/users.new" && cat "$tmp/users.new" >"$users"
 grep -q '^bob' "$users" || fail "the rewritten users file lost bob: $(cat "$users")"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # owner.sh -- timers record their creator (Timer.owner, the store's owner
 # column) and it survives a restart: another identity with keys=* can
-# neither get, cancel, re-arm nor list them; admin (root) reaches all; an
+# neither get, cancel, re-arm, list nor watch them; admin (root) reaches all; an
 # identity whose keys= prefix covers a key reaches the timers under it
 # whoever armed them (doc/security.md).
 . "${top_srcdir:-.}/tests/regress/lib.sh"
@@ -37,6 +37,26 @@ echo "$out" | grep -q 'ann-1' && fail "ben's list shows ann-1: $out"
 as team get shared/x >/dev/null || fail "team (keys=shared) cannot get ann's shared/x"
 out=$(ctl --json get ann-1) || fail "admin's get"
 echo "$out" | grep -q '"owner":"ann"' || fail "admin sees: $out"
+
+# watch: ben's watch of every topic does not get ann's fires (nor key nor
+# payload); admin's does; ann's gets its own. Ben's watch stops at its
+# first fire, ben-w, armed after ann-w fired: had ann-w reached it, it would be first.
+as ben watch --count 1 --for 30s >"$tmp/watch.ben" 2>&1 &
+wben=$!
+ctl watch --count 1 --for 30s >"$tmp/watch.admin" 2>&1 &
+wadmin=$!
+as ann watch w --count 1 --for 30s >"$tmp/watch.ann" 2>&1 &
+wann=$!
+wait_for watching 3
+as ann arm ann-w --in 1ms --topic w --payload secret-w >/dev/null || fail "ann's arm of ann-w"
+wait "$wadmin" || fail "admin's watch: $(cat "$tmp/watch.admin")"
+grep -q ann-w "$tmp/watch.admin" || fail "admin's watch lacks ann-w: $(cat "$tmp/watch.admin")"
+wait "$wann" || fail "ann's watch: $(cat "$tmp/watch.ann")"
+grep -q ann-w "$tmp/watch.ann" || fail "ann's watch lacks its ann-w: $(cat "$tmp/watch.ann")"
+as ben arm ben-w --in 1ms --topic w >/dev/null || fail "ben's arm of ben-w"
+wait "$wben" || fail "ben's watch: $(cat "$tmp/watch.ben")"
+grep -q "ann-w\|secret-w" "$tmp/watch.ben" && fail "ben's watch got ann's fire: $(cat "$tmp/watch.ben")"
+grep -q ben-w "$tmp/watch.ben" || fail "ben's watch lacks its ben-w: $(cat "$tmp/watch.ben")"
 
 # restart: the owner is in timers.db
 stop_timerd
