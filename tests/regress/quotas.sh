@@ -77,9 +77,20 @@ wait "$w1" 2>/dev/null
 # Under a sanitizer every accepted arm costs several times more: the figures are printed, not judged.
 report=0
 ldd "$TIMERD" 2>/dev/null | grep -q 'libasan\|libtsan\|libubsan' && report=1
-QUOTA_FAIR_REPORT=$report FLOOD_SECRET=$SECRET_flood VICTIM_SECRET=$SECRET_victim \
-	"$top_builddir/tests/regress/quota-fair" "$sock" flood victim 4 256 400 >"$tmp/fair.json" ||
-	fail "fairness: $(cat "$tmp/fair.json")"
+# A p99 of 400 samples is the 4 slowest: one burst of the machine's own load (a CI neighbour, a
+# sanitizer build) can make it. The measurement is repeated up to 3 times and each is printed;
+# the test fails when none of them holds the victim within 2x.
+fair=0
+for attempt in 1 2 3; do
+	if QUOTA_FAIR_REPORT=$report FLOOD_SECRET=$SECRET_flood VICTIM_SECRET=$SECRET_victim \
+		"$top_builddir/tests/regress/quota-fair" "$sock" flood victim 4 256 400 >"$tmp/fair.json"; then
+		fair=1
+		break
+	fi
+	echo "fairness attempt $attempt failed: $(cat "$tmp/fair.json")"
+	sleep 1	# the flood identity's bucket (arms-per-s=2000, one second of burst) refills
+done
+[ "$fair" = 1 ] || fail "fairness: 3 attempts failed, the last: $(cat "$tmp/fair.json")"
 cat "$tmp/fair.json"
 grep -q '"flood_rate_limited":[1-9]' "$tmp/fair.json" || fail "the flood was never rate limited: $(cat "$tmp/fair.json")"
 stop_timerd
