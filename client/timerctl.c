@@ -50,7 +50,7 @@ static void ctl_help(struct ctl *ctl, FILE *f)
 		   "  --tls                TLS to --connect's HOST:PORT (the server's certificate is verified)\n"
 		   "  --ca FILE            PEM CAs the server's certificate must chain to (default: the system's)\n"
 		   "  --cert FILE          client certificate (PEM), for a server that asks for one\n"
-		   "  --cert-key FILE      its private key (default: in --cert's file)\n"
+		   "  --cert-key FILE      its private key (default: in --cert's file); before COMMAND also --key\n"
 		   "  --server-name NAME   the name the server's certificate must have (default: HOST)\n"
 		   "  --user NAME          authenticate as this identity of timerd's users file\n"
 		   "  --secret-file FILE   its secret (default: $TIMERD_SECRET; never on the command line)\n"
@@ -84,8 +84,9 @@ static const struct cmd_entry *ctl_find(const char *name)
 /* Parses global options before the command; sets *next to its index; an exit code or -1 to go on. */
 static int ctl_global(struct ctl *ctl, int argc, char **argv, int *next)
 {
+	/* before COMMAND --key is the client certificate's key, as --cert-key (after it, arm's and dlq's --key K) */
 	static const struct option opts[] = { CTL_GLOBAL_LONGOPTS, { "version", no_argument, NULL, 'V' },
-					      { NULL, 0, NULL, 0 } };
+					      { "key", required_argument, NULL, CTL_OPT_KEY }, { NULL, 0, NULL, 0 } };
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {

@@ -182,6 +182,9 @@ M="tls://localhost:$port_mtls"
 refused "needs one" "$TIMERCTL" --connect "$M" --ca "$p/ca.pem" ping
 "$TIMERCTL" --connect "$M" --ca "$p/ca.pem" --cert "$p/client.pem" --cert-key "$p/client.key" ping >/dev/null ||
 	fail "ping with a client certificate: $("$TIMERCTL" --connect "$M" --ca "$p/ca.pem" --cert "$p/client.pem" --cert-key "$p/client.key" ping 2>&1)"
+# before the command, --key is the certificate's key too (the issue's --cert/--key)
+"$TIMERCTL" --connect "$M" --ca "$p/ca.pem" --cert "$p/client.pem" --key "$p/client.key" ping >/dev/null ||
+	fail "ping with --cert/--key before the command: $("$TIMERCTL" --connect "$M" --ca "$p/ca.pem" --cert "$p/client.pem" --key "$p/client.key" ping 2>&1)"
 refused "refused this client's certificate" "$TIMERCTL" --connect "$M" --ca "$p/ca.pem" \
 	--cert "$p/selfsigned.pem" --cert-key "$p/selfsigned.key" ping
 
