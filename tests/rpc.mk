@@ -137,3 +137,10 @@ AUTH_REGRESS_TESTS = tests/regress/auth.sh tests/regress/http-auth.sh tests/regr
 	tests/regress/owner-plain.sh
 TESTS += $(AUTH_REGRESS_TESTS)
 EXTRA_DIST += $(AUTH_REGRESS_TESTS)
+
+# Every Request body x every kind of identity rule against a real timerd (server/rpc.c rpc_permit).
+check_PROGRAMS += tests/unit/test-perm-table
+TESTS += tests/unit/test-perm-table
+tests_unit_test_perm_table_SOURCES = tests/unit/test-perm-table.c tests/unit/frames.h tests/unit/test-server-util.h tests/wait.h
+tests_unit_test_perm_table_CFLAGS = $(RPC_TEST_CFLAGS)
+tests_unit_test_perm_table_LDADD = client/libtimerd.la proto/libproto.la $(PROTOBUF_C_LIBS) $(CHECK_LIBS)
