@@ -1,12 +1,16 @@
 #!/usr/bin/python3
-# tests/regress/http_openapi.py SPEC PORT -- checks doc/openapi.yaml against
-# the real server on 127.0.0.1:PORT (started by http-openapi.sh with
+# tests/regress/http_openapi.py SPEC PORT STATE -- checks doc/openapi.yaml
+# against the real server on 127.0.0.1:PORT (started by http-openapi.sh with
 # --max-timers 40 --max-watches 2 --max-payload 16KiB --memory-only): runs
 # one request per documented (path, method, status), checks that the status
 # is documented for the route and that the body matches the documented
 # schema (types, required fields, enums, items; headers such as
 # Retry-After), and fails if a documented response was not exercised
 # (except those in UNREACHED, each with the reason).
+# http_openapi.py SPEC PORT STATE --auth TOKEN, run first against a timerd
+# with a users file (TOKEN: IDENTITY:SECRET of an identity allowed only
+# probe), walks the 401 and 403 of every route and writes what it covered to
+# STATE, which the main walk reads.
 import http.client
 import json
 import socket
@@ -16,6 +20,8 @@ import yaml
 
 SPEC = yaml.safe_load(open(sys.argv[1]))
 PORT = int(sys.argv[2])
+STATE = sys.argv[3]
+AUTH = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--auth" else None
 HOST = "127.0.0.1"
 
 # Documented responses this test cannot provoke on a healthy loopback server.
@@ -101,6 +107,45 @@ def call(route, method, path, body=None, raw=False, headers=None):
             check(json.loads(data), content[media]["schema"], "%s %s %s" % (method.upper(), route, status))
     covered.add((route, method, status))
     return r, data
+
+
+# A concrete path and a valid body for each route's parameters (the auth walk).
+SAMPLE = {"{key}": "oa-auth", "{id}": "1", "{group}": "oa-g", "{name}": "status.js"}
+
+
+def sample(route, method):
+    """A path for route and a body its method accepts (auth must be refused before either matters)."""
+    path = route
+    for k, v in SAMPLE.items():
+        path = path.replace(k, v)
+    body = None
+    if route.startswith("/v1/timers") and method in ("put", "post"):
+        body = {"in": "1h"}
+    elif route == "/v1/groups/{group}" and method == "put":
+        body = {"topics": ["t"]}
+    return path, body
+
+
+def auth_walk():
+    """Every route and method: 401 UNAUTHENTICATED without a Bearer, 403 PERMISSION for a probe-only identity."""
+    for route, ops in SPEC["paths"].items():
+        for method in ops:
+            if method == "parameters":
+                continue
+            path, body = sample(route, method)
+            for status, code, authz in (("401", "UNAUTHENTICATED", "Basic eA=="), ("403", "PERMISSION", "Bearer " + AUTH)):
+                r, d = call(route, method, path, body, headers={"Authorization": authz})
+                if str(r.status) != status or json.loads(d)["error"]["code"] != code:
+                    fail("%s %s with Authorization %s: %d %r, want %s %s" % (
+                        method.upper(), path, authz.split(":")[0], r.status, d, status, code))
+    json.dump(sorted(covered), open(STATE, "w"))
+    print("ok: %d auth responses checked against the server" % len(covered))
+    sys.exit(0)
+
+
+if AUTH:
+    auth_walk()
+covered.update(tuple(x) for x in json.load(open(STATE)))
 
 
 def watch_once(path):
