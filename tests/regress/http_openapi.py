@@ -28,6 +28,10 @@ HOST = "127.0.0.1"
 UNREACHED = {
     ("/v1/timers/{key}", "put", "503"): "STORAGE needs a failing disk (tests/regress/diskfull.sh, over RPC)",
     ("/v1/timers/{key}", "delete", "503"): "as above",
+    ("/v1/timers", "post", "503"): "as above",
+    ("/v1/timers/id/{id}", "put", "503"): "as above",
+    ("/v1/timers/id/{id}", "put", "429"): "FULL refuses only new timers and this re-arms one: its 429s are RATE_LIMITED "
+                                          "and TOO_MANY_INFLIGHT (tests/regress/quotas.sh, over RPC)",
     ("/v1/history", "get", "501"): "needs timerd --no-stats (tests/regress/http-page.sh)",
     ("/v1/deliveries/{id}/ack", "post", "503"): "STORAGE while the store fails (tests/regress/group-diskfull.sh)",
     ("/v1/groups/{group}/dead-letters/retry", "post", "503"): "STORAGE: as above (tests/regress/group-diskfull.sh)",
@@ -181,6 +185,7 @@ call(K, "get", "/v1/timers/none")
 call(I, "put", "/v1/timers/id/%d" % tid, {"in": "3h"})
 call(I, "put", "/v1/timers/id/0", {"in": "3h"})
 call(I, "put", "/v1/timers/id/999999", {"in": "3h"})
+call(I, "put", "/v1/timers/id/%d" % tid, {"in": "3h", "payload": "x" * 20000})
 call(I, "get", "/v1/timers/id/%d" % tid)
 call(I, "get", "/v1/timers/id/x")
 call(I, "get", "/v1/timers/id/999999")
@@ -188,6 +193,7 @@ call(T, "get", "/v1/timers?topic=oa&limit=10&payload=1")
 call(T, "get", "/v1/timers?cursor=bad")
 r, d = call(T, "post", "/v1/timers", {"every": "1h"})
 call(T, "post", "/v1/timers", "[]", raw=True)
+call(T, "post", "/v1/timers", {"in": "1s", "payload": "x" * 20000})
 call(I, "delete", "/v1/timers/id/%d" % json.loads(d)["timer_id"])
 call(I, "delete", "/v1/timers/id/x")
 call(I, "delete", "/v1/timers/id/999999")
@@ -288,6 +294,24 @@ for i in range(60):  # --max-timers 40: FULL is 429
     r, d = call(K, "put", "/v1/timers/full-%d" % i, {"in": "1h", "ephemeral": True})
     if r.status == 429:
         break
+call(T, "post", "/v1/timers", {"in": "1h", "ephemeral": True})  # still FULL: 429
+# 405: every documented path with a method it does not serve; Allow lists the documented ones
+for route, ops in SPEC["paths"].items():
+    methods = [m for m in ("get", "put", "post", "delete") if m in ops]
+    wrong = next(m for m in ("delete", "post", "put", "get") if m not in ops)
+    path, _ = sample(route, wrong)
+    c = http.client.HTTPConnection(HOST, PORT, timeout=10)
+    c.request(wrong.upper(), path, body="{}")
+    r = c.getresponse()
+    d = r.read()
+    c.close()
+    want = set(m.upper() for m in methods) | ({"HEAD"} if "get" in ops else set())
+    allow = set(x.strip() for x in (r.getheader("Allow") or "").split(",") if x.strip())
+    if r.status != 405 or json.loads(d)["error"]["code"] != "UNKNOWN_OP" or allow != want:
+        fail("%s %s: %d, Allow %r, %r; want 405 UNKNOWN_OP, Allow %s (the spec's methods)" % (
+            wrong.upper(), path, r.status, r.getheader("Allow"), d[:200], ", ".join(sorted(want))))
+    check(json.loads(d), SPEC["components"]["schemas"]["Error"], "%s %s 405" % (wrong.upper(), route))
+    covered.add((route, wrong, "405"))
 
 missing = []
 for route, ops in SPEC["paths"].items():
