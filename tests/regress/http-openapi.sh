@@ -6,6 +6,7 @@
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
 PY=/usr/bin/python3
+export top_srcdir="${top_srcdir:-.}"	# http_openapi.py reads the routes from $top_srcdir/server
 [ -x "$PY" ] && "$PY" -c 'import yaml' 2>/dev/null || skip "needs Debian's python3 and python3-yaml"
 command -v curl >/dev/null || skip "needs curl"
 users=$tmp/users

@@ -7,12 +7,18 @@
 # schema (types, required fields, enums, items; headers such as
 # Retry-After), and fails if a documented response was not exercised
 # (except those in UNREACHED, each with the reason).
+# The main walk first compares the spec's (path, method)s with the routes the
+# server registers (http_route_add calls in SRCDIR/server/*.c, SRCDIR from
+# $top_srcdir): one missing on either side fails.
 # http_openapi.py SPEC PORT STATE --auth TOKEN, run first against a timerd
 # with a users file (TOKEN: IDENTITY:SECRET of an identity allowed only
 # probe), walks the 401 and 403 of every route and writes what it covered to
 # STATE, which the main walk reads.
+import glob
 import http.client
 import json
+import os
+import re
 import socket
 import sys
 
@@ -150,6 +156,25 @@ def auth_walk():
 if AUTH:
     auth_walk()
 covered.update(tuple(x) for x in json.load(open(STATE)))
+
+# the server's routes (http_route_add(EVHTTP_REQ_GET, "/v1/...", fn) in server/*.c) against the spec's
+registered = set()
+for src in glob.glob(os.path.join(os.environ.get("top_srcdir", "."), "server", "*.c")):
+    for m, p in re.findall(r'http_route_add\(\s*EVHTTP_REQ_([A-Z]+)\s*,\s*"([^"]+)"', open(src).read()):
+        registered.add((p, m.lower()))
+if len(registered) < 10:
+    fail("found only %d http_route_add calls under %s/server: is top_srcdir right?" % (
+        len(registered), os.environ.get("top_srcdir", ".")))
+documented = set((p, m) for p, ops in SPEC["paths"].items() for m in ops if m != "parameters")
+diff = []
+if registered - documented:
+    diff.append("routes the server registers that doc/openapi.yaml lacks: " +
+                ", ".join("%s %s" % (m.upper(), p) for p, m in sorted(registered - documented)))
+if documented - registered:
+    diff.append("routes doc/openapi.yaml documents that the server does not register: " +
+                ", ".join("%s %s" % (m.upper(), p) for p, m in sorted(documented - registered)))
+if diff:
+    fail("; ".join(diff))
 
 
 def watch_once(path):
