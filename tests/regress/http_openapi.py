@@ -1,14 +1,24 @@
 #!/usr/bin/python3
-# tests/regress/http_openapi.py SPEC PORT -- checks doc/openapi.yaml against
-# the real server on 127.0.0.1:PORT (started by http-openapi.sh with
+# tests/regress/http_openapi.py SPEC PORT STATE -- checks doc/openapi.yaml
+# against the real server on 127.0.0.1:PORT (started by http-openapi.sh with
 # --max-timers 40 --max-watches 2 --max-payload 16KiB --memory-only): runs
 # one request per documented (path, method, status), checks that the status
 # is documented for the route and that the body matches the documented
 # schema (types, required fields, enums, items; headers such as
 # Retry-After), and fails if a documented response was not exercised
 # (except those in UNREACHED, each with the reason).
+# The main walk first compares the spec's (path, method)s with the routes the
+# server registers (http_route_add calls in SRCDIR/server/*.c, SRCDIR from
+# $top_srcdir): one missing on either side fails.
+# http_openapi.py SPEC PORT STATE --auth TOKEN, run first against a timerd
+# with a users file (TOKEN: IDENTITY:SECRET of an identity allowed only
+# probe), walks the 401 and 403 of every route and writes what it covered to
+# STATE, which the main walk reads.
+import glob
 import http.client
 import json
+import os
+import re
 import socket
 import sys
 
@@ -16,12 +26,18 @@ import yaml
 
 SPEC = yaml.safe_load(open(sys.argv[1]))
 PORT = int(sys.argv[2])
+STATE = sys.argv[3]
+AUTH = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--auth" else None
 HOST = "127.0.0.1"
 
 # Documented responses this test cannot provoke on a healthy loopback server.
 UNREACHED = {
     ("/v1/timers/{key}", "put", "503"): "STORAGE needs a failing disk (tests/regress/diskfull.sh, over RPC)",
     ("/v1/timers/{key}", "delete", "503"): "as above",
+    ("/v1/timers", "post", "503"): "as above",
+    ("/v1/timers/id/{id}", "put", "503"): "as above",
+    ("/v1/timers/id/{id}", "put", "429"): "FULL refuses only new timers and this re-arms one: its 429s are RATE_LIMITED "
+                                          "and TOO_MANY_INFLIGHT (tests/regress/quotas.sh, over RPC)",
     ("/v1/history", "get", "501"): "needs timerd --no-stats (tests/regress/http-page.sh)",
     ("/v1/deliveries/{id}/ack", "post", "503"): "STORAGE while the store fails (tests/regress/group-diskfull.sh)",
     ("/v1/groups/{group}/dead-letters/retry", "post", "503"): "STORAGE: as above (tests/regress/group-diskfull.sh)",
@@ -103,6 +119,64 @@ def call(route, method, path, body=None, raw=False, headers=None):
     return r, data
 
 
+# A concrete path and a valid body for each route's parameters (the auth walk).
+SAMPLE = {"{key}": "oa-auth", "{id}": "1", "{group}": "oa-g", "{name}": "status.js"}
+
+
+def sample(route, method):
+    """A path for route and a body its method accepts (auth must be refused before either matters)."""
+    path = route
+    for k, v in SAMPLE.items():
+        path = path.replace(k, v)
+    body = None
+    if route.startswith("/v1/timers") and method in ("put", "post"):
+        body = {"in": "1h"}
+    elif route == "/v1/groups/{group}" and method == "put":
+        body = {"topics": ["t"]}
+    return path, body
+
+
+def auth_walk():
+    """Every route and method: 401 UNAUTHENTICATED without a Bearer, 403 PERMISSION for a probe-only identity."""
+    for route, ops in SPEC["paths"].items():
+        for method in ops:
+            if method == "parameters":
+                continue
+            path, body = sample(route, method)
+            for status, code, authz in (("401", "UNAUTHENTICATED", "Basic eA=="), ("403", "PERMISSION", "Bearer " + AUTH)):
+                r, d = call(route, method, path, body, headers={"Authorization": authz})
+                if str(r.status) != status or json.loads(d)["error"]["code"] != code:
+                    fail("%s %s with Authorization %s: %d %r, want %s %s" % (
+                        method.upper(), path, authz.split(":")[0], r.status, d, status, code))
+    json.dump(sorted(covered), open(STATE, "w"))
+    print("ok: %d auth responses checked against the server" % len(covered))
+    sys.exit(0)
+
+
+if AUTH:
+    auth_walk()
+covered.update(tuple(x) for x in json.load(open(STATE)))
+
+# the server's routes (http_route_add(EVHTTP_REQ_GET, "/v1/...", fn) in server/*.c) against the spec's
+registered = set()
+for src in glob.glob(os.path.join(os.environ.get("top_srcdir", "."), "server", "*.c")):
+    for m, p in re.findall(r'http_route_add\(\s*EVHTTP_REQ_([A-Z]+)\s*,\s*"([^"]+)"', open(src).read()):
+        registered.add((p, m.lower()))
+if len(registered) < 10:
+    fail("found only %d http_route_add calls under %s/server: is top_srcdir right?" % (
+        len(registered), os.environ.get("top_srcdir", ".")))
+documented = set((p, m) for p, ops in SPEC["paths"].items() for m in ops if m != "parameters")
+diff = []
+if registered - documented:
+    diff.append("routes the server registers that doc/openapi.yaml lacks: " +
+                ", ".join("%s %s" % (m.upper(), p) for p, m in sorted(registered - documented)))
+if documented - registered:
+    diff.append("routes doc/openapi.yaml documents that the server does not register: " +
+                ", ".join("%s %s" % (m.upper(), p) for p, m in sorted(documented - registered)))
+if diff:
+    fail("; ".join(diff))
+
+
 def watch_once(path):
     """GET /v1/watch: reads the head of a 200 stream (it does not end by itself)."""
     s = socket.create_connection((HOST, PORT), timeout=10)
@@ -136,6 +210,7 @@ call(K, "get", "/v1/timers/none")
 call(I, "put", "/v1/timers/id/%d" % tid, {"in": "3h"})
 call(I, "put", "/v1/timers/id/0", {"in": "3h"})
 call(I, "put", "/v1/timers/id/999999", {"in": "3h"})
+call(I, "put", "/v1/timers/id/%d" % tid, {"in": "3h", "payload": "x" * 20000})
 call(I, "get", "/v1/timers/id/%d" % tid)
 call(I, "get", "/v1/timers/id/x")
 call(I, "get", "/v1/timers/id/999999")
@@ -143,6 +218,7 @@ call(T, "get", "/v1/timers?topic=oa&limit=10&payload=1")
 call(T, "get", "/v1/timers?cursor=bad")
 r, d = call(T, "post", "/v1/timers", {"every": "1h"})
 call(T, "post", "/v1/timers", "[]", raw=True)
+call(T, "post", "/v1/timers", {"in": "1s", "payload": "x" * 20000})
 call(I, "delete", "/v1/timers/id/%d" % json.loads(d)["timer_id"])
 call(I, "delete", "/v1/timers/id/x")
 call(I, "delete", "/v1/timers/id/999999")
@@ -243,6 +319,24 @@ for i in range(60):  # --max-timers 40: FULL is 429
     r, d = call(K, "put", "/v1/timers/full-%d" % i, {"in": "1h", "ephemeral": True})
     if r.status == 429:
         break
+call(T, "post", "/v1/timers", {"in": "1h", "ephemeral": True})  # still FULL: 429
+# 405: every documented path with a method it does not serve; Allow lists the documented ones
+for route, ops in SPEC["paths"].items():
+    methods = [m for m in ("get", "put", "post", "delete") if m in ops]
+    wrong = next(m for m in ("delete", "post", "put", "get") if m not in ops)
+    path, _ = sample(route, wrong)
+    c = http.client.HTTPConnection(HOST, PORT, timeout=10)
+    c.request(wrong.upper(), path, body="{}")
+    r = c.getresponse()
+    d = r.read()
+    c.close()
+    want = set(m.upper() for m in methods) | ({"HEAD"} if "get" in ops else set())
+    allow = set(x.strip() for x in (r.getheader("Allow") or "").split(",") if x.strip())
+    if r.status != 405 or json.loads(d)["error"]["code"] != "UNKNOWN_OP" or allow != want:
+        fail("%s %s: %d, Allow %r, %r; want 405 UNKNOWN_OP, Allow %s (the spec's methods)" % (
+            wrong.upper(), path, r.status, r.getheader("Allow"), d[:200], ", ".join(sorted(want))))
+    check(json.loads(d), SPEC["components"]["schemas"]["Error"], "%s %s 405" % (wrong.upper(), route))
+    covered.add((route, wrong, "405"))
 
 missing = []
 for route, ops in SPEC["paths"].items():
