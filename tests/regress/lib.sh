@@ -167,3 +167,11 @@ start_http() {
 	done
 	fail "could not start timerd with --http on a free port"
 }
+
+# Adds identity NAME with extra line fields to the users file $users; sets its secret in SECRET_NAME.
+user_add() {
+	local name=$1 extra=$2 line
+	line=$("$TIMERCTL" user add "$name" 2>"$tmp/secret.$name") || fail "timerctl user add $name"
+	echo "$line $extra" >>"$users"
+	eval "SECRET_$name=\$(sed -n 's/.*: //p' \"\$tmp/secret.\$name\")"
+}

@@ -6,13 +6,6 @@
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
 users=$tmp/users
-# Adds identity NAME with extra line fields; sets its secret in SECRET_NAME.
-user_add() {
-	local name=$1 extra=$2 line
-	line=$("$TIMERCTL" user add "$name" 2>"$tmp/secret.$name") || fail "timerctl user add $name"
-	echo "$line $extra" >>"$users"
-	eval "SECRET_$name=\$(sed -n 's/.*: //p' \"\$tmp/secret.\$name\")"
-}
 : >"$users"
 user_add five "max-timers=5"
 user_add mem "max-memory=8K"
