@@ -83,8 +83,14 @@ struct store {
 	char *path;
 	sqlite3_stmt *begin, *commit, *rollback, *snap_put, *snap_clear;
 	sqlite3_stmt *append[STORE_NSIZES];	/* INSERT INTO journal of 1 << i rows */
+	sqlite3_stmt *append_id[STORE_NSIZES];	/* the same of rows with only lsn, op and id (store_id_only) */
 	struct store_rec q[STORE_MULTI];	/* appended rows not yet inserted (their bytes stay the caller's until commit) */
 	unsigned nq;
+	struct store_idrow {			/* appended id-only rows not yet inserted */
+		uint64_t lsn, id;
+		uint8_t op;
+	} iq[STORE_MULTI];
+	unsigned niq;
 	sqlite3_stmt *meta_set, *journal_trim, *count_journal;
 	sqlite3_stmt *group_put, *group_del, *group_del_dlv, *dlv_set;
 	sqlite3_stmt *dlv_put[STORE_NSIZES];	/* INSERT OR REPLACE INTO deliveries of 1 << i rows */
@@ -251,6 +257,8 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
 	for (unsigned i = 0; i < STORE_NSIZES; i++)
 		if (store_prepare_rows(st, "INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES",
 				       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", 1u << i, &st->append[i]) < 0 ||
+		    store_prepare_rows(st, "INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES",
+				       "(?,?,?,0,0,0,0,0,0,0,NULL,X'',X'',NULL,NULL)", 1u << i, &st->append_id[i]) < 0 ||
 		    store_prepare_rows(st, "INSERT OR REPLACE INTO deliveries VALUES",
 				       "(?,?,?,?,?,?,?,?,?,?,0,NULL,0)", 1u << i, &st->dlv_put[i]) < 0)
 			return store_fail(st, err, errlen, "preparing the multi-row INSERTs");
@@ -477,6 +485,7 @@ void store_close(struct store *st)
 		sqlite3_finalize(v[i]);
 	for (unsigned i = 0; i < STORE_NSIZES; i++) {
 		sqlite3_finalize(st->append[i]);
+		sqlite3_finalize(st->append_id[i]);
 		sqlite3_finalize(st->dlv_put[i]);
 	}
 	sqlite3_close(st->db);
@@ -756,6 +765,41 @@ static int store_flush(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * True if r has nothing but its lsn, op and id (a removal, a fired
+ * one-shot): store_bind would bind every other column to 0, NULL or an
+ * empty blob, which append_id's constants are, so the row is the same.
+ */
+static bool store_id_only(const struct store_rec *r)
+{
+	return !r->boot && !r->clock && !r->deadline && !r->wall && !r->period && !r->misfire && !r->flags &&
+	       !r->key && !r->topiclen && !r->payloadlen && !r->calendarlen && !r->ownerlen;
+}
+
+/* Inserts the queued id-only journal rows (three parameters a row). */
+static int store_flush_ids(struct store *st, char *err, size_t errlen)
+{
+	unsigned n = st->niq, at = 0;
+
+	st->niq = 0;
+	while (at < n) {
+		unsigned i = store_size_of(n - at);
+		sqlite3_stmt *s = st->append_id[i];
+
+		for (unsigned k = 0; k < 1u << i; k++) {
+			const struct store_idrow *r = &st->iq[at + k];
+
+			sqlite3_bind_int64(s, 1 + (int)k * 3, (int64_t)r->lsn);
+			sqlite3_bind_int(s, 2 + (int)k * 3, r->op);
+			sqlite3_bind_int64(s, 3 + (int)k * 3, (int64_t)r->id);
+		}
+		if (store_step(s) != SQLITE_DONE)
+			return store_fail(st, err, errlen, "appending to the journal");
+		at += 1u << i;
+	}
+	return 0;
+}
+
 /* Binds a blob (NULL when p is NULL). */
 static void store_bind_blob(sqlite3_stmt *s, int p, const void *v, uint32_t n)
 {
@@ -887,17 +931,21 @@ int store_append(struct store *st, const struct store_rec *r, char *err, size_t 
 {
 	if (r->op >= STORE_GROUP_PUT)
 		return store_group_op(st, r, err, errlen);	/* its own tables: order with timer rows does not matter */
-	st->q[st->nq++] = *r;
 	st->journal_rows++;
 	if (r->id >> 32 > st->max_gen)
 		st->max_gen = r->id >> 32;
+	if (store_id_only(r)) {	/* rowid = LSN: the two queues may go in either order */
+		st->iq[st->niq++] = (struct store_idrow){ .lsn = r->lsn, .id = r->id, .op = r->op };
+		return st->niq == STORE_MULTI ? store_flush_ids(st, err, errlen) : 0;
+	}
+	st->q[st->nq++] = *r;
 	return st->nq == STORE_MULTI ? store_flush(st, err, errlen) : 0;
 }
 
 /* Rolls back an open transaction. */
 void store_rollback(struct store *st)
 {
-	st->nq = st->ndq = st->ndelq = 0;
+	st->nq = st->niq = st->ndq = st->ndelq = 0;
 	if (!sqlite3_get_autocommit(st->db))
 		store_step(st->rollback);
 	if (sqlite3_get_autocommit(st->db)) {
@@ -971,8 +1019,8 @@ int store_commit(struct store *st, char *err, size_t errlen)
 	uint64_t gen = st->max_gen, dlv = st->dlv_next > st->dlv_written ? st->dlv_next + STORE_DLV_RESERVE : st->dlv_written;
 	bool alive = st->alive_pending;
 
-	if (store_flush(st, err, errlen) < 0 || store_flush_dlv(st, err, errlen) < 0 ||
-	    store_meta_flush(st, err, errlen) < 0) {
+	if (store_flush(st, err, errlen) < 0 || store_flush_ids(st, err, errlen) < 0 ||
+	    store_flush_dlv(st, err, errlen) < 0 || store_meta_flush(st, err, errlen) < 0) {
 		store_rollback(st);
 		return -1;
 	}
