@@ -56,7 +56,7 @@ size_t pack_response_size(const Timerd__Response *rs, struct pack_plan *p)
 	memset(p, 0, sizeof(*p));
 	if (rs->base.n_unknown_fields ||
 	    (rs->body_case != TIMERD__RESPONSE__BODY__NOT_SET && !(p->body = pack_body(rs)))) {
-		p->generic = 1;
+		p->generic = true;
 		p->body = NULL;
 		return p->len = timerd__response__get_packed_size(rs);
 	}

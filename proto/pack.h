@@ -22,6 +22,7 @@
 #ifndef TIMERD_PACK_H
 #define TIMERD_PACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,7 +33,7 @@ struct pack_plan {
 	const ProtobufCMessage *body;	/* the body set, NULL: none (or generic) */
 	size_t body_len;		/* its packed size */
 	size_t len;			/* the whole Response's */
-	int generic;			/* packed by protobuf-c as a whole */
+	bool generic;			/* packed by protobuf-c as a whole */
 };
 
 /* The packed size of rs (the same as timerd__response__get_packed_size). */
