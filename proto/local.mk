@@ -28,6 +28,8 @@ proto_libproto_la_SOURCES = \
 	proto/flat.c \
 	proto/flat.h \
 	proto/frame.h \
+	proto/pack.c \
+	proto/pack.h \
 	proto/text.h \
 	proto/units.c \
 	proto/units.h \

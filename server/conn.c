@@ -57,6 +57,7 @@
 #include <openssl/ssl.h>
 
 #include "proto/frame.h"
+#include "proto/pack.h"
 #include "server/group-srv.h"
 #include "server/auth.h"
 #include "server/journal.h"
@@ -363,7 +364,8 @@ void conn_send(struct conn *c, const Timerd__Response *rs, bool reply)
 
 	if (c->state == CONN_DEAD)
 		return;		/* killed while its request ran: nothing more goes out */
-	size_t n = timerd__response__get_packed_size(rs);
+	struct pack_plan plan;
+	size_t n = pack_response_size(rs, &plan);
 	struct evbuffer_iovec v;
 
 	if (evbuffer_reserve_space(out, (ev_ssize_t)(FRAME_HDR + n), &v, 1) < 1 || v.iov_len < FRAME_HDR + n) {
@@ -371,7 +373,7 @@ void conn_send(struct conn *c, const Timerd__Response *rs, bool reply)
 		conn_close_flush(c);
 		return;
 	}
-	frame_put_len(v.iov_base, (uint32_t)timerd__response__pack(rs, (uint8_t *)v.iov_base + FRAME_HDR));
+	frame_put_len(v.iov_base, (uint32_t)pack_response(rs, &plan, (uint8_t *)v.iov_base + FRAME_HDR));
 	v.iov_len = FRAME_HDR + n;
 	evbuffer_commit_space(out, &v, 1);
 	c->out_total += FRAME_HDR + n;

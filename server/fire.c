@@ -11,6 +11,7 @@
 
 #include "probe/probe.h"
 #include "proto/frame.h"
+#include "proto/pack.h"
 #include "server/group-srv.h"
 #include "server/ident.h"
 #include "server/journal.h"
@@ -65,6 +66,7 @@ static struct fire_msg *fire_encode(struct srv *s, const struct engine_fire *f, 
 	Timerd__Response rs = TIMERD__RESPONSE__INIT;
 	Timerd__Fire fm = TIMERD__FIRE__INIT;
 	Timerd__ProbeOrigin om = TIMERD__PROBE_ORIGIN__INIT;
+	struct pack_plan plan;
 	struct probe_origin o;
 	char comm[sizeof(o.comm) + 1], kbuf[FIRE_KEY_STACK], tbuf[FIRE_TOPIC_STACK];
 	uint32_t keylen = f->key ? f->keylen : 0;
@@ -78,7 +80,7 @@ static struct fire_msg *fire_encode(struct srv *s, const struct engine_fire *f, 
 		rs.event = true;
 		rs.body_case = TIMERD__RESPONSE__BODY_FIRE;
 		rs.fire = &fm;
-		n = timerd__response__get_packed_size(&rs);
+		n = pack_response_size(&rs, &plan);
 		head = sizeof(*m) + k * sizeof(m->nodes[0]);
 		m = malloc(head + f->topiclen + keylen + f->labellen + 2 + FRAME_HDR + n);
 	}
@@ -96,7 +98,7 @@ static struct fire_msg *fire_encode(struct srv *s, const struct engine_fire *f, 
 		m->key = kl;
 		m->keylen = keylen;
 		m->label = kl + keylen + 1;
-		frame_put_len(frame, (uint32_t)timerd__response__pack(&rs, frame + FRAME_HDR));
+		frame_put_len(frame, (uint32_t)pack_response(&rs, &plan, frame + FRAME_HDR));
 		m->topic = (char *)m + head;
 		m->topiclen = f->topiclen;
 		m->frame = frame;

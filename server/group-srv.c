@@ -14,6 +14,7 @@
 
 #include "engine.h"
 #include "proto/frame.h"
+#include "proto/pack.h"
 #include "server/group-srv.h"
 #include "server/journal.h"
 #include "server/log.h"
@@ -294,6 +295,7 @@ static int gsrv_conn_deliver(struct group_consumer *gc, const struct group_deliv
 	unsigned li = (unsigned)(sub->handle >> SRV_HANDLE_LOOP_SHIFT);
 	Timerd__Response rs = TIMERD__RESPONSE__INIT;
 	Timerd__Fire fm = TIMERD__FIRE__INIT;
+	struct pack_plan plan;
 	int64_t m2u = engine_mono_to_unix(s->engine);
 	char kbuf[256], tbuf[256];	/* most keys and topics: no allocation */
 	char *key = d->keylen < sizeof(kbuf) ? kbuf : malloc(d->keylen + 1);
@@ -325,14 +327,14 @@ static int gsrv_conn_deliver(struct group_consumer *gc, const struct group_deliv
 	rs.event = true;
 	rs.body_case = TIMERD__RESPONSE__BODY_FIRE;
 	rs.fire = &fm;
-	n = timerd__response__get_packed_size(&rs);
+	n = pack_response_size(&rs, &plan);
 	if (!(m = malloc(head + FRAME_HDR + n)))
 		goto out;
 	memset(m, 0, head);
 	{
 		uint8_t *frame = (uint8_t *)m + head;
 
-		frame_put_len(frame, (uint32_t)timerd__response__pack(&rs, frame + FRAME_HDR));
+		frame_put_len(frame, (uint32_t)pack_response(&rs, &plan, frame + FRAME_HDR));
 		m->frame = frame;
 	}
 	m->topic = "";

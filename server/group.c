@@ -1182,10 +1182,11 @@ static struct group_dlv *group_dlv_new(struct group_set *gs, struct group *g, ui
 				       uint32_t payloadlen)
 {
 	size_t size = sizeof(struct group_dlv) + keylen + topiclen + payloadlen;
-	struct group_dlv *d = calloc(1, size);
+	struct group_dlv *d = malloc(size);
 
 	if (!d)
 		return NULL;
+	memset(d, 0, sizeof(*d));	/* the bytes after it are all copied below */
 	d->id = id;
 	d->g = g;
 	d->hidx = SIZE_MAX;

@@ -114,39 +114,44 @@ static void journal_batch_free(struct journal_batch *b)
 	free(b);
 }
 
-/* Copies n bytes into b's buffer; their offset, or SIZE_MAX if out of memory. */
-static size_t journal_batch_copy(struct journal_batch *b, const void *p, size_t n)
+/* Makes room for n more bytes in b's buffer; false if out of memory. */
+static bool journal_batch_room(struct journal_batch *b, size_t n)
+{
+	size_t cap = b->bcap ? b->bcap * 2 : 4096;
+	char *v;
+
+	if (b->len + n <= b->bcap)
+		return true;
+	while (cap < b->len + n)
+		cap *= 2;
+	if (!(v = realloc(b->buf, cap)))
+		return false;
+	b->buf = v;
+	b->bcap = cap;
+	return true;
+}
+
+/*
+ * Copies n bytes of p into b's buffer (room made by journal_batch_room);
+ * the stand-in pointer of their offset (1 + offset; 0 is NULL) until the
+ * batch is fixed.
+ */
+static const void *journal_batch_copy(struct journal_batch *b, const void *p, size_t n)
 {
 	size_t off = b->len;
 
-	if (b->len + n > b->bcap) {
-		size_t cap = b->bcap ? b->bcap * 2 : 4096;
-		char *v;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		if (!(v = realloc(b->buf, cap)))
-			return SIZE_MAX;
-		b->buf = v;
-		b->bcap = cap;
-	}
 	if (n)
 		memcpy(b->buf + off, p, n);
 	b->len += n;
-	return off;
-}
-
-/* Offsets stand in for pointers until the batch is fixed (1 + offset; 0 is NULL). */
-static const void *journal_off(size_t off)
-{
 	return (const void *)(uintptr_t)(off + 1);
 }
 
-/* Appends r to b with copies of its bytes; false if out of memory. */
+/* Appends r to b with copies of its bytes (one buffer check for them all); false if out of memory. */
 static bool journal_batch_add(struct journal_batch *b, const struct store_rec *r)
 {
-	struct store_rec c = *r;
-	size_t k = 0, t, p, cl = 0, g = 0, e = 0, ol = 0;
+	struct store_rec *c;
+	size_t need = (r->key ? r->keylen : 0) + r->topiclen + r->payloadlen + r->calendarlen +
+		      (r->group ? r->grouplen : 0) + (r->error ? r->errorlen : 0) + r->ownerlen;
 
 	if (b->n == b->cap) {
 		uint32_t cap = b->cap ? b->cap * 2 : 64;
@@ -157,22 +162,17 @@ static bool journal_batch_add(struct journal_batch *b, const struct store_rec *r
 		b->rows = v;
 		b->cap = cap;
 	}
-	if ((r->key && (k = journal_batch_copy(b, r->key, r->keylen)) == SIZE_MAX) ||
-	    (t = journal_batch_copy(b, r->topic, r->topiclen)) == SIZE_MAX ||
-	    (p = journal_batch_copy(b, r->payload, r->payloadlen)) == SIZE_MAX ||
-	    (r->calendarlen && (cl = journal_batch_copy(b, r->calendar, r->calendarlen)) == SIZE_MAX) ||
-	    (r->group && (g = journal_batch_copy(b, r->group, r->grouplen)) == SIZE_MAX) ||
-	    (r->error && (e = journal_batch_copy(b, r->error, r->errorlen)) == SIZE_MAX) ||
-	    (r->ownerlen && (ol = journal_batch_copy(b, r->owner, r->ownerlen)) == SIZE_MAX))
+	if (!journal_batch_room(b, need))
 		return false;
-	c.group = r->group ? journal_off(g) : NULL;
-	c.error = r->error ? journal_off(e) : NULL;
-	c.key = r->key ? journal_off(k) : NULL;
-	c.topic = journal_off(t);
-	c.payload = journal_off(p);
-	c.calendar = r->calendarlen ? journal_off(cl) : NULL;
-	c.owner = r->ownerlen ? journal_off(ol) : NULL;
-	b->rows[b->n++] = c;
+	c = &b->rows[b->n++];
+	*c = *r;
+	c->key = r->key ? journal_batch_copy(b, r->key, r->keylen) : NULL;
+	c->topic = journal_batch_copy(b, r->topic, r->topiclen);
+	c->payload = journal_batch_copy(b, r->payload, r->payloadlen);
+	c->calendar = r->calendarlen ? journal_batch_copy(b, r->calendar, r->calendarlen) : NULL;
+	c->group = r->group ? journal_batch_copy(b, r->group, r->grouplen) : NULL;
+	c->error = r->error ? journal_batch_copy(b, r->error, r->errorlen) : NULL;
+	c->owner = r->ownerlen ? journal_batch_copy(b, r->owner, r->ownerlen) : NULL;
 	return true;
 }
 

@@ -23,6 +23,14 @@
 
 /* Journal rows per INSERT statement (one step writes this many: far fewer VDBE runs per row). */
 #define STORE_MULTI 32
+/*
+ * Statements of 1, 2, 4 ... STORE_MULTI rows (index: log2 of the count): a
+ * partial queue at commit goes out in at most log2(STORE_MULTI) + 1 steps,
+ * not row by row.
+ */
+#define STORE_NSIZES 6
+/* The deliveries table's columns bound per row (the rest are constants: a new delivery is live). */
+#define STORE_DLV_NCOLS 10
 
 /* WAL pages after which the checkpointer copies the log into the database (4 MiB of 4 KiB pages). */
 #define STORE_CKPT_PAGES 1000
@@ -73,11 +81,23 @@ static const char store_schema[] =
 struct store {
 	sqlite3 *db;
 	char *path;
-	sqlite3_stmt *begin, *commit, *rollback, *append, *append_multi, *snap_put, *snap_clear;
+	sqlite3_stmt *begin, *commit, *rollback, *snap_put, *snap_clear;
+	sqlite3_stmt *append[STORE_NSIZES];	/* INSERT INTO journal of 1 << i rows */
+	sqlite3_stmt *append_id[STORE_NSIZES];	/* the same of rows with only lsn, op and id (store_id_only) */
 	struct store_rec q[STORE_MULTI];	/* appended rows not yet inserted (their bytes stay the caller's until commit) */
 	unsigned nq;
+	struct store_idrow {			/* appended id-only rows not yet inserted */
+		uint64_t lsn, id;
+		uint8_t op;
+	} iq[STORE_MULTI];
+	unsigned niq;
 	sqlite3_stmt *meta_set, *journal_trim, *count_journal;
-	sqlite3_stmt *group_put, *group_del, *group_del_dlv, *dlv_put, *dlv_del, *dlv_set;
+	sqlite3_stmt *group_put, *group_del, *group_del_dlv, *dlv_set;
+	sqlite3_stmt *dlv_put[STORE_NSIZES];	/* INSERT OR REPLACE INTO deliveries of 1 << i rows */
+	sqlite3_stmt *dlv_del;			/* DELETE of up to STORE_MULTI ids (unused ones bound NULL) */
+	struct store_rec dq[STORE_MULTI];	/* STORE_DLV_PUT rows not yet inserted (as q) */
+	uint64_t delq[STORE_MULTI];		/* STORE_DLV_DEL ids not yet deleted */
+	unsigned ndq, ndelq;
 	uint64_t dlv_next, dlv_written;	/* meta.dlv_next to write, and as last committed */
 	bool synchronous_full;		/* PRAGMA synchronous as last set */
 	bool snap_running;
@@ -178,6 +198,34 @@ uint64_t store_boot_hash(const char *text)
 	return n > 0 ? h : 0;
 }
 
+/*
+ * Prepares head followed by n copies of row separated by commas (and a
+ * closing parenthesis when head opens one); 0 or -1.
+ */
+static int store_prepare_rows(struct store *st, const char *head, const char *row, unsigned n, sqlite3_stmt **out)
+{
+	size_t hl = strlen(head), rl = strlen(row), len = hl + n * (rl + 1) + 2;
+	char *sql = malloc(len), *p;
+	int rc;
+
+	if (!sql)
+		return -1;
+	memcpy(sql, head, hl);
+	p = sql + hl;
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			*p++ = ',';
+		memcpy(p, row, rl);
+		p += rl;
+	}
+	if (head[hl - 1] == '(')
+		*p++ = ')';
+	*p = '\0';
+	rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+	free(sql);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
 /* Prepares every statement the store runs; 0 or -1. */
 static int store_prepare(struct store *st, char *err, size_t errlen)
 {
@@ -188,8 +236,6 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
 		{ offsetof(struct store, begin), "BEGIN IMMEDIATE" },
 		{ offsetof(struct store, commit), "COMMIT" },
 		{ offsetof(struct store, rollback), "ROLLBACK" },
-		{ offsetof(struct store, append), "INSERT INTO journal(lsn, op, " STORE_COLS ")"
-						  " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
 		{ offsetof(struct store, snap_put), "INSERT OR REPLACE INTO snap(slot, " STORE_COLS ")"
 						    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)" },
 		{ offsetof(struct store, snap_clear), "DELETE FROM snap WHERE slot >= ? AND slot < ?" },
@@ -200,24 +246,24 @@ static int store_prepare(struct store *st, char *err, size_t errlen)
 		{ offsetof(struct store, group_put), "INSERT OR REPLACE INTO groups VALUES(?, ?)" },
 		{ offsetof(struct store, group_del), "DELETE FROM groups WHERE name = ?" },
 		{ offsetof(struct store, group_del_dlv), "DELETE FROM deliveries WHERE grp = ?1 AND (?2 = 0 OR id < ?2)" },
-		{ offsetof(struct store, dlv_put), "INSERT OR REPLACE INTO deliveries VALUES(?,?,?,?,?,?,?,?,?,?,0,NULL,0)" },
-		{ offsetof(struct store, dlv_del), "DELETE FROM deliveries WHERE id = ?" },
 		{ offsetof(struct store, dlv_set), "UPDATE deliveries SET attempts = ?2, dead = ?3, last_error = ?4,"
 						   " dead_at = ?5 WHERE id = ?1" },
 	};
-
-	/* the statement, then per row ",(" and 2 + STORE_NCOLS "?" separated by "," and ")": 2 * (2 + STORE_NCOLS) + 2 */
-	char multi[sizeof("INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES") + STORE_MULTI * (2 * (STORE_NCOLS + 2) + 2)] =
-		"INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES";
 
 	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++)
 		if (sqlite3_prepare_v3(st->db, q[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
 				       (sqlite3_stmt **)((char *)st + q[i].off), NULL) != SQLITE_OK)
 			return store_fail(st, err, errlen, q[i].sql);
-	for (unsigned i = 0; i < STORE_MULTI; i++)
-		strcat(multi, i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-	if (sqlite3_prepare_v3(st->db, multi, -1, SQLITE_PREPARE_PERSISTENT, &st->append_multi, NULL) != SQLITE_OK)
-		return store_fail(st, err, errlen, "preparing the journal's multi-row INSERT");
+	for (unsigned i = 0; i < STORE_NSIZES; i++)
+		if (store_prepare_rows(st, "INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES",
+				       "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", 1u << i, &st->append[i]) < 0 ||
+		    store_prepare_rows(st, "INSERT INTO journal(lsn, op, " STORE_COLS ") VALUES",
+				       "(?,?,?,0,0,0,0,0,0,0,NULL,X'',X'',NULL,NULL)", 1u << i, &st->append_id[i]) < 0 ||
+		    store_prepare_rows(st, "INSERT OR REPLACE INTO deliveries VALUES",
+				       "(?,?,?,?,?,?,?,?,?,?,0,NULL,0)", 1u << i, &st->dlv_put[i]) < 0)
+			return store_fail(st, err, errlen, "preparing the multi-row INSERTs");
+	if (store_prepare_rows(st, "DELETE FROM deliveries WHERE id IN (", "?", STORE_MULTI, &st->dlv_del) < 0)
+		return store_fail(st, err, errlen, "preparing the deliveries' DELETE");
 	return 0;
 }
 
@@ -428,15 +474,20 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
-	sqlite3_stmt *v[] = { st->begin, st->commit, st->rollback, st->append, st->append_multi, st->snap_put,
-			      st->snap_clear, st->meta_set, st->journal_trim, st->count_journal, st->group_put,
-			      st->group_del, st->group_del_dlv, st->dlv_put, st->dlv_del, st->dlv_set };
+	sqlite3_stmt *v[] = { st->begin, st->commit, st->rollback, st->snap_put, st->snap_clear, st->meta_set,
+			      st->journal_trim, st->count_journal, st->group_put, st->group_del, st->group_del_dlv,
+			      st->dlv_del, st->dlv_set };
 
 	store_ckpt_stop(st);
 	if (st->db && !sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		sqlite3_finalize(v[i]);
+	for (unsigned i = 0; i < STORE_NSIZES; i++) {
+		sqlite3_finalize(st->append[i]);
+		sqlite3_finalize(st->append_id[i]);
+		sqlite3_finalize(st->dlv_put[i]);
+	}
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st);
@@ -685,23 +736,66 @@ static void store_bind_journal(sqlite3_stmt *s, int p, const struct store_rec *r
 	store_bind(s, p + 2, r);
 }
 
-/* Inserts the queued rows: a full queue in one step, a partial one row by row. */
+/* The largest statement size (log2) whose rows fit in n, n >= 1. */
+static unsigned store_size_of(unsigned n)
+{
+	unsigned i = 0;
+
+	while (i + 1 < STORE_NSIZES && (2u << i) <= n)
+		i++;
+	return i;
+}
+
+/* Inserts the queued journal rows: as few steps as the statement sizes allow. */
 static int store_flush(struct store *st, char *err, size_t errlen)
 {
-	unsigned n = st->nq;
+	unsigned n = st->nq, at = 0;
 
 	st->nq = 0;
-	if (n == STORE_MULTI) {
-		for (unsigned i = 0; i < n; i++)
-			store_bind_journal(st->append_multi, 1 + (int)i * (STORE_NCOLS + 2), &st->q[i]);
-		if (store_step(st->append_multi) != SQLITE_DONE)
+	while (at < n) {
+		unsigned i = store_size_of(n - at);
+		sqlite3_stmt *s = st->append[i];
+
+		for (unsigned k = 0; k < 1u << i; k++)
+			store_bind_journal(s, 1 + (int)k * (STORE_NCOLS + 2), &st->q[at + k]);
+		if (store_step(s) != SQLITE_DONE)
 			return store_fail(st, err, errlen, "appending to the journal");
-		return 0;
+		at += 1u << i;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		store_bind_journal(st->append, 1, &st->q[i]);
-		if (store_step(st->append) != SQLITE_DONE)
+	return 0;
+}
+
+/*
+ * True if r has nothing but its lsn, op and id (a removal, a fired
+ * one-shot): store_bind would bind every other column to 0, NULL or an
+ * empty blob, which append_id's constants are, so the row is the same.
+ */
+static bool store_id_only(const struct store_rec *r)
+{
+	return !r->boot && !r->clock && !r->deadline && !r->wall && !r->period && !r->misfire && !r->flags &&
+	       !r->key && !r->topiclen && !r->payloadlen && !r->calendarlen && !r->ownerlen;
+}
+
+/* Inserts the queued id-only journal rows (three parameters a row). */
+static int store_flush_ids(struct store *st, char *err, size_t errlen)
+{
+	unsigned n = st->niq, at = 0;
+
+	st->niq = 0;
+	while (at < n) {
+		unsigned i = store_size_of(n - at);
+		sqlite3_stmt *s = st->append_id[i];
+
+		for (unsigned k = 0; k < 1u << i; k++) {
+			const struct store_idrow *r = &st->iq[at + k];
+
+			sqlite3_bind_int64(s, 1 + (int)k * 3, (int64_t)r->lsn);
+			sqlite3_bind_int(s, 2 + (int)k * 3, r->op);
+			sqlite3_bind_int64(s, 3 + (int)k * 3, (int64_t)r->id);
+		}
+		if (store_step(s) != SQLITE_DONE)
 			return store_fail(st, err, errlen, "appending to the journal");
+		at += 1u << i;
 	}
 	return 0;
 }
@@ -715,11 +809,86 @@ static void store_bind_blob(sqlite3_stmt *s, int p, const void *v, uint32_t n)
 		sqlite3_bind_null(s, p);
 }
 
-/* Applies a group row (STORE_GROUP_*, STORE_DLV_*) in the open transaction; 0 or -1. */
+/* Binds one delivery row (STORE_DLV_PUT) at parameter p. */
+static void store_bind_dlv(sqlite3_stmt *s, int p, const struct store_rec *r)
+{
+	sqlite3_bind_int64(s, p, (int64_t)r->id);
+	sqlite3_bind_text(s, p + 1, r->group, (int)r->grouplen, SQLITE_STATIC);
+	sqlite3_bind_int64(s, p + 2, (int64_t)r->timer_id);
+	store_bind_blob(s, p + 3, r->key, r->keylen);
+	store_bind_blob(s, p + 4, r->topic ? r->topic : "", r->topiclen);
+	store_bind_blob(s, p + 5, r->payload ? r->payload : "", r->payloadlen);
+	sqlite3_bind_int64(s, p + 6, r->deadline);
+	sqlite3_bind_int64(s, p + 7, r->wall);
+	sqlite3_bind_int64(s, p + 8, r->period);
+	sqlite3_bind_int64(s, p + 9, r->attempts);
+}
+
+/* Inserts the queued delivery rows (as store_flush does the journal's). */
+static int store_flush_dlv_put(struct store *st, char *err, size_t errlen)
+{
+	unsigned n = st->ndq, at = 0;
+
+	st->ndq = 0;
+	while (at < n) {
+		unsigned i = store_size_of(n - at);
+		sqlite3_stmt *s = st->dlv_put[i];
+
+		for (unsigned k = 0; k < 1u << i; k++)
+			store_bind_dlv(s, 1 + (int)k * STORE_DLV_NCOLS, &st->dq[at + k]);
+		if (store_step(s) != SQLITE_DONE)
+			return store_fail(st, err, errlen, "writing a consumer group's delivery");
+		at += 1u << i;
+	}
+	return 0;
+}
+
+/*
+ * Runs the queued delivery rows: the inserts, then the deletes (one
+ * statement of up to STORE_MULTI ids). A delivery's rows come in LSN order
+ * as put, sets, delete, and it is put once: so inserts first, deletes after,
+ * is their order for each id; sets and group rows run only after both
+ * queues were emptied (store_group_op). 0 or -1.
+ */
+static int store_flush_dlv(struct store *st, char *err, size_t errlen)
+{
+	unsigned n = st->ndelq;
+
+	if (store_flush_dlv_put(st, err, errlen) < 0)
+		return -1;
+	if (!n)
+		return 0;
+	st->ndelq = 0;
+	for (unsigned k = 0; k < STORE_MULTI; k++)
+		if (k < n)
+			sqlite3_bind_int64(st->dlv_del, 1 + (int)k, (int64_t)st->delq[k]);
+		else
+			sqlite3_bind_null(st->dlv_del, 1 + (int)k);	/* matches no row */
+	if (store_step(st->dlv_del) != SQLITE_DONE)
+		return store_fail(st, err, errlen, "deleting consumer groups' deliveries");
+	return 0;
+}
+
+/*
+ * Applies a group row (STORE_GROUP_*, STORE_DLV_*) in the open transaction;
+ * 0 or -1. Delivery puts and deletes are queued (their bytes stay the
+ * caller's until commit, as the journal's) and written STORE_MULTI at a
+ * time; any other group row first writes what is queued.
+ */
 static int store_group_op(struct store *st, const struct store_rec *r, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
 
+	if (r->op == STORE_DLV_PUT) {
+		st->dq[st->ndq++] = *r;
+		return st->ndq == STORE_MULTI ? store_flush_dlv_put(st, err, errlen) : 0;
+	}
+	if (r->op == STORE_DLV_DEL) {
+		st->delq[st->ndelq++] = r->id;
+		return st->ndelq == STORE_MULTI ? store_flush_dlv(st, err, errlen) : 0;
+	}
+	if (store_flush_dlv(st, err, errlen) < 0)
+		return -1;
 	switch (r->op) {
 	case STORE_GROUP_PUT:
 		s = st->group_put;
@@ -736,23 +905,6 @@ static int store_group_op(struct store *st, const struct store_rec *r, char *err
 			return 0;
 		s = st->group_del;
 		sqlite3_bind_text(s, 1, r->key, (int)r->keylen, SQLITE_STATIC);
-		break;
-	case STORE_DLV_PUT:
-		s = st->dlv_put;
-		sqlite3_bind_int64(s, 1, (int64_t)r->id);
-		sqlite3_bind_text(s, 2, r->group, (int)r->grouplen, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, (int64_t)r->timer_id);
-		store_bind_blob(s, 4, r->key, r->keylen);
-		store_bind_blob(s, 5, r->topic ? r->topic : "", r->topiclen);
-		store_bind_blob(s, 6, r->payload ? r->payload : "", r->payloadlen);
-		sqlite3_bind_int64(s, 7, r->deadline);
-		sqlite3_bind_int64(s, 8, r->wall);
-		sqlite3_bind_int64(s, 9, r->period);
-		sqlite3_bind_int64(s, 10, r->attempts);
-		break;
-	case STORE_DLV_DEL:
-		s = st->dlv_del;
-		sqlite3_bind_int64(s, 1, (int64_t)r->id);
 		break;
 	case STORE_DLV_SET:
 		s = st->dlv_set;
@@ -779,17 +931,21 @@ int store_append(struct store *st, const struct store_rec *r, char *err, size_t 
 {
 	if (r->op >= STORE_GROUP_PUT)
 		return store_group_op(st, r, err, errlen);	/* its own tables: order with timer rows does not matter */
-	st->q[st->nq++] = *r;
 	st->journal_rows++;
 	if (r->id >> 32 > st->max_gen)
 		st->max_gen = r->id >> 32;
+	if (store_id_only(r)) {	/* rowid = LSN: the two queues may go in either order */
+		st->iq[st->niq++] = (struct store_idrow){ .lsn = r->lsn, .id = r->id, .op = r->op };
+		return st->niq == STORE_MULTI ? store_flush_ids(st, err, errlen) : 0;
+	}
+	st->q[st->nq++] = *r;
 	return st->nq == STORE_MULTI ? store_flush(st, err, errlen) : 0;
 }
 
 /* Rolls back an open transaction. */
 void store_rollback(struct store *st)
 {
-	st->nq = 0;
+	st->nq = st->niq = st->ndq = st->ndelq = 0;
 	if (!sqlite3_get_autocommit(st->db))
 		store_step(st->rollback);
 	if (sqlite3_get_autocommit(st->db)) {
@@ -863,7 +1019,8 @@ int store_commit(struct store *st, char *err, size_t errlen)
 	uint64_t gen = st->max_gen, dlv = st->dlv_next > st->dlv_written ? st->dlv_next + STORE_DLV_RESERVE : st->dlv_written;
 	bool alive = st->alive_pending;
 
-	if (store_flush(st, err, errlen) < 0 || store_meta_flush(st, err, errlen) < 0) {
+	if (store_flush(st, err, errlen) < 0 || store_flush_ids(st, err, errlen) < 0 ||
+	    store_flush_dlv(st, err, errlen) < 0 || store_meta_flush(st, err, errlen) < 0) {
 		store_rollback(st);
 		return -1;
 	}

@@ -180,7 +180,12 @@ int store_load(struct store *st, store_load_fn fn, void *arg, struct store_load_
  */
 int store_begin(struct store *st, bool sync, char *err, size_t errlen);
 
-/* Adds a journal row (r->lsn above every earlier one); 0 or -1 with err. */
+/*
+ * Adds a journal row (r->lsn above every earlier one), or a group row;
+ * 0 or -1 with err. Rows are queued and written many to a statement, so
+ * r's bytes (key, topic, payload, group, ...) must stay valid until
+ * store_commit or store_rollback returns.
+ */
 int store_append(struct store *st, const struct store_rec *r, char *err, size_t errlen);
 
 /*

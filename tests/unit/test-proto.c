@@ -14,6 +14,7 @@
 #include "client/internal.h"
 #include "proto/arena.h"
 #include "proto/frame.h"
+#include "proto/pack.h"
 #include "proto/timerd.pb-c.h"
 #include "proto/units.h"
 
@@ -620,6 +621,99 @@ START_TEST(test_codec_fire_delivery)
 }
 END_TEST
 
+/* Packs rs both ways (pack_response, protobuf-c) and compares the bytes. */
+static void pack_same(const Timerd__Response *rs)
+{
+	struct pack_plan p;
+	size_t n = pack_response_size(rs, &p), m = timerd__response__get_packed_size(rs);
+	uint8_t *a = malloc(n + 1), *b = malloc(m + 1);
+
+	ck_assert_uint_eq(n, m);
+	ck_assert_uint_eq(pack_response(rs, &p, a), n);
+	ck_assert_uint_eq(timerd__response__pack(rs, b), m);
+	ck_assert_msg(memcmp(a, b, n) == 0, "pack_response's bytes differ from protobuf-c's (body case %d)",
+		      (int)rs->body_case);
+	free(a);
+	free(b);
+}
+
+/*
+ * pack_response writes Response's own fields itself: it relies on them
+ * being id (1), event (2) and one oneof of messages; a field added to
+ * Response fails here first (pack.c then needs it).
+ */
+START_TEST(test_pack_response_shape)
+{
+	const ProtobufCMessageDescriptor *d = &timerd__response__descriptor;
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+		if (f->id == 1)
+			ck_assert(f->type == PROTOBUF_C_TYPE_UINT64 && f->label == PROTOBUF_C_LABEL_NONE);
+		else if (f->id == 2)
+			ck_assert(f->type == PROTOBUF_C_TYPE_BOOL && f->label == PROTOBUF_C_LABEL_NONE);
+		else
+			ck_assert_msg(f->type == PROTOBUF_C_TYPE_MESSAGE && (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF),
+				      "Response field %s (%u) is not a message of the body oneof: see proto/pack.c",
+				      f->name, f->id);
+		ck_assert(i == 0 || f->id > d->fields[i - 1].id);	/* number order: the order pack.c writes */
+	}
+}
+END_TEST
+
+/* pack_response's bytes are protobuf-c's: replies, events, big ids, empty and unset bodies. */
+START_TEST(test_pack_response_bytes)
+{
+	Timerd__Response r = TIMERD__RESPONSE__INIT;
+	Timerd__Fire f = TIMERD__FIRE__INIT;
+	Timerd__ArmReply arm = TIMERD__ARM_REPLY__INIT;
+	Timerd__AckReply ack = TIMERD__ACK_REPLY__INIT;
+	Timerd__Error e = TIMERD__ERROR__INIT;
+	uint8_t payload[300];
+
+	memset(payload, 7, sizeof(payload));
+	pack_same(&r);	/* nothing set */
+	r.id = 1;
+	pack_same(&r);	/* no body */
+	r.body_case = TIMERD__RESPONSE__BODY_ACK;
+	r.ack = &ack;	/* an empty body */
+	pack_same(&r);
+	for (uint64_t id = 1; id; id = id < (UINT64_C(1) << 56) ? id * 131 : 0) {
+		r.id = id;
+		r.body_case = TIMERD__RESPONSE__BODY_ARM;
+		r.arm = &arm;
+		arm.timer_id = id * 3;
+		arm.deadline_mono_ns = (int64_t)id;
+		pack_same(&r);
+		r.body_case = TIMERD__RESPONSE__BODY_ERROR;
+		r.error = &e;
+		e.code = TIMERD__ERROR_CODE__NOT_FOUND;
+		e.message = (char *)"no such delivery";
+		pack_same(&r);
+	}
+	r.id = 0;
+	r.event = true;
+	r.body_case = TIMERD__RESPONSE__BODY_FIRE;
+	r.fire = &f;
+	f.timer_id = UINT64_MAX;
+	f.key = (char *)"job-1";
+	f.topic = (char *)"jobs";
+	f.payload.data = payload;
+	for (size_t len = 0; len <= sizeof(payload); len += 50) {	/* body lengths of 1- and 2-byte varints */
+		f.payload.len = len;
+		f.deadline_unix_ns = -5;
+		f.delivery_id = len + 1;
+		f.attempt = 3;
+		f.group = (char *)"billing";
+		f.final = true;
+		pack_same(&r);
+	}
+	r.fire = NULL;	/* a case set without its message: protobuf-c's own packing */
+	pack_same(&r);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -643,6 +737,8 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_codec_group_requests);
 	tcase_add_test(tc, test_codec_group_replies);
 	tcase_add_test(tc, test_codec_fire_delivery);
+	tcase_add_test(tc, test_pack_response_shape);
+	tcase_add_test(tc, test_pack_response_bytes);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -624,6 +624,93 @@ START_TEST(test_group_delete_bounded)
 }
 END_TEST
 
+/* What a groups load saw of many deliveries: which ids, and each one's attempts. */
+struct gmany {
+	int n;
+	uint8_t seen[256];
+	uint32_t attempts[256];
+	bool dead[256];
+};
+
+/* store_load_groups callback: marks each delivery id (below 256). */
+static int apply_many(void *arg, const struct store_rec *r)
+{
+	struct gmany *g = arg;
+
+	if (r->op != STORE_DLV_PUT)
+		return 0;
+	ck_assert_uint_lt(r->id, 256);
+	ck_assert_uint_eq(r->timer_id, r->id * 10);	/* the row of that id, whole */
+	ck_assert_uint_eq(r->payloadlen, 1);
+	g->seen[r->id]++;
+	g->attempts[r->id] = r->attempts;
+	g->dead[r->id] = (r->flags & STORE_DLV_DEAD) != 0;
+	g->n++;
+	return 0;
+}
+
+/*
+ * Delivery puts and deletes are written STORE_MULTI at a time (store.c):
+ * many of both in one transaction, interleaved as the LSN merge gives them
+ * (a delete of a delivery put in the same transaction, a set between its
+ * put and its delete, a group row among them), full and partial queues,
+ * then a transaction that fails: the load holds exactly what the rows say.
+ */
+START_TEST(test_dlv_batches)
+{
+	struct store_rec v[400];
+	struct gmany g = { 0 };
+	char err[512];
+	uint64_t next = 0;
+	int n = 0;
+	struct store *st = open_store();
+
+	v[n++] = (struct store_rec){ .op = STORE_GROUP_PUT, .key = "g", .keylen = 1, .payload = "s", .payloadlen = 1 };
+	for (uint64_t id = 1; id <= 150; id++) {
+		v[n++] = dlv(id, "g", id % 3 ? "k" : NULL);
+		if (id > 40 && id % 2)
+			v[n++] = (struct store_rec){ .op = STORE_DLV_DEL, .id = id - 40 };	/* put earlier in this transaction */
+		if (id == 77)
+			v[n++] = (struct store_rec){ .op = STORE_DLV_SET, .id = 60, .attempts = 3 };
+		if (id == 100)
+			v[n++] = (struct store_rec){ .op = STORE_DLV_SET, .id = 100, .attempts = 5, .flags = STORE_DLV_DEAD,
+						     .error = "x", .errorlen = 1, .at = 1 };
+	}
+	ck_assert_int_le(n, 400);
+	commit_rows(st, v, n);
+	store_close(st);
+	st = open_store();
+	ck_assert_msg(store_load_groups(st, apply_many, &g, &next, err, sizeof(err)) == 0, "%s", err);
+	for (uint64_t id = 1; id <= 150; id++) {
+		bool gone = id <= 110 && id % 2;	/* deleted as id + 40 was put */
+
+		ck_assert_msg(g.seen[id] == !gone, "delivery %llu: seen %d times, deleted: %d", (unsigned long long)id,
+			      g.seen[id], gone);
+	}
+	ck_assert_uint_eq(g.attempts[60], 3);
+	ck_assert(g.dead[100] && g.attempts[100] == 5 && !g.dead[60]);
+	/* 70 deletes in one transaction (two full statements and a partial one), then a failed one */
+	n = 0;
+	for (uint64_t id = 2; id <= 140; id += 2)
+		v[n++] = (struct store_rec){ .op = STORE_DLV_DEL, .id = id };
+	commit_rows(st, v, n);
+	ck_assert_msg(store_begin(st, false, err, sizeof(err)) == 0, "%s", err);
+	for (uint64_t id = 141; id <= 150; id++)
+		ck_assert(store_append(st, &(struct store_rec){ .op = STORE_DLV_DEL, .id = id }, err, sizeof(err)) == 0);
+	store_rollback(st);	/* what was queued goes too */
+	commit_rows(st, v, 0);
+	store_close(st);
+	st = open_store();
+	memset(&g, 0, sizeof(g));
+	ck_assert_msg(store_load_groups(st, apply_many, &g, &next, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(g.n, 25);	/* odd 111..149 and even 142..150 */
+	for (uint64_t id = 141; id <= 150; id++)
+		ck_assert_msg(g.seen[id] == 1, "delivery %llu was deleted by a transaction rolled back",
+			      (unsigned long long)id);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_upgrades_format_2)
 {
 	struct store_rec r[] = { { .op = STORE_GROUP_PUT, .key = "g", .keylen = 1, .payload = "s", .payloadlen = 1 },
@@ -713,6 +800,7 @@ int main(void)
 	tcase_add_test(tc, test_upgrades_format_1);
 	tcase_add_test(tc, test_groups_roundtrip);
 	tcase_add_test(tc, test_group_delete_bounded);
+	tcase_add_test(tc, test_dlv_batches);
 	tcase_add_test(tc, test_upgrades_format_2);
 	tcase_add_test(tc, test_owner_column);
 	suite_add_tcase(s, tc);
