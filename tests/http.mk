@@ -2,6 +2,7 @@
 # (server/http*.c, doc/http.md, doc/openapi.yaml).
 
 HTTP_TESTS = \
+	tests/regress/http-body.sh \
 	tests/regress/http-groups.sh \
 	tests/regress/http-limits.sh \
 	tests/regress/http-openapi.sh \
