@@ -9,6 +9,7 @@ HTTP_TESTS = \
 	tests/regress/http-peer.sh \
 	tests/regress/http-prom.sh \
 	tests/regress/http-tls.sh \
+	tests/regress/http-topics-reload.sh \
 	tests/regress/http.sh
 TESTS += $(HTTP_TESTS)
 EXTRA_DIST += $(HTTP_TESTS) tests/regress/http_api.py tests/regress/http_groups.py tests/regress/http_openapi.py doc/openapi.yaml
