@@ -1055,18 +1055,17 @@ static void http_errpage_fix(evutil_socket_t fd, short what, void *arg)
 	struct evbuffer *out = bufferevent_get_output(bev), *head = NULL, *body = NULL;
 	Timerd__ErrorCode code;
 	ssize_t hlen = http_errpage_head(out);
-	char *first = NULL, *line;
+	char first[13] = "", *line;
 	int status;
 
 	(void)fd;
 	(void)what;
-	if (hlen < 0 || !http_self || !(head = evbuffer_new()) || evbuffer_remove_buffer(out, head, (size_t)hlen) < 0 ||
-	    !(first = evbuffer_readln(head, NULL, EVBUFFER_EOL_CRLF)) || strlen(first) < 12 ||
-	    !(body = http_errpage_body(http_self, status = atoi(first + 9), &code))) {
-		if (head)	/* out of memory: the page goes out as evhttp wrote it */
-			evbuffer_prepend_buffer(out, head);
+	/* "HTTP/1.1 413 ": its version and status; out of memory: the page goes out as evhttp wrote it */
+	if (hlen < 13 || !http_self || evbuffer_copyout(out, first, 12) != 12 ||
+	    !(body = http_errpage_body(http_self, status = atoi(first + 9), &code)) || !(head = evbuffer_new()) ||
+	    evbuffer_remove_buffer(out, head, (size_t)hlen) != (int)hlen)
 		goto done;
-	}
+	free(evbuffer_readln(head, NULL, EVBUFFER_EOL_CRLF));	/* the status line: rewritten below */
 	evbuffer_drain(out, evbuffer_get_length(out));	/* the blank line and the HTML */
 	http_own_write = true;
 	evbuffer_add_printf(out, "%.8s %d %s\r\n", first, status, http_reason(status));
@@ -1079,9 +1078,9 @@ static void http_errpage_fix(evutil_socket_t fd, short what, void *arg)
 			    evbuffer_get_length(body), status == 503 ? "Retry-After: " HTTP_RETRY_AFTER "\r\n" : "");
 	evbuffer_add_buffer(out, body);
 	http_own_write = false;
-	atomic_fetch_add_explicit(&http_self->srv->http_rejected, 1, memory_order_relaxed);	/* relaxed: a counter */
 done:
-	free(first);
+	if (head && evbuffer_get_length(head))	/* a short move (out of memory): the page as it was */
+		evbuffer_prepend_buffer(out, head);
 	if (head)
 		evbuffer_free(head);
 	if (body)
