@@ -32,3 +32,10 @@ tests_fuzz_fuzz_httpjson_CFLAGS = $(HTTPJSON_CFLAGS)
 tests_fuzz_fuzz_httpjson_LDFLAGS = $(FUZZER_LINK)
 tests_fuzz_fuzz_httpjson_LDADD = $(HTTPJSON_LIBS)
 endif
+
+# metrics-topics' table swapped by a reload under counting threads (server/topic-metrics.c).
+check_PROGRAMS += tests/unit/test-topic-metrics
+TESTS += tests/unit/test-topic-metrics
+tests_unit_test_topic_metrics_SOURCES = tests/unit/test-topic-metrics.c
+tests_unit_test_topic_metrics_CFLAGS = $(RPC_TEST_CFLAGS)
+tests_unit_test_topic_metrics_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)
