@@ -16,9 +16,12 @@ command -v curl >/dev/null || skip "needs curl"
 
 start_http --memory-only --max-frame 1MiB --http-timeout 5s
 
-"$PY" - "$port" "$daemon_pid" <<'PYEOF' || fail "bodies over the limits (above)"
+# ASan keeps freed memory in its quarantine: there the peak RSS is printed, not judged (as memory.sh)
+judge=1
+ldd "$TIMERD" 2>/dev/null | grep -q libasan && judge=0
+"$PY" - "$port" "$daemon_pid" "$judge" <<'PYEOF' || fail "bodies over the limits (above)"
 import json, socket, sys, threading
-port, pid = int(sys.argv[1]), int(sys.argv[2])
+port, pid, judge = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 MAX_FRAME = 1 << 20
 
 def fail(msg):
@@ -117,7 +120,7 @@ if errs:
     fail("; ".join(errs))
 grew = hwm_kib() - hwm0
 print("peak RSS grew by %d KiB while 8 x 10 MiB bodies were refused" % grew)
-if grew > 8 * 2 * 1024 + 16 * 1024:
+if judge and grew > 8 * 2 * 1024 + 16 * 1024:
     fail("peak RSS grew by %d KiB: more than 8 connections x twice max-frame + 16 MiB" % grew)
 PYEOF
 
@@ -128,5 +131,6 @@ out=$(curl -sS --max-time 30 -X PUT --data-binary @"$tmp/big" -w '\n%{http_code}
 grep -q '"code":"FRAME_TOO_LARGE"' <<<"$out" && [ "$(tail -n1 <<<"$out")" = 413 ] || fail "curl's 10 MiB upload got: $out"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -d '{"in": "1h"}' "http://127.0.0.1:$port/v1/timers/after")
 [ "$code" = 201 ] || fail "an arm after the refused bodies: status $code"
+grep -q "AddressSanitizer\|runtime error" "$tmp/timerd.log" && fail "sanitizer report: $(cat "$tmp/timerd.log")"
 stop_timerd
 exit 0
