@@ -993,7 +993,7 @@ static void http_tls_info(const SSL *ssl, int where, int ret)
 static const struct {
 	int status;
 	Timerd__ErrorCode code;
-	const char *msg;		/* NULL: built by http_errpage_msg */
+	const char *msg;		/* NULL: built by http_errpage_body (names max-frame) */
 } http_errpages[] = {
 	{ 400, TIMERD__ERROR_CODE__MALFORMED, "timerd cannot parse this HTTP request (its request line, a header, "
 	  "Content-Length or the chunked encoding): fix the request" },
