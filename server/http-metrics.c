@@ -162,13 +162,9 @@ static void http_metric_label(struct http_metrics_ctx *m, const char *v, size_t 
 	}
 }
 
-/* Writes timerd_topic_fires_total{topic} for metrics-topics' topics and "other"; nothing if none is listed. */
-static void http_metric_topics(struct http_metrics_ctx *m, const struct topic_metrics *tm)
+/* Writes series name for each topic of tm and "other". */
+static void http_metric_topic_lines(struct http_metrics_ctx *m, const char *name, const struct topic_metrics *tm)
 {
-	static const char name[] = "timerd_topic_fires_total";
-
-	if (!tm->n)
-		return;
 	if (evbuffer_add_printf(m->b, "# HELP %s fires of the topics metrics-topics lists; \"other\": the rest\n"
 				"# TYPE %s counter\n", name, name) < 0)
 		m->failed = 1;
@@ -181,6 +177,18 @@ static void http_metric_topics(struct http_metrics_ctx *m, const struct topic_me
 					atomic_load_explicit(&tm->fires[i], memory_order_relaxed)) < 0)
 			m->failed = 1;
 	}
+}
+
+/* Writes timerd_topic_fires_total{topic} for metrics-topics' topics and "other"; nothing if none is listed. */
+static void http_metric_topics(struct http_metrics_ctx *m, struct topic_metrics_ref *ref)
+{
+	static const char name[] = "timerd_topic_fires_total";
+	unsigned slot;
+	struct topic_metrics *tm = topic_metrics_enter(ref, &slot);
+
+	if (tm)
+		http_metric_topic_lines(m, name, tm);
+	topic_metrics_exit(ref, slot);
 }
 
 void http_metrics(struct http_req *r)

@@ -14,11 +14,19 @@
  * hold list, which http_release_durable() answers on the journal's
  * wake-up. Under --memory-only nothing is journaled and nothing waits.
  *
- * Limits: headers over HTTP_MAX_HEADERS are refused by evhttp itself (413,
- * its own text body). evhttp reads a body of up to http_body_cap (twice
- * max-frame: memory per request stays bounded) and the dispatch answers one
- * over max-frame with the JSON 413 FRAME_TOO_LARGE; only a body over the cap
- * still gets evhttp's text 413 and a closed connection. A connection idle or
+ * Limits: evhttp reads a body of up to http_body_cap (twice max-frame:
+ * memory per request stays bounded) and the dispatch answers one over
+ * max-frame with the JSON 413 FRAME_TOO_LARGE. A body over the cap (by its
+ * Content-Length, or by its chunks' sizes as they come) and headers over
+ * HTTP_MAX_HEADERS are refused by evhttp itself, before it buffers them; a
+ * Content-Length body is first read and dropped (EVHTTP_SERVER_LINGERING_CLOSE:
+ * a client still sending is not reset before it reads the reply), and the
+ * connection is closed after the reply. evhttp answers those, and its other
+ * own errors (400 for a request it cannot parse, 501 for a method it does
+ * not know), with an HTML page from inside its read path, where libevent
+ * 2.1 gives no hook (no evhttp_set_newreqcb, so a server request gets no
+ * header or chunk callback): http_errpage_* rewrites that page, still in
+ * the connection's output buffer, into the JSON error body. A connection idle or
  * stalled for http-timeout is closed; at most http-max-connections
  * connections are served: a connection's first request past that gets 429
  * TOO_MANY_CONNECTIONS and the connection is closed.
@@ -48,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -279,6 +288,11 @@ static void http_write_now(struct loop *l, struct bufferevent *bev)
 	bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
+/* The loop this thread runs (set by http_accepted: a connection's callbacks run on its loop's thread). */
+static __thread struct loop *http_self;
+/* True while http_send (or http_errpage_fix) writes a reply: http_errpage_watch leaves it alone. */
+static __thread bool http_own_write;
+
 /* Sends status and body (taken over; NULL: already in r's output buffer) to r's client and frees r. */
 static void http_send(struct http_req *r, int status, struct evbuffer *body)
 {
@@ -286,7 +300,9 @@ static void http_send(struct http_req *r, int status, struct evbuffer *body)
 	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 	struct loop *l = r->l;
 
+	http_own_write = true;
 	evhttp_send_reply(r->req, status, http_reason(status), body);
+	http_own_write = false;
 	if (body)
 		evbuffer_free(body);
 	http_req_free(r);
@@ -973,6 +989,125 @@ static void http_tls_info(const SSL *ssl, int where, int ret)
 		http_tls_plain_answer(SSL_get_app_data(ssl), SSL_get_fd(ssl));
 }
 
+/* The JSON error that replaces each HTML page evhttp sends itself (http_errpage_fix). */
+static const struct {
+	int status;
+	Timerd__ErrorCode code;
+	const char *msg;		/* NULL: built by http_errpage_body (names max-frame) */
+} http_errpages[] = {
+	{ 400, TIMERD__ERROR_CODE__MALFORMED, "timerd cannot parse this HTTP request (its request line, a header, "
+	  "Content-Length or the chunked encoding): fix the request" },
+	{ 413, TIMERD__ERROR_CODE__FRAME_TOO_LARGE, NULL },
+	{ 417, TIMERD__ERROR_CODE__INVALID, "timerd understands only Expect: 100-continue: drop the Expect header" },
+	{ 501, TIMERD__ERROR_CODE__UNKNOWN_OP, "timerd does not serve this HTTP method: use GET, HEAD, PUT, POST or DELETE" },
+	{ 503, TIMERD__ERROR_CODE__NO_MEMORY, "timerd is out of memory: retry later" },
+};
+
+/* The JSON error body for evhttp's page of status (NULL if out of memory); *code gets its code. */
+static struct evbuffer *http_errpage_body(struct loop *l, int status, Timerd__ErrorCode *code)
+{
+	char msg[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(http_errpages) / sizeof(http_errpages[0]); i++)
+		if (http_errpages[i].status == status)
+			break;
+	if (i == sizeof(http_errpages) / sizeof(http_errpages[0])) {
+		*code = TIMERD__ERROR_CODE__MALFORMED;
+		snprintf(msg, sizeof(msg), "timerd refused this HTTP request (status %d): fix the request", status);
+	} else if (!http_errpages[i].msg) {
+		*code = http_errpages[i].code;
+		/* evhttp also answers 413 to a malformed chunk size */
+		snprintf(msg, sizeof(msg), "the request is over timerd's limits (a body may have at most max-frame (%u) "
+			 "bytes and the headers %u bytes) or its chunked encoding is malformed: send a smaller body "
+			 "(split the work into several requests) or raise max-frame", (unsigned)l->srv->cfg->max_frame,
+			 (unsigned)HTTP_MAX_HEADERS);
+	} else {
+		*code = http_errpages[i].code;
+		snprintf(msg, sizeof(msg), "%s", http_errpages[i].msg);
+	}
+	return http_json_buf(http_error_json(*code, msg));
+}
+
+/* The length of the header block at the start of out (up to its blank line's CRLF), or -1. */
+static ssize_t http_errpage_head(struct evbuffer *out)
+{
+	struct evbuffer_ptr end = evbuffer_search(out, "\r\n\r\n", 4, NULL), ct;
+
+	if (end.pos < 0)
+		return -1;
+	ct = evbuffer_search_range(out, "\r\nContent-Type: text/html\r\n", 27, NULL, &end);
+	return ct.pos < 0 ? -1 : (ssize_t)end.pos + 2;	/* evhttp's page: text/html; a reply of timerd's never is */
+}
+
+/*
+ * Replaces the HTML error page evhttp just queued on bev (it alone is in
+ * the output buffer: a response starts on an empty buffer, and evhttp
+ * closes the connection after this one) by the JSON error body of its
+ * status, keeping evhttp's status and headers but Content-Type and
+ * Content-Length. Runs from the loop (event_base_once, activated by
+ * http_errpage_watch) after evhttp's callback returned and before the
+ * loop polls again, so before any byte of the page was written.
+ */
+static void http_errpage_fix(evutil_socket_t fd, short what, void *arg)
+{
+	struct bufferevent *bev = arg;
+	struct evbuffer *out = bufferevent_get_output(bev), *head = NULL, *body = NULL;
+	Timerd__ErrorCode code;
+	ssize_t hlen = http_errpage_head(out);
+	char first[13] = "", *line;
+	int status;
+
+	(void)fd;
+	(void)what;
+	/* "HTTP/1.1 413 ": its version and status; out of memory: the page goes out as evhttp wrote it */
+	if (hlen < 13 || !http_self || evbuffer_copyout(out, first, 12) != 12 ||
+	    !(body = http_errpage_body(http_self, status = atoi(first + 9), &code)) || !(head = evbuffer_new()) ||
+	    evbuffer_remove_buffer(out, head, (size_t)hlen) != (int)hlen)
+		goto done;
+	free(evbuffer_readln(head, NULL, EVBUFFER_EOL_CRLF));	/* the status line: rewritten below */
+	evbuffer_drain(out, evbuffer_get_length(out));	/* the blank line and the HTML */
+	http_own_write = true;
+	evbuffer_add_printf(out, "%.8s %d %s\r\n", first, status, http_reason(status));
+	while ((line = evbuffer_readln(head, NULL, EVBUFFER_EOL_CRLF))) {
+		if (strncasecmp(line, "Content-Type:", 13) && strncasecmp(line, "Content-Length:", 15))
+			evbuffer_add_printf(out, "%s\r\n", line);
+		free(line);
+	}
+	evbuffer_add_printf(out, "Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
+			    evbuffer_get_length(body), status == 503 ? "Retry-After: " HTTP_RETRY_AFTER "\r\n" : "");
+	evbuffer_add_buffer(out, body);
+	http_own_write = false;
+done:
+	if (head && evbuffer_get_length(head))	/* a short move (out of memory): the page as it was */
+		evbuffer_prepend_buffer(out, head);
+	if (head)
+		evbuffer_free(head);
+	if (body)
+		evbuffer_free(body);
+	bufferevent_decref(bev);
+}
+
+/*
+ * The output buffer callback of every HTTP connection: when a response
+ * that timerd did not write starts (a 4xx or 5xx status line on an empty
+ * buffer: evhttp's own error page), schedules http_errpage_fix to turn it
+ * into JSON before it is written. Other writes cost this one test.
+ */
+static void http_errpage_watch(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct bufferevent *bev = arg;
+	char line[16];
+
+	if (http_own_write || !info->n_added || info->orig_size || !http_self)
+		return;
+	if (evbuffer_copyout(out, line, sizeof(line)) < 13 || memcmp(line, "HTTP/1.", 7) || (line[9] != '4' && line[9] != '5'))
+		return;
+	bufferevent_incref(bev);	/* evhttp may free bev before the loop runs the fix */
+	if (event_base_once(bufferevent_get_base(bev), -1, EV_TIMEOUT, http_errpage_fix, bev, NULL) < 0)
+		bufferevent_decref(bev);	/* out of memory: the page goes out as evhttp wrote it */
+}
+
 /*
  * evhttp's new-connection callback (evhttp_set_bevcb, loop thread): counts
  * the accept; with http-tls, a TLS bufferevent (evhttp sets its fd), else
@@ -987,19 +1122,23 @@ static struct bufferevent *http_accepted(struct event_base *base, void *arg)
 	struct bufferevent *bev = NULL;
 	SSL *ssl;
 
+	http_self = l;
 	hl->last_accept_ns = http_now_ns();
 	hl->unadmitted++;
 	http_balance(l);
-	if (!l->srv->cfg->http_tls)
-		return NULL;
-	if (!(ssl = tls_conn_new(l->srv)) ||
-	    !(bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE))) {
+	if (!l->srv->cfg->http_tls) {
+		bev = bufferevent_socket_new(base, -1, 0);	/* as evhttp makes one: it closes the fd itself */
+	} else if (!(ssl = tls_conn_new(l->srv)) ||
+		   !(bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE))) {
 		log_warn_rl("out of memory for TLS on an HTTP connection: refusing it");
 		SSL_free(ssl);	/* bufferevent_openssl_socket_new leaves it to the caller on failure */
 		return NULL;
+	} else {
+		SSL_set_app_data(ssl, l);
+		SSL_set_info_callback(ssl, http_tls_info);	/* plaintext here: a plain 400 (http_tls_plain_answer) */
 	}
-	SSL_set_app_data(ssl, l);
-	SSL_set_info_callback(ssl, http_tls_info);	/* plaintext here: a plain 400 (http_tls_plain_answer) */
+	if (bev)	/* out of memory for the callback: evhttp's HTML pages go out as they are */
+		evbuffer_add_cb(bufferevent_get_output(bev), http_errpage_watch, bev);
 	return bev;
 }
 
@@ -1270,6 +1409,8 @@ int http_loop_init(struct loop *l, char *err, size_t errlen)
 		return td_errf(err, errlen, "cannot set up HTTP on loop %u", l->idx);
 	evhttp_set_max_headers_size(hl->eh, HTTP_MAX_HEADERS);
 	evhttp_set_max_body_size(hl->eh, http_body_cap(s->cfg->max_frame));
+	/* a Content-Length body over the cap is read and dropped before the 413: the client is not reset mid-send */
+	evhttp_set_flags(hl->eh, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_timeout_tv(hl->eh, &tv);
 	/* PATCH and OPTIONS too: the route table answers them a JSON 405 with Allow, not evhttp an HTML 501 */
 	evhttp_set_allowed_methods(hl->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |

@@ -129,6 +129,27 @@ static bool reload_users(struct reload_run *r)
 }
 
 /*
+ * metrics-topics: the new list's table replaces the old one under the
+ * counting engine threads (topic_metrics_swap: counts of the topics both
+ * lists have carry over); the next scrape shows it.
+ */
+static bool reload_metrics_topics(struct reload_run *r)
+{
+	char err[512];
+	char *v = r->n->metrics_topics ? strdup(r->n->metrics_topics) : NULL;
+
+	if ((r->n->metrics_topics && !v) ||
+	    topic_metrics_swap(&r->s->topic_metrics, v, r->s->cfg->max_topic, err, sizeof(err)) < 0) {
+		log_err("reload: %s; metrics-topics keeps its running value", v ? err : "out of memory");
+		free(v);
+		return false;
+	}
+	free(r->s->cfg->metrics_topics);
+	r->s->cfg->metrics_topics = v;
+	return true;
+}
+
+/*
  * The settings a reload changes at run time; any other setting that
  * changed needs a restart. A later setting (users, TLS certificates, group
  * settings) joins with its apply function; one that the loops read rides in
@@ -144,6 +165,7 @@ static const struct {
 	{ "max-inflight", reload_limit },
 	{ "max-output", reload_limit },
 	{ "max-payload", reload_limit },
+	{ "metrics-topics", reload_metrics_topics },
 	{ "tls-cert", reload_tls },	/* and every SIGHUP re-reads the files (renewed in place) */
 	{ "tls-key", reload_tls },
 	{ "tls-ca", reload_tls },
@@ -218,6 +240,7 @@ static int reload_check(const struct srv *s, const struct srv_config *n, char *e
 	merged.max_inflight = n->max_inflight;
 	merged.max_output = n->max_output;
 	merged.max_payload = n->max_payload;
+	merged.metrics_topics = n->metrics_topics;
 	merged.tls_cert = n->tls_cert ? n->tls_cert : s->cfg->tls_cert;	/* removing it is refused (reload_tls) */
 	merged.tls_key = n->tls_cert ? n->tls_key : s->cfg->tls_key;
 	merged.tls_ca = n->tls_cert ? n->tls_ca : s->cfg->tls_ca;

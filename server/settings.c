@@ -96,7 +96,7 @@ static const struct settings_opt settings_opts[] = {
 	{ "http", 0, CK_STR, O(http), 0, 0, "HOST:PORT", "serve the HTTP/JSON API and /metrics here (a non-loopback address needs --http-tls and --users; default off)" },
 	{ "http-max-connections", 0, CK_U32, O(http_max_connections), 1, 1000000, "N", "HTTP connections served at once (default 1024)" },
 	{ "http-timeout", 0, CK_DUR, O(http_timeout_ns), 100000000, 0, "DURATION", "close an HTTP connection that stalls or idles this long (default 30s)" },
-	{ "metrics-topics", 0, CK_STR, O(metrics_topics), 0, 0, "TOPIC,...", "count fires per topic for /metrics (timerd_topic_fires_total) for these topics, at most 64, the rest as topic=\"other\" (no per-topic series unless given; needs a restart)" },
+	{ "metrics-topics", 0, CK_STR, O(metrics_topics), 0, 0, "TOPIC,...", "count fires per topic for /metrics (timerd_topic_fires_total) for these topics, at most 64, the rest as topic=\"other\" (no per-topic series unless given; SIGHUP reloads it)" },
 	/* security limits (issue 12, doc/security.md) */
 	{ "idle-timeout", 0, CK_DUR, O(idle_timeout_ns), 0, 0, "DURATION", "close a TCP connection after DURATION without a request, unless it watches or waits for a fire (default 5m; 0: never)" },
 	{ "auth-timeout", 0, CK_DUR, O(auth_timeout_ns), 0, 0, "DURATION", "close a connection that has not finished its TLS handshake and, when it must, Auth DURATION after it connected (default 10s; 0: never)" },

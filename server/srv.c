@@ -927,7 +927,7 @@ int srv_create(struct srv_config *cfg, struct srv **out, char *err, size_t errle
 	pthread_mutex_init(&s->peer_lock, NULL);
 	hmap_init(&s->peer_counts);
 	quota_init(s);
-	if (topic_metrics_parse(&s->topic_metrics, cfg->metrics_topics, cfg->max_topic, err, errlen) < 0) {
+	if (topic_metrics_init(&s->topic_metrics, cfg->metrics_topics, cfg->max_topic, err, errlen) < 0) {
 		free(s);
 		return -1;
 	}
@@ -1041,7 +1041,7 @@ void srv_destroy(struct srv *s)
 		loop_destroy(&s->loops[i]);
 	group_srv_stop(s);
 	ident_table_unref(s->users);
-	topic_metrics_free(&s->topic_metrics);
+	topic_metrics_destroy(&s->topic_metrics);
 	free(s->loops);
 	tls_stop(s);
 	if (s->sig_term)

@@ -357,7 +357,7 @@ struct srv {
 	_Atomic bool stopping;
 	_Atomic uint64_t conns;		/* open now */
 	_Atomic uint64_t conns_accepted, conns_rejected, queue_drops;
-	struct topic_metrics topic_metrics;	/* metrics-topics' fire counters (fire_deliver; /metrics) */
+	struct topic_metrics_ref topic_metrics;	/* metrics-topics' fire counters (fire_deliver; /metrics; reload) */
 	/* HTTP (server/http.c) */
 	int http_fd;			/* --http's listening socket, -1: none (each loop's evhttp has a dup) */
 	_Atomic uint64_t http_conns;	/* HTTP connections counted now */

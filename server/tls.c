@@ -92,6 +92,15 @@ static SSL_CTX *tls_ctx_new(const struct srv_config *c, char *err, size_t errlen
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/*
+	 * A peer's bare TCP FIN (no close_notify) is the end of its stream, as on
+	 * plaintext: SSL_read gives SSL_ERROR_ZERO_RETURN, so the RPC answers the
+	 * requests already read before closing (conn_tls_read_end, CONN_PEER_EOF)
+	 * instead of OpenSSL 3's "unexpected eof" error dropping their replies.
+	 * Truncation is not hidden: a frame or HTTP request cut short is still
+	 * incomplete, and is refused as such.
+	 */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12) != 1) {
 		td_errf(err, errlen, "tls: cipher list: %s", tls_errstr(e, sizeof(e)));

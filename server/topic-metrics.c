@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,4 +69,89 @@ void topic_metrics_free(struct topic_metrics *tm)
 {
 	free(tm->buf);
 	memset(tm, 0, sizeof(*tm));
+}
+
+/* A new table for list: NULL with nothing listed (*err empty) or on an error (*err set). */
+static struct topic_metrics *topic_metrics_new(const char *list, size_t max_topic, char *err, size_t errlen)
+{
+	struct topic_metrics *tm = calloc(1, sizeof(*tm));
+
+	*err = '\0';
+	if (!tm) {
+		td_errf(err, errlen, "metrics-topics: out of memory");
+		return NULL;
+	}
+	if (topic_metrics_parse(tm, list, max_topic, err, errlen) < 0 || !tm->n) {
+		free(tm);
+		return NULL;
+	}
+	return tm;
+}
+
+/* Frees a table topic_metrics_new made (NULL: nothing). */
+static void topic_metrics_release(struct topic_metrics *tm)
+{
+	if (!tm)
+		return;
+	topic_metrics_free(tm);
+	free(tm);
+}
+
+int topic_metrics_init(struct topic_metrics_ref *ref, const char *list, size_t max_topic, char *err, size_t errlen)
+{
+	struct topic_metrics *tm = topic_metrics_new(list, max_topic, err, errlen);
+
+	memset(ref, 0, sizeof(*ref));
+	if (!tm && *err)
+		return -1;
+	atomic_init(&ref->cur, tm);
+	return 0;
+}
+
+/* Waits until no reader counted in readers[parity] is left (swap's grace period, one half). */
+static void topic_metrics_drain(struct topic_metrics_ref *ref, unsigned parity)
+{
+	/* acquire: pairs with topic_metrics_exit's release, so the readers' loads precede the free */
+	while (atomic_load_explicit(&ref->readers[parity], memory_order_acquire))
+		sched_yield();
+}
+
+/* Adds old's count of each topic nw also lists, and of "other", to nw's. */
+static void topic_metrics_carry(struct topic_metrics *nw, const struct topic_metrics *old)
+{
+	if (!nw || !old)
+		return;
+	for (unsigned i = 0; i <= old->n; i++) {
+		unsigned j = nw->n;	/* "other" */
+
+		for (unsigned k = 0; i < old->n && k < nw->n; k++)
+			if (nw->len[k] == old->len[i] && !memcmp(nw->name[k], old->name[i], old->len[i]))
+				j = k;
+		if (i < old->n && j == nw->n)
+			continue;	/* dropped from the list: its series goes */
+		/* relaxed: counters; old has no reader left */
+		atomic_fetch_add_explicit(&nw->fires[j], atomic_load_explicit(&old->fires[i], memory_order_relaxed),
+					  memory_order_relaxed);
+	}
+}
+
+int topic_metrics_swap(struct topic_metrics_ref *ref, const char *list, size_t max_topic, char *err, size_t errlen)
+{
+	struct topic_metrics *nw = topic_metrics_new(list, max_topic, err, errlen), *old;
+
+	if (!nw && *err)
+		return -1;
+	/* seq_cst: ordered before the epoch flips and the loads of readers[] below (see topic_metrics_enter) */
+	old = atomic_exchange_explicit(&ref->cur, nw, memory_order_seq_cst);
+	for (int k = 0; k < 2; k++)	/* SRCU: each parity drains once after a flip away from it */
+		topic_metrics_drain(ref, atomic_fetch_add_explicit(&ref->epoch, 1, memory_order_seq_cst) & 1);
+	topic_metrics_carry(nw, old);
+	topic_metrics_release(old);
+	return 0;
+}
+
+void topic_metrics_destroy(struct topic_metrics_ref *ref)
+{
+	/* relaxed: at exit, no thread counts or scrapes any more */
+	topic_metrics_release(atomic_exchange_explicit(&ref->cur, NULL, memory_order_relaxed));
 }

@@ -2,12 +2,14 @@
 # (server/http*.c, doc/http.md, doc/openapi.yaml).
 
 HTTP_TESTS = \
+	tests/regress/http-body.sh \
 	tests/regress/http-groups.sh \
 	tests/regress/http-limits.sh \
 	tests/regress/http-openapi.sh \
 	tests/regress/http-peer.sh \
 	tests/regress/http-prom.sh \
 	tests/regress/http-tls.sh \
+	tests/regress/http-topics-reload.sh \
 	tests/regress/http.sh
 TESTS += $(HTTP_TESTS)
 EXTRA_DIST += $(HTTP_TESTS) tests/regress/http_api.py tests/regress/http_groups.py tests/regress/http_openapi.py doc/openapi.yaml
@@ -30,3 +32,10 @@ tests_fuzz_fuzz_httpjson_CFLAGS = $(HTTPJSON_CFLAGS)
 tests_fuzz_fuzz_httpjson_LDFLAGS = $(FUZZER_LINK)
 tests_fuzz_fuzz_httpjson_LDADD = $(HTTPJSON_LIBS)
 endif
+
+# metrics-topics' table swapped by a reload under counting threads (server/topic-metrics.c).
+check_PROGRAMS += tests/unit/test-topic-metrics
+TESTS += tests/unit/test-topic-metrics
+tests_unit_test_topic_metrics_SOURCES = tests/unit/test-topic-metrics.c
+tests_unit_test_topic_metrics_CFLAGS = $(RPC_TEST_CFLAGS)
+tests_unit_test_topic_metrics_LDADD = $(SERVER_LIBS) $(CHECK_LIBS)

@@ -1,14 +1,23 @@
 /*
- * fuzz-httpjson.c -- server/http-json.c: the HTTP API's arm body decoder
- * (httpj_arm_decode) on any bytes, and the encoder on what it decoded.
+ * fuzz-httpjson.c -- server/http-json.c: every decoder of an HTTP API
+ * request body on the same bytes -- the arm body (httpj_arm_decode: PUT
+ * /v1/timers/{key}, POST /v1/timers), the nack body (httpj_nack_decode:
+ * POST /v1/deliveries/{id}/nack) and the group body (httpj_group_decode:
+ * PUT /v1/groups/{g}) -- and the encoder on what each decoded. The other
+ * routes take no JSON body (the dead-letter routes read their path and
+ * query).
  *
- * Checks: a body is decoded or refused with INVALID, MALFORMED or
- * NO_MEMORY and a message; a decoded arm has a time (after_ns or
- * at_unix_ns, never negative) or else a calendar and no period, a
- * payload within the body's size and a NUL-free topic; the decoded Arm
- * encodes back to JSON, base64 round-trips its payload, and httpj_print's
- * direct writer prints an ArmReply made of the decoded numbers byte for
- * byte as jansson does.
+ * Checks, for each decoder: a body is decoded or refused with INVALID,
+ * MALFORMED or NO_MEMORY and a message. A decoded arm has a time
+ * (after_ns or at_unix_ns, never negative) or else a calendar and no
+ * period, a payload within the body's size and a NUL-free topic; the
+ * decoded Arm encodes back to JSON, base64 round-trips its payload, and
+ * httpj_print's direct writer prints an ArmReply made of the decoded
+ * numbers byte for byte as jansson does. A decoded nack has a
+ * retry_after that is not negative and an error string within the body;
+ * a decoded group has at most 1024 topics, each a string within the
+ * body, durations that are not negative, a webhook_url within the body;
+ * each encodes back, httpj_print writing what jansson does.
  */
 #include "config.h"
 
@@ -71,7 +80,71 @@ static void httpjson_print_check(const ProtobufCMessage *m)
 	evbuffer_free(b);
 }
 
-/* Decodes one body. */
+/* A decoder's refusal must be one of the body's codes, with a message. */
+static void httpjson_refusal(const char *what, int rc, const char *err)
+{
+	if ((rc != -TIMERD__ERROR_CODE__INVALID && rc != -TIMERD__ERROR_CODE__MALFORMED &&
+	     rc != -TIMERD__ERROR_CODE__NO_MEMORY) || !err[0])
+		fuzz_fail("the %s body was refused with %d and message '%s'", what, rc, err);
+}
+
+/* A decoded string must be shorter than the body it came from. */
+static void httpjson_str(const char *what, const char *v, size_t n)
+{
+	if (v && strlen(v) > n)
+		fuzz_fail("%s: a %zu-byte string from a %zu-byte body", what, strlen(v), n);
+}
+
+/* The nack body decoder (the route's: delivery_id is the path's). */
+static void httpjson_nack(const uint8_t *data, size_t size)
+{
+	struct arena arena;
+	Timerd__Nack m;
+	char err[512] = "";
+	int rc;
+
+	arena_init(&arena);
+	timerd__nack__init(&m);
+	if ((rc = httpj_nack_decode((const char *)data, size, &arena, &m, err, sizeof(err))) == 0) {
+		if (m.retry_after_ns < 0)
+			fuzz_fail("a nack decoded with retry_after %lld ns", (long long)m.retry_after_ns);
+		httpjson_str("nack error", m.error, size);
+		httpjson_print_check(&m.base);
+	} else {
+		httpjson_refusal("nack", rc, err);
+	}
+	arena_destroy(&arena);
+}
+
+/* The group body decoder (the route's: the name is the path's). */
+static void httpjson_group(const uint8_t *data, size_t size)
+{
+	struct arena arena;
+	Timerd__Group g;
+	char err[512] = "";
+	int rc;
+
+	arena_init(&arena);
+	timerd__group__init(&g);
+	if ((rc = httpj_group_decode((const char *)data, size, &arena, &g, err, sizeof(err))) == 0) {
+		if (g.n_topics > 1024 || (g.n_topics && !g.topics))
+			fuzz_fail("a group decoded with %zu topics", g.n_topics);
+		for (size_t i = 0; i < g.n_topics; i++) {
+			if (!g.topics[i])
+				fuzz_fail("a group decoded with topic %zu missing", i);
+			httpjson_str("group topic", g.topics[i], size);
+		}
+		if (g.ack_timeout_ns < 0 || g.backoff_min_ns < 0 || g.backoff_max_ns < 0 || g.webhook_timeout_ns < 0)
+			fuzz_fail("a group decoded with a negative duration");
+		httpjson_str("group webhook_url", g.webhook_url, size);
+		httpjson_print_check(&g.base);
+	} else {
+		httpjson_refusal("group", rc, err);
+	}
+	arena_destroy(&arena);
+}
+
+/* Decodes one body with each decoder. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct arena arena;
@@ -83,6 +156,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!init)
 		httpj_init();	/* the daemon's allocator: the decode's tree in the scratch buffer, as in timerd */
 	init = 1;
+	httpjson_nack(data, size);
+	httpjson_group(data, size);
 	arena_init(&arena);
 	rc = httpj_arm_decode((const char *)data, size, &arena, &a, err, sizeof(err));
 	if (rc == 0) {
@@ -100,9 +175,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		httpjson_print_check(&cr.base);
 		httpjson_print_check(&a.base);	/* strings: the jansson path */
 	}
-	else if ((rc != -TIMERD__ERROR_CODE__INVALID && rc != -TIMERD__ERROR_CODE__MALFORMED &&
-		  rc != -TIMERD__ERROR_CODE__NO_MEMORY) || !err[0])
-		fuzz_fail("refused with %d and message '%s'", rc, err);
+	else
+		httpjson_refusal("arm", rc, err);
 	arena_destroy(&arena);
 	return 0;
 }

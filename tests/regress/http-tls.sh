@@ -2,7 +2,8 @@
 # http-tls.sh -- HTTPS on the HTTP listener (http-tls, issue 12 section 3,
 # doc/http.md "TLS"): curl --cacert PUTs and GETs a timer; plaintext to the
 # TLS port gets a plain 400 with the API's JSON error saying to use
-# https:// (counted in /metrics), and the daemon keeps serving (curl
+# https:// (counted in /metrics), a body over twice max-frame gets the
+# JSON 413, and the daemon keeps serving (curl
 # https:// and openssl s_client still work); a silent connection is
 # closed after http-timeout; a wrong CA fails; a client
 # certificate binds its identity (cert=) as on the RPC; SIGHUP serves a new
@@ -88,6 +89,10 @@ out=$(hc -X PUT -d '{"in": "1h", "topic": "t", "payload": "aGk="}' "$U/v1/timers
 expect 201 "PUT over https" "$out"
 out=$(hc "$U/v1/timers/over-https")
 expect 200 "GET over https" "$out" '"key":"over-https"'
+# a body over twice max-frame gets the JSON 413 over TLS too (http-body.sh has the plaintext cases)
+head -c $((3 * 1024 * 1024)) /dev/zero >"$tmp/big"
+out=$(hc -H "Expect:" -X PUT --data-binary @"$tmp/big" "$U/v1/timers/big")	# no 100-continue wait: http-timeout is 1s here
+expect 413 "a 3 MiB body over https" "$out" '"code":"FRAME_TOO_LARGE"'
 
 # --- plaintext to the TLS port: a plain 400 saying to use https://, counted and logged; serving goes on ---
 out=$(curl -s --max-time 5 -w ' %{http_code}' "http://127.0.0.1:$port/v1/stats") ||

@@ -8,7 +8,9 @@
 # TLS 1.2 suites are ECDHE + AEAD; 500 pipelined requests in as many TLS
 # records, sent at once, are all answered (the server's read-ahead is
 # drained), also with close_notify right behind them, and a forged record
-# closes the connection. Python's ssl (tls_check.py) and openssl
+# closes the connection; requests followed by a bare TCP FIN (no
+# close_notify) are all answered before the server closes, also arms on a
+# journaling timerd whose replies wait for the commit. Python's ssl (tls_check.py) and openssl
 # s_client / s_server.
 . "${top_srcdir:-.}/tests/regress/lib.sh"
 
@@ -46,12 +48,13 @@ mkcert expired localhost ca -1
 mkcert selfsigned localhost self 30
 
 # Starts timerd NAME (socket, log $tmp/NAME.*) on a free TCP port with extra flags; sets port_NAME and pid_NAME.
+# --memory-only unless journal is set (journal=--fsync=always: the journal in state-NAME).
 start_on() {
 	local name=$1 port pid
 	shift
 	for _ in 1 2 3 4 5; do
 		port=$((20000 + RANDOM % 40000))
-		"$TIMERD" --foreground --memory-only --no-stats --socket "$tmp/$name.sock" --state-dir "$tmp/state-$name" \
+		"$TIMERD" --foreground ${journal:---memory-only} --no-stats --socket "$tmp/$name.sock" --state-dir "$tmp/state-$name" \
 			--log "$tmp/$name.log" --listen "127.0.0.1:$port" "$@" &
 		pid=$!
 		for _ in $(seq 1 250); do
@@ -149,6 +152,13 @@ grep -q "this port speaks plaintext; a TLS client (ClientHello) connected" "$tmp
 "$PY" "$check" records "$port_tls" "$port_plain" "$p/ca.pem" || fail "tls_check records"
 grep -q "TLS error: .*bad record mac" "$tmp/tls.log" || fail "the forged record was not logged: $(tail -5 "$tmp/tls.log")"
 tctl ping >/dev/null || fail "ping after the forged record"
+
+# --- requests then a bare TCP FIN (no close_notify): all answered, also arms whose replies wait for the journal ---
+journal="--fsync always" start_on durable --tls-cert "$p/srv.pem" --tls-key "$p/srv.key"
+"$PY" "$check" fin "$port_durable" "$port_plain" "$p/ca.pem" || fail "tls_check fin"
+grep -q "unexpected eof" "$tmp/durable.log" && fail "a bare FIN was logged as a TLS error: $(grep 'unexpected eof' "$tmp/durable.log")"
+kill "$pid_durable"
+wait "$pid_durable" 2>/dev/null
 out=$(openssl s_client -connect "127.0.0.1:$port_tls" -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null 2>&1) &&
 	fail "openssl s_client -tls1_1 connected: $out"
 out=$(openssl s_client -connect "127.0.0.1:$port_tls" -tls1_2 -cipher 'AES128-SHA' </dev/null 2>&1) &&

@@ -12,8 +12,10 @@ usage: tls_check.py CHECK TLS_PORT PLAIN_PORT CA
                 ahead: every request is answered, none waits in OpenSSL's buffer);
                 then records followed by close_notify (all answered, then closed),
                 by a FIN and by a forged record (the connection is closed, not left
-                hanging; OpenSSL 3 calls a FIN without close_notify an error, so
-                replies still queued then may be dropped)
+                hanging)
+  fin           1, 500 and 20000 requests then a bare TCP FIN (no close_notify):
+                every request is answered, then the server closes (it takes the
+                FIN as the end of the stream: SSL_OP_IGNORE_UNEXPECTED_EOF)
 Exit 0 on success, 1 with a message.
 """
 import socket, ssl, struct, sys, warnings
@@ -43,6 +45,13 @@ def ping_frame(i):
     body = b"\x08" + varint(i) + b"\x92\x01\x00"
     return struct.pack(">I", len(body)) + body
 
+def arm_frame(i):
+    """A Request{id = i, arm = {after_ns = 1 h, key = "fin-<i>"}} frame (journaled: its reply waits for the commit)."""
+    key = b"fin-%d" % i
+    arm = b"\x08" + varint(3600 * 10**9) + b"\x2a" + varint(len(key)) + key
+    body = b"\x08" + varint(i) + b"\x5a" + varint(len(arm)) + arm
+    return struct.pack(">I", len(body)) + body
+
 def tls_bio(ca, port):
     """A TLS session over memory BIOs (so the test decides what goes in each TCP send)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -69,7 +78,11 @@ def read_replies(sock, obj, inc, want, what):
     while len(ids) < want:
         try:
             while True:
-                buf += obj.read(65536)
+                d = obj.read(65536)
+                if not d:  # the TCP EOF without close_notify (a ragged EOF: suppressed by default)
+                    end = "eof"
+                    break
+                buf += d
         except ssl.SSLWantReadError:
             pass
         except ssl.SSLZeroReturnError:
@@ -145,6 +158,25 @@ def records(ca, port):
     print("records: ok (FIN: %s; forged record: %d replies, then %s)" % (fin, len(ids), end))
     sock.close()
 
+def fin(ca, port):
+    """Requests, then a bare TCP FIN (no close_notify): every one is answered before the server closes."""
+    # pings are answered at once; arms (on a journaling timerd) wait for their commit, so their
+    # replies are still to be written when the server reads the FIN
+    for frame, n in ((ping_frame, 1), (ping_frame, 500), (ping_frame, 20000), (arm_frame, 1), (arm_frame, 200)):
+        sock, obj, inc, out = tls_bio(ca, port)
+        for i in range(1, n + 1):
+            obj.write(frame(i))
+        sock.sendall(out.read())
+        sock.shutdown(socket.SHUT_WR)
+        ids, end = read_replies(sock, obj, inc, 10**9, "%d %s + FIN" % (n, frame.__name__))
+        sock.close()
+        if ids != list(range(1, n + 1)):
+            fail("%d %s + FIN: %d replies (%s...), then %s: replies to requests sent before a FIN were lost"
+                 % (n, frame.__name__, len(ids), ids[:3], end))
+        if end not in ("eof", "close_notify"):
+            fail("%d %s + FIN: all answered, then %s (expected the server's close)" % (n, frame.__name__, end))
+    print("fin: ok (every request before a bare FIN answered, then the server closed)")
+
 def main():
     check, tls_port, plain_port, ca = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     if check == "plain-to-tls":
@@ -197,6 +229,8 @@ def main():
             with ctx(ca).wrap_socket(raw, server_hostname="localhost") as s:
                 if s.version() != "TLSv1.3":
                     fail("a client offering TLS 1.3 got %s" % s.version())
+    elif check == "fin":
+        fin(ca, tls_port)
     elif check == "records":
         records(ca, tls_port)
     else:

@@ -1,0 +1,131 @@
+/*
+ * test-topic-metrics.c -- metrics-topics' table (server/topic-metrics.c):
+ * a reload's swap carries counts over and frees the old table only after
+ * its readers left. Four threads count fires of topics a, b and c while
+ * the main thread swaps between "a, b" and "b, a" (the same topics: every
+ * count must survive) 500 times and a scraper reads; the totals must
+ * equal what was counted (under ASan or TSan a reader of a freed table
+ * shows up as a report). Then the carry-over and drop rules on one thread.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "server/topic-metrics.h"
+
+#define COUNTERS 4
+#define PER_THREAD 200000
+
+static struct topic_metrics_ref ref;
+static _Atomic int stop;
+
+/* A counting thread: a, b and c in turn, PER_THREAD fires. */
+static void *counter(void *arg)
+{
+	static const char *const topics[] = { "a", "b", "c" };
+
+	(void)arg;
+	for (int i = 0; i < PER_THREAD; i++)
+		topic_metrics_count(&ref, topics[i % 3], 1);
+	return NULL;
+}
+
+/* A scraping thread: reads every counter of the table in force until told to stop. */
+static void *scraper(void *arg)
+{
+	uint64_t sum = 0;
+
+	(void)arg;
+	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {	/* relaxed: a flag polled */
+		unsigned slot;
+		struct topic_metrics *tm = topic_metrics_enter(&ref, &slot);
+
+		for (unsigned i = 0; tm && i <= tm->n; i++)
+			sum += atomic_load_explicit(&tm->fires[i], memory_order_relaxed) + (i < tm->n ? tm->len[i] : 0);
+		topic_metrics_exit(&ref, slot);
+	}
+	return (void *)(uintptr_t)(sum & 1);
+}
+
+/* The count of topic (or "other") in the table in force; -1 if it has no series. */
+static long long count_of(const char *topic)
+{
+	unsigned slot;
+	struct topic_metrics *tm = topic_metrics_enter(&ref, &slot);
+	long long v = -1;
+
+	for (unsigned i = 0; tm && i <= tm->n; i++)
+		if (i == tm->n ? !strcmp(topic, "other") : tm->len[i] == strlen(topic) && !memcmp(tm->name[i], topic, tm->len[i]))
+			v = (long long)atomic_load_explicit(&tm->fires[i], memory_order_relaxed);
+	topic_metrics_exit(&ref, slot);
+	return v;
+}
+
+START_TEST(test_swap_under_load)
+{
+	pthread_t t[COUNTERS], sc;
+	char err[256];
+
+	ck_assert_int_eq(topic_metrics_init(&ref, "a, b", 64, err, sizeof(err)), 0);
+	ck_assert_int_eq(pthread_create(&sc, NULL, scraper, NULL), 0);
+	for (int i = 0; i < COUNTERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, counter, NULL), 0);
+	for (int i = 0; i < 500; i++)
+		ck_assert_msg(topic_metrics_swap(&ref, i % 2 ? "a, b" : "b, a", 64, err, sizeof(err)) == 0, "%s", err);
+	for (int i = 0; i < COUNTERS; i++)
+		pthread_join(t[i], NULL);
+	atomic_store_explicit(&stop, 1, memory_order_relaxed);	/* relaxed: a flag polled */
+	pthread_join(sc, NULL);
+	/* topics a, b, c in turn: a gets ceil(N/3) per thread, c (as other) floor(N/3) */
+	ck_assert_int_eq(count_of("a"), (long long)COUNTERS * ((PER_THREAD + 2) / 3));
+	ck_assert_int_eq(count_of("b"), (long long)COUNTERS * ((PER_THREAD + 1) / 3));
+	ck_assert_int_eq(count_of("other"), (long long)COUNTERS * (PER_THREAD / 3));
+	topic_metrics_destroy(&ref);
+}
+END_TEST
+
+START_TEST(test_carry_and_drop)
+{
+	char err[256];
+
+	ck_assert_int_eq(topic_metrics_init(&ref, "a", 64, err, sizeof(err)), 0);
+	topic_metrics_count(&ref, "a", 1);
+	topic_metrics_count(&ref, "b", 1);
+	ck_assert_int_eq(topic_metrics_swap(&ref, "a, b", 64, err, sizeof(err)), 0);
+	ck_assert_int_eq(count_of("a"), 1);
+	ck_assert_int_eq(count_of("b"), 0);	/* newly listed: from 0 */
+	ck_assert_int_eq(count_of("other"), 1);	/* b's fire before it was listed stays in other */
+	topic_metrics_count(&ref, "b", 1);
+	ck_assert_int_eq(topic_metrics_swap(&ref, "b", 64, err, sizeof(err)), 0);
+	ck_assert_int_eq(count_of("a"), -1);	/* dropped: its series goes */
+	ck_assert_int_eq(count_of("b"), 1);
+	ck_assert_int_eq(topic_metrics_swap(&ref, "other", 64, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "'other'"), "%s", err);
+	ck_assert_int_eq(count_of("b"), 1);	/* a refused list leaves the one in force */
+	ck_assert_int_eq(topic_metrics_swap(&ref, "", 64, err, sizeof(err)), 0);
+	ck_assert_int_eq(count_of("other"), -1);	/* off */
+	topic_metrics_count(&ref, "b", 1);	/* counts nothing, touches no table */
+	topic_metrics_destroy(&ref);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("topic-metrics");
+	TCase *tc = tcase_create("topic-metrics");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_swap_under_load);
+	tcase_add_test(tc, test_carry_and_drop);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
