@@ -33,7 +33,11 @@
  * Durability (journal.h): a reply that must wait for a journal commit
  * (conn_hold) and everything queued after it go to c->held instead of the
  * output, in order; conn_release_durable moves what the journal committed
- * on, so replies still leave in request order. Held bytes count against
+ * on, so replies still leave in request order. A consumer group's delivery
+ * is the exception: it is committed before it is pushed, and events may
+ * come between any two replies (doc/protocol.md), so it goes out ahead of
+ * the held replies (a consumer's next delivery does not wait for the
+ * commit of the acks it sent before; conn_push_event). Held bytes count against
  * max-output (reads pause past it), not max-inflight (a client pipelining
  * up to its window must not be refused because the disk is slower than the
  * network), and a closing connection waits for them.
@@ -222,6 +226,8 @@ void conn_free(struct conn *c)
 	conn_holders_unlink(c);
 	if (c->held)
 		evbuffer_free(c->held);
+	if (c->evq)
+		evbuffer_free(c->evq);	/* empty: a fire round ends with conn_flush_events */
 	free(c->holds);
 	loop_conn_del(l, c);
 	event_free(c->timer);
@@ -281,7 +287,8 @@ static void conn_kill_if_flushed(struct conn *c)
 static size_t conn_unsent(struct conn *c)
 {
 	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
-	       (c->batching ? evbuffer_get_length(c->loop->batch) : 0) + conn_held(c);
+	       (c->batching ? evbuffer_get_length(c->loop->batch) : 0) + conn_held(c) +
+	       (c->evq ? evbuffer_get_length(c->evq) : 0);
 }
 
 /* Where c's next bytes go: held output while anything waits, else the batch or the output. */
@@ -911,7 +918,33 @@ static bool conn_tls_failed(struct conn *c)
 }
 
 /* Queues a framed event to c, dropping it if c's output is full. */
-void conn_push_event(struct conn *c, const uint8_t *frame, size_t len)
+/*
+ * Where c's fire events of this fire round go: behind held replies while
+ * any wait (a watcher's fire must not overtake the reply to the Arm that
+ * made it), unless it is a delivery and fewer than max-inflight / 2
+ * replies are held (past that the delivery waits behind them as before:
+ * a consumer acking deliveries while a commit is slow would otherwise get
+ * more and more acks pending, past its client's window of max-inflight);
+ * with TLS, the output (the bufferevent encrypts and coalesces); else c's
+ * event queue, which conn_flush_events writes when the round ends. NULL:
+ * out of memory.
+ */
+static struct evbuffer *conn_event_out(struct conn *c, bool delivery)
+{
+	if (c->holding && (!delivery || c->hn >= c->loop->lim.max_inflight / 2))
+		return c->held;
+	if (c->tls)
+		return bufferevent_get_output(c->bev);
+	if (!c->evq && !(c->evq = evbuffer_new()))
+		return NULL;
+	if (!evbuffer_get_length(c->evq)) {	/* first event of the round: c gets flushed at its end */
+		c->evq_next = c->loop->evq_conns;
+		c->loop->evq_conns = c;
+	}
+	return c->evq;
+}
+
+void conn_push_event(struct conn *c, const uint8_t *frame, size_t len, bool delivery)
 {
 	struct evbuffer *out;
 
@@ -919,10 +952,10 @@ void conn_push_event(struct conn *c, const uint8_t *frame, size_t len)
 		http_sse_push(c, frame, len);
 		return;
 	}
-	out = c->holding ? c->held : bufferevent_get_output(c->bev);
 	if (!conn_serving(c))
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) > c->loop->lim.max_output) {
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) +
+	    (c->evq ? evbuffer_get_length(c->evq) : 0) > c->loop->lim.max_output || !(out = conn_event_out(c, delivery))) {
 		c->dropped++;
 		ctr_add(&c->loop->ctr.fires_dropped, 1);
 		return;
@@ -935,6 +968,39 @@ void conn_push_event(struct conn *c, const uint8_t *frame, size_t len)
 	c->out_total += len;
 	ctr_add(&c->loop->ctr.bytes_out, len);
 	ctr_add(&c->loop->ctr.fires_sent, 1);
+}
+
+/*
+ * Writes the events c's queue took in this round, as conn_flush_batch
+ * writes replies: at once, in one write, when nothing else is queued (no
+ * EV_WRITE registration, no extra turn of the loop between a fire and the
+ * consumer); what the socket does not take goes behind the output.
+ */
+static void conn_flush_evq(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (c->state == CONN_DEAD) {	/* killed in this round: its events go nowhere */
+		evbuffer_drain(c->evq, evbuffer_get_length(c->evq));
+		return;
+	}
+	if (conn_serving(c) && !evbuffer_get_length(out))	/* a closing one flushes through its write callback */
+		evbuffer_write(c->evq, bufferevent_getfd(c->bev));
+	if (evbuffer_get_length(c->evq) && evbuffer_add_buffer(out, c->evq) < 0) {
+		log_warn_rl("out of memory sending fire events to %s: closing it", c->peer);
+		evbuffer_drain(c->evq, evbuffer_get_length(c->evq));
+		conn_close_flush(c);
+	}
+}
+
+void conn_flush_events(struct loop *l)
+{
+	struct conn *c;
+
+	while ((c = l->evq_conns) != NULL) {	/* none is freed before: the reaper runs in its own callback */
+		l->evq_conns = c->evq_next;
+		conn_flush_evq(c);
+	}
 }
 
 /* Stops reading, says goodbye, flushes, then closes c. */

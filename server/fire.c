@@ -194,7 +194,7 @@ static void fire_to(struct loop *l, struct conn *c, const struct fire_msg *m)
 	if (c->stamp == l->stamp)
 		return;
 	c->stamp = l->stamp;
-	conn_push_event(c, m->frame, m->framelen);
+	conn_push_event(c, m->frame, m->framelen, false);
 }
 
 /*
@@ -221,7 +221,7 @@ void fire_run(struct loop *l, struct fire_msg *m)
 
 	if (m->target) {	/* a consumer group's delivery to one subscribed connection */
 		if ((c = loop_conn(l, m->target)) != NULL && (c->state == CONN_OPEN || c->state == CONN_PEER_EOF))
-			conn_push_event(c, m->frame, m->framelen);
+			conn_push_event(c, m->frame, m->framelen, true);
 		fire_discard(m);
 		return;
 	}

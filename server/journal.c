@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -74,7 +75,18 @@ struct journal {
 	struct journal_batch **pending;	/* taken, not yet committed */
 	size_t npending, cap_pending;
 	int64_t last_sync, interval;
-	bool unsynced;
+	bool unsynced;			/* commits since the last sync (or sync asked of the syncer) */
+	/*
+	 * --fsync DURATION: the syncer thread fdatasyncs the WAL so that no
+	 * commit waits for the disk (journal_syncer_main). wal_fd -1: no
+	 * syncer, a due sync is a synchronous commit on this thread.
+	 */
+	int wal_fd;
+	pthread_t sync_thread;
+	bool sync_started;
+	pthread_mutex_t sync_mu;
+	pthread_cond_t sync_cv;
+	bool sync_want, sync_stop;	/* under sync_mu */
 	int64_t last_alive;		/* when meta alive_* was last noted */
 	int64_t gauges_at;		/* when file_bytes was last read (journal_gauges) */
 	bool snap_running;
@@ -474,8 +486,8 @@ static bool journal_sync_due(struct journal *j, int64_t now)
 	switch (j->s->cfg->fsync) {
 	case JOURNAL_FSYNC_ALWAYS:
 		return true;
-	case JOURNAL_FSYNC_INTERVAL:
-		return now - j->last_sync >= j->interval;
+	case JOURNAL_FSYNC_INTERVAL:	/* with the syncer, never: journal_sync_ask */
+		return j->wal_fd < 0 && now - j->last_sync >= j->interval;
 	default:
 		return false;
 	}
@@ -738,6 +750,91 @@ static void journal_gauges(struct journal *j)
 	atomic_store_explicit(&j->file_bytes, store_file_bytes(j->st), memory_order_relaxed);
 }
 
+/*
+ * The syncer (--fsync DURATION): each time it is asked, one fdatasync of
+ * timers.db-wal, which makes every commit that ended before it began
+ * durable (in WAL mode a commit is its frames in the WAL; SQLite's own
+ * synchronous=FULL syncs exactly that file, and synchronous=NORMAL, which
+ * the commits use, stays safe from corruption whatever reaches the disk:
+ * frames past the last synced commit fail their checksums and are
+ * ignored). The journal thread goes on committing meanwhile; replies under
+ * an interval never wait for a sync, so nothing else changes: a power loss
+ * still loses at most the commits of the last interval (plus one sync).
+ * Only this thread adds to j->syncs while it runs.
+ */
+static void *journal_syncer_main(void *arg)
+{
+	struct journal *j = arg;
+
+	pthread_mutex_lock(&j->sync_mu);
+	for (;;) {
+		while (!j->sync_want && !j->sync_stop)
+			pthread_cond_wait(&j->sync_cv, &j->sync_mu);
+		if (!j->sync_want)
+			break;	/* stopping, nothing asked */
+		j->sync_want = false;
+		pthread_mutex_unlock(&j->sync_mu);
+		if (fdatasync(j->wal_fd) == 0) {
+			ctr_add(&j->syncs, 1);
+		} else {
+			char err[JOURNAL_ERR_LEN];
+
+			snprintf(err, sizeof(err), "syncing %.400s-wal: %s", j->s->store_path, strerror(errno));
+			journal_set_error(j, err);
+			log_warn_rl("journal: %s", err);
+		}
+		pthread_mutex_lock(&j->sync_mu);
+	}
+	pthread_mutex_unlock(&j->sync_mu);
+	return NULL;
+}
+
+/* Asks the syncer for a sync of everything committed so far (journal thread). */
+static void journal_sync_ask(struct journal *j)
+{
+	pthread_mutex_lock(&j->sync_mu);	/* the mutex orders the commits before it with the syncer's fdatasync */
+	j->sync_want = true;
+	pthread_cond_signal(&j->sync_cv);
+	pthread_mutex_unlock(&j->sync_mu);
+	j->last_sync = engine_now(j->s->engine);
+	j->unsynced = false;
+}
+
+/* Starts the syncer under --fsync DURATION (journal_start); without it, due syncs stay synchronous commits. */
+static void journal_syncer_start(struct journal *j)
+{
+	char path[sizeof(j->s->store_path) + 8];
+	int rc;
+
+	if (j->s->cfg->fsync != JOURNAL_FSYNC_INTERVAL)
+		return;
+	snprintf(path, sizeof(path), "%s-wal", j->s->store_path);
+	if ((j->wal_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		log_info("journal: cannot open %s (%s): interval syncs are made by the commits", path, strerror(errno));
+		return;
+	}
+	if ((rc = pthread_create(&j->sync_thread, NULL, journal_syncer_main, j)) != 0) {
+		log_info("journal: cannot start the syncer (%s): interval syncs are made by the commits", strerror(rc));
+		close(j->wal_fd);
+		j->wal_fd = -1;
+		return;
+	}
+	j->sync_started = true;
+}
+
+/* Stops the syncer after its last asked sync (the journal thread has exited). */
+static void journal_syncer_stop(struct journal *j)
+{
+	if (!j->sync_started)
+		return;
+	pthread_mutex_lock(&j->sync_mu);
+	j->sync_stop = true;
+	pthread_cond_signal(&j->sync_cv);
+	pthread_mutex_unlock(&j->sync_mu);
+	pthread_join(j->sync_thread, NULL);
+	j->sync_started = false;
+}
+
 /* Waits for work: posted batches, a due interval sync, or the retry delay (ms; -1: none). */
 static void journal_wait(struct journal *j, int timeout_ms)
 {
@@ -814,13 +911,17 @@ static void *journal_main(void *arg)
 				continue;
 			}
 			journal_recovered(j, &retry_ms);
+			if (j->sync_started && j->unsynced && engine_now(j->s->engine) - j->last_sync >= j->interval)
+				journal_sync_ask(j);	/* under load the idle path below is rarely reached */
 			journal_snap_maybe_start(j);
 			journal_gauges(j);
 			continue;
 		}
 		if (j->unsynced && j->s->cfg->fsync == JOURNAL_FSYNC_INTERVAL &&
 		    engine_now(j->s->engine) - j->last_sync >= j->interval) {
-			if (store_sync(j->st, err, sizeof(err)) == 0) {
+			if (j->sync_started) {
+				journal_sync_ask(j);
+			} else if (store_sync(j->st, err, sizeof(err)) == 0) {
 				j->unsynced = false;
 				j->last_sync = engine_now(j->s->engine);
 				ctr_add(&j->syncs, 1);
@@ -1140,6 +1241,7 @@ static void journal_free(struct journal *j)
 {
 	if (!j)
 		return;
+	journal_syncer_stop(j);	/* before the store closes (after a failed start too) */
 	for (size_t i = 0; i < j->npending; i++)
 		journal_batch_free(j->pending[i]);
 	free(j->pending);
@@ -1156,6 +1258,10 @@ static void journal_free(struct journal *j)
 		store_close(j->st);
 	if (j->efd >= 0)
 		close(j->efd);
+	if (j->wal_fd >= 0)
+		close(j->wal_fd);
+	pthread_cond_destroy(&j->sync_cv);
+	pthread_mutex_destroy(&j->sync_mu);
 	pthread_mutex_destroy(&j->fire_mu);
 	pthread_mutex_destroy(&j->err_mu);
 	free(j);
@@ -1180,8 +1286,11 @@ int journal_open(struct srv *s, char *err, size_t errlen)
 		return td_errf(err, errlen, "out of memory");
 	j->s = s;
 	j->efd = -1;
+	j->wal_fd = -1;
 	j->interval = s->cfg->fsync_interval_ns;
 	pthread_mutex_init(&j->fire_mu, NULL);
+	pthread_mutex_init(&j->sync_mu, NULL);
+	pthread_cond_init(&j->sync_cv, NULL);
 	pthread_mutex_init(&j->err_mu, NULL);
 	atomic_init(&j->next_lsn, 1);
 	if ((j->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
@@ -1207,6 +1316,7 @@ int journal_start(struct srv *s, char *err, size_t errlen)
 
 	if (!j)
 		return 0;
+	journal_syncer_start(j);
 	if ((rc = pthread_create(&j->thread, NULL, journal_main, j)) != 0)
 		return td_errf(err, errlen, "cannot start the journal thread: %s", strerror(rc));
 	j->started = true;
@@ -1225,6 +1335,7 @@ void journal_stop(struct srv *s)
 		journal_wake(j);
 		pthread_join(j->thread, NULL);
 	}
+	journal_syncer_stop(j);
 	s->journal = NULL;
 	journal_free(j);
 }

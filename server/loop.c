@@ -36,6 +36,9 @@
 /* How long a stopping loop waits for its connections to flush. */
 #define LOOP_STOP_GRACE_S 2
 
+/* The loop whose thread this is (NULL on other threads): loop_post_fire from it needs no eventfd. */
+static _Thread_local struct loop *loop_self;
+
 /* Wakes the loop thread. */
 static void loop_wake(struct loop *l)
 {
@@ -58,7 +61,17 @@ void loop_wake_journal(struct loop *l)
 	loop_wake(l);
 }
 
-/* Queues a fire node to l and wakes it; drops it if l's queue is full (false). */
+/*
+ * Queues a fire node to l and wakes it; drops it if l's queue is full
+ * (false). From l's own thread (a consumer's Ack handing out the next
+ * delivery, group.c) the wake-up is l's fires_ev, activated for later in
+ * the same turn: no eventfd write, no epoll round before the delivery is
+ * written. Ordering: the own thread's push precedes its own take (program
+ * order); a poster on another thread that finds the list non-empty relies
+ * on whoever found it empty, which is then either an eventfd write or the
+ * activated fires_ev, both of which take the list after that push or find
+ * it empty again (a later poster then writes the eventfd).
+ */
 bool loop_post_fire(struct loop *l, struct fire_node *n)
 {
 	struct srv *s = l->srv;
@@ -79,8 +92,10 @@ bool loop_post_fire(struct loop *l, struct fire_node *n)
 		fire_discard(n->msg);
 		return false;
 	}
-	if (llist_add(&n->node, &l->fires))
+	if (llist_add(&n->node, &l->fires) && loop_self != l)
 		loop_wake(l);
+	if (loop_self == l)
+		event_active(l->fires_ev, EV_TIMEOUT, 0);	/* no-op if active already */
 	return true;
 }
 
@@ -248,6 +263,8 @@ static void loop_run_msgs(struct loop *l)
 		} else {
 			conn_open(l, m);
 		}
+		if (m->type == LOOP_MSG_CONN)	/* opened (counted in nconns) or closed: no longer on its way */
+			atomic_fetch_sub_explicit(&l->nhandoff, 1, memory_order_relaxed);	/* relaxed: a load hint */
 		free(m);
 	}
 }
@@ -276,10 +293,19 @@ static void loop_run_fires(struct loop *l)
 		bytes += m->framelen;	/* before fire_run: it may free m */
 		fire_run(l, m);
 	}
+	conn_flush_events(l);	/* the round's events leave now, one write per connection */
 	if (k) {
 		atomic_fetch_sub_explicit(&l->fires_queued, k, memory_order_relaxed);
 		atomic_fetch_sub_explicit(&l->fires_bytes, bytes, memory_order_relaxed);
 	}
+}
+
+/* fires_ev: the fires this thread posted to itself (loop_post_fire), drained in the turn that posted them. */
+static void loop_fires_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	loop_run_fires(arg);
 }
 
 /* eventfd callback: drains both inboxes. */
@@ -307,6 +333,7 @@ static void *loop_main(void *arg)
 	/* "timerd-loopN" in /proc/PID/task/TID/comm: ps, top and bench-http's CPU pinning find the loops by it */
 	snprintf(name, sizeof(name), "timerd-loop%u", l->idx);
 	pthread_setname_np(pthread_self(), name);
+	loop_self = l;
 	if (event_base_dispatch(l->base) < 0)
 		log_err("loop %u: event_base_dispatch failed", l->idx);
 	return NULL;
@@ -368,6 +395,7 @@ int loop_init(struct srv *s, struct loop *l, unsigned idx, char *err, size_t err
 	    (l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	    !(l->wake_ev = event_new(l->base, l->wake_fd, EV_READ | EV_PERSIST, loop_wake_cb, l)) ||
 	    !(l->reap_ev = event_new(l->base, -1, 0, loop_reap_cb, l)) ||
+	    !(l->fires_ev = event_new(l->base, -1, 0, loop_fires_cb, l)) ||
 	    event_add(l->wake_ev, NULL) < 0) {
 		snprintf(err, errlen, "cannot set up event loop %u: %s", idx, strerror(errno));
 		return -1;
@@ -452,6 +480,8 @@ void loop_destroy(struct loop *l)
 		event_free(l->wake_ev);
 	if (l->reap_ev)
 		event_free(l->reap_ev);
+	if (l->fires_ev)
+		event_free(l->fires_ev);
 	if (l->batch)
 		evbuffer_free(l->batch);
 	if (l->base)

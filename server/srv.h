@@ -181,6 +181,7 @@ struct loop {
 	struct event_base *base;
 	int wake_fd;			/* eventfd: producers write when a list went non-empty */
 	struct event *wake_ev;
+	struct event *fires_ev;		/* activated by the loop's own posts to fires: drains them this turn */
 	struct event *stop_ev;		/* shutdown deadline */
 	struct loop_msg stop_msg;	/* posted once by srv_run; not freed */
 	/* producers: the main thread (msgs), engine workers (fires) */
@@ -189,6 +190,7 @@ struct loop {
 	_Atomic uint64_t fires_queued;	/* for the max-fire-queue bound */
 	_Atomic uint64_t fires_bytes;	/* their frames' bytes, for max-fire-queue-bytes */
 	_Atomic uint32_t nconns cacheline_aligned;	/* read by the acceptor */
+	_Atomic uint32_t nhandoff;	/* connections the acceptor posted, not yet opened (srv_pick_loop) */
 	/* owned by the loop thread */
 	struct srv_limits lim cacheline_aligned;	/* from s->cfg at start, then from reloads */
 	struct conn **slots;		/* NULL: free */
@@ -204,6 +206,7 @@ struct loop {
 	struct arena arena;		/* request decoding */
 	struct arena reply_arena;	/* reply building */
 	struct evbuffer *batch;		/* replies to the frames conn_process is handling */
+	struct conn *evq_conns;		/* connections with fire events queued in this fire round (conn_flush_events) */
 	/* durability (server/journal.c) */
 	struct journal_batch *jbatch;	/* changes of the requests being handled */
 	struct conn *holders;		/* connections with output held for the journal */
@@ -303,6 +306,8 @@ struct conn {
 	} *holds;			/* ring of replies waiting, oldest first */
 	uint32_t hhead, hn, hcap;
 	struct conn *hold_prev, *hold_next;	/* loop->holders while hn > 0 or held is not empty */
+	struct evbuffer *evq;		/* fire events of the running fire round (conn_push_event); NULL until needed */
+	struct conn *evq_next;		/* on loop->evq_conns while evq holds bytes */
 	bool holding;			/* on loop->holders */
 	struct http_sse *sse;		/* an HTTP event stream (server/http-watch.c), not a socket: no bev, no slot */
 	char peer[64];			/* "pid 123 uid 0" or "127.0.0.1:5555" */
@@ -465,8 +470,16 @@ void loop_defer_free(struct loop *l, struct conn *c);
 /* Creates a connection for an accepted fd on loop l (loop thread). */
 void conn_open(struct loop *l, const struct loop_msg *m);
 
-/* Queues a framed event (fire) to c, dropping it if c's output is full. */
-void conn_push_event(struct conn *c, const uint8_t *frame, size_t len);
+/*
+ * Queues a framed fire event to c during the loop's fire round
+ * (loop_run_fires), dropping it if c's output is full. delivery: a
+ * consumer group's delivery, which does not wait behind replies held for
+ * the journal (conn_hold); a watcher's fire does.
+ */
+void conn_push_event(struct conn *c, const uint8_t *frame, size_t len, bool delivery);
+
+/* Ends l's fire round: writes the events conn_push_event queued (loop thread). */
+void conn_flush_events(struct loop *l);
 
 /* Writes a Response to c; replies (not events) count as in flight until sent. */
 void conn_send(struct conn *c, const Timerd__Response *rs, bool reply);
@@ -474,7 +487,8 @@ void conn_send(struct conn *c, const Timerd__Response *rs, bool reply);
 /*
  * Holds c's output from the next reply on until journal batch seq is
  * committed: that reply and everything queued to c after it (replies,
- * events) wait, in order; what was queued before leaves as usual.
+ * watchers' fire events) wait, in order; what was queued before leaves as
+ * usual. A group delivery does not wait (conn_push_event).
  */
 void conn_hold(struct conn *c, uint64_t seq);
 
