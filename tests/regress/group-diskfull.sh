@@ -23,10 +23,9 @@ wait_for group_is h backlog 1	# stored; taken over HTTP once the disk is full (a
 ctl group create g --topic t --ack-timeout 300ms --max-attempts 1 --backoff-min 10ms --backoff-max 20ms \
 	>/dev/null || fail "group create"
 job_does k.1 hold		# attempt 1 waits for release.k, then exits 0: consume acks
-start_consumer g
-wait_for group_is g consumers 1
 ctl arm k --in 10ms --topic t >/dev/null || fail "arm k"
-wait_for logged '^start k 1 '
+wait_for group_is g backlog 1	# stored; pushed once the disk is full, so its ack timeout
+				# starts then (filling the disk may take longer than one)
 
 # Fill the disk: a filler takes what is left, then arms until the store refuses one.
 payload=$(head -c 3000 /dev/zero | tr '\0' x)
@@ -37,6 +36,9 @@ for i in $(seq 1 2000); do
 	grep -q "cannot be written" <<<"$out" && { refused=1; break; }
 done
 [ -n "$refused" ] || fail "the store never refused an arm on a full disk"
+start_consumer g
+wait_for group_is g consumers 1
+wait_for logged '^start k 1 '
 
 # The job ends well; its ack is refused STORAGE.
 touch "$jobdir/release.k"
