@@ -48,7 +48,10 @@
  * frees every retired object no slot holds. The kernel patch's v5 wildcard
  * scheme (publish a wildcard, no re-load) was not taken: it makes the
  * reclaimer wait while a slot holds the wildcard, and timerd's reclaimers
- * must never wait; the re-load is an L1 hit.
+ * must never wait; the re-load is an L1 hit. Every store into a slot is a
+ * release (a plain store on x86-64, as relaxed), so a reader may move a
+ * slot from one object to the next without clearing it: what it did with
+ * the old object happens before the scan that frees it.
  *
  * Bound on unreclaimed memory: with H slots registered in the domain
  * (fast + extra, all threads) a thread scans when its private retired list
@@ -209,8 +212,13 @@ static inline void hazptr_publish(struct hazptr_thread *t, _Atomic(void *) *slot
 	/* Read the mode first: after the barrier it would be re-loaded from memory. */
 	bool full = t->full_fence;
 
-	/* relaxed: ordered against the re-load by hazptr_reader_fence(). */
-	atomic_store_explicit(slot, p, memory_order_relaxed);
+	/*
+	 * release: this thread's accesses to the object the slot held before
+	 * happen before a scan that sees p and frees that object (a slot moved
+	 * on without hazptr_release, as engine_lookup does from a dead timer to
+	 * the key's new one). Ordered against the re-load by hazptr_reader_fence().
+	 */
+	atomic_store_explicit(slot, p, memory_order_release);
 	hazptr_reader_fence(full);
 }
 
@@ -223,8 +231,8 @@ static inline void *hazptr_protect_slot(struct hazptr_thread *t, _Atomic(void *)
 	bool full = t->full_fence;
 
 	for (;;) {
-		/* relaxed: ordered against the re-load by hazptr_reader_fence(). */
-		atomic_store_explicit(slot, p, memory_order_relaxed);
+		/* release: as hazptr_publish(); ordered against the re-load by hazptr_reader_fence(). */
+		atomic_store_explicit(slot, p, memory_order_release);
 		hazptr_reader_fence(full);
 		/* acquire: pairs with the publisher's release; o's fields are initialised. */
 		q = atomic_load_explicit(src, memory_order_acquire);

@@ -189,6 +189,41 @@ static bool deadline_shared(int t, int k, int i)
 	return false;
 }
 
+/*
+ * Prints key (t,k)'s operations around op i (times relative to op i's
+ * call) and the fires since the first of them, so that a broken
+ * invariant says what happened.
+ */
+static void dump_key(int t, int k, int i)
+{
+	int n = S.nops[t][k], from = i > 3 ? i - 3 : 0, to = i + 3 < n ? i + 3 : n - 1;
+	int64_t t0 = S.ops[t][k][i < n ? i : n - 1].t_call;
+
+	fprintf(stderr, "o%d.%d: %d ops, %d fires; ops %d..%d (ns from op %d's call):\n", t, k, n,
+		S.nfired[t][k], from, to, i);
+	for (int j = from; j <= to; j++) {
+		struct op *o = &S.ops[t][k][j];
+
+		fprintf(stderr, "  op %d %s call %+lld ret %+lld", j, o->type == 'a' ? "arm" : "cancel",
+			(long long)(o->t_call - t0), (long long)(o->t_ret - t0));
+		if (o->type == 'a')
+			fprintf(stderr, " deadline %+lld fired %d", (long long)(o->deadline - t0),
+				fires_with(t, k, o->deadline));
+		fputc('\n', stderr);
+	}
+	for (int f = 0; f < S.nfired[t][k]; f++)
+		if (S.fired[t][k][f] >= S.ops[t][k][from].t_call)	/* the fires of the ops shown */
+			fprintf(stderr, "  fire %d deadline %+lld\n", f, (long long)(S.fired[t][k][f] - t0));
+}
+
+/* Fails the per-key check (t,k,i) unless cond holds, after dumping the key. */
+#define KEY_CHECK(cond, t, k, i, ...) do {					\
+		if (!(cond)) {							\
+			dump_key(t, k, i);					\
+			STRESS_FAIL(__VA_ARGS__);				\
+		}								\
+	} while (0)
+
 /* Checks the per-key invariants listed at the top. */
 static void check_key(int t, int k)
 {
@@ -199,7 +234,7 @@ static void check_key(int t, int k)
 
 		for (int i = 0; i < n; i++)
 			found |= S.ops[t][k][i].type == 'a' && S.ops[t][k][i].deadline == S.fired[t][k][f];
-		STRESS_CHECK(found, "o%d.%d fired for a deadline never armed", t, k);
+		KEY_CHECK(found, t, k, n - 1, "o%d.%d fired for a deadline never armed", t, k);
 	}
 	for (int i = 0; i < n; i++) {
 		struct op *o = &S.ops[t][k][i];
@@ -208,13 +243,13 @@ static void check_key(int t, int k)
 		if (o->type != 'a' || deadline_shared(t, k, i))
 			continue;
 		c = fires_with(t, k, o->deadline);
-		STRESS_CHECK(c <= 1, "o%d.%d: one arm fired %d times", t, k, c);
+		KEY_CHECK(c <= 1, t, k, i, "o%d.%d: arm %d fired %d times", t, k, i, c);
 		if (i + 1 < n && o->deadline > S.ops[t][k][i + 1].t_ret)
-			STRESS_CHECK(c == 0, "o%d.%d: arm %d fired although superseded %lld ns "
-				     "before its deadline", t, k, i,
-				     (long long)(o->deadline - S.ops[t][k][i + 1].t_ret));
+			KEY_CHECK(c == 0, t, k, i, "o%d.%d: arm %d fired although superseded %lld ns "
+				  "before its deadline", t, k, i,
+				  (long long)(o->deadline - S.ops[t][k][i + 1].t_ret));
 		if (i + 1 == n)
-			STRESS_CHECK(c == 1, "o%d.%d: the last arm fired %d times", t, k, c);
+			KEY_CHECK(c == 1, t, k, i, "o%d.%d: the last arm fired %d times", t, k, c);
 	}
 }
 
@@ -222,18 +257,20 @@ static void check_key(int t, int k)
  * Waits until no timer is left (each fired or was cancelled), then until
  * their deliveries returned (engine_drain); fails loudly after a while.
  */
-static void wait_quiet(struct engine_stats *st)
+static double wait_quiet(struct engine_stats *st)
 {
-	double end = stress_now() + QUIET_SECONDS;
+	double start = stress_now(), end = start + QUIET_SECONDS;
 
 	for (engine_stats(S.e, st); st->pending; engine_stats(S.e, st)) {
 		STRESS_CHECK(stress_now() < end, "%llu timers still pending %d s after the last "
-			     "request (fires %llu)", (unsigned long long)st->pending, QUIET_SECONDS,
-			     (unsigned long long)st->fires);
+			     "request (fires %llu, dispatcher passes %llu, inflight %llu)",
+			     (unsigned long long)st->pending, QUIET_SECONDS, (unsigned long long)st->fires,
+			     (unsigned long long)st->passes, (unsigned long long)st->inflight);
 		usleep(1000);
 	}
 	engine_drain(S.e);
 	engine_stats(S.e, st);
+	return stress_now() - start;
 }
 
 int main(void)
@@ -243,6 +280,7 @@ int main(void)
 	struct engine_stats st;
 	char key[16];
 	uint64_t total = 0;
+	double quiet;
 
 	pthread_mutex_init(&S.mu, NULL);
 	STRESS_CHECK(engine_create(&cfg, &S.e) == 0 && engine_start(S.e) == 0, "engine start");
@@ -260,21 +298,24 @@ int main(void)
 		engine_cancel(S.e, 0, key, (uint32_t)strlen(key));
 		engine_cancel(S.e, atomic_load(&S.nids[i]), NULL, 0);
 	}
-	wait_quiet(&st);
+	quiet = wait_quiet(&st);
 	pthread_mutex_lock(&S.mu);
 	for (int t = 0; t < PRODUCERS; t++)
-		for (int k = 0; k < KEYS; k++) {
-			check_key(t, k);
+		for (int k = 0; k < KEYS; k++)
 			total += (uint64_t)S.nfired[t][k];
-		}
-	pthread_mutex_unlock(&S.mu);
+	/* The figures first: a failure below is read with them. */
 	printf("ops=%d owned_fires=%llu contended_fires=%llu arms=%llu cancels=%llu "
-	       "coalesced=%llu lost_races=%llu cell_retries=%llu pending=%llu late_p99=%lldns\n",
+	       "coalesced=%llu lost_races=%llu cell_retries=%llu pending=%llu late_p99=%lldns quiet=%.3fs\n",
 	       PRODUCERS * KEYS * OPS, (unsigned long long)total,
 	       (unsigned long long)S.cfires, (unsigned long long)st.arms,
 	       (unsigned long long)st.cancels, (unsigned long long)st.coalesced,
 	       (unsigned long long)st.lost_races, (unsigned long long)st.cell_retries,
-	       (unsigned long long)st.pending, (long long)st.late_p99);
+	       (unsigned long long)st.pending, (long long)st.late_p99, quiet);
+	fflush(stdout);
+	for (int t = 0; t < PRODUCERS; t++)
+		for (int k = 0; k < KEYS; k++)
+			check_key(t, k);
+	pthread_mutex_unlock(&S.mu);
 	STRESS_CHECK(S.early == 0, "%llu fires were early", (unsigned long long)S.early);
 	STRESS_CHECK(st.pending == 0, "%llu timers left after everything fired or was cancelled",
 		     (unsigned long long)st.pending);

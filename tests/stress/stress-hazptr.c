@@ -166,11 +166,18 @@ static void *churn_thread(void *arg)
 	return NULL;
 }
 
-/* Scans as thread arg; true once every allocated object was freed. */
+/*
+ * Scans as thread arg; true once every allocated object was freed and the
+ * domain's counters say so: the scanner thread counts a batch as reclaimed
+ * only after freeing all of it, so the frees are seen first.
+ */
 static bool scan_freed_all(void *arg)
 {
+	struct hazptr_stats st;
+
 	hazptr_scan(arg);
-	return atomic_load(&S.freed) >= atomic_load(&S.allocated);
+	hazptr_stats(&S.d, &st);
+	return atomic_load(&S.freed) >= atomic_load(&S.allocated) && st.pending == 0;
 }
 
 /* Runs one mode and checks the invariants. */

@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -270,6 +271,86 @@ START_TEST(test_scanner_thread)
 }
 END_TEST
 
+/*
+ * The republish test's reader and the test thread share this. stage is
+ * only ever accessed relaxed: it sequences the two threads without ordering
+ * memory, so only the hazard slot can order the reader's read of the old
+ * object before its free (as in engine_lookup, where the slot moves from a
+ * dead timer to the key's new one under a lock the reclaimer does not take).
+ */
+struct republish {
+	struct hazptr_domain *d;
+	_Atomic(struct obj *) shared;
+	struct obj *next;
+	_Atomic int stage;	/* 1: moved on to next; 2: the scan is done */
+	int seen;
+};
+
+/* Stage of r, relaxed (see struct republish). */
+static int republish_stage(struct republish *r)
+{
+	return atomic_load_explicit(&r->stage, memory_order_relaxed);
+}
+
+/* True once the reader moved its slot on (wait_until). */
+static bool republish_moved(void *arg)
+{
+	return republish_stage(arg) >= 1;
+}
+
+/* Reads the protected object, then publishes another in the same slot without a release in between. */
+static void *republish_reader(void *arg)
+{
+	struct republish *r = arg;
+	struct hazptr_thread *t = hazptr_thread_register(r->d);
+	struct obj *o = hazptr_protect(t, 0, (void *_Atomic *)&r->shared);
+
+	r->seen = o->value;
+	hazptr_publish(t, &t->slot[0], r->next);
+	atomic_store_explicit(&r->stage, 1, memory_order_relaxed);
+	while (republish_stage(r) < 2)
+		sched_yield();
+	hazptr_release(t, 0);
+	hazptr_thread_unregister(t);
+	return NULL;
+}
+
+/*
+ * A slot moved from one object to another without hazptr_release: a scan
+ * that sees the new value frees the old object, and the reader's read of it
+ * happens before that free (the publication is a release). Under
+ * ThreadSanitizer a relaxed publication makes this a reported race: CI's
+ * TSan run of stress-engine failed on it (engine_lookup, a dead record).
+ */
+START_TEST(test_republish_orders_reads)
+{
+	struct hazptr_domain d;
+	struct hazptr_thread *t;
+	struct republish r = { .d = &d };
+	struct obj *old;
+	pthread_t tid;
+
+	domain_setup(&d, _i, false, 0);
+	t = hazptr_thread_register(&d);
+	old = obj_new(7);
+	r.next = obj_new(8);
+	atomic_store(&r.shared, old);
+	ck_assert_int_eq(pthread_create(&tid, NULL, republish_reader, &r), 0);
+	ck_assert_msg(wait_until(republish_moved, &r, 5000, "reader moving its slot on"),
+		      "the reader is at stage %d", republish_stage(&r));
+	atomic_store(&r.shared, NULL);
+	hazptr_retire(t, &old->hp, obj_free);
+	hazptr_scan(t);
+	ck_assert_int_eq(atomic_load(&freed), 1);	/* the slot holds next, not old */
+	atomic_store_explicit(&r.stage, 2, memory_order_relaxed);
+	pthread_join(tid, NULL);
+	ck_assert_int_eq(r.seen, 7);
+	hazptr_thread_unregister(t);
+	free(r.next);
+	hazptr_domain_destroy(&d);
+}
+END_TEST
+
 START_TEST(test_destroy_frees_everything)
 {
 	struct hazptr_domain d;
@@ -299,6 +380,7 @@ static Suite *hazptr_suite(void)
 	tcase_add_loop_test(tc, test_thread_exit_hands_over, 0, 2);
 	tcase_add_loop_test(tc, test_scanner_thread, 0, 2);
 	tcase_add_loop_test(tc, test_destroy_frees_everything, 0, 2);
+	tcase_add_loop_test(tc, test_republish_orders_reads, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
