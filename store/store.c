@@ -847,18 +847,19 @@ static int store_flush_dlv_put(struct store *st, char *err, size_t errlen)
  * Runs the queued delivery rows: the inserts, then the deletes (one
  * statement of up to STORE_MULTI ids). A delivery's rows come in LSN order
  * as put, sets, delete, and it is put once: so inserts first, deletes after,
- * is their order for each id; sets and group rows run only after both
- * queues were emptied (store_group_op). 0 or -1.
+ * is their order for each id (a put of an id whose delete is queued first
+ * runs the queues: store_group_op); sets and group rows run only after both
+ * queues were emptied. 0 or -1.
  */
 static int store_flush_dlv(struct store *st, char *err, size_t errlen)
 {
 	unsigned n = st->ndelq;
 
+	st->ndelq = 0;		/* cleared first: a failure leaves nothing queued (the caller rolls back) */
 	if (store_flush_dlv_put(st, err, errlen) < 0)
 		return -1;
 	if (!n)
 		return 0;
-	st->ndelq = 0;
 	for (unsigned k = 0; k < STORE_MULTI; k++)
 		if (k < n)
 			sqlite3_bind_int64(st->dlv_del, 1 + (int)k, (int64_t)st->delq[k]);
@@ -880,6 +881,13 @@ static int store_group_op(struct store *st, const struct store_rec *r, char *err
 	sqlite3_stmt *s = NULL;
 
 	if (r->op == STORE_DLV_PUT) {
+		/* a put of an id whose delete is queued would run before it: write the deletes first */
+		for (unsigned k = 0; k < st->ndelq; k++)
+			if (st->delq[k] == r->id) {
+				if (store_flush_dlv(st, err, errlen) < 0)
+					return -1;
+				break;
+			}
 		st->dq[st->ndq++] = *r;
 		return st->ndq == STORE_MULTI ? store_flush_dlv_put(st, err, errlen) : 0;
 	}

@@ -707,6 +707,20 @@ START_TEST(test_dlv_batches)
 	for (uint64_t id = 141; id <= 150; id++)
 		ck_assert_msg(g.seen[id] == 1, "delivery %llu was deleted by a transaction rolled back",
 			      (unsigned long long)id);
+	/* put, delete, put of one id in one transaction (the server puts an id once; the store is exact anyway) */
+	n = 0;
+	v[n++] = dlv(200, "g", "k");
+	v[n++] = (struct store_rec){ .op = STORE_DLV_DEL, .id = 200 };
+	v[n++] = dlv(200, "g", "k");
+	v[n++] = dlv(201, "g", "k");
+	v[n++] = (struct store_rec){ .op = STORE_DLV_DEL, .id = 201 };
+	commit_rows(st, v, n);
+	store_close(st);
+	st = open_store();
+	memset(&g, 0, sizeof(g));
+	ck_assert_msg(store_load_groups(st, apply_many, &g, &next, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(g.seen[200] == 1 && g.seen[201] == 0, "put, delete, put: 200 seen %d times, 201 %d times",
+		      g.seen[200], g.seen[201]);
 	store_close(st);
 }
 END_TEST
