@@ -111,8 +111,15 @@ int topic_metrics_init(struct topic_metrics_ref *ref, const char *list, size_t m
 /* Waits until no reader counted in readers[parity] is left (swap's grace period, one half). */
 static void topic_metrics_drain(struct topic_metrics_ref *ref, unsigned parity)
 {
-	/* acquire: pairs with topic_metrics_exit's release, so the readers' loads precede the free */
-	while (atomic_load_explicit(&ref->readers[parity], memory_order_acquire))
+	/*
+	 * seq_cst: the store-buffering shape against topic_metrics_enter (it
+	 * adds to readers[p], then loads cur; swap exchanges cur, then loads
+	 * readers[p]): with all four seq_cst, a reader whose count this load
+	 * misses comes after it in the single total order, so its load of cur
+	 * sees the new table. Also the acquire half of topic_metrics_exit's
+	 * release, so the readers' loads of the table precede the free.
+	 */
+	while (atomic_load_explicit(&ref->readers[parity], memory_order_seq_cst))
 		sched_yield();
 }
 
@@ -141,7 +148,11 @@ int topic_metrics_swap(struct topic_metrics_ref *ref, const char *list, size_t m
 
 	if (!nw && *err)
 		return -1;
-	/* seq_cst: ordered before the epoch flips and the loads of readers[] below (see topic_metrics_enter) */
+	/*
+	 * seq_cst, as the drains' loads of readers[] are: store buffering
+	 * against topic_metrics_enter (see topic_metrics_drain); an acquire load
+	 * there could miss a reader that still loaded the old table
+	 */
 	old = atomic_exchange_explicit(&ref->cur, nw, memory_order_seq_cst);
 	for (int k = 0; k < 2; k++)	/* SRCU: each parity drains once after a flip away from it */
 		topic_metrics_drain(ref, atomic_fetch_add_explicit(&ref->epoch, 1, memory_order_seq_cst) & 1);
