@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/err.h"
 #include "server/topic-metrics.h"
@@ -119,8 +120,17 @@ static void topic_metrics_drain(struct topic_metrics_ref *ref, unsigned parity)
 	 * sees the new table. Also the acquire half of topic_metrics_exit's
 	 * release, so the readers' loads of the table precede the free.
 	 */
-	while (atomic_load_explicit(&ref->readers[parity], memory_order_seq_cst))
-		sched_yield();
+	for (unsigned spins = 0, us = 50; atomic_load_explicit(&ref->readers[parity], memory_order_seq_cst); spins++) {
+		struct timespec ts = { 0, (long)us * 1000 };
+
+		if (spins < 8) {	/* a reader section is short: a few yields first */
+			sched_yield();
+			continue;
+		}
+		nanosleep(&ts, NULL);	/* then back off, 50 us doubling to 1 ms, off the main thread's CPU */
+		if (us < 1000)
+			us = us * 2 > 1000 ? 1000 : us * 2;
+	}
 }
 
 /* Adds old's count of each topic nw also lists, and of "other", to nw's. */
