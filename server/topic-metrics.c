@@ -105,6 +105,10 @@ int topic_metrics_init(struct topic_metrics_ref *ref, const char *list, size_t m
 	memset(ref, 0, sizeof(*ref));
 	if (!tm && *err)
 		return -1;
+	if (pthread_mutex_init(&ref->scrape, NULL)) {
+		topic_metrics_release(tm);
+		return td_errf(err, errlen, "metrics-topics: cannot create its lock (out of memory?)");
+	}
 	atomic_init(&ref->cur, tm);
 	return 0;
 }
@@ -163,10 +167,12 @@ int topic_metrics_swap(struct topic_metrics_ref *ref, const char *list, size_t m
 	 * against topic_metrics_enter (see topic_metrics_drain); an acquire load
 	 * there could miss a reader that still loaded the old table
 	 */
+	pthread_mutex_lock(&ref->scrape);	/* no scrape sees nw before old's counts are in it */
 	old = atomic_exchange_explicit(&ref->cur, nw, memory_order_seq_cst);
 	for (int k = 0; k < 2; k++)	/* SRCU: each parity drains once after a flip away from it */
 		topic_metrics_drain(ref, atomic_fetch_add_explicit(&ref->epoch, 1, memory_order_seq_cst) & 1);
 	topic_metrics_carry(nw, old);
+	pthread_mutex_unlock(&ref->scrape);
 	topic_metrics_release(old);
 	return 0;
 }
@@ -175,4 +181,5 @@ void topic_metrics_destroy(struct topic_metrics_ref *ref)
 {
 	/* relaxed: at exit, no thread counts or scrapes any more */
 	topic_metrics_release(atomic_exchange_explicit(&ref->cur, NULL, memory_order_relaxed));
+	pthread_mutex_destroy(&ref->scrape);
 }
