@@ -1127,7 +1127,9 @@ static struct bufferevent *http_accepted(struct event_base *base, void *arg)
 	hl->unadmitted++;
 	http_balance(l);
 	if (!l->srv->cfg->http_tls) {
-		bev = bufferevent_socket_new(base, -1, 0);	/* as evhttp makes one: it closes the fd itself */
+		/* CLOSE_ON_FREE, as the TLS one: evhttp_connection_free then only shuts the fd down, and it closes
+		 * with the bufferevent, after http_errpage_fix's reference, not under its still-added events */
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	} else if (!(ssl = tls_conn_new(l->srv)) ||
 		   !(bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE))) {
 		log_warn_rl("out of memory for TLS on an HTTP connection: refusing it");

@@ -122,6 +122,24 @@ grew = hwm_kib() - hwm0
 print("peak RSS grew by %d KiB while 8 x 10 MiB bodies were refused" % grew)
 if judge and grew > 8 * 2 * 1024 + 16 * 1024:
     fail("peak RSS grew by %d KiB: more than 8 connections x twice max-frame + 16 MiB" % grew)
+# 200 connections (evhttp's own error pages, which http_errpage_fix holds a reference for, and
+# plain requests) leave no fd open: the daemon's /proc/PID/fd count comes back to what it was
+import os, time
+def nfds():
+    return len(os.listdir("/proc/%d/fd" % pid))
+fds0 = nfds()
+for i in range(200):
+    req = [b"BREW /v1/stats HTTP/1.1\r\nHost: x\r\n\r\n",
+           b"PUT /v1/timers/g HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+           b"GET /v1/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"][i % 3]
+    out, _ = send(req, [])
+    if not out:
+        fail("connection %d of 200: no reply" % i)
+deadline = time.time() + 5
+while nfds() > fds0 and time.time() < deadline:
+    time.sleep(0.02)
+if nfds() > fds0:
+    fail("%d fds open after 200 connections, %d before: a connection's fd leaked" % (nfds(), fds0))
 PYEOF
 
 # curl's upload of 10x max-frame (Expect: 100-continue) gets the JSON 413 too
