@@ -18,10 +18,10 @@
  * memory per request stays bounded) and the dispatch answers one over
  * max-frame with the JSON 413 FRAME_TOO_LARGE. A body over the cap (by its
  * Content-Length, or by its chunks' sizes as they come) and headers over
- * HTTP_MAX_HEADERS are refused by evhttp itself, before it buffers them; a
- * Content-Length body is first read and dropped (EVHTTP_SERVER_LINGERING_CLOSE:
- * a client still sending is not reset before it reads the reply), and the
- * connection is closed after the reply. evhttp answers those, and its other
+ * HTTP_MAX_HEADERS are refused by evhttp itself, before it buffers them,
+ * at once (no lingering close: a declared 100 GB body would hold the
+ * connection until it all came), and the connection is closed after the
+ * reply: a client still sending then may get a reset instead of it. evhttp answers those, and its other
  * own errors (400 for a request it cannot parse, 501 for a method it does
  * not know), with an HTML page from inside its read path, where libevent
  * 2.1 gives no hook (no evhttp_set_newreqcb, so a server request gets no
@@ -1411,8 +1411,8 @@ int http_loop_init(struct loop *l, char *err, size_t errlen)
 		return td_errf(err, errlen, "cannot set up HTTP on loop %u", l->idx);
 	evhttp_set_max_headers_size(hl->eh, HTTP_MAX_HEADERS);
 	evhttp_set_max_body_size(hl->eh, http_body_cap(s->cfg->max_frame));
-	/* a Content-Length body over the cap is read and dropped before the 413: the client is not reset mid-send */
-	evhttp_set_flags(hl->eh, EVHTTP_SERVER_LINGERING_CLOSE);
+	/* no EVHTTP_SERVER_LINGERING_CLOSE: the 413 of a body over the cap goes out at once, from its headers,
+	 * not after the whole declared body (100 GB, or none at all after Expect: 100-continue) arrived */
 	evhttp_set_timeout_tv(hl->eh, &tv);
 	/* PATCH and OPTIONS too: the route table answers them a JSON 405 with Allow, not evhttp an HTML 501 */
 	evhttp_set_allowed_methods(hl->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |

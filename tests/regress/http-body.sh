@@ -2,9 +2,10 @@
 # http-body.sh -- a request body over the limits gets the JSON 413 (doc/http.md
 # "Limits"): with a Content-Length and chunked, at 2x and 10x max-frame, the
 # reply is 413 FRAME_TOO_LARGE with a message naming max-frame and what to
-# do, the connection is closed after it (a Content-Length body is read and
-# dropped first, so the client is not reset mid-send), curl's Expect:
-# 100-continue upload gets it too, evhttp's other own errors are JSON as
+# do, sent at once from the headers (a declared 100 GB body with nothing
+# sent, or Expect: 100-continue and no body: within 1 s), and the
+# connection is closed after it (a client that keeps sending may get a
+# reset instead: doc/http.md), curl's Expect: 100-continue upload gets it, evhttp's other own errors are JSON as
 # well (400 for a bad Content-Length; a malformed chunk size is its 413),
 # the daemon keeps serving, and its peak RSS stays bounded while 8 clients
 # send 10x max-frame bodies at once.
@@ -33,8 +34,9 @@ def hwm_kib():
             return int(line.split()[1])
     fail("no VmHWM in /proc/%d/status" % pid)
 
-def send(head, parts):
-    """Sends head then parts (stopping if the server closes), returns (reply bytes, whether the send was cut)."""
+def send(head, parts, reset_ok=False):
+    """Sends head then parts (stopping if the server closes), returns (reply bytes, whether the send was cut);
+    with reset_ok, a reset while reading gives what was read (a client that kept sending past the 413)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=20)
     cut = False
     try:
@@ -51,7 +53,9 @@ def send(head, parts):
                 break
             out += d
     except OSError as e:
-        fail("reading the reply after %d bytes: %s" % (len(out), e))
+        if not reset_ok:
+            fail("reading the reply after %d bytes: %s" % (len(out), e))
+        cut = True
     s.close()
     return out, cut
 
@@ -89,15 +93,30 @@ def plain(total, size=65536):
 hwm0 = hwm_kib()
 for mult in (2, 10):
     n = mult * MAX_FRAME + 1
-    out, cut = send(b"PUT /v1/timers/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % n, plain(n))
+    # a client that stops sending at the limit (the headers: evhttp refuses from Content-Length) reads the 413
+    out, _ = send(b"PUT /v1/timers/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % n, [])
     check_json("Content-Length %dx max-frame" % mult, out, 413, "FRAME_TOO_LARGE", "max-frame (1048576)")
-    if cut:
-        fail("Content-Length %dx max-frame: the upload was cut before the reply (no lingering read)" % mult)
-    out, _ = send(b"POST /v1/timers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", chunks(n))
-    check_json("chunked %dx max-frame" % mult, out, 413, "FRAME_TOO_LARGE", "raise max-frame")
-# a Content-Length over the cap is refused from its header alone, even with no body sent
-out, _ = send(b"PUT /v1/timers/big HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\nConnection: close\r\n\r\n", [])
-check_json("Content-Length 99999999999 then EOF", out, 413, "FRAME_TOO_LARGE") if out else None
+    # one that keeps sending gets the 413 or a reset (the body it sent is never read)
+    out, cut = send(b"PUT /v1/timers/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % n, plain(n), True)
+    if out or not cut:
+        check_json("Content-Length %dx max-frame, sent on" % mult, out, 413, "FRAME_TOO_LARGE", "max-frame (1048576)")
+    # chunked: refused once the chunks pass the cap; the client stops at the first write that fails
+    out, cut = send(b"POST /v1/timers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", chunks(n), True)
+    if out or not cut:
+        check_json("chunked %dx max-frame" % mult, out, 413, "FRAME_TOO_LARGE", "raise max-frame")
+# refused from the headers alone, at once: a declared 100 GB body with none sent, and Expect: 100-continue
+import time
+for what, head in (("Content-Length 100000000000, no body",
+                    b"PUT /v1/timers/big HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000\r\n\r\n"),
+                   ("Expect: 100-continue, Content-Length 3 MiB, no body",
+                    b"PUT /v1/timers/big HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n"
+                    % (3 << 20))):
+    t0 = time.monotonic()
+    out, _ = send(head, [])
+    took = time.monotonic() - t0
+    check_json(what, out, 413, "FRAME_TOO_LARGE", "max-frame (1048576)")
+    if took > 1.0:
+        fail("%s: the 413 took %.2f s, expected at once (under 1 s)" % (what, took))
 # evhttp's other own errors are JSON too
 out, _ = send(b"BREW /v1/stats HTTP/1.1\r\nHost: x\r\n\r\n", [])
 check_json("an unknown method", out, 501, "UNKNOWN_OP")
@@ -109,8 +128,10 @@ check_json("a bad chunk size (evhttp counts it as too long)", out, 413, "FRAME_T
 errs = []
 def flood(i):
     try:
-        o, _ = send(b"POST /v1/timers HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (10 * MAX_FRAME), plain(10 * MAX_FRAME))
-        check_json("flood %d" % i, o, 413, "FRAME_TOO_LARGE")
+        o, cut = send(b"POST /v1/timers HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (10 * MAX_FRAME),
+                      plain(10 * MAX_FRAME), True)
+        if o or not cut:
+            check_json("flood %d" % i, o, 413, "FRAME_TOO_LARGE")
     except SystemExit as e:
         errs.append(str(e))
 ts = [threading.Thread(target=flood, args=(i,)) for i in range(8)]
