@@ -17,8 +17,10 @@
  * Limits: evhttp reads a body of up to http_body_cap (twice max-frame:
  * memory per request stays bounded) and the dispatch answers one over
  * max-frame with the JSON 413 FRAME_TOO_LARGE. A body over the cap (by its
- * Content-Length, or by its chunks' sizes as they come) and headers over
- * HTTP_MAX_HEADERS are refused by evhttp itself, before it buffers them,
+ * Content-Length, or by its chunks' sizes as they come; a 413) and headers
+ * over HTTP_MAX_HEADERS (a 400: libevent 2.1 reports them as an invalid
+ * header, not told apart from one) are refused by evhttp itself, before it
+ * buffers them,
  * at once (no lingering close: a declared 100 GB body would hold the
  * connection until it all came), and the connection is closed after the
  * reply: a client still sending then may get a reset instead of it. evhttp answers those, and its other
@@ -81,7 +83,7 @@
 #include "server/log.h"
 #include "server/srv.h"
 
-/* Bytes of request headers evhttp accepts (more: 413). */
+/* Bytes of request headers evhttp accepts (more: its 400, libevent 2.1 counts it as an invalid header). */
 #define HTTP_MAX_HEADERS (64 * 1024)
 /* Routes the table holds. */
 #define HTTP_MAX_ROUTES 64
@@ -996,7 +998,7 @@ static const struct {
 	const char *msg;		/* NULL: built by http_errpage_body (names max-frame) */
 } http_errpages[] = {
 	{ 400, TIMERD__ERROR_CODE__MALFORMED, "timerd cannot parse this HTTP request (its request line, a header, "
-	  "Content-Length or the chunked encoding): fix the request" },
+	  "Content-Length or the chunked encoding; or its headers are over 64 KiB): fix the request" },
 	{ 413, TIMERD__ERROR_CODE__FRAME_TOO_LARGE, NULL },
 	{ 417, TIMERD__ERROR_CODE__INVALID, "timerd understands only Expect: 100-continue: drop the Expect header" },
 	{ 501, TIMERD__ERROR_CODE__UNKNOWN_OP, "timerd does not serve this HTTP method: use GET, HEAD, PUT, POST or DELETE" },
@@ -1018,10 +1020,9 @@ static struct evbuffer *http_errpage_body(struct loop *l, int status, Timerd__Er
 	} else if (!http_errpages[i].msg) {
 		*code = http_errpages[i].code;
 		/* evhttp also answers 413 to a malformed chunk size */
-		snprintf(msg, sizeof(msg), "the request is over timerd's limits (a body may have at most max-frame (%u) "
-			 "bytes and the headers %u bytes) or its chunked encoding is malformed: send a smaller body "
-			 "(split the work into several requests) or raise max-frame", (unsigned)l->srv->cfg->max_frame,
-			 (unsigned)HTTP_MAX_HEADERS);
+		snprintf(msg, sizeof(msg), "the request body is over timerd's limit (at most max-frame (%u) bytes) or "
+			 "its chunked encoding is malformed: send a smaller body (split the work into several "
+			 "requests) or raise max-frame", (unsigned)l->srv->cfg->max_frame);
 	} else {
 		*code = http_errpages[i].code;
 		snprintf(msg, sizeof(msg), "%s", http_errpages[i].msg);
