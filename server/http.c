@@ -254,6 +254,7 @@ static const char *http_reason(int status)
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
 	case 414: return "URI Too Long";
+	case 417: return "Expectation Failed";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
@@ -1053,37 +1054,39 @@ static ssize_t http_errpage_head(struct evbuffer *out)
 static void http_errpage_fix(evutil_socket_t fd, short what, void *arg)
 {
 	struct bufferevent *bev = arg;
-	struct evbuffer *out = bufferevent_get_output(bev), *head = NULL, *body = NULL;
+	struct evbuffer *out = bufferevent_get_output(bev), *reply = NULL, *body = NULL;
 	Timerd__ErrorCode code;
 	ssize_t hlen = http_errpage_head(out);
-	char first[13] = "", *line;
-	int status;
+	char first[13] = "", *head = NULL, *line, *eol;
+	int status, ok;
 
 	(void)fd;
 	(void)what;
 	/* "HTTP/1.1 413 ": its version and status; out of memory: the page goes out as evhttp wrote it */
 	if (hlen < 13 || !http_self || evbuffer_copyout(out, first, 12) != 12 ||
-	    !(body = http_errpage_body(http_self, status = atoi(first + 9), &code)) || !(head = evbuffer_new()) ||
-	    evbuffer_remove_buffer(out, head, (size_t)hlen) != (int)hlen)
+	    !(body = http_errpage_body(http_self, status = atoi(first + 9), &code)) || !(reply = evbuffer_new()) ||
+	    !(head = malloc((size_t)hlen + 1)) || evbuffer_copyout(out, head, (size_t)hlen) != hlen)
 		goto done;
-	free(evbuffer_readln(head, NULL, EVBUFFER_EOL_CRLF));	/* the status line: rewritten below */
-	evbuffer_drain(out, evbuffer_get_length(out));	/* the blank line and the HTML */
-	http_own_write = true;
-	evbuffer_add_printf(out, "%.8s %d %s\r\n", first, status, http_reason(status));
-	while ((line = evbuffer_readln(head, NULL, EVBUFFER_EOL_CRLF))) {
+	head[hlen] = '\0';
+	/* the new reply is built aside and swapped in only whole: out of memory leaves evhttp's page as it is */
+	ok = evbuffer_add_printf(reply, "%.8s %d %s\r\n", first, status, http_reason(status)) >= 0;
+	for (line = strstr(head, "\r\n") + 2; ok && (eol = strstr(line, "\r\n")); line = eol + 2)	/* past the status line */
 		if (strncasecmp(line, "Content-Type:", 13) && strncasecmp(line, "Content-Length:", 15))
-			evbuffer_add_printf(out, "%s\r\n", line);
-		free(line);
-	}
-	evbuffer_add_printf(out, "Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
-			    evbuffer_get_length(body), status == 503 ? "Retry-After: " HTTP_RETRY_AFTER "\r\n" : "");
-	evbuffer_add_buffer(out, body);
+			ok = evbuffer_add(reply, line, (size_t)(eol + 2 - line)) == 0;
+	ok = ok && evbuffer_add_printf(reply, "Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
+				       evbuffer_get_length(body),
+				       status == 503 ? "Retry-After: " HTTP_RETRY_AFTER "\r\n" : "") >= 0 &&
+	     evbuffer_add_buffer(reply, body) == 0;
+	if (!ok)
+		goto done;
+	http_own_write = true;
+	evbuffer_drain(out, evbuffer_get_length(out));	/* evhttp's page, headers and HTML */
+	evbuffer_add_buffer(out, reply);	/* moves the chains: no allocation to fail */
 	http_own_write = false;
 done:
-	if (head && evbuffer_get_length(head))	/* a short move (out of memory): the page as it was */
-		evbuffer_prepend_buffer(out, head);
-	if (head)
-		evbuffer_free(head);
+	free(head);
+	if (reply)
+		evbuffer_free(reply);
 	if (body)
 		evbuffer_free(body);
 	bufferevent_decref(bev);
