@@ -18,9 +18,9 @@ command -v curl >/dev/null || skip "needs curl"
 
 start_http --memory-only --max-frame 1MiB --http-timeout 5s
 
-# ASan keeps freed memory in its quarantine: there the peak RSS is printed, not judged (as memory.sh)
+# ASan keeps freed memory in its quarantine, TSan its shadow: there the peak RSS is printed, not judged (as memory.sh)
 judge=1
-ldd "$TIMERD" 2>/dev/null | grep -q libasan && judge=0
+ldd "$TIMERD" 2>/dev/null | grep -q "libasan\|libtsan" && judge=0
 "$PY" - "$port" "$daemon_pid" "$judge" <<'PYEOF' || fail "bodies over the limits (above)"
 import json, socket, sys, threading
 port, pid, judge = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
@@ -174,6 +174,6 @@ out=$(curl -sS --max-time 30 -X PUT --data-binary @"$tmp/big" -w '\n%{http_code}
 grep -q '"code":"FRAME_TOO_LARGE"' <<<"$out" && [ "$(tail -n1 <<<"$out")" = 413 ] || fail "curl's 10 MiB upload got: $out"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -d '{"in": "1h"}' "http://127.0.0.1:$port/v1/timers/after")
 [ "$code" = 201 ] || fail "an arm after the refused bodies: status $code"
-grep -q "AddressSanitizer\|runtime error" "$tmp/timerd.log" && fail "sanitizer report: $(cat "$tmp/timerd.log")"
+grep -q "AddressSanitizer\|ThreadSanitizer\|runtime error" "$tmp/timerd.log" && fail "sanitizer report: $(cat "$tmp/timerd.log")"
 stop_timerd
 exit 0
