@@ -184,11 +184,11 @@ static void http_metric_topics(struct http_metrics_ctx *m, struct topic_metrics_
 {
 	static const char name[] = "timerd_topic_fires_total";
 	unsigned slot;
-	struct topic_metrics *tm = topic_metrics_enter(ref, &slot);
+	struct topic_metrics *tm = topic_metrics_scrape_begin(ref, &slot);	/* no count seen going down */
 
 	if (tm)
 		http_metric_topic_lines(m, name, tm);
-	topic_metrics_exit(ref, slot);
+	topic_metrics_scrape_end(ref, slot);
 }
 
 void http_metrics(struct http_req *r)

@@ -17,11 +17,13 @@
  * Limits: evhttp reads a body of up to http_body_cap (twice max-frame:
  * memory per request stays bounded) and the dispatch answers one over
  * max-frame with the JSON 413 FRAME_TOO_LARGE. A body over the cap (by its
- * Content-Length, or by its chunks' sizes as they come) and headers over
- * HTTP_MAX_HEADERS are refused by evhttp itself, before it buffers them; a
- * Content-Length body is first read and dropped (EVHTTP_SERVER_LINGERING_CLOSE:
- * a client still sending is not reset before it reads the reply), and the
- * connection is closed after the reply. evhttp answers those, and its other
+ * Content-Length, or by its chunks' sizes as they come; a 413) and headers
+ * over HTTP_MAX_HEADERS (a 400: libevent 2.1 reports them as an invalid
+ * header, not told apart from one) are refused by evhttp itself, before it
+ * buffers them,
+ * at once (no lingering close: a declared 100 GB body would hold the
+ * connection until it all came), and the connection is closed after the
+ * reply: a client still sending then may get a reset instead of it. evhttp answers those, and its other
  * own errors (400 for a request it cannot parse, 501 for a method it does
  * not know), with an HTML page from inside its read path, where libevent
  * 2.1 gives no hook (no evhttp_set_newreqcb, so a server request gets no
@@ -81,7 +83,7 @@
 #include "server/log.h"
 #include "server/srv.h"
 
-/* Bytes of request headers evhttp accepts (more: 413). */
+/* Bytes of request headers evhttp accepts (more: its 400, libevent 2.1 counts it as an invalid header). */
 #define HTTP_MAX_HEADERS (64 * 1024)
 /* Routes the table holds. */
 #define HTTP_MAX_ROUTES 64
@@ -252,6 +254,7 @@ static const char *http_reason(int status)
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
 	case 414: return "URI Too Long";
+	case 417: return "Expectation Failed";
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
@@ -996,7 +999,7 @@ static const struct {
 	const char *msg;		/* NULL: built by http_errpage_body (names max-frame) */
 } http_errpages[] = {
 	{ 400, TIMERD__ERROR_CODE__MALFORMED, "timerd cannot parse this HTTP request (its request line, a header, "
-	  "Content-Length or the chunked encoding): fix the request" },
+	  "Content-Length or the chunked encoding; or its headers are over 64 KiB): fix the request" },
 	{ 413, TIMERD__ERROR_CODE__FRAME_TOO_LARGE, NULL },
 	{ 417, TIMERD__ERROR_CODE__INVALID, "timerd understands only Expect: 100-continue: drop the Expect header" },
 	{ 501, TIMERD__ERROR_CODE__UNKNOWN_OP, "timerd does not serve this HTTP method: use GET, HEAD, PUT, POST or DELETE" },
@@ -1018,10 +1021,9 @@ static struct evbuffer *http_errpage_body(struct loop *l, int status, Timerd__Er
 	} else if (!http_errpages[i].msg) {
 		*code = http_errpages[i].code;
 		/* evhttp also answers 413 to a malformed chunk size */
-		snprintf(msg, sizeof(msg), "the request is over timerd's limits (a body may have at most max-frame (%u) "
-			 "bytes and the headers %u bytes) or its chunked encoding is malformed: send a smaller body "
-			 "(split the work into several requests) or raise max-frame", (unsigned)l->srv->cfg->max_frame,
-			 (unsigned)HTTP_MAX_HEADERS);
+		snprintf(msg, sizeof(msg), "the request body is over timerd's limit (at most max-frame (%u) bytes) or "
+			 "its chunked encoding is malformed: send a smaller body (split the work into several "
+			 "requests) or raise max-frame", (unsigned)l->srv->cfg->max_frame);
 	} else {
 		*code = http_errpages[i].code;
 		snprintf(msg, sizeof(msg), "%s", http_errpages[i].msg);
@@ -1052,37 +1054,39 @@ static ssize_t http_errpage_head(struct evbuffer *out)
 static void http_errpage_fix(evutil_socket_t fd, short what, void *arg)
 {
 	struct bufferevent *bev = arg;
-	struct evbuffer *out = bufferevent_get_output(bev), *head = NULL, *body = NULL;
+	struct evbuffer *out = bufferevent_get_output(bev), *reply = NULL, *body = NULL;
 	Timerd__ErrorCode code;
 	ssize_t hlen = http_errpage_head(out);
-	char first[13] = "", *line;
-	int status;
+	char first[13] = "", *head = NULL, *line, *eol;
+	int status, ok;
 
 	(void)fd;
 	(void)what;
 	/* "HTTP/1.1 413 ": its version and status; out of memory: the page goes out as evhttp wrote it */
 	if (hlen < 13 || !http_self || evbuffer_copyout(out, first, 12) != 12 ||
-	    !(body = http_errpage_body(http_self, status = atoi(first + 9), &code)) || !(head = evbuffer_new()) ||
-	    evbuffer_remove_buffer(out, head, (size_t)hlen) != (int)hlen)
+	    !(body = http_errpage_body(http_self, status = atoi(first + 9), &code)) || !(reply = evbuffer_new()) ||
+	    !(head = malloc((size_t)hlen + 1)) || evbuffer_copyout(out, head, (size_t)hlen) != hlen)
 		goto done;
-	free(evbuffer_readln(head, NULL, EVBUFFER_EOL_CRLF));	/* the status line: rewritten below */
-	evbuffer_drain(out, evbuffer_get_length(out));	/* the blank line and the HTML */
-	http_own_write = true;
-	evbuffer_add_printf(out, "%.8s %d %s\r\n", first, status, http_reason(status));
-	while ((line = evbuffer_readln(head, NULL, EVBUFFER_EOL_CRLF))) {
+	head[hlen] = '\0';
+	/* the new reply is built aside and swapped in only whole: out of memory leaves evhttp's page as it is */
+	ok = evbuffer_add_printf(reply, "%.8s %d %s\r\n", first, status, http_reason(status)) >= 0;
+	for (line = strstr(head, "\r\n") + 2; ok && (eol = strstr(line, "\r\n")); line = eol + 2)	/* past the status line */
 		if (strncasecmp(line, "Content-Type:", 13) && strncasecmp(line, "Content-Length:", 15))
-			evbuffer_add_printf(out, "%s\r\n", line);
-		free(line);
-	}
-	evbuffer_add_printf(out, "Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
-			    evbuffer_get_length(body), status == 503 ? "Retry-After: " HTTP_RETRY_AFTER "\r\n" : "");
-	evbuffer_add_buffer(out, body);
+			ok = evbuffer_add(reply, line, (size_t)(eol + 2 - line)) == 0;
+	ok = ok && evbuffer_add_printf(reply, "Content-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
+				       evbuffer_get_length(body),
+				       status == 503 ? "Retry-After: " HTTP_RETRY_AFTER "\r\n" : "") >= 0 &&
+	     evbuffer_add_buffer(reply, body) == 0;
+	if (!ok)
+		goto done;
+	http_own_write = true;
+	evbuffer_drain(out, evbuffer_get_length(out));	/* evhttp's page, headers and HTML */
+	evbuffer_add_buffer(out, reply);	/* moves the chains: no allocation to fail */
 	http_own_write = false;
 done:
-	if (head && evbuffer_get_length(head))	/* a short move (out of memory): the page as it was */
-		evbuffer_prepend_buffer(out, head);
-	if (head)
-		evbuffer_free(head);
+	free(head);
+	if (reply)
+		evbuffer_free(reply);
 	if (body)
 		evbuffer_free(body);
 	bufferevent_decref(bev);
@@ -1127,7 +1131,9 @@ static struct bufferevent *http_accepted(struct event_base *base, void *arg)
 	hl->unadmitted++;
 	http_balance(l);
 	if (!l->srv->cfg->http_tls) {
-		bev = bufferevent_socket_new(base, -1, 0);	/* as evhttp makes one: it closes the fd itself */
+		/* CLOSE_ON_FREE, as the TLS one: evhttp_connection_free then only shuts the fd down, and it closes
+		 * with the bufferevent, after http_errpage_fix's reference, not under its still-added events */
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	} else if (!(ssl = tls_conn_new(l->srv)) ||
 		   !(bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE))) {
 		log_warn_rl("out of memory for TLS on an HTTP connection: refusing it");
@@ -1409,8 +1415,8 @@ int http_loop_init(struct loop *l, char *err, size_t errlen)
 		return td_errf(err, errlen, "cannot set up HTTP on loop %u", l->idx);
 	evhttp_set_max_headers_size(hl->eh, HTTP_MAX_HEADERS);
 	evhttp_set_max_body_size(hl->eh, http_body_cap(s->cfg->max_frame));
-	/* a Content-Length body over the cap is read and dropped before the 413: the client is not reset mid-send */
-	evhttp_set_flags(hl->eh, EVHTTP_SERVER_LINGERING_CLOSE);
+	/* no EVHTTP_SERVER_LINGERING_CLOSE: the 413 of a body over the cap goes out at once, from its headers,
+	 * not after the whole declared body (100 GB, or none at all after Expect: 100-continue) arrived */
 	evhttp_set_timeout_tv(hl->eh, &tv);
 	/* PATCH and OPTIONS too: the route table answers them a JSON 405 with Allow, not evhttp an HTML 501 */
 	evhttp_set_allowed_methods(hl->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/err.h"
 #include "server/topic-metrics.h"
@@ -104,6 +105,10 @@ int topic_metrics_init(struct topic_metrics_ref *ref, const char *list, size_t m
 	memset(ref, 0, sizeof(*ref));
 	if (!tm && *err)
 		return -1;
+	if (pthread_mutex_init(&ref->scrape, NULL)) {
+		topic_metrics_release(tm);
+		return td_errf(err, errlen, "metrics-topics: cannot create its lock (out of memory?)");
+	}
 	atomic_init(&ref->cur, tm);
 	return 0;
 }
@@ -111,9 +116,25 @@ int topic_metrics_init(struct topic_metrics_ref *ref, const char *list, size_t m
 /* Waits until no reader counted in readers[parity] is left (swap's grace period, one half). */
 static void topic_metrics_drain(struct topic_metrics_ref *ref, unsigned parity)
 {
-	/* acquire: pairs with topic_metrics_exit's release, so the readers' loads precede the free */
-	while (atomic_load_explicit(&ref->readers[parity], memory_order_acquire))
-		sched_yield();
+	/*
+	 * seq_cst: the store-buffering shape against topic_metrics_enter (it
+	 * adds to readers[p], then loads cur; swap exchanges cur, then loads
+	 * readers[p]): with all four seq_cst, a reader whose count this load
+	 * misses comes after it in the single total order, so its load of cur
+	 * sees the new table. Also the acquire half of topic_metrics_exit's
+	 * release, so the readers' loads of the table precede the free.
+	 */
+	for (unsigned spins = 0, us = 50; atomic_load_explicit(&ref->readers[parity], memory_order_seq_cst); spins++) {
+		struct timespec ts = { 0, (long)us * 1000 };
+
+		if (spins < 8) {	/* a reader section is short: a few yields first */
+			sched_yield();
+			continue;
+		}
+		nanosleep(&ts, NULL);	/* then back off, 50 us doubling to 1 ms, off the main thread's CPU */
+		if (us < 1000)
+			us = us * 2 > 1000 ? 1000 : us * 2;
+	}
 }
 
 /* Adds old's count of each topic nw also lists, and of "other", to nw's. */
@@ -141,11 +162,17 @@ int topic_metrics_swap(struct topic_metrics_ref *ref, const char *list, size_t m
 
 	if (!nw && *err)
 		return -1;
-	/* seq_cst: ordered before the epoch flips and the loads of readers[] below (see topic_metrics_enter) */
+	/*
+	 * seq_cst, as the drains' loads of readers[] are: store buffering
+	 * against topic_metrics_enter (see topic_metrics_drain); an acquire load
+	 * there could miss a reader that still loaded the old table
+	 */
+	pthread_mutex_lock(&ref->scrape);	/* no scrape sees nw before old's counts are in it */
 	old = atomic_exchange_explicit(&ref->cur, nw, memory_order_seq_cst);
 	for (int k = 0; k < 2; k++)	/* SRCU: each parity drains once after a flip away from it */
 		topic_metrics_drain(ref, atomic_fetch_add_explicit(&ref->epoch, 1, memory_order_seq_cst) & 1);
 	topic_metrics_carry(nw, old);
+	pthread_mutex_unlock(&ref->scrape);
 	topic_metrics_release(old);
 	return 0;
 }
@@ -154,4 +181,5 @@ void topic_metrics_destroy(struct topic_metrics_ref *ref)
 {
 	/* relaxed: at exit, no thread counts or scrapes any more */
 	topic_metrics_release(atomic_exchange_explicit(&ref->cur, NULL, memory_order_relaxed));
+	pthread_mutex_destroy(&ref->scrape);
 }

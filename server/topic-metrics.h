@@ -20,6 +20,10 @@
  * is freed. A reader section is a few memcmps (a scrape: formatting 65
  * lines), so the wait is short; nothing waits when counting is off.
  *
+ * A scrape reads under ref->scrape (topic_metrics_scrape_begin/_end),
+ * which a swap holds from publishing the new table (its counts still 0)
+ * until the old one's are carried in, so no scrape sees a count drop.
+ *
  *	                 enter/exit   swap
  *	enter/exit       yes          yes
  *	swap             yes          no (the main thread's reload only)
@@ -27,6 +31,7 @@
 #ifndef TIMERD_SERVER_TOPIC_METRICS_H
 #define TIMERD_SERVER_TOPIC_METRICS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,6 +57,10 @@ struct topic_metrics_ref {
 	char pad0[64];
 	_Atomic uint64_t readers[2];
 	char pad1[64 - 2 * sizeof(uint64_t)];
+	/* held by a scrape's read (topic_metrics_scrape_begin) and by a swap from its exchange of cur until
+	 * old's counts are carried into the new table: a scrape never sees a counter go down (Prometheus
+	 * reads a drop as a reset); counting does not take it */
+	pthread_mutex_t scrape;
 };
 
 /* Parses list (comma-separated topics; NULL or "": off) into tm; 0, or -1 with err. */
@@ -89,6 +98,20 @@ static inline void topic_metrics_exit(struct topic_metrics_ref *ref, unsigned sl
 {
 	/* release: the section's reads of the table happen before swap's acquire load sees the count drop */
 	atomic_fetch_sub_explicit(&ref->readers[slot], 1, memory_order_release);
+}
+
+/* Enters a scrape's read section (a reader section under ref->scrape); returns the table in force (NULL: off). */
+static inline struct topic_metrics *topic_metrics_scrape_begin(struct topic_metrics_ref *ref, unsigned *slot)
+{
+	pthread_mutex_lock(&ref->scrape);
+	return topic_metrics_enter(ref, slot);
+}
+
+/* Leaves the section topic_metrics_scrape_begin opened. */
+static inline void topic_metrics_scrape_end(struct topic_metrics_ref *ref, unsigned slot)
+{
+	topic_metrics_exit(ref, slot);
+	pthread_mutex_unlock(&ref->scrape);
 }
 
 /* Counts one fire of topic (engine threads); nothing when no topic is listed. */

@@ -1,10 +1,12 @@
 /*
  * test-topic-metrics.c -- metrics-topics' table (server/topic-metrics.c):
  * a reload's swap carries counts over and frees the old table only after
- * its readers left. Four threads count fires of topics a, b and c while
- * the main thread swaps between "a, b" and "b, a" (the same topics: every
- * count must survive) 500 times and a scraper reads; the totals must
- * equal what was counted (under ASan or TSan a reader of a freed table
+ * its readers left. Four threads count fires of topics a, b and c, started
+ * together with the main thread (a barrier), which swaps between "a, b" and
+ * "b, a" (the same topics: every count must survive) until they are done,
+ * while a scraper reads as /metrics does; the swaps made while counting
+ * must be many, the totals must equal what was counted, and no scrape may
+ * see a counter go down (under ASan or TSan a reader of a freed table
  * shows up as a report). Then the carry-over and drop rules on one thread.
  */
 #include "config.h"
@@ -12,6 +14,8 @@
 #include <check.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "server/topic-metrics.h"
@@ -20,34 +24,48 @@
 #define PER_THREAD 200000
 
 static struct topic_metrics_ref ref;
-static _Atomic int stop;
+static _Atomic int stop, done;
+static pthread_barrier_t start;
 
-/* A counting thread: a, b and c in turn, PER_THREAD fires. */
+/* A counting thread: a, b and c in turn, PER_THREAD fires, from the start barrier on. */
 static void *counter(void *arg)
 {
 	static const char *const topics[] = { "a", "b", "c" };
 
 	(void)arg;
+	pthread_barrier_wait(&start);
 	for (int i = 0; i < PER_THREAD; i++)
 		topic_metrics_count(&ref, topics[i % 3], 1);
+	atomic_fetch_add_explicit(&done, 1, memory_order_relaxed);	/* relaxed: a count polled; join orders */
 	return NULL;
 }
 
-/* A scraping thread: reads every counter of the table in force until told to stop. */
+/* A scraping thread: reads every counter as /metrics does until told to stop; 1 if a count went down. */
 static void *scraper(void *arg)
 {
-	uint64_t sum = 0;
+	uint64_t last[3] = { 0 };	/* a, b, other */
+	intptr_t down = 0;
 
 	(void)arg;
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {	/* relaxed: a flag polled */
 		unsigned slot;
-		struct topic_metrics *tm = topic_metrics_enter(&ref, &slot);
+		struct topic_metrics *tm = topic_metrics_scrape_begin(&ref, &slot);
 
-		for (unsigned i = 0; tm && i <= tm->n; i++)
-			sum += atomic_load_explicit(&tm->fires[i], memory_order_relaxed) + (i < tm->n ? tm->len[i] : 0);
-		topic_metrics_exit(&ref, slot);
+		for (unsigned i = 0; tm && i <= tm->n; i++) {
+			unsigned k = i == tm->n ? 2 : tm->name[i][0] - 'a';
+			/* relaxed: a counter read for a report */
+			uint64_t v = atomic_load_explicit(&tm->fires[i], memory_order_relaxed);
+
+			if (v < last[k]) {
+				fprintf(stderr, "scrape: count %u went down from %llu to %llu\n", k,
+					(unsigned long long)last[k], (unsigned long long)v);
+				down = 1;
+			}
+			last[k] = v;
+		}
+		topic_metrics_scrape_end(&ref, slot);
 	}
-	return (void *)(uintptr_t)(sum & 1);
+	return (void *)down;
 }
 
 /* The count of topic (or "other") in the table in force; -1 if it has no series. */
@@ -68,17 +86,28 @@ START_TEST(test_swap_under_load)
 {
 	pthread_t t[COUNTERS], sc;
 	char err[256];
+	void *down;
+	int swaps = 0;
 
 	ck_assert_int_eq(topic_metrics_init(&ref, "a, b", 64, err, sizeof(err)), 0);
+	ck_assert_int_eq(pthread_barrier_init(&start, NULL, COUNTERS + 1), 0);
 	ck_assert_int_eq(pthread_create(&sc, NULL, scraper, NULL), 0);
 	for (int i = 0; i < COUNTERS; i++)
 		ck_assert_int_eq(pthread_create(&t[i], NULL, counter, NULL), 0);
-	for (int i = 0; i < 500; i++)
-		ck_assert_msg(topic_metrics_swap(&ref, i % 2 ? "a, b" : "b, a", 64, err, sizeof(err)) == 0, "%s", err);
+	pthread_barrier_wait(&start);
+	/* relaxed: a count polled; a swap made before the last counter ends overlaps counting */
+	while (atomic_load_explicit(&done, memory_order_relaxed) < COUNTERS) {
+		ck_assert_msg(topic_metrics_swap(&ref, swaps % 2 ? "a, b" : "b, a", 64, err, sizeof(err)) == 0, "%s", err);
+		swaps++;
+	}
 	for (int i = 0; i < COUNTERS; i++)
 		pthread_join(t[i], NULL);
 	atomic_store_explicit(&stop, 1, memory_order_relaxed);	/* relaxed: a flag polled */
-	pthread_join(sc, NULL);
+	pthread_join(sc, &down);
+	pthread_barrier_destroy(&start);
+	fprintf(stderr, "test_swap_under_load: %d swaps while counting\n", swaps);
+	ck_assert_msg(swaps >= 10, "only %d swaps overlapped the counting: the test did not race them", swaps);
+	ck_assert_msg(!down, "a scrape saw a counter go down across a swap (see above)");
 	/* topics a, b, c in turn: a gets ceil(N/3) per thread, c (as other) floor(N/3) */
 	ck_assert_int_eq(count_of("a"), (long long)COUNTERS * ((PER_THREAD + 2) / 3));
 	ck_assert_int_eq(count_of("b"), (long long)COUNTERS * ((PER_THREAD + 1) / 3));
