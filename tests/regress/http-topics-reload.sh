@@ -15,20 +15,7 @@ settings() {	# settings LIST: the config file with metrics-topics = LIST
 	printf 'log = %s\nmemory-only = yes\nmetrics-topics = %s\n' "$tmp/timerd.log" "$1" >"$conf"
 }
 settings a
-for _ in 1 2 3 4 5; do
-	port=$((20000 + RANDOM % 40000))
-	"$TIMERD" --foreground --socket "$sock" --state-dir "$tmp/state" --config "$conf" --http "127.0.0.1:$port" &
-	daemon_pid=$!
-	for _ in $(seq 1 250); do
-		curl -sf "http://127.0.0.1:$port/v1/stats" >/dev/null 2>&1 && break 2
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.02
-	done
-	kill "$daemon_pid" 2>/dev/null
-	wait "$daemon_pid" 2>/dev/null
-	daemon_pid=
-done
-[ -n "$daemon_pid" ] || fail "could not start timerd with --http on a free port"
+start_http --config "$conf"
 base=http://127.0.0.1:$port
 
 arm() {	# arm KEY TOPIC [in|every] [DURATION]
