@@ -213,6 +213,21 @@ static size_t conn_held(const struct conn *c)
 	return c->held ? evbuffer_get_length(c->held) : 0;
 }
 
+static void conn_send_drop_notice(struct conn *c);
+
+/*
+ * Sends c the notice of the fire events it lost once its output drained to
+ * half of max-output. conn_write_cb does it when the bufferevent drains the
+ * output; this is for the direct writes (conn_flush_batch, conn_flush_evq),
+ * after which no write callback follows when the socket took everything.
+ */
+static void conn_drop_notice_if_drained(struct conn *c)
+{
+	if (c->dropped && conn_serving(c) &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) <= c->loop->lim.max_output / 2)
+		conn_send_drop_notice(c);
+}
+
 /* Frees a dead c: its slot, its socket (the reaper's job, nobody else's). */
 void conn_free(struct conn *c)
 {
@@ -580,6 +595,7 @@ static void conn_flush_batch(struct conn *c)
 	} else if (c->tls) {
 		conn_tls_coalesce(out);
 	}
+	conn_drop_notice_if_drained(c);
 }
 
 /*
@@ -989,6 +1005,7 @@ static void conn_flush_evq(struct conn *c)
 		evbuffer_drain(c->evq, evbuffer_get_length(c->evq));
 		conn_close_flush(c);
 	}
+	conn_drop_notice_if_drained(c);
 }
 
 void conn_flush_events(struct loop *l)
