@@ -951,11 +951,7 @@ static struct evbuffer *conn_event_out(struct conn *c, bool delivery)
 		return bufferevent_get_output(c->bev);
 	if (!c->evq && !(c->evq = evbuffer_new()))
 		return NULL;
-	if (!evbuffer_get_length(c->evq)) {	/* first event of the round: c gets flushed at its end */
-		c->evq_next = c->loop->evq_conns;
-		c->loop->evq_conns = c;
-	}
-	return c->evq;
+	return c->evq;	/* conn_push_event puts c on evq_conns once an event is in it */
 }
 
 void conn_push_event(struct conn *c, const uint8_t *frame, size_t len, bool delivery)
@@ -978,6 +974,11 @@ void conn_push_event(struct conn *c, const uint8_t *frame, size_t len, bool deli
 		c->dropped++;
 		ctr_add(&c->loop->ctr.fires_dropped, 1);
 		return;
+	}
+	if (out == c->evq && !c->evq_linked) {	/* first event of the round: c gets flushed at its end */
+		c->evq_next = c->loop->evq_conns;
+		c->loop->evq_conns = c;
+		c->evq_linked = true;
 	}
 	c->out_total += len;
 	ctr_add(&c->loop->ctr.bytes_out, len);
@@ -1014,6 +1015,7 @@ void conn_flush_events(struct loop *l)
 
 	while ((c = l->evq_conns) != NULL) {	/* none is freed before: the reaper runs in its own callback */
 		l->evq_conns = c->evq_next;
+		c->evq_linked = false;
 		conn_flush_evq(c);
 	}
 }

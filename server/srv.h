@@ -308,6 +308,7 @@ struct conn {
 	struct conn *hold_prev, *hold_next;	/* loop->holders while hn > 0 or held is not empty */
 	struct evbuffer *evq;		/* fire events of the running fire round (conn_push_event); NULL until needed */
 	struct conn *evq_next;		/* on loop->evq_conns while evq holds bytes */
+	bool evq_linked;		/* on loop->evq_conns (linked after an event was added to evq) */
 	bool holding;			/* on loop->holders */
 	struct http_sse *sse;		/* an HTTP event stream (server/http-watch.c), not a socket: no bev, no slot */
 	char peer[64];			/* "pid 123 uid 0" or "127.0.0.1:5555" */
