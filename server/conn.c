@@ -935,17 +935,18 @@ static bool conn_tls_failed(struct conn *c)
 /*
  * Where c's fire events of this fire round go: behind held replies while
  * any wait (a watcher's fire must not overtake the reply to the Arm that
- * made it), unless it is a delivery and fewer than max-inflight / 2
- * replies are held (past that the delivery waits behind them as before:
- * a consumer acking deliveries while a commit is slow would otherwise get
- * more and more acks pending, past its client's window of max-inflight);
- * with TLS, the output (the bufferevent encrypts and coalesces); else c's
+ * made it), unless it is a delivery and the held replies plus the credit
+ * of c's subscriptions (the deliveries it may have in flight, each an ack
+ * to come) stay under max-inflight; past that the delivery waits behind
+ * them as before: a consumer acking deliveries while a commit is slow
+ * would otherwise have more requests unanswered than its client's window
+ * of max-inflight (libtimerd refuses the ack: TIMERD_EINFLIGHT); with TLS, the output (the bufferevent encrypts and coalesces); else c's
  * event queue, which conn_flush_events writes when the round ends. NULL:
  * out of memory.
  */
 static struct evbuffer *conn_event_out(struct conn *c, bool delivery)
 {
-	if (c->holding && (!delivery || c->hn >= c->loop->lim.max_inflight / 2))
+	if (c->holding && (!delivery || c->hn + c->gsub_credit >= c->loop->lim.max_inflight))
 		return c->held;
 	if (c->tls)
 		return bufferevent_get_output(c->bev);

@@ -317,6 +317,7 @@ struct conn {
 	bool tls_up;			/* its handshake completed */
 	uint64_t frames_seen;		/* frames read (a TLS ClientHello as the first is a mismatch) */
 	struct group_sub *gsubs;	/* consumer-group subscriptions (server/group-srv.c) */
+	uint64_t gsub_credit;		/* the sum of their credits: deliveries in flight to c at most (conn_event_out) */
 	/* identity (auth.c): with a users file, NULL until bound; without one, unused */
 	const struct ident *ident;	/* points into loop->users */
 	bool auth_wait;			/* an Auth is being checked: nothing more is read or handled */
