@@ -940,13 +940,18 @@ static bool conn_tls_failed(struct conn *c)
  * to come) stay under max-inflight; past that the delivery waits behind
  * them as before: a consumer acking deliveries while a commit is slow
  * would otherwise have more requests unanswered than its client's window
- * of max-inflight (libtimerd refuses the ack: TIMERD_EINFLIGHT); with TLS, the output (the bufferevent encrypts and coalesces); else c's
- * event queue, which conn_flush_events writes when the round ends. NULL:
- * out of memory.
+ * of max-inflight (libtimerd refuses the ack: TIMERD_EINFLIGHT). Nor
+ * while a delivery put in held is still there (held_dlv_end): held
+ * replies are released per batch, so the bound may clear while it waits
+ * behind a later hold, and the next delivery, even its own redelivery,
+ * would overtake it. With TLS, the output (the bufferevent encrypts and
+ * coalesces); else c's event queue, which conn_flush_events writes when
+ * the round ends. NULL: out of memory.
  */
 static struct evbuffer *conn_event_out(struct conn *c, bool delivery)
 {
-	if (c->holding && (!delivery || c->hn + c->gsub_credit >= c->loop->lim.max_inflight))
+	if (c->holding && (!delivery || c->hn + c->gsub_credit >= c->loop->lim.max_inflight ||
+			   c->held_base < c->held_dlv_end))	/* an earlier delivery still in held */
 		return c->held;
 	if (c->tls)
 		return bufferevent_get_output(c->bev);
@@ -976,6 +981,8 @@ void conn_push_event(struct conn *c, const uint8_t *frame, size_t len, bool deli
 		ctr_add(&c->loop->ctr.fires_dropped, 1);
 		return;
 	}
+	if (out == c->held && delivery)	/* later deliveries wait until this one is released */
+		c->held_dlv_end = c->held_base + conn_held(c);
 	if (out == c->evq && !c->evq_linked) {	/* first event of the round: c gets flushed at its end */
 		c->evq_next = c->loop->evq_conns;
 		c->loop->evq_conns = c;

@@ -300,6 +300,7 @@ struct conn {
 	/* durability: output held until the journal commits (journal.h) */
 	struct evbuffer *held;		/* bytes after the first reply still waiting; NULL until needed */
 	uint64_t held_base;		/* held-stream offset of held's first byte */
+	uint64_t held_dlv_end;		/* held-stream offset where the last delivery put in held ends */
 	struct conn_hold {
 		uint64_t off;		/* held-stream offset where the waiting reply starts */
 		uint64_t seq;		/* journal batch it waits for */
