@@ -931,7 +931,6 @@ static bool conn_tls_failed(struct conn *c)
 	return true;
 }
 
-/* Queues a framed event to c, dropping it if c's output is full. */
 /*
  * Where c's fire events of this fire round go: behind held replies while
  * any wait (a watcher's fire must not overtake the reply to the Arm that

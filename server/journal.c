@@ -764,7 +764,9 @@ static void journal_gauges(struct journal *j)
  * frames past the last synced commit fail their checksums and are
  * ignored). The journal thread goes on committing meanwhile; replies under
  * an interval never wait for a sync, so nothing else changes: a power loss
- * still loses at most the commits of the last interval (plus one sync).
+ * loses at most the commits of the last interval plus those made during
+ * up to two syncs (the one running when a sync is asked, and the asked
+ * one, which starts after it): unbounded if the disk stalls.
  * A failed fdatasync sets sync_failed: the journal thread then refuses
  * writes (failing) and makes its next commit a synchronous one, as when a
  * synchronous commit fails (journal_sync_check). Only this thread adds to

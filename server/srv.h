@@ -477,7 +477,8 @@ void conn_open(struct loop *l, const struct loop_msg *m);
  * Queues a framed fire event to c during the loop's fire round
  * (loop_run_fires), dropping it if c's output is full. delivery: a
  * consumer group's delivery, which does not wait behind replies held for
- * the journal (conn_hold); a watcher's fire does.
+ * the journal (conn_hold) within the bounds conn.c's conn_event_out
+ * names; a watcher's fire does.
  */
 void conn_push_event(struct conn *c, const uint8_t *frame, size_t len, bool delivery);
 
