@@ -214,6 +214,21 @@ static size_t conn_held(const struct conn *c)
 	return c->held ? evbuffer_get_length(c->held) : 0;
 }
 
+static void conn_send_drop_notice(struct conn *c);
+
+/*
+ * Sends c the notice of the fire events it lost once its output drained to
+ * half of max-output. conn_write_cb does it when the bufferevent drains the
+ * output; this is for the direct writes (conn_flush_batch, conn_flush_evq),
+ * after which no write callback follows when the socket took everything.
+ */
+static void conn_drop_notice_if_drained(struct conn *c)
+{
+	if (c->dropped && conn_serving(c) &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) + conn_held(c) <= c->loop->lim.max_output / 2)
+		conn_send_drop_notice(c);
+}
+
 /* Frees a dead c: its slot, its socket (the reaper's job, nobody else's). */
 void conn_free(struct conn *c)
 {
@@ -582,6 +597,7 @@ static void conn_flush_batch(struct conn *c)
 	} else if (c->tls) {
 		conn_tls_coalesce(out);
 	}
+	conn_drop_notice_if_drained(c);
 }
 
 /*
@@ -917,31 +933,32 @@ static bool conn_tls_failed(struct conn *c)
 	return true;
 }
 
-/* Queues a framed event to c, dropping it if c's output is full. */
 /*
  * Where c's fire events of this fire round go: behind held replies while
  * any wait (a watcher's fire must not overtake the reply to the Arm that
- * made it), unless it is a delivery and fewer than max-inflight / 2
- * replies are held (past that the delivery waits behind them as before:
- * a consumer acking deliveries while a commit is slow would otherwise get
- * more and more acks pending, past its client's window of max-inflight);
- * with TLS, the output (the bufferevent encrypts and coalesces); else c's
- * event queue, which conn_flush_events writes when the round ends. NULL:
- * out of memory.
+ * made it), unless it is a delivery and the held replies plus the credit
+ * of c's subscriptions (the deliveries it may have in flight, each an ack
+ * to come) stay under max-inflight; past that the delivery waits behind
+ * them as before: a consumer acking deliveries while a commit is slow
+ * would otherwise have more requests unanswered than its client's window
+ * of max-inflight (libtimerd refuses the ack: TIMERD_EINFLIGHT). Nor
+ * while a delivery put in held is still there (held_dlv_end): held
+ * replies are released per batch, so the bound may clear while it waits
+ * behind a later hold, and the next delivery, even its own redelivery,
+ * would overtake it. With TLS, the output (the bufferevent encrypts and
+ * coalesces); else c's event queue, which conn_flush_events writes when
+ * the round ends. NULL: out of memory.
  */
 static struct evbuffer *conn_event_out(struct conn *c, bool delivery)
 {
-	if (c->holding && (!delivery || c->hn >= c->loop->lim.max_inflight / 2))
+	if (c->holding && (!delivery || c->hn + c->gsub_credit >= c->loop->lim.max_inflight ||
+			   c->held_base < c->held_dlv_end))	/* an earlier delivery still in held */
 		return c->held;
 	if (c->tls)
 		return bufferevent_get_output(c->bev);
 	if (!c->evq && !(c->evq = evbuffer_new()))
 		return NULL;
-	if (!evbuffer_get_length(c->evq)) {	/* first event of the round: c gets flushed at its end */
-		c->evq_next = c->loop->evq_conns;
-		c->loop->evq_conns = c;
-	}
-	return c->evq;
+	return c->evq;	/* conn_push_event puts c on evq_conns once an event is in it */
 }
 
 void conn_push_event(struct conn *c, const uint8_t *frame, size_t len, bool delivery)
@@ -964,6 +981,13 @@ void conn_push_event(struct conn *c, const uint8_t *frame, size_t len, bool deli
 		c->dropped++;
 		ctr_add(&c->loop->ctr.fires_dropped, 1);
 		return;
+	}
+	if (out == c->held && delivery)	/* later deliveries wait until this one is released */
+		c->held_dlv_end = c->held_base + conn_held(c);
+	if (out == c->evq && !c->evq_linked) {	/* first event of the round: c gets flushed at its end */
+		c->evq_next = c->loop->evq_conns;
+		c->loop->evq_conns = c;
+		c->evq_linked = true;
 	}
 	c->out_total += len;
 	ctr_add(&c->loop->ctr.bytes_out, len);
@@ -991,6 +1015,7 @@ static void conn_flush_evq(struct conn *c)
 		evbuffer_drain(c->evq, evbuffer_get_length(c->evq));
 		conn_close_flush(c);
 	}
+	conn_drop_notice_if_drained(c);
 }
 
 void conn_flush_events(struct loop *l)
@@ -999,6 +1024,7 @@ void conn_flush_events(struct loop *l)
 
 	while ((c = l->evq_conns) != NULL) {	/* none is freed before: the reaper runs in its own callback */
 		l->evq_conns = c->evq_next;
+		c->evq_linked = false;
 		conn_flush_evq(c);
 	}
 }

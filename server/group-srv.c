@@ -374,6 +374,7 @@ int group_srv_subscribe(struct conn *c, const char *name, uint32_t credit)
 {
 	struct srv *s = c->loop->srv;
 	struct group_sub *sub;
+	uint32_t old_credit;
 	unsigned n = 0;
 	int rc;
 
@@ -383,6 +384,7 @@ int group_srv_subscribe(struct conn *c, const char *name, uint32_t credit)
 		if (!group_consumer_active(&(*p)->c) && strcmp((*p)->name, name)) {
 			sub = *p;	/* its group was deleted: the slot is free again */
 			*p = sub->next;
+			c->gsub_credit -= sub->credit;
 			free(sub);
 			continue;
 		}
@@ -402,16 +404,22 @@ int group_srv_subscribe(struct conn *c, const char *name, uint32_t credit)
 		sub->next = c->gsubs;
 		c->gsubs = sub;
 	}
+	old_credit = sub->credit;	/* counted before group_subscribe, which may hand out deliveries */
+	sub->credit = credit ? credit : 1;	/* as group_subscribe counts it */
+	c->gsub_credit = c->gsub_credit - old_credit + sub->credit;
 	rc = group_subscribe(&s->groups->gs, name, &sub->c, credit);
 	if (rc == 0) {
 		c->waits_fire = true;	/* waiting for deliveries is not idleness (idle-timeout) */
 		return 0;
 	}
+	c->gsub_credit = c->gsub_credit - sub->credit + old_credit;
+	sub->credit = old_credit;
 	if (rc == GROUP_EINVAL)
 		return rc;	/* subscribed already: keep it */
 	for (struct group_sub **p = &c->gsubs; *p; p = &(*p)->next)
 		if (*p == sub) {	/* refused: it takes no slot */
 			*p = sub->next;
+			c->gsub_credit -= sub->credit;
 			free(sub);
 			break;
 		}
@@ -429,6 +437,7 @@ int group_srv_unsubscribe(struct conn *c, const char *name)
 	for (struct group_sub **p = &c->gsubs; *p; p = &(*p)->next)
 		if (*p == sub) {	/* deliver is never called on it again: free it */
 			*p = sub->next;
+			c->gsub_credit -= sub->credit;
 			free(sub);
 			break;
 		}
@@ -471,6 +480,7 @@ void group_srv_conn_drop(struct conn *c)
 		free(sub);
 	}
 	c->gsubs = NULL;
+	c->gsub_credit = 0;
 }
 
 void group_srv_stats(struct srv *s, Timerd__DeliveryStats *st)

@@ -43,6 +43,7 @@ struct group_sub {
 	uint64_t handle;		/* its connection's */
 	struct srv *s;
 	char name[GROUP_MAX_NAME + 1];
+	uint32_t credit;		/* its credit, counted in the connection's gsub_credit (0: not subscribed) */
 };
 
 /* Subscriptions one connection may hold. */

@@ -87,6 +87,8 @@ struct journal {
 	pthread_mutex_t sync_mu;
 	pthread_cond_t sync_cv;
 	bool sync_want, sync_stop;	/* under sync_mu */
+	_Atomic bool sync_failed;	/* the syncer's fdatasync failed; the journal thread takes it (journal_sync_check) */
+	bool sync_forced;		/* thread only: a sync failed, the next commit is synchronous (FULL) */
 	int64_t last_alive;		/* when meta alive_* was last noted */
 	int64_t gauges_at;		/* when file_bytes was last read (journal_gauges) */
 	bool snap_running;
@@ -486,8 +488,8 @@ static bool journal_sync_due(struct journal *j, int64_t now)
 	switch (j->s->cfg->fsync) {
 	case JOURNAL_FSYNC_ALWAYS:
 		return true;
-	case JOURNAL_FSYNC_INTERVAL:	/* with the syncer, never: journal_sync_ask */
-		return j->wal_fd < 0 && now - j->last_sync >= j->interval;
+	case JOURNAL_FSYNC_INTERVAL:	/* with the syncer, only after its sync failed: journal_sync_ask */
+		return j->sync_forced || (j->wal_fd < 0 && now - j->last_sync >= j->interval);
 	default:
 		return false;
 	}
@@ -698,7 +700,9 @@ static int journal_commit(struct journal *j, bool fresh)
 	if (store_begin(j->st, sync, err, sizeof(err)) < 0)
 		goto fail;
 	if (j->snap_running && journal_snap_slice(j, &snap_done) < 0) {
+		pthread_mutex_lock(&j->err_mu);	/* the syncer may be writing it */
 		snprintf(err, sizeof(err), "%s", j->last_error);
+		pthread_mutex_unlock(&j->err_mu);
 		goto fail_tx;
 	}
 	/* the ordering rule: after the loops' batches were taken and the slice read the engine */
@@ -720,6 +724,7 @@ static int journal_commit(struct journal *j, bool fresh)
 	if (sync) {
 		j->last_sync = t0;
 		j->unsynced = false;
+		j->sync_forced = false;
 		ctr_add(&j->syncs, 1);
 	} else {
 		j->unsynced = true;
@@ -759,8 +764,13 @@ static void journal_gauges(struct journal *j)
  * frames past the last synced commit fail their checksums and are
  * ignored). The journal thread goes on committing meanwhile; replies under
  * an interval never wait for a sync, so nothing else changes: a power loss
- * still loses at most the commits of the last interval (plus one sync).
- * Only this thread adds to j->syncs while it runs.
+ * loses at most the commits of the last interval plus those made during
+ * up to two syncs (the one running when a sync is asked, and the asked
+ * one, which starts after it): unbounded if the disk stalls.
+ * A failed fdatasync sets sync_failed: the journal thread then refuses
+ * writes (failing) and makes its next commit a synchronous one, as when a
+ * synchronous commit fails (journal_sync_check). Only this thread adds to
+ * j->syncs while it runs.
  */
 static void *journal_syncer_main(void *arg)
 {
@@ -781,7 +791,9 @@ static void *journal_syncer_main(void *arg)
 
 			snprintf(err, sizeof(err), "syncing %.400s-wal: %s", j->s->store_path, strerror(errno));
 			journal_set_error(j, err);
-			log_warn_rl("journal: %s", err);
+			/* release: orders last_error (also under err_mu) before the journal thread's acquire */
+			atomic_store_explicit(&j->sync_failed, true, memory_order_release);
+			journal_wake(j);
 		}
 		pthread_mutex_lock(&j->sync_mu);
 	}
@@ -877,6 +889,23 @@ static void journal_failed(struct journal *j, int *retry_ms)
 			      : JOURNAL_RETRY_MIN_MS;
 }
 
+/*
+ * The syncer's fdatasync failed (journal thread): what it was to make
+ * durable may not be, so as for a failed synchronous commit, writes are
+ * refused and the next commit (or, idle, a sync) is synchronous; failing
+ * clears once one succeeds. True if a failure was taken.
+ */
+static bool journal_sync_check(struct journal *j, int *retry_ms)
+{
+	/* acquire: pairs with the syncer's release (its last_error is set) */
+	if (!atomic_exchange_explicit(&j->sync_failed, false, memory_order_acquire))
+		return false;
+	j->unsynced = true;
+	j->sync_forced = true;
+	journal_failed(j, retry_ms);
+	return true;
+}
+
 /* A commit worked after failures: writes are taken again. */
 static void journal_recovered(struct journal *j, int *retry_ms)
 {
@@ -900,7 +929,10 @@ static void *journal_main(void *arg)
 		 * Meanwhile the fire batch stays in j->fires, whose cap bounds it.
 		 */
 		bool fresh = !j->npending;
-		bool work = !fresh || journal_take(j) || journal_fires_waiting(j);
+		bool work;
+
+		journal_sync_check(j, &retry_ms);
+		work = !fresh || journal_take(j) || journal_fires_waiting(j);
 
 		if (work || (j->snap_running && !stopping)) {	/* a pass is dropped at shutdown */
 			if (journal_commit(j, fresh) < 0) {
@@ -910,11 +942,28 @@ static void *journal_main(void *arg)
 				journal_wait(j, retry_ms);
 				continue;
 			}
-			journal_recovered(j, &retry_ms);
-			if (j->sync_started && j->unsynced && engine_now(j->s->engine) - j->last_sync >= j->interval)
+			if (!journal_sync_check(j, &retry_ms) && !j->sync_forced)
+				journal_recovered(j, &retry_ms);	/* a forced commit was synchronous */
+			if (j->sync_started && !j->sync_forced && j->unsynced &&
+			    engine_now(j->s->engine) - j->last_sync >= j->interval)
 				journal_sync_ask(j);	/* under load the idle path below is rarely reached */
 			journal_snap_maybe_start(j);
 			journal_gauges(j);
+			continue;
+		}
+		if (j->sync_forced) {	/* idle after a failed sync: a synchronous one on this thread */
+			if (store_sync(j->st, err, sizeof(err)) == 0) {
+				j->unsynced = j->sync_forced = false;
+				j->last_sync = engine_now(j->s->engine);
+				ctr_add(&j->syncs, 1);
+				journal_recovered(j, &retry_ms);
+			} else {
+				journal_set_error(j, err);
+				journal_failed(j, &retry_ms);
+				if (stopping && retry_ms >= JOURNAL_RETRY_MAX_MS)
+					break;	/* stopping on a disk that keeps failing: give up */
+				journal_wait(j, retry_ms);
+			}
 			continue;
 		}
 		if (j->unsynced && j->s->cfg->fsync == JOURNAL_FSYNC_INTERVAL &&

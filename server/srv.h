@@ -300,6 +300,7 @@ struct conn {
 	/* durability: output held until the journal commits (journal.h) */
 	struct evbuffer *held;		/* bytes after the first reply still waiting; NULL until needed */
 	uint64_t held_base;		/* held-stream offset of held's first byte */
+	uint64_t held_dlv_end;		/* held-stream offset where the last delivery put in held ends */
 	struct conn_hold {
 		uint64_t off;		/* held-stream offset where the waiting reply starts */
 		uint64_t seq;		/* journal batch it waits for */
@@ -308,6 +309,7 @@ struct conn {
 	struct conn *hold_prev, *hold_next;	/* loop->holders while hn > 0 or held is not empty */
 	struct evbuffer *evq;		/* fire events of the running fire round (conn_push_event); NULL until needed */
 	struct conn *evq_next;		/* on loop->evq_conns while evq holds bytes */
+	bool evq_linked;		/* on loop->evq_conns (linked after an event was added to evq) */
 	bool holding;			/* on loop->holders */
 	struct http_sse *sse;		/* an HTTP event stream (server/http-watch.c), not a socket: no bev, no slot */
 	char peer[64];			/* "pid 123 uid 0" or "127.0.0.1:5555" */
@@ -316,6 +318,7 @@ struct conn {
 	bool tls_up;			/* its handshake completed */
 	uint64_t frames_seen;		/* frames read (a TLS ClientHello as the first is a mismatch) */
 	struct group_sub *gsubs;	/* consumer-group subscriptions (server/group-srv.c) */
+	uint64_t gsub_credit;		/* the sum of their credits: deliveries in flight to c at most (conn_event_out) */
 	/* identity (auth.c): with a users file, NULL until bound; without one, unused */
 	const struct ident *ident;	/* points into loop->users */
 	bool auth_wait;			/* an Auth is being checked: nothing more is read or handled */
@@ -474,7 +477,8 @@ void conn_open(struct loop *l, const struct loop_msg *m);
  * Queues a framed fire event to c during the loop's fire round
  * (loop_run_fires), dropping it if c's output is full. delivery: a
  * consumer group's delivery, which does not wait behind replies held for
- * the journal (conn_hold); a watcher's fire does.
+ * the journal (conn_hold) within the bounds conn.c's conn_event_out
+ * names; a watcher's fire does.
  */
 void conn_push_event(struct conn *c, const uint8_t *frame, size_t len, bool delivery);
 

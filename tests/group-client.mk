@@ -16,3 +16,11 @@ EXTRA_DIST += $(GROUP_CLIENT_TESTS) tests/regress/group-lib.sh
 # A group's requests follow its topics' rules (doc/security.md, issue 12 section 4).
 TESTS += tests/regress/group-perms.sh
 EXTRA_DIST += tests/regress/group-perms.sh
+
+# The syncer's failed fdatasync makes the store fail until a synchronous commit works (an LD_PRELOAD shim built with cc).
+TESTS += tests/regress/syncfail.sh
+EXTRA_DIST += tests/regress/syncfail.sh tests/regress/sync-shim.c
+
+# A consumer's acks stay within its client's window while commits are slow (the same shim slowing fdatasync).
+TESTS += tests/regress/group-window.sh
+EXTRA_DIST += tests/regress/group-window.sh

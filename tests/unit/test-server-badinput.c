@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "client/timerd.h"
 #include "proto/frame.h"
@@ -345,6 +346,67 @@ START_TEST(test_never_reads_fires)
 }
 END_TEST
 
+/* Timers due at once for test_burst_drop_notice: their fires pass max-output within one fire round. */
+#define BURST_FIRES 2000
+
+/*
+ * A burst of fires due at once passes max-output within one round: the
+ * round's events go to the socket in one direct write, which takes them
+ * all (no write callback follows), and the notice of the dropped ones must
+ * still come.
+ */
+START_TEST(test_burst_drop_notice)
+{
+	static struct tsd small;
+	int fd;
+	Timerd__Request r = TIMERD__REQUEST__INIT;
+	Timerd__Watch w = TIMERD__WATCH__INIT;
+	Timerd__Response *m;
+	struct timerd *a;
+	struct timespec now;
+	int64_t at;
+	uint64_t notices = 0, fires = 0, lost = 0;
+
+	tsd_start(&small, (const char *[]){ "--max-output", "4096", "--max-payload", "1024", "--max-frame", "4096",
+					    NULL });
+	fd = frames_connect(small.sock);
+	w.topic = (char *)"burst";
+	r.id = 1;
+	r.body_case = TIMERD__REQUEST__BODY_WATCH;
+	r.watch = &w;
+	frames_send_request(fd, &r);
+	m = frames_read_response(fd, 5000);
+	ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_WATCH);
+	timerd__response__free_unpacked(m, NULL);
+	ck_assert_int_eq(timerd_connect(small.sock, NULL, &a, NULL), TIMERD_OK);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	at = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec + 3000 * TIMERD_MS;
+	for (int i = 0; i < BURST_FIRES; i++) {
+		struct timerd_arm arm = { .when = TIMERD_AT_MONO, .time_ns = at, .topic = "burst" };
+
+		ck_assert_int_eq(timerd_arm(a, &arm, NULL), TIMERD_OK);
+	}
+	timerd_close(a);
+	/* Read as they come: the notice must come without any further request. */
+	while (fires + lost < BURST_FIRES) {
+		ck_assert_msg((m = frames_read_response(fd, 5000)) != NULL,
+			      "no notice: the stream stopped after %llu fires and %llu lost of %d",
+			      (unsigned long long)fires, (unsigned long long)lost, BURST_FIRES);
+		if (m->body_case == TIMERD__RESPONSE__BODY_NOTICE) {
+			ck_assert_int_eq(m->notice->kind, TIMERD__NOTICE__KIND__FIRES_DROPPED);
+			notices++;
+			lost += m->notice->count;
+		}
+		fires += m->body_case == TIMERD__RESPONSE__BODY_FIRE;
+		timerd__response__free_unpacked(m, NULL);
+	}
+	ck_assert_uint_eq(fires + lost, BURST_FIRES);
+	ck_assert_uint_ge(notices, 1);
+	close(fd);
+	ck_assert_int_eq(tsd_stop(&small), 0);
+}
+END_TEST
+
 START_TEST(test_never_reads_replies)
 {
 	int fd = frames_connect(daemon_.sock), small = 4096, flags;
@@ -452,6 +514,7 @@ static Suite *badinput_suite(void)
 	tcase_add_test(tc, test_unknown_op);
 	tcase_add_test(tc, test_oversized_frame);
 	tcase_add_test(tc, test_never_reads_fires);
+	tcase_add_test(tc, test_burst_drop_notice);
 	tcase_add_test(tc, test_never_reads_replies);
 	tcase_add_test(tc, test_too_many_connections);
 	suite_add_tcase(s, tc);
