@@ -23,19 +23,28 @@
 #define COUNTERS 4
 #define PER_THREAD 200000
 
-static struct topic_metrics_ref ref;
-static _Atomic int stop, done;
-static pthread_barrier_t start;
+#define MIN_SWAPS 10	/* swaps that must overlap the counting */
 
-/* A counting thread: a, b and c in turn, PER_THREAD fires, from the start barrier on. */
+static struct topic_metrics_ref ref;
+static _Atomic int stop, done, swaps;
+static pthread_barrier_t start;
+static long counted[COUNTERS];	/* fires each counting thread made (read after the join) */
+
+/*
+ * A counting thread: a, b and c in turn, from the start barrier on, at
+ * least PER_THREAD fires and until MIN_SWAPS swaps were made (so on a
+ * loaded machine the swaps still race the counting).
+ */
 static void *counter(void *arg)
 {
 	static const char *const topics[] = { "a", "b", "c" };
+	long i;
 
-	(void)arg;
 	pthread_barrier_wait(&start);
-	for (int i = 0; i < PER_THREAD; i++)
+	/* relaxed: a count polled */
+	for (i = 0; i < PER_THREAD || atomic_load_explicit(&swaps, memory_order_relaxed) < MIN_SWAPS; i++)
 		topic_metrics_count(&ref, topics[i % 3], 1);
+	counted[(intptr_t)arg] = i;
 	atomic_fetch_add_explicit(&done, 1, memory_order_relaxed);	/* relaxed: a count polled; join orders */
 	return NULL;
 }
@@ -87,31 +96,38 @@ START_TEST(test_swap_under_load)
 	pthread_t t[COUNTERS], sc;
 	char err[256];
 	void *down;
-	int swaps = 0;
+	long long want_a = 0, want_b = 0, want_other = 0;
 
 	ck_assert_int_eq(topic_metrics_init(&ref, "a, b", 64, err, sizeof(err)), 0);
 	ck_assert_int_eq(pthread_barrier_init(&start, NULL, COUNTERS + 1), 0);
 	ck_assert_int_eq(pthread_create(&sc, NULL, scraper, NULL), 0);
 	for (int i = 0; i < COUNTERS; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, counter, NULL), 0);
+		ck_assert_int_eq(pthread_create(&t[i], NULL, counter, (void *)(intptr_t)i), 0);
 	pthread_barrier_wait(&start);
 	/* relaxed: a count polled; a swap made before the last counter ends overlaps counting */
 	while (atomic_load_explicit(&done, memory_order_relaxed) < COUNTERS) {
-		ck_assert_msg(topic_metrics_swap(&ref, swaps % 2 ? "a, b" : "b, a", 64, err, sizeof(err)) == 0, "%s", err);
-		swaps++;
+		int n = atomic_load_explicit(&swaps, memory_order_relaxed);	/* relaxed: only this thread writes it */
+
+		ck_assert_msg(topic_metrics_swap(&ref, n % 2 ? "a, b" : "b, a", 64, err, sizeof(err)) == 0, "%s", err);
+		atomic_store_explicit(&swaps, n + 1, memory_order_relaxed);	/* relaxed: a count polled */
 	}
 	for (int i = 0; i < COUNTERS; i++)
 		pthread_join(t[i], NULL);
 	atomic_store_explicit(&stop, 1, memory_order_relaxed);	/* relaxed: a flag polled */
 	pthread_join(sc, &down);
 	pthread_barrier_destroy(&start);
-	fprintf(stderr, "test_swap_under_load: %d swaps while counting\n", swaps);
-	ck_assert_msg(swaps >= 10, "only %d swaps overlapped the counting: the test did not race them", swaps);
+	fprintf(stderr, "test_swap_under_load: %d swaps while counting\n", atomic_load(&swaps));
+	ck_assert_msg(atomic_load(&swaps) >= MIN_SWAPS, "only %d swaps overlapped the counting", atomic_load(&swaps));
 	ck_assert_msg(!down, "a scrape saw a counter go down across a swap (see above)");
-	/* topics a, b, c in turn: a gets ceil(N/3) per thread, c (as other) floor(N/3) */
-	ck_assert_int_eq(count_of("a"), (long long)COUNTERS * ((PER_THREAD + 2) / 3));
-	ck_assert_int_eq(count_of("b"), (long long)COUNTERS * ((PER_THREAD + 1) / 3));
-	ck_assert_int_eq(count_of("other"), (long long)COUNTERS * (PER_THREAD / 3));
+	/* topics a, b, c in turn: of N fires a gets ceil(N/3), b ceil((N-1)/3), c (as other) floor(N/3) */
+	for (int i = 0; i < COUNTERS; i++) {
+		want_a += (counted[i] + 2) / 3;
+		want_b += (counted[i] + 1) / 3;
+		want_other += counted[i] / 3;
+	}
+	ck_assert_int_eq(count_of("a"), want_a);
+	ck_assert_int_eq(count_of("b"), want_b);
+	ck_assert_int_eq(count_of("other"), want_other);
 	topic_metrics_destroy(&ref);
 }
 END_TEST
