@@ -10,7 +10,7 @@
 command -v cc >/dev/null || skip "needs cc to build the fdatasync shim"
 cc -shared -fPIC -o "$tmp/sync-shim.so" "${top_srcdir:-.}/tests/regress/sync-shim.c" -ldl 2>"$tmp/cc.err" ||
 	skip "cannot build the shim: $(cat "$tmp/cc.err")"
-SYNC_SHIM_SLOW_MS=30 LD_PRELOAD=$tmp/sync-shim.so start_timerd --max-inflight 100
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" SYNC_SHIM_SLOW_MS=30 LD_PRELOAD=$tmp/sync-shim.so start_timerd --max-inflight 100
 ctl group create g --topic t --ack-timeout 30s >/dev/null || fail "group create"
 for i in $(seq 1 80); do
 	ctl arm "k$i" --every 20ms --topic t >/dev/null || fail "arm k$i"

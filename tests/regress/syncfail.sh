@@ -9,7 +9,7 @@ command -v cc >/dev/null || skip "needs cc to build the fdatasync shim"
 cc -shared -fPIC -o "$tmp/sync-shim.so" "${top_srcdir:-.}/tests/regress/sync-shim.c" -ldl 2>"$tmp/cc.err" ||
 	skip "cannot build the shim: $(cat "$tmp/cc.err")"
 export SYNC_SHIM_FAIL=$tmp/fail-syncs
-LD_PRELOAD=$tmp/sync-shim.so start_timerd --fsync 10ms
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" LD_PRELOAD=$tmp/sync-shim.so start_timerd --fsync 10ms
 
 # Prints store.failing of `stats --json`.
 store_failing() {
