@@ -295,6 +295,29 @@ static bool fires_routed(void *arg)
 /* Fires sent to a watcher that does not read: far more than the socket and max-output hold. */
 #define FLOOD_FIRES 15000
 
+/*
+ * Reads fd's events until total fires are accounted for (sent, or counted
+ * lost by FIRES_DROPPED notices); fails saying what was seen if the stream
+ * stops first. Adds to *fires, *lost and *notices.
+ */
+static void read_fires_until(int fd, uint64_t total, uint64_t *fires, uint64_t *lost, uint64_t *notices)
+{
+	Timerd__Response *m;
+
+	while (*fires + *lost < total) {
+		ck_assert_msg((m = frames_read_response(fd, 5000)) != NULL,
+			      "the stream stopped after %llu fires and %llu lost of %llu",
+			      (unsigned long long)*fires, (unsigned long long)*lost, (unsigned long long)total);
+		if (m->body_case == TIMERD__RESPONSE__BODY_NOTICE) {
+			ck_assert_int_eq(m->notice->kind, TIMERD__NOTICE__KIND__FIRES_DROPPED);
+			(*notices)++;
+			*lost += m->notice->count;
+		}
+		*fires += m->body_case == TIMERD__RESPONSE__BODY_FIRE;
+		timerd__response__free_unpacked(m, NULL);
+	}
+}
+
 START_TEST(test_never_reads_fires)
 {
 	int fd = frames_connect(daemon_.sock), small = 4096;
@@ -328,18 +351,7 @@ START_TEST(test_never_reads_fires)
 	timerd_close(a);
 	ck_assert_int_gt(stat_of("server.fires_dropped"), dropped0);
 	/* Now read: a notice says how many were lost; stop once every fire is accounted for. */
-	while (fires + lost < FLOOD_FIRES) {
-		ck_assert_msg((m = frames_read_response(fd, 5000)) != NULL,
-			      "the stream ended after %llu fires and %llu lost of %d",
-			      (unsigned long long)fires, (unsigned long long)lost, FLOOD_FIRES);
-		if (m->body_case == TIMERD__RESPONSE__BODY_NOTICE) {
-			ck_assert_int_eq(m->notice->kind, TIMERD__NOTICE__KIND__FIRES_DROPPED);
-			notices++;
-			lost += m->notice->count;
-		}
-		fires += m->body_case == TIMERD__RESPONSE__BODY_FIRE;
-		timerd__response__free_unpacked(m, NULL);
-	}
+	read_fires_until(fd, FLOOD_FIRES, &fires, &lost, &notices);
 	ck_assert_uint_ge(notices, 1);
 	ck_assert_uint_eq(fires + lost, FLOOD_FIRES);
 	close(fd);
@@ -388,18 +400,7 @@ START_TEST(test_burst_drop_notice)
 	}
 	timerd_close(a);
 	/* Read as they come: the notice must come without any further request. */
-	while (fires + lost < BURST_FIRES) {
-		ck_assert_msg((m = frames_read_response(fd, 5000)) != NULL,
-			      "no notice: the stream stopped after %llu fires and %llu lost of %d",
-			      (unsigned long long)fires, (unsigned long long)lost, BURST_FIRES);
-		if (m->body_case == TIMERD__RESPONSE__BODY_NOTICE) {
-			ck_assert_int_eq(m->notice->kind, TIMERD__NOTICE__KIND__FIRES_DROPPED);
-			notices++;
-			lost += m->notice->count;
-		}
-		fires += m->body_case == TIMERD__RESPONSE__BODY_FIRE;
-		timerd__response__free_unpacked(m, NULL);
-	}
+	read_fires_until(fd, BURST_FIRES, &fires, &lost, &notices);
 	ck_assert_uint_eq(fires + lost, BURST_FIRES);
 	ck_assert_uint_ge(notices, 1);
 	close(fd);
