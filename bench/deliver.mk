@@ -11,3 +11,9 @@ bench_deliver_client_SOURCES = bench/deliver-client.c
 bench_deliver_client_CPPFLAGS = $(AM_CPPFLAGS) -DDELIVER_TIMERD
 bench_deliver_client_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 bench_deliver_client_LDADD = client/libtimerd.la $(LIBEVENT_LIBS) -lpthread
+
+# bench/bench-store-floor: the journal thread's SQLite rows per job alone (store/store.c, no daemon).
+noinst_PROGRAMS += bench/bench-store-floor
+bench_bench_store_floor_SOURCES = bench/bench-store-floor.c
+bench_bench_store_floor_CFLAGS = $(AM_CFLAGS) $(SQLITE3_CFLAGS)
+bench_bench_store_floor_LDADD = store/libstore.la $(SQLITE3_LIBS)
