@@ -761,7 +761,7 @@ static void journal_coalesce_index(struct journal *j)
  */
 static bool journal_coalesced(const struct journal *j, const struct store_rec *r)
 {
-	if (!j->fired_n || !r->id || (r->op != STORE_DEL && (r->op != STORE_PUT || r->key)))
+	if (!j->fired_n || !r->id || (r->op != STORE_DEL && (r->op != STORE_PUT || (r->key && r->keylen))))
 		return false;
 	return j->fired_set[journal_fired_slot(j, r->id)] == r->id;
 }
