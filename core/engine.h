@@ -420,11 +420,14 @@ void engine_cal_changed(struct engine *e);
  *	engine_restore_bulk_end(e);           keys into the table; 0 or TD_ENOMEM
  *	engine_restore_put(e, id, &a) ...     create or replace timer id exactly
  *	engine_restore_del(e, id) ...         it is gone
+ *	engine_restore_fired(e, id) ...       it is gone, and so is an older generation in its slot
  *	engine_restore_done(e, gen, f, &k);   queue them all; then engine_start()
  *
  * put takes a.when ENGINE_AT_MONO or ENGINE_AT_REAL (a deadline that has
  * passed fires as soon as the engine starts) and a.id 0; whatever held id's
  * slot or a's key is replaced. 0 or a TD_* error. del: 0 or TD_ENOENT.
+ * fired: as del, and a timer of an older generation in id's slot (one
+ * that left the slot before id existed) goes too; 0 or TD_ENOENT.
  * done returns the number of timers restored and, in *k, how many of them
  * carry any of the arm flags f; ids made from now on have a generation of
  * at least gen (pass one above every generation ever saved).
@@ -434,6 +437,7 @@ void engine_restore_bulk(struct engine *e);
 int engine_restore_bulk_end(struct engine *e);
 int engine_restore_put(struct engine *e, uint64_t id, const struct engine_arm *a);
 int engine_restore_del(struct engine *e, uint64_t id);
+int engine_restore_fired(struct engine *e, uint64_t id);
 uint64_t engine_restore_done(struct engine *e, uint32_t gen, uint32_t f, uint64_t *k);
 
 /*

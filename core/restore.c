@@ -229,6 +229,25 @@ int engine_restore_del(struct engine *e, uint64_t id)
 	return 0;
 }
 
+int engine_restore_fired(struct engine *e, uint64_t id)
+{
+	struct engine_tctx *t = engine_tctx(e);
+	struct timer_rec *r = idmap_at_unsafe(&e->ids, restore_index(id));
+
+	if (!t)
+		return TD_ENOMEM;
+	/*
+	 * An older generation of the slot left it before id was handed out, so
+	 * it is as gone as id (its removal's row may be lost with a batch that
+	 * never committed); a newer one (a later holder) stays. Serial-number
+	 * order: generations wrap (idmap_release).
+	 */
+	if (!r || (r->id != id && (int32_t)((uint32_t)(id >> 32) - (uint32_t)(r->id >> 32)) <= 0))
+		return TD_ENOENT;
+	restore_remove(e, t, r);
+	return 0;
+}
+
 int engine_restore_reserve(struct engine *e, uint64_t n)
 {
 	struct engine_tctx *t = engine_tctx(e);

@@ -37,6 +37,8 @@
 #define JOURNAL_ALIVE_NS (250 * ENGINE_NS_PER_MS)
 /* How often the store's file size gauge is read after commits (two stat(2) calls). */
 #define JOURNAL_GAUGES_NS (10 * ENGINE_NS_PER_MS)
+/* FIRED rows in a commit past which it does not coalesce (journal_coalesce_index: a set of 1 MiB at most). */
+#define JOURNAL_COALESCE_MAX 65536u
 /* Generations a restart after a crash skips beyond the highest one recorded, so ids handed
  * out since the last record (at most JOURNAL_ALIVE_NS ago) stay unique: a slot is reused
  * only after a batch of 512 other frees (idmap.h), so even 1 M frees/s raise a slot's
@@ -74,6 +76,9 @@ struct journal {
 	/* owned by the thread */
 	struct journal_batch **pending;	/* taken, not yet committed */
 	size_t npending, cap_pending;
+	uint64_t *fired_set;		/* this commit's STORE_FIRED ids (journal_coalesce_index); 0: empty */
+	size_t fired_cap;		/* slots allocated */
+	size_t fired_n;			/* slots in use for this commit (a power of two); 0: no coalescing */
 	int64_t last_sync, interval;
 	bool unsynced;			/* commits since the last sync (or sync asked of the syncer) */
 	/*
@@ -98,6 +103,7 @@ struct journal {
 	struct hist commit_ns;
 	/* stats: the thread writes (ctr_add), any thread reads */
 	_Atomic uint64_t commits, rows, syncs, commit_errors, fire_rows_dropped, snapshots, snapshot_rows;
+	_Atomic uint64_t coalesced_rows;
 	_Atomic uint64_t journal_rows, file_bytes, batch_rows_max;
 	_Atomic int64_t last_snapshot_ns;
 	pthread_mutex_t err_mu;
@@ -686,6 +692,80 @@ static int journal_commit_groups(struct journal *j, char *err, size_t errlen)
 	return rc;
 }
 
+/* The slot of id in the fired set (open addressing, linear probing; 0 is never an id). */
+static size_t journal_fired_slot(const struct journal *j, uint64_t id)
+{
+	size_t m = j->fired_n - 1, i = (size_t)((id * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & m;
+
+	while (j->fired_set[i] && j->fired_set[i] != id)
+		i = (i + 1) & m;
+	return i;
+}
+
+/*
+ * Indexes the ids of the STORE_FIRED rows in the pending fire batches (all
+ * of them: after failed commits there may be several), so that the commit
+ * can leave out the PUTs and DELs of those timers (journal_coalesced).
+ * Built again for every attempt, retries included, from the rows pending
+ * then. Nothing is indexed (every row is written) with no loop batch
+ * pending, no FIRED row, more than JOURNAL_COALESCE_MAX of them (commits
+ * failing or stalled), or out of memory.
+ */
+static void journal_coalesce_index(struct journal *j)
+{
+	size_t n = 0, loops = 0, cap;
+
+	j->fired_n = 0;
+	for (size_t i = 0; i < j->npending; i++)
+		if (j->pending[i]->loop)
+			loops++;
+		else
+			n += j->pending[i]->n;	/* FIRED and group rows: an upper bound */
+	if (!loops || !n)
+		return;
+	if (n > JOURNAL_COALESCE_MAX) {
+		n = 0;
+		for (size_t i = 0; i < j->npending; i++)
+			for (uint32_t k = 0; !j->pending[i]->loop && k < j->pending[i]->n; k++)
+				n += j->pending[i]->rows[k].op == STORE_FIRED;
+		if (n > JOURNAL_COALESCE_MAX)
+			return;
+	}
+	for (cap = 64; cap < 2 * n; cap *= 2)
+		;
+	if (cap > j->fired_cap) {
+		uint64_t *v = realloc(j->fired_set, cap * sizeof(*v));
+
+		if (!v)
+			return;
+		j->fired_set = v;
+		j->fired_cap = cap;
+	}
+	j->fired_n = cap;	/* not fired_cap: one big commit must not make every later one clear a megabyte */
+	memset(j->fired_set, 0, cap * sizeof(*j->fired_set));
+	for (size_t i = 0; i < j->npending; i++) {
+		const struct journal_batch *b = j->pending[i];
+
+		for (uint32_t k = 0; !b->loop && k < b->n; k++)
+			if (b->rows[k].op == STORE_FIRED && b->rows[k].id)
+				j->fired_set[journal_fired_slot(j, b->rows[k].id)] = b->rows[k].id;
+	}
+}
+
+/*
+ * True if loop row r is left out of this commit because its timer's FIRED
+ * row is in it (doc/architecture.md, "Durability": a FIRED is final at the
+ * load, and removes an older generation from its slot as a PUT would): a
+ * DEL, or a PUT of a timer without a key (a keyed PUT also evicts the
+ * committed holder of its key at the load, which the FIRED row cannot do).
+ */
+static bool journal_coalesced(const struct journal *j, const struct store_rec *r)
+{
+	if (!j->fired_n || !r->id || (r->op != STORE_DEL && (r->op != STORE_PUT || (r->key && r->keylen))))
+		return false;
+	return j->fired_set[journal_fired_slot(j, r->id)] == r->id;
+}
+
 /*
  * One group commit of everything pending (plus a snapshot slice); 0 or -1
  * (rows kept). fresh: the pending batches were just taken (not a retry),
@@ -696,6 +776,7 @@ static int journal_commit(struct journal *j, bool fresh)
 	int64_t t0 = engine_now(j->s->engine);
 	bool sync = journal_sync_due(j, t0), snap_done = false;
 	char err[JOURNAL_ERR_LEN];
+	uint64_t coalesced = 0;
 
 	if (store_begin(j->st, sync, err, sizeof(err)) < 0)
 		goto fail;
@@ -709,11 +790,18 @@ static int journal_commit(struct journal *j, bool fresh)
 	if (fresh)
 		journal_take_fires(j);
 	/* timer rows (rowid = LSN: insertion order does not matter), then group rows in LSN order */
+	journal_coalesce_index(j);
 	for (size_t i = 0; i < j->npending; i++)
-		for (uint32_t k = 0; k < j->pending[i]->n; k++)
-			if (j->pending[i]->rows[k].op < STORE_GROUP_PUT &&
-			    store_append(j->st, &j->pending[i]->rows[k], err, sizeof(err)) < 0)
+		for (uint32_t k = 0; k < j->pending[i]->n; k++) {
+			const struct store_rec *r = &j->pending[i]->rows[k];
+
+			if (r->op >= STORE_GROUP_PUT)
+				continue;
+			if (j->pending[i]->loop && journal_coalesced(j, r))
+				coalesced++;
+			else if (store_append(j->st, r, err, sizeof(err)) < 0)
 				goto fail_tx;
+		}
 	if (journal_commit_groups(j, err, sizeof(err)) < 0)
 		goto fail_tx;
 	journal_note_meta(j, t0);	/* after the fire batch's mutex: dlv_next above every id in its rows */
@@ -721,6 +809,7 @@ static int journal_commit(struct journal *j, bool fresh)
 		goto fail;
 	hist_record(&j->commit_ns, engine_now(j->s->engine) - t0);
 	ctr_add(&j->commits, 1);
+	ctr_add(&j->coalesced_rows, coalesced);	/* once committed: a retry counts its rows again */
 	if (sync) {
 		j->last_sync = t0;
 		j->unsynced = false;
@@ -1220,7 +1309,7 @@ static int journal_load_row(void *arg, const struct store_rec *r)
 		return 0;
 	}
 	if (r->op == STORE_FIRED) {
-		engine_restore_del(ld->j->s->engine, r->id);
+		engine_restore_fired(ld->j->s->engine, r->id);	/* and an older generation of its slot */
 		if (!journal_delset_add(&ld->del, r->id)) {
 			snprintf(ld->err, ld->errlen, "out of memory loading the timer store");
 			return -1;
@@ -1294,6 +1383,7 @@ static void journal_free(struct journal *j)
 	for (size_t i = 0; i < j->npending; i++)
 		journal_batch_free(j->pending[i]);
 	free(j->pending);
+	free(j->fired_set);
 	journal_batch_free(j->fires);
 	for (struct llist_node *n = llist_del_all(&j->in), *next; n; n = next) {
 		next = n->next;
@@ -1407,6 +1497,7 @@ void journal_stats(struct srv *s, struct journal_stats *st)
 	st->syncs = atomic_load_explicit(&j->syncs, memory_order_relaxed);
 	st->commit_errors = atomic_load_explicit(&j->commit_errors, memory_order_relaxed);
 	st->fire_rows_dropped = atomic_load_explicit(&j->fire_rows_dropped, memory_order_relaxed);
+	st->coalesced_rows = atomic_load_explicit(&j->coalesced_rows, memory_order_relaxed);
 	st->snapshots = atomic_load_explicit(&j->snapshots, memory_order_relaxed);
 	st->snapshot_rows = atomic_load_explicit(&j->snapshot_rows, memory_order_relaxed);
 	st->last_snapshot_ns = atomic_load_explicit(&j->last_snapshot_ns, memory_order_relaxed);

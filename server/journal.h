@@ -66,6 +66,7 @@ struct journal_stats {
 	int64_t fsync_interval_ns;
 	bool failing;			/* the last commit failed: writes are refused */
 	uint64_t commits, rows, syncs, commit_errors, fire_rows_dropped;
+	uint64_t coalesced_rows;	/* PUTs and DELs left out: their timer's FIRED was in the same commit */
 	uint64_t snapshots, snapshot_rows;
 	int64_t last_snapshot_ns;	/* duration of the last completed pass */
 	uint64_t journal_rows, file_bytes;

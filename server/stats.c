@@ -109,6 +109,7 @@ static void stats_store(struct srv *s, struct stats_bufs *b)
 	m->syncs = js.syncs;
 	m->commit_errors = js.commit_errors;
 	m->fire_rows_dropped = js.fire_rows_dropped;
+	m->coalesced_rows = js.coalesced_rows;
 	m->snapshots = js.snapshots;
 	m->snapshot_rows = js.snapshot_rows;
 	m->last_snapshot_ns = js.last_snapshot_ns;

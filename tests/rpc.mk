@@ -67,6 +67,7 @@ REGRESS_TESTS = \
 	tests/regress/daemon.sh \
 	tests/regress/diskfull.sh \
 	tests/regress/durable-cli.sh \
+	tests/regress/durable-coalesce.sh \
 	tests/regress/durable.sh \
 	tests/regress/fire.sh \
 	tests/regress/http-page.sh \

@@ -24,6 +24,7 @@
 #include "server/log.h"
 #include "server/srv.h"
 #include "store/store.h"
+#include "tests/wait.h"
 
 #define S ENGINE_NS_PER_S
 
@@ -470,6 +471,135 @@ START_TEST(test_elided_put_still_evicts_slot)
 }
 END_TEST
 
+/* store_load callback: notes the journal rows (lsn > 0) of ids[0..3]: bit op of seen[i]. */
+struct jl_seen {
+	const uint64_t *ids;
+	unsigned seen[4];
+};
+
+static int note_row(void *arg, const struct store_rec *r)
+{
+	struct jl_seen *x = arg;
+
+	for (int i = 0; r->lsn && i < 4; i++)
+		if (r->id == x->ids[i])
+			x->seen[i] |= 1u << r->op;
+	return 0;
+}
+
+/* wait_until condition: the journal committed at least once. */
+static bool jl_committed(void *arg)
+{
+	struct journal_stats st;
+
+	(void)arg;
+	journal_stats(&W.srv, &st);
+	return st.commits >= 1;
+}
+
+/*
+ * Coalescing (journal_coalesce_index): in one commit holding a loop batch
+ * (PUT X keyless, PUT K keyed, DEL Z, PUT Y keyless) and the fire batch
+ * (FIRED X, K, Z), the PUT of X and the DEL of Z are not written, the
+ * PUT of K is (its key), and so is Y's (not fired); every FIRED stays. A
+ * restart restores Y only.
+ */
+START_TEST(test_coalesced_rows)
+{
+	static const struct engine_clock clk = { .mono = jl_mono, .real = jl_real };
+	struct engine_config ec = { .clock = &clk, .manual = true };
+	uint64_t boot = store_boot_hash(NULL);
+	static const uint64_t ids[4] = { ID(1, 1), ID(1, 2), ID(1, 3), ID(1, 4) };	/* X, K, Z, Y */
+	struct store_rec x = put(0, ids[0], "", STORE_MONO, W.mono, 0, false, boot);
+	struct store_rec k = put(0, ids[1], "k", STORE_MONO, W.mono, 0, false, boot);
+	struct store_rec z = { .op = STORE_DEL, .id = ids[2] };
+	struct store_rec y = put(0, ids[3], "", STORE_MONO, W.mono + 3600 * S, 0, false, boot);
+	struct jl_seen seen = { .ids = ids };
+	struct store_opts o = { .create = false };
+	struct store_load_stats ls;
+	struct journal_stats js;
+	struct engine_timer *t;
+	struct store *st;
+	static struct loop l;
+	char err[512];
+
+	x.key = y.key = NULL;
+	x.topic = y.topic = "t";
+	x.topiclen = y.topiclen = 1;
+	load();	/* an empty store */
+	memset(&l, 0, sizeof(l));
+	l.srv = &W.srv;
+	ck_assert_int_ge(l.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), 0);
+	ck_assert_uint_ne(journal_put(&l, &x), 0);
+	ck_assert_uint_ne(journal_put(&l, &k), 0);
+	ck_assert_uint_ne(journal_put(&l, &z), 0);
+	ck_assert_uint_ne(journal_put(&l, &y), 0);
+	journal_flush(&l);
+	for (int i = 0; i < 3; i++)
+		journal_put_fire(&W.srv, ids[i]);
+	ck_assert_msg(journal_start(&W.srv, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(wait_until(jl_committed, NULL, 10000, "a commit"), "the journal did not commit in 10 s");
+	journal_stats(&W.srv, &js);
+	ck_assert_msg(js.commits == 1 && js.coalesced_rows == 2, "%llu commits, %llu rows coalesced: want 1 and 2",
+		      (unsigned long long)js.commits, (unsigned long long)js.coalesced_rows);
+	journal_stop(&W.srv);
+	close(l.wake_fd);
+	ck_assert_msg(store_open(W.path, &o, &st, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(store_load(st, note_row, &seen, &ls, err, sizeof(err)) == 0, "%s", err);
+	store_close(st);
+	ck_assert_msg(seen.seen[0] == 1u << STORE_FIRED, "X (keyless, fired): rows %#x, want its FIRED only",
+		      seen.seen[0]);
+	ck_assert_msg(seen.seen[1] == ((1u << STORE_PUT) | (1u << STORE_FIRED)),
+		      "K (keyed, fired): rows %#x, want its PUT (it evicts by key at a load) and FIRED", seen.seen[1]);
+	ck_assert_msg(seen.seen[2] == 1u << STORE_FIRED, "Z (removed, fired): rows %#x, want its FIRED only",
+		      seen.seen[2]);
+	ck_assert_msg(seen.seen[3] == 1u << STORE_PUT, "Y (not fired): rows %#x, want its PUT", seen.seen[3]);
+	engine_destroy(W.srv.engine);
+	ck_assert_int_eq(engine_create(&ec, &W.srv.engine), 0);
+	load();
+	for (int i = 0; i < 4; i++) {
+		int rc = engine_get(W.srv.engine, ids[i], NULL, 0, &t);
+
+		if (rc == 0)
+			engine_timer_free(t);
+		ck_assert_msg((rc == 0) == (i == 3), "timer %d: %s after the restart", i, rc == 0 ? "restored" : "gone");
+	}
+}
+END_TEST
+
+/*
+ * A FIRED row at the load removes an older generation from its slot (that
+ * timer left the slot before the fired one existed) and keeps a newer one
+ * (a later holder whose PUT has a lower LSN than the FIRED).
+ */
+START_TEST(test_fired_evicts_older_generation)
+{
+	uint64_t boot = store_boot_hash(NULL);
+	struct store_rec v[] = {
+		put(1, ID(1, 7), "", STORE_MONO, W.mono + 3600 * S, 0, false, boot),	/* V: older, slot 7 */
+		put(2, ID(5, 8), "", STORE_MONO, W.mono + 3600 * S, 0, false, boot),	/* Y: newer, slot 8 */
+		{ .lsn = 3, .op = STORE_FIRED, .id = ID(2, 7) },
+		{ .lsn = 4, .op = STORE_FIRED, .id = ID(4, 8) },
+	};
+	struct engine_timer *t;
+	int rc;
+
+	for (int i = 0; i < 2; i++) {
+		v[i].key = NULL;
+		v[i].topic = "t";
+		v[i].topiclen = 1;
+	}
+	write_rows(v, 4);
+	load();
+	if ((rc = engine_get(W.srv.engine, ID(1, 7), NULL, 0, &t)) == 0)
+		engine_timer_free(t);
+	ck_assert_msg(rc != 0, "V (generation 1 of slot 7) restored beside the FIRED of generation 2");
+	ck_assert_msg(engine_get(W.srv.engine, ID(5, 8), NULL, 0, &t) == 0,
+		      "Y (generation 5 of slot 8) removed by the FIRED of the older generation 4");
+	engine_timer_free(t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("journal-load");
@@ -487,6 +617,8 @@ int main(void)
 	tcase_add_test(tc, test_group_rows_in_lsn_order);
 	tcase_add_test(tc, test_elided_put_still_evicts_key);
 	tcase_add_test(tc, test_elided_put_still_evicts_slot);
+	tcase_add_test(tc, test_coalesced_rows);
+	tcase_add_test(tc, test_fired_evicts_older_generation);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
