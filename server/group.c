@@ -51,9 +51,24 @@ struct group_dlv {
 	int64_t deadline_unix, fired_unix, period, dead_unix;
 	char *error;			/* the last failure (malloc'd), NULL: none */
 	uint32_t keylen, topiclen, payloadlen;
+	uint32_t cap;			/* bytes allocated for it and its data (>= what it uses: a reused block) */
 	size_t memsize;
 	char data[];
 };
+
+/*
+ * The pool of freed deliveries (gs->pool, linked by next). A delivery is
+ * made on an engine delivery worker (group_fire) and freed on a loop
+ * thread (its ack): through malloc that was a free into another thread's
+ * arena (its lock, then malloc_consolidate on the worker's next large
+ * request) and a malloc that found its thread cache empty, for every
+ * delivery. Both ends already hold gs->mu, so the pool is a plain list
+ * under it: no new synchronisation. Bounded (GROUP_POOL_MAX blocks of at
+ * most GROUP_POOL_BLOCK bytes: 256 KiB), so a drained backlog gives its
+ * memory back; a pooled block is not counted in max-memory's account.
+ */
+#define GROUP_POOL_MAX 256u
+#define GROUP_POOL_BLOCK 1024u
 
 /* The deliveries of one key not yet acked nor dead, in fire order (ordered groups). */
 struct group_key {
@@ -455,7 +470,25 @@ static void group_dlv_free(struct group_set *gs, struct group_dlv *d)
 	if (gs->h.mem)
 		atomic_fetch_sub_explicit(gs->h.mem, (int64_t)d->memsize, memory_order_relaxed);	/* relaxed: a gauge */
 	free(d->error);
-	free(d);
+	if (gs->npool < GROUP_POOL_MAX && d->cap <= GROUP_POOL_BLOCK) {
+		d->next = gs->pool;	/* gs->mu held, as by every caller */
+		gs->pool = d;
+		gs->npool++;
+	} else {
+		free(d);
+	}
+}
+
+/* Frees the pool's blocks (gs->mu held, or the set no longer shared). */
+static void group_pool_drain(struct group_set *gs)
+{
+	while (gs->pool) {
+		struct group_dlv *d = gs->pool;
+
+		gs->pool = d->next;
+		free(d);
+	}
+	gs->npool = 0;
 }
 
 /* Detaches and frees d (acked, purged, group deleted). */
@@ -990,6 +1023,7 @@ void group_set_destroy(struct group_set *gs)
 	hmap_destroy(&gs->groups, NULL);
 	hmap_destroy(&gs->topics, NULL);
 	free(gs->id_b);
+	group_pool_drain(gs);
 	pthread_mutex_destroy(&gs->mu);
 }
 
@@ -1182,11 +1216,20 @@ static struct group_dlv *group_dlv_new(struct group_set *gs, struct group *g, ui
 				       uint32_t payloadlen)
 {
 	size_t size = sizeof(struct group_dlv) + keylen + topiclen + payloadlen;
-	struct group_dlv *d = malloc(size);
+	struct group_dlv *d = gs->pool;
+	uint32_t cap;
 
-	if (!d)
+	if (d && d->cap >= size) {	/* the pool's newest block fits (same-sized fires: always) */
+		gs->pool = d->next;
+		gs->npool--;
+		cap = d->cap;
+	} else if ((d = malloc(size)) != NULL) {
+		cap = (uint32_t)size;	/* size < 4 GiB: key, topic and payload are bounded by max-frame */
+	} else {
 		return NULL;
+	}
 	memset(d, 0, sizeof(*d));	/* the bytes after it are all copied below */
+	d->cap = cap;
 	d->id = id;
 	d->g = g;
 	d->hidx = SIZE_MAX;
@@ -1199,7 +1242,7 @@ static struct group_dlv *group_dlv_new(struct group_set *gs, struct group *g, ui
 		memcpy(d->data + keylen, topic, topiclen);
 	if (payloadlen)
 		memcpy(d->data + keylen + topiclen, payload, payloadlen);
-	d->memsize = size + 16;	/* its share of the id table's buckets (at most one per delivery, and a spare) */
+	d->memsize = cap + 16;	/* its share of the id table's buckets (at most one per delivery, and a spare) */
 	if (!group_id_put(gs, d)) {
 		free(d);
 		return NULL;

@@ -192,6 +192,8 @@ struct group_set {
 	struct group_counters tot;	/* every group's, deleted ones too */
 	struct group_dlv *commit_head, *commit_tail;	/* waiting for their fire batch to commit, in seq order */
 	int64_t mem_used;		/* bytes of deliveries counted in *h.mem */
+	struct group_dlv *pool;		/* freed deliveries kept for reuse (group.c group_dlv_new), under mu */
+	uint32_t npool;			/* how many (at most GROUP_POOL_MAX) */
 	bool quiesced;			/* group_quiesce: no more hand-outs */
 };
 
