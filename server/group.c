@@ -64,11 +64,11 @@ struct group_dlv {
  * request) and a malloc that found its thread cache empty, for every
  * delivery. Both ends already hold gs->mu, so the pool is a plain list
  * under it: no new synchronisation. Bounded (GROUP_POOL_MAX blocks of at
- * most GROUP_POOL_BLOCK bytes: 256 KiB), so a drained backlog gives its
+ * most GROUP_POOL_BLOCK bytes: 1 MiB), so a drained backlog gives its
  * memory back; a pooled block is not counted in max-memory's account.
  */
-#define GROUP_POOL_MAX 256u
-#define GROUP_POOL_BLOCK 1024u
+#define GROUP_POOL_MAX 2048u
+#define GROUP_POOL_BLOCK 512u
 
 /* The deliveries of one key not yet acked nor dead, in fire order (ordered groups). */
 struct group_key {
