@@ -39,6 +39,7 @@ struct group_dlv {
 	bool ack_refused;		/* this push's ack was refused (the store failed): its end is spared */
 	bool restored;			/* loaded at start, not pushed since: its next push is a duplicate */
 	bool final;
+	bool has_mono;			/* u.m2u is the fire's (false: restored, or dead once: u.dead_unix) */
 	int64_t due;			/* FLIGHT: ack by; WAIT: ready at */
 	size_t hidx;			/* in gs->heap, SIZE_MAX: not */
 	struct group_consumer *c;	/* FLIGHT: to whom */
@@ -48,7 +49,11 @@ struct group_dlv {
 	struct group_key *k;
 	struct group_dlv *gprev, *gnext;	/* every delivery of the group */
 	struct group_dlv *idnext;	/* its chain in gs->id_b */
-	int64_t deadline_unix, fired_unix, period, dead_unix;
+	int64_t deadline_unix, fired_unix, period;
+	union {				/* one word for both: a dead letter is not pushed, a live delivery has no death */
+		int64_t m2u;		/* has_mono: unix minus monotonic ns at the fire (the consumer's mono times) */
+		int64_t dead_unix;	/* D_DEAD: when it died (0 once re-driven) */
+	} u;
 	char *error;			/* the last failure (malloc'd), NULL: none */
 	uint32_t keylen, topiclen, payloadlen;
 	uint32_t cap;			/* bytes allocated for it and its data (>= what it uses: a reused block) */
@@ -512,7 +517,8 @@ static uint64_t group_put_set(struct group_set *gs, void *jctx, const struct gro
 	struct store_rec r = { .op = STORE_DLV_SET, .id = d->id,
 			       .attempts = d->st == D_DEAD ? d->attempts : d->attempts - d->spared,
 			       .flags = d->st == D_DEAD ? STORE_DLV_DEAD : 0, .error = d->error,
-			       .errorlen = d->error ? (uint32_t)strlen(d->error) : 0, .at = d->dead_unix };
+			       .errorlen = d->error ? (uint32_t)strlen(d->error) : 0,
+			       .at = d->st == D_DEAD ? d->u.dead_unix : 0 };
 
 	return group_put(gs, jctx, &r);
 }
@@ -566,7 +572,8 @@ static uint64_t group_fail(struct group_set *gs, struct group_dlv *d, int64_t no
 	if (d->attempts - d->spared >= g->max_attempts) {
 		group_key_del(g, d);	/* the next of its key may go */
 		d->st = D_DEAD;
-		d->dead_unix = group_clock(gs, true);
+		d->has_mono = false;	/* the word is the death's now: a re-driven letter's push reads the clock */
+		d->u.dead_unix = group_clock(gs, true);
 		g->ndead++;
 		gl_insert_sorted(&g->dead, d);
 		GROUP_COUNT(gs, g, dead_lettered, 1);
@@ -594,6 +601,7 @@ static void group_view(const struct group *g, const struct group_dlv *d, struct 
 		.key = d->data, .keylen = d->keylen, .topic = d->data + d->keylen, .topiclen = d->topiclen,
 		.payload = (const uint8_t *)d->data + d->keylen + d->topiclen, .payloadlen = d->payloadlen,
 		.deadline_unix_ns = d->deadline_unix, .fired_unix_ns = d->fired_unix, .period_ns = d->period,
+		.mono_to_unix_ns = d->has_mono ? d->u.m2u : 0, .has_mono = d->has_mono,
 		.seq = d->fseq, .final = d->final, .ack_by_ns = d->due, .settings = g->cfg,
 	};
 }
@@ -1305,6 +1313,8 @@ bool group_fire(struct group_set *gs, const struct group_fire *f)
 		d->timer_id = f->timer_id;
 		d->deadline_unix = f->deadline_unix_ns;
 		d->fired_unix = f->fired_unix_ns;
+		d->u.m2u = f->mono_to_unix_ns;
+		d->has_mono = true;
 		d->period = f->period_ns;
 		d->fseq = f->seq;
 		d->final = f->final;
@@ -1668,7 +1678,7 @@ int group_dlq_list(struct group_set *gs, const Timerd__DlqList *q, Timerd__DlqLi
 		m->attempts = d->attempts;
 		m->last_error = err ? err : (char *)"";
 		m->deadline_unix_ns = d->deadline_unix;
-		m->dead_unix_ns = d->dead_unix;
+		m->dead_unix_ns = d->u.dead_unix;
 		r->letters[n++] = m;
 	}
 	r->n_letters = n;
@@ -1716,7 +1726,7 @@ int group_dlq_apply(struct group_set *gs, const char *name, const char *key, uin
 			d->attempts = d->spared = 0;
 			free(d->error);
 			d->error = NULL;
-			d->dead_unix = 0;
+			d->u.dead_unix = 0;	/* has_mono stays false: u is no offset */
 			if (!group_key_add(g, d))
 				oom = true;	/* no ordering for it, still delivered */
 			d->st = D_READY;
@@ -1811,7 +1821,7 @@ int group_restore_delivery(struct group_set *gs, const struct store_rec *r)
 	}
 	if (r->flags & STORE_DLV_DEAD) {
 		d->attempts = r->attempts;
-		d->dead_unix = r->at;
+		d->u.dead_unix = r->at;
 		d->st = D_DEAD;
 		g->ndead++;
 		gl_insert_sorted(&g->dead, d);

@@ -105,6 +105,8 @@ struct group_delivery {
 	uint32_t payloadlen;
 	int64_t deadline_unix_ns;	/* when the fire was due */
 	int64_t fired_unix_ns;		/* when it fired */
+	int64_t mono_to_unix_ns;	/* unix minus CLOCK_MONOTONIC ns when it fired (has_mono) */
+	bool has_mono;			/* false: restored at start, the fire's monotonic clock is gone */
 	int64_t period_ns;
 	uint64_t seq;			/* the fire's sequence number (periodic timers) */
 	bool final;			/* one-shot: the timer no longer exists */
@@ -263,6 +265,7 @@ struct group_fire {
 	const void *payload;
 	uint32_t payloadlen;
 	int64_t deadline_unix_ns, fired_unix_ns, period_ns;
+	int64_t mono_to_unix_ns;	/* the offset the unix times were made with (group_delivery.mono_to_unix_ns) */
 	uint64_t seq;
 	bool final;
 	bool journal_fired;		/* journal the one-shot's removal with the deliveries */
