@@ -662,6 +662,86 @@ START_TEST(test_pack_response_shape)
 }
 END_TEST
 
+/*
+ * pack.c packs a Fire body itself, field by field: it relies on Fire's
+ * fields being these (number, type); a field added to Fire fails here
+ * first (pack_fire then needs it).
+ */
+START_TEST(test_pack_fire_shape)
+{
+	static const struct { unsigned id; ProtobufCType type; } want[] = {
+		{ 1, PROTOBUF_C_TYPE_UINT64 }, { 2, PROTOBUF_C_TYPE_STRING }, { 3, PROTOBUF_C_TYPE_STRING },
+		{ 4, PROTOBUF_C_TYPE_BYTES }, { 5, PROTOBUF_C_TYPE_INT64 }, { 6, PROTOBUF_C_TYPE_INT64 },
+		{ 7, PROTOBUF_C_TYPE_INT64 }, { 8, PROTOBUF_C_TYPE_INT64 }, { 9, PROTOBUF_C_TYPE_UINT64 },
+		{ 10, PROTOBUF_C_TYPE_UINT64 }, { 11, PROTOBUF_C_TYPE_BOOL }, { 12, PROTOBUF_C_TYPE_MESSAGE },
+		{ 13, PROTOBUF_C_TYPE_BOOL }, { 14, PROTOBUF_C_TYPE_UINT64 }, { 15, PROTOBUF_C_TYPE_UINT32 },
+		{ 16, PROTOBUF_C_TYPE_STRING },
+	};
+	const ProtobufCMessageDescriptor *d = &timerd__fire__descriptor;
+
+	ck_assert_msg(d->n_fields == sizeof(want) / sizeof(want[0]), "Fire has %u fields: see proto/pack.c pack_fire",
+		      d->n_fields);
+	for (unsigned i = 0; i < d->n_fields; i++)
+		ck_assert_msg(d->fields[i].id == want[i].id && d->fields[i].type == want[i].type &&
+				      d->fields[i].label == PROTOBUF_C_LABEL_NONE,
+			      "Fire field %s (%u) is not what proto/pack.c pack_fire writes", d->fields[i].name,
+			      d->fields[i].id);
+}
+END_TEST
+
+/* The value of Fire's field i (0-14, numbers 1-16 without origin) in the k-th variant, set when bit i of mask is. */
+static void pack_fire_set(Timerd__Fire *f, unsigned mask, unsigned k, const uint8_t *payload, const char *lng)
+{
+	static const int64_t iv[] = { 1, -1, INT64_MAX, INT64_MIN, 127, 128, 300 };
+	int64_t v = iv[k % (sizeof(iv) / sizeof(iv[0]))];
+
+	*f = (Timerd__Fire)TIMERD__FIRE__INIT;
+	if (mask & 1u << 0) f->timer_id = (uint64_t)v;
+	if (mask & 1u << 1) f->key = (char *)(k & 1 ? lng : "job-1");
+	else if (k & 1) f->key = NULL;	/* NULL and "" are both left out */
+	if (mask & 1u << 2) f->topic = (char *)(k & 2 ? lng : "jobs");
+	if (mask & 1u << 3) f->payload.len = k & 1 ? 300 : 1;
+	f->payload.data = (mask & 1u << 3) || (k & 2) ? (uint8_t *)payload : NULL;	/* len 0 with data too */
+	if (mask & 1u << 4) f->deadline_mono_ns = v;
+	if (mask & 1u << 5) f->fired_mono_ns = -v;
+	if (mask & 1u << 6) f->deadline_unix_ns = v;
+	if (mask & 1u << 7) f->period_ns = v;
+	if (mask & 1u << 8) f->seq = (uint64_t)v;
+	if (mask & 1u << 9) f->missed = (uint64_t)v;
+	if (mask & 1u << 10) f->final = k & 1 ? 1 : 5;	/* any true is packed as 1 */
+	if (mask & 1u << 11) f->recovered = 1;
+	if (mask & 1u << 12) f->delivery_id = (uint64_t)v;
+	if (mask & 1u << 13) f->attempt = (uint32_t)v;
+	if (mask & 1u << 14) f->group = (char *)(k & 2 ? lng : "billing");
+}
+
+/* pack_fire's bytes are protobuf-c's for every subset of Fire's fields set, with edge values. */
+START_TEST(test_pack_fire_bytes)
+{
+	Timerd__Response r = TIMERD__RESPONSE__INIT;
+	Timerd__Fire f;
+	Timerd__ProbeOrigin o = TIMERD__PROBE_ORIGIN__INIT;
+	uint8_t payload[300];
+	char lng[201];
+
+	memset(payload, 0xa5, sizeof(payload));
+	memset(lng, 'k', sizeof(lng) - 1);
+	lng[sizeof(lng) - 1] = '\0';	/* 200 bytes: a 2-byte length */
+	r.event = true;
+	r.body_case = TIMERD__RESPONSE__BODY_FIRE;
+	r.fire = &f;
+	for (unsigned mask = 0; mask < 1u << 15; mask++)
+		for (unsigned k = 0; k < 7; k += (mask & 7) ? 3 : 1) {
+			pack_fire_set(&f, mask, k, payload, lng);
+			pack_same(&r);
+		}
+	pack_fire_set(&f, 0x7fff, 2, payload, lng);
+	o.pid = 42;
+	f.origin = &o;	/* a probe's fire: protobuf-c packs the body */
+	pack_same(&r);
+}
+END_TEST
+
 /* pack_response's bytes are protobuf-c's: replies, events, big ids, empty and unset bodies. */
 START_TEST(test_pack_response_bytes)
 {
@@ -739,6 +819,8 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_codec_fire_delivery);
 	tcase_add_test(tc, test_pack_response_shape);
 	tcase_add_test(tc, test_pack_response_bytes);
+	tcase_add_test(tc, test_pack_fire_shape);
+	tcase_add_test(tc, test_pack_fire_bytes);
 	suite_add_tcase(s, tc);
 	return s;
 }
