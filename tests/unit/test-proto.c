@@ -17,6 +17,7 @@
 #include "proto/pack.h"
 #include "proto/timerd.pb-c.h"
 #include "proto/units.h"
+#include "proto/unpack.h"
 
 #define MS 1000000LL
 #define S  1000000000LL
@@ -742,6 +743,82 @@ START_TEST(test_pack_fire_bytes)
 }
 END_TEST
 
+/*
+ * unpack_ack_request on n bytes at b: when it decodes them, protobuf-c must
+ * decode them to the same Ack request; returns whether it decoded them.
+ */
+static bool unpack_same(const uint8_t *b, size_t n)
+{
+	Timerd__Request rq, *pc = timerd__request__unpack(NULL, n, b);
+	Timerd__Ack ack;
+	bool ours = unpack_ack_request(b, n, &rq, &ack);
+
+	if (ours) {
+		ck_assert_msg(pc != NULL, "unpack_ack_request took %zu bytes protobuf-c refuses", n);
+		ck_assert_int_eq(pc->body_case, TIMERD__REQUEST__BODY_ACK);
+		ck_assert_uint_eq(pc->base.n_unknown_fields, 0);
+		ck_assert_uint_eq(rq.id, pc->id);
+		ck_assert_ptr_eq(rq.ack, &ack);
+		ck_assert_uint_eq(ack.delivery_id, pc->ack->delivery_id);
+	}
+	if (pc)
+		timerd__request__free_unpacked(pc, NULL);
+	return ours;
+}
+
+/* The Ack fast path takes every canonical Ack, and on anything else agrees with protobuf-c or declines. */
+START_TEST(test_unpack_ack)
+{
+	Timerd__Request r = TIMERD__REQUEST__INIT;
+	Timerd__Ack a = TIMERD__ACK__INIT;
+	Timerd__Arm arm = TIMERD__ARM__INIT;
+	uint8_t b[64], m[64];
+	unsigned seed = 1;
+
+	r.body_case = TIMERD__REQUEST__BODY_ACK;
+	r.ack = &a;
+	for (uint64_t id = 0; id <= UINT64_MAX / 8; id = id * 7 + 1)	/* no wrap: stops below 2^64 */
+		for (uint64_t did = 0; did <= UINT64_MAX / 12; did = did * 11 + 1) {
+			size_t n;
+
+			r.id = id;
+			a.delivery_id = did;
+			n = timerd__request__pack(&r, b);
+			ck_assert_msg(unpack_same(b, n), "a canonical Ack (id %llu, delivery %llu) was declined",
+				      (unsigned long long)id, (unsigned long long)did);
+			for (size_t cut = 0; cut < n; cut++)
+				unpack_same(b, cut);	/* truncated */
+			for (unsigned k = 0; k < 200; k++) {	/* one or two bytes mangled */
+				memcpy(m, b, n);
+				seed = seed * 1103515245u + 12345u;
+				m[(seed >> 8) % n] = (uint8_t)(seed >> 16);
+				if (k & 1)
+					m[(seed >> 3) % n] ^= (uint8_t)(seed >> 24);
+				unpack_same(m, n);
+			}
+			b[n] = 0x08;	/* a trailing field: protobuf-c's */
+			b[n + 1] = 0x05;
+			ck_assert(!unpack_ack_request(b, n + 2, &(Timerd__Request){ 0 }, &(Timerd__Ack){ 0 }));
+		}
+	{
+		/* overlong varints (protobuf-c takes up to 10 bytes) and one past 64 bits */
+		static const uint8_t over[] = { 0x08, 0x81, 0x80, 0x00, 0xea, 0x02, 0x03, 0x08, 0xff, 0x01 };
+		static const uint8_t big[] = { 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+					       0xea, 0x02, 0x00 };
+		static const uint8_t past[] = { 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
+						0xea, 0x02, 0x00 };
+
+		ck_assert(unpack_same(over, sizeof(over)));
+		ck_assert(unpack_same(big, sizeof(big)));
+		ck_assert(!unpack_ack_request(past, sizeof(past), &(Timerd__Request){ 0 }, &(Timerd__Ack){ 0 }));
+	}
+	r.body_case = TIMERD__REQUEST__BODY_ARM;	/* another request: declined */
+	r.arm = &arm;
+	arm.key = (char *)"k";
+	ck_assert(!unpack_same(b, timerd__request__pack(&r, b)));
+}
+END_TEST
+
 /* pack_response's bytes are protobuf-c's: replies, events, big ids, empty and unset bodies. */
 START_TEST(test_pack_response_bytes)
 {
@@ -821,6 +898,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_pack_response_bytes);
 	tcase_add_test(tc, test_pack_fire_shape);
 	tcase_add_test(tc, test_pack_fire_bytes);
+	tcase_add_test(tc, test_unpack_ack);
 	suite_add_tcase(s, tc);
 	return s;
 }
