@@ -1649,15 +1649,15 @@ static void rpc_dispatch(struct rpc_ctx *x)
 void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 {
 	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv, .id = c->ident };
-	Timerd__Request ack_rq;	/* a consumer's Ack, decoded without protobuf-c (proto/unpack.h): lives as x */
-	Timerd__Ack ack;
+	struct unpack_buf ub;	/* an Arm or Ack decoded without protobuf-c (proto/unpack.h): lives as x */
 	int64_t arena;
 
 	if (!conn_quota_sync(c))
 		return;	/* bound since its last request (Auth, a reload) to an identity with max-connections open: closing */
 	timerd__response__init(&x.rs);
 	arena_limit_for(&x.l->arena, n);	/* decoding is bounded by the frame's size */
-	x.rq = unpack_ack_request(p, n, &ack_rq, &ack) ? &ack_rq : timerd__request__unpack(arena_pbc(&x.l->arena), n, p);
+	if (!(x.rq = unpack_request(p, n, &x.l->arena, &ub)))
+		x.rq = timerd__request__unpack(arena_pbc(&x.l->arena), n, p);
 	/* a big frame's decoding counts in max-memory while its request runs (a kept chunk's worth per loop does not) */
 	if ((arena = x.l->arena.total > ARENA_KEEP ? (int64_t)x.l->arena.total : 0))
 		atomic_fetch_add_explicit(&x.s->fire_mem, arena, memory_order_relaxed);	/* relaxed: a gauge */

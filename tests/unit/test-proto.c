@@ -743,27 +743,85 @@ START_TEST(test_pack_fire_bytes)
 }
 END_TEST
 
+/* Two strings protobuf-c would give alike (NULL and "" are both the default). */
+static bool unpack_str_eq(const char *a, const char *b)
+{
+	return !strcmp(a ? a : "", b ? b : "");
+}
+
+/* Ours (unpack_request) and protobuf-c's decodes of one Arm agree. */
+static void unpack_arm_eq(const Timerd__Arm *a, const Timerd__Arm *b)
+{
+	ck_assert_int_eq(a->when_case, b->when_case);
+	if (a->when_case == TIMERD__ARM__WHEN_AFTER_NS)
+		ck_assert_int_eq(a->after_ns, b->after_ns);
+	else if (a->when_case == TIMERD__ARM__WHEN_AT_MONO_NS)
+		ck_assert_int_eq(a->at_mono_ns, b->at_mono_ns);
+	else if (a->when_case == TIMERD__ARM__WHEN_AT_UNIX_NS)
+		ck_assert_int_eq(a->at_unix_ns, b->at_unix_ns);
+	ck_assert_int_eq(a->period_ns, b->period_ns);
+	ck_assert(unpack_str_eq(a->key, b->key) && unpack_str_eq(a->topic, b->topic) &&
+		  unpack_str_eq(a->calendar, b->calendar));
+	ck_assert_uint_eq(a->timer_id, b->timer_id);
+	ck_assert_uint_eq(a->payload.len, b->payload.len);
+	ck_assert(a->payload.len == 0 || !memcmp(a->payload.data, b->payload.data, a->payload.len));
+	ck_assert_int_eq(!!a->notify, !!b->notify);
+	ck_assert_int_eq(!!a->ephemeral, !!b->ephemeral);
+	ck_assert_int_eq(a->misfire, b->misfire);
+	ck_assert_uint_eq(b->base.n_unknown_fields, 0);
+}
+
 /*
- * unpack_ack_request on n bytes at b: when it decodes them, protobuf-c must
- * decode them to the same Ack request; returns whether it decoded them.
+ * unpack_request on n bytes at b: when it decodes them, protobuf-c must
+ * decode them to the same request; returns whether it decoded them.
  */
 static bool unpack_same(const uint8_t *b, size_t n)
 {
-	Timerd__Request rq, *pc = timerd__request__unpack(NULL, n, b);
-	Timerd__Ack ack;
-	bool ours = unpack_ack_request(b, n, &rq, &ack);
+	struct arena a;
+	struct unpack_buf ub;
+	Timerd__Request *pc = timerd__request__unpack(NULL, n, b);
+	const Timerd__Request *ours;
 
-	if (ours) {
-		ck_assert_msg(pc != NULL, "unpack_ack_request took %zu bytes protobuf-c refuses", n);
-		ck_assert_int_eq(pc->body_case, TIMERD__REQUEST__BODY_ACK);
+	arena_init(&a);
+	arena_limit_for(&a, n);
+	if ((ours = unpack_request(b, n, &a, &ub)) != NULL) {
+		ck_assert_msg(pc != NULL, "unpack_request took %zu bytes protobuf-c refuses", n);
+		ck_assert_int_eq(ours->body_case, pc->body_case);
 		ck_assert_uint_eq(pc->base.n_unknown_fields, 0);
-		ck_assert_uint_eq(rq.id, pc->id);
-		ck_assert_ptr_eq(rq.ack, &ack);
-		ck_assert_uint_eq(ack.delivery_id, pc->ack->delivery_id);
+		ck_assert_uint_eq(ours->id, pc->id);
+		if (ours->body_case == TIMERD__REQUEST__BODY_ACK)
+			ck_assert_uint_eq(ours->ack->delivery_id, pc->ack->delivery_id);
+		else
+			unpack_arm_eq(ours->arm, pc->arm);
 	}
 	if (pc)
 		timerd__request__free_unpacked(pc, NULL);
-	return ours;
+	arena_destroy(&a);
+	return ours != NULL;
+}
+
+/* Packs r, checks unpack_request takes it, then its truncations and manglings against protobuf-c. */
+static void unpack_canonical(const Timerd__Request *r, unsigned *seed)
+{
+	uint8_t b[1024], m[1024];
+	size_t n = timerd__request__pack(r, b);
+
+	ck_assert_uint_lt(n, sizeof(b) - 2);
+	ck_assert_msg(unpack_same(b, n), "a canonical request (body %d, %zu bytes) was declined", (int)r->body_case,
+		      n);
+	for (size_t cut = 0; cut < n; cut++)
+		unpack_same(b, cut);	/* truncated */
+	for (unsigned k = 0; k < 100; k++) {	/* one or two bytes mangled */
+		memcpy(m, b, n);
+		*seed = *seed * 1103515245u + 12345u;
+		m[(*seed >> 8) % n] = (uint8_t)(*seed >> 16);
+		if (k & 1)
+			m[(*seed >> 3) % n] ^= (uint8_t)(*seed >> 24);
+		unpack_same(m, n);
+	}
+	b[n] = 0x08;	/* a trailing field (id again): protobuf-c's */
+	b[n + 1] = 0x05;
+	ck_assert(!unpack_same(b, n + 2));
 }
 
 /* The Ack fast path takes every canonical Ack, and on anything else agrees with protobuf-c or declines. */
@@ -771,34 +829,15 @@ START_TEST(test_unpack_ack)
 {
 	Timerd__Request r = TIMERD__REQUEST__INIT;
 	Timerd__Ack a = TIMERD__ACK__INIT;
-	Timerd__Arm arm = TIMERD__ARM__INIT;
-	uint8_t b[64], m[64];
 	unsigned seed = 1;
 
 	r.body_case = TIMERD__REQUEST__BODY_ACK;
 	r.ack = &a;
 	for (uint64_t id = 0; id <= UINT64_MAX / 8; id = id * 7 + 1)	/* no wrap: stops below 2^64 */
 		for (uint64_t did = 0; did <= UINT64_MAX / 12; did = did * 11 + 1) {
-			size_t n;
-
 			r.id = id;
 			a.delivery_id = did;
-			n = timerd__request__pack(&r, b);
-			ck_assert_msg(unpack_same(b, n), "a canonical Ack (id %llu, delivery %llu) was declined",
-				      (unsigned long long)id, (unsigned long long)did);
-			for (size_t cut = 0; cut < n; cut++)
-				unpack_same(b, cut);	/* truncated */
-			for (unsigned k = 0; k < 200; k++) {	/* one or two bytes mangled */
-				memcpy(m, b, n);
-				seed = seed * 1103515245u + 12345u;
-				m[(seed >> 8) % n] = (uint8_t)(seed >> 16);
-				if (k & 1)
-					m[(seed >> 3) % n] ^= (uint8_t)(seed >> 24);
-				unpack_same(m, n);
-			}
-			b[n] = 0x08;	/* a trailing field: protobuf-c's */
-			b[n + 1] = 0x05;
-			ck_assert(!unpack_ack_request(b, n + 2, &(Timerd__Request){ 0 }, &(Timerd__Ack){ 0 }));
+			unpack_canonical(&r, &seed);
 		}
 	{
 		/* overlong varints (protobuf-c takes up to 10 bytes) and one past 64 bits */
@@ -807,15 +846,66 @@ START_TEST(test_unpack_ack)
 					       0xea, 0x02, 0x00 };
 		static const uint8_t past[] = { 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
 						0xea, 0x02, 0x00 };
+		static const uint8_t twice[] = { 0xea, 0x02, 0x04, 0x08, 0x01, 0x08, 0x02 };	/* delivery_id twice */
 
 		ck_assert(unpack_same(over, sizeof(over)));
 		ck_assert(unpack_same(big, sizeof(big)));
-		ck_assert(!unpack_ack_request(past, sizeof(past), &(Timerd__Request){ 0 }, &(Timerd__Ack){ 0 }));
+		ck_assert(!unpack_same(past, sizeof(past)));
+		ck_assert(!unpack_same(twice, sizeof(twice)));
 	}
-	r.body_case = TIMERD__REQUEST__BODY_ARM;	/* another request: declined */
-	r.arm = &arm;
-	arm.key = (char *)"k";
-	ck_assert(!unpack_same(b, timerd__request__pack(&r, b)));
+}
+END_TEST
+
+/* The Arm fast path takes every canonical Arm (each subset of its fields), and agrees or declines on the rest. */
+START_TEST(test_unpack_arm)
+{
+	static const int64_t iv[] = { 1, -1, INT64_MAX, INT64_MIN, 300 };
+	Timerd__Request r = TIMERD__REQUEST__INIT;
+	Timerd__Arm a;
+	uint8_t payload[300];
+	char lng[201];
+	unsigned seed = 7;
+
+	memset(payload, 0x5a, sizeof(payload));
+	memset(lng, 'x', sizeof(lng) - 1);
+	lng[sizeof(lng) - 1] = '\0';
+	r.body_case = TIMERD__REQUEST__BODY_ARM;
+	r.arm = &a;
+	for (unsigned mask = 0; mask < 1u << 11; mask++) {
+		int64_t v = iv[mask % (sizeof(iv) / sizeof(iv[0]))];
+
+		timerd__arm__init(&a);
+		r.id = mask & 1 ? (uint64_t)v : 0;
+		if (mask & 2) {
+			a.when_case = (Timerd__Arm__WhenCase)(1 + mask % 3);
+			a.after_ns = v;	/* the union's members share it */
+		}
+		if (mask & 4) a.period_ns = v;
+		if (mask & 8) a.key = mask & 16 ? lng : (char *)"job-1";
+		if (mask & 16) a.timer_id = (uint64_t)v;
+		if (mask & 32) a.topic = (char *)"jobs";
+		if (mask & 64) {
+			a.payload.data = payload;
+			a.payload.len = mask & 128 ? 300 : 3;
+		}
+		if (mask & 128) a.notify = 1;
+		if (mask & 256) a.ephemeral = 1;
+		if (mask & 512) a.misfire = TIMERD__MISFIRE__MISFIRE_SKIP;
+		if (mask & 1024) a.calendar = (char *)"*-*-* 09:00:00";
+		unpack_canonical(&r, &seed);
+	}
+	{
+		/* two members of `when` (protobuf-c: the last wins) and fields out of order: declined */
+		static const uint8_t two[] = { 0x5a, 0x04, 0x08, 0x01, 0x10, 0x02 };
+		static const uint8_t order[] = { 0x5a, 0x04, 0x20, 0x01, 0x08, 0x02 };
+		static const uint8_t nobytes[] = { 0x5a, 0x02, 0x42, 0x00 };	/* empty payload */
+		static const uint8_t empty[] = { 0x5a, 0x00 };			/* an Arm of defaults */
+
+		ck_assert(!unpack_same(two, sizeof(two)));
+		ck_assert(!unpack_same(order, sizeof(order)));
+		ck_assert(!unpack_same(nobytes, sizeof(nobytes)));
+		ck_assert(unpack_same(empty, sizeof(empty)));
+	}
 }
 END_TEST
 
@@ -899,6 +989,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_pack_fire_shape);
 	tcase_add_test(tc, test_pack_fire_bytes);
 	tcase_add_test(tc, test_unpack_ack);
+	tcase_add_test(tc, test_unpack_arm);
 	suite_add_tcase(s, tc);
 	return s;
 }
