@@ -140,18 +140,43 @@ static size_t pack_fire(const Timerd__Fire *f, uint8_t *out)
 	return n;
 }
 
+/* Packed size of ArmReply a (no unknown fields), as protobuf-c packs it (see pack_fire_size). */
+static size_t pack_arm_reply_size(const Timerd__ArmReply *a)
+{
+	return pack_u64_len(1, a->timer_id) + pack_u64_len(2, (uint64_t)a->deadline_mono_ns) +
+	       pack_u64_len(3, (uint64_t)a->deadline_unix_ns) + pack_u64_len(4, a->created ? 1 : 0) +
+	       pack_u64_len(5, a->coalesced ? 1 : 0);
+}
+
+/* Packs ArmReply a into out; the bytes written (pack_arm_reply_size's). */
+static size_t pack_arm_reply(const Timerd__ArmReply *a, uint8_t *out)
+{
+	size_t n = 0;
+
+	n += pack_u64(1, a->timer_id, out + n);
+	n += pack_u64(2, (uint64_t)a->deadline_mono_ns, out + n);
+	n += pack_u64(3, (uint64_t)a->deadline_unix_ns, out + n);
+	n += pack_u64(4, a->created ? 1 : 0, out + n);
+	n += pack_u64(5, a->coalesced ? 1 : 0, out + n);
+	return n;
+}
+
 size_t pack_response_size(const Timerd__Response *rs, struct pack_plan *p)
 {
 	memset(p, 0, sizeof(*p));
 	if (!rs->base.n_unknown_fields && rs->body_case == TIMERD__RESPONSE__BODY_FIRE && pack_fire_ours(rs->fire)) {
 		p->body = &rs->fire->base;	/* fires and deliveries: the hot events, packed here whole */
 		p->fire = true;
+	} else if (!rs->base.n_unknown_fields && rs->body_case == TIMERD__RESPONSE__BODY_ARM && rs->arm &&
+		   !rs->arm->base.n_unknown_fields) {
+		p->body = &rs->arm->base;	/* a producer's one reply per job */
+		p->arm = true;
 	}
 	if (rs->base.n_unknown_fields ||
 	    (rs->body_case != TIMERD__RESPONSE__BODY__NOT_SET && !p->body && !(p->body = pack_body(rs)))) {
 		p->generic = true;
 		p->body = NULL;
-		p->fire = false;
+		p->fire = p->arm = false;
 		return p->len = timerd__response__get_packed_size(rs);
 	}
 	/* fields in number order, as protobuf-c: id (1), event (2), the body (9 and up); proto3 defaults left out */
@@ -160,7 +185,8 @@ size_t pack_response_size(const Timerd__Response *rs, struct pack_plan *p)
 	if (rs->event)
 		p->len += pack_varint_len(pack_key(2, 0)) + 1;
 	if (p->body) {
-		p->body_len = p->fire ? pack_fire_size(rs->fire) : protobuf_c_message_get_packed_size(p->body);
+		p->body_len = p->fire ? pack_fire_size(rs->fire)
+			      : p->arm ? pack_arm_reply_size(rs->arm) : protobuf_c_message_get_packed_size(p->body);
 		p->len += pack_varint_len(pack_key((uint32_t)rs->body_case, 2)) + pack_varint_len(p->body_len) +
 			  p->body_len;
 	}
@@ -184,7 +210,8 @@ size_t pack_response(const Timerd__Response *rs, const struct pack_plan *p, uint
 	if (p->body) {
 		n += pack_varint(pack_key((uint32_t)rs->body_case, 2), out + n);
 		n += pack_varint(p->body_len, out + n);
-		n += p->fire ? pack_fire(rs->fire, out + n) : protobuf_c_message_pack(p->body, out + n);
+		n += p->fire ? pack_fire(rs->fire, out + n)
+			     : p->arm ? pack_arm_reply(rs->arm, out + n) : protobuf_c_message_pack(p->body, out + n);
 	}
 	return n;
 }

@@ -690,6 +690,48 @@ START_TEST(test_pack_fire_shape)
 }
 END_TEST
 
+/* pack.c packs an ArmReply body itself: it relies on ArmReply's fields being these (number, type). */
+START_TEST(test_pack_arm_reply_shape)
+{
+	static const struct { unsigned id; ProtobufCType type; } want[] = {
+		{ 1, PROTOBUF_C_TYPE_UINT64 }, { 2, PROTOBUF_C_TYPE_INT64 }, { 3, PROTOBUF_C_TYPE_INT64 },
+		{ 4, PROTOBUF_C_TYPE_BOOL }, { 5, PROTOBUF_C_TYPE_BOOL },
+	};
+	const ProtobufCMessageDescriptor *d = &timerd__arm_reply__descriptor;
+
+	ck_assert_msg(d->n_fields == sizeof(want) / sizeof(want[0]),
+		      "ArmReply has %u fields: see proto/pack.c pack_arm_reply", d->n_fields);
+	for (unsigned i = 0; i < d->n_fields; i++)
+		ck_assert_msg(d->fields[i].id == want[i].id && d->fields[i].type == want[i].type &&
+				      d->fields[i].label == PROTOBUF_C_LABEL_NONE,
+			      "ArmReply field %s (%u) is not what proto/pack.c pack_arm_reply writes", d->fields[i].name,
+			      d->fields[i].id);
+}
+END_TEST
+
+/* pack_arm_reply's bytes are protobuf-c's for every subset of ArmReply's fields, with edge values. */
+START_TEST(test_pack_arm_reply_bytes)
+{
+	static const int64_t iv[] = { 1, -1, INT64_MAX, INT64_MIN, 127, 128 };
+	Timerd__Response r = TIMERD__RESPONSE__INIT;
+	Timerd__ArmReply a;
+
+	r.body_case = TIMERD__RESPONSE__BODY_ARM;
+	r.arm = &a;
+	for (unsigned mask = 0; mask < 1u << 5; mask++)
+		for (unsigned k = 0; k < sizeof(iv) / sizeof(iv[0]); k++) {
+			timerd__arm_reply__init(&a);
+			r.id = k ? (uint64_t)iv[k] : 0;
+			if (mask & 1) a.timer_id = (uint64_t)iv[k];
+			if (mask & 2) a.deadline_mono_ns = iv[k];
+			if (mask & 4) a.deadline_unix_ns = -iv[k];
+			if (mask & 8) a.created = k & 1 ? 1 : 7;	/* any true is packed as 1 */
+			if (mask & 16) a.coalesced = 1;
+			pack_same(&r);
+		}
+}
+END_TEST
+
 /* The value of Fire's field i (0-14, numbers 1-16 without origin) in the k-th variant, set when bit i of mask is. */
 static void pack_fire_set(Timerd__Fire *f, unsigned mask, unsigned k, const uint8_t *payload, const char *lng)
 {
@@ -987,6 +1029,8 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_pack_response_shape);
 	tcase_add_test(tc, test_pack_response_bytes);
 	tcase_add_test(tc, test_pack_fire_shape);
+	tcase_add_test(tc, test_pack_arm_reply_shape);
+	tcase_add_test(tc, test_pack_arm_reply_bytes);
 	tcase_add_test(tc, test_pack_fire_bytes);
 	tcase_add_test(tc, test_unpack_ack);
 	tcase_add_test(tc, test_unpack_arm);
