@@ -529,6 +529,12 @@ static void rpc_arm(struct rpc_ctx *x)
 		return;
 	}
 	ea.only_own = rpc_owner_needed(x) != NULL;	/* ea.label is the identity's name */
+	/*
+	 * The wall clock just before engine_arm's own monotonic read (r.now):
+	 * real - r.now is the unix offset of the reply and the journal row as
+	 * close as two reads in a row make it (one clock read fewer per arm).
+	 */
+	real = engine_now_real(x->s->engine);
 	/* engine_arm takes ea.cal over, on error too: only norm (a copy) is read after it */
 	if ((rc = engine_arm(x->s->engine, &ea, &r)) < 0) {
 		if (rc == TD_EOWNER)
@@ -537,8 +543,7 @@ static void rpc_arm(struct rpc_ctx *x)
 			rpc_engine_error(x, rc, "arm");
 		return;
 	}
-	mono = engine_now(x->s->engine);
-	real = engine_now_real(x->s->engine);
+	mono = r.now;
 	if (journal_enabled(x->s) && !r.coalesced && (journal_keeps(ea.flags) || !r.created)) {
 		struct engine_timer *cur = NULL;
 		struct store_rec rec;
