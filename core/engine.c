@@ -892,6 +892,7 @@ int engine_arm(struct engine *e, const struct engine_arm *a, struct engine_arm_r
 	}
 	res->id = op.r->id;
 	res->deadline = op.deadline;
+	res->now = op.now;
 	res->created = op.created;
 	res->coalesced = op.lost;
 	engine_arm_finish(e, t, &op);

@@ -177,6 +177,7 @@ struct engine_arm {
 struct engine_arm_result {
 	uint64_t id;
 	int64_t deadline;	/* CLOCK_MONOTONIC ns of the first fire */
+	int64_t now;		/* CLOCK_MONOTONIC ns the arm read (an ENGINE_AFTER arm's base) */
 	bool created;		/* a new timer, not a re-arm */
 	bool coalesced;		/* superseded by an overlapping writer */
 };

@@ -33,6 +33,8 @@ proto_libproto_la_SOURCES = \
 	proto/text.h \
 	proto/units.c \
 	proto/units.h \
+	proto/unpack.c \
+	proto/unpack.h \
 	proto/version.h
 nodist_proto_libproto_la_SOURCES = $(PROTO_GEN)
 proto_libproto_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)

@@ -14,6 +14,10 @@
  *	...make room for FRAME_HDR + n bytes...
  *	pack_response(rs, &p, buf + FRAME_HDR);   returns n
  *
+ * A Fire body (every fire and delivery event) and an ArmReply body (one
+ * per arm) are packed here field by field, without protobuf-c: its generic
+ * packer walked their descriptors twice per message.
+ *
  * The bytes equal timerd__response__pack's (tests/unit/test-proto.c
  * compares them, and checks that Response still has only id, event and
  * the oneof body of messages that this relies on); a Response this does
@@ -34,6 +38,8 @@ struct pack_plan {
 	size_t body_len;		/* its packed size */
 	size_t len;			/* the whole Response's */
 	bool generic;			/* packed by protobuf-c as a whole */
+	bool fire;			/* the body is a Fire packed by pack.c itself (no protobuf-c at all) */
+	bool arm;			/* the body is an ArmReply packed by pack.c itself */
 };
 
 /* The packed size of rs (the same as timerd__response__get_packed_size). */

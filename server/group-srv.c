@@ -277,7 +277,7 @@ bool group_srv_fire(struct srv *s, const struct engine_fire *f)
 	gf = (struct group_fire){ .timer_id = f->id, .key = f->key, .keylen = f->key ? f->keylen : 0, .topic = f->topic,
 				  .topiclen = f->topiclen, .payload = f->payload, .payloadlen = f->payloadlen,
 				  .deadline_unix_ns = f->deadline + m2u, .fired_unix_ns = f->fired_at + m2u,
-				  .period_ns = f->period, .seq = f->seq, .final = f->final,
+				  .mono_to_unix_ns = m2u, .period_ns = f->period, .seq = f->seq, .final = f->final,
 				  .journal_fired = f->final && s->journal && journal_keeps(f->flags) };
 	return group_fire(&gr->gs, &gf);
 }
@@ -286,6 +286,11 @@ bool group_srv_fire(struct srv *s, const struct engine_fire *f)
 
 /* Drops const for protobuf-c string fields that are only read. */
 #define GSRV_STR(p) ((char *)(uintptr_t)(p))
+
+int64_t group_srv_mono_to_unix(struct srv *s, const struct group_delivery *d)
+{
+	return d->has_mono ? d->mono_to_unix_ns : engine_mono_to_unix(s->engine);
+}
 
 /* deliver for a subscribed connection: encodes the Fire event and queues it to the connection's loop. */
 static int gsrv_conn_deliver(struct group_consumer *gc, const struct group_delivery *d)
@@ -296,7 +301,7 @@ static int gsrv_conn_deliver(struct group_consumer *gc, const struct group_deliv
 	Timerd__Response rs = TIMERD__RESPONSE__INIT;
 	Timerd__Fire fm = TIMERD__FIRE__INIT;
 	struct pack_plan plan;
-	int64_t m2u = engine_mono_to_unix(s->engine);
+	int64_t m2u = group_srv_mono_to_unix(s, d);
 	char kbuf[256], tbuf[256];	/* most keys and topics: no allocation */
 	char *key = d->keylen < sizeof(kbuf) ? kbuf : malloc(d->keylen + 1);
 	char *topic = d->topiclen < sizeof(tbuf) ? tbuf : malloc(d->topiclen + 1);

@@ -70,6 +70,14 @@ void group_srv_wake(struct srv *s);
 /* The next delivery id (journal meta); 0 if groups are not set up. */
 uint64_t group_srv_next_id(struct srv *s);
 
+/*
+ * The unix-minus-monotonic offset to give d's times on CLOCK_MONOTONIC: the
+ * one its fire was stamped with (so a delivery's deadline_mono_ns and
+ * fired_mono_ns are the fire's own, as a watcher's Fire has them, with no
+ * clock read), or, for a delivery restored at start, the clock's now.
+ */
+int64_t group_srv_mono_to_unix(struct srv *s, const struct group_delivery *d);
+
 /* The fire path (engine delivery workers): deliveries for the groups of f's topic; true if it journaled the one-shot's removal. */
 struct engine_fire;
 bool group_srv_fire(struct srv *s, const struct engine_fire *f);

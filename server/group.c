@@ -39,6 +39,7 @@ struct group_dlv {
 	bool ack_refused;		/* this push's ack was refused (the store failed): its end is spared */
 	bool restored;			/* loaded at start, not pushed since: its next push is a duplicate */
 	bool final;
+	bool has_mono;			/* u.m2u is the fire's (false: restored, or dead once: u.dead_unix) */
 	int64_t due;			/* FLIGHT: ack by; WAIT: ready at */
 	size_t hidx;			/* in gs->heap, SIZE_MAX: not */
 	struct group_consumer *c;	/* FLIGHT: to whom */
@@ -48,12 +49,31 @@ struct group_dlv {
 	struct group_key *k;
 	struct group_dlv *gprev, *gnext;	/* every delivery of the group */
 	struct group_dlv *idnext;	/* its chain in gs->id_b */
-	int64_t deadline_unix, fired_unix, period, dead_unix;
+	int64_t deadline_unix, fired_unix, period;
+	union {				/* one word for both: a dead letter is not pushed, a live delivery has no death */
+		int64_t m2u;		/* has_mono: unix minus monotonic ns at the fire (the consumer's mono times) */
+		int64_t dead_unix;	/* D_DEAD: when it died (0 once re-driven) */
+	} u;
 	char *error;			/* the last failure (malloc'd), NULL: none */
 	uint32_t keylen, topiclen, payloadlen;
+	uint32_t cap;			/* bytes allocated for it and its data (>= what it uses: a reused block) */
 	size_t memsize;
 	char data[];
 };
+
+/*
+ * The pool of freed deliveries (gs->pool, linked by next). A delivery is
+ * made on an engine delivery worker (group_fire) and freed on a loop
+ * thread (its ack): through malloc that was a free into another thread's
+ * arena (its lock, then malloc_consolidate on the worker's next large
+ * request) and a malloc that found its thread cache empty, for every
+ * delivery. Both ends already hold gs->mu, so the pool is a plain list
+ * under it: no new synchronisation. Bounded (GROUP_POOL_MAX blocks of at
+ * most GROUP_POOL_BLOCK bytes: 1 MiB), so a drained backlog gives its
+ * memory back; a pooled block is not counted in max-memory's account.
+ */
+#define GROUP_POOL_MAX 2048u
+#define GROUP_POOL_BLOCK 512u
 
 /* The deliveries of one key not yet acked nor dead, in fire order (ordered groups). */
 struct group_key {
@@ -455,7 +475,25 @@ static void group_dlv_free(struct group_set *gs, struct group_dlv *d)
 	if (gs->h.mem)
 		atomic_fetch_sub_explicit(gs->h.mem, (int64_t)d->memsize, memory_order_relaxed);	/* relaxed: a gauge */
 	free(d->error);
-	free(d);
+	if (gs->npool < GROUP_POOL_MAX && d->cap <= GROUP_POOL_BLOCK) {
+		d->next = gs->pool;	/* gs->mu held, as by every caller */
+		gs->pool = d;
+		gs->npool++;
+	} else {
+		free(d);
+	}
+}
+
+/* Frees the pool's blocks (gs->mu held, or the set no longer shared). */
+static void group_pool_drain(struct group_set *gs)
+{
+	while (gs->pool) {
+		struct group_dlv *d = gs->pool;
+
+		gs->pool = d->next;
+		free(d);
+	}
+	gs->npool = 0;
 }
 
 /* Detaches and frees d (acked, purged, group deleted). */
@@ -479,7 +517,8 @@ static uint64_t group_put_set(struct group_set *gs, void *jctx, const struct gro
 	struct store_rec r = { .op = STORE_DLV_SET, .id = d->id,
 			       .attempts = d->st == D_DEAD ? d->attempts : d->attempts - d->spared,
 			       .flags = d->st == D_DEAD ? STORE_DLV_DEAD : 0, .error = d->error,
-			       .errorlen = d->error ? (uint32_t)strlen(d->error) : 0, .at = d->dead_unix };
+			       .errorlen = d->error ? (uint32_t)strlen(d->error) : 0,
+			       .at = d->st == D_DEAD ? d->u.dead_unix : 0 };
 
 	return group_put(gs, jctx, &r);
 }
@@ -533,7 +572,8 @@ static uint64_t group_fail(struct group_set *gs, struct group_dlv *d, int64_t no
 	if (d->attempts - d->spared >= g->max_attempts) {
 		group_key_del(g, d);	/* the next of its key may go */
 		d->st = D_DEAD;
-		d->dead_unix = group_clock(gs, true);
+		d->has_mono = false;	/* the word is the death's now: a re-driven letter's push reads the clock */
+		d->u.dead_unix = group_clock(gs, true);
 		g->ndead++;
 		gl_insert_sorted(&g->dead, d);
 		GROUP_COUNT(gs, g, dead_lettered, 1);
@@ -561,6 +601,7 @@ static void group_view(const struct group *g, const struct group_dlv *d, struct 
 		.key = d->data, .keylen = d->keylen, .topic = d->data + d->keylen, .topiclen = d->topiclen,
 		.payload = (const uint8_t *)d->data + d->keylen + d->topiclen, .payloadlen = d->payloadlen,
 		.deadline_unix_ns = d->deadline_unix, .fired_unix_ns = d->fired_unix, .period_ns = d->period,
+		.mono_to_unix_ns = d->has_mono ? d->u.m2u : 0, .has_mono = d->has_mono,
 		.seq = d->fseq, .final = d->final, .ack_by_ns = d->due, .settings = g->cfg,
 	};
 }
@@ -990,6 +1031,7 @@ void group_set_destroy(struct group_set *gs)
 	hmap_destroy(&gs->groups, NULL);
 	hmap_destroy(&gs->topics, NULL);
 	free(gs->id_b);
+	group_pool_drain(gs);
 	pthread_mutex_destroy(&gs->mu);
 }
 
@@ -1182,11 +1224,20 @@ static struct group_dlv *group_dlv_new(struct group_set *gs, struct group *g, ui
 				       uint32_t payloadlen)
 {
 	size_t size = sizeof(struct group_dlv) + keylen + topiclen + payloadlen;
-	struct group_dlv *d = malloc(size);
+	struct group_dlv *d = gs->pool;
+	uint32_t cap;
 
-	if (!d)
+	if (d && d->cap >= size) {	/* the pool's newest block fits (same-sized fires: always) */
+		gs->pool = d->next;
+		gs->npool--;
+		cap = d->cap;
+	} else if ((d = malloc(size)) != NULL) {
+		cap = (uint32_t)size;	/* size < 4 GiB: key, topic and payload are bounded by max-frame */
+	} else {
 		return NULL;
+	}
 	memset(d, 0, sizeof(*d));	/* the bytes after it are all copied below */
+	d->cap = cap;
 	d->id = id;
 	d->g = g;
 	d->hidx = SIZE_MAX;
@@ -1199,7 +1250,7 @@ static struct group_dlv *group_dlv_new(struct group_set *gs, struct group *g, ui
 		memcpy(d->data + keylen, topic, topiclen);
 	if (payloadlen)
 		memcpy(d->data + keylen + topiclen, payload, payloadlen);
-	d->memsize = size + 16;	/* its share of the id table's buckets (at most one per delivery, and a spare) */
+	d->memsize = cap + 16;	/* its share of the id table's buckets (at most one per delivery, and a spare) */
 	if (!group_id_put(gs, d)) {
 		free(d);
 		return NULL;
@@ -1262,6 +1313,8 @@ bool group_fire(struct group_set *gs, const struct group_fire *f)
 		d->timer_id = f->timer_id;
 		d->deadline_unix = f->deadline_unix_ns;
 		d->fired_unix = f->fired_unix_ns;
+		d->u.m2u = f->mono_to_unix_ns;
+		d->has_mono = true;
 		d->period = f->period_ns;
 		d->fseq = f->seq;
 		d->final = f->final;
@@ -1625,7 +1678,7 @@ int group_dlq_list(struct group_set *gs, const Timerd__DlqList *q, Timerd__DlqLi
 		m->attempts = d->attempts;
 		m->last_error = err ? err : (char *)"";
 		m->deadline_unix_ns = d->deadline_unix;
-		m->dead_unix_ns = d->dead_unix;
+		m->dead_unix_ns = d->u.dead_unix;
 		r->letters[n++] = m;
 	}
 	r->n_letters = n;
@@ -1673,7 +1726,7 @@ int group_dlq_apply(struct group_set *gs, const char *name, const char *key, uin
 			d->attempts = d->spared = 0;
 			free(d->error);
 			d->error = NULL;
-			d->dead_unix = 0;
+			d->u.dead_unix = 0;	/* has_mono stays false: u is no offset */
 			if (!group_key_add(g, d))
 				oom = true;	/* no ordering for it, still delivered */
 			d->st = D_READY;
@@ -1768,7 +1821,7 @@ int group_restore_delivery(struct group_set *gs, const struct store_rec *r)
 	}
 	if (r->flags & STORE_DLV_DEAD) {
 		d->attempts = r->attempts;
-		d->dead_unix = r->at;
+		d->u.dead_unix = r->at;
 		d->st = D_DEAD;
 		g->ndead++;
 		gl_insert_sorted(&g->dead, d);

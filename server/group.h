@@ -105,6 +105,8 @@ struct group_delivery {
 	uint32_t payloadlen;
 	int64_t deadline_unix_ns;	/* when the fire was due */
 	int64_t fired_unix_ns;		/* when it fired */
+	int64_t mono_to_unix_ns;	/* unix minus CLOCK_MONOTONIC ns when it fired (has_mono) */
+	bool has_mono;			/* false: restored at start, the fire's monotonic clock is gone */
 	int64_t period_ns;
 	uint64_t seq;			/* the fire's sequence number (periodic timers) */
 	bool final;			/* one-shot: the timer no longer exists */
@@ -192,6 +194,8 @@ struct group_set {
 	struct group_counters tot;	/* every group's, deleted ones too */
 	struct group_dlv *commit_head, *commit_tail;	/* waiting for their fire batch to commit, in seq order */
 	int64_t mem_used;		/* bytes of deliveries counted in *h.mem */
+	struct group_dlv *pool;		/* freed deliveries kept for reuse (group.c group_dlv_new), under mu */
+	uint32_t npool;			/* how many (at most GROUP_POOL_MAX) */
 	bool quiesced;			/* group_quiesce: no more hand-outs */
 };
 
@@ -261,6 +265,7 @@ struct group_fire {
 	const void *payload;
 	uint32_t payloadlen;
 	int64_t deadline_unix_ns, fired_unix_ns, period_ns;
+	int64_t mono_to_unix_ns;	/* the offset the unix times were made with (group_delivery.mono_to_unix_ns) */
 	uint64_t seq;
 	bool final;
 	bool journal_fired;		/* journal the one-shot's removal with the deliveries */

@@ -354,6 +354,7 @@ static int http_gpoll_deliver(struct group_consumer *gc, const struct group_deli
 	size_t glen = strlen(d->group);
 	struct http_gmsg *g;
 	int want = GP_WAITING;
+	int64_t m2u;
 	char *at;
 
 	int now = atomic_load_explicit(&p->state, memory_order_acquire);	/* acquire: a cheap pre-check */
@@ -382,8 +383,9 @@ static int http_gpoll_deliver(struct group_consumer *gc, const struct group_deli
 	g->fire.payload.len = d->payloadlen;
 	g->fire.group = http_gcopy(&at, d->group, glen);
 	g->fire.deadline_unix_ns = d->deadline_unix_ns;
-	g->fire.deadline_mono_ns = d->deadline_unix_ns - engine_mono_to_unix(s->engine);
-	g->fire.fired_mono_ns = d->fired_unix_ns - engine_mono_to_unix(s->engine);
+	m2u = group_srv_mono_to_unix(s, d);
+	g->fire.deadline_mono_ns = d->deadline_unix_ns - m2u;
+	g->fire.fired_mono_ns = d->fired_unix_ns - m2u;
 	g->fire.period_ns = d->period_ns;
 	g->fire.seq = d->seq;
 	g->fire.final = d->final;

@@ -20,6 +20,7 @@
 #include "cal/cal.h"
 #include "proto/frame.h"
 #include "proto/text.h"
+#include "proto/unpack.h"
 #include "server/group-srv.h"
 #include "server/auth.h"
 #include "server/journal.h"
@@ -528,6 +529,12 @@ static void rpc_arm(struct rpc_ctx *x)
 		return;
 	}
 	ea.only_own = rpc_owner_needed(x) != NULL;	/* ea.label is the identity's name */
+	/*
+	 * The wall clock just before engine_arm's own monotonic read (r.now):
+	 * real - r.now is the unix offset of the reply and the journal row as
+	 * close as two reads in a row make it (one clock read fewer per arm).
+	 */
+	real = engine_now_real(x->s->engine);
 	/* engine_arm takes ea.cal over, on error too: only norm (a copy) is read after it */
 	if ((rc = engine_arm(x->s->engine, &ea, &r)) < 0) {
 		if (rc == TD_EOWNER)
@@ -536,8 +543,7 @@ static void rpc_arm(struct rpc_ctx *x)
 			rpc_engine_error(x, rc, "arm");
 		return;
 	}
-	mono = engine_now(x->s->engine);
-	real = engine_now_real(x->s->engine);
+	mono = r.now;
 	if (journal_enabled(x->s) && !r.coalesced && (journal_keeps(ea.flags) || !r.created)) {
 		struct engine_timer *cur = NULL;
 		struct store_rec rec;
@@ -1648,13 +1654,15 @@ static void rpc_dispatch(struct rpc_ctx *x)
 void rpc_handle(struct conn *c, const uint8_t *p, uint32_t n)
 {
 	struct rpc_ctx x = { .c = c, .l = c->loop, .s = c->loop->srv, .id = c->ident };
+	struct unpack_buf ub;	/* an Arm or Ack decoded without protobuf-c (proto/unpack.h): lives as x */
 	int64_t arena;
 
 	if (!conn_quota_sync(c))
 		return;	/* bound since its last request (Auth, a reload) to an identity with max-connections open: closing */
 	timerd__response__init(&x.rs);
 	arena_limit_for(&x.l->arena, n);	/* decoding is bounded by the frame's size */
-	x.rq = timerd__request__unpack(arena_pbc(&x.l->arena), n, p);
+	if (!(x.rq = unpack_request(p, n, &x.l->arena, &ub)))
+		x.rq = timerd__request__unpack(arena_pbc(&x.l->arena), n, p);
 	/* a big frame's decoding counts in max-memory while its request runs (a kept chunk's worth per loop does not) */
 	if ((arena = x.l->arena.total > ARENA_KEEP ? (int64_t)x.l->arena.total : 0))
 		atomic_fetch_add_explicit(&x.s->fire_mem, arena, memory_order_relaxed);	/* relaxed: a gauge */

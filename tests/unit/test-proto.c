@@ -17,6 +17,7 @@
 #include "proto/pack.h"
 #include "proto/timerd.pb-c.h"
 #include "proto/units.h"
+#include "proto/unpack.h"
 
 #define MS 1000000LL
 #define S  1000000000LL
@@ -662,6 +663,294 @@ START_TEST(test_pack_response_shape)
 }
 END_TEST
 
+/*
+ * pack.c packs a Fire body itself, field by field: it relies on Fire's
+ * fields being these (number, type); a field added to Fire fails here
+ * first (pack_fire then needs it).
+ */
+START_TEST(test_pack_fire_shape)
+{
+	static const struct { unsigned id; ProtobufCType type; } want[] = {
+		{ 1, PROTOBUF_C_TYPE_UINT64 }, { 2, PROTOBUF_C_TYPE_STRING }, { 3, PROTOBUF_C_TYPE_STRING },
+		{ 4, PROTOBUF_C_TYPE_BYTES }, { 5, PROTOBUF_C_TYPE_INT64 }, { 6, PROTOBUF_C_TYPE_INT64 },
+		{ 7, PROTOBUF_C_TYPE_INT64 }, { 8, PROTOBUF_C_TYPE_INT64 }, { 9, PROTOBUF_C_TYPE_UINT64 },
+		{ 10, PROTOBUF_C_TYPE_UINT64 }, { 11, PROTOBUF_C_TYPE_BOOL }, { 12, PROTOBUF_C_TYPE_MESSAGE },
+		{ 13, PROTOBUF_C_TYPE_BOOL }, { 14, PROTOBUF_C_TYPE_UINT64 }, { 15, PROTOBUF_C_TYPE_UINT32 },
+		{ 16, PROTOBUF_C_TYPE_STRING },
+	};
+	const ProtobufCMessageDescriptor *d = &timerd__fire__descriptor;
+
+	ck_assert_msg(d->n_fields == sizeof(want) / sizeof(want[0]), "Fire has %u fields: see proto/pack.c pack_fire",
+		      d->n_fields);
+	for (unsigned i = 0; i < d->n_fields; i++)
+		ck_assert_msg(d->fields[i].id == want[i].id && d->fields[i].type == want[i].type &&
+				      d->fields[i].label == PROTOBUF_C_LABEL_NONE,
+			      "Fire field %s (%u) is not what proto/pack.c pack_fire writes", d->fields[i].name,
+			      d->fields[i].id);
+}
+END_TEST
+
+/* pack.c packs an ArmReply body itself: it relies on ArmReply's fields being these (number, type). */
+START_TEST(test_pack_arm_reply_shape)
+{
+	static const struct { unsigned id; ProtobufCType type; } want[] = {
+		{ 1, PROTOBUF_C_TYPE_UINT64 }, { 2, PROTOBUF_C_TYPE_INT64 }, { 3, PROTOBUF_C_TYPE_INT64 },
+		{ 4, PROTOBUF_C_TYPE_BOOL }, { 5, PROTOBUF_C_TYPE_BOOL },
+	};
+	const ProtobufCMessageDescriptor *d = &timerd__arm_reply__descriptor;
+
+	ck_assert_msg(d->n_fields == sizeof(want) / sizeof(want[0]),
+		      "ArmReply has %u fields: see proto/pack.c pack_arm_reply", d->n_fields);
+	for (unsigned i = 0; i < d->n_fields; i++)
+		ck_assert_msg(d->fields[i].id == want[i].id && d->fields[i].type == want[i].type &&
+				      d->fields[i].label == PROTOBUF_C_LABEL_NONE,
+			      "ArmReply field %s (%u) is not what proto/pack.c pack_arm_reply writes", d->fields[i].name,
+			      d->fields[i].id);
+}
+END_TEST
+
+/* pack_arm_reply's bytes are protobuf-c's for every subset of ArmReply's fields, with edge values. */
+START_TEST(test_pack_arm_reply_bytes)
+{
+	static const int64_t iv[] = { 1, -1, INT64_MAX, INT64_MIN, 127, 128 };
+	Timerd__Response r = TIMERD__RESPONSE__INIT;
+	Timerd__ArmReply a;
+
+	r.body_case = TIMERD__RESPONSE__BODY_ARM;
+	r.arm = &a;
+	for (unsigned mask = 0; mask < 1u << 5; mask++)
+		for (unsigned k = 0; k < sizeof(iv) / sizeof(iv[0]); k++) {
+			timerd__arm_reply__init(&a);
+			r.id = k ? (uint64_t)iv[k] : 0;
+			if (mask & 1) a.timer_id = (uint64_t)iv[k];
+			if (mask & 2) a.deadline_mono_ns = iv[k];
+			if (mask & 4) a.deadline_unix_ns = ~iv[k];	/* another value (no overflow) */
+			if (mask & 8) a.created = k & 1 ? 1 : 7;	/* any true is packed as 1 */
+			if (mask & 16) a.coalesced = 1;
+			pack_same(&r);
+		}
+}
+END_TEST
+
+/* The value of Fire's field i (0-14, numbers 1-16 without origin) in the k-th variant, set when bit i of mask is. */
+static void pack_fire_set(Timerd__Fire *f, unsigned mask, unsigned k, const uint8_t *payload, const char *lng)
+{
+	static const int64_t iv[] = { 1, -1, INT64_MAX, INT64_MIN, 127, 128, 300 };
+	int64_t v = iv[k % (sizeof(iv) / sizeof(iv[0]))];
+
+	*f = (Timerd__Fire)TIMERD__FIRE__INIT;
+	if (mask & 1u << 0) f->timer_id = (uint64_t)v;
+	if (mask & 1u << 1) f->key = (char *)(k & 1 ? lng : "job-1");
+	else if (k & 1) f->key = NULL;	/* NULL and "" are both left out */
+	if (mask & 1u << 2) f->topic = (char *)(k & 2 ? lng : "jobs");
+	if (mask & 1u << 3) f->payload.len = k & 1 ? 300 : 1;
+	f->payload.data = (mask & 1u << 3) || (k & 2) ? (uint8_t *)payload : NULL;	/* len 0 with data too */
+	if (mask & 1u << 4) f->deadline_mono_ns = v;
+	if (mask & 1u << 5) f->fired_mono_ns = ~v;	/* another value (no overflow) */
+	if (mask & 1u << 6) f->deadline_unix_ns = v;
+	if (mask & 1u << 7) f->period_ns = v;
+	if (mask & 1u << 8) f->seq = (uint64_t)v;
+	if (mask & 1u << 9) f->missed = (uint64_t)v;
+	if (mask & 1u << 10) f->final = k & 1 ? 1 : 5;	/* any true is packed as 1 */
+	if (mask & 1u << 11) f->recovered = 1;
+	if (mask & 1u << 12) f->delivery_id = (uint64_t)v;
+	if (mask & 1u << 13) f->attempt = (uint32_t)v;
+	if (mask & 1u << 14) f->group = (char *)(k & 2 ? lng : "billing");
+}
+
+/* pack_fire's bytes are protobuf-c's for every subset of Fire's fields set, with edge values. */
+START_TEST(test_pack_fire_bytes)
+{
+	Timerd__Response r = TIMERD__RESPONSE__INIT;
+	Timerd__Fire f;
+	Timerd__ProbeOrigin o = TIMERD__PROBE_ORIGIN__INIT;
+	uint8_t payload[300];
+	char lng[201];
+
+	memset(payload, 0xa5, sizeof(payload));
+	memset(lng, 'k', sizeof(lng) - 1);
+	lng[sizeof(lng) - 1] = '\0';	/* 200 bytes: a 2-byte length */
+	r.event = true;
+	r.body_case = TIMERD__RESPONSE__BODY_FIRE;
+	r.fire = &f;
+	for (unsigned mask = 0; mask < 1u << 15; mask++)
+		for (unsigned k = 0; k < 7; k += (mask & 7) ? 3 : 1) {
+			pack_fire_set(&f, mask, k, payload, lng);
+			pack_same(&r);
+		}
+	pack_fire_set(&f, 0x7fff, 2, payload, lng);
+	o.pid = 42;
+	f.origin = &o;	/* a probe's fire: protobuf-c packs the body */
+	pack_same(&r);
+}
+END_TEST
+
+/* Two strings protobuf-c would give alike (NULL and "" are both the default). */
+static bool unpack_str_eq(const char *a, const char *b)
+{
+	return !strcmp(a ? a : "", b ? b : "");
+}
+
+/* Ours (unpack_request) and protobuf-c's decodes of one Arm agree. */
+static void unpack_arm_eq(const Timerd__Arm *a, const Timerd__Arm *b)
+{
+	ck_assert_int_eq(a->when_case, b->when_case);
+	if (a->when_case == TIMERD__ARM__WHEN_AFTER_NS)
+		ck_assert_int_eq(a->after_ns, b->after_ns);
+	else if (a->when_case == TIMERD__ARM__WHEN_AT_MONO_NS)
+		ck_assert_int_eq(a->at_mono_ns, b->at_mono_ns);
+	else if (a->when_case == TIMERD__ARM__WHEN_AT_UNIX_NS)
+		ck_assert_int_eq(a->at_unix_ns, b->at_unix_ns);
+	ck_assert_int_eq(a->period_ns, b->period_ns);
+	ck_assert(unpack_str_eq(a->key, b->key) && unpack_str_eq(a->topic, b->topic) &&
+		  unpack_str_eq(a->calendar, b->calendar));
+	ck_assert_uint_eq(a->timer_id, b->timer_id);
+	ck_assert_uint_eq(a->payload.len, b->payload.len);
+	ck_assert(a->payload.len == 0 || !memcmp(a->payload.data, b->payload.data, a->payload.len));
+	ck_assert_int_eq(!!a->notify, !!b->notify);
+	ck_assert_int_eq(!!a->ephemeral, !!b->ephemeral);
+	ck_assert_int_eq(a->misfire, b->misfire);
+	ck_assert_uint_eq(b->base.n_unknown_fields, 0);
+}
+
+/*
+ * unpack_request on n bytes at b: when it decodes them, protobuf-c must
+ * decode them to the same request; returns whether it decoded them.
+ */
+static bool unpack_same(const uint8_t *b, size_t n)
+{
+	struct arena a;
+	struct unpack_buf ub;
+	Timerd__Request *pc = timerd__request__unpack(NULL, n, b);
+	const Timerd__Request *ours;
+
+	arena_init(&a);
+	arena_limit_for(&a, n);
+	if ((ours = unpack_request(b, n, &a, &ub)) != NULL) {
+		ck_assert_msg(pc != NULL, "unpack_request took %zu bytes protobuf-c refuses", n);
+		ck_assert_int_eq(ours->body_case, pc->body_case);
+		ck_assert_uint_eq(pc->base.n_unknown_fields, 0);
+		ck_assert_uint_eq(ours->id, pc->id);
+		if (ours->body_case == TIMERD__REQUEST__BODY_ACK)
+			ck_assert_uint_eq(ours->ack->delivery_id, pc->ack->delivery_id);
+		else
+			unpack_arm_eq(ours->arm, pc->arm);
+	}
+	if (pc)
+		timerd__request__free_unpacked(pc, NULL);
+	arena_destroy(&a);
+	return ours != NULL;
+}
+
+/* Packs r, checks unpack_request takes it, then its truncations and manglings against protobuf-c. */
+static void unpack_canonical(const Timerd__Request *r, unsigned *seed)
+{
+	uint8_t b[1024], m[1024];
+	size_t n = timerd__request__pack(r, b);
+
+	ck_assert_uint_lt(n, sizeof(b) - 2);
+	ck_assert_msg(unpack_same(b, n), "a canonical request (body %d, %zu bytes) was declined", (int)r->body_case,
+		      n);
+	for (size_t cut = 0; cut < n; cut += cut < 32 ? 1 : 7)
+		unpack_same(b, cut);	/* truncated (every cut in the first 32 bytes: the keys and lengths) */
+	for (unsigned k = 0; k < 24; k++) {	/* one or two bytes mangled */
+		memcpy(m, b, n);
+		*seed = *seed * 1103515245u + 12345u;
+		m[(*seed >> 8) % n] = (uint8_t)(*seed >> 16);
+		if (k & 1)
+			m[(*seed >> 3) % n] ^= (uint8_t)(*seed >> 24);
+		unpack_same(m, n);
+	}
+	b[n] = 0x08;	/* a trailing field (id again): protobuf-c's */
+	b[n + 1] = 0x05;
+	ck_assert(!unpack_same(b, n + 2));
+}
+
+/* The Ack fast path takes every canonical Ack, and on anything else agrees with protobuf-c or declines. */
+START_TEST(test_unpack_ack)
+{
+	Timerd__Request r = TIMERD__REQUEST__INIT;
+	Timerd__Ack a = TIMERD__ACK__INIT;
+	unsigned seed = 1;
+
+	r.body_case = TIMERD__REQUEST__BODY_ACK;
+	r.ack = &a;
+	for (uint64_t id = 0; id <= UINT64_MAX / 8; id = id * 7 + 1)	/* no wrap: stops below 2^64 */
+		for (uint64_t did = 0; did <= UINT64_MAX / 12; did = did * 11 + 1) {
+			r.id = id;
+			a.delivery_id = did;
+			unpack_canonical(&r, &seed);
+		}
+	{
+		/* overlong varints (protobuf-c takes up to 10 bytes) and one past 64 bits */
+		static const uint8_t over[] = { 0x08, 0x81, 0x80, 0x00, 0xea, 0x02, 0x03, 0x08, 0xff, 0x01 };
+		static const uint8_t big[] = { 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+					       0xea, 0x02, 0x00 };
+		static const uint8_t past[] = { 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02,
+						0xea, 0x02, 0x00 };
+		static const uint8_t twice[] = { 0xea, 0x02, 0x04, 0x08, 0x01, 0x08, 0x02 };	/* delivery_id twice */
+
+		ck_assert(unpack_same(over, sizeof(over)));
+		ck_assert(unpack_same(big, sizeof(big)));
+		ck_assert(!unpack_same(past, sizeof(past)));
+		ck_assert(!unpack_same(twice, sizeof(twice)));
+	}
+}
+END_TEST
+
+/* The Arm fast path takes every canonical Arm (each subset of its fields), and agrees or declines on the rest. */
+START_TEST(test_unpack_arm)
+{
+	static const int64_t iv[] = { 1, -1, INT64_MAX, INT64_MIN, 300 };
+	Timerd__Request r = TIMERD__REQUEST__INIT;
+	Timerd__Arm a;
+	uint8_t payload[300];
+	char lng[201];
+	unsigned seed = 7;
+
+	memset(payload, 0x5a, sizeof(payload));
+	memset(lng, 'x', sizeof(lng) - 1);
+	lng[sizeof(lng) - 1] = '\0';
+	r.body_case = TIMERD__REQUEST__BODY_ARM;
+	r.arm = &a;
+	for (unsigned mask = 0; mask < 1u << 11; mask++) {
+		int64_t v = iv[mask % (sizeof(iv) / sizeof(iv[0]))];
+
+		timerd__arm__init(&a);
+		r.id = mask & 1 ? (uint64_t)v : 0;
+		if (mask & 2) {
+			a.when_case = (Timerd__Arm__WhenCase)(1 + mask % 3);
+			a.after_ns = v;	/* the union's members share it */
+		}
+		if (mask & 4) a.period_ns = v;
+		if (mask & 8) a.key = mask & 16 ? lng : (char *)"job-1";
+		if (mask & 16) a.timer_id = (uint64_t)v;
+		if (mask & 32) a.topic = (char *)"jobs";
+		if (mask & 64) {
+			a.payload.data = payload;
+			a.payload.len = mask & 128 ? 300 : 3;
+		}
+		if (mask & 128) a.notify = 1;
+		if (mask & 256) a.ephemeral = 1;
+		if (mask & 512) a.misfire = TIMERD__MISFIRE__MISFIRE_SKIP;
+		if (mask & 1024) a.calendar = (char *)"*-*-* 09:00:00";
+		unpack_canonical(&r, &seed);
+	}
+	{
+		/* two members of `when` (protobuf-c: the last wins) and fields out of order: declined */
+		static const uint8_t two[] = { 0x5a, 0x04, 0x08, 0x01, 0x10, 0x02 };
+		static const uint8_t order[] = { 0x5a, 0x04, 0x20, 0x01, 0x08, 0x02 };
+		static const uint8_t nobytes[] = { 0x5a, 0x02, 0x42, 0x00 };	/* empty payload */
+		static const uint8_t empty[] = { 0x5a, 0x00 };			/* an Arm of defaults */
+
+		ck_assert(!unpack_same(two, sizeof(two)));
+		ck_assert(!unpack_same(order, sizeof(order)));
+		ck_assert(!unpack_same(nobytes, sizeof(nobytes)));
+		ck_assert(unpack_same(empty, sizeof(empty)));
+	}
+}
+END_TEST
+
 /* pack_response's bytes are protobuf-c's: replies, events, big ids, empty and unset bodies. */
 START_TEST(test_pack_response_bytes)
 {
@@ -739,6 +1028,15 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_codec_fire_delivery);
 	tcase_add_test(tc, test_pack_response_shape);
 	tcase_add_test(tc, test_pack_response_bytes);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("fast-paths");	/* pack.c and unpack.c against protobuf-c: exhaustive, so slower (ASan) */
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_pack_fire_shape);
+	tcase_add_test(tc, test_pack_fire_bytes);
+	tcase_add_test(tc, test_pack_arm_reply_shape);
+	tcase_add_test(tc, test_pack_arm_reply_bytes);
+	tcase_add_test(tc, test_unpack_ack);
+	tcase_add_test(tc, test_unpack_arm);
 	suite_add_tcase(s, tc);
 	return s;
 }
