@@ -102,7 +102,8 @@ struct store {
 	bool synchronous_full;		/* PRAGMA synchronous as last set */
 	bool snap_running;
 	uint64_t snap_lsn;		/* the running pass's lsn */
-	uint64_t journal_rows;
+	uint64_t journal_rows;		/* counted: the load sets it, appends add, trims subtract */
+	uint64_t journal_rows_begun;	/* journal_rows when the open transaction began (a rollback goes back to it) */
 	uint64_t max_gen;		/* highest id generation appended or loaded */
 	uint64_t snap_count, snap_keyed;	/* timers the running pass wrote, and those with keys */
 	uint64_t gen_written;		/* meta.max_gen as last committed */
@@ -164,8 +165,10 @@ static int store_int(struct store *st, const char *sql, int64_t *v)
 
 /*
  * Rows in the journal, from its first and last LSN: O(log n), where
- * count(*) reads every page. LSNs handed out but never written make it an
- * overestimate by those few; it only decides when to compact.
+ * count(*) reads every page. LSNs handed out but never written (group
+ * rows, puts left out beside their FIRED row) make it an overestimate, so
+ * it is only the first guess at open: store_load counts the rows it
+ * replays, and from then on appends and trims keep the count.
  */
 static int store_journal_span(struct store *st, int64_t *rows)
 {
@@ -461,7 +464,7 @@ int store_open(const char *path, const struct store_opts *o, struct store **out,
 		store_fail(st, err, errlen, "reading the journal's extent");
 		goto fail;
 	}
-	st->journal_rows = (uint64_t)rows;
+	st->journal_rows = st->journal_rows_begun = (uint64_t)rows;
 	*out = st;
 	return 0;
 fail:
@@ -605,6 +608,8 @@ int store_load(struct store *st, store_load_fn fn, void *arg, struct store_load_
 		rc = store_scan(st, "SELECT lsn, op, " STORE_COLS " FROM journal WHERE lsn > ?1 ORDER BY lsn",
 				snap_lsn, 1, fn, arg, &ls->journal_rows, &max_lsn, err, errlen);
 	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc == 0)	/* every row after the snapshot (a pass trims the ones before it in its commit) */
+		st->journal_rows = st->journal_rows_begun = ls->journal_rows;
 	ls->next_lsn = (max_lsn > ls->snap_lsn ? max_lsn : ls->snap_lsn) + 1;
 	ls->max_gen = st->max_gen;
 	return rc;
@@ -698,6 +703,7 @@ int store_begin(struct store *st, bool sync, char *err, size_t errlen)
 		return -1;
 	if (store_step(st->begin) != SQLITE_DONE)
 		return store_fail(st, err, errlen, "BEGIN");
+	st->journal_rows_begun = st->journal_rows;
 	return 0;
 }
 
@@ -956,12 +962,7 @@ void store_rollback(struct store *st)
 	st->nq = st->niq = st->ndq = st->ndelq = 0;
 	if (!sqlite3_get_autocommit(st->db))
 		store_step(st->rollback);
-	if (sqlite3_get_autocommit(st->db)) {
-		int64_t rows;
-
-		if (store_journal_span(st, &rows) == 0)
-			st->journal_rows = (uint64_t)rows;
-	}
+	st->journal_rows = st->journal_rows_begun;	/* the rolled-back appends and trims are undone */
 }
 
 /* Binds and runs one meta update; false on failure. */
@@ -1039,6 +1040,7 @@ int store_commit(struct store *st, char *err, size_t errlen)
 	}
 	st->gen_written = gen;
 	st->dlv_written = dlv;
+	st->journal_rows_begun = st->journal_rows;	/* a rollback with no transaction open changes nothing */
 	if (alive)
 		st->alive_pending = false;
 	st->clean_pending = -1;
