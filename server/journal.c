@@ -76,6 +76,7 @@ struct journal {
 	/* owned by the thread */
 	struct journal_batch **pending;	/* taken, not yet committed */
 	size_t npending, cap_pending;
+	bool fires_taken;		/* the fire batch was taken for the pending set (journal_take_fires) */
 	uint64_t *fired_set;		/* this commit's STORE_FIRED ids (journal_coalesce_index); 0: empty */
 	size_t fired_cap;		/* slots allocated */
 	size_t fired_n;			/* slots in use for this commit (a power of two); 0: no coalescing */
@@ -600,6 +601,7 @@ static void journal_publish(struct journal *j)
 	ctr_add(&j->rows, rows);
 	ctr_max(&j->batch_rows_max, rows);
 	j->npending = 0;
+	j->fires_taken = false;
 }
 
 /* Has the next commit record the ids handed out and that timerd is alive (meta). */
@@ -786,9 +788,16 @@ static int journal_commit(struct journal *j, bool fresh)
 		pthread_mutex_unlock(&j->err_mu);
 		goto fail_tx;
 	}
-	/* the ordering rule: after the loops' batches were taken and the slice read the engine */
-	if (fresh)
+	/*
+	 * The ordering rule: after the loops' batches were taken and the slice
+	 * read the engine. A retry takes them too if the failed attempt ended
+	 * before it did (store_begin or the slice failed): its pending loop
+	 * batches must not commit without the fires that happened-before them.
+	 */
+	if (fresh || !j->fires_taken) {
 		journal_take_fires(j);
+		j->fires_taken = true;
+	}
 	/* timer rows (rowid = LSN: insertion order does not matter), then group rows in LSN order */
 	journal_coalesce_index(j);
 	for (size_t i = 0; i < j->npending; i++)
