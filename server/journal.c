@@ -1022,8 +1022,9 @@ static void *journal_main(void *arg)
 	for (;;) {
 		bool stopping = atomic_load_explicit(&j->stop, memory_order_acquire);
 		/*
-		 * A failed transaction is retried as it was (nothing new taken: it
-		 * kept the ordering rule when taken); new batches once it commits.
+		 * A failed transaction is retried with the loop batches it had
+		 * (and its fire batch, or the fires up to the retry if it failed
+		 * before taking them: journal_commit); new batches once it commits.
 		 * Meanwhile the fire batch stays in j->fires, whose cap bounds it.
 		 */
 		bool fresh = !j->npending;
