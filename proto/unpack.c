@@ -8,6 +8,9 @@
 
 #include "proto/unpack.h"
 
+
+/* The most bytes protobuf-c takes for a field's key or a length prefix: longer, it refuses the frame. */
+#define UNPACK_MAX_PREFIX 5
 /* Wire types. */
 enum { UNPACK_VARINT = 0, UNPACK_LEN = 2 };
 
@@ -44,9 +47,12 @@ static bool unpack_varint(struct unpack_rd *r, uint64_t *v)
  */
 static bool unpack_key(struct unpack_rd *r, uint32_t *last, uint32_t *field, unsigned *wt)
 {
+	const uint8_t *at = r->p;
 	uint64_t k;
 
-	if (r->p >= r->end || !unpack_varint(r, &k) || (k >> 3) <= *last || (k >> 3) > UINT32_MAX)
+	/* protobuf-c refuses a key of more than 5 bytes (parse_tag_and_wiretype): so does this */
+	if (r->p >= r->end || !unpack_varint(r, &k) || r->p - at > UNPACK_MAX_PREFIX ||
+	    (k >> 3) <= *last || (k >> 3) > UINT32_MAX)
 		return false;
 	*field = *last = (uint32_t)(k >> 3);
 	*wt = (unsigned)(k & 7);
@@ -56,9 +62,11 @@ static bool unpack_key(struct unpack_rd *r, uint32_t *last, uint32_t *field, uns
 /* Reads a length-delimited field's bytes (a sub-reader over them); false if they pass the end. */
 static bool unpack_len(struct unpack_rd *r, struct unpack_rd *sub)
 {
+	const uint8_t *at = r->p;
 	uint64_t len;
 
-	if (!unpack_varint(r, &len) || len > (uint64_t)(r->end - r->p))
+	/* and a length prefix of more than 5 bytes (scan_length_prefixed_data) */
+	if (!unpack_varint(r, &len) || r->p - at > UNPACK_MAX_PREFIX || len > (uint64_t)(r->end - r->p))
 		return false;
 	sub->p = r->p;
 	sub->end = r->p + len;

@@ -848,7 +848,7 @@ static void unpack_canonical(const Timerd__Request *r, unsigned *seed)
 	uint8_t b[1024], m[1024];
 	size_t n = timerd__request__pack(r, b);
 
-	ck_assert_uint_lt(n, sizeof(b) - 2);
+	ck_assert_uint_lt(n, sizeof(b) - 8);
 	ck_assert_msg(unpack_same(b, n), "a canonical request (body %d, %zu bytes) was declined", (int)r->body_case,
 		      n);
 	for (size_t cut = 0; cut < n; cut += cut < 32 ? 1 : 7)
@@ -860,6 +860,16 @@ static void unpack_canonical(const Timerd__Request *r, unsigned *seed)
 		if (k & 1)
 			m[(*seed >> 3) % n] ^= (uint8_t)(*seed >> 24);
 		unpack_same(m, n);
+	}
+	for (unsigned k = 0; k < 12; k++) {	/* 1-6 continuation bytes inserted: overlong keys and lengths */
+		size_t at, run = 1 + k % 6;
+
+		*seed = *seed * 1103515245u + 12345u;
+		at = (*seed >> 8) % n;
+		memcpy(m, b, at);
+		memset(m + at, 0x80, run);
+		memcpy(m + at + run, b + at, n - at);
+		unpack_same(m, n + run);
 	}
 	b[n] = 0x08;	/* a trailing field (id again): protobuf-c's */
 	b[n + 1] = 0x05;
@@ -894,6 +904,22 @@ START_TEST(test_unpack_ack)
 		ck_assert(unpack_same(big, sizeof(big)));
 		ck_assert(!unpack_same(past, sizeof(past)));
 		ck_assert(!unpack_same(twice, sizeof(twice)));
+	}
+	{
+		/* a key or a length prefix in more than 5 bytes: protobuf-c refuses the frame, so must this */
+		static const uint8_t k6[] = { 0xea, 0x82, 0x80, 0x80, 0x80, 0x00, 0x02, 0x08, 0x05 };
+		static const uint8_t ik6[] = { 0xea, 0x02, 0x07, 0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x05 };
+		static const uint8_t l6[] = { 0xea, 0x02, 0x82, 0x80, 0x80, 0x80, 0x80, 0x00, 0x08, 0x05 };
+		static const uint8_t id6[] = { 0x88, 0x80, 0x80, 0x80, 0x80, 0x00, 0x07, 0xea, 0x02, 0x02, 0x08, 0x05 };
+		static const uint8_t z10[] = { 0xea, 0x02, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00 };
+		static const uint8_t s6[] = { 0x5a, 0x0a, 0x08, 0x01, 0x2a, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00, 0x78 };
+
+		ck_assert(!unpack_same(k6, sizeof(k6)));
+		ck_assert(!unpack_same(ik6, sizeof(ik6)));
+		ck_assert(!unpack_same(l6, sizeof(l6)));
+		ck_assert(!unpack_same(id6, sizeof(id6)));
+		ck_assert(!unpack_same(z10, sizeof(z10)));
+		ck_assert(!unpack_same(s6, sizeof(s6)));
 	}
 }
 END_TEST
