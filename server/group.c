@@ -72,7 +72,16 @@ struct group_dlv {
  * most GROUP_POOL_BLOCK bytes: 1 MiB), so a drained backlog gives its
  * memory back; a pooled block is not counted in max-memory's account.
  */
+#if defined(__SANITIZE_ADDRESS__)
+#define GROUP_POOL_MAX 0u	/* ASan: every delivery is freed, so a stale pointer to one is reported */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GROUP_POOL_MAX 0u	/* as above (clang) */
+#endif
+#endif
+#ifndef GROUP_POOL_MAX
 #define GROUP_POOL_MAX 2048u
+#endif
 #define GROUP_POOL_BLOCK 512u
 
 /* The deliveries of one key not yet acked nor dead, in fire order (ordered groups). */
@@ -1250,7 +1259,9 @@ static struct group_dlv *group_dlv_new(struct group_set *gs, struct group *g, ui
 		memcpy(d->data + keylen, topic, topiclen);
 	if (payloadlen)
 		memcpy(d->data + keylen + topiclen, payload, payloadlen);
-	d->memsize = cap + 16;	/* its share of the id table's buckets (at most one per delivery, and a spare) */
+	/* what the admission check counted, plus its share of the id table's buckets (one per delivery and a
+	 * spare); a reused block's slack past size (under GROUP_POOL_BLOCK) is the pool's, not counted */
+	d->memsize = size + 16;
 	if (!group_id_put(gs, d)) {
 		free(d);
 		return NULL;
