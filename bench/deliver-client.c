@@ -5,7 +5,8 @@
  * and acknowledge it, each thread on its own connection.
  *
  *   deliver.ack       acked deliveries/s over --time ms after a warm-up of
- *                     --delay + 1 s; the producer keeps at most --window jobs
+ *                     --delay + 1 s; the producer keeps --pipe enqueues in
+ *                     flight (default 256) and at most --window jobs
  *                     produced and not yet acked (a closed loop: the figure is
  *                     what the whole cycle enqueue -> due -> take -> ack sustains)
  *     beanstalkd      put with a delay (--delay rounded up to whole seconds,
@@ -30,7 +31,7 @@
  * usage: deliver-client --system beanstalkd|redis|timerd --addr ADDR
  *        [--mode ack|lateness|backlog] [--consumers N] [--prefetch N]
  *        [--window N] [--delay MS] [--time MS] [--rate N] [--count N]
- *        [--payload BYTES] [--pid PID] [--fsync LABEL] [--rep N]
+ *        [--payload BYTES] [--pid PID] [--fsync LABEL] [--rep N] [--pipe N]
  * ADDR: beanstalkd HOST:PORT; redis HOST:PORT or a Unix socket path;
  * timerd its socket (as timerctl --socket).
  */
@@ -65,11 +66,12 @@
 #define BD_TOPIC "bench-deliver"
 #define BD_GROUP "bench-deliver"
 #define BD_BODY 16			/* job body: its sequence number, 16 hex digits */
-#define BD_PIPE 256			/* producer: enqueues in flight on its connection */
+#define BD_PIPE 256			/* producer: enqueues in flight on its connection (--pipe) */
+#define BD_PIPE_MAX 1024		/* what one batch of them may take of a 64 KiB output buffer */
 
 struct bd_cfg {
 	const char *system, *addr, *mode, *fsync;
-	unsigned consumers, prefetch, window, delay_ms, time_ms, rate, count, payload, rep;
+	unsigned consumers, prefetch, window, delay_ms, time_ms, rate, count, payload, rep, pipe;
 	int pid;
 };
 
@@ -215,7 +217,7 @@ static size_t bd_line(const struct bd_sock *s, size_t from)
 	return nl ? (size_t)(nl - (s->in + from)) + 1 : 0;
 }
 
-/* beanstalkd producer: put with a delay, keeping BD_PIPE in flight within the window. */
+/* beanstalkd producer: put with a delay, keeping --pipe in flight within the window. */
 static void *bs_producer(void *arg)
 {
 	struct bd_run *r = arg;
@@ -227,7 +229,7 @@ static void *bs_producer(void *arg)
 	while (!bd_stopped(r)) {
 		char cmd[96];
 
-		while (pending < BD_PIPE && !bd_window_full(r, seq)) {
+		while (pending < r->c->pipe && !bd_window_full(r, seq)) {
 			int n = snprintf(cmd, sizeof(cmd), "put 0 %u 120 %d\r\n%016" PRIx64 "\r\n", delay_s,
 					 BD_BODY, seq++);
 			bd_put(&s, cmd, (size_t)n);
@@ -313,7 +315,7 @@ static void rd_cmd(struct bd_sock *s, unsigned argc, const char *const *argv)
 	}
 }
 
-/* Redis producer: LPUSH queue job, BD_PIPE in flight within the window. */
+/* Redis producer: LPUSH queue job, --pipe in flight within the window. */
 static void *rd_producer(void *arg)
 {
 	struct bd_run *r = arg;
@@ -322,7 +324,7 @@ static void *rd_producer(void *arg)
 
 	s.fd = bd_connect_addr(r->c->addr);
 	while (!bd_stopped(r)) {
-		while (pending < BD_PIPE && !bd_window_full(r, seq)) {
+		while (pending < r->c->pipe && !bd_window_full(r, seq)) {
 			char body[BD_BODY + 1];
 
 			snprintf(body, sizeof(body), "%016" PRIx64, seq++);
@@ -474,7 +476,7 @@ static void td_produce(struct td_thread *t)
 
 		due = (uint64_t)((double)((now < t->arm_end ? now : t->arm_end) - t->start) * r->c->rate / 1e9);
 	}
-	while (timerd_async_pending(t->a) < BD_PIPE && t->sent < due && (!t->count || t->sent < t->count) &&
+	while (timerd_async_pending(t->a) < r->c->pipe && t->sent < due && (!t->count || t->sent < t->count) &&
 	       (t->lateness || t->count || !bd_window_full(r, t->sent))) {
 		struct timerd_arm arm = { .when = TIMERD_AFTER, .time_ns = t->delay_ns, .topic = t->topic,
 					  .payload = t->payload, .payload_len = t->payload_len };
@@ -741,9 +743,9 @@ static void bd_ack(const struct bd_cfg *c)
 
 	bd_join(&r, tid);
 	printf("{\"bench\":\"deliver.ack\",\"impl\":\"%s\",\"consumers\":%u,\"fsync\":\"%s\",\"rep\":%u,"
-	       "\"prefetch\":%u,\"window\":%u,\"delay_ms\":%u,\"acked\":%" PRIu64 ",\"secs\":%.3f,"
+	       "\"prefetch\":%u,\"window\":%u,\"pipe\":%u,\"delay_ms\":%u,\"acked\":%" PRIu64 ",\"secs\":%.3f,"
 	       "\"acked_per_s\":%.0f,\"produced_per_s\":%.0f,\"errors\":%" PRIu64 "%s}\n",
-	       c->system, c->consumers, c->fsync, c->rep, c->prefetch, c->window,
+	       c->system, c->consumers, c->fsync, c->rep, c->prefetch, c->window, c->pipe,
 	       !strcmp(c->system, "redis") ? 0 : c->delay_ms, a1 - a0, secs, (double)(a1 - a0) / secs,
 	       (double)(p1 - p0) / secs, atomic_load_explicit(&r.errors, memory_order_relaxed), cpu);
 	fflush(stdout);
@@ -866,7 +868,7 @@ static void bd_usage(FILE *f)
 	fprintf(f, "usage: deliver-client --system beanstalkd|redis|timerd --addr ADDR\n"
 		   "       [--mode ack|lateness|backlog] [--consumers N] [--prefetch N] [--window N]\n"
 		   "       [--delay MS] [--time MS] [--rate N] [--count N] [--payload BYTES]\n"
-		   "       [--pid PID] [--fsync LABEL] [--rep N]\n");
+		   "       [--pid PID] [--fsync LABEL] [--rep N] [--pipe N]\n");
 }
 
 int main(int argc, char **argv)
@@ -876,10 +878,11 @@ int main(int argc, char **argv)
 		{ "consumers", 1, NULL, 'c' }, { "prefetch", 1, NULL, 'P' }, { "window", 1, NULL, 'w' },
 		{ "delay", 1, NULL, 'd' }, { "time", 1, NULL, 't' }, { "rate", 1, NULL, 'r' },
 		{ "count", 1, NULL, 'n' }, { "payload", 1, NULL, 'b' }, { "pid", 1, NULL, 'p' },
-		{ "fsync", 1, NULL, 'f' }, { "rep", 1, NULL, 'R' }, { "help", 0, NULL, 'h' }, { 0 }
+		{ "fsync", 1, NULL, 'f' }, { "rep", 1, NULL, 'R' }, { "pipe", 1, NULL, 'i' },
+		{ "help", 0, NULL, 'h' }, { 0 }
 	};
 	struct bd_cfg c = { .mode = "ack", .fsync = "", .consumers = 1, .prefetch = 64, .window = 20000,
-			    .delay_ms = 0, .time_ms = 3000, .rate = 10000, .count = 100000 };
+			    .delay_ms = 0, .time_ms = 3000, .rate = 10000, .count = 100000, .pipe = BD_PIPE };
 	int o;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -898,6 +901,7 @@ int main(int argc, char **argv)
 		case 'p': c.pid = atoi(optarg); break;
 		case 'f': c.fsync = optarg; break;
 		case 'R': c.rep = (unsigned)atoi(optarg); break;
+		case 'i': c.pipe = (unsigned)atoi(optarg); break;
 		case 'h': bd_usage(stdout); return 0;
 		default: bd_usage(stderr); return 2;
 		}
@@ -907,8 +911,9 @@ int main(int argc, char **argv)
 		bd_usage(stderr);
 		return 2;
 	}
-	if (c.consumers < 1 || c.consumers > BD_MAX_CONSUMERS || c.prefetch < 1 || c.window < 1)
-		bd_die("options", "--consumers 1..64, --prefetch and --window at least 1");
+	if (c.consumers < 1 || c.consumers > BD_MAX_CONSUMERS || c.prefetch < 1 || c.window < 1 || c.pipe < 1 ||
+	    c.pipe > BD_PIPE_MAX)
+		bd_die("options", "--consumers 1..64, --prefetch and --window at least 1, --pipe 1..1024");
 	signal(SIGPIPE, SIG_IGN);
 	if (!strcmp(c.mode, "ack"))
 		bd_ack(&c);
