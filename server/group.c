@@ -72,15 +72,17 @@ struct group_dlv {
  * most GROUP_POOL_BLOCK bytes: 1 MiB), so a drained backlog gives its
  * memory back; a pooled block is not counted in max-memory's account.
  */
+#define GROUP_POOL_MAX 2048u
+/* ASan: no pool, every delivery is freed, so a stale pointer to one is reported */
 #if defined(__SANITIZE_ADDRESS__)
-#define GROUP_POOL_MAX 0u	/* ASan: every delivery is freed, so a stale pointer to one is reported */
+#define GROUP_POOL_ON 0
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define GROUP_POOL_MAX 0u	/* as above (clang) */
+#define GROUP_POOL_ON 0
 #endif
 #endif
-#ifndef GROUP_POOL_MAX
-#define GROUP_POOL_MAX 2048u
+#ifndef GROUP_POOL_ON
+#define GROUP_POOL_ON 1
 #endif
 #define GROUP_POOL_BLOCK 512u
 
@@ -484,7 +486,7 @@ static void group_dlv_free(struct group_set *gs, struct group_dlv *d)
 	if (gs->h.mem)
 		atomic_fetch_sub_explicit(gs->h.mem, (int64_t)d->memsize, memory_order_relaxed);	/* relaxed: a gauge */
 	free(d->error);
-	if (gs->npool < GROUP_POOL_MAX && d->cap <= GROUP_POOL_BLOCK) {
+	if (GROUP_POOL_ON && gs->npool < GROUP_POOL_MAX && d->cap <= GROUP_POOL_BLOCK) {
 		d->next = gs->pool;	/* gs->mu held, as by every caller */
 		gs->pool = d;
 		gs->npool++;
