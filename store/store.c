@@ -735,8 +735,10 @@ static void store_bind(sqlite3_stmt *s, int p, const struct store_rec *r)
 }
 
 /* Binds one journal row at parameter p (STORE_COLS after lsn and op). */
-static void store_bind_journal(sqlite3_stmt *s, int p, const struct store_rec *r)
+static void store_bind_journal(sqlite3_stmt *s, int p, const void *row)
 {
+	const struct store_rec *r = row;
+
 	sqlite3_bind_int64(s, p, (int64_t)r->lsn);
 	sqlite3_bind_int(s, p + 1, r->op);
 	store_bind(s, p + 2, r);
@@ -752,23 +754,38 @@ static unsigned store_size_of(unsigned n)
 	return i;
 }
 
-/* Inserts the queued journal rows: as few steps as the statement sizes allow. */
-static int store_flush(struct store *st, char *err, size_t errlen)
-{
-	unsigned n = st->nq, at = 0;
+/* Binds one row's columns at parameter p. */
+typedef void store_bind_fn(sqlite3_stmt *s, int p, const void *row);
 
-	st->nq = 0;
-	while (at < n) {
+/*
+ * Inserts n queued rows (each size bytes, ncols parameters) through the
+ * statements of 1, 2, 4 ... STORE_MULTI rows in stmts: as few steps as
+ * their sizes allow; 0 or -1 with err naming what failed.
+ */
+static int store_insert_rows(struct store *st, sqlite3_stmt *const *stmts, const void *rows, size_t size,
+			     unsigned n, int ncols, store_bind_fn *bind, const char *what, char *err, size_t errlen)
+{
+	for (unsigned at = 0; at < n;) {
 		unsigned i = store_size_of(n - at);
-		sqlite3_stmt *s = st->append[i];
+		sqlite3_stmt *s = stmts[i];
 
 		for (unsigned k = 0; k < 1u << i; k++)
-			store_bind_journal(s, 1 + (int)k * (STORE_NCOLS + 2), &st->q[at + k]);
+			bind(s, 1 + (int)k * ncols, (const char *)rows + (size_t)(at + k) * size);
 		if (store_step(s) != SQLITE_DONE)
-			return store_fail(st, err, errlen, "appending to the journal");
+			return store_fail(st, err, errlen, what);
 		at += 1u << i;
 	}
 	return 0;
+}
+
+/* Inserts the queued journal rows. */
+static int store_flush(struct store *st, char *err, size_t errlen)
+{
+	unsigned n = st->nq;
+
+	st->nq = 0;
+	return store_insert_rows(st, st->append, st->q, sizeof(st->q[0]), n, STORE_NCOLS + 2, store_bind_journal,
+				 "appending to the journal", err, errlen);
 }
 
 /*
@@ -782,28 +799,24 @@ static bool store_id_only(const struct store_rec *r)
 	       !r->key && !r->topiclen && !r->payloadlen && !r->calendarlen && !r->ownerlen;
 }
 
+/* Binds one id-only journal row (lsn, op, id) at parameter p. */
+static void store_bind_idrow(sqlite3_stmt *s, int p, const void *row)
+{
+	const struct store_idrow *r = row;
+
+	sqlite3_bind_int64(s, p, (int64_t)r->lsn);
+	sqlite3_bind_int(s, p + 1, r->op);
+	sqlite3_bind_int64(s, p + 2, (int64_t)r->id);
+}
+
 /* Inserts the queued id-only journal rows (three parameters a row). */
 static int store_flush_ids(struct store *st, char *err, size_t errlen)
 {
-	unsigned n = st->niq, at = 0;
+	unsigned n = st->niq;
 
 	st->niq = 0;
-	while (at < n) {
-		unsigned i = store_size_of(n - at);
-		sqlite3_stmt *s = st->append_id[i];
-
-		for (unsigned k = 0; k < 1u << i; k++) {
-			const struct store_idrow *r = &st->iq[at + k];
-
-			sqlite3_bind_int64(s, 1 + (int)k * 3, (int64_t)r->lsn);
-			sqlite3_bind_int(s, 2 + (int)k * 3, r->op);
-			sqlite3_bind_int64(s, 3 + (int)k * 3, (int64_t)r->id);
-		}
-		if (store_step(s) != SQLITE_DONE)
-			return store_fail(st, err, errlen, "appending to the journal");
-		at += 1u << i;
-	}
-	return 0;
+	return store_insert_rows(st, st->append_id, st->iq, sizeof(st->iq[0]), n, 3, store_bind_idrow,
+				 "appending to the journal", err, errlen);
 }
 
 /* Binds a blob (NULL when p is NULL). */
@@ -816,8 +829,10 @@ static void store_bind_blob(sqlite3_stmt *s, int p, const void *v, uint32_t n)
 }
 
 /* Binds one delivery row (STORE_DLV_PUT) at parameter p. */
-static void store_bind_dlv(sqlite3_stmt *s, int p, const struct store_rec *r)
+static void store_bind_dlv(sqlite3_stmt *s, int p, const void *row)
 {
+	const struct store_rec *r = row;
+
 	sqlite3_bind_int64(s, p, (int64_t)r->id);
 	sqlite3_bind_text(s, p + 1, r->group, (int)r->grouplen, SQLITE_STATIC);
 	sqlite3_bind_int64(s, p + 2, (int64_t)r->timer_id);
@@ -833,20 +848,11 @@ static void store_bind_dlv(sqlite3_stmt *s, int p, const struct store_rec *r)
 /* Inserts the queued delivery rows (as store_flush does the journal's). */
 static int store_flush_dlv_put(struct store *st, char *err, size_t errlen)
 {
-	unsigned n = st->ndq, at = 0;
+	unsigned n = st->ndq;
 
 	st->ndq = 0;
-	while (at < n) {
-		unsigned i = store_size_of(n - at);
-		sqlite3_stmt *s = st->dlv_put[i];
-
-		for (unsigned k = 0; k < 1u << i; k++)
-			store_bind_dlv(s, 1 + (int)k * STORE_DLV_NCOLS, &st->dq[at + k]);
-		if (store_step(s) != SQLITE_DONE)
-			return store_fail(st, err, errlen, "writing a consumer group's delivery");
-		at += 1u << i;
-	}
-	return 0;
+	return store_insert_rows(st, st->dlv_put, st->dq, sizeof(st->dq[0]), n, STORE_DLV_NCOLS, store_bind_dlv,
+				 "writing a consumer group's delivery", err, errlen);
 }
 
 /*
