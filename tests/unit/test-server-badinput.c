@@ -318,19 +318,14 @@ static void read_fires_until(int fd, uint64_t total, uint64_t *fires, uint64_t *
 	}
 }
 
-START_TEST(test_never_reads_fires)
+/* Sends Watch{topic} on fd and checks its WatchReply. */
+static void watch_topic(int fd, const char *topic)
 {
-	int fd = frames_connect(daemon_.sock), small = 4096;
 	Timerd__Request r = TIMERD__REQUEST__INIT;
 	Timerd__Watch w = TIMERD__WATCH__INIT;
 	Timerd__Response *m;
-	struct timerd *a;
-	int64_t dropped0 = stat_of("server.fires_dropped");
-	struct routed_wait routed = { .want = stat_of("server.fires_sent") + dropped0 + FLOOD_FIRES };
-	uint64_t notices = 0, fires = 0, lost = 0;
 
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	w.topic = (char *)"flood";
+	w.topic = (char *)topic;
 	r.id = 1;
 	r.body_case = TIMERD__REQUEST__BODY_WATCH;
 	r.watch = &w;
@@ -338,6 +333,18 @@ START_TEST(test_never_reads_fires)
 	m = frames_read_response(fd, 5000);
 	ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_WATCH);
 	timerd__response__free_unpacked(m, NULL);
+}
+
+START_TEST(test_never_reads_fires)
+{
+	int fd = frames_connect(daemon_.sock), small = 4096;
+	struct timerd *a;
+	int64_t dropped0 = stat_of("server.fires_dropped");
+	struct routed_wait routed = { .want = stat_of("server.fires_sent") + dropped0 + FLOOD_FIRES };
+	uint64_t notices = 0, fires = 0, lost = 0;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	watch_topic(fd, "flood");
 	ck_assert_int_eq(timerd_connect(daemon_.sock, NULL, &a, NULL), TIMERD_OK);
 	for (int i = 0; i < FLOOD_FIRES; i++) {
 		struct timerd_arm arm = { .when = TIMERD_AFTER, .time_ns = TIMERD_MS, .topic = "flood" };
@@ -371,9 +378,6 @@ START_TEST(test_burst_drop_notice)
 {
 	static struct tsd small;
 	int fd;
-	Timerd__Request r = TIMERD__REQUEST__INIT;
-	Timerd__Watch w = TIMERD__WATCH__INIT;
-	Timerd__Response *m;
 	struct timerd *a;
 	struct timespec now;
 	int64_t at;
@@ -382,14 +386,7 @@ START_TEST(test_burst_drop_notice)
 	tsd_start(&small, (const char *[]){ "--max-output", "4096", "--max-payload", "1024", "--max-frame", "4096",
 					    NULL });
 	fd = frames_connect(small.sock);
-	w.topic = (char *)"burst";
-	r.id = 1;
-	r.body_case = TIMERD__REQUEST__BODY_WATCH;
-	r.watch = &w;
-	frames_send_request(fd, &r);
-	m = frames_read_response(fd, 5000);
-	ck_assert_int_eq(m->body_case, TIMERD__RESPONSE__BODY_WATCH);
-	timerd__response__free_unpacked(m, NULL);
+	watch_topic(fd, "burst");
 	ck_assert_int_eq(timerd_connect(small.sock, NULL, &a, NULL), TIMERD_OK);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	at = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec + 3000 * TIMERD_MS;
