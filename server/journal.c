@@ -76,7 +76,7 @@ struct journal {
 	/* owned by the thread */
 	struct journal_batch **pending;	/* taken, not yet committed */
 	size_t npending, cap_pending;
-	bool fires_taken;		/* the fire batch was taken for the pending set (journal_take_fires) */
+	bool fires_taken;		/* the fire batch was taken for the pending set (false while none is pending) */
 	uint64_t *fired_set;		/* this commit's STORE_FIRED ids (journal_coalesce_index); 0: empty */
 	size_t fired_cap;		/* slots allocated */
 	size_t fired_n;			/* slots in use for this commit (a power of two); 0: no coalescing */
@@ -601,7 +601,6 @@ static void journal_publish(struct journal *j)
 	ctr_add(&j->rows, rows);
 	ctr_max(&j->batch_rows_max, rows);
 	j->npending = 0;
-	j->fires_taken = false;
 }
 
 /* Has the next commit record the ids handed out and that timerd is alive (meta). */
@@ -770,10 +769,10 @@ static bool journal_coalesced(const struct journal *j, const struct store_rec *r
 
 /*
  * One group commit of everything pending (plus a snapshot slice); 0 or -1
- * (rows kept). fresh: the pending batches were just taken (not a retry),
- * so the fire batch is taken too, after them and after the slice.
+ * (rows kept). The fire batch is taken after the loops' batches and the
+ * slice, once per pending set (a retry takes it if its failed attempt did not).
  */
-static int journal_commit(struct journal *j, bool fresh)
+static int journal_commit(struct journal *j)
 {
 	int64_t t0 = engine_now(j->s->engine);
 	bool sync = journal_sync_due(j, t0), snap_done = false;
@@ -794,7 +793,7 @@ static int journal_commit(struct journal *j, bool fresh)
 	 * before it did (store_begin or the slice failed): its pending loop
 	 * batches must not commit without the fires that happened-before them.
 	 */
-	if (fresh || !j->fires_taken) {
+	if (!j->fires_taken) {
 		journal_take_fires(j);
 		j->fires_taken = true;
 	}
@@ -1030,11 +1029,14 @@ static void *journal_main(void *arg)
 		bool fresh = !j->npending;
 		bool work;
 
+		if (fresh)
+			j->fires_taken = false;	/* a new pending set: its commit takes the fire batch */
+
 		journal_sync_check(j, &retry_ms);
 		work = !fresh || journal_take(j) || journal_fires_waiting(j);
 
 		if (work || (j->snap_running && !stopping)) {	/* a pass is dropped at shutdown */
-			if (journal_commit(j, fresh) < 0) {
+			if (journal_commit(j) < 0) {
 				journal_failed(j, &retry_ms);
 				if (stopping && retry_ms >= JOURNAL_RETRY_MAX_MS)
 					break;	/* stopping on a store that keeps failing: give up */
